@@ -1,0 +1,13 @@
+# The consumer as a container-image Lambda (untested here: no Docker engine on the build machines).
+FROM public.ecr.aws/lambda/python:3.13
+COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /bin/uv
+WORKDIR ${LAMBDA_TASK_ROOT}
+COPY pyproject.toml uv.lock ./
+# Only the runtime dependencies (no training or monitoring groups), with .pyc files: cold starts
+# without bytecode spend seconds compiling imports.
+RUN uv export --frozen --no-default-groups --no-emit-project --no-hashes -o /tmp/requirements.txt \
+ && uv pip install --system --compile-bytecode --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt
+COPY infra/__init__.py infra/aws.py infra/stack.py infra/stack.json infra/
+COPY stream_consumer/ stream_consumer/
+RUN python -m compileall -q infra stream_consumer
+CMD ["stream_consumer.handler.lambda_handler"]

@@ -1,0 +1,96 @@
+# chat-moderation: `make demo` runs the system, `make test` checks it. Both set everything up first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_VERSION ?= 3.13
+DATA_DIR ?= $(abspath $(CURDIR)/../shared/data)
+QUICK ?=
+
+# Nothing phones home, and the local emulator accepts any key.
+export MLFLOW_DISABLE_TELEMETRY := true
+export PREFECT_SERVER_ANALYTICS_ENABLED := false
+export DO_NOT_TRACK := true
+export AWS_ACCESS_KEY_ID ?= test
+export AWS_SECRET_ACCESS_KEY ?= test
+export AWS_DEFAULT_REGION ?= us-east-1
+export DATA_DIR
+export UV_COMPILE_BYTECODE := 1
+export UV_PYTHON_DOWNLOADS := never
+
+# An interpreter that exists and runs: pyenv's, else python3.X on PATH, else one uv already knows
+# (uv cannot download Python builds offline, so it is always handed one).
+PYTHON ?= $(shell for p in \
+	$$(command -v pyenv >/dev/null && ls -d "$$(pyenv root)"/versions/$(PYTHON_VERSION)*/bin/python 2>/dev/null | sort -rV) \
+	$$(command -v python$(PYTHON_VERSION)) \
+	$$(command -v uv >/dev/null && uv python find $(PYTHON_VERSION) 2>/dev/null); do \
+	"$$p" -c 'import sys' 2>/dev/null && echo "$$p" && break; done)
+UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
+VENV := .venv
+RUN := $(VENV)/bin/python
+LS_VENV := .localstack/venv
+
+.PHONY: help install check-python check-data up down lint format test test-unit bench demo clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+check-python:
+	@test -n "$(PYTHON)" || { echo "error: Python $(PYTHON_VERSION) not found (install it, e.g. 'pyenv install $(PYTHON_VERSION)', or pass PYTHON=/path/to/python$(PYTHON_VERSION))"; exit 1; }
+
+$(UV):
+	@command -v uv >/dev/null || python3 -m pip install --quiet --user --break-system-packages uv
+
+$(VENV)/.synced: pyproject.toml uv.lock | check-python $(UV)
+	$(UV) sync --frozen --python "$(PYTHON)"
+	@touch $@
+
+$(LS_VENV)/.installed: infra/localstack-requirements.txt | check-python $(UV)
+	$(UV) venv --quiet --allow-existing --python "$(PYTHON)" $(LS_VENV)
+	VIRTUAL_ENV=$(LS_VENV) $(UV) pip install --quiet -r infra/localstack-requirements.txt
+	$(LS_VENV)/bin/python -m localstack.cli.lpm install kinesis-mock
+	@touch $@
+
+install: $(VENV)/.synced $(LS_VENV)/.installed  ## create both environments (project, LocalStack)
+
+check-data:
+	@test -f "$(DATA_DIR)/rscience/comments.csv" && test -f "$(DATA_DIR)/davidson/labeled_data.csv" || \
+		{ echo "error: data sets not found under DATA_DIR=$(DATA_DIR) (see README, 'Data')"; exit 1; }
+
+up: install  ## start LocalStack on :4566 (or use AWS_ENDPOINT_URL) and create the stack
+	$(RUN) -m infra up
+
+down:  ## stop the LocalStack that `make up` started
+	@test -x $(RUN) && $(RUN) -m infra down || true
+
+lint: $(VENV)/.synced  ## ruff, mypy --strict, terraform fmt
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra/terraform && echo "terraform fmt: ok"; \
+	else echo "terraform not installed: skipping 'terraform fmt -check'"; fi
+
+format: $(VENV)/.synced  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: install check-data lint  ## lint, then every test (unit, integration on LocalStack, e2e)
+	$(RUN) -m pytest
+
+test-unit: $(VENV)/.synced  ## pure tests only, no services
+	$(RUN) -m pytest -m "not integration and not e2e"
+
+bench: install check-data  ## benchmarks (none yet: they arrive with the consumer and the model)
+	@echo "no benchmarks yet: 'make bench' runs benchmarks/ once they exist"; exit 1
+
+, := ,
+DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:12000$(,)tweets:6000)
+demo: install check-data  ## start the stack and stream real chat traffic into it (QUICK=1: small)
+	@started=0; \
+	if ! $(RUN) -c 'import sys; from infra.localstack import is_ready; from infra.settings import InfraSettings; sys.exit(0 if is_ready(InfraSettings().endpoint_url) else 1)'; then started=1; fi; \
+	trap '[ $$started = 1 ] && $(RUN) -m infra down' EXIT INT TERM; \
+	$(RUN) -m infra up && \
+	AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} \
+	$(RUN) -m producer_sim publish --mix "$(DEMO_MIX)" --rate $(if $(QUICK),500,400) --malformed 0.01
+
+clean: down  ## remove environments and local state
+	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache

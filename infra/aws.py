@@ -1,0 +1,56 @@
+"""The one place that builds AWS clients, for real AWS and for any emulator endpoint."""
+
+from typing import TYPE_CHECKING, Any, Literal, overload
+from urllib.parse import urlsplit
+
+import boto3
+from botocore.config import Config
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+# Short connect timeouts so an unreachable endpoint fails a batch fast (and Kinesis retries it)
+# instead of hanging a Lambda for minutes; botocore's "standard" mode retries throttling itself.
+_CONFIG = Config(
+    connect_timeout=3,
+    read_timeout=20,
+    retries={"mode": "standard", "max_attempts": 4},
+    max_pool_connections=20,
+)
+
+
+@overload
+def client(
+    service: Literal["kinesis"], endpoint_url: str | None = ..., region: str = ...
+) -> "KinesisClient": ...
+@overload
+def client(service: Literal["s3"], endpoint_url: str | None = ..., region: str = ...) -> "S3Client": ...
+@overload
+def client(service: Literal["sqs"], endpoint_url: str | None = ..., region: str = ...) -> "SQSClient": ...
+def client(service: str, endpoint_url: str | None = None, region: str = "us-east-1") -> Any:
+    """Build a boto3 client.
+
+    `endpoint_url` overrides everything. Left at None, boto3 resolves the endpoint itself: the
+    standard `AWS_ENDPOINT_URL_<SERVICE>` and `AWS_ENDPOINT_URL` variables, else real AWS. That lets
+    one service (e.g. Kinesis) point at a different emulator than the rest.
+    """
+    config = _CONFIG.merge(Config(s3={"addressing_style": "path"})) if service == "s3" else _CONFIG
+    session = boto3.session.Session()
+    credentials: dict[str, str] = {}
+    if endpoint_url and _is_loopback(endpoint_url) and session.get_credentials() is None:
+        # An emulator on this machine accepts any key; real AWS never gets these.
+        credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+    return session.client(
+        service,  # type: ignore[call-overload]
+        endpoint_url=endpoint_url,
+        region_name=region,
+        config=config,
+        **credentials,
+    )
+
+
+def _is_loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host in {"localhost", "::1"} or host.startswith("127.")

@@ -1,0 +1,190 @@
+"""Start, wait for and stop LocalStack on the host, from its own isolated Python environment."""
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+LOCALSTACK_PYTHON = PROJECT_ROOT / ".localstack" / "venv" / "bin" / "python"
+SERVICES = "kinesis,s3,sqs,iam,sts"
+
+
+class LocalStackError(RuntimeError):
+    """LocalStack did not start, or stopped answering."""
+
+
+def _base_env(port: int, data_dir: Path) -> dict[str, str]:
+    # Host mode without Docker. Without the host/strategy pair, queue URLs name a host that does not
+    # resolve offline; DISABLE_EVENTS and the skipped cert download keep it from phoning home.
+    return {
+        "GATEWAY_LISTEN": f"127.0.0.1:{port}",
+        "LOCALSTACK_HOST": f"127.0.0.1:{port}",
+        "SQS_ENDPOINT_STRATEGY": "path",
+        "FILESYSTEM_ROOT": str(data_dir),
+        "DISABLE_EVENTS": "1",
+        "DNS_ADDRESS": "0",
+        "SKIP_SSL_CERT_DOWNLOAD": "1",
+        "KINESIS_LATENCY": "0",
+        "SERVICES": SERVICES,
+        "EAGER_SERVICE_LOADING": "1",
+        "DO_NOT_TRACK": "1",
+    }
+
+
+@dataclass
+class LocalStack:
+    """One LocalStack process: its port, fresh data directory and log file."""
+
+    port: int
+    data_dir: Path
+    extra_env: Mapping[str, str] = field(default_factory=dict)
+    python: Path = LOCALSTACK_PYTHON
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.data_dir / "localstack.log"
+
+    @property
+    def pid_path(self) -> Path:
+        return self.data_dir / "localstack.pid"
+
+    def start(self, timeout: float = 90.0) -> None:
+        """Start the process detached from this one and wait until its services answer."""
+        if not self.python.exists():
+            raise LocalStackError(
+                f"LocalStack's environment is missing ({self.python}); run `make localstack-env`"
+            )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {**os.environ, **_base_env(self.port, self.data_dir), **self.extra_env}
+        for var in ("AWS_ENDPOINT_URL", "VIRTUAL_ENV", "PYTHONPATH"):
+            env.pop(var, None)
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(self.python), "-m", "localstack.runtime.main"],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=self.data_dir,
+                start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+            )
+        self.pid_path.write_text(str(self.process.pid))
+        try:
+            wait_ready(self.endpoint_url, timeout, process=self.process, log_path=self.log_path)
+        except LocalStackError:
+            self.stop()
+            raise
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM, then SIGKILL after `timeout` (a clean shutdown takes 5–8 s)."""
+        pid = self.process.pid if self.process else _read_pid(self.pid_path)
+        if pid is not None:
+            stop_pid(pid, timeout)
+        self.process = None
+        self.pid_path.unlink(missing_ok=True)
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+
+
+def stop_pid(pid: int, timeout: float = 20.0) -> None:
+    """Stop a process group started by `LocalStack.start` (it leads its own session)."""
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if os.waitpid(pid, os.WNOHANG) != (0, 0):
+                return
+        except ChildProcessError:  # not our child: poll for its existence instead
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def health(endpoint_url: str, timeout: float = 2.0) -> dict[str, object] | None:
+    """LocalStack's health document, or None when nothing answers there."""
+    try:
+        with urllib.request.urlopen(f"{endpoint_url}/_localstack/health", timeout=timeout) as resp:
+            doc = json.loads(resp.read())
+    except (urllib.error.URLError, OSError, ValueError):
+        return None
+    return doc if isinstance(doc, dict) else None
+
+
+def is_ready(endpoint_url: str, services: str = SERVICES) -> bool:
+    """True when every service we use is available or running."""
+    doc = health(endpoint_url)
+    if doc is None:
+        return False
+    states = doc.get("services", {})
+    if not isinstance(states, dict):
+        return False
+    return all(states.get(s) in {"available", "running"} for s in services.split(","))
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except FileNotFoundError:
+        return "(no log written)"
+
+
+def wait_ready(
+    endpoint_url: str,
+    timeout: float,
+    process: subprocess.Popen[bytes] | None = None,
+    log_path: Path | None = None,
+) -> float:
+    """Poll the health endpoint until ready; return the seconds it took, or raise with the log tail."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        if process is not None and process.poll() is not None:
+            tail = _tail(log_path) if log_path else ""
+            raise LocalStackError(
+                f"LocalStack exited with code {process.returncode} before it was ready:\n{tail}"
+            )
+        if is_ready(endpoint_url):
+            return time.monotonic() - started
+        time.sleep(0.25)
+    tail = _tail(log_path) if log_path else ""
+    raise LocalStackError(f"LocalStack at {endpoint_url} not ready after {timeout:.0f} s:\n{tail}")
+
+
+def set_config(endpoint_url: str, variable: str, value: float | str) -> None:
+    """Change a LocalStack config variable at run time (needs ENABLE_CONFIG_UPDATES=1).
+
+    Used for fault injection, e.g. KINESIS_ERROR_PROBABILITY, without restarting the emulator.
+    """
+    body = json.dumps({"variable": variable, "value": value}).encode()
+    req = urllib.request.Request(
+        f"{endpoint_url}/_localstack/config",
+        data=body,
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        resp.read()

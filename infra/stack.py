@@ -1,0 +1,80 @@
+"""The stack's names and event-source-mapping settings, read from the one committed `stack.json`.
+
+Terraform reads the same file with `jsondecode(file(...))`, so both sides always agree.
+"""
+
+from functools import cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+STACK_FILE = Path(__file__).with_name("stack.json")
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class StreamSpec(_Frozen):
+    name: str
+    shards: int = Field(ge=1)
+    retention_hours: int = Field(ge=24, le=8760)
+
+
+class ArchiveBucketSpec(_Frozen):
+    name: str
+    archive_prefix: str
+    feedback_prefix: str
+    reports_prefix: str
+    expire_after_days: int = Field(ge=1)
+
+
+class ModelsBucketSpec(_Frozen):
+    name: str
+    champion_manifest_key: str
+    policy_key: str
+
+
+class QueueSpec(_Frozen):
+    name: str
+    retention_seconds: int = Field(ge=60, le=1_209_600)
+
+
+class ConsumerSpec(_Frozen):
+    function_name: str
+    memory_mb: int
+    timeout_seconds: int
+    reserved_concurrency: int
+
+
+class EventSourceMappingSpec(_Frozen):
+    """The Kinesis event source mapping, as Terraform deploys it and the local runner emulates it."""
+
+    batch_size: int = Field(ge=1, le=10_000)
+    maximum_batching_window_seconds: float = Field(ge=0, le=300)
+    starting_position: Literal["TRIM_HORIZON", "LATEST"]
+    parallelization_factor: int = Field(ge=1, le=10)
+    bisect_batch_on_function_error: bool
+    maximum_retry_attempts: int = Field(ge=-1, le=10_000)
+    maximum_record_age_seconds: int = Field(ge=-1, le=604_800)
+    function_response_types: list[Literal["ReportBatchItemFailures"]]
+
+
+class Stack(_Frozen):
+    region: str
+    input_stream: StreamSpec
+    output_stream: StreamSpec
+    archive_bucket: ArchiveBucketSpec
+    models_bucket: ModelsBucketSpec
+    dead_letter_queue: QueueSpec
+    on_failure_queue: QueueSpec
+    consumer: ConsumerSpec
+    event_source_mapping: EventSourceMappingSpec
+    model_name: str
+
+
+@cache
+def load_stack(path: Path = STACK_FILE) -> Stack:
+    """Parse the stack file once."""
+    return Stack.model_validate_json(path.read_text())

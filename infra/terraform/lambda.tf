@@ -1,0 +1,50 @@
+resource "aws_ecr_repository" "consumer" {
+  name                 = local.stack.consumer.function_name
+  image_tag_mutability = "IMMUTABLE"
+  image_scanning_configuration {
+    scan_on_push = true
+  }
+}
+
+resource "aws_cloudwatch_log_group" "consumer" {
+  name              = "/aws/lambda/${local.stack.consumer.function_name}"
+  retention_in_days = 30
+}
+
+resource "aws_lambda_function" "consumer" {
+  function_name                  = local.stack.consumer.function_name
+  role                           = aws_iam_role.consumer.arn
+  package_type                   = "Image"
+  image_uri                      = "${aws_ecr_repository.consumer.repository_url}:${var.image_tag}"
+  memory_size                    = local.stack.consumer.memory_mb
+  timeout                        = local.stack.consumer.timeout_seconds
+  reserved_concurrent_executions = local.stack.consumer.reserved_concurrency
+  environment {
+    variables = {
+      CONSUMER_OUTPUT_STREAM     = aws_kinesis_stream.verdicts.name
+      CONSUMER_ARCHIVE_BUCKET    = aws_s3_bucket.archive.id
+      CONSUMER_MODELS_BUCKET     = aws_s3_bucket.models.id
+      CONSUMER_DEAD_LETTER_QUEUE = aws_sqs_queue.dead_letter.name
+      POWERTOOLS_SERVICE_NAME    = "chat-moderation"
+    }
+  }
+  depends_on = [aws_cloudwatch_log_group.consumer]
+}
+
+resource "aws_lambda_event_source_mapping" "input" {
+  function_name                      = aws_lambda_function.consumer.arn
+  event_source_arn                   = aws_kinesis_stream.input.arn
+  starting_position                  = local.esm.starting_position
+  batch_size                         = local.esm.batch_size
+  maximum_batching_window_in_seconds = local.esm.maximum_batching_window_seconds
+  parallelization_factor             = local.esm.parallelization_factor
+  bisect_batch_on_function_error     = local.esm.bisect_batch_on_function_error
+  maximum_retry_attempts             = local.esm.maximum_retry_attempts
+  maximum_record_age_in_seconds      = local.esm.maximum_record_age_seconds
+  function_response_types            = local.esm.function_response_types
+  destination_config {
+    on_failure {
+      destination_arn = aws_sqs_queue.on_failure.arn
+    }
+  }
+}

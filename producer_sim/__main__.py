@@ -1,0 +1,119 @@
+"""`python -m producer_sim publish`: the chat servers, replaying real messages into `chat-messages`."""
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from infra import aws
+from producer_sim.publisher import Publisher, PublishReport, batches
+from producer_sim.replay import OutgoingRecord, Replay, parse_mix
+from producer_sim.settings import ProducerSettings
+from training.data import Community, DataFileError, load_community
+
+
+def paced(
+    records: Iterable[OutgoingRecord], rate: float | None, batch: int
+) -> Iterator[list[OutgoingRecord]]:
+    """Release records in chunks so that, on average, `rate` records per second go out."""
+    started = time.monotonic()
+    released = 0
+    chunk: list[OutgoingRecord] = []
+    for record in records:
+        chunk.append(record)
+        if len(chunk) == batch:
+            if rate:
+                delay = started + (released + len(chunk)) / rate - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            released += len(chunk)
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def publish(settings: ProducerSettings, args: argparse.Namespace) -> PublishReport:
+    """Replay the mix schedule into the input stream and write the ground-truth side file."""
+    phases = parse_mix(args.mix, args.rate)
+    total = sum(p.count for p in phases)
+    communities = {c for p in phases for c in p.weights}
+    pools = {c: load_community(settings.data_dir, c) for c in communities}
+    replay = Replay(pools, settings.channels, settings.users, args.malformed, args.seed or settings.seed)
+    kinesis = aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region)
+    publisher = Publisher(kinesis, args.stream or settings.input_stream, settings.max_put_attempts)
+    report = PublishReport()
+    # Chunks of ~1/10 s of traffic keep a paced stream smooth; unpaced, fill whole PutRecords calls.
+    chunk = max(1, min(500, int(args.rate / 10))) if args.rate else 500
+    truth_path: Path = args.ground_truth or settings.ground_truth_path
+    truth_path.parent.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    with (
+        truth_path.open("a", encoding="utf-8") as truth_file,
+        Progress(
+            TextColumn("[bold]publishing"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[rate]:>7.0f} msg/s  retried {task.fields[retried]}"),
+            TimeElapsedColumn(),
+            disable=args.quiet,
+        ) as progress,
+    ):
+        task = progress.add_task("publish", total=total, rate=0.0, retried=0)
+        for released in paced(replay.records(phases), args.rate, chunk):
+            for batch in batches(released):
+                before = report.sent
+                publisher.publish_batch(batch, report)
+                for d in report.delivered[before:]:
+                    if d.record.truth is not None:
+                        truth_file.write(d.record.truth.model_dump_json() + "\n")
+                elapsed = max(time.monotonic() - started, 1e-9)
+                progress.update(
+                    task, advance=len(batch), rate=report.sent / elapsed, retried=report.retried_records
+                )
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the simulator."""
+    parser = argparse.ArgumentParser(prog="python -m producer_sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    pub = sub.add_parser("publish", help="replay real chat messages into the input stream")
+    pub.add_argument("--mix", default=f"{Community.RSCIENCE}:1000", help="e.g. rscience:3000,tweets:2000")
+    pub.add_argument(
+        "--rate", type=float, default=None, help="messages per second (default: as fast as possible)"
+    )
+    pub.add_argument("--malformed", type=float, default=0.0, help="share of poison records, 0..1")
+    pub.add_argument("--stream", default=None, help="override the input stream name")
+    pub.add_argument("--ground-truth", type=Path, default=None, help="side file of labels (JSON Lines)")
+    pub.add_argument("--seed", type=int, default=None)
+    pub.add_argument("--quiet", action="store_true", help="no progress bar")
+    args = parser.parse_args(argv)
+    settings = ProducerSettings()
+    started = time.monotonic()
+    try:
+        report = publish(settings, args)
+    except (DataFileError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    elapsed = time.monotonic() - started
+    summary = {
+        "event": "publish_done",
+        "sent": report.sent,
+        "undelivered": len(report.undelivered),
+        "put_calls": report.put_calls,
+        "retried_records": report.retried_records,
+        "error_codes": report.error_codes,
+        "seconds": round(elapsed, 2),
+        "msg_per_s": round(report.sent / elapsed, 1) if elapsed else None,
+    }
+    print(json.dumps(summary))
+    return 1 if report.undelivered else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,30 @@
+"""Settings of the chat-platform simulator (servers and moderation bot)."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.localstack import PROJECT_ROOT
+from infra.stack import load_stack
+
+_STACK = load_stack()
+
+
+class ProducerSettings(BaseSettings):
+    """Where the simulated chat servers read real messages and where they publish them."""
+
+    model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore", populate_by_name=True)
+
+    aws_endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL(_KINESIS) or real AWS
+    aws_region: str = _STACK.region
+    data_dir: Path = Field(
+        default=PROJECT_ROOT.parent / "shared" / "data",
+        validation_alias=AliasChoices("DATA_DIR", "PRODUCER_DATA_DIR"),
+    )
+    input_stream: str = _STACK.input_stream.name
+    ground_truth_path: Path = PROJECT_ROOT / ".localstack" / "ground_truth.jsonl"
+    channels: int = Field(default=8, ge=1)
+    users: int = Field(default=500, ge=1)
+    max_put_attempts: int = Field(default=10, ge=1)
+    seed: int = 7

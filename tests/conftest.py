@@ -1,0 +1,142 @@
+"""Session fixtures: the data sets, and a real LocalStack started once per test session."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.bootstrap import bootstrap
+from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
+from infra.stack import Stack, load_stack
+
+# Nothing phones home from a test run either.
+for _var, _value in {
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DO_NOT_TRACK": "true",
+    "AWS_ACCESS_KEY_ID": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}.items():
+    os.environ.setdefault(_var, _value)
+
+
+class TestEnv(BaseSettings):
+    """What a test run may be pointed at."""
+
+    model_config = SettingsConfigDict(extra="ignore")
+
+    data_dir: Path = Field(
+        default=PROJECT_ROOT.parent / "shared" / "data", validation_alias=AliasChoices("DATA_DIR")
+    )
+    # Only an endpoint named here is reused; otherwise the session starts its own LocalStack.
+    aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
+
+
+@pytest.fixture(scope="session")
+def test_env() -> TestEnv:
+    return TestEnv()
+
+
+@pytest.fixture(scope="session")
+def data_dir(test_env: TestEnv) -> Path:
+    """The real data sets; a missing folder fails the run instead of skipping what needs it."""
+    if not (test_env.data_dir / "rscience" / "comments.csv").is_file():
+        pytest.fail(f"data sets not found under DATA_DIR={test_env.data_dir}", pytrace=False)
+    return test_env.data_dir
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture(scope="session")
+def localstack(test_env: TestEnv, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack | None]:
+    """A LocalStack of this session's own (fresh data dir, free port), or None when one is named."""
+    if test_env.aws_endpoint_url:
+        if not is_ready(test_env.aws_endpoint_url):
+            pytest.fail(f"AWS_ENDPOINT_URL={test_env.aws_endpoint_url} does not answer", pytrace=False)
+        yield None
+        return
+    # ENABLE_CONFIG_UPDATES lets fault-injection tests change KINESIS_ERROR_PROBABILITY at run time.
+    instance = LocalStack(free_port(), tmp_path_factory.mktemp("localstack"), {"ENABLE_CONFIG_UPDATES": "1"})
+    instance.start()
+    yield instance
+    instance.stop()
+
+
+@pytest.fixture(scope="session")
+def endpoint_url(test_env: TestEnv, localstack: LocalStack | None) -> str:
+    return localstack.endpoint_url if localstack else str(test_env.aws_endpoint_url)
+
+
+def unique_stack(suffix: str | None = None) -> Stack:
+    """The committed stack with every resource name made unique, so sessions never collide."""
+    tag = suffix or uuid.uuid4().hex[:8]
+    base = load_stack()
+    return base.model_copy(
+        update={
+            "input_stream": base.input_stream.model_copy(update={"name": f"{base.input_stream.name}-{tag}"}),
+            "output_stream": base.output_stream.model_copy(
+                update={"name": f"{base.output_stream.name}-{tag}"}
+            ),
+            "archive_bucket": base.archive_bucket.model_copy(
+                update={"name": f"{base.archive_bucket.name}-{tag}"}
+            ),
+            "models_bucket": base.models_bucket.model_copy(
+                update={"name": f"{base.models_bucket.name}-{tag}"}
+            ),
+            "dead_letter_queue": base.dead_letter_queue.model_copy(
+                update={"name": f"{base.dead_letter_queue.name}-{tag}"}
+            ),
+            "on_failure_queue": base.on_failure_queue.model_copy(
+                update={"name": f"{base.on_failure_queue.name}-{tag}"}
+            ),
+        }
+    )
+
+
+@pytest.fixture(scope="session")
+def stack(endpoint_url: str) -> Stack:
+    """The whole stack, bootstrapped under unique names in the session's emulator."""
+    spec = unique_stack()
+    bootstrap(spec, endpoint_url)
+    return spec
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """moto's server: the lighter emulator that must work just as well behind AWS_ENDPOINT_URL."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        proc.kill()
+        pytest.fail("moto_server did not start", pytrace=False)
+    yield url
+    proc.terminate()
+    proc.wait(10)
+    log.close()

@@ -1,0 +1,119 @@
+"""The stack on a real emulator, and the simulator delivering real messages to it without loss."""
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from infra import aws
+from infra.bootstrap import bootstrap, ensure_stream
+from infra.localstack import LocalStack, set_config
+from infra.stack import Stack, StreamSpec
+from producer_sim.publisher import Delivered, Publisher, PublishReport, batches
+from producer_sim.replay import Replay, parse_mix
+from stream_consumer.schemas import ChatMessage
+from tests.conftest import unique_stack
+from tests.streams import read_stream
+from training.data import Community, load_community
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def replay(data_dir: Path) -> Replay:
+    pools = {c: load_community(data_dir, c) for c in (Community.RSCIENCE, Community.TWEETS)}
+    return Replay(pools, seed=11)
+
+
+def _fresh_stream(endpoint_url: str, shards: int) -> str:
+    name = f"chat-messages-{uuid.uuid4().hex[:8]}"
+    ensure_stream(
+        aws.client("kinesis", endpoint_url), StreamSpec(name=name, shards=shards, retention_hours=24)
+    )
+    return name
+
+
+def _publish(endpoint_url: str, stream: str, replay: Replay, mix: str) -> PublishReport:
+    publisher = Publisher(aws.client("kinesis", endpoint_url), stream, max_attempts=20)
+    report = PublishReport()
+    for batch in batches(replay.records(parse_mix(mix))):
+        publisher.publish_batch(batch, report)
+    return report
+
+
+def _assert_read_back_exactly(endpoint_url: str, stream: str, delivered: list[Delivered]) -> None:
+    shards = read_stream(aws.client("kinesis", endpoint_url), stream)
+    seen = {(shard, r["SequenceNumber"]): r["Data"] for shard, records in shards.items() for r in records}
+    assert sum(len(r) for r in shards.values()) == len(seen), "a sequence number appeared twice"
+    expected = {(d.shard_id, d.sequence_number): d.record.data for d in delivered}
+    assert seen == expected  # every delivered record, byte for byte, and nothing else
+    ids = [ChatMessage.model_validate_json(data).message_id for data in seen.values()]
+    assert len(set(ids)) == len(ids), "a message was delivered twice"
+
+
+def test_bootstrap_creates_everything_and_is_idempotent(endpoint_url: str) -> None:
+    # GIVEN a stack under fresh names
+    spec = unique_stack()
+    # WHEN it is bootstrapped twice
+    first = bootstrap(spec, endpoint_url)
+    second = bootstrap(spec, endpoint_url)
+    # THEN the first run created all six resources and the second none
+    assert len(first.created) == 6
+    assert second.created == []
+    assert first.dead_letter_queue_url == second.dead_letter_queue_url
+    kinesis = aws.client("kinesis", endpoint_url)
+    shards = kinesis.list_shards(StreamName=spec.input_stream.name)["Shards"]
+    assert len(shards) == spec.input_stream.shards
+    s3 = aws.client("s3", endpoint_url)
+    assert s3.get_bucket_versioning(Bucket=spec.archive_bucket.name)["Status"] == "Enabled"
+    rules = s3.get_bucket_lifecycle_configuration(Bucket=spec.archive_bucket.name)["Rules"]
+    assert rules[0]["Expiration"]["Days"] == spec.archive_bucket.expire_after_days
+
+
+def test_ten_thousand_real_messages_arrive_once_each(endpoint_url: str, replay: Replay) -> None:
+    # GIVEN a fresh 8-shard stream (LocalStack's Kinesis slows as a shard fills)
+    stream = _fresh_stream(endpoint_url, shards=8)
+    # WHEN 10,000 real messages of both communities are published
+    report = _publish(endpoint_url, stream, replay, "rscience:6000,tweets:4000")
+    # THEN all were delivered and every one is read back by sequence number, once
+    assert report.sent == 10_000
+    assert not report.undelivered
+    _assert_read_back_exactly(endpoint_url, stream, report.delivered)
+
+
+@pytest.fixture
+def throttled(localstack: LocalStack | None, endpoint_url: str) -> Iterator[float]:
+    """LocalStack's own fault injection: PutRecords fails with ProvisionedThroughputExceeded at a rate."""
+    if localstack is None:
+        pytest.skip("fault injection needs the session's own LocalStack (ENABLE_CONFIG_UPDATES)")
+    set_config(endpoint_url, "KINESIS_ERROR_PROBABILITY", 0.3)
+    yield 0.3
+    set_config(endpoint_url, "KINESIS_ERROR_PROBABILITY", 0.0)
+
+
+def test_throttled_puts_are_retried_without_loss_or_duplicates(
+    endpoint_url: str, replay: Replay, throttled: float
+) -> None:
+    # GIVEN a stream whose PutRecords fails 30% of the time
+    stream = _fresh_stream(endpoint_url, shards=4)
+    # WHEN 3,000 messages are published
+    report = _publish(endpoint_url, stream, replay, "rscience:3000")
+    # THEN throttling really happened, and yet every message is there exactly once
+    assert report.error_codes.get("ProvisionedThroughputExceededException", 0) > 0
+    assert report.retried_records > 0
+    assert report.sent == 3_000
+    assert not report.undelivered
+    _assert_read_back_exactly(endpoint_url, stream, report.delivered)
+
+
+def test_moto_server_serves_the_same_stack(moto_endpoint: str, replay: Replay) -> None:
+    # GIVEN the lighter emulator behind the same endpoint setting
+    spec: Stack = unique_stack()
+    result = bootstrap(spec, moto_endpoint)
+    assert len(result.created) == 6
+    # WHEN messages are published to its input stream
+    report = _publish(moto_endpoint, spec.input_stream.name, replay, "rscience:1000")
+    # THEN they all read back exactly
+    assert report.sent == 1_000
+    _assert_read_back_exactly(moto_endpoint, spec.input_stream.name, report.delivered)

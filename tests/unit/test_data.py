@@ -1,0 +1,33 @@
+"""Bad data files fail with an error that names the file, the column and the line."""
+
+from pathlib import Path
+
+import pytest
+
+from training.data import DataFileError, load_labelled_csv, load_rscience
+
+
+def test_missing_column_names_the_file_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "x.csv"
+    path.write_text("body,label\nhello,1\n")
+    with pytest.raises(DataFileError, match=r"x\.csv: missing column\(s\) \['text'\]"):
+        load_labelled_csv(path)
+
+
+def test_bad_label_names_the_line_and_value(tmp_path: Path) -> None:
+    path = tmp_path / "labels.csv"
+    path.write_text('text,label\nfine,0\n"two\nlines",1\nbad,maybe\n')
+    with pytest.raises(DataFileError, match=r"labels\.csv: line 5, column 'label': 'maybe'"):
+        load_labelled_csv(path)
+
+
+def test_missing_data_dir_says_how_to_fix_it(tmp_path: Path) -> None:
+    with pytest.raises(DataFileError, match="DATA_DIR"):
+        load_rscience(tmp_path)
+
+
+def test_labels_accept_words_and_digits(tmp_path: Path) -> None:
+    path = tmp_path / "ok.csv"
+    path.write_text("msg,y\nspam spam,remove\nhi there,allow\nbuy now,1\n")
+    rows = load_labelled_csv(path, "msg", "y")
+    assert [r.y for r in rows] == [1, 0, 1]
