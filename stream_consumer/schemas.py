@@ -17,3 +17,17 @@ class ChatMessage(BaseModel):
     user_id: str = Field(min_length=1, max_length=128)
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, repr=False)
     sent_at: AwareDatetime
+
+
+class ChampionManifest(BaseModel):
+    """`champion.json` in the models bucket: which exported model serves, written when the alias moves."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    model_name: str
+    version: str
+    run_id: str
+    artifact_uri: str  # s3://bucket/key of the exported model archive
+    sha256: str
+    promoted_at: AwareDatetime
+    promoted_by: str

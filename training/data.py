@@ -4,12 +4,17 @@ Pure standard library, so the chat simulator can replay the same rows the model 
 """
 
 import csv
+import hashlib
+import random
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 csv.field_size_limit(sys.maxsize)  # r/science bodies run to ~9k characters
 
@@ -116,3 +121,98 @@ def load_community(data_dir: Path, community: Community) -> list[LabelledText]:
     if community is Community.TWEETS:
         return load_davidson(data_dir)
     raise ValueError(f"no bundled data set for community {community}")
+
+
+@dataclass(frozen=True, slots=True)
+class Splits:
+    """Train / validation / test, disjoint in text; test is for the final report only."""
+
+    train: list[LabelledText]
+    validation: list[LabelledText]
+    test: list[LabelledText]
+    duplicates_dropped: int
+    conflicts_dropped: int
+
+
+def _dedupe_key(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def dedupe(items: Sequence[LabelledText]) -> tuple[list[LabelledText], int, int]:
+    """One row per text (white space and case ignored); a text labelled both ways is dropped."""
+    groups: dict[str, list[LabelledText]] = {}
+    for item in items:
+        groups.setdefault(_dedupe_key(item.text), []).append(item)
+    kept, duplicates, conflicts = [], 0, 0
+    for group in groups.values():
+        if len({g.label for g in group}) > 1:
+            conflicts += len(group)
+            continue
+        kept.append(group[0])
+        duplicates += len(group) - 1
+    return kept, duplicates, conflicts
+
+
+def split(
+    items: Sequence[LabelledText], seed: int = 42, validation: float = 0.15, test: float = 0.15
+) -> Splits:
+    """Deduplicate, then split each (community, label) stratum by the same shares, reproducibly."""
+    if not (0 < validation < 1 and 0 < test < 1 and validation + test < 1):
+        raise ValueError("validation and test shares must be in (0, 1) and sum below 1")
+    kept, duplicates, conflicts = dedupe(items)
+    strata: dict[tuple[Community, Label], list[LabelledText]] = {}
+    for item in kept:
+        strata.setdefault((item.community, item.label), []).append(item)
+    rng = random.Random(seed)
+    train, val, tst = [], [], []
+    for key in sorted(strata):
+        group = strata[key]
+        rng.shuffle(group)
+        n_test = round(len(group) * test)
+        n_val = round(len(group) * validation)
+        tst.extend(group[:n_test])
+        val.extend(group[n_test : n_test + n_val])
+        train.extend(group[n_test + n_val :])
+    for part in (train, val, tst):
+        rng.shuffle(part)
+    return Splits(train, val, tst, duplicates, conflicts)
+
+
+def digest(items: Sequence[LabelledText]) -> str:
+    """A content hash of a labelled set, logged so a run names exactly the data it saw."""
+    h = hashlib.sha256()
+    for item in items:
+        h.update(f"{item.community}\t{item.label}\t{item.text}\n".encode())
+    return h.hexdigest()
+
+
+class ModeratorDecision(BaseModel):
+    """A human moderator's decision on a message, as the moderation bot records it (feedback)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    message_id: UUID
+    label: Label
+    decided_by: str
+    decided_at: AwareDatetime
+
+
+def join_feedback(
+    decisions: Iterable[ModeratorDecision], texts: Mapping[UUID, str]
+) -> tuple[list[LabelledText], int]:
+    """Labelled texts from moderator decisions joined with archived text; returns (rows, unknown ids).
+
+    The latest decision on a message wins.
+    """
+    latest: dict[UUID, ModeratorDecision] = {}
+    for d in decisions:
+        if d.message_id not in latest or d.decided_at >= latest[d.message_id].decided_at:
+            latest[d.message_id] = d
+    rows, unknown = [], 0
+    for message_id, decision in latest.items():
+        text = texts.get(message_id)
+        if text is None:
+            unknown += 1
+            continue
+        rows.append(LabelledText(text, decision.label, Community.FEEDBACK))
+    return rows, unknown

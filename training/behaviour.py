@@ -1,0 +1,128 @@
+"""Behaviour tests of a candidate model, on the model alone (no policy term lists).
+
+Invariance: changes that should not matter (person names, white space) barely move the score.
+Directional: adding an insult raises it. Both the promotion step and pytest run these; a failure
+blocks promotion to `champion`.
+"""
+
+from collections.abc import Callable, Sequence
+from itertools import pairwise
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+
+Scorer = Callable[[Sequence[str]], NDArray[np.float64]]  # raw texts in, calibrated scores out
+
+NAMES = ("John", "Maria", "Ahmed", "Wei", "Olga", "Kwame", "Priya", "Diego")
+NAME_TEMPLATES = (
+    "{name} pointed out that the sample size in this study is quite small.",
+    "I asked {name} about the methodology and the answer was convincing.",
+    "According to {name}, the effect disappears once you control for income.",
+    "{name} and I read the paper; the conclusions seem overstated to us.",
+    "My colleague {name} works on this protein and says the result is plausible.",
+    "Does anyone know if {name}'s group published the follow-up data?",
+)
+INSULTS = ("you idiot", "what a moron", "shut up, stupid", "this is bullshit", "fuck off")
+
+
+class BehaviourCheck(BaseModel):
+    """One behaviour test, its measured effect and whether it passed."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    passed: bool
+    measured: float
+    limit: float
+    detail: str
+
+
+class BehaviourReport(BaseModel):
+    """All behaviour tests of one candidate."""
+
+    model_config = ConfigDict(frozen=True)
+
+    checks: list[BehaviourCheck]
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failures(self) -> list[str]:
+        return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
+
+
+def name_invariance(score: Scorer, max_spread: float = 0.05) -> BehaviourCheck:
+    """Swapping the person named in a sentence moves its score by at most `max_spread` (mean)."""
+    texts = [t.format(name=n) for t in NAME_TEMPLATES for n in NAMES]
+    scores = score(texts).reshape(len(NAME_TEMPLATES), len(NAMES))
+    spread = float((scores.max(axis=1) - scores.min(axis=1)).mean())
+    return BehaviourCheck(
+        name="invariance/person-names",
+        passed=spread <= max_spread,
+        measured=spread,
+        limit=max_spread,
+        detail=f"mean score spread across {len(NAMES)} names is {spread:.4f} (limit {max_spread})",
+    )
+
+
+def whitespace_invariance(score: Scorer, texts: Sequence[str], max_change: float = 0.01) -> BehaviourCheck:
+    """Doubling spaces and adding line breaks moves no score by more than `max_change`."""
+    spaced = [" \n " + t.replace(" ", "  \t") + "\n\n" for t in texts]
+    change = float(np.abs(score(spaced) - score(texts)).max())
+    return BehaviourCheck(
+        name="invariance/white-space",
+        passed=change <= max_change,
+        measured=change,
+        limit=max_change,
+        detail=f"largest score change is {change:.4f} over {len(texts)} texts (limit {max_change})",
+    )
+
+
+def insult_direction(score: Scorer, texts: Sequence[str], min_share: float = 0.9) -> BehaviourCheck:
+    """Appending an insult raises the score of at least `min_share` of texts."""
+    base = score(texts)
+    raised = []
+    for insult in INSULTS:
+        raised.append(score([f"{t} {insult}" for t in texts]) > base)
+    share = float(np.mean(raised))
+    return BehaviourCheck(
+        name="directional/insult-raises-score",
+        passed=share >= min_share,
+        measured=share,
+        limit=min_share,
+        detail=f"an appended insult raised {share:.1%} of scores (needs {min_share:.0%})",
+    )
+
+
+def monotone_in_insults(score: Scorer, texts: Sequence[str], min_share: float = 0.9) -> BehaviourCheck:
+    """More insults never read as less abusive: scores rise (or stay) as insults are added."""
+    steps = [list(texts)]
+    for insult in INSULTS[:3]:
+        steps.append([f"{t} {insult}" for t in steps[-1]])
+    scored = [score(s) for s in steps]
+    share = float(np.mean([np.mean(b >= a - 1e-9) for a, b in pairwise(scored)]))
+    return BehaviourCheck(
+        name="directional/more-insults-not-lower",
+        passed=share >= min_share,
+        measured=share,
+        limit=min_share,
+        detail=f"{share:.1%} of steps kept or raised the score (needs {min_share:.0%})",
+    )
+
+
+def run_behaviour_tests(score: Scorer, benign_texts: Sequence[str]) -> BehaviourReport:
+    """Every behaviour test, on the candidate's scorer and a sample of kept (benign) texts."""
+    sample = list(benign_texts)[:200]
+    if len(sample) < 20:
+        raise ValueError("behaviour tests need at least 20 benign texts")
+    return BehaviourReport(
+        checks=[
+            name_invariance(score),
+            whitespace_invariance(score, sample),
+            insult_direction(score, sample),
+            monotone_in_insults(score, sample),
+        ]
+    )

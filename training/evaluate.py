@@ -1,0 +1,139 @@
+"""`EvalReport`: how well a model's calibrated scores separate removed from kept messages.
+
+Pure: labels and scores in, a report out. Plots are drawn from the same numbers by `plots.py`.
+"""
+
+from collections.abc import Sequence
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict
+from sklearn.metrics import (
+    average_precision_score,
+    brier_score_loss,
+    confusion_matrix,
+    precision_recall_fscore_support,
+    roc_auc_score,
+)
+
+from stream_consumer.policy import DEFAULT_THRESHOLDS, Thresholds
+
+LENGTH_BUCKETS = ((0, 50), (50, 150), (150, 400), (400, 1_000_000))
+
+
+class OperatingPoint(BaseModel):
+    """Precision/recall/F1 when everything scoring at or above `threshold` is flagged."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str
+    threshold: float
+    precision: float
+    recall: float
+    f1: float
+    flagged_share: float
+    confusion: list[list[int]]  # [[tn, fp], [fn, tp]]
+
+
+class SliceMetrics(BaseModel):
+    """Ranking quality on one part of the data (a domain or a length bucket)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    positives: int
+    roc_auc: float | None  # None when the slice holds one class only
+    pr_auc: float | None
+    brier: float
+
+
+class EvalReport(BaseModel):
+    """The evaluation of one model on one labelled set."""
+
+    model_config = ConfigDict(frozen=True)
+
+    n: int
+    positives: int
+    roc_auc: float
+    pr_auc: float
+    brier: float
+    operating_points: list[OperatingPoint]
+    by_domain: dict[str, SliceMetrics]
+    by_length: dict[str, SliceMetrics]
+
+    def metrics(self, prefix: str = "") -> dict[str, float]:
+        """Flat numbers for a tracking server."""
+        out = {f"{prefix}roc_auc": self.roc_auc, f"{prefix}pr_auc": self.pr_auc, f"{prefix}brier": self.brier}
+        for op in self.operating_points:
+            for key in ("precision", "recall", "f1", "flagged_share"):
+                out[f"{prefix}{op.name}_{key}"] = getattr(op, key)
+        for domain, s in self.by_domain.items():
+            if s.roc_auc is not None:
+                out[f"{prefix}{domain}_roc_auc"] = s.roc_auc
+        return out
+
+
+def _slice(y: NDArray[np.int_], p: NDArray[np.float64]) -> SliceMetrics:
+    both = 0 < int(y.sum()) < len(y)
+    return SliceMetrics(
+        n=len(y),
+        positives=int(y.sum()),
+        roc_auc=float(roc_auc_score(y, p)) if both else None,
+        pr_auc=float(average_precision_score(y, p)) if both else None,
+        brier=float(brier_score_loss(y, p, labels=[0, 1])),
+    )
+
+
+def operating_point(
+    name: str, y: NDArray[np.int_], p: NDArray[np.float64], threshold: float
+) -> OperatingPoint:
+    """The confusion of flagging every score at or above `threshold`."""
+    flagged = (p >= threshold).astype(int)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y, flagged, average="binary", zero_division=0.0
+    )
+    return OperatingPoint(
+        name=name,
+        threshold=threshold,
+        precision=float(precision),
+        recall=float(recall),
+        f1=float(f1),
+        flagged_share=float(flagged.mean()),
+        confusion=confusion_matrix(y, flagged, labels=[0, 1]).tolist(),
+    )
+
+
+def evaluate(
+    labels: Sequence[int],
+    scores: Sequence[float] | NDArray[np.float64],
+    domains: Sequence[str],
+    lengths: Sequence[int],
+    thresholds: Thresholds = DEFAULT_THRESHOLDS,
+) -> EvalReport:
+    """Score quality overall, at the policy's operating thresholds, and per domain and length bucket."""
+    y = np.asarray(labels, dtype=int)
+    p = np.asarray(scores, dtype=float)
+    if len(y) != len(p) or len(y) != len(domains) or len(y) != len(lengths):
+        raise ValueError("labels, scores, domains and lengths must be the same length")
+    if not 0 < int(y.sum()) < len(y):
+        raise ValueError("evaluation needs both removed and kept examples")
+    dom = np.asarray(domains)
+    length = np.asarray(lengths)
+    by_length = {}
+    for lo, hi in LENGTH_BUCKETS:
+        mask = (length >= lo) & (length < hi)
+        if mask.any():
+            by_length[f"{lo}-{hi if hi < 1_000_000 else 'inf'}"] = _slice(y[mask], p[mask])
+    return EvalReport(
+        n=len(y),
+        positives=int(y.sum()),
+        roc_auc=float(roc_auc_score(y, p)),
+        pr_auc=float(average_precision_score(y, p)),
+        brier=float(brier_score_loss(y, p)),
+        operating_points=[
+            operating_point("review", y, p, thresholds.review),
+            operating_point("remove", y, p, thresholds.remove),
+        ],
+        by_domain={d: _slice(y[dom == d], p[dom == d]) for d in sorted(set(domains))},
+        by_length=by_length,
+    )

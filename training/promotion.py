@@ -1,0 +1,82 @@
+"""Champion vs challenger: promote only a model that is better where it must be and no worse elsewhere.
+
+Pure: metrics in, a decision with its reasons out.
+"""
+
+from collections.abc import Mapping, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class PromotionPolicy(BaseModel):
+    """How much better a challenger must be, and how much worse it may be on guarded domains."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_gain: float = Field(default=0.002, ge=0.0)  # ROC-AUC on the target evaluation
+    max_loss: float = Field(default=0.01, ge=0.0)  # ROC-AUC on each guarded evaluation
+
+
+class PromotionDecision(BaseModel):
+    """Whether to move the `champion` alias, and why, for the audit trail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    promote: bool
+    reasons: list[str]
+    target: str
+    challenger: dict[str, float]
+    champion: dict[str, float] | None
+
+
+def decide(
+    challenger: Mapping[str, float],
+    champion: Mapping[str, float] | None,
+    target: str,
+    guarded: Sequence[str] = (),
+    behaviour_failures: Sequence[str] = (),
+    policy: PromotionPolicy = PromotionPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+) -> PromotionDecision:
+    """Decide on ROC-AUCs measured on the same evaluation sets for both models.
+
+    `target` must improve by at least `min_gain`; every `guarded` set may lose at most `max_loss`;
+    a challenger that fails a behaviour test is never promoted. The first model ever is promoted
+    when its behaviour tests pass.
+    """
+    reasons: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
+    for name in (target, *guarded):
+        if name not in challenger:
+            reasons.append(f"challenger has no {name!r} evaluation")
+    if champion is None:
+        if not reasons:
+            reasons.append("no champion yet: the first model that passes its behaviour tests is promoted")
+            return PromotionDecision(
+                promote=True, reasons=reasons, target=target, challenger=dict(challenger), champion=None
+            )
+        return PromotionDecision(
+            promote=False, reasons=reasons, target=target, challenger=dict(challenger), champion=None
+        )
+    blocking = list(reasons)
+    if target in challenger and target in champion:
+        gain = challenger[target] - champion[target]
+        line = f"{target}: {challenger[target]:.4f} vs champion {champion[target]:.4f} ({gain:+.4f})"
+        if gain < policy.min_gain:
+            blocking.append(f"{line}, needs at least +{policy.min_gain:.4f}")
+        else:
+            reasons.append(line)
+    for name in guarded:
+        if name in challenger and name in champion:
+            loss = champion[name] - challenger[name]
+            line = f"{name}: {challenger[name]:.4f} vs champion {champion[name]:.4f} ({-loss:+.4f})"
+            if loss > policy.max_loss:
+                blocking.append(f"{line}, may lose at most {policy.max_loss:.4f}")
+            else:
+                reasons.append(line)
+    promote = not blocking
+    return PromotionDecision(
+        promote=promote,
+        reasons=reasons if promote else blocking,
+        target=target,
+        challenger=dict(challenger),
+        champion=dict(champion),
+    )

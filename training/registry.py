@@ -1,0 +1,173 @@
+"""The MLflow side: runs, registered versions, aliases, and publishing the champion for the consumer.
+
+The alias `champion` is the source of truth; `champion.json` in the models bucket follows it.
+"""
+
+import hashlib
+import json
+import logging
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.sklearn
+from mlflow import MlflowClient
+from mlflow.entities.model_registry import ModelVersion
+from mlflow.exceptions import MlflowException
+from sklearn.calibration import CalibratedClassifierCV
+
+from infra import aws
+from stream_consumer.schemas import ChampionManifest
+from training.settings import TrainingSettings
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+SCORER_FILE = "scorer.npz"
+REFERENCE_FILE = "reference.jsonl.gz"
+# Custom classes the skops-serialised pipeline may rebuild on load.
+TRUSTED_TYPES = [
+    "training.features.TextFeatures",
+    "stream_consumer.features.TextFeaturizer",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+]
+
+
+def pinned_requirements() -> list[str]:
+    """The logged model's requirements, pinned to what trained it (not MLflow's guess)."""
+    from importlib.metadata import version  # noqa: PLC0415
+
+    return [
+        f"{pkg}=={version(pkg)}"
+        for pkg in ("scikit-learn", "numpy", "scipy", "pandas", "skops", "pydantic", "chat-moderation")
+    ]
+
+
+class PromotionRaceError(RuntimeError):
+    """The champion alias moved between our read and our write (another promotion won)."""
+
+
+def client(settings: TrainingSettings) -> MlflowClient:
+    """Point MLflow at the configured tracking server (default: sqlite under the state directory)."""
+    settings.state_dir.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    if mlflow.get_experiment_by_name(settings.experiment) is None:
+        artifact_location = settings.artifact_location if settings.tracking_uri is None else None
+        mlflow.create_experiment(settings.experiment, artifact_location=artifact_location)
+    mlflow.set_experiment(settings.experiment)
+    return MlflowClient()
+
+
+def log_model(estimator: CalibratedClassifierCV, name: str, input_example: Any) -> str:
+    """Log the calibrated pipeline in the active run (skops, pinned requirements); returns its URI."""
+    info = mlflow.sklearn.log_model(
+        estimator,
+        name=name,
+        pip_requirements=pinned_requirements(),
+        pyfunc_predict_fn="predict_proba",
+        input_example=input_example,
+        skops_trusted_types=TRUSTED_TYPES,
+    )
+    return str(info.model_uri)
+
+
+def register(
+    mlflow_client: MlflowClient, model_name: str, model_uri: str, run_id: str, tags: Mapping[str, str]
+) -> ModelVersion:
+    """Register the logged model as a new version and alias it `challenger`."""
+    try:
+        mlflow_client.get_registered_model(model_name)
+    except MlflowException:
+        mlflow_client.create_registered_model(
+            model_name,
+            description="Chat-message moderation: calibrated probability that moderators remove it.",
+        )
+    version = mlflow_client.create_model_version(model_name, model_uri, run_id=run_id, tags=dict(tags))
+    mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version.version)
+    return version
+
+
+def champion(mlflow_client: MlflowClient, model_name: str) -> ModelVersion | None:
+    """The version the alias `champion` names, or None before the first promotion."""
+    try:
+        return mlflow_client.get_model_version_by_alias(model_name, CHAMPION)
+    except MlflowException:
+        return None
+
+
+def move_champion(
+    mlflow_client: MlflowClient,
+    model_name: str,
+    version: str,
+    expected: str | None,
+    audit: Mapping[str, str],
+) -> None:
+    """Compare-and-set the alias: refuse when `champion` no longer names `expected`."""
+    current = champion(mlflow_client, model_name)
+    current_version = current.version if current else None
+    if current_version != expected:
+        raise PromotionRaceError(
+            f"champion moved from {expected} to {current_version} during this run; not overwriting it"
+        )
+    mlflow_client.set_registered_model_alias(model_name, CHAMPION, version)
+    for key, value in audit.items():
+        mlflow_client.set_model_version_tag(model_name, version, key, value)
+
+
+def download_artifact(mlflow_client: MlflowClient, run_id: str, path: str, dest: Path) -> Path:
+    """Fetch one run artifact to a local folder."""
+    return Path(mlflow_client.download_artifacts(run_id, path, str(dest)))
+
+
+@dataclass(frozen=True)
+class Published:
+    """Where the exported champion went."""
+
+    manifest: ChampionManifest
+    manifest_uri: str
+
+
+def publish_champion(
+    settings: TrainingSettings,
+    mlflow_client: MlflowClient,
+    version: ModelVersion,
+    promoted_by: str,
+) -> Published:
+    """Copy the version's serving form (and drift reference) to the models bucket, then the manifest.
+
+    The manifest goes last, so a consumer never sees a manifest whose model is not there yet.
+    """
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    prefix = f"models/{version.name}/{version.version}"
+    with tempfile.TemporaryDirectory() as tmp:
+        scorer = download_artifact(mlflow_client, str(version.run_id), SCORER_FILE, Path(tmp))
+        body = scorer.read_bytes()
+        digest = hashlib.sha256(body).hexdigest()
+        s3.put_object(Bucket=settings.models_bucket, Key=f"{prefix}/{SCORER_FILE}", Body=body)
+        reference = download_artifact(mlflow_client, str(version.run_id), REFERENCE_FILE, Path(tmp))
+        s3.put_object(
+            Bucket=settings.models_bucket, Key=f"{prefix}/{REFERENCE_FILE}", Body=reference.read_bytes()
+        )
+    manifest = ChampionManifest(
+        model_name=version.name,
+        version=str(version.version),
+        run_id=str(version.run_id),
+        artifact_uri=f"s3://{settings.models_bucket}/{prefix}/{SCORER_FILE}",
+        sha256=digest,
+        promoted_at=datetime.now(UTC),
+        promoted_by=promoted_by,
+    )
+    s3.put_object(
+        Bucket=settings.models_bucket,
+        Key=settings.manifest_key,
+        Body=manifest.model_dump_json(indent=2).encode(),
+        ContentType="application/json",
+    )
+    log.info(json.dumps({"event": "champion_published", "version": manifest.version, "sha256": digest}))
+    return Published(manifest, f"s3://{settings.models_bucket}/{settings.manifest_key}")

@@ -1,0 +1,50 @@
+"""Settings of the training deployable (`python -m training`, the Prefect `train_flow`)."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.localstack import PROJECT_ROOT
+from infra.stack import load_stack
+
+_STACK = load_stack()
+STATE_DIR = PROJECT_ROOT / ".data"
+
+
+class TrainingSettings(BaseSettings):
+    """Where data, the tracking server and the models bucket are, and how strict promotion is."""
+
+    model_config = SettingsConfigDict(env_prefix="TRAINING_", extra="ignore", populate_by_name=True)
+
+    data_dir: Path = Field(
+        default=PROJECT_ROOT.parent / "shared" / "data",
+        validation_alias=AliasChoices("DATA_DIR", "TRAINING_DATA_DIR", "data_dir"),
+    )
+    state_dir: Path = STATE_DIR
+    # Default: a sqlite file and a local artifact folder under the state directory; any URI works.
+    tracking_uri: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "TRAINING_TRACKING_URI", "tracking_uri"),
+    )
+    experiment: str = "chat-moderation"
+    model_name: str = _STACK.model_name
+    seed: int = 42
+    validation_share: float = 0.15
+    test_share: float = 0.15
+    min_gain: float = 0.002
+    max_loss: float = 0.01
+    reference_size: int = 2_000
+    aws_endpoint_url: str | None = None
+    aws_region: str = _STACK.region
+    models_bucket: str = _STACK.models_bucket.name
+    manifest_key: str = _STACK.models_bucket.champion_manifest_key
+    publish: bool = True  # write the exported champion and its manifest to the models bucket
+
+    @property
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.state_dir / 'mlflow.db'}"
+
+    @property
+    def artifact_location(self) -> str:
+        return (self.state_dir / "mlartifacts").as_uri()
