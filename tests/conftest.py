@@ -140,3 +140,12 @@ def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     proc.terminate()
     proc.wait(10)
     log.close()
+
+
+@pytest.fixture(scope="session")
+def prefect_server() -> Iterator[None]:
+    """One real Prefect server (temporary database) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415 - slow import
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

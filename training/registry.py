@@ -110,7 +110,7 @@ def move_champion(
 ) -> None:
     """Compare-and-set the alias: refuse when `champion` no longer names `expected`."""
     current = champion(mlflow_client, model_name)
-    current_version = current.version if current else None
+    current_version = str(current.version) if current else None
     if current_version != expected:
         raise PromotionRaceError(
             f"champion moved from {expected} to {current_version} during this run; not overwriting it"

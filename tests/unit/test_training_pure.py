@@ -1,0 +1,144 @@
+"""Splitting, promotion policy, evaluation and the exported scorer: pure code, no services."""
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from uuid import uuid4
+
+import numpy as np
+import pytest
+
+from stream_consumer.features import fit_featurizer
+from stream_consumer.normalize import normalize
+from training.data import Community, LabelledText, ModeratorDecision, dedupe, join_feedback, split
+from training.evaluate import evaluate
+from training.promotion import PromotionPolicy, decide
+
+
+def _items(n: int, community: Community = Community.RSCIENCE) -> list[LabelledText]:
+    return [
+        LabelledText(f"{community} text {i}", "remove" if i % 3 == 0 else "allow", community)
+        for i in range(n)
+    ]
+
+
+def test_split_is_reproducible_disjoint_and_stratified() -> None:
+    # GIVEN two communities with different removal rates
+    items = _items(1000) + _items(400, Community.TWEETS)
+    # WHEN they are split twice with the same seed
+    a, b = split(items, seed=1), split(items, seed=1)
+    # THEN the splits are identical, disjoint, complete, and keep each stratum's share
+    assert [x.text for x in a.test] == [x.text for x in b.test]
+    keys = [{(x.community, x.text) for x in part} for part in (a.train, a.validation, a.test)]
+    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    assert sum(map(len, keys)) == 1400
+    for part in (a.train, a.validation, a.test):
+        science = [x for x in part if x.community is Community.RSCIENCE]
+        assert abs(sum(x.y for x in science) / len(science) - 334 / 1000) < 0.01
+
+
+def test_duplicates_never_cross_splits_and_conflicts_are_dropped() -> None:
+    # GIVEN the same text twice (differing in case and spacing) and one text labelled both ways
+    items = [
+        *_items(50),
+        LabelledText("Same  TEXT", "allow", Community.RSCIENCE),
+        LabelledText("same text", "allow", Community.RSCIENCE),
+        LabelledText("both ways", "allow", Community.RSCIENCE),
+        LabelledText("both ways", "remove", Community.RSCIENCE),
+    ]
+    kept, duplicates, conflicts = dedupe(items)
+    assert duplicates == 1 and conflicts == 2 and len(kept) == 51
+
+
+def test_a_different_seed_gives_a_different_split() -> None:
+    assert {x.text for x in split(_items(500), seed=1).test} != {
+        x.text for x in split(_items(500), seed=2).test
+    }
+
+
+def test_first_model_is_promoted_when_its_behaviour_passes() -> None:
+    d = decide({"rscience": 0.8}, None, target="rscience")
+    assert d.promote and "first model" in d.reasons[0]
+
+
+def test_a_behaviour_failure_blocks_even_the_first_model() -> None:
+    d = decide({"rscience": 0.9}, None, target="rscience", behaviour_failures=["invariance/names: 0.2"])
+    assert not d.promote and "behaviour test failed" in d.reasons[0]
+
+
+@pytest.mark.parametrize(
+    ("challenger", "promote"),
+    [(0.801, False), (0.803, True), (0.79, False)],
+)
+def test_target_must_improve_by_the_margin(challenger: float, promote: bool) -> None:
+    d = decide(
+        {"rscience": challenger}, {"rscience": 0.80}, "rscience", policy=PromotionPolicy(min_gain=0.002)
+    )
+    assert d.promote is promote
+
+
+def test_better_on_the_new_domain_but_too_much_worse_on_the_old_is_rejected() -> None:
+    # GIVEN a challenger that learned tweets but forgot r/science
+    d = decide(
+        {"tweets": 0.97, "rscience": 0.75},
+        {"tweets": 0.68, "rscience": 0.80},
+        target="tweets",
+        guarded=["rscience"],
+        policy=PromotionPolicy(max_loss=0.01),
+    )
+    assert not d.promote
+    assert any("rscience" in r and "may lose at most" in r for r in d.reasons)
+
+
+def test_better_on_the_new_domain_within_the_margin_on_the_old_is_promoted() -> None:
+    d = decide(
+        {"tweets": 0.97, "rscience": 0.795}, {"tweets": 0.68, "rscience": 0.80}, "tweets", ["rscience"]
+    )
+    assert d.promote and len(d.reasons) == 2
+
+
+def test_evaluation_numbers_match_a_hand_computed_case() -> None:
+    # GIVEN four messages where one removed message is ranked below a kept one
+    report = evaluate([1, 0, 1, 0], [0.9, 0.6, 0.4, 0.1], ["a", "a", "b", "b"], [10, 10, 500, 500])
+    # THEN ROC-AUC is 3 of 4 pairs, and the remove threshold (0.85) flags only the first
+    assert report.roc_auc == pytest.approx(0.75)
+    remove = next(o for o in report.operating_points if o.name == "remove")
+    assert (remove.precision, remove.recall) == (1.0, 0.5)
+    assert remove.confusion == [[2, 0], [1, 1]]
+    assert report.by_domain["a"].roc_auc == 1.0 and report.by_domain["b"].roc_auc == 1.0
+    assert set(report.by_length) == {"0-50", "400-inf"}
+    assert report.brier == pytest.approx(((0.1**2) + 0.6**2 + 0.6**2 + 0.1**2) / 4)
+
+
+def test_evaluation_refuses_a_single_class() -> None:
+    with pytest.raises(ValueError, match="both"):
+        evaluate([1, 1], [0.2, 0.3], ["a", "a"], [1, 1])
+
+
+def test_featurizer_knows_its_vocabulary_and_scores_unknown_words_as_nothing() -> None:
+    f = fit_featurizer(["the cat sat", "the dog sat", "a cat ran"], min_df=2)
+    tok = f.tokenize(["the cat", "zebra quokka"])
+    rows = f.tfidf(tok)
+    # "the", "cat" known (df 2); "the cat" is a bigram seen once (below min_df); unknown words add nothing
+    assert list(np.diff(rows.indptr)) == [2, 0]
+    assert np.allclose(np.sqrt(np.sum(rows.data**2)), 1.0)  # l2 row
+    assert set(f.feature_names()) >= {"the", "cat", "sat"}
+
+
+def test_feedback_joins_latest_decision_and_counts_unknown_ids() -> None:
+    known, unknown = uuid4(), uuid4()
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    decisions = [
+        ModeratorDecision(message_id=known, label="allow", decided_by="m1", decided_at=t0),
+        ModeratorDecision(message_id=known, label="remove", decided_by="m2", decided_at=t0 + timedelta(1)),
+        ModeratorDecision(message_id=unknown, label="remove", decided_by="m1", decided_at=t0),
+    ]
+    rows, missing = join_feedback(decisions, {known: "you absolute clown"})
+    assert missing == 1
+    assert [(r.text, r.label, r.community) for r in rows] == [
+        ("you absolute clown", "remove", Community.FEEDBACK)
+    ]
+
+
+def test_normalised_text_is_what_the_featurizer_expects(tmp_path: Path) -> None:
+    f = fit_featurizer([normalize("Hello World"), normalize("hello there")], min_df=1)
+    assert "hello" in f.tokens and "Hello" not in f.tokens
