@@ -37,27 +37,33 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     # WHEN the flow runs for the first time
     first = train_flow(settings=settings, params=ModelParams(c_grid=(1.0, 3.0)), trigger="test")
     # THEN version 1 is registered, aliased champion and challenger, and published
-    assert first.version == "1" and first.promoted and first.champion_before is None
+    assert first.version == "1"
+    assert first.promoted
+    assert first.champion_before is None
     client = registry.client(settings)
     assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == "1"
     s3 = aws.client("s3", settings.aws_endpoint_url)
     manifest = ChampionManifest.model_validate_json(
         s3.get_object(Bucket=stack.models_bucket.name, Key=settings.manifest_key)["Body"].read()
     )
-    assert manifest.version == "1" and manifest.run_id == first.run_id
+    assert manifest.version == "1"
+    assert manifest.run_id == first.run_id
     key = manifest.artifact_uri.removeprefix(f"s3://{stack.models_bucket.name}/")
     scorer = LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
     assert scorer.predict_proba(["a perfectly ordinary comment"]).shape == (1,)
     _assert_run_artifacts(client, first.run_id)
     tags = client.get_model_version(settings.model_name, "1").tags
-    assert tags["promotion.decision"] == "promoted" and tags["promoted_by"].startswith("train_flow:test")
+    assert tags["promotion.decision"] == "promoted"
+    assert tags["promoted_by"].startswith("train_flow:test")
 
     # WHEN a deliberately weak model (unigrams seen 50+ times, heavy regularisation) is trained
     weak = train_flow(
         settings=settings, params=ModelParams(min_df=50, bigrams=False, c_grid=(0.001,)), trigger="test"
     )
     # THEN it is registered as challenger but the champion stays, with the reason recorded
-    assert weak.version == "2" and not weak.promoted and weak.champion_before == "1"
+    assert weak.version == "2"
+    assert not weak.promoted
+    assert weak.champion_before == "1"
     assert weak.test_roc_auc["rscience"] < first.test_roc_auc["rscience"]
     assert any("needs at least" in r for r in weak.reasons)
     assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == "1"

@@ -29,7 +29,9 @@ def test_split_is_reproducible_disjoint_and_stratified() -> None:
     # THEN the splits are identical, disjoint, complete, and keep each stratum's share
     assert [x.text for x in a.test] == [x.text for x in b.test]
     keys = [{(x.community, x.text) for x in part} for part in (a.train, a.validation, a.test)]
-    assert not (keys[0] & keys[1]) and not (keys[0] & keys[2]) and not (keys[1] & keys[2])
+    assert not (keys[0] & keys[1])
+    assert not (keys[0] & keys[2])
+    assert not (keys[1] & keys[2])
     assert sum(map(len, keys)) == 1400
     for part in (a.train, a.validation, a.test):
         science = [x for x in part if x.community is Community.RSCIENCE]
@@ -46,7 +48,9 @@ def test_duplicates_never_cross_splits_and_conflicts_are_dropped() -> None:
         LabelledText("both ways", "remove", Community.RSCIENCE),
     ]
     kept, duplicates, conflicts = dedupe(items)
-    assert duplicates == 1 and conflicts == 2 and len(kept) == 51
+    assert duplicates == 1
+    assert conflicts == 2
+    assert len(kept) == 51
 
 
 def test_a_different_seed_gives_a_different_split() -> None:
@@ -57,12 +61,14 @@ def test_a_different_seed_gives_a_different_split() -> None:
 
 def test_first_model_is_promoted_when_its_behaviour_passes() -> None:
     d = decide({"rscience": 0.8}, None, target="rscience")
-    assert d.promote and "first model" in d.reasons[0]
+    assert d.promote
+    assert "first model" in d.reasons[0]
 
 
 def test_a_behaviour_failure_blocks_even_the_first_model() -> None:
     d = decide({"rscience": 0.9}, None, target="rscience", behaviour_failures=["invariance/names: 0.2"])
-    assert not d.promote and "behaviour test failed" in d.reasons[0]
+    assert not d.promote
+    assert "behaviour test failed" in d.reasons[0]
 
 
 @pytest.mark.parametrize(
@@ -93,7 +99,8 @@ def test_better_on_the_new_domain_within_the_margin_on_the_old_is_promoted() -> 
     d = decide(
         {"tweets": 0.97, "rscience": 0.795}, {"tweets": 0.68, "rscience": 0.80}, "tweets", ["rscience"]
     )
-    assert d.promote and len(d.reasons) == 2
+    assert d.promote
+    assert len(d.reasons) == 2
 
 
 def test_evaluation_numbers_match_a_hand_computed_case() -> None:
@@ -104,7 +111,8 @@ def test_evaluation_numbers_match_a_hand_computed_case() -> None:
     remove = next(o for o in report.operating_points if o.name == "remove")
     assert (remove.precision, remove.recall) == (1.0, 0.5)
     assert remove.confusion == [[2, 0], [1, 1]]
-    assert report.by_domain["a"].roc_auc == 1.0 and report.by_domain["b"].roc_auc == 1.0
+    assert report.by_domain["a"].roc_auc == 1.0
+    assert report.by_domain["b"].roc_auc == 1.0
     assert set(report.by_length) == {"0-50", "400-inf"}
     assert report.brier == pytest.approx(((0.1**2) + 0.6**2 + 0.6**2 + 0.1**2) / 4)
 
@@ -141,4 +149,5 @@ def test_feedback_joins_latest_decision_and_counts_unknown_ids() -> None:
 
 def test_normalised_text_is_what_the_featurizer_expects(tmp_path: Path) -> None:
     f = fit_featurizer([normalize("Hello World"), normalize("hello there")], min_df=1)
-    assert "hello" in f.tokens and "Hello" not in f.tokens
+    assert "hello" in f.tokens
+    assert "Hello" not in f.tokens
