@@ -10,7 +10,8 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infra import aws
-from producer_sim.publisher import Publisher, PublishReport, batches
+from infra.kinesis import batches
+from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
 from training.data import Community, DataFileError, load_community
@@ -69,8 +70,8 @@ def publish(settings: ProducerSettings, args: argparse.Namespace) -> PublishRepo
                 before = report.sent
                 publisher.publish_batch(batch, report)
                 for d in report.delivered[before:]:
-                    if d.record.truth is not None:
-                        truth_file.write(d.record.truth.model_dump_json() + "\n")
+                    if d.entry.truth is not None:
+                        truth_file.write(d.entry.truth.model_dump_json() + "\n")
                 elapsed = max(time.monotonic() - started, 1e-9)
                 progress.update(
                     task, advance=len(batch), rate=report.sent / elapsed, retried=report.retried_records

@@ -11,6 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from infra.kinesis import Entry
 from stream_consumer.schemas import MAX_TEXT_CHARS, ChatMessage
 from training.data import Community, Label, LabelledText
 
@@ -36,19 +37,12 @@ class GroundTruth(BaseModel):
 
 
 @dataclass(frozen=True, slots=True)
-class OutgoingRecord:
+class OutgoingRecord(Entry):
     """One PutRecords entry plus what the simulator knows about it."""
 
-    data: bytes
-    partition_key: str
     message_id: UUID | None
     truth: GroundTruth | None  # None for malformed records
     malformed: MalformedKind | None = None
-
-    @property
-    def size(self) -> int:
-        """What counts against the 1 MiB record and 5 MiB request limits."""
-        return len(self.data) + len(self.partition_key.encode())
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,13 @@
 """Wire models: what crosses the streams, parsed once at the edge."""
 
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal, NotRequired, TypedDict
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
+
+from stream_consumer.policy import Thresholds
 
 MAX_TEXT_CHARS = 10_000  # r/science has 9k-character comments; longer is not chat
 
@@ -19,6 +24,169 @@ class ChatMessage(BaseModel):
     sent_at: AwareDatetime
 
 
+# --- the Lambda Kinesis event (AWS camelCase kept; `data` stays base64 text so one bad record
+# cannot fail the batch) ---------------------------------------------------------------------
+
+
+class KinesisData(BaseModel):
+    """The `kinesis` part of one event record."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    partition_key: str = Field(alias="partitionKey")
+    sequence_number: str = Field(alias="sequenceNumber")
+    data: str
+    approximate_arrival_timestamp: float = Field(alias="approximateArrivalTimestamp")
+    kinesis_schema_version: str = Field(default="1.0", alias="kinesisSchemaVersion")
+
+
+class KinesisRecord(BaseModel):
+    """One record of a Lambda Kinesis event."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    kinesis: KinesisData
+    event_id: str = Field(alias="eventID")
+    event_source_arn: str = Field(default="", alias="eventSourceARN")
+
+    @property
+    def sequence_number(self) -> str:
+        return self.kinesis.sequence_number
+
+    @property
+    def shard_id(self) -> str:
+        """`eventID` is `shardId-…:sequence`; the shard is the part before the colon."""
+        return self.event_id.split(":", 1)[0]
+
+
+class KinesisEvent(BaseModel):
+    """The whole event; extra top-level keys (tumbling-window fields and the like) are accepted."""
+
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    records: list[KinesisRecord] = Field(alias="Records")
+
+
+class BatchItemFailure(TypedDict):
+    itemIdentifier: str
+
+
+class BatchResponse(TypedDict):
+    """Lambda's partial batch response for Kinesis (ReportBatchItemFailures)."""
+
+    batchItemFailures: list[BatchItemFailure]
+    state: NotRequired[dict[str, str]]
+
+
+# --- what the consumer writes -----------------------------------------------------------------
+
+
+class Action(StrEnum):
+    """What the chat platform should do with a message."""
+
+    ALLOW = "allow"
+    REVIEW = "review"
+    REMOVE = "remove"
+
+
+class Verdict(BaseModel):
+    """The moderation decision on one message, as written to the `verdicts` stream."""
+
+    model_config = ConfigDict(frozen=True)
+
+    schema_version: Literal[1] = 1  # bumped (with a new Literal) when the shape changes
+    message_id: UUID
+    channel_id: str
+    user_id: str
+    action: Action
+    score: float | None  # calibrated probability of removal; None when no model could score it
+    thresholds: Thresholds
+    policy: str  # the channel policy that applied ("default" when the channel has none)
+    reasons: list[str]  # top contributing tokens or style features, or the rule that fired
+    model_name: str
+    model_version: str
+    shard_id: str
+    sequence_number: str
+    sent_at: datetime
+    processed_at: datetime
+    latency_ms: float  # from sent_at to processed_at
+
+
+class RejectReason(StrEnum):
+    """Why a record can never be moderated."""
+
+    BAD_BASE64 = "bad_base64"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    WRONG_SCHEMA = "wrong_schema"
+    UNKNOWN_FIELD = "unknown_field"
+    EMPTY_TEXT = "empty_text"
+    TEXT_TOO_LONG = "text_too_long"
+
+    @classmethod
+    def from_validation(cls, err: ValidationError) -> "RejectReason":
+        """The most specific reason for a schema failure."""
+        errors = err.errors(include_input=False, include_url=False)
+        types = {e["type"] for e in errors}
+        text_errors = {e["type"] for e in errors if e["loc"][:1] == ("text",)}
+        if "json_invalid" in types or "json_type" in types:
+            return cls.NOT_JSON
+        if "extra_forbidden" in types:
+            return cls.UNKNOWN_FIELD
+        if "string_too_short" in text_errors:
+            return cls.EMPTY_TEXT
+        if "string_too_long" in text_errors:
+            return cls.TEXT_TOO_LONG
+        return cls.WRONG_SCHEMA
+
+
+def describe(err: ValidationError) -> str:
+    """A readable account of a schema failure that never quotes the input (it may be message text)."""
+    parts = []
+    for e in err.errors(include_input=False, include_url=False)[:5]:
+        loc = ".".join(str(p) for p in e["loc"]) or "(payload)"
+        parts.append(f"{loc}: {e['msg']}")
+    return "; ".join(parts)
+
+
+class DeadLetter(BaseModel):
+    """A poison record, sent to the dead-letter queue with everything needed to inspect or replay it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    reason: RejectReason
+    detail: str
+    shard_id: str
+    sequence_number: str
+    partition_key: str
+    approximate_arrival: float
+    event_source_arn: str
+    payload_b64: str = Field(repr=False)  # the record's data as received, capped
+    payload_bytes: int
+    payload_truncated: bool
+    rejected_at: datetime
+
+    @classmethod
+    def of(
+        cls, record: KinesisRecord, reason: RejectReason, detail: str, now: datetime, cap: int
+    ) -> "DeadLetter":
+        """A dead letter for `record`, keeping at most `cap` characters of its base64 payload."""
+        data = record.kinesis.data
+        return cls(
+            reason=reason,
+            detail=detail,
+            shard_id=record.shard_id,
+            sequence_number=record.sequence_number,
+            partition_key=record.kinesis.partition_key,
+            approximate_arrival=record.kinesis.approximate_arrival_timestamp,
+            event_source_arn=record.event_source_arn,
+            payload_b64=data[:cap],
+            payload_bytes=len(data) * 3 // 4,
+            payload_truncated=len(data) > cap,
+            rejected_at=now,
+        )
+
+
 class ChampionManifest(BaseModel):
     """`champion.json` in the models bucket: which exported model serves, written when the alias moves."""
 
@@ -31,3 +199,15 @@ class ChampionManifest(BaseModel):
     sha256: str
     promoted_at: AwareDatetime
     promoted_by: str
+
+
+class ArchivedMessage(BaseModel):
+    """One line of an archive object: the message as received and the verdict it got."""
+
+    model_config = ConfigDict(frozen=True)
+
+    shard_id: str
+    sequence_number: str
+    approximate_arrival: float
+    message: ChatMessage
+    verdict: Verdict

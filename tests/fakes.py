@@ -26,3 +26,64 @@ class FlakyKinesis:
                 results.append({"ShardId": "shardId-000000000000", "SequenceNumber": str(next(self._seq))})
         failed = sum("ErrorCode" in r for r in results)
         return {"FailedRecordCount": failed, "Records": results}
+
+
+# --- consumer fakes: in-memory sinks and a keyword scorer -------------------------------------
+
+import numpy as np  # noqa: E402
+
+from stream_consumer.moderation import Moderated, Rejected  # noqa: E402
+from stream_consumer.scorer import Scores  # noqa: E402
+
+
+class KeywordScorer:
+    """Scores 0.95 when a text holds a bad word, 0.6 for 'maybe', else 0.05; reasons name the word."""
+
+    def __init__(self, bad: tuple[str, ...] = ("idiot", "moron"), calls: list[int] | None = None) -> None:
+        self.bad = bad
+        self.calls = calls if calls is not None else []
+
+    def score(self, texts: Sequence[str], top_k: int = 3) -> Scores:
+        self.calls.append(len(texts))
+        probs, reasons = [], []
+        for t in texts:
+            hit = [w for w in self.bad if w in t.split()]
+            probs.append(0.95 if hit else 0.6 if "maybe" in t else 0.05)
+            reasons.append(hit[:top_k])
+        return Scores(np.array(probs), reasons)
+
+
+class MemoryVerdicts:
+    def __init__(self, fail_channels: frozenset[str] = frozenset()) -> None:
+        self.fail_channels = fail_channels
+        self.written: list[Moderated] = []
+
+    def put(self, items: Sequence[Moderated]) -> list[Moderated]:
+        failed = [m for m in items if m.verdict.channel_id in self.fail_channels]
+        self.written.extend(m for m in items if m not in failed)
+        return failed
+
+
+class MemoryDeadLetters:
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.sent: list[Rejected] = []
+
+    def send(self, items: Sequence[Rejected]) -> list[Rejected]:
+        if self.refuse:
+            return list(items)
+        self.sent.extend(items)
+        return []
+
+
+class MemoryArchive:
+    def __init__(self, broken: bool = False) -> None:
+        self.broken = broken
+        self.objects: dict[str, list[Moderated]] = {}
+
+    def write(self, key: str, items: Sequence[Moderated]) -> None:
+        from stream_consumer.sinks import SinkError  # noqa: PLC0415
+
+        if self.broken:
+            raise SinkError("archive bucket unreachable")
+        self.objects[key] = list(items)

@@ -8,10 +8,11 @@ import pytest
 
 from infra import aws
 from infra.bootstrap import bootstrap, ensure_stream
+from infra.kinesis import Delivered, batches
 from infra.localstack import LocalStack, set_config
 from infra.stack import Stack, StreamSpec
-from producer_sim.publisher import Delivered, Publisher, PublishReport, batches
-from producer_sim.replay import Replay, parse_mix
+from producer_sim.publisher import Publisher, PublishReport
+from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from stream_consumer.schemas import ChatMessage
 from tests.conftest import unique_stack
 from tests.streams import read_stream
@@ -42,11 +43,13 @@ def _publish(endpoint_url: str, stream: str, replay: Replay, mix: str) -> Publis
     return report
 
 
-def _assert_read_back_exactly(endpoint_url: str, stream: str, delivered: list[Delivered]) -> None:
+def _assert_read_back_exactly(
+    endpoint_url: str, stream: str, delivered: list[Delivered[OutgoingRecord]]
+) -> None:
     shards = read_stream(aws.client("kinesis", endpoint_url), stream)
     seen = {(shard, r["SequenceNumber"]): r["Data"] for shard, records in shards.items() for r in records}
     assert sum(len(r) for r in shards.values()) == len(seen), "a sequence number appeared twice"
-    expected = {(d.shard_id, d.sequence_number): d.record.data for d in delivered}
+    expected = {(d.shard_id, d.sequence_number): d.entry.data for d in delivered}
     assert seen == expected  # every delivered record, byte for byte, and nothing else
     ids = [ChatMessage.model_validate_json(data).message_id for data in seen.values()]
     assert len(set(ids)) == len(ids), "a message was delivered twice"

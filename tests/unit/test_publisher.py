@@ -2,7 +2,8 @@
 
 from typing import Any, cast
 
-from producer_sim.publisher import Publisher, PublishReport, backoff_delay
+from infra.kinesis import backoff_delay
+from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord
 from tests.fakes import FlakyKinesis
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from producer_sim.publisher import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
+from infra.kinesis import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from stream_consumer.schemas import ChatMessage
 from training.data import Community, LabelledText, load_davidson, load_rscience
@@ -110,7 +110,7 @@ def test_failed_records_are_picked_by_their_own_error_code() -> None:
         {"ShardId": "shardId-1", "SequenceNumber": "2"},
     ]
     delivered, failed = split_results(batch, results)
-    assert [d.record for d in delivered] == [batch[0], batch[2]]
+    assert [d.entry for d in delivered] == [batch[0], batch[2]]
     assert failed == [(batch[1], "ProvisionedThroughputExceededException")]
 
 

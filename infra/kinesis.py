@@ -1,0 +1,173 @@
+"""PutRecords done right, for every writer of the project: batches within the service limits, and
+each failed record (by its own ErrorCode) resent with backoff; nothing is dropped silently.
+"""
+
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import (
+    ClientError,
+    ConnectionClosedError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    ReadTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+
+MAX_RECORDS_PER_PUT = 500
+MAX_BYTES_PER_PUT = 5 * 1024 * 1024
+MAX_BYTES_PER_RECORD = 1024 * 1024
+
+_TRANSIENT_CODES = {
+    "ProvisionedThroughputExceededException",
+    "ThrottlingException",
+    "LimitExceededException",
+    "InternalFailure",
+    "ServiceUnavailable",
+    "KMSThrottlingException",
+}
+_TRANSIENT_IO = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
+
+
+def transient_code(err: Exception) -> str | None:
+    """The error's code when retrying can help (throttling, 5xx, endpoint down), else None."""
+    if isinstance(err, ClientError):
+        code = err.response["Error"]["Code"]
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return code if code in _TRANSIENT_CODES or status >= 500 else None
+    if isinstance(err, _TRANSIENT_IO):
+        return type(err).__name__
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One record to put: its bytes and partition key."""
+
+    data: bytes
+    partition_key: str
+
+    @property
+    def size(self) -> int:
+        """What counts against the 1 MiB record and 5 MiB request limits."""
+        return len(self.data) + len(self.partition_key.encode())
+
+
+def batches[T: Entry](
+    entries: Iterable[T], max_records: int = MAX_RECORDS_PER_PUT, max_bytes: int = MAX_BYTES_PER_PUT
+) -> Iterator[list[T]]:
+    """Group entries into PutRecords calls within the service's count and size limits."""
+    batch: list[T] = []
+    size = 0
+    for entry in entries:
+        if entry.size > MAX_BYTES_PER_RECORD:
+            raise ValueError(f"record of {entry.size} bytes exceeds Kinesis' 1 MiB limit")
+        if batch and (len(batch) == max_records or size + entry.size > max_bytes):
+            yield batch
+            batch, size = [], 0
+        batch.append(entry)
+        size += entry.size
+    if batch:
+        yield batch
+
+
+@dataclass(frozen=True, slots=True)
+class Delivered[T: Entry]:
+    """An entry Kinesis accepted, and where it landed."""
+
+    entry: T
+    shard_id: str
+    sequence_number: str
+
+
+def split_results[T: Entry](
+    batch: Sequence[T], results: Sequence[Any]
+) -> tuple[list[Delivered[T]], list[tuple[T, str]]]:
+    """Pair PutRecords results with their entries: delivered ones, and failed ones with the error code.
+
+    Each record's own ErrorCode decides; FailedRecordCount is not trusted (emulators miscount it).
+    """
+    if len(results) != len(batch):
+        raise ValueError(f"PutRecords answered {len(results)} results for {len(batch)} records")
+    delivered, failed = [], []
+    for entry, result in zip(batch, results, strict=True):
+        if result.get("ErrorCode"):
+            failed.append((entry, str(result["ErrorCode"])))
+        else:
+            delivered.append(Delivered(entry, result["ShardId"], result["SequenceNumber"]))
+    return delivered, failed
+
+
+def backoff_delay(
+    attempt: int, base: float = 0.1, cap: float = 5.0, rng: random.Random | None = None
+) -> float:
+    """Full-jitter exponential backoff for retry `attempt` (1-based)."""
+    return (rng or random).uniform(0, min(cap, base * 2 ** (attempt - 1)))
+
+
+@dataclass
+class PutReport[T: Entry]:
+    """What a writer did: delivered entries, those it gave up on, and how hard it had to try."""
+
+    delivered: list[Delivered[T]] = field(default_factory=list)
+    undelivered: list[tuple[T, str]] = field(default_factory=list)
+    put_calls: int = 0
+    retried_records: int = 0
+    failed_calls: int = 0
+    error_codes: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def sent(self) -> int:
+        return len(self.delivered)
+
+    def count(self, code: str, n: int = 1) -> None:
+        self.error_codes[code] = self.error_codes.get(code, 0) + n
+
+
+def put_batch[T: Entry](
+    kinesis: "KinesisClient",
+    stream: str,
+    batch: Sequence[T],
+    report: PutReport[T],
+    max_attempts: int = 10,
+    sleep: Callable[[float], None] = time.sleep,
+    backoff_base: float = 0.1,
+) -> None:
+    """Deliver one batch, resending failed entries with backoff up to `max_attempts` calls.
+
+    Entries still failing are added to `report.undelivered`: the caller decides (report, retry later).
+    Errors that retrying cannot fix (credentials, missing stream) are raised.
+    """
+    pending = list(batch)
+    failed: list[tuple[T, str]] = []
+    for attempt in range(1, max_attempts + 1):
+        report.put_calls += 1
+        try:
+            response = kinesis.put_records(
+                StreamName=stream,
+                Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
+            )
+        except Exception as err:  # whole call failed: retry if throttled or the endpoint is down
+            code = transient_code(err)
+            if code is None:
+                raise
+            report.failed_calls += 1
+            report.count(code, len(pending))
+            failed = [(e, code) for e in pending]
+        else:
+            delivered, failed = split_results(pending, response["Records"])
+            report.delivered.extend(delivered)
+            for _, code in failed:
+                report.count(code)
+        if not failed:
+            return
+        pending = [e for e, _ in failed]
+        if attempt < max_attempts:
+            report.retried_records += len(pending)
+            sleep(backoff_delay(attempt, base=backoff_base))
+    report.undelivered.extend(failed)

@@ -1,0 +1,130 @@
+"""Load the champion named by `champion.json` in the models bucket, and swap in a new one between
+batches when the manifest changes. A model that fails to download, verify, load or pass a smoke
+prediction never replaces the last good one.
+"""
+
+import hashlib
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from stream_consumer.moderation import Champion
+from stream_consumer.schemas import ChampionManifest
+from stream_consumer.scorer import LinearScorer
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+SMOKE_TEXTS = ("thanks for sharing the paper, the methods look solid", "you are an idiot")
+
+
+class ModelLoadError(RuntimeError):
+    """A champion could not be fetched, verified or loaded."""
+
+
+def _split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise ModelLoadError(f"artifact_uri {uri!r} is not an s3:// URI")
+    bucket, _, key = uri.removeprefix("s3://").partition("/")
+    return bucket, key
+
+
+def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
+    """Fetch the archive the manifest names, check its sha256, load it and run a smoke prediction."""
+    bucket, key = _split_s3_uri(manifest.artifact_uri)
+    try:
+        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except (ClientError, BotoCoreError) as err:
+        raise ModelLoadError(f"cannot fetch {manifest.artifact_uri}: {type(err).__name__}") from err
+    digest = hashlib.sha256(body).hexdigest()
+    if digest != manifest.sha256:
+        raise ModelLoadError(f"sha256 mismatch for {manifest.artifact_uri}: {digest} != {manifest.sha256}")
+    try:
+        scorer = LinearScorer.load(body)
+        smoke = scorer.score(list(SMOKE_TEXTS))
+    except Exception as err:  # a broken archive can fail in many ways; none may reach a batch
+        raise ModelLoadError(
+            f"version {manifest.version} does not load: {type(err).__name__}: {err}"
+        ) from err
+    if (
+        smoke.probability.shape != (len(SMOKE_TEXTS),)
+        or not ((smoke.probability >= 0) & (smoke.probability <= 1)).all()
+    ):
+        raise ModelLoadError(f"version {manifest.version} failed its smoke prediction")
+    return Champion(manifest.model_name, manifest.version, scorer)
+
+
+@dataclass
+class ReloadEvent:
+    """What a manifest check did, for logs and metrics."""
+
+    outcome: str  # "unchanged", "loaded", "failed"
+    version: str | None
+    detail: str = ""
+
+
+class ChampionWatcher:
+    """Holds the serving champion; re-checks the manifest at most every `interval_s` (ETag check)."""
+
+    def __init__(
+        self,
+        s3: "S3Client",
+        bucket: str,
+        manifest_key: str,
+        interval_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_event: Callable[[ReloadEvent], None] | None = None,
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._key = manifest_key
+        self._interval = interval_s
+        self._clock = clock
+        self._on_event = on_event or (lambda _: None)
+        self._etag: str | None = None
+        self._checked_at: float | None = None
+        self.champion: Champion | None = None
+
+    def current(self) -> Champion | None:
+        """The champion to use for the next batch, reloading first when it is time to check."""
+        now = self._clock()
+        if self._checked_at is None or now - self._checked_at >= self._interval or self.champion is None:
+            self._checked_at = now
+            self._on_event(self.refresh())
+        return self.champion
+
+    def refresh(self) -> ReloadEvent:
+        """Check the manifest now; load the version it names if it changed."""
+        serving = self.champion.version if self.champion else None
+        try:
+            kwargs = {"IfNoneMatch": self._etag} if self._etag and self.champion else {}
+            resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code in {"304", "NotModified"}:
+                return ReloadEvent("unchanged", serving)
+            return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {code}")
+        except BotoCoreError as err:
+            return ReloadEvent("failed", serving, f"manifest unreachable: {type(err).__name__}")
+        try:
+            manifest = ChampionManifest.model_validate_json(resp["Body"].read())
+        except (ValidationError, json.JSONDecodeError) as err:
+            return ReloadEvent("failed", serving, f"manifest invalid: {err.__class__.__name__}")
+        if self.champion and manifest.version == self.champion.version:
+            self._etag = resp.get("ETag")
+            return ReloadEvent("unchanged", serving)
+        try:
+            self.champion = load_model(self._s3, manifest)
+        except ModelLoadError as err:
+            # Keep serving the last good model; try this manifest again at the next check.
+            return ReloadEvent("failed", serving, str(err))
+        self._etag = resp.get("ETag")
+        return ReloadEvent("loaded", manifest.version, f"replaced {serving}")

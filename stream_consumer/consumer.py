@@ -1,0 +1,143 @@
+"""One batch, end to end: moderate, write verdicts, dead-letter poison records, archive, report.
+
+Wiring of the pure core to the sinks; what could not be written is reported as batch item failures
+so that Kinesis retries it, and nothing is dropped.
+"""
+
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from stream_consumer.champion import ReloadEvent
+from stream_consumer.moderation import Champion, NoModelError, moderate
+from stream_consumer.policy import PolicyBook
+from stream_consumer.schemas import BatchResponse, KinesisRecord
+from stream_consumer.settings import ConsumerSettings
+from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, archive_key
+
+logger = Logger(service="chat-moderation")
+metrics = Metrics(namespace="ChatModeration", service="consumer")
+
+
+def _failures(records: Sequence[KinesisRecord]) -> BatchResponse:
+    return {"batchItemFailures": [{"itemIdentifier": r.sequence_number} for r in records]}
+
+
+class Consumer:
+    """Holds the sinks and the model/policy providers; `handle` is called once per batch."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        champion: Callable[[], Champion | None],
+        policies: Callable[[], PolicyBook],
+        verdicts: VerdictSink,
+        dead_letters: DeadLetterSink,
+        archive: ArchiveSink,
+    ) -> None:
+        self._settings = settings
+        self._champion = champion
+        self._policies = policies
+        self._verdicts = verdicts
+        self._dead_letters = dead_letters
+        self._archive = archive
+
+    def handle(self, records: Sequence[KinesisRecord]) -> BatchResponse:
+        """Moderate one batch; returns the records Kinesis must retry (none on full success)."""
+        started = time.perf_counter()
+        if not records:
+            return {"batchItemFailures": []}
+        champion = self._champion()
+        version = champion.version if champion else "none"
+        try:
+            outcome = moderate(
+                records,
+                champion,
+                self._policies(),
+                datetime.now(UTC),
+                payload_cap=self._settings.payload_cap_chars,
+                top_k=self._settings.reasons_top_k,
+                without_model=self._settings.without_model,
+            )
+        except NoModelError:
+            logger.error(
+                {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
+            )
+            metrics.add_metric(name="BatchesWithoutModel", unit=MetricUnit.Count, value=1)
+            return _failures(records)
+        try:
+            unwritten = self._verdicts.put(outcome.moderated)
+            undelivered = self._dead_letters.send(outcome.rejected)
+            written = {id(m) for m in outcome.moderated} - {id(m) for m in unwritten}
+            archived = [m for m in outcome.moderated if id(m) in written]
+            if archived:
+                self._archive.write(archive_key(self._settings.archive_prefix, archived), archived)
+        except SinkError as err:
+            logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
+            metrics.add_metric(name="SinkErrors", unit=MetricUnit.Count, value=1)
+            return _failures(records)
+        failed_seq = {m.record.sequence_number for m in unwritten} | {
+            r.record.sequence_number for r in undelivered
+        }
+        for rejected in outcome.rejected:
+            dl = rejected.dead_letter
+            logger.warning(
+                {
+                    "event": "dead_letter",
+                    "reason": dl.reason.value,
+                    "detail": dl.detail,
+                    "shard_id": dl.shard_id,
+                    "sequence_number": dl.sequence_number,
+                    "delivered": dl.sequence_number not in failed_seq,
+                }
+            )
+        mix = dict.fromkeys(("allow", "review", "remove"), 0)
+        for m in outcome.moderated:
+            mix[m.verdict.action.value] += 1
+        duration_ms = (time.perf_counter() - started) * 1000
+        logger.info(
+            {
+                "event": "batch",
+                "batch_size": len(records),
+                "verdicts": len(outcome.moderated) - len(unwritten),
+                "dead_lettered": len(outcome.rejected) - len(undelivered),
+                "failed": len(failed_seq),
+                "actions": mix,
+                "model_version": version,
+                "shard_id": records[0].shard_id,
+                "duration_ms": round(duration_ms, 2),
+            }
+        )
+        for action, n in mix.items():
+            metrics.add_metric(name=f"Verdicts_{action}", unit=MetricUnit.Count, value=n)
+        metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=len(outcome.rejected))
+        metrics.add_metric(name="RetriedRecords", unit=MetricUnit.Count, value=len(failed_seq))
+        metrics.add_metric(name="HandlerDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+        if champion and champion.version.isdigit():
+            metrics.add_metric(name="ChampionVersion", unit=MetricUnit.NoUnit, value=int(champion.version))
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r.sequence_number} for r in records if r.sequence_number in failed_seq
+            ]
+        }
+
+
+def log_reload(event: ReloadEvent) -> None:
+    """A champion check's canonical line and metric (failures keep the last good model serving)."""
+    if event.outcome == "unchanged":
+        return
+    payload = {
+        "event": "champion_reload",
+        "outcome": event.outcome,
+        "version": event.version,
+        "detail": event.detail,
+    }
+    if event.outcome == "failed":
+        logger.error(payload)
+        metrics.add_metric(name="ModelReloadFailures", unit=MetricUnit.Count, value=1)
+    else:
+        logger.info(payload)
+        metrics.add_metric(name="ModelReloads", unit=MetricUnit.Count, value=1)

@@ -1,0 +1,50 @@
+"""The Lambda entry point: wiring only."""
+
+from functools import cache
+from typing import Any
+
+from infra import aws
+from stream_consumer.champion import ChampionWatcher
+from stream_consumer.consumer import Consumer, log_reload, logger, metrics
+from stream_consumer.schemas import BatchResponse, KinesisEvent
+from stream_consumer.settings import ConsumerSettings
+from stream_consumer.sinks import KinesisVerdictSink, S3ArchiveSink, SqsDeadLetterSink
+from stream_consumer.sources import PolicySource
+
+
+def build_consumer(settings: ConsumerSettings) -> Consumer:
+    """A consumer talking to the settings' AWS endpoint; the champion is loaded on the first batch."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
+    kinesis = aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region)
+    dlq_url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
+    watcher = ChampionWatcher(
+        s3, settings.models_bucket, settings.manifest_key, settings.reload_interval_s, on_event=log_reload
+    )
+    policies = PolicySource(
+        s3,
+        settings.models_bucket,
+        settings.policy_key,
+        settings.policy_file,
+        settings.reload_interval_s,
+        on_error=lambda msg: logger.error({"event": "policy_error", "detail": msg}),
+    )
+    return Consumer(
+        settings,
+        watcher.current,
+        policies,
+        KinesisVerdictSink(kinesis, settings.output_stream, settings.verdict_put_attempts),
+        SqsDeadLetterSink(sqs, dlq_url),
+        S3ArchiveSink(s3, settings.archive_bucket),
+    )
+
+
+@cache
+def _consumer() -> Consumer:
+    return build_consumer(ConsumerSettings())
+
+
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: object) -> BatchResponse:
+    """Kinesis batch in, partial batch response out."""
+    return _consumer().handle(KinesisEvent.model_validate(event).records)

@@ -1,0 +1,47 @@
+"""Settings of the consumer (the Lambda function and its local event-source-mapping runner)."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from infra.stack import load_stack
+
+_STACK = load_stack()
+_ESM = _STACK.event_source_mapping
+
+
+class ConsumerSettings(BaseSettings):
+    """Names default to `infra/stack.json`; every one can be overridden by a CONSUMER_* variable."""
+
+    model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
+
+    aws_endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL(_<SERVICE>) or real AWS
+    aws_region: str = _STACK.region
+    input_stream: str = _STACK.input_stream.name
+    output_stream: str = _STACK.output_stream.name
+    archive_bucket: str = _STACK.archive_bucket.name
+    archive_prefix: str = _STACK.archive_bucket.archive_prefix
+    models_bucket: str = _STACK.models_bucket.name
+    manifest_key: str = _STACK.models_bucket.champion_manifest_key
+    policy_key: str = _STACK.models_bucket.policy_key
+    policy_file: Path | None = None  # a local policy.json instead of the models bucket's
+    dead_letter_queue: str = _STACK.dead_letter_queue.name
+    on_failure_queue: str = _STACK.on_failure_queue.name
+    reload_interval_s: float = Field(default=30.0, ge=0)
+    # With no champion at all: "fail" the batch so Kinesis retries it, or send everything to review.
+    without_model: Literal["fail", "review"] = "fail"
+    payload_cap_chars: int = Field(default=32_768, ge=256)  # base64 payload kept in a dead letter
+    reasons_top_k: int = Field(default=3, ge=0, le=10)
+    verdict_put_attempts: int = Field(default=4, ge=1)
+
+    # The local event-source-mapping runner (same settings as the Terraform ESM, from the stack file).
+    batch_size: int = _ESM.batch_size
+    batching_window_s: float = _ESM.maximum_batching_window_seconds
+    maximum_retry_attempts: int = _ESM.maximum_retry_attempts
+    maximum_record_age_s: int = _ESM.maximum_record_age_seconds
+    bisect_on_error: bool = _ESM.bisect_batch_on_function_error
+    starting_position: Literal["TRIM_HORIZON", "LATEST"] = _ESM.starting_position
+    checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
+    poll_interval_s: float = Field(default=0.2, gt=0)

@@ -1,0 +1,191 @@
+"""Where the consumer writes: verdicts to Kinesis, dead letters to SQS, the batch archive to S3.
+
+Thin adapters. Each returns what it could not write (so the batch reports those records for retry)
+or raises `SinkError`; none drops anything silently.
+"""
+
+import gzip
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Protocol
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.kinesis import Entry, PutReport, backoff_delay, batches, put_batch
+from stream_consumer.moderation import Moderated, Rejected
+from stream_consumer.schemas import ArchivedMessage
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+SQS_MAX_BATCH = 10
+SQS_MAX_BATCH_BYTES = 240 * 1024  # below the 256 KiB request limit, leaving room for attributes
+
+
+class SinkError(RuntimeError):
+    """A write failed in a way the batch must be retried for."""
+
+
+class VerdictSink(Protocol):
+    def put(self, items: Sequence[Moderated]) -> list[Moderated]: ...
+
+
+class DeadLetterSink(Protocol):
+    def send(self, items: Sequence[Rejected]) -> list[Rejected]: ...
+
+
+class ArchiveSink(Protocol):
+    def write(self, key: str, items: Sequence[Moderated]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class _VerdictEntry(Entry):
+    item: Moderated
+
+
+class KinesisVerdictSink:
+    """Verdicts to the output stream, partition key = channel, failed records retried with backoff."""
+
+    def __init__(
+        self, kinesis: "KinesisClient", stream: str, max_attempts: int = 4, backoff_base: float = 0.05
+    ) -> None:
+        self._kinesis = kinesis
+        self._stream = stream
+        self._max_attempts = max_attempts
+        self._backoff_base = backoff_base
+
+    def put(self, items: Sequence[Moderated]) -> list[Moderated]:
+        """Write every verdict; returns the items still failing after the retries."""
+        report: PutReport[_VerdictEntry] = PutReport()
+        entries = (
+            _VerdictEntry(m.verdict.model_dump_json().encode(), m.verdict.channel_id, m) for m in items
+        )
+        try:
+            for batch in batches(entries):
+                put_batch(
+                    self._kinesis,
+                    self._stream,
+                    batch,
+                    report,
+                    self._max_attempts,
+                    backoff_base=self._backoff_base,
+                )
+        except (ClientError, BotoCoreError) as err:
+            raise SinkError(f"verdicts stream {self._stream}: {type(err).__name__}: {err}") from err
+        return [e.item for e, _ in report.undelivered]
+
+
+def _sqs_batches(bodies: Sequence[tuple[int, str]]) -> list[list[tuple[int, str]]]:
+    out: list[list[tuple[int, str]]] = []
+    size = 0
+    for index, body in bodies:
+        n = len(body.encode())
+        if not out or len(out[-1]) == SQS_MAX_BATCH or size + n > SQS_MAX_BATCH_BYTES:
+            out.append([])
+            size = 0
+        out[-1].append((index, body))
+        size += n
+    return out
+
+
+class SqsDeadLetterSink:
+    """Poison records to the dead-letter queue, with their reason as a message attribute."""
+
+    def __init__(
+        self,
+        sqs: "SQSClient",
+        queue_url: str,
+        max_attempts: int = 3,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self._sqs = sqs
+        self._url = queue_url
+        self._max_attempts = max_attempts
+        self._sleep = sleep
+
+    def send(self, items: Sequence[Rejected]) -> list[Rejected]:
+        """Send every dead letter; returns the ones SQS still refused after the retries."""
+        pending = [(i, r.dead_letter.model_dump_json()) for i, r in enumerate(items)]
+        for attempt in range(1, self._max_attempts + 1):
+            failed: list[tuple[int, str]] = []
+            for chunk in _sqs_batches(pending):
+                bodies = dict(chunk)
+                try:
+                    resp = self._sqs.send_message_batch(
+                        QueueUrl=self._url,
+                        Entries=[
+                            {
+                                "Id": str(i),
+                                "MessageBody": body,
+                                "MessageAttributes": {
+                                    "reason": {
+                                        "DataType": "String",
+                                        "StringValue": items[i].dead_letter.reason.value,
+                                    }
+                                },
+                            }
+                            for i, body in chunk
+                        ],
+                    )
+                except (ClientError, BotoCoreError):
+                    failed.extend(chunk)
+                    continue
+                failed.extend((int(f["Id"]), bodies[int(f["Id"])]) for f in resp.get("Failed", []))
+            if not failed:
+                return []
+            pending = failed
+            if attempt < self._max_attempts:
+                self._sleep(backoff_delay(attempt, base=0.05))
+        return [items[i] for i, _ in pending]
+
+
+def archive_key(prefix: str, items: Sequence[Moderated]) -> str:
+    """Deterministic: partitioned by the first record's arrival hour, named by shard and sequence range.
+
+    A retried identical batch overwrites its own object; a differently cut retry (after a partial
+    failure or a bisection) writes another object, and the reader deduplicates by (shard, sequence).
+    """
+    first, last = items[0].record, items[-1].record
+    arrived = datetime.fromtimestamp(first.kinesis.approximate_arrival_timestamp, UTC)
+    return (
+        f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/"
+        f"{first.shard_id}-{first.sequence_number}-{last.sequence_number}.jsonl.gz"
+    )
+
+
+def archive_lines(items: Sequence[Moderated]) -> bytes:
+    """The gzip'd JSON Lines body of an archive object."""
+    lines = (
+        ArchivedMessage(
+            shard_id=m.record.shard_id,
+            sequence_number=m.record.sequence_number,
+            approximate_arrival=m.record.kinesis.approximate_arrival_timestamp,
+            message=m.message,
+            verdict=m.verdict,
+        ).model_dump_json()
+        for m in items
+    )
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=5, mtime=0)
+
+
+class S3ArchiveSink:
+    """One gzip'd JSON Lines object per batch under the archive prefix."""
+
+    def __init__(self, s3: "S3Client", bucket: str) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+
+    def write(self, key: str, items: Sequence[Moderated]) -> None:
+        try:
+            self._s3.put_object(
+                Bucket=self._bucket,
+                Key=key,
+                Body=archive_lines(items),
+                ContentType="application/gzip",
+            )
+        except (ClientError, BotoCoreError) as err:
+            raise SinkError(f"archive s3://{self._bucket}/{key}: {type(err).__name__}: {err}") from err

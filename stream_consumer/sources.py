@@ -1,0 +1,75 @@
+"""Where the consumer reads its channel policies: a local file, or `policy.json` in the models bucket
+(re-read at most every few seconds; a broken or unreachable one keeps the last good policies).
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from botocore.exceptions import BotoCoreError, ClientError
+from pydantic import ValidationError
+
+from stream_consumer.policy import PolicyBook
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = logging.getLogger(__name__)
+
+
+class PolicySource:
+    """The current `PolicyBook`; the default policy for every channel when none is configured."""
+
+    def __init__(
+        self,
+        s3: "S3Client | None",
+        bucket: str,
+        key: str,
+        path: Path | None = None,
+        interval_s: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._key = key
+        self._path = path
+        self._interval = interval_s
+        self._clock = clock
+        self._on_error = on_error or log.error
+        self._checked_at: float | None = None
+        self._etag: str | None = None
+        self.book = PolicyBook()
+
+    def __call__(self) -> PolicyBook:
+        now = self._clock()
+        if self._checked_at is None or now - self._checked_at >= self._interval:
+            self._checked_at = now
+            self._refresh()
+        return self.book
+
+    def _refresh(self) -> None:
+        try:
+            if self._path is not None:
+                self.book = PolicyBook.model_validate_json(self._path.read_bytes())
+                return
+            if self._s3 is None:
+                return
+            kwargs = {"IfNoneMatch": self._etag} if self._etag else {}
+            resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
+            self.book = PolicyBook.model_validate_json(resp["Body"].read())
+            self._etag = resp.get("ETag")
+        except ClientError as err:
+            code = err.response["Error"]["Code"]
+            if code in {"304", "NotModified"}:
+                return
+            if code in {"NoSuchKey", "404"}:
+                self.book, self._etag = PolicyBook(), None  # no policy file: the default for everyone
+                return
+            self._on_error(f"policy s3://{self._bucket}/{self._key}: {code}; keeping the last good policies")
+        except (BotoCoreError, OSError) as err:
+            self._on_error(f"policy unreachable ({type(err).__name__}); keeping the last good policies")
+        except ValidationError as err:
+            self._on_error(f"policy invalid ({err.error_count()} errors); keeping the last good policies")

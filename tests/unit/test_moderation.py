@@ -1,0 +1,235 @@
+"""The consumer's pure core: every poison kind gets its reason, rules run before the model, and
+whatever cannot be written is reported for retry."""
+
+import json
+from base64 import b64encode
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from stream_consumer.consumer import Consumer
+from stream_consumer.moderation import Champion, NoModelError, action_for, moderate, parse
+from stream_consumer.policy import ChannelPolicy, PolicyBook, Thresholds
+from stream_consumer.schemas import Action, DeadLetter, KinesisEvent, KinesisRecord, RejectReason
+from stream_consumer.settings import ConsumerSettings
+from tests.fakes import KeywordScorer, MemoryArchive, MemoryDeadLetters, MemoryVerdicts
+from tests.unit.conftest import lambda_record, message
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+Record = Callable[..., KinesisRecord]
+
+
+def champion(calls: list[int] | None = None) -> Champion:
+    return Champion("chat-moderation", "7", KeywordScorer(calls=calls))
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"{not json", RejectReason.NOT_JSON),
+        (b"\xff\xfe\x00garbage", RejectReason.NOT_UTF8),
+        (b'["a", "list"]', RejectReason.WRONG_SCHEMA),
+        (message(sent_at="yesterday"), RejectReason.WRONG_SCHEMA),
+        (message(message_id="not-a-uuid"), RejectReason.WRONG_SCHEMA),
+        (message(text=""), RejectReason.EMPTY_TEXT),
+        (message(text="x" * 10_001), RejectReason.TEXT_TOO_LONG),
+        (message(reply_to="m-1"), RejectReason.UNKNOWN_FIELD),
+    ],
+)
+def test_every_poison_kind_gets_its_reason(
+    kinesis_record: Record, payload: bytes, reason: RejectReason
+) -> None:
+    # GIVEN a record whose payload can never be moderated
+    record = kinesis_record(payload)
+    # WHEN it is parsed
+    result = parse(record, NOW, payload_cap=1024)
+    # THEN it is a dead letter with the reason, the record's coordinates and its (capped) payload
+    assert isinstance(result, DeadLetter)
+    assert result.reason is reason
+    assert (result.sequence_number, result.shard_id) == (record.sequence_number, "shardId-000000000000")
+    assert result.payload_b64 == record.kinesis.data[:1024]
+    assert result.payload_truncated is (len(record.kinesis.data) > 1024)
+
+
+def test_bad_base64_is_dead_lettered() -> None:
+    raw = lambda_record(b"ok")
+    raw["kinesis"]["data"] = "%%% not base64 %%%"
+    record = KinesisRecord.model_validate(raw)
+    result = parse(record, NOW, 1024)
+    assert isinstance(result, DeadLetter)
+    assert result.reason is RejectReason.BAD_BASE64
+
+
+def test_dead_letter_detail_never_quotes_the_text(kinesis_record: Record) -> None:
+    secret = "my very private words " * 600  # too long
+    result = parse(kinesis_record(message(text=secret)), NOW, 1024)
+    assert isinstance(result, DeadLetter)
+    assert "private" not in result.detail
+
+
+def test_invisible_only_text_is_empty_after_normalisation(kinesis_record: Record) -> None:
+    out = moderate([kinesis_record(message(text="\u200b \u200d\t"))], champion(), PolicyBook(), NOW)
+    assert [r.dead_letter.reason for r in out.rejected] == [RejectReason.EMPTY_TEXT]
+
+
+@pytest.mark.parametrize(
+    ("score", "action"), [(0.1, Action.ALLOW), (0.5, Action.REVIEW), (0.9, Action.REMOVE)]
+)
+def test_thresholds_pick_the_action(score: float, action: Action) -> None:
+    assert action_for(score, Thresholds(review=0.5, remove=0.85)) is action
+
+
+def test_thresholds_must_be_ordered() -> None:
+    with pytest.raises(ValueError, match="above remove"):
+        Thresholds(review=0.9, remove=0.5)
+
+
+def test_the_whole_batch_is_scored_in_one_call(kinesis_record: Record) -> None:
+    calls: list[int] = []
+    records = [kinesis_record(message(f"comment number {i}")) for i in range(50)]
+    moderate([*records, kinesis_record(b"{bad")], champion(calls), PolicyBook(), NOW)
+    assert calls == [50]
+
+
+def test_channel_rules_run_before_the_model(kinesis_record: Record) -> None:
+    # GIVEN a channel that blocks a term and allows another, and a stricter threshold
+    book = PolicyBook(
+        channels={
+            "gaming": ChannelPolicy(
+                thresholds=Thresholds(review=0.3, remove=0.55),
+                block_terms=("Sp4m Link",),
+                allow_terms=("gg",),
+            )
+        }
+    )
+    records = [
+        kinesis_record(message("click this spam link now", channel="gaming")),  # blocked (normalised term)
+        kinesis_record(message("gg you idiot", channel="gaming")),  # allow term beats the model
+        kinesis_record(message("maybe", channel="gaming")),  # 0.6 >= 0.55: removed by the stricter policy
+        kinesis_record(message("maybe", channel="science")),  # default policy: 0.6 is review
+        kinesis_record(message("you idiot", channel="science")),  # model: remove
+    ]
+    out = moderate(records, champion(), book, NOW)
+    got = [(m.verdict.action, m.verdict.policy, m.verdict.reasons) for m in out.moderated]
+    assert got == [
+        (Action.REMOVE, "gaming", ["rule:block:spam link"]),
+        (Action.ALLOW, "gaming", ["rule:allow:gg"]),
+        (Action.REMOVE, "gaming", []),
+        (Action.REVIEW, "default", []),
+        (Action.REMOVE, "default", ["idiot"]),
+    ]
+
+
+def test_terms_match_whole_words_only() -> None:
+    policy = ChannelPolicy(block_terms=("ass",))
+    assert policy.rule("a classic assessment") is None
+    assert policy.rule("what an ass!") is not None
+
+
+def test_verdict_carries_everything_a_consumer_of_the_stream_needs(kinesis_record: Record) -> None:
+    record = kinesis_record(message("you idiot"))
+    verdict = moderate([record], champion(), PolicyBook(), NOW).moderated[0].verdict
+    assert verdict.schema_version == 1
+    assert (verdict.model_name, verdict.model_version) == ("chat-moderation", "7")
+    assert verdict.score == pytest.approx(0.95)
+    assert verdict.thresholds == Thresholds()
+    assert verdict.sequence_number == record.sequence_number
+    assert verdict.latency_ms >= 0
+    assert json.loads(verdict.model_dump_json())["action"] == "remove"
+
+
+def test_no_model_fails_the_batch_or_sends_everything_to_review(kinesis_record: Record) -> None:
+    records = [kinesis_record(message("hello"))]
+    with pytest.raises(NoModelError):
+        moderate(records, None, PolicyBook(), NOW)
+    out = moderate(records, None, PolicyBook(), NOW, without_model="review")
+    assert out.moderated[0].verdict.action is Action.REVIEW
+    assert out.moderated[0].verdict.model_version == "none"
+
+
+# --- the batch, through in-memory sinks ------------------------------------------------------
+
+
+def consumer(
+    verdicts: MemoryVerdicts, dead: MemoryDeadLetters, archive: MemoryArchive, model: Champion | None = None
+) -> Consumer:
+    return Consumer(ConsumerSettings(), lambda: model or champion(), PolicyBook, verdicts, dead, archive)
+
+
+def test_a_mixed_batch_is_fully_accounted_for(kinesis_record: Record) -> None:
+    # GIVEN good messages and poison records in one batch
+    good = [kinesis_record(message(f"note {i}")) for i in range(5)]
+    bad = [kinesis_record(b"{nope"), kinesis_record(message(text=""))]
+    verdicts, dead, archive = MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive()
+    # WHEN it is handled
+    response = consumer(verdicts, dead, archive).handle([*good[:2], bad[0], *good[2:], bad[1]])
+    # THEN every good record has a verdict, every poison one is dead-lettered, none is retried
+    assert response == {"batchItemFailures": []}
+    assert [m.record for m in verdicts.written] == good
+    assert [r.record for r in dead.sent] == bad
+    ((key, archived),) = archive.objects.items()
+    assert [m.record for m in archived] == good
+    assert key.startswith("archive/dt=")
+    assert good[0].sequence_number in key
+
+
+def test_verdicts_that_could_not_be_written_are_reported_for_retry(kinesis_record: Record) -> None:
+    ok = kinesis_record(message("fine", channel="a"))
+    stuck = kinesis_record(message("fine", channel="throttled"))
+    verdicts = MemoryVerdicts(fail_channels=frozenset({"throttled"}))
+    archive = MemoryArchive()
+    response = consumer(verdicts, MemoryDeadLetters(), archive).handle([ok, stuck])
+    assert response == {"batchItemFailures": [{"itemIdentifier": stuck.sequence_number}]}
+    assert [m.record for objs in archive.objects.values() for m in objs] == [ok]
+
+
+def test_a_dead_letter_queue_outage_retries_the_poison_record(kinesis_record: Record) -> None:
+    bad = kinesis_record(b"{nope")
+    response = consumer(MemoryVerdicts(), MemoryDeadLetters(refuse=True), MemoryArchive()).handle([bad])
+    assert response == {"batchItemFailures": [{"itemIdentifier": bad.sequence_number}]}
+
+
+def test_an_archive_outage_retries_the_whole_batch(kinesis_record: Record) -> None:
+    records = [kinesis_record(message("fine")) for _ in range(3)]
+    response = consumer(MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive(broken=True)).handle(records)
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
+        r.sequence_number for r in records
+    ]
+
+
+def test_without_a_model_the_batch_is_retried(kinesis_record: Record) -> None:
+    records = [kinesis_record(message("fine"))]
+    c = Consumer(
+        ConsumerSettings(), lambda: None, PolicyBook, MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive()
+    )
+    assert c.handle(records) == {"batchItemFailures": [{"itemIdentifier": records[0].sequence_number}]}
+
+
+def test_events_with_extra_top_level_keys_are_accepted() -> None:
+    event = {
+        "Records": [lambda_record(message("hello"))],
+        "window": {"start": "2026-11-25T12:00:00Z", "end": "2026-11-25T12:05:00Z"},
+        "state": {},
+        "shardId": "shardId-000000000000",
+        "isFinalInvokeForWindow": False,
+    }
+    assert len(KinesisEvent.model_validate(event).records) == 1
+
+
+def test_no_message_text_reaches_the_logs(kinesis_record: Record, caplog: pytest.LogCaptureFixture) -> None:
+    # GIVEN a good message and a poison one, both holding a marker string
+    secret = "zebra-quokka-secret"
+    records = [
+        kinesis_record(message(f"you idiot {secret}")),
+        kinesis_record(message(text=f"{secret} " * 2000)),
+    ]
+    # WHEN the batch is handled
+    with caplog.at_level("DEBUG"):
+        consumer(MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive()).handle(records)
+    # THEN the canonical batch line and the dead-letter line were logged, without the text
+    logged = "\n".join(str(r.msg) for r in caplog.records) + caplog.text
+    assert "'event': 'batch'" in logged
+    assert "'event': 'dead_letter'" in logged
+    assert secret not in logged
+    assert b64encode(secret.encode()).decode()[:12] not in logged
