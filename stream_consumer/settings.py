@@ -45,3 +45,4 @@ class ConsumerSettings(BaseSettings):
     starting_position: Literal["TRIM_HORIZON", "LATEST"] = _ESM.starting_position
     checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
     poll_interval_s: float = Field(default=0.2, gt=0)
+    retry_backoff_s: float = Field(default=0.5, ge=0)  # before a failed batch is retried (doubling)

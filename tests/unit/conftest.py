@@ -1,7 +1,6 @@
 """Factories for Lambda Kinesis records, byte-identical to what the event source mapping sends."""
 
 import json
-from base64 import b64encode
 from collections.abc import Callable
 from datetime import UTC, datetime
 from itertools import count
@@ -10,6 +9,7 @@ from uuid import uuid4
 
 import pytest
 
+from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.schemas import KinesisRecord
 
 _SEQ = count(49_600_000_000_000_000_000_000_000_000_000_000_000_000)
@@ -18,24 +18,12 @@ _SEQ = count(49_600_000_000_000_000_000_000_000_000_000_000_000_000)
 def lambda_record(
     data: bytes, shard: str = "shardId-000000000000", partition_key: str = "channel-00"
 ) -> dict[str, Any]:
-    """One record as a Lambda Kinesis event carries it."""
-    seq = str(next(_SEQ))
-    return {
-        "kinesis": {
-            "kinesisSchemaVersion": "1.0",
-            "partitionKey": partition_key,
-            "sequenceNumber": seq,
-            "data": b64encode(data).decode(),
-            "approximateArrivalTimestamp": datetime.now(UTC).timestamp(),
-        },
-        "eventSource": "aws:kinesis",
-        "eventVersion": "1.0",
-        "eventID": f"{shard}:{seq}",
-        "eventName": "aws:kinesis:record",
-        "invokeIdentityArn": "arn:aws:iam::000000000000:role/consumer",
-        "awsRegion": "us-east-1",
-        "eventSourceARN": "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages",
-    }
+    """One record as a Lambda Kinesis event carries it (the same builder the local runner uses)."""
+    record = StreamRecord(str(next(_SEQ)), partition_key, data, datetime.now(UTC).timestamp())
+    event = lambda_event(
+        shard, "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages", "us-east-1", [record]
+    )
+    return roundtrip(event)["Records"][0]  # type: ignore[no-any-return]
 
 
 def message(text: str = "a perfectly ordinary comment", channel: str = "channel-00", **extra: Any) -> bytes:

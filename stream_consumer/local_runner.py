@@ -1,0 +1,267 @@
+"""The local event source mapping: polls every shard of the input stream and drives the real
+`lambda_handler` in-process through the pure `esm.ShardMachine`. A thin adapter: the semantics live
+in `esm.py`; this file only talks to Kinesis, SQS and the checkpoint file.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Event
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from stream_consumer.esm import (
+    Checkpoint,
+    Completed,
+    Discard,
+    EsmConfig,
+    FunctionError,
+    Invoke,
+    ShardMachine,
+    StreamRecord,
+    lambda_event,
+    on_failure_record,
+    parse_response,
+    roundtrip,
+)
+from stream_consumer.settings import ConsumerSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_sqs import SQSClient
+
+log = logging.getLogger(__name__)
+Handler = Callable[[dict[str, Any], object], object]
+
+
+class CheckpointStore:
+    """Per-shard checkpoints in one JSON file, replaced atomically, so a restart resumes without loss."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._state: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
+
+    def sequence(self, shard_id: str) -> str | None:
+        return self._state.get(shard_id, {}).get("sequence_number")
+
+    def finished(self, shard_id: str) -> bool:
+        return bool(self._state.get(shard_id, {}).get("finished"))
+
+    def save(self, shard_id: str, sequence_number: str | None = None, finished: bool | None = None) -> None:
+        entry = self._state.setdefault(shard_id, {})
+        if sequence_number is not None:
+            entry["sequence_number"] = sequence_number
+        if finished is not None:
+            entry["finished"] = finished
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._state, indent=1, sort_keys=True))
+        tmp.replace(self.path)
+
+
+@dataclass
+class _Shard:
+    machine: ShardMachine
+    iterator: str | None
+    closed: bool = False
+    pending: list[Discard | Checkpoint] = field(default_factory=list)  # effects not yet carried out
+
+
+@dataclass
+class RunnerStats:
+    invocations: int = 0
+    function_errors: int = 0
+    partial_failures: int = 0
+    discarded: int = 0
+    records_in: int = 0
+
+
+class LocalRunner:
+    """Polls a stream's shards and invokes the handler with byte-identical Lambda events."""
+
+    def __init__(
+        self,
+        settings: ConsumerSettings,
+        handler: Handler,
+        kinesis: "KinesisClient",
+        sqs: "SQSClient",
+        checkpoints: CheckpointStore,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.settings = settings
+        self.config = EsmConfig(
+            batch_size=settings.batch_size,
+            batching_window_s=settings.batching_window_s,
+            maximum_retry_attempts=settings.maximum_retry_attempts,
+            maximum_record_age_s=settings.maximum_record_age_s,
+            bisect_on_error=settings.bisect_on_error,
+            retry_backoff_s=settings.retry_backoff_s,
+        )
+        self._handler = handler
+        self._kinesis = kinesis
+        self._sqs = sqs
+        self._checkpoints = checkpoints
+        self._clock = clock
+        self._wall = wall_clock
+        self._shards: dict[str, _Shard] = {}
+        self._listed_at: float | None = None
+        summary = kinesis.describe_stream_summary(StreamName=settings.input_stream)[
+            "StreamDescriptionSummary"
+        ]
+        self.stream_arn = summary["StreamARN"]
+        self._failure_queue_url = sqs.get_queue_url(QueueName=settings.on_failure_queue)["QueueUrl"]
+        self.function_arn = f"arn:aws:lambda:{settings.aws_region}:000000000000:function:local-esm-runner"
+        self.stats = RunnerStats()
+
+    # --- shards ------------------------------------------------------------------------------
+
+    def _iterator(self, shard_id: str) -> str:
+        after = self._checkpoints.sequence(shard_id)
+        kwargs: dict[str, Any] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
+            if after
+            else {"ShardIteratorType": self.settings.starting_position}
+        )
+        return self._kinesis.get_shard_iterator(
+            StreamName=self.settings.input_stream, ShardId=shard_id, **kwargs
+        )["ShardIterator"]
+
+    def _refresh_shards(self) -> None:
+        """Start shards whose parents are done (resharding: parents before children)."""
+        shards = self._kinesis.list_shards(StreamName=self.settings.input_stream)["Shards"]
+        present = {s["ShardId"] for s in shards}
+        for s in shards:
+            sid = s["ShardId"]
+            if sid in self._shards or self._checkpoints.finished(sid):
+                continue
+            parents = [p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p]
+            if any(p in present and not self._checkpoints.finished(p) for p in parents):
+                continue
+            self._shards[sid] = _Shard(ShardMachine(sid, self.config), self._iterator(sid))
+            log.info(json.dumps({"event": "shard_started", "shard_id": sid}))
+
+    # --- one pass ----------------------------------------------------------------------------
+
+    def _fetch(self, shard: _Shard) -> None:
+        if shard.closed or shard.iterator is None or shard.machine.buffered >= 2 * self.config.batch_size:
+            return
+        try:
+            resp = self._kinesis.get_records(ShardIterator=shard.iterator, Limit=self.config.batch_size * 2)
+        except ClientError as err:
+            if err.response["Error"]["Code"] == "ExpiredIteratorException":
+                shard.iterator = None  # re-opened from the checkpoint once the buffer drains
+                return
+            raise
+        records = [
+            StreamRecord(
+                r["SequenceNumber"],
+                r["PartitionKey"],
+                r["Data"],
+                r["ApproximateArrivalTimestamp"].timestamp(),
+            )
+            for r in resp["Records"]
+        ]
+        self.stats.records_in += len(records)
+        shard.machine.add(records, self._clock())
+        shard.iterator = resp.get("NextShardIterator")
+        if shard.iterator is None:
+            shard.closed = True
+
+    def _carry_out(self, shard: _Shard, effects: list[Any]) -> None:
+        shard.pending.extend(effects)
+        while shard.pending:
+            effect = shard.pending[0]
+            if isinstance(effect, Discard):
+                body = on_failure_record(
+                    effect, shard.machine.shard_id, self.stream_arn, self.function_arn, self._wall()
+                )
+                self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(body))
+                self.stats.discarded += len(effect.records)
+                log.warning(
+                    json.dumps(
+                        {"event": "esm_discard", "condition": effect.condition, **body["KinesisBatchInfo"]}
+                    )
+                )
+            elif isinstance(effect, Checkpoint):
+                self._checkpoints.save(shard.machine.shard_id, effect.sequence_number)
+            shard.pending.pop(0)
+
+    def _invoke(self, shard: _Shard, invoke: Invoke) -> None:
+        event = roundtrip(
+            lambda_event(shard.machine.shard_id, self.stream_arn, self.settings.aws_region, invoke.records)
+        )
+        self.stats.invocations += 1
+        try:
+            outcome: Completed | FunctionError = parse_response(self._handler(event, None))
+        except Exception as err:  # the function's error: the mapping retries or bisects
+            self.stats.function_errors += 1
+            log.error(
+                json.dumps(
+                    {
+                        "event": "function_error",
+                        "shard_id": shard.machine.shard_id,
+                        "error": type(err).__name__,
+                    }
+                )
+            )
+            outcome = FunctionError(f"{type(err).__name__}: {err}")
+        else:
+            if isinstance(outcome, Completed) and outcome.failures:
+                self.stats.partial_failures += 1
+        self._carry_out(shard, shard.machine.complete(outcome, self._clock()))
+
+    def step(self) -> bool:
+        """One pass over every shard; True when any work was done."""
+        now = self._clock()
+        if self._listed_at is None or now - self._listed_at > 10:
+            self._listed_at = now
+            self._refresh_shards()
+        busy = False
+        for sid, shard in list(self._shards.items()):
+            try:
+                if shard.pending:
+                    self._carry_out(shard, [])
+                if shard.iterator is None and not shard.closed and shard.machine.idle:
+                    shard.iterator = self._iterator(sid)
+                self._fetch(shard)
+                effects = shard.machine.next(self._clock(), self._wall())
+                while effects:
+                    busy = True
+                    invoke = next((e for e in effects if isinstance(e, Invoke)), None)
+                    self._carry_out(shard, [e for e in effects if not isinstance(e, Invoke)])
+                    if invoke is None:
+                        effects = shard.machine.next(self._clock(), self._wall())
+                        continue
+                    self._invoke(shard, invoke)
+                    effects = []
+                if shard.closed and shard.machine.idle and not shard.pending:
+                    self._checkpoints.save(sid, finished=True)
+                    del self._shards[sid]
+                    self._listed_at = None  # children may start now
+            except (ClientError, BotoCoreError) as err:  # emulator or network down: try again next pass
+                log.warning(
+                    json.dumps({"event": "runner_io_error", "shard_id": sid, "error": type(err).__name__})
+                )
+        return busy
+
+    def run(self, stop: Event, idle_exit_s: float | None = None) -> RunnerStats:
+        """Poll until `stop` is set (or, with `idle_exit_s`, until nothing arrived for that long)."""
+        last_work = self._clock()
+        while not stop.is_set():
+            try:
+                busy = self.step()
+            except (ClientError, BotoCoreError) as err:
+                log.warning(json.dumps({"event": "runner_io_error", "error": type(err).__name__}))
+                busy = False
+            if busy:
+                last_work = self._clock()
+            elif idle_exit_s is not None and self._clock() - last_work > idle_exit_s:
+                break
+            else:
+                stop.wait(self.settings.poll_interval_s)
+        return self.stats

@@ -1,0 +1,104 @@
+"""Fixtures for the consumer on the emulator: trained champions, publishing them, settings, readers."""
+
+import hashlib
+import io
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from infra import aws
+from infra.bootstrap import bootstrap
+from infra.stack import Stack
+from stream_consumer.schemas import ChampionManifest, Verdict
+from stream_consumer.scorer import LinearScorer
+from stream_consumer.settings import ConsumerSettings
+from tests.conftest import unique_stack
+from tests.streams import read_stream
+from training.data import load_rscience, split
+from training.train import ModelParams, fit
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_sqs import SQSClient
+
+
+@pytest.fixture(scope="session")
+def scorers(data_dir: Path) -> dict[str, LinearScorer]:
+    """Two real champions trained on r/science: the serving one, and a different one to promote."""
+    s = split(load_rscience(data_dir), seed=42)
+    v1 = fit(s.train, s.validation, ModelParams(c_grid=(3.0,))).scorer
+    v2 = fit(s.train, s.validation, ModelParams(c_grid=(0.3,), bigrams=False)).scorer
+    return {"1": v1, "2": v2}
+
+
+def publish_scorer(s3: "S3Client", bucket: str, scorer: LinearScorer, version: str) -> ChampionManifest:
+    """What a promotion writes: the exported model, then the manifest naming it."""
+    buf = io.BytesIO()
+    path = Path(f"/tmp/scorer-{uuid.uuid4().hex}.npz")
+    scorer.save(path)
+    body = path.read_bytes()
+    path.unlink()
+    buf.write(body)
+    key = f"models/chat-moderation/{version}/scorer.npz"
+    s3.put_object(Bucket=bucket, Key=key, Body=body)
+    manifest = ChampionManifest(
+        model_name="chat-moderation",
+        version=version,
+        run_id=f"run-{version}",
+        artifact_uri=f"s3://{bucket}/{key}",
+        sha256=hashlib.sha256(body).hexdigest(),
+        promoted_at=datetime.now(UTC),
+        promoted_by="test",
+    )
+    s3.put_object(Bucket=bucket, Key="champion.json", Body=manifest.model_dump_json().encode())
+    return manifest
+
+
+@pytest.fixture
+def fresh_stack(endpoint_url: str) -> Stack:
+    """A whole stack of this test's own (streams are small and fresh: LocalStack slows as they fill)."""
+    spec = unique_stack()
+    spec = spec.model_copy(update={"input_stream": spec.input_stream.model_copy(update={"shards": 4})})
+    bootstrap(spec, endpoint_url)
+    return spec
+
+
+def consumer_settings(
+    stack: Stack, endpoint_url: str, tmp_path: Path, **overrides: object
+) -> ConsumerSettings:
+    values: dict[str, object] = {
+        "aws_endpoint_url": endpoint_url,
+        "input_stream": stack.input_stream.name,
+        "output_stream": stack.output_stream.name,
+        "archive_bucket": stack.archive_bucket.name,
+        "models_bucket": stack.models_bucket.name,
+        "dead_letter_queue": stack.dead_letter_queue.name,
+        "on_failure_queue": stack.on_failure_queue.name,
+        "checkpoint_dir": tmp_path / "checkpoints",
+        "reload_interval_s": 1.0,
+        "batching_window_s": 0.2,
+        "poll_interval_s": 0.05,
+        "retry_backoff_s": 0.2,
+        **overrides,
+    }
+    return ConsumerSettings(**values)  # type: ignore[arg-type]
+
+
+def read_verdicts(endpoint_url: str, stream: str) -> list[Verdict]:
+    shards = read_stream(aws.client("kinesis", endpoint_url), stream)
+    return [Verdict.model_validate_json(r["Data"]) for records in shards.values() for r in records]
+
+
+def drain_queue(sqs: "SQSClient", url: str) -> list[str]:
+    bodies: list[str] = []
+    while True:
+        resp = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
+        )
+        msgs = resp.get("Messages", [])
+        if not msgs:
+            return bodies
+        bodies.extend(m["Body"] for m in msgs)
