@@ -32,8 +32,9 @@ def machine(**config: object) -> ShardMachine:
 
 def invoke(m: ShardMachine, now: float = 100.0) -> Invoke:
     effects = m.next(now, NOW)
-    assert len(effects) == 1 and isinstance(effects[0], Invoke), effects
-    return effects[0]
+    (effect,) = effects
+    assert isinstance(effect, Invoke), effects
+    return effect
 
 
 def seqs(inv: Invoke) -> list[str]:
