@@ -7,7 +7,7 @@ this same code, so the exported model needs neither scikit-learn nor scipy to sc
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain
+from itertools import chain, repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -115,6 +115,26 @@ META_NAMES: tuple[str, ...] = (
 )
 
 
+# Column of each ASCII character in the per-text character counts: digits together, then COUNTED_CHARS.
+_CHAR_COLUMN = np.full(128, -1, dtype=np.int64)
+_CHAR_COLUMN[[ord(c) for c in "0123456789"]] = 0
+for _i, _c in enumerate(COUNTED_CHARS, start=1):
+    _CHAR_COLUMN[ord(_c)] = _i
+_N_CHAR_COLUMNS = len(COUNTED_CHARS) + 1
+
+
+def _char_counts(texts: Sequence[str]) -> NDArray[np.float64]:
+    """Per text: digits, then each of COUNTED_CHARS — one vectorised pass over the whole batch."""
+    n = len(texts)
+    codes = np.frombuffer("".join(texts).encode("utf-32-le"), dtype=np.uint32)
+    doc = np.repeat(np.arange(n, dtype=np.int64), np.fromiter(map(len, texts), dtype=np.int64, count=n))
+    ascii_ = codes < 128
+    col = _CHAR_COLUMN[codes[ascii_]]
+    hit = col >= 0
+    flat = doc[ascii_][hit] * _N_CHAR_COLUMNS + col[hit]
+    return np.bincount(flat, minlength=n * _N_CHAR_COLUMNS).reshape(n, _N_CHAR_COLUMNS).astype(np.float64)
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """The tokens of a batch, flattened: token ids (-1 unknown), their document and their length."""
@@ -159,8 +179,7 @@ class TextFeaturizer:
         per_doc = [findall(t) for t in texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         flat = list(chain.from_iterable(per_doc))
-        get = self.tokens.get
-        ids = np.fromiter((get(t, -1) for t in flat), dtype=np.int64, count=len(flat))
+        ids = np.fromiter(map(self.tokens.get, flat, repeat(-1, len(flat))), dtype=np.int64, count=len(flat))
         length = np.fromiter(map(len, flat), dtype=np.float64, count=len(flat))
         return Tokens(ids, np.repeat(np.arange(len(texts), dtype=np.int64), counts), length, len(texts))
 
@@ -208,10 +227,8 @@ class TextFeaturizer:
             for j in range(lex.shape[1]):
                 lex[:, j] = np.bincount(tok.doc[known], weights=member[:, j], minlength=n)
         punct = tok.length == 1
-        digits = np.fromiter((sum(map(t.count, "0123456789")) for t in texts), dtype=np.float64, count=n)
-        counted = np.array([[t.count(c) for c in COUNTED_CHARS] for t in texts], dtype=np.float64).reshape(
-            n, len(COUNTED_CHARS)
-        )
+        chars_by_class = _char_counts(texts)
+        digits, counted = chars_by_class[:, 0], chars_by_class[:, 1:]
         last = [t[-1:] for t in texts]
         return np.column_stack(
             [

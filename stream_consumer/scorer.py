@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -85,15 +86,35 @@ class LinearScorer:
             return Scores(np.zeros(0), [])
         raw, rows, contrib, meta_contrib = self._parts(texts)
         probability = self.calibrate(raw)
-        reasons: list[list[str]] = []
-        names, indices, indptr = self.feature_names, rows.indices, rows.indptr
-        for i in range(len(texts)):
-            lo, hi = int(indptr[i]), int(indptr[i + 1])
-            cand = [(float(contrib[j]), names[indices[j]]) for j in range(lo, hi) if contrib[j] > 0]
-            cand += [(float(v), f"style:{META_NAMES[j]}") for j, v in enumerate(meta_contrib[i]) if v > 0]
-            cand.sort(reverse=True)
-            reasons.append([name for _, name in cand[:top_k]])
-        return Scores(probability, reasons)
+        return Scores(probability, self._reasons(rows, contrib, meta_contrib, top_k))
+
+    def _reasons(
+        self, rows: SparseRows, contrib: NDArray[np.float64], meta_contrib: NDArray[np.float64], top_k: int
+    ) -> list[list[str]]:
+        """Per row, the names of the `top_k` largest positive contributions (vectorised ranking)."""
+        n = len(rows.indptr) - 1
+        if top_k == 0:
+            return [[] for _ in range(n)]
+        n_meta = meta_contrib.shape[1]
+        doc = np.concatenate([np.repeat(np.arange(n), np.diff(rows.indptr)), np.repeat(np.arange(n), n_meta)])
+        value = np.concatenate([contrib, meta_contrib.ravel()])
+        name = np.concatenate([rows.indices, len(self.feature_names) + np.tile(np.arange(n_meta), n)])
+        keep = value > 0
+        doc, value, name = doc[keep], value[keep], name[keep]
+        order = np.lexsort((-value, doc))
+        doc, name = doc[order], name[order]
+        first = np.searchsorted(doc, np.arange(n))
+        rank = np.arange(len(doc)) - first[doc]
+        top = rank < top_k
+        names = self._all_names
+        reasons: list[list[str]] = [[] for _ in range(n)]
+        for d, j in zip(doc[top].tolist(), name[top].tolist(), strict=True):
+            reasons[d].append(names[j])
+        return reasons
+
+    @cached_property
+    def _all_names(self) -> list[str]:
+        return [*self.feature_names, *(f"style:{m}" for m in META_NAMES)]
 
     @property
     def vocabulary(self) -> frozenset[str]:

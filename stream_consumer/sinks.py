@@ -169,7 +169,7 @@ def archive_lines(items: Sequence[Moderated]) -> bytes:
         ).model_dump_json()
         for m in items
     )
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=5, mtime=0)
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
 
 
 class S3ArchiveSink:

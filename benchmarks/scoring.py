@@ -1,0 +1,182 @@
+"""Model and handler throughput on one core, training time, cold start and peak RSS.
+
+Run as a pinned subprocess by `python -m benchmarks` (`taskset -c 0`, one BLAS thread):
+  python -m benchmarks.scoring train|model|handler|coldstart  DATA_DIR MODEL_PATH
+"""
+
+import json
+import resource
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+
+def _best_rate(fn: Callable[[], int], min_seconds: float = 2.0, repeats: int = 3) -> float:
+    """Messages per second: the best of `repeats` runs of at least `min_seconds` each."""
+    best = 0.0
+    for _ in range(repeats):
+        n = 0
+        start = time.perf_counter()
+        while time.perf_counter() - start < min_seconds:
+            n += fn()
+        best = max(best, n / (time.perf_counter() - start))
+    return best
+
+
+def train(data_dir: Path, model_path: Path) -> dict[str, float]:
+    from training.data import load_rscience, split  # noqa: PLC0415
+    from training.train import ModelParams, fit  # noqa: PLC0415
+
+    started = time.perf_counter()
+    s = split(load_rscience(data_dir), seed=42)
+    loaded = time.perf_counter()
+    model = fit(s.train, s.validation, ModelParams())
+    fitted = time.perf_counter()
+    model.scorer.save(model_path)
+    return {
+        "load_split_s": loaded - started,
+        "fit_s": fitted - loaded,
+        "c_grid_size": len(ModelParams().c_grid),
+    }
+
+
+def _test_texts(data_dir: Path) -> list[str]:
+    from training.data import load_rscience, split  # noqa: PLC0415
+
+    return [x.text for x in split(load_rscience(data_dir), seed=42).test]
+
+
+def model(data_dir: Path, model_path: Path) -> dict[str, float]:
+    """The exported scorer alone, and with normalisation: raw text in, calibrated scores out."""
+    from stream_consumer.normalize import normalize  # noqa: PLC0415
+    from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
+
+    scorer = LinearScorer.load(model_path)
+    texts = _test_texts(data_dir)
+    normalised = [normalize(t) for t in texts]
+    out: dict[str, float] = {}
+    for size in (100, 500):
+        chunks = [normalised[i : i + size] for i in range(0, len(normalised) - size + 1, size)]
+        raw_chunks = [texts[i : i + size] for i in range(0, len(texts) - size + 1, size)]
+
+        def scores_only(chunks: list[list[str]] = chunks) -> int:
+            for c in chunks:
+                scorer.predict_proba(c)
+            return sum(map(len, chunks))
+
+        def with_reasons(chunks: list[list[str]] = chunks) -> int:
+            for c in chunks:
+                scorer.score(c, top_k=3)
+            return sum(map(len, chunks))
+
+        def end_to_end(chunks: list[list[str]] = raw_chunks) -> int:
+            for c in chunks:
+                scorer.score([normalize(t) for t in c], top_k=3)
+            return sum(map(len, chunks))
+
+        out[f"scores_msg_per_s_batch{size}"] = _best_rate(scores_only)
+        out[f"scores_reasons_msg_per_s_batch{size}"] = _best_rate(with_reasons)
+        out[f"normalise_score_reasons_msg_per_s_batch{size}"] = _best_rate(end_to_end)
+    out["mean_chars"] = sum(map(len, texts)) / len(texts)
+    return out
+
+
+def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
+    """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O)."""
+    from datetime import UTC, datetime  # noqa: PLC0415
+    from uuid import uuid4  # noqa: PLC0415
+
+    from stream_consumer.consumer import Consumer  # noqa: PLC0415
+    from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
+    from stream_consumer.moderation import Champion  # noqa: PLC0415
+    from stream_consumer.policy import PolicyBook  # noqa: PLC0415
+    from stream_consumer.schemas import KinesisEvent  # noqa: PLC0415
+    from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
+    from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
+    from stream_consumer.sinks import archive_lines  # noqa: PLC0415
+
+    class Null:
+        def put(self, items: list[object]) -> list[object]:
+            for m in items:
+                m.verdict.model_dump_json()  # type: ignore[attr-defined]  # the bytes a real sink sends
+            return []
+
+        def send(self, items: list[object]) -> list[object]:
+            return []
+
+        def write(self, key: str, items: list[object]) -> None:
+            archive_lines(items)  # type: ignore[arg-type]
+
+    import logging  # noqa: PLC0415
+
+    logging.getLogger("chat-moderation").setLevel(logging.WARNING)  # the batch line is not the workload
+    champion = Champion("chat-moderation", "1", LinearScorer.load(model_path))
+    policies = PolicyBook()
+    null = Null()
+    consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: policies, null, null, null)  # type: ignore[arg-type]
+    texts = _test_texts(data_dir)
+    now = datetime.now(UTC).isoformat()
+    payloads = [
+        json.dumps(
+            {
+                "message_id": str(uuid4()),
+                "channel_id": f"channel-{i % 8:02d}",
+                "user_id": f"user-{i:05d}",
+                "text": t,
+                "sent_at": now,
+            }
+        ).encode()
+        for i, t in enumerate(texts)
+    ]
+    arn = "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages"
+    out: dict[str, float] = {}
+    for size in (100, 500):
+        events = []
+        for start in range(0, len(payloads) - size + 1, size):
+            recs = [
+                StreamRecord(str(start + j), "k", p, time.time())
+                for j, p in enumerate(payloads[start : start + size])
+            ]
+            events.append(roundtrip(lambda_event("shardId-000000000000", arn, "us-east-1", recs)))
+
+        def run(events: list[dict[str, object]] = events) -> int:
+            n = 0
+            for e in events:
+                consumer.handle(KinesisEvent.model_validate(e).records)
+                n += len(e["Records"])  # type: ignore[arg-type]
+            return n
+
+        out[f"handler_msg_per_s_batch{size}"] = _best_rate(run)
+    return out
+
+
+def coldstart(data_dir: Path, model_path: Path) -> dict[str, float]:
+    """Import the handler module and load the champion from bytes (as from S3): a Lambda cold start."""
+    started = time.perf_counter()
+    import stream_consumer.handler  # noqa: F401, PLC0415
+    from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
+
+    imported = time.perf_counter()
+    scorer = LinearScorer.load(model_path.read_bytes())
+    scorer.score(["first message after a cold start"])
+    loaded = time.perf_counter()
+    return {
+        "import_s": imported - started,
+        "load_model_s": loaded - imported,
+        "cold_start_s": loaded - started,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "heavy_modules_loaded": float(
+            any(m in sys.modules for m in ("sklearn", "scipy", "mlflow", "pandas"))
+        ),
+        "model_bytes": float(model_path.stat().st_size),
+    }
+
+
+if __name__ == "__main__":
+    suites = {"train": train, "model": model, "handler": handler, "coldstart": coldstart}
+    name, data, path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
+    result = suites[name](data, path)
+    if name != "coldstart":
+        result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps(result))
