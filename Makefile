@@ -79,8 +79,8 @@ test: install check-data lint  ## lint, then every test (unit, integration on Lo
 test-unit: $(VENV)/.synced  ## pure tests only, no services
 	$(RUN) -m pytest -m "not integration and not e2e"
 
-bench: install check-data  ## benchmarks (none yet: they arrive with the consumer and the model)
-	@echo "no benchmarks yet: 'make bench' runs benchmarks/ once they exist"; exit 1
+bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency
+	$(RUN) -m benchmarks
 
 , := ,
 DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:12000$(,)tweets:6000)

@@ -5,6 +5,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -188,3 +189,44 @@ def set_config(endpoint_url: str, variable: str, value: float | str) -> None:
     )
     with urllib.request.urlopen(req, timeout=5) as resp:
         resp.read()
+
+
+@dataclass
+class MotoServer:
+    """moto's server: a lighter emulator of Kinesis, S3 and SQS on the same kind of endpoint."""
+
+    port: int
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start `moto_server` from this environment and wait until it answers."""
+        binary = Path(sys.executable).with_name("moto_server")
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}/moto-api/", timeout=1):
+                    return
+            except (urllib.error.URLError, OSError):
+                if self.process.poll() is not None:
+                    raise LocalStackError(f"moto_server exited:\n{_tail(self.log_path)}") from None
+                time.sleep(0.1)
+        self.stop()
+        raise LocalStackError(f"moto_server not ready after {timeout:.0f} s:\n{_tail(self.log_path)}")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            stop_pid(self.process.pid, 10)
+            self.process = None

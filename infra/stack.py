@@ -73,6 +73,21 @@ class Stack(_Frozen):
     event_source_mapping: EventSourceMappingSpec
     model_name: str
 
+    def renamed(self, tag: str) -> "Stack":
+        """The same stack with `-tag` on every stream, bucket and queue name (isolated test stacks)."""
+        fields = (
+            "input_stream",
+            "output_stream",
+            "archive_bucket",
+            "models_bucket",
+            "dead_letter_queue",
+            "on_failure_queue",
+        )
+        update = {
+            f: getattr(self, f).model_copy(update={"name": f"{getattr(self, f).name}-{tag}"}) for f in fields
+        }
+        return self.model_copy(update=update)
+
 
 @cache
 def load_stack(path: Path = STACK_FILE) -> Stack:

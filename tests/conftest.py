@@ -2,9 +2,6 @@
 
 import os
 import socket
-import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,7 +11,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.bootstrap import bootstrap
-from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
+from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, is_ready
 from infra.stack import Stack, load_stack
 
 # Nothing phones home from a test run either.
@@ -83,28 +80,7 @@ def endpoint_url(test_env: TestEnv, localstack: LocalStack | None) -> str:
 
 def unique_stack(suffix: str | None = None) -> Stack:
     """The committed stack with every resource name made unique, so sessions never collide."""
-    tag = suffix or uuid.uuid4().hex[:8]
-    base = load_stack()
-    return base.model_copy(
-        update={
-            "input_stream": base.input_stream.model_copy(update={"name": f"{base.input_stream.name}-{tag}"}),
-            "output_stream": base.output_stream.model_copy(
-                update={"name": f"{base.output_stream.name}-{tag}"}
-            ),
-            "archive_bucket": base.archive_bucket.model_copy(
-                update={"name": f"{base.archive_bucket.name}-{tag}"}
-            ),
-            "models_bucket": base.models_bucket.model_copy(
-                update={"name": f"{base.models_bucket.name}-{tag}"}
-            ),
-            "dead_letter_queue": base.dead_letter_queue.model_copy(
-                update={"name": f"{base.dead_letter_queue.name}-{tag}"}
-            ),
-            "on_failure_queue": base.on_failure_queue.model_copy(
-                update={"name": f"{base.on_failure_queue.name}-{tag}"}
-            ),
-        }
-    )
+    return load_stack().renamed(suffix or uuid.uuid4().hex[:8])
 
 
 @pytest.fixture(scope="session")
@@ -118,28 +94,10 @@ def stack(endpoint_url: str) -> Stack:
 @pytest.fixture(scope="session")
 def moto_endpoint(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """moto's server: the lighter emulator that must work just as well behind AWS_ENDPOINT_URL."""
-    port = free_port()
-    log = (tmp_path_factory.mktemp("moto") / "moto.log").open("wb")
-    proc = subprocess.Popen(
-        [str(Path(sys.executable).with_name("moto_server")), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        proc.kill()
-        pytest.fail("moto_server did not start", pytrace=False)
-    yield url
-    proc.terminate()
-    proc.wait(10)
-    log.close()
+    server = MotoServer(free_port(), tmp_path_factory.mktemp("moto") / "moto.log")
+    server.start()
+    yield server.endpoint_url
+    server.stop()
 
 
 @pytest.fixture(scope="session")

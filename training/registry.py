@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import mlflow
 import mlflow.sklearn
@@ -23,6 +23,9 @@ from sklearn.calibration import CalibratedClassifierCV
 from infra import aws
 from stream_consumer.schemas import ChampionManifest
 from training.settings import TrainingSettings
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
 
@@ -133,41 +136,66 @@ class Published:
     manifest_uri: str
 
 
+def upload_champion(
+    s3: "S3Client",
+    bucket: str,
+    manifest_key: str,
+    name: str,
+    version: str,
+    run_id: str,
+    scorer: bytes,
+    reference: bytes | None,
+    promoted_by: str,
+) -> ChampionManifest:
+    """Put a version's serving form (and drift reference) in the models bucket, then the manifest.
+
+    The manifest goes last, so a consumer never sees a manifest whose model is not there yet.
+    """
+    prefix = f"models/{name}/{version}"
+    s3.put_object(Bucket=bucket, Key=f"{prefix}/{SCORER_FILE}", Body=scorer)
+    if reference is not None:
+        s3.put_object(Bucket=bucket, Key=f"{prefix}/{REFERENCE_FILE}", Body=reference)
+    manifest = ChampionManifest(
+        model_name=name,
+        version=version,
+        run_id=run_id,
+        artifact_uri=f"s3://{bucket}/{prefix}/{SCORER_FILE}",
+        sha256=hashlib.sha256(scorer).hexdigest(),
+        promoted_at=datetime.now(UTC),
+        promoted_by=promoted_by,
+    )
+    s3.put_object(
+        Bucket=bucket,
+        Key=manifest_key,
+        Body=manifest.model_dump_json(indent=2).encode(),
+        ContentType="application/json",
+    )
+    log.info(json.dumps({"event": "champion_published", "version": version, "sha256": manifest.sha256}))
+    return manifest
+
+
 def publish_champion(
     settings: TrainingSettings,
     mlflow_client: MlflowClient,
     version: ModelVersion,
     promoted_by: str,
 ) -> Published:
-    """Copy the version's serving form (and drift reference) to the models bucket, then the manifest.
-
-    The manifest goes last, so a consumer never sees a manifest whose model is not there yet.
-    """
+    """Copy a registered version's exported scorer and reference from MLflow to the models bucket."""
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
-    prefix = f"models/{version.name}/{version.version}"
     with tempfile.TemporaryDirectory() as tmp:
-        scorer = download_artifact(mlflow_client, str(version.run_id), SCORER_FILE, Path(tmp))
-        body = scorer.read_bytes()
-        digest = hashlib.sha256(body).hexdigest()
-        s3.put_object(Bucket=settings.models_bucket, Key=f"{prefix}/{SCORER_FILE}", Body=body)
-        reference = download_artifact(mlflow_client, str(version.run_id), REFERENCE_FILE, Path(tmp))
-        s3.put_object(
-            Bucket=settings.models_bucket, Key=f"{prefix}/{REFERENCE_FILE}", Body=reference.read_bytes()
-        )
-    manifest = ChampionManifest(
-        model_name=version.name,
-        version=str(version.version),
-        run_id=str(version.run_id),
-        artifact_uri=f"s3://{settings.models_bucket}/{prefix}/{SCORER_FILE}",
-        sha256=digest,
-        promoted_at=datetime.now(UTC),
-        promoted_by=promoted_by,
+        scorer = download_artifact(mlflow_client, str(version.run_id), SCORER_FILE, Path(tmp)).read_bytes()
+        reference = download_artifact(
+            mlflow_client, str(version.run_id), REFERENCE_FILE, Path(tmp)
+        ).read_bytes()
+    manifest = upload_champion(
+        s3,
+        settings.models_bucket,
+        settings.manifest_key,
+        version.name,
+        str(version.version),
+        str(version.run_id),
+        scorer,
+        reference,
+        promoted_by,
     )
-    s3.put_object(
-        Bucket=settings.models_bucket,
-        Key=settings.manifest_key,
-        Body=manifest.model_dump_json(indent=2).encode(),
-        ContentType="application/json",
-    )
-    log.info(json.dumps({"event": "champion_published", "version": manifest.version, "sha256": digest}))
     return Published(manifest, f"s3://{settings.models_bucket}/{settings.manifest_key}")

@@ -1,9 +1,6 @@
 """Fixtures for the consumer on the emulator: trained champions, publishing them, settings, readers."""
 
-import hashlib
-import io
-import uuid
-from datetime import UTC, datetime
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,6 +15,7 @@ from stream_consumer.settings import ConsumerSettings
 from tests.conftest import unique_stack
 from tests.streams import read_stream
 from training.data import load_rscience, split
+from training.registry import upload_champion
 from training.train import ModelParams, fit
 
 if TYPE_CHECKING:
@@ -36,25 +34,13 @@ def scorers(data_dir: Path) -> dict[str, LinearScorer]:
 
 def publish_scorer(s3: "S3Client", bucket: str, scorer: LinearScorer, version: str) -> ChampionManifest:
     """What a promotion writes: the exported model, then the manifest naming it."""
-    buf = io.BytesIO()
-    path = Path(f"/tmp/scorer-{uuid.uuid4().hex}.npz")
-    scorer.save(path)
-    body = path.read_bytes()
-    path.unlink()
-    buf.write(body)
-    key = f"models/chat-moderation/{version}/scorer.npz"
-    s3.put_object(Bucket=bucket, Key=key, Body=body)
-    manifest = ChampionManifest(
-        model_name="chat-moderation",
-        version=version,
-        run_id=f"run-{version}",
-        artifact_uri=f"s3://{bucket}/{key}",
-        sha256=hashlib.sha256(body).hexdigest(),
-        promoted_at=datetime.now(UTC),
-        promoted_by="test",
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "scorer.npz"
+        scorer.save(path)
+        body = path.read_bytes()
+    return upload_champion(
+        s3, bucket, "champion.json", "chat-moderation", version, f"run-{version}", body, None, "test"
     )
-    s3.put_object(Bucket=bucket, Key="champion.json", Body=manifest.model_dump_json().encode())
-    return manifest
 
 
 @pytest.fixture
