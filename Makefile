@@ -83,14 +83,21 @@ bench: install check-data  ## benchmarks: model/handler msg/s per core, cold sta
 	$(RUN) -m benchmarks
 
 , := ,
-DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:12000$(,)tweets:6000)
-demo: install check-data  ## start the stack and stream real chat traffic into it (QUICK=1: small)
-	@started=0; \
+DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:6000$(,)tweets:3000)
+DEMO_RATE := $(if $(QUICK),300,300)
+demo: install check-data  ## stack up, train the champion, run the consumer, stream real chat traffic (QUICK=1: small)
+	@mkdir -p .data; started=0; \
 	if ! $(RUN) -c 'import sys; from infra.localstack import is_ready; from infra.settings import InfraSettings; sys.exit(0 if is_ready(InfraSettings().endpoint_url) else 1)'; then started=1; fi; \
-	trap '[ $$started = 1 ] && $(RUN) -m infra down' EXIT INT TERM; \
+	trap 'kill $$runner 2>/dev/null; [ $$started = 1 ] && $(RUN) -m infra down' EXIT INT TERM; \
+	export AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}; \
 	$(RUN) -m infra up && \
-	AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} \
-	$(RUN) -m producer_sim publish --mix "$(DEMO_MIX)" --rate $(if $(QUICK),500,400) --malformed 0.01
+	echo "== training the champion (MLflow: .data/mlflow.db)" && \
+	$(RUN) -m training train 2>.data/train.log && \
+	echo "== consumer: local event source mapping (log: .data/consumer.log)" && \
+	{ $(RUN) -m stream_consumer run-local --idle-exit 8 > .data/consumer.log 2>&1 & runner=$$!; } && \
+	echo "== chat servers: $(DEMO_MIX) at $(DEMO_RATE) msg/s, 1% malformed" && \
+	$(RUN) -m producer_sim publish --mix "$(DEMO_MIX)" --rate $(DEMO_RATE) --malformed 0.01 && \
+	wait $$runner && echo "== consumer summary:" && tail -1 .data/consumer.log
 
 clean: down  ## remove environments and local state
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache

@@ -9,7 +9,7 @@ from pathlib import Path
 from threading import Event
 
 from infra import aws
-from stream_consumer.handler import lambda_handler
+from stream_consumer.handler import consumer, lambda_handler
 from stream_consumer.local_runner import CheckpointStore, LocalRunner
 from stream_consumer.settings import ConsumerSettings
 
@@ -32,7 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     stats = runner.run(stop, args.idle_exit)
-    print(json.dumps({"event": "runner_stopped", **stats.__dict__}))
+    print(json.dumps({"event": "runner_stopped", **stats.__dict__, "totals": dict(consumer().totals)}))
     return 0
 
 

@@ -5,6 +5,7 @@ so that Kinesis retries it, and nothing is dropped.
 """
 
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 
@@ -44,6 +45,7 @@ class Consumer:
         self._verdicts = verdicts
         self._dead_letters = dead_letters
         self._archive = archive
+        self.totals: Counter[str] = Counter()  # since start: verdicts by action, dead letters, retried
 
     def handle(self, records: Sequence[KinesisRecord]) -> BatchResponse:
         """Moderate one batch; returns the records Kinesis must retry (none on full success)."""
@@ -110,6 +112,9 @@ class Consumer:
                 "shard_id": records[0].shard_id,
                 "duration_ms": round(duration_ms, 2),
             }
+        )
+        self.totals.update(
+            {**mix, "dead_lettered": len(outcome.rejected) - len(undelivered), "retried": len(failed_seq)}
         )
         for action, n in mix.items():
             metrics.add_metric(name=f"Verdicts_{action}", unit=MetricUnit.Count, value=n)

@@ -40,11 +40,12 @@ def build_consumer(settings: ConsumerSettings) -> Consumer:
 
 
 @cache
-def _consumer() -> Consumer:
+def consumer() -> Consumer:
+    """The process's one consumer, built on the first invocation (the Lambda cold start)."""
     return build_consumer(ConsumerSettings())
 
 
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: object) -> BatchResponse:
     """Kinesis batch in, partial batch response out."""
-    return _consumer().handle(KinesisEvent.model_validate(event).records)
+    return consumer().handle(KinesisEvent.model_validate(event).records)

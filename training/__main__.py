@@ -1,4 +1,5 @@
-"""`python -m training train|evaluate|serve`: train and promote, evaluate any model, or serve the flow."""
+"""`python -m training train|evaluate|rollback|serve`: train and promote, evaluate a model, roll back, or
+serve the flow as a deployment."""
 
 import argparse
 import sys
@@ -57,6 +58,35 @@ def _evaluate(args: argparse.Namespace, settings: TrainingSettings) -> int:
     return 0
 
 
+def _rollback(args: argparse.Namespace, settings: TrainingSettings) -> int:
+    """Point `champion` at an earlier version (compare-and-set) and rewrite the manifest."""
+    import getpass  # noqa: PLC0415
+    from datetime import UTC, datetime  # noqa: PLC0415
+
+    from training import registry  # noqa: PLC0415
+
+    client = registry.client(settings)
+    current = registry.champion(client, settings.model_name)
+    expected = str(current.version) if current else None
+    who = f"rollback by {getpass.getuser()}"
+    registry.move_champion(
+        client,
+        settings.model_name,
+        args.version,
+        expected,
+        {
+            "promoted_by": who,
+            "promoted_at": datetime.now(UTC).isoformat(),
+            "replaced_version": expected or "none",
+        },
+    )
+    published = registry.publish_champion(
+        settings, client, client.get_model_version(settings.model_name, args.version), who
+    )
+    print(f"champion: version {expected} -> {args.version}; manifest {published.manifest_uri}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from training.flow import train_flow  # noqa: PLC0415
 
@@ -81,12 +111,16 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--text-column", default="text")
     ev.add_argument("--label-column", default="label")
     ev.add_argument("--json", action="store_true")
+    rollback = sub.add_parser("rollback", help="move the champion alias to an earlier version")
+    rollback.add_argument("--version", required=True)
     serve = sub.add_parser("serve", help="serve train_flow as a deployment on the Prefect server")
     serve.add_argument("--cron", default=None, help="e.g. '0 3 * * *' for a nightly retraining")
     args = parser.parse_args(argv)
     settings = TrainingSettings()
     if args.command == "train":
         return _train(args, settings)
+    if args.command == "rollback":
+        return _rollback(args, settings)
     if args.command == "evaluate":
         args.model_uri = args.model_uri or f"models:/{settings.model_name}@champion"
         return _evaluate(args, settings)
