@@ -1,16 +1,20 @@
-"""`python -m producer_sim publish`: the chat servers, replaying real messages into `chat-messages`."""
+"""`python -m producer_sim publish|bot`: the chat platform — servers replaying real messages into
+`chat-messages`, and the moderation bot acting on `verdicts`."""
 
 import argparse
 import json
+import signal
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from pathlib import Path
+from threading import Event
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infra import aws
 from infra.kinesis import batches
+from producer_sim.bot import Bot, summary
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
@@ -79,6 +83,28 @@ def publish(settings: ProducerSettings, args: argparse.Namespace) -> PublishRepo
     return report
 
 
+def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
+    """Run the moderation bot until Ctrl-C (or idle)."""
+    bot = Bot(
+        aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region),
+        aws.client("s3", settings.aws_endpoint_url, settings.aws_region),
+        settings.output_stream,
+        settings.archive_bucket,
+        settings.feedback_prefix,
+        settings.ground_truth_path,
+        settings.bot_state_dir,
+        settings.review_decision_share,
+        settings.sample_decision_share,
+        settings.moderators,
+        settings.seed,
+    )
+    stop = Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(summary(bot.run(stop, idle_exit)))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the simulator."""
     parser = argparse.ArgumentParser(prog="python -m producer_sim", description=__doc__)
@@ -93,8 +119,12 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--ground-truth", type=Path, default=None, help="side file of labels (JSON Lines)")
     pub.add_argument("--seed", type=int, default=None)
     pub.add_argument("--quiet", action="store_true", help="no progress bar")
+    bot = sub.add_parser("bot", help="the moderation bot: act on verdicts, send moderator feedback")
+    bot.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
     args = parser.parse_args(argv)
     settings = ProducerSettings()
+    if args.command == "bot":
+        return run_bot(settings, args.idle_exit)
     started = time.monotonic()
     try:
         report = publish(settings, args)

@@ -23,8 +23,17 @@ class ProducerSettings(BaseSettings):
         validation_alias=AliasChoices("DATA_DIR", "PRODUCER_DATA_DIR"),
     )
     input_stream: str = _STACK.input_stream.name
-    ground_truth_path: Path = PROJECT_ROOT / ".localstack" / "ground_truth.jsonl"
+    ground_truth_path: Path = PROJECT_ROOT / ".data" / "ground_truth.jsonl"
     channels: int = Field(default=8, ge=1)
     users: int = Field(default=500, ge=1)
     max_put_attempts: int = Field(default=10, ge=1)
     seed: int = 7
+
+    # The moderation bot: reads `verdicts`, acts, and plays the human moderators.
+    output_stream: str = _STACK.output_stream.name
+    archive_bucket: str = _STACK.archive_bucket.name
+    feedback_prefix: str = _STACK.archive_bucket.feedback_prefix
+    review_decision_share: float = Field(default=1.0, ge=0, le=1)  # reviewed messages a human decides
+    sample_decision_share: float = Field(default=0.05, ge=0, le=1)  # other messages sampled for QA
+    moderators: int = Field(default=5, ge=1)
+    bot_state_dir: Path = PROJECT_ROOT / ".data" / "bot"

@@ -16,6 +16,7 @@ import pytest
 
 from infra import aws
 from infra.bootstrap import ensure_stream
+from infra.checkpoints import CheckpointStore
 from infra.kinesis import PutReport, batches
 from infra.localstack import PROJECT_ROOT, LocalStack, set_config
 from infra.stack import Stack
@@ -23,7 +24,7 @@ from monitoring.archive import read_archive
 from producer_sim.publisher import Publisher
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from stream_consumer.handler import build_consumer
-from stream_consumer.local_runner import CheckpointStore, LocalRunner, RunnerStats
+from stream_consumer.local_runner import LocalRunner, RunnerStats
 from stream_consumer.schemas import DeadLetter, KinesisEvent, RejectReason
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings

@@ -1,0 +1,81 @@
+"""Slack-compatible incoming-webhook alerts. No URL configured: the alert is only logged. A failing
+webhook is retried a few times with a timeout and then given up on: an alert never breaks a flow.
+"""
+
+import json
+import logging
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+log = logging.getLogger(__name__)
+
+
+class AlertKind(StrEnum):
+    DRIFT_DETECTED = "drift_detected"
+    RETRAINING_STARTED = "retraining_started"
+    RETRAINING_FINISHED = "retraining_finished"
+    CHAMPION_PROMOTED = "champion_promoted"
+    CHAMPION_REJECTED = "champion_rejected"
+    DLQ_RATE_HIGH = "dlq_rate_high"
+
+
+_ICONS = {
+    AlertKind.DRIFT_DETECTED: ":warning:",
+    AlertKind.RETRAINING_STARTED: ":hammer_and_wrench:",
+    AlertKind.RETRAINING_FINISHED: ":white_check_mark:",
+    AlertKind.CHAMPION_PROMOTED: ":trophy:",
+    AlertKind.CHAMPION_REJECTED: ":no_entry:",
+    AlertKind.DLQ_RATE_HIGH: ":rotating_light:",
+}
+
+
+def payload(kind: AlertKind, title: str, fields: Mapping[str, object]) -> dict[str, object]:
+    """A Slack incoming-webhook body: a `text` fallback plus one section of fields."""
+    lines = [f"*{k}*: {v:.4f}" if isinstance(v, float) else f"*{k}*: {v}" for k, v in fields.items()]
+    text = f"{_ICONS[kind]} chat-moderation — {title}"
+    return {
+        "text": text,
+        "blocks": [
+            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+            *([{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}] if lines else []),
+        ],
+        "kind": kind.value,
+    }
+
+
+@dataclass
+class Notifier:
+    """Posts alerts to a webhook URL (or only logs them when there is none)."""
+
+    url: str | None
+    timeout_s: float = 5.0
+    attempts: int = 3
+    sleep: Callable[[float], None] = time.sleep
+
+    def send(self, kind: AlertKind, title: str, **fields: object) -> bool:
+        """True when delivered (or logged, with no URL); False when the webhook kept failing."""
+        body = payload(kind, title, fields)
+        log.info(json.dumps({"event": "alert", "kind": kind.value, "title": title}, default=str))
+        if not self.url:
+            return True
+        data = json.dumps(body, default=str).encode()
+        for attempt in range(1, self.attempts + 1):
+            req = urllib.request.Request(
+                self.url, data=data, method="POST", headers={"Content-Type": "application/json"}
+            )
+            try:
+                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                    if 200 <= resp.status < 300:
+                        return True
+            except (urllib.error.URLError, OSError, TimeoutError) as err:
+                log.warning(
+                    json.dumps({"event": "alert_retry", "attempt": attempt, "error": type(err).__name__})
+                )
+            if attempt < self.attempts:
+                self.sleep(0.5 * 2 ** (attempt - 1))
+        log.error(json.dumps({"event": "alert_failed", "kind": kind.value}))
+        return False

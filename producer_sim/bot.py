@@ -1,0 +1,198 @@
+"""The moderation bot: acts on verdicts (hide, queue for review) exactly once per message, and plays
+the human moderators, whose decisions (the ground truth from the side file) come back as feedback.
+
+`act` is pure; `Bot` is the thin adapter that reads `verdicts` and writes feedback to S3.
+"""
+
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from threading import Event
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from pydantic import ValidationError
+
+from infra.checkpoints import CheckpointStore
+from producer_sim.replay import GroundTruth
+from stream_consumer.schemas import Action, Verdict
+from training.data import ModeratorDecision
+
+if TYPE_CHECKING:
+    from mypy_boto3_kinesis import KinesisClient
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass
+class BotState:
+    """What the bot has done; `seen` makes it idempotent over an at-least-once stream."""
+
+    seen: set[UUID] = field(default_factory=set)
+    counts: Counter[str] = field(default_factory=Counter)
+
+
+def act(
+    verdicts: Iterable[Verdict],
+    state: BotState,
+    truth: Mapping[UUID, GroundTruth],
+    review_share: float,
+    sample_share: float,
+    rng: random.Random,
+    now: datetime,
+    moderators: int = 5,
+) -> list[ModeratorDecision]:
+    """Apply each verdict once; return the moderator decisions made on this batch."""
+    decisions = []
+    for v in verdicts:
+        if v.message_id in state.seen:
+            state.counts["duplicates_ignored"] += 1
+            continue
+        state.seen.add(v.message_id)
+        state.counts[
+            {Action.REMOVE: "hidden", Action.REVIEW: "queued", Action.ALLOW: "allowed"}[v.action]
+        ] += 1
+        share = review_share if v.action is Action.REVIEW else sample_share
+        if rng.random() >= share:
+            continue
+        known = truth.get(v.message_id)
+        if known is None:
+            state.counts["no_ground_truth"] += 1
+            continue
+        decisions.append(
+            ModeratorDecision(
+                message_id=v.message_id,
+                label=known.label,
+                decided_by=f"moderator-{rng.randint(1, moderators)}",
+                decided_at=now,
+            )
+        )
+        state.counts["decisions"] += 1
+        if known.label == "remove" and v.action is Action.ALLOW:
+            state.counts["missed_by_model"] += 1
+    return decisions
+
+
+def load_truth(path: Path) -> dict[UUID, GroundTruth]:
+    """The simulator's side file of labels (lines that do not parse are skipped)."""
+    out: dict[UUID, GroundTruth] = {}
+    if not path.exists():
+        return out
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            try:
+                t = GroundTruth.model_validate_json(line)
+            except ValidationError:
+                continue
+            out[t.message_id] = t
+    return out
+
+
+def feedback_key(prefix: str, now: datetime) -> str:
+    return f"{prefix}dt={now:%Y-%m-%d}/hour={now:%H}/{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.jsonl"
+
+
+class Bot:
+    """Follows every shard of `verdicts` from its own checkpoint and writes feedback objects."""
+
+    def __init__(
+        self,
+        kinesis: "KinesisClient",
+        s3: "S3Client",
+        stream: str,
+        bucket: str,
+        feedback_prefix: str,
+        truth_path: Path,
+        state_dir: Path,
+        review_share: float,
+        sample_share: float,
+        moderators: int,
+        seed: int = 7,
+    ) -> None:
+        self._kinesis = kinesis
+        self._s3 = s3
+        self._stream = stream
+        self._bucket = bucket
+        self._prefix = feedback_prefix
+        self._truth_path = truth_path
+        self._truth: dict[UUID, GroundTruth] = {}
+        self._checkpoints = CheckpointStore(state_dir / f"{stream}.json")
+        self._seen_path = state_dir / f"{stream}.seen"
+        self.state = BotState(seen=self._load_seen())
+        self._shares = (review_share, sample_share)
+        self._moderators = moderators
+        self._rng = random.Random(seed)
+        self._iterators: dict[str, str] = {}
+
+    def _load_seen(self) -> set[UUID]:
+        if not self._seen_path.exists():
+            return set()
+        return {UUID(line) for line in self._seen_path.read_text().split()}
+
+    def _iterator(self, shard_id: str) -> str:
+        after = self._checkpoints.sequence(shard_id)
+        kwargs: dict[str, Any] = (
+            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
+            if after
+            else {"ShardIteratorType": "TRIM_HORIZON"}
+        )
+        return self._kinesis.get_shard_iterator(StreamName=self._stream, ShardId=shard_id, **kwargs)[
+            "ShardIterator"
+        ]
+
+    def poll(self) -> int:
+        """One pass over every shard; returns the number of verdict records read."""
+        if not self._iterators:
+            for s in self._kinesis.list_shards(StreamName=self._stream)["Shards"]:
+                self._iterators[s["ShardId"]] = self._iterator(s["ShardId"])
+        read = 0
+        for shard_id, iterator in list(self._iterators.items()):
+            resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
+            self._iterators[shard_id] = resp["NextShardIterator"]
+            records = resp["Records"]
+            if not records:
+                continue
+            read += len(records)
+            verdicts = []
+            for r in records:
+                try:
+                    verdicts.append(Verdict.model_validate_json(r["Data"]))
+                except ValidationError:
+                    self.state.counts["unreadable_verdicts"] += 1
+            if any(v.message_id not in self._truth for v in verdicts):
+                self._truth = load_truth(self._truth_path)  # the side file grows as messages are sent
+            now = datetime.now(UTC)
+            new_ids = {v.message_id for v in verdicts} - self.state.seen
+            decisions = act(
+                verdicts, self.state, self._truth, *self._shares, self._rng, now, self._moderators
+            )
+            if decisions:  # feedback first, then the checkpoint: a crash repeats, never loses
+                body = "\n".join(d.model_dump_json() for d in decisions) + "\n"
+                self._s3.put_object(
+                    Bucket=self._bucket, Key=feedback_key(self._prefix, now), Body=body.encode()
+                )
+            self._seen_path.parent.mkdir(parents=True, exist_ok=True)
+            with self._seen_path.open("a") as fh:
+                fh.writelines(f"{m}\n" for m in new_ids)
+            self._checkpoints.save(shard_id, records[-1]["SequenceNumber"])
+        return read
+
+    def run(self, stop: Event, idle_exit_s: float | None = None, interval_s: float = 0.5) -> Counter[str]:
+        last = time.monotonic()
+        while not stop.is_set():
+            if self.poll():
+                last = time.monotonic()
+            elif idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
+                break
+            else:
+                stop.wait(interval_s)
+        return self.state.counts
+
+
+def summary(counts: Mapping[str, int]) -> str:
+    return json.dumps({"event": "bot_report", **counts})

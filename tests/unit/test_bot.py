@@ -1,0 +1,76 @@
+"""The moderation bot acts once per message and plays the moderators from the ground truth."""
+
+import random
+from datetime import UTC, datetime
+from uuid import UUID, uuid4
+
+from producer_sim.bot import BotState, act
+from producer_sim.replay import GroundTruth
+from stream_consumer.policy import Thresholds
+from stream_consumer.schemas import Action, Verdict
+from training.data import Community
+
+NOW = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def verdict(action: Action, message_id: UUID | None = None) -> Verdict:
+    return Verdict(
+        message_id=message_id or uuid4(),
+        channel_id="c",
+        user_id="u",
+        action=action,
+        score=0.5,
+        thresholds=Thresholds(),
+        policy="default",
+        reasons=[],
+        model_name="m",
+        model_version="1",
+        shard_id="s",
+        sequence_number="1",
+        sent_at=NOW,
+        processed_at=NOW,
+        latency_ms=1.0,
+    )
+
+
+def truth_for(*verdicts: Verdict, label: str = "remove") -> dict[UUID, GroundTruth]:
+    return {
+        v.message_id: GroundTruth(message_id=v.message_id, community=Community.TWEETS, label=label)
+        for v in verdicts
+    }
+
+
+def test_each_message_is_acted_on_once_even_when_the_stream_repeats_it() -> None:
+    # GIVEN a verdict delivered twice (the stream is at-least-once)
+    v = verdict(Action.REMOVE)
+    state = BotState()
+    act([v, v], state, {}, 1.0, 0.0, random.Random(1), NOW)
+    act([v], state, {}, 1.0, 0.0, random.Random(1), NOW)
+    # THEN it was hidden once and the repeats were ignored
+    assert state.counts["hidden"] == 1
+    assert state.counts["duplicates_ignored"] == 2
+
+
+def test_reviewed_messages_get_the_human_label_as_feedback() -> None:
+    queued, allowed = verdict(Action.REVIEW), verdict(Action.ALLOW)
+    state = BotState()
+    decisions = act([queued, allowed], state, truth_for(queued, allowed), 1.0, 0.0, random.Random(1), NOW)
+    assert [(d.message_id, d.label) for d in decisions] == [(queued.message_id, "remove")]
+    assert decisions[0].decided_by.startswith("moderator-")
+    assert decisions[0].decided_at == NOW
+    assert state.counts["queued"] == 1
+    assert state.counts["allowed"] == 1
+
+
+def test_a_share_of_other_messages_is_sampled_and_misses_are_counted() -> None:
+    allowed = [verdict(Action.ALLOW) for _ in range(1000)]
+    state = BotState()
+    decisions = act(allowed, state, truth_for(*allowed), 1.0, 0.1, random.Random(3), NOW)
+    assert 60 < len(decisions) < 140
+    assert state.counts["missed_by_model"] == len(decisions)
+
+
+def test_messages_without_ground_truth_are_counted_not_invented() -> None:
+    state = BotState()
+    assert act([verdict(Action.REVIEW)], state, {}, 1.0, 0.0, random.Random(1), NOW) == []
+    assert state.counts["no_ground_truth"] == 1
