@@ -34,7 +34,11 @@ def main() -> None:
     rules = DriftRules()
     rng = random.Random(7)
     now = datetime.now(UTC)
-    out: dict[str, object] = {"window_size": args.size, "windows": args.windows, "reference_size": len(reference)}
+    out: dict[str, object] = {
+        "window_size": args.size,
+        "windows": args.windows,
+        "reference_size": len(reference),
+    }
     seconds = 0.0
     checked = 0
     for share in (0.0, 0.1, 0.2, 0.5):
@@ -54,7 +58,9 @@ def main() -> None:
         out[f"flagged_share_{int(share * 100)}pct_tweets"] = rate
         if share > 0:
             out[f"flagged_within_two_windows_{int(share * 100)}pct"] = 1 - (1 - rate) ** 2
-    out["false_alarms_in_windows"] = f"{round(float(str(out['flagged_share_0pct_tweets'])) * args.windows)}/{args.windows}"
+    out["false_alarms_in_windows"] = (
+        f"{round(float(str(out['flagged_share_0pct_tweets'])) * args.windows)}/{args.windows}"
+    )
     out["drift_check_s_per_10k_messages"] = seconds / checked * 10_000
     print(json.dumps(out))
 

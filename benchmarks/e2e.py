@@ -127,7 +127,7 @@ def measure_rate(endpoint: str, rate: float, seconds: float, scorer: bytes, repl
             publish_s = time.monotonic() - started
             sent = {str(d.entry.message_id): d for d in report.delivered}
             deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(reader.arrivals) < len(sent):
+            while time.monotonic() < deadline and not sent.keys() <= reader.arrivals.keys():
                 time.sleep(0.2)
         finally:
             reader.stop.set()

@@ -18,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from stream_consumer.schemas import ArchivedMessage
+from training.data import ModeratorDecision
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -94,3 +95,37 @@ def read_archive(
     ordered = sorted(seen.values(), key=lambda m: (m.approximate_arrival, m.shard_id, int(m.sequence_number)))
     window.messages = ordered[-last:] if last else ordered
     return window
+
+
+@dataclass
+class Feedback:
+    """Moderator decisions read from the feedback prefix, and what had to be skipped."""
+
+    decisions: list[ModeratorDecision] = field(default_factory=list)
+    skipped: Counter[str] = field(default_factory=Counter)
+
+
+def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
+    """Every moderator decision under `prefix`; malformed lines are counted and logged, not fatal."""
+    out = Feedback()
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            try:
+                text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
+            except (ClientError, BotoCoreError, UnicodeDecodeError) as err:
+                out.skipped["unreadable_object"] += 1
+                log.warning(
+                    json.dumps({"event": "feedback_skip", "key": obj["Key"], "reason": type(err).__name__})
+                )
+                continue
+            for line in text.splitlines():
+                if not line.strip():
+                    continue
+                try:
+                    out.decisions.append(ModeratorDecision.model_validate_json(line))
+                except ValidationError:
+                    out.skipped["malformed_decision"] += 1
+    if out.skipped:
+        log.warning(json.dumps({"event": "feedback_skipped", "reasons": dict(out.skipped)}))
+    return out

@@ -92,12 +92,13 @@ def describe(
 
 
 def evidently_report(
-    reference: pd.DataFrame, current: pd.DataFrame
+    reference: pd.DataFrame, current: pd.DataFrame, text_drift: bool = True
 ) -> tuple[Snapshot, dict[str, float], float | None]:
-    """Run Evidently: KS drift per descriptor, and its text-content drift on the text itself."""
+    """Run Evidently: KS drift per descriptor, and (optionally) its text-content drift on the text."""
     definition = DataDefinition(numerical_columns=list(DESCRIPTORS), text_columns=["text"])
     metrics = [ValueDrift(column=c, method="ks") for c in DESCRIPTORS]
-    metrics.append(ValueDrift(column="text"))
+    if text_drift:
+        metrics.append(ValueDrift(column="text"))
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),

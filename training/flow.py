@@ -118,7 +118,11 @@ def behaviour(scorer: LinearScorer, data: Datasets) -> BehaviourReport:
 
 
 def _reference(scorer: LinearScorer, items: Sequence[LabelledText], size: int, seed: int, path: Path) -> Path:
-    """A sample of the training data with its scores: monitoring's drift reference."""
+    """Monitoring's drift reference: held-out texts of the training communities, with their scores.
+
+    Held out (validation and test), not the fitted rows: the model saw every word of those, so their
+    unseen-word share is zero and their scores are over-confident — any live window would look drifted.
+    """
     sample = random.Random(seed).sample(list(items), min(size, len(items)))
     scores = serving_scores(scorer, [x.text for x in sample])
     with gzip.open(path, "wt", encoding="utf-8") as fh:
@@ -199,8 +203,9 @@ def register_challenger(
         mlflow.log_text(card, "model_card.md")
         model.scorer.save(out / registry.SCORER_FILE)
         mlflow.log_artifact(str(out / registry.SCORER_FILE))
+        held_out = [x for split_ in data.sets.values() for x in split_.validation + split_.test]
         _reference(
-            model.scorer, data.train, settings.reference_size, settings.seed, out / registry.REFERENCE_FILE
+            model.scorer, held_out, settings.reference_size, settings.seed, out / registry.REFERENCE_FILE
         )
         mlflow.log_artifact(str(out / registry.REFERENCE_FILE))
         mlflow.log_text("\n".join(sorted(model.scorer.vocabulary)), "vocabulary.txt")

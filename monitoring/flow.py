@@ -1,0 +1,262 @@
+"""`drift_check_flow`: read an archive window, compare it with the champion's reference using
+Evidently, decide by the rules, report, alert, and on real drift retrain (one at a time).
+
+The only Prefect code of monitoring; every step is a plain function underneath.
+"""
+
+import csv
+import gzip
+import json
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from prefect import flow, get_run_logger, task
+from pydantic import BaseModel
+from sklearn.metrics import precision_score, recall_score, roc_auc_score
+
+from infra import aws
+from monitoring.alerts import AlertKind, Notifier
+from monitoring.archive import read_archive, read_feedback
+from monitoring.drift import DriftResult, decide, describe, evidently_report, summarise
+from monitoring.settings import MonitoringSettings
+from stream_consumer.champion import load_model
+from stream_consumer.normalize import normalize
+from stream_consumer.schemas import ChampionManifest
+from stream_consumer.scorer import LinearScorer
+from training.data import join_feedback
+from training.flow import TrainResult, train_flow
+from training.settings import TrainingSettings
+
+STATE_KEY = "drift_state.json"
+FEEDBACK_SET = "feedback"
+
+
+class DriftCheck(BaseModel):
+    """What one run of the flow found and did."""
+
+    champion_version: str
+    window: int
+    drifted: bool
+    retraining_triggered: bool
+    reasons: list[str]
+    pvalues: dict[str, float]
+    unseen_word_share: float
+    reference_unseen_word_share: float
+    quality: dict[str, float]
+    skipped: dict[str, int]
+    report_uri: str
+    training: TrainResult | None = None
+
+
+def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, LinearScorer, pd.DataFrame]:
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    body = s3.get_object(Bucket=settings.models_bucket, Key=settings.manifest_key)["Body"].read()
+    manifest = ChampionManifest.model_validate_json(body)
+    champion = load_model(s3, manifest)
+    prefix = manifest.artifact_uri.removeprefix(f"s3://{settings.models_bucket}/").rsplit("/", 1)[0]
+    raw = s3.get_object(Bucket=settings.models_bucket, Key=f"{prefix}/reference.jsonl.gz")["Body"].read()
+    rows = [json.loads(line) for line in gzip.decompress(raw).decode().splitlines() if line.strip()]
+    scorer = champion.scorer
+    assert isinstance(scorer, LinearScorer)
+    texts = [normalize(r["text"]) for r in rows]
+    reference = describe(texts, [r["score"] for r in rows], scorer.vocabulary)
+    return manifest, scorer, reference
+
+
+def _state(settings: MonitoringSettings) -> dict[str, Any]:
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    try:
+        body = s3.get_object(Bucket=settings.archive_bucket, Key=settings.reports_prefix + STATE_KEY)[
+            "Body"
+        ].read()
+    except s3.exceptions.NoSuchKey:
+        return {}
+    state: dict[str, Any] = json.loads(body)
+    return state
+
+
+def _save_state(settings: MonitoringSettings, state: dict[str, Any]) -> None:
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    s3.put_object(
+        Bucket=settings.archive_bucket,
+        Key=settings.reports_prefix + STATE_KEY,
+        Body=json.dumps(state).encode(),
+    )
+
+
+def _quality(labels: list[int], scores: list[float], min_labels: int) -> dict[str, float]:
+    if len(labels) < min_labels or len(set(labels)) < 2:
+        return {"labelled": float(len(labels))}
+    y, p = np.array(labels), np.array(scores)
+    return {
+        "labelled": float(len(labels)),
+        "roc_auc": float(roc_auc_score(y, p)),
+        "precision_at_review": float(precision_score(y, p >= 0.5, zero_division=0.0)),
+        "recall_at_review": float(recall_score(y, p >= 0.5, zero_division=0.0)),
+    }
+
+
+@task
+def check_window(settings: MonitoringSettings, now: datetime) -> tuple[DriftResult, dict[str, Any]]:
+    """The window against the champion's reference: descriptors, Evidently, the rules, the report."""
+    logger = get_run_logger()
+    manifest, scorer, reference = _champion(settings)
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    since = now - timedelta(minutes=settings.window_minutes) if settings.window_minutes else None
+    window = read_archive(
+        s3,
+        settings.archive_bucket,
+        settings.archive_prefix,
+        since=since,
+        last=None if settings.window_minutes else settings.window_last_n,
+    )
+    texts = [normalize(m.message.text) for m in window.messages]
+    scores = scorer.predict_proba(texts).tolist() if texts else []
+    current = describe(texts, scores, scorer.vocabulary)
+    feedback = read_feedback(s3, settings.archive_bucket, settings.feedback_prefix)
+    labels = {d.message_id: d.label for d in feedback.decisions}
+    labelled = [
+        (1 if labels[m.message.message_id] == "remove" else 0, s)
+        for m, s in zip(window.messages, scores, strict=True)
+        if m.message.message_id in labels
+    ]
+    quality = _quality([y for y, _ in labelled], [s for _, s in labelled], settings.min_labels_for_quality)
+    state = _state(settings)
+    last = datetime.fromisoformat(state["last_trigger"]) if state.get("last_trigger") else None
+    if len(current) >= 2:
+        snapshot, pvalues, text_score = evidently_report(reference, current, settings.text_drift)
+    else:
+        snapshot, pvalues, text_score = None, {}, None
+    summary = summarise(
+        reference, current, pvalues, text_score, [m.verdict.action.value for m in window.messages], quality
+    )
+    result = decide(summary, settings.rules, now, last)
+    stamp = f"{now:%Y%m%dT%H%M%S}"
+    key = f"{settings.reports_prefix}drift/{stamp}"
+    s3.put_object(
+        Bucket=settings.archive_bucket, Key=f"{key}.json", Body=result.model_dump_json(indent=2).encode()
+    )
+    if snapshot is not None:
+        s3.put_object(
+            Bucket=settings.archive_bucket,
+            Key=f"{key}.html",
+            Body=snapshot.get_html_str(as_iframe=False).encode(),
+        )
+        _to_workspace(settings, snapshot, stamp)
+    skipped = dict(window.skipped) | {f"feedback_{k}": v for k, v in feedback.skipped.items()}
+    logger.info("window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons))
+    return result, {
+        "manifest": manifest,
+        "report_uri": f"s3://{settings.archive_bucket}/{key}.html",
+        "skipped": skipped,
+    }
+
+
+def _to_workspace(settings: MonitoringSettings, snapshot: Any, name: str) -> None:
+    """Keep the report browsable with `evidently ui --workspace .data/evidently`."""
+    from evidently.ui.workspace import Workspace  # noqa: PLC0415
+
+    ws = Workspace.create(str(settings.workspace_dir))
+    projects = ws.search_project("chat-moderation drift")
+    project = (
+        projects[0]
+        if projects
+        else ws.create_project(
+            "chat-moderation drift", description="Archive windows vs the champion's reference"
+        )
+    )
+    ws.add_run(project.id, snapshot, include_data=False, name=name)
+
+
+@task
+def feedback_labels_csv(settings: MonitoringSettings, out_dir: Path) -> tuple[Path, int, int]:
+    """Moderator decisions joined with archived text, as a labelled CSV for train_flow."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    feedback = read_feedback(s3, settings.archive_bucket, settings.feedback_prefix)
+    archive = read_archive(s3, settings.archive_bucket, settings.archive_prefix)
+    rows, unknown = join_feedback(
+        feedback.decisions, {m.message.message_id: m.message.text for m in archive.messages}
+    )
+    path = out_dir / f"{FEEDBACK_SET}.csv"
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        writer = csv.writer(fh)
+        writer.writerow(["text", "label"])
+        writer.writerows((r.text, r.label) for r in rows)
+    return path, len(rows), unknown
+
+
+@flow(name="drift_check_flow", log_prints=True)
+def drift_check_flow(
+    settings: MonitoringSettings | None = None, training: TrainingSettings | None = None
+) -> DriftCheck:
+    """Check the latest archive window for drift; on drift (outside the cool-down) retrain."""
+    settings = settings or MonitoringSettings()
+    notifier = Notifier(settings.webhook_url)
+    now = datetime.now(UTC)
+    result, info = check_window(settings, now)
+    manifest: ChampionManifest = info["manifest"]
+    summary = result.summary
+    training_result = None
+    if result.drifted:
+        notifier.send(
+            AlertKind.DRIFT_DETECTED,
+            f"drift against champion v{manifest.version}",
+            window=summary.window_size,
+            reasons="; ".join(result.reasons),
+            unseen_word_share=summary.means.get("unseen_word_share", 0.0),
+        )
+    if result.trigger_retraining and settings.retrain_on_drift:
+        _save_state(settings, {"last_trigger": now.isoformat(), "champion_version": manifest.version})
+        with tempfile.TemporaryDirectory() as tmp:
+            csv_path, n_labels, unknown = feedback_labels_csv(settings, Path(tmp))
+            notifier.send(
+                AlertKind.RETRAINING_STARTED,
+                "retraining on drift",
+                feedback_labels=n_labels,
+                unknown_ids=unknown,
+            )
+            try:
+                training_result = train_flow(
+                    settings=training, extra_labels=[csv_path], target=FEEDBACK_SET, trigger="drift"
+                )
+            except Exception as err:  # a failed retraining leaves the champion untouched
+                notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
+                raise
+        kind = AlertKind.CHAMPION_PROMOTED if training_result.promoted else AlertKind.CHAMPION_REJECTED
+        notifier.send(
+            AlertKind.RETRAINING_FINISHED,
+            f"version {training_result.version} trained",
+            **training_result.test_roc_auc,
+        )
+        notifier.send(kind, f"version {training_result.version}", reasons="; ".join(training_result.reasons))
+    window = summary.window_size
+    if window:
+        sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
+        url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
+        depth = int(
+            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
+                "Attributes"
+            ]["ApproximateNumberOfMessages"]
+        )
+        if depth / window > settings.dlq_rate_threshold:
+            notifier.send(
+                AlertKind.DLQ_RATE_HIGH, "dead letters are piling up", dead_letters=depth, window=window
+            )
+    return DriftCheck(
+        champion_version=manifest.version,
+        window=window,
+        drifted=result.drifted,
+        retraining_triggered=result.trigger_retraining and settings.retrain_on_drift,
+        reasons=result.reasons,
+        pvalues=summary.pvalues,
+        unseen_word_share=summary.means.get("unseen_word_share", 0.0),
+        reference_unseen_word_share=summary.reference_means.get("unseen_word_share", 0.0),
+        quality=summary.quality,
+        skipped=info["skipped"],
+        report_uri=info["report_uri"],
+        training=training_result,
+    )

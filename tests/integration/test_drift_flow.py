@@ -1,0 +1,209 @@
+"""drift_check_flow on LocalStack + real MLflow + real Prefect: drift flagged only for a shifted
+window, alerts reach a webhook, and drift with moderator labels retrains and decides on promotion."""
+
+import json
+import random
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+from typing import ClassVar
+from uuid import uuid4
+
+import pytest
+
+from infra import aws
+from infra.stack import Stack
+from monitoring.flow import drift_check_flow
+from monitoring.settings import MonitoringSettings
+from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
+from stream_consumer.moderation import Champion, moderate
+from stream_consumer.policy import PolicyBook
+from stream_consumer.schemas import ChampionManifest, KinesisEvent
+from stream_consumer.scorer import LinearScorer
+from stream_consumer.sinks import archive_key, archive_lines
+from tests.conftest import free_port
+from training.data import LabelledText, ModeratorDecision, load_davidson, load_rscience, split
+from training.flow import train_flow
+from training.settings import TrainingSettings
+from training.train import ModelParams
+
+pytestmark = pytest.mark.integration
+
+
+class Receiver(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, object]]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        Receiver.received.append(json.loads(body))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", free_port()), Receiver)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/hook"
+    server.shutdown()
+
+
+@pytest.fixture(scope="module")
+def champion(
+    data_dir: Path,
+    stack: Stack,
+    endpoint_url: str,
+    prefect_server: None,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TrainingSettings:
+    """A real r/science champion trained by train_flow and published to the stack's models bucket."""
+    settings = TrainingSettings(
+        data_dir=data_dir,
+        state_dir=tmp_path_factory.mktemp("mlflow"),
+        aws_endpoint_url=endpoint_url,
+        models_bucket=stack.models_bucket.name,
+        reference_size=800,
+    )
+    result = train_flow(settings=settings, params=ModelParams(c_grid=(3.0,)), trigger="test")
+    assert result.promoted
+    return settings
+
+
+def _archive(
+    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: LinearScorer
+) -> list[str]:
+    """Write archive objects exactly as the consumer does, from real texts moderated by the champion."""
+    now = datetime.now(UTC).isoformat()
+    records = [
+        StreamRecord(
+            str(i + 1),
+            "c",
+            json.dumps(
+                {
+                    "message_id": str(uuid4()),
+                    "channel_id": "c",
+                    "user_id": "u",
+                    "text": x.text,
+                    "sent_at": now,
+                }
+            ).encode(),
+            datetime.now(UTC).timestamp(),
+        )
+        for i, x in enumerate(items)
+    ]
+    event = roundtrip(
+        lambda_event("shardId-000000000000", "arn:aws:kinesis:us-east-1:0:stream/s", "us-east-1", records)
+    )
+    outcome = moderate(
+        KinesisEvent.model_validate(event).records,
+        Champion("m", "1", scorer),
+        PolicyBook(),
+        datetime.now(UTC),
+    )
+    s3 = aws.client("s3", endpoint_url)
+    for start in range(0, len(outcome.moderated), 100):
+        chunk = outcome.moderated[start : start + 100]
+        s3.put_object(
+            Bucket=stack.archive_bucket.name, Key=archive_key(prefix, chunk), Body=archive_lines(chunk)
+        )
+    return [str(m.message.message_id) for m in outcome.moderated]
+
+
+def _scorer(endpoint_url: str, stack: Stack) -> LinearScorer:
+    s3 = aws.client("s3", endpoint_url)
+    manifest = ChampionManifest.model_validate_json(
+        s3.get_object(Bucket=stack.models_bucket.name, Key="champion.json")["Body"].read()
+    )
+    key = manifest.artifact_uri.removeprefix(f"s3://{stack.models_bucket.name}/")
+    return LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
+
+
+def _settings(
+    stack: Stack, endpoint_url: str, prefix: str, webhook: str, tmp: Path, **kw: object
+) -> MonitoringSettings:
+    return MonitoringSettings(
+        aws_endpoint_url=endpoint_url,
+        archive_bucket=stack.archive_bucket.name,
+        archive_prefix=prefix,
+        feedback_prefix=f"feedback-{prefix}",
+        reports_prefix=f"reports-{prefix}",
+        models_bucket=stack.models_bucket.name,
+        dead_letter_queue=stack.dead_letter_queue.name,
+        webhook_url=webhook,
+        workspace_dir=tmp / "evidently",
+        text_drift=False,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
+    champion: TrainingSettings, stack: Stack, endpoint_url: str, data_dir: Path, webhook: str, tmp_path: Path
+) -> None:
+    scorer = _scorer(endpoint_url, stack)
+    rng = random.Random(5)
+    held_out = split(load_rscience(data_dir), seed=42).test
+    tweets = load_davidson(data_dir)
+    # GIVEN a window of the same community, and one where 20% of messages are tweets
+    _archive(endpoint_url, stack, "archive-same/", rng.sample(held_out, 500), scorer)
+    shifted_items = rng.sample(held_out, 400) + rng.sample(tweets, 100)
+    _archive(endpoint_url, stack, "archive-shift/", shifted_items, scorer)
+    # WHEN both are checked (without retraining)
+    same = drift_check_flow(
+        settings=_settings(stack, endpoint_url, "archive-same/", webhook, tmp_path, retrain_on_drift=False)
+    )
+    shift = drift_check_flow(
+        settings=_settings(stack, endpoint_url, "archive-shift/", webhook, tmp_path, retrain_on_drift=False)
+    )
+    # THEN only the shifted one is drift, and the webhook heard about it
+    assert not same.drifted, same.reasons
+    assert shift.drifted
+    assert shift.unseen_word_share > shift.reference_unseen_word_share
+    assert any(a["kind"] == "drift_detected" for a in Receiver.received)
+    s3 = aws.client("s3", endpoint_url)
+    assert (
+        s3.head_object(Bucket=stack.archive_bucket.name, Key=shift.report_uri.split("/", 3)[3])[
+            "ContentLength"
+        ]
+        > 0
+    )
+
+    # GIVEN a tweet-heavy window whose messages moderators labelled
+    tweet_items = rng.sample(tweets, 900)
+    ids = _archive(endpoint_url, stack, "archive-tweets/", tweet_items, scorer)
+    decisions = "\n".join(
+        ModeratorDecision(
+            message_id=i, label=x.label, decided_by="m1", decided_at=datetime.now(UTC)
+        ).model_dump_json()
+        for i, x in zip(ids, tweet_items, strict=True)
+    )
+    s3.put_object(
+        Bucket=stack.archive_bucket.name, Key="feedback-archive-tweets/x.jsonl", Body=decisions.encode()
+    )
+    # WHEN drift is checked with retraining on
+    settings = _settings(stack, endpoint_url, "archive-tweets/", webhook, tmp_path)
+    check = drift_check_flow(settings=settings, training=champion)
+    # THEN a challenger was trained on the feedback and the promotion decision follows the policy
+    assert check.drifted
+    assert check.retraining_triggered
+    assert check.training is not None
+    assert check.quality["labelled"] == 900
+    assert check.quality["roc_auc"] < 0.8
+    result = check.training
+    assert result.test_roc_auc["feedback"] > 0.85
+    served = ChampionManifest.model_validate_json(
+        s3.get_object(Bucket=stack.models_bucket.name, Key="champion.json")["Body"].read()
+    )
+    assert (served.version == result.version) is result.promoted
+    kinds = [a["kind"] for a in Receiver.received]
+    assert "retraining_started" in kinds
+    assert "champion_promoted" in kinds or "champion_rejected" in kinds
+    # AND a second drift inside the cool-down does not retrain again
+    again = drift_check_flow(settings=settings, training=champion)
+    assert again.drifted
+    assert not again.retraining_triggered
