@@ -192,7 +192,7 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     assert check.drifted
     assert check.retraining_triggered
     assert check.training is not None
-    assert check.quality["labelled"] == 900
+    assert check.quality["labelled"] == 500  # the window: the last 500 archived messages
     assert check.quality["roc_auc"] < 0.8
     result = check.training
     assert result.test_roc_auc["feedback"] > 0.85
