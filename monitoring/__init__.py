@@ -1,11 +1,5 @@
-"""Drift monitoring of the archive."""
+"""Drift monitoring of the archive, alerts, and retraining on drift."""
 
-import os
+from infra.telemetry import quiet
 
-# Nothing phones home, whoever imports this package.
-for _var, _value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "true",
-}.items():
-    os.environ.setdefault(_var, _value)
+quiet()

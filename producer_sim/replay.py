@@ -7,7 +7,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict
 
@@ -133,7 +133,8 @@ class Replay:
 
     def _envelope(self) -> dict[str, str]:
         return {
-            "message_id": str(UUID(int=self._rng.getrandbits(128), version=4)),
+            # Random, never seeded: two runs with the same seed still publish distinct messages.
+            "message_id": str(uuid4()),
             "channel_id": self._rng.choice(self._channels),
             "user_id": self._rng.choice(self._users),
             "sent_at": datetime.now(UTC).isoformat(),

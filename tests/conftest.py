@@ -5,6 +5,7 @@ import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from pydantic import AliasChoices, Field
@@ -13,12 +14,14 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from infra.bootstrap import bootstrap
 from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, is_ready
 from infra.stack import Stack, load_stack
+from infra.telemetry import quiet
+
+if TYPE_CHECKING:
+    from training.settings import TrainingSettings
 
 # Nothing phones home from a test run either.
+quiet()
 for _var, _value in {
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-    "DO_NOT_TRACK": "true",
     "AWS_ACCESS_KEY_ID": "test",
     "AWS_SECRET_ACCESS_KEY": "test",
     "AWS_DEFAULT_REGION": "us-east-1",
@@ -107,3 +110,32 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
+
+
+def training_settings(
+    data_dir: Path, state_dir: Path, endpoint_url: str, models_bucket: str, **kw: Any
+) -> "TrainingSettings":
+    """Training settings of a test's own: its own MLflow store, named explicitly.
+
+    Explicitly, because `mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the process
+    environment, which settings built later in the session would otherwise read.
+    """
+    from training.settings import TrainingSettings  # noqa: PLC0415
+
+    return TrainingSettings(
+        data_dir=data_dir,
+        state_dir=state_dir,
+        tracking_uri=f"sqlite:///{state_dir / 'mlflow.db'}",
+        aws_endpoint_url=endpoint_url,
+        models_bucket=models_bucket,
+        **kw,
+    )
+
+
+@pytest.fixture
+def fresh_stack(endpoint_url: str) -> Stack:
+    """A whole stack of this test's own (streams small and fresh: LocalStack slows as they fill)."""
+    spec = unique_stack()
+    spec = spec.model_copy(update={"input_stream": spec.input_stream.model_copy(update={"shards": 4})})
+    bootstrap(spec, endpoint_url)
+    return spec

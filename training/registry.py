@@ -59,12 +59,14 @@ class PromotionRaceError(RuntimeError):
 def client(settings: TrainingSettings) -> MlflowClient:
     """Point MLflow at the configured tracking server (default: sqlite under the state directory)."""
     settings.state_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(settings.resolved_tracking_uri)
+    uri = settings.resolved_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # else the first registry URI of the process sticks
     if mlflow.get_experiment_by_name(settings.experiment) is None:
         artifact_location = settings.artifact_location if settings.tracking_uri is None else None
         mlflow.create_experiment(settings.experiment, artifact_location=artifact_location)
     mlflow.set_experiment(settings.experiment)
-    return MlflowClient()
+    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def log_model(estimator: CalibratedClassifierCV, name: str, input_example: Any) -> str:

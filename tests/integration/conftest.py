@@ -7,12 +7,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra import aws
-from infra.bootstrap import bootstrap
 from infra.stack import Stack
 from stream_consumer.schemas import ChampionManifest, Verdict
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.conftest import unique_stack
 from tests.streams import read_stream
 from training.data import load_rscience, split
 from training.registry import upload_champion
@@ -41,15 +39,6 @@ def publish_scorer(s3: "S3Client", bucket: str, scorer: LinearScorer, version: s
     return upload_champion(
         s3, bucket, "champion.json", "chat-moderation", version, f"run-{version}", body, None, "test"
     )
-
-
-@pytest.fixture
-def fresh_stack(endpoint_url: str) -> Stack:
-    """A whole stack of this test's own (streams are small and fresh: LocalStack slows as they fill)."""
-    spec = unique_stack()
-    spec = spec.model_copy(update={"input_stream": spec.input_stream.model_copy(update={"shards": 4})})
-    bootstrap(spec, endpoint_url)
-    return spec
 
 
 def consumer_settings(

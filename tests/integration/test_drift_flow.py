@@ -23,7 +23,7 @@ from stream_consumer.policy import PolicyBook
 from stream_consumer.schemas import ChampionManifest, KinesisEvent
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.sinks import archive_key, archive_lines
-from tests.conftest import free_port
+from tests.conftest import free_port, training_settings
 from training.data import LabelledText, ModeratorDecision, load_davidson, load_rscience, split
 from training.flow import train_flow
 from training.settings import TrainingSettings
@@ -63,13 +63,8 @@ def champion(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> TrainingSettings:
     """A real r/science champion trained by train_flow and published to the stack's models bucket."""
-    settings = TrainingSettings(
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("mlflow"),
-        aws_endpoint_url=endpoint_url,
-        models_bucket=stack.models_bucket.name,
-        reference_size=800,
-    )
+    state = tmp_path_factory.mktemp("mlflow")
+    settings = training_settings(data_dir, state, endpoint_url, stack.models_bucket.name, reference_size=800)
     result = train_flow(settings=settings, params=ModelParams(c_grid=(3.0,)), trigger="test")
     assert result.promoted
     return settings

@@ -10,6 +10,7 @@ from infra import aws
 from infra.stack import Stack
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
+from tests.conftest import training_settings
 from training import registry
 from training.flow import train_flow
 from training.settings import TrainingSettings
@@ -22,13 +23,8 @@ pytestmark = pytest.mark.integration
 def settings(
     data_dir: Path, tmp_path_factory: pytest.TempPathFactory, endpoint_url: str, stack: Stack
 ) -> TrainingSettings:
-    return TrainingSettings(
-        data_dir=data_dir,
-        state_dir=tmp_path_factory.mktemp("state"),
-        aws_endpoint_url=endpoint_url,
-        models_bucket=stack.models_bucket.name,
-        reference_size=300,
-    )
+    state = tmp_path_factory.mktemp("state")
+    return training_settings(data_dir, state, endpoint_url, stack.models_bucket.name, reference_size=300)
 
 
 def test_first_run_promotes_then_a_worse_model_is_kept_out(
