@@ -27,6 +27,16 @@ ROWS = [
     ("coldstart", "cold_start_s", "cold start: import + load champion (s)", "lower"),
     ("coldstart", "peak_rss_mb", "peak RSS after cold start (MB)", "lower"),
     ("handler", "peak_rss_mb", "peak RSS while handling (MB)", "lower"),
+    ("drift", "flagged_share_0pct_tweets", "drift: false-alarm rate, same-community windows", "lower"),
+    ("drift", "flagged_share_10pct_tweets", "drift: windows flagged with 10% tweets", "higher"),
+    ("drift", "flagged_share_20pct_tweets", "drift: windows flagged with 20% tweets", "higher"),
+    ("drift", "drift_check_s_per_10k_messages", "drift check per 10k messages (s)", "lower"),
+    (
+        "drift_with_text_content",
+        "drift_check_s_per_10k_messages",
+        "… with Evidently text-content drift (s)",
+        "lower",
+    ),
 ]
 
 
@@ -67,6 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--skip-e2e", action="store_true", help="only the in-process benchmarks")
     parser.add_argument("--seconds", type=float, default=10.0, help="publishing time per rate (e2e)")
+    parser.add_argument("--windows", type=int, default=50, help="drift windows per tweet share")
     args = parser.parse_args(argv)
     data_dir = str(TrainingSettings().data_dir)
     before = previous_results()
@@ -78,6 +89,13 @@ def main(argv: list[str] | None = None) -> int:
             results["training" if suite == "train" else suite] = run_pinned(
                 "benchmarks.scoring", suite, data_dir, model_path
             )
+        print("benchmark: drift detection …", file=sys.stderr, flush=True)
+        results["drift"] = run_pinned(
+            "benchmarks.drift", data_dir, model_path, "--windows", str(args.windows)
+        )
+        results["drift_with_text_content"] = run_pinned(
+            "benchmarks.drift", data_dir, model_path, "--windows", "5", "--text-drift"
+        )
         if not args.skip_e2e:
             results["e2e"] = []
             for emulator, rates in (("localstack", [100.0, 250.0, 500.0]), ("moto", [250.0, 500.0, 1000.0])):

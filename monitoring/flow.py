@@ -213,6 +213,8 @@ def drift_check_flow(
         _save_state(settings, {"last_trigger": now.isoformat(), "champion_version": manifest.version})
         with tempfile.TemporaryDirectory() as tmp:
             csv_path, n_labels, unknown = feedback_labels_csv(settings, Path(tmp))
+            if unknown:  # decisions on messages not in the archive: counted, reported, not trained on
+                info["skipped"]["feedback_unknown_message"] = unknown
             notifier.send(
                 AlertKind.RETRAINING_STARTED,
                 "retraining on drift",
