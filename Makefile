@@ -85,7 +85,7 @@ bench: install check-data  ## benchmarks: model/handler msg/s per core, cold sta
 , := ,
 DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:6000$(,)tweets:3000)
 DEMO_RATE := $(if $(QUICK),300,300)
-demo: install check-data  ## stack up, train the champion, run the consumer, stream real chat traffic (QUICK=1: small)
+demo: install check-data  ## the loop: stack, champion, consumer, r/science then tweets, bot, drift, retrain (QUICK=1: small)
 	@mkdir -p .data; started=0; \
 	if ! $(RUN) -c 'import sys; from infra.localstack import is_ready; from infra.settings import InfraSettings; sys.exit(0 if is_ready(InfraSettings().endpoint_url) else 1)'; then started=1; fi; \
 	trap 'kill $$runner 2>/dev/null; [ $$started = 1 ] && $(RUN) -m infra down' EXIT INT TERM; \
@@ -97,7 +97,11 @@ demo: install check-data  ## stack up, train the champion, run the consumer, str
 	{ $(RUN) -m stream_consumer run-local --idle-exit 8 > .data/consumer.log 2>&1 & runner=$$!; } && \
 	echo "== chat servers: $(DEMO_MIX) at $(DEMO_RATE) msg/s, 1% malformed" && \
 	$(RUN) -m producer_sim publish --mix "$(DEMO_MIX)" --rate $(DEMO_RATE) --malformed 0.01 && \
-	wait $$runner && echo "== consumer summary:" && tail -1 .data/consumer.log
+	wait $$runner && echo "== consumer summary:" && tail -1 .data/consumer.log && \
+	echo "== moderation bot: acting on verdicts, moderators labelling" && \
+	$(RUN) -m producer_sim bot --idle-exit 4 && \
+	echo "== drift check on the latest archive window (retrains on drift; log: .data/monitoring.log)" && \
+	$(RUN) -m monitoring check 2>.data/monitoring.log
 
 clean: down  ## remove environments and local state
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache

@@ -224,8 +224,13 @@ class LocalRunner:
                 )
         return busy
 
+    @property
+    def pending(self) -> bool:
+        """Records fetched but not yet checkpointed (a batch waiting for its retry counts)."""
+        return any(not s.machine.idle or s.pending for s in self._shards.values())
+
     def run(self, stop: Event, idle_exit_s: float | None = None) -> RunnerStats:
-        """Poll until `stop` is set (or, with `idle_exit_s`, until nothing arrived for that long)."""
+        """Poll until `stop` is set (or, with `idle_exit_s`, until idle that long with nothing pending)."""
         last_work = self._clock()
         while not stop.is_set():
             try:
@@ -235,8 +240,9 @@ class LocalRunner:
                 busy = False
             if busy:
                 last_work = self._clock()
-            elif idle_exit_s is not None and self._clock() - last_work > idle_exit_s:
+                continue
+            # Idle means nothing new arrived AND nothing is waiting (a batch in retry backoff is work).
+            if idle_exit_s is not None and not self.pending and self._clock() - last_work > idle_exit_s:
                 break
-            else:
-                stop.wait(self.settings.poll_interval_s)
+            stop.wait(self.settings.poll_interval_s)
         return self.stats
