@@ -89,8 +89,8 @@ demo: install check-data  ## the loop: stack, champion, consumer, r/science then
 	@mkdir -p .data; started=0; \
 	if ! $(RUN) -c 'import sys; from infra.localstack import is_ready; from infra.settings import InfraSettings; sys.exit(0 if is_ready(InfraSettings().endpoint_url) else 1)'; then started=1; fi; \
 	trap 'kill $$runner 2>/dev/null; [ $$started = 1 ] && $(RUN) -m infra down' EXIT INT TERM; \
-	export AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566}; \
 	$(RUN) -m infra up && \
+	export AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} && \
 	echo "== training the champion (MLflow: .data/mlflow.db)" && \
 	$(RUN) -m training train 2>.data/train.log && \
 	echo "== consumer: local event source mapping (log: .data/consumer.log)" && \
