@@ -38,17 +38,19 @@ def client(service: str, endpoint_url: str | None = None, region: str = "us-east
     """
     config = _CONFIG.merge(Config(s3={"addressing_style": "path"})) if service == "s3" else _CONFIG
     session = boto3.session.Session()
-    credentials: dict[str, str] = {}
-    if endpoint_url and _is_loopback(endpoint_url) and session.get_credentials() is None:
-        # An emulator on this machine accepts any key; real AWS never gets these.
-        credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
-    return session.client(
-        service,  # type: ignore[call-overload]
-        endpoint_url=endpoint_url,
-        region_name=region,
-        config=config,
-        **credentials,
-    )
+    made = session.client(service, endpoint_url=endpoint_url, region_name=region, config=config)  # type: ignore[call-overload]
+    if session.get_credentials() is None and _is_loopback(made.meta.endpoint_url):
+        # An emulator on this machine (named here or by AWS_ENDPOINT_URL*) accepts any key;
+        # real AWS never gets these.
+        made = session.client(  # type: ignore[call-overload]
+            service,
+            endpoint_url=made.meta.endpoint_url,
+            region_name=region,
+            config=config,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",  # noqa: S106 - the emulator's dummy key, loopback only
+        )
+    return made
 
 
 def _is_loopback(url: str) -> bool:
