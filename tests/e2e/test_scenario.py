@@ -13,8 +13,10 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from infra import aws
 from infra.localstack import PROJECT_ROOT
 from infra.stack import Stack
+from monitoring.archive import read_archive
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
 from producer_sim.replay import GroundTruth
@@ -176,3 +178,11 @@ def test_the_community_switches_and_the_system_adapts(
     )
     # AND no message was lost: every delivered message has a verdict (checked by the waits above)
     assert {str(v.message_id) for v in after} >= set(truth)
+    # AND no message text reached the consumer's logs (a scan of every archived text)
+    archived = read_archive(aws.client("s3", endpoint_url), stack.archive_bucket.name, "archive/").messages
+    log_text = (tmp_path / "consumer.log").read_text()
+    assert '"event":"batch"' in log_text
+    leaked = [
+        m.message.message_id for m in archived if len(m.message.text) >= 25 and m.message.text in log_text
+    ]
+    assert not leaked, f"{len(leaked)} message texts found in the logs"
