@@ -15,9 +15,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from infra import aws
 from infra.kinesis import batches
 from producer_sim.bot import Bot, summary
+from producer_sim.dlq import replay_dead_letters
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
+from stream_consumer.schemas import RejectReason
 from training.data import Community, DataFileError, load_community
 
 
@@ -119,12 +121,31 @@ def main(argv: list[str] | None = None) -> int:
     pub.add_argument("--ground-truth", type=Path, default=None, help="side file of labels (JSON Lines)")
     pub.add_argument("--seed", type=int, default=None)
     pub.add_argument("--quiet", action="store_true", help="no progress bar")
+    dlq = sub.add_parser("replay-dlq", help="re-publish dead-lettered records to the input stream")
+    dlq.add_argument("--reason", action="append", default=None, help="only these reject reasons (repeatable)")
+    dlq.add_argument("--max", type=int, default=10_000)
+    dlq.add_argument("--dry-run", action="store_true")
     bot = sub.add_parser("bot", help="the moderation bot: act on verdicts, send moderator feedback")
     bot.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
     args = parser.parse_args(argv)
     settings = ProducerSettings()
     if args.command == "bot":
         return run_bot(settings, args.idle_exit)
+    if args.command == "replay-dlq":
+        sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
+        result = replay_dead_letters(
+            sqs,
+            sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"],
+            aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region),
+            settings.input_stream,
+            frozenset(RejectReason(r) for r in args.reason) if args.reason else None,
+            args.max,
+            args.dry_run,
+        )
+        print(
+            json.dumps({"event": "dlq_replay", "replayed": result.replayed, "skipped": dict(result.skipped)})
+        )
+        return 0
     started = time.monotonic()
     try:
         report = publish(settings, args)

@@ -23,6 +23,7 @@ class ProducerSettings(BaseSettings):
         validation_alias=AliasChoices("DATA_DIR", "PRODUCER_DATA_DIR"),
     )
     input_stream: str = _STACK.input_stream.name
+    dead_letter_queue: str = _STACK.dead_letter_queue.name  # `replay-dlq` re-publishes from here
     ground_truth_path: Path = PROJECT_ROOT / ".data" / "ground_truth.jsonl"
     channels: int = Field(default=8, ge=1)
     users: int = Field(default=500, ge=1)
