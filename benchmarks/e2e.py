@@ -5,6 +5,7 @@ real r/science messages published at that rate for a fixed time; latency = the v
 arrival on the output stream minus the message's `sent_at` (set just before PutRecords).
 """
 
+import json
 import os
 import statistics
 import subprocess
@@ -25,6 +26,7 @@ from infra.stack import load_stack
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from stream_consumer.schemas import Verdict
+from stream_consumer.settings import ConsumerSettings
 from training.data import Community, load_community
 from training.registry import upload_champion
 
@@ -81,22 +83,12 @@ def measure_rate(endpoint: str, rate: float, seconds: float, scorer: bytes, repl
         None,
         "bench",
     )
-    env = {
-        **os.environ,
-        "CONSUMER_AWS_ENDPOINT_URL": endpoint,
-        "CONSUMER_INPUT_STREAM": stack.input_stream.name,
-        "CONSUMER_OUTPUT_STREAM": stack.output_stream.name,
-        "CONSUMER_ARCHIVE_BUCKET": stack.archive_bucket.name,
-        "CONSUMER_MODELS_BUCKET": stack.models_bucket.name,
-        "CONSUMER_DEAD_LETTER_QUEUE": stack.dead_letter_queue.name,
-        "CONSUMER_ON_FAILURE_QUEUE": stack.on_failure_queue.name,
-        "CONSUMER_BATCHING_WINDOW_S": "0.1",
-        "CONSUMER_POLL_INTERVAL_S": "0.05",
-        "POWERTOOLS_METRICS_DISABLED": "true",
-        "POWERTOOLS_LOG_LEVEL": "WARNING",
-    }
     with tempfile.TemporaryDirectory() as tmp:
-        env["CONSUMER_CHECKPOINT_DIR"] = tmp
+        settings = ConsumerSettings.for_stack(
+            stack, aws_endpoint_url=endpoint, checkpoint_dir=tmp, batching_window_s=0.1, poll_interval_s=0.05
+        )
+        quiet = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
+        env = {**os.environ, **settings.to_env(), **quiet}
         runner = subprocess.Popen(
             [sys.executable, "-m", "stream_consumer", "run-local"],
             env=env,
@@ -149,8 +141,6 @@ def measure_rate(endpoint: str, rate: float, seconds: float, scorer: bytes, repl
 
 def _restamp(records: list[OutgoingRecord]) -> list[OutgoingRecord]:
     """Give each record a `sent_at` of now, just before PutRecords (built ahead of time for pacing)."""
-    import json  # noqa: PLC0415
-
     now = datetime.now(UTC).isoformat()
     out = []
     for r in records:
@@ -163,8 +153,6 @@ def _restamp(records: list[OutgoingRecord]) -> list[OutgoingRecord]:
 
 
 def _sent_at(record: OutgoingRecord) -> float:
-    import json  # noqa: PLC0415
-
     return datetime.fromisoformat(json.loads(record.data)["sent_at"]).timestamp()
 
 

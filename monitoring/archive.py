@@ -85,16 +85,29 @@ def read_archive(
                 )
             window.skipped.update(skipped)
             for m in lines:
-                if (since and m.message.sent_at < since) or (until and m.message.sent_at >= until):
-                    continue
                 key = (m.shard_id, m.sequence_number)
                 if key in seen:
                     window.duplicates += 1
                     continue
                 seen[key] = m
     ordered = sorted(seen.values(), key=lambda m: (m.approximate_arrival, m.shard_id, int(m.sequence_number)))
-    window.messages = ordered[-last:] if last else ordered
+    window.messages = select(ordered, since, until, last)
     return window
+
+
+def select(
+    messages: list[ArchivedMessage],
+    since: datetime | None = None,
+    until: datetime | None = None,
+    last: int | None = None,
+) -> list[ArchivedMessage]:
+    """A window of archived messages (in arrival order): sent in [since, until), then the `last` N."""
+    kept = [
+        m
+        for m in messages
+        if not (since and m.message.sent_at < since) and not (until and m.message.sent_at >= until)
+    ]
+    return kept[-last:] if last else kept
 
 
 @dataclass

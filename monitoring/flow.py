@@ -20,7 +20,7 @@ from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from infra import aws
 from monitoring.alerts import AlertKind, Notifier
-from monitoring.archive import read_archive, read_feedback
+from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, select
 from monitoring.drift import DriftResult, decide, describe, evidently_report, summarise
 from monitoring.settings import MonitoringSettings
 from stream_consumer.champion import load_model
@@ -101,27 +101,34 @@ def _quality(labels: list[int], scores: list[float], min_labels: int) -> dict[st
 
 
 @task
-def check_window(settings: MonitoringSettings, now: datetime) -> tuple[DriftResult, dict[str, Any]]:
+def read_inputs(settings: MonitoringSettings) -> tuple[ArchiveWindow, Feedback]:
+    """The whole (deduplicated) archive and every moderator decision, read once per check."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    return (
+        read_archive(s3, settings.archive_bucket, settings.archive_prefix),
+        read_feedback(s3, settings.archive_bucket, settings.feedback_prefix),
+    )
+
+
+@task
+def check_window(
+    settings: MonitoringSettings, now: datetime, archive: ArchiveWindow, feedback: Feedback
+) -> tuple[DriftResult, dict[str, Any]]:
     """The window against the champion's reference: descriptors, Evidently, the rules, the report."""
     logger = get_run_logger()
     manifest, scorer, reference = _champion(settings)
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     since = now - timedelta(minutes=settings.window_minutes) if settings.window_minutes else None
-    window = read_archive(
-        s3,
-        settings.archive_bucket,
-        settings.archive_prefix,
-        since=since,
-        last=None if settings.window_minutes else settings.window_last_n,
+    messages = select(
+        archive.messages, since, last=None if settings.window_minutes else settings.window_last_n
     )
-    texts = [normalize(m.message.text) for m in window.messages]
+    texts = [normalize(m.message.text) for m in messages]
     scores = scorer.predict_proba(texts).tolist() if texts else []
     current = describe(texts, scores, scorer.vocabulary)
-    feedback = read_feedback(s3, settings.archive_bucket, settings.feedback_prefix)
     labels = {d.message_id: d.label for d in feedback.decisions}
     labelled = [
         (1 if labels[m.message.message_id] == "remove" else 0, s)
-        for m, s in zip(window.messages, scores, strict=True)
+        for m, s in zip(messages, scores, strict=True)
         if m.message.message_id in labels
     ]
     quality = _quality([y for y, _ in labelled], [s for _, s in labelled], settings.min_labels_for_quality)
@@ -132,7 +139,7 @@ def check_window(settings: MonitoringSettings, now: datetime) -> tuple[DriftResu
     else:
         snapshot, pvalues, text_score = None, {}, None
     summary = summarise(
-        reference, current, pvalues, text_score, [m.verdict.action.value for m in window.messages], quality
+        reference, current, pvalues, text_score, [m.verdict.action.value for m in messages], quality
     )
     result = decide(summary, settings.rules, now, last)
     stamp = f"{now:%Y%m%dT%H%M%S}"
@@ -147,7 +154,7 @@ def check_window(settings: MonitoringSettings, now: datetime) -> tuple[DriftResu
             Body=snapshot.get_html_str(as_iframe=False).encode(),
         )
         _to_workspace(settings, snapshot, stamp)
-    skipped = dict(window.skipped) | {f"feedback_{k}": v for k, v in feedback.skipped.items()}
+    skipped = dict(archive.skipped) | {f"feedback_{k}": v for k, v in feedback.skipped.items()}
     logger.info("window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons))
     return result, {
         "manifest": manifest,
@@ -173,11 +180,8 @@ def _to_workspace(settings: MonitoringSettings, snapshot: Any, name: str) -> Non
 
 
 @task
-def feedback_labels_csv(settings: MonitoringSettings, out_dir: Path) -> tuple[Path, int, int]:
+def feedback_labels_csv(archive: ArchiveWindow, feedback: Feedback, out_dir: Path) -> tuple[Path, int, int]:
     """Moderator decisions joined with archived text, as a labelled CSV for train_flow."""
-    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
-    feedback = read_feedback(s3, settings.archive_bucket, settings.feedback_prefix)
-    archive = read_archive(s3, settings.archive_bucket, settings.archive_prefix)
     rows, unknown = join_feedback(
         feedback.decisions, {m.message.message_id: m.message.text for m in archive.messages}
     )
@@ -197,7 +201,8 @@ def drift_check_flow(
     settings = settings or MonitoringSettings()
     notifier = Notifier(settings.webhook_url)
     now = datetime.now(UTC)
-    result, info = check_window(settings, now)
+    archive, feedback = read_inputs(settings)
+    result, info = check_window(settings, now, archive, feedback)
     manifest: ChampionManifest = info["manifest"]
     summary = result.summary
     training_result = None
@@ -212,7 +217,7 @@ def drift_check_flow(
     if result.trigger_retraining and settings.retrain_on_drift:
         _save_state(settings, {"last_trigger": now.isoformat(), "champion_version": manifest.version})
         with tempfile.TemporaryDirectory() as tmp:
-            csv_path, n_labels, unknown = feedback_labels_csv(settings, Path(tmp))
+            csv_path, n_labels, unknown = feedback_labels_csv(archive, feedback, Path(tmp))
             if unknown:  # decisions on messages not in the archive: counted, reported, not trained on
                 info["skipped"]["feedback_unknown_message"] = unknown
             notifier.send(

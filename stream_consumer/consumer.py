@@ -73,8 +73,8 @@ class Consumer:
         try:
             unwritten = self._verdicts.put(outcome.moderated)
             undelivered = self._dead_letters.send(outcome.rejected)
-            written = {id(m) for m in outcome.moderated} - {id(m) for m in unwritten}
-            archived = [m for m in outcome.moderated if id(m) in written]
+            unwritten_ids = {id(m) for m in unwritten}
+            archived = [m for m in outcome.moderated if id(m) not in unwritten_ids]
             if archived:
                 self._archive.write(archive_key(self._settings.archive_prefix, archived), archived)
         except SinkError as err:

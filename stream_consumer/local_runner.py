@@ -204,16 +204,13 @@ class LocalRunner:
                 if shard.iterator is None and not shard.closed and shard.machine.idle:
                     shard.iterator = self._iterator(sid)
                 self._fetch(shard)
-                effects = shard.machine.next(self._clock(), self._wall())
-                while effects:
+                # `next` answers one invocation, or discards to carry out before asking again.
+                while effects := shard.machine.next(self._clock(), self._wall()):
                     busy = True
-                    invoke = next((e for e in effects if isinstance(e, Invoke)), None)
-                    self._carry_out(shard, [e for e in effects if not isinstance(e, Invoke)])
-                    if invoke is None:
-                        effects = shard.machine.next(self._clock(), self._wall())
-                        continue
-                    self._invoke(shard, invoke)
-                    effects = []
+                    if isinstance(effects[0], Invoke):
+                        self._invoke(shard, effects[0])
+                        break
+                    self._carry_out(shard, effects)
                 if shard.closed and shard.machine.idle and not shard.pending:
                     self._checkpoints.save(sid, finished=True)
                     del self._shards[sid]

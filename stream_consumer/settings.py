@@ -1,12 +1,12 @@
 """Settings of the consumer (the Lambda function and its local event-source-mapping runner)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.stack import load_stack
+from infra.stack import Stack, load_stack
 
 _STACK = load_stack()
 _ESM = _STACK.event_source_mapping
@@ -46,3 +46,22 @@ class ConsumerSettings(BaseSettings):
     checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
     poll_interval_s: float = Field(default=0.2, gt=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)  # before a failed batch is retried (doubling)
+
+    @classmethod
+    def for_stack(cls, stack: Stack, **overrides: Any) -> "ConsumerSettings":
+        """Settings naming every resource of `stack` (e.g. a renamed stack of a test or benchmark)."""
+        names = {
+            "input_stream": stack.input_stream.name,
+            "output_stream": stack.output_stream.name,
+            "archive_bucket": stack.archive_bucket.name,
+            "models_bucket": stack.models_bucket.name,
+            "dead_letter_queue": stack.dead_letter_queue.name,
+            "on_failure_queue": stack.on_failure_queue.name,
+        }
+        return cls(**(names | overrides))
+
+    def to_env(self) -> dict[str, str]:
+        """The CONSUMER_* variables that rebuild these settings in another process."""
+        return {
+            f"CONSUMER_{k.upper()}": str(v) for k, v in self.model_dump(mode="json").items() if v is not None
+        }

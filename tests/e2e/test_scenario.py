@@ -21,6 +21,7 @@ from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
 from producer_sim.replay import GroundTruth
 from stream_consumer.schemas import Verdict
+from stream_consumer.settings import ConsumerSettings
 from tests.conftest import training_settings
 from tests.integration.conftest import read_verdicts
 from training.flow import train_flow
@@ -39,15 +40,9 @@ def _env(stack: Stack, endpoint_url: str, tmp: Path) -> dict[str, str]:
         "PRODUCER_GROUND_TRUTH_PATH": str(tmp / "truth.jsonl"),
         "PRODUCER_BOT_STATE_DIR": str(tmp / "bot"),
         "PRODUCER_SAMPLE_DECISION_SHARE": "0.5",
-        "CONSUMER_INPUT_STREAM": stack.input_stream.name,
-        "CONSUMER_OUTPUT_STREAM": stack.output_stream.name,
-        "CONSUMER_ARCHIVE_BUCKET": stack.archive_bucket.name,
-        "CONSUMER_MODELS_BUCKET": stack.models_bucket.name,
-        "CONSUMER_DEAD_LETTER_QUEUE": stack.dead_letter_queue.name,
-        "CONSUMER_ON_FAILURE_QUEUE": stack.on_failure_queue.name,
-        "CONSUMER_CHECKPOINT_DIR": str(tmp / "checkpoints"),
-        "CONSUMER_RELOAD_INTERVAL_S": "1",
-        "CONSUMER_BATCHING_WINDOW_S": "0.2",
+        **ConsumerSettings.for_stack(
+            stack, checkpoint_dir=tmp / "checkpoints", reload_interval_s=1.0, batching_window_s=0.2
+        ).to_env(),
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
 

@@ -121,10 +121,7 @@ def test_killing_the_runner_mid_stream_loses_nothing(
     publish_scorer(aws.client("s3", endpoint_url), fresh_stack.models_bucket.name, scorers["1"], "1")
     sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:3000")
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path)
-    env = {
-        **os.environ,
-        **{f"CONSUMER_{k.upper()}": str(v) for k, v in settings.model_dump().items() if v is not None},
-    }
+    env = {**os.environ, **settings.to_env()}
     cmd = [sys.executable, "-m", "stream_consumer", "run-local", "--idle-exit", "4"]
     # WHEN it is killed (SIGKILL, no clean shutdown) once it has checkpointed part of the stream
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
