@@ -79,8 +79,9 @@ test: install check-data lint  ## lint, then every test (unit, integration on Lo
 test-unit: $(VENV)/.synced  ## pure tests only, no services
 	$(RUN) -m pytest -m "not integration and not e2e"
 
-bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency
-	$(RUN) -m benchmarks
+bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency (COMPARE=1: vs alt-profanity-check)
+	$(if $(COMPARE),$(UV) sync --frozen --group compare --python "$(PYTHON)")
+	$(RUN) -m benchmarks $(BENCH_ARGS)
 
 , := ,
 DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:6000$(,)tweets:3000)

@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from benchmarks import compare
 from benchmarks.common import RESULTS, machine, previous_results, run_pinned, write_results
 from benchmarks.e2e import run as run_e2e
 from training.settings import TrainingSettings
@@ -89,6 +90,12 @@ def main(argv: list[str] | None = None) -> int:
             results["training" if suite == "train" else suite] = run_pinned(
                 "benchmarks.scoring", suite, data_dir, model_path
             )
+        if compare.available():
+            print(f"benchmark: champion vs {compare.PACKAGE} …", file=sys.stderr, flush=True)
+            results["compare"] = run_pinned("benchmarks.compare", data_dir, model_path)
+        else:
+            print(f"benchmark: comparison skipped: {compare.SKIPPED}", file=sys.stderr, flush=True)
+            results["compare"] = {"skipped": compare.SKIPPED}
         print("benchmark: drift detection …", file=sys.stderr, flush=True)
         results["drift"] = run_pinned(
             "benchmarks.drift", data_dir, model_path, "--windows", str(args.windows)
@@ -106,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
                     run_e2e(Path(data_dir), Path(model_path), emulator, rates, args.seconds)
                 )
     path = write_results(results)
-    summary = table(results, before)
+    summary = table(results, before) + "\n" + compare.table(results["compare"])
     (RESULTS / "latest.md").write_text(summary)
     print(summary)
     print(f"results: {path}")
