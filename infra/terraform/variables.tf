@@ -21,3 +21,9 @@ variable "alarm_topic_arn" {
   type        = string
   default     = ""
 }
+
+variable "dead_letter_rate_threshold" {
+  description = "Alarm when more than this share of the chat records is dead-lettered (5-minute periods)."
+  type        = number
+  default     = 0.05
+}

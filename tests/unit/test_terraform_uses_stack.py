@@ -1,6 +1,9 @@
 """Terraform must take every name and ESM setting from infra/stack.json, never a copy of its own."""
 
+import ast
+import re
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import hcl2
@@ -23,8 +26,8 @@ def _resources() -> dict[tuple[str, str], dict[str, Any]]:
     return out
 
 
-def _locals() -> dict[str, str]:
-    merged: dict[str, str] = {}
+def _locals() -> dict[str, Any]:
+    merged: dict[str, Any] = {}
     for path in sorted(TF_DIR.glob("*.tf")):
         with path.open() as fh:
             for block in hcl2.load(fh).get("locals", []):
@@ -88,8 +91,10 @@ def test_no_stack_name_is_written_out_literally() -> None:
         stack.consumer.function_name,
     ]
     literals = set(_values(RESOURCES))
+    expressions = [v for v in literals if v.startswith("${")]  # e.g. the dashboard's jsonencode(...)
     for name in names:
         assert f'"{name}"' not in literals, f"a .tf file hard-codes {name!r}"
+        assert not any(f'"{name}"' in e for e in expressions), f"a .tf expression hard-codes {name!r}"
 
 
 def _values(node: object) -> Iterator[str]:
@@ -102,3 +107,126 @@ def _values(node: object) -> Iterator[str]:
             yield from _values(item)
     elif isinstance(node, str):
         yield node
+
+
+# --- the dashboard and alarms graph the metrics the consumer really emits ----------------------
+
+CONSUMER_DIR = STACK_FILE.parent.parent / "stream_consumer"
+# Every EMF metric in the dashboard body is written `[local.emf.namespace, "<name>", "service", ...]`.
+_DASHBOARD_METRIC = re.compile(r'\[local\.emf\.namespace, "([^"]+)", "service", local\.emf\.service[,\]]')
+
+
+def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
+    """(namespace, service, metric names) as stream_consumer's code emits them, read from its source.
+
+    Every `Metrics(namespace=..., service=...)` and `*.add_metric(name=...)` call; a name built with an
+    f-string over `action` is expanded over the verdict actions, and any other non-literal name fails
+    the test (it could not be checked).
+    """
+    from stream_consumer.schemas import Action  # noqa: PLC0415
+
+    namespaces, services, names = set(), set(), set()
+    for path in sorted(source_dir.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
+            kw = {k.arg: k.value for k in node.keywords}
+            if called == "Metrics":
+                namespaces.add(ast.literal_eval(kw["namespace"]))
+                services.add(ast.literal_eval(kw["service"]))
+            elif called == "add_metric":
+                name = kw.get("name", node.args[0] if node.args else None)
+                if isinstance(name, ast.Constant) and isinstance(name.value, str):
+                    names.add(name.value)
+                elif isinstance(name, ast.JoinedStr) and ast.unparse(name) == "f'Verdicts_{action}'":
+                    names.update(f"Verdicts_{a.value}" for a in Action)
+                else:
+                    pytest.fail(
+                        f"{path.name}:{node.lineno}: metric name {ast.unparse(name or node)} "
+                        "is not a literal; teach this test how to expand it"
+                    )
+    assert len(namespaces) == 1, namespaces
+    assert len(services) == 1, services
+    return namespaces.pop(), services.pop(), names
+
+
+def _unquote(value: object) -> str:
+    assert isinstance(value, str), value
+    assert len(value) >= 2, value
+    assert value[0] == value[-1] == '"', value
+    return value[1:-1]
+
+
+def _alarm_emf_names() -> set[str]:
+    """The EMF metric names the alarms use, for_each and dynamic blocks resolved."""
+    names: set[str] = set()
+
+    def visit(node: object, each: list[dict[str, Any]], dynamic: list[str]) -> None:
+        if isinstance(node, list):
+            for item in node:
+                visit(item, each, dynamic)
+            return
+        if not isinstance(node, dict):
+            return
+        if node.get("namespace") == "${local.emf.namespace}":
+            assert node["dimensions"] == {"service": "${local.emf.service}"}, node
+            metric = node["metric_name"]
+            if metric == "${each.value.metric}":
+                names.update(_unquote(e["metric"]) for e in each)
+            elif metric == "${metric_query.value}":
+                names.update(_unquote(v) for v in dynamic)
+            else:
+                names.add(_unquote(metric))
+        for key, value in node.items():
+            if key == "dynamic":
+                for block in value:
+                    for inner in block.values():
+                        visit(inner["content"], each, list(inner["for_each"].values()))
+            elif key != "for_each":
+                visit(value, each, dynamic)
+
+    for (rtype, _), body in RESOURCES.items():
+        if rtype == "aws_cloudwatch_metric_alarm":
+            visit(body, list(body.get("for_each", {}).values()), [])
+    return names
+
+
+def test_emf_namespace_and_service_are_the_consumers() -> None:
+    namespace, service, _ = _emitted()
+    emf = _locals()["emf"]
+    assert _unquote(emf["namespace"]) == namespace
+    assert _unquote(emf["service"]) == service
+
+
+def test_dashboard_graphs_exactly_the_metrics_the_consumer_emits() -> None:
+    body = RESOURCES[("aws_cloudwatch_dashboard", "production")]["dashboard_body"]
+    _, _, emitted = _emitted()
+    on_dashboard = _DASHBOARD_METRIC.findall(body)
+    # every EMF entry follows the one pattern (else the regex would not see a name that drifted)
+    assert len(on_dashboard) == body.count("local.emf.namespace")
+    assert "ChatModeration" not in body  # the namespace only ever through local.emf
+    assert set(on_dashboard) - emitted == set(), "the dashboard graphs metrics nobody emits"
+    assert emitted - set(on_dashboard) == set(), "metrics the consumer emits are not on the dashboard"
+
+
+def test_alarms_watch_metrics_the_consumer_emits() -> None:
+    _, _, emitted = _emitted()
+    used = _alarm_emf_names()
+    assert {"ModelReloadFailures", "BatchesWithoutModel", "DeadLetters"} <= used
+    assert used - emitted == set(), "an alarm watches a metric nobody emits"
+
+
+def test_a_renamed_metric_fails_the_checks(tmp_path: Path) -> None:
+    """The checks above see a drift on either side: the dashboard's name or the consumer's."""
+    body = RESOURCES[("aws_cloudwatch_dashboard", "production")]["dashboard_body"]
+    _, _, emitted = _emitted()
+    renamed_on_dashboard = body.replace('"ModelReloadFailures"', '"ModelReloadFailure"')
+    assert set(_DASHBOARD_METRIC.findall(renamed_on_dashboard)) != emitted
+    source = (CONSUMER_DIR / "consumer.py").read_text()
+    assert 'name="ModelReloadFailures"' in source
+    (tmp_path / "consumer.py").write_text(source.replace('"ModelReloadFailures"', '"ModelReloadFailed"'))
+    _, _, renamed_in_code = _emitted(tmp_path)
+    assert set(_DASHBOARD_METRIC.findall(body)) != renamed_in_code
+    assert _alarm_emf_names() - renamed_in_code == {"ModelReloadFailures"}
