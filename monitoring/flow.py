@@ -153,7 +153,8 @@ def check_window(
             Key=f"{key}.html",
             Body=snapshot.get_html_str(as_iframe=False).encode(),
         )
-        _to_workspace(settings, snapshot, stamp)
+        verdict = "drift" if result.drifted else "no drift"
+        _to_workspace(settings, snapshot, f"{stamp} {manifest.model_name} v{manifest.version}: {verdict}")
     skipped = dict(archive.skipped) | {f"feedback_{k}": v for k, v in feedback.skipped.items()}
     logger.info("window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons))
     return result, {

@@ -6,7 +6,7 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from threading import Event
 
@@ -20,7 +20,7 @@ from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
 from stream_consumer.schemas import RejectReason
-from training.data import Community, DataFileError, load_community
+from training.data import Community, DataFileError, LabelledText, load_community
 
 
 def paced(
@@ -44,19 +44,36 @@ def paced(
         yield chunk
 
 
-def publish(settings: ProducerSettings, args: argparse.Namespace) -> PublishReport:
-    """Replay the mix schedule into the input stream and write the ground-truth side file."""
-    phases = parse_mix(args.mix, args.rate)
+def publish(
+    settings: ProducerSettings,
+    mix: str,
+    rate: float | None = None,
+    malformed: float = 0.0,
+    seed: int | None = None,
+    stream: str | None = None,
+    ground_truth: Path | None = None,
+    quiet: bool = False,
+    on_batch: Callable[[PublishReport, list[OutgoingRecord]], None] | None = None,
+    select: Callable[[Community, list[LabelledText]], list[LabelledText]] | None = None,
+) -> PublishReport:
+    """Replay the mix schedule into the input stream and write the ground-truth side file.
+
+    `on_batch` sees the running report and each batch once it has been delivered (for live views);
+    `select` narrows a community's texts (e.g. to those a model never trained on).
+    """
+    phases = parse_mix(mix, rate)
     total = sum(p.count for p in phases)
     communities = {c for p in phases for c in p.weights}
     pools = {c: load_community(settings.data_dir, c) for c in communities}
-    replay = Replay(pools, settings.channels, settings.users, args.malformed, args.seed or settings.seed)
+    if select is not None:
+        pools = {c: select(c, pool) for c, pool in pools.items()}
+    replay = Replay(pools, settings.channels, settings.users, malformed, seed or settings.seed)
     kinesis = aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region)
-    publisher = Publisher(kinesis, args.stream or settings.input_stream, settings.max_put_attempts)
+    publisher = Publisher(kinesis, stream or settings.input_stream, settings.max_put_attempts)
     report = PublishReport()
     # Chunks of ~1/10 s of traffic keep a paced stream smooth; unpaced, fill whole PutRecords calls.
-    chunk = max(1, min(500, int(args.rate / 10))) if args.rate else 500
-    truth_path: Path = args.ground_truth or settings.ground_truth_path
+    chunk = max(1, min(500, int(rate / 10))) if rate else 500
+    truth_path = ground_truth or settings.ground_truth_path
     truth_path.parent.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     with (
@@ -67,17 +84,20 @@ def publish(settings: ProducerSettings, args: argparse.Namespace) -> PublishRepo
             MofNCompleteColumn(),
             TextColumn("{task.fields[rate]:>7.0f} msg/s  retried {task.fields[retried]}"),
             TimeElapsedColumn(),
-            disable=args.quiet,
+            disable=quiet,
         ) as progress,
     ):
         task = progress.add_task("publish", total=total, rate=0.0, retried=0)
-        for released in paced(replay.records(phases), args.rate, chunk):
+        for released in paced(replay.records(phases), rate, chunk):
             for batch in batches(released):
                 before = report.sent
                 publisher.publish_batch(batch, report)
                 for d in report.delivered[before:]:
                     if d.entry.truth is not None:
                         truth_file.write(d.entry.truth.model_dump_json() + "\n")
+                truth_file.flush()  # the bot reads the side file while messages are still going out
+                if on_batch is not None:
+                    on_batch(report, batch)
                 elapsed = max(time.monotonic() - started, 1e-9)
                 progress.update(
                     task, advance=len(batch), rate=report.sent / elapsed, retried=report.retried_records
@@ -148,7 +168,16 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     started = time.monotonic()
     try:
-        report = publish(settings, args)
+        report = publish(
+            settings,
+            args.mix,
+            args.rate,
+            args.malformed,
+            args.seed,
+            args.stream,
+            args.ground_truth,
+            args.quiet,
+        )
     except (DataFileError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

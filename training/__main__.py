@@ -19,6 +19,9 @@ def _train(args: argparse.Namespace, settings: TrainingSettings) -> int:
     if args.experiment:
         settings = settings.model_copy(update={"experiment": args.experiment})
     result = train_flow(settings=settings, extra_labels=args.extra_labels, trigger="cli")
+    if args.json:
+        print(result.model_dump_json())
+        return 0
     table = Table(title=f"{settings.model_name} version {result.version}")
     table.add_column("test set")
     table.add_column("ROC-AUC", justify="right")
@@ -105,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         "--extra-labels", type=Path, action="append", default=[], help="labelled CSV (text,label)"
     )
     train.add_argument("--experiment", default=None)
+    train.add_argument("--json", action="store_true", help="print the result as one JSON line")
     ev = sub.add_parser("evaluate", help="evaluate a registered model on a labelled CSV")
     ev.add_argument("--model-uri", default=None, help="default: models:/<model>@champion")
     ev.add_argument("--data", type=Path, required=True)

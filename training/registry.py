@@ -93,7 +93,11 @@ def register(
             model_name,
             description="Chat-message moderation: calibrated probability that moderators remove it.",
         )
-    version = mlflow_client.create_model_version(model_name, model_uri, run_id=run_id, tags=dict(tags))
+    # A logged model's URI is `models:/<model_id>`; a tracking server insists on the id alongside it.
+    model_id = model_uri.removeprefix("models:/") if model_uri.startswith("models:/") else None
+    version = mlflow_client.create_model_version(
+        model_name, model_uri, run_id=run_id, tags=dict(tags), model_id=model_id
+    )
     mlflow_client.set_registered_model_alias(model_name, CHALLENGER, version.version)
     return version
 

@@ -1,0 +1,626 @@
+"""The demo's story, step by step: services up, a champion trained on r/science, r/science traffic,
+a drift check that stays quiet, the community switching to tweets, a drift check that flags it and
+retrains on the moderators' labels, the consumer hot-reloading the new champion, and tweets served
+better. Every step runs the project's own deployables (CLIs as subprocesses, the consumer through the
+local event-source-mapping runner); the live view reads the consumer's EMF metrics from its log."""
+
+import contextlib
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from demo.live import ConsumerFigures, LogFollower
+from demo.services import Service, ensure, evidently_service, mlflow_service, prefect_service
+from demo.settings import DemoSettings
+from infra import aws
+from infra.bootstrap import bootstrap
+from infra.kinesis import read_stream
+from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
+from infra.settings import InfraSettings
+from infra.stack import Stack, load_stack
+from producer_sim.publisher import PublishReport
+from producer_sim.replay import GroundTruth, OutgoingRecord
+from stream_consumer.schemas import Verdict
+from stream_consumer.settings import ConsumerSettings
+from training.data import Community, LabelledText
+
+
+class DemoError(RuntimeError):
+    """A step of the story failed; the message says which and where its log is."""
+
+
+@dataclass
+class Step:
+    title: str
+    status: str = "pending"  # pending, running, done, failed
+    started: float | None = None
+    ended: float | None = None
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.monotonic()) - self.started
+
+
+class PhaseResult(BaseModel):
+    """What one traffic phase sent and how it was served (filled in at the end)."""
+
+    name: str
+    published: int = 0
+    message_ids: list[str] = []
+    verdicts: int = 0
+    actions: dict[str, int] = {}
+    versions: dict[str, int] = {}
+    served_roc_auc: dict[str, float] = {}  # by model version, against the ground-truth labels
+
+
+class Summary(BaseModel):
+    """The closing figures, also written to `summary.json` in the run's directory."""
+
+    tag: str
+    model_name: str
+    wall_time_s: float
+    steps: dict[str, float]
+    phases: list[PhaseResult]
+    drift_checks: list[dict[str, Any]]
+    champion_versions: list[str]
+    published: int
+    verdict_ids: int
+    duplicate_verdicts: int
+    dead_letters: int
+    unaccounted: int
+    bot: dict[str, int]
+    urls: dict[str, str]
+
+
+@dataclass
+class Traffic:
+    """Counters the publisher thread updates for the live view."""
+
+    published: int = 0
+    retried: int = 0
+    phase: str = ""
+    target: int = 0
+    ids: dict[str, list[str]] = field(default_factory=dict)
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for _ in fh)
+    except FileNotFoundError:
+        return 0
+
+
+def _roc_auc(labels: list[int], scores: list[float]) -> float | None:
+    if len(set(labels)) < 2:
+        return None
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 - only for the closing summary
+
+    return round(float(roc_auc_score(labels, scores)), 3)
+
+
+class Story:
+    """Runs the demo; `run()` returns the summary. Ctrl-C stops every process it started."""
+
+    def __init__(self, settings: DemoSettings, console: Console) -> None:
+        self.settings = settings
+        self.console = console
+        self.infra = InfraSettings()
+        self.tag = datetime.now(UTC).strftime("%m%d%H%M%S")
+        self.stack: Stack = load_stack().renamed(self.tag)
+        self.model_name = f"{self.stack.model_name}-{self.tag}"
+        self.run_dir = settings.state_dir / "demo" / self.tag
+        services_dir = settings.state_dir / "services"
+        self.services: list[Service] = [
+            mlflow_service(services_dir, settings.mlflow_port),
+            prefect_service(services_dir, settings.prefect_port),
+            evidently_service(services_dir, settings.evidently_port, settings.state_dir / "evidently"),
+        ]
+        self.started_services: list[Service] = []
+        self.localstack: LocalStack | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+        self.steps = {
+            key: Step(title)
+            for key, title in (
+                ("services", "LocalStack, MLflow, Prefect and Evidently up; stack bootstrapped"),
+                ("train", "champion trained on r/science, registered, published"),
+                ("rscience", "r/science traffic through the consumer"),
+                ("check1", "drift check on the r/science window"),
+                ("tweets", "the community switches: tweets"),
+                ("check2", "drift check → retrain on the moderators' labels → promote"),
+                ("reload", "consumer hot-reloads the new champion; more tweets"),
+                ("summary", "closing summary"),
+            )
+        }
+        self.traffic = Traffic()
+        self.figures = ConsumerFigures()
+        self.follower = LogFollower(self.run_dir / "consumer.log")
+        self.checks: list[dict[str, Any]] = []
+        self.champions: list[str] = []
+        self.bot_counts: dict[str, int] = {}
+        self.t0 = time.monotonic()
+
+    # --- environment -----------------------------------------------------------------------------
+
+    @property
+    def endpoint_url(self) -> str:
+        return self.infra.endpoint_url
+
+    @property
+    def urls(self) -> dict[str, str]:
+        mlflow, prefect, evidently = self.services
+        return {
+            "MLflow (runs, registry, champion alias)": f"{mlflow.url}/#/models/{self.model_name}",
+            "Prefect (flow runs: train_flow, drift_check_flow)": prefect.ui_url,
+            "Evidently (drift reports per window)": evidently.ui_url,
+            "LocalStack (AWS endpoint)": self.endpoint_url,
+        }
+
+    def child_env(self) -> dict[str, str]:
+        s, run = self.stack, self.run_dir
+        mlflow, prefect, _ = self.services
+        consumer = ConsumerSettings.for_stack(s, checkpoint_dir=run / "checkpoints", reload_interval_s=2.0)
+        env = {
+            **os.environ,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "MLFLOW_TRACKING_URI": mlflow.url,
+            "PREFECT_API_URL": f"{prefect.url}/api",
+            **consumer.to_env(),
+            "PRODUCER_INPUT_STREAM": s.input_stream.name,
+            "PRODUCER_OUTPUT_STREAM": s.output_stream.name,
+            "PRODUCER_ARCHIVE_BUCKET": s.archive_bucket.name,
+            "PRODUCER_DEAD_LETTER_QUEUE": s.dead_letter_queue.name,
+            "PRODUCER_GROUND_TRUTH_PATH": str(run / "ground_truth.jsonl"),
+            "PRODUCER_BOT_STATE_DIR": str(run / "bot"),
+            "TRAINING_MODEL_NAME": self.model_name,
+            "TRAINING_MODELS_BUCKET": s.models_bucket.name,
+            "TRAINING_STATE_DIR": str(self.settings.state_dir),
+            "MONITORING_ARCHIVE_BUCKET": s.archive_bucket.name,
+            "MONITORING_MODELS_BUCKET": s.models_bucket.name,
+            "MONITORING_DEAD_LETTER_QUEUE": s.dead_letter_queue.name,
+            "MONITORING_WORKSPACE_DIR": str(self.settings.state_dir / "evidently"),
+            "MONITORING_WINDOW_LAST_N": str(self.settings.check_window),
+        }
+        env.pop("POWERTOOLS_METRICS_DISABLED", None)  # the live view reads the EMF metrics
+        return env
+
+    # --- steps -----------------------------------------------------------------------------------
+
+    def _begin(self, key: str) -> Step:
+        step = self.steps[key]
+        step.status, step.started = "running", time.monotonic()
+        if not self.console.is_terminal:
+            self.console.print(f"== {step.title}")
+        return step
+
+    def _end(self, key: str, detail: str = "") -> None:
+        step = self.steps[key]
+        step.status, step.ended, step.detail = "done", time.monotonic(), detail
+        if not self.console.is_terminal:
+            self.console.print(f"   done in {step.seconds or 0:.1f} s{': ' + detail if detail else ''}")
+
+    def start_services(self) -> None:
+        self._begin("services")
+        holder: dict[str, Any] = {}
+
+        def bring_up() -> None:
+            try:
+                holder["started"] = ensure(self.services)
+            except Exception as err:  # reported below, in the main thread
+                holder["error"] = err
+
+        thread = threading.Thread(target=bring_up, daemon=True)
+        thread.start()
+        reused = []
+        if is_ready(self.endpoint_url):
+            reused.append("LocalStack")
+        elif self.infra.aws_endpoint_url:
+            raise DemoError(f"AWS_ENDPOINT_URL={self.infra.aws_endpoint_url} does not answer")
+        else:
+            self.localstack = LocalStack(self.infra.localstack_port, self.infra.data_dir)
+            self.localstack.start(self.infra.ready_timeout_s)
+        thread.join()
+        if "error" in holder:
+            raise DemoError(f"a UI server did not start: {holder['error']}")
+        for svc in self.services:
+            if holder["started"][svc.name]:
+                self.started_services.append(svc)
+            else:
+                reused.append(svc.name)
+        bootstrap(self.stack, self.endpoint_url)
+        self._end("services", f"reused: {', '.join(reused)}" if reused else "all started here")
+
+    def _cli(self, name: str, *args: str) -> str:
+        """Run a project CLI to completion; stdout is returned, stderr goes to the run's log."""
+        log = (self.run_dir / f"{name}.log").open("ab")
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=PROJECT_ROOT,
+            env=self.child_env(),
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        self.children[name] = proc
+        try:
+            out, _ = proc.communicate(timeout=self.settings.step_timeout_s)
+        finally:
+            self.children.pop(name, None)
+            log.close()
+        with (self.run_dir / f"{name}.log").open("ab") as fh:
+            fh.write(out)
+        if proc.returncode != 0:
+            raise DemoError(f"`{' '.join(args)}` exited with {proc.returncode}; see {log.name}")
+        return out.decode()
+
+    def _background(self, name: str, *args: str) -> None:
+        log = (self.run_dir / f"{name}.log").open("ab")
+        self.children[name] = subprocess.Popen(
+            [sys.executable, *args],
+            cwd=PROJECT_ROOT,
+            env=self.child_env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def _stop_child(self, name: str, timeout: float = 30) -> None:
+        proc = self.children.pop(name, None)
+        if proc is None or proc.poll() is not None:
+            return
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    def train(self) -> None:
+        self._begin("train")
+        out = self._cli("train", "-m", "training", "train", "--json")
+        result = json.loads(out.strip().splitlines()[-1])
+        if not result["promoted"]:
+            raise DemoError(f"the first model was not promoted: {result['reasons']}")
+        self.champions.append(result["version"])
+        aucs = ", ".join(f"{k} {v:.3f}" for k, v in result["test_roc_auc"].items())
+        self._end("train", f"version {result['version']}, test ROC-AUC {aucs}")
+
+    def start_consumer_and_bot(self) -> None:
+        self._background("consumer", "-m", "stream_consumer", "run-local")
+        self._background("bot", "-m", "producer_sim", "bot")
+
+    def publish(self, key: str, phase: str, mix: str, seed: int, tweets_half: int = 0) -> None:
+        from producer_sim.__main__ import publish  # noqa: PLC0415 - loads the data sets
+        from producer_sim.settings import ProducerSettings  # noqa: PLC0415
+
+        self._begin(key)
+        self.traffic.phase, self.traffic.target = phase, int(mix.split(":")[1])
+        ids = self.traffic.ids.setdefault(phase, [])
+        base = self.traffic.published
+
+        def on_batch(report: PublishReport, batch: list[OutgoingRecord]) -> None:
+            self.traffic.published = base + report.sent
+            self.traffic.retried = report.retried_records
+            ids.extend(str(r.message_id) for r in batch if r.message_id is not None)
+
+        settings = ProducerSettings(
+            aws_endpoint_url=self.endpoint_url,
+            input_stream=self.stack.input_stream.name,
+            ground_truth_path=self.run_dir / "ground_truth.jsonl",
+        )
+        report = publish(
+            settings,
+            mix,
+            self.settings.rate,
+            self.settings.malformed,
+            seed=seed,
+            quiet=True,
+            on_batch=on_batch,
+            select=lambda community, pool: unseen_texts(community, pool, tweets_half),
+        )
+        if report.undelivered:
+            raise DemoError(f"{len(report.undelivered)} messages could not be published")
+        self._wait_until(
+            lambda: self._settled() >= self.traffic.published,
+            f"the consumer to settle {self.traffic.published} messages",
+        )
+        self._wait_until(
+            lambda: (
+                _count_lines(self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen")
+                >= self.figures.verdicts
+            ),
+            "the bot to read every verdict",
+        )
+        mix_share = self._mix_line()
+        self._end(key, f"{report.sent} messages; {mix_share}")
+
+    def _settled(self) -> int:
+        self.refresh()
+        return self.figures.verdicts + self.figures.counts["DeadLetters"]
+
+    def _wait_until(self, ready: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + self.settings.step_timeout_s
+        while not ready():
+            for name in ("consumer", "bot"):
+                proc = self.children.get(name)
+                if proc is not None and proc.poll() is not None:
+                    raise DemoError(f"the {name} stopped ({proc.returncode}); see {self.run_dir}/{name}.log")
+            if time.monotonic() > deadline:
+                raise DemoError(f"timed out waiting for {what}")
+            time.sleep(0.5)
+
+    def drift_check(self, key: str) -> dict[str, Any]:
+        self._begin(key)
+        out = self._cli(key, "-m", "monitoring", "check")
+        docs = _json_documents(out)
+        check = docs[0]
+        training = docs[1] if len(docs) > 1 else None
+        check["training"] = training
+        self.checks.append(check)
+        verdict = "drift" if check["drifted"] else "no drift"
+        detail = f"{verdict} (unseen-word share {check['unseen_word_share']:.3f})"
+        if training:
+            detail += f"; retrained: version {training['version']} " + (
+                "promoted" if training["promoted"] else "kept out"
+            )
+            if training["promoted"]:
+                self.champions.append(training["version"])
+        self._end(key, detail)
+        return check
+
+    def hot_reload(self, version: str, seed: int) -> None:
+        self.publish("reload", "tweets after promotion", f"tweets:{self.sizes[2]}", seed, tweets_half=1)
+        self.steps[
+            "reload"
+        ].detail += f"; serving version {self.figures.champion_version} (expected {version})"
+
+    @property
+    def sizes(self) -> tuple[int, int, int]:
+        return self.settings.sizes
+
+    # --- live view -------------------------------------------------------------------------------
+
+    def refresh(self) -> None:
+        for line in self.follower.new_lines():
+            self.figures.ingest(line)
+
+    def _mix_line(self) -> str:
+        f = self.figures
+        total = max(f.verdicts, 1)
+        shares = " ".join(
+            f"{a} {100 * f.counts[f'Verdicts_{a}'] / total:.0f}%" for a in ("allow", "review", "remove")
+        )
+        return f"verdicts {f.verdicts:,} ({shares}), dead letters {f.counts['DeadLetters']:,}"
+
+    def render(self) -> Group:
+        self.refresh()
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(width=2)
+        table.add_column()
+        table.add_column(justify="right", width=8)
+        table.add_column(style="dim")
+        marks = {"pending": "·", "running": "[yellow]▶", "done": "[green]✓", "failed": "[red]✗"}
+        for step in self.steps.values():
+            secs = f"{step.seconds:.1f} s" if step.seconds is not None else ""
+            table.add_row(marks[step.status], step.title, secs, step.detail)
+        f, t = self.figures, self.traffic
+        lag = t.published - f.verdicts - f.counts["DeadLetters"]
+        p50 = f"{f.handler_p50_ms:.0f} ms" if f.handler_p50_ms is not None else "-"
+        bot_seen = _count_lines(self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen")
+        stats = Text.from_markup(
+            f"[bold]in[/] {t.published:,} ({t.phase})   [bold]out[/] {self._mix_line()}   "
+            f"[bold]in flight[/] {max(lag, 0):,}   [bold]retried[/] {f.counts['RetriedRecords']:,}\n"
+            f"[bold]champion[/] v{f.champion_version or '-'}   reloads {f.counts['ModelReloads']}"
+            f" (failed {f.counts['ModelReloadFailures']})   [bold]handler p50[/] {p50} over {f.batches:,}"
+            f" batches   [bold]bot[/] read {bot_seen:,} verdicts   "
+            f"[dim]elapsed {time.monotonic() - self.t0:.0f} s, stack tag {self.tag}[/]"
+        )
+        return Group(table, Text(""), stats)
+
+    # --- the end ---------------------------------------------------------------------------------
+
+    def summarise(self) -> Summary:
+        self._begin("summary")
+        self._stop_child("bot")
+        bot_log = (self.run_dir / "bot.log").read_text(errors="replace").splitlines()
+        for line in reversed(bot_log):
+            if '"bot_report"' in line:
+                self.bot_counts = {k: v for k, v in json.loads(line).items() if isinstance(v, int)}
+                break
+        self._stop_child("consumer")
+        kinesis = aws.client("kinesis", self.endpoint_url)
+        records = [r for rs in read_stream(kinesis, self.stack.output_stream.name).values() for r in rs]
+        verdicts = [Verdict.model_validate_json(r["Data"]) for r in records]
+        by_id = {str(v.message_id): v for v in verdicts}
+        truth = {
+            str(g.message_id): g
+            for g in (
+                GroundTruth.model_validate_json(line)
+                for line in (self.run_dir / "ground_truth.jsonl").read_text().splitlines()
+            )
+        }
+        sqs = aws.client("sqs", self.endpoint_url)
+        url = sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        dead = sum(int(v) for v in attrs.values())
+        phases = []
+        for name, ids in self.traffic.ids.items():
+            served = [by_id[i] for i in ids if i in by_id]
+            result = PhaseResult(
+                name=name,
+                published=len(ids),
+                verdicts=len(served),
+                actions=dict(Counter(v.action.value for v in served)),
+                versions=dict(Counter(v.model_version for v in served)),
+            )
+            for version in result.versions:
+                scored = [v for v in served if v.model_version == version and v.score is not None]
+                auc = _roc_auc(
+                    [1 if truth[str(v.message_id)].label == "remove" else 0 for v in scored],
+                    [v.score for v in scored if v.score is not None],
+                )
+                if auc is not None:
+                    result.served_roc_auc[version] = auc
+            phases.append(result)
+        published = self.traffic.published
+        self._end("summary")
+        return Summary(
+            tag=self.tag,
+            model_name=self.model_name,
+            wall_time_s=round(time.monotonic() - self.t0, 1),
+            steps={k: round(s.seconds or 0, 1) for k, s in self.steps.items()},
+            phases=phases,
+            drift_checks=[{k: v for k, v in c.items() if k != "pvalues"} for c in self.checks],
+            champion_versions=self.champions,
+            published=published,
+            verdict_ids=len(by_id),
+            duplicate_verdicts=len(verdicts) - len(by_id),
+            dead_letters=dead,
+            unaccounted=published - len(by_id) - dead,
+            bot=self.bot_counts,
+            urls=self.urls,
+        )
+
+    def shutdown(self, keep_services: bool) -> list[str]:
+        """Stop the consumer, the bot and any running CLI; the servers too unless they are kept."""
+        stopped = []
+        for name in list(self.children):
+            self._stop_child(name)
+            stopped.append(name)
+        if not keep_services:
+            for svc in self.started_services:
+                svc.stop()
+                stopped.append(svc.name)
+            if self.localstack is not None:
+                self.localstack.stop()
+                stopped.append("LocalStack")
+        return stopped
+
+
+def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: int) -> list[LabelledText]:
+    """Traffic no model has trained on, like a real community's new messages: r/science's held-out
+    rows (the champion's validation and test splits), and one half of the tweets (split by a hash of
+    the text) before the retraining, the other half after it, so served quality is measured on unseen
+    text."""
+    from training.data import split  # noqa: PLC0415
+    from training.settings import TrainingSettings  # noqa: PLC0415
+
+    if community is Community.RSCIENCE:
+        t = TrainingSettings()
+        parts = split(pool, t.seed, t.validation_share, t.test_share)
+        return parts.validation + parts.test
+    return [
+        x for x in pool if int(hashlib.sha256(x.text.casefold().encode()).hexdigest(), 16) % 2 == tweets_half
+    ]
+
+
+def _json_documents(text: str) -> list[dict[str, Any]]:
+    """The JSON documents printed one after another (`monitoring check` prints one or two)."""
+    decoder = json.JSONDecoder()
+    docs: list[dict[str, Any]] = []
+    i = text.find("{")
+    while i != -1:
+        doc, end = decoder.raw_decode(text, i)
+        docs.append(doc)
+        i = text.find("{", end)
+    return docs
+
+
+def summary_tables(summary: Summary) -> Group:
+    """The closing tables: traffic by phase, the drift checks, and where to look next."""
+    phases = Table(title=f"The story in numbers (stack tag {summary.tag}, {summary.wall_time_s:.0f} s)")
+    for col in ("phase", "messages", "verdicts", "allow / review / remove", "served by", "ROC-AUC served"):
+        phases.add_column(col, justify="left" if col in {"phase", "served by"} else "right")
+    for p in summary.phases:
+        mix = " / ".join(str(p.actions.get(a, 0)) for a in ("allow", "review", "remove"))
+        served = ", ".join(f"v{v} ({n})" for v, n in sorted(p.versions.items()))
+        aucs = ", ".join(f"v{v} {a:.3f}" for v, a in sorted(p.served_roc_auc.items()))
+        phases.add_row(p.name, f"{p.published:,}", f"{p.verdicts:,}", mix, served, aucs)
+    checks = Table(title="Drift checks (Evidently over the archive)")
+    for col in ("check", "window", "drifted", "unseen words", "reasons", "retraining"):
+        checks.add_column(col)
+    for i, c in enumerate(summary.drift_checks, 1):
+        t = c.get("training")
+        retrain = "-"
+        if t:
+            aucs = ", ".join(f"{k} {v:.3f}" for k, v in t["test_roc_auc"].items())
+            retrain = f"v{t['version']} {'promoted' if t['promoted'] else 'kept out'} ({aucs})"
+        checks.add_row(
+            str(i),
+            str(c["window"]),
+            "[red]yes" if c["drifted"] else "[green]no",
+            f"{c['reference_unseen_word_share']:.3f} → {c['unseen_word_share']:.3f}",
+            "; ".join(c["reasons"]) or "-",
+            retrain,
+        )
+    ledger = Text.from_markup(
+        f"[bold]Nothing lost:[/] {summary.published:,} published = {summary.verdict_ids:,} with a verdict"
+        f" + {summary.dead_letters:,} dead-lettered"
+        + (f" [red](unaccounted: {summary.unaccounted})[/]" if summary.unaccounted else "")
+        + f"; duplicate verdict records {summary.duplicate_verdicts} (the bot acts once per message id)."
+        + f"\n[bold]Champions:[/] {' → '.join('v' + v for v in summary.champion_versions)}"
+        + f" of {summary.model_name}.  [bold]Bot:[/] "
+        + ", ".join(f"{k} {v:,}" for k, v in summary.bot.items())
+    )
+    urls = Table(title="Look closer", show_header=False)
+    urls.add_column()
+    urls.add_column()
+    for name, url in summary.urls.items():
+        urls.add_row(name, url)
+    return Group(phases, checks, ledger, Text(""), urls)
+
+
+def run_story(settings: DemoSettings, console: Console, story: Story) -> Summary:
+    """The steps in order; the caller owns the live view and the cleanup."""
+    story.run_dir.mkdir(parents=True, exist_ok=True)
+    rsci, tweets, _ = settings.sizes
+    story.start_services()
+    story.train()
+    story.start_consumer_and_bot()
+    story.publish("rscience", "r/science", f"rscience:{rsci}", seed=1)
+    story.drift_check("check1")
+    story.publish("tweets", "tweets", f"tweets:{tweets}", seed=2)
+    check = story.drift_check("check2")
+    training = check.get("training")
+    if not (training and training["promoted"]):
+        raise DemoError("the drift check did not promote a new champion; see the check's log")
+    time.sleep(2.5)  # one manifest-check interval of the consumer
+    story.hot_reload(training["version"], seed=3)
+    summary = story.summarise()
+    (story.run_dir / "summary.json").write_text(summary.model_dump_json(indent=2))
+    return summary
+
+
+def stop_on_signal() -> None:
+    """SIGTERM ends the demo like Ctrl-C does (cleanup runs)."""
+
+    def _raise(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGTERM, _raise)
