@@ -9,6 +9,7 @@ from botocore.config import Config
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_s3 import S3Client
+    from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
 
 # Short connect timeouts so an unreachable endpoint fails a batch fast (and Kinesis retries it)
@@ -29,6 +30,10 @@ def client(
 def client(service: Literal["s3"], endpoint_url: str | None = ..., region: str = ...) -> "S3Client": ...
 @overload
 def client(service: Literal["sqs"], endpoint_url: str | None = ..., region: str = ...) -> "SQSClient": ...
+@overload
+def client(
+    service: Literal["secretsmanager"], endpoint_url: str | None = ..., region: str = ...
+) -> "SecretsManagerClient": ...
 def client(service: str, endpoint_url: str | None = None, region: str = "us-east-1") -> Any:
     """Build a boto3 client.
 

@@ -15,7 +15,9 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 LOCALSTACK_PYTHON = PROJECT_ROOT / ".localstack" / "venv" / "bin" / "python"
-SERVICES = "kinesis,s3,sqs,iam,sts"
+SERVICES = "kinesis,s3,sqs,iam,sts"  # what the stack needs: readiness waits for these
+# Started too, not waited for: monitoring may read its alert webhook URL from Secrets Manager.
+OPTIONAL_SERVICES = "secretsmanager"
 
 
 class LocalStackError(RuntimeError):
@@ -34,7 +36,7 @@ def _base_env(port: int, data_dir: Path) -> dict[str, str]:
         "DNS_ADDRESS": "0",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "KINESIS_LATENCY": "0",
-        "SERVICES": SERVICES,
+        "SERVICES": f"{SERVICES},{OPTIONAL_SERVICES}",
         "EAGER_SERVICE_LOADING": "1",
         "DO_NOT_TRACK": "1",
     }

@@ -1,6 +1,8 @@
-"""`python -m monitoring check|serve`: one drift check now, or the check served on a schedule."""
+"""`python -m monitoring check|serve|erase`: one drift check now, the check served on a schedule, or
+the erasure of one user's data (archive, feedback, dead letters) on request."""
 
 import argparse
+import logging
 import sys
 
 from monitoring.settings import MonitoringSettings
@@ -14,7 +16,14 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--no-retrain", action="store_true")
     serve = sub.add_parser("serve", help="serve drift_check_flow as a deployment on the Prefect server")
     serve.add_argument("--interval", type=float, default=300.0, help="seconds between checks")
+    erase = sub.add_parser(
+        "erase", help="erase one user's archived messages, the feedback on them and their dead letters"
+    )
+    erase.add_argument("--user", required=True, metavar="USER_ID", help="the user_id of the chat messages")
+    erase.add_argument("--dry-run", action="store_true", help="only report what would be erased")
     args = parser.parse_args(argv)
+    if args.command == "erase":
+        return _erase(args.user, args.dry_run)
     from monitoring.flow import drift_check_flow  # noqa: PLC0415 - Prefect is slow to import
 
     if args.command == "check":
@@ -29,6 +38,30 @@ def main(argv: list[str] | None = None) -> int:
     # One check at a time; retraining inside it is serialised the same way.
     drift_check_flow.serve(name="drift-check", interval=args.interval, global_limit=1)
     return 0
+
+
+def _erase(user_id: str, dry_run: bool) -> int:
+    """Print the erasure report (JSON); exit 1 when something that could hold the user was unreadable."""
+    from infra import aws  # noqa: PLC0415
+    from monitoring.erasure import erase_user  # noqa: PLC0415
+
+    logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
+    settings = MonitoringSettings()
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
+    queue_url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
+    report = erase_user(
+        s3,
+        settings.archive_bucket,
+        settings.archive_prefix,
+        settings.feedback_prefix,
+        user_id,
+        sqs,
+        queue_url,
+        dry_run=dry_run,
+    )
+    print(report.model_dump_json(indent=2))
+    return 0 if report.complete else 1
 
 
 if __name__ == "__main__":

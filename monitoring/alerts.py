@@ -1,5 +1,9 @@
 """Slack-compatible incoming-webhook alerts. No URL configured: the alert is only logged. A failing
 webhook is retried a few times with a timeout and then given up on: an alert never breaks a flow.
+
+The URL is a secret (whoever has it can post to the channel): it comes from the settings
+(`MONITORING_WEBHOOK_URL`) or, at run time, from AWS Secrets Manager (`MONITORING_WEBHOOK_SECRET_ID`,
+see `webhook_url_from_secret`), and is never logged.
 """
 
 import json
@@ -10,6 +14,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+
+from botocore.exceptions import BotoCoreError, ClientError
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +51,34 @@ def payload(kind: AlertKind, title: str, fields: Mapping[str, object]) -> dict[s
         ],
         "kind": kind.value,
     }
+
+
+def webhook_url_from_secret(secret_id: str, endpoint_url: str | None, region: str) -> str | None:
+    """The webhook URL kept in AWS Secrets Manager: the secret string itself, or its `url` (or
+    `webhook_url`) key when it holds JSON. None when it cannot be read: logged (without the value),
+    and alerts are then only logged, since an alert never breaks a flow."""
+    from infra import aws  # noqa: PLC0415 - boto3 only when a secret is named
+
+    try:
+        secret = aws.client("secretsmanager", endpoint_url, region).get_secret_value(SecretId=secret_id)
+    except (ClientError, BotoCoreError) as err:
+        log.error(
+            json.dumps(
+                {"event": "alert_secret_unreadable", "secret_id": secret_id, "error": type(err).__name__}
+            )
+        )
+        return None
+    value = secret.get("SecretString", "").strip()
+    if value.startswith("{"):
+        try:
+            doc = json.loads(value)
+        except json.JSONDecodeError:
+            doc = {}
+        value = str(doc.get("url") or doc.get("webhook_url") or "") if isinstance(doc, dict) else ""
+    if not value.startswith(("https://", "http://")):
+        log.error(json.dumps({"event": "alert_secret_not_a_url", "secret_id": secret_id}))
+        return None
+    return value
 
 
 @dataclass

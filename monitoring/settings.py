@@ -2,8 +2,9 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Self
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.localstack import PROJECT_ROOT
@@ -40,9 +41,22 @@ class MonitoringSettings(BaseSettings):
     webhook_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MONITORING_WEBHOOK_URL", "ALERT_WEBHOOK_URL", "webhook_url"),
+        repr=False,  # a secret: whoever has the URL can post to the channel
     )
+    # Or the URL is read at run time from AWS Secrets Manager (an explicit webhook_url wins).
+    webhook_secret_id: str | None = None
     retrain_on_drift: bool = True
     workspace_dir: Path = PROJECT_ROOT / ".data" / "evidently"
+
+    @model_validator(mode="after")
+    def _webhook_from_secret(self) -> Self:
+        if self.webhook_url is None and self.webhook_secret_id:
+            from monitoring.alerts import webhook_url_from_secret  # noqa: PLC0415
+
+            self.webhook_url = webhook_url_from_secret(
+                self.webhook_secret_id, self.aws_endpoint_url, self.aws_region
+            )
+        return self
 
     @property
     def rules(self) -> DriftRules:
