@@ -59,8 +59,8 @@ check-data:
 up: install  ## start LocalStack on :4566 (or use AWS_ENDPOINT_URL) and create the stack
 	$(RUN) -m infra up
 
-down:  ## stop the LocalStack that `make up` started
-	@test -x $(RUN) && $(RUN) -m infra down || true
+down:  ## stop LocalStack and the UI servers that `make up` / `make demo` started
+	@test -x $(RUN) && { $(RUN) -m demo down; $(RUN) -m infra down; } || true
 
 lint: $(VENV)/.synced  ## ruff, mypy --strict, terraform fmt
 	$(VENV)/bin/ruff check .
@@ -83,26 +83,8 @@ bench: install check-data  ## benchmarks: model/handler msg/s per core, cold sta
 	$(if $(COMPARE),$(UV) sync --frozen --group compare --python "$(PYTHON)")
 	$(RUN) -m benchmarks $(BENCH_ARGS)
 
-, := ,
-DEMO_MIX := $(if $(QUICK),rscience:1500$(,)tweets:500,rscience:6000$(,)tweets:3000)
-DEMO_RATE := $(if $(QUICK),300,300)
-demo: install check-data  ## the loop: stack, champion, consumer, r/science then tweets, bot, drift, retrain (QUICK=1: small)
-	@mkdir -p .data; started=0; \
-	if ! $(RUN) -c 'import sys; from infra.localstack import is_ready; from infra.settings import InfraSettings; sys.exit(0 if is_ready(InfraSettings().endpoint_url) else 1)'; then started=1; fi; \
-	trap 'kill $$runner 2>/dev/null; [ $$started = 1 ] && $(RUN) -m infra down' EXIT INT TERM; \
-	$(RUN) -m infra up && \
-	export AWS_ENDPOINT_URL=$${AWS_ENDPOINT_URL:-http://127.0.0.1:4566} && \
-	echo "== training the champion (MLflow: .data/mlflow.db)" && \
-	$(RUN) -m training train 2>.data/train.log && \
-	echo "== consumer: local event source mapping (log: .data/consumer.log)" && \
-	{ $(RUN) -m stream_consumer run-local --idle-exit 8 > .data/consumer.log 2>&1 & runner=$$!; } && \
-	echo "== chat servers: $(DEMO_MIX) at $(DEMO_RATE) msg/s, 1% malformed" && \
-	$(RUN) -m producer_sim publish --mix "$(DEMO_MIX)" --rate $(DEMO_RATE) --malformed 0.01 && \
-	wait $$runner && echo "== consumer summary:" && tail -1 .data/consumer.log && \
-	echo "== moderation bot: acting on verdicts, moderators labelling" && \
-	$(RUN) -m producer_sim bot --idle-exit 4 && \
-	echo "== drift check on the latest archive window (retrains on drift; log: .data/monitoring.log)" && \
-	$(RUN) -m monitoring check 2>.data/monitoring.log
+demo: install check-data  ## the whole loop with a live view, the UIs and a summary (QUICK=1: small)
+	$(RUN) -m demo $(if $(QUICK),--quick) $(if $(STOP),--stop)
 
 clean: down  ## remove environments and local state
 	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache

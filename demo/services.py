@@ -1,7 +1,9 @@
 """The local servers behind the UIs (MLflow, Prefect, Evidently): reuse one that already answers,
 otherwise start it detached, remember its pid, and stop only what was started here."""
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -86,8 +88,22 @@ class Service:
         except (FileNotFoundError, ValueError):
             return False
         stop_pid(pid, timeout=15)
+        _reap_group(pid, timeout=10)
         self.pid_path.unlink(missing_ok=True)
         return True
+
+
+def _reap_group(pgid: int, timeout: float) -> None:
+    """Wait for the rest of the process group (servers' workers) to exit; SIGKILL what lingers."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return
+        time.sleep(0.2)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def mlflow_service(state_dir: Path, port: int) -> Service:

@@ -264,9 +264,12 @@ class Story:
         self.children[name] = proc
         try:
             out, _ = proc.communicate(timeout=self.settings.step_timeout_s)
+        except subprocess.TimeoutExpired:
+            self._stop_child(name)
+            raise DemoError(f"`{' '.join(args)}` took over {self.settings.step_timeout_s:.0f} s") from None
         finally:
-            self.children.pop(name, None)
             log.close()
+        self.children.pop(name, None)
         with (self.run_dir / f"{name}.log").open("ab") as fh:
             fh.write(out)
         if proc.returncode != 0:
@@ -290,11 +293,13 @@ class Story:
         proc = self.children.pop(name, None)
         if proc is None or proc.poll() is not None:
             return
-        proc.send_signal(signal.SIGTERM)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)  # each child leads its own process group
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
 
     def train(self) -> None:
@@ -316,6 +321,8 @@ class Story:
         from producer_sim.settings import ProducerSettings  # noqa: PLC0415
 
         self._begin(key)
+        self.refresh()
+        at_start = Counter(self.figures.counts)
         self.traffic.phase, self.traffic.target = phase, int(mix.split(":")[1])
         ids = self.traffic.ids.setdefault(phase, [])
         base = self.traffic.published
@@ -353,7 +360,7 @@ class Story:
             ),
             "the bot to read every verdict",
         )
-        mix_share = self._mix_line()
+        mix_share = self._mix_line(since=at_start)
         self._end(key, f"{report.sent} messages; {mix_share}")
 
     def _settled(self) -> int:
@@ -394,7 +401,7 @@ class Story:
         self.publish("reload", "tweets after promotion", f"tweets:{self.sizes[2]}", seed, tweets_half=1)
         self.steps[
             "reload"
-        ].detail += f"; serving version {self.figures.champion_version} (expected {version})"
+        ].detail += f"; serving version {self.figures.champion_version} (promoted: {version})"
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -406,13 +413,14 @@ class Story:
         for line in self.follower.new_lines():
             self.figures.ingest(line)
 
-    def _mix_line(self) -> str:
-        f = self.figures
-        total = max(f.verdicts, 1)
+    def _mix_line(self, since: Counter[str] | None = None) -> str:
+        counts = self.figures.counts - (since or Counter())
+        verdicts = sum(counts[f"Verdicts_{a}"] for a in ("allow", "review", "remove"))
         shares = " ".join(
-            f"{a} {100 * f.counts[f'Verdicts_{a}'] / total:.0f}%" for a in ("allow", "review", "remove")
+            f"{a} {100 * counts[f'Verdicts_{a}'] / max(verdicts, 1):.0f}%"
+            for a in ("allow", "review", "remove")
         )
-        return f"verdicts {f.verdicts:,} ({shares}), dead letters {f.counts['DeadLetters']:,}"
+        return f"verdicts {verdicts:,} ({shares}), dead letters {counts['DeadLetters']:,}"
 
     def render(self) -> Group:
         self.refresh()

@@ -1,0 +1,116 @@
+"""`make demo QUICK=1` as a user runs it: the whole story to its summary, and Ctrl-C midway stopping
+everything the run started."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from infra.localstack import PROJECT_ROOT
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.e2e
+
+
+def _demo_env(endpoint_url: str, state_dir: Path, data_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MLFLOW_TRACKING_URI", "PREFECT_API_URL"} and not k.startswith(("DEMO_", "TRAINING_"))
+    }
+    return env | {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "DATA_DIR": str(data_dir),
+        "DEMO_STATE_DIR": str(state_dir),
+        "DEMO_MLFLOW_PORT": str(free_port()),
+        "DEMO_PREFECT_PORT": str(free_port()),
+        "DEMO_EVIDENTLY_PORT": str(free_port()),
+    }
+
+
+def _answers(port: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def _group_alive(pgid: int, grace: float = 5.0) -> bool:
+    deadline = time.monotonic() + grace  # SIGKILL is delivered asynchronously
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return False
+        time.sleep(0.1)
+    return True
+
+
+def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
+    env = _demo_env(endpoint_url, tmp_path, data_dir)
+    proc = subprocess.run(
+        [sys.executable, "-m", "demo", "--quick", "--stop"],
+        check=False,
+        env=env,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    print(proc.stdout[-6000:])  # the closing tables, shown with `pytest -s`
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    (summary_path,) = tmp_path.glob("demo/*/summary.json")
+    summary = json.loads(summary_path.read_text())
+    # every message is accounted for, once
+    assert summary["unaccounted"] == 0
+    assert summary["duplicate_verdicts"] == 0
+    assert summary["published"] == summary["verdict_ids"] + summary["dead_letters"]
+    # quiet on r/science, drift on tweets, a retrained champion promoted and served
+    first, second = summary["drift_checks"]
+    assert not first["drifted"]
+    assert second["drifted"]
+    assert second["training"]["promoted"]
+    assert summary["champion_versions"] == ["1", "2"]
+    phases = {p["name"]: p for p in summary["phases"]}
+    before, after = phases["tweets"], phases["tweets after promotion"]
+    assert set(after["versions"]) == {"2"}
+    assert after["served_roc_auc"]["2"] > before["served_roc_auc"]["1"]
+    # the UI servers were started by the run and stopped with --stop
+    for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
+        assert not _answers(env[var]), var
+    assert "Nothing lost" in proc.stdout
+
+
+def test_ctrl_c_stops_everything_the_run_started(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
+    env = _demo_env(endpoint_url, tmp_path, data_dir)
+    log = (tmp_path / "demo.out").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "demo", "--quick"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
+    )
+    # Wait until the champion is being trained (servers up, a CLI running), then press Ctrl-C.
+    deadline = time.monotonic() + 300
+    while not list(tmp_path.glob("demo/*/train.log")):
+        assert proc.poll() is None, (tmp_path / "demo.out").read_text()
+        assert time.monotonic() < deadline, "the story never reached the consumer"
+        time.sleep(0.5)
+    pids = [int(p.read_text()) for p in (tmp_path / "services").glob("*.pid")]
+    assert len(pids) == 3
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(120) == 130
+    out = (tmp_path / "demo.out").read_text()
+    assert "interrupted" in out
+    assert "stopped: train, mlflow, prefect, evidently" in out
+    for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
+        assert not _answers(env[var]), var
+    assert not [pid for pid in pids if _group_alive(pid)]  # the servers' process groups are gone
+    assert not list((tmp_path / "services").glob("*.pid"))

@@ -1,0 +1,86 @@
+"""The demo's live figures come from the consumer's own EMF lines, as printed by powertools."""
+
+import json
+from pathlib import Path
+
+import pytest
+from aws_lambda_powertools import Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+
+from demo.live import ConsumerFigures, LogFollower
+from demo.story import unseen_texts
+from training.data import Community, LabelledText, split
+
+
+def _emf_lines(capsys: pytest.CaptureFixture[str], batches: list[dict[str, float]]) -> list[str]:
+    metrics = Metrics(namespace="ChatModeration", service="consumer")
+    for batch in batches:
+        for name, value in batch.items():
+            unit = MetricUnit.Milliseconds if name == "HandlerDuration" else MetricUnit.Count
+            metrics.add_metric(name=name, unit=unit, value=value)
+        metrics.flush_metrics()
+    return capsys.readouterr().out.splitlines()
+
+
+def test_figures_fold_the_consumers_emf_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    lines = _emf_lines(
+        capsys,
+        [
+            {"Verdicts_allow": 70, "Verdicts_review": 20, "Verdicts_remove": 8, "DeadLetters": 2,
+             "HandlerDuration": 40.0, "ChampionVersion": 1},
+            {"Verdicts_allow": 50, "Verdicts_review": 30, "Verdicts_remove": 20, "DeadLetters": 0,
+             "HandlerDuration": 60.0, "ChampionVersion": 2, "ModelReloads": 1},
+        ],
+    )  # fmt: skip
+    figures = ConsumerFigures()
+    for line in [*lines, "not json", '{"level":"INFO","message":{"event":"batch"}}']:
+        figures.ingest(line)
+    assert figures.verdicts == 198
+    assert figures.counts["DeadLetters"] == 2
+    assert figures.counts["ModelReloads"] == 1
+    assert figures.champion_version == 2
+    assert figures.batches == 2
+    assert figures.handler_p50_ms == 50.0
+
+
+def test_reload_failures_are_collected() -> None:
+    figures = ConsumerFigures()
+    line = {"level": "ERROR", "message": {"event": "champion_reload", "outcome": "failed", "detail": "sha"}}
+    figures.ingest(json.dumps(line))
+    assert figures.reload_failures == ["sha"]
+
+
+def test_follower_returns_only_complete_new_lines(tmp_path: Path) -> None:
+    path = tmp_path / "consumer.log"
+    follower = LogFollower(path)
+    assert follower.new_lines() == []
+    path.write_text("one\ntw")
+    assert follower.new_lines() == ["one"]
+    with path.open("a") as fh:
+        fh.write("o\nthree\n")
+    assert follower.new_lines() == ["two", "three"]
+    assert follower.new_lines() == []
+
+
+def _texts(community: Community, n: int) -> list[LabelledText]:
+    return [
+        LabelledText(f"message number {i} from {community}", "remove" if i % 3 == 0 else "allow", community)
+        for i in range(n)
+    ]
+
+
+def test_replayed_rscience_is_never_training_data() -> None:
+    pool = _texts(Community.RSCIENCE, 600)
+    held_out = unseen_texts(Community.RSCIENCE, pool, 0)
+    trained = {t.text for t in split(pool).train}
+    assert held_out
+    assert not {t.text for t in held_out} & trained
+
+
+def test_tweets_before_and_after_retraining_are_disjoint() -> None:
+    pool = _texts(Community.TWEETS, 400)
+    before, after = unseen_texts(Community.TWEETS, pool, 0), unseen_texts(Community.TWEETS, pool, 1)
+    assert before
+    assert after
+    assert len(before) + len(after) == len(pool)
+    assert not {t.text for t in before} & {t.text for t in after}
