@@ -60,8 +60,14 @@ def pages(settings: DemoSettings) -> dict[str, tuple[str, tuple[int, int]]]:
     project = next(p for p in _get(f"{evidently}/api/projects") if p["name"] == "chat-moderation drift")
     snapshots = _get(f"{evidently}/api/projects/{project['id']}/snapshots")
     drifted = [s for s in snapshots if s["name"].endswith(": drift")] or snapshots
+    champion = _get(
+        f"{mlflow}/api/2.0/mlflow/registered-models/alias?name={summary['model_name']}&alias=champion"
+    )["model_version"]
+    run = _get(f"{mlflow}/api/2.0/mlflow/runs/get?run_id={champion['run_id']}")["run"]["info"]
+    run_page = f"{mlflow}/#/experiments/{run['experiment_id']}/runs/{run['run_id']}"
     out = {
         "mlflow-model.png": (f"{mlflow}/#/models/{summary['model_name']}", (1600, 950)),
+        "mlflow-champion-roc.png": (f"{run_page}/artifacts/plots/plots_feedback/roc.png", (1500, 950)),
         "prefect-dashboard.png": (f"{prefect}/dashboard", (1500, 800)),
         "evidently-report.png": (
             f"{evidently}/projects/{project['id']}/reports/{drifted[-1]['id']}",
