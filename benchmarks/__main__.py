@@ -105,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
         )
         if not args.skip_e2e:
             results["e2e"] = []
-            for emulator, rates in (("localstack", [100.0, 250.0, 500.0]), ("moto", [250.0, 500.0, 1000.0])):
+            for emulator, rates in (
+                ("localstack", [100.0, 250.0, 500.0, 1000.0]),
+                ("moto", [250.0, 500.0, 1000.0]),
+            ):
                 print(
                     f"benchmark: put→verdict via {emulator} at {rates} msg/s …", file=sys.stderr, flush=True
                 )
