@@ -97,7 +97,7 @@ class Consumer:
                 }
             )
         mix = dict.fromkeys(("allow", "review", "remove"), 0)
-        for m in outcome.moderated:
+        for m in archived:  # written verdicts only: the unwritten come back in a retry and count then
             mix[m.verdict.action.value] += 1
         duration_ms = (time.perf_counter() - started) * 1000
         logger.info(
@@ -118,7 +118,9 @@ class Consumer:
         )
         for action, n in mix.items():
             metrics.add_metric(name=f"Verdicts_{action}", unit=MetricUnit.Count, value=n)
-        metrics.add_metric(name="DeadLetters", unit=MetricUnit.Count, value=len(outcome.rejected))
+        metrics.add_metric(
+            name="DeadLetters", unit=MetricUnit.Count, value=len(outcome.rejected) - len(undelivered)
+        )
         metrics.add_metric(name="RetriedRecords", unit=MetricUnit.Count, value=len(failed_seq))
         metrics.add_metric(name="HandlerDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
         if champion and champion.version.isdigit():
