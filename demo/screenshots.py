@@ -12,6 +12,7 @@ from typing import Any
 
 from demo.settings import DemoSettings
 from infra.localstack import PROJECT_ROOT
+from monitoring.flow import WORKSPACE_PROJECT
 
 OUT_DIR = PROJECT_ROOT / "docs" / "screenshots"
 # Without the background-networking flags Chromium keeps dialling Google on a closed network.
@@ -57,7 +58,7 @@ def pages(settings: DemoSettings) -> dict[str, tuple[str, tuple[int, int]]]:
         f"{prefect}/api/flow_runs/filter",
         {"sort": "START_TIME_DESC", "limit": 1, "flows": {"name": {"any_": ["drift_check_flow"]}}},
     )
-    project = next(p for p in _get(f"{evidently}/api/projects") if p["name"] == "chat-moderation drift")
+    project = next(p for p in _get(f"{evidently}/api/projects") if p["name"] == WORKSPACE_PROJECT)
     snapshots = _get(f"{evidently}/api/projects/{project['id']}/snapshots")
     drifted = [s for s in snapshots if s["name"].endswith(": drift")] or snapshots
     champion = _get(
@@ -69,6 +70,7 @@ def pages(settings: DemoSettings) -> dict[str, tuple[str, tuple[int, int]]]:
         "mlflow-model.png": (f"{mlflow}/#/models/{summary['model_name']}", (1600, 950)),
         "mlflow-champion-roc.png": (f"{run_page}/artifacts/plots/plots_feedback/roc.png", (1500, 950)),
         "prefect-dashboard.png": (f"{prefect}/dashboard", (1500, 800)),
+        "evidently-dashboard.png": (f"{evidently}/projects/{project['id']}", (1500, 1100)),
         "evidently-report.png": (
             f"{evidently}/projects/{project['id']}/reports/{drifted[-1]['id']}",
             (1500, 1400),

@@ -17,13 +17,14 @@ import numpy as np
 import pandas as pd
 from evidently import DataDefinition, Dataset, Report
 from evidently.core.report import Snapshot
-from evidently.metrics import ValueDrift
+from evidently.metrics import MeanValue, ValueDrift
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
 from stream_consumer.features import TOKEN
 
 DESCRIPTORS = ("unseen_word_share", "length", "non_letter_share", "score")
+TRENDED = ("unseen_word_share", "score")  # their window means are kept for the workspace's dashboard
 
 
 class DriftRules(BaseModel):
@@ -96,9 +97,10 @@ def evidently_report(
 ) -> tuple[Snapshot, dict[str, float], float | None]:
     """Run Evidently: KS drift per descriptor, and (optionally) its text-content drift on the text."""
     definition = DataDefinition(numerical_columns=list(DESCRIPTORS), text_columns=["text"])
-    metrics = [ValueDrift(column=c, method="ks") for c in DESCRIPTORS]
+    metrics: list[ValueDrift | MeanValue] = [ValueDrift(column=c, method="ks") for c in DESCRIPTORS]
     if text_drift:
         metrics.append(ValueDrift(column="text"))
+    metrics += [MeanValue(column=c) for c in TRENDED]
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
@@ -106,6 +108,8 @@ def evidently_report(
     values = {}
     text_score = None
     for m in snapshot.dict()["metrics"]:
+        if not m["config"]["type"].endswith(":ValueDrift"):
+            continue
         column = m["config"]["column"]
         if column == "text":
             text_score = float(m["value"])

@@ -52,6 +52,9 @@ class DriftCheck(BaseModel):
     training: TrainResult | None = None
 
 
+WORKSPACE_PROJECT = "chat-moderation drift"
+
+
 def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, LinearScorer, pd.DataFrame]:
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     body = s3.get_object(Bucket=settings.models_bucket, Key=settings.manifest_key)["Body"].read()
@@ -169,15 +172,37 @@ def _to_workspace(settings: MonitoringSettings, snapshot: Any, name: str) -> Non
     from evidently.ui.workspace import Workspace  # noqa: PLC0415
 
     ws = Workspace.create(str(settings.workspace_dir))
-    projects = ws.search_project("chat-moderation drift")
+    projects = ws.search_project(WORKSPACE_PROJECT)
     project = (
         projects[0]
         if projects
-        else ws.create_project(
-            "chat-moderation drift", description="Archive windows vs the champion's reference"
-        )
+        else ws.create_project(WORKSPACE_PROJECT, description="Archive windows vs the champion's reference")
     )
+    if not project.dashboard.model().panels:
+        for panel in _dashboard_panels():
+            project.dashboard.add_panel(panel, tab="Drift")
     ws.add_run(project.id, snapshot, include_data=False, name=name)
+
+
+def _dashboard_panels() -> list[Any]:
+    """The project's dashboard: the window means and the KS p-values over successive checks."""
+    from evidently.sdk.models import PanelMetric  # noqa: PLC0415
+    from evidently.sdk.panels import line_plot_panel  # noqa: PLC0415
+
+    def mean(column: str) -> PanelMetric:
+        return PanelMetric(legend=column, metric="MeanValue", metric_labels={"column": column})
+
+    return [
+        line_plot_panel("Unseen-word share, window mean", [mean("unseen_word_share")], size="half"),
+        line_plot_panel("Removal score, window mean", [mean("score")], size="half"),
+        line_plot_panel(
+            "Drift p-value per descriptor (KS; drift below the rules' thresholds)",
+            [
+                PanelMetric(legend=c, metric="ValueDrift", metric_labels={"column": c})
+                for c in ("unseen_word_share", "length", "non_letter_share", "score")
+            ],
+        ),
+    ]
 
 
 @task
