@@ -49,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.quick:
         settings = settings.model_copy(update={"quick": True})
-    keep = settings.keep_services and not args.stop
+    return _run(settings, keep=settings.keep_services and not args.stop)
+
+
+def _run(settings: DemoSettings, keep: bool) -> int:
+    """The story under a live view (or plain lines when not on a terminal), then the summary."""
     console = Console()
     if not console.is_terminal:  # CI logs and pipes: wide enough for the closing tables
         console = Console(width=140)
@@ -64,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
             summary = run_story(settings, console, story)
         console.print(summary_tables(summary))
         console.print(f"Summary: {story.run_dir / 'summary.json'}; logs: {story.run_dir}/*.log")
-        code = 1 if summary.unaccounted else 0
+        code = 1 if summary.unaccounted or summary.with_both else 0
     except KeyboardInterrupt:
         keep = False
         console.print("[yellow]interrupted: stopping everything this run started")
@@ -72,6 +76,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DemoError, LocalStackError) as err:
         keep = False
         console.print(f"[red]demo failed:[/] {err}")
+        code = 1
+    except Exception:  # anything else: say so, and still stop what this run started
+        keep = False
+        console.print_exception()
         code = 1
     finally:
         stopped = story.shutdown(keep_services=keep)

@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 import tempfile
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -104,7 +105,14 @@ def take(url: str, path: Path, size: tuple[int, int], budget_ms: int = 20_000) -
 
 def main(settings: DemoSettings, out_dir: Path = OUT_DIR) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name, (url, size) in pages(settings).items():
-        take(url, out_dir / name, size)
+    try:
+        shots = pages(settings)
+    except (urllib.error.URLError, OSError, StopIteration, KeyError) as err:
+        raise ScreenshotError(f"the UIs of a finished demo run must be up (`make demo`): {err!r}") from err
+    for name, (url, size) in shots.items():
+        try:
+            take(url, out_dir / name, size)
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as err:
+            raise ScreenshotError(f"chromium failed on {url}: {err}") from err
         print(f"{out_dir / name}  <- {url}")
     return 0

@@ -1,9 +1,8 @@
 """The local servers behind the UIs (MLflow, Prefect, Evidently): reuse one that already answers,
 otherwise start it detached, remember its pid, and stop only what was started here."""
 
-import contextlib
 import os
-import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,7 +11,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from infra.localstack import LocalStackError, stop_pid
+from infra.localstack import read_pid, stop_pid, write_pid
 
 BIN = Path(sys.executable).parent
 
@@ -23,15 +22,17 @@ class ServiceError(RuntimeError):
 
 @dataclass
 class Service:
-    """One local server: how to start it, where it answers, where it logs."""
+    """One local server: how to start it, and the endpoint whose answer proves it is that server."""
 
     name: str
     argv: list[str]
     port: int
-    health_path: str
+    probe_path: str
+    marker: str  # text the probe's answer contains when this server (not another program) listens
     state_dir: Path
     env: dict[str, str] = field(default_factory=dict)
     ui_path: str = "/"
+    port_setting: str = ""
 
     @property
     def url(self) -> str:
@@ -50,14 +51,24 @@ class Service:
         return self.state_dir / f"{self.name}.pid"
 
     def answers(self, timeout: float = 1.0) -> bool:
+        """True when this server answers on its port."""
         try:
-            with urllib.request.urlopen(self.url + self.health_path, timeout=timeout) as resp:
-                return bool(resp.status == 200)
+            with urllib.request.urlopen(self.url + self.probe_path, timeout=timeout) as resp:
+                return resp.status == 200 and self.marker in resp.read(4096).decode(errors="replace")
         except (urllib.error.URLError, OSError, ValueError):
             return False
 
+    def port_taken(self) -> bool:
+        with socket.socket() as sock:
+            return sock.connect_ex(("127.0.0.1", self.port)) == 0
+
     def start(self) -> subprocess.Popen[bytes]:
         """Start detached (its own session: a terminal's Ctrl-C reaches the caller, which stops it)."""
+        if self.port_taken():
+            raise ServiceError(
+                f"port {self.port} is taken by another program, not {self.name}: "
+                f"free it or choose another with {self.port_setting}"
+            )
         self.state_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             proc = subprocess.Popen(
@@ -68,7 +79,7 @@ class Service:
                 env={**os.environ, **self.env},
                 start_new_session=True,
             )
-        self.pid_path.write_text(str(proc.pid))
+        write_pid(self.pid_path, proc.pid)
         return proc
 
     def wait(self, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
@@ -82,28 +93,12 @@ class Service:
         raise ServiceError(f"{self.name} did not answer at {self.url} within {timeout:.0f} s")
 
     def stop(self) -> bool:
-        """Stop the server started from this state directory, if any; True when one was stopped."""
-        try:
-            pid = int(self.pid_path.read_text().strip())
-        except (FileNotFoundError, ValueError):
-            return False
-        stop_pid(pid, timeout=15)
-        _reap_group(pid, timeout=10)
+        """Stop the server started from this state directory, if it still runs; True when stopped."""
+        pid = read_pid(self.pid_path)
+        if pid is not None:
+            stop_pid(pid, timeout=15)
         self.pid_path.unlink(missing_ok=True)
-        return True
-
-
-def _reap_group(pgid: int, timeout: float) -> None:
-    """Wait for the rest of the process group (servers' workers) to exit; SIGKILL what lingers."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.killpg(pgid, 0)
-        except ProcessLookupError:
-            return
-        time.sleep(0.2)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+        return pid is not None
 
 
 def mlflow_service(state_dir: Path, port: int) -> Service:
@@ -127,8 +122,10 @@ def mlflow_service(state_dir: Path, port: int) -> Service:
         ],
         port,
         "/health",
+        "OK",
         state_dir,
         ui_path="/#/models",
+        port_setting="DEMO_MLFLOW_PORT",
     )
 
 
@@ -139,9 +136,11 @@ def prefect_service(state_dir: Path, port: int) -> Service:
         [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         port,
         "/api/health",
+        "true",
         state_dir,
         env={"PREFECT_HOME": str(state_dir.parent / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
         ui_path="/runs",
+        port_setting="DEMO_PREFECT_PORT",
     )
 
 
@@ -160,22 +159,8 @@ def evidently_service(state_dir: Path, port: int, workspace: Path) -> Service:
             str(port),
         ],
         port,
-        "/",
+        "/api/version",
+        "Evidently UI",
         state_dir,
+        port_setting="DEMO_EVIDENTLY_PORT",
     )
-
-
-def ensure(services: list[Service], timeout: float = 120.0) -> dict[str, bool]:
-    """Bring every service up, reusing those that already answer; name -> started here."""
-    started: dict[str, subprocess.Popen[bytes] | None] = {}
-    for svc in services:
-        started[svc.name] = None if svc.answers() else svc.start()
-    try:
-        for svc in services:
-            svc.wait(started[svc.name], timeout)
-    except (ServiceError, LocalStackError):
-        for svc in services:
-            if started[svc.name] is not None:
-                svc.stop()
-        raise
-    return {name: proc is not None for name, proc in started.items()}

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,17 +26,18 @@ from rich.table import Table
 from rich.text import Text
 
 from demo.live import ConsumerFigures, LogFollower
-from demo.services import Service, ensure, evidently_service, mlflow_service, prefect_service
+from demo.services import Service, ServiceError, evidently_service, mlflow_service, prefect_service
 from demo.settings import DemoSettings
 from infra import aws
 from infra.bootstrap import bootstrap
+from infra.checkpoints import CheckpointStore
 from infra.kinesis import read_stream
 from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
 from infra.settings import InfraSettings
 from infra.stack import Stack, load_stack
 from producer_sim.publisher import PublishReport
 from producer_sim.replay import GroundTruth, OutgoingRecord
-from stream_consumer.schemas import Verdict
+from stream_consumer.schemas import DeadLetter, Verdict
 from stream_consumer.settings import ConsumerSettings
 from training.data import Community, LabelledText
 
@@ -65,8 +66,8 @@ class PhaseResult(BaseModel):
 
     name: str
     published: int = 0
-    message_ids: list[str] = []
     verdicts: int = 0
+    dead_letters: int = 0
     actions: dict[str, int] = {}
     versions: dict[str, int] = {}
     served_roc_auc: dict[str, float] = {}  # by model version, against the ground-truth labels
@@ -83,10 +84,13 @@ class Summary(BaseModel):
     drift_checks: list[dict[str, Any]]
     champion_versions: list[str]
     published: int
-    verdict_ids: int
-    duplicate_verdicts: int
-    dead_letters: int
-    unaccounted: int
+    with_verdict: int
+    dead_lettered: int
+    with_both: int  # a record with a verdict and a dead letter: must be 0
+    unaccounted: int  # a record with neither: must be 0
+    duplicate_verdicts: int  # redelivered verdict records (at-least-once); the bot acts once per id
+    duplicate_dead_letters: int
+    retries_exhausted: int  # entries in the event source mapping's on-failure queue
     bot: dict[str, int]
     urls: dict[str, str]
 
@@ -99,7 +103,9 @@ class Traffic:
     retried: int = 0
     phase: str = ""
     target: int = 0
-    ids: dict[str, list[str]] = field(default_factory=dict)
+    ids: dict[str, list[str]] = field(default_factory=dict)  # message ids by phase (valid records)
+    records: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # (shard, sequence) by phase
+    tips: dict[str, int] = field(default_factory=dict)  # the highest sequence number per shard
 
 
 def _count_lines(path: Path) -> int:
@@ -125,7 +131,7 @@ class Story:
         self.settings = settings
         self.console = console
         self.infra = InfraSettings()
-        self.tag = datetime.now(UTC).strftime("%m%d%H%M%S")
+        self.tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
         self.stack: Stack = load_stack().renamed(self.tag)
         self.model_name = f"{self.stack.model_name}-{self.tag}"
         self.run_dir = settings.state_dir / "demo" / self.tag
@@ -158,6 +164,7 @@ class Story:
         self.champions: list[str] = []
         self.bot_counts: dict[str, int] = {}
         self.t0 = time.monotonic()
+        self._lock = threading.Lock()  # the live view's thread and the main thread both fold the log
 
     # --- environment -----------------------------------------------------------------------------
 
@@ -181,6 +188,7 @@ class Story:
         consumer = ConsumerSettings.for_stack(s, checkpoint_dir=run / "checkpoints", reload_interval_s=2.0)
         env = {
             **os.environ,
+            "PYTHONUNBUFFERED": "1",  # the live view and the waits read the consumer's log as it goes
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "MLFLOW_TRACKING_URI": mlflow.url,
             "PREFECT_API_URL": f"{prefect.url}/api",
@@ -219,18 +227,19 @@ class Story:
             self.console.print(f"   done in {step.seconds or 0:.1f} s{': ' + detail if detail else ''}")
 
     def start_services(self) -> None:
+        """Start what does not answer yet (each registered at once, so Ctrl-C stops it), then wait."""
         self._begin("services")
-        holder: dict[str, Any] = {}
-
-        def bring_up() -> None:
-            try:
-                holder["started"] = ensure(self.services)
-            except Exception as err:  # reported below, in the main thread
-                holder["error"] = err
-
-        thread = threading.Thread(target=bring_up, daemon=True)
-        thread.start()
+        procs: dict[str, subprocess.Popen[bytes]] = {}
         reused = []
+        for svc in self.services:
+            if svc.answers():
+                reused.append(svc.name)
+                continue
+            try:
+                procs[svc.name] = svc.start()
+            except ServiceError as err:
+                raise DemoError(str(err)) from None
+            self.started_services.append(svc)
         if is_ready(self.endpoint_url):
             reused.append("LocalStack")
         elif self.infra.aws_endpoint_url:
@@ -238,14 +247,11 @@ class Story:
         else:
             self.localstack = LocalStack(self.infra.localstack_port, self.infra.data_dir)
             self.localstack.start(self.infra.ready_timeout_s)
-        thread.join()
-        if "error" in holder:
-            raise DemoError(f"a UI server did not start: {holder['error']}")
         for svc in self.services:
-            if holder["started"][svc.name]:
-                self.started_services.append(svc)
-            else:
-                reused.append(svc.name)
+            try:
+                svc.wait(procs.get(svc.name), timeout=120)
+            except ServiceError as err:
+                raise DemoError(str(err)) from None
         bootstrap(self.stack, self.endpoint_url)
         self._end("services", f"reused: {', '.join(reused)}" if reused else "all started here")
 
@@ -305,7 +311,10 @@ class Story:
     def train(self) -> None:
         self._begin("train")
         out = self._cli("train", "-m", "training", "train", "--json")
-        result = json.loads(out.strip().splitlines()[-1])
+        try:
+            result = json.loads(out.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            raise DemoError(f"training printed no result; see {self.run_dir / 'train.log'}") from None
         if not result["promoted"]:
             raise DemoError(f"the first model was not promoted: {result['reasons']}")
         self.champions.append(result["version"])
@@ -322,15 +331,26 @@ class Story:
 
         self._begin(key)
         self.refresh()
-        at_start = Counter(self.figures.counts)
+        with self._lock:
+            at_start = Counter(self.figures.counts)
         self.traffic.phase, self.traffic.target = phase, int(mix.split(":")[1])
         ids = self.traffic.ids.setdefault(phase, [])
+        keys = self.traffic.records.setdefault(phase, set())
         base = self.traffic.published
 
+        seen = 0
+
         def on_batch(report: PublishReport, batch: list[OutgoingRecord]) -> None:
+            nonlocal seen
+            for d in report.delivered[seen:]:
+                keys.add((d.shard_id, d.sequence_number))
+                tip = self.traffic.tips.get(d.shard_id, 0)
+                self.traffic.tips[d.shard_id] = max(tip, int(d.sequence_number))
+                if d.entry.truth is not None:
+                    ids.append(str(d.entry.truth.message_id))
+            seen = len(report.delivered)
             self.traffic.published = base + report.sent
             self.traffic.retried = report.retried_records
-            ids.extend(str(r.message_id) for r in batch if r.message_id is not None)
 
         settings = ProducerSettings(
             aws_endpoint_url=self.endpoint_url,
@@ -349,23 +369,25 @@ class Story:
         )
         if report.undelivered:
             raise DemoError(f"{len(report.undelivered)} messages could not be published")
-        self._wait_until(
-            lambda: self._settled() >= self.traffic.published,
-            f"the consumer to settle {self.traffic.published} messages",
-        )
-        self._wait_until(
-            lambda: (
-                _count_lines(self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen")
-                >= self.figures.verdicts
-            ),
-            "the bot to read every verdict",
-        )
+        self._wait_until(self._consumer_settled, "the consumer to check-point every published record")
+        self._wait_until(self._bot_settled, "the bot to act on every verdict")
         mix_share = self._mix_line(since=at_start)
         self._end(key, f"{report.sent} messages; {mix_share}")
 
-    def _settled(self) -> int:
+    def _consumer_settled(self) -> bool:
+        """Every shard's checkpoint has passed the last record published to it."""
         self.refresh()
-        return self.figures.verdicts + self.figures.counts["DeadLetters"]
+        store = CheckpointStore(self.run_dir / "checkpoints" / f"{self.stack.input_stream.name}.json")
+        return all(int(store.sequence(shard) or 0) >= tip for shard, tip in self.traffic.tips.items())
+
+    def _bot_settled(self) -> bool:
+        """The bot has seen a verdict for every valid message published (it acts once per id)."""
+        path = self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen"
+        try:
+            seen = set(path.read_text().split())
+        except FileNotFoundError:
+            seen = set()
+        return all(i in seen for ids in self.traffic.ids.values() for i in ids)
 
     def _wait_until(self, ready: Callable[[], bool], what: str) -> None:
         deadline = time.monotonic() + self.settings.step_timeout_s
@@ -381,8 +403,11 @@ class Story:
     def drift_check(self, key: str) -> dict[str, Any]:
         self._begin(key)
         out = self._cli(key, "-m", "monitoring", "check")
-        docs = _json_documents(out)
-        check = docs[0]
+        try:
+            docs = _json_documents(out)
+            check = docs[0]
+        except (IndexError, json.JSONDecodeError):
+            raise DemoError(f"the drift check printed no result; see {self.run_dir / f'{key}.log'}") from None
         training = docs[1] if len(docs) > 1 else None
         check["training"] = training
         self.checks.append(check)
@@ -399,9 +424,11 @@ class Story:
 
     def hot_reload(self, version: str, seed: int) -> None:
         self.publish("reload", "tweets after promotion", f"tweets:{self.sizes[2]}", seed, tweets_half=1)
-        self.steps[
-            "reload"
-        ].detail += f"; serving version {self.figures.champion_version} (promoted: {version})"
+        serving = self.figures.champion_version
+        note = f"; serving version {serving}" + (
+            "" if str(serving) == version else f" [red](promoted: {version})"
+        )
+        self.steps["reload"].detail += note
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -410,11 +437,13 @@ class Story:
     # --- live view -------------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        for line in self.follower.new_lines():
-            self.figures.ingest(line)
+        with self._lock:
+            for line in self.follower.new_lines():
+                self.figures.ingest(line)
 
     def _mix_line(self, since: Counter[str] | None = None) -> str:
-        counts = self.figures.counts - (since or Counter())
+        with self._lock:
+            counts = self.figures.counts - (since or Counter())
         verdicts = sum(counts[f"Verdicts_{a}"] for a in ("allow", "review", "remove"))
         shares = " ".join(
             f"{a} {100 * counts[f'Verdicts_{a}'] / max(verdicts, 1):.0f}%"
@@ -461,7 +490,6 @@ class Story:
         kinesis = aws.client("kinesis", self.endpoint_url)
         records = [r for rs in read_stream(kinesis, self.stack.output_stream.name).values() for r in rs]
         verdicts = [Verdict.model_validate_json(r["Data"]) for r in records]
-        by_id = {str(v.message_id): v for v in verdicts}
         truth = {
             str(g.message_id): g
             for g in (
@@ -470,24 +498,32 @@ class Story:
             )
         }
         sqs = aws.client("sqs", self.endpoint_url)
-        url = sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
-        attrs = sqs.get_queue_attributes(
-            QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
-        )["Attributes"]
-        dead = sum(int(v) for v in attrs.values())
+        letters = [
+            DeadLetter.model_validate_json(body)
+            for body in peek_queue(
+                sqs, sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
+            )
+        ]
+        failures = peek_queue(sqs, sqs.get_queue_url(QueueName=self.stack.on_failure_queue.name)["QueueUrl"])
+        verdict_at = {(v.shard_id, v.sequence_number): v for v in verdicts}
+        dead_at = {(d.shard_id, d.sequence_number) for d in letters}
         phases = []
-        for name, ids in self.traffic.ids.items():
-            served = [by_id[i] for i in ids if i in by_id]
+        for name, keys in self.traffic.records.items():
+            served = [verdict_at[k] for k in keys if k in verdict_at]
             result = PhaseResult(
                 name=name,
-                published=len(ids),
+                published=len(keys),
                 verdicts=len(served),
+                dead_letters=len(keys & dead_at),
                 actions=dict(Counter(v.action.value for v in served)),
                 versions=dict(Counter(v.model_version for v in served)),
             )
             for version in result.versions:
-                scored = [v for v in served if v.model_version == version and v.score is not None]
+                scored = [
+                    v
+                    for v in served
+                    if v.model_version == version and v.score is not None and str(v.message_id) in truth
+                ]
                 auc = _roc_auc(
                     [1 if truth[str(v.message_id)].label == "remove" else 0 for v in scored],
                     [v.score for v in scored if v.score is not None],
@@ -495,7 +531,7 @@ class Story:
                 if auc is not None:
                     result.served_roc_auc[version] = auc
             phases.append(result)
-        published = self.traffic.published
+        published_at = set().union(*self.traffic.records.values())
         self._end("summary")
         return Summary(
             tag=self.tag,
@@ -505,28 +541,40 @@ class Story:
             phases=phases,
             drift_checks=[{k: v for k, v in c.items() if k != "pvalues"} for c in self.checks],
             champion_versions=self.champions,
-            published=published,
-            verdict_ids=len(by_id),
-            duplicate_verdicts=len(verdicts) - len(by_id),
-            dead_letters=dead,
-            unaccounted=published - len(by_id) - dead,
+            published=len(published_at),
+            with_verdict=len(published_at & verdict_at.keys()),
+            dead_lettered=len(published_at & dead_at),
+            with_both=len(verdict_at.keys() & dead_at),
+            unaccounted=len(published_at - verdict_at.keys() - dead_at),
+            duplicate_verdicts=len(verdicts) - len(verdict_at),
+            duplicate_dead_letters=len(letters) - len(dead_at),
+            retries_exhausted=len(failures),
             bot=self.bot_counts,
             urls=self.urls,
         )
 
     def shutdown(self, keep_services: bool) -> list[str]:
-        """Stop the consumer, the bot and any running CLI; the servers too unless they are kept."""
-        stopped = []
-        for name in list(self.children):
-            self._stop_child(name)
-            stopped.append(name)
-        if not keep_services:
-            for svc in self.started_services:
-                svc.stop()
-                stopped.append(svc.name)
-            if self.localstack is not None:
-                self.localstack.stop()
-                stopped.append("LocalStack")
+        """Stop the consumer, the bot and any running CLI; the servers too unless they are kept.
+
+        Runs with SIGINT/SIGTERM/SIGHUP ignored (a second Ctrl-C must not abandon half the cleanup);
+        the servers stop in parallel.
+        """
+        stopped = list(self.children)
+        with ignoring_signals():
+            for name in stopped:
+                self._stop_child(name)
+            if not keep_services:
+                stoppers: list[tuple[str, Callable[[], object]]] = [
+                    (svc.name, svc.stop) for svc in self.started_services
+                ]
+                if self.localstack is not None:
+                    stoppers.append(("LocalStack", self.localstack.stop))
+                threads = [threading.Thread(target=stop) for _, stop in stoppers]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                stopped += [name for name, _ in stoppers]
         return stopped
 
 
@@ -547,6 +595,18 @@ def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: in
     ]
 
 
+def peek_queue(sqs: Any, url: str, hide_s: int = 30) -> list[str]:
+    """Every message body of a queue, without deleting any (each is hidden for `hide_s` seconds)."""
+    bodies: list[str] = []
+    while True:
+        msgs = sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=hide_s
+        ).get("Messages", [])
+        if not msgs:
+            return bodies
+        bodies.extend(m["Body"] for m in msgs)
+
+
 def _json_documents(text: str) -> list[dict[str, Any]]:
     """The JSON documents printed one after another (`monitoring check` prints one or two)."""
     decoder = json.JSONDecoder()
@@ -562,13 +622,23 @@ def _json_documents(text: str) -> list[dict[str, Any]]:
 def summary_tables(summary: Summary) -> Group:
     """The closing tables: traffic by phase, the drift checks, and where to look next."""
     phases = Table(title=f"The story in numbers (stack tag {summary.tag}, {summary.wall_time_s:.0f} s)")
-    for col in ("phase", "messages", "verdicts", "allow / review / remove", "served by", "ROC-AUC served"):
+    for col in (
+        "phase",
+        "messages",
+        "verdicts",
+        "dead letters",
+        "allow / review / remove",
+        "served by",
+        "ROC-AUC served",
+    ):
         phases.add_column(col, justify="left" if col in {"phase", "served by"} else "right")
     for p in summary.phases:
         mix = " / ".join(str(p.actions.get(a, 0)) for a in ("allow", "review", "remove"))
         served = ", ".join(f"v{v} ({n})" for v, n in sorted(p.versions.items()))
         aucs = ", ".join(f"v{v} {a:.3f}" for v, a in sorted(p.served_roc_auc.items()))
-        phases.add_row(p.name, f"{p.published:,}", f"{p.verdicts:,}", mix, served, aucs)
+        phases.add_row(
+            p.name, f"{p.published:,}", f"{p.verdicts:,}", f"{p.dead_letters:,}", mix, served, aucs
+        )
     checks = Table(title="Drift checks (Evidently over the archive)")
     for col in ("check", "window", "drifted", "unseen words", "reasons", "retraining"):
         checks.add_column(col)
@@ -586,11 +656,20 @@ def summary_tables(summary: Summary) -> Group:
             "; ".join(c["reasons"]) or "-",
             retrain,
         )
+    problems = [
+        f"{n} {what}"
+        for n, what in (
+            (summary.unaccounted, "with neither a verdict nor a dead letter"),
+            (summary.with_both, "with both"),
+            (summary.retries_exhausted, "discarded after their retries (on-failure queue)"),
+        )
+        if n
+    ]
     ledger = Text.from_markup(
-        f"[bold]Nothing lost:[/] {summary.published:,} published = {summary.verdict_ids:,} with a verdict"
-        f" + {summary.dead_letters:,} dead-lettered"
-        + (f" [red](unaccounted: {summary.unaccounted})[/]" if summary.unaccounted else "")
-        + f"; duplicate verdict records {summary.duplicate_verdicts} (the bot acts once per message id)."
+        f"[bold]Ledger:[/] {summary.published:,} records published = {summary.with_verdict:,} with a verdict"
+        f" + {summary.dead_lettered:,} dead-lettered"
+        + (f" [red]({'; '.join(problems)})[/]" if problems else " — nothing lost, nothing twice")
+        + f"; redelivered verdict records {summary.duplicate_verdicts} (the bot acts once per message id)."
         + f"\n[bold]Champions:[/] {' → '.join('v' + v for v in summary.champion_versions)}"
         + f" of {summary.model_name}.  [bold]Bot:[/] "
         + ", ".join(f"{k} {v:,}" for k, v in summary.bot.items())
@@ -617,18 +696,37 @@ def run_story(settings: DemoSettings, console: Console, story: Story) -> Summary
     training = check.get("training")
     if not (training and training["promoted"]):
         raise DemoError("the drift check did not promote a new champion; see the check's log")
-    time.sleep(2.5)  # one manifest-check interval of the consumer
     story.hot_reload(training["version"], seed=3)
     summary = story.summarise()
     (story.run_dir / "summary.json").write_text(summary.model_dump_json(indent=2))
     return summary
 
 
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+
+
 def stop_on_signal() -> None:
-    """SIGTERM ends the demo like Ctrl-C does (cleanup runs)."""
+    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does: the cleanup runs."""
 
     def _raise(*_: object) -> None:
         raise KeyboardInterrupt
 
     with contextlib.suppress(ValueError):  # not the main thread
-        signal.signal(signal.SIGTERM, _raise)
+        for sig in STOP_SIGNALS:
+            signal.signal(sig, _raise)
+
+
+@contextlib.contextmanager
+def ignoring_signals() -> Iterator[None]:
+    """Hold off Ctrl-C and the stop signals while cleaning up."""
+    sigs = (signal.SIGINT, *STOP_SIGNALS)
+    try:
+        previous = {sig: signal.signal(sig, signal.SIG_IGN) for sig in sigs}
+    except ValueError:  # not the main thread: nothing to hold off
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

@@ -84,7 +84,7 @@ class LocalStack:
                 cwd=self.data_dir,
                 start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
             )
-        self.pid_path.write_text(str(self.process.pid))
+        write_pid(self.pid_path, self.process.pid)
         try:
             wait_ready(self.endpoint_url, timeout, process=self.process, log_path=self.log_path)
         except LocalStackError:
@@ -93,36 +93,56 @@ class LocalStack:
 
     def stop(self, timeout: float = 20.0) -> None:
         """SIGTERM, then SIGKILL after `timeout` (a clean shutdown takes 5–8 s)."""
-        pid = self.process.pid if self.process else _read_pid(self.pid_path)
+        pid = self.process.pid if self.process else read_pid(self.pid_path)
         if pid is not None:
             stop_pid(pid, timeout)
         self.process = None
         self.pid_path.unlink(missing_ok=True)
 
 
-def _read_pid(path: Path) -> int | None:
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (/proc), or None when it is gone."""
     try:
-        return int(path.read_text().strip())
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def write_pid(path: Path, pid: int) -> None:
+    """Remember a process by pid and start time, so a recycled pid is never mistaken for it."""
+    path.write_text(f"{pid} {_start_time(pid) or ''}".strip())
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid a pid file names, if that very process is still running (else None)."""
+    try:
+        pid_text, _, started = path.read_text().strip().partition(" ")
+        pid = int(pid_text)
     except (FileNotFoundError, ValueError):
         return None
+    now = _start_time(pid)
+    if now is None or (started and now != started):
+        return None
+    return pid
 
 
 def stop_pid(pid: int, timeout: float = 20.0) -> None:
-    """Stop a process group started by `LocalStack.start` (it leads its own session)."""
+    """Stop a process group whose leader is `pid` (started with its own session): SIGTERM, wait for
+    the leader and then the rest of the group (servers' workers, emulators' helpers), SIGKILL what
+    is left after `timeout`."""
     try:
         os.killpg(pid, signal.SIGTERM)
     except ProcessLookupError:
         return
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)  # reap the leader when it is our child
         try:
-            if os.waitpid(pid, os.WNOHANG) != (0, 0):
-                return
-        except ChildProcessError:  # not our child: poll for its existence instead
-            try:
-                os.kill(pid, 0)
-            except ProcessLookupError:
-                return
+            os.killpg(pid, 0)
+        except ProcessLookupError:
+            return
         time.sleep(0.2)
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, signal.SIGKILL)
