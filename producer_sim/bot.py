@@ -7,7 +7,6 @@ the human moderators, whose decisions (the ground truth from the side file) come
 import json
 import random
 import time
-import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from threading import Event
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
 from infra.checkpoints import CheckpointStore
@@ -93,8 +93,10 @@ def load_truth(path: Path) -> dict[UUID, GroundTruth]:
     return out
 
 
-def feedback_key(prefix: str, now: datetime) -> str:
-    return f"{prefix}dt={now:%Y-%m-%d}/hour={now:%H}/{now:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}.jsonl"
+def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: str) -> str:
+    """Named after the batch's first record, so a repeated write (a lost answer, a restart) of the
+    decisions on the same records replaces the first instead of adding a copy."""
+    return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first_sequence}.jsonl"
 
 
 class Bot:
@@ -128,6 +130,7 @@ class Bot:
         self._moderators = moderators
         self._rng = random.Random(seed)
         self._iterators: dict[str, str] = {}
+        self._shards: list[str] = []
 
     def _load_seen(self) -> set[UUID]:
         if not self._seen_path.exists():
@@ -146,46 +149,74 @@ class Bot:
         ]
 
     def poll(self) -> int:
-        """One pass over every shard; returns the number of verdict records read."""
-        if not self._iterators:
-            for s in self._kinesis.list_shards(StreamName=self._stream)["Shards"]:
-                self._iterators[s["ShardId"]] = self._iterator(s["ShardId"])
+        """One pass over every shard; returns the number of verdict records read.
+
+        A shard whose read or feedback write fails (endpoint unreachable, throttled) is left as it
+        was, undone, and re-read from its checkpoint on the next pass: nothing is skipped.
+        """
+        if not self._shards:
+            self._shards = [
+                s["ShardId"] for s in self._kinesis.list_shards(StreamName=self._stream)["Shards"]
+            ]
         read = 0
-        for shard_id, iterator in list(self._iterators.items()):
-            resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        for shard_id in self._shards:
+            try:
+                read += self._poll_shard(shard_id)
+            except (ClientError, BotoCoreError):
+                self._iterators.pop(shard_id, None)
+                self.state.counts["read_errors"] += 1
+        return read
+
+    def _poll_shard(self, shard_id: str) -> int:
+        iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
+        resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        records = resp["Records"]
+        if not records:
             self._iterators[shard_id] = resp["NextShardIterator"]
-            records = resp["Records"]
-            if not records:
-                continue
-            read += len(records)
-            verdicts = []
-            for r in records:
-                try:
-                    verdicts.append(Verdict.model_validate_json(r["Data"]))
-                except ValidationError:
-                    self.state.counts["unreadable_verdicts"] += 1
-            if any(v.message_id not in self._truth for v in verdicts):
-                self._truth = load_truth(self._truth_path)  # the side file grows as messages are sent
-            now = datetime.now(UTC)
-            new_ids = {v.message_id for v in verdicts} - self.state.seen
-            decisions = act(
-                verdicts, self.state, self._truth, *self._shares, self._rng, now, self._moderators
-            )
+            return 0
+        verdicts = []
+        unreadable = 0
+        for r in records:
+            try:
+                verdicts.append(Verdict.model_validate_json(r["Data"]))
+            except ValidationError:
+                unreadable += 1
+        if any(v.message_id not in self._truth for v in verdicts):
+            self._truth = load_truth(self._truth_path)  # the side file grows as messages are sent
+        now = datetime.now(UTC)
+        new_ids = {v.message_id for v in verdicts} - self.state.seen
+        counts, rng = Counter(self.state.counts), self._rng.getstate()
+        decisions = act(verdicts, self.state, self._truth, *self._shares, self._rng, now, self._moderators)
+        self.state.counts["unreadable_verdicts"] += unreadable
+        try:
             if decisions:  # feedback first, then the checkpoint: a crash repeats, never loses
                 body = "\n".join(d.model_dump_json() for d in decisions) + "\n"
-                self._s3.put_object(
-                    Bucket=self._bucket, Key=feedback_key(self._prefix, now), Body=body.encode()
+                first = records[0]
+                key = feedback_key(
+                    self._prefix, first["ApproximateArrivalTimestamp"], shard_id, first["SequenceNumber"]
                 )
-            self._seen_path.parent.mkdir(parents=True, exist_ok=True)
-            with self._seen_path.open("a") as fh:
-                fh.writelines(f"{m}\n" for m in new_ids)
-            self._checkpoints.save(shard_id, records[-1]["SequenceNumber"])
-        return read
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode())
+        except (ClientError, BotoCoreError):
+            # Undo this batch entirely; it is read again from the checkpoint.
+            self.state.seen -= new_ids
+            self.state.counts = counts
+            self._rng.setstate(rng)
+            raise
+        self._seen_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._seen_path.open("a") as fh:
+            fh.writelines(f"{m}\n" for m in new_ids)
+        self._checkpoints.save(shard_id, records[-1]["SequenceNumber"])
+        self._iterators[shard_id] = resp["NextShardIterator"]
+        return len(records)
 
     def run(self, stop: Event, idle_exit_s: float | None = None, interval_s: float = 0.5) -> Counter[str]:
         last = time.monotonic()
         while not stop.is_set():
-            if self.poll():
+            try:
+                progressed = self.poll()
+            except (ClientError, BotoCoreError):  # the stream cannot even be listed: try again
+                progressed = 0
+            if progressed:
                 last = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
                 break

@@ -14,6 +14,10 @@ from typing import TYPE_CHECKING
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+# botocore wraps most transport failures in BotoCoreError, but not all: a streamed response of
+# status >= 300 (the 304 of a conditional GET, an error) cut mid-body raises urllib3's own error.
+from urllib3.exceptions import HTTPError as TransportError
+
 from stream_consumer.moderation import Champion
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
@@ -22,6 +26,10 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+
+# An unreachable bucket, or an answer cut short: BotoCoreError, and TransportError (urllib3's),
+# which botocore leaves unwrapped when a streamed response of status >= 300 (the 304 of a
+# conditional GET, an error) is cut mid-body.
 
 SMOKE_TEXTS = ("thanks for sharing the paper, the methods look solid", "you are an idiot")
 
@@ -42,7 +50,7 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
     bucket, key = _split_s3_uri(manifest.artifact_uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except (ClientError, BotoCoreError) as err:
+    except (ClientError, BotoCoreError, TransportError) as err:
         raise ModelLoadError(f"cannot fetch {manifest.artifact_uri}: {type(err).__name__}") from err
     digest = hashlib.sha256(body).hexdigest()
     if digest != manifest.sha256:
@@ -107,15 +115,16 @@ class ChampionWatcher:
         try:
             kwargs = {"IfNoneMatch": self._etag} if self._etag and self.champion else {}
             resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
+            body = resp["Body"].read()  # may fail too: the answer can be cut after its headers
         except ClientError as err:
             code = err.response["Error"]["Code"]
             if code in {"304", "NotModified"}:
                 return ReloadEvent("unchanged", serving)
             return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {code}")
-        except BotoCoreError as err:
+        except (BotoCoreError, TransportError) as err:
             return ReloadEvent("failed", serving, f"manifest unreachable: {type(err).__name__}")
         try:
-            manifest = ChampionManifest.model_validate_json(resp["Body"].read())
+            manifest = ChampionManifest.model_validate_json(body)
         except (ValidationError, json.JSONDecodeError) as err:
             return ReloadEvent("failed", serving, f"manifest invalid: {err.__class__.__name__}")
         if self.champion and manifest.version == self.champion.version:

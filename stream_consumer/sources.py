@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
+from urllib3.exceptions import HTTPError as TransportError  # one botocore leaves unwrapped (champion.py)
 
 from stream_consumer.policy import PolicyBook
 
@@ -69,7 +70,7 @@ class PolicySource:
                 self.book, self._etag = PolicyBook(), None  # no policy file: the default for everyone
                 return
             self._on_error(f"policy s3://{self._bucket}/{self._key}: {code}; keeping the last good policies")
-        except (BotoCoreError, OSError) as err:
+        except (BotoCoreError, TransportError, OSError) as err:
             self._on_error(f"policy unreachable ({type(err).__name__}); keeping the last good policies")
         except ValidationError as err:
             self._on_error(f"policy invalid ({err.error_count()} errors); keeping the last good policies")

@@ -1,0 +1,316 @@
+"""The chaos rig: the real consumer (local ESM runner) and the moderation bot, each in a thread of
+this process and talking to LocalStack through whatever endpoint a test gives them (usually a
+`FaultProxy`), fed by the real publisher, and an exact count of where every record ended.
+
+The publisher and the checks talk to LocalStack directly: the faults are on the consumer's and the
+bot's side of the network.
+"""
+
+import contextlib
+import logging
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from infra import aws
+from infra.checkpoints import CheckpointStore
+from infra.kinesis import Delivered
+from infra.stack import Stack
+from monitoring.archive import read_archive, read_feedback
+from producer_sim.__main__ import publish
+from producer_sim.bot import Bot
+from producer_sim.publisher import PublishReport
+from producer_sim.replay import OutgoingRecord
+from producer_sim.settings import ProducerSettings
+from stream_consumer.handler import build_consumer
+from stream_consumer.local_runner import LocalRunner
+from stream_consumer.schemas import DeadLetter, KinesisEvent
+from tests.integration.conftest import consumer_settings, drain_queue, read_verdicts
+
+
+class _StopPublishingError(Exception):
+    """Raised from the publisher's per-batch callback to end a `streaming` block."""
+
+
+CONSUMER_LOGGER = "chat-moderation"  # the consumer's structured (Powertools) logger
+
+
+class LogCapture(logging.Handler):
+    """The consumer's structured log events, kept as dicts (its stdout copy is silenced meanwhile)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.events: list[dict[str, Any]] = []
+        self._lock_events = threading.Lock()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if isinstance(record.msg, dict):
+            with self._lock_events:
+                self.events.append({**record.msg, "_at": record.created})  # wall-clock time
+
+    def reloads(self, outcome: str, version: str | None = None) -> list[dict[str, Any]]:
+        """The champion checks that ended in `outcome` ("loaded", "failed"), for `version` if given."""
+        with self._lock_events:
+            return [
+                e
+                for e in self.events
+                if e.get("event") == "champion_reload"
+                and e["outcome"] == outcome
+                and (version is None or e["version"] == version)
+            ]
+
+
+@contextmanager
+def captured_consumer_log() -> Iterator[LogCapture]:
+    logger = logging.getLogger(CONSUMER_LOGGER)
+    capture = LogCapture()
+    quiet = [(h, h.level) for h in logger.handlers]
+    for handler, _ in quiet:
+        handler.setLevel(logging.CRITICAL + 1)  # keep `pytest -s` readable: the summary line shows
+    logger.addHandler(capture)
+    try:
+        yield capture
+    finally:
+        logger.removeHandler(capture)
+        for handler, level in quiet:
+            handler.setLevel(level)
+
+
+def wait_for(condition: Callable[[], bool], timeout: float = 90.0, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    raise AssertionError(f"{what}: not met within {timeout:.0f} s")
+
+
+@dataclass
+class Tally:
+    """Where every published record ended."""
+
+    messages_in: int
+    verdict_records: int
+    distinct_verdicts: int
+    dead_letters: int  # distinct records in the DLQ
+    dlq_messages: int  # SQS messages, repeats included
+    duplicates_suppressed: int  # verdict records the bot saw again and ignored
+
+    def line(self, name: str, faults: str) -> str:
+        return (
+            f"CHAOS {name}: messages in={self.messages_in} verdicts={self.distinct_verdicts} "
+            f"(records {self.verdict_records}) DLQ entries={self.dead_letters} "
+            f"(messages {self.dlq_messages}) duplicates suppressed={self.duplicates_suppressed} "
+            f"faults injected: {faults}"
+        )
+
+
+@dataclass
+class Rig:
+    """One consumer and one bot, run in threads until `stop`; traffic from `streaming`."""
+
+    endpoint_url: str  # LocalStack itself
+    stack: Stack
+    tmp_path: Path
+    consumer_endpoint: str
+    bot_endpoint: str
+    data_dir: Path
+    delivered: list[Delivered[OutgoingRecord]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        # Unlimited retries: an outage may outlast the stack's 5 attempts, and a discarded batch
+        # (ESM on-failure destination) would be neither a verdict nor a DLQ entry. Asserted below.
+        self.settings = consumer_settings(
+            self.stack,
+            self.consumer_endpoint,
+            self.tmp_path,
+            maximum_retry_attempts=-1,
+            reload_interval_s=0.5,
+        )
+        self.truth_path = self.tmp_path / "ground_truth.jsonl"
+        self._stop = threading.Event()
+        self._threads: dict[str, threading.Thread] = {}
+        self.crashes: dict[str, BaseException] = {}
+        self.runner: LocalRunner | None = None
+        self.bot: Bot | None = None
+
+    # --- the processes under test ----------------------------------------------------------------
+
+    def start(self) -> None:
+        consumer = build_consumer(self.settings)
+
+        def handler(event: dict[str, Any], context: object) -> object:
+            return consumer.handle(KinesisEvent.model_validate(event).records)
+
+        self.runner = LocalRunner(
+            self.settings,
+            handler,
+            aws.client("kinesis", self.consumer_endpoint),
+            aws.client("sqs", self.consumer_endpoint),
+            CheckpointStore(self.settings.checkpoint_dir / "cp.json"),
+        )
+        self.bot = Bot(
+            aws.client("kinesis", self.bot_endpoint),
+            aws.client("s3", self.bot_endpoint),
+            self.stack.output_stream.name,
+            self.stack.archive_bucket.name,
+            self.stack.archive_bucket.feedback_prefix,
+            self.truth_path,
+            self.tmp_path / "bot",
+            review_share=1.0,
+            sample_share=0.2,
+            moderators=5,
+        )
+        runner, bot = self.runner, self.bot
+        self._spawn("runner", lambda: runner.run(self._stop))
+        self._spawn("bot", lambda: bot.run(self._stop, interval_s=0.1))
+
+    def _spawn(self, name: str, target: Callable[[], object]) -> None:
+        def guarded() -> None:
+            try:
+                target()
+            except BaseException as err:  # a crash is what the test is looking for
+                self.crashes[name] = err
+                raise
+
+        self._threads[name] = threading.Thread(target=guarded, name=f"chaos-{name}", daemon=True)
+        self._threads[name].start()
+
+    def acted(self) -> int:
+        """How many messages the bot has acted on."""
+        assert self.bot is not None
+        return len(self.bot.state.seen)
+
+    def alive(self) -> dict[str, bool]:
+        return {name: t.is_alive() for name, t in self._threads.items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+        for t in self._threads.values():
+            t.join(60)
+
+    # --- traffic ---------------------------------------------------------------------------------
+
+    @contextmanager
+    def streaming(self, rate: float, malformed: float = 0.03, seed: int = 0) -> Iterator[None]:
+        """Chat traffic at `rate` msg/s (the real publisher) for as long as the block runs."""
+        settings = ProducerSettings(
+            aws_endpoint_url=self.endpoint_url,
+            data_dir=self.data_dir,
+            input_stream=self.stack.input_stream.name,
+            ground_truth_path=self.truth_path,
+        )
+        stop = threading.Event()
+        reports: list[PublishReport] = []
+
+        def on_batch(report: PublishReport, batch: list[OutgoingRecord]) -> None:
+            if not reports:
+                reports.append(report)
+            if stop.is_set():
+                raise _StopPublishingError
+
+        def run() -> None:
+            with contextlib.suppress(_StopPublishingError):
+                publish(
+                    settings,
+                    "rscience=0.7+tweets=0.3:1000000",
+                    rate,
+                    malformed,
+                    seed or None,
+                    quiet=True,
+                    on_batch=on_batch,
+                )
+
+        thread = threading.Thread(target=run, name="chaos-publisher", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            thread.join(60)
+        [report] = reports
+        assert not report.undelivered
+        self.delivered.extend(report.delivered)
+
+    # --- waiting and counting ------------------------------------------------------------------
+
+    def wait_until_drained(self, timeout: float = 150.0) -> None:
+        """Until the bot acted on every good message, every poison one is dead-lettered and the
+        runner holds nothing unfinished (or a thread died: the assertions then say so)."""
+        good = {d.entry.message_id for d in self.delivered if d.entry.malformed is None}
+        poison = sum(d.entry.malformed is not None for d in self.delivered)
+        sqs = aws.client("sqs", self.endpoint_url)
+        url = sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
+        bot, runner = self.bot, self.runner
+        assert bot is not None
+        assert runner is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and all(self.alive().values()):
+            if all(m in bot.state.seen for m in good) and not runner.pending:
+                attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+                if int(attrs["Attributes"]["ApproximateNumberOfMessages"]) >= poison:
+                    return
+            time.sleep(0.3)
+
+    def account(self) -> Tally:
+        """Every record: exactly one verdict effect (the bot) or one DLQ entry; nothing else."""
+        published = {(d.shard_id, d.sequence_number): d.entry for d in self.delivered}
+        good = {k for k, e in published.items() if e.malformed is None}
+        poison = set(published) - good
+        verdicts = read_verdicts(self.endpoint_url, self.stack.output_stream.name)
+        verdict_keys = {(v.shard_id, v.sequence_number) for v in verdicts}
+        ids = Counter(v.message_id for v in verdicts)
+        sqs = aws.client("sqs", self.endpoint_url)
+        url = sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
+        letters = [DeadLetter.model_validate_json(b) for b in drain_queue(sqs, url)]
+        dead_keys = {(dl.shard_id, dl.sequence_number) for dl in letters}  # SQS is at-least-once too
+
+        missing = set(published) - verdict_keys - dead_keys
+        assert not missing, f"{len(missing)} published records have neither a verdict nor a DLQ entry"
+        assert verdict_keys == good, "a verdict for something that is not a published good message"
+        assert dead_keys == poison, "a DLQ entry for something that is not a published poison record"
+        assert not verdict_keys & dead_keys
+        assert all(published[v.shard_id, v.sequence_number].message_id == v.message_id for v in verdicts)
+        assert len(ids) == len(good)
+
+        # The bot: exactly one effect per message, every repeat suppressed.
+        assert self.bot is not None
+        assert self.runner is not None
+        counts = self.bot.state.counts
+        assert counts["hidden"] + counts["queued"] + counts["allowed"] == len(good)
+        assert self.bot.state.seen == {published[k].message_id for k in good}
+        assert counts["duplicates_ignored"] == len(verdicts) - len(ids)
+        assert counts["unreadable_verdicts"] == 0
+        # Moderator feedback is written once per decided message, never twice.
+        feedback = read_feedback(
+            aws.client("s3", self.endpoint_url),
+            self.stack.archive_bucket.name,
+            self.stack.archive_bucket.feedback_prefix,
+        )
+        decided = Counter(d.message_id for d in feedback.decisions)
+        assert decided, "the moderators decided nothing"
+        assert max(decided.values()) == 1, "a moderator decision was written twice"
+        assert sum(decided.values()) == counts["decisions"]
+        # Nothing went to the ESM's on-failure destination, and every good message was archived.
+        assert self.runner.stats.discarded == 0
+        failures_url = sqs.get_queue_url(QueueName=self.stack.on_failure_queue.name)["QueueUrl"]
+        assert drain_queue(sqs, failures_url) == []
+        archive = read_archive(
+            aws.client("s3", self.endpoint_url),
+            self.stack.archive_bucket.name,
+            self.stack.archive_bucket.archive_prefix,
+        )
+        assert {m.message.message_id for m in archive.messages} == self.bot.state.seen
+        return Tally(
+            messages_in=len(published),
+            verdict_records=len(verdicts),
+            distinct_verdicts=len(ids),
+            dead_letters=len(dead_keys),
+            dlq_messages=len(letters),
+            duplicates_suppressed=counts["duplicates_ignored"],
+        )
