@@ -36,6 +36,8 @@ def _base_env(port: int, data_dir: Path) -> dict[str, str]:
         "DNS_ADDRESS": "0",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "KINESIS_LATENCY": "0",
+        # The default account limit of 100 shards is reached by a test session's many small stacks.
+        "KINESIS_SHARD_LIMIT": "10000",
         "SERVICES": f"{SERVICES},{OPTIONAL_SERVICES}",
         "EAGER_SERVICE_LOADING": "1",
         "DO_NOT_TRACK": "1",

@@ -14,6 +14,7 @@ from training.data import Community, LabelledText, split
 
 def _emf_lines(capsys: pytest.CaptureFixture[str], batches: list[dict[str, float]]) -> list[str]:
     metrics = Metrics(namespace="ChatModeration", service="consumer")
+    metrics.clear_metrics()  # powertools shares the metric set between instances: start empty
     for batch in batches:
         for name, value in batch.items():
             unit = MetricUnit.Milliseconds if name == "HandlerDuration" else MetricUnit.Count
