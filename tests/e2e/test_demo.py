@@ -93,18 +93,28 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert "nothing lost, nothing twice" in proc.stdout
 
 
-def test_ctrl_c_stops_everything_the_run_started(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("step_log", "children"),
+    [
+        ("train.log", "train"),  # the servers are up and the training CLI runs
+        ("check1.log", "consumer, bot, check1"),  # the consumer and the bot run, so does a drift check
+    ],
+    ids=["during-training", "during-a-drift-check"],
+)
+def test_ctrl_c_stops_everything_the_run_started(
+    endpoint_url: str, data_dir: Path, tmp_path: Path, step_log: str, children: str
+) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)
     log = (tmp_path / "demo.out").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "demo", "--quick"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
     )
     try:
-        # Wait until the champion is being trained (servers up, a CLI running), then press Ctrl-C.
-        deadline = time.monotonic() + 300
-        while not list(tmp_path.glob("demo/*/train.log")):
+        # Wait until the step is under way, then press Ctrl-C.
+        deadline = time.monotonic() + 400
+        while not list(tmp_path.glob(f"demo/*/{step_log}")):
             assert proc.poll() is None, (tmp_path / "demo.out").read_text()
-            assert time.monotonic() < deadline, "the story never reached the training"
+            assert time.monotonic() < deadline, f"the story never reached {step_log}"
             time.sleep(0.5)
         pids = [pid for p in (tmp_path / "services").glob("*.pid") if (pid := read_pid(p)) is not None]
         assert len(pids) == 3
@@ -113,7 +123,7 @@ def test_ctrl_c_stops_everything_the_run_started(endpoint_url: str, data_dir: Pa
     assert proc.wait(120) == 130
     out = (tmp_path / "demo.out").read_text()
     assert "interrupted" in out
-    assert "stopped: train, mlflow, prefect, evidently" in out
+    assert f"stopped: {children}, mlflow, prefect, evidently" in out
     for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
         assert not _answers(env[var]), var
     assert not [pid for pid in pids if _group_alive(pid)]  # the servers' process groups are gone
