@@ -53,6 +53,7 @@ class RunnerStats:
     partial_failures: int = 0
     discarded: int = 0
     records_in: int = 0
+    io_errors: int = 0  # passes that could not reach the emulator or AWS
 
 
 class LocalRunner:
@@ -216,6 +217,7 @@ class LocalRunner:
                     del self._shards[sid]
                     self._listed_at = None  # children may start now
             except (ClientError, BotoCoreError) as err:  # emulator or network down: try again next pass
+                self.stats.io_errors += 1
                 log.warning(
                     json.dumps({"event": "runner_io_error", "shard_id": sid, "error": type(err).__name__})
                 )
@@ -230,13 +232,16 @@ class LocalRunner:
         """Poll until `stop` is set (or, with `idle_exit_s`, until idle that long with nothing pending)."""
         last_work = self._clock()
         while not stop.is_set():
+            errors = self.stats.io_errors
             try:
                 busy = self.step()
             except (ClientError, BotoCoreError) as err:
+                self.stats.io_errors += 1
                 log.warning(json.dumps({"event": "runner_io_error", "error": type(err).__name__}))
                 busy = False
-            if busy:
+            if busy or self.stats.io_errors > errors:  # an outage is not idleness: keep waiting for it
                 last_work = self._clock()
+            if busy:
                 continue
             # Idle means nothing new arrived AND nothing is waiting (a batch in retry backoff is work).
             if idle_exit_s is not None and not self.pending and self._clock() - last_work > idle_exit_s:
