@@ -33,6 +33,7 @@ from infra.bootstrap import bootstrap
 from infra.checkpoints import CheckpointStore
 from infra.kinesis import read_stream
 from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
+from infra.queues import peek_bodies
 from infra.settings import InfraSettings
 from infra.stack import Stack, load_stack
 from producer_sim.publisher import PublishReport
@@ -500,11 +501,11 @@ class Story:
         sqs = aws.client("sqs", self.endpoint_url)
         letters = [
             DeadLetter.model_validate_json(body)
-            for body in peek_queue(
+            for body in peek_bodies(
                 sqs, sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
             )
         ]
-        failures = peek_queue(sqs, sqs.get_queue_url(QueueName=self.stack.on_failure_queue.name)["QueueUrl"])
+        failures = peek_bodies(sqs, sqs.get_queue_url(QueueName=self.stack.on_failure_queue.name)["QueueUrl"])
         verdict_at = {(v.shard_id, v.sequence_number): v for v in verdicts}
         dead_at = {(d.shard_id, d.sequence_number) for d in letters}
         phases = []
@@ -593,18 +594,6 @@ def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: in
     return [
         x for x in pool if int(hashlib.sha256(x.text.casefold().encode()).hexdigest(), 16) % 2 == tweets_half
     ]
-
-
-def peek_queue(sqs: Any, url: str, hide_s: int = 30) -> list[str]:
-    """Every message body of a queue, without deleting any (each is hidden for `hide_s` seconds)."""
-    bodies: list[str] = []
-    while True:
-        msgs = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=hide_s
-        ).get("Messages", [])
-        if not msgs:
-            return bodies
-        bodies.extend(m["Body"] for m in msgs)
 
 
 def _json_documents(text: str) -> list[dict[str, Any]]:

@@ -39,6 +39,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
+from infra.queues import receive_all
 from stream_consumer.schemas import DeadLetter
 
 if TYPE_CHECKING:
@@ -341,13 +342,7 @@ def _erase_dead_letters(
     report.in_flight_not_scanned = int(attrs["Attributes"].get("ApproximateNumberOfMessagesNotVisible", 0))
     held: list[str] = []
     try:
-        while True:
-            resp = sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=300
-            )
-            messages = resp.get("Messages", [])
-            if not messages:
-                break
+        for messages in receive_all(sqs, queue_url, hide_s=300, wait_s=1):
             for m in messages:
                 report.scanned += 1
                 match = dead_letter_match(m["Body"], user_id)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from infra.kinesis import Entry, PutReport, batches, put_batch
+from infra.queues import receive_all
 from stream_consumer.schemas import DeadLetter, RejectReason
 
 if TYPE_CHECKING:
@@ -70,25 +71,21 @@ def replay_dead_letters(
     """Drain up to `limit` dead letters, re-publish the selected ones, delete those delivered."""
     report = ReplayReport()
     seen = 0
-    while seen < limit:
-        resp = sqs.receive_message(
-            QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=120
-        )
-        messages = resp.get("Messages", [])
-        if not messages:
-            break
+    for messages in receive_all(sqs, queue_url, hide_s=120):
         seen += len(messages)
         entries, skipped = replayable(((m["ReceiptHandle"], m["Body"]) for m in messages), reasons)
         report.skipped.update(skipped)
         if dry_run:
             report.replayed += len(entries)
-            continue
-        put: PutReport[ReplayEntry] = PutReport()
-        for batch in batches(entries):
-            put_batch(kinesis, stream, batch, put)
-        for delivered in put.delivered:
-            sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=delivered.entry.receipt_handle)
-        report.replayed += put.sent
-        if put.undelivered:  # stay in the queue; they come back after the visibility timeout
-            report.skipped["undelivered"] += len(put.undelivered)
+        else:
+            put: PutReport[ReplayEntry] = PutReport()
+            for batch in batches(entries):
+                put_batch(kinesis, stream, batch, put)
+            for delivered in put.delivered:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=delivered.entry.receipt_handle)
+            report.replayed += put.sent
+            if put.undelivered:  # stay in the queue; they come back after the visibility timeout
+                report.skipped["undelivered"] += len(put.undelivered)
+        if seen >= limit:  # before the next receive, which would hide more letters for nothing
+            break
     return report

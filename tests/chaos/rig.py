@@ -20,6 +20,7 @@ from typing import Any
 from infra import aws
 from infra.checkpoints import CheckpointStore
 from infra.kinesis import Delivered
+from infra.queues import peek_bodies
 from infra.stack import Stack
 from monitoring.archive import read_archive, read_feedback
 from producer_sim.__main__ import publish
@@ -30,7 +31,7 @@ from producer_sim.settings import ProducerSettings
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner
 from stream_consumer.schemas import DeadLetter, KinesisEvent
-from tests.integration.conftest import consumer_settings, drain_queue, read_verdicts
+from tests.integration.conftest import consumer_settings, read_verdicts
 
 
 class _StopPublishingError(Exception):
@@ -267,7 +268,7 @@ class Rig:
         ids = Counter(v.message_id for v in verdicts)
         sqs = aws.client("sqs", self.endpoint_url)
         url = sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
-        letters = [DeadLetter.model_validate_json(b) for b in drain_queue(sqs, url)]
+        letters = [DeadLetter.model_validate_json(b) for b in peek_bodies(sqs, url)]
         dead_keys = {(dl.shard_id, dl.sequence_number) for dl in letters}  # SQS is at-least-once too
 
         missing = set(published) - verdict_keys - dead_keys
@@ -299,7 +300,7 @@ class Rig:
         # Nothing went to the ESM's on-failure destination, and every good message was archived.
         assert self.runner.stats.discarded == 0
         failures_url = sqs.get_queue_url(QueueName=self.stack.on_failure_queue.name)["QueueUrl"]
-        assert drain_queue(sqs, failures_url) == []
+        assert peek_bodies(sqs, failures_url) == []
         archive = read_archive(
             aws.client("s3", self.endpoint_url),
             self.stack.archive_bucket.name,

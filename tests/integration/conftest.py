@@ -7,18 +7,17 @@ from typing import TYPE_CHECKING
 import pytest
 
 from infra import aws
+from infra.kinesis import read_stream
 from infra.stack import Stack
 from stream_consumer.schemas import ChampionManifest, Verdict
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.streams import read_stream
 from training.data import load_rscience, split
 from training.registry import upload_champion
 from training.train import ModelParams, fit
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
-    from mypy_boto3_sqs import SQSClient
 
 
 @pytest.fixture(scope="session")
@@ -59,15 +58,3 @@ def consumer_settings(
 def read_verdicts(endpoint_url: str, stream: str) -> list[Verdict]:
     shards = read_stream(aws.client("kinesis", endpoint_url), stream)
     return [Verdict.model_validate_json(r["Data"]) for records in shards.values() for r in records]
-
-
-def drain_queue(sqs: "SQSClient", url: str) -> list[str]:
-    bodies: list[str] = []
-    while True:
-        resp = sqs.receive_message(
-            QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=0, VisibilityTimeout=60
-        )
-        msgs = resp.get("Messages", [])
-        if not msgs:
-            return bodies
-        bodies.extend(m["Body"] for m in msgs)

@@ -19,6 +19,7 @@ from infra.bootstrap import ensure_stream
 from infra.checkpoints import CheckpointStore
 from infra.kinesis import PutReport, batches
 from infra.localstack import PROJECT_ROOT, LocalStack, set_config
+from infra.queues import peek_bodies
 from infra.stack import Stack
 from monitoring.archive import read_archive
 from producer_sim.publisher import Publisher
@@ -28,7 +29,7 @@ from stream_consumer.local_runner import LocalRunner, RunnerStats
 from stream_consumer.schemas import DeadLetter, KinesisEvent, RejectReason
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.integration.conftest import consumer_settings, drain_queue, publish_scorer, read_verdicts
+from tests.integration.conftest import consumer_settings, publish_scorer, read_verdicts
 from training.data import Community, load_community
 
 pytestmark = pytest.mark.integration
@@ -85,7 +86,7 @@ def assert_all_accounted_for(endpoint_url: str, stack: Stack, sent: list[Outgoin
         assert (v.action, v.score, v.sequence_number) == (twin.action, twin.score, twin.sequence_number)
     sqs = aws.client("sqs", endpoint_url)
     url = sqs.get_queue_url(QueueName=stack.dead_letter_queue.name)["QueueUrl"]
-    letters = [DeadLetter.model_validate_json(b) for b in drain_queue(sqs, url)]
+    letters = [DeadLetter.model_validate_json(b) for b in peek_bodies(sqs, url)]
     unique = {(dl.shard_id, dl.sequence_number): dl for dl in letters}  # the DLQ is at-least-once too
     assert len(unique) == len(poison)
     kinds = Counter(dl.reason for dl in unique.values())

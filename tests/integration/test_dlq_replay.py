@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 import pytest
 
 from infra import aws
+from infra.kinesis import read_stream
 from infra.stack import Stack
 from producer_sim.dlq import replay_dead_letters
 from stream_consumer.schemas import DeadLetter, RejectReason
-from tests.streams import read_stream
 
 pytestmark = pytest.mark.integration
 

@@ -8,14 +8,13 @@ import pytest
 
 from infra import aws
 from infra.bootstrap import bootstrap, ensure_stream
-from infra.kinesis import Delivered, batches
+from infra.kinesis import Delivered, batches, read_stream
 from infra.localstack import LocalStack, set_config
 from infra.stack import Stack, StreamSpec
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from stream_consumer.schemas import ChatMessage
 from tests.conftest import unique_stack
-from tests.streams import read_stream
 from training.data import Community, load_community
 
 pytestmark = pytest.mark.integration
