@@ -31,12 +31,11 @@ from demo.settings import DemoSettings
 from infra import aws
 from infra.bootstrap import bootstrap
 from infra.checkpoints import CheckpointStore
-from infra.kinesis import read_stream
+from infra.kinesis import Delivered, read_stream
 from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
 from infra.queues import peek_bodies
 from infra.settings import InfraSettings
 from infra.stack import Stack, load_stack
-from producer_sim.publisher import PublishReport
 from producer_sim.replay import GroundTruth, OutgoingRecord
 from stream_consumer.schemas import DeadLetter, Verdict
 from stream_consumer.settings import ConsumerSettings
@@ -50,7 +49,7 @@ class DemoError(RuntimeError):
 @dataclass
 class Step:
     title: str
-    status: str = "pending"  # pending, running, done, failed
+    status: str = "pending"  # pending, running, done
     started: float | None = None
     ended: float | None = None
     detail: str = ""
@@ -98,15 +97,24 @@ class Summary(BaseModel):
 
 @dataclass
 class Traffic:
-    """Counters the publisher thread updates for the live view."""
+    """What the chat servers delivered, by phase (the live view reads it while it grows)."""
 
-    published: int = 0
-    retried: int = 0
     phase: str = ""
-    target: int = 0
     ids: dict[str, list[str]] = field(default_factory=dict)  # message ids by phase (valid records)
     records: dict[str, set[tuple[str, str]]] = field(default_factory=dict)  # (shard, sequence) by phase
     tips: dict[str, int] = field(default_factory=dict)  # the highest sequence number per shard
+
+    @property
+    def published(self) -> int:
+        return sum(len(keys) for keys in self.records.values())
+
+    def add(self, delivered: list[Delivered[OutgoingRecord]]) -> None:
+        keys, ids = self.records[self.phase], self.ids[self.phase]
+        for d in delivered:
+            keys.add((d.shard_id, d.sequence_number))
+            self.tips[d.shard_id] = max(self.tips.get(d.shard_id, 0), int(d.sequence_number))
+            if d.entry.truth is not None:
+                ids.append(str(d.entry.truth.message_id))
 
 
 def _count_lines(path: Path) -> int:
@@ -312,10 +320,7 @@ class Story:
     def train(self) -> None:
         self._begin("train")
         out = self._cli("train", "-m", "training", "train", "--json")
-        try:
-            result = json.loads(out.strip().splitlines()[-1])
-        except (IndexError, json.JSONDecodeError):
-            raise DemoError(f"training printed no result; see {self.run_dir / 'train.log'}") from None
+        result = _last_json_line(out, self.run_dir / "train.log")
         if not result["promoted"]:
             raise DemoError(f"the first model was not promoted: {result['reasons']}")
         self.champions.append(result["version"])
@@ -334,25 +339,8 @@ class Story:
         self.refresh()
         with self._lock:
             at_start = Counter(self.figures.counts)
-        self.traffic.phase, self.traffic.target = phase, int(mix.split(":")[1])
-        ids = self.traffic.ids.setdefault(phase, [])
-        keys = self.traffic.records.setdefault(phase, set())
-        base = self.traffic.published
-
-        seen = 0
-
-        def on_batch(report: PublishReport, batch: list[OutgoingRecord]) -> None:
-            nonlocal seen
-            for d in report.delivered[seen:]:
-                keys.add((d.shard_id, d.sequence_number))
-                tip = self.traffic.tips.get(d.shard_id, 0)
-                self.traffic.tips[d.shard_id] = max(tip, int(d.sequence_number))
-                if d.entry.truth is not None:
-                    ids.append(str(d.entry.truth.message_id))
-            seen = len(report.delivered)
-            self.traffic.published = base + report.sent
-            self.traffic.retried = report.retried_records
-
+        self.traffic.phase = phase
+        self.traffic.ids[phase], self.traffic.records[phase] = [], set()
         settings = ProducerSettings(
             aws_endpoint_url=self.endpoint_url,
             input_stream=self.stack.input_stream.name,
@@ -365,7 +353,7 @@ class Story:
             self.settings.malformed,
             seed=seed,
             quiet=True,
-            on_batch=on_batch,
+            on_delivered=self.traffic.add,
             select=lambda community, pool: unseen_texts(community, pool, tweets_half),
         )
         if report.undelivered:
@@ -381,11 +369,15 @@ class Story:
         store = CheckpointStore(self.run_dir / "checkpoints" / f"{self.stack.input_stream.name}.json")
         return all(int(store.sequence(shard) or 0) >= tip for shard, tip in self.traffic.tips.items())
 
+    @property
+    def bot_seen_path(self) -> Path:
+        """The bot's record of the message ids it acted on (one per line)."""
+        return self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen"
+
     def _bot_settled(self) -> bool:
         """The bot has seen a verdict for every valid message published (it acts once per id)."""
-        path = self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen"
         try:
-            seen = set(path.read_text().split())
+            seen = set(self.bot_seen_path.read_text().split())
         except FileNotFoundError:
             seen = set()
         return all(i in seen for ids in self.traffic.ids.values() for i in ids)
@@ -403,14 +395,9 @@ class Story:
 
     def drift_check(self, key: str) -> dict[str, Any]:
         self._begin(key)
-        out = self._cli(key, "-m", "monitoring", "check")
-        try:
-            docs = _json_documents(out)
-            check = docs[0]
-        except (IndexError, json.JSONDecodeError):
-            raise DemoError(f"the drift check printed no result; see {self.run_dir / f'{key}.log'}") from None
-        training = docs[1] if len(docs) > 1 else None
-        check["training"] = training
+        out = self._cli(key, "-m", "monitoring", "check", "--json")
+        check = _last_json_line(out, self.run_dir / f"{key}.log")
+        training = check["training"]
         self.checks.append(check)
         verdict = "drift" if check["drifted"] else "no drift"
         detail = f"{verdict} (unseen-word share {check['unseen_word_share']:.3f})"
@@ -423,17 +410,13 @@ class Story:
         self._end(key, detail)
         return check
 
-    def hot_reload(self, version: str, seed: int) -> None:
-        self.publish("reload", "tweets after promotion", f"tweets:{self.sizes[2]}", seed, tweets_half=1)
+    def hot_reload(self, version: str, count: int, seed: int) -> None:
+        self.publish("reload", "tweets after promotion", f"tweets:{count}", seed, tweets_half=1)
         serving = self.figures.champion_version
         note = f"; serving version {serving}" + (
             "" if str(serving) == version else f" [red](promoted: {version})"
         )
         self.steps["reload"].detail += note
-
-    @property
-    def sizes(self) -> tuple[int, int, int]:
-        return self.settings.sizes
 
     # --- live view -------------------------------------------------------------------------------
 
@@ -459,14 +442,14 @@ class Story:
         table.add_column()
         table.add_column(justify="right", width=8)
         table.add_column(style="dim")
-        marks = {"pending": "·", "running": "[yellow]▶", "done": "[green]✓", "failed": "[red]✗"}
+        marks = {"pending": "·", "running": "[yellow]▶", "done": "[green]✓"}
         for step in self.steps.values():
             secs = f"{step.seconds:.1f} s" if step.seconds is not None else ""
             table.add_row(marks[step.status], step.title, secs, step.detail)
         f, t = self.figures, self.traffic
         lag = t.published - f.verdicts - f.counts["DeadLetters"]
         p50 = f"{f.handler_p50_ms:.0f} ms" if f.handler_p50_ms is not None else "-"
-        bot_seen = _count_lines(self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen")
+        bot_seen = _count_lines(self.bot_seen_path)
         stats = Text.from_markup(
             f"[bold]in[/] {t.published:,} ({t.phase})   [bold]out[/] {self._mix_line()}   "
             f"[bold]in flight[/] {max(lag, 0):,}   [bold]retried[/] {f.counts['RetriedRecords']:,}\n"
@@ -596,16 +579,13 @@ def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: in
     ]
 
 
-def _json_documents(text: str) -> list[dict[str, Any]]:
-    """The JSON documents printed one after another (`monitoring check` prints one or two)."""
-    decoder = json.JSONDecoder()
-    docs: list[dict[str, Any]] = []
-    i = text.find("{")
-    while i != -1:
-        doc, end = decoder.raw_decode(text, i)
-        docs.append(doc)
-        i = text.find("{", end)
-    return docs
+def _last_json_line(out: str, log: Path) -> dict[str, Any]:
+    """The result a CLI run with `--json` printed last."""
+    try:
+        doc: dict[str, Any] = json.loads(out.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise DemoError(f"no result was printed; see {log}") from None
+    return doc
 
 
 def summary_tables(summary: Summary) -> Group:
@@ -674,7 +654,7 @@ def summary_tables(summary: Summary) -> Group:
 def run_story(settings: DemoSettings, console: Console, story: Story) -> Summary:
     """The steps in order; the caller owns the live view and the cleanup."""
     story.run_dir.mkdir(parents=True, exist_ok=True)
-    rsci, tweets, _ = settings.sizes
+    rsci, tweets, tweets_after = settings.sizes
     story.start_services()
     story.train()
     story.start_consumer_and_bot()
@@ -685,7 +665,7 @@ def run_story(settings: DemoSettings, console: Console, story: Story) -> Summary
     training = check.get("training")
     if not (training and training["promoted"]):
         raise DemoError("the drift check did not promote a new champion; see the check's log")
-    story.hot_reload(training["version"], seed=3)
+    story.hot_reload(training["version"], tweets_after, seed=3)
     summary = story.summarise()
     (story.run_dir / "summary.json").write_text(summary.model_dump_json(indent=2))
     return summary

@@ -14,6 +14,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     check = sub.add_parser("check", help="check the latest archive window for drift (and retrain on drift)")
     check.add_argument("--no-retrain", action="store_true")
+    check.add_argument(
+        "--json", action="store_true", help="print the result (with any retraining) as one line"
+    )
     serve = sub.add_parser("serve", help="serve drift_check_flow as a deployment on the Prefect server")
     serve.add_argument("--interval", type=float, default=300.0, help="seconds between checks")
     erase = sub.add_parser(
@@ -31,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.no_retrain:
             settings = settings.model_copy(update={"retrain_on_drift": False})
         result = drift_check_flow(settings=settings)
+        if args.json:
+            print(result.model_dump_json())
+            return 0
         print(result.model_dump_json(indent=2, exclude={"training"}))
         if result.training:
             print(result.training.model_dump_json(indent=2))

@@ -13,7 +13,7 @@ from threading import Event
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from infra import aws
-from infra.kinesis import batches
+from infra.kinesis import Delivered, batches
 from producer_sim.bot import Bot, summary
 from producer_sim.dlq import replay_dead_letters
 from producer_sim.publisher import Publisher, PublishReport
@@ -53,12 +53,12 @@ def publish(
     stream: str | None = None,
     ground_truth: Path | None = None,
     quiet: bool = False,
-    on_batch: Callable[[PublishReport, list[OutgoingRecord]], None] | None = None,
+    on_delivered: Callable[[list[Delivered[OutgoingRecord]]], None] | None = None,
     select: Callable[[Community, list[LabelledText]], list[LabelledText]] | None = None,
 ) -> PublishReport:
     """Replay the mix schedule into the input stream and write the ground-truth side file.
 
-    `on_batch` sees the running report and each batch once it has been delivered (for live views);
+    `on_delivered` sees the records of each batch once they are delivered (for live views);
     `select` narrows a community's texts (e.g. to those a model never trained on).
     """
     phases = parse_mix(mix, rate)
@@ -92,12 +92,13 @@ def publish(
             for batch in batches(released):
                 before = report.sent
                 publisher.publish_batch(batch, report)
-                for d in report.delivered[before:]:
+                delivered = report.delivered[before:]
+                for d in delivered:
                     if d.entry.truth is not None:
                         truth_file.write(d.entry.truth.model_dump_json() + "\n")
                 truth_file.flush()  # the bot reads the side file while messages are still going out
-                if on_batch is not None:
-                    on_batch(report, batch)
+                if on_delivered is not None:
+                    on_delivered(delivered)
                 elapsed = max(time.monotonic() - started, 1e-9)
                 progress.update(
                     task, advance=len(batch), rate=report.sent / elapsed, retried=report.retried_records
