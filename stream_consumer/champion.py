@@ -11,13 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-# botocore wraps most transport failures in BotoCoreError, but not all: a streamed response of
-# status >= 300 (the 304 of a conditional GET, an error) cut mid-body raises urllib3's own error.
-from urllib3.exceptions import HTTPError as TransportError
-
+from infra.aws import TRANSPORT_ERRORS
 from stream_consumer.moderation import Champion
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
@@ -26,10 +23,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
-
-# An unreachable bucket, or an answer cut short: BotoCoreError, and TransportError (urllib3's),
-# which botocore leaves unwrapped when a streamed response of status >= 300 (the 304 of a
-# conditional GET, an error) is cut mid-body.
+_FETCH_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, ClientError)
 
 SMOKE_TEXTS = ("thanks for sharing the paper, the methods look solid", "you are an idiot")
 
@@ -50,7 +44,7 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
     bucket, key = _split_s3_uri(manifest.artifact_uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except (ClientError, BotoCoreError, TransportError) as err:
+    except _FETCH_ERRORS as err:
         raise ModelLoadError(f"cannot fetch {manifest.artifact_uri}: {type(err).__name__}") from err
     digest = hashlib.sha256(body).hexdigest()
     if digest != manifest.sha256:
@@ -121,7 +115,7 @@ class ChampionWatcher:
             if code in {"304", "NotModified"}:
                 return ReloadEvent("unchanged", serving)
             return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {code}")
-        except (BotoCoreError, TransportError) as err:
+        except TRANSPORT_ERRORS as err:
             return ReloadEvent("failed", serving, f"manifest unreachable: {type(err).__name__}")
         try:
             manifest = ChampionManifest.model_validate_json(body)

@@ -8,16 +8,17 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 from pydantic import ValidationError
-from urllib3.exceptions import HTTPError as TransportError  # one botocore leaves unwrapped (champion.py)
 
+from infra.aws import TRANSPORT_ERRORS
 from stream_consumer.policy import PolicyBook
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
+_UNREACHABLE: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, OSError)
 
 
 class PolicySource:
@@ -70,7 +71,7 @@ class PolicySource:
                 self.book, self._etag = PolicyBook(), None  # no policy file: the default for everyone
                 return
             self._on_error(f"policy s3://{self._bucket}/{self._key}: {code}; keeping the last good policies")
-        except (BotoCoreError, TransportError, OSError) as err:
+        except _UNREACHABLE as err:
             self._on_error(f"policy unreachable ({type(err).__name__}); keeping the last good policies")
         except ValidationError as err:
             self._on_error(f"policy invalid ({err.error_count()} errors); keeping the last good policies")
