@@ -78,19 +78,32 @@ def act(
     return decisions
 
 
-def load_truth(path: Path) -> dict[UUID, GroundTruth]:
-    """The simulator's side file of labels (lines that do not parse are skipped)."""
-    out: dict[UUID, GroundTruth] = {}
-    if not path.exists():
-        return out
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            try:
-                t = GroundTruth.model_validate_json(line)
-            except ValidationError:
-                continue
-            out[t.message_id] = t
-    return out
+class TruthFile:
+    """The simulator's side file of labels, read as it grows: only lines appended since the last
+    read are parsed (lines that do not parse are skipped; one still being written waits)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.labels: dict[UUID, GroundTruth] = {}
+        self._offset = 0
+
+    def refresh(self) -> dict[UUID, GroundTruth]:
+        try:
+            fh = self.path.open("rb")
+        except FileNotFoundError:
+            return self.labels
+        with fh:
+            fh.seek(self._offset)
+            for line in fh:
+                if not line.endswith(b"\n"):
+                    break
+                self._offset += len(line)
+                try:
+                    t = GroundTruth.model_validate_json(line)
+                except ValidationError:
+                    continue
+                self.labels[t.message_id] = t
+        return self.labels
 
 
 def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: str) -> str:
@@ -121,8 +134,7 @@ class Bot:
         self._stream = stream
         self._bucket = bucket
         self._prefix = feedback_prefix
-        self._truth_path = truth_path
-        self._truth: dict[UUID, GroundTruth] = {}
+        self._truth = TruthFile(truth_path)
         self._checkpoints = CheckpointStore(state_dir / f"{stream}.json")
         self._seen_path = state_dir / f"{stream}.seen"
         self.state = BotState(seen=self._load_seen())
@@ -181,12 +193,14 @@ class Bot:
                 verdicts.append(Verdict.model_validate_json(r["Data"]))
             except ValidationError:
                 unreadable += 1
-        if any(v.message_id not in self._truth for v in verdicts):
-            self._truth = load_truth(self._truth_path)  # the side file grows as messages are sent
+        if any(v.message_id not in self._truth.labels for v in verdicts):
+            self._truth.refresh()  # the side file grows as messages are sent
         now = datetime.now(UTC)
         new_ids = {v.message_id for v in verdicts} - self.state.seen
         counts, rng = Counter(self.state.counts), self._rng.getstate()
-        decisions = act(verdicts, self.state, self._truth, *self._shares, self._rng, now, self._moderators)
+        decisions = act(
+            verdicts, self.state, self._truth.labels, *self._shares, self._rng, now, self._moderators
+        )
         self.state.counts["unreadable_verdicts"] += unreadable
         try:
             if decisions:  # feedback first, then the checkpoint: a crash repeats, never loses

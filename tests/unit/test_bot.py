@@ -2,9 +2,10 @@
 
 import random
 from datetime import UTC, datetime
+from pathlib import Path
 from uuid import UUID, uuid4
 
-from producer_sim.bot import BotState, act
+from producer_sim.bot import BotState, TruthFile, act
 from producer_sim.replay import GroundTruth
 from stream_consumer.policy import Thresholds
 from stream_consumer.schemas import Action, Verdict
@@ -74,3 +75,17 @@ def test_messages_without_ground_truth_are_counted_not_invented() -> None:
     state = BotState()
     assert act([verdict(Action.REVIEW)], state, {}, 1.0, 0.0, random.Random(1), NOW) == []
     assert state.counts["no_ground_truth"] == 1
+
+
+def test_the_truth_file_is_read_as_it_grows(tmp_path: Path) -> None:
+    path = tmp_path / "truth.jsonl"
+    truth = TruthFile(path)
+    assert truth.refresh() == {}
+    first, second = (
+        GroundTruth(message_id=uuid4(), community=Community.TWEETS, label="remove") for _ in "ab"
+    )
+    path.write_text(first.model_dump_json() + "\n" + second.model_dump_json()[:20])  # second half-written
+    assert set(truth.refresh()) == {first.message_id}
+    with path.open("a") as fh:
+        fh.write(second.model_dump_json()[20:] + "\nnot json\n")
+    assert set(truth.refresh()) == {first.message_id, second.message_id}
