@@ -21,7 +21,7 @@ from typing import Any
 from infra import aws
 from infra.bootstrap import bootstrap
 from infra.kinesis import PutReport
-from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer
+from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, free_port
 from infra.stack import load_stack
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
@@ -29,15 +29,6 @@ from stream_consumer.schemas import Verdict
 from stream_consumer.settings import ConsumerSettings
 from training.data import Community, load_community
 from training.registry import upload_champion
-
-
-def _free_port() -> int:
-    import socket  # noqa: PLC0415
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 class VerdictReader(threading.Thread):
@@ -165,9 +156,9 @@ def run(
     with tempfile.TemporaryDirectory() as tmp:
         server: LocalStack | MotoServer
         if emulator == "localstack":
-            server = LocalStack(_free_port(), Path(tmp))
+            server = LocalStack(free_port(), Path(tmp))
         else:
-            server = MotoServer(_free_port(), Path(tmp) / "moto.log")
+            server = MotoServer(free_port(), Path(tmp) / "moto.log")
         server.start()
         try:
             runs = [measure_rate(server.endpoint_url, r, seconds, scorer, replay) for r in rates]

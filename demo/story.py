@@ -353,7 +353,7 @@ class Story:
             self.settings.malformed,
             seed=seed,
             quiet=True,
-            on_delivered=self.traffic.add,
+            on_delivered=lambda _, delivered: self.traffic.add(delivered),
             select=lambda community, pool: unseen_texts(community, pool, tweets_half),
         )
         if report.undelivered:

@@ -4,6 +4,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -18,6 +19,14 @@ LOCALSTACK_PYTHON = PROJECT_ROOT / ".localstack" / "venv" / "bin" / "python"
 SERVICES = "kinesis,s3,sqs,iam,sts"  # what the stack needs: readiness waits for these
 # Started too, not waited for: monitoring may read its alert webhook URL from Secrets Manager.
 OPTIONAL_SERVICES = "secretsmanager"
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for an emulator or server started next."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
 
 
 class LocalStackError(RuntimeError):

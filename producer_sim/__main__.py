@@ -53,12 +53,12 @@ def publish(
     stream: str | None = None,
     ground_truth: Path | None = None,
     quiet: bool = False,
-    on_delivered: Callable[[list[Delivered[OutgoingRecord]]], None] | None = None,
+    on_delivered: Callable[[PublishReport, list[Delivered[OutgoingRecord]]], None] | None = None,
     select: Callable[[Community, list[LabelledText]], list[LabelledText]] | None = None,
 ) -> PublishReport:
     """Replay the mix schedule into the input stream and write the ground-truth side file.
 
-    `on_delivered` sees the records of each batch once they are delivered (for live views);
+    `on_delivered` sees the running report and each batch's records once delivered (live views);
     `select` narrows a community's texts (e.g. to those a model never trained on).
     """
     phases = parse_mix(mix, rate)
@@ -98,7 +98,7 @@ def publish(
                         truth_file.write(d.entry.truth.model_dump_json() + "\n")
                 truth_file.flush()  # the bot reads the side file while messages are still going out
                 if on_delivered is not None:
-                    on_delivered(delivered)
+                    on_delivered(report, delivered)
                 elapsed = max(time.monotonic() - started, 1e-9)
                 progress.update(
                     task, advance=len(batch), rate=report.sent / elapsed, retried=report.retried_records

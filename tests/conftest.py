@@ -1,7 +1,6 @@
 """Session fixtures: the data sets, and a real LocalStack started once per test session."""
 
 import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,7 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.bootstrap import bootstrap
-from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, is_ready
+from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, free_port, is_ready
 from infra.stack import Stack, load_stack
 from infra.telemetry import quiet
 
@@ -52,13 +51,6 @@ def data_dir(test_env: TestEnv) -> Path:
     if not (test_env.data_dir / "rscience" / "comments.csv").is_file():
         pytest.fail(f"data sets not found under DATA_DIR={test_env.data_dir}", pytrace=False)
     return test_env.data_dir
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture(scope="session")

@@ -209,7 +209,7 @@ class Rig:
         stop = threading.Event()
         reports: list[PublishReport] = []
 
-        def on_batch(report: PublishReport, batch: list[OutgoingRecord]) -> None:
+        def on_delivered(report: PublishReport, _: list[Delivered[OutgoingRecord]]) -> None:
             if not reports:
                 reports.append(report)
             if stop.is_set():
@@ -224,7 +224,7 @@ class Rig:
                     malformed,
                     seed or None,
                     quiet=True,
-                    on_batch=on_batch,
+                    on_delivered=on_delivered,
                 )
 
         thread = threading.Thread(target=run, name="chaos-publisher", daemon=True)

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from infra.localstack import PROJECT_ROOT, read_pid
-from tests.conftest import free_port
+from infra.localstack import PROJECT_ROOT, free_port, read_pid
 
 pytestmark = pytest.mark.e2e
 

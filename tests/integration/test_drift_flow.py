@@ -14,6 +14,7 @@ from uuid import uuid4
 import pytest
 
 from infra import aws
+from infra.localstack import free_port
 from infra.stack import Stack
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
@@ -23,7 +24,7 @@ from stream_consumer.policy import PolicyBook
 from stream_consumer.schemas import ChampionManifest, KinesisEvent
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.sinks import archive_key, archive_lines
-from tests.conftest import free_port, training_settings
+from tests.conftest import training_settings
 from training.data import LabelledText, ModeratorDecision, load_davidson, load_rscience, split
 from training.flow import train_flow
 from training.settings import TrainingSettings
