@@ -36,12 +36,19 @@ class ArchiveWindow:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
+def archive_text(body: bytes) -> str | None:
+    """An archive object's JSON Lines text, or None when it is not gzip'd UTF-8."""
+    try:
+        return gzip.decompress(body).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None
+
+
 def parse_object(body: bytes) -> tuple[list[ArchivedMessage], Counter[str]]:
     """The lines of one archive object; bad ones are counted by reason."""
     skipped: Counter[str] = Counter()
-    try:
-        text = gzip.decompress(body).decode("utf-8")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+    text = archive_text(body)
+    if text is None:
         skipped["corrupt_object"] += 1
         return [], skipped
     out = []

@@ -25,11 +25,9 @@ is the thin S3/SQS adapter. Nothing here logs message text: logs name object key
 """
 
 import binascii
-import gzip
 import json
 import logging
 import re
-import zlib
 from base64 import b64decode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -40,7 +38,9 @@ from uuid import UUID
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
 from infra.queues import receive_all
+from monitoring.archive import archive_text
 from stream_consumer.schemas import DeadLetter
+from stream_consumer.sinks import gzip_lines
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -97,9 +97,8 @@ def _archived_user(doc: dict[str, Any]) -> set[str]:
 
 def erase_archive_object(body: bytes, user_id: str) -> Rewrite | None:
     """An archive object (gzip'd JSON Lines) without `user_id`'s lines; None when it cannot be read."""
-    try:
-        text = gzip.decompress(body).decode("utf-8")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+    text = archive_text(body)
+    if text is None:
         return None
     kept: list[str] = []
     ids: set[str] = set()
@@ -116,8 +115,7 @@ def erase_archive_object(body: bytes, user_id: str) -> Rewrite | None:
                 ids.add(mid)
         else:
             kept.append(line)
-    # the consumer's own encoding (stream_consumer.sinks.archive_lines): level 1, no timestamp
-    new = gzip.compress(("\n".join(kept) + "\n").encode(), compresslevel=1, mtime=0) if kept else None
+    new = gzip_lines(kept) if kept else None
     return Rewrite(new, removed, len(kept), frozenset(ids), unparsed)
 
 

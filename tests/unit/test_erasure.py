@@ -16,6 +16,7 @@ from monitoring.erasure import (
 )
 from stream_consumer.policy import Thresholds
 from stream_consumer.schemas import Action, ArchivedMessage, ChatMessage, DeadLetter, RejectReason, Verdict
+from stream_consumer.sinks import gzip_lines
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -48,8 +49,7 @@ def archived(user: str, text: str = "an ordinary comment", seq: int = 1) -> Arch
 
 
 def archive_body(messages: list[ArchivedMessage], extra_lines: tuple[str, ...] = ()) -> bytes:
-    lines = [m.model_dump_json() for m in messages] + list(extra_lines)
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
+    return gzip_lines([m.model_dump_json() for m in messages] + list(extra_lines))
 
 
 def test_archive_object_loses_exactly_the_users_lines_and_keeps_the_rest_byte_for_byte() -> None:
