@@ -62,7 +62,7 @@ def compare(data_dir: Path, model_path: Path) -> dict[str, Any]:
 
     from profanity_check import predict_prob  # noqa: PLC0415
 
-    from stream_consumer.normalize import normalize  # noqa: PLC0415
+    from stream_consumer.normalize import normal_form  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from training.data import load_rscience, split  # noqa: PLC0415
 
@@ -71,7 +71,7 @@ def compare(data_dir: Path, model_path: Path) -> dict[str, Any]:
     scorer = LinearScorer.load(model_path)
 
     def champion(batch: Sequence[str]) -> Sequence[float]:
-        return list(scorer.predict_proba([normalize(t) for t in batch]))
+        return list(scorer.predict_proba([normal_form(t) for t in batch]))
 
     def profanity(batch: Sequence[str]) -> Sequence[float]:
         return list(predict_prob(list(batch)))

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from monitoring.drift import DriftRules, decide, describe, evidently_report, summarise
-from stream_consumer.normalize import normalize
+from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer
 from training.data import load_davidson, load_rscience, split
 
@@ -27,11 +27,13 @@ def main() -> None:
     args = parser.parse_args()
     scorer = LinearScorer.load(args.model_path)
     s = split(load_rscience(args.data_dir), seed=42)
-    reference_texts = [normalize(x.text) for x in s.validation]  # held out: what the model never fit
-    same = [normalize(x.text) for x in s.test]
-    tweets = [normalize(x.text) for x in load_davidson(args.data_dir)]
+    reference_batch = [normal_form(x.text) for x in s.validation]  # held out: what the model never fit
+    same = [normal_form(x.text) for x in s.test]
+    tweets = [normal_form(x.text) for x in load_davidson(args.data_dir)]
     vocab = scorer.vocabulary
-    reference = describe(reference_texts, scorer.predict_proba(reference_texts).tolist(), vocab)
+    reference = describe(
+        [b.text for b in reference_batch], scorer.predict_proba(reference_batch).tolist(), vocab
+    )
     rules = DriftRules()
     rng = random.Random(7)
     now = datetime.now(UTC)
@@ -46,14 +48,14 @@ def main() -> None:
         flagged = 0
         for _ in range(args.windows):
             k = int(args.size * share)
-            texts = rng.sample(same, args.size - k) + rng.sample(tweets, k)
+            batch = rng.sample(same, args.size - k) + rng.sample(tweets, k)
             started = time.perf_counter()
-            scores = scorer.predict_proba(texts)
-            current = describe(texts, scores.tolist(), vocab)
+            scores = scorer.predict_proba(batch)
+            current = describe([b.text for b in batch], scores.tolist(), vocab)
             _, pvalues, text_score = evidently_report(reference, current, text_drift=args.text_drift)
             result = decide(summarise(reference, current, pvalues, text_score, []), rules, now)
             seconds += time.perf_counter() - started
-            checked += len(texts)
+            checked += len(batch)
             flagged += result.drifted
         rate = flagged / args.windows
         out[f"flagged_share_{int(share * 100)}pct_tweets"] = rate

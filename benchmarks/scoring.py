@@ -57,30 +57,30 @@ def _test_texts(data_dir: Path) -> list[str]:
 
 def model(data_dir: Path, model_path: Path) -> dict[str, float]:
     """The exported scorer alone, and with normalisation: raw text in, calibrated scores out."""
-    from stream_consumer.normalize import normalize  # noqa: PLC0415
+    from stream_consumer.normalize import NormalText, normal_form  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
 
     scorer = LinearScorer.load(model_path)
     texts = _test_texts(data_dir)
-    normalised = [normalize(t) for t in texts]
+    normalised = [normal_form(t) for t in texts]
     out: dict[str, float] = {}
     for size in (100, 500):
         chunks = [normalised[i : i + size] for i in range(0, len(normalised) - size + 1, size)]
         raw_chunks = [texts[i : i + size] for i in range(0, len(texts) - size + 1, size)]
 
-        def scores_only(chunks: list[list[str]] = chunks) -> int:
+        def scores_only(chunks: list[list[NormalText]] = chunks) -> int:
             for c in chunks:
                 scorer.predict_proba(c)
             return sum(map(len, chunks))
 
-        def with_reasons(chunks: list[list[str]] = chunks) -> int:
+        def with_reasons(chunks: list[list[NormalText]] = chunks) -> int:
             for c in chunks:
                 scorer.score(c, top_k=3)
             return sum(map(len, chunks))
 
         def end_to_end(chunks: list[list[str]] = raw_chunks) -> int:
             for c in chunks:
-                scorer.score([normalize(t) for t in c], top_k=3)
+                scorer.score([normal_form(t) for t in c], top_k=3)
             return sum(map(len, chunks))
 
         out[f"scores_msg_per_s_batch{size}"] = _best_rate(scores_only)
@@ -99,7 +99,7 @@ def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
     from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.moderation import Champion  # noqa: PLC0415
     from stream_consumer.policy import PolicyBook  # noqa: PLC0415
-    from stream_consumer.schemas import KinesisEvent  # noqa: PLC0415
+    from stream_consumer.schemas import read_event  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from stream_consumer.sinks import archive_lines  # noqa: PLC0415
@@ -151,7 +151,7 @@ def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
         def run(events: list[dict[str, object]] = events) -> int:
             n = 0
             for e in events:
-                consumer.handle(KinesisEvent.model_validate(e).records)
+                consumer.handle(read_event(e))
                 n += len(e["Records"])  # type: ignore[arg-type]
             return n
 
@@ -163,11 +163,12 @@ def coldstart(data_dir: Path, model_path: Path) -> dict[str, float]:
     """Import the handler module and load the champion from bytes (as from S3): a Lambda cold start."""
     started = time.perf_counter()
     import stream_consumer.handler  # noqa: F401, PLC0415
+    from stream_consumer.normalize import normal_form  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
 
     imported = time.perf_counter()
     scorer = LinearScorer.load(model_path.read_bytes())
-    scorer.score(["first message after a cold start"])
+    scorer.score([normal_form("first message after a cold start")])
     loaded = time.perf_counter()
     return {
         "import_s": imported - started,

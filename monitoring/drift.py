@@ -21,7 +21,7 @@ from evidently.metrics import MeanValue, ValueDrift
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
-from stream_consumer.features import TOKEN
+from stream_consumer.normalize import TOKEN
 
 DESCRIPTORS = ("unseen_word_share", "length", "non_letter_share", "score")
 TRENDED = ("unseen_word_share", "score")  # their window means are kept for the workspace's dashboard

@@ -24,7 +24,7 @@ from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedb
 from monitoring.drift import DriftResult, decide, describe, evidently_report, summarise
 from monitoring.settings import MonitoringSettings
 from stream_consumer.champion import load_model
-from stream_consumer.normalize import normalize
+from stream_consumer.normalize import normal_form, normalize
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from training.data import join_feedback
@@ -125,8 +125,9 @@ def check_window(
     messages = select(
         archive.messages, since, last=None if settings.window_minutes else settings.window_last_n
     )
-    texts = [normalize(m.message.text) for m in messages]
-    scores = scorer.predict_proba(texts).tolist() if texts else []
+    batch = [normal_form(m.message.text) for m in messages]
+    texts = [b.text for b in batch]
+    scores = scorer.predict_proba(batch).tolist() if batch else []
     current = describe(texts, scores, scorer.vocabulary)
     labels = {d.message_id: d.label for d in feedback.decisions}
     labelled = [

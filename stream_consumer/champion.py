@@ -16,6 +16,7 @@ from pydantic import ValidationError
 
 from infra.aws import TRANSPORT_ERRORS
 from stream_consumer.moderation import Champion
+from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 
@@ -41,6 +42,11 @@ def _split_s3_uri(uri: str) -> tuple[str, str]:
 
 def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
     """Fetch the archive the manifest names, check its sha256, load it and run a smoke prediction."""
+    if manifest.normal_form is not None and manifest.normal_form != NORMAL_FORM_VERSION:
+        raise ModelLoadError(
+            f"version {manifest.version} was trained on normal form {manifest.normal_form!r}; "
+            f"this consumer implements {NORMAL_FORM_VERSION!r}"
+        )
     bucket, key = _split_s3_uri(manifest.artifact_uri)
     try:
         body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
@@ -51,7 +57,7 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
         raise ModelLoadError(f"sha256 mismatch for {manifest.artifact_uri}: {digest} != {manifest.sha256}")
     try:
         scorer = LinearScorer.load(body)
-        smoke = scorer.score(list(SMOKE_TEXTS))
+        smoke = scorer.score([normal_form(t) for t in SMOKE_TEXTS])
     except Exception as err:  # a broken archive can fail in many ways; none may reach a batch
         raise ModelLoadError(
             f"version {manifest.version} does not load: {type(err).__name__}: {err}"

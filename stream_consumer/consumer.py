@@ -15,7 +15,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from stream_consumer.champion import ReloadEvent
 from stream_consumer.moderation import Champion, NoModelError, moderate
 from stream_consumer.policy import PolicyBook
-from stream_consumer.schemas import BatchResponse, KinesisRecord
+from stream_consumer.schemas import BadEnvelope, BatchResponse, KinesisRecord
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, archive_key
 
@@ -23,7 +23,7 @@ logger = Logger(service="chat-moderation")
 metrics = Metrics(namespace="ChatModeration", service="consumer")
 
 
-def _failures(records: Sequence[KinesisRecord]) -> BatchResponse:
+def _failures(records: Sequence[KinesisRecord | BadEnvelope]) -> BatchResponse:
     return {"batchItemFailures": [{"itemIdentifier": r.sequence_number} for r in records]}
 
 
@@ -47,7 +47,7 @@ class Consumer:
         self._archive = archive
         self.totals: Counter[str] = Counter()  # since start: verdicts by action, dead letters, retried
 
-    def handle(self, records: Sequence[KinesisRecord]) -> BatchResponse:
+    def handle(self, records: Sequence[KinesisRecord | BadEnvelope]) -> BatchResponse:
         """Moderate one batch; returns the records Kinesis must retry (none on full success)."""
         started = time.perf_counter()
         if not records:
@@ -81,9 +81,7 @@ class Consumer:
             logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
             metrics.add_metric(name="SinkErrors", unit=MetricUnit.Count, value=1)
             return _failures(records)
-        failed_seq = {m.record.sequence_number for m in unwritten} | {
-            r.record.sequence_number for r in undelivered
-        }
+        failed_seq = {m.record.sequence_number for m in unwritten} | {r.sequence_number for r in undelivered}
         for rejected in outcome.rejected:
             dl = rejected.dead_letter
             logger.warning(

@@ -2,18 +2,28 @@
 
 Training fits the vocabulary and the model on exactly these features, and serving computes them with
 this same code, so the exported model needs neither scikit-learn nor scipy to score.
+
+A text is scored as windows of at most `WindowSpec.size` tokens (overlapping by half), at most
+`WindowSpec.most` of them spread over the text; the message's score is its highest window's. The word
+features are per window, the dense style features per message. Tokens the model has no column for are
+looked up again with doubled letters collapsed ("fuuck" → "fuck") and, when masked ("f*ck", "f**k"), as
+the most frequent vocabulary word of their length sharing the unmasked letters.
 """
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from functools import cached_property, lru_cache
+from itertools import chain, pairwise, repeat
 
 import numpy as np
 from numpy.typing import NDArray
 
-TOKEN = re.compile(r"[a-z0-9']+|[^\sa-z0-9']")
+from stream_consumer.normalize import TOKEN, run_variants
 
+_DOUBLE = re.compile(r"(.)\1")
+MAX_MASKED_LOOKUPS = 64  # per text: each costs one vectorised scan of the words of its length
 LEXICONS: dict[str, frozenset[str]] = {
     "first_person": frozenset(
         {"i", "me", "my", "mine", "myself", "i'm", "i've", "i'd", "im", "ive", "we", "our", "us"}
@@ -105,6 +115,7 @@ META_NAMES: tuple[str, ...] = (
     "long_token_share",
     "unknown_token_share",
     "distinct_token_share",
+    "mixed_script_share",
     "punctuation_token_share",
     "links",
     "quotes",
@@ -135,14 +146,122 @@ def _char_counts(texts: Sequence[str]) -> NDArray[np.float64]:
     return np.bincount(flat, minlength=n * _N_CHAR_COLUMNS).reshape(n, _N_CHAR_COLUMNS).astype(np.float64)
 
 
+@lru_cache(maxsize=4096)
+def is_symbol(token: str) -> bool:
+    """A one-character token that is a symbol (emoji, currency, math)."""
+    return len(token) == 1 and not token.isascii() and unicodedata.category(token).startswith("S")
+
+
+def model_tokens(text: str) -> list[str]:
+    """The tokens the fast model reads: symbols (emoji and the like) left out — they stay in the normal
+    form for the channels' rules, but the training data hold too few to learn them, and emoji between
+    words must neither hide a word pair nor make a message look odd."""
+    tokens = TOKEN.findall(text)
+    return tokens if text.isascii() else [t for t in tokens if not is_symbol(t)]
+
+
+DENSE_CLIP = 5.0  # standardised dense features are clipped: a rare feature cannot dominate a score
+
+
+def standardise(
+    meta: NDArray[np.float64], mean: NDArray[np.float64], scale: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Dense features as z-scores of the training texts, clipped to ±DENSE_CLIP."""
+    return np.clip((meta - mean) / scale, -DENSE_CLIP, DENSE_CLIP)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowSpec:
+    """Long texts are scored as windows of `size` tokens every `size // 2`, at most `most` of them."""
+
+    size: int = 256
+    most: int = 16
+
+    @property
+    def stride(self) -> int:
+        return max(self.size // 2, 1)
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
-    """The tokens of a batch, flattened: token ids (-1 unknown), their document and their length."""
+    """The tokens of a batch, flattened: token ids (-1 unknown), their document, their length, whether
+    each is a symbol (emoji and the like, which the style features do not count), and the strings."""
 
     ids: NDArray[np.int64]
     doc: NDArray[np.int64]
     length: NDArray[np.float64]
     n_docs: int
+    symbol: NDArray[np.bool_]
+    strings: list[str]
+
+    def texts(self) -> list[str]:
+        """Each document rebuilt from its tokens, symbols left out: what the style features read, the
+        same whether the document is a whole text or one of its windows."""
+        bounds = np.searchsorted(self.doc, np.arange(self.n_docs + 1)).tolist()
+        keep = self.symbol.any()
+        strings, symbol = self.strings, self.symbol.tolist() if keep else None
+        out = []
+        for a, b in pairwise(bounds):
+            if symbol is None:
+                out.append(" ".join(strings[a:b]))
+            else:
+                out.append(" ".join(strings[k] for k in range(a, b) if not symbol[k]))
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Windows:
+    """The batch's tokens regrouped into windows: `tokens.doc` is the window, `text[w]` its text."""
+
+    tokens: Tokens
+    text: NDArray[np.int64]
+    first: NDArray[np.int64]  # index of each text's first window
+
+
+def window_starts(n_tokens: int, spec: WindowSpec) -> list[int]:
+    """Where the windows of a text of `n_tokens` tokens start (one window when it fits)."""
+    if n_tokens <= spec.size:
+        return [0]
+    starts = [*range(0, n_tokens - spec.size, spec.stride), n_tokens - spec.size]
+    if len(starts) > spec.most:
+        picks = np.linspace(0, len(starts) - 1, spec.most).round().astype(int)
+        starts = [starts[i] for i in sorted(set(picks.tolist()))]
+    return starts
+
+
+def windows(tok: Tokens, spec: WindowSpec) -> Windows:
+    """Cut every text's tokens into windows (texts that fit stay whole: no copy)."""
+    counts = np.bincount(tok.doc, minlength=tok.n_docs)
+    if not len(counts) or counts.max(initial=0) <= spec.size:
+        ids = np.arange(tok.n_docs, dtype=np.int64)
+        return Windows(tok, ids, ids)
+    offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
+    take: list[NDArray[np.int64]] = []
+    text: list[int] = []
+    first: list[int] = []
+    for d, (n, off) in enumerate(zip(counts.tolist(), offsets.tolist(), strict=True)):
+        first.append(len(text))
+        for s in window_starts(n, spec):
+            take.append(np.arange(off + s, off + min(s + spec.size, n), dtype=np.int64))
+            text.append(d)
+    idx = np.concatenate(take) if take else np.zeros(0, dtype=np.int64)
+    win = np.repeat(np.arange(len(text), dtype=np.int64), [len(t) for t in take])
+    strings = [tok.strings[i] for i in idx.tolist()]
+    return Windows(
+        Tokens(tok.ids[idx], win, tok.length[idx], len(text), tok.symbol[idx], strings),
+        np.asarray(text, dtype=np.int64),
+        np.asarray(first, dtype=np.int64),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class WindowRows:
+    """The rows of a batch's windows: TF-IDF, raw dense features, each window's text, each text's first."""
+
+    tfidf: "SparseRows"
+    meta: NDArray[np.float64]
+    text: NDArray[np.int64]
+    first: NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,30 +292,129 @@ class TextFeaturizer:
     def n_columns(self) -> int:
         return len(self.idf)
 
+    @cached_property
+    def _symbol(self) -> NDArray[np.bool_]:
+        flags = np.zeros(self.n_tokens + 1, dtype=bool)  # the last slot stands for unknown (-1)
+        for token, i in self.tokens.items():
+            flags[i] = is_symbol(token)
+        return flags
+
+    @cached_property
+    def _by_length(self) -> dict[int, tuple[NDArray[np.uint32], NDArray[np.int64]]]:
+        """Words with a column, by length: their characters (rows) and ids, most frequent first."""
+        groups: dict[int, list[tuple[float, str, int]]] = {}
+        for token, i in self.tokens.items():
+            col = self.unigram_column[i]
+            if col >= 0 and 3 <= len(token) <= 24 and token.isalpha():
+                groups.setdefault(len(token), []).append((float(self.idf[col]), token, i))
+        out = {}
+        for length, items in groups.items():
+            items.sort()
+            chars = np.frombuffer("".join(t for _, t, _ in items).encode("utf-32-le"), dtype=np.uint32)
+            out[length] = (chars.reshape(len(items), length), np.array([i for _, _, i in items]))
+        return out
+
+    def _unmask(self, token: str) -> int:
+        """The most frequent vocabulary word that a masked token ("f*ck") can stand for, or -1."""
+        table = self._by_length.get(len(token))
+        shown = [k for k, c in enumerate(token) if c != "*"]
+        if table is None or len(shown) * 2 < len(token):
+            return -1
+        chars, ids = table
+        want = np.frombuffer("".join(token[k] for k in shown).encode("utf-32-le"), dtype=np.uint32)
+        hit = np.flatnonzero((chars[:, shown] == want).all(axis=1))
+        return int(ids[hit[0]]) if len(hit) else -1
+
+    def _most_frequent(self, spellings: Sequence[str]) -> int:
+        """The id of the spelling with a column and the most training documents, or -1."""
+        best, best_idf = -1, np.inf
+        for spelling in spellings:
+            i = self.tokens.get(spelling, -1)
+            col = self.unigram_column[i] if i >= 0 else -1
+            if col >= 0 and self.idf[col] < best_idf:
+                best, best_idf = i, float(self.idf[col])
+        return best
+
+    @cached_property
+    def _canonical(self) -> NDArray[np.int64]:
+        """Per token id: the id it is read as. A word with doubled letters is read as its most frequent
+        spelling ("biitch" → "bitch", "wee" → "we"; "good" stays "good"): elongation does not hide a word."""
+        canonical = np.arange(self.n_tokens, dtype=np.int64)
+        for token, i in self.tokens.items():
+            if _DOUBLE.search(token) and token.isalpha():
+                best = self._most_frequent(run_variants(token))
+                if best >= 0:
+                    canonical[i] = best
+        return canonical
+
+    def _resolve(self, flat: list[str], ids: NDArray[np.int64], counts: NDArray[np.int64]) -> None:
+        """Tokens without a column, looked up again: runs collapsed, masks resolved (in place).
+
+        Each distinct token is looked up once per batch; a text gets at most MAX_MASKED_LOOKUPS masked
+        lookups (each a vectorised scan), so the cost stays linear in the text.
+        """
+        length = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat))
+        has_column = np.where(ids >= 0, self.unigram_column[np.where(ids >= 0, ids, 0)] >= 0, False)
+        todo = np.flatnonzero(~has_column & (length >= 2)).tolist()
+        if not todo:
+            return
+        doc = np.repeat(np.arange(len(counts)), counts)
+        masked_left = np.full(len(counts), MAX_MASKED_LOOKUPS, dtype=np.int64)
+        found: dict[str, int] = {}
+        for k in todo:
+            token = flat[k]
+            hit = found.get(token)
+            if hit is None:
+                if "*" in token:
+                    d = doc[k]
+                    if masked_left[d] <= 0:
+                        continue
+                    masked_left[d] -= 1
+                    hit = self._unmask(token)
+                else:
+                    hit = self._most_frequent(run_variants(token)) if _DOUBLE.search(token) else -1
+                found[token] = hit
+            if hit >= 0:
+                ids[k] = hit
+
     def tokenize(self, texts: Sequence[str]) -> Tokens:
-        """One regex pass per text; unknown tokens get id -1."""
+        """One regex pass per text; tokens without a column looked up again; unknown tokens get id -1."""
         findall = TOKEN.findall
-        per_doc = [findall(t) for t in texts]
+        per_doc = [findall(t) if t.isascii() else [x for x in findall(t) if not is_symbol(x)] for t in texts]
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         flat = list(chain.from_iterable(per_doc))
         ids = np.fromiter(map(self.tokens.get, flat, repeat(-1, len(flat))), dtype=np.int64, count=len(flat))
+        known = ids >= 0
+        ids[known] = self._canonical[ids[known]]
+        self._resolve(flat, ids, counts)
         length = np.fromiter(map(len, flat), dtype=np.float64, count=len(flat))
-        return Tokens(ids, np.repeat(np.arange(len(texts), dtype=np.int64), counts), length, len(texts))
+        symbol = np.zeros(len(flat), dtype=bool)
+        start = 0
+        for text, n in zip(texts, counts.tolist(), strict=True):
+            if not text.isascii():  # symbols are never ASCII
+                symbol[start : start + n] = [is_symbol(t) for t in flat[start : start + n]]
+            start += n
+        doc = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
+        return Tokens(ids, doc, length, len(texts), symbol, flat)
 
     def tfidf(self, tok: Tokens) -> SparseRows:
-        """The l2-normalised TF-IDF rows of the batch."""
+        """The l2-normalised TF-IDF rows (one per `tok.doc`: a text, or a window)."""
         known = tok.ids >= 0
         cols = np.where(known, self.unigram_column[np.where(known, tok.ids, 0)], -1)
         keep = cols >= 0
         rows_parts, col_parts = [tok.doc[keep]], [cols[keep]]
-        if len(self.bigram_keys) and len(tok.ids) > 1:
-            pair = (tok.doc[1:] == tok.doc[:-1]) & known[1:] & known[:-1]
-            keys = tok.ids[:-1][pair] * self.n_tokens + tok.ids[1:][pair]
-            pos = np.searchsorted(self.bigram_keys, keys)
-            pos[pos >= len(self.bigram_keys)] = 0
-            hit = self.bigram_keys[pos] == keys
-            rows_parts.append(tok.doc[1:][pair][hit])
-            col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
+        if len(self.bigram_keys):
+            # Bigrams over known tokens, stepping over unknown ones and symbols ("fuck 😀 you").
+            paired = known & ~self._symbol[tok.ids]
+            ids, doc = tok.ids[paired], tok.doc[paired]
+            if len(ids) > 1:
+                same = doc[1:] == doc[:-1]
+                keys = ids[:-1][same] * self.n_tokens + ids[1:][same]
+                pos = np.searchsorted(self.bigram_keys, keys)
+                pos[pos >= len(self.bigram_keys)] = 0
+                hit = self.bigram_keys[pos] == keys
+                rows_parts.append(doc[1:][same][hit])
+                col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
         rows = np.concatenate(rows_parts)
         cols = np.concatenate(col_parts)
         # Count (row, col) pairs: sort by a combined key, then run-length encode.
@@ -204,7 +422,7 @@ class TextFeaturizer:
         uniq, tf = np.unique(key, return_counts=True)
         r = uniq // self.n_columns
         c = uniq % self.n_columns
-        data = np.log1p(tf.astype(np.float64)) * self.idf[c]
+        data = (1.0 + np.log(tf.astype(np.float64))) * self.idf[c]  # sublinear tf, as scikit-learn
         indptr = np.zeros(tok.n_docs + 1, dtype=np.int64)
         np.add.at(indptr, r + 1, 1)
         np.cumsum(indptr, out=indptr)
@@ -213,20 +431,28 @@ class TextFeaturizer:
         data /= norms[r]
         return SparseRows(indptr, c, data, self.n_columns)
 
-    def meta(self, texts: Sequence[str], tok: Tokens, tfidf: SparseRows) -> NDArray[np.float64]:
-        """Dense length, style and lexicon features, one row per text (columns as META_NAMES)."""
+    def meta(self, tok: Tokens, mixed_script: NDArray[np.float64]) -> NDArray[np.float64]:
+        """Dense length, style and lexicon features, one row per document of `tok` (a text, or a
+        window of one), read from its tokens; `mixed_script` is each document's share of mixed-script
+        words.
+        """
         n = tok.n_docs
+        texts = tok.texts()
+        doc, length, ids = tok.doc, tok.length, tok.ids
         chars = np.fromiter(map(len, texts), dtype=np.float64, count=n)
-        n_tok = np.bincount(tok.doc, minlength=n).astype(np.float64)
+        n_tok = np.bincount(doc, minlength=n).astype(np.float64)
         per_tok = np.maximum(n_tok, 1.0)
         per_char = np.maximum(chars, 1.0)
-        known = tok.ids >= 0
+        known = ids >= 0
         lex = np.zeros((n, self.lexicon.shape[1]))
         if known.any():
-            member = self.lexicon[tok.ids[known]]
+            member = self.lexicon[ids[known]]
             for j in range(lex.shape[1]):
-                lex[:, j] = np.bincount(tok.doc[known], weights=member[:, j], minlength=n)
-        punct = tok.length == 1
+                lex[:, j] = np.bincount(doc[known], weights=member[:, j], minlength=n)
+        distinct = np.bincount(
+            np.unique(doc[known] * (self.n_tokens + 1) + ids[known]) // (self.n_tokens + 1), minlength=n
+        )
+        punct = length == 1
         chars_by_class = _char_counts(texts)
         digits, counted = chars_by_class[:, 0], chars_by_class[:, 1:]
         last = [t[-1:] for t in texts]
@@ -235,11 +461,12 @@ class TextFeaturizer:
                 np.log1p(chars),
                 np.log1p(n_tok),
                 digits / per_char,
-                np.bincount(tok.doc, weights=tok.length, minlength=n) / per_tok,
-                np.bincount(tok.doc, weights=(tok.length >= 8).astype(np.float64), minlength=n) / per_tok,
-                np.bincount(tok.doc, weights=(~known).astype(np.float64), minlength=n) / per_tok,
-                np.diff(tfidf.indptr).astype(np.float64) / per_tok,
-                np.bincount(tok.doc, weights=punct.astype(np.float64), minlength=n) / per_tok,
+                np.bincount(doc, weights=length, minlength=n) / per_tok,
+                np.bincount(doc, weights=(length >= 8).astype(np.float64), minlength=n) / per_tok,
+                np.bincount(doc, weights=(~known).astype(np.float64), minlength=n) / per_tok,
+                distinct / per_tok,
+                mixed_script,
+                np.bincount(doc, weights=punct.astype(np.float64), minlength=n) / per_tok,
                 np.fromiter((t.count("http") for t in texts), dtype=np.float64, count=n),
                 np.fromiter((t.count("&gt;") for t in texts), dtype=np.float64, count=n),
                 np.fromiter((c == "?" for c in last), dtype=np.float64, count=n),
@@ -248,6 +475,15 @@ class TextFeaturizer:
                 np.log1p(counted),
             ]
         )
+
+    def rows(self, texts: Sequence[str], mixed_script: Sequence[int], spec: WindowSpec) -> "WindowRows":
+        """Every text cut into windows, each a TF-IDF row and a dense row (as if it were a message);
+        `mixed_script` counts each text's mixed-script words. Training and serving both use this."""
+        tok = self.tokenize(texts)
+        win = windows(tok, spec)
+        per_text = np.bincount(tok.doc, minlength=tok.n_docs).astype(np.float64)
+        mixed = np.asarray(mixed_script, dtype=np.float64) / np.maximum(per_text, 1.0)
+        return WindowRows(self.tfidf(win.tokens), self.meta(win.tokens, mixed[win.text]), win.text, win.first)
 
     def feature_names(self) -> list[str]:
         """Column names: unigrams, bigrams (the tokens explanations show)."""
@@ -261,8 +497,7 @@ class TextFeaturizer:
 
 def fit_featurizer(texts: Sequence[str], min_df: int = 2, bigrams: bool = True) -> TextFeaturizer:
     """Learn the vocabulary and IDF of the training texts (already normalised)."""
-    findall = TOKEN.findall
-    per_doc = [findall(t) for t in texts]
+    per_doc = [model_tokens(t) for t in texts]
     vocab = sorted(set(chain.from_iterable(per_doc)) | set().union(*LEXICONS.values()))
     tokens = {t: i for i, t in enumerate(vocab)}
     n_tok = len(vocab)

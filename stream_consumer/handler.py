@@ -6,7 +6,7 @@ from typing import Any
 from infra import aws
 from stream_consumer.champion import ChampionWatcher
 from stream_consumer.consumer import Consumer, log_reload, logger, metrics
-from stream_consumer.schemas import BatchResponse, KinesisEvent
+from stream_consumer.schemas import BatchResponse, read_event
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import KinesisVerdictSink, S3ArchiveSink, SqsDeadLetterSink
 from stream_consumer.sources import PolicySource
@@ -48,4 +48,4 @@ def consumer() -> Consumer:
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: object) -> BatchResponse:
     """Kinesis batch in, partial batch response out."""
-    return consumer().handle(KinesisEvent.model_validate(event).records)
+    return consumer().handle(read_event(event))

@@ -3,18 +3,20 @@ dead letters out. Pure: no AWS, no model loading.
 """
 
 import binascii
+import json
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal, Protocol
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
-from stream_consumer.normalize import normalize
-from stream_consumer.policy import PolicyBook, Thresholds
+from stream_consumer.normalize import NormalText, normal_form
+from stream_consumer.policy import PolicyBook, RuleOutcome, Thresholds
 from stream_consumer.schemas import (
     Action,
+    BadEnvelope,
     ChatMessage,
     DeadLetter,
     KinesisRecord,
@@ -25,12 +27,16 @@ from stream_consumer.schemas import (
 from stream_consumer.scorer import Scores
 
 NO_MODEL_VERSION = "none"
+# `sent_at` is the sender's claim: before this, or this long after the record reached the stream, it is
+# not a time at all. Time-based decisions in the consumer use the stream's arrival time instead.
+EARLIEST_SENT_AT = datetime(2000, 1, 1, tzinfo=UTC)
+SENT_AT_AHEAD_OF_ARRIVAL = timedelta(days=1)  # covers any time-zone mistake (at most 14 h)
 
 
 class Scorer(Protocol):
     """What the consumer needs from a model: one vectorised call for a whole batch."""
 
-    def score(self, texts: Sequence[str], top_k: int = 3) -> Scores: ...
+    def score(self, batch: Sequence[NormalText], top_k: int = 3) -> Scores: ...
 
 
 @dataclass(frozen=True)
@@ -57,10 +63,14 @@ class Moderated:
 
 @dataclass(frozen=True, slots=True)
 class Rejected:
-    """A record that went to the dead-letter queue."""
+    """A record that went to the dead-letter queue (`record` is None when its envelope was malformed)."""
 
-    record: KinesisRecord
+    record: KinesisRecord | None
     dead_letter: DeadLetter
+
+    @property
+    def sequence_number(self) -> str:
+        return self.dead_letter.sequence_number
 
 
 @dataclass(frozen=True)
@@ -69,21 +79,53 @@ class BatchOutcome:
     rejected: list[Rejected]
 
 
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in obj:
+            raise _DuplicateKeyError(key)
+        obj[key] = value
+    return obj
+
+
 def parse(record: KinesisRecord, now: datetime, payload_cap: int) -> ChatMessage | DeadLetter:
     """Turn one stream record into a message, or a dead letter with a reason."""
+
+    def reject(reason: RejectReason, detail: str) -> DeadLetter:
+        return DeadLetter.of(record, reason, detail, now, payload_cap)
+
     try:
         raw = b64decode(record.kinesis.data, validate=True)
     except (binascii.Error, ValueError) as err:
-        return DeadLetter.of(record, RejectReason.BAD_BASE64, f"data is not base64: {err}", now, payload_cap)
+        return reject(RejectReason.BAD_BASE64, f"data is not base64: {err}")
     try:
-        raw.decode("utf-8")
+        decoded = raw.decode("utf-8")
     except UnicodeDecodeError as err:
-        detail = f"payload is not UTF-8 (byte {err.start})"
-        return DeadLetter.of(record, RejectReason.NOT_UTF8, detail, now, payload_cap)
+        return reject(RejectReason.NOT_UTF8, f"payload is not UTF-8 (byte {err.start})")
     try:
-        return ChatMessage.model_validate_json(raw)
-    except ValidationError as err:  # not JSON, wrong schema, empty or too-long text, unknown fields
-        return DeadLetter.of(record, RejectReason.from_validation(err), describe(err), now, payload_cap)
+        obj = json.loads(decoded, object_pairs_hook=_no_duplicate_keys)
+    except _DuplicateKeyError as err:
+        named = err.key if err.key in ChatMessage.model_fields else "a key"
+        return reject(RejectReason.AMBIGUOUS_JSON, f"{named} appears twice in one object")
+    except (ValueError, RecursionError) as err:
+        return reject(RejectReason.NOT_JSON, f"payload is not JSON: {type(err).__name__}")
+    try:
+        message = ChatMessage.model_validate(obj)
+    except ValidationError as err:  # wrong schema, empty or too-long text, unknown fields
+        return reject(RejectReason.from_validation(err), describe(err))
+    arrival = datetime.fromtimestamp(record.kinesis.approximate_arrival_timestamp, UTC)
+    if message.sent_at < EARLIEST_SENT_AT or message.sent_at > arrival + SENT_AT_AHEAD_OF_ARRIVAL:
+        return reject(
+            RejectReason.BAD_TIMESTAMP,
+            f"sent_at {message.sent_at.isoformat()} is before 2000 or more than a day after arrival",
+        )
+    return message
 
 
 def action_for(score: float, thresholds: Thresholds) -> Action:
@@ -95,8 +137,40 @@ def action_for(score: float, thresholds: Thresholds) -> Action:
     return Action.ALLOW
 
 
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    record: KinesisRecord
+    message: ChatMessage
+    policy_name: str
+    thresholds: Thresholds
+    rules: RuleOutcome
+    model_input: NormalText  # the normal form without the words an allow term covers
+
+
+def model_input(text: NormalText, rules: RuleOutcome) -> NormalText:
+    """What the model reads of a message: its normal form without the words an allow term covers."""
+    return text.without_words(rules.allowed) if rules.allowed else text
+
+
+def _prepare(
+    entry: KinesisRecord | BadEnvelope, policies: PolicyBook, now: datetime, payload_cap: int
+) -> _Parsed | Rejected:
+    if isinstance(entry, BadEnvelope):
+        return Rejected(None, DeadLetter.of(entry, RejectReason.BAD_ENVELOPE, entry.detail, now, payload_cap))
+    result = parse(entry, now, payload_cap)
+    if isinstance(result, DeadLetter):
+        return Rejected(entry, result)
+    text = normal_form(result.text)
+    if not text.text:
+        detail = "text is empty after normalisation (white space or invisible characters only)"
+        return Rejected(entry, DeadLetter.of(entry, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
+    policy_name, policy = policies.for_channel(result.channel_id)
+    rules = policy.rules(text)
+    return _Parsed(entry, result, policy_name, policy.thresholds, rules, model_input(text, rules))
+
+
 def moderate(
-    records: Sequence[KinesisRecord],
+    records: Sequence[KinesisRecord | BadEnvelope],
     champion: Champion | None,
     policies: PolicyBook,
     now: datetime,
@@ -105,51 +179,46 @@ def moderate(
     without_model: Literal["fail", "review"] = "fail",
 ) -> BatchOutcome:
     """Verdicts for every good record and dead letters for every poison one, scoring in one call."""
-    parsed: list[tuple[KinesisRecord, ChatMessage, str]] = []
+    parsed: list[_Parsed] = []
     rejected: list[Rejected] = []
-    for record in records:
-        result = parse(record, now, payload_cap)
-        if isinstance(result, DeadLetter):
-            rejected.append(Rejected(record, result))
-            continue
-        text = normalize(result.text)
-        if not text:
-            detail = "text is empty after normalisation (white space or invisible characters only)"
-            rejected.append(
-                Rejected(record, DeadLetter.of(record, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
-            )
-            continue
-        parsed.append((record, result, text))
-    if champion is None and parsed and without_model == "fail":
+    for entry in records:
+        result = _prepare(entry, policies, now, payload_cap)
+        (rejected if isinstance(result, Rejected) else parsed).append(result)  # type: ignore[arg-type]
+    to_score = [p for p in parsed if p.model_input.text]
+    if champion is None and to_score and without_model == "fail":
         raise NoModelError("no champion model is loaded")
-    scores = champion.scorer.score([t for _, _, t in parsed], top_k) if champion and parsed else None
+    scores = (
+        champion.scorer.score([p.model_input for p in to_score], top_k) if champion and to_score else None
+    )
+    position = {id(p): i for i, p in enumerate(to_score)}
     moderated = []
-    for i, (record, message, text) in enumerate(parsed):
-        policy_name, policy = policies.for_channel(message.channel_id)
-        hit = policy.rule(text)
-        score = float(scores.probability[i]) if scores is not None else None
-        if hit is not None:
-            action, reasons = Action(hit.action), [hit.reason]
-        elif score is not None and scores is not None:
-            action, reasons = action_for(score, policy.thresholds), scores.reasons[i]
+    for p in parsed:
+        i = position.get(id(p))
+        score = float(scores.probability[i]) if scores is not None and i is not None else None
+        if p.rules.block is not None:
+            action, reasons = Action.REMOVE, [p.rules.block.reason]
+        elif not p.model_input.text:  # every word is one the channel allows
+            action, reasons = Action.ALLOW, [f"rule:allow:{t}" for t in p.rules.allow_terms]
+        elif score is not None and scores is not None and i is not None:
+            action, reasons = action_for(score, p.thresholds), scores.reasons[i]
         else:
             action, reasons = Action.REVIEW, ["no model available: sent to human review"]
         verdict = Verdict(
-            message_id=message.message_id,
-            channel_id=message.channel_id,
-            user_id=message.user_id,
+            message_id=p.message.message_id,
+            channel_id=p.message.channel_id,
+            user_id=p.message.user_id,
             action=action,
             score=score,
-            thresholds=policy.thresholds,
-            policy=policy_name,
+            thresholds=p.thresholds,
+            policy=p.policy_name,
             reasons=reasons,
             model_name=champion.name if champion else "",
             model_version=champion.version if champion else NO_MODEL_VERSION,
-            shard_id=record.shard_id,
-            sequence_number=record.sequence_number,
-            sent_at=message.sent_at,
+            shard_id=p.record.shard_id,
+            sequence_number=p.record.sequence_number,
+            sent_at=p.message.sent_at,
             processed_at=now,
-            latency_ms=max((now - message.sent_at).total_seconds() * 1000.0, 0.0),
+            latency_ms=max(now.timestamp() - p.record.kinesis.approximate_arrival_timestamp, 0.0) * 1000.0,
         )
-        moderated.append(Moderated(record, message, verdict))
+        moderated.append(Moderated(p.record, p.message, verdict))
     return BatchOutcome(moderated, rejected)

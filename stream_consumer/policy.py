@@ -1,16 +1,23 @@
-"""Per-channel moderation policy: thresholds on the calibrated score, and term lists that run first.
+"""Per-channel moderation policy: thresholds on the calibrated score, and term lists.
 
-A community's own rules run before the model: a blocked term removes a message whatever its score,
-an allowed term lets it through. Terms are matched as whole words on normalised text.
+A community's own rules: a blocked term removes a message whatever its score; an allowed term exempts
+its own words from the block rules, from the model's input and from the reasons — it never turns a
+model's remove into allow ("<insult> gg" in a channel that allows "gg" is judged on "<insult>").
+Terms match whole words of the normal form, in one pass over the words: "Scunthorpe" is not blocked by
+"cunt", "c u n t" is; a doubled letter meets a single one ("fuuck" meets "fuck" — and so "good" meets a
+block term "god"), and a masked word meets a term of its length ("f*ck", "f**k" meet "fuck").
 """
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stream_consumer.normalize import normalize
+from stream_consumer.normalize import NormalText, collapse_runs, normalize
+
+EDGE_PUNCTUATION = "\"'()[]{}<>.,;:!?"
 
 
 class Thresholds(BaseModel):
@@ -33,17 +40,91 @@ DEFAULT_THRESHOLDS = Thresholds()
 
 @dataclass(frozen=True, slots=True)
 class RuleHit:
-    """A term list matched: the action it forces and the reason shown in the verdict."""
+    """A block term matched: the reason shown in the verdict and the words it covers in the original."""
 
-    action: str  # "remove" or "allow"
-    reason: str
+    term: str
+    span: tuple[int, int]
+
+    @property
+    def reason(self) -> str:
+        return f"rule:block:{self.term}"
 
 
-def _pattern(terms: tuple[str, ...]) -> re.Pattern[str] | None:
-    if not terms:
-        return None
-    alternatives = "|".join(re.escape(t) for t in sorted(terms, key=len, reverse=True))
-    return re.compile(rf"(?<![\w@$])(?:{alternatives})(?![\w@$])")
+@dataclass(frozen=True, slots=True)
+class RuleOutcome:
+    """What the channel's term lists say of one message."""
+
+    block: RuleHit | None
+    allowed: frozenset[int]  # positions of the words an allow term covers
+    allow_terms: tuple[str, ...]  # the allow terms that matched, in order
+
+
+_DOUBLES = re.compile(r"(.)\1+")
+
+
+def _masked_match(word: str, term_word: str) -> bool:
+    """A word with "*" masks meets a term word of its length whose other letters it shares."""
+    return len(word) == len(term_word) and all(w in ("*", t) for w, t in zip(word, term_word, strict=True))
+
+
+@dataclass(frozen=True)
+class Words:
+    """A normal-form text's words as rules see them: edge punctuation stripped, and their lookup keys
+    (doubled letters collapsed), computed in C-level passes over the whole text."""
+
+    bare: list[str]
+    keys: list[str]
+    masked: bool
+
+    @classmethod
+    def of(cls, text: str) -> "Words":
+        bare = [w.strip(EDGE_PUNCTUATION) for w in text.split(" ")]
+        keys = [w.strip(EDGE_PUNCTUATION) for w in _DOUBLES.sub(r"\1", text).split(" ")]
+        return cls(bare, keys, "*" in text)
+
+    def meets(self, j: int, term_word: str) -> bool:
+        """Word j meets a term word: equal once runs collapse, or masked with the same letters shown."""
+        return self.keys[j] == collapse_runs(term_word) or (
+            "*" in self.bare[j] and _masked_match(self.bare[j], term_word)
+        )
+
+
+class TermList:
+    """Terms as word sequences, indexed by their first word (runs collapsed) and, for masks, by length."""
+
+    def __init__(self, terms: Sequence[str]) -> None:
+        self.terms = [tuple(t.split(" ")) for t in terms]
+        self._by_first: dict[str, list[tuple[str, ...]]] = {}
+        self._by_length: dict[int, list[tuple[str, ...]]] = {}
+        for term in self.terms:
+            self._by_first.setdefault(collapse_runs(term[0]), []).append(term)
+            self._by_length.setdefault(len(term[0]), []).append(term)
+
+    def matches(
+        self, words: Words, skip: frozenset[int] = frozenset(), first_only: bool = False
+    ) -> list[tuple[int, int, str]]:
+        """Every (first word, end word, term) match over `words` (or the first); `skip` never matches."""
+        if not self.terms:
+            return []
+        by_first, masked = self._by_first, words.masked
+        starts = [i for i, k in enumerate(words.keys) if k in by_first or (masked and "*" in k)]
+        found = []
+        for i in starts:
+            if i in skip:
+                continue
+            candidates = by_first.get(words.keys[i], [])
+            if "*" in words.keys[i]:
+                candidates = candidates + self._by_length.get(len(words.bare[i]), [])
+            for term in candidates:
+                end = i + len(term)
+                if end <= len(words.bare) and all(
+                    j not in skip and words.meets(j, t) for j, t in zip(range(i, end), term, strict=True)
+                ):
+                    found.append((i, end, " ".join(term)))
+                    if first_only:
+                        return found
+                    break
+        return found
 
 
 class ChannelPolicy(BaseModel):
@@ -59,23 +140,30 @@ class ChannelPolicy(BaseModel):
     @classmethod
     def _normalise_terms(cls, terms: tuple[str, ...]) -> tuple[str, ...]:
         # Terms are normalised like messages, so "Sh1t" in a config matches "shit" in a message.
-        return tuple(dict.fromkeys(t for t in (normalize(x) for x in terms) if t))
+        bare = (" ".join(w.strip(EDGE_PUNCTUATION) for w in normalize(x).split(" ")) for x in terms)
+        return tuple(dict.fromkeys(t.strip() for t in bare if t.strip()))
 
     @cached_property
-    def _block(self) -> re.Pattern[str] | None:
-        return _pattern(self.block_terms)
+    def _block(self) -> TermList:
+        return TermList(self.block_terms)
 
     @cached_property
-    def _allow(self) -> re.Pattern[str] | None:
-        return _pattern(self.allow_terms)
+    def _allow(self) -> TermList:
+        return TermList(self.allow_terms)
 
-    def rule(self, normalised_text: str) -> RuleHit | None:
-        """The term list that decides this message, if any; blocking wins over allowing."""
-        if self._block is not None and (m := self._block.search(normalised_text)):
-            return RuleHit("remove", f"rule:block:{m.group(0)}")
-        if self._allow is not None and (m := self._allow.search(normalised_text)):
-            return RuleHit("allow", f"rule:allow:{m.group(0)}")
-        return None
+    def rules(self, text: NormalText) -> RuleOutcome:
+        """The term lists applied to one normalised message: allow terms first, then block terms."""
+        if not self.block_terms and not self.allow_terms:
+            return RuleOutcome(None, frozenset(), ())
+        words = Words.of(text.text)
+        allow = self._allow.matches(words)
+        allowed = frozenset(j for start, end, _ in allow for j in range(start, end))
+        block = self._block.matches(words, skip=allowed, first_only=True)
+        hit = None
+        if block:
+            start, end, term = block[0]
+            hit = RuleHit(term, (text.spans[start][0], text.spans[end - 1][1]))
+        return RuleOutcome(hit, allowed, tuple(dict.fromkeys(t for _, _, t in allow)))
 
 
 class PolicyBook(BaseModel):

@@ -1,8 +1,9 @@
 """Wire models: what crosses the streams, parsed once at the edge."""
 
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Literal, NotRequired, TypedDict
+from typing import Any, Literal, NotRequired, TypedDict
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
@@ -59,12 +60,66 @@ class KinesisRecord(BaseModel):
         return self.event_id.split(":", 1)[0]
 
 
-class KinesisEvent(BaseModel):
-    """The whole event; extra top-level keys (tumbling-window fields and the like) are accepted."""
+class EventError(ValueError):
+    """The event cannot be answered record by record (no `Records` list, or a record whose sequence
+    number is unreadable: a partial batch response could not name it). The invocation fails loudly."""
 
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    records: list[KinesisRecord] = Field(alias="Records")
+def read_event(event: Any) -> list["KinesisRecord | BadEnvelope"]:
+    """The event's records, each parsed on its own: a record whose envelope is malformed but whose
+    sequence number is readable becomes a `BadEnvelope` (dead-lettered), and the rest are judged.
+    Extra top-level keys (tumbling-window fields and the like) are accepted."""
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        raise EventError("the event has no Records list")
+    out: list[KinesisRecord | BadEnvelope] = []
+    for i, raw in enumerate(records):
+        try:
+            out.append(KinesisRecord.model_validate(raw))
+        except ValidationError as err:
+            bad = BadEnvelope.of(raw, describe(err))
+            if bad is None:
+                raise EventError(
+                    f"record {i} has no readable kinesis.sequenceNumber ({describe(err)})"
+                ) from err
+            out.append(bad)
+    return out
+
+
+def _text(raw: Any, *path: str) -> str | None:
+    for key in path:
+        raw = raw.get(key) if isinstance(raw, dict) else None
+    return raw if isinstance(raw, str) else None
+
+
+@dataclass(frozen=True, slots=True)
+class BadEnvelope:
+    """A record whose Lambda envelope is malformed (a platform fault, not an attack): what is readable."""
+
+    sequence_number: str
+    detail: str  # which field, never the payload
+    shard_id: str
+    partition_key: str
+    data: str
+    approximate_arrival: float
+    event_source_arn: str
+
+    @classmethod
+    def of(cls, raw: Any, detail: str) -> "BadEnvelope | None":
+        """What can be read of a malformed record, or None when not even its sequence number can."""
+        sequence = _text(raw, "kinesis", "sequenceNumber")
+        if not sequence:
+            return None
+        arrival = raw["kinesis"].get("approximateArrivalTimestamp")
+        return cls(
+            sequence_number=sequence,
+            detail=f"malformed record envelope: {detail}",
+            shard_id=(_text(raw, "eventID") or "").split(":", 1)[0],
+            partition_key=_text(raw, "kinesis", "partitionKey") or "",
+            data=_text(raw, "kinesis", "data") or "",
+            approximate_arrival=float(arrival) if isinstance(arrival, int | float) else 0.0,
+            event_source_arn=_text(raw, "eventSourceARN") or "",
+        )
 
 
 class BatchItemFailure(TypedDict):
@@ -109,19 +164,24 @@ class Verdict(BaseModel):
     sequence_number: str
     sent_at: datetime
     processed_at: datetime
-    latency_ms: float  # from sent_at to processed_at
+    latency_ms: (
+        float  # from the record's arrival in the stream to processed_at (sent_at is the sender's claim)
+    )
 
 
 class RejectReason(StrEnum):
     """Why a record can never be moderated."""
 
+    BAD_ENVELOPE = "bad_envelope"  # the Lambda record itself is malformed (the field is named)
     BAD_BASE64 = "bad_base64"
     NOT_UTF8 = "not_utf8"
     NOT_JSON = "not_json"
+    AMBIGUOUS_JSON = "ambiguous_json"  # a key given twice: readers disagree on which value counts
     WRONG_SCHEMA = "wrong_schema"
     UNKNOWN_FIELD = "unknown_field"
-    EMPTY_TEXT = "empty_text"
+    EMPTY_TEXT = "empty_text"  # empty, or nothing left after the normal form
     TEXT_TOO_LONG = "text_too_long"
+    BAD_TIMESTAMP = "bad_timestamp"  # sent_at before 2000 or more than a day after the record arrived
 
     @classmethod
     def from_validation(cls, err: ValidationError) -> "RejectReason":
@@ -168,18 +228,33 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def of(
-        cls, record: KinesisRecord, reason: RejectReason, detail: str, now: datetime, cap: int
+        cls, record: "KinesisRecord | BadEnvelope", reason: RejectReason, detail: str, now: datetime, cap: int
     ) -> "DeadLetter":
         """A dead letter for `record`, keeping at most `cap` characters of its base64 payload."""
-        data = record.kinesis.data
+        if isinstance(record, BadEnvelope):
+            shard, sequence, key, arrival, arn = (
+                record.shard_id,
+                record.sequence_number,
+                record.partition_key,
+                record.approximate_arrival,
+                record.event_source_arn,
+            )
+            data = record.data
+        else:
+            shard, sequence, key = record.shard_id, record.sequence_number, record.kinesis.partition_key
+            arrival, arn, data = (
+                record.kinesis.approximate_arrival_timestamp,
+                record.event_source_arn,
+                record.kinesis.data,
+            )
         return cls(
             reason=reason,
             detail=detail,
-            shard_id=record.shard_id,
-            sequence_number=record.sequence_number,
-            partition_key=record.kinesis.partition_key,
-            approximate_arrival=record.kinesis.approximate_arrival_timestamp,
-            event_source_arn=record.event_source_arn,
+            shard_id=shard,
+            sequence_number=sequence,
+            partition_key=key,
+            approximate_arrival=arrival,
+            event_source_arn=arn,
             payload_b64=data[:cap],
             payload_bytes=len(data) * 3 // 4,
             payload_truncated=len(data) > cap,
@@ -188,9 +263,12 @@ class DeadLetter(BaseModel):
 
 
 class ChampionManifest(BaseModel):
-    """`champion.json` in the models bucket: which exported model serves, written when the alias moves."""
+    """`champion.json` in the models bucket: which exported model serves, written when the alias moves.
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    Read tolerantly: fields a reader does not know are ignored, so adding one breaks no running consumer.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     model_name: str
     version: str
@@ -199,6 +277,7 @@ class ChampionManifest(BaseModel):
     sha256: str
     promoted_at: AwareDatetime
     promoted_by: str
+    normal_form: str | None = None  # the normal form the model was trained with (older manifests: none)
 
 
 class ArchivedMessage(BaseModel):

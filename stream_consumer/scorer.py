@@ -1,8 +1,8 @@
-"""The exported champion in its serving form: featurizer + linear weights + isotonic calibration.
+"""The exported champion in its serving form: featurizer + linear weights + calibration.
 
 Loads from one `.npz` archive with numpy alone (no scikit-learn, scipy or mlflow import at cold
-start) and scores a whole batch in one vectorised pass. Its scores equal the training pipeline's
-(a parity test holds them within 1e-6).
+start) and scores a whole batch in one vectorised pass: every text as windows of tokens (see
+`features.WindowSpec`), the highest window's linear score calibrated into a probability.
 """
 
 import io
@@ -16,9 +16,15 @@ from typing import Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_consumer.features import META_NAMES, SparseRows, TextFeaturizer
+from stream_consumer.features import META_NAMES, SparseRows, TextFeaturizer, WindowSpec, standardise
+from stream_consumer.normalize import NORMAL_FORM_VERSION, NormalText
 
-FORMAT = "chat-moderation/linear-v1"
+FORMAT = "chat-moderation/linear-v2"
+DEFAULT_WINDOW = WindowSpec()
+
+
+class UnsupportedModelError(ValueError):
+    """The archive's format or normal form is not the one this code implements."""
 
 
 @dataclass(frozen=True)
@@ -30,8 +36,17 @@ class Scores:
 
 
 @dataclass(frozen=True)
+class _Parts:
+    raw: NDArray[np.float64]  # per text: the highest window's linear score
+    rows: SparseRows  # per window
+    contrib: NDArray[np.float64]  # per stored entry of `rows`
+    meta_contrib: NDArray[np.float64]  # per window
+    best: NDArray[np.int64]  # per text: the window that gave `raw`
+
+
+@dataclass(frozen=True)
 class LinearScorer:
-    """Logistic regression over TF-IDF + standardised dense features, then isotonic calibration."""
+    """Logistic regression over TF-IDF + standardised dense features, max over windows, calibrated."""
 
     featurizer: TextFeaturizer
     text_weights: NDArray[np.float64]
@@ -46,27 +61,29 @@ class LinearScorer:
     calibration_y: NDArray[np.float64]
     feature_names: list[str]
     metadata: dict[str, str]
+    window: WindowSpec = DEFAULT_WINDOW
+    normal_form: str = NORMAL_FORM_VERSION
 
-    def _parts(
-        self, texts: Sequence[str]
-    ) -> tuple[NDArray[np.float64], SparseRows, NDArray[np.float64], NDArray[np.float64]]:
-        """Raw linear scores, the TF-IDF rows, each entry's contribution, and the dense contributions."""
-        tok = self.featurizer.tokenize(texts)
-        rows = self.featurizer.tfidf(tok)
-        meta = (self.featurizer.meta(texts, tok, rows) - self.meta_mean) / self.meta_scale
-        contrib = rows.data * self.text_weights[rows.indices]
-        doc = np.repeat(np.arange(tok.n_docs), np.diff(rows.indptr))
-        meta_contrib = meta * self.meta_weights
-        raw = (
-            np.bincount(doc, weights=contrib, minlength=tok.n_docs)
+    def _parts(self, batch: Sequence[NormalText]) -> _Parts:
+        rows = self.featurizer.rows([t.text for t in batch], [t.mixed_script for t in batch], self.window)
+        meta_contrib = standardise(rows.meta, self.meta_mean, self.meta_scale) * self.meta_weights
+        contrib = rows.tfidf.data * self.text_weights[rows.tfidf.indices]
+        n_windows = len(rows.text)
+        entry_window = np.repeat(np.arange(n_windows), np.diff(rows.tfidf.indptr))
+        window_raw = (
+            np.bincount(entry_window, weights=contrib, minlength=n_windows)
             + meta_contrib.sum(axis=1)
             + self.intercept
         )
-        return raw, rows, contrib, meta_contrib
+        raw = np.maximum.reduceat(window_raw, rows.first) if n_windows else np.zeros(0)
+        # The best window of each text: the first whose score equals the text's maximum.
+        candidates = np.flatnonzero(window_raw == raw[rows.text])
+        best = candidates[np.searchsorted(candidates, rows.first)]
+        return _Parts(raw, rows.tfidf, contrib, meta_contrib, best)
 
-    def decision(self, texts: Sequence[str]) -> NDArray[np.float64]:
-        """The uncalibrated linear score (log-odds before calibration)."""
-        return self._parts(texts)[0]
+    def decision(self, batch: Sequence[NormalText]) -> NDArray[np.float64]:
+        """The uncalibrated linear score of each text's highest window (log-odds before calibration)."""
+        return self._parts(batch).raw if batch else np.zeros(0)
 
     def calibrate(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
         """Map raw linear scores to calibrated probabilities."""
@@ -76,29 +93,35 @@ class LinearScorer:
             return out
         return np.interp(raw, self.calibration_x, self.calibration_y)
 
-    def predict_proba(self, texts: Sequence[str]) -> NDArray[np.float64]:
+    def predict_proba(self, batch: Sequence[NormalText]) -> NDArray[np.float64]:
         """Calibrated probability that moderators would remove each (normalised) text."""
-        return self.calibrate(self.decision(texts))
+        return self.calibrate(self.decision(batch))
 
-    def score(self, texts: Sequence[str], top_k: int = 3) -> Scores:
+    def score(self, batch: Sequence[NormalText], top_k: int = 3) -> Scores:
         """Probabilities and the `top_k` tokens (or style features) that raised each one most."""
-        if not texts:
+        if not batch:
             return Scores(np.zeros(0), [])
-        raw, rows, contrib, meta_contrib = self._parts(texts)
-        probability = self.calibrate(raw)
-        return Scores(probability, self._reasons(rows, contrib, meta_contrib, top_k))
+        parts = self._parts(batch)
+        return Scores(self.calibrate(parts.raw), self._reasons(parts, top_k))
 
-    def _reasons(
-        self, rows: SparseRows, contrib: NDArray[np.float64], meta_contrib: NDArray[np.float64], top_k: int
-    ) -> list[list[str]]:
-        """Per row, the names of the `top_k` largest positive contributions (vectorised ranking)."""
-        n = len(rows.indptr) - 1
+    def _reasons(self, parts: _Parts, top_k: int) -> list[list[str]]:
+        """Per text, the names of the `top_k` largest positive contributions in its best window."""
+        n = len(parts.raw)
         if top_k == 0:
             return [[] for _ in range(n)]
-        n_meta = meta_contrib.shape[1]
-        doc = np.concatenate([np.repeat(np.arange(n), np.diff(rows.indptr)), np.repeat(np.arange(n), n_meta)])
-        value = np.concatenate([contrib, meta_contrib.ravel()])
-        name = np.concatenate([rows.indices, len(self.feature_names) + np.tile(np.arange(n_meta), n)])
+        indptr = parts.rows.indptr
+        lo, hi = indptr[parts.best], indptr[parts.best + 1]
+        sizes = hi - lo
+        entry_doc = np.repeat(np.arange(n), sizes)
+        entry = (
+            np.arange(int(sizes.sum())) - np.repeat(np.cumsum(sizes) - sizes, sizes) + np.repeat(lo, sizes)
+        )
+        n_meta = parts.meta_contrib.shape[1]
+        doc = np.concatenate([entry_doc, np.repeat(np.arange(n), n_meta)])
+        value = np.concatenate([parts.contrib[entry], parts.meta_contrib[parts.best].ravel()])
+        name = np.concatenate(
+            [parts.rows.indices[entry], len(self.feature_names) + np.tile(np.arange(n_meta), n)]
+        )
         keep = value > 0
         doc, value, name = doc[keep], value[keep], name[keep]
         order = np.lexsort((-value, doc))
@@ -127,6 +150,8 @@ class LinearScorer:
         by_id = sorted(f.tokens, key=f.tokens.__getitem__)
         header = {
             "format": FORMAT,
+            "normal_form": self.normal_form,
+            "window": {"size": self.window.size, "most": self.window.most},
             "metadata": self.metadata,
             "intercept": self.intercept,
             "calibration": self.calibration,
@@ -149,14 +174,25 @@ class LinearScorer:
                 feature_names=np.array(self.feature_names, dtype=np.str_),
             )
 
+    @staticmethod
+    def header(source: bytes) -> dict[str, object]:
+        """The archive's header alone (format, normal form, window), without loading the model."""
+        with np.load(io.BytesIO(source), allow_pickle=False) as z:
+            return dict(json.loads(str(z["header"])))
+
     @classmethod
     def load(cls, source: Path | bytes) -> "LinearScorer":
-        """Read an archive written by `save` (from a file or from bytes fetched from S3)."""
+        """Read an archive written by `save`; refuse a format or normal form this code does not implement."""
         fh = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
         with fh, np.load(fh, allow_pickle=False) as z:
             header = json.loads(str(z["header"]))
             if header.get("format") != FORMAT:
-                raise ValueError(f"unsupported model format {header.get('format')!r}")
+                raise UnsupportedModelError(f"unsupported model format {header.get('format')!r}")
+            if header.get("normal_form") != NORMAL_FORM_VERSION:
+                raise UnsupportedModelError(
+                    f"model trained on normal form {header.get('normal_form')!r}; "
+                    f"this consumer implements {NORMAL_FORM_VERSION!r}"
+                )
             tokens = {t: i for i, t in enumerate(z["tokens"].tolist())}
             featurizer = TextFeaturizer(tokens, z["unigram_column"], z["bigram_keys"], z["idf"], z["lexicon"])
             return cls(
@@ -171,4 +207,6 @@ class LinearScorer:
                 calibration_y=z["calibration_y"],
                 feature_names=z["feature_names"].tolist(),
                 metadata=dict(header["metadata"]),
+                window=WindowSpec(**header["window"]),
+                normal_form=header["normal_form"],
             )

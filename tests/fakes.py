@@ -33,6 +33,7 @@ class FlakyKinesis:
 import numpy as np  # noqa: E402
 
 from stream_consumer.moderation import Moderated, Rejected  # noqa: E402
+from stream_consumer.normalize import NormalText  # noqa: E402
 from stream_consumer.scorer import Scores  # noqa: E402
 
 
@@ -43,10 +44,10 @@ class KeywordScorer:
         self.bad = bad
         self.calls = calls if calls is not None else []
 
-    def score(self, texts: Sequence[str], top_k: int = 3) -> Scores:
-        self.calls.append(len(texts))
+    def score(self, batch: Sequence[NormalText], top_k: int = 3) -> Scores:
+        self.calls.append(len(batch))
         probs, reasons = [], []
-        for t in texts:
+        for t in (b.text for b in batch):
             hit = [w for w in self.bad if w in t.split()]
             probs.append(0.95 if hit else 0.6 if "maybe" in t else 0.05)
             reasons.append(hit[:top_k])

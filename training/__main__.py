@@ -36,16 +36,17 @@ def _train(args: argparse.Namespace, settings: TrainingSettings) -> int:
 
 def _evaluate(args: argparse.Namespace, settings: TrainingSettings) -> int:
     import mlflow.pyfunc  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
 
     from training import registry  # noqa: PLC0415
     from training.data import load_labelled_csv  # noqa: PLC0415
     from training.evaluate import evaluate  # noqa: PLC0415
-    from training.train import frame  # noqa: PLC0415
+    from training.features import TEXT_COLUMN  # noqa: PLC0415
 
     registry.client(settings)
     items = load_labelled_csv(args.data, args.text_column, args.label_column)
     model = mlflow.pyfunc.load_model(args.model_uri)
-    scores = model.predict(frame(items))[:, 1]
+    scores = model.predict(pd.DataFrame({TEXT_COLUMN: [i.text for i in items]}))
     report = evaluate(
         [i.y for i in items], scores, [args.data.stem] * len(items), [len(i.text) for i in items]
     )

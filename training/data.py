@@ -5,6 +5,7 @@ Pure standard library, so the chat simulator can replay the same rows the model 
 
 import csv
 import hashlib
+import html
 import random
 import sys
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -85,14 +86,17 @@ def load_rscience(data_dir: Path) -> list[LabelledText]:
 
 
 def load_davidson(data_dir: Path) -> list[LabelledText]:
-    """Davidson tweets: class 0 (hate) and 1 (offensive) should be removed, 2 (neither) allowed."""
+    """Davidson tweets: class 0 (hate) and 1 (offensive) should be removed, 2 (neither) allowed.
+
+    The file holds HTML entities; they are decoded, so emoji are characters as in live chat."""
     path = data_dir / DAVIDSON_FILE
     allowed: dict[str, Label] = {"0": "remove", "1": "remove", "2": "allow"}
     out = []
     for line, row in _rows(path, ("class", "tweet")):
         label = _label(path, line, "class", row["class"], allowed)
-        if row["tweet"].strip():
-            out.append(LabelledText(row["tweet"], label, Community.TWEETS))
+        text = html.unescape(row["tweet"])  # "&amp;", "&#128514;": the characters the tweet showed
+        if text.strip():
+            out.append(LabelledText(text, label, Community.TWEETS))
     return out
 
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 import numpy as np
+import pandas as pd
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 
@@ -24,10 +25,11 @@ from training.behaviour import BehaviourReport, run_behaviour_tests
 from training.card import model_card
 from training.data import Community, LabelledText, Splits, digest, load_labelled_csv, load_rscience, split
 from training.evaluate import EvalReport, evaluate
+from training.features import TEXT_COLUMN
 from training.plots import save_plots
 from training.promotion import PromotionDecision, PromotionPolicy, decide
 from training.settings import TrainingSettings
-from training.train import ModelParams, TrainedModel, fit, frame, serving_scores
+from training.train import ModelParams, TrainedModel, fit, serving_scores
 
 
 class TrainResult(BaseModel):
@@ -203,13 +205,16 @@ def register_challenger(
         mlflow.log_text(card, "model_card.md")
         model.scorer.save(out / registry.SCORER_FILE)
         mlflow.log_artifact(str(out / registry.SCORER_FILE))
+        mlflow.log_params({"normal_form": model.scorer.normal_form})
         held_out = [x for split_ in data.sets.values() for x in split_.validation + split_.test]
         _reference(
             model.scorer, held_out, settings.reference_size, settings.seed, out / registry.REFERENCE_FILE
         )
         mlflow.log_artifact(str(out / registry.REFERENCE_FILE))
         mlflow.log_text("\n".join(sorted(model.scorer.vocabulary)), "vocabulary.txt")
-        model_uri = registry.log_model(model.estimator, "model", frame(val[:5]))
+        model_uri = registry.log_model(
+            out / registry.SCORER_FILE, "model", pd.DataFrame({TEXT_COLUMN: [x.text for x in val[:5]]})
+        )
         version = registry.register(
             client,
             settings.model_name,

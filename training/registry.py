@@ -14,14 +14,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
-import mlflow.sklearn
+import mlflow.pyfunc
 from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
-from sklearn.calibration import CalibratedClassifierCV
 
 from infra import aws
 from stream_consumer.schemas import ChampionManifest
+from stream_consumer.scorer import LinearScorer
+from training.serving import SCORER_ARTIFACT, ServingModel
 from training.settings import TrainingSettings
 
 if TYPE_CHECKING:
@@ -33,23 +34,13 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 SCORER_FILE = "scorer.npz"
 REFERENCE_FILE = "reference.jsonl.gz"
-# Custom classes the skops-serialised pipeline may rebuild on load.
-TRUSTED_TYPES = [
-    "training.features.TextFeatures",
-    "stream_consumer.features.TextFeaturizer",
-    "sklearn.calibration._CalibratedClassifier",
-    "sklearn.calibration._SigmoidCalibration",
-]
 
 
 def pinned_requirements() -> list[str]:
     """The logged model's requirements, pinned to what trained it (not MLflow's guess)."""
     from importlib.metadata import version  # noqa: PLC0415
 
-    return [
-        f"{pkg}=={version(pkg)}"
-        for pkg in ("scikit-learn", "numpy", "scipy", "pandas", "skops", "pydantic", "chat-moderation")
-    ]
+    return [f"{pkg}=={version(pkg)}" for pkg in ("numpy", "pandas", "pydantic", "chat-moderation")]
 
 
 class PromotionRaceError(RuntimeError):
@@ -69,15 +60,14 @@ def client(settings: TrainingSettings) -> MlflowClient:
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
-def log_model(estimator: CalibratedClassifierCV, name: str, input_example: Any) -> str:
-    """Log the calibrated pipeline in the active run (skops, pinned requirements); returns its URI."""
-    info = mlflow.sklearn.log_model(
-        estimator,
+def log_model(scorer_path: Path, name: str, input_example: Any) -> str:
+    """Log the serving model (the exported scorer behind the normal form) in the run; returns its URI."""
+    info = mlflow.pyfunc.log_model(
         name=name,
+        python_model=ServingModel(),
+        artifacts={SCORER_ARTIFACT: str(scorer_path)},
         pip_requirements=pinned_requirements(),
-        pyfunc_predict_fn="predict_proba",
         input_example=input_example,
-        skops_trusted_types=TRUSTED_TYPES,
     )
     return str(info.model_uri)
 
@@ -161,6 +151,7 @@ def upload_champion(
     s3.put_object(Bucket=bucket, Key=f"{prefix}/{SCORER_FILE}", Body=scorer)
     if reference is not None:
         s3.put_object(Bucket=bucket, Key=f"{prefix}/{REFERENCE_FILE}", Body=reference)
+    normal_form = LinearScorer.header(scorer).get("normal_form")
     manifest = ChampionManifest(
         model_name=name,
         version=version,
@@ -169,6 +160,7 @@ def upload_champion(
         sha256=hashlib.sha256(scorer).hexdigest(),
         promoted_at=datetime.now(UTC),
         promoted_by=promoted_by,
+        normal_form=str(normal_form) if normal_form else None,
     )
     s3.put_object(
         Bucket=bucket,

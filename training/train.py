@@ -1,22 +1,26 @@
-"""Fit the moderation model: featurize, a logistic regression chosen on validation, then calibration."""
+"""Fit the moderation model: featurize, a logistic regression chosen on validation, then calibration.
+
+The regression learns from windows of tokens (weighted so each text counts once), as the scorer reads
+long texts; C is chosen and the sigmoid calibration fitted on the validation texts' highest-window
+scores — what serving computes.
+"""
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
-from sklearn.calibration import CalibratedClassifierCV
-from sklearn.frozen import FrozenEstimator
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import Pipeline
 
-from stream_consumer.normalize import normalize
+from stream_consumer.features import TextFeaturizer, WindowSpec, fit_featurizer
+from stream_consumer.moderation import model_input
+from stream_consumer.normalize import NormalText, normal_form
+from stream_consumer.policy import ChannelPolicy
 from stream_consumer.scorer import LinearScorer
 from training.data import LabelledText
-from training.features import TEXT_COLUMN, TextFeatures
+from training.features import Standardiser, design, window_rows
 
 
 class ModelParams(BaseModel):
@@ -28,39 +32,36 @@ class ModelParams(BaseModel):
     bigrams: bool = True
     c_grid: tuple[float, ...] = (0.3, 1.0, 3.0)
     class_weight: Literal["balanced"] | None = None
-    calibration: Literal["sigmoid", "isotonic"] = "sigmoid"
     max_iter: int = 5_000
+    # Windows of tokens (see `features.WindowSpec`): r/science's removals depend on a whole comment, so
+    # the default window holds nearly any comment; a model of insults reads shorter windows.
+    window_tokens: int = 256
+    max_windows: int = 16
 
 
 @dataclass(frozen=True)
 class TrainedModel:
-    """The calibrated scikit-learn estimator (logged to MLflow) and its numpy serving form."""
+    """The exported serving form and how it was chosen."""
 
-    estimator: CalibratedClassifierCV
     scorer: LinearScorer
     chosen_c: float
     validation_auc_by_c: dict[float, float]
-
-
-def frame(items: Sequence[LabelledText]) -> pd.DataFrame:
-    """The model's input: a DataFrame with a `text` column (as MLflow's pyfunc hands it over)."""
-    return pd.DataFrame({TEXT_COLUMN: [i.text for i in items]})
 
 
 def labels(items: Sequence[LabelledText]) -> np.ndarray[Any, np.dtype[np.int_]]:
     return np.fromiter((i.y for i in items), dtype=int, count=len(items))
 
 
-def _pipeline(params: ModelParams, c: float) -> Pipeline:
-    return Pipeline(
-        [
-            ("features", TextFeatures(min_df=params.min_df, bigrams=params.bigrams)),
-            (
-                "classifier",
-                LogisticRegression(C=c, class_weight=params.class_weight, max_iter=params.max_iter),
-            ),
-        ]
-    )
+def normal_forms(items: Sequence[LabelledText]) -> list[NormalText]:
+    return [normal_form(i.text) for i in items]
+
+
+def _platt(
+    raw: np.ndarray[Any, np.dtype[np.float64]], y: np.ndarray[Any, np.dtype[np.int_]]
+) -> np.ndarray[Any, Any]:
+    """Sigmoid calibration [a, b] with p = 1 / (1 + exp(a * raw + b)), fitted on (raw, y)."""
+    lr = LogisticRegression(C=1e6, max_iter=1_000).fit(raw.reshape(-1, 1), y)
+    return np.array([-float(lr.coef_[0, 0]), -float(lr.intercept_[0])])
 
 
 def fit(
@@ -68,50 +69,62 @@ def fit(
     validation: Sequence[LabelledText],
     params: ModelParams = ModelParams(),  # noqa: B008
 ) -> TrainedModel:
-    """Fit one pipeline per C on train, keep the best on validation, calibrate it on validation."""
-    x_train, y_train = frame(train), labels(train)
-    x_val, y_val = frame(validation), labels(validation)
-    fitted: dict[float, Pipeline] = {}
+    """Fit one regression per C on train, keep the best on validation, calibrate it on validation."""
+    spec = WindowSpec(params.window_tokens, params.max_windows)
+    n_train, n_val = normal_forms(train), normal_forms(validation)
+    y_train, y_val = labels(train), labels(validation)
+    featurizer = fit_featurizer([t.text for t in n_train], params.min_df, params.bigrams)
+    windows = window_rows(featurizer, n_train, spec)
+    standardiser = Standardiser.fit(windows.meta)
+    rows = design(windows, standardiser)
+    weight = 1.0 / np.bincount(rows.text)[rows.text]
+    scorers: dict[float, LinearScorer] = {}
     aucs: dict[float, float] = {}
     for c in params.c_grid:
-        pipe = _pipeline(params, c).fit(x_train, y_train)
-        fitted[c] = pipe
-        aucs[c] = float(roc_auc_score(y_val, pipe.predict_proba(x_val)[:, 1]))
+        lr = LogisticRegression(C=c, class_weight=params.class_weight, max_iter=params.max_iter)
+        lr.fit(rows.matrix, y_train[rows.text], sample_weight=weight * len(train) / weight.sum())
+        scorers[c] = _export(featurizer, standardiser, lr, spec, {"C": str(c)})
+        aucs[c] = float(roc_auc_score(y_val, scorers[c].decision(n_val)))
     best = max(aucs, key=lambda c: aucs[c])
-    calibrated = CalibratedClassifierCV(FrozenEstimator(fitted[best]), method=params.calibration)
-    calibrated.fit(x_val, y_val)
-    scorer = export(calibrated, {"C": str(best), "calibration": params.calibration})
-    return TrainedModel(calibrated, scorer, best, aucs)
+    calibration = _platt(scorers[best].decision(n_val), y_val)
+    scorer = replace(
+        scorers[best], calibration_x=calibration, metadata={"C": str(best), "calibration": "sigmoid"}
+    )
+    return TrainedModel(scorer, best, aucs)
 
 
-def export(calibrated: CalibratedClassifierCV, metadata: dict[str, str]) -> LinearScorer:
-    """The numpy serving form of a calibrated pipeline (same features, weights and calibration)."""
-    inner = calibrated.calibrated_classifiers_[0]
-    pipe: Pipeline = inner.estimator.estimator  # FrozenEstimator -> Pipeline
-    features: TextFeatures = pipe.named_steps["features"]
-    classifier: LogisticRegression = pipe.named_steps["classifier"]
-    f = features.featurizer_
-    coef = classifier.coef_[0]
-    calibrator = inner.calibrators[0]
-    if calibrated.method == "sigmoid":
-        cal_x, cal_y = np.array([calibrator.a_, calibrator.b_]), np.zeros(0)
-    else:
-        cal_x, cal_y = np.asarray(calibrator.X_thresholds_), np.asarray(calibrator.y_thresholds_)
+def _export(
+    featurizer: TextFeaturizer,
+    standardiser: Standardiser,
+    lr: LogisticRegression,
+    spec: WindowSpec,
+    metadata: dict[str, str],
+) -> LinearScorer:
+    """The numpy serving form of a fitted regression (uncalibrated until `fit` sets its calibration)."""
+    coef = lr.coef_[0]
+    n = featurizer.n_columns
     return LinearScorer(
-        featurizer=f,
-        text_weights=coef[: f.n_columns].astype(np.float64),
-        meta_weights=coef[f.n_columns :].astype(np.float64),
-        meta_mean=features.meta_mean_,
-        meta_scale=features.meta_scale_,
-        intercept=float(classifier.intercept_[0]),
-        calibration=calibrated.method,
-        calibration_x=cal_x,
-        calibration_y=cal_y,
-        feature_names=f.feature_names(),
+        featurizer=featurizer,
+        text_weights=coef[:n].astype(np.float64),
+        meta_weights=coef[n:].astype(np.float64),
+        meta_mean=standardiser.mean,
+        meta_scale=standardiser.scale,
+        intercept=float(lr.intercept_[0]),
+        calibration="sigmoid",
+        calibration_x=np.array([-1.0, 0.0]),
+        calibration_y=np.zeros(0),
+        feature_names=featurizer.feature_names(),
         metadata=metadata,
+        window=spec,
     )
 
 
-def serving_scores(scorer: LinearScorer, texts: Sequence[str]) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Scores exactly as the consumer computes them: normalise once, then the exported scorer."""
-    return scorer.predict_proba([normalize(t) for t in texts])
+def serving_scores(
+    scorer: LinearScorer, texts: Sequence[str], policy: ChannelPolicy | None = None
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Scores exactly as the consumer computes them: the normal form once, the channel's allow terms
+    taken out (when a policy is given), then the exported scorer."""
+    batch = [normal_form(t) for t in texts]
+    if policy is not None:
+        batch = [model_input(b, policy.rules(b)) for b in batch]
+    return scorer.predict_proba(batch)

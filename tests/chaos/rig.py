@@ -30,7 +30,7 @@ from producer_sim.replay import OutgoingRecord
 from producer_sim.settings import ProducerSettings
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner
-from stream_consumer.schemas import DeadLetter, KinesisEvent
+from stream_consumer.schemas import DeadLetter, read_event
 from tests.integration.conftest import consumer_settings, read_verdicts
 
 
@@ -146,7 +146,7 @@ class Rig:
         consumer = build_consumer(self.settings)
 
         def handler(event: dict[str, Any], context: object) -> object:
-            return consumer.handle(KinesisEvent.model_validate(event).records)
+            return consumer.handle(read_event(event))
 
         self.runner = LocalRunner(
             self.settings,

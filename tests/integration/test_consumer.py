@@ -26,7 +26,7 @@ from producer_sim.publisher import Publisher
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner, RunnerStats
-from stream_consumer.schemas import DeadLetter, KinesisEvent, RejectReason
+from stream_consumer.schemas import DeadLetter, RejectReason, read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.integration.conftest import consumer_settings, publish_scorer, read_verdicts
@@ -62,7 +62,7 @@ def run_in_process(settings: ConsumerSettings, idle_exit_s: float = 3.0) -> Runn
     consumer = build_consumer(settings)
 
     def handler(event: dict[str, Any], context: object) -> object:
-        return consumer.handle(KinesisEvent.model_validate(event).records)
+        return consumer.handle(read_event(event))
 
     runner = LocalRunner(
         settings,
@@ -206,7 +206,7 @@ def test_a_new_champion_is_picked_up_mid_stream_without_restart(
     consumer = build_consumer(settings)
     runner = LocalRunner(
         settings,
-        lambda event, _: consumer.handle(KinesisEvent.model_validate(event).records),
+        lambda event, _: consumer.handle(read_event(event)),
         aws.client("kinesis", endpoint_url),
         aws.client("sqs", endpoint_url),
         CheckpointStore(settings.checkpoint_dir / "cp.json"),

@@ -21,7 +21,7 @@ from monitoring.settings import MonitoringSettings
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.policy import PolicyBook
-from stream_consumer.schemas import ChampionManifest, KinesisEvent
+from stream_consumer.schemas import ChampionManifest, read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.sinks import archive_key, archive_lines
 from tests.conftest import training_settings
@@ -97,7 +97,7 @@ def _archive(
         lambda_event("shardId-000000000000", "arn:aws:kinesis:us-east-1:0:stream/s", "us-east-1", records)
     )
     outcome = moderate(
-        KinesisEvent.model_validate(event).records,
+        read_event(event),
         Champion("m", "1", scorer),
         PolicyBook(),
         datetime.now(UTC),

@@ -8,6 +8,7 @@ from mlflow import MlflowClient
 
 from infra import aws
 from infra.stack import Stack
+from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from tests.conftest import training_settings
@@ -46,7 +47,8 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     assert manifest.run_id == first.run_id
     key = manifest.artifact_uri.removeprefix(f"s3://{stack.models_bucket.name}/")
     scorer = LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
-    assert scorer.predict_proba(["a perfectly ordinary comment"]).shape == (1,)
+    assert scorer.predict_proba([normal_form("a perfectly ordinary comment")]).shape == (1,)
+    assert manifest.normal_form == NORMAL_FORM_VERSION
     _assert_run_artifacts(client, first.run_id)
     tags = client.get_model_version(settings.model_name, "1").tags
     assert tags["promotion.decision"] == "promoted"

@@ -1,10 +1,11 @@
-"""One model trained on the real r/science training split, shared by the model tests."""
+"""Models trained on the real training splits, shared by the model tests: the r/science champion as
+`train_flow` trains it, and a model of offensive tweets reading short windows (the evasion suite's)."""
 
 from pathlib import Path
 
 import pytest
 
-from training.data import Splits, load_rscience, split
+from training.data import Splits, load_davidson, load_rscience, split
 from training.train import ModelParams, TrainedModel, fit
 
 
@@ -16,3 +17,14 @@ def rscience_splits(data_dir: Path) -> Splits:
 @pytest.fixture(scope="session")
 def trained(rscience_splits: Splits) -> TrainedModel:
     return fit(rscience_splits.train, rscience_splits.validation, ModelParams(c_grid=(3.0,)))
+
+
+@pytest.fixture(scope="session")
+def tweet_splits(data_dir: Path) -> Splits:
+    return split(load_davidson(data_dir), seed=42)
+
+
+@pytest.fixture(scope="session")
+def offensive_tweets_model(tweet_splits: Splits) -> TrainedModel:
+    params = ModelParams(c_grid=(1.0,), window_tokens=16)
+    return fit(tweet_splits.train, tweet_splits.validation, params)

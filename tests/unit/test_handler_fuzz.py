@@ -13,7 +13,7 @@ from stream_consumer.consumer import Consumer
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion
 from stream_consumer.policy import ChannelPolicy, PolicyBook
-from stream_consumer.schemas import KinesisEvent
+from stream_consumer.schemas import read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.fakes import MemoryArchive, MemoryDeadLetters, MemoryVerdicts
@@ -93,10 +93,10 @@ def test_every_record_is_accounted_for(
     book = PolicyBook(channels={"u1": ChannelPolicy(block_terms=("idiot",))})
     consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: book, verdicts, dead, MemoryArchive())
     event = _event(payloads, corrupt)
-    response = consumer.handle(KinesisEvent.model_validate(event).records)
+    response = consumer.handle(read_event(event))
     seqs = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]
     written = [m.record.sequence_number for m in verdicts.written]
-    lettered = [r.record.sequence_number for r in dead.sent]
+    lettered = [r.sequence_number for r in dead.sent]
     failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
     assert sorted(written + lettered + failed) == sorted(seqs)  # each exactly once
     for seq, bad in zip(seqs, corrupt, strict=True):
