@@ -4,6 +4,7 @@ python -m benchmarks [--skip-e2e] [--seconds 10]
 """
 
 import argparse
+import json
 import sys
 import tempfile
 from pathlib import Path
@@ -25,6 +26,9 @@ ROWS = [
     ),
     ("handler", "handler_msg_per_s_batch100", "handler, msg/s/core (batch 100)", "higher"),
     ("handler", "handler_msg_per_s_batch500", "handler, msg/s/core (batch 500)", "higher"),
+    ("hostile", "worst_ms_per_message", "hostile text: worst 10,000-char message (ms)", "lower"),
+    ("hostile", "worst_over_ordinary", "… worst / ordinary text of the same length", "lower"),
+    ("hostile", "worst_ms_per_batch_of_100", "… batch of 100 worst messages (ms)", "lower"),
     ("coldstart", "cold_start_s", "cold start: import + load champion (s)", "lower"),
     ("coldstart", "peak_rss_mb", "peak RSS after cold start (MB)", "lower"),
     ("handler", "peak_rss_mb", "peak RSS while handling (MB)", "lower"),
@@ -74,6 +78,46 @@ def table(results: dict[str, Any], before: dict[str, Any] | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def hostile_table(hostile: dict[str, Any]) -> str:
+    """Milliseconds per 10,000-character message, per hostile generator."""
+    lines = [
+        "| hostile text, 10,000 characters | ms per message | ms per batch of 100 |",
+        "|---|---:|---:|",
+    ]
+    for name, row in hostile["generators"].items():
+        lines.append(f"| {name} | {row['ms_per_message']:.2f} | {row['ms_per_batch_of_100']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def evasion_before() -> dict[str, Any]:
+    """The suite measured on the normal form and model before this one (`benchmarks/evasion_before.py`)."""
+    files = sorted(RESULTS.glob("evasion-before-*.json"))
+    return json.loads(files[-1].read_text()) if files else {}
+
+
+def evasion_table(evasion: dict[str, Any], before: dict[str, Any]) -> str:
+    """Per model and family: toxic messages removed in clean form still removed / still flagged, and the
+    benign false-flag rate clean → obfuscated (before: the previous normal form, where measured)."""
+    out = []
+    for model, rows in evasion.items():
+        old = {r["family"]: r for r in before.get("models", {}).get(model, [])}
+        out += [
+            f"Evasion suite, {model} ({rows[0]['toxic']} toxic removed in clean form, {rows[0]['benign']} benign):",
+            "",
+            "| family | still removed | still flagged | benign flagged | before: removed / flagged |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            b = old.get(r["family"])
+            was = f"{b['still_removed']:.1%} / {b['still_flagged']:.1%}" if b else "–"
+            out.append(
+                f"| {r['family']} | {r['still_removed']:.1%} | {r['still_flagged']:.1%} "
+                f"| {r['benign_flagged_clean']:.1%} → {r['benign_flagged']:.1%} | {was} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--skip-e2e", action="store_true", help="only the in-process benchmarks")
@@ -90,6 +134,9 @@ def main(argv: list[str] | None = None) -> int:
             results["training" if suite == "train" else suite] = run_pinned(
                 "benchmarks.scoring", suite, data_dir, model_path
             )
+        print("benchmark: hostile text and the evasion suite …", file=sys.stderr, flush=True)
+        results["hostile"] = run_pinned("benchmarks.adversarial", "cost", data_dir, model_path)
+        results["evasion"] = run_pinned("benchmarks.adversarial", "evasion", data_dir, model_path)
         if compare.available():
             print(f"benchmark: champion vs {compare.PACKAGE} …", file=sys.stderr, flush=True)
             results["compare"] = run_pinned("benchmarks.compare", data_dir, model_path)
@@ -116,7 +163,14 @@ def main(argv: list[str] | None = None) -> int:
                     run_e2e(Path(data_dir), Path(model_path), emulator, rates, args.seconds)
                 )
     path = write_results(results)
-    summary = table(results, before) + "\n" + compare.table(results["compare"])
+    summary = "\n".join(
+        [
+            table(results, before),
+            hostile_table(results["hostile"]),
+            evasion_table(results["evasion"], evasion_before()),
+            compare.table(results["compare"]),
+        ]
+    )
     (RESULTS / "latest.md").write_text(summary)
     print(summary)
     print(f"results: {path}")

@@ -70,7 +70,7 @@ _PARAGRAPH = frozenset("\n\r\x1c\x1d\x1e\x85\u2029")
 
 # Digits and symbols that stand in for letters inside words made of letters ("sh1t", "@ss", "1d10t").
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s"})
-_LEET_CHARS = frozenset("013457@$")
+_LEET_CHAR = re.compile(r"[013457@$]")
 # Numbers (with a unit, an ordinal or money) and names ending in a number are not leet ("1st", "10am",
 # "$100k", "covid19"); "5h17" and "1d10t" are.
 _NOT_LEET = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]{0,3}|[a-z]{3,}\d+")
@@ -78,6 +78,7 @@ _NOT_LEET = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]{0,3}|[a-z]{3,}\d+")
 _SPELLED = re.compile(r"[^\W\d_](?:'[^\W\d_])?(?:[._*-](?:[^\W\d_](?:'[^\W\d_])?|'))+")
 _SEPARATORS = re.compile(r"[._*-]")
 _WORD = re.compile(r"\S+")
+_GAPS = re.compile(r"\s+")
 _RUN3 = re.compile(r"(\S)\1\1")
 # Cheap checks (each a single-class or literal-led search) that a plain ASCII text needs no word-level
 # step: no leet stand-in or mask next to a letter, no letters spelled out with separators or spaces.
@@ -314,9 +315,9 @@ def _unconfuse(word: str) -> tuple[str, bool]:
 
 def _unleet(word: str) -> str:
     """Leet inside a word of letters: mapped when every character is a letter or a leet stand-in."""
-    if not _LEET_CHARS.intersection(word) or _NOT_LEET.fullmatch(word):
+    if not _LEET_CHAR.search(word) or _NOT_LEET.fullmatch(word):
         return word
-    if word[0] == "@" and len(word) > 3 and not _LEET_CHARS.intersection(word[1:]):
+    if word[0] == "@" and len(word) > 3 and not _LEET_CHAR.search(word, 1):
         return word  # a mention ("@kobe"); "@ss" and "@ssh0le" are leet
     mapped = word.translate(_LEET)
     return mapped if mapped.isalpha() and any(c.isalpha() for c in word) else word
@@ -338,7 +339,7 @@ def _spelled(word: str) -> str:
     "*"-separated letters are a masked word instead: "h*e"); a mention's or hashtag's sign stays in front
     ("@b.o.b" → "@bob")."""
     inner = word.strip("._*-@#")
-    if len(inner) < 3 or not _SPELLED.fullmatch(inner):
+    if len(inner) < 3 or not _SEPARATORS.search(inner) or not _SPELLED.fullmatch(inner):
         return word
     if "*" in inner and inner.count("*") + inner.count(".") + inner.count("-") + inner.count("_") < 2:
         return word  # "h*e" is a masked word, not two letters spelled out
@@ -376,6 +377,7 @@ def collapse_runs(word: str) -> str:
     return "".join(c for i, c in enumerate(word) if i == 0 or c != word[i - 1])
 
 
+@lru_cache(maxsize=65_536)
 def _word(word: str, runs: bool) -> tuple[str, bool]:
     """One white-space-delimited word in normal form (its edge punctuation kept); (word, mixed script).
 
@@ -410,8 +412,8 @@ class NormalText:
     text: str
     mixed_script: int = 0
     _spans: tuple[tuple[int, int], ...] | None = field(default=None, repr=False)
-    # A plain text's spans are found only if someone asks (most messages are never shown to a
-    # moderator): the word-by-word path run again on the original, which gives the same text.
+    # Spans are found only if someone asks (most messages are never shown to a moderator): the
+    # word-by-word path runs again on the original, keeping positions, and gives the same text.
     _original: str | None = field(default=None, repr=False)
 
     @property
@@ -457,7 +459,7 @@ def normal_form(text: str) -> NormalText:
         joined = " ".join(chars.split())
         if _plain(joined):  # nothing for a word-level step: only runs to cap (ellipses, "!!!!")
             return NormalText(_RUNS.sub(r"\1\1", joined) if _RUN3.search(joined) else joined, 0, None, text)
-    return _by_words(chars, src)
+    return _by_words(chars, src, text)
 
 
 def _plain(text: str) -> bool:
@@ -468,22 +470,24 @@ def _plain(text: str) -> bool:
     return not _SPACED_LETTERS.search(text)
 
 
-def _by_words(chars: str, src: list[int] | None) -> NormalText:
-    """The word-level steps, one word at a time, keeping each word's span in the original."""
-    words: list[str] = []
-    spans: list[tuple[int, int]] = []
-    gaps: list[int] = []  # white space before each word, in normal-form characters
-    mixed = 0
-    previous_end = 0
+def _by_words(chars: str, src: list[int] | None, original: str | None = None) -> NormalText:
+    """The word-level steps, one word at a time. Given the `original`, the spans are left to be found
+    when asked for (this path runs again then); otherwise each word's span is kept."""
     runs = _RUN3.search(chars) is not None
-    for m in _WORD.finditer(chars):
-        word, was_mixed = _word(m.group(), runs)
-        mixed += was_mixed
-        words.append(word)
-        spans.append(_source(src, *m.span()))
-        gaps.append(m.start() - previous_end)
-        previous_end = m.end()
-    words, spans = _join_spelled_out(words, spans, gaps)
+    if original is not None:
+        raw = chars.split()
+        gaps = [0, *map(len, _GAPS.findall(chars.strip()))]  # white space before each word
+        spans = [(0, 0)] * len(raw)
+    else:
+        found = list(_WORD.finditer(chars))
+        raw = [m.group() for m in found]
+        gaps = [m.start() - (found[k - 1].end() if k else 0) for k, m in enumerate(found)]
+        spans = [_source(src, *m.span()) for m in found]
+    done = [_word(w, runs) for w in raw]
+    words, spans = _join_spelled_out([w for w, _ in done], spans, gaps)
+    mixed = sum(m for _, m in done)
+    if original is not None:
+        return NormalText(" ".join(words), mixed, None, original)
     return NormalText(" ".join(words), mixed, tuple(spans))
 
 

@@ -82,44 +82,64 @@ class Words:
         keys = [w.strip(EDGE_PUNCTUATION) for w in _DOUBLES.sub(r"\1", text).split(" ")]
         return cls(bare, keys, "*" in text)
 
-    def meets(self, j: int, term_word: str) -> bool:
-        """Word j meets a term word: equal once runs collapse, or masked with the same letters shown."""
-        return self.keys[j] == collapse_runs(term_word) or (
-            "*" in self.bare[j] and _masked_match(self.bare[j], term_word)
-        )
-
 
 class TermList:
-    """Terms as word sequences, indexed by their first word (runs collapsed) and, for masks, by length."""
+    """Terms as word sequences (with each word's run-collapsed key), indexed by their first word's key
+    and, for masked words, by its length."""
 
     def __init__(self, terms: Sequence[str]) -> None:
         self.terms = [tuple(t.split(" ")) for t in terms]
+        self._keys = {term: tuple(collapse_runs(w) for w in term) for term in self.terms}
         self._by_first: dict[str, list[tuple[str, ...]]] = {}
         self._by_length: dict[int, list[tuple[str, ...]]] = {}
         for term in self.terms:
-            self._by_first.setdefault(collapse_runs(term[0]), []).append(term)
+            self._by_first.setdefault(self._keys[term][0], []).append(term)
             self._by_length.setdefault(len(term[0]), []).append(term)
 
     def matches(
         self, words: Words, skip: frozenset[int] = frozenset(), first_only: bool = False
     ) -> list[tuple[int, int, str]]:
-        """Every (first word, end word, term) match over `words` (or the first); `skip` never matches."""
+        """Every (first word, end word, term) match over `words` (or the first); `skip` never matches.
+
+        One pass over the words; a masked word is compared with the terms of its length, each pair once.
+        """
         if not self.terms:
             return []
-        by_first, masked = self._by_first, words.masked
-        starts = [i for i, k in enumerate(words.keys) if k in by_first or (masked and "*" in k)]
+        by_first, keys, bare = self._by_first, words.keys, words.bare
+        starts = [i for i, k in enumerate(keys) if k in by_first or (words.masked and "*" in k)]
+        masked_memo: dict[tuple[str, str], bool] = {}
+
+        def meets(j: int, term_word: str, term_key: str) -> bool:
+            if keys[j] == term_key:
+                return True
+            if "*" not in bare[j]:
+                return False
+            pair = (bare[j], term_word)
+            if pair not in masked_memo:
+                masked_memo[pair] = _masked_match(*pair)
+            return masked_memo[pair]
+
+        candidates: dict[str, list[tuple[str, ...]]] = {}
+        outcome: dict[tuple[str, ...], bool] = {}  # (term, *words) → whether they meet, each once
         found = []
         for i in starts:
-            if i in skip:
+            if skip and i in skip:
                 continue
-            candidates = by_first.get(words.keys[i], [])
-            if "*" in words.keys[i]:
-                candidates = candidates + self._by_length.get(len(words.bare[i]), [])
-            for term in candidates:
+            key = keys[i]
+            if key not in candidates:
+                masked = self._by_length.get(len(bare[i]), []) if "*" in key else []
+                candidates[key] = by_first.get(key, []) + masked
+            for term in candidates[key]:
                 end = i + len(term)
-                if end <= len(words.bare) and all(
-                    j not in skip and words.meets(j, t) for j, t in zip(range(i, end), term, strict=True)
-                ):
+                if end > len(bare) or (skip and any(j in skip for j in range(i, end))):
+                    continue
+                pattern = (*term, "\0", *bare[i:end])
+                hit = outcome.get(pattern)
+                if hit is None:
+                    hit = outcome[pattern] = all(
+                        meets(j, w, k) for j, w, k in zip(range(i, end), term, self._keys[term], strict=True)
+                    )
+                if hit:
                     found.append((i, end, " ".join(term)))
                     if first_only:
                         return found

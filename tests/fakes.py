@@ -88,3 +88,32 @@ class MemoryArchive:
         if self.broken:
             raise SinkError("archive bucket unreachable")
         self.objects[key] = list(items)
+
+
+# --- an in-memory bucket for the champion and policy readers' unit tests -----------------------
+
+import hashlib  # noqa: E402
+import io  # noqa: E402
+
+from botocore.exceptions import ClientError  # noqa: E402
+
+
+class MemoryBucket:
+    """`get_object` as S3 answers it: the body and its ETag, 304 on a matching If-None-Match, NoSuchKey."""
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.gets: list[str] = []
+
+    def put(self, bucket: str, key: str, body: bytes) -> None:
+        self.objects[(bucket, key)] = body
+
+    def get_object(self, Bucket: str, Key: str, IfNoneMatch: str | None = None) -> dict[str, Any]:  # noqa: N803
+        self.gets.append(Key)
+        body = self.objects.get((Bucket, Key))
+        if body is None:
+            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
+        etag = f'"{hashlib.md5(body).hexdigest()}"'
+        if IfNoneMatch == etag:
+            raise ClientError({"Error": {"Code": "304", "Message": "Not Modified"}}, "GetObject")
+        return {"Body": io.BytesIO(body), "ETag": etag}

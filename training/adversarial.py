@@ -219,7 +219,7 @@ def _repeat_to(unit: str, length: int) -> str:
 
 HOSTILE_TEXTS: dict[str, Callable[[int], str]] = {
     "one long word": lambda n: _repeat_to("a1", n),
-    "leet pairs then a long word": lambda n: _repeat_to("a1 ", n // 2) + _repeat_to("b", n - n // 2),
+    "leet pairs then a long word": lambda n: "a1 " * (n // 6) + "b" * (n - 3 * (n // 6)),
     "long leet run": lambda n: _repeat_to("4$5@1!3|0", n),
     "combining marks": lambda n: "a" + _repeat_to("\u0301\u0302\u0303\u0323\u0324", n - 1),
     "combining marks, other scripts": lambda n: (

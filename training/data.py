@@ -138,7 +138,8 @@ class Splits:
     conflicts_dropped: int
 
 
-def _dedupe_key(text: str) -> str:
+def dedupe_key(text: str) -> str:
+    """Two texts that differ only in case and white space are the same text."""
     return " ".join(text.casefold().split())
 
 
@@ -146,7 +147,7 @@ def dedupe(items: Sequence[LabelledText]) -> tuple[list[LabelledText], int, int]
     """One row per text (white space and case ignored); a text labelled both ways is dropped."""
     groups: dict[str, list[LabelledText]] = {}
     for item in items:
-        groups.setdefault(_dedupe_key(item.text), []).append(item)
+        groups.setdefault(dedupe_key(item.text), []).append(item)
     kept, duplicates, conflicts = [], 0, 0
     for group in groups.values():
         if len({g.label for g in group}) > 1:

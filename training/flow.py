@@ -19,11 +19,23 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 
+from stream_consumer.policy import DEFAULT_THRESHOLDS, ChannelPolicy
 from stream_consumer.scorer import LinearScorer
 from training import registry
+from training.adversarial import ALLOWED_TERM, EvasionFloors, EvasionReport, evasion_suite
 from training.behaviour import BehaviourReport, run_behaviour_tests
 from training.card import model_card
-from training.data import Community, LabelledText, Splits, digest, load_labelled_csv, load_rscience, split
+from training.data import (
+    Community,
+    LabelledText,
+    Splits,
+    dedupe_key,
+    digest,
+    load_davidson,
+    load_labelled_csv,
+    load_rscience,
+    split,
+)
 from training.evaluate import EvalReport, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_plots
@@ -119,6 +131,35 @@ def behaviour(scorer: LinearScorer, data: Datasets) -> BehaviourReport:
     return run_behaviour_tests(lambda texts: serving_scores(scorer, texts), benign)
 
 
+@task
+def evasion(settings: TrainingSettings, scorer: LinearScorer, data: Datasets) -> EvasionReport:
+    """The evasion suite on held-out tweets (the Davidson test split, less any text the model trained
+    on), through the serving path with a channel that allows `ALLOWED_TERM`."""
+    trained_on = {dedupe_key(x.text) for x in data.train + data.validation}
+    held_out = [
+        x
+        for x in split(load_davidson(settings.data_dir), settings.seed).test
+        if dedupe_key(x.text) not in trained_on
+    ]
+    n = settings.evasion_messages
+    toxic = [x.text for x in held_out if x.y == 1][:n]
+    benign = [x.text for x in held_out if x.y == 0][:n]
+    policy = ChannelPolicy(allow_terms=(ALLOWED_TERM,))
+    report = evasion_suite(
+        lambda texts: serving_scores(scorer, texts, policy), toxic, benign, DEFAULT_THRESHOLDS
+    )
+    get_run_logger().info("evasion suite: %d toxic removed in clean form, %d benign", len(toxic), len(benign))
+    return report
+
+
+def evasion_floors(settings: TrainingSettings) -> EvasionFloors:
+    return EvasionFloors(
+        still_flagged=settings.evasion_floor_flagged,
+        still_removed=settings.evasion_floor_removed,
+        false_flag_increase=settings.evasion_max_false_flag_increase,
+    )
+
+
 def _reference(scorer: LinearScorer, items: Sequence[LabelledText], size: int, seed: int, path: Path) -> Path:
     """Monitoring's drift reference: held-out texts of the training communities, with their scores.
 
@@ -146,6 +187,7 @@ def register_challenger(
     params: ModelParams,
     reports: dict[str, EvalReport],
     checks: BehaviourReport,
+    evasions: EvasionReport,
     trigger: str,
 ) -> tuple[str, str]:
     """Log everything about the candidate to MLflow, register it and alias it `challenger`."""
@@ -179,6 +221,15 @@ def register_challenger(
             mlflow.log_artifact(str(out / f"eval_{name}.json"), "evaluation")
         for check in checks.checks:
             mlflow.log_metric(f"behaviour.{check.name.replace('/', '.')}", check.measured)
+        (out / "evasion.json").write_text(json.dumps(evasions.table(), indent=2))
+        mlflow.log_artifact(str(out / "evasion.json"), "evaluation")
+        mlflow.log_metrics(
+            {
+                "evasion.min_still_flagged": min(f.still_flagged for f in evasions.families),
+                "evasion.min_still_removed": min(f.still_removed for f in evasions.families),
+                "evasion.max_false_flag_increase": max(f.false_flag_increase for f in evasions.families),
+            }
+        )
         val = data.validation
         val_scores = serving_scores(model.scorer, [x.text for x in val])
         plots = save_plots(
@@ -223,6 +274,7 @@ def register_challenger(
             {
                 "trigger": trigger,
                 "behaviour_passed": str(checks.passed).lower(),
+                "evasion_passed": str(not evasions.failures(evasion_floors(settings))).lower(),
                 **{f"test_roc_auc.{n}": f"{r.roc_auc:.4f}" for n, r in reports.items()},
             },
         )
@@ -303,7 +355,8 @@ def train_flow(
     model = fit_model(data, params)
     reports = evaluate_on_tests(model.scorer, data)
     checks = behaviour(model.scorer, data)
-    run_id, version = register_challenger(settings, model, data, params, reports, checks, trigger)
+    evasions = evasion(settings, model.scorer, data)
+    run_id, version = register_challenger(settings, model, data, params, reports, checks, evasions, trigger)
     champion_version, champion_evals = champion_reports(settings, data)
     target = target or list(data.sets)[-1]
     decision = decide(
@@ -312,6 +365,7 @@ def train_flow(
         target=target,
         guarded=[n for n in reports if n != target],
         behaviour_failures=checks.failures,
+        evasion_failures=evasions.failures(evasion_floors(settings)),
         policy=PromotionPolicy(min_gain=settings.min_gain, max_loss=settings.max_loss),
     )
     manifest_uri = promote(settings, version, champion_version, decision, trigger)

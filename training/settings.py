@@ -40,6 +40,14 @@ class TrainingSettings(BaseSettings):
     models_bucket: str = _STACK.models_bucket.name
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
     publish: bool = True  # write the exported champion and its manifest to the models bucket
+    # The evasion suite's promotion floors, on held-out tweets (see training/adversarial.py): every
+    # obfuscation family must keep this share of toxic messages flagged and removed, and raise the
+    # benign flag rate by at most this much. Defaults any current model should clear with room; the
+    # benchmark reports the measured table against the goals (95% / 90% / +2 points).
+    evasion_floor_flagged: float = 0.75
+    evasion_floor_removed: float = 0.0
+    evasion_max_false_flag_increase: float = 0.05
+    evasion_messages: int = 1_000  # toxic and benign held-out tweets the suite runs on, each
 
     @property
     def resolved_tracking_uri(self) -> str:

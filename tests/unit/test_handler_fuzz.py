@@ -1,7 +1,10 @@
-"""Property-based fuzzing of the consumer: whatever arrives, no unhandled exception, and every record
-is accounted for exactly once — as a verdict, a dead letter, or a failure to retry."""
+"""Property-based fuzzing of the consumer: whatever arrives — random bytes, texts built to cost time or
+to evade, duplicate keys, broken envelopes — no unhandled exception, and every record is accounted for
+exactly once: as a verdict, a dead letter, or a failure to retry."""
 
 import json
+import random
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +20,7 @@ from stream_consumer.schemas import read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.fakes import MemoryArchive, MemoryDeadLetters, MemoryVerdicts
+from training.adversarial import HOSTILE_TEXTS, OBFUSCATIONS
 from training.data import Community, LabelledText
 from training.train import ModelParams, fit
 
@@ -51,8 +55,32 @@ good_message = st.builds(
     st.text(min_size=0, max_size=20),
     st.sampled_from(["u1", "", "x" * 200]),
 )
+# Texts built to cost time or to evade (bounded: a batch stays a few hundred kilobytes).
+hostile_text = st.builds(
+    lambda name, n, fn: OBFUSCATIONS[fn](HOSTILE_TEXTS[name](n), random.Random(n)),
+    st.sampled_from(list(HOSTILE_TEXTS)),
+    st.integers(min_value=1, max_value=3_000),
+    st.sampled_from(list(OBFUSCATIONS)),
+).map(lambda t: t[:10_000])
+hostile_message = st.builds(
+    lambda text, dup: (
+        json.dumps(
+            {
+                "message_id": "3f1c5e0e-8d8a-4a9e-9a51-7b7c8f0b2c11",
+                "channel_id": "u1",
+                "user_id": "u",
+                "text": text,
+                "sent_at": datetime.now(UTC).isoformat(),
+            }
+        ).encode()[: -1 if dup else None]
+        + (b', "text": "you idiot"}' if dup else b"")
+    ),
+    hostile_text,
+    st.booleans(),
+)
 payload = st.one_of(
     good_message,
+    hostile_message,
     st.binary(max_size=300),
     st.text(max_size=300).map(str.encode),
     st.dictionaries(
@@ -61,14 +89,22 @@ payload = st.one_of(
 )
 
 
-def _event(payloads: list[bytes], corrupt: list[bool]) -> dict[str, Any]:
-    records = [StreamRecord(str(1000 + i), "k", p, 1_800_000_000.0 + i) for i, p in enumerate(payloads)]
+_BREAKAGES = (
+    lambda r: r["kinesis"].update(data="%%" + r["kinesis"]["data"]),  # not base64 (a broken proxy)
+    lambda r: r.pop("eventID"),  # a malformed envelope (a platform fault)
+    lambda r: r["kinesis"].update(data=None),
+    lambda r: r["kinesis"].pop("approximateArrivalTimestamp"),
+)
+
+
+def _event(payloads: list[bytes], corrupt: list[int]) -> dict[str, Any]:
+    records = [StreamRecord(str(1000 + i), "k", p, time.time() + i) for i, p in enumerate(payloads)]
     event = roundtrip(
         lambda_event("shardId-000000000000", "arn:aws:kinesis:us-east-1:0:stream/s", "us-east-1", records)
     )
-    for record, bad in zip(event["Records"], corrupt, strict=True):
-        if bad:  # not base64 at all: what a broken producer or proxy could hand over
-            record["kinesis"]["data"] = "%%" + record["kinesis"]["data"]
+    for record, breakage in zip(event["Records"], corrupt, strict=True):
+        if breakage >= 0:
+            _BREAKAGES[breakage](record)
     event["window"] = {"start": "x"}  # extra top-level keys are allowed
     return event
 
@@ -79,15 +115,17 @@ def _event(payloads: list[bytes], corrupt: list[bool]) -> dict[str, Any]:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
-    data=st.lists(st.tuples(payload, st.booleans()), min_size=1, max_size=8),
+    data=st.lists(
+        st.tuples(payload, st.integers(-len(_BREAKAGES), len(_BREAKAGES) - 1)), min_size=1, max_size=8
+    ),
     fail_channel=st.sampled_from(["", "u1"]),
     dlq_down=st.booleans(),
 )
 def test_every_record_is_accounted_for(
-    champion: Champion, data: list[tuple[bytes, bool]], fail_channel: str, dlq_down: bool
+    champion: Champion, data: list[tuple[bytes, int]], fail_channel: str, dlq_down: bool
 ) -> None:
     payloads = [p for p, _ in data]
-    corrupt = [c and i % 2 == 0 for i, (_, c) in enumerate(data)]
+    corrupt = [c for _, c in data]  # negative: intact
     verdicts = MemoryVerdicts(fail_channels=frozenset({fail_channel}))
     dead = MemoryDeadLetters(refuse=dlq_down)
     book = PolicyBook(channels={"u1": ChannelPolicy(block_terms=("idiot",))})
@@ -99,6 +137,6 @@ def test_every_record_is_accounted_for(
     lettered = [r.sequence_number for r in dead.sent]
     failed = [f["itemIdentifier"] for f in response["batchItemFailures"]]
     assert sorted(written + lettered + failed) == sorted(seqs)  # each exactly once
-    for seq, bad in zip(seqs, corrupt, strict=True):
-        if bad:
+    for seq, breakage in zip(seqs, corrupt, strict=True):
+        if breakage >= 0:
             assert seq in lettered or seq in failed

@@ -4,7 +4,8 @@ whatever cannot be written is reported for retry."""
 import json
 from base64 import b64encode
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Champion, NoModelError, action_for, moderate, parse
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import ChannelPolicy, PolicyBook, Thresholds
-from stream_consumer.schemas import Action, DeadLetter, KinesisRecord, RejectReason, read_event
+from stream_consumer.schemas import Action, DeadLetter, EventError, KinesisRecord, RejectReason, read_event
 from stream_consumer.settings import ConsumerSettings
 from tests.fakes import KeywordScorer, MemoryArchive, MemoryDeadLetters, MemoryVerdicts
 from tests.unit.conftest import lambda_record, message
@@ -239,3 +240,80 @@ def test_no_message_text_reaches_the_logs(kinesis_record: Record, caplog: pytest
     assert "'event': 'dead_letter'" in logged
     assert secret not in logged
     assert b64encode(secret.encode()).decode()[:12] not in logged
+
+
+# --- hostile payloads and broken envelopes ------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b'{"message_id": "x", "text": "hi", "text": "you idiot"}', RejectReason.AMBIGUOUS_JSON),
+        (
+            message(text="hi")[:-1] + b', "channel_id": "other"}',  # a second channel_id
+            RejectReason.AMBIGUOUS_JSON,
+        ),
+        (message(sent_at="1999-12-31T23:59:59+00:00"), RejectReason.BAD_TIMESTAMP),
+        (message(sent_at="2999-01-01T00:00:00+00:00"), RejectReason.BAD_TIMESTAMP),
+        (message(text="\U000e0041\ufe0f\u2800\u200b" * 2500), RejectReason.EMPTY_TEXT),
+        (b"[" * 100_000 + b"]" * 100_000, RejectReason.NOT_JSON),  # deeper than any parser recurses
+    ],
+)
+def test_hostile_payloads_get_their_reason(
+    kinesis_record: Record, payload: bytes, reason: RejectReason
+) -> None:
+    out = moderate([kinesis_record(payload)], champion(), PolicyBook(), NOW)
+    assert [r.dead_letter.reason for r in out.rejected] == [reason]
+    assert out.moderated == []
+
+
+def test_a_sent_at_within_a_day_of_arrival_is_the_senders_business(kinesis_record: Record) -> None:
+    ahead = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=13)  # a time-zone mistake
+    out = moderate([kinesis_record(message(sent_at=ahead.isoformat()))], champion(), PolicyBook(), NOW)
+    assert len(out.moderated) == 1
+
+
+@pytest.mark.parametrize(
+    ("breakage", "field"),
+    [
+        (lambda r: r.pop("eventID"), "eventID"),
+        (lambda r: r["kinesis"].update(data=None), "kinesis.data"),
+        (lambda r: r["kinesis"].pop("partitionKey"), "kinesis.partitionKey"),
+        (
+            lambda r: r["kinesis"].update(approximateArrivalTimestamp="soon"),
+            "kinesis.approximateArrivalTimestamp",
+        ),
+    ],
+)
+def test_a_broken_envelope_is_dead_lettered_and_the_rest_is_judged(
+    breakage: Callable[[dict[str, Any]], object], field: str
+) -> None:
+    # GIVEN a batch where one record's envelope is malformed but its sequence number is readable
+    good = [lambda_record(message(f"note {i}")) for i in range(3)]
+    broken = lambda_record(message("hello"))
+    breakage(broken)
+    event = {"Records": [good[0], broken, *good[1:]]}
+    verdicts, dead = MemoryVerdicts(), MemoryDeadLetters()
+    # WHEN the event is read and handled
+    response = consumer(verdicts, dead, MemoryArchive()).handle(read_event(event))
+    # THEN the broken record is a dead letter naming the field, the others get verdicts, nothing is retried
+    assert response == {"batchItemFailures": []}
+    assert len(verdicts.written) == 3
+    (letter,) = [r.dead_letter for r in dead.sent]
+    assert letter.reason is RejectReason.BAD_ENVELOPE
+    assert field in letter.detail
+    assert letter.sequence_number == broken["kinesis"]["sequenceNumber"]
+
+
+@pytest.mark.parametrize(
+    "broken",
+    [{"kinesis": {}}, {"kinesis": {"sequenceNumber": None}}, "not a record", {"eventID": "shardId-0:1"}],
+)
+def test_a_record_without_a_readable_sequence_number_fails_the_event_loudly(broken: object) -> None:
+    with pytest.raises(EventError, match="sequenceNumber"):
+        read_event({"Records": [lambda_record(message("hello")), broken]})
+
+
+def test_an_event_without_records_fails_loudly() -> None:
+    with pytest.raises(EventError, match="Records"):
+        read_event({"records": []})

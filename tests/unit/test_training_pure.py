@@ -9,6 +9,7 @@ import pytest
 
 from stream_consumer.features import fit_featurizer
 from stream_consumer.normalize import normalize
+from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
 from training.data import Community, LabelledText, ModeratorDecision, dedupe, join_feedback, split
 from training.evaluate import evaluate
 from training.promotion import PromotionPolicy, decide
@@ -151,3 +152,33 @@ def test_normalised_text_is_what_the_featurizer_expects(tmp_path: Path) -> None:
     f = fit_featurizer([normalize("Hello World"), normalize("hello there")], min_df=1)
     assert "hello" in f.tokens
     assert "Hello" not in f.tokens
+
+
+def test_a_challenger_below_an_evasion_floor_is_never_promoted() -> None:
+    floor = "spaced letters: 70.0% still flagged (floor 75%)"
+    first = decide({"rscience": 0.80}, None, target="rscience", evasion_failures=[floor])
+    better = decide({"rscience": 0.90}, {"rscience": 0.80}, target="rscience", evasion_failures=[floor])
+    for decision in (first, better):
+        assert not decision.promote
+        assert f"evasion floor: {floor}" in decision.reasons
+
+
+def test_the_evasion_report_names_every_family_below_a_floor() -> None:
+    row = FamilyResult(
+        family="dots between letters",
+        toxic=300,
+        still_removed=0.80,
+        still_flagged=0.96,
+        benign=300,
+        benign_flagged_clean=0.20,
+        benign_flagged=0.25,
+    )
+    failures = EvasionReport(families=[row]).failures(EvasionFloors())
+    assert failures == [
+        "dots between letters: 80.0% still removed (floor 90%)",
+        "dots between letters: benign false flags +5.0% (at most +2%)",
+    ]
+    assert (
+        EvasionReport(families=[row]).failures(EvasionFloors(still_removed=0.8, false_flag_increase=0.05))
+        == []
+    )

@@ -1,0 +1,49 @@
+"""Hostile text costs linear time: for every generator, judging a 10,000-character message takes less
+than 20 times as long as a 1,000-character one (linear ≈ 10, quadratic ≈ 100). A ratio of two timings
+on the same machine, the only clock reading asserted."""
+
+import time
+from datetime import UTC, datetime
+from uuid import uuid4
+
+import pytest
+
+from stream_consumer.moderation import Champion, moderate
+from stream_consumer.policy import ChannelPolicy, PolicyBook
+from stream_consumer.schemas import ChatMessage, KinesisRecord
+from tests.unit.conftest import lambda_record
+from training.adversarial import HOSTILE_TEXTS
+from training.train import TrainedModel
+
+BOOK = PolicyBook(
+    default=ChannelPolicy(block_terms=("spam link", "cunt", "fuck off"), allow_terms=("gg", "good game"))
+)
+
+
+def _record(text: str) -> KinesisRecord:
+    message = ChatMessage(
+        message_id=uuid4(), channel_id="c", user_id="u", text=text, sent_at=datetime.now(UTC)
+    )
+    return KinesisRecord.model_validate(lambda_record(message.model_dump_json().encode()))
+
+
+def _seconds(records: list[KinesisRecord], champion: Champion, repeats: int = 7) -> float:
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        moderate(records, champion, BOOK, datetime.now(UTC))
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+@pytest.mark.parametrize("generator", list(HOSTILE_TEXTS))
+def test_cost_grows_linearly_with_length(trained: TrainedModel, generator: str) -> None:
+    # GIVEN the same hostile pattern at 1,000 and 10,000 characters, judged by a real champion
+    champion = Champion("chat-moderation", "1", trained.scorer)
+    short = [_record(HOSTILE_TEXTS[generator](1_000))]
+    long = [_record(HOSTILE_TEXTS[generator](10_000))]
+    moderate(long, champion, BOOK, datetime.now(UTC))  # warm caches
+    # WHEN each is judged (best of several runs)
+    ratio = _seconds(long, champion) / _seconds(short, champion)
+    # THEN ten times the text costs well under a hundred times the time
+    assert ratio < 20, f"{generator}: 10k/1k = {ratio:.1f}"

@@ -1,0 +1,95 @@
+"""The champion reader: it refuses a model trained on a normal form it does not implement (keeping the
+last good one, with a logged failure and a metric), and it reads manifests tolerantly."""
+
+import hashlib
+import json
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from stream_consumer.champion import ChampionWatcher, ReloadEvent
+from stream_consumer.consumer import log_reload, metrics
+from stream_consumer.normalize import NORMAL_FORM_VERSION
+from stream_consumer.schemas import ChampionManifest
+from stream_consumer.scorer import LinearScorer
+from tests.fakes import MemoryBucket
+from training.data import Community, LabelledText
+from training.train import ModelParams, fit
+
+BUCKET, MANIFEST = "models", "champion.json"
+
+
+@pytest.fixture(scope="module")
+def scorer() -> LinearScorer:
+    texts = ["thanks for the paper", "you idiot", "great study", "what a moron", "lol ok", "sample size?"]
+    items = [
+        LabelledText(f"{t} {i}", "remove" if "idiot" in t or "moron" in t else "allow", Community.USER)
+        for i in range(20)
+        for t in texts
+    ]
+    return fit(items[:60], items[60:], ModelParams(c_grid=(1.0,), min_df=1)).scorer
+
+
+def _publish(bucket: MemoryBucket, scorer: LinearScorer, version: str, tmp: Path, **extra: object) -> None:
+    path = tmp / f"v{version}.npz"
+    scorer.save(path)
+    body = path.read_bytes()
+    bucket.put(BUCKET, f"models/{version}.npz", body)
+    manifest = {
+        "model_name": "chat-moderation",
+        "version": version,
+        "run_id": "r",
+        "artifact_uri": f"s3://{BUCKET}/models/{version}.npz",
+        "sha256": hashlib.sha256(body).hexdigest(),
+        "promoted_at": datetime.now(UTC).isoformat(),
+        "promoted_by": "test",
+        **extra,
+    }
+    bucket.put(BUCKET, MANIFEST, json.dumps(manifest).encode())
+
+
+@pytest.mark.parametrize("where", ["manifest", "archive"])
+def test_a_model_of_another_normal_form_is_refused_and_the_last_good_one_serves(
+    scorer: LinearScorer, tmp_path: Path, where: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # GIVEN a consumer serving version 1
+    bucket = MemoryBucket()
+    _publish(bucket, scorer, "1", tmp_path, normal_form=NORMAL_FORM_VERSION)
+    events: list[ReloadEvent] = []
+    watcher = ChampionWatcher(bucket, BUCKET, MANIFEST, interval_s=0, on_event=events.append)  # type: ignore[arg-type]
+    assert watcher.current() is not None
+    # WHEN version 2 says (in its manifest, or only inside its archive) it was trained on normal form "1"
+    if where == "manifest":
+        _publish(bucket, scorer, "2", tmp_path, normal_form="1")
+    else:
+        _publish(bucket, replace(scorer, normal_form="1"), "2", tmp_path)
+    champion = watcher.current()
+    # THEN version 1 keeps serving, and the refusal is a logged failure with its reason and a metric
+    assert champion is not None
+    assert champion.version == "1"
+    assert events[-1].outcome == "failed"
+    assert "normal form '1'" in events[-1].detail
+    metrics.clear_metrics()  # powertools shares the metric set between instances: start empty
+    with caplog.at_level("ERROR"):
+        log_reload(events[-1])
+    assert "'outcome': 'failed'" in caplog.text
+    assert "normal form" in caplog.text
+    assert metrics.metric_set["ModelReloadFailures"]["Value"] == [1.0]
+    metrics.clear_metrics()
+
+
+def test_a_manifest_with_fields_this_reader_does_not_know_still_reads() -> None:
+    manifest = {
+        "model_name": "m",
+        "version": "3",
+        "run_id": "r",
+        "artifact_uri": "s3://b/k",
+        "sha256": "0" * 64,
+        "promoted_at": "2026-11-29T10:00:00+00:00",
+        "promoted_by": "x",
+        "normal_form": NORMAL_FORM_VERSION,
+        "categories": ["toxicity", "spam"],  # written by a newer trainer
+    }
+    assert ChampionManifest.model_validate_json(json.dumps(manifest)).version == "3"

@@ -1,0 +1,74 @@
+"""Channel term lists: whole words of the normal form, both ways, and allow terms that exempt their own
+words without ever letting the rest of a message through."""
+
+from datetime import UTC, datetime
+
+import pytest
+
+from stream_consumer.moderation import Champion, moderate
+from stream_consumer.normalize import normal_form
+from stream_consumer.policy import ChannelPolicy, PolicyBook
+from stream_consumer.schemas import Action, KinesisRecord
+from tests.fakes import KeywordScorer
+from tests.unit.conftest import lambda_record, message
+
+BLOCK = ChannelPolicy(block_terms=("cunt", "fuck", "spam link"))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "c u n t",
+        "C.U.N.T",
+        "cuuuunt",
+        "c*nt",
+        "ϲunt",  # a Greek look-alike
+        "\u202etnuc\u202c",  # right-to-left override
+        "f\u200bu\u200bc\u200bk",
+        "F U C K you",
+        "click this SPAM   link",
+        "fück!",
+    ],
+)
+def test_obfuscated_block_terms_are_blocked(text: str) -> None:
+    assert BLOCK.rules(normal_form(text)).block is not None, normal_form(text).text
+
+
+@pytest.mark.parametrize("text", ["Scunthorpe United", "a classic assessment", "fuckery aside", "spam"])
+def test_terms_match_whole_words_only(text: str) -> None:
+    assert BLOCK.rules(normal_form(text)).block is None
+
+
+def test_a_block_hit_names_the_term_and_points_at_the_original() -> None:
+    raw = "well  c u n t  then"
+    hit = BLOCK.rules(normal_form(raw)).block
+    assert hit is not None
+    assert hit.reason == "rule:block:cunt"
+    assert raw[slice(*hit.span)] == "c u n t"
+
+
+def test_an_allow_term_exempts_its_own_words_from_block_terms() -> None:
+    policy = ChannelPolicy(block_terms=("hell",), allow_terms=("hell yeah",))
+    assert policy.rules(normal_form("hell yeah, we won")).block is None
+    assert policy.rules(normal_form("hell yeah, go to hell")).block is not None
+
+
+def _moderate(text: str, policy: ChannelPolicy) -> tuple[Action, list[str]]:
+    record = KinesisRecord.model_validate(lambda_record(message(text, channel="gaming")))
+    book = PolicyBook(channels={"gaming": policy})
+    out = moderate([record], Champion("m", "1", KeywordScorer()), book, datetime.now(UTC))
+    verdict = out.moderated[0].verdict
+    return verdict.action, verdict.reasons
+
+
+def test_an_allow_term_never_turns_a_remove_into_allow() -> None:
+    gg = ChannelPolicy(allow_terms=("gg",))
+    assert _moderate("you idiot gg", gg) == (Action.REMOVE, ["idiot"])
+    assert _moderate("GG", gg) == (Action.ALLOW, ["rule:allow:gg"])
+
+
+def test_allowed_words_are_not_what_the_model_reads() -> None:
+    # The keyword scorer flags "moron"; a channel that allows the word lets it through, and only it.
+    moron_ok = ChannelPolicy(allow_terms=("moron",))
+    assert _moderate("moron", moron_ok) == (Action.ALLOW, ["rule:allow:moron"])
+    assert _moderate("moron moron idiot", moron_ok) == (Action.REMOVE, ["idiot"])
