@@ -102,7 +102,8 @@ def evasion_table(evasion: dict[str, Any], before: dict[str, Any]) -> str:
     for model, rows in evasion.items():
         old = {r["family"]: r for r in before.get("models", {}).get(model, [])}
         out += [
-            f"Evasion suite, {model} ({rows[0]['toxic']} toxic removed in clean form, {rows[0]['benign']} benign):",
+            f"Evasion suite, {model} "
+            f"({rows[0]['toxic']} toxic removed in clean form, {rows[0]['benign']} benign):",
             "",
             "| family | still removed | still flagged | benign flagged | before: removed / flagged |",
             "|---|---:|---:|---:|---:|",

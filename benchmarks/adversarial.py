@@ -8,10 +8,14 @@ Run as a pinned subprocess by `python -m benchmarks`:
 import json
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
+
+import numpy as np
+from numpy.typing import NDArray
 
 
 def _records(texts: list[str]) -> list[Any]:
@@ -90,12 +94,14 @@ def evasion(data_dir: Path, model_path: Path) -> dict[str, Any]:
             tweets.train, tweets.validation, ModelParams(c_grid=(1.0,), window_tokens=16)
         ).scorer,
     }
-    return {
-        name: evasion_suite(
-            lambda texts, s=scorer: serving_scores(s, texts, policy), toxic, benign, DEFAULT_THRESHOLDS
-        ).table()
-        for name, scorer in models.items()
-    }
+    out = {}
+    for name, scorer in models.items():
+
+        def score(texts: Sequence[str], scorer: LinearScorer = scorer) -> NDArray[np.float64]:
+            return serving_scores(scorer, texts, policy)
+
+        out[name] = evasion_suite(score, toxic, benign, DEFAULT_THRESHOLDS).table()
+    return out
 
 
 if __name__ == "__main__":
