@@ -75,10 +75,10 @@ class LinearScorer:
             + meta_contrib.sum(axis=1)
             + self.intercept
         )
-        raw = np.maximum.reduceat(window_raw, rows.first) if n_windows else np.zeros(0)
-        # The best window of each text: the first whose score equals the text's maximum.
-        candidates = np.flatnonzero(window_raw == raw[rows.text])
-        best = candidates[np.searchsorted(candidates, rows.first)]
+        # Each text's best window: windows sorted by text, then by score, highest first (a NaN sorts
+        # last and cannot break the selection; the smoke prediction refuses a model that makes one).
+        best = np.lexsort((-window_raw, rows.text))[rows.first] if n_windows else np.zeros(0, dtype=np.int64)
+        raw = window_raw[best]
         return _Parts(raw, rows.tfidf, contrib, meta_contrib, best)
 
     def decision(self, batch: Sequence[NormalText]) -> NDArray[np.float64]:

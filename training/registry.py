@@ -151,7 +151,10 @@ def upload_champion(
     s3.put_object(Bucket=bucket, Key=f"{prefix}/{SCORER_FILE}", Body=scorer)
     if reference is not None:
         s3.put_object(Bucket=bucket, Key=f"{prefix}/{REFERENCE_FILE}", Body=reference)
-    normal_form = LinearScorer.header(scorer).get("normal_form")
+    try:
+        normal_form = LinearScorer.header(scorer).get("normal_form")
+    except (ValueError, OSError, KeyError):  # not an archive this code can read; the consumer will say so
+        normal_form = None
     manifest = ChampionManifest(
         model_name=name,
         version=version,

@@ -137,6 +137,7 @@ def test_broken_versions_are_refused_and_the_next_good_one_is_picked_up(
     rig.start()
     good = scorer_bytes(scorers["2"])
     nan_scorer = scorer_bytes(dataclasses.replace(scorers["2"], intercept=float("nan")))
+    other_normal_form = scorer_bytes(dataclasses.replace(scorers["2"], normal_form="1"))
 
     def refused(*texts: str) -> bool:
         """A reload failure was logged whose detail says all of `texts`."""
@@ -154,9 +155,14 @@ def test_broken_versions_are_refused_and_the_next_good_one_is_picked_up(
             # AND version 4 loads but predicts NaN (fails the smoke prediction)
             upload_champion(s3, bucket, manifest_key, "chat-moderation", "4", "r4", nan_scorer, None, "x")
             wait_for(lambda: refused("version 4 failed its smoke prediction"), what="version 4 refused")
-            # THEN version 5, a good one, is picked up by the same running consumer
-            upload_champion(s3, bucket, manifest_key, "chat-moderation", "5", "r5", good, None, "x")
-            wait_for(lambda: bool(consumer_log.reloads("loaded", "5")), what="version 5 loaded")
+            # AND version 5 was trained on a normal form this consumer does not implement
+            upload_champion(
+                s3, bucket, manifest_key, "chat-moderation", "5", "r5", other_normal_form, None, "x"
+            )
+            wait_for(lambda: refused("version 5", "normal form '1'"), what="version 5 refused")
+            # THEN version 6, a good one, is picked up by the same running consumer
+            upload_champion(s3, bucket, manifest_key, "chat-moderation", "6", "r6", good, None, "x")
+            wait_for(lambda: bool(consumer_log.reloads("loaded", "6")), what="version 6 loaded")
             time.sleep(1)
         rig.wait_until_drained()
         alive = rig.alive()
@@ -165,13 +171,16 @@ def test_broken_versions_are_refused_and_the_next_good_one_is_picked_up(
     assert alive == {"runner": True, "bot": True}, rig.crashes
     tally = rig.account()
     failures = len(consumer_log.reloads("failed"))
-    faults = f"3 broken versions (corrupt archive, wrong sha256, NaN smoke) reload_failures={failures}"
+    faults = (
+        "4 broken versions (corrupt archive, wrong sha256, NaN smoke, other normal form) "
+        f"reload_failures={failures}"
+    )
     print(tally.line("broken model versions", faults))
     assert tally.messages_in == tally.distinct_verdicts + tally.dead_letters
-    # AND no verdict ever came from a broken version: version 1 served until version 5 took over
+    # AND no verdict ever came from a broken version: version 1 served until version 6 took over
     verdicts = read_verdicts(endpoint_url, fresh_stack.output_stream.name)
-    loaded_5 = reload_time(consumer_log, "5")
-    assert versions(verdicts, until=loaded_5) == {"1"}
-    assert versions(verdicts, since=loaded_5) == {"5"}
+    loaded_6 = reload_time(consumer_log, "6")
+    assert versions(verdicts, until=loaded_6) == {"1"}
+    assert versions(verdicts, since=loaded_6) == {"6"}
     assert rig.runner is not None
     assert rig.runner.stats.function_errors == 0
