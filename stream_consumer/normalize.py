@@ -87,7 +87,7 @@ _LEET_OR_MASK_NEAR_LETTER = re.compile(r"[a-z][013457@$]|[013457@$][a-z]|[a-z][!
 _SEPARATED_LETTERS = re.compile(r"[a-z][._*-][a-z]")
 _SPACED_LETTERS = re.compile(r" [a-z] [a-z](?!\w)")
 _RUNS = re.compile(r"(\S)\1\1+")
-_EDGE_PUNCT = "\"'()[]{}<>.,;:!?"
+EDGE_PUNCTUATION = "\"'()[]{}<>.,;:!?"
 _WORD_CHAR = re.compile(r"\w")
 
 
@@ -391,8 +391,8 @@ def _word(word: str, runs: bool) -> tuple[str, bool]:
         word = cap_runs(word)
     if word.isalpha():
         return word, mixed
-    lead = len(word) - len(word.lstrip(_EDGE_PUNCT))
-    trail = len(word) - len(word.rstrip(_EDGE_PUNCT))
+    lead = len(word) - len(word.lstrip(EDGE_PUNCTUATION))
+    trail = len(word) - len(word.rstrip(EDGE_PUNCTUATION))
     core = word[lead : len(word) - trail]
     changed = _unleet(_spelled(_inner_marks(core))) if core else core
     if changed == core:
@@ -493,7 +493,7 @@ def _by_words(chars: str, src: list[int] | None, original: str | None = None) ->
 
 def _single_letter(word: str) -> bool:
     """A one-letter word, edge punctuation aside ("f", "k,", "(f")."""
-    core = word.strip(_EDGE_PUNCT) if len(word) > 1 else word
+    core = word.strip(EDGE_PUNCTUATION) if len(word) > 1 else word
     return len(core) == 1 and core.isalpha()
 
 
@@ -538,9 +538,9 @@ def _join_spelled_out(
                 lone = len(seg) == 1
         for seg in merged:
             first, last = words[seg[0]], words[seg[-1]]
-            lead = first[: len(first) - len(first.lstrip(_EDGE_PUNCT))]
-            trail = last[len(last.rstrip(_EDGE_PUNCT)) :]
-            letters = "".join(words[k].strip(_EDGE_PUNCT) for k in seg)
+            lead = first[: len(first) - len(first.lstrip(EDGE_PUNCTUATION))]
+            trail = last[len(last.rstrip(EDGE_PUNCTUATION)) :]
+            letters = "".join(words[k].strip(EDGE_PUNCTUATION) for k in seg)
             out_words.append(lead + cap_runs(letters) + trail)
             out_spans.append((spans[seg[0]][0], spans[seg[-1]][1]))
         i = j

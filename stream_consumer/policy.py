@@ -15,9 +15,7 @@ from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from stream_consumer.normalize import NormalText, collapse_runs, normalize
-
-EDGE_PUNCTUATION = "\"'()[]{}<>.,;:!?"
+from stream_consumer.normalize import EDGE_PUNCTUATION, NormalText, collapse_runs, normalize
 
 
 class Thresholds(BaseModel):
