@@ -5,6 +5,7 @@ real r/science messages published at that rate for a fixed time; latency = the v
 arrival on the output stream minus the message's `sent_at` (set just before PutRecords).
 """
 
+import contextlib
 import json
 import os
 import statistics
@@ -18,13 +19,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from infra import aws
 from infra.bootstrap import bootstrap
-from infra.kinesis import PutReport
-from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, free_port
-from infra.stack import load_stack
+from infra.localstack import LocalStack, MotoServer, free_port
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
+from runtime import aws
+from runtime.kinesis import PutReport
+from runtime.paths import PROJECT_ROOT
+from runtime.retry import PollTimeoutError, poll_until
+from runtime.stack import load_stack
 from stream_consumer.schemas import Verdict
 from stream_consumer.settings import ConsumerSettings
 from training.data import Community, load_community
@@ -94,9 +97,7 @@ def measure_rate(endpoint: str, rate: float, seconds: float, scorer: bytes, repl
             # Warm up: wait until the runner answers, so its start-up is not counted as latency.
             warm: PutReport[OutgoingRecord] = PutReport()
             publisher.publish_batch(_restamp(list(replay.records(parse_mix("rscience:20")))), warm)
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and len(reader.arrivals) < warm.sent:
-                time.sleep(0.1)
+            poll_until(lambda: len(reader.arrivals) >= warm.sent, 60, "the runner answers", interval=0.1)
             report: PutReport[OutgoingRecord] = PutReport()
             total = int(rate * seconds)
             chunk = max(1, int(rate / 10))
@@ -109,9 +110,8 @@ def measure_rate(endpoint: str, rate: float, seconds: float, scorer: bytes, repl
                 publisher.publish_batch(_restamp(records[i : i + chunk]), report)
             publish_s = time.monotonic() - started
             sent = {str(d.entry.message_id): d for d in report.delivered}
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and not sent.keys() <= reader.arrivals.keys():
-                time.sleep(0.2)
+            with contextlib.suppress(PollTimeoutError):  # what never arrived is counted as missing
+                poll_until(lambda: sent.keys() <= reader.arrivals.keys(), 60, "every verdict read")
         finally:
             reader.stop.set()
             runner.terminate()

@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from demo.settings import DemoSettings
-from infra.localstack import PROJECT_ROOT
 from monitoring.flow import WORKSPACE_PROJECT
+from runtime.paths import PROJECT_ROOT
 
 OUT_DIR = PROJECT_ROOT / "docs" / "screenshots"
 # Without the background-networking flags Chromium keeps dialling Google on a closed network.

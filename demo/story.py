@@ -28,15 +28,16 @@ from rich.text import Text
 from demo.live import ConsumerFigures, LogFollower
 from demo.services import Service, ServiceError, evidently_service, mlflow_service, prefect_service
 from demo.settings import DemoSettings
-from infra import aws
 from infra.bootstrap import bootstrap
-from infra.checkpoints import CheckpointStore
-from infra.kinesis import Delivered, read_stream
-from infra.localstack import PROJECT_ROOT, LocalStack, is_ready
-from infra.queues import peek_bodies
+from infra.localstack import LocalStack, is_ready
 from infra.settings import InfraSettings
-from infra.stack import Stack, load_stack
 from producer_sim.replay import GroundTruth, OutgoingRecord
+from runtime import aws
+from runtime.checkpoints import CheckpointStore
+from runtime.kinesis import Delivered, read_stream
+from runtime.paths import PROJECT_ROOT
+from runtime.queues import peek_bodies
+from runtime.stack import Stack, load_stack
 from stream_consumer.schemas import DeadLetter, Verdict
 from stream_consumer.settings import ConsumerSettings
 from training.data import Community, LabelledText

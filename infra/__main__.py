@@ -10,7 +10,7 @@ import time
 from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, LocalStackError, health, is_ready
 from infra.settings import InfraSettings
-from infra.stack import load_stack
+from runtime.stack import load_stack
 
 
 def _up(settings: InfraSettings) -> int:

@@ -2,14 +2,13 @@
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
-
-from infra import aws
-from infra.stack import QueueSpec, Stack, StreamSpec
+from runtime import aws
+from runtime.errors import NotFoundError, RequestError, aws_errors
+from runtime.retry import poll_until
+from runtime.stack import QueueSpec, Stack, StreamSpec
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -32,19 +31,18 @@ def ensure_stream(kinesis: "KinesisClient", spec: StreamSpec, timeout: float = 6
     """Create the stream if it is missing and wait until it is ACTIVE; True when created."""
     created = False
     try:
-        kinesis.create_stream(StreamName=spec.name, ShardCount=spec.shards)
+        with aws_errors(f"CreateStream {spec.name}"):
+            kinesis.create_stream(StreamName=spec.name, ShardCount=spec.shards)
         created = True
-    except ClientError as err:
-        if err.response["Error"]["Code"] != "ResourceInUseException":
+    except RequestError as err:
+        if err.code != "ResourceInUseException":
             raise
-    deadline = time.monotonic() + timeout
-    while True:
+
+    def active() -> bool:
         status = kinesis.describe_stream_summary(StreamName=spec.name)
-        if status["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE":
-            break
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"stream {spec.name} not ACTIVE after {timeout:.0f} s")
-        time.sleep(0.2)
+        return status["StreamDescriptionSummary"]["StreamStatus"] == "ACTIVE"
+
+    poll_until(active, timeout, what=f"stream {spec.name} ACTIVE")
     if created and spec.retention_hours > 24:
         kinesis.increase_stream_retention_period(
             StreamName=spec.name, RetentionPeriodHours=spec.retention_hours
@@ -56,11 +54,10 @@ def ensure_bucket(s3: "S3Client", name: str, expire_prefixes: dict[str, int] | N
     """Create a versioned, encrypted bucket with optional expiry rules; True when created."""
     # us-east-1 answers CreateBucket with success for a bucket one already owns: ask first.
     try:
-        s3.head_bucket(Bucket=name)
+        with aws_errors(f"HeadBucket {name}"):
+            s3.head_bucket(Bucket=name)
         created = False
-    except ClientError as err:
-        if err.response["Error"]["Code"] not in {"404", "NoSuchBucket", "NotFound"}:
-            raise
+    except NotFoundError:
         s3.create_bucket(Bucket=name)
         created = True
     s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
@@ -92,14 +89,10 @@ def ensure_bucket(s3: "S3Client", name: str, expire_prefixes: dict[str, int] | N
 def ensure_queue(sqs: "SQSClient", spec: QueueSpec) -> tuple[str, bool]:
     """Create the queue if missing (CreateQueue is idempotent for equal attributes)."""
     try:
-        url = sqs.get_queue_url(QueueName=spec.name)["QueueUrl"]
-        return url, False
-    except ClientError as err:
-        if err.response["Error"]["Code"] not in {
-            "AWS.SimpleQueueService.NonExistentQueue",
-            "QueueDoesNotExist",
-        }:
-            raise
+        with aws_errors(f"GetQueueUrl {spec.name}"):
+            return sqs.get_queue_url(QueueName=spec.name)["QueueUrl"], False
+    except NotFoundError:
+        pass
     url = sqs.create_queue(
         QueueName=spec.name,
         Attributes={"MessageRetentionPeriod": str(spec.retention_seconds), "SqsManagedSseEnabled": "true"},

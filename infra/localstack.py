@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from runtime.paths import PROJECT_ROOT
+
 LOCALSTACK_PYTHON = PROJECT_ROOT / ".localstack" / "venv" / "bin" / "python"
 SERVICES = "kinesis,s3,sqs,iam,sts"  # what the stack needs: readiness waits for these
 # Started too, not waited for: monitoring may read its alert webhook URL from Secrets Manager.

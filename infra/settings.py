@@ -5,7 +5,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.localstack import PROJECT_ROOT
+from runtime.paths import PROJECT_ROOT
 
 
 class InfraSettings(BaseSettings):

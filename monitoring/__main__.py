@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _erase(user_id: str, dry_run: bool) -> int:
     """Print the erasure report (JSON); exit 1 when something that could hold the user was unreadable."""
-    from infra import aws  # noqa: PLC0415
     from monitoring.erasure import erase_user  # noqa: PLC0415
+    from runtime import aws  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     settings = MonitoringSettings()

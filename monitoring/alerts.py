@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from botocore.exceptions import BotoCoreError, ClientError
+from runtime.errors import AwsError, aws_errors
+from runtime.retry import backoff_delay
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +58,13 @@ def webhook_url_from_secret(secret_id: str, endpoint_url: str | None, region: st
     """The webhook URL kept in AWS Secrets Manager: the secret string itself, or its `url` (or
     `webhook_url`) key when it holds JSON. None when it cannot be read: logged (without the value),
     and alerts are then only logged, since an alert never breaks a flow."""
-    from infra import aws  # noqa: PLC0415 - boto3 only when a secret is named
+    from runtime import aws  # noqa: PLC0415 - boto3 only when a secret is named
 
     try:
-        secret = aws.client("secretsmanager", endpoint_url, region).get_secret_value(SecretId=secret_id)
-    except (ClientError, BotoCoreError) as err:
-        log.error(
-            json.dumps(
-                {"event": "alert_secret_unreadable", "secret_id": secret_id, "error": type(err).__name__}
-            )
-        )
+        with aws_errors(f"GetSecretValue {secret_id}"):
+            secret = aws.client("secretsmanager", endpoint_url, region).get_secret_value(SecretId=secret_id)
+    except AwsError as err:
+        log.error(json.dumps({"event": "alert_secret_unreadable", "secret_id": secret_id, "error": err.code}))
         return None
     value = secret.get("SecretString", "").strip()
     if value.startswith("{"):
@@ -110,6 +108,6 @@ class Notifier:
                     json.dumps({"event": "alert_retry", "attempt": attempt, "error": type(err).__name__})
                 )
             if attempt < self.attempts:
-                self.sleep(0.5 * 2 ** (attempt - 1))
+                self.sleep(backoff_delay(attempt, base=0.5, cap=8.0, jitter=False))
         log.error(json.dumps({"event": "alert_failed", "kind": kind.value}))
         return False

@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
+from runtime.errors import AwsError, aws_errors
 from stream_consumer.schemas import ArchivedMessage
 from training.data import ModeratorDecision
 
@@ -77,12 +77,11 @@ def read_archive(
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             try:
-                body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            except (ClientError, BotoCoreError) as err:
+                with aws_errors(f"GetObject {obj['Key']}"):
+                    body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
+            except AwsError as err:
                 window.skipped["unreadable_object"] += 1
-                log.warning(
-                    json.dumps({"event": "archive_skip", "key": obj["Key"], "reason": type(err).__name__})
-                )
+                log.warning(json.dumps({"event": "archive_skip", "key": obj["Key"], "reason": err.code}))
                 continue
             window.objects += 1
             lines, skipped = parse_object(body)
@@ -132,8 +131,9 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
     for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             try:
-                text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
-            except (ClientError, BotoCoreError, UnicodeDecodeError) as err:
+                with aws_errors(f"GetObject {obj['Key']}"):
+                    text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
+            except (AwsError, UnicodeDecodeError) as err:
                 out.skipped["unreadable_object"] += 1
                 log.warning(
                     json.dumps({"event": "feedback_skip", "key": obj["Key"], "reason": type(err).__name__})

@@ -37,8 +37,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
-from infra.queues import receive_all
 from monitoring.archive import archive_text
+from runtime.queues import receive_all
 from stream_consumer.schemas import DeadLetter
 from stream_consumer.sinks import gzip_lines
 

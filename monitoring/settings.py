@@ -7,9 +7,9 @@ from typing import Self
 from pydantic import AliasChoices, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.localstack import PROJECT_ROOT
-from infra.stack import load_stack
 from monitoring.drift import DriftRules
+from runtime.paths import PROJECT_ROOT
+from runtime.stack import load_stack
 
 _STACK = load_stack()
 

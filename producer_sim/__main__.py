@@ -12,13 +12,13 @@ from threading import Event
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from infra import aws
-from infra.kinesis import Delivered, batches
 from producer_sim.bot import Bot, summary
 from producer_sim.dlq import replay_dead_letters
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
+from runtime import aws
+from runtime.kinesis import Delivered, batches
 from stream_consumer.schemas import RejectReason
 from training.data import Community, DataFileError, LabelledText, load_community
 

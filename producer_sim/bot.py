@@ -16,11 +16,11 @@ from threading import Event
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import ValidationError
 
-from infra.checkpoints import CheckpointStore
 from producer_sim.replay import GroundTruth
+from runtime.checkpoints import CheckpointStore
+from runtime.errors import AwsError, aws_errors
 from stream_consumer.schemas import Action, Verdict
 from training.data import ModeratorDecision
 
@@ -167,21 +167,22 @@ class Bot:
         was, undone, and re-read from its checkpoint on the next pass: nothing is skipped.
         """
         if not self._shards:
-            self._shards = [
-                s["ShardId"] for s in self._kinesis.list_shards(StreamName=self._stream)["Shards"]
-            ]
+            with aws_errors("ListShards"):
+                shards = self._kinesis.list_shards(StreamName=self._stream)["Shards"]
+            self._shards = [s["ShardId"] for s in shards]
         read = 0
         for shard_id in self._shards:
             try:
                 read += self._poll_shard(shard_id)
-            except (ClientError, BotoCoreError):
+            except AwsError:
                 self._iterators.pop(shard_id, None)
                 self.state.counts["read_errors"] += 1
         return read
 
     def _poll_shard(self, shard_id: str) -> int:
-        iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
-        resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        with aws_errors("GetRecords"):
+            iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
+            resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
         records = resp["Records"]
         if not records:
             self._iterators[shard_id] = resp["NextShardIterator"]
@@ -209,8 +210,9 @@ class Bot:
                 key = feedback_key(
                     self._prefix, first["ApproximateArrivalTimestamp"], shard_id, first["SequenceNumber"]
                 )
-                self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode())
-        except (ClientError, BotoCoreError):
+                with aws_errors("PutObject feedback"):
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode())
+        except AwsError:
             # Undo this batch entirely; it is read again from the checkpoint.
             self.state.seen -= new_ids
             self.state.counts = counts
@@ -228,7 +230,7 @@ class Bot:
         while not stop.is_set():
             try:
                 progressed = self.poll()
-            except (ClientError, BotoCoreError):  # the stream cannot even be listed: try again
+            except AwsError:  # the stream cannot even be listed: try again
                 progressed = 0
             if progressed:
                 last = time.monotonic()

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from infra.kinesis import Entry, PutReport, batches, put_batch
-from infra.queues import receive_all
+from runtime.kinesis import Entry, PutReport, batches, put_batch
+from runtime.queues import receive_all
 from stream_consumer.schemas import DeadLetter, RejectReason
 
 if TYPE_CHECKING:

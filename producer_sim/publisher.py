@@ -4,8 +4,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from infra.kinesis import PutReport, put_batch
 from producer_sim.replay import OutgoingRecord
+from runtime.kinesis import PutReport, put_batch
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient

@@ -11,7 +11,7 @@ from uuid import UUID, uuid4
 
 from pydantic import BaseModel, ConfigDict
 
-from infra.kinesis import Entry
+from runtime.kinesis import Entry
 from stream_consumer.schemas import MAX_TEXT_CHARS, ChatMessage
 from training.data import Community, Label, LabelledText
 

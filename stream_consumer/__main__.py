@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 from threading import Event
 
-from infra import aws
-from infra.checkpoints import CheckpointStore
+from runtime import aws
+from runtime.checkpoints import CheckpointStore
 from stream_consumer.handler import consumer, lambda_handler
 from stream_consumer.local_runner import LocalRunner
 from stream_consumer.settings import ConsumerSettings

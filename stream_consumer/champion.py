@@ -11,10 +11,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from infra.aws import TRANSPORT_ERRORS
+from runtime.errors import AwsError, NotModifiedError, TransientError, aws_errors
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.schemas import ChampionManifest
@@ -24,7 +23,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
-_FETCH_ERRORS: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, ClientError)
 
 SMOKE_TEXTS = ("thanks for sharing the paper, the methods look solid", "you are an idiot")
 
@@ -49,9 +47,10 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
         )
     bucket, key = _split_s3_uri(manifest.artifact_uri)
     try:
-        body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
-    except _FETCH_ERRORS as err:
-        raise ModelLoadError(f"cannot fetch {manifest.artifact_uri}: {type(err).__name__}") from err
+        with aws_errors(f"GetObject {manifest.artifact_uri}"):
+            body = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+    except AwsError as err:
+        raise ModelLoadError(f"cannot fetch {manifest.artifact_uri}: {err.code}") from err
     digest = hashlib.sha256(body).hexdigest()
     if digest != manifest.sha256:
         raise ModelLoadError(f"sha256 mismatch for {manifest.artifact_uri}: {digest} != {manifest.sha256}")
@@ -113,16 +112,16 @@ class ChampionWatcher:
         """Check the manifest now; load the version it names if it changed."""
         serving = self.champion.version if self.champion else None
         try:
-            kwargs = {"IfNoneMatch": self._etag} if self._etag and self.champion else {}
-            resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
-            body = resp["Body"].read()  # may fail too: the answer can be cut after its headers
-        except ClientError as err:
-            code = err.response["Error"]["Code"]
-            if code in {"304", "NotModified"}:
-                return ReloadEvent("unchanged", serving)
-            return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {code}")
-        except TRANSPORT_ERRORS as err:
-            return ReloadEvent("failed", serving, f"manifest unreachable: {type(err).__name__}")
+            with aws_errors(f"GetObject s3://{self._bucket}/{self._key}"):
+                kwargs = {"IfNoneMatch": self._etag} if self._etag and self.champion else {}
+                resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
+                body = resp["Body"].read()  # may fail too: the answer can be cut after its headers
+        except NotModifiedError:
+            return ReloadEvent("unchanged", serving)
+        except TransientError as err:
+            return ReloadEvent("failed", serving, f"manifest unreachable: {err.code}")
+        except AwsError as err:
+            return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {err.code}")
         try:
             manifest = ChampionManifest.model_validate_json(body)
         except (ValidationError, json.JSONDecodeError) as err:

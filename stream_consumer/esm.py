@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from runtime.retry import backoff_delay
+
 
 @dataclass(frozen=True, slots=True)
 class StreamRecord:
@@ -191,8 +193,10 @@ class ShardMachine:
     def _after_failure(self, batch: _Batch, now: float) -> list[Effect]:
         limit = self.config.maximum_retry_attempts
         if limit < 0 or batch.attempts <= limit:
-            delay = self.config.retry_backoff_s * 2 ** (batch.attempts - 1)
-            batch.not_before = now + min(delay, self.config.retry_backoff_max_s)
+            delay = backoff_delay(
+                batch.attempts, self.config.retry_backoff_s, self.config.retry_backoff_max_s, jitter=False
+            )
+            batch.not_before = now + delay
             return []  # retried by a later call to next()
         self._work.pop()
         return [

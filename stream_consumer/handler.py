@@ -3,7 +3,7 @@
 from functools import cache
 from typing import Any
 
-from infra import aws
+from runtime import aws
 from stream_consumer.champion import ChampionWatcher
 from stream_consumer.consumer import Consumer, log_reload, logger, metrics
 from stream_consumer.schemas import BatchResponse, read_event

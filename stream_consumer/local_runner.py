@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 from threading import Event
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from infra.checkpoints import CheckpointStore
+from runtime.checkpoints import CheckpointStore
+from runtime.errors import AwsError, RequestError, aws_errors
 from stream_consumer.esm import (
     Checkpoint,
     Completed,
@@ -103,13 +102,15 @@ class LocalRunner:
             if after
             else {"ShardIteratorType": self.settings.starting_position}
         )
-        return self._kinesis.get_shard_iterator(
-            StreamName=self.settings.input_stream, ShardId=shard_id, **kwargs
-        )["ShardIterator"]
+        with aws_errors("GetShardIterator"):
+            return self._kinesis.get_shard_iterator(
+                StreamName=self.settings.input_stream, ShardId=shard_id, **kwargs
+            )["ShardIterator"]
 
     def _refresh_shards(self) -> None:
         """Start shards whose parents are done (resharding: parents before children)."""
-        shards = self._kinesis.list_shards(StreamName=self.settings.input_stream)["Shards"]
+        with aws_errors("ListShards"):
+            shards = self._kinesis.list_shards(StreamName=self.settings.input_stream)["Shards"]
         present = {s["ShardId"] for s in shards}
         for s in shards:
             sid = s["ShardId"]
@@ -127,9 +128,12 @@ class LocalRunner:
         if shard.closed or shard.iterator is None or shard.machine.buffered >= 2 * self.config.batch_size:
             return
         try:
-            resp = self._kinesis.get_records(ShardIterator=shard.iterator, Limit=self.config.batch_size * 2)
-        except ClientError as err:
-            if err.response["Error"]["Code"] == "ExpiredIteratorException":
+            with aws_errors("GetRecords"):
+                resp = self._kinesis.get_records(
+                    ShardIterator=shard.iterator, Limit=self.config.batch_size * 2
+                )
+        except RequestError as err:
+            if err.code == "ExpiredIteratorException":
                 shard.iterator = None  # re-opened from the checkpoint once the buffer drains
                 return
             raise
@@ -156,7 +160,8 @@ class LocalRunner:
                 body = on_failure_record(
                     effect, shard.machine.shard_id, self.stream_arn, self.function_arn, self._wall()
                 )
-                self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(body))
+                with aws_errors("SendMessage on-failure"):
+                    self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(body))
                 self.stats.discarded += len(effect.records)
                 log.warning(
                     json.dumps(
@@ -216,11 +221,9 @@ class LocalRunner:
                     self._checkpoints.save(sid, finished=True)
                     del self._shards[sid]
                     self._listed_at = None  # children may start now
-            except (ClientError, BotoCoreError) as err:  # emulator or network down: try again next pass
+            except AwsError as err:  # emulator or network down: try again next pass
                 self.stats.io_errors += 1
-                log.warning(
-                    json.dumps({"event": "runner_io_error", "shard_id": sid, "error": type(err).__name__})
-                )
+                log.warning(json.dumps({"event": "runner_io_error", "shard_id": sid, "error": err.code}))
         return busy
 
     @property
@@ -235,9 +238,9 @@ class LocalRunner:
             errors = self.stats.io_errors
             try:
                 busy = self.step()
-            except (ClientError, BotoCoreError) as err:
+            except AwsError as err:
                 self.stats.io_errors += 1
-                log.warning(json.dumps({"event": "runner_io_error", "error": type(err).__name__}))
+                log.warning(json.dumps({"event": "runner_io_error", "error": err.code}))
                 busy = False
             if busy or self.stats.io_errors > errors:  # an outage is not idleness: keep waiting for it
                 last_work = self._clock()

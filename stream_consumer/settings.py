@@ -6,7 +6,7 @@ from typing import Any, Literal
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.stack import Stack, load_stack
+from runtime.stack import Stack, load_stack
 
 _STACK = load_stack()
 _ESM = _STACK.event_source_mapping

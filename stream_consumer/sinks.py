@@ -11,9 +11,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from infra.kinesis import Entry, PutReport, backoff_delay, batches, put_batch
+from runtime.errors import AwsError, aws_errors
+from runtime.kinesis import Entry, PutReport, batches, put_batch
+from runtime.retry import backoff_delay
 from stream_consumer.moderation import Moderated, Rejected
 from stream_consumer.schemas import ArchivedMessage
 
@@ -74,8 +74,8 @@ class KinesisVerdictSink:
                     self._max_attempts,
                     backoff_base=self._backoff_base,
                 )
-        except (ClientError, BotoCoreError) as err:
-            raise SinkError(f"verdicts stream {self._stream}: {type(err).__name__}: {err}") from err
+        except AwsError as err:
+            raise SinkError(f"verdicts stream {self._stream}: {err}") from err
         return [e.item for e, _ in report.undelivered]
 
 
@@ -115,23 +115,24 @@ class SqsDeadLetterSink:
             for chunk in _sqs_batches(pending):
                 bodies = dict(chunk)
                 try:
-                    resp = self._sqs.send_message_batch(
-                        QueueUrl=self._url,
-                        Entries=[
-                            {
-                                "Id": str(i),
-                                "MessageBody": body,
-                                "MessageAttributes": {
-                                    "reason": {
-                                        "DataType": "String",
-                                        "StringValue": items[i].dead_letter.reason.value,
-                                    }
-                                },
-                            }
-                            for i, body in chunk
-                        ],
-                    )
-                except (ClientError, BotoCoreError):
+                    with aws_errors("SendMessageBatch"):
+                        resp = self._sqs.send_message_batch(
+                            QueueUrl=self._url,
+                            Entries=[
+                                {
+                                    "Id": str(i),
+                                    "MessageBody": body,
+                                    "MessageAttributes": {
+                                        "reason": {
+                                            "DataType": "String",
+                                            "StringValue": items[i].dead_letter.reason.value,
+                                        }
+                                    },
+                                }
+                                for i, body in chunk
+                            ],
+                        )
+                except AwsError:
                     failed.extend(chunk)
                     continue
                 failed.extend((int(f["Id"]), bodies[int(f["Id"])]) for f in resp.get("Failed", []))
@@ -185,11 +186,12 @@ class S3ArchiveSink:
 
     def write(self, key: str, items: Sequence[Moderated]) -> None:
         try:
-            self._s3.put_object(
-                Bucket=self._bucket,
-                Key=key,
-                Body=archive_lines(items),
-                ContentType="application/gzip",
-            )
-        except (ClientError, BotoCoreError) as err:
-            raise SinkError(f"archive s3://{self._bucket}/{key}: {type(err).__name__}: {err}") from err
+            with aws_errors(f"PutObject s3://{self._bucket}/{key}"):
+                self._s3.put_object(
+                    Bucket=self._bucket,
+                    Key=key,
+                    Body=archive_lines(items),
+                    ContentType="application/gzip",
+                )
+        except AwsError as err:
+            raise SinkError(f"archive: {err}") from err

@@ -8,17 +8,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from botocore.exceptions import ClientError
 from pydantic import ValidationError
 
-from infra.aws import TRANSPORT_ERRORS
+from runtime.errors import AwsError, NotFoundError, NotModifiedError, TransientError, aws_errors
 from stream_consumer.policy import PolicyBook
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = logging.getLogger(__name__)
-_UNREACHABLE: tuple[type[Exception], ...] = (*TRANSPORT_ERRORS, OSError)
 
 
 class PolicySource:
@@ -59,19 +57,23 @@ class PolicySource:
                 return
             if self._s3 is None:
                 return
-            kwargs = {"IfNoneMatch": self._etag} if self._etag else {}
-            resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
-            self.book = PolicyBook.model_validate_json(resp["Body"].read())
+            with aws_errors(f"GetObject s3://{self._bucket}/{self._key}"):
+                kwargs = {"IfNoneMatch": self._etag} if self._etag else {}
+                resp = self._s3.get_object(Bucket=self._bucket, Key=self._key, **kwargs)  # type: ignore[arg-type]
+                body = resp["Body"].read()
+            self.book = PolicyBook.model_validate_json(body)
             self._etag = resp.get("ETag")
-        except ClientError as err:
-            code = err.response["Error"]["Code"]
-            if code in {"304", "NotModified"}:
-                return
-            if code in {"NoSuchKey", "404"}:
-                self.book, self._etag = PolicyBook(), None  # no policy file: the default for everyone
-                return
-            self._on_error(f"policy s3://{self._bucket}/{self._key}: {code}; keeping the last good policies")
-        except _UNREACHABLE as err:
+        except NotModifiedError:
+            return
+        except NotFoundError:
+            self.book, self._etag = PolicyBook(), None  # no policy file: the default for everyone
+        except TransientError as err:
+            self._on_error(f"policy unreachable ({err.code}); keeping the last good policies")
+        except AwsError as err:
+            self._on_error(
+                f"policy s3://{self._bucket}/{self._key}: {err.code}; keeping the last good policies"
+            )
+        except OSError as err:  # the local policy file
             self._on_error(f"policy unreachable ({type(err).__name__}); keeping the last good policies")
         except ValidationError as err:
             self._on_error(f"policy invalid ({err.error_count()} errors); keeping the last good policies")

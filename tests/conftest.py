@@ -11,9 +11,10 @@ from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.bootstrap import bootstrap
-from infra.localstack import PROJECT_ROOT, LocalStack, MotoServer, free_port, is_ready
-from infra.stack import Stack, load_stack
+from infra.localstack import LocalStack, MotoServer, free_port, is_ready
 from infra.telemetry import quiet
+from runtime.paths import PROJECT_ROOT
+from runtime.stack import Stack, load_stack
 
 if TYPE_CHECKING:
     from training.settings import TrainingSettings

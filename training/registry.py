@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from infra import aws
+from runtime import aws
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from training.serving import SCORER_ARTIFACT, ServingModel

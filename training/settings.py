@@ -5,8 +5,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from infra.localstack import PROJECT_ROOT
-from infra.stack import load_stack
+from runtime.paths import PROJECT_ROOT
+from runtime.stack import load_stack
 
 _STACK = load_stack()
 STATE_DIR = PROJECT_ROOT / ".data"

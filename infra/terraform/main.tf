@@ -1,6 +1,6 @@
 # Every name and event-source-mapping setting comes from the one stack file the Python side reads too.
 locals {
-  stack     = jsondecode(file("${path.module}/../stack.json"))
+  stack     = jsondecode(file("${path.module}/../../runtime/stack.json"))
   esm       = local.stack.event_source_mapping
   shards    = var.input_shards > 0 ? var.input_shards : local.stack.input_stream.shards
   alarm_ops = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]

@@ -1,11 +1,11 @@
 variable "region" {
-  description = "AWS region; empty means the region in infra/stack.json."
+  description = "AWS region; empty means the region in runtime/stack.json."
   type        = string
   default     = ""
 }
 
 variable "input_shards" {
-  description = "Shards of the chat-messages stream; 0 means the count in infra/stack.json. Scale out here."
+  description = "Shards of the chat-messages stream; 0 means the count in runtime/stack.json. Scale out here."
   type        = number
   default     = 0
 }

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.faultproxy import FaultProxy
+from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.rig import LogCapture, captured_consumer_log
 from tests.integration.conftest import scorers  # noqa: F401 - the trained champions, shared
 

@@ -17,17 +17,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from infra import aws
-from infra.checkpoints import CheckpointStore
-from infra.kinesis import Delivered
-from infra.queues import peek_bodies
-from infra.stack import Stack
 from monitoring.archive import read_archive, read_feedback
 from producer_sim.__main__ import publish
 from producer_sim.bot import Bot
 from producer_sim.publisher import PublishReport
 from producer_sim.replay import OutgoingRecord
 from producer_sim.settings import ProducerSettings
+from runtime import aws
+from runtime.checkpoints import CheckpointStore
+from runtime.kinesis import Delivered
+from runtime.queues import peek_bodies
+from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner
 from stream_consumer.schemas import DeadLetter, read_event
@@ -80,15 +80,6 @@ def captured_consumer_log() -> Iterator[LogCapture]:
         logger.removeHandler(capture)
         for handler, level in quiet:
             handler.setLevel(level)
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 90.0, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"{what}: not met within {timeout:.0f} s")
 
 
 @dataclass

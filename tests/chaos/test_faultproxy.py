@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from infra.faultproxy import FaultProxy
+from tests.chaos.faultproxy import FaultProxy
 
 
 class EchoServer:

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from infra import aws
-from infra.faultproxy import FaultProxy
-from infra.stack import Stack
+from runtime import aws
+from runtime.retry import poll_until
+from runtime.stack import Stack
 from stream_consumer.schemas import ChampionManifest, Verdict
 from stream_consumer.scorer import LinearScorer
-from tests.chaos.rig import LogCapture, Rig, wait_for
+from tests.chaos.faultproxy import FaultProxy
+from tests.chaos.rig import LogCapture, Rig
 from tests.integration.conftest import publish_scorer, read_verdicts
 from training.registry import upload_champion
 
@@ -58,21 +59,21 @@ def test_an_unreachable_models_bucket_keeps_the_last_good_champion_serving(
 
     try:
         with rig.streaming(rate=80):  # batches keep coming: the manifest is checked before each
-            wait_for(lambda: rig.acted() >= 150, what="first verdicts")
+            poll_until(lambda: rig.acted() >= 150, what="first verdicts")
             # WHEN every request to the models bucket is reset before it arrives (unreachable) ...
             only_models = f" /{bucket}/".encode()
             proxy.resets(1.0, mid_stream=False, match=only_models)
             cut_at = time.time()
             publish_scorer(s3, bucket, scorers["2"], "2")  # ... while version 2 is promoted
-            wait_for(lambda: failed() >= 2, what="reload failures")
+            poll_until(lambda: failed() >= 2, what="reload failures")
             # ... then answered but cut short (the request arrived, the answer did not)
             failed_before = failed()
             proxy.resets(1.0, mid_stream=True, match=only_models)
-            wait_for(lambda: failed() >= failed_before + 3, what="reload failures, answers cut")
+            poll_until(lambda: failed() >= failed_before + 3, what="reload failures, answers cut")
             healed_at = time.time()
             proxy.healthy()
             # THEN, once it is reachable again, the same running consumer picks version 2 up
-            wait_for(lambda: bool(consumer_log.reloads("loaded", "2")), what="version 2 loaded")
+            poll_until(lambda: bool(consumer_log.reloads("loaded", "2")), what="version 2 loaded")
             time.sleep(1)
         rig.wait_until_drained()
         alive = rig.alive()
@@ -145,24 +146,24 @@ def test_broken_versions_are_refused_and_the_next_good_one_is_picked_up(
 
     try:
         with rig.streaming(rate=80):
-            wait_for(lambda: rig.acted() >= 150, what="first verdicts")
+            poll_until(lambda: rig.acted() >= 150, what="first verdicts")
             # WHEN version 2's archive is corrupt (not a model at all; its sha256 matches)
             upload_champion(s3, bucket, manifest_key, "chat-moderation", "2", "r2", b"\x00garbage", None, "x")
-            wait_for(lambda: refused("version 2 does not load"), what="version 2 refused")
+            poll_until(lambda: refused("version 2 does not load"), what="version 2 refused")
             # AND version 3's manifest names the wrong sha256
             publish_with_wrong_sha256(s3, fresh_stack, "3", good)
-            wait_for(lambda: refused("sha256 mismatch", "/3/scorer.npz"), what="version 3 refused")
+            poll_until(lambda: refused("sha256 mismatch", "/3/scorer.npz"), what="version 3 refused")
             # AND version 4 loads but predicts NaN (fails the smoke prediction)
             upload_champion(s3, bucket, manifest_key, "chat-moderation", "4", "r4", nan_scorer, None, "x")
-            wait_for(lambda: refused("version 4 failed its smoke prediction"), what="version 4 refused")
+            poll_until(lambda: refused("version 4 failed its smoke prediction"), what="version 4 refused")
             # AND version 5 was trained on a normal form this consumer does not implement
             upload_champion(
                 s3, bucket, manifest_key, "chat-moderation", "5", "r5", other_normal_form, None, "x"
             )
-            wait_for(lambda: refused("version 5", "normal form '1'"), what="version 5 refused")
+            poll_until(lambda: refused("version 5", "normal form '1'"), what="version 5 refused")
             # THEN version 6, a good one, is picked up by the same running consumer
             upload_champion(s3, bucket, manifest_key, "chat-moderation", "6", "r6", good, None, "x")
-            wait_for(lambda: bool(consumer_log.reloads("loaded", "6")), what="version 6 loaded")
+            poll_until(lambda: bool(consumer_log.reloads("loaded", "6")), what="version 6 loaded")
             time.sleep(1)
         rig.wait_until_drained()
         alive = rig.alive()

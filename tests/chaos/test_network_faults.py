@@ -6,11 +6,12 @@ from pathlib import Path
 
 import pytest
 
-from infra import aws
-from infra.faultproxy import FaultProxy
-from infra.stack import Stack
+from runtime import aws
+from runtime.retry import poll_until
+from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
-from tests.chaos.rig import LogCapture, Rig, wait_for
+from tests.chaos.faultproxy import FaultProxy
+from tests.chaos.rig import LogCapture, Rig
 from tests.integration.conftest import publish_scorer
 
 pytestmark = pytest.mark.integration
@@ -33,13 +34,13 @@ def test_latency_then_resets_then_an_outage_mid_stream_lose_nothing(
         # WHEN chat traffic (150 msg/s, 3% poison) flows while the network degrades in turn
         # (each phase lasts until it has hit enough requests: the machine's speed varies):
         with rig.streaming(rate=150):
-            wait_for(lambda: rig.acted() >= 100, what="traffic flowing")
+            poll_until(lambda: rig.acted() >= 100, what="traffic flowing")
             proxy.latency(0.15)  # every chunk held back 150 ms each way
-            wait_for(lambda: proxy.stats.delayed_chunks >= 40, what="delayed chunks")
+            poll_until(lambda: proxy.stats.delayed_chunks >= 40, what="delayed chunks")
             proxy.resets(0.25, mid_stream=False)  # a quarter of requests reset before they arrive
-            wait_for(lambda: proxy.stats.resets_before_request >= 8, what="resets")
+            poll_until(lambda: proxy.stats.resets_before_request >= 8, what="resets")
             proxy.resets(0.25, mid_stream=True)  # ... or after the work was done, answer cut short
-            wait_for(lambda: proxy.stats.resets_mid_stream >= 8, what="mid-stream resets")
+            poll_until(lambda: proxy.stats.resets_mid_stream >= 8, what="mid-stream resets")
             proxy.outage(5.0)  # then nothing at all for 5 s: connections reset, connects refused
             assert proxy.wait_until_healthy()
             time.sleep(1)
@@ -79,10 +80,10 @@ def test_feedback_writes_that_land_but_lose_their_answer_are_not_repeated(
     rig.start()
     try:
         with rig.streaming(rate=100):
-            wait_for(lambda: proxy.stats.resets_mid_stream >= 6, what="feedback writes cut")
+            poll_until(lambda: proxy.stats.resets_mid_stream >= 6, what="feedback writes cut")
             # WHEN the network heals
             proxy.healthy()
-            wait_for(lambda: rig.acted() >= 300, what="verdicts acted on")
+            poll_until(lambda: rig.acted() >= 300, what="verdicts acted on")
         rig.wait_until_drained()
         alive = rig.alive()
     finally:

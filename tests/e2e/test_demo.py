@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from infra.localstack import PROJECT_ROOT, free_port, read_pid
+from infra.localstack import free_port, read_pid
+from runtime.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
 

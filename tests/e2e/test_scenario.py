@@ -13,13 +13,14 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from infra import aws
-from infra.localstack import PROJECT_ROOT
-from infra.stack import Stack
 from monitoring.archive import read_archive
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
 from producer_sim.replay import GroundTruth
+from runtime import aws
+from runtime.paths import PROJECT_ROOT
+from runtime.retry import poll_until
+from runtime.stack import Stack
 from stream_consumer.schemas import Verdict
 from stream_consumer.settings import ConsumerSettings
 from tests.conftest import training_settings
@@ -70,13 +71,12 @@ def _cli(env: dict[str, str], *args: str) -> None:
 
 def _wait_for_verdicts(endpoint_url: str, stack: Stack, truth: Path, timeout: float = 180) -> list[Verdict]:
     expected = {json.loads(line)["message_id"] for line in truth.read_text().splitlines()}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def every_message_judged() -> list[Verdict]:
         verdicts = read_verdicts(endpoint_url, stack.output_stream.name)
-        if expected <= {str(v.message_id) for v in verdicts}:
-            return verdicts
-        time.sleep(1)
-    raise AssertionError("not every message got a verdict in time")
+        return verdicts if expected <= {str(v.message_id) for v in verdicts} else []
+
+    return poll_until(every_message_judged, timeout, what="a verdict for every message", interval=1)
 
 
 def _auc(verdicts: list[Verdict], truth: dict[str, GroundTruth], ids: set[str]) -> float:

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from infra import aws
-from infra.kinesis import read_stream
-from infra.stack import Stack
+from runtime import aws
+from runtime.kinesis import read_stream
+from runtime.stack import Stack
 from stream_consumer.schemas import ChampionManifest, Verdict
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings

@@ -14,16 +14,18 @@ from typing import Any
 
 import pytest
 
-from infra import aws
 from infra.bootstrap import ensure_stream
-from infra.checkpoints import CheckpointStore
-from infra.kinesis import PutReport, batches
-from infra.localstack import PROJECT_ROOT, LocalStack, set_config
-from infra.queues import peek_bodies
-from infra.stack import Stack
+from infra.localstack import LocalStack, set_config
 from monitoring.archive import read_archive
 from producer_sim.publisher import Publisher
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
+from runtime import aws
+from runtime.checkpoints import CheckpointStore
+from runtime.kinesis import PutReport, batches
+from runtime.paths import PROJECT_ROOT
+from runtime.queues import peek_bodies
+from runtime.retry import poll_until
+from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner, RunnerStats
 from stream_consumer.schemas import DeadLetter, RejectReason, read_event
@@ -127,11 +129,12 @@ def test_killing_the_runner_mid_stream_loses_nothing(
     # WHEN it is killed (SIGKILL, no clean shutdown) once it has checkpointed part of the stream
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     checkpoint = settings.checkpoint_dir / f"{fresh_stack.input_stream.name}.json"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not (
-        checkpoint.exists() and len(json.loads(checkpoint.read_text())) >= 2
-    ):
-        time.sleep(0.05)
+    poll_until(
+        lambda: checkpoint.exists() and len(json.loads(checkpoint.read_text())) >= 2,
+        timeout=60,
+        what="two shards checkpointed",
+        interval=0.05,
+    )
     proc.send_signal(signal.SIGKILL)
     proc.wait(10)
     done_before = len(read_verdicts(endpoint_url, fresh_stack.output_stream.name))
@@ -215,12 +218,12 @@ def test_a_new_champion_is_picked_up_mid_stream_without_restart(
     thread.start()
     try:
         # WHEN the first messages have verdicts from version 1 and version 2 is promoted
-        _wait_for(lambda: len(read_verdicts(endpoint_url, fresh_stack.output_stream.name)) >= 300)
+        poll_until(lambda: len(read_verdicts(endpoint_url, fresh_stack.output_stream.name)) >= 300)
         publish_scorer(s3, fresh_stack.models_bucket.name, scorers["2"], "2")
         time.sleep(1.5)
         second = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:400")
         later = {r.message_id for r in second if r.malformed is None}
-        _wait_for(
+        poll_until(
             lambda: (
                 later <= {v.message_id for v in read_verdicts(endpoint_url, fresh_stack.output_stream.name)}
             )
@@ -233,12 +236,3 @@ def test_a_new_champion_is_picked_up_mid_stream_without_restart(
     assert {v.model_version for v in verdicts if v.message_id in later} == {"2"}
     assert {v.model_version for v in verdicts} == {"1", "2"}
     assert len(first) > 0
-
-
-def _wait_for(condition: Any, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.3)
-    raise AssertionError("condition not met in time")

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from infra import aws
-from infra.kinesis import read_stream
-from infra.stack import Stack
 from producer_sim.dlq import replay_dead_letters
+from runtime import aws
+from runtime.kinesis import read_stream
+from runtime.stack import Stack
 from stream_consumer.schemas import DeadLetter, RejectReason
 
 pytestmark = pytest.mark.integration

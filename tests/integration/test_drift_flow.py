@@ -13,11 +13,11 @@ from uuid import uuid4
 
 import pytest
 
-from infra import aws
 from infra.localstack import free_port
-from infra.stack import Stack
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
+from runtime import aws
+from runtime.stack import Stack
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.policy import PolicyBook

@@ -11,12 +11,12 @@ from uuid import uuid4
 
 import pytest
 
-from infra import aws
 from infra.localstack import is_ready
-from infra.stack import Stack
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
 from monitoring.settings import MonitoringSettings
+from runtime import aws
+from runtime.stack import Stack
 from stream_consumer.schemas import DeadLetter, RejectReason
 from tests.unit.test_erasure import archive_body, archived
 

@@ -6,8 +6,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from infra import aws
-from infra.stack import Stack
+from runtime import aws
+from runtime.stack import Stack
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer

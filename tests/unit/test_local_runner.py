@@ -7,7 +7,7 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
-from infra.checkpoints import CheckpointStore
+from runtime.checkpoints import CheckpointStore
 from stream_consumer.local_runner import LocalRunner
 from stream_consumer.settings import ConsumerSettings
 

@@ -2,9 +2,9 @@
 
 from typing import Any, cast
 
-from infra.kinesis import backoff_delay
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord
+from runtime.retry import backoff_delay
 from tests.fakes import FlakyKinesis
 
 

@@ -1,4 +1,4 @@
-"""Terraform must take every name and ESM setting from infra/stack.json, never a copy of its own."""
+"""Terraform must take every name and ESM setting from runtime/stack.json, never a copy of its own."""
 
 import ast
 import re
@@ -9,9 +9,10 @@ from typing import Any
 import hcl2
 import pytest
 
-from infra.stack import STACK_FILE, EventSourceMappingSpec, load_stack
+from runtime.paths import PROJECT_ROOT
+from runtime.stack import EventSourceMappingSpec, load_stack
 
-TF_DIR = STACK_FILE.parent / "terraform"
+TF_DIR = PROJECT_ROOT / "infra" / "terraform"
 
 
 def _resources() -> dict[tuple[str, str], dict[str, Any]]:
@@ -39,7 +40,7 @@ RESOURCES = _resources()
 
 
 def test_locals_decode_the_stack_file() -> None:
-    assert _locals()["stack"] == '${jsondecode(file("${path.module}/../stack.json"))}'
+    assert _locals()["stack"] == '${jsondecode(file("${path.module}/../../runtime/stack.json"))}'
     assert _locals()["esm"] == "${local.stack.event_source_mapping}"
 
 
@@ -111,7 +112,7 @@ def _values(node: object) -> Iterator[str]:
 
 # --- the dashboard and alarms graph the metrics the consumer really emits ----------------------
 
-CONSUMER_DIR = STACK_FILE.parent.parent / "stream_consumer"
+CONSUMER_DIR = PROJECT_ROOT / "stream_consumer"
 # Every EMF metric in the dashboard body is written `[local.emf.namespace, "<name>", "service", ...]`.
 _DASHBOARD_METRIC = re.compile(r'\[local\.emf\.namespace, "([^"]+)", "service", local\.emf\.service[,\]]')
 

@@ -1,23 +1,17 @@
-"""The one place that builds AWS clients, for real AWS and for any emulator endpoint."""
+"""The one place that builds AWS clients, for real AWS and for any emulator endpoint (their errors are
+translated in `runtime.errors`)."""
 
 from typing import TYPE_CHECKING, Any, Literal, overload
 from urllib.parse import urlsplit
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError
-from urllib3.exceptions import HTTPError
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
-
-# An endpoint unreachable, or an answer cut short. botocore wraps most transport failures in
-# BotoCoreError, but not all: a streamed response of status >= 300 (the 304 of a conditional GET, an
-# error) cut mid-body raises urllib3's own HTTPError.
-TRANSPORT_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, HTTPError)
 
 # Short connect timeouts so an unreachable endpoint fails a batch fast (and Kinesis retries it)
 # instead of hanging a Lambda for minutes; botocore's "standard" mode retries throttling itself.

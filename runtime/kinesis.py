@@ -2,19 +2,13 @@
 each failed record (by its own ErrorCode) resent with backoff; nothing is dropped silently.
 """
 
-import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import (
-    ClientError,
-    ConnectionClosedError,
-    ConnectTimeoutError,
-    EndpointConnectionError,
-    ReadTimeoutError,
-)
+from runtime.errors import TransientError, aws_errors
+from runtime.retry import backoff_delay
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -23,27 +17,6 @@ if TYPE_CHECKING:
 MAX_RECORDS_PER_PUT = 500
 MAX_BYTES_PER_PUT = 5 * 1024 * 1024
 MAX_BYTES_PER_RECORD = 1024 * 1024
-
-_TRANSIENT_CODES = {
-    "ProvisionedThroughputExceededException",
-    "ThrottlingException",
-    "LimitExceededException",
-    "InternalFailure",
-    "ServiceUnavailable",
-    "KMSThrottlingException",
-}
-_TRANSIENT_IO = (EndpointConnectionError, ConnectionClosedError, ConnectTimeoutError, ReadTimeoutError)
-
-
-def transient_code(err: Exception) -> str | None:
-    """The error's code when retrying can help (throttling, 5xx, endpoint down), else None."""
-    if isinstance(err, ClientError):
-        code = err.response["Error"]["Code"]
-        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
-        return code if code in _TRANSIENT_CODES or status >= 500 else None
-    if isinstance(err, _TRANSIENT_IO):
-        return type(err).__name__
-    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,13 +77,6 @@ def split_results[T: Entry](
     return delivered, failed
 
 
-def backoff_delay(
-    attempt: int, base: float = 0.1, cap: float = 5.0, rng: random.Random | None = None
-) -> float:
-    """Full-jitter exponential backoff for retry `attempt` (1-based)."""
-    return (rng or random).uniform(0, min(cap, base * 2 ** (attempt - 1)))
-
-
 @dataclass
 class PutReport[T: Entry]:
     """What a writer did: delivered entries, those it gave up on, and how hard it had to try."""
@@ -142,21 +108,20 @@ def put_batch[T: Entry](
     """Deliver one batch, resending failed entries with backoff up to `max_attempts` calls.
 
     Entries still failing are added to `report.undelivered`: the caller decides (report, retry later).
-    Errors that retrying cannot fix (credentials, missing stream) are raised.
+    Errors that retrying cannot fix (credentials, missing stream) are raised, as `AwsError`s.
     """
     pending = list(batch)
     failed: list[tuple[T, str]] = []
     for attempt in range(1, max_attempts + 1):
         report.put_calls += 1
         try:
-            response = kinesis.put_records(
-                StreamName=stream,
-                Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
-            )
-        except Exception as err:  # whole call failed: retry if throttled or the endpoint is down
-            code = transient_code(err)
-            if code is None:
-                raise
+            with aws_errors(f"PutRecords {stream}"):
+                response = kinesis.put_records(
+                    StreamName=stream,
+                    Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
+                )
+        except TransientError as err:  # the whole call failed; credentials, a missing stream are raised
+            code = err.code
             report.failed_calls += 1
             report.count(code, len(pending))
             failed = [(e, code) for e in pending]

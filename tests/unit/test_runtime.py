@@ -1,0 +1,88 @@
+"""The runtime's one vocabulary: AWS errors translated once, one backoff, one poll-until, and an image
+that copies exactly what the handler imports."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+from urllib3.exceptions import ProtocolError
+
+from runtime.errors import (
+    AwsError,
+    NotFoundError,
+    NotModifiedError,
+    RequestError,
+    TransientError,
+    aws_errors,
+    translate,
+)
+from runtime.paths import PROJECT_ROOT
+from runtime.retry import PollTimeoutError, backoff_delay, poll_until
+from tests.builders import client_error
+
+
+@pytest.mark.parametrize(
+    ("error", "kind", "code"),
+    [
+        (client_error("304", status=304), NotModifiedError, "304"),
+        (client_error("NoSuchKey", status=404), NotFoundError, "NoSuchKey"),
+        (client_error("AWS.SimpleQueueService.NonExistentQueue", status=400), NotFoundError, None),
+        (client_error("ProvisionedThroughputExceededException", status=400), TransientError, None),
+        (client_error("InternalError", status=500), TransientError, None),
+        (client_error("Whatever", status=503), TransientError, "Whatever"),
+        (client_error("AccessDenied", status=403), RequestError, "AccessDenied"),
+        (EndpointConnectionError(endpoint_url="http://x"), TransientError, "EndpointConnectionError"),
+        (ProtocolError("connection broken"), TransientError, "ProtocolError"),
+        (NoCredentialsError(), RequestError, "NoCredentialsError"),
+    ],
+)
+def test_library_errors_are_translated_once(error: Exception, kind: type[AwsError], code: str | None) -> None:
+    translated = translate(error, "GetObject k")
+    assert type(translated) is kind
+    assert translated.operation == "GetObject k"
+    if code is not None:
+        assert translated.code == code
+    with pytest.raises(kind) as raised, aws_errors("op"):
+        raise error
+    assert raised.value.__cause__ is error
+
+
+def test_backoff_doubles_up_to_its_cap_and_jitters_below_it() -> None:
+    assert [backoff_delay(a, base=0.5, cap=3.0, jitter=False) for a in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
+    assert all(0 <= backoff_delay(3, base=0.5) <= 2.0 for _ in range(100))
+
+
+def test_poll_until_returns_the_first_truthy_answer_or_times_out() -> None:
+    answers = iter([None, 0, "ready"])
+    assert poll_until(lambda: next(answers), timeout=5, sleep=lambda _: None) == "ready"
+    clock = iter(range(100))
+    with pytest.raises(PollTimeoutError, match="queue drained: not met within 3 s"):
+        poll_until(
+            lambda: False, timeout=3, what="queue drained", clock=lambda: next(clock), sleep=lambda _: None
+        )
+
+
+def _copied_packages() -> set[str]:
+    """The top-level packages the container image copies (`COPY <pkg>/ <pkg>/` lines)."""
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    return set(re.findall(r"^COPY (\w+)/ \1/$", dockerfile, re.MULTILINE))
+
+
+def test_the_image_copies_exactly_the_handlers_import_closure() -> None:
+    # GIVEN the project's packages the handler module imports, transitively (a fresh interpreter)
+    code = (
+        "import sys, stream_consumer.handler; from pathlib import Path; "
+        f"root = Path({str(PROJECT_ROOT)!r}); "
+        "print(sorted({m.split('.')[0] for m, mod in sys.modules.items() "
+        "if getattr(mod, '__file__', None) and Path(mod.__file__).resolve().is_relative_to(root) "
+        "and '.venv' not in Path(mod.__file__).parts}))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
+    )
+    imported = set(eval(out.stdout))
+    # THEN the Dockerfile copies those packages, and no other
+    assert imported == _copied_packages()
+    assert {"stream_consumer", "runtime"} <= imported
