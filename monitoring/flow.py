@@ -226,7 +226,7 @@ def drift_check_flow(
 ) -> DriftCheck:
     """Check the latest archive window for drift; on drift (outside the cool-down) retrain."""
     settings = settings or MonitoringSettings()
-    notifier = Notifier(settings.webhook_url)
+    notifier = Notifier(settings.webhook())
     now = datetime.now(UTC)
     archive, feedback = read_inputs(settings)
     result, info = check_window(settings, now, archive, feedback)

@@ -2,25 +2,21 @@
 
 from datetime import timedelta
 from pathlib import Path
-from typing import Self
 
-from pydantic import AliasChoices, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, PrivateAttr
+from pydantic_settings import SettingsConfigDict
 
 from monitoring.drift import DriftRules
 from runtime.paths import PROJECT_ROOT
-from runtime.stack import load_stack
+from runtime.settings import STACK as _STACK
+from runtime.settings import DeployableSettings
 
-_STACK = load_stack()
 
-
-class MonitoringSettings(BaseSettings):
+class MonitoringSettings(DeployableSettings):
     """Which archive window to check, the drift rules, alerts, and whether drift retrains."""
 
     model_config = SettingsConfigDict(env_prefix="MONITORING_", extra="ignore", populate_by_name=True)
-
-    aws_endpoint_url: str | None = None
-    aws_region: str = _STACK.region
+    STACK_RESOURCES = ("archive_bucket", "models_bucket", "dead_letter_queue")
     archive_bucket: str = _STACK.archive_bucket.name
     archive_prefix: str = _STACK.archive_bucket.archive_prefix
     feedback_prefix: str = _STACK.archive_bucket.feedback_prefix
@@ -43,20 +39,26 @@ class MonitoringSettings(BaseSettings):
         validation_alias=AliasChoices("MONITORING_WEBHOOK_URL", "ALERT_WEBHOOK_URL", "webhook_url"),
         repr=False,  # a secret: whoever has the URL can post to the channel
     )
-    # Or the URL is read at run time from AWS Secrets Manager (an explicit webhook_url wins).
+    # Or the URL is read from AWS Secrets Manager when first needed (an explicit webhook_url wins).
     webhook_secret_id: str | None = None
     retrain_on_drift: bool = True
     workspace_dir: Path = PROJECT_ROOT / ".data" / "evidently"
 
-    @model_validator(mode="after")
-    def _webhook_from_secret(self) -> Self:
-        if self.webhook_url is None and self.webhook_secret_id:
+    _webhook: str | None = PrivateAttr(default=None)
+    _webhook_read: bool = PrivateAttr(default=False)
+
+    def webhook(self) -> str | None:
+        """The alert webhook: the URL given, else the secret's (read once, on first use)."""
+        if self.webhook_url is not None or not self.webhook_secret_id:
+            return self.webhook_url
+        if not self._webhook_read:
             from monitoring.alerts import webhook_url_from_secret  # noqa: PLC0415
 
-            self.webhook_url = webhook_url_from_secret(
+            self._webhook = webhook_url_from_secret(
                 self.webhook_secret_id, self.aws_endpoint_url, self.aws_region
             )
-        return self
+            self._webhook_read = True
+        return self._webhook
 
     @property
     def rules(self) -> DriftRules:

@@ -3,21 +3,18 @@
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
 from runtime.paths import PROJECT_ROOT
-from runtime.stack import load_stack
+from runtime.settings import STACK as _STACK
+from runtime.settings import DeployableSettings
 
-_STACK = load_stack()
 
-
-class ProducerSettings(BaseSettings):
+class ProducerSettings(DeployableSettings):
     """Where the simulated chat servers read real messages and where they publish them."""
 
     model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore", populate_by_name=True)
-
-    aws_endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL(_KINESIS) or real AWS
-    aws_region: str = _STACK.region
+    STACK_RESOURCES = ("input_stream", "output_stream", "archive_bucket", "dead_letter_queue")
     data_dir: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "data",
         validation_alias=AliasChoices("DATA_DIR", "PRODUCER_DATA_DIR"),

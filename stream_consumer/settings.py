@@ -1,24 +1,30 @@
 """Settings of the consumer (the Lambda function and its local event-source-mapping runner)."""
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from runtime.stack import Stack, load_stack
+from runtime.settings import STACK as _STACK
+from runtime.settings import DeployableSettings
 
-_STACK = load_stack()
 _ESM = _STACK.event_source_mapping
 
 
-class ConsumerSettings(BaseSettings):
-    """Names default to `infra/stack.json`; every one can be overridden by a CONSUMER_* variable."""
+class ConsumerSettings(DeployableSettings):
+    """Names default to `runtime/stack.json`; every one can be overridden by a CONSUMER_* variable."""
 
     model_config = SettingsConfigDict(env_prefix="CONSUMER_", extra="ignore")
+    STACK_RESOURCES = (
+        "input_stream",
+        "output_stream",
+        "archive_bucket",
+        "models_bucket",
+        "dead_letter_queue",
+        "on_failure_queue",
+    )
 
-    aws_endpoint_url: str | None = None  # None: boto3 reads AWS_ENDPOINT_URL(_<SERVICE>) or real AWS
-    aws_region: str = _STACK.region
     input_stream: str = _STACK.input_stream.name
     output_stream: str = _STACK.output_stream.name
     archive_bucket: str = _STACK.archive_bucket.name
@@ -46,22 +52,3 @@ class ConsumerSettings(BaseSettings):
     checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
     poll_interval_s: float = Field(default=0.2, gt=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)  # before a failed batch is retried (doubling)
-
-    @classmethod
-    def for_stack(cls, stack: Stack, **overrides: Any) -> "ConsumerSettings":
-        """Settings naming every resource of `stack` (e.g. a renamed stack of a test or benchmark)."""
-        names = {
-            "input_stream": stack.input_stream.name,
-            "output_stream": stack.output_stream.name,
-            "archive_bucket": stack.archive_bucket.name,
-            "models_bucket": stack.models_bucket.name,
-            "dead_letter_queue": stack.dead_letter_queue.name,
-            "on_failure_queue": stack.on_failure_queue.name,
-        }
-        return cls(**(names | overrides))
-
-    def to_env(self) -> dict[str, str]:
-        """The CONSUMER_* variables that rebuild these settings in another process."""
-        return {
-            f"CONSUMER_{k.upper()}": str(v) for k, v in self.model_dump(mode="json").items() if v is not None
-        }

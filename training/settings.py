@@ -3,19 +3,18 @@
 from pathlib import Path
 
 from pydantic import AliasChoices, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import SettingsConfigDict
 
-from runtime.paths import PROJECT_ROOT
-from runtime.stack import load_stack
-
-_STACK = load_stack()
-STATE_DIR = PROJECT_ROOT / ".data"
+from runtime.paths import PROJECT_ROOT, STATE_DIR
+from runtime.settings import STACK as _STACK
+from runtime.settings import DeployableSettings
 
 
-class TrainingSettings(BaseSettings):
+class TrainingSettings(DeployableSettings):
     """Where data, the tracking server and the models bucket are, and how strict promotion is."""
 
     model_config = SettingsConfigDict(env_prefix="TRAINING_", extra="ignore", populate_by_name=True)
+    STACK_RESOURCES = ("models_bucket",)
 
     data_dir: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "data",
@@ -35,8 +34,6 @@ class TrainingSettings(BaseSettings):
     min_gain: float = 0.002
     max_loss: float = 0.01
     reference_size: int = 2_000
-    aws_endpoint_url: str | None = None
-    aws_region: str = _STACK.region
     models_bucket: str = _STACK.models_bucket.name
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
     publish: bool = True  # write the exported champion and its manifest to the models bucket

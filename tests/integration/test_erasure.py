@@ -187,17 +187,20 @@ def test_the_alert_webhook_url_is_read_from_secrets_manager_at_run_time(endpoint
     sm.create_secret(Name=plain, SecretString="https://hooks.example.test/services/T0/B0/plain")
     sm.create_secret(Name=as_json, SecretString=json.dumps({"url": "https://hooks.example.test/json"}))
     ep = endpoint_url
-    # a secret holding the URL, or JSON with a `url` key
+    # a secret holding the URL, or JSON with a `url` key, read when first needed (settings load offline)
     settings = MonitoringSettings(aws_endpoint_url=ep, webhook_secret_id=plain)
-    assert settings.webhook_url == "https://hooks.example.test/services/T0/B0/plain"
+    sm.put_secret_value(SecretId=plain, SecretString="https://hooks.example.test/services/T0/B0/later")
+    assert settings.webhook() == "https://hooks.example.test/services/T0/B0/later"
     assert "hooks.example.test" not in repr(settings)  # never printed with the settings
-    assert (
-        MonitoringSettings(aws_endpoint_url=ep, webhook_secret_id=as_json).webhook_url
-        == "https://hooks.example.test/json"
+    assert MonitoringSettings(aws_endpoint_url=ep, webhook_secret_id=as_json).webhook() == (
+        "https://hooks.example.test/json"
     )
     # an explicit URL wins; a secret that does not exist leaves alerts log-only instead of failing
     explicit = MonitoringSettings(
         aws_endpoint_url=ep, webhook_secret_id=plain, webhook_url="https://other.test/hook"
     )
-    assert explicit.webhook_url == "https://other.test/hook"
-    assert MonitoringSettings(aws_endpoint_url=ep, webhook_secret_id="no-such-secret").webhook_url is None
+    assert explicit.webhook() == "https://other.test/hook"
+    assert MonitoringSettings(aws_endpoint_url=ep, webhook_secret_id="no-such-secret").webhook() is None
+    # and building the settings never calls the network, even with an unreachable endpoint
+    offline = MonitoringSettings(aws_endpoint_url="http://127.0.0.1:9", webhook_secret_id=plain)
+    assert offline.webhook_secret_id == plain

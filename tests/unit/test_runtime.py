@@ -1,6 +1,7 @@
 """The runtime's one vocabulary: AWS errors translated once, one backoff, one poll-until, and an image
 that copies exactly what the handler imports."""
 
+import os
 import re
 import subprocess
 import sys
@@ -9,6 +10,8 @@ import pytest
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
 from urllib3.exceptions import ProtocolError
 
+from monitoring.settings import MonitoringSettings
+from producer_sim.settings import ProducerSettings
 from runtime.errors import (
     AwsError,
     NotFoundError,
@@ -20,7 +23,10 @@ from runtime.errors import (
 )
 from runtime.paths import PROJECT_ROOT
 from runtime.retry import PollTimeoutError, backoff_delay, poll_until
+from runtime.settings import STACK
+from stream_consumer.settings import ConsumerSettings
 from tests.builders import client_error
+from training.settings import TrainingSettings
 
 
 @pytest.mark.parametrize(
@@ -86,3 +92,26 @@ def test_the_image_copies_exactly_the_handlers_import_closure() -> None:
     # THEN the Dockerfile copies those packages, and no other
     assert imported == _copied_packages()
     assert {"stream_consumer", "runtime"} <= imported
+
+
+def test_settings_are_built_for_a_stack_and_rebuilt_from_their_environment() -> None:
+    # GIVEN a renamed stack and each deployable's settings for it
+    stack = STACK.renamed("t1")
+    for cls in (ConsumerSettings, ProducerSettings, TrainingSettings, MonitoringSettings):
+        built = cls.for_stack(stack, aws_endpoint_url="http://127.0.0.1:4566")
+        # THEN every resource field names the stack's resource, and the environment rebuilds them equal
+        for field in cls.STACK_RESOURCES:
+            assert getattr(built, field) == getattr(stack, field).name
+        rebuilt = _from_env(cls, built.to_env())
+        assert rebuilt.model_dump() == built.model_dump()
+
+
+def _from_env[T](cls: type[T], env: dict[str, str]) -> T:
+    saved = dict(os.environ)
+    try:
+        os.environ.clear()
+        os.environ.update(env)
+        return cls()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
