@@ -8,7 +8,8 @@ COPY pyproject.toml uv.lock ./
 RUN uv export --frozen --no-default-groups --no-emit-project --no-hashes -o /tmp/requirements.txt \
  && uv pip install --system --compile-bytecode --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt
 # The handler's import closure, package by package (tests/unit/test_runtime.py holds the two together).
+COPY contracts/ contracts/
 COPY runtime/ runtime/
 COPY stream_consumer/ stream_consumer/
-RUN python -m compileall -q runtime stream_consumer
+RUN python -m compileall -q contracts runtime stream_consumer
 CMD ["stream_consumer.handler.lambda_handler"]

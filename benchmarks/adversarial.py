@@ -19,8 +19,9 @@ from numpy.typing import NDArray
 
 
 def _records(texts: list[str]) -> list[Any]:
+    from contracts.chat import ChatMessage  # noqa: PLC0415
+    from contracts.lambda_event import read_event  # noqa: PLC0415
     from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
-    from stream_consumer.schemas import ChatMessage, read_event  # noqa: PLC0415
 
     now = datetime.now(UTC)
     records = [
@@ -41,8 +42,8 @@ def _records(texts: list[str]) -> list[Any]:
 
 def cost(data_dir: Path, model_path: Path) -> dict[str, Any]:
     """Per hostile generator: best-of-5 ms to judge one 10,000-character message and a batch of 100."""
+    from contracts.policy import ChannelPolicy, PolicyBook  # noqa: PLC0415
     from stream_consumer.moderation import Champion, moderate  # noqa: PLC0415
-    from stream_consumer.policy import ChannelPolicy, PolicyBook  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from training.adversarial import HOSTILE_TEXTS  # noqa: PLC0415
 
@@ -78,7 +79,7 @@ def cost(data_dir: Path, model_path: Path) -> dict[str, Any]:
 def evasion(data_dir: Path, model_path: Path) -> dict[str, Any]:
     """The evasion suite on 1,000 toxic and 1,000 benign held-out tweets (the Davidson test split), for
     the benchmark's r/science champion and for a model of offensive tweets reading 16-token windows."""
-    from stream_consumer.policy import DEFAULT_THRESHOLDS, ChannelPolicy  # noqa: PLC0415
+    from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from training.adversarial import ALLOWED_TERM, evasion_suite  # noqa: PLC0415
     from training.data import load_davidson, split  # noqa: PLC0415

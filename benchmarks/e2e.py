@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from contracts.verdict import Verdict
 from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, MotoServer, free_port
 from producer_sim.publisher import Publisher
@@ -28,7 +29,6 @@ from runtime.kinesis import PutReport
 from runtime.paths import PROJECT_ROOT
 from runtime.retry import PollTimeoutError, poll_until
 from runtime.stack import load_stack
-from stream_consumer.schemas import Verdict
 from stream_consumer.settings import ConsumerSettings
 from training.data import Community, load_community
 from training.registry import upload_champion

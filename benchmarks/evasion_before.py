@@ -33,8 +33,8 @@ def main() -> None:
     suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(suite)
 
+    from contracts.policy import ChannelPolicy, Thresholds  # noqa: PLC0415
     from stream_consumer.normalize import normalize  # noqa: PLC0415 - that version's
-    from stream_consumer.policy import ChannelPolicy, Thresholds  # noqa: PLC0415
     from training.data import load_davidson, load_rscience, split  # noqa: PLC0415
     from training.train import ModelParams, fit  # noqa: PLC0415
 

@@ -95,11 +95,11 @@ def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
     from datetime import UTC, datetime  # noqa: PLC0415
     from uuid import uuid4  # noqa: PLC0415
 
+    from contracts.lambda_event import read_event  # noqa: PLC0415
+    from contracts.policy import PolicyBook  # noqa: PLC0415
     from stream_consumer.consumer import Consumer  # noqa: PLC0415
     from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.moderation import Champion  # noqa: PLC0415
-    from stream_consumer.policy import PolicyBook  # noqa: PLC0415
-    from stream_consumer.schemas import read_event  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from stream_consumer.sinks import archive_lines  # noqa: PLC0415

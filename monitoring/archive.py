@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from contracts.storage import ArchivedMessage, ModeratorDecision
 from runtime.errors import AwsError, aws_errors
-from stream_consumer.schemas import ArchivedMessage
-from training.data import ModeratorDecision
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -37,9 +37,9 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
+from contracts.dead_letter import DeadLetter
 from monitoring.archive import archive_text
 from runtime.queues import receive_all
-from stream_consumer.schemas import DeadLetter
 from stream_consumer.sinks import gzip_lines
 
 if TYPE_CHECKING:

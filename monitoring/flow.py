@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
+from contracts.storage import ChampionManifest
 from monitoring.alerts import AlertKind, Notifier
 from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, select
 from monitoring.drift import DriftResult, decide, describe, evidently_report, summarise
@@ -25,7 +26,6 @@ from monitoring.settings import MonitoringSettings
 from runtime import aws
 from stream_consumer.champion import load_model
 from stream_consumer.normalize import normal_form, normalize
-from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from training.data import join_feedback
 from training.flow import TrainResult, train_flow

@@ -18,11 +18,10 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from producer_sim.replay import GroundTruth
+from contracts.storage import GroundTruth, ModeratorDecision
+from contracts.verdict import Action, Verdict
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
-from stream_consumer.schemas import Action, Verdict
-from training.data import ModeratorDecision
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient

@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from contracts.dead_letter import DeadLetter, RejectReason
 from runtime.kinesis import Entry, PutReport, batches, put_batch
 from runtime.queues import receive_all
-from stream_consumer.schemas import DeadLetter, RejectReason
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient

@@ -9,11 +9,10 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from uuid import UUID, uuid4
 
-from pydantic import BaseModel, ConfigDict
-
+from contracts.chat import MAX_TEXT_CHARS, ChatMessage
+from contracts.storage import GroundTruth
 from runtime.kinesis import Entry
-from stream_consumer.schemas import MAX_TEXT_CHARS, ChatMessage
-from training.data import Community, Label, LabelledText
+from training.data import Community, LabelledText
 
 
 class MalformedKind(StrEnum):
@@ -24,16 +23,6 @@ class MalformedKind(StrEnum):
     EMPTY_TEXT = "empty_text"
     OVERSIZE_TEXT = "oversize_text"
     UNKNOWN_FIELD = "unknown_field"
-
-
-class GroundTruth(BaseModel):
-    """The human label of a published message, kept out of the record (the side file's line)."""
-
-    model_config = ConfigDict(frozen=True)
-
-    message_id: UUID
-    community: Community
-    label: Label
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from contracts.storage import ChampionManifest
 from runtime.errors import AwsError, NotModifiedError, TransientError, aws_errors
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
-from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 
 if TYPE_CHECKING:

@@ -12,10 +12,10 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contracts.lambda_event import BadEnvelope, BatchResponse, KinesisRecord
+from contracts.policy import PolicyBook
 from stream_consumer.champion import ReloadEvent
 from stream_consumer.moderation import Champion, NoModelError, moderate
-from stream_consumer.policy import PolicyBook
-from stream_consumer.schemas import BadEnvelope, BatchResponse, KinesisRecord
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, archive_key
 

@@ -3,10 +3,10 @@
 from functools import cache
 from typing import Any
 
+from contracts.lambda_event import BatchResponse, read_event
 from runtime import aws
 from stream_consumer.champion import ChampionWatcher
 from stream_consumer.consumer import Consumer, log_reload, logger, metrics
-from stream_consumer.schemas import BatchResponse, read_event
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import KinesisVerdictSink, S3ArchiveSink, SqsDeadLetterSink
 from stream_consumer.sources import PolicySource

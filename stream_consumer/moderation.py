@@ -12,18 +12,13 @@ from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
 
+from contracts.chat import ChatMessage
+from contracts.dead_letter import DeadLetter, RejectReason, describe
+from contracts.lambda_event import BadEnvelope, KinesisRecord
+from contracts.policy import PolicyBook, Thresholds
+from contracts.verdict import Action, Verdict
 from stream_consumer.normalize import NormalText, normal_form
-from stream_consumer.policy import PolicyBook, RuleOutcome, Thresholds
-from stream_consumer.schemas import (
-    Action,
-    BadEnvelope,
-    ChatMessage,
-    DeadLetter,
-    KinesisRecord,
-    RejectReason,
-    Verdict,
-    describe,
-)
+from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import Scores
 
 NO_MODEL_VERSION = "none"
@@ -165,8 +160,8 @@ def _prepare(
         detail = "text is empty after normalisation (white space or invisible characters only)"
         return Rejected(entry, DeadLetter.of(entry, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
     policy_name, policy = policies.for_channel(result.channel_id)
-    rules = policy.rules(text)
-    return _Parsed(entry, result, policy_name, policy.thresholds, rules, model_input(text, rules))
+    outcome = rules(policy, text)
+    return _Parsed(entry, result, policy_name, policy.thresholds, outcome, model_input(text, outcome))
 
 
 def moderate(

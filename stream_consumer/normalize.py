@@ -74,8 +74,8 @@ _LEET_CHAR = re.compile(r"[013457@$]")
 # Numbers (with a unit, an ordinal or money) and names ending in a number are not leet ("1st", "10am",
 # "$100k", "covid19"); "5h17" and "1d10t" are.
 _NOT_LEET = re.compile(r"\$?\d+(?:[.,]\d+)*[a-z]{0,3}|[a-z]{3,}\d+")
-# "f.u.c.k", "d.o.e.s.n't", "c_a_n_'_t" as one word: letters (an apostrophe may ride along) and separators.
-_SPELLED = re.compile(r"[^\W\d_](?:'[^\W\d_])?(?:[._*-](?:[^\W\d_](?:'[^\W\d_])?|'))+")
+# "f.u.c.k", "d.o.e.s.n't" as one word: letters (an apostrophe may ride along) between separators.
+_SPELLED = re.compile(r"[^\W\d_](?:'[^\W\d_])?(?:[._*-][^\W\d_](?:'[^\W\d_])?)+")
 _SEPARATORS = re.compile(r"[._*-]")
 _WORD = re.compile(r"\S+")
 _GAPS = re.compile(r"\s+")

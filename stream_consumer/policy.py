@@ -1,4 +1,4 @@
-"""Per-channel moderation policy: thresholds on the calibrated score, and term lists.
+"""Channel term lists as rules (the policy's format is `contracts.policy`).
 
 A community's own rules: a blocked term removes a message whatever its score; an allowed term exempts
 its own words from the block rules, from the model's input and from the reasons — it never turns a
@@ -11,29 +11,10 @@ block term "god"), and a masked word meets a term of its length ("f*ck", "f**k" 
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
-
+from contracts.policy import ChannelPolicy
 from stream_consumer.normalize import EDGE_PUNCTUATION, NormalText, collapse_runs, normalize
-
-
-class Thresholds(BaseModel):
-    """A score at or above `review` is queued for a human; at or above `remove` it is hidden."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    review: float = Field(default=0.5, ge=0.0, le=1.0)
-    remove: float = Field(default=0.85, ge=0.0, le=1.0)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "Thresholds":
-        if self.review > self.remove:
-            raise ValueError(f"review threshold {self.review} is above remove threshold {self.remove}")
-        return self
-
-
-DEFAULT_THRESHOLDS = Thresholds()
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,54 +126,30 @@ class TermList:
         return found
 
 
-class ChannelPolicy(BaseModel):
-    """One community's rules."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    thresholds: Thresholds = DEFAULT_THRESHOLDS
-    block_terms: tuple[str, ...] = ()
-    allow_terms: tuple[str, ...] = ()
-
-    @field_validator("block_terms", "allow_terms")
-    @classmethod
-    def _normalise_terms(cls, terms: tuple[str, ...]) -> tuple[str, ...]:
-        # Terms are normalised like messages, so "Sh1t" in a config matches "shit" in a message.
-        bare = (" ".join(w.strip(EDGE_PUNCTUATION) for w in normalize(x).split(" ")) for x in terms)
-        return tuple(dict.fromkeys(t.strip() for t in bare if t.strip()))
-
-    @cached_property
-    def _block(self) -> TermList:
-        return TermList(self.block_terms)
-
-    @cached_property
-    def _allow(self) -> TermList:
-        return TermList(self.allow_terms)
-
-    def rules(self, text: NormalText) -> RuleOutcome:
-        """The term lists applied to one normalised message: allow terms first, then block terms."""
-        if not self.block_terms and not self.allow_terms:
-            return RuleOutcome(None, frozenset(), ())
-        words = Words.of(text.text)
-        allow = self._allow.matches(words)
-        allowed = frozenset(j for start, end, _ in allow for j in range(start, end))
-        block = self._block.matches(words, skip=allowed, first_only=True)
-        hit = None
-        if block:
-            start, end, term = block[0]
-            hit = RuleHit(term, (text.spans[start][0], text.spans[end - 1][1]))
-        return RuleOutcome(hit, allowed, tuple(dict.fromkeys(t for _, _, t in allow)))
+def _terms(terms: tuple[str, ...]) -> list[str]:
+    """Terms in the normal form, as word sequences (so "Sh1t" in a config matches "shit" in a message)."""
+    bare = (" ".join(w.strip(EDGE_PUNCTUATION) for w in normalize(t).split(" ")) for t in terms)
+    return list(dict.fromkeys(t.strip() for t in bare if t.strip()))
 
 
-class PolicyBook(BaseModel):
-    """Every channel's policy, with a default for channels that have none (`policy.json`)."""
+@lru_cache(maxsize=4096)
+def _compiled(policy: ChannelPolicy) -> tuple[TermList, TermList]:
+    """A policy's term lists, compiled once (policies are frozen, and re-read only when they change)."""
+    return TermList(_terms(policy.block_terms)), TermList(_terms(policy.allow_terms))
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
-    default: ChannelPolicy = ChannelPolicy()
-    channels: dict[str, ChannelPolicy] = {}
-
-    def for_channel(self, channel_id: str) -> tuple[str, ChannelPolicy]:
-        """The policy's name (the channel, or "default") and the policy itself."""
-        policy = self.channels.get(channel_id)
-        return (channel_id, policy) if policy is not None else ("default", self.default)
+def rules(policy: ChannelPolicy, text: NormalText) -> RuleOutcome:
+    """A channel's term lists applied to one normalised message: allow terms first, then block terms."""
+    if not policy.block_terms and not policy.allow_terms:
+        return RuleOutcome(None, frozenset(), ())
+    block_list, allow_list = _compiled(policy)
+    words = Words.of(text.text)
+    allow = allow_list.matches(words)
+    allowed = frozenset(j for start, end, _ in allow for j in range(start, end))
+    block = block_list.matches(words, skip=allowed, first_only=True)
+    hit = None
+    if block:
+        start, end, term = block[0]
+        spans = text.spans
+        hit = RuleHit(term, (spans[start][0], spans[end - 1][1]))
+    return RuleOutcome(hit, allowed, tuple(dict.fromkeys(t for _, _, t in allow)))

@@ -11,11 +11,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
+from contracts.storage import ArchivedMessage
 from runtime.errors import AwsError, aws_errors
 from runtime.kinesis import Entry, PutReport, batches, put_batch
 from runtime.retry import backoff_delay
 from stream_consumer.moderation import Moderated, Rejected
-from stream_consumer.schemas import ArchivedMessage
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient

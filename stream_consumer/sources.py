@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from contracts.policy import PolicyBook
 from runtime.errors import AwsError, NotFoundError, NotModifiedError, TransientError, aws_errors
-from stream_consumer.policy import PolicyBook
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -13,7 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
-from stream_consumer.policy import Thresholds
+from contracts.policy import Thresholds
 
 Obfuscation = Callable[[str, random.Random], str]
 Scorer = Callable[[Sequence[str]], NDArray[np.float64]]  # raw texts in, calibrated scores out

@@ -1,6 +1,6 @@
 """Labelled text from the real data sets and from user files, validated with errors that name the row.
 
-Pure standard library, so the chat simulator can replay the same rows the model trains on.
+No heavy imports, so the chat simulator can replay the same rows the model trains on.
 """
 
 import csv
@@ -12,14 +12,12 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Literal
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict
+from contracts.chat import Label
+from contracts.storage import ModeratorDecision
 
 csv.field_size_limit(sys.maxsize)  # r/science bodies run to ~9k characters
-
-Label = Literal["remove", "allow"]
 
 
 class Community(StrEnum):
@@ -189,17 +187,6 @@ def digest(items: Sequence[LabelledText]) -> str:
     for item in items:
         h.update(f"{item.community}\t{item.label}\t{item.text}\n".encode())
     return h.hexdigest()
-
-
-class ModeratorDecision(BaseModel):
-    """A human moderator's decision on a message, as the moderation bot records it (feedback)."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-    message_id: UUID
-    label: Label
-    decided_by: str
-    decided_at: AwareDatetime
 
 
 def join_feedback(

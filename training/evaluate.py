@@ -16,7 +16,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from stream_consumer.policy import DEFAULT_THRESHOLDS, Thresholds
+from contracts.policy import DEFAULT_THRESHOLDS, Thresholds
 
 LENGTH_BUCKETS = ((0, 50), (50, 150), (150, 400), (400, 1_000_000))
 

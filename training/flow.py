@@ -19,7 +19,7 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 
-from stream_consumer.policy import DEFAULT_THRESHOLDS, ChannelPolicy
+from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy
 from stream_consumer.scorer import LinearScorer
 from training import registry
 from training.adversarial import ALLOWED_TERM, EvasionFloors, EvasionReport, evasion_suite

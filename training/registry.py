@@ -19,8 +19,8 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
+from contracts.storage import ChampionManifest
 from runtime import aws
-from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from training.serving import SCORER_ARTIFACT, ServingModel
 from training.settings import TrainingSettings

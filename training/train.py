@@ -14,10 +14,11 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from contracts.policy import ChannelPolicy
 from stream_consumer.features import TextFeaturizer, WindowSpec, fit_featurizer
 from stream_consumer.moderation import model_input
 from stream_consumer.normalize import NormalText, normal_form
-from stream_consumer.policy import ChannelPolicy
+from stream_consumer.policy import rules
 from stream_consumer.scorer import LinearScorer
 from training.data import LabelledText
 from training.features import Standardiser, design, window_rows
@@ -126,5 +127,5 @@ def serving_scores(
     taken out (when a policy is given), then the exported scorer."""
     batch = [normal_form(t) for t in texts]
     if policy is not None:
-        batch = [model_input(b, policy.rules(b)) for b in batch]
+        batch = [model_input(b, rules(policy, b)) for b in batch]
     return scorer.predict_proba(batch)

@@ -12,10 +12,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contracts.storage import ChampionManifest
+from contracts.verdict import Verdict
 from runtime import aws
 from runtime.retry import poll_until
 from runtime.stack import Stack
-from stream_consumer.schemas import ChampionManifest, Verdict
 from stream_consumer.scorer import LinearScorer
 from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.rig import LogCapture, Rig

@@ -6,10 +6,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contracts.storage import ChampionManifest
+from contracts.verdict import Verdict
 from runtime import aws
 from runtime.kinesis import read_stream
 from runtime.stack import Stack
-from stream_consumer.schemas import ChampionManifest, Verdict
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from training.data import load_rscience, split

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from contracts.dead_letter import DeadLetter, RejectReason
+from contracts.lambda_event import read_event
 from infra.bootstrap import ensure_stream
 from infra.localstack import LocalStack, set_config
 from monitoring.archive import read_archive
@@ -28,7 +30,6 @@ from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner, RunnerStats
-from stream_consumer.schemas import DeadLetter, RejectReason, read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.integration.conftest import consumer_settings, publish_scorer, read_verdicts

@@ -5,11 +5,11 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.dead_letter import DeadLetter, RejectReason
 from producer_sim.dlq import replay_dead_letters
 from runtime import aws
 from runtime.kinesis import read_stream
 from runtime.stack import Stack
-from stream_consumer.schemas import DeadLetter, RejectReason
 
 pytestmark = pytest.mark.integration
 

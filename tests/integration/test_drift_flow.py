@@ -13,6 +13,9 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.lambda_event import read_event
+from contracts.policy import PolicyBook
+from contracts.storage import ChampionManifest, ModeratorDecision
 from infra.localstack import free_port
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
@@ -20,12 +23,10 @@ from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
-from stream_consumer.policy import PolicyBook
-from stream_consumer.schemas import ChampionManifest, read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.sinks import archive_key, archive_lines
 from tests.conftest import training_settings
-from training.data import LabelledText, ModeratorDecision, load_davidson, load_rscience, split
+from training.data import LabelledText, load_davidson, load_rscience, split
 from training.flow import train_flow
 from training.settings import TrainingSettings
 from training.train import ModelParams

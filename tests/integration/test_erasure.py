@@ -11,13 +11,13 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.dead_letter import DeadLetter, RejectReason
 from infra.localstack import is_ready
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from runtime.stack import Stack
-from stream_consumer.schemas import DeadLetter, RejectReason
 from tests.unit.test_erasure import archive_body, archived
 
 if TYPE_CHECKING:

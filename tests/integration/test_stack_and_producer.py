@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.chat import ChatMessage
 from infra.bootstrap import bootstrap, ensure_stream
 from infra.localstack import LocalStack, set_config
 from producer_sim.publisher import Publisher, PublishReport
@@ -13,7 +14,6 @@ from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from runtime import aws
 from runtime.kinesis import Delivered, batches, read_stream
 from runtime.stack import Stack, StreamSpec
-from stream_consumer.schemas import ChatMessage
 from tests.conftest import unique_stack
 from training.data import Community, load_community
 

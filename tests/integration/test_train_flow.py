@@ -6,10 +6,10 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
+from contracts.storage import ChampionManifest
 from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
-from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from tests.conftest import training_settings
 from training import registry

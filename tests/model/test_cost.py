@@ -8,9 +8,10 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.chat import ChatMessage
+from contracts.lambda_event import KinesisRecord
+from contracts.policy import ChannelPolicy, PolicyBook
 from stream_consumer.moderation import Champion, moderate
-from stream_consumer.policy import ChannelPolicy, PolicyBook
-from stream_consumer.schemas import ChatMessage, KinesisRecord
 from tests.unit.conftest import lambda_record
 from training.adversarial import HOSTILE_TEXTS
 from training.train import TrainedModel

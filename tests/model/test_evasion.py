@@ -3,7 +3,7 @@ obfuscated benign ones are not flagged just for looking odd."""
 
 import pytest
 
-from stream_consumer.policy import ChannelPolicy, Thresholds
+from contracts.policy import ChannelPolicy, Thresholds
 from training.adversarial import ALLOWED_TERM, OBFUSCATIONS, EvasionFloors, EvasionReport, evasion_suite
 from training.data import Splits
 from training.train import TrainedModel, serving_scores

@@ -9,8 +9,8 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.lambda_event import KinesisRecord
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
-from stream_consumer.schemas import KinesisRecord
 
 _SEQ = count(49_600_000_000_000_000_000_000_000_000_000_000_000_000)
 

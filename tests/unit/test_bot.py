@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
+from contracts.policy import Thresholds
+from contracts.storage import GroundTruth
+from contracts.verdict import Action, Verdict
 from producer_sim.bot import BotState, TruthFile, act
-from producer_sim.replay import GroundTruth
-from stream_consumer.policy import Thresholds
-from stream_consumer.schemas import Action, Verdict
 from training.data import Community
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)

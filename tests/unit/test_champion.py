@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from contracts.storage import ChampionManifest
 from stream_consumer.champion import ChampionWatcher, ReloadEvent
 from stream_consumer.consumer import log_reload, metrics
 from stream_consumer.normalize import NORMAL_FORM_VERSION
-from stream_consumer.schemas import ChampionManifest
 from stream_consumer.scorer import LinearScorer
 from tests.fakes import MemoryBucket
 from training.data import Community, LabelledText

@@ -6,6 +6,11 @@ from base64 import b64encode
 from datetime import UTC, datetime
 from uuid import uuid4
 
+from contracts.chat import ChatMessage
+from contracts.dead_letter import DeadLetter, RejectReason
+from contracts.policy import Thresholds
+from contracts.storage import ArchivedMessage
+from contracts.verdict import Action, Verdict
 from monitoring.archive import parse_object
 from monitoring.erasure import (
     ErasureReport,
@@ -14,8 +19,6 @@ from monitoring.erasure import (
     erase_archive_object,
     erase_feedback_object,
 )
-from stream_consumer.policy import Thresholds
-from stream_consumer.schemas import Action, ArchivedMessage, ChatMessage, DeadLetter, RejectReason, Verdict
 from stream_consumer.sinks import gzip_lines
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)

@@ -12,11 +12,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from contracts.lambda_event import read_event
+from contracts.policy import ChannelPolicy, PolicyBook
 from stream_consumer.consumer import Consumer
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion
-from stream_consumer.policy import ChannelPolicy, PolicyBook
-from stream_consumer.schemas import read_event
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.fakes import MemoryArchive, MemoryDeadLetters, MemoryVerdicts

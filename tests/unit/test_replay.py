@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
+from contracts.chat import ChatMessage
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime.kinesis import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
-from stream_consumer.schemas import ChatMessage
 from training.data import Community, LabelledText, load_davidson, load_rscience
 
 POOLS = {

@@ -124,7 +124,7 @@ def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
     f-string over `action` is expanded over the verdict actions, and any other non-literal name fails
     the test (it could not be checked).
     """
-    from stream_consumer.schemas import Action  # noqa: PLC0415
+    from contracts.verdict import Action  # noqa: PLC0415
 
     namespaces, services, names = set(), set(), set()
     for path in sorted(source_dir.glob("*.py")):

@@ -7,10 +7,11 @@ from uuid import uuid4
 import numpy as np
 import pytest
 
+from contracts.storage import ModeratorDecision
 from stream_consumer.features import fit_featurizer
 from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
-from training.data import Community, LabelledText, ModeratorDecision, dedupe, join_feedback, split
+from training.data import Community, LabelledText, dedupe, join_feedback, split
 from training.evaluate import evaluate
 from training.promotion import PromotionPolicy, decide
 

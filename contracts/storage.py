@@ -1,0 +1,133 @@
+"""What the project keeps in its buckets: archive lines, moderator decisions, the simulator's ground
+truth, the drift reference and `champion.json`; the keys that name them; their JSON Lines encoding."""
+
+import gzip
+import zlib
+from collections.abc import Iterable
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.chat import ChatMessage, Label
+from contracts.verdict import Verdict
+
+SCORER_FILE = "scorer.npz"  # a model version's exported scorer
+REFERENCE_FILE = "reference.jsonl.gz"  # a model version's drift reference: held-out texts, scored
+DRIFT_STATE_FILE = "drift_state.json"  # the drift monitor's memory (last retraining trigger)
+
+
+# --- keys ------------------------------------------------------------------------------------
+
+
+def archive_key(prefix: str, shard_id: str, first: str, last: str, arrived: datetime) -> str:
+    """An archive object: partitioned by its first record's arrival hour, named by shard and sequence
+    range, so a retried identical batch overwrites its own object."""
+    return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first}-{last}.jsonl.gz"
+
+
+def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: str) -> str:
+    """A feedback object: named after its batch's first record, so a repeated write (a lost answer, a
+    restart) of the decisions on the same records replaces the first instead of adding a copy."""
+    return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first_sequence}.jsonl"
+
+
+def model_key(model_name: str, version: str, file: str) -> str:
+    """Where a registered version's files go in the models bucket."""
+    return f"models/{model_name}/{version}/{file}"
+
+
+def drift_report_key(reports_prefix: str, stamp: str) -> str:
+    """One drift check's report."""
+    return f"{reports_prefix}drift/{stamp}"
+
+
+# --- encodings ---------------------------------------------------------------------------------
+
+
+def gzip_lines(lines: Iterable[str]) -> bytes:
+    """JSON Lines, gzip'd: level 1 (cheap on the hot path), no timestamp (equal input, equal bytes)."""
+    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
+
+
+def gunzip_text(body: bytes) -> str | None:
+    """A gzip'd object's UTF-8 text, or None when it is not gzip'd UTF-8."""
+    try:
+        return gzip.decompress(body).decode("utf-8")
+    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
+        return None
+
+
+def json_lines(models: Iterable[BaseModel]) -> bytes:
+    """Plain JSON Lines (feedback objects)."""
+    return "".join(m.model_dump_json() + "\n" for m in models).encode()
+
+
+# --- formats -----------------------------------------------------------------------------------
+
+
+class ArchivedMessage(BaseModel):
+    """One line of an archive object: the message as received and the verdict it got."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    shard_id: str
+    sequence_number: str
+    approximate_arrival: float
+    message: ChatMessage
+    verdict: Verdict
+
+
+class ModeratorDecision(BaseModel):
+    """A human moderator's decision on a message, as the moderation bot records it (feedback)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    message_id: UUID
+    label: Label
+    decided_by: str
+    decided_at: AwareDatetime
+
+
+class GroundTruth(BaseModel):
+    """The human label of a published message, kept out of the record (the simulator's side file)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    message_id: UUID
+    community: str
+    label: Label
+
+
+class ReferenceRow(BaseModel):
+    """One line of a model version's drift reference: a held-out text and the score the model gave it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    text: str
+    label: Label
+    community: str
+    score: float
+
+
+class ChampionManifest(BaseModel):
+    """`champion.json` in the models bucket: which exported model serves, written when the alias moves.
+
+    Read tolerantly: fields a reader does not know are ignored, so adding one breaks no running consumer.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    model_name: str
+    version: str
+    run_id: str
+    artifact_uri: str  # s3://bucket/key of the exported model archive
+    sha256: str
+    promoted_at: AwareDatetime
+    promoted_by: str
+    normal_form: str | None = None  # the normal form the model was trained with (older manifests: none)
