@@ -5,10 +5,8 @@ by (shard, sequence number). A corrupt or truncated object, or a bad line, is sk
 logged reason — never a crash, never silent.
 """
 
-import gzip
 import json
 import logging
-import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
-from contracts.storage import ArchivedMessage, ModeratorDecision
+from contracts.storage import ArchivedMessage, ModeratorDecision, gunzip_text
 from runtime.errors import AwsError, aws_errors
 
 if TYPE_CHECKING:
@@ -35,18 +33,10 @@ class ArchiveWindow:
     skipped: Counter[str] = field(default_factory=Counter)
 
 
-def archive_text(body: bytes) -> str | None:
-    """An archive object's JSON Lines text, or None when it is not gzip'd UTF-8."""
-    try:
-        return gzip.decompress(body).decode("utf-8")
-    except (OSError, EOFError, zlib.error, UnicodeDecodeError):
-        return None
-
-
 def parse_object(body: bytes) -> tuple[list[ArchivedMessage], Counter[str]]:
     """The lines of one archive object; bad ones are counted by reason."""
     skipped: Counter[str] = Counter()
-    text = archive_text(body)
+    text = gunzip_text(body)
     if text is None:
         skipped["corrupt_object"] += 1
         return [], skipped

@@ -38,9 +38,8 @@ from uuid import UUID
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
 from contracts.dead_letter import DeadLetter
-from monitoring.archive import archive_text
+from contracts.storage import gunzip_text, gzip_lines
 from runtime.queues import receive_all
-from stream_consumer.sinks import gzip_lines
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -97,7 +96,7 @@ def _archived_user(doc: dict[str, Any]) -> set[str]:
 
 def erase_archive_object(body: bytes, user_id: str) -> Rewrite | None:
     """An archive object (gzip'd JSON Lines) without `user_id`'s lines; None when it cannot be read."""
-    text = archive_text(body)
+    text = gunzip_text(body)
     if text is None:
         return None
     kept: list[str] = []

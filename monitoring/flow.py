@@ -5,7 +5,6 @@ The only Prefect code of monitoring; every step is a plain function underneath.
 """
 
 import csv
-import gzip
 import json
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -18,7 +17,15 @@ from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
-from contracts.storage import ChampionManifest
+from contracts.storage import (
+    DRIFT_STATE_FILE,
+    REFERENCE_FILE,
+    ChampionManifest,
+    ReferenceRow,
+    drift_report_key,
+    gunzip_text,
+    model_key,
+)
 from monitoring.alerts import AlertKind, Notifier
 from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, select
 from monitoring.drift import DriftResult, decide, describe, evidently_report, summarise
@@ -31,7 +38,6 @@ from training.data import join_feedback
 from training.flow import TrainResult, train_flow
 from training.settings import TrainingSettings
 
-STATE_KEY = "drift_state.json"
 FEEDBACK_SET = "feedback"
 
 
@@ -60,20 +66,20 @@ def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, LinearSco
     body = s3.get_object(Bucket=settings.models_bucket, Key=settings.manifest_key)["Body"].read()
     manifest = ChampionManifest.model_validate_json(body)
     champion = load_model(s3, manifest)
-    prefix = manifest.artifact_uri.removeprefix(f"s3://{settings.models_bucket}/").rsplit("/", 1)[0]
-    raw = s3.get_object(Bucket=settings.models_bucket, Key=f"{prefix}/reference.jsonl.gz")["Body"].read()
-    rows = [json.loads(line) for line in gzip.decompress(raw).decode().splitlines() if line.strip()]
+    key = model_key(manifest.model_name, manifest.version, REFERENCE_FILE)
+    raw = s3.get_object(Bucket=settings.models_bucket, Key=key)["Body"].read()
+    rows = [ReferenceRow.model_validate_json(line) for line in (gunzip_text(raw) or "").splitlines() if line]
     scorer = champion.scorer
     assert isinstance(scorer, LinearScorer)
-    texts = [normalize(r["text"]) for r in rows]
-    reference = describe(texts, [r["score"] for r in rows], scorer.vocabulary)
+    texts = [normalize(r.text) for r in rows]
+    reference = describe(texts, [r.score for r in rows], scorer.vocabulary)
     return manifest, scorer, reference
 
 
 def _state(settings: MonitoringSettings) -> dict[str, Any]:
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     try:
-        body = s3.get_object(Bucket=settings.archive_bucket, Key=settings.reports_prefix + STATE_KEY)[
+        body = s3.get_object(Bucket=settings.archive_bucket, Key=settings.reports_prefix + DRIFT_STATE_FILE)[
             "Body"
         ].read()
     except s3.exceptions.NoSuchKey:
@@ -86,7 +92,7 @@ def _save_state(settings: MonitoringSettings, state: dict[str, Any]) -> None:
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     s3.put_object(
         Bucket=settings.archive_bucket,
-        Key=settings.reports_prefix + STATE_KEY,
+        Key=settings.reports_prefix + DRIFT_STATE_FILE,
         Body=json.dumps(state).encode(),
     )
 
@@ -147,7 +153,7 @@ def check_window(
     )
     result = decide(summary, settings.rules, now, last)
     stamp = f"{now:%Y%m%dT%H%M%S}"
-    key = f"{settings.reports_prefix}drift/{stamp}"
+    key = drift_report_key(settings.reports_prefix, stamp)
     s3.put_object(
         Bucket=settings.archive_bucket, Key=f"{key}.json", Body=result.model_dump_json(indent=2).encode()
     )

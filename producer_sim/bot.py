@@ -18,7 +18,7 @@ from uuid import UUID
 
 from pydantic import ValidationError
 
-from contracts.storage import GroundTruth, ModeratorDecision
+from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
 from contracts.verdict import Action, Verdict
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
@@ -103,12 +103,6 @@ class TruthFile:
                     continue
                 self.labels[t.message_id] = t
         return self.labels
-
-
-def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: str) -> str:
-    """Named after the batch's first record, so a repeated write (a lost answer, a restart) of the
-    decisions on the same records replaces the first instead of adding a copy."""
-    return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first_sequence}.jsonl"
 
 
 class Bot:
@@ -204,13 +198,13 @@ class Bot:
         self.state.counts["unreadable_verdicts"] += unreadable
         try:
             if decisions:  # feedback first, then the checkpoint: a crash repeats, never loses
-                body = "\n".join(d.model_dump_json() for d in decisions) + "\n"
+                body = json_lines(decisions)
                 first = records[0]
                 key = feedback_key(
                     self._prefix, first["ApproximateArrivalTimestamp"], shard_id, first["SequenceNumber"]
                 )
                 with aws_errors("PutObject feedback"):
-                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=body.encode())
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
         except AwsError:
             # Undo this batch entirely; it is read again from the checkpoint.
             self.state.seen -= new_ids

@@ -12,15 +12,16 @@ from datetime import UTC, datetime
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
+from contracts import metrics as emf
 from contracts.lambda_event import BadEnvelope, BatchResponse, KinesisRecord
 from contracts.policy import PolicyBook
 from stream_consumer.champion import ReloadEvent
 from stream_consumer.moderation import Champion, NoModelError, moderate
 from stream_consumer.settings import ConsumerSettings
-from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, archive_key
+from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, batch_archive_key
 
 logger = Logger(service="chat-moderation")
-metrics = Metrics(namespace="ChatModeration", service="consumer")
+metrics = Metrics(namespace=emf.NAMESPACE, service=emf.SERVICE)
 
 
 def _failures(records: Sequence[KinesisRecord | BadEnvelope]) -> BatchResponse:
@@ -68,7 +69,7 @@ class Consumer:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
             )
-            metrics.add_metric(name="BatchesWithoutModel", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=emf.BATCHES_WITHOUT_MODEL, unit=MetricUnit.Count, value=1)
             return _failures(records)
         try:
             unwritten = self._verdicts.put(outcome.moderated)
@@ -76,10 +77,10 @@ class Consumer:
             unwritten_ids = {id(m) for m in unwritten}
             archived = [m for m in outcome.moderated if id(m) not in unwritten_ids]
             if archived:
-                self._archive.write(archive_key(self._settings.archive_prefix, archived), archived)
+                self._archive.write(batch_archive_key(self._settings.archive_prefix, archived), archived)
         except SinkError as err:
             logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
-            metrics.add_metric(name="SinkErrors", unit=MetricUnit.Count, value=1)
+            metrics.add_metric(name=emf.SINK_ERRORS, unit=MetricUnit.Count, value=1)
             return _failures(records)
         failed_seq = {m.record.sequence_number for m in unwritten} | {r.sequence_number for r in undelivered}
         for rejected in outcome.rejected:
@@ -115,14 +116,14 @@ class Consumer:
             {**mix, "dead_lettered": len(outcome.rejected) - len(undelivered), "retried": len(failed_seq)}
         )
         for action, n in mix.items():
-            metrics.add_metric(name=f"Verdicts_{action}", unit=MetricUnit.Count, value=n)
+            metrics.add_metric(name=emf.verdicts(action), unit=MetricUnit.Count, value=n)
         metrics.add_metric(
-            name="DeadLetters", unit=MetricUnit.Count, value=len(outcome.rejected) - len(undelivered)
+            name=emf.DEAD_LETTERS, unit=MetricUnit.Count, value=len(outcome.rejected) - len(undelivered)
         )
-        metrics.add_metric(name="RetriedRecords", unit=MetricUnit.Count, value=len(failed_seq))
-        metrics.add_metric(name="HandlerDuration", unit=MetricUnit.Milliseconds, value=duration_ms)
+        metrics.add_metric(name=emf.RETRIED_RECORDS, unit=MetricUnit.Count, value=len(failed_seq))
+        metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
         if champion and champion.version.isdigit():
-            metrics.add_metric(name="ChampionVersion", unit=MetricUnit.NoUnit, value=int(champion.version))
+            metrics.add_metric(name=emf.CHAMPION_VERSION, unit=MetricUnit.NoUnit, value=int(champion.version))
         return {
             "batchItemFailures": [
                 {"itemIdentifier": r.sequence_number} for r in records if r.sequence_number in failed_seq
@@ -142,7 +143,7 @@ def log_reload(event: ReloadEvent) -> None:
     }
     if event.outcome == "failed":
         logger.error(payload)
-        metrics.add_metric(name="ModelReloadFailures", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=emf.MODEL_RELOAD_FAILURES, unit=MetricUnit.Count, value=1)
     else:
         logger.info(payload)
-        metrics.add_metric(name="ModelReloads", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=emf.MODEL_RELOADS, unit=MetricUnit.Count, value=1)

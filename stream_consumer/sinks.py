@@ -4,14 +4,13 @@ Thin adapters. Each returns what it could not write (so the batch reports those 
 or raises `SinkError`; none drops anything silently.
 """
 
-import gzip
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Protocol
 
-from contracts.storage import ArchivedMessage
+from contracts.storage import ArchivedMessage, archive_key, gzip_lines
 from runtime.errors import AwsError, aws_errors
 from runtime.kinesis import Entry, PutReport, batches, put_batch
 from runtime.retry import backoff_delay
@@ -144,23 +143,13 @@ class SqsDeadLetterSink:
         return [items[i] for i, _ in pending]
 
 
-def archive_key(prefix: str, items: Sequence[Moderated]) -> str:
-    """Deterministic: partitioned by the first record's arrival hour, named by shard and sequence range.
-
-    A retried identical batch overwrites its own object; a differently cut retry (after a partial
-    failure or a bisection) writes another object, and the reader deduplicates by (shard, sequence).
-    """
+def batch_archive_key(prefix: str, items: Sequence[Moderated]) -> str:
+    """A batch's archive object (`contracts.storage.archive_key`). A retried identical batch overwrites
+    its own object; a differently cut retry (after a partial failure or a bisection) writes another
+    object, and the reader deduplicates by (shard, sequence)."""
     first, last = items[0].record, items[-1].record
     arrived = datetime.fromtimestamp(first.kinesis.approximate_arrival_timestamp, UTC)
-    return (
-        f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/"
-        f"{first.shard_id}-{first.sequence_number}-{last.sequence_number}.jsonl.gz"
-    )
-
-
-def gzip_lines(lines: Iterable[str]) -> bytes:
-    """The archive's encoding of JSON Lines: gzip level 1 (cheap on the hot path), no timestamp."""
-    return gzip.compress(("\n".join(lines) + "\n").encode(), compresslevel=1, mtime=0)
+    return archive_key(prefix, first.shard_id, first.sequence_number, last.sequence_number, arrived)
 
 
 def archive_lines(items: Sequence[Moderated]) -> bytes:

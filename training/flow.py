@@ -4,7 +4,6 @@ The only Prefect code of training; every step is a plain function underneath.
 """
 
 import getpass
-import gzip
 import json
 import random
 import socket
@@ -20,6 +19,7 @@ from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 
 from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy
+from contracts.storage import REFERENCE_FILE, SCORER_FILE, ReferenceRow, gzip_lines
 from stream_consumer.scorer import LinearScorer
 from training import registry
 from training.adversarial import ALLOWED_TERM, EvasionFloors, EvasionReport, evasion_suite
@@ -168,14 +168,11 @@ def _reference(scorer: LinearScorer, items: Sequence[LabelledText], size: int, s
     """
     sample = random.Random(seed).sample(list(items), min(size, len(items)))
     scores = serving_scores(scorer, [x.text for x in sample])
-    with gzip.open(path, "wt", encoding="utf-8") as fh:
-        for x, p in zip(sample, scores, strict=True):
-            fh.write(
-                json.dumps(
-                    {"text": x.text, "label": x.label, "community": x.community.value, "score": float(p)}
-                )
-                + "\n"
-            )
+    rows = (
+        ReferenceRow(text=x.text, label=x.label, community=x.community.value, score=float(p))
+        for x, p in zip(sample, scores, strict=True)
+    )
+    path.write_bytes(gzip_lines(r.model_dump_json() for r in rows))
     return path
 
 
@@ -254,17 +251,15 @@ def register_challenger(
             settings.model_name, params.model_dump(), data_info, reports, [c.detail for c in checks.checks]
         )
         mlflow.log_text(card, "model_card.md")
-        model.scorer.save(out / registry.SCORER_FILE)
-        mlflow.log_artifact(str(out / registry.SCORER_FILE))
+        model.scorer.save(out / SCORER_FILE)
+        mlflow.log_artifact(str(out / SCORER_FILE))
         mlflow.log_params({"normal_form": model.scorer.normal_form})
         held_out = [x for split_ in data.sets.values() for x in split_.validation + split_.test]
-        _reference(
-            model.scorer, held_out, settings.reference_size, settings.seed, out / registry.REFERENCE_FILE
-        )
-        mlflow.log_artifact(str(out / registry.REFERENCE_FILE))
+        _reference(model.scorer, held_out, settings.reference_size, settings.seed, out / REFERENCE_FILE)
+        mlflow.log_artifact(str(out / REFERENCE_FILE))
         mlflow.log_text("\n".join(sorted(model.scorer.vocabulary)), "vocabulary.txt")
         model_uri = registry.log_model(
-            out / registry.SCORER_FILE, "model", pd.DataFrame({TEXT_COLUMN: [x.text for x in val[:5]]})
+            out / SCORER_FILE, "model", pd.DataFrame({TEXT_COLUMN: [x.text for x in val[:5]]})
         )
         version = registry.register(
             client,
@@ -290,7 +285,7 @@ def champion_reports(settings: TrainingSettings, data: Datasets) -> tuple[str | 
     if current is None:
         return None, {}
     with tempfile.TemporaryDirectory() as tmp:
-        path = registry.download_artifact(client, str(current.run_id), registry.SCORER_FILE, Path(tmp))
+        path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
         scorer = LinearScorer.load(path)
     return str(current.version), {name: _report(scorer, s.test) for name, s in data.sets.items() if s.test}
 

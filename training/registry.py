@@ -19,7 +19,7 @@ from mlflow import MlflowClient
 from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 
-from contracts.storage import ChampionManifest
+from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, model_key
 from runtime import aws
 from stream_consumer.scorer import LinearScorer
 from training.serving import SCORER_ARTIFACT, ServingModel
@@ -32,8 +32,6 @@ log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-SCORER_FILE = "scorer.npz"
-REFERENCE_FILE = "reference.jsonl.gz"
 
 
 def pinned_requirements() -> list[str]:
@@ -147,10 +145,9 @@ def upload_champion(
 
     The manifest goes last, so a consumer never sees a manifest whose model is not there yet.
     """
-    prefix = f"models/{name}/{version}"
-    s3.put_object(Bucket=bucket, Key=f"{prefix}/{SCORER_FILE}", Body=scorer)
+    s3.put_object(Bucket=bucket, Key=model_key(name, version, SCORER_FILE), Body=scorer)
     if reference is not None:
-        s3.put_object(Bucket=bucket, Key=f"{prefix}/{REFERENCE_FILE}", Body=reference)
+        s3.put_object(Bucket=bucket, Key=model_key(name, version, REFERENCE_FILE), Body=reference)
     try:
         normal_form = LinearScorer.header(scorer).get("normal_form")
     except (ValueError, OSError, KeyError):  # not an archive this code can read; the consumer will say so
@@ -159,7 +156,7 @@ def upload_champion(
         model_name=name,
         version=version,
         run_id=run_id,
-        artifact_uri=f"s3://{bucket}/{prefix}/{SCORER_FILE}",
+        artifact_uri=f"s3://{bucket}/{model_key(name, version, SCORER_FILE)}",
         sha256=hashlib.sha256(scorer).hexdigest(),
         promoted_at=datetime.now(UTC),
         promoted_by=promoted_by,

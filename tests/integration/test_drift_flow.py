@@ -24,7 +24,7 @@ from runtime.stack import Stack
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.scorer import LinearScorer
-from stream_consumer.sinks import archive_key, archive_lines
+from stream_consumer.sinks import archive_lines, batch_archive_key
 from tests.conftest import training_settings
 from training.data import LabelledText, load_davidson, load_rscience, split
 from training.flow import train_flow
@@ -107,7 +107,7 @@ def _archive(
     for start in range(0, len(outcome.moderated), 100):
         chunk = outcome.moderated[start : start + 100]
         s3.put_object(
-            Bucket=stack.archive_bucket.name, Key=archive_key(prefix, chunk), Body=archive_lines(chunk)
+            Bucket=stack.archive_bucket.name, Key=batch_archive_key(prefix, chunk), Body=archive_lines(chunk)
         )
     return [str(m.message.message_id) for m in outcome.moderated]
 

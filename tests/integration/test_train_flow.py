@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from contracts.storage import ChampionManifest
+from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest
 from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
@@ -88,8 +88,8 @@ def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server
 def _assert_run_artifacts(client: MlflowClient, run_id: str) -> None:
     names = {a.path for a in client.list_artifacts(run_id)}
     assert {
-        registry.SCORER_FILE,
-        registry.REFERENCE_FILE,
+        SCORER_FILE,
+        REFERENCE_FILE,
         "model_card.md",
         "vocabulary.txt",
         "plots",

@@ -9,7 +9,7 @@ from uuid import uuid4
 from contracts.chat import ChatMessage
 from contracts.dead_letter import DeadLetter, RejectReason
 from contracts.policy import Thresholds
-from contracts.storage import ArchivedMessage
+from contracts.storage import ArchivedMessage, gzip_lines
 from contracts.verdict import Action, Verdict
 from monitoring.archive import parse_object
 from monitoring.erasure import (
@@ -19,7 +19,6 @@ from monitoring.erasure import (
     erase_archive_object,
     erase_feedback_object,
 )
-from stream_consumer.sinks import gzip_lines
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 

@@ -9,6 +9,8 @@ from typing import Any
 import hcl2
 import pytest
 
+from contracts import metrics as emf
+from contracts.verdict import Action
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import EventSourceMappingSpec, load_stack
 
@@ -120,13 +122,19 @@ _DASHBOARD_METRIC = re.compile(r'\[local\.emf\.namespace, "([^"]+)", "service", 
 def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
     """(namespace, service, metric names) as stream_consumer's code emits them, read from its source.
 
-    Every `Metrics(namespace=..., service=...)` and `*.add_metric(name=...)` call; a name built with an
-    f-string over `action` is expanded over the verdict actions, and any other non-literal name fails
-    the test (it could not be checked).
+    Every `Metrics(namespace=..., service=...)` and `*.add_metric(name=...)` call must name the
+    contracts' constants (`emf.X`, or `emf.verdicts(...)` for every action); a literal or anything else
+    fails the test — the names live in `contracts.metrics` only.
     """
-    from contracts.verdict import Action  # noqa: PLC0415
-
     namespaces, services, names = set(), set(), set()
+
+    def resolve(node: ast.expr, path: Path) -> set[str]:
+        if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id == "emf":
+            return {getattr(emf, node.attr)}
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "emf.verdicts":
+            return {emf.verdicts(a) for a in Action}
+        pytest.fail(f"{path.name}:{node.lineno}: {ast.unparse(node)} is not a name from contracts.metrics")
+
     for path in sorted(source_dir.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), str(path))):
             if not isinstance(node, ast.Call):
@@ -135,19 +143,10 @@ def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
             kw = {k.arg: k.value for k in node.keywords}
             if called == "Metrics":
-                namespaces.add(ast.literal_eval(kw["namespace"]))
-                services.add(ast.literal_eval(kw["service"]))
+                namespaces |= resolve(kw["namespace"], path)
+                services |= resolve(kw["service"], path)
             elif called == "add_metric":
-                name = kw.get("name", node.args[0] if node.args else None)
-                if isinstance(name, ast.Constant) and isinstance(name.value, str):
-                    names.add(name.value)
-                elif isinstance(name, ast.JoinedStr) and ast.unparse(name) == "f'Verdicts_{action}'":
-                    names.update(f"Verdicts_{a.value}" for a in Action)
-                else:
-                    pytest.fail(
-                        f"{path.name}:{node.lineno}: metric name {ast.unparse(name or node)} "
-                        "is not a literal; teach this test how to expand it"
-                    )
+                names |= resolve(kw.get("name", node.args[0] if node.args else node), path)
     assert len(namespaces) == 1, namespaces
     assert len(services) == 1, services
     return namespaces.pop(), services.pop(), names
@@ -223,11 +222,14 @@ def test_a_renamed_metric_fails_the_checks(tmp_path: Path) -> None:
     """The checks above see a drift on either side: the dashboard's name or the consumer's."""
     body = RESOURCES[("aws_cloudwatch_dashboard", "production")]["dashboard_body"]
     _, _, emitted = _emitted()
+    assert emitted == emf.ALL
     renamed_on_dashboard = body.replace('"ModelReloadFailures"', '"ModelReloadFailure"')
     assert set(_DASHBOARD_METRIC.findall(renamed_on_dashboard)) != emitted
+    # a literal name in the consumer's code, even a correct one, is refused
     source = (CONSUMER_DIR / "consumer.py").read_text()
-    assert 'name="ModelReloadFailures"' in source
-    (tmp_path / "consumer.py").write_text(source.replace('"ModelReloadFailures"', '"ModelReloadFailed"'))
-    _, _, renamed_in_code = _emitted(tmp_path)
-    assert set(_DASHBOARD_METRIC.findall(body)) != renamed_in_code
-    assert _alarm_emf_names() - renamed_in_code == {"ModelReloadFailures"}
+    assert "name=emf.MODEL_RELOAD_FAILURES" in source
+    (tmp_path / "consumer.py").write_text(
+        source.replace("name=emf.MODEL_RELOAD_FAILURES", 'name="ModelReloadFailures"')
+    )
+    with pytest.raises(pytest.fail.Exception, match=r"not a name from contracts\.metrics"):
+        _emitted(tmp_path)
