@@ -1,12 +1,11 @@
 """Create the stack's AWS resources on an emulator (or an empty account), idempotently."""
 
-import json
-import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from runtime import aws
 from runtime.errors import NotFoundError, RequestError, aws_errors
+from runtime.logs import structured_logger
 from runtime.retry import poll_until
 from runtime.stack import QueueSpec, Stack, StreamSpec
 
@@ -15,7 +14,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-log = logging.getLogger(__name__)
+log = structured_logger("infra", to_stderr=True)
 
 
 @dataclass(frozen=True)
@@ -121,5 +120,5 @@ def bootstrap(stack: Stack, endpoint_url: str | None, region: str | None = None)
     failures_url, made = ensure_queue(sqs, stack.on_failure_queue)
     if made:
         created.append(f"sqs:{stack.on_failure_queue.name}")
-    log.info(json.dumps({"event": "bootstrap", "created": created}))
+    log.info({"event": "bootstrap", "created": created})
     return BootstrapResult(created, dlq_url, failures_url)

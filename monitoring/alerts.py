@@ -7,7 +7,6 @@ see `webhook_url_from_secret`), and is never logged.
 """
 
 import json
-import logging
 import time
 import urllib.error
 import urllib.request
@@ -16,9 +15,10 @@ from dataclasses import dataclass
 from enum import StrEnum
 
 from runtime.errors import AwsError, aws_errors
+from runtime.logs import structured_logger
 from runtime.retry import backoff_delay
 
-log = logging.getLogger(__name__)
+log = structured_logger("monitoring", to_stderr=True)
 
 
 class AlertKind(StrEnum):
@@ -64,7 +64,7 @@ def webhook_url_from_secret(secret_id: str, endpoint_url: str | None, region: st
         with aws_errors(f"GetSecretValue {secret_id}"):
             secret = aws.client("secretsmanager", endpoint_url, region).get_secret_value(SecretId=secret_id)
     except AwsError as err:
-        log.error(json.dumps({"event": "alert_secret_unreadable", "secret_id": secret_id, "error": err.code}))
+        log.error({"event": "alert_secret_unreadable", "secret_id": secret_id, "error": err.code})
         return None
     value = secret.get("SecretString", "").strip()
     if value.startswith("{"):
@@ -74,7 +74,7 @@ def webhook_url_from_secret(secret_id: str, endpoint_url: str | None, region: st
             doc = {}
         value = str(doc.get("url") or doc.get("webhook_url") or "") if isinstance(doc, dict) else ""
     if not value.startswith(("https://", "http://")):
-        log.error(json.dumps({"event": "alert_secret_not_a_url", "secret_id": secret_id}))
+        log.error({"event": "alert_secret_not_a_url", "secret_id": secret_id})
         return None
     return value
 
@@ -91,7 +91,7 @@ class Notifier:
     def send(self, kind: AlertKind, title: str, **fields: object) -> bool:
         """True when delivered (or logged, with no URL); False when the webhook kept failing."""
         body = payload(kind, title, fields)
-        log.info(json.dumps({"event": "alert", "kind": kind.value, "title": title}, default=str))
+        log.info({"event": "alert", "kind": kind.value, "title": title})
         if not self.url:
             return True
         data = json.dumps(body, default=str).encode()
@@ -104,10 +104,8 @@ class Notifier:
                     if 200 <= resp.status < 300:
                         return True
             except (urllib.error.URLError, OSError, TimeoutError) as err:
-                log.warning(
-                    json.dumps({"event": "alert_retry", "attempt": attempt, "error": type(err).__name__})
-                )
+                log.warning({"event": "alert_retry", "attempt": attempt, "error": type(err).__name__})
             if attempt < self.attempts:
                 self.sleep(backoff_delay(attempt, base=0.5, cap=8.0, jitter=False))
-        log.error(json.dumps({"event": "alert_failed", "kind": kind.value}))
+        log.error({"event": "alert_failed", "kind": kind.value})
         return False

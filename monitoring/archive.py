@@ -5,8 +5,6 @@ by (shard, sequence number). A corrupt or truncated object, or a bad line, is sk
 logged reason — never a crash, never silent.
 """
 
-import json
-import logging
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -16,11 +14,12 @@ from pydantic import ValidationError
 
 from contracts.storage import ArchivedMessage, ModeratorDecision, gunzip_text
 from runtime.errors import AwsError, aws_errors
+from runtime.logs import structured_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = logging.getLogger(__name__)
+log = structured_logger("monitoring", to_stderr=True)
 
 
 @dataclass
@@ -70,14 +69,12 @@ def read_archive(
                     body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
             except AwsError as err:
                 window.skipped["unreadable_object"] += 1
-                log.warning(json.dumps({"event": "archive_skip", "key": obj["Key"], "reason": err.code}))
+                log.warning({"event": "archive_skip", "key": obj["Key"], "reason": err.code})
                 continue
             window.objects += 1
             lines, skipped = parse_object(body)
             if skipped:
-                log.warning(
-                    json.dumps({"event": "archive_skip", "key": obj["Key"], "reasons": dict(skipped)})
-                )
+                log.warning({"event": "archive_skip", "key": obj["Key"], "reasons": dict(skipped)})
             window.skipped.update(skipped)
             for m in lines:
                 key = (m.shard_id, m.sequence_number)
@@ -124,9 +121,7 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
                     text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
             except (AwsError, UnicodeDecodeError) as err:
                 out.skipped["unreadable_object"] += 1
-                log.warning(
-                    json.dumps({"event": "feedback_skip", "key": obj["Key"], "reason": type(err).__name__})
-                )
+                log.warning({"event": "feedback_skip", "key": obj["Key"], "reason": type(err).__name__})
                 continue
             for line in text.splitlines():
                 if not line.strip():
@@ -136,5 +131,5 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
                 except ValidationError:
                     out.skipped["malformed_decision"] += 1
     if out.skipped:
-        log.warning(json.dumps({"event": "feedback_skipped", "reasons": dict(out.skipped)}))
+        log.warning({"event": "feedback_skipped", "reasons": dict(out.skipped)})
     return out

@@ -26,7 +26,6 @@ is the thin S3/SQS adapter. Nothing here logs message text: logs name object key
 
 import binascii
 import json
-import logging
 import re
 from base64 import b64decode
 from collections.abc import Callable, Iterator
@@ -39,13 +38,14 @@ from pydantic import BaseModel, Field, ValidationError, computed_field
 
 from contracts.dead_letter import DeadLetter
 from contracts.storage import gunzip_text, gzip_lines
+from runtime.logs import structured_logger
 from runtime.queues import receive_all
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
 
-log = logging.getLogger(__name__)
+log = structured_logger("monitoring", to_stderr=True)
 
 _USER_ID_PAIR = re.compile(r'"user_id"\s*:\s*"((?:[^"\\]|\\.)*)"')
 
@@ -276,7 +276,7 @@ def _scan(
         result = erase(body)
         if result is None:
             report.unreadable_objects += 1
-            log.warning(json.dumps({"event": "erasure_unreadable", "kind": kind, "key": v.key}))
+            log.warning({"event": "erasure_unreadable", "kind": kind, "key": v.key})
             continue
         if v.latest:
             report.unparsed_lines += result.unparsed_lines
@@ -310,22 +310,20 @@ def _apply(s3: "S3Client", bucket: str, scan: _Scan, report: PrefixReport, dry_r
         else:
             _purge(s3, bucket, v)
         log.info(
-            json.dumps(
-                {
-                    "event": "erasure_object",
-                    "kind": kind,
-                    "key": v.key,
-                    "version_id": v.version_id,
-                    "records_removed": result.removed,
-                    "action": (
-                        "purged_old_version"
-                        if not v.latest
-                        else "deleted"
-                        if result.body is None
-                        else "rewritten"
-                    ),
-                }
-            )
+            {
+                "event": "erasure_object",
+                "kind": kind,
+                "key": v.key,
+                "version_id": v.version_id,
+                "records_removed": result.removed,
+                "action": (
+                    "purged_old_version"
+                    if not v.latest
+                    else "deleted"
+                    if result.body is None
+                    else "rewritten"
+                ),
+            }
         )
 
 
@@ -362,11 +360,7 @@ def _erase_dead_letters(
                 ],
             )
     if report.matched:
-        log.info(
-            json.dumps(
-                {"event": "erasure_dead_letters", "matched": report.matched, "removed": report.removed}
-            )
-        )
+        log.info({"event": "erasure_dead_letters", "matched": report.matched, "removed": report.removed})
 
 
 def erase_user(

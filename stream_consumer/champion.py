@@ -5,7 +5,6 @@ prediction never replaces the last good one.
 
 import hashlib
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,6 +14,7 @@ from pydantic import ValidationError
 
 from contracts.storage import ChampionManifest
 from runtime.errors import AwsError, NotModifiedError, TransientError, aws_errors
+from runtime.logs import structured_logger
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.scorer import LinearScorer
@@ -22,7 +22,7 @@ from stream_consumer.scorer import LinearScorer
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = logging.getLogger(__name__)
+log = structured_logger("chat-moderation")
 
 SMOKE_TEXTS = ("thanks for sharing the paper, the methods look solid", "you are an idiot")
 

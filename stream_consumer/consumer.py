@@ -7,25 +7,107 @@ so that Kinesis retries it, and nothing is dropped.
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from contracts import metrics as emf
 from contracts.lambda_event import BadEnvelope, BatchResponse, KinesisRecord
 from contracts.policy import PolicyBook
+from contracts.verdict import Action
+from runtime.logs import structured_logger
 from stream_consumer.champion import ReloadEvent
-from stream_consumer.moderation import Champion, NoModelError, moderate
+from stream_consumer.moderation import (
+    NO_MODEL_VERSION,
+    BatchOutcome,
+    Champion,
+    Moderated,
+    NoModelError,
+    Rejected,
+    moderate,
+)
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, batch_archive_key
 
-logger = Logger(service="chat-moderation")
+logger = structured_logger("chat-moderation")
 metrics = Metrics(namespace=emf.NAMESPACE, service=emf.SERVICE)
 
 
 def _failures(records: Sequence[KinesisRecord | BadEnvelope]) -> BatchResponse:
     return {"batchItemFailures": [{"itemIdentifier": r.sequence_number} for r in records]}
+
+
+@dataclass
+class BatchReport:
+    """What one batch came to — written verdicts, delivered dead letters, records to retry — and the
+    canonical log line and metrics that say so (a retried record counts once, when it is written)."""
+
+    records: Sequence[KinesisRecord | BadEnvelope]
+    outcome: BatchOutcome
+    written: list[Moderated]  # verdicts written to the stream and archived
+    undelivered: list[Rejected]  # dead letters the queue refused
+    retry: set[str] = field(init=False)  # sequence numbers Kinesis must send again
+
+    def __post_init__(self) -> None:
+        written = {id(m) for m in self.written}
+        unwritten = {m.record.sequence_number for m in self.outcome.moderated if id(m) not in written}
+        self.retry = unwritten | {r.sequence_number for r in self.undelivered}
+
+    @property
+    def dead_lettered(self) -> int:
+        return len(self.outcome.rejected) - len(self.undelivered)
+
+    @property
+    def actions(self) -> dict[str, int]:
+        mix = dict.fromkeys((a.value for a in Action), 0)
+        for m in self.written:
+            mix[m.verdict.action.value] += 1
+        return mix
+
+    def response(self) -> BatchResponse:
+        return {
+            "batchItemFailures": [
+                {"itemIdentifier": r.sequence_number} for r in self.records if r.sequence_number in self.retry
+            ]
+        }
+
+    def emit(self, champion: Champion | None, duration_ms: float) -> None:
+        """One line per dead letter (ids and reason, never text), the batch's line, and its metrics."""
+        for rejected in self.outcome.rejected:
+            dl = rejected.dead_letter
+            logger.warning(
+                {
+                    "event": "dead_letter",
+                    "reason": dl.reason.value,
+                    "detail": dl.detail,
+                    "shard_id": dl.shard_id,
+                    "sequence_number": dl.sequence_number,
+                    "delivered": dl.sequence_number not in self.retry,
+                }
+            )
+        actions = self.actions
+        logger.info(
+            {
+                "event": "batch",
+                "batch_size": len(self.records),
+                "verdicts": len(self.written),
+                "dead_lettered": self.dead_lettered,
+                "failed": len(self.retry),
+                "actions": actions,
+                "model_version": champion.version if champion else NO_MODEL_VERSION,
+                "shard_id": self.records[0].shard_id,
+                "duration_ms": round(duration_ms, 2),
+            }
+        )
+        for action, n in actions.items():
+            metrics.add_metric(name=emf.verdicts(action), unit=MetricUnit.Count, value=n)
+        metrics.add_metric(name=emf.DEAD_LETTERS, unit=MetricUnit.Count, value=self.dead_lettered)
+        metrics.add_metric(name=emf.RETRIED_RECORDS, unit=MetricUnit.Count, value=len(self.retry))
+        metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
+        if champion and champion.version.isdigit():
+            metrics.add_metric(name=emf.CHAMPION_VERSION, unit=MetricUnit.NoUnit, value=int(champion.version))
 
 
 class Consumer:
@@ -54,81 +136,46 @@ class Consumer:
         if not records:
             return {"batchItemFailures": []}
         champion = self._champion()
-        version = champion.version if champion else "none"
         try:
-            outcome = moderate(
-                records,
-                champion,
-                self._policies(),
-                datetime.now(UTC),
-                payload_cap=self._settings.payload_cap_chars,
-                top_k=self._settings.reasons_top_k,
-                without_model=self._settings.without_model,
-            )
+            outcome = self._moderate(records, champion)
+            report = self._write(records, outcome)
         except NoModelError:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
             )
             metrics.add_metric(name=emf.BATCHES_WITHOUT_MODEL, unit=MetricUnit.Count, value=1)
             return _failures(records)
-        try:
-            unwritten = self._verdicts.put(outcome.moderated)
-            undelivered = self._dead_letters.send(outcome.rejected)
-            unwritten_ids = {id(m) for m in unwritten}
-            archived = [m for m in outcome.moderated if id(m) not in unwritten_ids]
-            if archived:
-                self._archive.write(batch_archive_key(self._settings.archive_prefix, archived), archived)
         except SinkError as err:
             logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
             metrics.add_metric(name=emf.SINK_ERRORS, unit=MetricUnit.Count, value=1)
             return _failures(records)
-        failed_seq = {m.record.sequence_number for m in unwritten} | {r.sequence_number for r in undelivered}
-        for rejected in outcome.rejected:
-            dl = rejected.dead_letter
-            logger.warning(
-                {
-                    "event": "dead_letter",
-                    "reason": dl.reason.value,
-                    "detail": dl.detail,
-                    "shard_id": dl.shard_id,
-                    "sequence_number": dl.sequence_number,
-                    "delivered": dl.sequence_number not in failed_seq,
-                }
-            )
-        mix = dict.fromkeys(("allow", "review", "remove"), 0)
-        for m in archived:  # written verdicts only: the unwritten come back in a retry and count then
-            mix[m.verdict.action.value] += 1
-        duration_ms = (time.perf_counter() - started) * 1000
-        logger.info(
-            {
-                "event": "batch",
-                "batch_size": len(records),
-                "verdicts": len(outcome.moderated) - len(unwritten),
-                "dead_lettered": len(outcome.rejected) - len(undelivered),
-                "failed": len(failed_seq),
-                "actions": mix,
-                "model_version": version,
-                "shard_id": records[0].shard_id,
-                "duration_ms": round(duration_ms, 2),
-            }
-        )
+        report.emit(champion, (time.perf_counter() - started) * 1000)
         self.totals.update(
-            {**mix, "dead_lettered": len(outcome.rejected) - len(undelivered), "retried": len(failed_seq)}
+            {**report.actions, "dead_lettered": report.dead_lettered, "retried": len(report.retry)}
         )
-        for action, n in mix.items():
-            metrics.add_metric(name=emf.verdicts(action), unit=MetricUnit.Count, value=n)
-        metrics.add_metric(
-            name=emf.DEAD_LETTERS, unit=MetricUnit.Count, value=len(outcome.rejected) - len(undelivered)
+        return report.response()
+
+    def _moderate(
+        self, records: Sequence[KinesisRecord | BadEnvelope], champion: Champion | None
+    ) -> BatchOutcome:
+        return moderate(
+            records,
+            champion,
+            self._policies(),
+            datetime.now(UTC),
+            payload_cap=self._settings.payload_cap_chars,
+            top_k=self._settings.reasons_top_k,
+            without_model=self._settings.without_model,
         )
-        metrics.add_metric(name=emf.RETRIED_RECORDS, unit=MetricUnit.Count, value=len(failed_seq))
-        metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
-        if champion and champion.version.isdigit():
-            metrics.add_metric(name=emf.CHAMPION_VERSION, unit=MetricUnit.NoUnit, value=int(champion.version))
-        return {
-            "batchItemFailures": [
-                {"itemIdentifier": r.sequence_number} for r in records if r.sequence_number in failed_seq
-            ]
-        }
+
+    def _write(self, records: Sequence[KinesisRecord | BadEnvelope], outcome: BatchOutcome) -> BatchReport:
+        """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive."""
+        unwritten = {id(m) for m in self._verdicts.put(outcome.moderated)}
+        undelivered = self._dead_letters.send(outcome.rejected)
+        written = [m for m in outcome.moderated if id(m) not in unwritten]
+        if written:
+            self._archive.write(batch_archive_key(self._settings.archive_prefix, written), written)
+        return BatchReport(records, outcome, written, undelivered)
 
 
 def log_reload(event: ReloadEvent) -> None:

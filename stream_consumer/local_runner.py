@@ -4,7 +4,6 @@ in `esm.py`; this file only talks to Kinesis, SQS and the checkpoint file.
 """
 
 import json
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, RequestError, aws_errors
+from runtime.logs import structured_logger
 from stream_consumer.esm import (
     Checkpoint,
     Completed,
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_sqs import SQSClient
 
-log = logging.getLogger(__name__)
+log = structured_logger("chat-moderation")
 Handler = Callable[[dict[str, Any], object], object]
 
 
@@ -120,7 +120,7 @@ class LocalRunner:
             if any(p in present and not self._checkpoints.finished(p) for p in parents):
                 continue
             self._shards[sid] = _Shard(ShardMachine(sid, self.config), self._iterator(sid))
-            log.info(json.dumps({"event": "shard_started", "shard_id": sid}))
+            log.info({"event": "shard_started", "shard_id": sid})
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -164,9 +164,7 @@ class LocalRunner:
                     self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(body))
                 self.stats.discarded += len(effect.records)
                 log.warning(
-                    json.dumps(
-                        {"event": "esm_discard", "condition": effect.condition, **body["KinesisBatchInfo"]}
-                    )
+                    {"event": "esm_discard", "condition": effect.condition, **body["KinesisBatchInfo"]}
                 )
             elif isinstance(effect, Checkpoint):
                 self._checkpoints.save(shard.machine.shard_id, effect.sequence_number)
@@ -182,13 +180,11 @@ class LocalRunner:
         except Exception as err:  # the function's error: the mapping retries or bisects
             self.stats.function_errors += 1
             log.error(
-                json.dumps(
-                    {
-                        "event": "function_error",
-                        "shard_id": shard.machine.shard_id,
-                        "error": type(err).__name__,
-                    }
-                )
+                {
+                    "event": "function_error",
+                    "shard_id": shard.machine.shard_id,
+                    "error": type(err).__name__,
+                }
             )
             outcome = FunctionError(f"{type(err).__name__}: {err}")
         else:
@@ -223,7 +219,7 @@ class LocalRunner:
                     self._listed_at = None  # children may start now
             except AwsError as err:  # emulator or network down: try again next pass
                 self.stats.io_errors += 1
-                log.warning(json.dumps({"event": "runner_io_error", "shard_id": sid, "error": err.code}))
+                log.warning({"event": "runner_io_error", "shard_id": sid, "error": err.code})
         return busy
 
     @property
@@ -240,7 +236,7 @@ class LocalRunner:
                 busy = self.step()
             except AwsError as err:
                 self.stats.io_errors += 1
-                log.warning(json.dumps({"event": "runner_io_error", "error": err.code}))
+                log.warning({"event": "runner_io_error", "error": err.code})
                 busy = False
             if busy or self.stats.io_errors > errors:  # an outage is not idleness: keep waiting for it
                 last_work = self._clock()

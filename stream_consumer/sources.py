@@ -2,7 +2,6 @@
 (re-read at most every few seconds; a broken or unreachable one keeps the last good policies).
 """
 
-import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -12,11 +11,12 @@ from pydantic import ValidationError
 
 from contracts.policy import PolicyBook
 from runtime.errors import AwsError, NotFoundError, NotModifiedError, TransientError, aws_errors
+from runtime.logs import structured_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = logging.getLogger(__name__)
+log = structured_logger("chat-moderation")
 
 
 class PolicySource:

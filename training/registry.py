@@ -4,8 +4,6 @@ The alias `champion` is the source of truth; `champion.json` in the models bucke
 """
 
 import hashlib
-import json
-import logging
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,6 +19,7 @@ from mlflow.exceptions import MlflowException
 
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, model_key
 from runtime import aws
+from runtime.logs import structured_logger
 from stream_consumer.scorer import LinearScorer
 from training.serving import SCORER_ARTIFACT, ServingModel
 from training.settings import TrainingSettings
@@ -28,7 +27,7 @@ from training.settings import TrainingSettings
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-log = logging.getLogger(__name__)
+log = structured_logger("training", to_stderr=True)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
@@ -168,7 +167,7 @@ def upload_champion(
         Body=manifest.model_dump_json(indent=2).encode(),
         ContentType="application/json",
     )
-    log.info(json.dumps({"event": "champion_published", "version": version, "sha256": manifest.sha256}))
+    log.info({"event": "champion_published", "version": version, "sha256": manifest.sha256})
     return manifest
 
 
