@@ -11,7 +11,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitoring.drift import DriftRules, decide, describe, evidently_report, summarise
+from monitoring.drift import DriftRules, assess, descriptors, evidently_report, summarise
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer
 from training.data import load_davidson, load_rscience, split
@@ -31,7 +31,7 @@ def main() -> None:
     same = [normal_form(x.text) for x in s.test]
     tweets = [normal_form(x.text) for x in load_davidson(args.data_dir)]
     vocab = scorer.vocabulary
-    reference = describe(
+    reference = descriptors(
         [b.text for b in reference_batch], scorer.predict_proba(reference_batch).tolist(), vocab
     )
     rules = DriftRules()
@@ -51,9 +51,9 @@ def main() -> None:
             batch = rng.sample(same, args.size - k) + rng.sample(tweets, k)
             started = time.perf_counter()
             scores = scorer.predict_proba(batch)
-            current = describe([b.text for b in batch], scores.tolist(), vocab)
+            current = descriptors([b.text for b in batch], scores.tolist(), vocab)
             _, pvalues, text_score = evidently_report(reference, current, text_drift=args.text_drift)
-            result = decide(summarise(reference, current, pvalues, text_score, []), rules, now)
+            result = assess(summarise(reference, current, pvalues, text_score, []), rules, now)
             seconds += time.perf_counter() - started
             checked += len(batch)
             flagged += result.drifted

@@ -43,7 +43,7 @@ class RejectReason(StrEnum):
         return cls.WRONG_SCHEMA
 
 
-def describe(err: ValidationError) -> str:
+def explain(err: ValidationError) -> str:
     """A readable account of a schema failure that never quotes the input (it may be message text)."""
     parts = []
     for e in err.errors(include_input=False, include_url=False)[:5]:

@@ -6,7 +6,7 @@ from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from contracts.dead_letter import describe
+from contracts.dead_letter import explain
 
 
 class KinesisData(BaseModel):
@@ -57,10 +57,10 @@ def read_event(event: Any) -> list["KinesisRecord | BadEnvelope"]:
         try:
             out.append(KinesisRecord.model_validate(raw))
         except ValidationError as err:
-            bad = BadEnvelope.of(raw, describe(err))
+            bad = BadEnvelope.of(raw, explain(err))
             if bad is None:
                 raise EventError(
-                    f"record {i} has no readable kinesis.sequenceNumber ({describe(err)})"
+                    f"record {i} has no readable kinesis.sequenceNumber ({explain(err)})"
                 ) from err
             out.append(bad)
     return out

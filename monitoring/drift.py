@@ -75,7 +75,7 @@ def unseen_word_share(texts: Sequence[str], vocabulary: frozenset[str] | set[str
     return out
 
 
-def describe(
+def descriptors(
     texts: Sequence[str], scores: Sequence[float], vocabulary: frozenset[str] | set[str]
 ) -> pd.DataFrame:
     """The descriptor table of a set of normalised texts and their scores."""
@@ -140,7 +140,7 @@ def summarise(
     )
 
 
-def decide(
+def assess(
     summary: DriftSummary, rules: DriftRules, now: datetime, last_trigger: datetime | None = None
 ) -> DriftResult:
     """Apply the rules: enough messages, then unseen-word or prediction drift; respect the cool-down."""

@@ -1,5 +1,5 @@
 """`drift_check_flow`: read an archive window, compare it with the champion's reference using
-Evidently, decide by the rules, report, alert, and on real drift retrain (one at a time).
+Evidently, assess by the rules, report, alert, and on real drift retrain (one at a time).
 
 The only Prefect code of monitoring; every step is a plain function underneath.
 """
@@ -7,6 +7,7 @@ The only Prefect code of monitoring; every step is a plain function underneath.
 import csv
 import json
 import tempfile
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from sklearn.metrics import precision_score, recall_score, roc_auc_score
 from contracts.storage import (
     DRIFT_STATE_FILE,
     REFERENCE_FILE,
+    ArchivedMessage,
     ChampionManifest,
     ReferenceRow,
     drift_report_key,
@@ -28,7 +30,7 @@ from contracts.storage import (
 )
 from monitoring.alerts import AlertKind, Notifier
 from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, select
-from monitoring.drift import DriftResult, decide, describe, evidently_report, summarise
+from monitoring.drift import DriftResult, assess, descriptors, evidently_report, summarise
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from stream_consumer.champion import load_model
@@ -72,7 +74,7 @@ def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, LinearSco
     scorer = champion.scorer
     assert isinstance(scorer, LinearScorer)
     texts = [normalize(r.text) for r in rows]
-    reference = describe(texts, [r.score for r in rows], scorer.vocabulary)
+    reference = descriptors(texts, [r.score for r in rows], scorer.vocabulary)
     return manifest, scorer, reference
 
 
@@ -119,59 +121,82 @@ def read_inputs(settings: MonitoringSettings) -> tuple[ArchiveWindow, Feedback]:
     )
 
 
-@task
-def check_window(
-    settings: MonitoringSettings, now: datetime, archive: ArchiveWindow, feedback: Feedback
-) -> tuple[DriftResult, dict[str, Any]]:
-    """The window against the champion's reference: descriptors, Evidently, the rules, the report."""
-    logger = get_run_logger()
-    manifest, scorer, reference = _champion(settings)
-    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+@dataclass
+class WindowCheck:
+    """One window checked against the champion's reference: the decision, where the report went."""
+
+    result: DriftResult
+    manifest: ChampionManifest
+    report_uri: str
+    skipped: dict[str, int]
+
+
+def _window(settings: MonitoringSettings, now: datetime, archive: ArchiveWindow) -> list[ArchivedMessage]:
     since = now - timedelta(minutes=settings.window_minutes) if settings.window_minutes else None
-    messages = select(
-        archive.messages, since, last=None if settings.window_minutes else settings.window_last_n
-    )
-    batch = [normal_form(m.message.text) for m in messages]
-    texts = [b.text for b in batch]
-    scores = scorer.predict_proba(batch).tolist() if batch else []
-    current = describe(texts, scores, scorer.vocabulary)
+    return select(archive.messages, since, last=None if settings.window_minutes else settings.window_last_n)
+
+
+def _labelled_quality(
+    settings: MonitoringSettings, messages: list[ArchivedMessage], scores: list[float], feedback: Feedback
+) -> dict[str, float]:
+    """The champion's quality on the window's messages that moderators decided."""
     labels = {d.message_id: d.label for d in feedback.decisions}
     labelled = [
         (1 if labels[m.message.message_id] == "remove" else 0, s)
         for m, s in zip(messages, scores, strict=True)
         if m.message.message_id in labels
     ]
-    quality = _quality([y for y, _ in labelled], [s for _, s in labelled], settings.min_labels_for_quality)
-    state = _state(settings)
-    last = datetime.fromisoformat(state["last_trigger"]) if state.get("last_trigger") else None
-    if len(current) >= 2:
-        snapshot, pvalues, text_score = evidently_report(reference, current, settings.text_drift)
-    else:
-        snapshot, pvalues, text_score = None, {}, None
-    summary = summarise(
-        reference, current, pvalues, text_score, [m.verdict.action.value for m in messages], quality
-    )
-    result = decide(summary, settings.rules, now, last)
+    return _quality([y for y, _ in labelled], [s for _, s in labelled], settings.min_labels_for_quality)
+
+
+def _publish_report(
+    settings: MonitoringSettings,
+    now: datetime,
+    result: DriftResult,
+    snapshot: Any,
+    manifest: ChampionManifest,
+) -> str:
+    """The decision (JSON) and Evidently's report (HTML) in the archive bucket, and the workspace."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     stamp = f"{now:%Y%m%dT%H%M%S}"
     key = drift_report_key(settings.reports_prefix, stamp)
     s3.put_object(
         Bucket=settings.archive_bucket, Key=f"{key}.json", Body=result.model_dump_json(indent=2).encode()
     )
     if snapshot is not None:
-        s3.put_object(
-            Bucket=settings.archive_bucket,
-            Key=f"{key}.html",
-            Body=snapshot.get_html_str(as_iframe=False).encode(),
-        )
+        html = snapshot.get_html_str(as_iframe=False).encode()
+        s3.put_object(Bucket=settings.archive_bucket, Key=f"{key}.html", Body=html)
         verdict = "drift" if result.drifted else "no drift"
         _to_workspace(settings, snapshot, f"{stamp} {manifest.model_name} v{manifest.version}: {verdict}")
+    return f"s3://{settings.archive_bucket}/{key}.html"
+
+
+@task
+def check_window(
+    settings: MonitoringSettings, now: datetime, archive: ArchiveWindow, feedback: Feedback
+) -> WindowCheck:
+    """The window against the champion's reference: descriptors, Evidently, the rules, the report."""
+    manifest, scorer, reference = _champion(settings)
+    messages = _window(settings, now, archive)
+    batch = [normal_form(m.message.text) for m in messages]
+    scores = scorer.predict_proba(batch).tolist() if batch else []
+    current = descriptors([b.text for b in batch], scores, scorer.vocabulary)
+    quality = _labelled_quality(settings, messages, scores, feedback)
+    state = _state(settings)
+    last = datetime.fromisoformat(state["last_trigger"]) if state.get("last_trigger") else None
+    snapshot, pvalues, text_score = (
+        evidently_report(reference, current, settings.text_drift) if len(current) >= 2 else (None, {}, None)
+    )
+    actions = [m.verdict.action.value for m in messages]
+    result = assess(
+        summarise(reference, current, pvalues, text_score, actions, quality), settings.rules, now, last
+    )
+    report_uri = _publish_report(settings, now, result, snapshot, manifest)
     skipped = dict(archive.skipped) | {f"feedback_{k}": v for k, v in feedback.skipped.items()}
-    logger.info("window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons))
-    return result, {
-        "manifest": manifest,
-        "report_uri": f"s3://{settings.archive_bucket}/{key}.html",
-        "skipped": skipped,
-    }
+    get_run_logger().info(
+        "window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons)
+    )
+    return WindowCheck(result, manifest, report_uri, skipped)
 
 
 def _to_workspace(settings: MonitoringSettings, snapshot: Any, name: str) -> None:
@@ -226,6 +251,50 @@ def feedback_labels_csv(archive: ArchiveWindow, feedback: Feedback, out_dir: Pat
     return path, len(rows), unknown
 
 
+def _retrain(
+    settings: MonitoringSettings,
+    training: TrainingSettings | None,
+    check: WindowCheck,
+    archive: ArchiveWindow,
+    feedback: Feedback,
+    notifier: Notifier,
+) -> TrainResult:
+    """Retrain on the moderators' labels (as a subflow), with alerts at the start and the end."""
+    _save_state(
+        settings, {"last_trigger": datetime.now(UTC).isoformat(), "champion_version": check.manifest.version}
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path, n_labels, unknown = feedback_labels_csv(archive, feedback, Path(tmp))
+        if unknown:  # decisions on messages not in the archive: counted, reported, not trained on
+            check.skipped["feedback_unknown_message"] = unknown
+        notifier.send(
+            AlertKind.RETRAINING_STARTED, "retraining on drift", feedback_labels=n_labels, unknown_ids=unknown
+        )
+        try:
+            result = train_flow(
+                settings=training, extra_labels=[csv_path], target=FEEDBACK_SET, trigger="drift"
+            )
+        except Exception as err:  # a failed retraining leaves the champion untouched
+            notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
+            raise
+    notifier.send(AlertKind.RETRAINING_FINISHED, f"version {result.version} trained", **result.test_roc_auc)
+    kind = AlertKind.CHAMPION_PROMOTED if result.promoted else AlertKind.CHAMPION_REJECTED
+    notifier.send(kind, f"version {result.version}", reasons="; ".join(result.reasons))
+    return result
+
+
+def _check_dead_letters(settings: MonitoringSettings, notifier: Notifier, window: int) -> None:
+    """Alert when the dead-letter queue holds more than the threshold's share of the window."""
+    sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
+    url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    depth = int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+    if depth / window > settings.dlq_rate_threshold:
+        notifier.send(
+            AlertKind.DLQ_RATE_HIGH, "dead letters are piling up", dead_letters=depth, window=window
+        )
+
+
 @flow(name="drift_check_flow", log_prints=True)
 def drift_check_flow(
     settings: MonitoringSettings | None = None, training: TrainingSettings | None = None
@@ -233,70 +302,32 @@ def drift_check_flow(
     """Check the latest archive window for drift; on drift (outside the cool-down) retrain."""
     settings = settings or MonitoringSettings()
     notifier = Notifier(settings.webhook())
-    now = datetime.now(UTC)
     archive, feedback = read_inputs(settings)
-    result, info = check_window(settings, now, archive, feedback)
-    manifest: ChampionManifest = info["manifest"]
-    summary = result.summary
-    training_result = None
+    check = check_window(settings, datetime.now(UTC), archive, feedback)
+    result, summary = check.result, check.result.summary
     if result.drifted:
         notifier.send(
             AlertKind.DRIFT_DETECTED,
-            f"drift against champion v{manifest.version}",
+            f"drift against champion v{check.manifest.version}",
             window=summary.window_size,
             reasons="; ".join(result.reasons),
             unseen_word_share=summary.means.get("unseen_word_share", 0.0),
         )
-    if result.trigger_retraining and settings.retrain_on_drift:
-        _save_state(settings, {"last_trigger": now.isoformat(), "champion_version": manifest.version})
-        with tempfile.TemporaryDirectory() as tmp:
-            csv_path, n_labels, unknown = feedback_labels_csv(archive, feedback, Path(tmp))
-            if unknown:  # decisions on messages not in the archive: counted, reported, not trained on
-                info["skipped"]["feedback_unknown_message"] = unknown
-            notifier.send(
-                AlertKind.RETRAINING_STARTED,
-                "retraining on drift",
-                feedback_labels=n_labels,
-                unknown_ids=unknown,
-            )
-            try:
-                training_result = train_flow(
-                    settings=training, extra_labels=[csv_path], target=FEEDBACK_SET, trigger="drift"
-                )
-            except Exception as err:  # a failed retraining leaves the champion untouched
-                notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
-                raise
-        kind = AlertKind.CHAMPION_PROMOTED if training_result.promoted else AlertKind.CHAMPION_REJECTED
-        notifier.send(
-            AlertKind.RETRAINING_FINISHED,
-            f"version {training_result.version} trained",
-            **training_result.test_roc_auc,
-        )
-        notifier.send(kind, f"version {training_result.version}", reasons="; ".join(training_result.reasons))
-    window = summary.window_size
-    if window:
-        sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
-        url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
-        depth = int(
-            sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])[
-                "Attributes"
-            ]["ApproximateNumberOfMessages"]
-        )
-        if depth / window > settings.dlq_rate_threshold:
-            notifier.send(
-                AlertKind.DLQ_RATE_HIGH, "dead letters are piling up", dead_letters=depth, window=window
-            )
+    retrain = result.trigger_retraining and settings.retrain_on_drift
+    training_result = _retrain(settings, training, check, archive, feedback, notifier) if retrain else None
+    if summary.window_size:
+        _check_dead_letters(settings, notifier, summary.window_size)
     return DriftCheck(
-        champion_version=manifest.version,
-        window=window,
+        champion_version=check.manifest.version,
+        window=summary.window_size,
         drifted=result.drifted,
-        retraining_triggered=result.trigger_retraining and settings.retrain_on_drift,
+        retraining_triggered=retrain,
         reasons=result.reasons,
         pvalues=summary.pvalues,
         unseen_word_share=summary.means.get("unseen_word_share", 0.0),
         reference_unseen_word_share=summary.reference_means.get("unseen_word_share", 0.0),
         quality=summary.quality,
-        skipped=info["skipped"],
-        report_uri=info["report_uri"],
+        skipped=check.skipped,
+        report_uri=check.report_uri,
         training=training_result,
     )

@@ -13,7 +13,7 @@ from typing import Any, Literal, Protocol
 from pydantic import ValidationError
 
 from contracts.chat import ChatMessage
-from contracts.dead_letter import DeadLetter, RejectReason, describe
+from contracts.dead_letter import DeadLetter, RejectReason, explain
 from contracts.lambda_event import BadEnvelope, KinesisRecord
 from contracts.policy import PolicyBook, Thresholds
 from contracts.verdict import Action, Verdict
@@ -113,7 +113,7 @@ def parse(record: KinesisRecord, now: datetime, payload_cap: int) -> ChatMessage
     try:
         message = ChatMessage.model_validate(obj)
     except ValidationError as err:  # wrong schema, empty or too-long text, unknown fields
-        return reject(RejectReason.from_validation(err), describe(err))
+        return reject(RejectReason.from_validation(err), explain(err))
     arrival = datetime.fromtimestamp(record.kinesis.approximate_arrival_timestamp, UTC)
     if message.sent_at < EARLIEST_SENT_AT or message.sent_at > arrival + SENT_AT_AHEAD_OF_ARRIVAL:
         return reject(

@@ -1,7 +1,7 @@
 """Moved to `contracts` (one home for every format); kept only while the demo moves its imports."""
 
 from contracts.chat import MAX_TEXT_CHARS, ChatMessage
-from contracts.dead_letter import DeadLetter, RejectReason, describe
+from contracts.dead_letter import DeadLetter, RejectReason
 from contracts.lambda_event import BadEnvelope, BatchResponse, EventError, KinesisRecord, read_event
 from contracts.storage import ArchivedMessage, ChampionManifest, GroundTruth, ModeratorDecision
 from contracts.verdict import Action, Verdict
@@ -21,6 +21,5 @@ __all__ = [
     "ModeratorDecision",
     "RejectReason",
     "Verdict",
-    "describe",
     "read_event",
 ]

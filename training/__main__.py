@@ -70,7 +70,7 @@ def _rollback(args: argparse.Namespace, settings: TrainingSettings) -> int:
     from training import registry  # noqa: PLC0415
 
     client = registry.client(settings)
-    current = registry.champion(client, settings.model_name)
+    current = registry.champion_version(client, settings.model_name)
     expected = str(current.version) if current else None
     who = f"rollback by {getpass.getuser()}"
     registry.move_champion(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 from contracts.policy import Thresholds
 
 Obfuscation = Callable[[str, random.Random], str]
-Scorer = Callable[[Sequence[str]], NDArray[np.float64]]  # raw texts in, calibrated scores out
+ScoreTexts = Callable[[Sequence[str]], NDArray[np.float64]]  # raw texts in, calibrated scores out
 
 _LEET = str.maketrans({"a": "4", "e": "3", "i": "1", "o": "0", "s": "5", "t": "7"})
 _CYRILLIC = str.maketrans({"a": "а", "e": "е", "o": "о", "p": "р", "c": "с", "x": "х", "y": "у", "i": "і"})
@@ -176,7 +176,7 @@ class EvasionReport(BaseModel):
 
 
 def evasion_suite(
-    score: Scorer,
+    score: ScoreTexts,
     toxic: Sequence[str],
     benign: Sequence[str],
     thresholds: Thresholds,

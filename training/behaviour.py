@@ -12,7 +12,7 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict
 
-Scorer = Callable[[Sequence[str]], NDArray[np.float64]]  # raw texts in, calibrated scores out
+ScoreTexts = Callable[[Sequence[str]], NDArray[np.float64]]  # raw texts in, calibrated scores out
 
 NAMES = ("John", "Maria", "Ahmed", "Wei", "Olga", "Kwame", "Priya", "Diego")
 NAME_TEMPLATES = (
@@ -54,7 +54,7 @@ class BehaviourReport(BaseModel):
         return [f"{c.name}: {c.detail}" for c in self.checks if not c.passed]
 
 
-def name_invariance(score: Scorer, max_spread: float = 0.08) -> BehaviourCheck:
+def name_invariance(score: ScoreTexts, max_spread: float = 0.08) -> BehaviourCheck:
     """Swapping the person named in a sentence moves its score by at most `max_spread` (mean).
 
     A name the training data happened to hold gets a weight like any word (a retrained model gave
@@ -73,7 +73,9 @@ def name_invariance(score: Scorer, max_spread: float = 0.08) -> BehaviourCheck:
     )
 
 
-def whitespace_invariance(score: Scorer, texts: Sequence[str], max_change: float = 0.01) -> BehaviourCheck:
+def whitespace_invariance(
+    score: ScoreTexts, texts: Sequence[str], max_change: float = 0.01
+) -> BehaviourCheck:
     """Doubling spaces and adding line breaks moves no score by more than `max_change`."""
     spaced = [" \n " + t.replace(" ", "  \t") + "\n\n" for t in texts]
     change = float(np.abs(score(spaced) - score(texts)).max())
@@ -86,7 +88,7 @@ def whitespace_invariance(score: Scorer, texts: Sequence[str], max_change: float
     )
 
 
-def insult_direction(score: Scorer, texts: Sequence[str], min_share: float = 0.9) -> BehaviourCheck:
+def insult_direction(score: ScoreTexts, texts: Sequence[str], min_share: float = 0.9) -> BehaviourCheck:
     """Appending an insult raises the score of at least `min_share` of texts."""
     base = score(texts)
     raised = []
@@ -102,7 +104,7 @@ def insult_direction(score: Scorer, texts: Sequence[str], min_share: float = 0.9
     )
 
 
-def monotone_in_insults(score: Scorer, texts: Sequence[str], min_share: float = 0.9) -> BehaviourCheck:
+def monotone_in_insults(score: ScoreTexts, texts: Sequence[str], min_share: float = 0.9) -> BehaviourCheck:
     """More insults never read as less abusive: scores rise (or stay) as insults are added."""
     steps = [list(texts)]
     for insult in INSULTS[:3]:
@@ -118,7 +120,7 @@ def monotone_in_insults(score: Scorer, texts: Sequence[str], min_share: float = 
     )
 
 
-def run_behaviour_tests(score: Scorer, benign_texts: Sequence[str]) -> BehaviourReport:
+def run_behaviour_tests(score: ScoreTexts, benign_texts: Sequence[str]) -> BehaviourReport:
     """Every behaviour test, on the candidate's scorer and a sample of kept (benign) texts."""
     sample = list(benign_texts)[:200]
     if len(sample) < 20:

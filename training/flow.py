@@ -176,6 +176,80 @@ def _reference(scorer: LinearScorer, items: Sequence[LabelledText], size: int, s
     return path
 
 
+def _log_data(
+    settings: TrainingSettings, data: Datasets, params: ModelParams, model: TrainedModel, trigger: str
+) -> dict[str, dict[str, object]]:
+    """The run's parameters and, per labelled set, its sizes, removed share and content digest."""
+    mlflow.log_params(
+        {**params.model_dump(), "chosen_C": model.chosen_c, "seed": settings.seed, "trigger": trigger}
+    )
+    data_info: dict[str, dict[str, object]] = {}
+    for name, s in data.sets.items():
+        everything = s.train + s.validation + s.test
+        data_info[name] = {
+            "train": len(s.train),
+            "validation": len(s.validation),
+            "test": len(s.test),
+            "removed_share": sum(x.y for x in everything) / max(len(everything), 1),
+            "digest": digest(everything),
+        }
+        mlflow.log_params(
+            {f"data.{name}.digest": data_info[name]["digest"], f"data.{name}.rows": len(everything)}
+        )
+    return data_info
+
+
+def _log_evaluation(
+    out: Path,
+    model: TrainedModel,
+    reports: dict[str, EvalReport],
+    checks: BehaviourReport,
+    evasions: EvasionReport,
+) -> None:
+    """Validation AUC by C, test metrics per set, behaviour tests and the evasion suite."""
+    for c, auc in model.validation_auc_by_c.items():
+        mlflow.log_metric("validation_roc_auc", auc, step=int(c * 1000))
+    for name, report in reports.items():
+        mlflow.log_metrics(report.metrics(prefix=f"test.{name}."))
+        (out / f"eval_{name}.json").write_text(report.model_dump_json(indent=2))
+        mlflow.log_artifact(str(out / f"eval_{name}.json"), "evaluation")
+    for check in checks.checks:
+        mlflow.log_metric(f"behaviour.{check.name.replace('/', '.')}", check.measured)
+    (out / "evasion.json").write_text(json.dumps(evasions.table(), indent=2))
+    mlflow.log_artifact(str(out / "evasion.json"), "evaluation")
+    mlflow.log_metrics(
+        {
+            "evasion.min_still_flagged": min(f.still_flagged for f in evasions.families),
+            "evasion.min_still_removed": min(f.still_removed for f in evasions.families),
+            "evasion.max_false_flag_increase": max(f.false_flag_increase for f in evasions.families),
+        }
+    )
+
+
+def _log_plots(out: Path, model: TrainedModel, data: Datasets) -> None:
+    """ROC, precision-recall and reliability plots on validation and on each test split."""
+    parts = [("plots", "validation", data.validation)]
+    parts += [(f"plots_{name}", f"test {name}", s.test) for name, s in data.sets.items()]
+    for folder, title, items in parts:
+        scores = serving_scores(model.scorer, [x.text for x in items])
+        labels_, domains = np.array([x.y for x in items]), np.array([x.community.value for x in items])
+        for p in save_plots(out / folder, labels_, scores, domains, title):
+            mlflow.log_artifact(str(p), f"plots/{p.parent.name}")
+
+
+def _log_serving_form(out: Path, settings: TrainingSettings, model: TrainedModel, data: Datasets) -> str:
+    """The exported scorer, the drift reference, the vocabulary and the pyfunc model; its URI."""
+    model.scorer.save(out / SCORER_FILE)
+    mlflow.log_artifact(str(out / SCORER_FILE))
+    mlflow.log_params({"normal_form": model.scorer.normal_form})
+    held_out = [x for split_ in data.sets.values() for x in split_.validation + split_.test]
+    _reference(model.scorer, held_out, settings.reference_size, settings.seed, out / REFERENCE_FILE)
+    mlflow.log_artifact(str(out / REFERENCE_FILE))
+    mlflow.log_text("\n".join(sorted(model.scorer.vocabulary)), "vocabulary.txt")
+    example = pd.DataFrame({TEXT_COLUMN: [x.text for x in data.validation[:5]]})
+    return registry.log_model(out / SCORER_FILE, "model", example)
+
+
 @task
 def register_challenger(
     settings: TrainingSettings,
@@ -194,73 +268,14 @@ def register_challenger(
         tempfile.TemporaryDirectory() as tmp,
     ):
         out = Path(tmp)
-        mlflow.log_params(
-            {**params.model_dump(), "chosen_C": model.chosen_c, "seed": settings.seed, "trigger": trigger}
-        )
-        data_info = {}
-        for name, s in data.sets.items():
-            everything = s.train + s.validation + s.test
-            data_info[name] = {
-                "train": len(s.train),
-                "validation": len(s.validation),
-                "test": len(s.test),
-                "removed_share": sum(x.y for x in everything) / max(len(everything), 1),
-                "digest": digest(everything),
-            }
-            mlflow.log_params(
-                {f"data.{name}.digest": data_info[name]["digest"], f"data.{name}.rows": len(everything)}
-            )
-        for c, auc in model.validation_auc_by_c.items():
-            mlflow.log_metric("validation_roc_auc", auc, step=int(c * 1000))
-        for name, report in reports.items():
-            mlflow.log_metrics(report.metrics(prefix=f"test.{name}."))
-            (out / f"eval_{name}.json").write_text(report.model_dump_json(indent=2))
-            mlflow.log_artifact(str(out / f"eval_{name}.json"), "evaluation")
-        for check in checks.checks:
-            mlflow.log_metric(f"behaviour.{check.name.replace('/', '.')}", check.measured)
-        (out / "evasion.json").write_text(json.dumps(evasions.table(), indent=2))
-        mlflow.log_artifact(str(out / "evasion.json"), "evaluation")
-        mlflow.log_metrics(
-            {
-                "evasion.min_still_flagged": min(f.still_flagged for f in evasions.families),
-                "evasion.min_still_removed": min(f.still_removed for f in evasions.families),
-                "evasion.max_false_flag_increase": max(f.false_flag_increase for f in evasions.families),
-            }
-        )
-        val = data.validation
-        val_scores = serving_scores(model.scorer, [x.text for x in val])
-        plots = save_plots(
-            out / "plots",
-            np.array([x.y for x in val]),
-            val_scores,
-            np.array([x.community.value for x in val]),
-            "validation",
-        )
-        for name, s in data.sets.items():
-            test_scores = serving_scores(model.scorer, [x.text for x in s.test])
-            plots += save_plots(
-                out / f"plots_{name}",
-                np.array([x.y for x in s.test]),
-                test_scores,
-                np.array([x.community.value for x in s.test]),
-                f"test {name}",
-            )
-        for p in plots:
-            mlflow.log_artifact(str(p), f"plots/{p.parent.name}")
+        data_info = _log_data(settings, data, params, model, trigger)
+        _log_evaluation(out, model, reports, checks, evasions)
+        _log_plots(out, model, data)
         card = model_card(
             settings.model_name, params.model_dump(), data_info, reports, [c.detail for c in checks.checks]
         )
         mlflow.log_text(card, "model_card.md")
-        model.scorer.save(out / SCORER_FILE)
-        mlflow.log_artifact(str(out / SCORER_FILE))
-        mlflow.log_params({"normal_form": model.scorer.normal_form})
-        held_out = [x for split_ in data.sets.values() for x in split_.validation + split_.test]
-        _reference(model.scorer, held_out, settings.reference_size, settings.seed, out / REFERENCE_FILE)
-        mlflow.log_artifact(str(out / REFERENCE_FILE))
-        mlflow.log_text("\n".join(sorted(model.scorer.vocabulary)), "vocabulary.txt")
-        model_uri = registry.log_model(
-            out / SCORER_FILE, "model", pd.DataFrame({TEXT_COLUMN: [x.text for x in val[:5]]})
-        )
+        model_uri = _log_serving_form(out, settings, model, data)
         version = registry.register(
             client,
             settings.model_name,
@@ -277,17 +292,25 @@ def register_challenger(
     return run.info.run_id, str(version.version)
 
 
+class IncumbentReports(BaseModel):
+    """The serving champion's version and its evaluations on the challenger's test splits."""
+
+    version: str | None  # None before the first promotion
+    reports: dict[str, EvalReport]
+
+
 @task
-def champion_reports(settings: TrainingSettings, data: Datasets) -> tuple[str | None, dict[str, EvalReport]]:
+def incumbent_reports(settings: TrainingSettings, data: Datasets) -> IncumbentReports:
     """The current champion's serving scorer, evaluated on the same test splits."""
     client = registry.client(settings)
-    current = registry.champion(client, settings.model_name)
+    current = registry.champion_version(client, settings.model_name)
     if current is None:
-        return None, {}
+        return IncumbentReports(version=None, reports={})
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
         scorer = LinearScorer.load(path)
-    return str(current.version), {name: _report(scorer, s.test) for name, s in data.sets.items() if s.test}
+    reports = {name: _report(scorer, s.test) for name, s in data.sets.items() if s.test}
+    return IncumbentReports(version=str(current.version), reports=reports)
 
 
 @task
@@ -352,11 +375,12 @@ def train_flow(
     checks = behaviour(model.scorer, data)
     evasions = evasion(settings, model.scorer, data)
     run_id, version = register_challenger(settings, model, data, params, reports, checks, evasions, trigger)
-    champion_version, champion_evals = champion_reports(settings, data)
+    incumbent = incumbent_reports(settings, data)
+    champion_version = incumbent.version
     target = target or list(data.sets)[-1]
     decision = decide(
         {n: r.roc_auc for n, r in reports.items()},
-        {n: r.roc_auc for n, r in champion_evals.items()} if champion_version else None,
+        {n: r.roc_auc for n, r in incumbent.reports.items()} if champion_version else None,
         target=target,
         guarded=[n for n in reports if n != target],
         behaviour_failures=checks.failures,

@@ -89,7 +89,7 @@ def register(
     return version
 
 
-def champion(mlflow_client: MlflowClient, model_name: str) -> ModelVersion | None:
+def champion_version(mlflow_client: MlflowClient, model_name: str) -> ModelVersion | None:
     """The version the alias `champion` names, or None before the first promotion."""
     try:
         return mlflow_client.get_model_version_by_alias(model_name, CHAMPION)
@@ -105,7 +105,7 @@ def move_champion(
     audit: Mapping[str, str],
 ) -> None:
     """Compare-and-set the alias: refuse when `champion` no longer names `expected`."""
-    current = champion(mlflow_client, model_name)
+    current = champion_version(mlflow_client, model_name)
     current_version = str(current.version) if current else None
     if current_version != expected:
         raise PromotionRaceError(

@@ -74,15 +74,15 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
 def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server: None) -> None:
     # GIVEN a registry whose champion is version 1 (from the test above, or a fresh run)
     client = registry.client(settings)
-    if registry.champion(client, settings.model_name) is None:
+    if registry.champion_version(client, settings.model_name) is None:
         train_flow(settings=settings, params=ModelParams(c_grid=(1.0,)), trigger="test")
-    current = registry.champion(client, settings.model_name)
+    current = registry.champion_version(client, settings.model_name)
     assert current is not None
     # WHEN a promotion believes the champion is some other version
     # THEN it refuses to overwrite the alias
     with pytest.raises(registry.PromotionRaceError):
         registry.move_champion(client, settings.model_name, str(current.version), expected="999", audit={})
-    assert registry.champion(client, settings.model_name).version == current.version  # type: ignore[union-attr]
+    assert registry.champion_version(client, settings.model_name).version == current.version  # type: ignore[union-attr]
 
 
 def _assert_run_artifacts(client: MlflowClient, run_id: str) -> None:

@@ -8,7 +8,7 @@ from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from demo.live import ConsumerFigures, LogFollower
-from demo.story import unseen_texts
+from demo.traffic import unseen_texts
 from training.data import Community, LabelledText, split
 
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from monitoring.drift import DESCRIPTORS, DriftRules, DriftSummary, decide, unseen_word_share
+from monitoring.drift import DESCRIPTORS, DriftRules, DriftSummary, assess, unseen_word_share
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
@@ -22,20 +22,20 @@ def summary(n: int = 500, p_unseen: float = 0.5, unseen: float = 0.05, p_score: 
 
 
 def test_a_quiet_window_is_not_drift() -> None:
-    result = decide(summary(), DriftRules(), NOW)
+    result = assess(summary(), DriftRules(), NOW)
     assert not result.drifted
     assert result.reasons == ["no rule fired"]
 
 
 def test_a_small_window_is_never_judged() -> None:
-    result = decide(summary(n=100, p_unseen=1e-20, unseen=0.5), DriftRules(min_window=300), NOW)
+    result = assess(summary(n=100, p_unseen=1e-20, unseen=0.5), DriftRules(min_window=300), NOW)
     assert not result.drifted
     assert "below the minimum" in result.reasons[0]
 
 
 def test_unseen_words_drift_by_test_or_by_mean_increase() -> None:
-    by_test = decide(summary(p_unseen=1e-5), DriftRules(), NOW)
-    by_mean = decide(summary(unseen=0.08), DriftRules(), NOW)
+    by_test = assess(summary(p_unseen=1e-5), DriftRules(), NOW)
+    by_mean = assess(summary(unseen=0.08), DriftRules(), NOW)
     assert by_test.drifted
     assert by_test.trigger_retraining
     assert by_mean.drifted
@@ -43,13 +43,13 @@ def test_unseen_words_drift_by_test_or_by_mean_increase() -> None:
 
 
 def test_prediction_drift_alone_counts() -> None:
-    assert decide(summary(p_score=1e-9), DriftRules(), NOW).drifted
+    assert assess(summary(p_score=1e-9), DriftRules(), NOW).drifted
 
 
 def test_the_cool_down_turns_a_second_trigger_into_a_report_only() -> None:
     rules = DriftRules(cooldown=timedelta(minutes=30))
-    soon = decide(summary(p_unseen=1e-9), rules, NOW, last_trigger=NOW - timedelta(minutes=5))
-    later = decide(summary(p_unseen=1e-9), rules, NOW, last_trigger=NOW - timedelta(hours=2))
+    soon = assess(summary(p_unseen=1e-9), rules, NOW, last_trigger=NOW - timedelta(minutes=5))
+    later = assess(summary(p_unseen=1e-9), rules, NOW, last_trigger=NOW - timedelta(hours=2))
     assert soon.drifted
     assert not soon.trigger_retraining
     assert "cool-down" in soon.reasons[-1]
