@@ -92,6 +92,7 @@ def model(data_dir: Path, model_path: Path) -> dict[str, float]:
 
 def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
     """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O)."""
+    import logging  # noqa: PLC0415
     from datetime import UTC, datetime  # noqa: PLC0415
     from uuid import uuid4  # noqa: PLC0415
 
@@ -102,27 +103,17 @@ def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
     from stream_consumer.moderation import Champion  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
-    from stream_consumer.sinks import archive_lines  # noqa: PLC0415
-
-    class Null:
-        def put(self, items: list[object]) -> list[object]:
-            for m in items:
-                m.verdict.model_dump_json()  # type: ignore[attr-defined]  # the bytes a real sink sends
-            return []
-
-        def send(self, items: list[object]) -> list[object]:
-            return []
-
-        def write(self, key: str, items: list[object]) -> None:
-            archive_lines(items)  # type: ignore[arg-type]
-
-    import logging  # noqa: PLC0415
+    from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink  # noqa: PLC0415
 
     logging.getLogger("chat-moderation").setLevel(logging.WARNING)  # the batch line is not the workload
     champion = Champion("chat-moderation", "1", LinearScorer.load(model_path))
     policies = PolicyBook()
-    null = Null()
-    consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: policies, null, null, null)  # type: ignore[arg-type]
+    verdicts, dead, archive = (
+        MemoryVerdictSink(keep=False),
+        MemoryDeadLetterSink(),
+        MemoryArchiveSink(keep=False),
+    )
+    consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: policies, verdicts, dead, archive)
     texts = _test_texts(data_dir)
     now = datetime.now(UTC).isoformat()
     payloads = [

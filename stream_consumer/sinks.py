@@ -184,3 +184,53 @@ class S3ArchiveSink:
                 )
         except AwsError as err:
             raise SinkError(f"archive: {err}") from err
+
+
+# --- in memory: for tests, benchmarks and dry runs (the same bytes are made as for the real sinks) ---
+
+
+class MemoryVerdictSink:
+    """Keeps written verdicts; verdicts of `fail_channels` fail as a throttled stream would."""
+
+    def __init__(self, fail_channels: frozenset[str] = frozenset(), keep: bool = True) -> None:
+        self.fail_channels = fail_channels
+        self.keep = keep
+        self.written: list[Moderated] = []
+
+    def put(self, items: Sequence[Moderated]) -> list[Moderated]:
+        failed = [m for m in items if m.verdict.channel_id in self.fail_channels]
+        for m in items:
+            m.verdict.model_dump_json()  # the bytes a real sink sends
+        if self.keep:
+            self.written.extend(m for m in items if m not in failed)
+        return failed
+
+
+class MemoryDeadLetterSink:
+    """Keeps sent dead letters; with `refuse`, the queue refuses them all (an outage)."""
+
+    def __init__(self, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.sent: list[Rejected] = []
+
+    def send(self, items: Sequence[Rejected]) -> list[Rejected]:
+        if self.refuse:
+            return list(items)
+        self.sent.extend(items)
+        return []
+
+
+class MemoryArchiveSink:
+    """Keeps archive objects by key; with `broken`, every write fails (an unreachable bucket)."""
+
+    def __init__(self, broken: bool = False, keep: bool = True) -> None:
+        self.broken = broken
+        self.keep = keep
+        self.objects: dict[str, list[Moderated]] = {}
+
+    def write(self, key: str, items: Sequence[Moderated]) -> None:
+        if self.broken:
+            raise SinkError("archive bucket unreachable")
+        archive_lines(items)  # the bytes a real sink writes
+        if self.keep:
+            self.objects[key] = list(items)

@@ -1,11 +1,125 @@
-"""Test data in the code's own vocabulary, shared by every test module (no test imports another)."""
+"""Test data in the code's own vocabulary, shared by every test module (no test imports another):
+Lambda records, chat messages, verdicts, dead letters, archive lines, botocore errors."""
 
+import json
+from base64 import b64encode
+from datetime import UTC, datetime
+from itertools import count
 from typing import Any
+from uuid import UUID, uuid4
 
 from botocore.exceptions import ClientError
+
+from contracts.chat import ChatMessage
+from contracts.dead_letter import DeadLetter, RejectReason
+from contracts.lambda_event import KinesisRecord
+from contracts.policy import Thresholds
+from contracts.storage import ArchivedMessage, gzip_lines
+from contracts.verdict import Action, Verdict
+from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
+
+NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+_SEQ = count(49_600_000_000_000_000_000_000_000_000_000_000_000_000)
 
 
 def client_error(code: str, status: int = 400, operation: str = "Op") -> ClientError:
     """A botocore ClientError as AWS answers one."""
     response: Any = {"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}
     return ClientError(response, operation)
+
+
+def lambda_record(
+    data: bytes, shard: str = "shardId-000000000000", partition_key: str = "channel-00"
+) -> dict[str, Any]:
+    """One record as a Lambda Kinesis event carries it (the same builder the local runner uses)."""
+    record = StreamRecord(str(next(_SEQ)), partition_key, data, datetime.now(UTC).timestamp())
+    event = lambda_event(
+        shard, "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages", "us-east-1", [record]
+    )
+    return roundtrip(event)["Records"][0]  # type: ignore[no-any-return]
+
+
+def kinesis_record(data: bytes, **kwargs: Any) -> KinesisRecord:
+    """A parsed record of a Lambda Kinesis event."""
+    return KinesisRecord.model_validate(lambda_record(data, **kwargs))
+
+
+def message(text: str = "a perfectly ordinary comment", channel: str = "channel-00", **extra: Any) -> bytes:
+    """A chat message's JSON payload as the chat servers send it (extra fields override or add)."""
+    body = {
+        "message_id": str(uuid4()),
+        "channel_id": channel,
+        "user_id": "user-00001",
+        "text": text,
+        "sent_at": datetime.now(UTC).isoformat(),
+        **extra,
+    }
+    return json.dumps(body).encode()
+
+
+def verdict(
+    action: Action = Action.ALLOW,
+    message_id: UUID | None = None,
+    user: str = "u",
+    channel: str = "c",
+    sequence_number: str = "1",
+    score: float = 0.5,
+) -> Verdict:
+    """A verdict as the consumer writes one."""
+    return Verdict(
+        message_id=message_id or uuid4(),
+        channel_id=channel,
+        user_id=user,
+        action=action,
+        score=score,
+        thresholds=Thresholds(),
+        policy="default",
+        reasons=[],
+        model_name="chat-moderation",
+        model_version="1",
+        shard_id="shardId-000000000000",
+        sequence_number=sequence_number,
+        sent_at=NOW,
+        processed_at=NOW,
+        latency_ms=1.0,
+    )
+
+
+def dead_letter(
+    payload: bytes,
+    reason: RejectReason = RejectReason.UNKNOWN_FIELD,
+    truncated_to: int | None = None,
+    partition_key: str = "c1",
+) -> str:
+    """A dead letter's JSON body as the queue holds it (the payload cut at `truncated_to` characters)."""
+    data = b64encode(payload).decode()
+    return DeadLetter(
+        reason=reason,
+        detail="d",
+        shard_id="shardId-000000000000",
+        sequence_number="1",
+        partition_key=partition_key,
+        approximate_arrival=0.0,
+        event_source_arn="arn",
+        payload_b64=data[:truncated_to] if truncated_to else data,
+        payload_bytes=len(payload),
+        payload_truncated=truncated_to is not None,
+        rejected_at=NOW,
+    ).model_dump_json()
+
+
+def archived(user: str, text: str = "an ordinary comment", seq: int = 1) -> ArchivedMessage:
+    """An archive line: a user's message and its verdict."""
+    mid = uuid4()
+    return ArchivedMessage(
+        shard_id="shardId-000000000000",
+        sequence_number=str(seq),
+        approximate_arrival=NOW.timestamp(),
+        message=ChatMessage(message_id=mid, channel_id="c1", user_id=user, text=text, sent_at=NOW),
+        verdict=verdict(Action.ALLOW, mid, user=user, channel="c1", sequence_number=str(seq), score=0.1),
+    )
+
+
+def archive_body(messages: list[ArchivedMessage], extra_lines: tuple[str, ...] = ()) -> bytes:
+    """An archive object's bytes (gzip'd JSON Lines), with optional raw extra lines."""
+    return gzip_lines([m.model_dump_json() for m in messages] + list(extra_lines))

@@ -15,6 +15,9 @@ from infra.localstack import LocalStack, MotoServer, free_port, is_ready
 from infra.telemetry import quiet
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import Stack, load_stack
+from stream_consumer.scorer import LinearScorer
+from training.data import load_rscience, split
+from training.train import ModelParams, fit
 
 if TYPE_CHECKING:
     from training.settings import TrainingSettings
@@ -132,3 +135,12 @@ def fresh_stack(endpoint_url: str) -> Stack:
     spec = spec.model_copy(update={"input_stream": spec.input_stream.model_copy(update={"shards": 4})})
     bootstrap(spec, endpoint_url)
     return spec
+
+
+@pytest.fixture(scope="session")
+def scorers(data_dir: Path) -> dict[str, LinearScorer]:
+    """Two real champions trained on r/science: the serving one, and a different one to promote."""
+    s = split(load_rscience(data_dir), seed=42)
+    v1 = fit(s.train, s.validation, ModelParams(c_grid=(3.0,))).scorer
+    v2 = fit(s.train, s.validation, ModelParams(c_grid=(0.3,), bigrams=False)).scorer
+    return {"1": v1, "2": v2}

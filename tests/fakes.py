@@ -1,8 +1,16 @@
 """Hand-written fakes of the few AWS calls the pure-code tests need; integration tests use the emulator."""
 
+import hashlib
+import io
 import itertools
 from collections.abc import Callable, Sequence
 from typing import Any
+
+import numpy as np
+
+from stream_consumer.normalize import NormalText
+from stream_consumer.scorer import Scores
+from tests.builders import client_error
 
 
 class FlakyKinesis:
@@ -28,13 +36,7 @@ class FlakyKinesis:
         return {"FailedRecordCount": failed, "Records": results}
 
 
-# --- consumer fakes: in-memory sinks and a keyword scorer -------------------------------------
-
-import numpy as np  # noqa: E402
-
-from stream_consumer.moderation import Moderated, Rejected  # noqa: E402
-from stream_consumer.normalize import NormalText  # noqa: E402
-from stream_consumer.scorer import Scores  # noqa: E402
+# --- a keyword scorer (the in-memory sinks are the library's: stream_consumer.sinks) ---------------
 
 
 class KeywordScorer:
@@ -54,48 +56,7 @@ class KeywordScorer:
         return Scores(np.array(probs), reasons)
 
 
-class MemoryVerdicts:
-    def __init__(self, fail_channels: frozenset[str] = frozenset()) -> None:
-        self.fail_channels = fail_channels
-        self.written: list[Moderated] = []
-
-    def put(self, items: Sequence[Moderated]) -> list[Moderated]:
-        failed = [m for m in items if m.verdict.channel_id in self.fail_channels]
-        self.written.extend(m for m in items if m not in failed)
-        return failed
-
-
-class MemoryDeadLetters:
-    def __init__(self, refuse: bool = False) -> None:
-        self.refuse = refuse
-        self.sent: list[Rejected] = []
-
-    def send(self, items: Sequence[Rejected]) -> list[Rejected]:
-        if self.refuse:
-            return list(items)
-        self.sent.extend(items)
-        return []
-
-
-class MemoryArchive:
-    def __init__(self, broken: bool = False) -> None:
-        self.broken = broken
-        self.objects: dict[str, list[Moderated]] = {}
-
-    def write(self, key: str, items: Sequence[Moderated]) -> None:
-        from stream_consumer.sinks import SinkError  # noqa: PLC0415
-
-        if self.broken:
-            raise SinkError("archive bucket unreachable")
-        self.objects[key] = list(items)
-
-
 # --- an in-memory bucket for the champion and policy readers' unit tests -----------------------
-
-import hashlib  # noqa: E402
-import io  # noqa: E402
-
-from botocore.exceptions import ClientError  # noqa: E402
 
 
 class MemoryBucket:
@@ -112,8 +73,8 @@ class MemoryBucket:
         self.gets.append(Key)
         body = self.objects.get((Bucket, Key))
         if body is None:
-            raise ClientError({"Error": {"Code": "NoSuchKey", "Message": Key}}, "GetObject")
+            raise client_error("NoSuchKey", 404, "GetObject")
         etag = f'"{hashlib.md5(body).hexdigest()}"'
         if IfNoneMatch == etag:
-            raise ClientError({"Error": {"Code": "304", "Message": "Not Modified"}}, "GetObject")
+            raise client_error("304", 304, "GetObject")
         return {"Body": io.BytesIO(body), "ETag": etag}

@@ -6,7 +6,6 @@ import pytest
 
 from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.rig import LogCapture, captured_consumer_log
-from tests.integration.conftest import scorers  # noqa: F401 - the trained champions, shared
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
 from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.rig import LogCapture, Rig
-from tests.integration.conftest import publish_scorer, read_verdicts
+from tests.emulator import publish_scorer, read_verdicts
 from training.registry import upload_champion
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
 from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.rig import LogCapture, Rig
-from tests.integration.conftest import publish_scorer
+from tests.emulator import publish_scorer
 
 pytestmark = pytest.mark.integration
 

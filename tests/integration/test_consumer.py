@@ -32,7 +32,7 @@ from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner, RunnerStats
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.integration.conftest import consumer_settings, publish_scorer, read_verdicts
+from tests.emulator import consumer_settings, publish_scorer, read_verdicts
 from training.data import Community, load_community
 
 pytestmark = pytest.mark.integration

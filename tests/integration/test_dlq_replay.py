@@ -1,33 +1,15 @@
 """Dead letters go back on the input stream byte for byte, and leave the queue only once delivered."""
 
-from base64 import b64encode
-from datetime import UTC, datetime
-
 import pytest
 
-from contracts.dead_letter import DeadLetter, RejectReason
+from contracts.dead_letter import RejectReason
 from producer_sim.dlq import replay_dead_letters
 from runtime import aws
 from runtime.kinesis import read_stream
 from runtime.stack import Stack
+from tests.builders import dead_letter
 
 pytestmark = pytest.mark.integration
-
-
-def letter(payload: bytes, reason: RejectReason, truncated: bool = False) -> str:
-    return DeadLetter(
-        reason=reason,
-        detail="d",
-        shard_id="shardId-000000000000",
-        sequence_number="1",
-        partition_key="channel-07",
-        approximate_arrival=0.0,
-        event_source_arn="arn",
-        payload_b64=b64encode(payload).decode(),
-        payload_bytes=len(payload),
-        payload_truncated=truncated,
-        rejected_at=datetime.now(UTC),
-    ).model_dump_json()
 
 
 def test_replay_republishes_selected_letters_and_keeps_the_rest(
@@ -37,10 +19,10 @@ def test_replay_republishes_selected_letters_and_keeps_the_rest(
     url = sqs.get_queue_url(QueueName=fresh_stack.dead_letter_queue.name)["QueueUrl"]
     # GIVEN two replayable letters, a truncated one, and one of a reason not selected
     bodies = {
-        b'{"fixed": 1}': letter(b'{"fixed": 1}', RejectReason.UNKNOWN_FIELD),
-        b'{"fixed": 2}': letter(b'{"fixed": 2}', RejectReason.UNKNOWN_FIELD),
-        b"cut": letter(b"cut", RejectReason.UNKNOWN_FIELD, truncated=True),
-        b"other": letter(b"other", RejectReason.NOT_JSON),
+        b'{"fixed": 1}': dead_letter(b'{"fixed": 1}', RejectReason.UNKNOWN_FIELD),
+        b'{"fixed": 2}': dead_letter(b'{"fixed": 2}', RejectReason.UNKNOWN_FIELD),
+        b"cut": dead_letter(b"cut", RejectReason.UNKNOWN_FIELD, truncated_to=2),
+        b"other": dead_letter(b"other", RejectReason.NOT_JSON),
     }
     for body in bodies.values():
         sqs.send_message(QueueUrl=url, MessageBody=body)

@@ -4,21 +4,19 @@ and the dead-letter queue; and the alert webhook URL read from Secrets Manager a
 import gzip
 import json
 import logging
-from base64 import b64encode
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 from uuid import uuid4
 
 import pytest
 
-from contracts.dead_letter import DeadLetter, RejectReason
 from infra.localstack import is_ready
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from runtime.stack import Stack
-from tests.unit.test_erasure import archive_body, archived
+from tests.builders import archive_body, archived, dead_letter
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -27,22 +25,6 @@ pytestmark = pytest.mark.integration
 
 USER = "user-00042"
 NOW = datetime.now(UTC)
-
-
-def _letter(payload: bytes) -> str:
-    return DeadLetter(
-        reason=RejectReason.UNKNOWN_FIELD,
-        detail="d",
-        shard_id="shardId-000000000000",
-        sequence_number="1",
-        partition_key="c1",
-        approximate_arrival=0.0,
-        event_source_arn="arn",
-        payload_b64=b64encode(payload).decode(),
-        payload_bytes=len(payload),
-        payload_truncated=False,
-        rejected_at=NOW,
-    ).model_dump_json()
 
 
 def _decision(message_id: object) -> str:
@@ -105,13 +87,15 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     payload = {"message_id": str(uuid4()), "channel_id": "c1", "sent_at": NOW.isoformat(), "colour": "x"}
     sqs.send_message(
         QueueUrl=queue_url,
-        MessageBody=_letter(json.dumps({**payload, "user_id": USER, "text": "private dead letter"}).encode()),
+        MessageBody=dead_letter(
+            json.dumps({**payload, "user_id": USER, "text": "private dead letter"}).encode()
+        ),
     )
     sqs.send_message(
         QueueUrl=queue_url,
-        MessageBody=_letter(json.dumps({**payload, "user_id": "user-00007", "text": "t"}).encode()),
+        MessageBody=dead_letter(json.dumps({**payload, "user_id": "user-00007", "text": "t"}).encode()),
     )
-    sqs.send_message(QueueUrl=queue_url, MessageBody=_letter(b"\x00 not json"))
+    sqs.send_message(QueueUrl=queue_url, MessageBody=dead_letter(b"\x00 not json"))
     for var, value in {
         "MONITORING_AWS_ENDPOINT_URL": endpoint_url,
         "MONITORING_ARCHIVE_BUCKET": bucket,

@@ -12,7 +12,7 @@ from contracts.chat import ChatMessage
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook
 from stream_consumer.moderation import Champion, moderate
-from tests.unit.conftest import lambda_record
+from tests.builders import lambda_record
 from training.adversarial import HOSTILE_TEXTS
 from training.train import TrainedModel
 

@@ -5,33 +5,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from contracts.policy import Thresholds
 from contracts.storage import GroundTruth
 from contracts.verdict import Action, Verdict
 from producer_sim.bot import BotState, TruthFile, act
+from tests.builders import verdict
 from training.data import Community
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
-
-
-def verdict(action: Action, message_id: UUID | None = None) -> Verdict:
-    return Verdict(
-        message_id=message_id or uuid4(),
-        channel_id="c",
-        user_id="u",
-        action=action,
-        score=0.5,
-        thresholds=Thresholds(),
-        policy="default",
-        reasons=[],
-        model_name="m",
-        model_version="1",
-        shard_id="s",
-        sequence_number="1",
-        sent_at=NOW,
-        processed_at=NOW,
-        latency_ms=1.0,
-    )
 
 
 def truth_for(*verdicts: Verdict, label: str = "remove") -> dict[UUID, GroundTruth]:

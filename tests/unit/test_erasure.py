@@ -2,15 +2,8 @@
 
 import gzip
 import json
-from base64 import b64encode
-from datetime import UTC, datetime
 from uuid import uuid4
 
-from contracts.chat import ChatMessage
-from contracts.dead_letter import DeadLetter, RejectReason
-from contracts.policy import Thresholds
-from contracts.storage import ArchivedMessage, gzip_lines
-from contracts.verdict import Action, Verdict
 from monitoring.archive import parse_object
 from monitoring.erasure import (
     ErasureReport,
@@ -19,39 +12,7 @@ from monitoring.erasure import (
     erase_archive_object,
     erase_feedback_object,
 )
-
-NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
-
-
-def archived(user: str, text: str = "an ordinary comment", seq: int = 1) -> ArchivedMessage:
-    mid = uuid4()
-    return ArchivedMessage(
-        shard_id="shardId-000000000000",
-        sequence_number=str(seq),
-        approximate_arrival=NOW.timestamp(),
-        message=ChatMessage(message_id=mid, channel_id="c1", user_id=user, text=text, sent_at=NOW),
-        verdict=Verdict(
-            message_id=mid,
-            channel_id="c1",
-            user_id=user,
-            action=Action.ALLOW,
-            score=0.1,
-            thresholds=Thresholds(),
-            policy="default",
-            reasons=[],
-            model_name="chat-moderation",
-            model_version="1",
-            shard_id="shardId-000000000000",
-            sequence_number=str(seq),
-            sent_at=NOW,
-            processed_at=NOW,
-            latency_ms=1.0,
-        ),
-    )
-
-
-def archive_body(messages: list[ArchivedMessage], extra_lines: tuple[str, ...] = ()) -> bytes:
-    return gzip_lines([m.model_dump_json() for m in messages] + list(extra_lines))
+from tests.builders import NOW, archive_body, archived, dead_letter
 
 
 def test_archive_object_loses_exactly_the_users_lines_and_keeps_the_rest_byte_for_byte() -> None:
@@ -113,35 +74,18 @@ def test_feedback_on_the_users_messages_is_removed_whatever_the_uuid_spelling() 
     assert erase_feedback_object(b"\xff\xfe", frozenset()) is None
 
 
-def letter(payload: bytes, truncated_to: int | None = None) -> str:
-    data = b64encode(payload).decode()
-    return DeadLetter(
-        reason=RejectReason.UNKNOWN_FIELD,
-        detail="d",
-        shard_id="shardId-000000000000",
-        sequence_number="1",
-        partition_key="c1",
-        approximate_arrival=0.0,
-        event_source_arn="arn",
-        payload_b64=data[:truncated_to] if truncated_to else data,
-        payload_bytes=len(payload),
-        payload_truncated=truncated_to is not None,
-        rejected_at=NOW,
-    ).model_dump_json()
-
-
 def test_dead_letters_are_attributed_by_the_user_id_in_their_payload() -> None:
     message = {"message_id": str(uuid4()), "channel_id": "c1", "user_id": "u-42", "text": "x", "extra": 1}
-    assert dead_letter_match(letter(json.dumps(message).encode()), "u-42") is LetterMatch.USER
-    assert dead_letter_match(letter(json.dumps(message).encode()), "u-4") is LetterMatch.OTHER
+    assert dead_letter_match(dead_letter(json.dumps(message).encode()), "u-42") is LetterMatch.USER
+    assert dead_letter_match(dead_letter(json.dumps(message).encode()), "u-4") is LetterMatch.OTHER
     # a payload cut short (oversize text) still names its user before the text
     long = json.dumps({"user_id": "u-42", "text": "y" * 5000}).encode()
-    assert dead_letter_match(letter(long, truncated_to=1001), "u-42") is LetterMatch.USER
+    assert dead_letter_match(dead_letter(long, truncated_to=1001), "u-42") is LetterMatch.USER
     # an escaped id is compared unescaped
     escaped = b'{"user_id": "u-\\"q\\"", "text": ' + b"z" * 50
-    assert dead_letter_match(letter(escaped), 'u-"q"') is LetterMatch.USER
+    assert dead_letter_match(dead_letter(escaped), 'u-"q"') is LetterMatch.USER
     # not JSON, no user id: nobody's, and a body that is not a dead letter at all
-    assert dead_letter_match(letter(b"\x00garbage"), "u-42") is LetterMatch.UNATTRIBUTABLE
+    assert dead_letter_match(dead_letter(b"\x00garbage"), "u-42") is LetterMatch.UNATTRIBUTABLE
     assert dead_letter_match("not a dead letter", "u-42") is LetterMatch.UNATTRIBUTABLE
 
 

@@ -19,7 +19,7 @@ from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.fakes import MemoryArchive, MemoryDeadLetters, MemoryVerdicts
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
 from training.adversarial import HOSTILE_TEXTS, OBFUSCATIONS
 from training.data import Community, LabelledText
 from training.train import ModelParams, fit
@@ -126,10 +126,12 @@ def test_every_record_is_accounted_for(
 ) -> None:
     payloads = [p for p, _ in data]
     corrupt = [c for _, c in data]  # negative: intact
-    verdicts = MemoryVerdicts(fail_channels=frozenset({fail_channel}))
-    dead = MemoryDeadLetters(refuse=dlq_down)
+    verdicts = MemoryVerdictSink(fail_channels=frozenset({fail_channel}))
+    dead = MemoryDeadLetterSink(refuse=dlq_down)
     book = PolicyBook(channels={"u1": ChannelPolicy(block_terms=("idiot",))})
-    consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: book, verdicts, dead, MemoryArchive())
+    consumer = Consumer(
+        ConsumerSettings(), lambda: champion, lambda: book, verdicts, dead, MemoryArchiveSink()
+    )
     event = _event(payloads, corrupt)
     response = consumer.handle(read_event(event))
     seqs = [r["kinesis"]["sequenceNumber"] for r in event["Records"]]

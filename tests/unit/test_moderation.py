@@ -18,8 +18,9 @@ from stream_consumer.moderation import Champion, NoModelError, action_for, moder
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
 from stream_consumer.settings import ConsumerSettings
-from tests.fakes import KeywordScorer, MemoryArchive, MemoryDeadLetters, MemoryVerdicts
-from tests.unit.conftest import lambda_record, message
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from tests.builders import lambda_record, message
+from tests.fakes import KeywordScorer
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 Record = Callable[..., KinesisRecord]
@@ -159,7 +160,10 @@ def test_no_model_fails_the_batch_or_sends_everything_to_review(kinesis_record: 
 
 
 def consumer(
-    verdicts: MemoryVerdicts, dead: MemoryDeadLetters, archive: MemoryArchive, model: Champion | None = None
+    verdicts: MemoryVerdictSink,
+    dead: MemoryDeadLetterSink,
+    archive: MemoryArchiveSink,
+    model: Champion | None = None,
 ) -> Consumer:
     return Consumer(ConsumerSettings(), lambda: model or champion(), PolicyBook, verdicts, dead, archive)
 
@@ -168,7 +172,7 @@ def test_a_mixed_batch_is_fully_accounted_for(kinesis_record: Record) -> None:
     # GIVEN good messages and poison records in one batch
     good = [kinesis_record(message(f"note {i}")) for i in range(5)]
     bad = [kinesis_record(b"{nope"), kinesis_record(message(text=""))]
-    verdicts, dead, archive = MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive()
+    verdicts, dead, archive = MemoryVerdictSink(), MemoryDeadLetterSink(), MemoryArchiveSink()
     # WHEN it is handled
     response = consumer(verdicts, dead, archive).handle([*good[:2], bad[0], *good[2:], bad[1]])
     # THEN every good record has a verdict, every poison one is dead-lettered, none is retried
@@ -184,9 +188,9 @@ def test_a_mixed_batch_is_fully_accounted_for(kinesis_record: Record) -> None:
 def test_verdicts_that_could_not_be_written_are_reported_for_retry(kinesis_record: Record) -> None:
     ok = kinesis_record(message("fine", channel="a"))
     stuck = kinesis_record(message("fine", channel="throttled"))
-    verdicts = MemoryVerdicts(fail_channels=frozenset({"throttled"}))
-    archive = MemoryArchive()
-    c = consumer(verdicts, MemoryDeadLetters(), archive)
+    verdicts = MemoryVerdictSink(fail_channels=frozenset({"throttled"}))
+    archive = MemoryArchiveSink()
+    c = consumer(verdicts, MemoryDeadLetterSink(), archive)
     response = c.handle([ok, stuck])
     assert response == {"batchItemFailures": [{"itemIdentifier": stuck.sequence_number}]}
     assert [m.record for objs in archive.objects.values() for m in objs] == [ok]
@@ -196,13 +200,17 @@ def test_verdicts_that_could_not_be_written_are_reported_for_retry(kinesis_recor
 
 def test_a_dead_letter_queue_outage_retries_the_poison_record(kinesis_record: Record) -> None:
     bad = kinesis_record(b"{nope")
-    response = consumer(MemoryVerdicts(), MemoryDeadLetters(refuse=True), MemoryArchive()).handle([bad])
+    response = consumer(MemoryVerdictSink(), MemoryDeadLetterSink(refuse=True), MemoryArchiveSink()).handle(
+        [bad]
+    )
     assert response == {"batchItemFailures": [{"itemIdentifier": bad.sequence_number}]}
 
 
 def test_an_archive_outage_retries_the_whole_batch(kinesis_record: Record) -> None:
     records = [kinesis_record(message("fine")) for _ in range(3)]
-    response = consumer(MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive(broken=True)).handle(records)
+    response = consumer(MemoryVerdictSink(), MemoryDeadLetterSink(), MemoryArchiveSink(broken=True)).handle(
+        records
+    )
     assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [
         r.sequence_number for r in records
     ]
@@ -211,7 +219,12 @@ def test_an_archive_outage_retries_the_whole_batch(kinesis_record: Record) -> No
 def test_without_a_model_the_batch_is_retried(kinesis_record: Record) -> None:
     records = [kinesis_record(message("fine"))]
     c = Consumer(
-        ConsumerSettings(), lambda: None, PolicyBook, MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive()
+        ConsumerSettings(),
+        lambda: None,
+        PolicyBook,
+        MemoryVerdictSink(),
+        MemoryDeadLetterSink(),
+        MemoryArchiveSink(),
     )
     assert c.handle(records) == {"batchItemFailures": [{"itemIdentifier": records[0].sequence_number}]}
 
@@ -236,7 +249,7 @@ def test_no_message_text_reaches_the_logs(kinesis_record: Record, caplog: pytest
     ]
     # WHEN the batch is handled
     with caplog.at_level("DEBUG"):
-        consumer(MemoryVerdicts(), MemoryDeadLetters(), MemoryArchive()).handle(records)
+        consumer(MemoryVerdictSink(), MemoryDeadLetterSink(), MemoryArchiveSink()).handle(records)
     # THEN the canonical batch line and the dead-letter line were logged, without the text
     logged = "\n".join(str(r.msg) for r in caplog.records) + caplog.text
     assert "'event': 'batch'" in logged
@@ -296,9 +309,9 @@ def test_a_broken_envelope_is_dead_lettered_and_the_rest_is_judged(
     broken = lambda_record(message("hello"))
     breakage(broken)
     event = {"Records": [good[0], broken, *good[1:]]}
-    verdicts, dead = MemoryVerdicts(), MemoryDeadLetters()
+    verdicts, dead = MemoryVerdictSink(), MemoryDeadLetterSink()
     # WHEN the event is read and handled
-    response = consumer(verdicts, dead, MemoryArchive()).handle(read_event(event))
+    response = consumer(verdicts, dead, MemoryArchiveSink()).handle(read_event(event))
     # THEN the broken record is a dead letter naming the field, the others get verdicts, nothing is retried
     assert response == {"batchItemFailures": []}
     assert len(verdicts.written) == 3

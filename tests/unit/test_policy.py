@@ -11,8 +11,8 @@ from contracts.verdict import Action
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
+from tests.builders import lambda_record, message
 from tests.fakes import KeywordScorer
-from tests.unit.conftest import lambda_record, message
 
 BLOCK = ChannelPolicy(block_terms=("cunt", "fuck", "spam link"))
 
