@@ -7,20 +7,17 @@ import sys
 from rich.console import Console
 from rich.live import Live
 
-from demo.services import evidently_service, mlflow_service, prefect_service
+from demo.services import ui_services
 from demo.settings import DemoSettings
-from demo.story import DemoError, Story, run_story, stop_on_signal, summary_tables
+from demo.story import Story, run_story
+from demo.supervisor import DemoError, stop_on_signal
+from demo.view import summary_tables
 from infra.localstack import LocalStackError
 from infra.telemetry import quiet
 
 
 def _down(settings: DemoSettings) -> int:
-    services_dir = settings.state_dir / "services"
-    for svc in (
-        mlflow_service(services_dir, settings.mlflow_port),
-        prefect_service(services_dir, settings.prefect_port),
-        evidently_service(services_dir, settings.evidently_port, settings.state_dir / "evidently"),
-    ):
+    for svc in ui_services(settings):
         print(f"{svc.name}: {'stopped' if svc.stop() else 'not started by the demo'}")
     return 0
 
@@ -62,10 +59,12 @@ def _run(settings: DemoSettings, keep: bool) -> int:
     code = 0
     try:
         if console.is_terminal:
-            with Live(get_renderable=story.render, console=console, refresh_per_second=4, transient=False):
-                summary = run_story(settings, console, story)
+            with Live(
+                get_renderable=story.view.render, console=console, refresh_per_second=4, transient=False
+            ):
+                summary = run_story(settings, story)
         else:
-            summary = run_story(settings, console, story)
+            summary = run_story(settings, story)
         console.print(summary_tables(summary))
         console.print(f"Summary: {story.run_dir / 'summary.json'}; logs: {story.run_dir}/*.log")
         code = 1 if summary.unaccounted or summary.with_both else 0

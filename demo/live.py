@@ -8,17 +8,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-NAMESPACE = "ChatModeration"
+from contracts import metrics
+from contracts.verdict import Action
+
 COUNTS = (
-    "Verdicts_allow",
-    "Verdicts_review",
-    "Verdicts_remove",
-    "DeadLetters",
-    "RetriedRecords",
-    "ModelReloads",
-    "ModelReloadFailures",
-    "SinkErrors",
-    "BatchesWithoutModel",
+    *(metrics.verdicts(action) for action in Action),
+    metrics.DEAD_LETTERS,
+    metrics.RETRIED_RECORDS,
+    metrics.MODEL_RELOADS,
+    metrics.MODEL_RELOAD_FAILURES,
+    metrics.SINK_ERRORS,
+    metrics.BATCHES_WITHOUT_MODEL,
 )
 
 
@@ -34,7 +34,7 @@ class ConsumerFigures:
 
     @property
     def verdicts(self) -> int:
-        return sum(self.counts[f"Verdicts_{a}"] for a in ("allow", "review", "remove"))
+        return sum(self.counts[metrics.verdicts(action)] for action in Action)
 
     @property
     def handler_p50_ms(self) -> float | None:
@@ -65,7 +65,7 @@ class ConsumerFigures:
         declared = {
             m["Name"]
             for d in doc["_aws"].get("CloudWatchMetrics", [])
-            if d.get("Namespace") == NAMESPACE
+            if d.get("Namespace") == metrics.NAMESPACE
             for m in d.get("Metrics", [])
         }
         for name in declared:
@@ -74,10 +74,10 @@ class ConsumerFigures:
             numbers = [float(v) for v in values if isinstance(v, int | float)]
             if name in COUNTS:
                 self.counts[name] += int(sum(numbers))
-            elif name == "HandlerDuration":
+            elif name == metrics.HANDLER_DURATION:
                 self.batches += len(numbers)
                 self.durations_ms.extend(numbers)
-            elif name == "ChampionVersion" and numbers:
+            elif name == metrics.CHAMPION_VERSION and numbers:
                 self.champion_version = int(numbers[-1])
 
 

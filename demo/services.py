@@ -5,13 +5,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from demo.settings import DemoSettings
 from infra.localstack import read_pid, stop_pid, write_pid
+from runtime.retry import PollTimeoutError, poll_until
 
 BIN = Path(sys.executable).parent
 
@@ -83,14 +84,19 @@ class Service:
         return proc
 
     def wait(self, proc: subprocess.Popen[bytes] | None, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        """Until the server answers; a `ServiceError` when the process started for it exits first."""
+
+        def up() -> bool:
             if self.answers():
-                return
+                return True
             if proc is not None and proc.poll() is not None:
                 raise ServiceError(f"{self.name} exited with {proc.returncode}; see {self.log_path}")
-            time.sleep(0.5)
-        raise ServiceError(f"{self.name} did not answer at {self.url} within {timeout:.0f} s")
+            return False
+
+        try:
+            poll_until(up, timeout, what=f"{self.name} answering", interval=0.5)
+        except PollTimeoutError:
+            raise ServiceError(f"{self.name} did not answer at {self.url} within {timeout:.0f} s") from None
 
     def stop(self) -> bool:
         """Stop the server started from this state directory, if it still runs; True when stopped."""
@@ -164,3 +170,13 @@ def evidently_service(state_dir: Path, port: int, workspace: Path) -> Service:
         state_dir,
         port_setting="DEMO_EVIDENTLY_PORT",
     )
+
+
+def ui_services(settings: DemoSettings) -> list[Service]:
+    """The demo's servers behind the UIs, in order: MLflow, Prefect, Evidently."""
+    services_dir = settings.state_dir / "services"
+    return [
+        mlflow_service(services_dir, settings.mlflow_port),
+        prefect_service(services_dir, settings.prefect_port),
+        evidently_service(services_dir, settings.evidently_port, settings.state_dir / "evidently"),
+    ]

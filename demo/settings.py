@@ -1,11 +1,18 @@
-"""Settings of `make demo` (`python -m demo`)."""
+"""Settings of `make demo` (`python -m demo`), and the environment its children run with: each
+deployable's own settings, built for the run's stack."""
 
+import os
 from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from producer_sim.settings import ProducerSettings
 from runtime.paths import PROJECT_ROOT
+from runtime.settings import DeployableSettings
+from runtime.stack import Stack
+from stream_consumer.settings import ConsumerSettings
+from training.settings import TrainingSettings
 
 
 class DemoSettings(BaseSettings):
@@ -36,3 +43,41 @@ class DemoSettings(BaseSettings):
     @property
     def check_window(self) -> int:
         return min(self.window, 500) if self.quick else self.window
+
+
+def child_env(
+    settings: DemoSettings,
+    stack: Stack,
+    run_dir: Path,
+    model_name: str,
+    endpoint_url: str,
+    mlflow_url: str,
+    prefect_url: str,
+) -> dict[str, str]:
+    """The environment of every child the story runs: each deployable's settings for the run's stack
+    with the run's paths and sizes, the emulator's endpoint and the servers' URLs."""
+    from monitoring.settings import MonitoringSettings  # noqa: PLC0415 - imports Evidently (drift rules)
+
+    deployables: list[DeployableSettings] = [
+        ConsumerSettings.for_stack(stack, checkpoint_dir=run_dir / "checkpoints", reload_interval_s=2.0),
+        ProducerSettings.for_stack(
+            stack, ground_truth_path=run_dir / "ground_truth.jsonl", bot_state_dir=run_dir / "bot"
+        ),
+        TrainingSettings.for_stack(
+            stack, model_name=model_name, state_dir=settings.state_dir, tracking_uri=mlflow_url
+        ),
+        MonitoringSettings.for_stack(
+            stack, workspace_dir=settings.state_dir / "evidently", window_last_n=settings.check_window
+        ),
+    ]
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",  # the live view and the waits read the consumer's log as it goes
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "MLFLOW_TRACKING_URI": mlflow_url,
+        "PREFECT_API_URL": f"{prefect_url}/api",
+    }
+    for deployable in deployables:
+        env |= deployable.to_env()
+    env.pop("POWERTOOLS_METRICS_DISABLED", None)  # the live view reads the EMF metrics
+    return env

@@ -2,14 +2,17 @@
 
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import AliasChoices, Field, PrivateAttr
 from pydantic_settings import SettingsConfigDict
 
-from monitoring.drift import DriftRules
 from runtime.paths import PROJECT_ROOT
 from runtime.settings import STACK as _STACK
 from runtime.settings import DeployableSettings
+
+if TYPE_CHECKING:
+    from monitoring.drift import DriftRules
 
 
 class MonitoringSettings(DeployableSettings):
@@ -61,7 +64,9 @@ class MonitoringSettings(DeployableSettings):
         return self._webhook
 
     @property
-    def rules(self) -> DriftRules:
+    def rules(self) -> "DriftRules":
+        from monitoring.drift import DriftRules  # noqa: PLC0415 - Evidently is slow to import; settings are not
+
         return DriftRules(
             min_window=self.min_window,
             unseen_pvalue=self.unseen_pvalue,

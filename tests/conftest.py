@@ -1,10 +1,9 @@
 """Session fixtures: the data sets, and a real LocalStack started once per test session."""
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from pydantic import AliasChoices, Field
@@ -14,13 +13,14 @@ from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, MotoServer, free_port, is_ready
 from infra.telemetry import quiet
 from runtime.paths import PROJECT_ROOT
-from runtime.stack import Stack, load_stack
+from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
+from tests.emulator import unique_stack
 from training.data import load_rscience, split
 from training.train import ModelParams, fit
 
 if TYPE_CHECKING:
-    from training.settings import TrainingSettings
+    pass
 
 # Nothing phones home from a test run either.
 quiet()
@@ -77,11 +77,6 @@ def endpoint_url(test_env: TestEnv, localstack: LocalStack | None) -> str:
     return localstack.endpoint_url if localstack else str(test_env.aws_endpoint_url)
 
 
-def unique_stack(suffix: str | None = None) -> Stack:
-    """The committed stack with every resource name made unique, so sessions never collide."""
-    return load_stack().renamed(suffix or uuid.uuid4().hex[:8])
-
-
 @pytest.fixture(scope="session")
 def stack(endpoint_url: str) -> Stack:
     """The whole stack, bootstrapped under unique names in the session's emulator."""
@@ -106,26 +101,6 @@ def prefect_server() -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=120):
         yield
-
-
-def training_settings(
-    data_dir: Path, state_dir: Path, endpoint_url: str, models_bucket: str, **kw: Any
-) -> "TrainingSettings":
-    """Training settings of a test's own: its own MLflow store, named explicitly.
-
-    Explicitly, because `mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the process
-    environment, which settings built later in the session would otherwise read.
-    """
-    from training.settings import TrainingSettings  # noqa: PLC0415
-
-    return TrainingSettings(
-        data_dir=data_dir,
-        state_dir=state_dir,
-        tracking_uri=f"sqlite:///{state_dir / 'mlflow.db'}",
-        aws_endpoint_url=endpoint_url,
-        models_bucket=models_bucket,
-        **kw,
-    )
 
 
 @pytest.fixture

@@ -2,20 +2,23 @@
 settings for a test stack, reading the verdicts stream back."""
 
 import tempfile
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from contracts.storage import ChampionManifest
 from contracts.verdict import Verdict
 from runtime import aws
 from runtime.kinesis import read_stream
-from runtime.stack import Stack
+from runtime.stack import Stack, load_stack
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from training.registry import upload_champion
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from training.settings import TrainingSettings
 
 
 def publish_scorer(s3: "S3Client", bucket: str, scorer: LinearScorer, version: str) -> ChampionManifest:
@@ -47,3 +50,28 @@ def consumer_settings(
 def read_verdicts(endpoint_url: str, stream: str) -> list[Verdict]:
     shards = read_stream(aws.client("kinesis", endpoint_url), stream)
     return [Verdict.model_validate_json(r["Data"]) for records in shards.values() for r in records]
+
+
+def unique_stack(suffix: str | None = None) -> Stack:
+    """The committed stack with every resource name made unique, so sessions never collide."""
+    return load_stack().renamed(suffix or uuid.uuid4().hex[:8])
+
+
+def training_settings(
+    data_dir: Path, state_dir: Path, endpoint_url: str, models_bucket: str, **kw: Any
+) -> "TrainingSettings":
+    """Training settings of a test's own: its own MLflow store, named explicitly.
+
+    Explicitly, because `mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the process
+    environment, which settings built later in the session would otherwise read.
+    """
+    from training.settings import TrainingSettings  # noqa: PLC0415
+
+    return TrainingSettings(
+        data_dir=data_dir,
+        state_dir=state_dir,
+        tracking_uri=f"sqlite:///{state_dir / 'mlflow.db'}",
+        aws_endpoint_url=endpoint_url,
+        models_bucket=models_bucket,
+        **kw,
+    )

@@ -17,12 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from contracts.dead_letter import DeadLetter
+from contracts.lambda_event import read_event
 from monitoring.archive import read_archive, read_feedback
-from producer_sim.__main__ import publish
 from producer_sim.bot import Bot
+from producer_sim.ledger import DiscardedBatch, Ledger, reconcile
 from producer_sim.publisher import PublishReport
 from producer_sim.replay import OutgoingRecord
 from producer_sim.settings import ProducerSettings
+from producer_sim.traffic import publish
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.kinesis import Delivered
@@ -30,8 +33,7 @@ from runtime.queues import peek_bodies
 from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
 from stream_consumer.local_runner import LocalRunner
-from stream_consumer.schemas import DeadLetter, read_event
-from tests.integration.conftest import consumer_settings, read_verdicts
+from tests.emulator import consumer_settings, read_verdicts
 
 
 class _StopPublishingError(Exception):
@@ -84,21 +86,30 @@ def captured_consumer_log() -> Iterator[LogCapture]:
 
 @dataclass
 class Tally:
-    """Where every published record ended."""
+    """Where every published record ended (the run's ledger), and what the bot suppressed."""
 
-    messages_in: int
-    verdict_records: int
-    distinct_verdicts: int
-    dead_letters: int  # distinct records in the DLQ
-    dlq_messages: int  # SQS messages, repeats included
+    ledger: Ledger
     duplicates_suppressed: int  # verdict records the bot saw again and ignored
+
+    @property
+    def messages_in(self) -> int:
+        return self.ledger.published
+
+    @property
+    def distinct_verdicts(self) -> int:
+        return self.ledger.judged_messages
+
+    @property
+    def dead_letters(self) -> int:
+        """Distinct records in the DLQ (`account` asserts that each was published)."""
+        return self.ledger.dead_lettered
 
     def line(self, name: str, faults: str) -> str:
         return (
             f"CHAOS {name}: messages in={self.messages_in} verdicts={self.distinct_verdicts} "
-            f"(records {self.verdict_records}) DLQ entries={self.dead_letters} "
-            f"(messages {self.dlq_messages}) duplicates suppressed={self.duplicates_suppressed} "
-            f"faults injected: {faults}"
+            f"(records {self.ledger.verdict_records}) DLQ entries={self.dead_letters} "
+            f"(messages {self.ledger.dead_letter_messages}) "
+            f"duplicates suppressed={self.duplicates_suppressed} faults injected: {faults}"
         )
 
 
@@ -251,32 +262,38 @@ class Rig:
 
     def account(self) -> Tally:
         """Every record: exactly one verdict effect (the bot) or one DLQ entry; nothing else."""
-        published = {(d.shard_id, d.sequence_number): d.entry for d in self.delivered}
-        good = {k for k, e in published.items() if e.malformed is None}
-        poison = set(published) - good
         verdicts = read_verdicts(self.endpoint_url, self.stack.output_stream.name)
-        verdict_keys = {(v.shard_id, v.sequence_number) for v in verdicts}
-        ids = Counter(v.message_id for v in verdicts)
         sqs = aws.client("sqs", self.endpoint_url)
-        url = sqs.get_queue_url(QueueName=self.stack.dead_letter_queue.name)["QueueUrl"]
-        letters = [DeadLetter.model_validate_json(b) for b in peek_bodies(sqs, url)]
-        dead_keys = {(dl.shard_id, dl.sequence_number) for dl in letters}  # SQS is at-least-once too
 
-        missing = set(published) - verdict_keys - dead_keys
-        assert not missing, f"{len(missing)} published records have neither a verdict nor a DLQ entry"
-        assert verdict_keys == good, "a verdict for something that is not a published good message"
-        assert dead_keys == poison, "a DLQ entry for something that is not a published poison record"
-        assert not verdict_keys & dead_keys
-        assert all(published[v.shard_id, v.sequence_number].message_id == v.message_id for v in verdicts)
-        assert len(ids) == len(good)
+        def bodies(queue: str) -> list[str]:
+            return peek_bodies(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+
+        letters = [DeadLetter.model_validate_json(b) for b in bodies(self.stack.dead_letter_queue.name)]
+        failures = [DiscardedBatch.from_body(b) for b in bodies(self.stack.on_failure_queue.name)]
+        ledger = reconcile(self.delivered, verdicts, letters, failures)
+
+        missing = ledger.missing
+        assert not missing, f"{missing} published records have neither a verdict nor a DLQ entry"
+        # Verdicts for exactly the published good messages, DLQ entries for exactly the poison records.
+        not_good = "a verdict for something that is not a published good message"
+        assert ledger.with_verdict == ledger.valid, not_good
+        assert ledger.verdicts_for_poison + ledger.unpublished_verdicts == 0, not_good
+        not_poison = "a DLQ entry for something that is not a published poison record"
+        assert ledger.dead_lettered == ledger.poison, not_poison
+        assert ledger.valid_dead_lettered + ledger.unpublished_dead_letters == 0, not_poison
+        assert not ledger.with_both
+        assert not ledger.mismatched_verdicts
+        assert ledger.judged_messages == ledger.valid
 
         # The bot: exactly one effect per message, every repeat suppressed.
         assert self.bot is not None
         assert self.runner is not None
         counts = self.bot.state.counts
-        assert counts["hidden"] + counts["queued"] + counts["allowed"] == len(good)
-        assert self.bot.state.seen == {published[k].message_id for k in good}
-        assert counts["duplicates_ignored"] == len(verdicts) - len(ids)
+        assert counts["hidden"] + counts["queued"] + counts["allowed"] == ledger.valid
+        assert self.bot.state.seen == {
+            d.entry.message_id for d in self.delivered if d.entry.malformed is None
+        }
+        assert counts["duplicates_ignored"] == ledger.verdict_records - ledger.judged_messages
         assert counts["unreadable_verdicts"] == 0
         # Moderator feedback is written once per decided message, never twice.
         feedback = read_feedback(
@@ -290,19 +307,11 @@ class Rig:
         assert sum(decided.values()) == counts["decisions"]
         # Nothing went to the ESM's on-failure destination, and every good message was archived.
         assert self.runner.stats.discarded == 0
-        failures_url = sqs.get_queue_url(QueueName=self.stack.on_failure_queue.name)["QueueUrl"]
-        assert peek_bodies(sqs, failures_url) == []
+        assert ledger.retries_exhausted == 0
         archive = read_archive(
             aws.client("s3", self.endpoint_url),
             self.stack.archive_bucket.name,
             self.stack.archive_bucket.archive_prefix,
         )
         assert {m.message.message_id for m in archive.messages} == self.bot.state.seen
-        return Tally(
-            messages_in=len(published),
-            verdict_records=len(verdicts),
-            distinct_verdicts=len(ids),
-            dead_letters=len(dead_keys),
-            dlq_messages=len(letters),
-            duplicates_suppressed=counts["duplicates_ignored"],
-        )
+        return Tally(ledger, duplicates_suppressed=counts["duplicates_ignored"])

@@ -13,18 +13,18 @@ from pathlib import Path
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from contracts.storage import GroundTruth
+from contracts.verdict import Verdict
 from monitoring.archive import read_archive
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
-from producer_sim.replay import GroundTruth
+from producer_sim.settings import ProducerSettings
 from runtime import aws
 from runtime.paths import PROJECT_ROOT
 from runtime.retry import poll_until
 from runtime.stack import Stack
-from stream_consumer.schemas import Verdict
 from stream_consumer.settings import ConsumerSettings
-from tests.conftest import training_settings
-from tests.integration.conftest import read_verdicts
+from tests.emulator import read_verdicts, training_settings
 from training.flow import train_flow
 from training.train import ModelParams
 
@@ -32,18 +32,17 @@ pytestmark = pytest.mark.e2e
 
 
 def _env(stack: Stack, endpoint_url: str, tmp: Path) -> dict[str, str]:
+    producer = ProducerSettings.for_stack(
+        stack, ground_truth_path=tmp / "truth.jsonl", bot_state_dir=tmp / "bot", sample_decision_share=0.5
+    )
+    consumer = ConsumerSettings.for_stack(
+        stack, checkpoint_dir=tmp / "checkpoints", reload_interval_s=1.0, batching_window_s=0.2
+    )
     return {
         **os.environ,
         "AWS_ENDPOINT_URL": endpoint_url,
-        "PRODUCER_INPUT_STREAM": stack.input_stream.name,
-        "PRODUCER_OUTPUT_STREAM": stack.output_stream.name,
-        "PRODUCER_ARCHIVE_BUCKET": stack.archive_bucket.name,
-        "PRODUCER_GROUND_TRUTH_PATH": str(tmp / "truth.jsonl"),
-        "PRODUCER_BOT_STATE_DIR": str(tmp / "bot"),
-        "PRODUCER_SAMPLE_DECISION_SHARE": "0.5",
-        **ConsumerSettings.for_stack(
-            stack, checkpoint_dir=tmp / "checkpoints", reload_interval_s=1.0, batching_window_s=0.2
-        ).to_env(),
+        **producer.to_env(),
+        **consumer.to_env(),
         "POWERTOOLS_METRICS_DISABLED": "true",
     }
 
@@ -127,11 +126,9 @@ def test_the_community_switches_and_the_system_adapts(
     first_tweets = {m for m, t in truth.items() if t.community == "tweets"}
     # THEN the next drift check flags the window and retrains on the feedback
     check = drift_check_flow(
-        settings=MonitoringSettings(
+        settings=MonitoringSettings.for_stack(
+            stack,
             aws_endpoint_url=endpoint_url,
-            archive_bucket=stack.archive_bucket.name,
-            models_bucket=stack.models_bucket.name,
-            dead_letter_queue=stack.dead_letter_queue.name,
             window_last_n=800,
             workspace_dir=tmp_path / "evidently",
             text_drift=False,

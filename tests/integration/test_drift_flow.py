@@ -25,7 +25,7 @@ from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.sinks import archive_lines, batch_archive_key
-from tests.conftest import training_settings
+from tests.emulator import training_settings
 from training.data import LabelledText, load_davidson, load_rscience, split
 from training.flow import train_flow
 from training.settings import TrainingSettings

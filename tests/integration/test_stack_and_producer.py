@@ -14,7 +14,7 @@ from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from runtime import aws
 from runtime.kinesis import Delivered, batches, read_stream
 from runtime.stack import Stack, StreamSpec
-from tests.conftest import unique_stack
+from tests.emulator import unique_stack
 from training.data import Community, load_community
 
 pytestmark = pytest.mark.integration

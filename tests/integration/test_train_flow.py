@@ -11,7 +11,7 @@ from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.scorer import LinearScorer
-from tests.conftest import training_settings
+from tests.emulator import training_settings
 from training import registry
 from training.flow import train_flow
 from training.settings import TrainingSettings

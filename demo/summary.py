@@ -1,0 +1,175 @@
+"""The closing summary of a demo run: the ledger of every published record (`producer_sim.ledger`),
+how each traffic phase was served (actions, model versions, ROC-AUC against the ground truth), the
+drift checks and the bot's counts. What came back is read once the consumer has stopped."""
+
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from contracts.dead_letter import DeadLetter
+from contracts.storage import GroundTruth
+from contracts.verdict import Verdict
+from producer_sim.ledger import DiscardedBatch, reconcile
+from producer_sim.replay import OutgoingRecord
+from runtime import aws
+from runtime.kinesis import Delivered, read_stream
+from runtime.queues import peek_bodies
+from runtime.stack import Stack
+
+
+class PhaseResult(BaseModel):
+    """What one traffic phase sent and how it was served (filled in at the end)."""
+
+    name: str
+    published: int = 0
+    verdicts: int = 0
+    dead_letters: int = 0
+    actions: dict[str, int] = {}
+    versions: dict[str, int] = {}
+    served_roc_auc: dict[str, float] = {}  # by model version, against the ground-truth labels
+
+
+class Summary(BaseModel):
+    """The closing figures, also written to `summary.json` in the run's directory."""
+
+    tag: str
+    model_name: str
+    wall_time_s: float
+    steps: dict[str, float]
+    phases: list[PhaseResult]
+    drift_checks: list[dict[str, Any]]
+    champion_versions: list[str]
+    published: int
+    with_verdict: int
+    dead_lettered: int
+    with_both: int  # a record with a verdict and a dead letter: must be 0
+    unaccounted: int  # a record with neither: must be 0
+    duplicate_verdicts: int  # redelivered verdict records (at-least-once); the bot acts once per id
+    duplicate_dead_letters: int
+    retries_exhausted: int  # entries in the event source mapping's on-failure queue
+    bot: dict[str, int]
+    urls: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Outcomes:
+    """What came back: verdict records, dead letters and the on-failure queue's entries, repeats kept."""
+
+    verdicts: list[Verdict]
+    dead_letters: list[DeadLetter]
+    discarded: list[DiscardedBatch]
+
+
+def read_outcomes(endpoint_url: str, stack: Stack) -> Outcomes:
+    """Every record of the output stream and every message of both queues (none is deleted)."""
+    kinesis = aws.client("kinesis", endpoint_url)
+    records = [r for rs in read_stream(kinesis, stack.output_stream.name).values() for r in rs]
+    sqs = aws.client("sqs", endpoint_url)
+
+    def bodies(queue: str) -> list[str]:
+        return peek_bodies(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
+
+    return Outcomes(
+        verdicts=[Verdict.model_validate_json(r["Data"]) for r in records],
+        dead_letters=[DeadLetter.model_validate_json(b) for b in bodies(stack.dead_letter_queue.name)],
+        discarded=[DiscardedBatch.from_body(b) for b in bodies(stack.on_failure_queue.name)],
+    )
+
+
+def read_truth(path: Path) -> dict[str, GroundTruth]:
+    """The ground-truth side file, by message id."""
+    truths = (GroundTruth.model_validate_json(line) for line in path.read_text().splitlines())
+    return {str(t.message_id): t for t in truths}
+
+
+def read_bot_counts(log: Path) -> dict[str, int]:
+    """The counts of the last report the bot printed to its log (none: empty)."""
+    for line in reversed(log.read_text(errors="replace").splitlines()):
+        if '"bot_report"' in line:
+            return {k: v for k, v in json.loads(line).items() if isinstance(v, int)}
+    return {}
+
+
+def _roc_auc(labels: list[int], scores: list[float]) -> float | None:
+    if len(set(labels)) < 2:
+        return None
+    from sklearn.metrics import roc_auc_score  # noqa: PLC0415 - only for the closing summary
+
+    return round(float(roc_auc_score(labels, scores)), 3)
+
+
+def served_roc_auc(served: list[Verdict], truth: dict[str, GroundTruth]) -> dict[str, float]:
+    """ROC-AUC of the scores each model version served, against the ground-truth labels."""
+    aucs = {}
+    for version in dict.fromkeys(v.model_version for v in served):
+        scored = [
+            v
+            for v in served
+            if v.model_version == version and v.score is not None and str(v.message_id) in truth
+        ]
+        auc = _roc_auc(
+            [1 if truth[str(v.message_id)].label == "remove" else 0 for v in scored],
+            [v.score for v in scored if v.score is not None],
+        )
+        if auc is not None:
+            aucs[version] = auc
+    return aucs
+
+
+def phase_result(
+    name: str, delivered: list[Delivered[OutgoingRecord]], outcomes: Outcomes, truth: dict[str, GroundTruth]
+) -> PhaseResult:
+    """How one phase's records were served."""
+    ledger = reconcile(delivered, outcomes.verdicts, outcomes.dead_letters)
+    verdict_at = {(v.shard_id, v.sequence_number): v for v in outcomes.verdicts}
+    served = [verdict_at[k] for k in ((d.shard_id, d.sequence_number) for d in delivered) if k in verdict_at]
+    return PhaseResult(
+        name=name,
+        published=ledger.published,
+        verdicts=ledger.with_verdict,
+        dead_letters=ledger.dead_lettered,
+        actions=dict(Counter(v.action.value for v in served)),
+        versions=dict(Counter(v.model_version for v in served)),
+        served_roc_auc=served_roc_auc(served, truth),
+    )
+
+
+def build_summary(
+    *,
+    tag: str,
+    model_name: str,
+    wall_time_s: float,
+    steps: dict[str, float],
+    phases: list[PhaseResult],
+    published: list[Delivered[OutgoingRecord]],
+    outcomes: Outcomes,
+    drift_checks: list[dict[str, Any]],
+    champion_versions: list[str],
+    bot: dict[str, int],
+    urls: dict[str, str],
+) -> Summary:
+    """The closing figures, with the ledger of every record `published` in the run."""
+    ledger = reconcile(published, outcomes.verdicts, outcomes.dead_letters, outcomes.discarded)
+    return Summary(
+        tag=tag,
+        model_name=model_name,
+        wall_time_s=wall_time_s,
+        steps=steps,
+        phases=phases,
+        drift_checks=[{k: v for k, v in c.items() if k != "pvalues"} for c in drift_checks],
+        champion_versions=champion_versions,
+        published=ledger.published,
+        with_verdict=ledger.with_verdict,
+        dead_lettered=ledger.dead_lettered,
+        with_both=ledger.with_both,
+        unaccounted=ledger.missing,
+        duplicate_verdicts=ledger.redelivered_verdicts,
+        duplicate_dead_letters=ledger.redelivered_dead_letters,
+        retries_exhausted=ledger.retries_exhausted,
+        bot=bot,
+        urls=urls,
+    )

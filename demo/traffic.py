@@ -1,0 +1,54 @@
+"""The story's chat traffic: which texts each phase replays (none that a model trained on), and what
+the chat servers delivered, by phase (the live view, the waits and the ledger read it as it grows)."""
+
+import hashlib
+from dataclasses import dataclass, field
+
+from producer_sim.replay import OutgoingRecord
+from runtime.kinesis import Delivered
+from training.data import Community, LabelledText, split
+from training.settings import TrainingSettings
+
+
+@dataclass
+class Traffic:
+    """What the chat servers delivered, by phase."""
+
+    phase: str = ""
+    delivered: dict[str, list[Delivered[OutgoingRecord]]] = field(default_factory=dict)
+    ids: dict[str, list[str]] = field(default_factory=dict)  # message ids by phase (valid records)
+    tips: dict[str, int] = field(default_factory=dict)  # the highest sequence number per shard
+
+    @property
+    def published(self) -> int:
+        """Records delivered so far, every phase."""
+        phases = list(self.delivered.values())  # a copy: the story adds phases while the view reads
+        return sum(len(records) for records in phases)
+
+    def begin(self, phase: str) -> None:
+        """Count what follows under `phase`."""
+        self.phase = phase
+        self.delivered[phase], self.ids[phase] = [], []
+
+    def add(self, delivered: list[Delivered[OutgoingRecord]]) -> None:
+        """Record a delivered batch under the current phase."""
+        records, ids = self.delivered[self.phase], self.ids[self.phase]
+        for d in delivered:
+            records.append(d)
+            self.tips[d.shard_id] = max(self.tips.get(d.shard_id, 0), int(d.sequence_number))
+            if d.entry.truth is not None:
+                ids.append(str(d.entry.truth.message_id))
+
+
+def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: int) -> list[LabelledText]:
+    """Traffic no model has trained on, like a real community's new messages: r/science's held-out
+    rows (the champion's validation and test splits), and one half of the tweets (split by a hash of
+    the text) before the retraining, the other half after it, so served quality is measured on unseen
+    text."""
+    if community is Community.RSCIENCE:
+        t = TrainingSettings()
+        parts = split(pool, t.seed, t.validation_share, t.test_share)
+        return parts.validation + parts.test
+    return [
+        x for x in pool if int(hashlib.sha256(x.text.casefold().encode()).hexdigest(), 16) % 2 == tweets_half
+    ]

@@ -1,0 +1,193 @@
+"""What the demo shows: the steps with their timings and the consumer's running figures (a live view
+on a terminal, a plain line per step elsewhere), and the closing tables."""
+
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from contracts import metrics
+from contracts.verdict import Action
+from demo.live import ConsumerFigures, LogFollower
+from demo.summary import Summary
+from demo.traffic import Traffic
+
+
+@dataclass
+class Step:
+    """One step of the story, as the view shows it."""
+
+    title: str
+    status: str = "pending"  # pending, running, done
+    started: float | None = None
+    ended: float | None = None
+    detail: str = ""
+
+    @property
+    def seconds(self) -> float | None:
+        if self.started is None:
+            return None
+        return (self.ended or time.monotonic()) - self.started
+
+
+def _count_lines(path: Path) -> int:
+    try:
+        with path.open("rb") as fh:
+            return sum(1 for _ in fh)
+    except FileNotFoundError:
+        return 0
+
+
+class LiveView:
+    """The story's steps and the consumer's figures, folded from its log as it grows."""
+
+    def __init__(
+        self,
+        console: Console,
+        titles: dict[str, str],
+        traffic: Traffic,
+        consumer_log: Path,
+        bot_seen: Path,
+        tag: str,
+    ) -> None:
+        self.console = console
+        self.steps = {key: Step(title) for key, title in titles.items()}
+        self.figures = ConsumerFigures()
+        self.t0 = time.monotonic()
+        self._traffic = traffic
+        self._follower = LogFollower(consumer_log)
+        self._bot_seen = bot_seen
+        self._tag = tag
+        self._lock = threading.Lock()  # the live view's thread and the main thread both fold the log
+
+    def begin(self, key: str) -> None:
+        """Mark a step running (off a terminal, print its title)."""
+        step = self.steps[key]
+        step.status, step.started = "running", time.monotonic()
+        if not self.console.is_terminal:
+            self.console.print(f"== {step.title}")
+
+    def end(self, key: str, detail: str = "") -> None:
+        """Mark a step done with what it achieved (off a terminal, print its time and detail)."""
+        step = self.steps[key]
+        step.status, step.ended, step.detail = "done", time.monotonic(), detail
+        if not self.console.is_terminal:
+            self.console.print(f"   done in {step.seconds or 0:.1f} s{': ' + detail if detail else ''}")
+
+    def timings(self) -> dict[str, float]:
+        """Seconds each step took (0 for those that never ran)."""
+        return {k: round(s.seconds or 0, 1) for k, s in self.steps.items()}
+
+    def refresh(self) -> None:
+        """Fold the consumer's new log lines into the figures."""
+        with self._lock:
+            for line in self._follower.new_lines():
+                self.figures.ingest(line)
+
+    def counts(self) -> Counter[str]:
+        """A copy of the consumer's counts so far."""
+        self.refresh()
+        with self._lock:
+            return Counter(self.figures.counts)
+
+    def mix_line(self, since: Counter[str] | None = None) -> str:
+        """Verdicts by action and dead letters (since an earlier `counts()`, if given)."""
+        with self._lock:
+            counts = self.figures.counts - (since or Counter())
+        verdicts = sum(counts[metrics.verdicts(a)] for a in Action)
+        shares = " ".join(f"{a} {100 * counts[metrics.verdicts(a)] / max(verdicts, 1):.0f}%" for a in Action)
+        return f"verdicts {verdicts:,} ({shares}), dead letters {counts[metrics.DEAD_LETTERS]:,}"
+
+    def render(self) -> Group:
+        """The steps table and the running figures (rich's `Live` calls it a few times a second)."""
+        self.refresh()
+        table = Table(box=None, show_header=False, pad_edge=False)
+        table.add_column(width=2)
+        table.add_column()
+        table.add_column(justify="right", width=8)
+        table.add_column(style="dim")
+        marks = {"pending": "·", "running": "[yellow]▶", "done": "[green]✓"}
+        for step in self.steps.values():
+            secs = f"{step.seconds:.1f} s" if step.seconds is not None else ""
+            table.add_row(marks[step.status], step.title, secs, step.detail)
+        f, t = self.figures, self._traffic
+        lag = t.published - f.verdicts - f.counts[metrics.DEAD_LETTERS]
+        p50 = f"{f.handler_p50_ms:.0f} ms" if f.handler_p50_ms is not None else "-"
+        bot_seen = _count_lines(self._bot_seen)
+        stats = Text.from_markup(
+            f"[bold]in[/] {t.published:,} ({t.phase})   [bold]out[/] {self.mix_line()}   "
+            f"[bold]in flight[/] {max(lag, 0):,}   [bold]retried[/] {f.counts[metrics.RETRIED_RECORDS]:,}\n"
+            f"[bold]champion[/] v{f.champion_version or '-'}   reloads {f.counts[metrics.MODEL_RELOADS]}"
+            f" (failed {f.counts[metrics.MODEL_RELOAD_FAILURES]})   [bold]handler p50[/] {p50} over"
+            f" {f.batches:,} batches   [bold]bot[/] read {bot_seen:,} verdicts   "
+            f"[dim]elapsed {time.monotonic() - self.t0:.0f} s, stack tag {self._tag}[/]"
+        )
+        return Group(table, Text(""), stats)
+
+
+def summary_tables(summary: Summary) -> Group:
+    """The closing tables: traffic by phase, the drift checks, and where to look next."""
+    phases = Table(title=f"The story in numbers (stack tag {summary.tag}, {summary.wall_time_s:.0f} s)")
+    for col in (
+        "phase",
+        "messages",
+        "verdicts",
+        "dead letters",
+        "allow / review / remove",
+        "served by",
+        "ROC-AUC served",
+    ):
+        phases.add_column(col, justify="left" if col in {"phase", "served by"} else "right")
+    for p in summary.phases:
+        mix = " / ".join(str(p.actions.get(a, 0)) for a in ("allow", "review", "remove"))
+        served = ", ".join(f"v{v} ({n})" for v, n in sorted(p.versions.items()))
+        aucs = ", ".join(f"v{v} {a:.3f}" for v, a in sorted(p.served_roc_auc.items()))
+        phases.add_row(
+            p.name, f"{p.published:,}", f"{p.verdicts:,}", f"{p.dead_letters:,}", mix, served, aucs
+        )
+    checks = Table(title="Drift checks (Evidently over the archive)")
+    for col in ("check", "window", "drifted", "unseen words", "reasons", "retraining"):
+        checks.add_column(col)
+    for i, c in enumerate(summary.drift_checks, 1):
+        t = c.get("training")
+        retrain = "-"
+        if t:
+            aucs = ", ".join(f"{k} {v:.3f}" for k, v in t["test_roc_auc"].items())
+            retrain = f"v{t['version']} {'promoted' if t['promoted'] else 'kept out'} ({aucs})"
+        checks.add_row(
+            str(i),
+            str(c["window"]),
+            "[red]yes" if c["drifted"] else "[green]no",
+            f"{c['reference_unseen_word_share']:.3f} → {c['unseen_word_share']:.3f}",
+            "; ".join(c["reasons"]) or "-",
+            retrain,
+        )
+    problems = [
+        f"{n} {what}"
+        for n, what in (
+            (summary.unaccounted, "with neither a verdict nor a dead letter"),
+            (summary.with_both, "with both"),
+            (summary.retries_exhausted, "discarded after their retries (on-failure queue)"),
+        )
+        if n
+    ]
+    ledger = Text.from_markup(
+        f"[bold]Ledger:[/] {summary.published:,} records published = {summary.with_verdict:,} with a verdict"
+        f" + {summary.dead_lettered:,} dead-lettered"
+        + (f" [red]({'; '.join(problems)})[/]" if problems else " — nothing lost, nothing twice")
+        + f"; redelivered verdict records {summary.duplicate_verdicts} (the bot acts once per message id)."
+        + f"\n[bold]Champions:[/] {' → '.join('v' + v for v in summary.champion_versions)}"
+        + f" of {summary.model_name}.  [bold]Bot:[/] "
+        + ", ".join(f"{k} {v:,}" for k, v in summary.bot.items())
+    )
+    urls = Table(title="Look closer", show_header=False)
+    urls.add_column()
+    urls.add_column()
+    for name, url in summary.urls.items():
+        urls.add_row(name, url)
+    return Group(phases, checks, ledger, Text(""), urls)

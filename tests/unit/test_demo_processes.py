@@ -1,0 +1,103 @@
+"""The demo's children: their environment rebuilds each deployable's settings for the run's stack, and
+the waits on children and servers say which one stopped."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from demo.services import Service, ServiceError
+from demo.settings import DemoSettings, child_env
+from demo.supervisor import DemoError, Supervisor
+from infra.localstack import free_port
+from infra.settings import InfraSettings
+from monitoring.settings import MonitoringSettings
+from producer_sim.settings import ProducerSettings
+from runtime.stack import load_stack
+from stream_consumer.settings import ConsumerSettings
+from training.settings import TrainingSettings
+
+MLFLOW, PREFECT = "http://127.0.0.1:5001", "http://127.0.0.1:4201"
+
+
+def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a quick run's own stack and directories, in a shell that silences the EMF metrics
+    stack = load_stack().renamed("run1")
+    settings = DemoSettings(state_dir=tmp_path, quick=True)
+    run = tmp_path / "demo" / "run1"
+    monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
+    # WHEN the children's environment is built, and a child reads its settings from it
+    env = child_env(settings, stack, run, "chat-moderation-run1", "http://127.0.0.1:4599", MLFLOW, PREFECT)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
+    consumer, producer = ConsumerSettings(), ProducerSettings()
+    training, monitoring = TrainingSettings(), MonitoringSettings()
+    # THEN every deployable names the run's resources, paths and sizes
+    assert (consumer.input_stream, consumer.on_failure_queue) == (
+        stack.input_stream.name,
+        stack.on_failure_queue.name,
+    )
+    assert (consumer.checkpoint_dir, consumer.reload_interval_s) == (run / "checkpoints", 2.0)
+    assert (producer.input_stream, producer.output_stream) == (
+        stack.input_stream.name,
+        stack.output_stream.name,
+    )
+    assert (producer.ground_truth_path, producer.bot_state_dir) == (run / "ground_truth.jsonl", run / "bot")
+    assert (training.model_name, training.models_bucket) == ("chat-moderation-run1", stack.models_bucket.name)
+    assert (training.state_dir, training.tracking_uri) == (tmp_path, MLFLOW)
+    assert (monitoring.archive_bucket, monitoring.dead_letter_queue) == (
+        stack.archive_bucket.name,
+        stack.dead_letter_queue.name,
+    )
+    assert (monitoring.workspace_dir, monitoring.window_last_n) == (tmp_path / "evidently", 500)
+    # AND the servers are named, output is unbuffered, and the EMF metrics are on for the live view
+    assert (env["AWS_ENDPOINT_URL"], env["PREFECT_API_URL"]) == ("http://127.0.0.1:4599", f"{PREFECT}/api")
+    assert (env["MLFLOW_TRACKING_URI"], env["PYTHONUNBUFFERED"]) == (MLFLOW, "1")
+    assert "POWERTOOLS_METRICS_DISABLED" not in env
+
+
+def test_a_wait_names_the_background_child_that_stopped(tmp_path: Path) -> None:
+    # GIVEN a consumer that exits at once
+    processes = Supervisor(tmp_path, [], InfraSettings(), step_timeout_s=60)
+    processes.start("consumer", ("-c", "raise SystemExit(3)"), dict(os.environ))
+    # WHEN the story waits for something only the consumer could bring
+    # THEN the wait fails at once, naming the consumer, its exit code and its log
+    with pytest.raises(DemoError, match=r"^the consumer stopped \(3\); see .*/consumer\.log$"):
+        processes.wait_until(lambda: False, "the consumer to check-point")
+
+
+def test_a_wait_that_runs_out_of_time_says_what_it_waited_for(tmp_path: Path) -> None:
+    # GIVEN a step timeout of a fraction of a second, and no child
+    processes = Supervisor(tmp_path, [], InfraSettings(), step_timeout_s=0.2)
+    # WHEN a wait never comes true
+    # THEN it fails saying what it waited for
+    with pytest.raises(DemoError, match=r"^timed out waiting for the bot to act$"):
+        processes.wait_until(lambda: False, "the bot to act")
+
+
+def _service(tmp_path: Path) -> Service:
+    return Service("mlflow", [], free_port(), "/health", "OK", tmp_path)
+
+
+def test_a_server_that_exits_before_answering_fails_its_wait(tmp_path: Path) -> None:
+    # GIVEN a server process that exits without ever listening
+    proc = subprocess.Popen([sys.executable, "-c", "raise SystemExit(4)"])
+    proc.wait()
+    # WHEN the demo waits for it to answer
+    # THEN the wait fails naming the exit code and the server's log
+    with pytest.raises(ServiceError, match=r"^mlflow exited with 4; see .*/mlflow\.log$"):
+        _service(tmp_path).wait(proc, timeout=60)
+
+
+def test_a_server_that_never_answers_fails_its_wait_in_time(tmp_path: Path) -> None:
+    # GIVEN a server that nothing answers for
+    service = _service(tmp_path)
+    # WHEN the demo waits for it briefly
+    # THEN the wait fails saying where it was expected and how long it waited
+    with pytest.raises(ServiceError, match=rf"^mlflow did not answer at {service.url} within 0 s$"):
+        service.wait(None, timeout=0.1)
