@@ -19,8 +19,8 @@ def test_replay_republishes_selected_letters_and_keeps_the_rest(
     url = sqs.get_queue_url(QueueName=fresh_stack.dead_letter_queue.name)["QueueUrl"]
     # GIVEN two replayable letters, a truncated one, and one of a reason not selected
     bodies = {
-        b'{"fixed": 1}': dead_letter(b'{"fixed": 1}', RejectReason.UNKNOWN_FIELD),
-        b'{"fixed": 2}': dead_letter(b'{"fixed": 2}', RejectReason.UNKNOWN_FIELD),
+        b'{"fixed": 1}': dead_letter(b'{"fixed": 1}', RejectReason.UNKNOWN_FIELD, partition_key="channel-07"),
+        b'{"fixed": 2}': dead_letter(b'{"fixed": 2}', RejectReason.UNKNOWN_FIELD, partition_key="channel-07"),
         b"cut": dead_letter(b"cut", RejectReason.UNKNOWN_FIELD, truncated_to=2),
         b"other": dead_letter(b"other", RejectReason.NOT_JSON),
     }
