@@ -79,7 +79,7 @@ test: install check-data lint  ## lint, then every test (unit, integration on Lo
 test-unit: $(VENV)/.synced  ## pure tests only, no services
 	$(RUN) -m pytest -m "not integration and not e2e"
 
-bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency (COMPARE=1: vs alt-profanity-check)
+bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency, model trade-off (COMPARE=1: vs alt-profanity-check)
 	$(if $(COMPARE),$(UV) sync --frozen --group compare --python "$(PYTHON)")
 	$(RUN) -m benchmarks $(BENCH_ARGS)
 

@@ -31,7 +31,27 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "versions": {p: version(p) for p in ("numpy", "scikit-learn", "pydantic", "boto3", "mlflow")},
+        **_commit(),
+        # Timings are one core's, but other work on the machine still slows them: say how much there was.
+        "load_average": list(os.getloadavg()),
     }
+
+
+def _commit() -> dict[str, Any]:
+    """The commit measured, and whether the working tree differed from it."""
+    head = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if head.returncode != 0:
+        return {}
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return {"commit": head.stdout.strip(), "dirty": bool(status.stdout.strip())}
 
 
 def run_pinned(module: str, *args: str, timeout: float = 900) -> dict[str, Any]:
@@ -51,13 +71,29 @@ def _has_taskset() -> bool:
     )
 
 
-def previous_results() -> dict[str, Any] | None:
-    files = sorted(RESULTS.glob("bench-*.json"))
-    return json.loads(files[-1].read_text()) if files else None
-
-
 def write_results(results: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(results, indent=2) + "\n")
     return path
+
+
+def stamp(path: Path) -> str:
+    """The UTC time a results file's name carries (`bench-20261129T105145Z.json` → `20261129T105145Z`)."""
+    return path.stem.rsplit("-", 1)[-1]
+
+
+def when(path: Path) -> str:
+    """A results file's time, readable (`2026-11-29 10:51 UTC`)."""
+    s = stamp(path)
+    return f"{s[:4]}-{s[4:6]}-{s[6:8]} {s[9:11]}:{s[11:13]} UTC"
+
+
+def describe(m: dict[str, Any]) -> str:
+    """The machine a result was measured on, and how busy it was, in a few words."""
+    parts = [f"{m.get('cpu') or 'unknown CPU'}, {m.get('cores')} cores", f"Python {m.get('python')}"]
+    if m.get("commit"):
+        parts.append(f"commit {m['commit']}{' with local changes' if m.get('dirty') else ''}")
+    if m.get("load_average"):
+        parts.append(f"load average {m['load_average'][0]:.1f} at the start")
+    return "; ".join(parts)

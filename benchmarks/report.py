@@ -1,0 +1,248 @@
+"""`benchmarks/results/latest.md`: the markdown of the newest results files, rendered from them alone.
+
+The README quotes its tables; `tests/unit/test_readme_numbers.py` renders it again from the files it
+names and holds the README to it. `python -m benchmarks report` rewrites it without measuring.
+"""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import compare, tradeoff
+from benchmarks.common import RESULTS, describe, stamp, when
+
+BENCH_PREFIX = "bench-"
+EVASION_BEFORE_PREFIX = "evasion-before-"
+LATEST = "latest.md"
+TWEETS_MODEL = "offensive tweets, 16-token windows"
+RSCIENCE_MODEL = "r/science champion"
+
+ROWS = [
+    ("training", "fit_s", "training time, r/science (s)", "lower"),
+    ("model", "scores_msg_per_s_batch500", "model scores, msg/s/core (batch 500)", "higher"),
+    (
+        "model",
+        "normalise_score_reasons_msg_per_s_batch500",
+        "normalise + score + reasons, msg/s/core",
+        "higher",
+    ),
+    ("handler", "handler_msg_per_s_batch100", "handler, msg/s/core (batch 100)", "higher"),
+    ("handler", "handler_msg_per_s_batch500", "handler, msg/s/core (batch 500)", "higher"),
+    ("hostile", "worst_ms_per_message", "hostile text: worst 10,000-char message (ms)", "lower"),
+    ("hostile", "worst_over_ordinary", "… worst / ordinary text of the same length", "lower"),
+    ("hostile", "worst_ms_per_batch_of_100", "… batch of 100 worst messages (ms)", "lower"),
+    ("coldstart", "cold_start_s", "cold start: import + load champion (s)", "lower"),
+    ("coldstart", "peak_rss_mb", "peak RSS after cold start (MB)", "lower"),
+    ("handler", "peak_rss_mb", "peak RSS while handling (MB)", "lower"),
+    ("drift", "flagged_share_0pct_tweets", "drift: false-alarm rate, same-community windows", "lower"),
+    ("drift", "flagged_share_10pct_tweets", "drift: windows flagged with 10% tweets", "higher"),
+    ("drift", "flagged_share_20pct_tweets", "drift: windows flagged with 20% tweets", "higher"),
+    ("drift", "drift_check_s_per_10k_messages", "drift check per 10k messages (s)", "lower"),
+    (
+        "drift_with_text_content",
+        "drift_check_s_per_10k_messages",
+        "… with Evidently text-content drift (s)",
+        "lower",
+    ),
+]
+
+
+@dataclass(frozen=True)
+class Sources:
+    """The results files `latest.md` is rendered from (None: no such file yet)."""
+
+    bench: Path | None
+    previous: Path | None  # the bench file before `bench`: the "previous" column
+    evasion_before: Path | None
+    comparison: Path | None  # the newest bench file whose comparison ran
+    tradeoff: Path | None  # the newest bench file with a trade-off, or standalone trade-off file
+
+
+def load(path: Path) -> dict[str, Any]:
+    result: dict[str, Any] = json.loads(path.read_text())
+    return result
+
+
+def sources(directory: Path = RESULTS) -> Sources:
+    """The newest bench file, the one before it, and the newest file holding each optional part."""
+    bench = sorted(directory.glob(f"{BENCH_PREFIX}*.json"))
+    before = sorted(directory.glob(f"{EVASION_BEFORE_PREFIX}*.json"))
+    compared = [p for p in bench if "skipped" not in load(p).get("compare", {"skipped": ""})]
+    traded = [p for p in bench if "tradeoff" in load(p)]
+    traded += directory.glob(f"{tradeoff.PREFIX}[0-9]*.json")
+    return Sources(
+        bench=bench[-1] if bench else None,
+        previous=bench[-2] if len(bench) > 1 else None,
+        evasion_before=before[-1] if before else None,
+        comparison=compared[-1] if compared else None,
+        tradeoff=max(traded, key=stamp) if traded else None,
+    )
+
+
+def _get(results: dict[str, Any], suite: str, key: str) -> float | None:
+    value = results.get(suite, {}).get(key)
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3f}"
+
+
+def bench_caption(bench: Path, results: dict[str, Any], previous: Path | None) -> str:
+    """The line that names where the benchmark table comes from."""
+    before = f'; "previous" is `{previous.name}`' if previous else ""
+    elapsed = f", {results['elapsed_s'] / 60:.0f} min" if "elapsed_s" in results else ""
+    machine = describe(results.get("machine", {}))
+    return f"From `{bench.name}` (`make bench`, {when(bench)}{elapsed}; {machine}){before}:"
+
+
+def table(results: dict[str, Any], before: dict[str, Any] | None) -> str:
+    """The markdown summary, with the change against the previous results file."""
+    lines = ["| measure | value | previous | change |", "|---|---:|---:|---:|"]
+    for suite, key, label, _ in ROWS:
+        now, prev = _get(results, suite, key), _get(before or {}, suite, key)
+        change = f"{(now / prev - 1) * 100:+.0f}%" if now is not None and prev else ""
+        lines.append(f"| {label} | {_fmt(now)} | {_fmt(prev)} | {change} |")
+    for emulator in results.get("e2e", []):
+        for r in emulator["runs"]:
+            p50 = f"{r['p50_s']:.3f}" if r["p50_s"] is not None else "–"
+            p99 = f"{r['p99_s']:.3f}" if r["p99_s"] is not None else "–"
+            name = emulator["emulator"]
+            lines.append(
+                f"| put→verdict at {r['rate_target']:.0f} msg/s via {name} "
+                f"(achieved {r['rate_achieved']:.0f}, {r['verdicts']}/{r['messages']}) "
+                f"| p50 {p50} s | p99 {p99} s | |"
+            )
+        best = emulator["max_rate_p99_under_1s"]
+        lines.append(f"| highest rate with p99 < 1 s via {emulator['emulator']} | {best} | | |")
+    return "\n".join(lines) + "\n"
+
+
+def hostile_table(hostile: dict[str, Any]) -> str:
+    """Milliseconds per 10,000-character message, per hostile generator."""
+    lines = [
+        "| hostile text, 10,000 characters | ms per message | ms per batch of 100 |",
+        "|---|---:|---:|",
+    ]
+    for name, row in hostile["generators"].items():
+        lines.append(f"| {name} | {row['ms_per_message']:.2f} | {row['ms_per_batch_of_100']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def evasion_table(evasion: dict[str, Any], before: dict[str, Any]) -> str:
+    """Per model and family: toxic messages removed in clean form still removed / still flagged, and the
+    benign false-flag rate clean → obfuscated (before: the previous normal form, where measured)."""
+    out = []
+    for model, rows in evasion.items():
+        old = {r["family"]: r for r in before.get("models", {}).get(model, [])}
+        out += [
+            f"Evasion suite, {model} "
+            f"({rows[0]['toxic']} toxic removed in clean form, {rows[0]['benign']} benign):",
+            "",
+            "| family | still removed | still flagged | benign flagged | before: removed / flagged |",
+            "|---|---:|---:|---:|---:|",
+        ]
+        for r in rows:
+            b = old.get(r["family"])
+            was = f"{b['still_removed']:.1%} / {b['still_flagged']:.1%}" if b else "–"
+            out.append(
+                f"| {r['family']} | {r['still_removed']:.1%} | {r['still_flagged']:.1%} "
+                f"| {r['benign_flagged_clean']:.1%} → {r['benign_flagged']:.1%} | {was} |"
+            )
+        out.append("")
+    return "\n".join(out)
+
+
+def _was(before: dict[str, Any] | None, key: str) -> str:
+    return f"{before[key]:.0%} → " if before else "– → "
+
+
+def evasion_before_after(evasion: dict[str, Any], before: dict[str, Any], source: str) -> str:
+    """Both models side by side, before (the earlier normal form and model) → after, in whole percents."""
+    tweets, rscience = evasion.get(TWEETS_MODEL), evasion.get(RSCIENCE_MODEL)
+    if not tweets or not rscience:
+        return ""
+    old = {m: {r["family"]: r for r in rows} for m, rows in before.get("models", {}).items()}
+    old_rscience = before.get("models", {}).get(RSCIENCE_MODEL, [{}])[0].get("toxic", "–")
+    by_family = {r["family"]: r for r in rscience}
+    lines = [
+        f"Model of offensive tweets ({tweets[0]['toxic']} toxic removed in clean form, "
+        f"{tweets[0]['benign']} benign) and the r/science champion ({rscience[0]['toxic']} removed in "
+        f"clean form; before: {old_rscience}); before (commit {before.get('commit', '–')}, `{source}`) "
+        "→ after:",
+        "",
+        f"| family | offensive tweets: still removed | still flagged "
+        f"| benign flagged (clean {tweets[0]['benign_flagged_clean']:.1%}) "
+        "| r/science champion: still removed | still flagged |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for t in tweets:
+        r = by_family[t["family"]]
+        bt = old.get(TWEETS_MODEL, {}).get(t["family"])
+        br = old.get(RSCIENCE_MODEL, {}).get(t["family"])
+        lines.append(
+            f"| {t['family']} | {_was(bt, 'still_removed')}{t['still_removed']:.0%} "
+            f"| {_was(bt, 'still_flagged')}{t['still_flagged']:.0%} | {t['benign_flagged']:.1%} "
+            f"| {_was(br, 'still_removed')}{r['still_removed']:.0%} "
+            f"| {_was(br, 'still_flagged')}{r['still_flagged']:.0%} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def comparison_section(results: dict[str, Any], comparison: Path | None, bench: Path | None) -> str:
+    """This run's comparison, or the newest one measured (named), or why there is none."""
+    if comparison is None or "compare" not in load(comparison):
+        return compare.table(results.get("compare", {"skipped": compare.SKIPPED}))
+    if comparison == bench:
+        return compare.table(results["compare"])
+    return (
+        f"Comparison with {compare.PACKAGE}: not run in `{bench.name if bench else '–'}`; the newest "
+        f"measured is from `{comparison.name}`, with that run's champion.\n\n"
+        + compare.table(load(comparison)["compare"])
+    )
+
+
+def tradeoff_section(path: Path | None) -> str:
+    """The model trade-off table of the newest results file that holds one."""
+    if path is None:
+        return "Model trade-off: not measured yet (`python -m benchmarks.tradeoff`).\n"
+    result = load(path)
+    if "tradeoff" in result:  # measured by `make bench`: the machine is the run's
+        result = {**result["tradeoff"], "machine": result.get("machine", {})}
+    return tradeoff.table(result, path.name)
+
+
+def render(directory: Path = RESULTS) -> str:
+    """`latest.md` as the results files in `directory` give it."""
+    src = sources(directory)
+    results = load(src.bench) if src.bench else {}
+    before = load(src.evasion_before) if src.evasion_before else {}
+    parts = ["# Benchmark results", ""]
+    if src.bench:
+        parts += [
+            "Rendered from the results files it names by `python -m benchmarks report` (`make bench` "
+            "does it after measuring).",
+            "",
+            bench_caption(src.bench, results, src.previous),
+            "",
+            table(results, load(src.previous) if src.previous else None),
+        ]
+    if "hostile" in results:
+        parts.append(hostile_table(results["hostile"]))
+    if "evasion" in results:
+        parts.append(evasion_table(results["evasion"], before))
+        if src.evasion_before:
+            parts.append(evasion_before_after(results["evasion"], before, src.evasion_before.name))
+    parts.append(comparison_section(results, src.comparison, src.bench))
+    parts.append(tradeoff_section(src.tradeoff))
+    return "\n".join(parts)
+
+
+def write_latest(directory: Path = RESULTS) -> Path:
+    """Render `latest.md` into `directory`; return its path."""
+    path = directory / LATEST
+    path.write_text(render(directory))
+    return path
