@@ -5,6 +5,8 @@ never breaks a running reader. The chat message stays as the chat servers send i
 
 - `chat`: `ChatMessage` — the chat servers' format (validated strictly: a poison record is dead-lettered)
 - `lambda_event`: the Lambda Kinesis event (records parsed one by one) and its partial batch response
+- `on_failure`: what the event source mapping sends its on-failure destination for a batch it gave up
+  on (AWS's shape and `version`, not ours)
 - `verdict`: `Verdict` on the `verdicts` stream; `dead_letter`: `DeadLetter` on the dead-letter queue
 - `policy`: `policy.json` — thresholds and term lists per channel
 - `storage`: archive lines, moderator decisions, the simulator's ground truth, the drift reference,

@@ -11,9 +11,10 @@ from typing import Any
 from pydantic import BaseModel
 
 from contracts.dead_letter import DeadLetter
+from contracts.on_failure import KinesisBatchInfo, OnFailureRecord
 from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
-from producer_sim.ledger import DiscardedBatch, reconcile
+from producer_sim.ledger import reconcile
 from producer_sim.replay import OutgoingRecord
 from runtime import aws
 from runtime.kinesis import Delivered, read_stream
@@ -61,7 +62,7 @@ class Outcomes:
 
     verdicts: list[Verdict]
     dead_letters: list[DeadLetter]
-    discarded: list[DiscardedBatch]
+    discarded: list[KinesisBatchInfo]
 
 
 def read_outcomes(endpoint_url: str, stack: Stack) -> Outcomes:
@@ -76,7 +77,7 @@ def read_outcomes(endpoint_url: str, stack: Stack) -> Outcomes:
     return Outcomes(
         verdicts=[Verdict.model_validate_json(r["Data"]) for r in records],
         dead_letters=[DeadLetter.model_validate_json(b) for b in bodies(stack.dead_letter_queue.name)],
-        discarded=[DiscardedBatch.from_body(b) for b in bodies(stack.on_failure_queue.name)],
+        discarded=[OnFailureRecord.read(b).batch for b in bodies(stack.on_failure_queue.name)],
     )
 
 

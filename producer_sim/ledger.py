@@ -2,39 +2,17 @@
 reconciled from what the chat servers delivered and what came back. Pure: the caller reads the
 streams and queues."""
 
-import json
 from collections.abc import Iterable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from contracts.dead_letter import DeadLetter
+from contracts.on_failure import KinesisBatchInfo
 from contracts.verdict import Verdict
 from producer_sim.replay import OutgoingRecord
 from runtime.kinesis import Delivered
 
 type RecordKey = tuple[str, str]  # (shard id, sequence number): a record's place in the input stream
-
-
-class DiscardedBatch(BaseModel):
-    """An entry of the on-failure queue: a batch the event source mapping gave up on after its retries
-    (Lambda's `KinesisBatchInfo`, read by its AWS camelCase names)."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
-
-    shard_id: str = Field(alias="shardId")
-    start_sequence_number: str = Field(alias="startSequenceNumber")
-    end_sequence_number: str = Field(alias="endSequenceNumber")
-
-    @classmethod
-    def from_body(cls, body: str) -> "DiscardedBatch":
-        """Parse one on-failure queue message."""
-        return cls.model_validate(json.loads(body)["KinesisBatchInfo"])
-
-    def covers(self, key: RecordKey) -> bool:
-        """True when the record at `key` was in this batch (sequence numbers compare as integers)."""
-        shard, sequence = key
-        first, last = int(self.start_sequence_number), int(self.end_sequence_number)
-        return shard == self.shard_id and first <= int(sequence) <= last
 
 
 class Ledger(BaseModel):
@@ -71,7 +49,7 @@ def reconcile(
     published: Iterable[Delivered[OutgoingRecord]],
     verdicts: Sequence[Verdict],
     dead_letters: Sequence[DeadLetter],
-    discarded: Sequence[DiscardedBatch] = (),
+    discarded: Sequence[KinesisBatchInfo] = (),
 ) -> Ledger:
     """Count where every published record ended, matching outcomes to records by shard and sequence."""
     sent = {(d.shard_id, d.sequence_number): d.entry for d in published}
@@ -86,7 +64,7 @@ def reconcile(
         dead_lettered=len(keys & dead),
         with_both=len(judged & dead),
         missing=len(keys - judged - dead),
-        discarded=sum(any(batch.covers(key) for batch in discarded) for key in keys),
+        discarded=sum(any(batch.covers(*key) for batch in discarded) for key in keys),
         verdicts_for_poison=len(poison & judged),
         valid_dead_lettered=len((keys - poison) & dead),
         unpublished_verdicts=len(judged - keys),

@@ -1,14 +1,19 @@
 """The Kinesis event-source-mapping semantics as a pure state machine, one per shard.
 
 What Lambda's ESM does for a shard, reproduced so the local runner behaves as AWS will:
-- batches of up to `batch_size` records, or fewer once the oldest waited `batching_window_s`;
+- batches of up to `batch_size` records and at most Lambda's 6 MB invocation payload, or fewer once
+  the oldest waited `batching_window_s`;
 - one batch in flight per shard, records in order;
 - success: checkpoint at the batch's highest sequence number;
-- ReportBatchItemFailures: checkpoint before the LOWEST failed record and retry from it;
-  an empty list is success, a null/empty/unknown itemIdentifier fails the whole batch;
+- ReportBatchItemFailures: checkpoint before the LOWEST failed record and retry from it (with
+  BisectBatchOnFunctionError on too, AWS documents this as bisecting at the returned sequence number
+  and retrying only the rest: the same records);
+- an empty list is success; a null, empty or unknown itemIdentifier is a complete failure, retried as
+  a function error is (bisected when BisectBatchOnFunctionError is on), though the function returned;
 - a function error: bisect the batch (BisectBatchOnFunctionError) and retry the halves in order;
+  splitting does not consume the retry quota;
 - MaximumRetryAttempts and MaximumRecordAgeInSeconds (-1 = unlimited): then the records go to the
-  on-failure destination (an AWS-shaped record naming the range) and the checkpoint moves past them.
+  on-failure destination (`contracts.on_failure`) and the checkpoint moves past them.
 
 No I/O here: the runner feeds fetched records and handler outcomes in, and carries out the effects.
 """
@@ -19,9 +24,23 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
+from contracts.on_failure import (
+    Condition,
+    KinesisBatchInfo,
+    OnFailureRecord,
+    RequestContext,
+    ResponseContext,
+)
 from runtime.retry import backoff_delay
+
+# Lambda's synchronous invocation payload limit, which a batch's event must fit in.
+MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+# What one record adds to the event besides its base64 data, sequence number and partition key: the
+# JSON keys, eventSource/eventName/versions, the role, region and stream ARNs (each at most a few
+# hundred characters). An upper bound: a batch under the estimate is under the real size.
+RECORD_ENVELOPE_BYTES = 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +52,12 @@ class StreamRecord:
     data: bytes
     arrival: float  # ApproximateArrivalTimestamp, epoch seconds
 
+    @property
+    def event_bytes(self) -> int:
+        """An upper bound of the bytes this record adds to a Lambda event (base64 data, JSON escapes)."""
+        escaped = 6 * (len(self.sequence_number) + len(self.partition_key))  # worst case: \uXXXX each
+        return 4 * ((len(self.data) + 2) // 3) + escaped + RECORD_ENVELOPE_BYTES
+
 
 @dataclass(frozen=True, slots=True)
 class EsmConfig:
@@ -43,6 +68,7 @@ class EsmConfig:
     bisect_on_error: bool = True
     retry_backoff_s: float = 0.5  # wait before retry n: backoff * 2**(n-1), capped
     retry_backoff_max_s: float = 8.0
+    max_payload_bytes: int = MAX_PAYLOAD_BYTES
 
 
 # --- what the handler did ------------------------------------------------------------------------
@@ -78,17 +104,15 @@ class Checkpoint:
     sequence_number: str
 
 
-Condition = Literal["RetryAttemptsExhausted", "RecordAgeExceeded"]
-
-
 @dataclass(frozen=True, slots=True)
 class Discard:
     """Give up on these records: send an on-failure record for them to the destination."""
 
     records: tuple[StreamRecord, ...]
     condition: Condition
-    attempts: int
-    error: str | None
+    invocations: int  # invocations that carried these records, those before a bisection included
+    error: str | None  # why the last invocation failed (None: never invoked)
+    raised: bool  # the last invocation raised (a function error), rather than returning failures
 
 
 Effect = Invoke | Checkpoint | Discard
@@ -97,8 +121,10 @@ Effect = Invoke | Checkpoint | Discard
 @dataclass
 class _Batch:
     records: list[StreamRecord]
-    attempts: int = 0
+    attempts: int = 0  # failed tries counted against the retry quota
+    invocations: int = 0  # invocations that carried these records (inherited through bisection)
     last_error: str | None = None
+    raised: bool = False
     not_before: float = 0.0  # monotonic time before which a retry waits
 
 
@@ -117,6 +143,12 @@ class ShardMachine:
         return len(self._buffer) + sum(len(b.records) for b in self._work)
 
     @property
+    def buffered_bytes(self) -> int:
+        """The event bytes of the records held (what fetching more would add to)."""
+        held = sum(r.event_bytes for r, _ in self._buffer)
+        return held + sum(r.event_bytes for b in self._work for r in b.records)
+
+    @property
     def idle(self) -> bool:
         """Nothing fetched and not yet checkpointed."""
         return not self._buffer and not self._work and not self._in_flight
@@ -132,11 +164,10 @@ class ShardMachine:
         if not self._work:
             if not self._buffer:
                 return []
-            full = len(self._buffer) >= self.config.batch_size
+            take, full = self._batch_extent()
             waited = now - self._buffer[0][1] >= self.config.batching_window_s
             if not (full or waited):
                 return []
-            take = min(self.config.batch_size, len(self._buffer))
             self._work.append(_Batch([self._buffer.popleft()[0] for _ in range(take)]))
         batch = self._work[-1]
         if now < batch.not_before:
@@ -152,11 +183,26 @@ class ShardMachine:
                 if not batch.records:
                     self._work.pop()
                 return [
-                    Discard(gone, "RecordAgeExceeded", batch.attempts, batch.last_error),
+                    Discard(gone, "RecordAgeExceeded", batch.invocations, batch.last_error, batch.raised),
                     Checkpoint(gone[-1].sequence_number),
                 ]
         self._in_flight = True
+        batch.invocations += 1
         return [Invoke(tuple(batch.records), batch.attempts)]
+
+    def _batch_extent(self) -> tuple[int, bool]:
+        """How many buffered records the next batch takes, and whether it is full (by count or size).
+
+        At least one record: a Kinesis record (1 MiB at most) always fits in an invocation.
+        """
+        size = 0
+        for taken, (record, _) in enumerate(self._buffer):
+            if taken == self.config.batch_size:
+                return taken, True
+            size += record.event_bytes
+            if size > self.config.max_payload_bytes:
+                return max(taken, 1), True
+        return len(self._buffer), False
 
     def complete(self, outcome: Outcome, now: float = 0.0) -> list[Effect]:
         """The handler's outcome for the batch in flight (`now`: monotonic time, for retry backoff)."""
@@ -176,16 +222,18 @@ class ShardMachine:
                     effects.append(Checkpoint(batch.records[lowest - 1].sequence_number))
                 batch.records = batch.records[lowest:]
                 batch.attempts += 1
-                batch.last_error = "partial batch failure"
+                batch.last_error, batch.raised = "partial batch failure", False
                 return effects + self._after_failure(batch, now)
-            outcome = FunctionError("invalid itemIdentifier in batchItemFailures")
-        batch.last_error = outcome.error
+            # A complete failure although the function returned: retried as a function error is.
+            batch.last_error, batch.raised = "invalid itemIdentifier in batchItemFailures", False
+        else:
+            batch.last_error, batch.raised = outcome.error, True
         if self.config.bisect_on_error and len(batch.records) > 1:
             self._work.pop()
             half = len(batch.records) // 2
             # Splitting is not a retry: each half gets the full retry budget, first half first.
-            self._work.append(_Batch(batch.records[half:], 0, outcome.error))
-            self._work.append(_Batch(batch.records[:half], 0, outcome.error))
+            for part in (batch.records[half:], batch.records[:half]):
+                self._work.append(_Batch(part, 0, batch.invocations, batch.last_error, batch.raised))
             return []
         batch.attempts += 1
         return self._after_failure(batch, now)
@@ -200,7 +248,13 @@ class ShardMachine:
             return []  # retried by a later call to next()
         self._work.pop()
         return [
-            Discard(tuple(batch.records), "RetryAttemptsExhausted", batch.attempts, batch.last_error),
+            Discard(
+                tuple(batch.records),
+                "RetryAttemptsExhausted",
+                batch.invocations,
+                batch.last_error,
+                batch.raised,
+            ),
             Checkpoint(batch.records[-1].sequence_number),
         ]
 
@@ -241,39 +295,41 @@ def _account(arn: str) -> str:
     return parts[4] if len(parts) > 4 else "000000000000"
 
 
-def _iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def _utc(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
 
 
 def on_failure_record(
     discard: Discard, shard_id: str, stream_arn: str, function_arn: str, now: float
-) -> dict[str, Any]:
+) -> OnFailureRecord:
     """The record Lambda sends to an on-failure destination for a Kinesis source."""
     first, last = discard.records[0], discard.records[-1]
-    return {
-        "requestContext": {
-            "requestId": f"{shard_id}-{first.sequence_number}-{last.sequence_number}",
-            "functionArn": function_arn,
-            "condition": discard.condition,
-            "approximateInvokeCount": discard.attempts,
-        },
-        "responseContext": {
-            "statusCode": 200,
-            "executedVersion": "$LATEST",
-            "functionError": "Unhandled" if discard.error else "",
-        },
-        "version": "1.0",
-        "timestamp": _iso(now),
-        "KinesisBatchInfo": {
-            "shardId": shard_id,
-            "startSequenceNumber": first.sequence_number,
-            "endSequenceNumber": last.sequence_number,
-            "approximateArrivalOfFirstRecord": _iso(first.arrival),
-            "approximateArrivalOfLastRecord": _iso(last.arrival),
-            "batchSize": len(discard.records),
-            "streamArn": stream_arn,
-        },
-    }
+    response = None
+    if discard.invocations:
+        response = ResponseContext(
+            status_code=200,
+            executed_version="$LATEST",
+            function_error="Unhandled" if discard.raised else None,
+        )
+    return OnFailureRecord(
+        request_context=RequestContext(
+            request_id=f"{shard_id}-{first.sequence_number}-{last.sequence_number}",
+            function_arn=function_arn,
+            condition=discard.condition,
+            approximate_invoke_count=discard.invocations,
+        ),
+        response_context=response,
+        timestamp=_utc(now),
+        batch=KinesisBatchInfo(
+            shard_id=shard_id,
+            start_sequence_number=first.sequence_number,
+            end_sequence_number=last.sequence_number,
+            approximate_arrival_of_first_record=_utc(first.arrival),
+            approximate_arrival_of_last_record=_utc(last.arrival),
+            batch_size=len(discard.records),
+            stream_arn=stream_arn,
+        ),
+    )
 
 
 def parse_response(response: object) -> Completed:

@@ -3,7 +3,6 @@
 in `esm.py`; this file only talks to Kinesis, SQS and the checkpoint file.
 """
 
-import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -125,7 +124,13 @@ class LocalRunner:
     # --- one pass ----------------------------------------------------------------------------
 
     def _fetch(self, shard: _Shard) -> None:
-        if shard.closed or shard.iterator is None or shard.machine.buffered >= 2 * self.config.batch_size:
+        machine = shard.machine
+        if shard.closed or shard.iterator is None:
+            return
+        # Read ahead at most two batches (by count and by size): the rest waits in the stream.
+        if machine.buffered >= 2 * self.config.batch_size:
+            return
+        if machine.buffered_bytes >= 2 * self.config.max_payload_bytes:
             return
         try:
             with aws_errors("GetRecords"):
@@ -161,10 +166,14 @@ class LocalRunner:
                     effect, shard.machine.shard_id, self.stream_arn, self.function_arn, self._wall()
                 )
                 with aws_errors("SendMessage on-failure"):
-                    self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=json.dumps(body))
+                    self._sqs.send_message(QueueUrl=self._failure_queue_url, MessageBody=body.to_json())
                 self.stats.discarded += len(effect.records)
                 log.warning(
-                    {"event": "esm_discard", "condition": effect.condition, **body["KinesisBatchInfo"]}
+                    {
+                        "event": "esm_discard",
+                        "condition": effect.condition,
+                        **body.batch.model_dump(mode="json", by_alias=True),
+                    }
                 )
             elif isinstance(effect, Checkpoint):
                 self._checkpoints.save(shard.machine.shard_id, effect.sequence_number)

@@ -19,9 +19,10 @@ from typing import Any
 
 from contracts.dead_letter import DeadLetter
 from contracts.lambda_event import read_event
+from contracts.on_failure import OnFailureRecord
 from monitoring.archive import read_archive, read_feedback
 from producer_sim.bot import Bot
-from producer_sim.ledger import DiscardedBatch, Ledger, reconcile
+from producer_sim.ledger import Ledger, reconcile
 from producer_sim.publisher import PublishReport
 from producer_sim.replay import OutgoingRecord
 from producer_sim.settings import ProducerSettings
@@ -269,7 +270,7 @@ class Rig:
             return peek_bodies(sqs, sqs.get_queue_url(QueueName=queue)["QueueUrl"])
 
         letters = [DeadLetter.model_validate_json(b) for b in bodies(self.stack.dead_letter_queue.name)]
-        failures = [DiscardedBatch.from_body(b) for b in bodies(self.stack.on_failure_queue.name)]
+        failures = [OnFailureRecord.read(b).batch for b in bodies(self.stack.on_failure_queue.name)]
         ledger = reconcile(self.delivered, verdicts, letters, failures)
 
         missing = ledger.missing

@@ -8,7 +8,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ from producer_sim.publisher import Publisher
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
-from runtime.kinesis import PutReport, batches
+from runtime.kinesis import Delivered, PutReport, batches
 from runtime.paths import PROJECT_ROOT
 from runtime.queues import peek_bodies
 from runtime.retry import poll_until
@@ -53,12 +53,7 @@ def replay(data_dir: Path) -> Replay:
 
 
 def publish(endpoint_url: str, stream: str, replay: Replay, mix: str) -> list[OutgoingRecord]:
-    publisher = Publisher(aws.client("kinesis", endpoint_url), stream)
-    report: PutReport[OutgoingRecord] = PutReport()
-    for batch in batches(replay.records(parse_mix(mix))):
-        publisher.publish_batch(batch, report)
-    assert not report.undelivered
-    return [d.entry for d in report.delivered]
+    return [d.entry for d in publish_delivered(endpoint_url, stream, replay, mix)]
 
 
 def run_in_process(settings: ConsumerSettings, idle_exit_s: float = 3.0) -> RunnerStats:
@@ -67,6 +62,13 @@ def run_in_process(settings: ConsumerSettings, idle_exit_s: float = 3.0) -> Runn
     def handler(event: dict[str, Any], context: object) -> object:
         return consumer.handle(read_event(event))
 
+    return run_with(settings, handler, idle_exit_s)
+
+
+def run_with(
+    settings: ConsumerSettings, handler: Callable[[dict[str, Any], object], object], idle_exit_s: float = 3.0
+) -> RunnerStats:
+    """The local event source mapping, in this process, driving `handler` until the stream is drained."""
     runner = LocalRunner(
         settings,
         handler,
@@ -99,7 +101,12 @@ def assert_all_accounted_for(endpoint_url: str, stack: Stack, sent: list[Outgoin
     )
     assert {m.message.message_id for m in archive.messages} == set(good)
     assert not archive.skipped
-    return {"verdicts": len(verdicts), "duplicates": len(verdicts) - len(by_id), "dead_letters": len(letters)}
+    return {
+        "verdicts": len(verdicts),
+        "duplicates": len(verdicts) - len(by_id),
+        "dead_letters": len(letters),
+        "poison": len(poison),
+    }
 
 
 def test_a_real_mix_gets_a_verdict_or_a_dead_letter_each(
@@ -118,32 +125,164 @@ def test_a_real_mix_gets_a_verdict_or_a_dead_letter_each(
     assert counts["dead_letters"] > 0
 
 
-def test_killing_the_runner_mid_stream_loses_nothing(
+def test_killing_the_runner_mid_stream_resumes_from_its_checkpoints(
     endpoint_url: str, fresh_stack: Stack, replay: Replay, scorers: dict[str, LinearScorer], tmp_path: Path
 ) -> None:
     # GIVEN 3,000 messages and the real `python -m stream_consumer run-local` (the real lambda_handler)
     publish_scorer(aws.client("s3", endpoint_url), fresh_stack.models_bucket.name, scorers["1"], "1")
     sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:3000")
+    valid = {r.message_id for r in sent if r.malformed is None}
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path)
     env = {**os.environ, **settings.to_env()}
     cmd = [sys.executable, "-m", "stream_consumer", "run-local", "--idle-exit", "4"]
-    # WHEN it is killed (SIGKILL, no clean shutdown) once it has checkpointed part of the stream
+    # One batch in flight per shard: at most that many records were handled but not yet checkpointed.
+    in_flight_bound = fresh_stack.input_stream.shards * settings.batch_size
+    # WHEN it is killed (SIGKILL, no clean shutdown) once it has judged well over that many messages
     proc = subprocess.Popen(cmd, env=env, cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    checkpoint = settings.checkpoint_dir / f"{fresh_stack.input_stream.name}.json"
-    poll_until(
-        lambda: checkpoint.exists() and len(json.loads(checkpoint.read_text())) >= 2,
-        timeout=60,
-        what="two shards checkpointed",
-        interval=0.05,
-    )
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(10)
-    done_before = len(read_verdicts(endpoint_url, fresh_stack.output_stream.name))
-    assert 0 < done_before < len(sent), "the kill should land mid-stream"
+    try:
+        poll_until(
+            lambda: len(judged(endpoint_url, fresh_stack)) >= 2.5 * in_flight_bound,
+            timeout=120,
+            what=f"{2.5 * in_flight_bound:.0f} messages judged",
+            interval=0.1,
+        )
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+    before = judged(endpoint_url, fresh_stack)
+    assert before < valid, "the kill should land mid-stream, before every valid message was judged"
+    handled_before = handled(endpoint_url, fresh_stack)
     # AND restarted with the same checkpoints
     subprocess.run(cmd, env=env, cwd=PROJECT_ROOT, check=True, capture_output=True, timeout=300)
-    # THEN every message is still accounted for (some verdicts repeated, none missing)
+    # THEN every message is still accounted for
+    counts = assert_all_accounted_for(endpoint_url, fresh_stack, sent)
+    # AND it resumed from its checkpoints: what was handled twice fits in one in-flight batch per shard
+    # (a restart from the start of the stream would handle everything judged before the kill again)
+    redelivered = counts["duplicates"] + counts["dead_letters"] - counts["poison"]
+    assert redelivered <= in_flight_bound, (redelivered, in_flight_bound, handled_before)
+
+
+def judged(endpoint_url: str, stack: Stack) -> set[object]:
+    """The message ids with a verdict so far."""
+    return {v.message_id for v in read_verdicts(endpoint_url, stack.output_stream.name)}
+
+
+def handled(endpoint_url: str, stack: Stack) -> int:
+    """Verdict records written so far, repeats included."""
+    return len(read_verdicts(endpoint_url, stack.output_stream.name))
+
+
+def test_a_record_the_function_keeps_failing_on_goes_to_the_on_failure_queue(
+    endpoint_url: str, fresh_stack: Stack, replay: Replay, scorers: dict[str, LinearScorer], tmp_path: Path
+) -> None:
+    # GIVEN 400 messages, and a function that raises whenever one of them is in its batch (a bug no
+    # record-level handling catches), with bisection on and one retry
+    s3 = aws.client("s3", endpoint_url)
+    publish_scorer(s3, fresh_stack.models_bucket.name, scorers["1"], "1")
+    delivered = publish_delivered(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:400")
+    valid = [d for d in delivered if d.entry.malformed is None]
+    target = valid[len(valid) // 2]
+    settings = consumer_settings(
+        fresh_stack, endpoint_url, tmp_path, maximum_retry_attempts=1, retry_backoff_s=0.05
+    )
+    consumer = build_consumer(settings)
+    invocations: Counter[str] = Counter()
+
+    def handler(event: dict[str, Any], context: object) -> object:
+        seqs = {r["kinesis"]["sequenceNumber"] for r in event["Records"]}
+        if target.sequence_number in seqs:
+            invocations[target.sequence_number] += 1
+            raise RuntimeError("a bug on this record")
+        return consumer.handle(read_event(event))
+
+    stats = run_with(settings, handler)
+    # THEN the destination holds one record naming exactly that record, as AWS writes it
+    sqs = aws.client("sqs", endpoint_url)
+    url = sqs.get_queue_url(QueueName=fresh_stack.on_failure_queue.name)["QueueUrl"]
+    bodies = peek_bodies(sqs, url)
+    assert len(bodies) == 1, bodies
+    body = json.loads(bodies[0])
+    info = body["KinesisBatchInfo"]
+    arn = aws.client("kinesis", endpoint_url).describe_stream_summary(
+        StreamName=fresh_stack.input_stream.name
+    )
+    assert info["streamArn"] == arn["StreamDescriptionSummary"]["StreamARN"]
+    assert (info["shardId"], info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
+        target.shard_id,
+        target.sequence_number,
+        target.sequence_number,
+        1,
+    )
+    assert body["version"] == "1.0"
+    assert body["timestamp"].endswith("Z")
+    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
+    assert body["requestContext"]["approximateInvokeCount"] == invocations[target.sequence_number]
+    assert body["responseContext"]["functionError"] == "Unhandled"
+    assert stats.discarded == 1
+    # AND every other valid message was judged, that one not
+    ids = {v.message_id for v in read_verdicts(endpoint_url, fresh_stack.output_stream.name)}
+    assert ids == {d.entry.message_id for d in valid} - {target.entry.message_id}
+
+
+def publish_delivered(
+    endpoint_url: str, stream: str, replay: Replay, mix: str
+) -> list[Delivered[OutgoingRecord]]:
+    """Publish a mix; where each record landed (shard and sequence number)."""
+    publisher = Publisher(aws.client("kinesis", endpoint_url), stream)
+    report: PutReport[OutgoingRecord] = PutReport()
+    for batch in batches(replay.records(parse_mix(mix))):
+        publisher.publish_batch(batch, report)
+    assert not report.undelivered
+    return list(report.delivered)
+
+
+def test_a_split_shard_drains_before_its_children_start(
+    endpoint_url: str, fresh_stack: Stack, replay: Replay, scorers: dict[str, LinearScorer], tmp_path: Path
+) -> None:
+    # GIVEN messages on every shard, then shard 0 split in two, then more messages (some on its children)
+    publish_scorer(aws.client("s3", endpoint_url), fresh_stack.models_bucket.name, scorers["1"], "1")
+    stream = fresh_stack.input_stream.name
+    sent = publish(endpoint_url, stream, replay, "rscience:600")
+    kinesis = aws.client("kinesis", endpoint_url)
+    parent = kinesis.list_shards(StreamName=stream)["Shards"][0]
+    low, high = (int(parent["HashKeyRange"][k]) for k in ("StartingHashKey", "EndingHashKey"))
+    kinesis.split_shard(
+        StreamName=stream, ShardToSplit=parent["ShardId"], NewStartingHashKey=str((low + high) // 2)
+    )
+    poll_until(
+        lambda: (
+            kinesis.describe_stream_summary(StreamName=stream)["StreamDescriptionSummary"]["StreamStatus"]
+            == "ACTIVE"
+        ),
+        timeout=30,
+        what="the split stream active",
+    )
+    children = {
+        s["ShardId"]
+        for s in kinesis.list_shards(StreamName=stream)["Shards"]
+        if s.get("ParentShardId") == parent["ShardId"]
+    }
+    assert len(children) == 2
+    sent += publish(endpoint_url, stream, replay, "rscience:600")
+    # WHEN the runner drains the stream in small batches, recording which shard each invocation read
+    settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, batch_size=10)
+    consumer = build_consumer(settings)
+    invoked: list[str] = []
+
+    def handler(event: dict[str, Any], context: object) -> object:
+        invoked.append(event["Records"][0]["eventID"].split(":", 1)[0])
+        return consumer.handle(read_event(event))
+
+    run_with(settings, handler)
+    # THEN every invocation of the parent came before the first of its children (order per key kept)
+    parent_turns = [i for i, shard in enumerate(invoked) if shard == parent["ShardId"]]
+    child_turns = [i for i, shard in enumerate(invoked) if shard in children]
+    assert len(parent_turns) > 1, "the parent should need several batches"
+    assert child_turns, "the children should have records"
+    assert max(parent_turns) < min(child_turns)
+    # AND nothing was lost, and the parent is recorded as finished
     assert_all_accounted_for(endpoint_url, fresh_stack, sent)
+    assert CheckpointStore(settings.checkpoint_dir / "cp.json").finished(parent["ShardId"])
 
 
 @pytest.fixture

@@ -1,6 +1,7 @@
 """drift_check_flow on LocalStack + real MLflow + real Prefect: drift flagged only for a shifted
 window, alerts reach a webhook, and drift with moderator labels retrains and decides on promotion."""
 
+import csv
 import json
 import random
 import threading
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import ClassVar
 from uuid import uuid4
 
+import numpy as np
 import pytest
 
 from contracts.lambda_event import read_event
@@ -23,10 +25,11 @@ from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
+from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.sinks import archive_lines, batch_archive_key
 from tests.emulator import training_settings
-from training.data import LabelledText, load_davidson, load_rscience, split
+from training.data import Community, LabelledText, load_davidson, load_rscience, split
 from training.flow import train_flow
 from training.settings import TrainingSettings
 from training.train import ModelParams
@@ -121,6 +124,37 @@ def _scorer(endpoint_url: str, stack: Stack) -> LinearScorer:
     return LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
 
 
+def label_window(
+    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: LinearScorer
+) -> None:
+    """Archive a window as the consumer would, then the moderators' decisions on it (their labels)."""
+    ids = _archive(endpoint_url, stack, prefix, items, scorer)
+    decisions = "\n".join(
+        ModeratorDecision(
+            message_id=i, label=x.label, decided_by="m1", decided_at=datetime.now(UTC)
+        ).model_dump_json()
+        for i, x in zip(ids, items, strict=True)
+    )
+    aws.client("s3", endpoint_url).put_object(
+        Bucket=stack.archive_bucket.name, Key=f"feedback-{prefix}x.jsonl", Body=decisions.encode()
+    )
+
+
+def served_version(endpoint_url: str, stack: Stack) -> str:
+    """The version `champion.json` names."""
+    body = aws.client("s3", endpoint_url).get_object(Bucket=stack.models_bucket.name, Key="champion.json")
+    return ChampionManifest.model_validate_json(body["Body"].read()).version
+
+
+def youtube_comments(data_dir: Path) -> list[LabelledText]:
+    """The YouTube comments (spam data set), their own labels dropped: a community the champion never saw."""
+    texts = []
+    for path in sorted((data_dir / "spam" / "youtube").glob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            texts += [row["CONTENT"] for row in csv.DictReader(f) if row["CONTENT"].strip()]
+    return [LabelledText(t, "allow", Community.USER) for t in dict.fromkeys(texts)]
+
+
 def _settings(
     stack: Stack, endpoint_url: str, prefix: str, webhook: str, tmp: Path, **kw: object
 ) -> MonitoringSettings:
@@ -171,17 +205,7 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     )
 
     # GIVEN a tweet-heavy window whose messages moderators labelled
-    tweet_items = rng.sample(tweets, 900)
-    ids = _archive(endpoint_url, stack, "archive-tweets/", tweet_items, scorer)
-    decisions = "\n".join(
-        ModeratorDecision(
-            message_id=i, label=x.label, decided_by="m1", decided_at=datetime.now(UTC)
-        ).model_dump_json()
-        for i, x in zip(ids, tweet_items, strict=True)
-    )
-    s3.put_object(
-        Bucket=stack.archive_bucket.name, Key="feedback-archive-tweets/x.jsonl", Body=decisions.encode()
-    )
+    label_window(endpoint_url, stack, "archive-tweets/", rng.sample(tweets, 900), scorer)
     # WHEN drift is checked with retraining on
     settings = _settings(stack, endpoint_url, "archive-tweets/", webhook, tmp_path)
     check = drift_check_flow(settings=settings, training=champion)
@@ -193,14 +217,36 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     assert check.quality["roc_auc"] < 0.8
     result = check.training
     assert result.test_roc_auc["feedback"] > 0.85
-    served = ChampionManifest.model_validate_json(
-        s3.get_object(Bucket=stack.models_bucket.name, Key="champion.json")["Body"].read()
-    )
-    assert (served.version == result.version) is result.promoted
+    # AND it is better where the champion failed (ROC-AUC < 0.8 on these labels), so it is promoted
+    assert result.promoted, result.reasons
+    assert served_version(endpoint_url, stack) == result.version
     kinds = [a["kind"] for a in Receiver.received]
     assert "retraining_started" in kinds
-    assert "champion_promoted" in kinds or "champion_rejected" in kinds
+    assert "champion_promoted" in kinds
     # AND a second drift inside the cool-down does not retrain again
     again = drift_check_flow(settings=settings, training=champion)
     assert again.drifted
     assert not again.retraining_triggered
+
+    # GIVEN a drifted window (YouTube comments) whose moderators agreed with the new champion on every
+    # message: above its median score removed, below kept (it ranks these labels perfectly)
+    newer = _scorer(endpoint_url, stack)
+    comments = rng.sample(youtube_comments(data_dir), 900)
+    scores = newer.predict_proba([normal_form(x.text) for x in comments])
+    median = float(np.median(scores))
+    agreed = [
+        LabelledText(x.text, "remove" if score > median else "allow", x.community)
+        for x, score in zip(comments, scores, strict=True)
+    ]
+    label_window(endpoint_url, stack, "archive-youtube/", agreed, newer)
+    # WHEN drift is checked with retraining on (no cool-down)
+    youtube = _settings(stack, endpoint_url, "archive-youtube/", webhook, tmp_path, cooldown_minutes=0)
+    worse_check = drift_check_flow(settings=youtube, training=champion)
+    # THEN a challenger is trained, but it cannot beat that champion on those labels: it is not promoted
+    assert worse_check.retraining_triggered, worse_check.reasons
+    assert worse_check.training is not None
+    worse = worse_check.training
+    assert worse.champion_before == result.version
+    assert not worse.promoted
+    assert any("feedback" in r and "needs at least" in r for r in worse.reasons), worse.reasons
+    assert served_version(endpoint_url, stack) == result.version

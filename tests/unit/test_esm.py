@@ -1,8 +1,15 @@
 """The event-source-mapping state machine, driven by scripted handler outcomes."""
 
-import pytest
+import json
+import re
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from contracts.on_failure import OnFailureRecord
 from stream_consumer.esm import (
+    MAX_PAYLOAD_BYTES,
     Checkpoint,
     Completed,
     Discard,
@@ -112,8 +119,9 @@ def test_function_error_bisects_until_the_poison_record_is_alone() -> None:
         ["00003"],
         ["00004"],
     ]
-    assert [(seqs_of(d), d.condition, d.attempts) for d in discarded] == [
-        (["00003"], "RetryAttemptsExhausted", 2)
+    # (record 3 was in 4 invocations: the whole batch, its half, and its own two tries)
+    assert [(seqs_of(d), d.condition, d.invocations, d.raised) for d in discarded] == [
+        (["00003"], "RetryAttemptsExhausted", 4, True)
     ]
     assert checkpoints == ["00002", "00003", "00004"]
     assert m.idle
@@ -164,11 +172,40 @@ def test_responses_are_read_as_lambda_reads_them() -> None:
     assert parse_response({"batchItemFailures": [{"itemIdentifier": None}]}) == Completed([None])
 
 
-def test_event_and_on_failure_shapes() -> None:
-    recs = records(2)
-    arn = "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages"
-    event = lambda_event("shardId-000000000001", arn, "us-east-1", recs)
+# AWS's documented on-failure record for a Kinesis source (Lambda developer guide, "Retain discarded
+# batch records for a Kinesis Data Streams event source"): every key, nested ones included.
+DOCUMENTED_ON_FAILURE_KEYS = {
+    "requestContext": {"requestId", "functionArn", "condition", "approximateInvokeCount"},
+    "responseContext": {"statusCode", "executedVersion", "functionError"},
+    "version": None,
+    "timestamp": None,
+    "KinesisBatchInfo": {
+        "shardId",
+        "startSequenceNumber",
+        "endSequenceNumber",
+        "approximateArrivalOfFirstRecord",
+        "approximateArrivalOfLastRecord",
+        "batchSize",
+        "streamArn",
+    },
+}
+ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages"
+ISO_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+def test_the_lambda_event_has_every_documented_field() -> None:
+    event = lambda_event("shardId-000000000001", ARN, "us-east-1", records(2))
     first = event["Records"][0]
+    assert set(first) == {
+        "kinesis",
+        "eventSource",
+        "eventVersion",
+        "eventID",
+        "eventName",
+        "invokeIdentityArn",
+        "awsRegion",
+        "eventSourceARN",
+    }
     assert first["eventID"] == "shardId-000000000001:00001"
     assert set(first["kinesis"]) == {
         "kinesisSchemaVersion",
@@ -177,17 +214,150 @@ def test_event_and_on_failure_shapes() -> None:
         "data",
         "approximateArrivalTimestamp",
     }
-    body = on_failure_record(
-        Discard(tuple(recs), "RetryAttemptsExhausted", 6, "boom"), "shardId-000000000001", arn, "fn", NOW
-    )
+
+
+def test_the_on_failure_record_has_every_documented_field() -> None:
+    recs = records(2, arrival=NOW)
+    discard = Discard(tuple(recs), "RetryAttemptsExhausted", 6, "ValueError: boom", raised=True)
+    body = json.loads(on_failure_record(discard, "shardId-000000000001", ARN, "arn:fn", NOW + 5).to_json())
+    # THEN every documented key is there, and nothing else
+    assert set(body) == set(DOCUMENTED_ON_FAILURE_KEYS)
+    for key, nested in DOCUMENTED_ON_FAILURE_KEYS.items():
+        if nested is not None:
+            assert set(body[key]) == nested, key
+    # AND the values say what AWS's do
+    assert body["version"] == "1.0"
+    assert body["requestContext"] == {
+        "requestId": body["requestContext"]["requestId"],
+        "functionArn": "arn:fn",
+        "condition": "RetryAttemptsExhausted",
+        "approximateInvokeCount": 6,
+    }
+    assert body["responseContext"] == {
+        "statusCode": 200,
+        "executedVersion": "$LATEST",
+        "functionError": "Unhandled",
+    }
     info = body["KinesisBatchInfo"]
+    assert (info["shardId"], info["streamArn"]) == ("shardId-000000000001", ARN)
     assert (info["startSequenceNumber"], info["endSequenceNumber"], info["batchSize"]) == (
         "00001",
         "00002",
         2,
     )
-    assert body["requestContext"]["condition"] == "RetryAttemptsExhausted"
-    assert body["requestContext"]["approximateInvokeCount"] == 6
+    for moment in (
+        body["timestamp"],
+        info["approximateArrivalOfFirstRecord"],
+        info["approximateArrivalOfLastRecord"],
+    ):
+        assert ISO_MS.match(moment), moment
+    assert body["timestamp"] > info["approximateArrivalOfLastRecord"]
+    # AND the project's reader reads it back
+    assert OnFailureRecord.read(json.dumps(body)).batch.covers("shardId-000000000001", "00002")
+
+
+def discard_after(outcome: Completed | FunctionError, **config: object) -> Discard:
+    """Run a 2-record batch to its discard with every try ending in `outcome`."""
+    m = machine(batch_size=2, batching_window_s=0, maximum_retry_attempts=1, **config)
+    m.add(records(2), 0)
+    while m.next(0, NOW):
+        for effect in m.complete(outcome):
+            if isinstance(effect, Discard):
+                return effect
+    raise AssertionError("never discarded")
+
+
+def test_function_error_is_set_only_when_the_function_raised() -> None:
+    raised = on_failure_record(
+        discard_after(FunctionError("boom"), bisect_on_error=False), "s", ARN, "f", NOW
+    )
+    returned = on_failure_record(discard_after(Completed(["00001"])), "s", ARN, "f", NOW)
+    assert raised.response_context is not None
+    assert raised.response_context.function_error == "Unhandled"
+    # a partial batch failure is a normal return: Lambda names no function error
+    assert returned.response_context is not None
+    assert returned.response_context.function_error is None
+    assert "functionError" not in json.loads(returned.to_json())["responseContext"]
+    # first try + MaximumRetryAttempts (1) retries
+    assert raised.request_context.approximate_invoke_count == 2
+    assert returned.request_context.approximate_invoke_count == 2
+
+
+def test_records_that_expire_before_any_invocation_name_no_response() -> None:
+    m = machine(batch_size=2, batching_window_s=0, maximum_record_age_s=60)
+    m.add(records(2, arrival=NOW - 120), 0)
+    discard, checkpoint = m.next(0, NOW)
+    assert isinstance(discard, Discard)
+    assert checkpoint == Checkpoint("00002")
+    body = on_failure_record(discard, "s", ARN, "f", NOW)
+    assert body.request_context.condition == "RecordAgeExceeded"
+    assert body.request_context.approximate_invoke_count == 0
+    assert "responseContext" not in json.loads(body.to_json())
+
+
+def test_an_invalid_identifier_with_bisect_on_splits_the_batch_without_a_function_error() -> None:
+    # GIVEN the production setting (bisect on) and a response naming no valid record
+    m = machine(batch_size=4, batching_window_s=0, maximum_retry_attempts=0)
+    m.add(records(4), 0)
+    invoke(m)
+    # WHEN the function returns a null itemIdentifier: a complete failure though it returned
+    assert m.complete(Completed([None])) == []  # no checkpoint
+    # THEN the batch is bisected, the halves tried in order, and the retry quota is untouched
+    first = invoke(m)
+    assert seqs(first) == ["00001", "00002"]
+    assert first.attempt == 0
+    assert m.complete(Completed()) == [Checkpoint("00002")]
+    second = invoke(m)
+    assert seqs(second) == ["00003", "00004"]
+    # AND once a part is down to one record and out of retries it is discarded with no function error
+    m.complete(Completed([""]))
+    invoke(m)
+    effects = m.complete(Completed(["unknown"]))
+    (discard,) = [e for e in effects if isinstance(e, Discard)]
+    assert seqs_of(discard) == ["00003"]
+    assert not discard.raised
+    assert discard.invocations == 3  # whole batch, its half, itself
+
+
+def big_records(n: int, size: int = 1024 * 1024) -> list[StreamRecord]:
+    """Records of the largest size Kinesis accepts (1 MiB of data each)."""
+    return [StreamRecord(f"{i:05d}", "channel-00", bytes([i % 256]) * size, NOW) for i in range(1, n + 1)]
+
+
+def test_a_batch_stays_under_lambdas_6_mb_payload_whatever_the_record_count() -> None:
+    # GIVEN 10 records of 1 MiB each and a batch size of 100
+    m = machine(batch_size=100, batching_window_s=60)
+    m.add(big_records(10), 0)
+    sizes: list[int] = []
+    # WHEN batches are taken (without waiting for the window: a batch that is full by size goes now)
+    while effects := m.next(0, NOW):
+        (inv,) = effects
+        assert isinstance(inv, Invoke)
+        event = lambda_event("shardId-000000000000", ARN, "us-east-1", inv.records)
+        sizes.append(len(inv.records))
+        # THEN each event, as JSON, fits in the invocation payload limit
+        assert len(json.dumps(event).encode()) <= MAX_PAYLOAD_BYTES
+        m.complete(Completed())
+        if m.buffered < 4:
+            break
+    # AND batches are as large as the limit allows (4 base64-encoded MiB), not one record each
+    assert sizes[:2] == [4, 4]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    data=st.binary(max_size=3000),
+    key=st.text(min_size=1, max_size=256),
+    sequence=st.text(alphabet="0123456789", min_size=1, max_size=128),
+)
+def test_a_records_size_estimate_bounds_its_real_share_of_the_event(
+    data: bytes, key: str, sequence: str
+) -> None:
+    record = StreamRecord(sequence, key, data, NOW)
+    long_arn = "arn:aws:kinesis:ap-southeast-2:123456789012:stream/" + "s" * 128
+    one = len(json.dumps(lambda_event("shardId-000000000000", long_arn, "ap-southeast-2", [record])))
+    none = len(json.dumps({"Records": []}))
+    assert one - none <= record.event_bytes
 
 
 def test_failed_batches_wait_a_growing_backoff_before_retrying() -> None:

@@ -1,12 +1,12 @@
 """The ledger: every published record ends with a verdict or a dead letter, and the counts say so."""
 
-import json
 from uuid import UUID, uuid4
 
 from contracts.dead_letter import DeadLetter, RejectReason
+from contracts.on_failure import KinesisBatchInfo, OnFailureRecord
 from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
-from producer_sim.ledger import DiscardedBatch, reconcile
+from producer_sim.ledger import reconcile
 from producer_sim.replay import MalformedKind, OutgoingRecord
 from runtime.kinesis import Delivered
 from stream_consumer.esm import Discard, StreamRecord, on_failure_record
@@ -36,14 +36,18 @@ def dead_letter_for(record: Delivered[OutgoingRecord]) -> DeadLetter:
     return letter.model_copy(update={"shard_id": record.shard_id, "sequence_number": record.sequence_number})
 
 
-def discarded(*records: Delivered[OutgoingRecord]) -> DiscardedBatch:
+def discarded(*records: Delivered[OutgoingRecord]) -> KinesisBatchInfo:
     """The on-failure queue's message for a batch of `records` given up after its retries, as the
     event source mapping writes it."""
     batch = tuple(StreamRecord(r.sequence_number, "channel-00", b"{}", 0.0) for r in records)
     body = on_failure_record(
-        Discard(batch, "RetryAttemptsExhausted", 6, "boom"), records[0].shard_id, "arn:s", "arn:f", 0.0
+        Discard(batch, "RetryAttemptsExhausted", 6, "boom", raised=True),
+        records[0].shard_id,
+        "arn:s",
+        "arn:f",
+        0.0,
     )
-    return DiscardedBatch.from_body(json.dumps(body))
+    return OnFailureRecord.read(body.to_json()).batch
 
 
 def test_every_record_with_exactly_one_outcome_balances() -> None:
