@@ -355,10 +355,11 @@ def table(result: dict[str, Any], source: str) -> str:
         if result["folds"]
         else "no CV"
     )
+    elapsed = f"; {result['elapsed_s']:.0f} s in all" if "elapsed_s" in result else ""
     lines = [
         f"Model trade-off, from `{source}` ({when(Path(source))}; {describe(result.get('machine', {}))}): "
         f"r/science test split of {s['test']} comments, {s['test_removed']} removed; {cv}; "
-        f"speed on one core, batches of {result['batch_size']}:",
+        f"speed on one core, batches of {result['batch_size']}{elapsed}:",
         "",
         "| model | test ROC-AUC (95% bootstrap) | test PR-AUC | CV ROC-AUC | msg/s/core |",
         "|---|---:|---:|---:|---:|",
