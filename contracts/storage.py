@@ -1,5 +1,6 @@
 """What the project keeps in its buckets: archive lines, moderator decisions, the simulator's ground
-truth, the drift reference and `champion.json`; the keys that name them; their JSON Lines encoding."""
+truth, the drift reference, `champion.json` and the champion lock; the keys that name them; their JSON
+Lines encoding."""
 
 import gzip
 import zlib
@@ -115,7 +116,7 @@ class ReferenceRow(BaseModel):
 
 
 class ChampionManifest(BaseModel):
-    """`champion.json` in the models bucket: which exported model serves, written when the alias moves.
+    """`champion.json` in the models bucket: which exported model serves, written by a champion move.
 
     Read tolerantly: fields a reader does not know are ignored, so adding one breaks no running consumer.
     """
@@ -131,3 +132,21 @@ class ChampionManifest(BaseModel):
     promoted_at: AwareDatetime
     promoted_by: str
     normal_form: str | None = None  # the normal form the model was trained with (older manifests: none)
+    # The champion lock's token of the move that wrote it: a move holding a lower one may not replace it.
+    # None: written before the lock existed, or by a tool outside a move (tests, benchmarks).
+    fencing_token: int | None = Field(default=None, ge=1)
+
+
+class LeaseRecord(BaseModel):
+    """A lock object in a bucket (the champion lock, `locks/champion.json`): who holds it, the fencing
+    token of that holding and when its lease runs out. Replaced on every holding, never deleted, so the
+    token only grows; a release marks it released instead of removing it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    holder: str
+    token: int = Field(ge=1)
+    acquired_at: AwareDatetime
+    expires_at: AwareDatetime
+    released: bool = False

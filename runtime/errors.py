@@ -42,6 +42,9 @@ NOT_FOUND_CODES = frozenset(
         "NotFound",
     }
 )
+# A conditional write lost: If-None-Match found the object, If-Match found another ETag (412); on AWS
+# also a conditional write racing another one on the same key (409).
+PRECONDITION_CODES = frozenset({"PreconditionFailed", "ConditionalRequestConflict"})
 # The endpoint is unreachable or the answer was cut short. botocore wraps most transport failures in
 # its own errors, but not all: a streamed response of status >= 300 (the 304 of a conditional GET, an
 # error) cut mid-body raises urllib3's own HTTPError.
@@ -78,6 +81,11 @@ class NotModifiedError(AwsError):
     """A conditional read matched (304): what the caller holds is current."""
 
 
+class PreconditionFailedError(AwsError):
+    """A conditional write was refused: the object exists (If-None-Match) or changed (If-Match) since it
+    was read. Nothing was written; another writer got there first."""
+
+
 class RequestError(AwsError):
     """AWS refused the request, or the client could not make it (credentials, parameters): retrying the
     same call will not help."""
@@ -92,6 +100,8 @@ def translate(err: Exception, operation: str) -> AwsError:
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
         if code in {"304", "NotModified"} or status == 304:
             return NotModifiedError(operation, code, status)
+        if code in PRECONDITION_CODES or status == 412:
+            return PreconditionFailedError(operation, code, status)
         if code in NOT_FOUND_CODES:
             return NotFoundError(operation, code, status)
         if code in TRANSIENT_CODES or status >= 500:

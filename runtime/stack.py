@@ -33,6 +33,7 @@ class ArchiveBucketSpec(_Frozen):
 class ModelsBucketSpec(_Frozen):
     name: str
     champion_manifest_key: str
+    champion_lock_key: str  # the lease and fencing token of whoever moves the champion; never deleted
     policy_key: str
 
 

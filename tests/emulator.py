@@ -1,21 +1,25 @@
 """What the tests on the emulator share (not a test module): publishing a champion, the consumer's
-settings for a test stack, reading the verdicts stream back."""
+settings for a test stack, reading the verdicts stream back, a registry of trained versions."""
 
 import tempfile
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from contracts.storage import ChampionManifest
+import mlflow
+
+from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, ReferenceRow, gzip_lines
 from contracts.verdict import Verdict
 from runtime import aws
 from runtime.kinesis import read_stream
 from runtime.stack import Stack, load_stack
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
+from training import registry
 from training.registry import upload_champion
 
 if TYPE_CHECKING:
+    from mlflow import MlflowClient
     from mypy_boto3_s3 import S3Client
 
     from training.settings import TrainingSettings
@@ -75,3 +79,19 @@ def training_settings(
         models_bucket=models_bucket,
         **kw,
     )
+
+
+def register_scorers(settings: "TrainingSettings", scorers: list[LinearScorer]) -> "MlflowClient":
+    """A registry of the settings' own holding one version per scorer (1, 2, …), each run carrying what a
+    champion move copies to the models bucket (the exported scorer and a drift reference); no alias."""
+    client = registry.client(settings)
+    client.create_registered_model(settings.model_name)
+    row = ReferenceRow(text="a kept comment", label="allow", community="rscience", score=0.2)
+    for scorer in scorers:
+        with mlflow.start_run() as run, tempfile.TemporaryDirectory() as tmp:
+            scorer.save(Path(tmp) / SCORER_FILE)
+            (Path(tmp) / REFERENCE_FILE).write_bytes(gzip_lines([row.model_dump_json()]))
+            mlflow.log_artifact(str(Path(tmp) / SCORER_FILE))
+            mlflow.log_artifact(str(Path(tmp) / REFERENCE_FILE))
+        client.create_model_version(settings.model_name, run.info.artifact_uri, run_id=run.info.run_id)
+    return client

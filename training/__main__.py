@@ -63,9 +63,8 @@ def _evaluate(args: argparse.Namespace, settings: TrainingSettings) -> int:
 
 
 def _rollback(args: argparse.Namespace, settings: TrainingSettings) -> int:
-    """Point `champion` at an earlier version (compare-and-set) and rewrite the manifest."""
+    """Point `champion` at an earlier version: alias and manifest, under the champion lock."""
     import getpass  # noqa: PLC0415
-    from datetime import UTC, datetime  # noqa: PLC0415
 
     from training import registry  # noqa: PLC0415
 
@@ -73,21 +72,9 @@ def _rollback(args: argparse.Namespace, settings: TrainingSettings) -> int:
     current = registry.champion_version(client, settings.model_name)
     expected = str(current.version) if current else None
     who = f"rollback by {getpass.getuser()}"
-    registry.move_champion(
-        client,
-        settings.model_name,
-        args.version,
-        expected,
-        {
-            "promoted_by": who,
-            "promoted_at": datetime.now(UTC).isoformat(),
-            "replaced_version": expected or "none",
-        },
-    )
-    published = registry.publish_champion(
-        settings, client, client.get_model_version(settings.model_name, args.version), who
-    )
-    print(f"champion: version {expected} -> {args.version}; manifest {published.manifest_uri}")
+    moved = registry.move_champion(settings, client, args.version, expected, who)
+    where = f"manifest {moved.manifest_uri}" if moved.manifest_uri else "no manifest (publish is off)"
+    print(f"champion: version {moved.replaced} -> {moved.version} (token {moved.token}); {where}")
     return 0
 
 

@@ -321,7 +321,7 @@ def promote(
     decision: PromotionDecision,
     trigger: str,
 ) -> str | None:
-    """Move `champion` (compare-and-set) and publish the manifest, or record why not."""
+    """Move `champion` under the champion lock (refused if it moved meanwhile), or record why not."""
     client = registry.client(settings)
     logger = get_run_logger()
     for key, value in {
@@ -333,24 +333,9 @@ def promote(
         logger.info("champion %s kept: %s", champion_version, "; ".join(decision.reasons))
         return None
     who = f"train_flow:{trigger} by {getpass.getuser()}@{socket.gethostname()}"
-    registry.move_champion(
-        client,
-        settings.model_name,
-        version,
-        champion_version,
-        {
-            "promoted_by": who,
-            "promoted_at": datetime.now(UTC).isoformat(),
-            "replaced_version": champion_version or "none",
-        },
-    )
-    logger.info("promoted version %s to champion (was %s)", version, champion_version)
-    if not settings.publish:
-        return None
-    published = registry.publish_champion(
-        settings, client, client.get_model_version(settings.model_name, version), who
-    )
-    return published.manifest_uri
+    moved = registry.move_champion(settings, client, version, champion_version, who)
+    logger.info("promoted version %s to champion (was %s, token %s)", version, moved.replaced, moved.token)
+    return moved.manifest_uri
 
 
 @flow(name="train_flow", log_prints=True)

@@ -37,6 +37,11 @@ class TrainingSettings(DeployableSettings):
     models_bucket: str = _STACK.models_bucket.name
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
     publish: bool = True  # write the exported champion and its manifest to the models bucket
+    # The champion lock (see training/lock.py), in the models bucket: a mover holding it longer than the
+    # lease may be taken over (and is then fenced out); a mover waits this long for it, then is refused.
+    lock_key: str = _STACK.models_bucket.champion_lock_key
+    lock_lease_s: float = Field(default=60.0, gt=0)
+    lock_wait_s: float = Field(default=90.0, ge=0)
     # The evasion suite's promotion floors, on held-out tweets (see training/adversarial.py): every
     # obfuscation family must keep this share of toxic messages flagged and removed, and raise the
     # benign flag rate by at most this much. The benchmark reports the measured table against the goals

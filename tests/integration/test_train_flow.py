@@ -1,4 +1,5 @@
-"""The real train_flow against a real MLflow (sqlite), a real Prefect server and the models bucket."""
+"""The real train_flow against a real MLflow (sqlite), a real Prefect server and the models bucket:
+promotion, rejection, and moves of the champion (promotion, rollback) under the champion lock."""
 
 import json
 from pathlib import Path
@@ -13,7 +14,9 @@ from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import training_settings
 from training import registry
+from training.__main__ import main
 from training.flow import train_flow
+from training.lease import LockBusyError
 from training.settings import TrainingSettings
 from training.train import ModelParams
 
@@ -45,6 +48,7 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     )
     assert manifest.version == "1"
     assert manifest.run_id == first.run_id
+    assert manifest.fencing_token is not None  # written by a move holding the champion lock
     key = manifest.artifact_uri.removeprefix(f"s3://{stack.models_bucket.name}/")
     scorer = LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
     assert scorer.predict_proba([normal_form("a perfectly ordinary comment")]).shape == (1,)
@@ -71,18 +75,106 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     assert json.loads(again)["version"] == "1"
 
 
-def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server: None) -> None:
+def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server: None, stack: Stack) -> None:
     # GIVEN a registry whose champion is version 1 (from the test above, or a fresh run)
     client = registry.client(settings)
     if registry.champion_version(client, settings.model_name) is None:
         train_flow(settings=settings, params=ModelParams(c_grid=(1.0,)), trigger="test")
     current = registry.champion_version(client, settings.model_name)
     assert current is not None
+    before = _manifest(settings, stack)
     # WHEN a promotion believes the champion is some other version
-    # THEN it refuses to overwrite the alias
-    with pytest.raises(registry.PromotionRaceError):
-        registry.move_champion(client, settings.model_name, str(current.version), expected="999", audit={})
+    # THEN it refuses to overwrite the alias or the manifest
+    with pytest.raises(registry.ChampionMovedError):
+        registry.move_champion(settings, client, str(current.version), expected="999", promoted_by="test")
     assert registry.champion_version(client, settings.model_name).version == current.version  # type: ignore[union-attr]
+    assert _manifest(settings, stack) == before
+
+
+def test_rollback_moves_the_alias_and_the_manifest_under_the_lock(
+    settings: TrainingSettings,
+    prefect_server: None,
+    stack: Stack,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # GIVEN a champion and another registered version
+    client = registry.client(settings)
+    champion, other = _champion_and_another(settings)
+    before = _manifest(settings, stack)
+    _environment(settings, monkeypatch)
+    # WHEN the CLI rolls the champion back to the other version
+    assert main(["rollback", "--version", other]) == 0
+    # THEN the alias and the manifest both name it, the manifest under a newer token
+    assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == other
+    after = _manifest(settings, stack)
+    assert (after.version, after.run_id) == (
+        other,
+        client.get_model_version(settings.model_name, other).run_id,
+    )
+    assert after.fencing_token is not None
+    assert after.fencing_token > (before.fencing_token or 0)
+    assert f"version {champion} -> {other}" in capsys.readouterr().out
+    tags = client.get_model_version(settings.model_name, other).tags
+    assert tags["promoted_by"].startswith("rollback by ")
+    assert (tags["replaced_version"], tags["fencing_token"]) == (champion, str(after.fencing_token))
+    # WHEN it is rolled back again THEN both return to the first champion
+    assert main(["rollback", "--version", champion]) == 0
+    assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == champion
+    assert _manifest(settings, stack).version == champion
+
+
+def test_a_rollback_while_another_mover_holds_the_lock_is_refused(
+    settings: TrainingSettings, prefect_server: None, stack: Stack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # GIVEN a champion, another registered version, and another mover holding the champion lock
+    client = registry.client(settings)
+    champion, other = _champion_and_another(settings)
+    before = _manifest(settings, stack)
+    s3 = aws.client("s3", settings.aws_endpoint_url)
+    mover = registry.champion_lock(settings, s3, "a concurrent promotion")
+    held = mover.acquire()
+    try:
+        # WHEN a rollback waits for the lock for less than the other mover's lease
+        _environment(settings.model_copy(update={"lock_wait_s": 0.5}), monkeypatch)
+        # THEN it is refused, naming the holder
+        with pytest.raises(LockBusyError, match="a concurrent promotion"):
+            main(["rollback", "--version", other])
+    finally:
+        mover.release(held)
+    # AND neither the alias nor the manifest moved
+    assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == champion
+    assert _manifest(settings, stack) == before
+
+
+def _champion_and_another(settings: TrainingSettings) -> tuple[str, str]:
+    """The champion's version and another registered one (trained here when this module runs alone)."""
+    client = registry.client(settings)
+    for _ in range(2):  # the first run promotes (as in the first test), the second adds a version
+        if (
+            registry.champion_version(client, settings.model_name) is not None
+            and len(client.search_model_versions(f"name='{settings.model_name}'")) >= 2
+        ):
+            break
+        train_flow(settings=settings, params=ModelParams(c_grid=(1.0, 3.0)), trigger="test")
+    champion = registry.champion_version(client, settings.model_name)
+    assert champion is not None
+    versions = {str(v.version) for v in client.search_model_versions(f"name='{settings.model_name}'")}
+    return str(champion.version), min(versions - {str(champion.version)}, key=int)
+
+
+def _environment(settings: TrainingSettings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The environment that makes `python -m training` build these settings."""
+    for name, value in settings.to_env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", settings.resolved_tracking_uri)
+    monkeypatch.setenv("DATA_DIR", str(settings.data_dir))
+
+
+def _manifest(settings: TrainingSettings, stack: Stack) -> ChampionManifest:
+    s3 = aws.client("s3", settings.aws_endpoint_url)
+    body = s3.get_object(Bucket=stack.models_bucket.name, Key=settings.manifest_key)["Body"].read()
+    return ChampionManifest.model_validate_json(body)
 
 
 def _assert_run_artifacts(client: MlflowClient, run_id: str) -> None:

@@ -10,7 +10,14 @@ from pydantic import BaseModel
 
 from contracts.dead_letter import DeadLetter
 from contracts.policy import PolicyBook
-from contracts.storage import ArchivedMessage, ChampionManifest, GroundTruth, ModeratorDecision, ReferenceRow
+from contracts.storage import (
+    ArchivedMessage,
+    ChampionManifest,
+    GroundTruth,
+    LeaseRecord,
+    ModeratorDecision,
+    ReferenceRow,
+)
 from contracts.verdict import Verdict
 
 _MESSAGE = {
@@ -91,10 +98,23 @@ def test_todays_reader_reads_what_the_previous_release_wrote(format_: type[BaseM
     assert getattr(record, "schema_version", 1) == 1
 
 
-@pytest.mark.parametrize("format_", list(PREVIOUS_RELEASE), ids=lambda f: f.__name__)
+# Formats new in this release, as today's writer writes them.
+NEW_IN_THIS_RELEASE: dict[type[BaseModel], dict[str, Any]] = {
+    LeaseRecord: {
+        "holder": "train_flow:drift by moderation@host #1a2b3c4d",
+        "token": 7,
+        "acquired_at": "2026-11-25T12:00:00Z",
+        "expires_at": "2026-11-25T12:01:00Z",
+        "released": False,
+    },
+}
+EVERY_FORMAT = {**PREVIOUS_RELEASE, **NEW_IN_THIS_RELEASE}
+
+
+@pytest.mark.parametrize("format_", list(EVERY_FORMAT), ids=lambda f: f.__name__)
 def test_a_reader_accepts_a_newer_writers_output(format_: type[BaseModel]) -> None:
     # GIVEN what today's writer writes, as a newer writer would extend it
-    written = json.loads(format_.model_validate(PREVIOUS_RELEASE[format_]).model_dump_json())
+    written = json.loads(format_.model_validate(EVERY_FORMAT[format_]).model_dump_json())
     newer = {**written, "schema_version": 7, "categories": {"spam": {"score": 0.9}}, "added_later": [1, 2]}
     # WHEN a reader of today reads it, THEN it reads what it knows and ignores the rest
     record = format_.model_validate_json(json.dumps(newer))
@@ -104,6 +124,16 @@ def test_a_reader_accepts_a_newer_writers_output(format_: type[BaseModel]) -> No
     assert {k: v for k, v in json.loads(record.model_dump_json()).items() if k in known} == known
 
 
+def test_a_manifest_of_the_previous_release_reads_without_a_fencing_token() -> None:
+    # GIVEN champion.json as written before the champion lock existed
+    # WHEN today's reader reads it THEN it carries no token (any move's fenced write may replace it)
+    manifest = ChampionManifest.model_validate_json(json.dumps(PREVIOUS_RELEASE[ChampionManifest]))
+    assert manifest.fencing_token is None
+    # AND one written by a move carries the move's token
+    fenced = ChampionManifest.model_validate({**PREVIOUS_RELEASE[ChampionManifest], "fencing_token": 3})
+    assert ChampionManifest.model_validate_json(fenced.model_dump_json()).fencing_token == 3
+
+
 def test_every_format_the_project_writes_has_a_schema_version() -> None:
-    for format_ in PREVIOUS_RELEASE:
+    for format_ in EVERY_FORMAT:
         assert "schema_version" in format_.model_fields, format_.__name__

@@ -16,6 +16,7 @@ from runtime.errors import (
     AwsError,
     NotFoundError,
     NotModifiedError,
+    PreconditionFailedError,
     RequestError,
     TransientError,
     aws_errors,
@@ -34,6 +35,8 @@ from training.settings import TrainingSettings
     [
         (client_error("304", status=304), NotModifiedError, "304"),
         (client_error("NoSuchKey", status=404), NotFoundError, "NoSuchKey"),
+        (client_error("PreconditionFailed", status=412), PreconditionFailedError, "PreconditionFailed"),
+        (client_error("ConditionalRequestConflict", status=409), PreconditionFailedError, None),
         (client_error("AWS.SimpleQueueService.NonExistentQueue", status=400), NotFoundError, None),
         (client_error("ProvisionedThroughputExceededException", status=400), TransientError, None),
         (client_error("InternalError", status=500), TransientError, None),

@@ -1,0 +1,67 @@
+"""S3 objects read with their ETag and written on a condition: created only if absent (`If-None-Match: *`),
+replaced only if unchanged since read (`If-Match: <ETag>`). A lost condition raises
+`PreconditionFailedError`, and nothing is written.
+
+What the emulators honour, checked with small scripts against each (versioned and unversioned buckets):
+- LocalStack 2026.3 (S3 provider) and moto_server 5.2 both refuse `IfNoneMatch='*'` on an existing key
+  and `IfMatch` with a stale ETag with 412 PreconditionFailed, the object left as it was; `IfMatch` on a
+  missing key is 404 NoSuchKey. Of 8 threads racing either condition on one key, exactly one wins
+  (80 races on each emulator), so the check and the write are one step, as on AWS.
+- moto_server also honours DynamoDB's `ConditionExpression` on PutItem and UpdateItem
+  (ConditionalCheckFailedException); the stack's LocalStack runs no DynamoDB, hence S3.
+- The ETag is the body's MD5 on both (as on AWS for a single-part put): the same body written again
+  has the same ETag, so a body that must never be taken for an earlier one carries what changes (a
+  token, a time).
+"""
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from runtime.errors import NotFoundError, PreconditionFailedError, aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class Stored:
+    """An object's body and the ETag it had when read."""
+
+    body: bytes
+    etag: str
+
+
+def read_object(s3: "S3Client", bucket: str, key: str) -> Stored | None:
+    """The object with its ETag, or None when there is no such key (a missing bucket still raises)."""
+    try:
+        with aws_errors(f"GetObject {key}"):
+            response = s3.get_object(Bucket=bucket, Key=key)
+            return Stored(response["Body"].read(), response["ETag"])
+    except NotFoundError as err:
+        if err.code == "NoSuchBucket":
+            raise
+        return None
+
+
+def put_if_unchanged(
+    s3: "S3Client", bucket: str, key: str, body: bytes, etag: str | None, content_type: str
+) -> str:
+    """Write the object only if it still has the ETag it was read with (None: only if there is none
+    yet); its new ETag."""
+    operation = f"PutObject {key}"
+    try:
+        with aws_errors(operation):
+            if etag is None:
+                response = s3.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfNoneMatch="*"
+                )
+            else:
+                response = s3.put_object(
+                    Bucket=bucket, Key=key, Body=body, ContentType=content_type, IfMatch=etag
+                )
+    except NotFoundError as err:
+        if err.code == "NoSuchBucket":
+            raise
+        # If-Match on a key deleted since it was read: it changed, as surely as a new ETag.
+        raise PreconditionFailedError(operation, err.code, err.status) from err
+    return response["ETag"]
