@@ -26,7 +26,7 @@ class FencedOutError(PromotionRaceError):
 
 @dataclass(frozen=True)
 class Create:
-    """There is no lock object yet: create it, only if still absent, holding token 1."""
+    """There is no lock object yet: create it, only if still absent, with a token above any written."""
 
     record: LeaseRecord
 
@@ -55,12 +55,18 @@ def is_live(record: LeaseRecord, now: datetime) -> bool:
     return not record.released and now < record.expires_at
 
 
-def acquisition(current: LeaseRecord | None, holder: str, now: datetime, lease: timedelta) -> Acquisition:
-    """What a mover does about the lock object it has just read (None: there is none)."""
+def acquisition(
+    current: LeaseRecord | None, holder: str, now: datetime, lease: timedelta, floor: int = 0
+) -> Acquisition:
+    """What a mover does about the lock object it has just read (None: there is none).
+
+    `floor` is the highest token already written where the fence is checked: a lock object created
+    afresh (the first, or one deleted by hand) starts above it, so its holders are not fenced out.
+    """
     if lease <= timedelta(0):
         raise ValueError(f"a lease must last some time, not {lease}")
     if current is None:
-        return Create(_holding(holder, 1, now, lease))
+        return Create(_holding(holder, floor + 1, now, lease))
     if is_live(current, now):
         return Wait(current.holder, current.expires_at)
     return TakeOver(_holding(holder, current.token + 1, now, lease), current)

@@ -70,8 +70,10 @@ class LeaseLock:
         wait: timedelta,
         poll_s: float = 0.2,
         clock: Callable[[], datetime] = utc_now,
+        token_floor: Callable[[], int] = lambda: 0,
     ) -> None:
         self.s3, self.bucket, self.key = s3, bucket, key
+        self.token_floor = token_floor  # the highest token already written (read only to create the lock)
         self.holder = f"{holder} #{uuid.uuid4().hex[:8]}"  # two movers of one name still differ
         self.lease, self.wait, self.poll_s, self.clock = lease, wait, poll_s, clock
 
@@ -82,7 +84,10 @@ class LeaseLock:
 
     def try_acquire(self, seen: Seen | None) -> Held | None:
         """One attempt, on the lock object as read: the holding, or None (held, or another got it first)."""
-        decision = lease.acquisition(seen.record if seen else None, self.holder, self.clock(), self.lease)
+        floor = self.token_floor() if seen is None else 0
+        decision = lease.acquisition(
+            seen.record if seen else None, self.holder, self.clock(), self.lease, floor
+        )
         if isinstance(decision, lease.Wait):
             return None
         body = decision.record.model_dump_json().encode()

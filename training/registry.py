@@ -229,7 +229,13 @@ class Moved:
 
 
 def champion_lock(settings: TrainingSettings, s3: "S3Client", holder: str) -> LeaseLock:
-    """The champion lock in the models bucket, with the settings' lease and wait."""
+    """The champion lock in the models bucket, with the settings' lease and wait; a lock object created
+    afresh starts above the token `champion.json` carries."""
+
+    def written_token() -> int:
+        manifest = _manifest_in(read_object(s3, settings.models_bucket, settings.manifest_key))
+        return manifest.fencing_token or 0 if manifest else 0
+
     return LeaseLock(
         s3,
         settings.models_bucket,
@@ -237,6 +243,7 @@ def champion_lock(settings: TrainingSettings, s3: "S3Client", holder: str) -> Le
         holder,
         lease=timedelta(seconds=settings.lock_lease_s),
         wait=timedelta(seconds=settings.lock_wait_s),
+        token_floor=written_token,
     )
 
 

@@ -308,3 +308,19 @@ def test_without_publishing_only_the_alias_moves_under_the_lock_or_unlocked_with
     champion = registry.champion_version(client, settings.model_name)
     assert champion is not None
     assert str(champion.version) == "2"
+
+
+def test_a_lock_object_deleted_by_hand_restarts_above_the_manifests_token(
+    settings: TrainingSettings, s3: "S3Client", fresh_stack: Stack, scorers: dict[str, LinearScorer]
+) -> None:
+    # GIVEN two moves made (the manifest carries token 2)
+    client = register_scorers(settings, [scorers["1"], scorers["2"]])
+    registry.move_champion(settings, client, "1", None, "setup")
+    registry.move_champion(settings, client, "2", "1", "second")
+    assert _manifest(s3, fresh_stack).fencing_token == 2
+    # WHEN the lock object is deleted (by an operator cleaning up), and the champion moved again
+    s3.delete_object(Bucket=fresh_stack.models_bucket.name, Key=fresh_stack.models_bucket.champion_lock_key)
+    registry.move_champion(settings, client, "1", "2", "rollback")
+    # THEN the new lock started above the written token, so the move was not fenced out
+    manifest = _manifest(s3, fresh_stack)
+    assert (manifest.version, manifest.fencing_token) == ("1", 3)
