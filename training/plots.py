@@ -1,4 +1,4 @@
-"""ROC, precision-recall and reliability plots, saved as PNG files for the tracking server."""
+"""ROC, precision-recall, reliability and bias plots, saved as PNG files for the tracking server."""
 
 from pathlib import Path
 
@@ -12,6 +12,8 @@ from matplotlib.figure import Figure
 from numpy.typing import NDArray
 from sklearn.calibration import calibration_curve
 from sklearn.metrics import precision_recall_curve, roc_curve
+
+from training.bias import BiasReport, Estimate
 
 
 def _domains(
@@ -65,6 +67,48 @@ def save_plots(
     hist.set(xlabel="calibrated score", ylabel="messages")
     written.append(_save(fig, out_dir / "calibration.png"))
     return written
+
+
+def save_bias_plot(out_dir: Path, report: BiasReport) -> Path:
+    """Per subgroup, its subgroup, BPSN and BNSP AUCs with their intervals; returns the file written."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    rows = sorted(
+        report.subgroups, key=lambda r: min(r.subgroup_auc.value, r.bpsn_auc.value, r.bnsp_auc.value)
+    )
+    fig, ax = plt.subplots(figsize=(6.5, 2.4 + 0.32 * max(len(rows), 1)))
+    at = np.arange(len(rows), dtype=np.float64)
+    for offset, (key, label) in zip(
+        (-0.22, 0.0, 0.22),
+        (("subgroup_auc", "subgroup"), ("bpsn_auc", "BPSN"), ("bnsp_auc", "BNSP")),
+        strict=True,
+    ):
+        points: list[Estimate] = [getattr(r, key) for r in rows]
+        values = np.array([e.value for e in points])
+        lo = np.array([e.value if e.lo is None else e.lo for e in points])
+        hi = np.array([e.value if e.hi is None else e.hi for e in points])
+        mean: Estimate = getattr(report, key)
+        ax.errorbar(
+            values,
+            at + offset,
+            xerr=(
+                np.maximum(values - lo, 0),
+                np.maximum(hi - values, 0),
+            ),  # a skewed interval may miss the point
+            fmt="o",
+            ms=4,
+            capsize=2,
+            lw=1,
+            label=f"{label} (power mean {mean.value:.3f})",
+        )
+    ax.axvline(
+        report.overall_auc.value, ls="--", c="grey", lw=0.8, label=f"overall {report.overall_auc.value:.3f}"
+    )
+    ax.set_yticks(at, [f"{r.name} ({r.n})" for r in rows])
+    ax.set_ylim(len(rows) - 0.5, -0.5)  # the worst subgroup on top
+    level = f"{report.level:.0%} intervals, {report.n_boot} resamples"
+    ax.set(xlabel="AUC", title=f"Bias — {report.name}\nfinal score {report.final.value:.3f} ({level})")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=2, fontsize="small")  # off the dots
+    return _save(fig, out_dir / f"bias_{report.name}.png")
 
 
 def _save(fig: Figure, path: Path) -> Path:
