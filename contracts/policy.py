@@ -1,10 +1,21 @@
-"""`policy.json`: per-channel thresholds on the calibrated score and term lists, with a default for
-channels that have none. Written by operators, read by the consumer (`stream_consumer.policy` compiles
-the term lists into rules)."""
+"""`policy.json`: per-channel, per-category thresholds on the calibrated scores, which categories act,
+and term lists, with a default for channels that have none. Written by operators, read by the consumer
+(`stream_consumer.policy` compiles the term lists into rules).
+
+Version 2 adds `categories`. A channel that names no category gets each category's defaults:
+`toxicity`, `hate` and `spam` act, `removal` (one community's own standard) acts only where a channel
+opts in. A version-1 channel policy (`thresholds` and no `categories`) keeps its meaning: its thresholds
+were those of the one score there was, the community's removals, so `removal` acts there with them.
+"""
+
+import hashlib
+from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-POLICY_SCHEMA_VERSION = 1
+from contracts.categories import DEFAULT_ACTING, Category
+
+POLICY_SCHEMA_VERSION = 2
 
 
 class Thresholds(BaseModel):
@@ -23,16 +34,58 @@ class Thresholds(BaseModel):
 
 
 DEFAULT_THRESHOLDS = Thresholds()
+# Each category's thresholds where a channel sets none (calibrated probabilities of the category).
+CATEGORY_THRESHOLDS: dict[Category, Thresholds] = {
+    Category.TOXICITY: Thresholds(review=0.5, remove=0.9),
+    Category.HATE: Thresholds(review=0.5, remove=0.9),
+    Category.SPAM: Thresholds(review=0.5, remove=0.9),
+    Category.REMOVAL: DEFAULT_THRESHOLDS,
+}
 
 
-class ChannelPolicy(BaseModel):
-    """One community's rules: its thresholds, the terms it removes, the terms it allows."""
+class CategoryPolicy(BaseModel):
+    """A channel's setting for one category; what it leaves out is the category's default."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    thresholds: Thresholds = DEFAULT_THRESHOLDS
+    acts: bool | None = None
+    thresholds: Thresholds | None = None
+
+
+class CategoryRule(BaseModel):
+    """What applies to one category in one channel: whether it acts, and at which scores."""
+
+    model_config = ConfigDict(frozen=True)
+
+    acts: bool
+    thresholds: Thresholds
+
+
+class ChannelPolicy(BaseModel):
+    """One community's rules: which categories act and at which scores, the terms it removes, the
+    terms it allows."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    thresholds: Thresholds = DEFAULT_THRESHOLDS  # version 1: the thresholds of `removal`
+    categories: dict[str, CategoryPolicy] = {}
     block_terms: tuple[str, ...] = ()
     allow_terms: tuple[str, ...] = ()
+
+    def rule(self, category: str) -> CategoryRule:
+        """Whether `category` acts in this channel, and its thresholds (defaults filled in)."""
+        known = category in Category.__members__.values()
+        default_acts = known and Category(category) in DEFAULT_ACTING
+        default_thresholds = CATEGORY_THRESHOLDS[Category(category)] if known else DEFAULT_THRESHOLDS
+        setting = self.categories.get(category)
+        if setting is None and category == Category.REMOVAL and "thresholds" in self.model_fields_set:
+            return CategoryRule(acts=True, thresholds=self.thresholds)  # a version-1 policy
+        if setting is None:
+            return CategoryRule(acts=default_acts, thresholds=default_thresholds)
+        return CategoryRule(
+            acts=default_acts if setting.acts is None else setting.acts,
+            thresholds=setting.thresholds or default_thresholds,
+        )
 
 
 class PolicyBook(BaseModel):
@@ -40,7 +93,8 @@ class PolicyBook(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
-    schema_version: int = Field(default=POLICY_SCHEMA_VERSION, ge=1)
+    # Absent in files written before versions (version 1); a file using `categories` says 2.
+    schema_version: int = Field(default=1, ge=1)
     default: ChannelPolicy = ChannelPolicy()
     channels: dict[str, ChannelPolicy] = {}
 
@@ -48,3 +102,8 @@ class PolicyBook(BaseModel):
         """The policy's name (the channel, or "default") and the policy itself."""
         policy = self.channels.get(channel_id)
         return (channel_id, policy) if policy is not None else ("default", self.default)
+
+    @cached_property
+    def version(self) -> str:
+        """A short content hash: which policies a verdict was decided under."""
+        return hashlib.sha256(self.model_dump_json().encode()).hexdigest()[:12]

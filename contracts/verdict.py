@@ -1,4 +1,11 @@
-"""The moderation decision on one message, as written to the `verdicts` stream."""
+"""The moderation decision on one message, as written to the `verdicts` stream.
+
+Version 2 scores every category (`categories`): its calibrated probability, whether it acts in the
+channel, its thresholds and action, and the reasons behind it with the characters of the message they
+stand for. `score` keeps one meaning: the highest score among the categories that act in the message's
+channel; `category` names the one that decided the action, and `thresholds` and `reasons` are its.
+A reader of version 1 reads version 2 (new fields are ignored); a version-2 reader reads version 1.
+"""
 
 from datetime import datetime
 from enum import StrEnum
@@ -8,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.policy import Thresholds
 
-VERDICT_SCHEMA_VERSION = 1
+VERDICT_SCHEMA_VERSION = 2
 
 
 class Action(StrEnum):
@@ -19,8 +26,46 @@ class Action(StrEnum):
     REMOVE = "remove"
 
 
+class Span(BaseModel):
+    """Characters [start, end) of the message as the user wrote it."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start: int = Field(ge=0)
+    end: int = Field(ge=0)
+
+
+class Reason(BaseModel):
+    """What raised a category's score: a word or word pair of the message (with where it is), a style
+    feature (`style:…`, no span), or a rule (`rule:…`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    feature: str
+    spans: list[Span] = []
+
+
+class CategoryScore(BaseModel):
+    """One category's judgement of the message under the channel's policy."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    score: float
+    acts: bool  # whether this category may act in the channel
+    thresholds: Thresholds
+    action: Action  # what this category alone would do (allow when it does not act)
+    reasons: list[Reason] = []
+
+
 class Verdict(BaseModel):
-    """The moderation decision on one message, as written to the `verdicts` stream."""
+    """The moderation decision on one message, as written to the `verdicts` stream.
+
+    Version 2 scores every category (`categories`): its calibrated probability, whether it acts in the
+    channel, its thresholds and action, and the reasons behind it with the characters of the message they
+    stand for. `score` keeps one meaning: the highest score among the categories that act in the message's
+    channel; `category` names the one that decided the action, and `thresholds` and `reasons` are its.
+    A reader of version 1 reads version 2 (new fields are ignored); a version-2 reader reads version 1.
+    """
 
     model_config = ConfigDict(frozen=True, extra="ignore")  # a reader ignores fields it does not know
 
@@ -29,10 +74,10 @@ class Verdict(BaseModel):
     channel_id: str
     user_id: str
     action: Action
-    score: float | None  # calibrated probability of removal; None when no model could score it
-    thresholds: Thresholds
+    score: float | None  # the highest acting category's probability; None when none scored it
+    thresholds: Thresholds  # the deciding category's
     policy: str  # the channel policy that applied ("default" when the channel has none)
-    reasons: list[str]  # top contributing tokens or style features, or the rule that fired
+    reasons: list[str]  # the deciding category's top tokens or style features, or the rule that fired
     model_name: str
     model_version: str
     shard_id: str
@@ -42,3 +87,6 @@ class Verdict(BaseModel):
     latency_ms: (
         float  # from the record's arrival in the stream to processed_at (sent_at is the sender's claim)
     )
+    category: str | None = None  # the category that decided the action (None: a rule, or no model)
+    categories: dict[str, CategoryScore] = {}
+    policy_version: str = ""  # a content hash of the policies in force

@@ -17,7 +17,7 @@ from runtime.errors import AwsError, NotModifiedError, TransientError, aws_error
 from runtime.logs import structured_logger
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -55,17 +55,15 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
     if digest != manifest.sha256:
         raise ModelLoadError(f"sha256 mismatch for {manifest.artifact_uri}: {digest} != {manifest.sha256}")
     try:
-        scorer = LinearScorer.load(body)
-        smoke = scorer.score([normal_form(t) for t in SMOKE_TEXTS])
+        scorer = CategoryModel.load(body)
+        smoke = scorer.predict_proba([normal_form(t) for t in SMOKE_TEXTS])
     except Exception as err:  # a broken archive can fail in many ways; none may reach a batch
         raise ModelLoadError(
             f"version {manifest.version} does not load: {type(err).__name__}: {err}"
         ) from err
-    if (
-        smoke.probability.shape != (len(SMOKE_TEXTS),)
-        or not ((smoke.probability >= 0) & (smoke.probability <= 1)).all()
-    ):
-        raise ModelLoadError(f"version {manifest.version} failed its smoke prediction")
+    for category, probability in smoke.items():
+        if probability.shape != (len(SMOKE_TEXTS),) or not ((probability >= 0) & (probability <= 1)).all():
+            raise ModelLoadError(f"version {manifest.version} failed its smoke prediction ({category})")
     return Champion(manifest.model_name, manifest.version, scorer)
 
 

@@ -4,6 +4,7 @@ dead letters out. Pure: no AWS, no model loading.
 
 import binascii
 import json
+import re
 from base64 import b64decode
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -15,9 +16,9 @@ from pydantic import ValidationError
 from contracts.chat import ChatMessage
 from contracts.dead_letter import DeadLetter, RejectReason, explain
 from contracts.lambda_event import BadEnvelope, KinesisRecord
-from contracts.policy import PolicyBook, Thresholds
-from contracts.verdict import Action, Verdict
-from stream_consumer.normalize import NormalText, normal_form
+from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thresholds
+from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
+from stream_consumer.normalize import TOKEN, NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import Scores
 
@@ -29,9 +30,12 @@ SENT_AT_AHEAD_OF_ARRIVAL = timedelta(days=1)  # covers any time-zone mistake (at
 
 
 class Scorer(Protocol):
-    """What the consumer needs from a model: one vectorised call for a whole batch."""
+    """What the consumer needs from a model: one vectorised call per batch, scores per category."""
 
-    def score(self, batch: Sequence[NormalText], top_k: int = 3) -> Scores: ...
+    @property
+    def categories(self) -> tuple[str, ...]: ...
+
+    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]: ...
 
 
 @dataclass(frozen=True)
@@ -132,12 +136,36 @@ def action_for(score: float, thresholds: Thresholds) -> Action:
     return Action.ALLOW
 
 
+_RANK = {Action.ALLOW: 0, Action.REVIEW: 1, Action.REMOVE: 2}
+_DOUBLES = re.compile(r"(.)\1+")
+
+
+def reason_spans(text: NormalText, features: Sequence[str]) -> list[Reason]:
+    """Each reason with the characters of the original message it stands for: the words holding the
+    token (or both tokens of a pair), doubled letters ignored ("fuuck" is where "fuck" is); style
+    features and rules have none."""
+    words = text.text.split(" ")
+    tokens = [(w, _DOUBLES.sub(r"\1", t)) for w, word in enumerate(words) for t in TOKEN.findall(word)]
+    spans = text.spans if any(not f.startswith(("style:", "rule:")) for f in features) else ()
+    out = []
+    for feature in features:
+        parts = [_DOUBLES.sub(r"\1", part) for part in feature.split(" ")]
+        hits: list[int] = []
+        if not feature.startswith(("style:", "rule:")) and len(parts) <= 2:
+            for k in range(len(tokens) - len(parts) + 1):
+                if all(tokens[k + j][1] == part for j, part in enumerate(parts)):
+                    hits += [tokens[k + j][0] for j in range(len(parts))]
+        found = sorted(set(hits))
+        out.append(Reason(feature=feature, spans=[Span(start=spans[w][0], end=spans[w][1]) for w in found]))
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class _Parsed:
     record: KinesisRecord
     message: ChatMessage
     policy_name: str
-    thresholds: Thresholds
+    policy: ChannelPolicy
     rules: RuleOutcome
     model_input: NormalText  # the normal form without the words an allow term covers
 
@@ -161,7 +189,7 @@ def _prepare(
         return Rejected(entry, DeadLetter.of(entry, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
     policy_name, policy = policies.for_channel(result.channel_id)
     outcome = rules(policy, text)
-    return _Parsed(entry, result, policy_name, policy.thresholds, outcome, model_input(text, outcome))
+    return _Parsed(entry, result, policy_name, policy, outcome, model_input(text, outcome))
 
 
 def moderate(
@@ -174,6 +202,7 @@ def moderate(
     without_model: Literal["fail", "review"] = "fail",
 ) -> BatchOutcome:
     """Verdicts for every good record and dead letters for every poison one, scoring in one call."""
+    policy_version = policies.version
     parsed: list[_Parsed] = []
     rejected: list[Rejected] = []
     for entry in records:
@@ -183,28 +212,48 @@ def moderate(
     if champion is None and to_score and without_model == "fail":
         raise NoModelError("no champion model is loaded")
     scores = (
-        champion.scorer.score([p.model_input for p in to_score], top_k) if champion and to_score else None
+        champion.scorer.score_categories([p.model_input for p in to_score], top_k)
+        if champion and to_score
+        else None
     )
+    # A model of one category (the format before categories) acts with it in every channel, as it did.
+    single = champion is not None and len(champion.scorer.categories) == 1
     position = {id(p): i for i, p in enumerate(to_score)}
     moderated = []
     for p in parsed:
         i = position.get(id(p))
-        score = float(scores.probability[i]) if scores is not None and i is not None else None
+        judged = _judge(p, scores, i, single) if scores is not None and i is not None else None
+        score, thresholds, category = None, DEFAULT_THRESHOLDS, None
+        categories: dict[str, CategoryScore] = {}
+        if judged is not None:
+            categories, category = judged
+            if category is not None:
+                score, thresholds = categories[category].score, categories[category].thresholds
         if p.rules.block is not None:
-            action, reasons = Action.REMOVE, [p.rules.block.reason]
+            action, reasons, category = Action.REMOVE, [p.rules.block.reason], None
         elif not p.model_input.text:  # every word is one the channel allows
             action, reasons = Action.ALLOW, [f"rule:allow:{t}" for t in p.rules.allow_terms]
-        elif score is not None and scores is not None and i is not None:
-            action, reasons = action_for(score, p.thresholds), scores.reasons[i]
+        elif judged is not None and category is not None:
+            action = categories[category].action
+            reasons = [r.feature for r in categories[category].reasons]
+        elif judged is not None:
+            action, reasons = Action.ALLOW, ["no scored category acts in this channel"]
         else:
             action, reasons = Action.REVIEW, ["no model available: sent to human review"]
+        if action is not Action.ALLOW and categories:  # shown to a moderator: say where, in their text
+            categories = {
+                name: c.model_copy(
+                    update={"reasons": reason_spans(p.model_input, [r.feature for r in c.reasons])}
+                )
+                for name, c in categories.items()
+            }
         verdict = Verdict(
             message_id=p.message.message_id,
             channel_id=p.message.channel_id,
             user_id=p.message.user_id,
             action=action,
             score=score,
-            thresholds=p.thresholds,
+            thresholds=thresholds,
             policy=p.policy_name,
             reasons=reasons,
             model_name=champion.name if champion else "",
@@ -214,6 +263,33 @@ def moderate(
             sent_at=p.message.sent_at,
             processed_at=now,
             latency_ms=max(now.timestamp() - p.record.kinesis.approximate_arrival_timestamp, 0.0) * 1000.0,
+            category=category,
+            categories=categories,
+            policy_version=policy_version,
         )
         moderated.append(Moderated(p.record, p.message, verdict))
     return BatchOutcome(moderated, rejected)
+
+
+def _judge(
+    p: _Parsed, scores: dict[str, Scores], i: int, single: bool
+) -> tuple[dict[str, CategoryScore], str | None]:
+    """Every category's score under the channel's policy, and the acting category that decides: the
+    one asking for the strongest action, the highest score among equals (None when none acts)."""
+    categories = {}
+    for name, s in scores.items():
+        rule = p.policy.rule(name)
+        acts = rule.acts or single
+        probability = float(s.probability[i])
+        categories[name] = CategoryScore(
+            score=probability,
+            acts=acts,
+            thresholds=rule.thresholds,
+            action=action_for(probability, rule.thresholds) if acts else Action.ALLOW,
+            reasons=[Reason(feature=f) for f in s.reasons[i]],
+        )
+    acting = [name for name, c in categories.items() if c.acts]
+    if not acting:
+        return categories, None
+    decider = max(acting, key=lambda n: (_RANK[categories[n].action], categories[n].score))
+    return categories, decider

@@ -133,16 +133,16 @@ def _terms(terms: tuple[str, ...]) -> list[str]:
 
 
 @lru_cache(maxsize=4096)
-def _compiled(policy: ChannelPolicy) -> tuple[TermList, TermList]:
+def _compiled(block_terms: tuple[str, ...], allow_terms: tuple[str, ...]) -> tuple[TermList, TermList]:
     """A policy's term lists, compiled once (policies are frozen, and re-read only when they change)."""
-    return TermList(_terms(policy.block_terms)), TermList(_terms(policy.allow_terms))
+    return TermList(_terms(block_terms)), TermList(_terms(allow_terms))
 
 
 def rules(policy: ChannelPolicy, text: NormalText) -> RuleOutcome:
     """A channel's term lists applied to one normalised message: allow terms first, then block terms."""
     if not policy.block_terms and not policy.allow_terms:
         return RuleOutcome(None, frozenset(), ())
-    block_list, allow_list = _compiled(policy)
+    block_list, allow_list = _compiled(policy.block_terms, policy.allow_terms)
     words = Words.of(text.text)
     allow = allow_list.matches(words)
     allowed = frozenset(j for start, end, _ in allow for j in range(start, end))

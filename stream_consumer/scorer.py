@@ -1,8 +1,10 @@
-"""The exported champion in its serving form: featurizer + linear weights + calibration.
+"""The exported champion in its serving form: featurizer + linear weights + calibration, per category.
 
 Loads from one `.npz` archive with numpy alone (no scikit-learn, scipy or mlflow import at cold
 start) and scores a whole batch in one vectorised pass: every text as windows of tokens (see
-`features.WindowSpec`), the highest window's linear score calibrated into a probability.
+`features.WindowSpec`), the highest window's linear score calibrated into a probability. A
+`CategoryModel` holds one such head per harm category over one shared featurizer: a batch is tokenised
+and featurised once per window size, and every head reads the same rows.
 """
 
 import io
@@ -11,16 +13,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
 
-from stream_consumer.features import META_NAMES, SparseRows, TextFeaturizer, WindowSpec, standardise
+from stream_consumer.features import (
+    META_NAMES,
+    SparseRows,
+    TextFeaturizer,
+    WindowRows,
+    WindowSpec,
+    standardise,
+)
 from stream_consumer.normalize import NORMAL_FORM_VERSION, NormalText
 
 FORMAT = "chat-moderation/linear-v2"
+CATEGORIES_FORMAT = "chat-moderation/categories-v1"
 DEFAULT_WINDOW = WindowSpec()
+# A single-head archive (the format before categories) scores this category: its moderators' removals.
+SINGLE_HEAD_CATEGORY = "removal"
 
 
 class UnsupportedModelError(ValueError):
@@ -64,8 +76,12 @@ class LinearScorer:
     window: WindowSpec = DEFAULT_WINDOW
     normal_form: str = NORMAL_FORM_VERSION
 
-    def _parts(self, batch: Sequence[NormalText]) -> _Parts:
-        rows = self.featurizer.rows([t.text for t in batch], [t.mixed_script for t in batch], self.window)
+    def rows(self, batch: Sequence[NormalText]) -> WindowRows:
+        """The batch's window rows as this head reads them (shareable with heads of the same window)."""
+        return self.featurizer.rows([t.text for t in batch], [t.mixed_script for t in batch], self.window)
+
+    def _parts(self, batch: Sequence[NormalText], rows: WindowRows | None = None) -> _Parts:
+        rows = rows if rows is not None else self.rows(batch)
         meta_contrib = standardise(rows.meta, self.meta_mean, self.meta_scale) * self.meta_weights
         contrib = rows.tfidf.data * self.text_weights[rows.tfidf.indices]
         n_windows = len(rows.text)
@@ -97,12 +113,20 @@ class LinearScorer:
         """Calibrated probability that moderators would remove each (normalised) text."""
         return self.calibrate(self.decision(batch))
 
-    def score(self, batch: Sequence[NormalText], top_k: int = 3) -> Scores:
+    def score(self, batch: Sequence[NormalText], top_k: int = 3, rows: WindowRows | None = None) -> Scores:
         """Probabilities and the `top_k` tokens (or style features) that raised each one most."""
         if not batch:
             return Scores(np.zeros(0), [])
-        parts = self._parts(batch)
+        parts = self._parts(batch, rows)
         return Scores(self.calibrate(parts.raw), self._reasons(parts, top_k))
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return (SINGLE_HEAD_CATEGORY,)
+
+    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
+        """The single head's scores, under the category a single-head model scores."""
+        return {SINGLE_HEAD_CATEGORY: self.score(batch, top_k)}
 
     def _reasons(self, parts: _Parts, top_k: int) -> list[list[str]]:
         """Per text, the names of the `top_k` largest positive contributions in its best window."""
@@ -210,3 +234,132 @@ class LinearScorer:
                 window=WindowSpec(**header["window"]),
                 normal_form=header["normal_form"],
             )
+
+
+@dataclass(frozen=True)
+class CategoryModel:
+    """One calibrated head per harm category over one shared featurizer (`heads` share the object)."""
+
+    heads: dict[str, LinearScorer]
+    metadata: dict[str, str]
+    normal_form: str = NORMAL_FORM_VERSION
+
+    def __post_init__(self) -> None:
+        if not self.heads:
+            raise ValueError("a category model needs at least one head")
+        featurizers = {id(h.featurizer) for h in self.heads.values()}
+        if len(featurizers) != 1:
+            raise ValueError("every head of a category model reads the one shared featurizer")
+
+    @property
+    def featurizer(self) -> TextFeaturizer:
+        return next(iter(self.heads.values())).featurizer
+
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(self.heads)
+
+    @property
+    def vocabulary(self) -> frozenset[str]:
+        """Every token the model saw in training (monitoring measures the share of unseen words)."""
+        return frozenset(self.featurizer.tokens)
+
+    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
+        """Every head's probabilities and reasons; the batch is featurised once per window size."""
+        rows: dict[WindowSpec, WindowRows] = {}
+        out = {}
+        for name, head in self.heads.items():
+            if batch and head.window not in rows:
+                rows[head.window] = head.rows(batch)
+            out[name] = head.score(batch, top_k, rows.get(head.window))
+        return out
+
+    def predict_proba(self, batch: Sequence[NormalText]) -> dict[str, NDArray[np.float64]]:
+        """Calibrated probabilities per category."""
+        return {name: s.probability for name, s in self.score_categories(batch, top_k=0).items()}
+
+    def save(self, path: Path) -> None:
+        """Write the archive: the shared featurizer once, then each head's weights and calibration."""
+        f = self.featurizer
+        by_id = sorted(f.tokens, key=f.tokens.__getitem__)
+        heads = []
+        arrays: dict[str, Any] = {}
+        for i, (name, h) in enumerate(self.heads.items()):
+            heads.append(
+                {
+                    "name": name,
+                    "intercept": h.intercept,
+                    "calibration": h.calibration,
+                    "window": {"size": h.window.size, "most": h.window.most},
+                    "metadata": h.metadata,
+                }
+            )
+            for key in (
+                "text_weights",
+                "meta_weights",
+                "meta_mean",
+                "meta_scale",
+                "calibration_x",
+                "calibration_y",
+            ):
+                arrays[f"h{i}_{key}"] = getattr(h, key)
+        header = {
+            "format": CATEGORIES_FORMAT,
+            "normal_form": self.normal_form,
+            "metadata": self.metadata,
+            "heads": heads,
+        }
+        with path.open("wb") as fh:
+            arrays |= {
+                "header": np.array(json.dumps(header)),
+                "tokens": np.array(by_id, dtype=np.str_),
+                "unigram_column": f.unigram_column,
+                "bigram_keys": f.bigram_keys,
+                "idf": f.idf,
+                "lexicon": f.lexicon,
+                "feature_names": np.array(next(iter(self.heads.values())).feature_names, dtype=np.str_),
+            }
+            np.savez_compressed(fh, **arrays)
+
+    @classmethod
+    def load(cls, source: Path | bytes) -> "CategoryModel":
+        """Read an archive of either format (a single-head one scores `removal`); refuse a format or
+        normal form this code does not implement."""
+        data = source if isinstance(source, bytes) else source.read_bytes()
+        header = LinearScorer.header(data)
+        if header.get("format") == FORMAT:
+            single = LinearScorer.load(data)
+            return cls({SINGLE_HEAD_CATEGORY: single}, dict(single.metadata), single.normal_form)
+        if header.get("format") != CATEGORIES_FORMAT:
+            raise UnsupportedModelError(f"unsupported model format {header.get('format')!r}")
+        if header.get("normal_form") != NORMAL_FORM_VERSION:
+            raise UnsupportedModelError(
+                f"model trained on normal form {header.get('normal_form')!r}; "
+                f"this consumer implements {NORMAL_FORM_VERSION!r}"
+            )
+        with np.load(io.BytesIO(data), allow_pickle=False) as z:
+            tokens = {t: i for i, t in enumerate(z["tokens"].tolist())}
+            featurizer = TextFeaturizer(tokens, z["unigram_column"], z["bigram_keys"], z["idf"], z["lexicon"])
+            names = z["feature_names"].tolist()
+            heads = {}
+            heads_header = header["heads"]
+            if not isinstance(heads_header, list):
+                raise UnsupportedModelError("the archive's header lists no heads")
+            for i, h in enumerate(heads_header):
+                heads[str(h["name"])] = LinearScorer(
+                    featurizer=featurizer,
+                    text_weights=z[f"h{i}_text_weights"],
+                    meta_weights=z[f"h{i}_meta_weights"],
+                    meta_mean=z[f"h{i}_meta_mean"],
+                    meta_scale=z[f"h{i}_meta_scale"],
+                    intercept=float(h["intercept"]),
+                    calibration=h["calibration"],
+                    calibration_x=z[f"h{i}_calibration_x"],
+                    calibration_y=z[f"h{i}_calibration_y"],
+                    feature_names=names,
+                    metadata=dict(h["metadata"]),
+                    window=WindowSpec(**h["window"]),
+                    normal_form=str(header["normal_form"]),
+                )
+        metadata = header.get("metadata", {})
+        return cls(heads, dict(metadata) if isinstance(metadata, dict) else {}, str(header["normal_form"]))

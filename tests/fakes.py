@@ -40,20 +40,33 @@ class FlakyKinesis:
 
 
 class KeywordScorer:
-    """Scores 0.95 when a text holds a bad word, 0.6 for 'maybe', else 0.05; reasons name the word."""
+    """Per category: 0.95 when a text holds one of its words, 0.6 for 'maybe', else 0.05; reasons name
+    the word. By default one category, `removal` (as a model of the format before categories)."""
 
-    def __init__(self, bad: tuple[str, ...] = ("idiot", "moron"), calls: list[int] | None = None) -> None:
-        self.bad = bad
+    def __init__(
+        self,
+        bad: tuple[str, ...] = ("idiot", "moron"),
+        calls: list[int] | None = None,
+        words: dict[str, tuple[str, ...]] | None = None,
+    ) -> None:
+        self.words = words if words is not None else {"removal": bad}
         self.calls = calls if calls is not None else []
 
-    def score(self, batch: Sequence[NormalText], top_k: int = 3) -> Scores:
+    @property
+    def categories(self) -> tuple[str, ...]:
+        return tuple(self.words)
+
+    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
         self.calls.append(len(batch))
-        probs, reasons = [], []
-        for t in (b.text for b in batch):
-            hit = [w for w in self.bad if w in t.split()]
-            probs.append(0.95 if hit else 0.6 if "maybe" in t else 0.05)
-            reasons.append(hit[:top_k])
-        return Scores(np.array(probs), reasons)
+        out = {}
+        for category, bad in self.words.items():
+            probs, reasons = [], []
+            for t in (b.text for b in batch):
+                hit = [w for w in bad if w in t.split()]
+                probs.append(0.95 if hit else 0.6 if "maybe" in t else 0.05)
+                reasons.append(hit[:top_k])
+            out[category] = Scores(np.array(probs), reasons)
+        return out
 
 
 # --- an in-memory bucket for the champion and policy readers' unit tests -----------------------

@@ -14,14 +14,16 @@ from pydantic import BaseModel, ConfigDict
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
+from contracts.categories import Category
 from contracts.policy import ChannelPolicy
 from stream_consumer.features import TextFeaturizer, WindowSpec, fit_featurizer
 from stream_consumer.moderation import model_input
 from stream_consumer.normalize import NormalText, normal_form
 from stream_consumer.policy import rules
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel, LinearScorer
+from training.corpora import Example, ExampleSplits
 from training.data import LabelledText
-from training.features import Standardiser, design, window_rows
+from training.features import Design, Standardiser, design, window_rows
 
 
 class ModelParams(BaseModel):
@@ -129,3 +131,96 @@ def serving_scores(
     if policy is not None:
         batch = [model_input(b, rules(policy, b)) for b in batch]
     return scorer.predict_proba(batch)
+
+
+class CategoryParams(BaseModel):
+    """The knobs of a multi-category run: the shared featurizer's, then each category's regression
+    and window (a community's removals read whole comments; insults, hate and spam short windows, so
+    that padding cannot dilute them)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    min_df: int = 2
+    bigrams: bool = True
+    heads: dict[Category, ModelParams] = {
+        Category.TOXICITY: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0)),
+        Category.HATE: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0)),
+        Category.SPAM: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0)),
+        Category.REMOVAL: ModelParams(),
+    }
+
+
+@dataclass(frozen=True)
+class TrainedCategories:
+    """The exported category model and how each head was chosen."""
+
+    model: CategoryModel
+    chosen_c: dict[Category, float]
+    validation_auc_by_c: dict[Category, dict[float, float]]
+
+
+@dataclass(frozen=True)
+class _Part:
+    texts: list[NormalText]
+    labels: dict[Category, np.ndarray[Any, np.dtype[np.int_]]]  # -1 where a text does not label it
+
+
+def _part(examples: Sequence[Example], categories: Sequence[Category]) -> _Part:
+    texts = [normal_form(e.text) for e in examples]
+    labels = {
+        c: np.fromiter(
+            (-1 if e.label(c) is None else e.labels[c] for e in examples), dtype=int, count=len(examples)
+        )
+        for c in categories
+    }
+    return _Part(texts, labels)
+
+
+def fit_categories(
+    splits: ExampleSplits,
+    params: CategoryParams = CategoryParams(),  # noqa: B008
+    categories: Sequence[Category] | None = None,
+) -> TrainedCategories:
+    """One featurizer for every category (fitted on all training texts), then one regression per
+    category on the texts that label it, C chosen and calibration fitted on its validation texts."""
+    wanted = [c for c in (categories or list(params.heads)) if c in params.heads]
+    train, validation = _part(splits.train, wanted), _part(splits.validation, wanted)
+    featurizer = fit_featurizer([t.text for t in train.texts], params.min_df, params.bigrams)
+    designs: dict[WindowSpec, tuple[Standardiser, Design]] = {}
+    heads: dict[str, LinearScorer] = {}
+    chosen: dict[Category, float] = {}
+    aucs: dict[Category, dict[float, float]] = {}
+    for category in wanted:
+        head = params.heads[category]
+        spec = WindowSpec(head.window_tokens, head.max_windows)
+        if spec not in designs:
+            windows = window_rows(featurizer, train.texts, spec)
+            standardiser = Standardiser.fit(windows.meta)
+            designs[spec] = (standardiser, design(windows, standardiser))
+        standardiser, rows = designs[spec]
+        y_all = train.labels[category]
+        labelled = y_all[rows.text] >= 0
+        matrix, text = rows.matrix[labelled], rows.text[labelled]
+        weight = 1.0 / np.bincount(text)[text]
+        n_texts = int((y_all >= 0).sum())
+        y_val_all = validation.labels[category]
+        val_idx = np.flatnonzero(y_val_all >= 0)
+        val_batch = [validation.texts[i] for i in val_idx]
+        y_val = y_val_all[val_idx]
+        scorers: dict[float, LinearScorer] = {}
+        by_c: dict[float, float] = {}
+        for c in head.c_grid:
+            lr = LogisticRegression(C=c, class_weight=head.class_weight, max_iter=head.max_iter)
+            lr.fit(matrix, y_all[text], sample_weight=weight * n_texts / weight.sum())
+            scorers[c] = _export(featurizer, standardiser, lr, spec, {"C": str(c), "category": category})
+            raw = scorers[c].decision(val_batch)
+            by_c[c] = float(roc_auc_score(y_val, raw))
+        best = max(by_c, key=lambda c: by_c[c])
+        calibration = _platt(scorers[best].decision(val_batch), y_val)
+        heads[category] = replace(
+            scorers[best],
+            calibration_x=calibration,
+            metadata={"C": str(best), "calibration": "sigmoid", "category": category},
+        )
+        chosen[category], aucs[category] = best, by_c
+    return TrainedCategories(CategoryModel(heads, {"categories": ",".join(heads)}), chosen, aucs)

@@ -1,0 +1,273 @@
+"""The labelled sets of `DATA_DIR`, read as examples labelled per harm category.
+
+Each set labels the categories it was annotated for (`LABEL_MAPPING`, also the README's table). Where a
+set's texts plainly are not of a category it was not annotated for, they count as negatives of it
+(`ASSUMED_NEGATIVE`): tweets and comments are not promotion, so every non-spam set's rows are spam
+negatives; a set's own benign rows (kept r/science comments, ham messages and comments, `neither` /
+`NOT` / `normal` / `OTHER` posts) are negatives of toxicity and hate. A text's unknown labels are left
+out of that category's training and evaluation.
+
+Only the files shared for training are read; each set's official test part is held out elsewhere, and
+`split_examples` keeps a test split of every set here for reporting alone.
+"""
+
+import csv
+import html
+import random
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+
+from contracts.categories import Category
+from training.data import DataFileError, dedupe_key
+
+
+class Source(StrEnum):
+    """Where an example comes from (one labelled set of `DATA_DIR`)."""
+
+    RSCIENCE = "rscience"
+    DAVIDSON = "davidson"
+    OLID = "olid"
+    HATEXPLAIN = "hatexplain"
+    ETHOS = "ethos"
+    YOUTUBE = "youtube"
+    SMS = "sms"
+    GERMEVAL = "germeval"
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """One text with the categories its annotators (or the set's nature) decide; others are unknown."""
+
+    text: str
+    source: Source
+    labels: dict[Category, int]
+    group: str = ""  # a finer origin inside the set: the YouTube video, HateXplain's target communities
+    language: str = "en"
+
+    def label(self, category: Category) -> int | None:
+        return self.labels.get(category)
+
+
+# The README's label-mapping table: set → category → how its own labels map (1 = the category).
+LABEL_MAPPING: dict[Source, dict[Category, str]] = {
+    Source.RSCIENCE: {Category.REMOVAL: "REMOVED = 1"},
+    Source.DAVIDSON: {Category.TOXICITY: "class 0 (hate) or 1 (offensive)", Category.HATE: "class 0 (hate)"},
+    Source.OLID: {Category.TOXICITY: "subtask_a = OFF"},
+    Source.HATEXPLAIN: {
+        Category.TOXICITY: "majority_label offensive or hatespeech",
+        Category.HATE: "majority_label = hatespeech",
+    },
+    Source.ETHOS: {Category.HATE: "isHate ≥ 0.5"},
+    Source.YOUTUBE: {Category.SPAM: "CLASS = 1"},
+    Source.SMS: {Category.SPAM: "label = spam"},
+    Source.GERMEVAL: {Category.TOXICITY: "coarse = OFFENSE"},
+}
+ASSUMED_NEGATIVE: dict[Source, dict[Category, str]] = {
+    Source.RSCIENCE: {
+        Category.SPAM: "every comment",
+        Category.TOXICITY: "kept comments",
+        Category.HATE: "kept comments",
+    },
+    Source.DAVIDSON: {Category.SPAM: "every tweet"},
+    Source.OLID: {Category.SPAM: "every tweet", Category.HATE: "subtask_a = NOT"},
+    Source.HATEXPLAIN: {Category.SPAM: "every post"},
+    Source.ETHOS: {Category.SPAM: "every comment"},
+    Source.YOUTUBE: {Category.TOXICITY: "ham comments", Category.HATE: "ham comments"},
+    Source.SMS: {Category.TOXICITY: "ham messages", Category.HATE: "ham messages"},
+    Source.GERMEVAL: {Category.SPAM: "every tweet", Category.HATE: "coarse = OTHER"},
+}
+
+
+def _read(
+    path: Path, delimiter: str = ",", fieldnames: Sequence[str] | None = None
+) -> Iterator[dict[str, str]]:
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found (set DATA_DIR to the folder holding the data sets)")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        yield from csv.DictReader(fh, delimiter=delimiter, fieldnames=fieldnames)
+
+
+def _column(path: Path, row: dict[str, str], name: str) -> str:
+    value = row.get(name)
+    if value is None:
+        raise DataFileError(f"{path}: missing column {name!r}; found {sorted(row)}")
+    return value
+
+
+def load_rscience(data_dir: Path) -> list[Example]:
+    path = data_dir / "rscience" / "comments.csv"
+    out = []
+    for row in _read(path):
+        removed = int(_column(path, row, "REMOVED") == "1")
+        labels = {Category.REMOVAL: removed, Category.SPAM: 0}
+        if not removed:
+            labels |= {Category.TOXICITY: 0, Category.HATE: 0}
+        out.append(Example(row["BODY"], Source.RSCIENCE, labels))
+    return out
+
+
+def load_davidson(data_dir: Path) -> list[Example]:
+    path = data_dir / "davidson" / "labeled_data.csv"
+    out = []
+    for row in _read(path):
+        klass = _column(path, row, "class")
+        labels = {
+            Category.TOXICITY: int(klass in {"0", "1"}),
+            Category.HATE: int(klass == "0"),
+            Category.SPAM: 0,
+        }
+        out.append(Example(html.unescape(row["tweet"]), Source.DAVIDSON, labels))
+    return out
+
+
+def load_olid(data_dir: Path) -> list[Example]:
+    path = data_dir / "olid" / "olid_train.utf8.csv"
+    out = []
+    for row in _read(path):
+        offensive = int(_column(path, row, "subtask_a") == "OFF")
+        labels = {Category.TOXICITY: offensive, Category.SPAM: 0}
+        if not offensive:
+            labels[Category.HATE] = 0
+        out.append(Example(row["tweet"], Source.OLID, labels))
+    return out
+
+
+def load_hatexplain(data_dir: Path) -> list[Example]:
+    path = data_dir / "hatexplain" / "hatexplain_val_derived.utf8.csv"
+    out = []
+    for row in _read(path):
+        label = _column(path, row, "majority_label")
+        labels = {
+            Category.TOXICITY: int(label in {"offensive", "hatespeech"}),
+            Category.HATE: int(label == "hatespeech"),
+            Category.SPAM: 0,
+        }
+        out.append(Example(row["text"], Source.HATEXPLAIN, labels, group=row.get("targets_2plus", "")))
+    return out
+
+
+def load_ethos(data_dir: Path) -> list[Example]:
+    path = data_dir / "ethos" / "Ethos_Dataset_Binary.csv"
+    out = []
+    for row in _read(path, delimiter=";"):
+        share = float(_column(path, row, "isHate"))
+        out.append(
+            Example(row["comment"], Source.ETHOS, {Category.HATE: int(share >= 0.5), Category.SPAM: 0})
+        )
+    return out
+
+
+def load_youtube(data_dir: Path) -> list[Example]:
+    """The YouTube comments; `group` names the video (DATE is never read: it leaks the label)."""
+    out = []
+    for path in sorted((data_dir / "spam" / "youtube").glob("Youtube0*.csv")):
+        video = path.stem.split("-", 1)[-1]
+        for row in _read(path):
+            spam = int(_column(path, row, "CLASS") == "1")
+            text = html.unescape(row["CONTENT"].replace("<br />", "\n")).replace("\ufeff", "")
+            labels = {Category.SPAM: spam}
+            if not spam:
+                labels |= {Category.TOXICITY: 0, Category.HATE: 0}
+            out.append(Example(text, Source.YOUTUBE, labels, group=video))
+    if not out:
+        raise DataFileError(f"{data_dir / 'spam' / 'youtube'}: no Youtube0*.csv files")
+    return out
+
+
+def load_sms(data_dir: Path) -> list[Example]:
+    path = data_dir / "spam" / "sms" / "sms_spam.utf8.csv"
+    out = []
+    for row in _read(path):
+        spam = int(_column(path, row, "label") == "spam")
+        labels = {Category.SPAM: spam}
+        if not spam:
+            labels |= {Category.TOXICITY: 0, Category.HATE: 0}
+        out.append(Example(html.unescape(row["text"]), Source.SMS, labels))
+    return out
+
+
+def load_germeval(data_dir: Path) -> list[Example]:
+    path = data_dir / "germeval2018" / "germeval2018.training.utf8.csv"
+    out = []
+    for row in _read(path):
+        offensive = int(_column(path, row, "coarse") == "OFFENSE")
+        labels = {Category.TOXICITY: offensive, Category.SPAM: 0}
+        if not offensive:
+            labels[Category.HATE] = 0
+        out.append(Example(row["text"].replace("|LBR|", "\n"), Source.GERMEVAL, labels, language="de"))
+    return out
+
+
+LOADERS: dict[Source, Callable[[Path], list[Example]]] = {
+    Source.RSCIENCE: load_rscience,
+    Source.DAVIDSON: load_davidson,
+    Source.OLID: load_olid,
+    Source.HATEXPLAIN: load_hatexplain,
+    Source.ETHOS: load_ethos,
+    Source.YOUTUBE: load_youtube,
+    Source.SMS: load_sms,
+    Source.GERMEVAL: load_germeval,
+}
+
+
+def load_all(data_dir: Path, sources: Sequence[Source] = tuple(Source)) -> list[Example]:
+    """Every example of the named sets (non-empty texts)."""
+    return [e for s in sources for e in LOADERS[s](data_dir) if e.text.strip()]
+
+
+@dataclass(frozen=True)
+class ExampleSplits:
+    """Train / validation / test of every set, disjoint in text across sets too."""
+
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+    dropped: dict[str, int] = field(default_factory=dict)
+
+    def of(self, part: str, category: Category) -> tuple[list[str], list[int]]:
+        """A part's texts and labels for one category (examples that do not label it left out)."""
+        items = [e for e in getattr(self, part) if e.label(category) is not None]
+        return [e.text for e in items], [int(e.labels[category]) for e in items]
+
+
+def split_examples(
+    examples: Sequence[Example], seed: int = 42, validation: float = 0.15, test: float = 0.15
+) -> ExampleSplits:
+    """One row per text across every set (case and white space ignored; its labels merged, and a text two
+    rows label differently dropped), then each (set, labels) stratum split by the same shares."""
+    groups: dict[str, list[Example]] = {}
+    for e in examples:
+        groups.setdefault(dedupe_key(e.text), []).append(e)
+    kept: list[Example] = []
+    duplicates = conflicts = 0
+    for group in groups.values():
+        merged: dict[Category, int] = {}
+        clash = False
+        for e in group:
+            for c, y in e.labels.items():
+                clash |= merged.setdefault(c, y) != y
+        if clash:
+            conflicts += len(group)
+            continue
+        kept.append(Example(group[0].text, group[0].source, merged, group[0].group, group[0].language))
+        duplicates += len(group) - 1
+    strata: dict[tuple[str, tuple[tuple[str, int], ...]], list[Example]] = {}
+    for e in kept:
+        strata.setdefault((e.source, tuple(sorted(e.labels.items()))), []).append(e)
+    train: list[Example] = []
+    val: list[Example] = []
+    tst: list[Example] = []
+    rngs: dict[str, random.Random] = {}  # one per set: adding a set never moves another set's split
+    for key in sorted(strata):
+        group = strata[key]
+        rngs.setdefault(key[0], random.Random(seed)).shuffle(group)
+        n_test, n_val = round(len(group) * test), round(len(group) * validation)
+        tst += group[:n_test]
+        val += group[n_test : n_test + n_val]
+        train += group[n_test + n_val :]
+    rng = random.Random(seed)
+    for part in (train, val, tst):
+        rng.shuffle(part)
+    return ExampleSplits(train, val, tst, {"duplicates": duplicates, "conflicts": conflicts})
