@@ -2,6 +2,7 @@
 serve the flow as a deployment."""
 
 import argparse
+import contextlib
 import sys
 from pathlib import Path
 
@@ -35,31 +36,56 @@ def _train(args: argparse.Namespace, settings: TrainingSettings) -> int:
 
 
 def _evaluate(args: argparse.Namespace, settings: TrainingSettings) -> int:
-    import mlflow.pyfunc  # noqa: PLC0415
-    import pandas as pd  # noqa: PLC0415
+    """Score a labelled file through the registered model as served: exit 2 when the input is wrong,
+    1 when the model cannot be loaded or returns no usable scores."""
+    from training.file_evaluation import CategoryError, ModelError, category_scores, file_report  # noqa: PLC0415
+    from training.labelled_file import FileLayout, LabelledFileError, read_labelled_file  # noqa: PLC0415
 
-    from training import registry  # noqa: PLC0415
-    from training.data import load_labelled_csv  # noqa: PLC0415
-    from training.evaluate import evaluate  # noqa: PLC0415
-    from training.features import TEXT_COLUMN  # noqa: PLC0415
-
-    registry.client(settings)
-    items = load_labelled_csv(args.data, args.text_column, args.label_column)
-    model = mlflow.pyfunc.load_model(args.model_uri)
-    scores = model.predict(pd.DataFrame({TEXT_COLUMN: [i.text for i in items]}))
-    report = evaluate(
-        [i.y for i in items], scores, [args.data.stem] * len(items), [len(i.text) for i in items]
-    )
+    layout = FileLayout(args.separator, args.columns)
+    try:  # the file first: a wrong column or label fails before the model is loaded
+        labelled = read_labelled_file(args.data, args.text_column, args.label_column, args.positive, layout)
+        output = _predict(args.model_uri, settings, labelled.texts)
+        scores = category_scores(output, args.category, labelled.n)
+    except (LabelledFileError, CategoryError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except ModelError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    report = file_report(labelled, scores, args.category, args.model_uri, args.data)
     if args.json:
         print(report.model_dump_json(indent=2))
         return 0
     table = Table(title=f"{args.model_uri} on {args.data}")
     table.add_column("metric")
     table.add_column("value", justify="right")
-    for key, value in report.metrics().items():
-        table.add_row(key, f"{value:.4f}")
+    for key, value in report.rows().items():
+        table.add_row(key, value)
     Console().print(table)
     return 0
+
+
+def _predict(model_uri: str, settings: TrainingSettings, texts: list[str]) -> object:
+    """What the registered model returns for the texts: `mlflow.pyfunc.load_model(uri).predict(frame)`."""
+    import mlflow.pyfunc  # noqa: PLC0415
+    import pandas as pd  # noqa: PLC0415
+    from mlflow.exceptions import MlflowException  # noqa: PLC0415
+
+    from training.features import TEXT_COLUMN  # noqa: PLC0415
+    from training.file_evaluation import ModelError  # noqa: PLC0415
+
+    uri = settings.resolved_tracking_uri
+    store = Path(uri.removeprefix("sqlite:///").partition("?")[0])
+    if uri.startswith("sqlite:///") and not store.is_file():  # MLflow would create an empty one
+        raise ModelError(f"cannot load {model_uri}: no MLflow store at {store} (set MLFLOW_TRACKING_URI)")
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)  # else the first registry URI of the process sticks
+    with contextlib.redirect_stdout(sys.stderr):  # stdout carries the result alone
+        try:
+            model = mlflow.pyfunc.load_model(model_uri)
+        except (MlflowException, OSError) as err:
+            raise ModelError(f"cannot load {model_uri}: {str(err).strip().splitlines()[0]}") from err
+        return model.predict(pd.DataFrame({TEXT_COLUMN: texts}))
 
 
 def _rollback(args: argparse.Namespace, settings: TrainingSettings) -> int:
@@ -86,6 +112,13 @@ def _serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _column_names(value: str) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in value.split(","))
+    if not all(names) or len(set(names)) < len(names):
+        raise argparse.ArgumentTypeError(f"{value!r}: name every column once, separated by commas")
+    return names
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one training command."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
@@ -97,17 +130,42 @@ def main(argv: list[str] | None = None) -> int:
     )
     train.add_argument("--experiment", default=None)
     train.add_argument("--json", action="store_true", help="print the result as one JSON line")
-    ev = sub.add_parser("evaluate", help="evaluate a registered model on a labelled CSV")
+    ev = sub.add_parser(
+        "evaluate",
+        help="score a labelled CSV/TSV through the registered model as served",
+        description="Exit codes: 0 done, 2 bad arguments or input (file, columns, labels, category), "
+        "1 the model cannot be loaded or scored.",
+    )
     ev.add_argument("--model-uri", default=None, help="default: models:/<model>@champion")
-    ev.add_argument("--data", type=Path, required=True)
+    ev.add_argument("--data", type=Path, required=True, help="the labelled file")
     ev.add_argument("--text-column", default="text")
     ev.add_argument("--label-column", default="label")
-    ev.add_argument("--json", action="store_true")
+    ev.add_argument(
+        "--positive",
+        nargs="+",
+        action="extend",
+        default=None,
+        metavar="VALUE",
+        help="label values that count as 1, compared case-insensitively (default: 1 true); others are 0",
+    )
+    ev.add_argument("--category", default="removal", help="the category to score (default: removal)")
+    ev.add_argument(
+        "--separator",
+        default=",",
+        type=lambda s: "\t" if s == "\\t" else s,
+        choices=[",", "\t"],
+        help="',' (default) or a tab ('\\t')",
+    )
+    ev.add_argument("--no-header", action="store_true", help="the first row is data: name the columns")
+    ev.add_argument("--columns", type=_column_names, default=None, metavar="NAME,NAME,...")
+    ev.add_argument("--json", action="store_true", help="print the report as one JSON document")
     rollback = sub.add_parser("rollback", help="move the champion alias to an earlier version")
     rollback.add_argument("--version", required=True)
     serve = sub.add_parser("serve", help="serve train_flow as a deployment on the Prefect server")
     serve.add_argument("--cron", default=None, help="e.g. '0 3 * * *' for a nightly retraining")
     args = parser.parse_args(argv)
+    if args.command == "evaluate" and args.no_header != (args.columns is not None):
+        parser.error("--no-header and --columns go together: a file without a header needs its columns named")
     settings = TrainingSettings()
     if args.command == "train":
         return _train(args, settings)
