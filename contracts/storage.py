@@ -87,9 +87,10 @@ class ModeratorDecision(BaseModel):
 
     schema_version: int = Field(default=1, ge=1)
     message_id: UUID
-    label: Label
+    label: Label  # remove: the message is one of `category`; allow: it is not
     decided_by: str
     decided_at: AwareDatetime
+    category: str = "removal"  # what the moderator decided on (decisions before categories: removal)
 
 
 class GroundTruth(BaseModel):
@@ -100,7 +101,8 @@ class GroundTruth(BaseModel):
     schema_version: int = Field(default=1, ge=1)
     message_id: UUID
     community: str
-    label: Label
+    label: Label  # the moderators' decision: the `removal` category
+    categories: dict[str, int] = {}  # each category the message's data set labels: 1 = it is one
 
 
 class ReferenceRow(BaseModel):
@@ -112,7 +114,8 @@ class ReferenceRow(BaseModel):
     text: str
     label: Label
     community: str
-    score: float
+    score: float  # the `removal` score (0 when the model has no removal head)
+    scores: dict[str, float] = {}  # every category's, from the same model version
 
 
 class ChampionManifest(BaseModel):

@@ -10,7 +10,7 @@ Measured (r/science reference, windows of 300–500 messages): a window with 20%
 windows moved −0.007…+0.009 with p > 0.05 in 50/50.
 """
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -23,8 +23,18 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from stream_consumer.normalize import TOKEN
 
-DESCRIPTORS = ("unseen_word_share", "length", "non_letter_share", "score")
-TRENDED = ("unseen_word_share", "score")  # their window means are kept for the workspace's dashboard
+TEXT_DESCRIPTORS = ("unseen_word_share", "length", "non_letter_share")
+SCORE_PREFIX = "score."  # then the category: one score descriptor per category the champion scores
+
+
+def numeric_columns(frame: pd.DataFrame) -> list[str]:
+    """The descriptors of a table: the text's, then one score per category."""
+    return [c for c in frame.columns if c != "text"]
+
+
+def trended(frame: pd.DataFrame) -> list[str]:
+    """The descriptors whose window means the workspace's dashboard keeps."""
+    return ["unseen_word_share", *(c for c in frame.columns if c.startswith(SCORE_PREFIX))]
 
 
 class DriftRules(BaseModel):
@@ -76,9 +86,10 @@ def unseen_word_share(texts: Sequence[str], vocabulary: frozenset[str] | set[str
 
 
 def descriptors(
-    texts: Sequence[str], scores: Sequence[float], vocabulary: frozenset[str] | set[str]
+    texts: Sequence[str], scores: Mapping[str, Sequence[float]], vocabulary: frozenset[str] | set[str]
 ) -> pd.DataFrame:
-    """The descriptor table of a set of normalised texts and their scores."""
+    """The descriptor table of a set of normalised texts and their scores per category (the reference
+    and the window scored by the same model version, so an upgrade alone is no drift)."""
     lengths = np.fromiter(map(len, texts), dtype=float, count=len(texts))
     letters = np.fromiter((sum(c.isalpha() for c in t) for t in texts), dtype=float, count=len(texts))
     return pd.DataFrame(
@@ -87,7 +98,7 @@ def descriptors(
             "unseen_word_share": unseen_word_share(texts, vocabulary),
             "length": lengths,
             "non_letter_share": 1.0 - letters / np.maximum(lengths, 1.0),
-            "score": np.asarray(scores, dtype=float),
+            **{f"{SCORE_PREFIX}{c}": np.asarray(s, dtype=float) for c, s in sorted(scores.items())},
         }
     )
 
@@ -96,11 +107,12 @@ def evidently_report(
     reference: pd.DataFrame, current: pd.DataFrame, text_drift: bool = True
 ) -> tuple[Snapshot, dict[str, float], float | None]:
     """Run Evidently: KS drift per descriptor, and (optionally) its text-content drift on the text."""
-    definition = DataDefinition(numerical_columns=list(DESCRIPTORS), text_columns=["text"])
-    metrics: list[ValueDrift | MeanValue] = [ValueDrift(column=c, method="ks") for c in DESCRIPTORS]
+    numeric = numeric_columns(reference)
+    definition = DataDefinition(numerical_columns=numeric, text_columns=["text"])
+    metrics: list[ValueDrift | MeanValue] = [ValueDrift(column=c, method="ks") for c in numeric]
     if text_drift:
         metrics.append(ValueDrift(column="text"))
-    metrics += [MeanValue(column=c) for c in TRENDED]
+    metrics += [MeanValue(column=c) for c in trended(reference)]
     snapshot = Report(metrics).run(
         Dataset.from_pandas(current, data_definition=definition),
         Dataset.from_pandas(reference, data_definition=definition),
@@ -132,8 +144,8 @@ def summarise(
         window_size=len(current),
         reference_size=len(reference),
         pvalues=pvalues,
-        means={c: float(current[c].mean()) for c in DESCRIPTORS},
-        reference_means={c: float(reference[c].mean()) for c in DESCRIPTORS},
+        means={c: float(current[c].mean()) for c in numeric_columns(reference)},
+        reference_means={c: float(reference[c].mean()) for c in numeric_columns(reference)},
         action_rates={str(k): float(v) for k, v in rates.items()},
         text_drift_score=text_drift_score,
         quality=quality or {},
@@ -154,9 +166,12 @@ def assess(
         reasons.append(f"unseen-word share drifted (KS p={p_unseen:.2g} < {rules.unseen_pvalue:g})")
     if increase > rules.unseen_increase:
         reasons.append(f"unseen-word share rose by {increase:+.3f} (> {rules.unseen_increase:g})")
-    p_score = summary.pvalues.get("score", 1.0)
-    if p_score < rules.score_pvalue:
-        reasons.append(f"score distribution drifted (KS p={p_score:.2g} < {rules.score_pvalue:g})")
+    for column, p_score in sorted(summary.pvalues.items()):
+        if column.startswith(SCORE_PREFIX) and p_score < rules.score_pvalue:
+            category = column.removeprefix(SCORE_PREFIX)
+            reasons.append(
+                f"{category} score distribution drifted (KS p={p_score:.2g} < {rules.score_pvalue:g})"
+            )
     drifted = bool(reasons)
     cooling = last_trigger is not None and now - last_trigger < rules.cooldown
     if drifted and cooling:

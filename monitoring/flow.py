@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
+from contracts.categories import Category
 from contracts.storage import (
     DRIFT_STATE_FILE,
     REFERENCE_FILE,
@@ -30,12 +31,20 @@ from contracts.storage import (
 )
 from monitoring.alerts import AlertKind, Notifier
 from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, select
-from monitoring.drift import DriftResult, assess, descriptors, evidently_report, summarise
+from monitoring.drift import (
+    SCORE_PREFIX,
+    TEXT_DESCRIPTORS,
+    DriftResult,
+    assess,
+    descriptors,
+    evidently_report,
+    summarise,
+)
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from stream_consumer.champion import load_model
 from stream_consumer.normalize import normal_form, normalize
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel
 from training.data import join_feedback
 from training.flow import TrainResult, train_flow
 from training.settings import TrainingSettings
@@ -63,7 +72,7 @@ class DriftCheck(BaseModel):
 WORKSPACE_PROJECT = "chat-moderation drift"
 
 
-def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, LinearScorer, pd.DataFrame]:
+def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, CategoryModel, pd.DataFrame]:
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     body = s3.get_object(Bucket=settings.models_bucket, Key=settings.manifest_key)["Body"].read()
     manifest = ChampionManifest.model_validate_json(body)
@@ -72,9 +81,14 @@ def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, LinearSco
     raw = s3.get_object(Bucket=settings.models_bucket, Key=key)["Body"].read()
     rows = [ReferenceRow.model_validate_json(line) for line in (gunzip_text(raw) or "").splitlines() if line]
     scorer = champion.scorer
-    assert isinstance(scorer, LinearScorer)
+    if not isinstance(scorer, CategoryModel):  # what load_model always returns
+        raise TypeError(f"the champion loaded as {type(scorer).__name__}")
     texts = [normalize(r.text) for r in rows]
-    reference = descriptors(texts, [r.score for r in rows], scorer.vocabulary)
+    # A reference written before categories holds the removal score alone.
+    scores = {
+        c: [r.scores.get(c, r.score if c == "removal" else 0.0) for r in rows] for c in scorer.categories
+    }
+    reference = descriptors(texts, scores, scorer.vocabulary)
     return manifest, scorer, reference
 
 
@@ -179,9 +193,10 @@ def check_window(
     manifest, scorer, reference = _champion(settings)
     messages = _window(settings, now, archive)
     batch = [normal_form(m.message.text) for m in messages]
-    scores = scorer.predict_proba(batch).tolist() if batch else []
-    current = descriptors([b.text for b in batch], scores, scorer.vocabulary)
-    quality = _labelled_quality(settings, messages, scores, feedback)
+    by_category = {c: s.probability.tolist() for c, s in scorer.score_categories(batch, top_k=0).items()}
+    current = descriptors([b.text for b in batch], by_category, scorer.vocabulary)
+    removal = by_category.get("removal") or [max(s) for s in zip(*by_category.values(), strict=True)]
+    quality = _labelled_quality(settings, messages, removal, feedback)
     state = _state(settings)
     last = datetime.fromisoformat(state["last_trigger"]) if state.get("last_trigger") else None
     snapshot, pvalues, text_score = (
@@ -226,12 +241,14 @@ def _dashboard_panels() -> list[Any]:
 
     return [
         line_plot_panel("Unseen-word share, window mean", [mean("unseen_word_share")], size="half"),
-        line_plot_panel("Removal score, window mean", [mean("score")], size="half"),
+        line_plot_panel(
+            "Score per category, window mean", [mean(f"{SCORE_PREFIX}{c}") for c in Category], size="half"
+        ),
         line_plot_panel(
             "Drift p-value per descriptor (KS; drift below the rules' thresholds)",
             [
                 PanelMetric(legend=c, metric="ValueDrift", metric_labels={"column": c})
-                for c in ("unseen_word_share", "length", "non_letter_share", "score")
+                for c in (*TEXT_DESCRIPTORS, *(f"{SCORE_PREFIX}{c}" for c in Category))
             ],
         ),
     ]
@@ -246,8 +263,8 @@ def feedback_labels_csv(archive: ArchiveWindow, feedback: Feedback, out_dir: Pat
     path = out_dir / f"{FEEDBACK_SET}.csv"
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(["text", "label"])
-        writer.writerows((r.text, r.label) for r in rows)
+        writer.writerow(["text", "label", "category"])
+        writer.writerows((r.text, r.label, c) for r in rows for c, _ in r.categories)
     return path, len(rows), unknown
 
 

@@ -3,6 +3,7 @@ endpoint and region, built for a stack (`for_stack`) and written back as environ
 child process (`to_env`), so that callers merge settings instead of spelling variables. Validation
 never touches the network: a secret is read when first used."""
 
+import json
 from typing import Any, ClassVar, Self
 
 from pydantic_settings import BaseSettings
@@ -31,7 +32,7 @@ class DeployableSettings(BaseSettings):
         """The `<PREFIX>_<FIELD>` variables that rebuild these settings in another process."""
         prefix = self.model_config.get("env_prefix", "")
         return {
-            f"{prefix}{name.upper()}": str(value)
+            f"{prefix}{name.upper()}": json.dumps(value) if isinstance(value, list | dict) else str(value)
             for name, value in self.model_dump(mode="json").items()
             if value is not None
         }

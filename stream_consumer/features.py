@@ -172,10 +172,15 @@ def standardise(
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
-    """Long texts are scored as windows of `size` tokens every `size // 2`, at most `most` of them."""
+    """Long texts are scored as windows of `size` tokens every `size // 2`, at most `most` of them.
+
+    `row_norm` 0: each window's TF-IDF row has unit length (l2). Above 0: every row is divided by that
+    constant instead, so a word weighs the same in a short message as in a window it shares with
+    other words: neutral padding adds its own (small) weights and does not dilute the message's."""
 
     size: int = 256
     most: int = 16
+    row_norm: float = 0.0
 
     @property
     def stride(self) -> int:
@@ -397,8 +402,9 @@ class TextFeaturizer:
         doc = np.repeat(np.arange(len(texts), dtype=np.int64), counts)
         return Tokens(ids, doc, length, len(texts), symbol, flat)
 
-    def tfidf(self, tok: Tokens) -> SparseRows:
-        """The l2-normalised TF-IDF rows (one per `tok.doc`: a text, or a window)."""
+    def tfidf(self, tok: Tokens, row_norm: float = 0.0) -> SparseRows:
+        """The TF-IDF rows (one per `tok.doc`: a text, or a window): l2-normalised, or divided by
+        `row_norm` when it is above 0 (see `WindowSpec`)."""
         known = tok.ids >= 0
         cols = np.where(known, self.unigram_column[np.where(known, tok.ids, 0)], -1)
         keep = cols >= 0
@@ -426,6 +432,9 @@ class TextFeaturizer:
         indptr = np.zeros(tok.n_docs + 1, dtype=np.int64)
         np.add.at(indptr, r + 1, 1)
         np.cumsum(indptr, out=indptr)
+        if row_norm > 0:
+            data /= row_norm
+            return SparseRows(indptr, c, data, self.n_columns)
         norms = np.sqrt(np.bincount(r, weights=data * data, minlength=tok.n_docs))
         norms[norms == 0] = 1.0
         data /= norms[r]
@@ -483,7 +492,9 @@ class TextFeaturizer:
         win = windows(tok, spec)
         per_text = np.bincount(tok.doc, minlength=tok.n_docs).astype(np.float64)
         mixed = np.asarray(mixed_script, dtype=np.float64) / np.maximum(per_text, 1.0)
-        return WindowRows(self.tfidf(win.tokens), self.meta(win.tokens, mixed[win.text]), win.text, win.first)
+        return WindowRows(
+            self.tfidf(win.tokens, spec.row_norm), self.meta(win.tokens, mixed[win.text]), win.text, win.first
+        )
 
     def feature_names(self) -> list[str]:
         """Column names: unigrams, bigrams (the tokens explanations show)."""

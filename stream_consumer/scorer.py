@@ -31,6 +31,16 @@ from stream_consumer.normalize import NORMAL_FORM_VERSION, NormalText
 FORMAT = "chat-moderation/linear-v2"
 CATEGORIES_FORMAT = "chat-moderation/categories-v1"
 DEFAULT_WINDOW = WindowSpec()
+
+
+def _window_header(spec: WindowSpec) -> dict[str, float]:
+    """A window's archive header; an l2 window writes no `row_norm` (archives before it read as l2)."""
+    header: dict[str, float] = {"size": spec.size, "most": spec.most}
+    if spec.row_norm:
+        header["row_norm"] = spec.row_norm
+    return header
+
+
 # A single-head archive (the format before categories) scores this category: its moderators' removals.
 SINGLE_HEAD_CATEGORY = "removal"
 
@@ -175,7 +185,7 @@ class LinearScorer:
         header = {
             "format": FORMAT,
             "normal_form": self.normal_form,
-            "window": {"size": self.window.size, "most": self.window.most},
+            "window": _window_header(self.window),
             "metadata": self.metadata,
             "intercept": self.intercept,
             "calibration": self.calibration,
@@ -290,7 +300,7 @@ class CategoryModel:
                     "name": name,
                     "intercept": h.intercept,
                     "calibration": h.calibration,
-                    "window": {"size": h.window.size, "most": h.window.most},
+                    "window": _window_header(h.window),
                     "metadata": h.metadata,
                 }
             )

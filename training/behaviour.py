@@ -133,3 +133,110 @@ def run_behaviour_tests(score: ScoreTexts, benign_texts: Sequence[str]) -> Behav
             monotone_in_insults(score, sample),
         ]
     )
+
+
+# --- per category: what a chat channel must be able to live with ---------------------------------
+
+SHORT_BENIGN = (
+    "hello there",
+    "thanks!",
+    "gg wp",
+    "lol same",
+    "good morning everyone",
+    "see you tomorrow",
+    "nice one",
+    "ok",
+    "what time does the stream start?",
+    "haha yes",
+)
+# Fifty-odd words of small talk: what an evader pads a message with.
+NEUTRAL_PAD = (
+    "the weather was mild and the train left on time while we talked about the garden the new "
+    "library hours and what to cook for dinner on sunday with the neighbours and their two dogs "
+    "then we walked along the river past the old mill and the bakery before it got dark and cold"
+)
+
+
+def short_benign_below_review(category: str, score: ScoreTexts, review: float) -> BehaviourCheck:
+    """Short benign chat ("hello there", "gg wp") scores below the category's review threshold."""
+    highest = float(score(SHORT_BENIGN).max())
+    return BehaviourCheck(
+        name=f"{category}/short-benign-below-review",
+        passed=highest < review,
+        measured=highest,
+        limit=review,
+        detail=(
+            f"highest score over {len(SHORT_BENIGN)} short benign messages is {highest:.3f} "
+            f"(review at {review})"
+        ),
+    )
+
+
+def _actions(scores: NDArray[np.float64], review: float, remove: float) -> NDArray[np.int_]:
+    actions: NDArray[np.int_] = (scores >= review).astype(int) + (scores >= remove).astype(int)
+    return actions
+
+
+def padding_checks(
+    category: str,
+    score: ScoreTexts,
+    texts: Sequence[str],
+    review: float,
+    min_kept: float = 0.9,
+    max_raised: float = 0.05,
+) -> list[BehaviourCheck]:
+    """Fifty-odd neutral words before or after a message (the worse of the two for each): of the messages
+    at or above review, at least `min_kept` stay there (padding is no evasion); of the others, at most
+    `max_raised` rise to it (padding is no false flag)."""
+    base = score(texts)
+    before = score([f"{NEUTRAL_PAD} {t}" for t in texts])
+    after = score([f"{t} {NEUTRAL_PAD}" for t in texts])
+    flagged = base >= review
+    kept = float((np.minimum(before, after)[flagged] >= review).mean()) if flagged.any() else 1.0
+    raised = float((np.maximum(before, after)[~flagged] >= review).mean()) if (~flagged).any() else 0.0
+    return [
+        BehaviourCheck(
+            name=f"{category}/padding-keeps-flags",
+            passed=kept >= min_kept,
+            measured=kept,
+            limit=min_kept,
+            detail=(
+                f"{kept:.1%} of {int(flagged.sum())} messages at or above review stay there when padded "
+                f"(needs {min_kept:.0%})"
+            ),
+        ),
+        BehaviourCheck(
+            name=f"{category}/padding-raises-no-flags",
+            passed=raised <= max_raised,
+            measured=raised,
+            limit=max_raised,
+            detail=(
+                f"{raised:.1%} of {int((~flagged).sum())} messages below review rise to it when padded "
+                f"(limit {max_raised:.0%})"
+            ),
+        ),
+    ]
+
+
+def identity_swap_keeps_action(
+    category: str, score: ScoreTexts, review: float, remove: float, max_share: float = 0.02
+) -> BehaviourCheck:
+    """Swapping the identity term in benign templates changes the action of at most `max_share` of them
+    against the action the template takes with its most common action."""
+    from training.identity import TEMPLATES, TERMS, fill  # noqa: PLC0415
+
+    benign = [t for t in TEMPLATES if t.label == 0]
+    texts = [fill(t, term) for t in benign for term in TERMS]
+    actions = _actions(score(texts), review, remove).reshape(len(benign), len(TERMS))
+    usual = np.array([np.bincount(row).argmax() for row in actions])
+    share = float((actions != usual[:, None]).mean())
+    return BehaviourCheck(
+        name=f"{category}/identity-swap-keeps-action",
+        passed=share <= max_share,
+        measured=share,
+        limit=max_share,
+        detail=(
+            f"swapping {len(TERMS)} identity terms in {len(benign)} benign templates changed the action of "
+            f"{share:.1%} (limit {max_share:.0%})"
+        ),
+    )

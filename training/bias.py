@@ -261,7 +261,8 @@ def bias_reports(
     seed: int = 0,
     min_posts: int = HATEXPLAIN_MIN_POSTS,
 ) -> dict[str, BiasReport]:
-    """One category's scorer on the templated identity set and on HateXplain by target community."""
+    """One category's scorer on the templated identity set and on HateXplain by target community (when
+    posts are given)."""
     # HateXplain twice: hate speech as the positive class, then offensive-or-hate
     identity = templated_set()
     reports = {
@@ -278,6 +279,8 @@ def bias_reports(
     posts = [
         e for e in hatexplain_examples if None not in (e.label(Category.HATE), e.label(Category.TOXICITY))
     ]
+    if not posts:  # HateXplain not among the sets: the templated set alone
+        return reports
     post_scores = score([e.text for e in posts])
     communities = [hatexplain_communities(e) for e in posts]
     for name, category in (("hatexplain_hate", Category.HATE), ("hatexplain_toxic", Category.TOXICITY)):

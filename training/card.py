@@ -2,6 +2,7 @@
 
 from collections.abc import Mapping
 
+from training.bias import BiasReport, Estimate
 from training.evaluate import EvalReport
 
 
@@ -12,24 +13,31 @@ def model_card(
     reports: Mapping[str, EvalReport],
     behaviour: list[str],
     decision: list[str] | None = None,
+    biases: Mapping[str, BiasReport] | None = None,
 ) -> str:
-    """Data, splits, test metrics per domain and length, behaviour tests and known limits."""
+    """Data, splits, test metrics per category, set and length, bias by subgroup with intervals,
+    behaviour tests and known limits."""
     lines = [
         f"# {model_name}",
         "",
-        "Calibrated probability that a community's moderators would remove a chat message.",
+        "Calibrated probabilities per harm category (toxicity, hate, spam) and of a community's own",
+        "removals, for chat messages.",
         "",
     ]
     lines += [
         "## Data",
         "",
-        "| set | train | validation | test | removed share | digest |",
+        "| set | train | validation | test | positive share by category | digest |",
         "|---|---|---|---|---|---|",
     ]
     for name, d in data.items():
+        shares = d.get("positive_share", {})
+        share_text = (
+            ", ".join(f"{c} {float(v):.3f}" for c, v in shares.items()) if isinstance(shares, dict) else ""
+        )
         lines.append(
-            f"| {name} | {d['train']} | {d['validation']} | {d['test']} "
-            f"| {float(str(d['removed_share'])):.3f} | `{str(d['digest'])[:12]}` |"
+            f"| {name} | {d['train']} | {d['validation']} | {d['test']} | {share_text} "
+            f"| `{str(d['digest'])[:12]}` |"
         )
     lines += [
         "",
@@ -42,20 +50,27 @@ def model_card(
     lines += [
         "## Test metrics",
         "",
-        "| set | n | ROC-AUC | PR-AUC | Brier | remove P/R | review P/R |",
-        "|---|---|---|---|---|---|---|",
+        "Per category and set (`category/set`), at the category's default thresholds: the share of",
+        "messages sent to human review and the precision of the automatic removals and allows.",
+        "",
+        "| set | n | ROC-AUC (95% bootstrap) | PR-AUC | Brier | to review | precision remove "
+        "| precision allow | remove P/R | review P/R |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, r in reports.items():
         pr = {o.name: f"{o.precision:.2f}/{o.recall:.2f}" for o in r.operating_points}
+        auc = f"{r.roc_auc:.4f}" + (f" ({r.roc_auc_95[0]:.3f}–{r.roc_auc_95[1]:.3f})" if r.roc_auc_95 else "")
         lines.append(
-            f"| {name} | {r.n} | {r.roc_auc:.4f} | {r.pr_auc:.4f} | {r.brier:.4f} "
-            f"| {pr['remove']} | {pr['review']} |"
+            f"| {name} | {r.n} | {auc} | {r.pr_auc:.4f} | {r.brier:.4f} | {r.review_share:.1%} "
+            f"| {r.remove_precision:.1%} | {r.allow_precision:.1%} | {pr['remove']} | {pr['review']} |"
         )
     for name, r in reports.items():
         lines += ["", f"By length ({name}):", "", "| chars | n | ROC-AUC |", "|---|---|---|"]
         for bucket, s in r.by_length.items():
             auc = f"{s.roc_auc:.4f}" if s.roc_auc is not None else "–"
             lines.append(f"| {bucket} | {s.n} | {auc} |")
+    if biases:
+        lines += _bias_section(biases)
     lines += ["", "## Behaviour tests", ""] + [f"- {b}" for b in behaviour]
     if decision:
         lines += ["", "## Promotion", ""] + [f"- {d}" for d in decision]
@@ -72,3 +87,41 @@ def model_card(
         "  normalisation and per-channel term lists cover trivial evasions.",
     ]
     return "\n".join(lines) + "\n"
+
+
+def _interval(e: Estimate) -> str:
+    return f"{e.value:.3f}" + (f" ({e.lo:.3f}–{e.hi:.3f})" if e.lo is not None and e.hi is not None else "")
+
+
+def _bias_section(biases: Mapping[str, BiasReport]) -> list[str]:
+    """Per report: the Jigsaw final score and its three families, then each subgroup, with intervals."""
+    lines = [
+        "",
+        "## Identity bias",
+        "",
+        "Subgroup AUC (messages mentioning the subgroup), BPSN (background positives, subgroup negatives)",
+        "and BNSP (background negatives, subgroup positives); each family summarised by the power mean",
+        "with p = −5; final = ¼ overall AUC + ¼ each family (Borkan et al., 2019). 95% bootstrap intervals.",
+        "",
+        "| set | n | overall AUC | subgroup | BPSN | BNSP | final |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, r in biases.items():
+        lines.append(
+            f"| {name} | {r.n} | {_interval(r.overall_auc)} | {_interval(r.subgroup_auc)} "
+            f"| {_interval(r.bpsn_auc)} | {_interval(r.bnsp_auc)} | {_interval(r.final)} |"
+        )
+    for name, r in biases.items():
+        lines += [
+            "",
+            f"By subgroup ({name}):",
+            "",
+            "| subgroup | n | subgroup AUC | BPSN | BNSP |",
+            "|---|---|---|---|---|",
+        ]
+        for row in r.subgroups:
+            lines.append(
+                f"| {row.name} | {row.n} | {_interval(row.subgroup_auc)} | {_interval(row.bpsn_auc)} "
+                f"| {_interval(row.bnsp_auc)} |"
+            )
+    return lines

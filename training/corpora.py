@@ -12,6 +12,7 @@ Only the files shared for training are read; each set's official test part is he
 """
 
 import csv
+import hashlib
 import html
 import random
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +21,7 @@ from enum import StrEnum
 from pathlib import Path
 
 from contracts.categories import Category
-from training.data import DataFileError, dedupe_key
+from training.data import DataFileError, LabelledText, dedupe_key
 
 
 class Source(StrEnum):
@@ -41,7 +42,7 @@ class Example:
     """One text with the categories its annotators (or the set's nature) decide; others are unknown."""
 
     text: str
-    source: Source
+    source: str  # a `Source`, or the name of a labelled set given at run time ("feedback", a CSV)
     labels: dict[Category, int]
     group: str = ""  # a finer origin inside the set: the YouTube video, HateXplain's target communities
     language: str = "en"
@@ -217,6 +218,27 @@ def load_all(data_dir: Path, sources: Sequence[Source] = tuple(Source)) -> list[
     return [e for s in sources for e in LOADERS[s](data_dir) if e.text.strip()]
 
 
+def labelled_examples(
+    name: str, items: Sequence[LabelledText], category: Category = Category.REMOVAL
+) -> list[Example]:
+    """A labelled set given at run time (moderators' decisions, a CSV) as examples: remove is 1, allow
+    is 0, of the category each row names, else of `category`."""
+    return [
+        Example(i.text, name, {Category(c): y for c, y in i.categories} or {category: i.y})
+        for i in items
+        if i.text.strip()
+    ]
+
+
+def categories_with_both_classes(examples: Sequence[Example]) -> list[Category]:
+    """The categories these examples can teach: some labelled 1 and some 0."""
+    seen: dict[Category, set[int]] = {}
+    for e in examples:
+        for c, y in e.labels.items():
+            seen.setdefault(c, set()).add(y)
+    return [c for c in Category if seen.get(c) == {0, 1}]
+
+
 @dataclass(frozen=True)
 class ExampleSplits:
     """Train / validation / test of every set, disjoint in text across sets too."""
@@ -271,3 +293,12 @@ def split_examples(
     for part in (train, val, tst):
         rng.shuffle(part)
     return ExampleSplits(train, val, tst, {"duplicates": duplicates, "conflicts": conflicts})
+
+
+def digest_examples(examples: Sequence[Example]) -> str:
+    """A content hash of labelled examples, logged so a run names exactly the data it saw."""
+    h = hashlib.sha256()
+    for e in examples:
+        labels = ",".join(f"{c}={y}" for c, y in sorted(e.labels.items()))
+        h.update(f"{e.source}\t{labels}\t{e.text}\n".encode())
+    return h.hexdigest()

@@ -14,6 +14,7 @@ from enum import StrEnum
 from pathlib import Path
 from uuid import UUID
 
+from contracts.categories import Category
 from contracts.chat import Label
 from contracts.storage import ModeratorDecision
 
@@ -38,8 +39,10 @@ class LabelledText:
     """One human-labelled text."""
 
     text: str
-    label: Label
+    label: Label  # the community's moderators' decision (the `removal` category)
     community: Community
+    # What the text is in each category its set labels (1 = the category), `removal` included.
+    categories: tuple[tuple[str, int], ...] = ()
 
     @property
     def y(self) -> int:
@@ -63,7 +66,7 @@ def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str
             yield reader.line_num, row
 
 
-def _label(path: Path, line: int, column: str, value: str, allowed: dict[str, Label]) -> Label:
+def _label[T: str](path: Path, line: int, column: str, value: str, allowed: dict[str, T]) -> T:
     try:
         return allowed[value.strip()]
     except KeyError:
@@ -77,9 +80,11 @@ def load_rscience(data_dir: Path) -> list[LabelledText]:
     path = data_dir / RSCIENCE_FILE
     out = []
     for line, row in _rows(path, ("BODY", "REMOVED")):
-        label = _label(path, line, "REMOVED", row["REMOVED"], {"1": "remove", "0": "allow"})
+        allowed: dict[str, Label] = {"1": "remove", "0": "allow"}
+        label = _label(path, line, "REMOVED", row["REMOVED"], allowed)
         if row["BODY"].strip():
-            out.append(LabelledText(row["BODY"], label, Community.RSCIENCE))
+            categories = (("removal", int(label == "remove")),)
+            out.append(LabelledText(row["BODY"], label, Community.RSCIENCE, categories))
     return out
 
 
@@ -94,7 +99,13 @@ def load_davidson(data_dir: Path) -> list[LabelledText]:
         label = _label(path, line, "class", row["class"], allowed)
         text = html.unescape(row["tweet"])  # "&amp;", "&#128514;": the characters the tweet showed
         if text.strip():
-            out.append(LabelledText(text, label, Community.TWEETS))
+            cls = row["class"].strip()
+            categories = (
+                ("removal", int(label == "remove")),
+                ("toxicity", int(cls in {"0", "1"})),
+                ("hate", int(cls == "0")),
+            )
+            out.append(LabelledText(text, label, Community.TWEETS, categories))
     return out
 
 
@@ -104,15 +115,21 @@ def load_labelled_csv(
     label_column: str = "label",
     community: Community = Community.USER,
 ) -> list[LabelledText]:
-    """Any labelled CSV a user supplies: label is remove/allow or 1/0."""
+    """Any labelled CSV a user supplies: label is remove/allow or 1/0; an optional `category` column
+    names the category each row decides (moderators' feedback), else the caller's category applies."""
     allowed: dict[str, Label] = {"1": "remove", "0": "allow", "remove": "remove", "allow": "allow"}
+    categories = {c.value: c.value for c in Category}
     out = []
     for line, row in _rows(path, (text_column, label_column)):
         label = _label(path, line, label_column, row[label_column], allowed)
         text = row[text_column]
         if not text.strip():
             raise DataFileError(f"{path}: line {line}, column {text_column!r}: empty text")
-        out.append(LabelledText(text, label, community))
+        decided: tuple[tuple[str, int], ...] = ()
+        if row.get("category"):
+            category = _label(path, line, "category", row["category"], categories)
+            decided = ((category, int(label == "remove")),)
+        out.append(LabelledText(text, label, community, decided))
     return out
 
 
@@ -194,17 +211,19 @@ def join_feedback(
 ) -> tuple[list[LabelledText], int]:
     """Labelled texts from moderator decisions joined with archived text; returns (rows, unknown ids).
 
-    The latest decision on a message wins.
+    The latest decision on a message wins, per category decided on; each row carries its category.
     """
-    latest: dict[UUID, ModeratorDecision] = {}
+    latest: dict[tuple[UUID, str], ModeratorDecision] = {}
     for d in decisions:
-        if d.message_id not in latest or d.decided_at >= latest[d.message_id].decided_at:
-            latest[d.message_id] = d
+        key = (d.message_id, d.category)
+        if key not in latest or d.decided_at >= latest[key].decided_at:
+            latest[key] = d
     rows, unknown = [], 0
-    for message_id, decision in latest.items():
+    for (message_id, category), decision in latest.items():
         text = texts.get(message_id)
         if text is None:
             unknown += 1
             continue
-        rows.append(LabelledText(text, decision.label, Community.FEEDBACK))
+        y = int(decision.label == "remove")
+        rows.append(LabelledText(text, decision.label, Community.FEEDBACK, ((category, y),)))
     return rows, unknown

@@ -55,15 +55,42 @@ class EvalReport(BaseModel):
     n: int
     positives: int
     roc_auc: float
+    roc_auc_95: tuple[float, float] | None = None  # 2.5th–97.5th percentile over bootstrap resamples
     pr_auc: float
     brier: float
     operating_points: list[OperatingPoint]
     by_domain: dict[str, SliceMetrics]
     by_length: dict[str, SliceMetrics]
 
+    def _point(self, name: str) -> OperatingPoint:
+        return next(op for op in self.operating_points if op.name == name)
+
+    @property
+    def review_share(self) -> float:
+        """The share of messages the thresholds send to a human (at or above review, below remove)."""
+        return self._point("review").flagged_share - self._point("remove").flagged_share
+
+    @property
+    def remove_precision(self) -> float:
+        """Of the messages removed automatically, the share that are the category."""
+        return self._point("remove").precision
+
+    @property
+    def allow_precision(self) -> float:
+        """Of the messages allowed automatically (below review), the share that are not the category."""
+        (tn, _), (fn, _) = self._point("review").confusion
+        return tn / (tn + fn) if tn + fn else 1.0
+
     def metrics(self, prefix: str = "") -> dict[str, float]:
         """Flat numbers for a tracking server."""
         out = {f"{prefix}roc_auc": self.roc_auc, f"{prefix}pr_auc": self.pr_auc, f"{prefix}brier": self.brier}
+        if self.roc_auc_95 is not None:
+            out[f"{prefix}roc_auc.lo"], out[f"{prefix}roc_auc.hi"] = self.roc_auc_95
+        out |= {
+            f"{prefix}review_share": self.review_share,
+            f"{prefix}remove_precision": self.remove_precision,
+            f"{prefix}allow_precision": self.allow_precision,
+        }
         for op in self.operating_points:
             for key in ("precision", "recall", "f1", "flagged_share"):
                 out[f"{prefix}{op.name}_{key}"] = getattr(op, key)
@@ -103,14 +130,35 @@ def operating_point(
     )
 
 
+def auc_interval(
+    y: NDArray[np.int_], p: NDArray[np.float64], resamples: int = 200, seed: int = 7
+) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of ROC-AUC over bootstrap resamples of the examples."""
+    from scipy.stats import rankdata  # noqa: PLC0415 - training-side only
+
+    rng = np.random.default_rng(seed)
+    aucs = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(y), len(y))
+        yy = y[pick]
+        n_pos = int(yy.sum())
+        if 0 < n_pos < len(yy):
+            ranks = rankdata(p[pick])
+            aucs.append((ranks[yy == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(yy) - n_pos)))
+    low, high = np.percentile(aucs, [2.5, 97.5])
+    return float(low), float(high)
+
+
 def evaluate(
     labels: Sequence[int],
     scores: Sequence[float] | NDArray[np.float64],
     domains: Sequence[str],
     lengths: Sequence[int],
     thresholds: Thresholds = DEFAULT_THRESHOLDS,
+    resamples: int = 200,
 ) -> EvalReport:
-    """Score quality overall, at the policy's operating thresholds, and per domain and length bucket."""
+    """Score quality overall (ROC-AUC with a bootstrap interval over `resamples`; 0: none), at the
+    policy's operating thresholds, and per domain and length bucket."""
     y = np.asarray(labels, dtype=int)
     p = np.asarray(scores, dtype=float)
     if len(y) != len(p) or len(y) != len(domains) or len(y) != len(lengths):
@@ -128,6 +176,7 @@ def evaluate(
         n=len(y),
         positives=int(y.sum()),
         roc_auc=float(roc_auc_score(y, p)),
+        roc_auc_95=auc_interval(y, p, resamples) if resamples else None,
         pr_auc=float(average_precision_score(y, p)),
         brier=float(brier_score_loss(y, p)),
         operating_points=[

@@ -1,6 +1,8 @@
-"""`train_flow`: load → split → fit → evaluate → register → promote, as a Prefect flow.
+"""`train_flow`: load → split → fit every category → evaluate → register → promote, as a Prefect flow.
 
-The only Prefect code of training; every step is a plain function underneath.
+The only Prefect code of training; every step is a plain function underneath. Evaluations are named
+`<category>/<set>` (e.g. `toxicity/olid`, `removal/feedback`): each category on the test split of every
+set that labels it with both classes, through the serving path.
 """
 
 import getpass
@@ -15,33 +17,44 @@ from pathlib import Path
 import mlflow
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 
-from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy
+from contracts.categories import DEFAULT_ACTING, Category
+from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS, ChannelPolicy
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ReferenceRow, gzip_lines
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel
 from training import registry
 from training.adversarial import ALLOWED_TERM, EvasionFloors, EvasionReport, evasion_suite
-from training.behaviour import BehaviourReport, run_behaviour_tests
-from training.card import model_card
-from training.data import (
-    Community,
-    LabelledText,
-    Splits,
-    dedupe_key,
-    digest,
-    load_davidson,
-    load_labelled_csv,
-    load_rscience,
-    split,
+from training.behaviour import (
+    BehaviourCheck,
+    BehaviourReport,
+    identity_swap_keeps_action,
+    padding_checks,
+    run_behaviour_tests,
+    short_benign_below_review,
 )
+from training.bias import BiasReport, bias_reports
+from training.card import model_card
+from training.corpora import (
+    Example,
+    ExampleSplits,
+    Source,
+    digest_examples,
+    labelled_examples,
+    load_all,
+    split_examples,
+)
+from training.data import LabelledText, dedupe_key, load_davidson, load_labelled_csv, split
 from training.evaluate import EvalReport, evaluate
 from training.features import TEXT_COLUMN
-from training.plots import save_plots
+from training.plots import save_bias_plot, save_plots
 from training.promotion import PromotionDecision, PromotionPolicy, decide
 from training.settings import TrainingSettings
-from training.train import ModelParams, TrainedModel, fit, serving_scores
+from training.train import CategoryParams, ModelParams, TrainedCategories, category_scores, fit_categories
+
+FEEDBACK_SET = "feedback"
 
 
 class TrainResult(BaseModel):
@@ -52,90 +65,156 @@ class TrainResult(BaseModel):
     promoted: bool
     reasons: list[str]
     champion_before: str | None
-    test_roc_auc: dict[str, float]
+    test_roc_auc: dict[str, float]  # by evaluation, `<category>/<set>`
     manifest_uri: str | None
+    categories: list[str] = []
 
 
 class Datasets(BaseModel):
-    """Labelled sets by name; the first is the original domain, the rest are new labelled data."""
+    """Every labelled example, split; `extra` names the sets given at run time, newest last."""
 
     model_config = {"arbitrary_types_allowed": True}
 
-    sets: dict[str, Splits]
+    splits: ExampleSplits
+    extra: list[str] = []
 
-    @property
-    def train(self) -> list[LabelledText]:
-        return [x for s in self.sets.values() for x in s.train]
+    def evaluations(self, part: str = "test") -> dict[str, tuple[Category, list[Example]]]:
+        """`<category>/<set>` → the part's examples of that set labelling the category (both classes)."""
+        out: dict[str, tuple[Category, list[Example]]] = {}
+        examples: list[Example] = getattr(self.splits, part)
+        for category in Category:
+            by_set: dict[str, list[Example]] = {}
+            for e in examples:
+                if e.label(category) is not None:
+                    by_set.setdefault(e.source, []).append(e)
+            for name, items in sorted(by_set.items()):
+                if len({e.labels[category] for e in items}) == 2:
+                    out[f"{category}/{name}"] = (category, items)
+        return out
 
-    @property
-    def validation(self) -> list[LabelledText]:
-        return [x for s in self.sets.values() for x in s.validation]
+
+def as_category_params(params: CategoryParams | ModelParams | None) -> CategoryParams:
+    """Per-category parameters; a single `ModelParams` sets the featurizer and every head's regression
+    (each head keeps its category's window)."""
+    if params is None or isinstance(params, CategoryParams):
+        return params or CategoryParams()
+    defaults = CategoryParams()
+    heads = {
+        c: params.model_copy(
+            update={
+                "window_tokens": h.window_tokens,
+                "max_windows": h.max_windows,
+                "row_norm": h.row_norm,
+            }
+        )
+        for c, h in defaults.heads.items()
+    }
+    return CategoryParams(min_df=params.min_df, bigrams=params.bigrams, heads=heads)
 
 
 @task
 def load_and_split(
-    settings: TrainingSettings, extra: Sequence[tuple[str, list[LabelledText]]] = ()
+    settings: TrainingSettings, extra: Sequence[tuple[str, list[LabelledText], Category]] = ()
 ) -> Datasets:
-    """The original r/science data plus any new labelled sets, each split on its own."""
-    logger = get_run_logger()
-    sets = {
-        Community.RSCIENCE.value: split(
-            load_rscience(settings.data_dir), settings.seed, settings.validation_share, settings.test_share
-        )
-    }
-    for name, items in extra:
-        sets[name] = split(items, settings.seed, settings.validation_share, settings.test_share)
-    for name, s in sets.items():
-        logger.info(
-            "%s: train %d, validation %d, test %d (dropped %d duplicates, %d conflicting)",
-            name,
-            len(s.train),
-            len(s.validation),
-            len(s.test),
-            s.duplicates_dropped,
-            s.conflicts_dropped,
-        )
-    return Datasets(sets=sets)
+    """The configured sets of DATA_DIR plus any labelled sets given at run time, split together."""
+    examples = load_all(settings.data_dir, [Source(s) for s in settings.sources])
+    for name, items, category in extra:
+        examples += labelled_examples(name, items, category)
+    splits = split_examples(examples, settings.seed, settings.validation_share, settings.test_share)
+    get_run_logger().info(
+        "%d examples: train %d, validation %d, test %d (dropped %s)",
+        len(examples),
+        len(splits.train),
+        len(splits.validation),
+        len(splits.test),
+        splits.dropped,
+    )
+    return Datasets(splits=splits, extra=[name for name, _, _ in extra])
 
 
 @task
-def fit_model(data: Datasets, params: ModelParams) -> TrainedModel:
-    """Fit on the union of the train splits; choose C and calibrate on the union of validation splits."""
-    model = fit(data.train, data.validation, params)
-    get_run_logger().info(
-        "chose C=%s (validation ROC-AUC by C: %s)", model.chosen_c, model.validation_auc_by_c
-    )
+def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams) -> TrainedCategories:
+    """One featurizer, one calibrated head per category the data can teach."""
+    model = fit_categories(data.splits, params, settings.categories)
+    logger = get_run_logger()
+    for category, c in model.chosen_c.items():
+        logger.info(
+            "%s: chose C=%s (validation ROC-AUC by C: %s)", category, c, model.validation_auc_by_c[category]
+        )
     return model
 
 
-def _report(scorer: LinearScorer, items: Sequence[LabelledText]) -> EvalReport:
-    texts = [i.text for i in items]
+def _report(model: CategoryModel, category: Category, items: Sequence[Example]) -> EvalReport:
+    texts = [e.text for e in items]
     return evaluate(
-        [i.y for i in items],
-        serving_scores(scorer, texts),
-        [i.community.value for i in items],
+        [int(e.labels[category]) for e in items],
+        category_scores(model, texts)[category],
+        [e.source for e in items],
         [len(t) for t in texts],
+        CATEGORY_THRESHOLDS.get(category, DEFAULT_THRESHOLDS),
     )
 
 
 @task
-def evaluate_on_tests(scorer: LinearScorer, data: Datasets) -> dict[str, EvalReport]:
-    """The serving scorer on every test split (what the consumer would really output)."""
-    return {name: _report(scorer, s.test) for name, s in data.sets.items() if s.test}
+def evaluate_on_tests(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
+    """Every head on every test split that labels its category (what the consumer would output)."""
+    return {
+        name: _report(model, category, items)
+        for name, (category, items) in data.evaluations().items()
+        if category in model.categories
+    }
 
 
 @task
-def behaviour(scorer: LinearScorer, data: Datasets) -> BehaviourReport:
-    """Behaviour tests on the model alone, with kept r/science texts as the benign sample."""
-    benign = [x.text for x in data.sets[Community.RSCIENCE.value].validation if x.label == "allow"]
-    return run_behaviour_tests(lambda texts: serving_scores(scorer, texts), benign)
+def behaviour(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> BehaviourReport:
+    """Behaviour tests on the model alone: short benign chat, padding and identity swaps for every
+    category acting by default; names, white space and insults for the community's removals."""
+    checks: list[BehaviourCheck] = []
+    validation = data.evaluations("validation")
+    for category in model.categories:
+        cat = Category(category)
+
+        def score(texts: Sequence[str], cat: Category = cat) -> NDArray[np.float64]:
+            return category_scores(model, texts)[cat]
+
+        if cat in DEFAULT_ACTING:
+            t = CATEGORY_THRESHOLDS[cat]
+            labelled = [e for c, items in validation.values() if c == cat for e in items]
+            random.Random(settings.seed).shuffle(labelled)
+            # up to 300 of each class, spread over the sets, so a rare category still has flagged messages
+            sample = [e.text for e in labelled if e.labels[cat]][:300] + [
+                e.text for e in labelled if not e.labels[cat]
+            ][:300]
+            checks += [
+                short_benign_below_review(cat, score, t.review),
+                *padding_checks(
+                    cat, score, sample, t.review, settings.padding_floor_kept, settings.padding_max_raised
+                ),
+                identity_swap_keeps_action(cat, score, t.review, t.remove),
+            ]
+        elif cat is Category.REMOVAL:
+            benign = [
+                e.text
+                for name, (c, items) in validation.items()
+                if c == cat
+                for e in items
+                if not e.labels[cat]
+            ]
+            removal = run_behaviour_tests(score, benign)
+            checks += [c.model_copy(update={"name": f"removal/{c.name}"}) for c in removal.checks]
+    return BehaviourReport(checks=checks)
+
+
+def evasion_head(model: CategoryModel) -> Category:
+    """The head the evasion suite measures: toxicity (what evaders hide) when the model has it."""
+    return Category.TOXICITY if Category.TOXICITY in model.categories else Category(model.categories[0])
 
 
 @task
-def evasion(settings: TrainingSettings, scorer: LinearScorer, data: Datasets) -> EvasionReport:
+def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> EvasionReport:
     """The evasion suite on held-out tweets (the Davidson test split, less any text the model trained
     on), through the serving path with a channel that allows `ALLOWED_TERM`."""
-    trained_on = {dedupe_key(x.text) for x in data.train + data.validation}
+    trained_on = {dedupe_key(e.text) for e in data.splits.train + data.splits.validation}
     held_out = [
         x
         for x in split(load_davidson(settings.data_dir), settings.seed).test
@@ -145,10 +224,14 @@ def evasion(settings: TrainingSettings, scorer: LinearScorer, data: Datasets) ->
     toxic = [x.text for x in held_out if x.y == 1][:n]
     benign = [x.text for x in held_out if x.y == 0][:n]
     policy = ChannelPolicy(allow_terms=(ALLOWED_TERM,))
+    head = evasion_head(model)
+    thresholds = CATEGORY_THRESHOLDS.get(head, DEFAULT_THRESHOLDS)
     report = evasion_suite(
-        lambda texts: serving_scores(scorer, texts, policy), toxic, benign, DEFAULT_THRESHOLDS
+        lambda texts: category_scores(model, texts, policy)[head], toxic, benign, thresholds
     )
-    get_run_logger().info("evasion suite: %d toxic removed in clean form, %d benign", len(toxic), len(benign))
+    get_run_logger().info(
+        "evasion suite on %s: %d toxic removed in clean form, %d benign", head, len(toxic), len(benign)
+    )
     return report
 
 
@@ -160,39 +243,106 @@ def evasion_floors(settings: TrainingSettings) -> EvasionFloors:
     )
 
 
-def _reference(scorer: LinearScorer, items: Sequence[LabelledText], size: int, seed: int, path: Path) -> Path:
-    """Monitoring's drift reference: held-out texts of the training communities, with their scores.
+@task
+def bias(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> dict[str, BiasReport]:
+    """Identity-bias metrics of the toxicity and hate heads: on the templated identity set, and on
+    HateXplain's test posts by target community (offensive-or-hate for toxicity, hate for hate)."""
+    posts = [e for e in data.splits.test if e.source == Source.HATEXPLAIN]
+    reports: dict[str, BiasReport] = {}
+    for category in (Category.TOXICITY, Category.HATE):
+        if category not in model.categories:
+            continue
+
+        def score(texts: Sequence[str], category: Category = category) -> NDArray[np.float64]:
+            return category_scores(model, texts)[category]
+
+        found = bias_reports(score, posts, n_boot=settings.bias_resamples, seed=settings.seed, min_posts=20)
+        own = "hatexplain_hate" if category is Category.HATE else "hatexplain_toxic"
+        for name, report in found.items():
+            if name in ("templated", own):
+                reports[f"{category}.{name}"] = report
+    return reports
+
+
+# The gate reads the hate head on the templated identity set: its toxic templates attack a group for
+# who they are ("I hate …", "all … should die"), which is what `hate` scores; toxicity's is reported.
+TEMPLATED = "hate.templated"
+
+
+def bias_failures(
+    settings: TrainingSettings, challenger: dict[str, BiasReport], champion: dict[str, BiasReport] | None
+) -> list[str]:
+    """The bias gate: the hate head's templated final score reaches the floor and does not fall below
+    the champion's lower confidence bound."""
+    mine = challenger.get(TEMPLATED)
+    if mine is None:
+        return []
+    failures = []
+    if mine.final.value < settings.bias_floor:
+        failures.append(
+            f"templated identity set: final score {mine.final.value:.4f} below {settings.bias_floor}"
+        )
+    theirs = (champion or {}).get(TEMPLATED)
+    if theirs is not None and theirs.final.lo is not None and mine.final.value < theirs.final.lo:
+        failures.append(
+            f"templated identity set: final score {mine.final.value:.4f} below the champion's lower bound "
+            f"{theirs.final.lo:.4f}"
+        )
+    return failures
+
+
+def _reference(model: CategoryModel, items: Sequence[Example], size: int, seed: int, path: Path) -> Path:
+    """Monitoring's drift reference: held-out texts of the community being served (the sets labelling
+    its removals), with every category's score from this very model.
 
     Held out (validation and test), not the fitted rows: the model saw every word of those, so their
     unseen-word share is zero and their scores are over-confident — any live window would look drifted.
     """
     sample = random.Random(seed).sample(list(items), min(size, len(items)))
-    scores = serving_scores(scorer, [x.text for x in sample])
+    scores = category_scores(model, [e.text for e in sample])
     rows = (
-        ReferenceRow(text=x.text, label=x.label, community=x.community.value, score=float(p))
-        for x, p in zip(sample, scores, strict=True)
+        ReferenceRow(
+            text=e.text,
+            label="remove" if e.labels.get(Category.REMOVAL, 0) else "allow",
+            community=e.source,
+            score=float(scores[Category.REMOVAL][i]) if Category.REMOVAL in scores else 0.0,
+            scores={c: float(p[i]) for c, p in scores.items()},
+        )
+        for i, e in enumerate(sample)
     )
     path.write_bytes(gzip_lines(r.model_dump_json() for r in rows))
     return path
 
 
 def _log_data(
-    settings: TrainingSettings, data: Datasets, params: ModelParams, model: TrainedModel, trigger: str
+    settings: TrainingSettings, data: Datasets, params: CategoryParams, model: TrainedCategories, trigger: str
 ) -> dict[str, dict[str, object]]:
-    """The run's parameters and, per labelled set, its sizes, removed share and content digest."""
+    """The run's parameters and, per labelled set, its sizes, positive shares and content digest."""
     mlflow.log_params(
-        {**params.model_dump(), "chosen_C": model.chosen_c, "seed": settings.seed, "trigger": trigger}
+        {
+            "min_df": params.min_df,
+            "bigrams": params.bigrams,
+            **{f"{c}.window": f"{h.window_tokens}/{h.max_windows}" for c, h in params.heads.items()},
+            **{f"{c}.row_norm": h.row_norm for c, h in params.heads.items()},
+            **{f"{c}.chosen_C": v for c, v in model.chosen_c.items()},
+            "seed": settings.seed,
+            "trigger": trigger,
+            "sources": ",".join(settings.sources),
+        }
     )
     data_info: dict[str, dict[str, object]] = {}
-    for name, s in data.sets.items():
-        everything = s.train + s.validation + s.test
-        data_info[name] = {
-            "train": len(s.train),
-            "validation": len(s.validation),
-            "test": len(s.test),
-            "removed_share": sum(x.y for x in everything) / max(len(everything), 1),
-            "digest": digest(everything),
+    parts = {"train": data.splits.train, "validation": data.splits.validation, "test": data.splits.test}
+    for name in sorted({e.source for e in data.splits.train + data.splits.validation + data.splits.test}):
+        members = {p: [e for e in items if e.source == name] for p, items in parts.items()}
+        everything = [e for items in members.values() for e in items]
+        shares = {
+            str(c): sum(e.labels[c] for e in everything if c in e.labels)
+            / max(sum(1 for e in everything if c in e.labels), 1)
+            for c in Category
+            if any(c in e.labels for e in everything)
         }
+        data_info[name] = {**{p: len(items) for p, items in members.items()}, "positive_share": shares}
+        data_info[name]["digest"] = digest_examples(everything)
         mlflow.log_params(
             {f"data.{name}.digest": data_info[name]["digest"], f"data.{name}.rows": len(everything)}
         )
@@ -201,18 +351,21 @@ def _log_data(
 
 def _log_evaluation(
     out: Path,
-    model: TrainedModel,
+    model: TrainedCategories,
     reports: dict[str, EvalReport],
     checks: BehaviourReport,
     evasions: EvasionReport,
+    biases: dict[str, BiasReport],
 ) -> None:
-    """Validation AUC by C, test metrics per set, behaviour tests and the evasion suite."""
-    for c, auc in model.validation_auc_by_c.items():
-        mlflow.log_metric("validation_roc_auc", auc, step=int(c * 1000))
+    """Validation AUC by C, test metrics per evaluation, behaviour, evasion and bias."""
+    for category, by_c in model.validation_auc_by_c.items():
+        for c, auc in by_c.items():
+            mlflow.log_metric(f"{category}.validation_roc_auc", auc, step=int(c * 1000))
     for name, report in reports.items():
-        mlflow.log_metrics(report.metrics(prefix=f"test.{name}."))
-        (out / f"eval_{name}.json").write_text(report.model_dump_json(indent=2))
-        mlflow.log_artifact(str(out / f"eval_{name}.json"), "evaluation")
+        slug = name.replace("/", ".")
+        mlflow.log_metrics(report.metrics(prefix=f"test.{slug}."))
+        (out / f"eval_{slug}.json").write_text(report.model_dump_json(indent=2))
+        mlflow.log_artifact(str(out / f"eval_{slug}.json"), "evaluation")
     for check in checks.checks:
         mlflow.log_metric(f"behaviour.{check.name.replace('/', '.')}", check.measured)
     (out / "evasion.json").write_text(json.dumps(evasions.table(), indent=2))
@@ -224,41 +377,57 @@ def _log_evaluation(
             "evasion.max_false_flag_increase": max(f.false_flag_increase for f in evasions.families),
         }
     )
+    for name, bias_report in biases.items():
+        head = name.split(".")[0]
+        metrics = bias_report.metrics()
+        mlflow.log_metrics({k.replace("bias.", f"bias.{head}.", 1): v for k, v in metrics.items()})
+        (out / f"bias_{name}.json").write_text(bias_report.model_dump_json(indent=2))
+        mlflow.log_artifact(str(out / f"bias_{name}.json"), "evaluation")
+        plot = save_bias_plot(out / "bias" / head, bias_report)
+        mlflow.log_artifact(str(plot), f"plots/bias_{head}")
 
 
-def _log_plots(out: Path, model: TrainedModel, data: Datasets) -> None:
-    """ROC, precision-recall and reliability plots on validation and on each test split."""
-    parts = [("plots", "validation", data.validation)]
-    parts += [(f"plots_{name}", f"test {name}", s.test) for name, s in data.sets.items()]
-    for folder, title, items in parts:
-        scores = serving_scores(model.scorer, [x.text for x in items])
-        labels_, domains = np.array([x.y for x in items]), np.array([x.community.value for x in items])
-        for p in save_plots(out / folder, labels_, scores, domains, title):
-            mlflow.log_artifact(str(p), f"plots/{p.parent.name}")
+def _log_plots(out: Path, model: CategoryModel, data: Datasets) -> None:
+    """ROC, precision-recall and reliability plots per category, on validation and on test."""
+    for part in ("validation", "test"):
+        by_category: dict[Category, list[Example]] = {}
+        for category, items in data.evaluations(part).values():
+            by_category.setdefault(category, []).extend(items)
+        for category, items in by_category.items():
+            if category not in model.categories:
+                continue
+            scores = category_scores(model, [e.text for e in items])[category]
+            labels_ = np.array([e.labels[category] for e in items])
+            domains = np.array([e.source for e in items])
+            folder = f"plots_{category}_{part}"
+            for p in save_plots(out / folder, labels_, scores, domains, f"{category}, {part}"):
+                mlflow.log_artifact(str(p), f"plots/{folder}")
 
 
-def _log_serving_form(out: Path, settings: TrainingSettings, model: TrainedModel, data: Datasets) -> str:
-    """The exported scorer, the drift reference, the vocabulary and the pyfunc model; its URI."""
-    model.scorer.save(out / SCORER_FILE)
+def _log_serving_form(out: Path, settings: TrainingSettings, model: CategoryModel, data: Datasets) -> str:
+    """The exported model, the drift reference, the vocabulary and the pyfunc model; its URI."""
+    model.save(out / SCORER_FILE)
     mlflow.log_artifact(str(out / SCORER_FILE))
-    mlflow.log_params({"normal_form": model.scorer.normal_form})
-    held_out = [x for split_ in data.sets.values() for x in split_.validation + split_.test]
-    _reference(model.scorer, held_out, settings.reference_size, settings.seed, out / REFERENCE_FILE)
+    mlflow.log_params({"normal_form": model.normal_form, "categories": ",".join(model.categories)})
+    community = {e.source for e in data.splits.train if Category.REMOVAL in e.labels}
+    held_out = [e for e in data.splits.validation + data.splits.test if e.source in community]
+    _reference(model, held_out, settings.reference_size, settings.seed, out / REFERENCE_FILE)
     mlflow.log_artifact(str(out / REFERENCE_FILE))
-    mlflow.log_text("\n".join(sorted(model.scorer.vocabulary)), "vocabulary.txt")
-    example = pd.DataFrame({TEXT_COLUMN: [x.text for x in data.validation[:5]]})
+    mlflow.log_text("\n".join(sorted(model.vocabulary)), "vocabulary.txt")
+    example = pd.DataFrame({TEXT_COLUMN: [e.text for e in data.splits.validation[:5]]})
     return registry.log_model(out / SCORER_FILE, "model", example)
 
 
 @task
 def register_challenger(
     settings: TrainingSettings,
-    model: TrainedModel,
+    model: TrainedCategories,
     data: Datasets,
-    params: ModelParams,
+    params: CategoryParams,
     reports: dict[str, EvalReport],
     checks: BehaviourReport,
     evasions: EvasionReport,
+    biases: dict[str, BiasReport],
     trigger: str,
 ) -> tuple[str, str]:
     """Log everything about the candidate to MLflow, register it and alias it `challenger`."""
@@ -269,13 +438,21 @@ def register_challenger(
     ):
         out = Path(tmp)
         data_info = _log_data(settings, data, params, model, trigger)
-        _log_evaluation(out, model, reports, checks, evasions)
-        _log_plots(out, model, data)
+        _log_evaluation(out, model, reports, checks, evasions, biases)
+        _log_plots(out, model.model, data)
         card = model_card(
-            settings.model_name, params.model_dump(), data_info, reports, [c.detail for c in checks.checks]
+            settings.model_name,
+            {
+                "categories": ", ".join(model.model.categories),
+                **{f"{c} C": v for c, v in model.chosen_c.items()},
+            },
+            data_info,
+            reports,
+            [c.detail if c.passed else f"FAILED {c.name}: {c.detail}" for c in checks.checks],
+            biases=biases,
         )
         mlflow.log_text(card, "model_card.md")
-        model_uri = _log_serving_form(out, settings, model, data)
+        model_uri = _log_serving_form(out, settings, model.model, data)
         version = registry.register(
             client,
             settings.model_name,
@@ -283,6 +460,7 @@ def register_challenger(
             run.info.run_id,
             {
                 "trigger": trigger,
+                "categories": ",".join(model.model.categories),
                 "behaviour_passed": str(checks.passed).lower(),
                 "evasion_passed": str(not evasions.failures(evasion_floors(settings))).lower(),
                 **{f"test_roc_auc.{n}": f"{r.roc_auc:.4f}" for n, r in reports.items()},
@@ -293,24 +471,31 @@ def register_challenger(
 
 
 class IncumbentReports(BaseModel):
-    """The serving champion's version and its evaluations on the challenger's test splits."""
+    """The serving champion's version, its evaluations on the challenger's test splits and its bias."""
 
     version: str | None  # None before the first promotion
     reports: dict[str, EvalReport]
+    biases: dict[str, BiasReport] = {}
 
 
 @task
 def incumbent_reports(settings: TrainingSettings, data: Datasets) -> IncumbentReports:
-    """The current champion's serving scorer, evaluated on the same test splits."""
+    """The current champion's serving model, evaluated on the same test splits."""
     client = registry.client(settings)
     current = registry.champion_version(client, settings.model_name)
     if current is None:
         return IncumbentReports(version=None, reports={})
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
-        scorer = LinearScorer.load(path)
-    reports = {name: _report(scorer, s.test) for name, s in data.sets.items() if s.test}
-    return IncumbentReports(version=str(current.version), reports=reports)
+        model = CategoryModel.load(path)
+    reports = {
+        name: _report(model, category, items)
+        for name, (category, items) in data.evaluations().items()
+        if category in model.categories
+    }
+    return IncumbentReports(
+        version=str(current.version), reports=reports, biases=bias.fn(settings, model, data)
+    )
 
 
 @task
@@ -338,31 +523,52 @@ def promote(
     return moved.manifest_uri
 
 
+def default_target(reports: dict[str, EvalReport], data: Datasets) -> str:
+    """The evaluation that must improve: the newest run-time set's (moderators' decisions), else the
+    community's own removals, else the first."""
+    for name in reversed(data.extra):
+        found = [n for n in reports if n.endswith(f"/{name}")]
+        if found:
+            return found[0]
+    return (
+        f"{Category.REMOVAL}/{Source.RSCIENCE}"
+        if f"{Category.REMOVAL}/{Source.RSCIENCE}" in reports
+        else next(iter(reports))
+    )
+
+
 @flow(name="train_flow", log_prints=True)
 def train_flow(
     settings: TrainingSettings | None = None,
-    params: ModelParams | None = None,
+    params: CategoryParams | ModelParams | None = None,
     extra_labels: list[Path] | None = None,
     target: str | None = None,
     trigger: str = "manual",
+    extra_category: Category = Category.REMOVAL,
 ) -> TrainResult:
-    """Train a challenger, compare it with the champion on the same test splits, promote if better.
+    """Train a challenger for every category, compare it with the champion on the same test splits,
+    promote if better.
 
-    `target` names the evaluation that must improve (default: the newest labelled set, else r/science);
-    every other set is guarded against losing more than the policy's margin.
+    `target` names the evaluation that must improve (default: the newest labelled set's, else
+    `removal/rscience`); every other evaluation — every category on every set — is guarded against
+    losing more than the policy's margin, so a challenger cannot win one category by losing another.
+    Labelled CSVs given at run time label `extra_category` (the moderators' removals by default).
     """
     settings = settings or TrainingSettings()
-    params = params or ModelParams()
-    extra = [(Path(p).stem, load_labelled_csv(Path(p))) for p in extra_labels or []]
+    heads = as_category_params(params)
+    extra = [(Path(p).stem, load_labelled_csv(Path(p)), extra_category) for p in extra_labels or []]
     data = load_and_split(settings, extra)
-    model = fit_model(data, params)
-    reports = evaluate_on_tests(model.scorer, data)
-    checks = behaviour(model.scorer, data)
-    evasions = evasion(settings, model.scorer, data)
-    run_id, version = register_challenger(settings, model, data, params, reports, checks, evasions, trigger)
+    model = fit_model(settings, data, heads)
+    reports = evaluate_on_tests(model.model, data)
+    checks = behaviour(settings, model.model, data)
+    evasions = evasion(settings, model.model, data)
+    biases = bias(settings, model.model, data)
+    run_id, version = register_challenger(
+        settings, model, data, heads, reports, checks, evasions, biases, trigger
+    )
     incumbent = incumbent_reports(settings, data)
     champion_version = incumbent.version
-    target = target or list(data.sets)[-1]
+    target = target if target and target in reports else default_target(reports, data)
     decision = decide(
         {n: r.roc_auc for n, r in reports.items()},
         {n: r.roc_auc for n, r in incumbent.reports.items()} if champion_version else None,
@@ -370,6 +576,7 @@ def train_flow(
         guarded=[n for n in reports if n != target],
         behaviour_failures=checks.failures,
         evasion_failures=evasions.failures(evasion_floors(settings)),
+        bias_failures=bias_failures(settings, biases, incumbent.biases if champion_version else None),
         policy=PromotionPolicy(min_gain=settings.min_gain, max_loss=settings.max_loss),
     )
     manifest_uri = promote(settings, version, champion_version, decision, trigger)
@@ -381,4 +588,5 @@ def train_flow(
         champion_before=champion_version,
         test_roc_auc={n: r.roc_auc for n, r in reports.items()},
         manifest_uri=manifest_uri,
+        categories=list(model.model.categories),
     )

@@ -36,23 +36,25 @@ def decide(
     guarded: Sequence[str] = (),
     behaviour_failures: Sequence[str] = (),
     evasion_failures: Sequence[str] = (),
+    bias_failures: Sequence[str] = (),
     policy: PromotionPolicy = PromotionPolicy(),  # noqa: B008 - frozen, so sharing it is safe
 ) -> PromotionDecision:
     """Decide on ROC-AUCs measured on the same evaluation sets for both models.
 
     `target` must improve by at least `min_gain`; every `guarded` set may lose at most `max_loss`;
-    a challenger that fails a behaviour test or falls below an evasion floor is never promoted. The
-    first model ever is promoted when it passes both.
+    a challenger that fails a behaviour test, falls below an evasion floor or fails the bias gate is
+    never promoted. The first model ever is promoted when it passes all three.
     """
     reasons: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
     reasons += [f"evasion floor: {f}" for f in evasion_failures]
+    reasons += [f"bias gate: {f}" for f in bias_failures]
     for name in (target, *guarded):
         if name not in challenger:
             reasons.append(f"challenger has no {name!r} evaluation")
     if champion is None:
         if not reasons:
             reasons.append(
-                "no champion yet: the first model that passes its behaviour and evasion tests is promoted"
+                "no champion yet: the first model passing its behaviour, evasion and bias gates is promoted"
             )
             return PromotionDecision(
                 promote=True, reasons=reasons, target=target, challenger=dict(challenger), champion=None

@@ -5,9 +5,11 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
+from contracts.categories import Category
 from runtime.paths import PROJECT_ROOT, STATE_DIR
 from runtime.settings import STACK as _STACK
 from runtime.settings import DeployableSettings
+from training.corpora import Source
 
 
 class TrainingSettings(DeployableSettings):
@@ -26,6 +28,10 @@ class TrainingSettings(DeployableSettings):
         default=None,
         validation_alias=AliasChoices("MLFLOW_TRACKING_URI", "TRAINING_TRACKING_URI", "tracking_uri"),
     )
+    # The labelled sets of DATA_DIR to train on (`training.corpora.Source`), and the categories to train:
+    # by default every set and every category they can teach.
+    sources: list[Source] = Field(default_factory=lambda: list(Source))
+    categories: list[Category] = Field(default_factory=lambda: list(Category))
     experiment: str = "chat-moderation"
     model_name: str = _STACK.model_name
     seed: int = 42
@@ -52,6 +58,19 @@ class TrainingSettings(DeployableSettings):
     evasion_floor_removed: float = 0.0
     evasion_max_false_flag_increase: float = 0.05
     evasion_messages: int = 1_000  # toxic and benign held-out tweets the suite runs on, each
+    # Padding (training/behaviour.py): of a default-acting category's messages at or above review, the
+    # share that must stay there with fifty-odd neutral words before or after them. The goal is 90%;
+    # the linear heads keep ~96% of toxicity's, ~86% of spam's and only ~55% of hate's (short hateful
+    # messages lose weight in a window they share with small talk; the fixed row norm that keeps ~70%
+    # costs the hate head its identity-bias floor), so the promotion floor sits under that, guarding
+    # against regressions, and the model card and the benchmark report the measured share.
+    padding_floor_kept: float = Field(default=0.45, ge=0, le=1)
+    padding_max_raised: float = Field(default=0.05, ge=0, le=1)
+    # Identity bias (training/bias.py): the toxicity head's Jigsaw final score on the templated identity
+    # set must reach this floor, and a challenger whose score falls below the champion's lower confidence
+    # bound is not promoted.
+    bias_floor: float = 0.90
+    bias_resamples: int = 200
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -21,7 +21,7 @@ from stream_consumer.moderation import model_input
 from stream_consumer.normalize import NormalText, normal_form
 from stream_consumer.policy import rules
 from stream_consumer.scorer import CategoryModel, LinearScorer
-from training.corpora import Example, ExampleSplits
+from training.corpora import Example, ExampleSplits, categories_with_both_classes
 from training.data import LabelledText
 from training.features import Design, Standardiser, design, window_rows
 
@@ -40,6 +40,7 @@ class ModelParams(BaseModel):
     # the default window holds nearly any comment; a model of insults reads shorter windows.
     window_tokens: int = 256
     max_windows: int = 16
+    row_norm: float = 0.0  # 0: l2 rows; above 0: rows divided by it (see `features.WindowSpec`)
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def fit(
     params: ModelParams = ModelParams(),  # noqa: B008
 ) -> TrainedModel:
     """Fit one regression per C on train, keep the best on validation, calibrate it on validation."""
-    spec = WindowSpec(params.window_tokens, params.max_windows)
+    spec = WindowSpec(params.window_tokens, params.max_windows, params.row_norm)
     n_train, n_val = normal_forms(train), normal_forms(validation)
     y_train, y_val = labels(train), labels(validation)
     featurizer = fit_featurizer([t.text for t in n_train], params.min_df, params.bigrams)
@@ -122,6 +123,17 @@ def _export(
     )
 
 
+def category_scores(
+    model: CategoryModel, texts: Sequence[str], policy: ChannelPolicy | None = None
+) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+    """Every category's scores exactly as the consumer computes them: the normal form once, the
+    channel's allow terms taken out (when a policy is given), then the exported model."""
+    batch = [normal_form(t) for t in texts]
+    if policy is not None:
+        batch = [model_input(b, rules(policy, b)) for b in batch]
+    return model.predict_proba(batch)
+
+
 def serving_scores(
     scorer: LinearScorer, texts: Sequence[str], policy: ChannelPolicy | None = None
 ) -> np.ndarray[Any, np.dtype[np.float64]]:
@@ -143,9 +155,9 @@ class CategoryParams(BaseModel):
     min_df: int = 2
     bigrams: bool = True
     heads: dict[Category, ModelParams] = {
-        Category.TOXICITY: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0)),
-        Category.HATE: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0)),
-        Category.SPAM: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0)),
+        c: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0))
+        for c in (Category.TOXICITY, Category.HATE, Category.SPAM)
+    } | {
         Category.REMOVAL: ModelParams(),
     }
 
@@ -183,7 +195,10 @@ def fit_categories(
 ) -> TrainedCategories:
     """One featurizer for every category (fitted on all training texts), then one regression per
     category on the texts that label it, C chosen and calibration fitted on its validation texts."""
-    wanted = [c for c in (categories or list(params.heads)) if c in params.heads]
+    teachable = categories_with_both_classes(splits.train)
+    wanted = [c for c in (categories or list(params.heads)) if c in params.heads and c in teachable]
+    if not wanted:
+        raise ValueError("no category has both classes in the training data")
     train, validation = _part(splits.train, wanted), _part(splits.validation, wanted)
     featurizer = fit_featurizer([t.text for t in train.texts], params.min_df, params.bigrams)
     designs: dict[WindowSpec, tuple[Standardiser, Design]] = {}
@@ -192,7 +207,7 @@ def fit_categories(
     aucs: dict[Category, dict[float, float]] = {}
     for category in wanted:
         head = params.heads[category]
-        spec = WindowSpec(head.window_tokens, head.max_windows)
+        spec = WindowSpec(head.window_tokens, head.max_windows, head.row_norm)
         if spec not in designs:
             windows = window_rows(featurizer, train.texts, spec)
             standardiser = Standardiser.fit(windows.meta)
@@ -209,8 +224,10 @@ def fit_categories(
         y_val = y_val_all[val_idx]
         scorers: dict[float, LinearScorer] = {}
         by_c: dict[float, float] = {}
-        for c in head.c_grid:
-            lr = LogisticRegression(C=c, class_weight=head.class_weight, max_iter=head.max_iter)
+        # One regression refitted from the last solution as C grows (a warm start: fewer iterations).
+        lr = LogisticRegression(class_weight=head.class_weight, max_iter=head.max_iter, warm_start=True)
+        for c in sorted(head.c_grid):
+            lr.set_params(C=c)
             lr.fit(matrix, y_all[text], sample_weight=weight * n_texts / weight.sum())
             scorers[c] = _export(featurizer, standardiser, lr, spec, {"C": str(c), "category": category})
             raw = scorers[c].decision(val_batch)

@@ -26,7 +26,7 @@ from runtime.stack import Stack
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.normalize import normal_form
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel
 from stream_consumer.sinks import archive_lines, batch_archive_key
 from tests.emulator import training_settings
 from training.data import Community, LabelledText, load_davidson, load_rscience, split
@@ -76,7 +76,7 @@ def champion(
 
 
 def _archive(
-    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: LinearScorer
+    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: CategoryModel
 ) -> list[str]:
     """Write archive objects exactly as the consumer does, from real texts moderated by the champion."""
     now = datetime.now(UTC).isoformat()
@@ -115,17 +115,17 @@ def _archive(
     return [str(m.message.message_id) for m in outcome.moderated]
 
 
-def _scorer(endpoint_url: str, stack: Stack) -> LinearScorer:
+def _scorer(endpoint_url: str, stack: Stack) -> CategoryModel:
     s3 = aws.client("s3", endpoint_url)
     manifest = ChampionManifest.model_validate_json(
         s3.get_object(Bucket=stack.models_bucket.name, Key="champion.json")["Body"].read()
     )
     key = manifest.artifact_uri.removeprefix(f"s3://{stack.models_bucket.name}/")
-    return LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
+    return CategoryModel.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
 
 
 def label_window(
-    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: LinearScorer
+    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: CategoryModel
 ) -> None:
     """Archive a window as the consumer would, then the moderators' decisions on it (their labels)."""
     ids = _archive(endpoint_url, stack, prefix, items, scorer)
@@ -216,7 +216,7 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     assert check.quality["labelled"] == 500  # the window: the last 500 archived messages
     assert check.quality["roc_auc"] < 0.8
     result = check.training
-    assert result.test_roc_auc["feedback"] > 0.85
+    assert result.test_roc_auc["removal/feedback"] > 0.85
     # AND it is better where the champion failed (ROC-AUC < 0.8 on these labels), so it is promoted
     assert result.promoted, result.reasons
     assert served_version(endpoint_url, stack) == result.version
@@ -232,7 +232,7 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     # message: above its median score removed, below kept (it ranks these labels perfectly)
     newer = _scorer(endpoint_url, stack)
     comments = rng.sample(youtube_comments(data_dir), 900)
-    scores = newer.predict_proba([normal_form(x.text) for x in comments])
+    scores = newer.predict_proba([normal_form(x.text) for x in comments])["removal"]
     median = float(np.median(scores))
     agreed = [
         LabelledText(x.text, "remove" if score > median else "allow", x.community)

@@ -11,7 +11,7 @@ from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest
 from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel
 from tests.emulator import training_settings
 from training import registry
 from training.__main__ import main
@@ -50,8 +50,9 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     assert manifest.run_id == first.run_id
     assert manifest.fencing_token is not None  # written by a move holding the champion lock
     key = manifest.artifact_uri.removeprefix(f"s3://{stack.models_bucket.name}/")
-    scorer = LinearScorer.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
-    assert scorer.predict_proba([normal_form("a perfectly ordinary comment")]).shape == (1,)
+    model = CategoryModel.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
+    assert model.categories == ("removal",)  # r/science alone teaches its removals only
+    assert model.predict_proba([normal_form("a perfectly ordinary comment")])["removal"].shape == (1,)
     assert manifest.normal_form == NORMAL_FORM_VERSION
     _assert_run_artifacts(client, first.run_id)
     tags = client.get_model_version(settings.model_name, "1").tags
@@ -66,7 +67,7 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     assert weak.version == "2"
     assert not weak.promoted
     assert weak.champion_before == "1"
-    assert weak.test_roc_auc["rscience"] < first.test_roc_auc["rscience"]
+    assert weak.test_roc_auc["removal/rscience"] < first.test_roc_auc["removal/rscience"]
     assert any("needs at least" in r for r in weak.reasons)
     assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == "1"
     assert str(client.get_model_version_by_alias(settings.model_name, "challenger").version) == "2"
@@ -186,7 +187,8 @@ def _assert_run_artifacts(client: MlflowClient, run_id: str) -> None:
         "vocabulary.txt",
         "plots",
     } <= names
-    plots = {a.path for a in client.list_artifacts(run_id, "plots/plots")}
-    assert {"plots/plots/roc.png", "plots/plots/pr.png", "plots/plots/calibration.png"} <= plots
+    folder = "plots/plots_removal_test"
+    plots = {a.path for a in client.list_artifacts(run_id, folder)}
+    assert {f"{folder}/roc.png", f"{folder}/pr.png", f"{folder}/calibration.png"} <= plots
     params = client.get_run(run_id).data.params
     assert len(params["data.rscience.digest"]) == 64

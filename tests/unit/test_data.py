@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from contracts.categories import Category
+from training.corpora import labelled_examples
 from training.data import DataFileError, load_labelled_csv, load_rscience
 
 
@@ -31,3 +33,19 @@ def test_labels_accept_words_and_digits(tmp_path: Path) -> None:
     path.write_text("msg,y\nspam spam,remove\nhi there,allow\nbuy now,1\n")
     rows = load_labelled_csv(path, "msg", "y")
     assert [r.y for r in rows] == [1, 0, 1]
+
+
+def test_a_category_column_labels_each_row_in_its_category(tmp_path: Path) -> None:
+    # GIVEN moderators' feedback on two categories, and a row in an unknown one
+    path = tmp_path / "feedback.csv"
+    path.write_text("text,label,category\nbuy now,remove,spam\nyou clown,allow,toxicity\nhi,1,\n")
+    examples = labelled_examples("feedback", load_labelled_csv(path))
+    # THEN each row teaches the category it names; a row naming none teaches the caller's category
+    assert [e.labels for e in examples] == [
+        {Category.SPAM: 1},
+        {Category.TOXICITY: 0},
+        {Category.REMOVAL: 1},
+    ]
+    path.write_text("text,label,category\nbuy now,remove,scam\n")
+    with pytest.raises(DataFileError, match=r"line 2, column 'category': 'scam'"):
+        load_labelled_csv(path)

@@ -2,18 +2,23 @@
 
 from datetime import UTC, datetime, timedelta
 
-from monitoring.drift import DESCRIPTORS, DriftRules, DriftSummary, assess, unseen_word_share
+from monitoring.drift import TEXT_DESCRIPTORS, DriftRules, DriftSummary, assess, unseen_word_share
+
+DESCRIPTORS = (*TEXT_DESCRIPTORS, "score.toxicity", "score.removal")
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
-def summary(n: int = 500, p_unseen: float = 0.5, unseen: float = 0.05, p_score: float = 0.5) -> DriftSummary:
+def summary(
+    n: int = 500, p_unseen: float = 0.5, unseen: float = 0.05, p_score: float = 0.5, category: str = "removal"
+) -> DriftSummary:
     means = dict.fromkeys(DESCRIPTORS, 0.0) | {"unseen_word_share": unseen}
     reference = dict.fromkeys(DESCRIPTORS, 0.0) | {"unseen_word_share": 0.05}
     return DriftSummary(
         window_size=n,
         reference_size=800,
-        pvalues=dict.fromkeys(DESCRIPTORS, 0.5) | {"unseen_word_share": p_unseen, "score": p_score},
+        pvalues=dict.fromkeys(DESCRIPTORS, 0.5)
+        | {"unseen_word_share": p_unseen, f"score.{category}": p_score},
         means=means,
         reference_means=reference,
         action_rates={},
@@ -42,8 +47,11 @@ def test_unseen_words_drift_by_test_or_by_mean_increase() -> None:
     assert "rose by +0.030" in by_mean.reasons[0]
 
 
-def test_prediction_drift_alone_counts() -> None:
-    assert assess(summary(p_score=1e-9), DriftRules(), NOW).drifted
+def test_prediction_drift_of_any_category_alone_counts_and_is_named() -> None:
+    for category in ("removal", "toxicity"):
+        result = assess(summary(p_score=1e-9, category=category), DriftRules(), NOW)
+        assert result.drifted
+        assert result.reasons == [f"{category} score distribution drifted (KS p=1e-09 < 1e-06)"]
 
 
 def test_the_cool_down_turns_a_second_trigger_into_a_report_only() -> None:

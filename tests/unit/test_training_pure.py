@@ -142,10 +142,16 @@ def test_feedback_joins_latest_decision_and_counts_unknown_ids() -> None:
         ModeratorDecision(message_id=known, label="remove", decided_by="m2", decided_at=t0 + timedelta(1)),
         ModeratorDecision(message_id=unknown, label="remove", decided_by="m1", decided_at=t0),
     ]
+    decisions.append(  # a decision on another category of the same message stands beside them
+        ModeratorDecision(
+            message_id=known, label="allow", decided_by="m3", decided_at=t0, category="toxicity"
+        )
+    )
     rows, missing = join_feedback(decisions, {known: "you absolute clown"})
     assert missing == 1
-    assert [(r.text, r.label, r.community) for r in rows] == [
-        ("you absolute clown", "remove", Community.FEEDBACK)
+    assert [(r.text, r.label, r.community, r.categories) for r in rows] == [
+        ("you absolute clown", "remove", Community.FEEDBACK, (("removal", 1),)),
+        ("you absolute clown", "allow", Community.FEEDBACK, (("toxicity", 0),)),
     ]
 
 

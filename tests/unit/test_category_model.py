@@ -1,0 +1,87 @@
+"""The category model on a small corpus: one featurizer, a head per category, windows whose rows are
+not diluted by padding, and an archive that reads back exactly."""
+
+import random
+from pathlib import Path
+
+import numpy as np
+
+from contracts.categories import Category
+from stream_consumer.features import WindowSpec, fit_featurizer
+from stream_consumer.normalize import normal_form
+from stream_consumer.scorer import CategoryModel
+from training.corpora import Example, ExampleSplits, Source
+from training.train import CategoryParams, ModelParams, category_scores, fit_categories
+
+INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
+SPAM = ("buy cheap pills now", "win a free iphone click here", "subscribe to my channel")
+CHAT = (
+    "the weather is nice today",
+    "see you at the game tonight",
+    "what time does the stream start",
+    "i cooked pasta for dinner",
+    "the train was late again this morning",
+    "good luck with the exam tomorrow",
+)
+
+
+def _examples(n: int, seed: int) -> list[Example]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        kind = rng.random()
+        chat = rng.choice(CHAT)
+        if kind < 0.3:
+            out.append(Example(f"{rng.choice(INSULTS)} {i}", Source.OLID, {Category.TOXICITY: 1}))
+        elif kind < 0.5:
+            text = f"{rng.choice(SPAM)} {i}"
+            out.append(Example(text, Source.SMS, {Category.SPAM: 1, Category.TOXICITY: 0}))
+        else:
+            out.append(Example(f"{chat} {i}", Source.SMS, {Category.SPAM: 0, Category.TOXICITY: 0}))
+    return out
+
+
+def _splits() -> ExampleSplits:
+    return ExampleSplits(_examples(400, 1), _examples(150, 2), _examples(50, 3))
+
+
+def _params() -> CategoryParams:
+    head = ModelParams(window_tokens=8, max_windows=16, row_norm=20.0, c_grid=(3.0,))
+    return CategoryParams(min_df=1, heads={Category.TOXICITY: head, Category.SPAM: head})
+
+
+def test_a_fixed_row_norm_keeps_a_words_weight_inside_a_padded_window() -> None:
+    texts = ["you idiot", "you idiot the weather was mild"]
+    f = fit_featurizer([normal_form(t).text for t in texts], min_df=1)
+    col = f.feature_names().index("idiot")
+    tok = f.tokenize([normal_form(t).text for t in texts])
+
+    def weight(row_norm: float) -> list[float]:
+        rows = f.tfidf(tok, row_norm)
+        return [
+            float(rows.data[a:b][rows.indices[a:b] == col][0])
+            for a, b in zip(rows.indptr[:-1], rows.indptr[1:], strict=True)
+        ]
+
+    alone, padded = weight(20.0)
+    assert alone == padded  # padding adds columns, it does not shrink this one
+    alone, padded = weight(0.0)
+    assert padded < alone  # an l2 row dilutes it
+
+
+def test_heads_share_one_featurizer_and_the_archive_reads_back_exactly(tmp_path: Path) -> None:
+    trained = fit_categories(_splits(), _params())
+    model = trained.model
+    assert set(model.categories) == {Category.TOXICITY, Category.SPAM}
+    texts = ["you idiot 7", "buy cheap pills now 7", "see you at the game tonight 7", "hello"]
+    scores = category_scores(model, texts)
+    assert scores[Category.TOXICITY][0] > 0.5 > scores[Category.TOXICITY][2]
+    assert scores[Category.SPAM][1] > 0.5 > scores[Category.SPAM][2]
+    path = tmp_path / "scorer.npz"
+    model.save(path)
+    loaded = CategoryModel.load(path)
+    again = category_scores(loaded, texts)
+    for category in model.categories:
+        assert np.array_equal(scores[category], again[category])
+    heads = {h.window for h in loaded.heads.values()}
+    assert heads == {WindowSpec(8, 16, 20.0)}
