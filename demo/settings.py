@@ -12,7 +12,10 @@ from runtime.paths import PROJECT_ROOT
 from runtime.settings import DeployableSettings
 from runtime.stack import Stack
 from stream_consumer.settings import ConsumerSettings
+from training.corpora import Source
 from training.settings import TrainingSettings
+
+_ALL_BUT_TWEETS: list[Source] = [s for s in Source if s is not Source.DAVIDSON]
 
 
 class DemoSettings(BaseSettings):
@@ -31,6 +34,9 @@ class DemoSettings(BaseSettings):
     rate: float = Field(default=300.0, gt=0)  # messages per second from the chat servers
     malformed: float = Field(default=0.01, ge=0, le=1)
     window: int = Field(default=800, ge=100)  # archived messages per drift check
+    # The labelled sets the champion learns from: all but Davidson's tweets, the community the story
+    # switches to, so that its verdicts there are on a community no model has seen.
+    training_sources: list[Source] = Field(default_factory=lambda: list(_ALL_BUT_TWEETS))
     keep_services: bool = True  # leave LocalStack and the UIs up after the summary (`make down`)
     step_timeout_s: float = 600.0
 
@@ -64,7 +70,11 @@ def child_env(
             stack, ground_truth_path=run_dir / "ground_truth.jsonl", bot_state_dir=run_dir / "bot"
         ),
         TrainingSettings.for_stack(
-            stack, model_name=model_name, state_dir=settings.state_dir, tracking_uri=mlflow_url
+            stack,
+            model_name=model_name,
+            state_dir=settings.state_dir,
+            tracking_uri=mlflow_url,
+            sources=settings.training_sources,
         ),
         MonitoringSettings.for_stack(
             stack, workspace_dir=settings.state_dir / "evidently", window_last_n=settings.check_window

@@ -12,6 +12,8 @@ from typing import Any
 
 from rich.console import Console
 
+from contracts.categories import Category
+from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook
 from demo.services import ui_services
 from demo.settings import DemoSettings, child_env
 from demo.summary import Summary, build_summary, phase_result, read_bot_counts, read_outcomes, read_truth
@@ -22,6 +24,7 @@ from infra.bootstrap import bootstrap
 from infra.settings import InfraSettings
 from producer_sim.settings import ProducerSettings
 from producer_sim.traffic import publish
+from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.stack import Stack, load_stack
 
@@ -35,6 +38,12 @@ STEPS = {
     "reload": "consumer hot-reloads the new champion; more tweets",
     "summary": "closing summary",
 }
+
+# The demo's communities moderate by their own standard too: `removal` acts beside the defaults.
+DEMO_POLICY = PolicyBook(
+    schema_version=POLICY_SCHEMA_VERSION,
+    default=ChannelPolicy(categories={Category.REMOVAL: CategoryPolicy(acts=True)}),
+)
 
 
 class Story:
@@ -94,6 +103,10 @@ class Story:
         self.view.begin("services")
         reused = self.processes.start_servers()
         bootstrap(self.stack, self.endpoint_url)
+        bucket = self.stack.models_bucket
+        aws.client("s3", self.endpoint_url).put_object(
+            Bucket=bucket.name, Key=bucket.policy_key, Body=DEMO_POLICY.model_dump_json(exclude_unset=True)
+        )
         self.view.end("services", f"reused: {', '.join(reused)}" if reused else "all started here")
 
     def train(self) -> None:

@@ -22,6 +22,19 @@ from runtime.queues import peek_bodies
 from runtime.stack import Stack
 
 
+class CategoryResult(BaseModel):
+    """How one category judged a phase: its own actions at its thresholds ("not acting" in channels
+    where it does not act), the share it sent to human review, the precision of its automatic actions
+    against the ground truth, and the ROC-AUC of its scores by model version."""
+
+    scored: int = 0
+    actions: dict[str, int] = {}
+    review_share: float = 0.0
+    remove_precision: float | None = None  # of its removals, the share the truth calls the category
+    allow_precision: float | None = None  # of its allows, the share the truth calls not the category
+    served_roc_auc: dict[str, float] = {}  # by model version, against the truth of this category
+
+
 class PhaseResult(BaseModel):
     """What one traffic phase sent and how it was served (filled in at the end)."""
 
@@ -32,6 +45,7 @@ class PhaseResult(BaseModel):
     actions: dict[str, int] = {}
     versions: dict[str, int] = {}
     served_roc_auc: dict[str, float] = {}  # by model version, against the ground-truth labels
+    categories: dict[str, CategoryResult] = {}  # every category the served models scored
 
 
 class Summary(BaseModel):
@@ -121,6 +135,41 @@ def served_roc_auc(served: list[Verdict], truth: dict[str, GroundTruth]) -> dict
     return aucs
 
 
+def _precision(hits: list[int]) -> float | None:
+    return round(sum(hits) / len(hits), 3) if hits else None
+
+
+def category_results(served: list[Verdict], truth: dict[str, GroundTruth]) -> dict[str, CategoryResult]:
+    """Per category: the actions it took, its review share, the precision of its removals and allows
+    (messages whose truth labels the category), and its served ROC-AUC by model version."""
+    out = {}
+    for name in dict.fromkeys(c for v in served for c in v.categories):
+        judged = [(v, v.categories[name]) for v in served if name in v.categories]
+        actions = Counter(c.action.value if c.acts else "not acting" for _, c in judged)
+        labelled = [
+            (v, c, truth[str(v.message_id)].categories[name])
+            for v, c in judged
+            if str(v.message_id) in truth and name in truth[str(v.message_id)].categories
+        ]
+        aucs = {}
+        for version in dict.fromkeys(v.model_version for v, _, _ in labelled):
+            pairs = [(y, c.score) for v, c, y in labelled if v.model_version == version]
+            auc = _roc_auc([y for y, _ in pairs], [s for _, s in pairs])
+            if auc is not None:
+                aucs[version] = auc
+        out[name] = CategoryResult(
+            scored=len(judged),
+            actions=dict(actions),
+            review_share=round(actions["review"] / len(judged), 3) if judged else 0.0,
+            remove_precision=_precision([y for _, c, y in labelled if c.acts and c.action.value == "remove"]),
+            allow_precision=_precision(
+                [1 - y for _, c, y in labelled if c.acts and c.action.value == "allow"]
+            ),
+            served_roc_auc=aucs,
+        )
+    return out
+
+
 def phase_result(
     name: str, delivered: list[Delivered[OutgoingRecord]], outcomes: Outcomes, truth: dict[str, GroundTruth]
 ) -> PhaseResult:
@@ -136,6 +185,7 @@ def phase_result(
         actions=dict(Counter(v.action.value for v in served)),
         versions=dict(Counter(v.model_version for v in served)),
         served_roc_auc=served_roc_auc(served, truth),
+        categories=category_results(served, truth),
     )
 
 

@@ -150,6 +150,7 @@ def summary_tables(summary: Summary) -> Group:
         phases.add_row(
             p.name, f"{p.published:,}", f"{p.verdicts:,}", f"{p.dead_letters:,}", mix, served, aucs
         )
+    categories = category_table(summary)
     checks = Table(title="Drift checks (Evidently over the archive)")
     for col in ("check", "window", "drifted", "unseen words", "reasons", "retraining"):
         checks.add_column(col)
@@ -190,4 +191,40 @@ def summary_tables(summary: Summary) -> Group:
     urls.add_column()
     for name, url in summary.urls.items():
         urls.add_row(name, url)
-    return Group(phases, checks, ledger, Text(""), urls)
+    return Group(phases, categories, checks, ledger, Text(""), urls)
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def category_table(summary: Summary) -> Table:
+    """Per phase and category: what each category did on its own, the share of messages it sent to
+    human review, the precision of its automatic removals and allows, and its served ROC-AUC."""
+    table = Table(title="Verdicts by category (each category's own action at its thresholds)")
+    for col in (
+        "phase",
+        "category",
+        "allow / review / remove",
+        "to review",
+        "precision remove",
+        "precision allow",
+        "ROC-AUC served",
+    ):
+        table.add_column(col, justify="left" if col in {"phase", "category"} else "right")
+    for p in summary.phases:
+        for name, c in p.categories.items():
+            mix = " / ".join(str(c.actions.get(a, 0)) for a in ("allow", "review", "remove"))
+            if c.actions.get("not acting"):
+                mix += f" (not acting {c.actions['not acting']})"
+            aucs = ", ".join(f"v{v} {a:.3f}" for v, a in sorted(c.served_roc_auc.items())) or "-"
+            table.add_row(
+                p.name,
+                name,
+                mix,
+                _share(c.review_share),
+                _share(c.remove_precision),
+                _share(c.allow_precision),
+                aucs,
+            )
+    return table

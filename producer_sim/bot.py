@@ -16,10 +16,11 @@ from threading import Event
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from contracts.chat import Label
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
-from contracts.verdict import Action, Verdict
+from contracts.verdict import Action, Reason, Verdict
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
 
@@ -34,6 +35,43 @@ class BotState:
 
     seen: set[UUID] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
+    queue: list["QueueItem"] = field(default_factory=list)  # hidden or queued, not yet written out
+
+
+def decided_on(verdict: Verdict, truth: GroundTruth) -> tuple[str, Label]:
+    """What a moderator rules on: the category that decided the verdict when the message's truth
+    labels it, else the community's own standard (`removal`)."""
+    category = verdict.category
+    if category and category in truth.categories:
+        return category, "remove" if truth.categories[category] else "allow"
+    return "removal", truth.label
+
+
+class QueueItem(BaseModel):
+    """One line of the moderators' queue: a hidden or queued message, the category that decided it,
+    and the reasons with the characters of the message they point at (no message text)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    message_id: UUID
+    channel_id: str
+    action: Action
+    category: str | None
+    score: float | None
+    reasons: list[Reason]
+
+    @classmethod
+    def of(cls, v: Verdict) -> "QueueItem":
+        decider = v.categories.get(v.category) if v.category else None
+        reasons = decider.reasons if decider else [Reason(feature=r) for r in v.reasons]
+        return cls(
+            message_id=v.message_id,
+            channel_id=v.channel_id,
+            action=v.action,
+            category=v.category,
+            score=v.score,
+            reasons=reasons,
+        )
 
 
 def act(
@@ -53,9 +91,11 @@ def act(
             state.counts["duplicates_ignored"] += 1
             continue
         state.seen.add(v.message_id)
-        state.counts[
-            {Action.REMOVE: "hidden", Action.REVIEW: "queued", Action.ALLOW: "allowed"}[v.action]
-        ] += 1
+        done = {Action.REMOVE: "hidden", Action.REVIEW: "queued", Action.ALLOW: "allowed"}[v.action]
+        state.counts[done] += 1
+        if v.action is not Action.ALLOW and v.category:
+            state.counts[f"{done}_{v.category}"] += 1
+            state.queue.append(QueueItem.of(v))
         share = review_share if v.action is Action.REVIEW else sample_share
         if rng.random() >= share:
             continue
@@ -63,15 +103,18 @@ def act(
         if known is None:
             state.counts["no_ground_truth"] += 1
             continue
+        category, label = decided_on(v, known)
         decisions.append(
             ModeratorDecision(
                 message_id=v.message_id,
-                label=known.label,
+                label=label,
                 decided_by=f"moderator-{rng.randint(1, moderators)}",
                 decided_at=now,
+                category=category,
             )
         )
         state.counts["decisions"] += 1
+        state.counts[f"decisions_{category}"] += 1
         if known.label == "remove" and v.action is Action.ALLOW:
             state.counts["missed_by_model"] += 1
     return decisions
@@ -130,6 +173,7 @@ class Bot:
         self._truth = TruthFile(truth_path)
         self._checkpoints = CheckpointStore(state_dir / f"{stream}.json")
         self._seen_path = state_dir / f"{stream}.seen"
+        self._queue_path = state_dir / f"{stream}.queue.jsonl"  # what the moderators see
         self.state = BotState(seen=self._load_seen())
         self._shares = (review_share, sample_share)
         self._moderators = moderators
@@ -209,9 +253,13 @@ class Bot:
             # Undo this batch entirely; it is read again from the checkpoint.
             self.state.seen -= new_ids
             self.state.counts = counts
+            self.state.queue.clear()
             self._rng.setstate(rng)
             raise
         self._seen_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._queue_path.open("a") as fh:
+            fh.writelines(item.model_dump_json() + "\n" for item in self.state.queue)
+        self.state.queue.clear()
         with self._seen_path.open("a") as fh:
             fh.writelines(f"{m}\n" for m in new_ids)
         self._checkpoints.save(shard_id, records[-1]["SequenceNumber"])

@@ -133,7 +133,12 @@ class Replay:
         """A well-formed chat message carrying a real text."""
         fields = self._envelope()
         msg = ChatMessage.model_validate({**fields, "text": item.text})
-        truth = GroundTruth(message_id=msg.message_id, community=item.community, label=item.label)
+        truth = GroundTruth(
+            message_id=msg.message_id,
+            community=item.community,
+            label=item.label,
+            categories=dict(item.categories) or {"removal": item.y},
+        )
         return OutgoingRecord(msg.model_dump_json().encode(), msg.channel_id, msg.message_id, truth)
 
     def malformed(self, kind: MalformedKind, community: Community) -> OutgoingRecord:

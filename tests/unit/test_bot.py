@@ -5,8 +5,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
-from contracts.storage import GroundTruth
-from contracts.verdict import Action, Verdict
+from contracts.policy import CategoryRule, Thresholds
+from contracts.storage import GroundTruth, ModeratorDecision
+from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
 from producer_sim.bot import BotState, TruthFile, act
 from tests.builders import verdict
 from training.data import Community
@@ -69,3 +70,51 @@ def test_the_truth_file_is_read_as_it_grows(tmp_path: Path) -> None:
     with path.open("a") as fh:
         fh.write(second.model_dump_json()[20:] + "\nnot json\n")
     assert set(truth.refresh()) == {first.message_id, second.message_id}
+
+
+def _by_category(action: Action, category: str, score: float, spans: list[Span]) -> Verdict:
+    rule = CategoryRule(acts=True, thresholds=Thresholds())
+    judged = CategoryScore(
+        score=score,
+        acts=rule.acts,
+        thresholds=rule.thresholds,
+        action=action,
+        reasons=[Reason(feature="idiot", spans=spans)],
+    )
+    return verdict(action, score=score).model_copy(
+        update={"category": category, "categories": {category: judged}}
+    )
+
+
+def test_the_moderator_rules_on_the_category_that_decided_when_the_truth_labels_it() -> None:
+    # GIVEN a message removed for toxicity whose truth says toxic but within the community's standard
+    toxic = _by_category(Action.REMOVE, "toxicity", 0.95, [Span(start=4, end=9)])
+    spam = _by_category(Action.REVIEW, "spam", 0.6, [])
+    truth = {
+        toxic.message_id: GroundTruth(
+            message_id=toxic.message_id,
+            community=Community.TWEETS,
+            label="allow",
+            categories={"toxicity": 1, "removal": 0},
+        ),
+        spam.message_id: GroundTruth(message_id=spam.message_id, community=Community.TWEETS, label="remove"),
+    }
+    state = BotState()
+    decisions = act([toxic, spam], state, truth, 1.0, 1.0, random.Random(1), NOW)
+    # THEN the decision names the category it was taken on, with that category's truth
+    assert [(d.category, d.label) for d in decisions] == [("toxicity", "remove"), ("removal", "remove")]
+    assert state.counts["hidden_toxicity"] == 1
+    assert state.counts["queued_spam"] == 1
+    # AND the moderators' queue shows the deciding category's reasons with their spans, no text
+    first = state.queue[0]
+    assert (first.category, first.action, first.reasons[0].spans) == (
+        "toxicity",
+        Action.REMOVE,
+        [Span(start=4, end=9)],
+    )
+    assert "text" not in first.model_dump()
+
+
+def test_a_decision_written_before_categories_reads_as_removal() -> None:
+    old = '{"message_id": "%s", "label": "remove", "decided_by": "m", "decided_at": "2026-01-01T00:00:00Z"}'
+    assert ModeratorDecision.model_validate_json(old % uuid4()).category == "removal"
