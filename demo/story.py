@@ -27,17 +27,21 @@ from producer_sim.traffic import publish
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.stack import Stack, load_stack
+from training.data import Community
 
 STEPS = {
     "services": "LocalStack, MLflow, Prefect and Evidently up; stack bootstrapped",
     "train": "champion trained on r/science, registered, published",
     "rscience": "r/science traffic through the consumer",
     "check1": "drift check on the r/science window",
-    "tweets": "the community switches: tweets",
+    "tweets": "the community switches: tweets, with spam posted into it",
     "check2": "drift check → retrain on the moderators' labels → promote",
     "reload": "consumer hot-reloads the new champion; more tweets",
     "summary": "closing summary",
 }
+
+# The second community: tweets, with one message in ten promotion or a scam from the spam sets.
+TWEETS_MIX = f"{Community.TWEETS}=0.9+{Community.SPAM}=0.1"
 
 # The demo's communities moderate by their own standard too: `removal` acts beside the defaults.
 DEMO_POLICY = PolicyBook(
@@ -186,7 +190,7 @@ class Story:
 
     def hot_reload(self, version: str, count: int, seed: int) -> None:
         """More tweets, served by whichever champion the consumer has loaded by now."""
-        self.publish("reload", "tweets after promotion", f"tweets:{count}", seed, tweets_half=1)
+        self.publish("reload", "tweets after promotion", f"{TWEETS_MIX}:{count}", seed, tweets_half=1)
         serving = self.view.figures.champion_version
         note = f"; serving version {serving}" + (
             "" if str(serving) == version else f" [red](promoted: {version})"
@@ -240,7 +244,7 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     story.start_consumer_and_bot()
     story.publish("rscience", "r/science", f"rscience:{rsci}", seed=1)
     story.drift_check("check1")
-    story.publish("tweets", "tweets", f"tweets:{tweets}", seed=2)
+    story.publish("tweets", "tweets", f"{TWEETS_MIX}:{tweets}", seed=2)
     check = story.drift_check("check2")
     training = check.get("training")
     if not (training and training["promoted"]):

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 
 from producer_sim.replay import OutgoingRecord
 from runtime.kinesis import Delivered
-from training.data import Community, LabelledText, split
+from training.corpora import Source, load_all, split_examples
+from training.data import Community, LabelledText, dedupe_key, split
 from training.settings import TrainingSettings
 
 
@@ -42,13 +43,19 @@ class Traffic:
 
 def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: int) -> list[LabelledText]:
     """Traffic no model has trained on, like a real community's new messages: r/science's held-out
-    rows (the champion's validation and test splits), and one half of the tweets (split by a hash of
-    the text) before the retraining, the other half after it, so served quality is measured on unseen
-    text."""
+    rows (the champion's validation and test splits), the spam sets' held-out spam, and one half of
+    the tweets (split by a hash of the text) before the retraining, the other half after it, so served
+    quality is measured on unseen text."""
+    t = TrainingSettings()
     if community is Community.RSCIENCE:
-        t = TrainingSettings()
         parts = split(pool, t.seed, t.validation_share, t.test_share)
         return parts.validation + parts.test
+    if community is Community.SPAM:  # the spam sets' held-out rows, as the champion's split left them
+        sets = split_examples(
+            load_all(t.data_dir, [Source.YOUTUBE, Source.SMS]), t.seed, t.validation_share, t.test_share
+        )
+        held = {dedupe_key(e.text) for e in sets.validation + sets.test}
+        return [x for x in pool if dedupe_key(x.text) in held]
     return [
         x for x in pool if int(hashlib.sha256(x.text.casefold().encode()).hexdigest(), 16) % 2 == tweets_half
     ]

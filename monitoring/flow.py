@@ -288,9 +288,7 @@ def _retrain(
             AlertKind.RETRAINING_STARTED, "retraining on drift", feedback_labels=n_labels, unknown_ids=unknown
         )
         try:
-            result = train_flow(
-                settings=training, extra_labels=[csv_path], target=FEEDBACK_SET, trigger="drift"
-            )
+            result = train_flow(settings=training, extra_labels=[csv_path], trigger="drift")
         except Exception as err:  # a failed retraining leaves the champion untouched
             notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
             raise

@@ -258,11 +258,14 @@ def split_examples(
     examples: Sequence[Example], seed: int = 42, validation: float = 0.15, test: float = 0.15
 ) -> ExampleSplits:
     """One row per text across every set (case and white space ignored; its labels merged, and a text two
-    rows label differently dropped), then each (set, labels) stratum split by the same shares."""
+    rows label differently dropped), then each (set, labels) stratum of the first rows split by the same
+    shares: adding a set, or labels on texts a set already holds, never moves another set's split."""
     groups: dict[str, list[Example]] = {}
     for e in examples:
         groups.setdefault(dedupe_key(e.text), []).append(e)
-    kept: list[Example] = []
+    # Each text's stratum is its first row's set and labels: labels another set adds to the same text
+    # (a moderator's decision on a text a labelled set holds) ride along without moving it.
+    strata: dict[tuple[str, tuple[tuple[str, int], ...]], list[Example]] = {}
     duplicates = conflicts = 0
     for group in groups.values():
         merged: dict[Category, int] = {}
@@ -273,11 +276,10 @@ def split_examples(
         if clash:
             conflicts += len(group)
             continue
-        kept.append(Example(group[0].text, group[0].source, merged, group[0].group, group[0].language))
+        first = group[0]
+        kept = Example(first.text, first.source, merged, first.group, first.language)
+        strata.setdefault((first.source, tuple(sorted(first.labels.items()))), []).append(kept)
         duplicates += len(group) - 1
-    strata: dict[tuple[str, tuple[tuple[str, int], ...]], list[Example]] = {}
-    for e in kept:
-        strata.setdefault((e.source, tuple(sorted(e.labels.items()))), []).append(e)
     train: list[Example] = []
     val: list[Example] = []
     tst: list[Example] = []

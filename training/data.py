@@ -26,6 +26,7 @@ class Community(StrEnum):
 
     RSCIENCE = "rscience"
     TWEETS = "tweets"
+    SPAM = "spam"  # promotion and scams posted into a chat channel (the spam sets' spam messages)
     FEEDBACK = "feedback"
     USER = "user"
 
@@ -83,7 +84,11 @@ def load_rscience(data_dir: Path) -> list[LabelledText]:
         allowed: dict[str, Label] = {"1": "remove", "0": "allow"}
         label = _label(path, line, "REMOVED", row["REMOVED"], allowed)
         if row["BODY"].strip():
-            categories = (("removal", int(label == "remove")),)
+            removed = int(label == "remove")
+            # as `training.corpora` reads the set: no comment is spam; a kept one is neither toxic nor hateful
+            categories: tuple[tuple[str, int], ...] = (("removal", removed), ("spam", 0))
+            if not removed:
+                categories += (("toxicity", 0), ("hate", 0))
             out.append(LabelledText(row["BODY"], label, Community.RSCIENCE, categories))
     return out
 
@@ -104,6 +109,7 @@ def load_davidson(data_dir: Path) -> list[LabelledText]:
                 ("removal", int(label == "remove")),
                 ("toxicity", int(cls in {"0", "1"})),
                 ("hate", int(cls == "0")),
+                ("spam", 0),
             )
             out.append(LabelledText(text, label, Community.TWEETS, categories))
     return out
@@ -133,12 +139,25 @@ def load_labelled_csv(
     return out
 
 
+def load_spam(data_dir: Path) -> list[LabelledText]:
+    """The spam messages of the YouTube and SMS sets: what a chat channel's moderators remove."""
+    from training.corpora import Source, load_all  # noqa: PLC0415 - corpora reads this module
+
+    return [
+        LabelledText(e.text, "remove", Community.SPAM, (("removal", 1), ("spam", 1)))
+        for e in load_all(data_dir, [Source.YOUTUBE, Source.SMS])
+        if e.labels.get(Category.SPAM) == 1
+    ]
+
+
 def load_community(data_dir: Path, community: Community) -> list[LabelledText]:
     """The labelled texts of one of the bundled communities."""
     if community is Community.RSCIENCE:
         return load_rscience(data_dir)
     if community is Community.TWEETS:
         return load_davidson(data_dir)
+    if community is Community.SPAM:
+        return load_spam(data_dir)
     raise ValueError(f"no bundled data set for community {community}")
 
 

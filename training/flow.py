@@ -54,8 +54,6 @@ from training.promotion import PromotionDecision, PromotionPolicy, decide
 from training.settings import TrainingSettings
 from training.train import CategoryParams, ModelParams, TrainedCategories, category_scores, fit_categories
 
-FEEDBACK_SET = "feedback"
-
 
 class TrainResult(BaseModel):
     """What one run of the flow did."""
@@ -524,12 +522,12 @@ def promote(
 
 
 def default_target(reports: dict[str, EvalReport], data: Datasets) -> str:
-    """The evaluation that must improve: the newest run-time set's (moderators' decisions), else the
-    community's own removals, else the first."""
+    """The evaluation that must improve: the newest run-time set's (moderators' decisions; of its
+    categories, the one with the most test labels), else the community's own removals, else the first."""
     for name in reversed(data.extra):
         found = [n for n in reports if n.endswith(f"/{name}")]
         if found:
-            return found[0]
+            return max(found, key=lambda n: reports[n].n)
     return (
         f"{Category.REMOVAL}/{Source.RSCIENCE}"
         if f"{Category.REMOVAL}/{Source.RSCIENCE}" in reports

@@ -7,12 +7,15 @@ from uuid import uuid4
 import numpy as np
 import pytest
 
+from contracts.categories import Category
 from contracts.storage import ModeratorDecision
 from stream_consumer.features import fit_featurizer
 from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
+from training.corpora import Example, ExampleSplits, Source, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
-from training.evaluate import evaluate
+from training.evaluate import EvalReport, evaluate
+from training.flow import Datasets, default_target
 from training.promotion import PromotionPolicy, decide
 
 
@@ -189,3 +192,30 @@ def test_the_evasion_report_names_every_family_below_a_floor() -> None:
         EvasionReport(families=[row]).failures(EvasionFloors(still_removed=0.8, false_flag_increase=0.05))
         == []
     )
+
+
+def test_the_target_is_the_newest_feedbacks_best_labelled_category_else_rscience() -> None:
+    def report(n: int) -> EvalReport:
+        return evaluate([1, 0] * (n // 2), [0.9, 0.1] * (n // 2), ["x"] * n, [10] * n, resamples=0)
+
+    reports = {
+        "toxicity/feedback": report(20),
+        "removal/feedback": report(60),
+        "removal/rscience": report(100),
+        "toxicity/olid": report(200),
+    }
+    empty = ExampleSplits([], [], [])
+    assert default_target(reports, Datasets(splits=empty, extra=["feedback"])) == "removal/feedback"
+    assert default_target(reports, Datasets(splits=empty, extra=[])) == "removal/rscience"
+
+
+def test_labels_added_to_a_sets_texts_ride_along_without_moving_its_split() -> None:
+    # GIVEN a labelled set, and moderators' decisions on some of its texts (given at run time)
+    base = [Example(f"text {i}", Source.SMS, {Category.SPAM: int(i % 3 == 0)}) for i in range(300)]
+    decisions = [Example(f"Text  {i}", "feedback", {Category.REMOVAL: 1}) for i in range(0, 300, 7)]
+    before, after = split_examples(base), split_examples(base + decisions)
+    # THEN every text stays in the part it was in, and carries the decision there
+    for part in ("train", "validation", "test"):
+        assert {e.text for e in getattr(before, part)} == {e.text for e in getattr(after, part)}
+    decided = {e.text for e in after.test + after.validation + after.train if Category.REMOVAL in e.labels}
+    assert decided == {f"text {i}" for i in range(0, 300, 7)}
