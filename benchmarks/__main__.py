@@ -1,6 +1,7 @@
 """`make bench`: every benchmark, results to benchmarks/results/*.json and `latest.md`.
 
 python -m benchmarks [--skip-e2e] [--seconds 10]   # measure, write bench-<time>.json, render latest.md
+                                                   # then categories-<time>.json and proxies-<time>.json
 python -m benchmarks report                        # render latest.md again from the results files
 """
 
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import compare, tradeoff
+from benchmarks import categories, compare, proxies, tradeoff
 from benchmarks.common import machine, run_pinned, write_results
 from benchmarks.report import write_latest
 from training.settings import TrainingSettings
@@ -73,11 +74,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-e2e", action="store_true", help="only the in-process benchmarks")
     parser.add_argument("--seconds", type=float, default=10.0, help="publishing time per rate (e2e)")
     parser.add_argument("--windows", type=int, default=50, help="drift windows per tweet share")
+    parser.add_argument(
+        "--skip-categories", action="store_true", help="not the category model's suite nor its proxies"
+    )
     args = parser.parse_args(argv)
     if args.command == "run":
         data_dir = str(TrainingSettings().data_dir)
         path = write_results(measure(data_dir, args.skip_e2e, args.seconds, args.windows))
         print(f"results: {path}")
+        if not args.skip_categories:
+            _say("categories: train_flow on every set, handler and cold start with every category …")
+            print(f"results: {categories.write(categories.measure(Path(data_dir)))}")
+            _say("categories: the in-repo proxies (leave-one-out fits) …")
+            print(f"results: {proxies.run(Path(data_dir))}")
     latest = write_latest()
     print(latest.read_text())
     print(f"rendered: {latest}")

@@ -90,8 +90,20 @@ def model(data_dir: Path, model_path: Path) -> dict[str, float]:
     return out
 
 
-def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
-    """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O)."""
+def _tweets(data_dir: Path) -> list[str]:
+    from training.data import load_davidson  # noqa: PLC0415
+
+    return [x.text for x in load_davidson(data_dir)[:5_000]]
+
+
+def handler_tweets(data_dir: Path, model_path: Path) -> dict[str, float]:
+    """`handler` on chat-length messages (Davidson's tweets) instead of r/science comments."""
+    return handler(data_dir, model_path, _tweets(data_dir))
+
+
+def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) -> dict[str, float]:
+    """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O): r/science's test
+    comments unless `texts` are given."""
     import logging  # noqa: PLC0415
     from datetime import UTC, datetime  # noqa: PLC0415
     from uuid import uuid4  # noqa: PLC0415
@@ -101,12 +113,12 @@ def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
     from stream_consumer.consumer import Consumer  # noqa: PLC0415
     from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.moderation import Champion  # noqa: PLC0415
-    from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
+    from stream_consumer.scorer import CategoryModel  # noqa: PLC0415
     from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink  # noqa: PLC0415
 
     logging.getLogger("chat-moderation").setLevel(logging.WARNING)  # the batch line is not the workload
-    champion = Champion("chat-moderation", "1", LinearScorer.load(model_path))
+    champion = Champion("chat-moderation", "1", CategoryModel.load(model_path))  # as the consumer loads
     policies = PolicyBook()
     verdicts, dead, archive = (
         MemoryVerdictSink(keep=False),
@@ -114,7 +126,7 @@ def handler(data_dir: Path, model_path: Path) -> dict[str, float]:
         MemoryArchiveSink(keep=False),
     )
     consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: policies, verdicts, dead, archive)
-    texts = _test_texts(data_dir)
+    texts = texts or _test_texts(data_dir)
     now = datetime.now(UTC).isoformat()
     payloads = [
         json.dumps(
@@ -155,11 +167,11 @@ def coldstart(data_dir: Path, model_path: Path) -> dict[str, float]:
     started = time.perf_counter()
     import stream_consumer.handler  # noqa: F401, PLC0415
     from stream_consumer.normalize import normal_form  # noqa: PLC0415
-    from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
+    from stream_consumer.scorer import CategoryModel  # noqa: PLC0415
 
     imported = time.perf_counter()
-    scorer = LinearScorer.load(model_path.read_bytes())
-    scorer.score([normal_form("first message after a cold start")])
+    scorer = CategoryModel.load(model_path.read_bytes())  # as the consumer loads a champion
+    scorer.score_categories([normal_form("first message after a cold start")])
     loaded = time.perf_counter()
     return {
         "import_s": imported - started,
@@ -174,7 +186,13 @@ def coldstart(data_dir: Path, model_path: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    suites = {"train": train, "model": model, "handler": handler, "coldstart": coldstart}
+    suites = {
+        "train": train,
+        "model": model,
+        "handler": handler,
+        "handler_tweets": handler_tweets,
+        "coldstart": coldstart,
+    }
     name, data, path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
     result = suites[name](data, path)
     if name != "coldstart":

@@ -42,7 +42,7 @@ class Reason(BaseModel):
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     feature: str
-    spans: list[Span] = []
+    spans: list[Span] = Field(default_factory=list)  # a factory: no deep copy of a default per reason
 
 
 class CategoryScore(BaseModel):
@@ -54,7 +54,7 @@ class CategoryScore(BaseModel):
     acts: bool  # whether this category may act in the channel
     thresholds: Thresholds
     action: Action  # what this category alone would do (allow when it does not act)
-    reasons: list[Reason] = []
+    reasons: list[Reason] = Field(default_factory=list)
 
 
 class Verdict(BaseModel):

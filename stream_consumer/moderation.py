@@ -241,10 +241,10 @@ def moderate(
         else:
             action, reasons = Action.REVIEW, ["no model available: sent to human review"]
         if action is not Action.ALLOW and categories:  # shown to a moderator: say where, in their text
+            features = list(dict.fromkeys(r.feature for c in categories.values() for r in c.reasons))
+            located = {r.feature: r for r in reason_spans(p.model_input, features)}  # once per message
             categories = {
-                name: c.model_copy(
-                    update={"reasons": reason_spans(p.model_input, [r.feature for r in c.reasons])}
-                )
+                name: c.model_copy(update={"reasons": [located[r.feature] for r in c.reasons]})
                 for name, c in categories.items()
             }
         verdict = Verdict(
