@@ -16,9 +16,12 @@ import tempfile
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import RESULTS, machine, run_pinned
+
+if TYPE_CHECKING:
+    from training.evaluate import EvalReport
 
 LATEST = "categories-latest.json"
 GOAL_HANDLER_MSG_PER_S = 10_000
@@ -55,7 +58,7 @@ def train(data_dir: Path, model_path: Path) -> dict[str, Any]:
             "train_s": time.perf_counter() - started,
             "chosen_c": {str(c): v for c, v in trained.chosen_c.items()},
             "categories": list(trained.model.categories),
-            "evaluations": {name: _evaluation(r.model_dump(mode="json")) for name, r in reports.items()},
+            "evaluations": {name: _evaluation(r) for name, r in reports.items()},
             "behaviour": {c.name: c.measured for c in checks.checks},
             "behaviour_failures": checks.failures,
             "bias": {name: _bias(b.model_dump(mode="json")) for name, b in biases.items()},
@@ -65,18 +68,16 @@ def train(data_dir: Path, model_path: Path) -> dict[str, Any]:
         return steps()
 
 
-def _evaluation(report: dict[str, Any]) -> dict[str, Any]:
-    points = {p["name"]: p for p in report["operating_points"]}
-    (tn, _), (fn, _) = points["review"]["confusion"]
+def _evaluation(report: "EvalReport") -> dict[str, Any]:
     return {
-        "n": report["n"],
-        "positives": report["positives"],
-        "roc_auc": report["roc_auc"],
-        "roc_auc_95": report["roc_auc_95"],
-        "pr_auc": report["pr_auc"],
-        "review_share": points["review"]["flagged_share"] - points["remove"]["flagged_share"],
-        "remove_precision": points["remove"]["precision"],
-        "allow_precision": tn / (tn + fn) if tn + fn else 1.0,
+        "n": report.n,
+        "positives": report.positives,
+        "roc_auc": report.roc_auc,
+        "roc_auc_95": report.roc_auc_95,
+        "pr_auc": report.pr_auc,
+        "review_share": report.review_share,
+        "remove_precision": report.remove_precision,
+        "allow_precision": report.allow_precision,
     }
 
 

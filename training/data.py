@@ -84,12 +84,7 @@ def load_rscience(data_dir: Path) -> list[LabelledText]:
         allowed: dict[str, Label] = {"1": "remove", "0": "allow"}
         label = _label(path, line, "REMOVED", row["REMOVED"], allowed)
         if row["BODY"].strip():
-            removed = int(label == "remove")
-            # as `training.corpora` reads the set: no comment is spam; a kept one is neither toxic nor hateful
-            categories: tuple[tuple[str, int], ...] = (("removal", removed), ("spam", 0))
-            if not removed:
-                categories += (("toxicity", 0), ("hate", 0))
-            out.append(LabelledText(row["BODY"], label, Community.RSCIENCE, categories))
+            out.append(LabelledText(row["BODY"], label, Community.RSCIENCE))
     return out
 
 
@@ -104,14 +99,7 @@ def load_davidson(data_dir: Path) -> list[LabelledText]:
         label = _label(path, line, "class", row["class"], allowed)
         text = html.unescape(row["tweet"])  # "&amp;", "&#128514;": the characters the tweet showed
         if text.strip():
-            cls = row["class"].strip()
-            categories = (
-                ("removal", int(label == "remove")),
-                ("toxicity", int(cls in {"0", "1"})),
-                ("hate", int(cls == "0")),
-                ("spam", 0),
-            )
-            out.append(LabelledText(text, label, Community.TWEETS, categories))
+            out.append(LabelledText(text, label, Community.TWEETS))
     return out
 
 
@@ -139,26 +127,28 @@ def load_labelled_csv(
     return out
 
 
-def load_spam(data_dir: Path) -> list[LabelledText]:
-    """The spam messages of the YouTube and SMS sets: what a chat channel's moderators remove."""
+def load_community(data_dir: Path, community: Community) -> list[LabelledText]:
+    """The labelled texts of one of the bundled communities, as `training.corpora` reads their sets,
+    with every category the set labels; `label` (the `removal` category) is what the community's
+    moderators remove: r/science its own removals, the tweets' channel offensive or hateful tweets,
+    and a chat channel the spam posted into it (the spam sets' spam messages)."""
     from training.corpora import Source, load_all  # noqa: PLC0415 - corpora reads this module
 
-    return [
-        LabelledText(e.text, "remove", Community.SPAM, (("removal", 1), ("spam", 1)))
-        for e in load_all(data_dir, [Source.YOUTUBE, Source.SMS])
-        if e.labels.get(Category.SPAM) == 1
-    ]
-
-
-def load_community(data_dir: Path, community: Community) -> list[LabelledText]:
-    """The labelled texts of one of the bundled communities."""
-    if community is Community.RSCIENCE:
-        return load_rscience(data_dir)
-    if community is Community.TWEETS:
-        return load_davidson(data_dir)
-    if community is Community.SPAM:
-        return load_spam(data_dir)
-    raise ValueError(f"no bundled data set for community {community}")
+    sets, removes = {
+        Community.RSCIENCE: ([Source.RSCIENCE], Category.REMOVAL),
+        Community.TWEETS: ([Source.DAVIDSON], Category.TOXICITY),
+        Community.SPAM: ([Source.YOUTUBE, Source.SMS], Category.SPAM),
+    }.get(community, ([], None))
+    if removes is None:
+        raise ValueError(f"no bundled data set for community {community}")
+    out = []
+    for e in load_all(data_dir, sets):
+        removed = e.labels[removes]
+        if community is Community.SPAM and not removed:
+            continue
+        truth = {str(c): y for c, y in e.labels.items()} | {Category.REMOVAL.value: removed}
+        out.append(LabelledText(e.text, "remove" if removed else "allow", community, tuple(truth.items())))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
