@@ -11,7 +11,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from monitoring.drift import DriftRules, assess, descriptors, evidently_report, summarise
+from monitoring.drift import DriftRules, assess, descriptors, evidently_report, reference_languages, summarise
+from stream_consumer.language import identify
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer
 from training.data import load_davidson, load_rscience, split
@@ -28,11 +29,17 @@ def main() -> None:
     scorer = LinearScorer.load(args.model_path)
     s = split(load_rscience(args.data_dir), seed=42)
     reference_batch = [normal_form(x.text) for x in s.validation]  # held out: what the model never fit
-    same = [normal_form(x.text) for x in s.test]
-    tweets = [normal_form(x.text) for x in load_davidson(args.data_dir)]
+    same = [(normal_form(x.text), identify(x.text)) for x in s.test]
+    tweets = [(normal_form(x.text), identify(x.text)) for x in load_davidson(args.data_dir)]
     vocab = scorer.vocabulary
+    reference_langs = [identify(x.text) for x in s.validation]
+    known = reference_languages(reference_langs)
     reference = descriptors(
-        [b.text for b in reference_batch], scorer.predict_proba(reference_batch).tolist(), vocab
+        [b.text for b in reference_batch],
+        {"removal": scorer.predict_proba(reference_batch).tolist()},
+        vocab,
+        reference_langs,
+        known,
     )
     rules = DriftRules()
     rng = random.Random(7)
@@ -48,10 +55,17 @@ def main() -> None:
         flagged = 0
         for _ in range(args.windows):
             k = int(args.size * share)
-            batch = rng.sample(same, args.size - k) + rng.sample(tweets, k)
+            pairs = rng.sample(same, args.size - k) + rng.sample(tweets, k)
+            batch = [b for b, _ in pairs]
             started = time.perf_counter()
             scores = scorer.predict_proba(batch)
-            current = descriptors([b.text for b in batch], scores.tolist(), vocab)
+            current = descriptors(
+                [b.text for b in batch],
+                {"removal": scores.tolist()},
+                vocab,
+                [lang for _, lang in pairs],
+                known,
+            )
             _, pvalues, text_score = evidently_report(reference, current, text_drift=args.text_drift)
             result = assess(summarise(reference, current, pvalues, text_score, []), rules, now)
             seconds += time.perf_counter() - started

@@ -101,6 +101,13 @@ def handler_tweets(data_dir: Path, model_path: Path) -> dict[str, float]:
     return handler(data_dir, model_path, _tweets(data_dir))
 
 
+def handler_mix(data_dir: Path, model_path: Path) -> dict[str, float]:
+    """`handler` on the cascade benchmark's chat mix (r/science, tweets, spam, German tweets)."""
+    from benchmarks.cascade import mix_texts  # noqa: PLC0415
+
+    return handler(data_dir, model_path, mix_texts(data_dir))
+
+
 def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) -> dict[str, float]:
     """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O): r/science's test
     comments unless `texts` are given."""
@@ -125,7 +132,11 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
         MemoryDeadLetterSink(),
         MemoryArchiveSink(keep=False),
     )
-    consumer = Consumer(ConsumerSettings(), lambda: champion, lambda: policies, verdicts, dead, archive)
+    from stream_consumer import encoder  # noqa: PLC0415
+
+    settings = ConsumerSettings()
+    with_encoder = encoder.shared(settings.encoder_threads) if champion.scorer.cascade else None
+    consumer = Consumer(settings, lambda: champion, lambda: policies, verdicts, dead, archive, with_encoder)
     texts = texts or _test_texts(data_dir)
     now = datetime.now(UTC).isoformat()
     payloads = [
@@ -159,6 +170,9 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
             return n
 
         out[f"handler_msg_per_s_batch{size}"] = _best_rate(run)
+    stages = {k.removeprefix("stage."): v for k, v in consumer.totals.items() if k.startswith("stage.")}
+    out["escalated_share"] = stages.get("encoder", 0) / max(sum(stages.values()), 1)
+    out["over_budget_share"] = stages.get("fast_over_budget", 0) / max(sum(stages.values()), 1)
     return out
 
 
@@ -166,16 +180,23 @@ def coldstart(data_dir: Path, model_path: Path) -> dict[str, float]:
     """Import the handler module and load the champion from bytes (as from S3): a Lambda cold start."""
     started = time.perf_counter()
     import stream_consumer.handler  # noqa: F401, PLC0415
+    from stream_consumer import encoder  # noqa: PLC0415
     from stream_consumer.normalize import normal_form  # noqa: PLC0415
     from stream_consumer.scorer import CategoryModel  # noqa: PLC0415
+    from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
 
     imported = time.perf_counter()
+    settings = ConsumerSettings()
+    if settings.encoder:  # as `build_consumer` loads it, once per process
+        encoder.shared(settings.encoder_threads).embed(["first message after a cold start"])
+    encoded = time.perf_counter()
     scorer = CategoryModel.load(model_path.read_bytes())  # as the consumer loads a champion
     scorer.score_categories([normal_form("first message after a cold start")])
     loaded = time.perf_counter()
     return {
         "import_s": imported - started,
-        "load_model_s": loaded - imported,
+        "load_encoder_s": encoded - imported,
+        "load_model_s": loaded - encoded,
         "cold_start_s": loaded - started,
         "peak_rss_mb": peak_rss_mb(),
         "heavy_modules_loaded": float(
@@ -191,6 +212,7 @@ if __name__ == "__main__":
         "model": model,
         "handler": handler,
         "handler_tweets": handler_tweets,
+        "handler_mix": handler_mix,
         "coldstart": coldstart,
     }
     name, data, path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])

@@ -1,7 +1,7 @@
 """The consumer's CloudWatch EMF metrics: namespace, service and names, for the code that emits them,
 the production dashboard and alarms (Terraform, held by a test) and the demo's live view."""
 
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 
 NAMESPACE = "ChatModeration"
 SERVICE = "consumer"
@@ -21,6 +21,11 @@ def verdicts(action: Action | str) -> str:
     return f"Verdicts_{Action(action).value}"
 
 
+def stage(name: Stage | str) -> str:
+    """The count of written verdicts scored at this stage of the cascade (`Stage_encoder`, …)."""
+    return f"Stage_{Stage(name).value}"
+
+
 ALL = frozenset(
     {
         BATCHES_WITHOUT_MODEL,
@@ -32,5 +37,6 @@ ALL = frozenset(
         MODEL_RELOADS,
         MODEL_RELOAD_FAILURES,
         *(verdicts(a) for a in Action),
+        *(stage(s) for s in Stage),
     }
 )

@@ -6,10 +6,13 @@ Version 2 adds `categories`. A channel that names no category gets each category
 `toxicity`, `hate` and `spam` act, `removal` (one community's own standard) acts only where a channel
 opts in. A version-1 channel policy (`thresholds` and no `categories`) keeps its meaning: its thresholds
 were those of the one score there was, the community's removals, so `removal` acts there with them.
+A channel's `scoring` (default `cascade`) can ask for the cascade's encoder on every message; a reader
+that does not know the field ignores it.
 """
 
 import hashlib
 from functools import cached_property
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -71,6 +74,9 @@ class ChannelPolicy(BaseModel):
     categories: dict[str, CategoryPolicy] = {}
     block_terms: tuple[str, ...] = ()
     allow_terms: tuple[str, ...] = ()
+    # "cascade": the encoder re-scores what the fast model is unsure of; "encoder": every message (a
+    # small, sensitive channel can afford it).
+    scoring: Literal["cascade", "encoder"] = "cascade"
 
     def rule(self, category: str) -> CategoryRule:
         """Whether `category` acts in this channel, and its thresholds (defaults filled in)."""

@@ -4,7 +4,10 @@ Version 2 scores every category (`categories`): its calibrated probability, whet
 channel, its thresholds and action, and the reasons behind it with the characters of the message they
 stand for. `score` keeps one meaning: the highest score among the categories that act in the message's
 channel; `category` names the one that decided the action, and `thresholds` and `reasons` are its.
-A reader of version 1 reads version 2 (new fields are ignored); a version-2 reader reads version 1.
+Version 3 says how the scores were reached (`stage`: the fast model alone, the cascade's encoder, or the
+fast model because the batch's encoder time was spent) and in which language the message is (`language`,
+ISO 639-1, `und` when undetermined). A reader of an older version reads a newer one (new fields are
+ignored); a newer reader reads an older one (the new fields are absent: None).
 """
 
 from datetime import datetime
@@ -15,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.policy import Thresholds
 
-VERDICT_SCHEMA_VERSION = 2
+VERDICT_SCHEMA_VERSION = 3
 
 
 class Action(StrEnum):
@@ -24,6 +27,14 @@ class Action(StrEnum):
     ALLOW = "allow"
     REVIEW = "review"
     REMOVE = "remove"
+
+
+class Stage(StrEnum):
+    """How a message's category scores were reached (see `stream_consumer.cascade`)."""
+
+    FAST = "fast"  # the fast model alone: it was sure enough
+    ENCODER = "encoder"  # escalated: the sentence encoder's heads, calibrated again
+    FAST_OVER_BUDGET = "fast_over_budget"  # escalated, but the batch's encoder time was spent
 
 
 class Span(BaseModel):
@@ -64,7 +75,7 @@ class Verdict(BaseModel):
     channel, its thresholds and action, and the reasons behind it with the characters of the message they
     stand for. `score` keeps one meaning: the highest score among the categories that act in the message's
     channel; `category` names the one that decided the action, and `thresholds` and `reasons` are its.
-    A reader of version 1 reads version 2 (new fields are ignored); a version-2 reader reads version 1.
+    Version 3 adds `stage` and `language` (None in older verdicts).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")  # a reader ignores fields it does not know
@@ -90,3 +101,5 @@ class Verdict(BaseModel):
     category: str | None = None  # the category that decided the action (None: a rule, or no model)
     categories: dict[str, CategoryScore] = {}
     policy_version: str = ""  # a content hash of the policies in force
+    stage: Stage | None = None  # version 3
+    language: str | None = None  # version 3: ISO 639-1, or "und"

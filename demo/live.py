@@ -9,10 +9,11 @@ from pathlib import Path
 from typing import Any
 
 from contracts import metrics
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 
 COUNTS = (
     *(metrics.verdicts(action) for action in Action),
+    *(metrics.stage(stage) for stage in Stage),
     metrics.DEAD_LETTERS,
     metrics.RETRIED_RECORDS,
     metrics.MODEL_RELOADS,

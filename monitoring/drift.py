@@ -2,7 +2,8 @@
 explicit rules. Models in, a `DriftResult` out: no AWS, MLflow or Prefect here.
 
 Descriptors per message (all computed offline): the share of words the champion never saw in
-training (`unseen_word_share`), length, the share of non-letter characters, and the calibrated score.
+training (`unseen_word_share`), length, the share of non-letter characters, whether it is in a language
+the reference does not hold (`other_language_share`: the language mix), and the calibrated scores.
 The reference is a held-out sample of the champion's own training communities (validation/test texts
 the model did not fit on), stored with the model: training texts would show no unseen words at all.
 Measured (r/science reference, windows of 300–500 messages): a window with 20% tweets moves
@@ -21,9 +22,11 @@ from evidently.metrics import MeanValue, ValueDrift
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
 
+from stream_consumer.language import UNDETERMINED
 from stream_consumer.normalize import TOKEN
 
-TEXT_DESCRIPTORS = ("unseen_word_share", "length", "non_letter_share")
+TEXT_DESCRIPTORS = ("unseen_word_share", "length", "non_letter_share", "other_language_share")
+LANGUAGE_FLOOR = 0.05  # a language the reference holds: at least this share of its texts
 SCORE_PREFIX = "score."  # then the category: one score descriptor per category the champion scores
 
 
@@ -45,6 +48,7 @@ class DriftRules(BaseModel):
     min_window: int = Field(default=300, ge=20)
     unseen_pvalue: float = 1e-3  # KS test on unseen_word_share
     unseen_increase: float = 0.02  # or a mean increase this large
+    language_increase: float = 0.05  # the share of messages in languages the reference does not hold
     score_pvalue: float = 1e-6  # KS test on the score distribution (prediction drift)
     cooldown: timedelta = timedelta(minutes=30)  # one shift, one retraining
 
@@ -85,11 +89,22 @@ def unseen_word_share(texts: Sequence[str], vocabulary: frozenset[str] | set[str
     return out
 
 
+def reference_languages(languages: Sequence[str]) -> frozenset[str]:
+    """The languages of a reference: those of at least `LANGUAGE_FLOOR` of its texts, and `und`."""
+    counts = pd.Series(list(languages), dtype=object).value_counts(normalize=True)
+    return frozenset({UNDETERMINED, *(str(k) for k, v in counts.items() if v >= LANGUAGE_FLOOR)})
+
+
 def descriptors(
-    texts: Sequence[str], scores: Mapping[str, Sequence[float]], vocabulary: frozenset[str] | set[str]
+    texts: Sequence[str],
+    scores: Mapping[str, Sequence[float]],
+    vocabulary: frozenset[str] | set[str],
+    languages: Sequence[str],
+    known: frozenset[str],
 ) -> pd.DataFrame:
-    """The descriptor table of a set of normalised texts and their scores per category (the reference
-    and the window scored by the same model version, so an upgrade alone is no drift)."""
+    """The descriptor table of a set of normalised texts, their scores per category (the reference
+    and the window scored by the same model version, so an upgrade alone is no drift) and their
+    languages (`other_language_share`: 1 for a text in a language the reference does not hold)."""
     lengths = np.fromiter(map(len, texts), dtype=float, count=len(texts))
     letters = np.fromiter((sum(c.isalpha() for c in t) for t in texts), dtype=float, count=len(texts))
     return pd.DataFrame(
@@ -98,6 +113,7 @@ def descriptors(
             "unseen_word_share": unseen_word_share(texts, vocabulary),
             "length": lengths,
             "non_letter_share": 1.0 - letters / np.maximum(lengths, 1.0),
+            "other_language_share": np.array([float(lang not in known) for lang in languages]),
             **{f"{SCORE_PREFIX}{c}": np.asarray(s, dtype=float) for c, s in sorted(scores.items())},
         }
     )
@@ -166,6 +182,14 @@ def assess(
         reasons.append(f"unseen-word share drifted (KS p={p_unseen:.2g} < {rules.unseen_pvalue:g})")
     if increase > rules.unseen_increase:
         reasons.append(f"unseen-word share rose by {increase:+.3f} (> {rules.unseen_increase:g})")
+    other = summary.means.get("other_language_share", 0.0) - summary.reference_means.get(
+        "other_language_share", 0.0
+    )
+    if other > rules.language_increase:
+        reasons.append(
+            f"language mix changed: messages in languages the reference does not hold rose by {other:+.3f} "
+            f"(> {rules.language_increase:g})"
+        )
     for column, p_score in sorted(summary.pvalues.items()):
         if column.startswith(SCORE_PREFIX) and p_score < rules.score_pvalue:
             category = column.removeprefix(SCORE_PREFIX)

@@ -38,11 +38,13 @@ from monitoring.drift import (
     assess,
     descriptors,
     evidently_report,
+    reference_languages,
     summarise,
 )
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from stream_consumer.champion import load_model
+from stream_consumer.language import identify
 from stream_consumer.normalize import normal_form, normalize
 from stream_consumer.scorer import CategoryModel
 from training.data import join_feedback
@@ -88,7 +90,9 @@ def _champion(settings: MonitoringSettings) -> tuple[ChampionManifest, CategoryM
     scores = {
         c: [r.scores.get(c, r.score if c == "removal" else 0.0) for r in rows] for c in scorer.categories
     }
-    reference = descriptors(texts, scores, scorer.vocabulary)
+    languages = [identify(r.text) for r in rows]
+    reference = descriptors(texts, scores, scorer.vocabulary, languages, reference_languages(languages))
+    reference.attrs["languages"] = reference_languages(languages)
     return manifest, scorer, reference
 
 
@@ -194,7 +198,10 @@ def check_window(
     messages = _window(settings, now, archive)
     batch = [normal_form(m.message.text) for m in messages]
     by_category = {c: s.probability.tolist() for c, s in scorer.score_categories(batch, top_k=0).items()}
-    current = descriptors([b.text for b in batch], by_category, scorer.vocabulary)
+    languages = [identify(m.message.text) for m in messages]
+    current = descriptors(
+        [b.text for b in batch], by_category, scorer.vocabulary, languages, reference.attrs["languages"]
+    )
     removal = by_category.get("removal") or [max(s) for s in zip(*by_category.values(), strict=True)]
     quality = _labelled_quality(settings, messages, removal, feedback)
     state = _state(settings)

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from contracts.storage import ChampionManifest
 from runtime.errors import AwsError, NotModifiedError, TransientError, aws_errors
 from runtime.logs import structured_logger
+from stream_consumer.encoder import encoder_sha256
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.scorer import CategoryModel
@@ -61,6 +62,11 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
         raise ModelLoadError(
             f"version {manifest.version} does not load: {type(err).__name__}: {err}"
         ) from err
+    if scorer.cascade is not None and scorer.cascade.encoder_sha256 != encoder_sha256():
+        raise ModelLoadError(
+            f"version {manifest.version}'s encoder heads read encoder {scorer.cascade.encoder_sha256[:12]}; "
+            f"this consumer has {encoder_sha256()[:12]}"
+        )
     for category, probability in smoke.items():
         if probability.shape != (len(SMOKE_TEXTS),) or not ((probability >= 0) & (probability <= 1)).all():
             raise ModelLoadError(f"version {manifest.version} failed its smoke prediction ({category})")

@@ -16,8 +16,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 from contracts import metrics as emf
 from contracts.lambda_event import BadEnvelope, BatchResponse, KinesisRecord
 from contracts.policy import PolicyBook
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 from runtime.logs import structured_logger
+from stream_consumer.cascade import Embedder
 from stream_consumer.champion import ReloadEvent
 from stream_consumer.moderation import (
     NO_MODEL_VERSION,
@@ -66,6 +67,15 @@ class BatchReport:
             mix[m.verdict.action.value] += 1
         return mix
 
+    @property
+    def stages(self) -> dict[str, int]:
+        """How the written verdicts were scored: the fast model, the encoder, or fast over budget."""
+        mix = dict.fromkeys((s.value for s in Stage), 0)
+        for m in self.written:
+            if m.verdict.stage is not None:
+                mix[m.verdict.stage.value] += 1
+        return mix
+
     def response(self) -> BatchResponse:
         return {
             "batchItemFailures": [
@@ -87,7 +97,7 @@ class BatchReport:
                     "delivered": dl.sequence_number not in self.retry,
                 }
             )
-        actions = self.actions
+        actions, stages = self.actions, self.stages
         logger.info(
             {
                 "event": "batch",
@@ -96,6 +106,7 @@ class BatchReport:
                 "dead_lettered": self.dead_lettered,
                 "failed": len(self.retry),
                 "actions": actions,
+                "stages": stages,
                 "model_version": champion.version if champion else NO_MODEL_VERSION,
                 "shard_id": self.records[0].shard_id,
                 "duration_ms": round(duration_ms, 2),
@@ -103,6 +114,8 @@ class BatchReport:
         )
         for action, n in actions.items():
             metrics.add_metric(name=emf.verdicts(action), unit=MetricUnit.Count, value=n)
+        for stage, n in stages.items():
+            metrics.add_metric(name=emf.stage(stage), unit=MetricUnit.Count, value=n)
         metrics.add_metric(name=emf.DEAD_LETTERS, unit=MetricUnit.Count, value=self.dead_lettered)
         metrics.add_metric(name=emf.RETRIED_RECORDS, unit=MetricUnit.Count, value=len(self.retry))
         metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
@@ -121,8 +134,10 @@ class Consumer:
         verdicts: VerdictSink,
         dead_letters: DeadLetterSink,
         archive: ArchiveSink,
+        encoder: Embedder | None = None,
     ) -> None:
         self._settings = settings
+        self._encoder = encoder
         self._champion = champion
         self._policies = policies
         self._verdicts = verdicts
@@ -151,7 +166,12 @@ class Consumer:
             return _failures(records)
         report.emit(champion, (time.perf_counter() - started) * 1000)
         self.totals.update(
-            {**report.actions, "dead_lettered": report.dead_lettered, "retried": len(report.retry)}
+            {
+                **report.actions,
+                **{f"stage.{k}": v for k, v in report.stages.items()},
+                "dead_lettered": report.dead_lettered,
+                "retried": len(report.retry),
+            }
         )
         return report.response()
 
@@ -166,6 +186,8 @@ class Consumer:
             payload_cap=self._settings.payload_cap_chars,
             top_k=self._settings.reasons_top_k,
             without_model=self._settings.without_model,
+            encoder=self._encoder,
+            encoder_budget_s=self._settings.encoder_budget_ms / 1000.0,
         )
 
     def _write(self, records: Sequence[KinesisRecord | BadEnvelope], outcome: BatchOutcome) -> BatchReport:

@@ -5,6 +5,7 @@ from typing import Any
 
 from contracts.lambda_event import BatchResponse, read_event
 from runtime import aws
+from stream_consumer import encoder
 from stream_consumer.champion import ChampionWatcher
 from stream_consumer.consumer import Consumer, log_reload, logger, metrics
 from stream_consumer.settings import ConsumerSettings
@@ -13,7 +14,8 @@ from stream_consumer.sources import PolicySource
 
 
 def build_consumer(settings: ConsumerSettings) -> Consumer:
-    """A consumer talking to the settings' AWS endpoint; the champion is loaded on the first batch."""
+    """A consumer talking to the settings' AWS endpoint, with the cascade's encoder loaded (once per
+    process); the champion is loaded on the first batch."""
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
     kinesis = aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region)
@@ -36,6 +38,7 @@ def build_consumer(settings: ConsumerSettings) -> Consumer:
         KinesisVerdictSink(kinesis, settings.output_stream, settings.verdict_put_attempts),
         SqsDeadLetterSink(sqs, dlq_url),
         S3ArchiveSink(s3, settings.archive_bucket),
+        encoder.shared(settings.encoder_threads) if settings.encoder else None,
     )
 
 

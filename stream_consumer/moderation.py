@@ -4,9 +4,11 @@ dead letters out. Pure: no AWS, no model loading.
 
 import binascii
 import json
+import math
 import re
+import time
 from base64 import b64decode
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -18,6 +20,9 @@ from contracts.dead_letter import DeadLetter, RejectReason, explain
 from contracts.lambda_event import BadEnvelope, KinesisRecord
 from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thresholds
 from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
+from stream_consumer import cascade
+from stream_consumer.cascade import Cascade, Cascaded, Embedder
+from stream_consumer.language import identify
 from stream_consumer.normalize import TOKEN, NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import Scores
@@ -34,6 +39,9 @@ class Scorer(Protocol):
 
     @property
     def categories(self) -> tuple[str, ...]: ...
+
+    @property
+    def cascade(self) -> Cascade | None: ...
 
     def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]: ...
 
@@ -168,11 +176,26 @@ class _Parsed:
     policy: ChannelPolicy
     rules: RuleOutcome
     model_input: NormalText  # the normal form without the words an allow term covers
+    encoder_input: str  # the message as written, without the words an allow term covers
+    language: str
 
 
 def model_input(text: NormalText, rules: RuleOutcome) -> NormalText:
     """What the model reads of a message: its normal form without the words an allow term covers."""
     return text.without_words(rules.allowed) if rules.allowed else text
+
+
+def encoder_input(original: str, text: NormalText, rules: RuleOutcome) -> str:
+    """What the cascade's encoder reads: the message as written, without the words an allow term covers."""
+    if not rules.allowed:
+        return original
+    cut = sorted(text.spans[j] for j in rules.allowed)
+    kept, at = [], 0
+    for start, end in cut:
+        kept.append(original[at:start])
+        at = max(at, end)
+    kept.append(original[at:])
+    return " ".join(" ".join(kept).split())
 
 
 def _prepare(
@@ -189,7 +212,16 @@ def _prepare(
         return Rejected(entry, DeadLetter.of(entry, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
     policy_name, policy = policies.for_channel(result.channel_id)
     outcome = rules(policy, text)
-    return _Parsed(entry, result, policy_name, policy, outcome, model_input(text, outcome))
+    return _Parsed(
+        entry,
+        result,
+        policy_name,
+        policy,
+        outcome,
+        model_input(text, outcome),
+        encoder_input(result.text, text, outcome),
+        identify(result.text),
+    )
 
 
 def moderate(
@@ -200,8 +232,12 @@ def moderate(
     payload_cap: int = 65_536,
     top_k: int = 3,
     without_model: Literal["fail", "review"] = "fail",
+    encoder: Embedder | None = None,
+    encoder_budget_s: float = math.inf,
+    clock: Callable[[], float] = time.monotonic,
 ) -> BatchOutcome:
-    """Verdicts for every good record and dead letters for every poison one, scoring in one call."""
+    """Verdicts for every good record and dead letters for every poison one, scoring in one call (the
+    cascade's encoder, when the champion has heads for it, within `encoder_budget_s` of the batch)."""
     policy_version = policies.version
     parsed: list[_Parsed] = []
     rejected: list[Rejected] = []
@@ -216,13 +252,31 @@ def moderate(
         if champion and to_score
         else None
     )
+    cascaded = (
+        cascade.run(
+            champion.scorer.cascade,
+            {name: s.probability for name, s in scores.items()},
+            [p.encoder_input for p in to_score],
+            [p.language for p in to_score],
+            encoder,
+            forced=[p.policy.scoring == "encoder" for p in to_score],
+            budget_s=encoder_budget_s,
+            clock=clock,
+        )
+        if champion is not None and scores is not None
+        else None
+    )
     # A model of one category (the format before categories) acts with it in every channel, as it did.
     single = champion is not None and len(champion.scorer.categories) == 1
     position = {id(p): i for i, p in enumerate(to_score)}
     moderated = []
     for p in parsed:
         i = position.get(id(p))
-        judged = _judge(p, scores, i, single) if scores is not None and i is not None else None
+        judged = (
+            _judge(p, scores, cascaded, i, single)
+            if scores is not None and cascaded is not None and i is not None
+            else None
+        )
         score, thresholds, category = None, DEFAULT_THRESHOLDS, None
         categories: dict[str, CategoryScore] = {}
         if judged is not None:
@@ -233,6 +287,11 @@ def moderate(
             action, reasons, category = Action.REMOVE, [p.rules.block.reason], None
         elif not p.model_input.text:  # every word is one the channel allows
             action, reasons = Action.ALLOW, [f"rule:allow:{t}" for t in p.rules.allow_terms]
+        elif cascaded is not None and i is not None and cascaded.unjudged[i]:
+            action, reasons = (
+                Action.REVIEW,
+                [f"language {p.language}: no encoder score, sent to human review"],
+            )
         elif judged is not None and category is not None:
             action = categories[category].action
             reasons = [r.feature for r in categories[category].reasons]
@@ -266,13 +325,15 @@ def moderate(
             category=category,
             categories=categories,
             policy_version=policy_version,
+            stage=cascaded.stage[i] if cascaded is not None and i is not None else None,
+            language=p.language,
         )
         moderated.append(Moderated(p.record, p.message, verdict))
     return BatchOutcome(moderated, rejected)
 
 
 def _judge(
-    p: _Parsed, scores: dict[str, Scores], i: int, single: bool
+    p: _Parsed, scores: dict[str, Scores], cascaded: Cascaded, i: int, single: bool
 ) -> tuple[dict[str, CategoryScore], str | None]:
     """Every category's score under the channel's policy, and the acting category that decides: the
     one asking for the strongest action, the highest score among equals (None when none acts)."""
@@ -280,7 +341,7 @@ def _judge(
     for name, s in scores.items():
         rule = p.policy.rule(name)
         acts = rule.acts or single
-        probability = float(s.probability[i])
+        probability = float(cascaded.probability[name][i])
         categories[name] = CategoryScore(
             score=probability,
             acts=acts,

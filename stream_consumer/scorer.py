@@ -18,6 +18,7 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
+from stream_consumer.cascade import Cascade
 from stream_consumer.features import (
     META_NAMES,
     SparseRows,
@@ -133,6 +134,11 @@ class LinearScorer:
     @property
     def categories(self) -> tuple[str, ...]:
         return (SINGLE_HEAD_CATEGORY,)
+
+    @property
+    def cascade(self) -> Cascade | None:
+        """A single head has no encoder heads."""
+        return None
 
     def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
         """The single head's scores, under the category a single-head model scores."""
@@ -253,6 +259,7 @@ class CategoryModel:
     heads: dict[str, LinearScorer]
     metadata: dict[str, str]
     normal_form: str = NORMAL_FORM_VERSION
+    cascade: Cascade | None = None  # the encoder heads over the fast model (see `cascade`)
 
     def __post_init__(self) -> None:
         if not self.heads:
@@ -313,12 +320,15 @@ class CategoryModel:
                 "calibration_y",
             ):
                 arrays[f"h{i}_{key}"] = getattr(h, key)
-        header = {
+        header: dict[str, Any] = {
             "format": CATEGORIES_FORMAT,
             "normal_form": self.normal_form,
             "metadata": self.metadata,
             "heads": heads,
         }
+        if self.cascade is not None:
+            header["cascade"] = self.cascade.header()
+            arrays |= self.cascade.arrays()
         with path.open("wb") as fh:
             arrays |= {
                 "header": np.array(json.dumps(header)),
@@ -371,5 +381,9 @@ class CategoryModel:
                     window=WindowSpec(**h["window"]),
                     normal_form=str(header["normal_form"]),
                 )
+            cascade_header = header.get("cascade")
+            cascade = Cascade.read(cascade_header, z) if isinstance(cascade_header, dict) else None
         metadata = header.get("metadata", {})
-        return cls(heads, dict(metadata) if isinstance(metadata, dict) else {}, str(header["normal_form"]))
+        return cls(
+            heads, dict(metadata) if isinstance(metadata, dict) else {}, str(header["normal_form"]), cascade
+        )

@@ -41,6 +41,11 @@ class ConsumerSettings(DeployableSettings):
     payload_cap_chars: int = Field(default=32_768, ge=256)  # base64 payload kept in a dead letter
     reasons_top_k: int = Field(default=3, ge=0, le=10)
     verdict_put_attempts: int = Field(default=4, ge=1)
+    # The cascade's sentence encoder (loaded once per process when `encoder` is on): its BLAS threads,
+    # and the time a batch may spend in it before the rest keep their fast score.
+    encoder: bool = True
+    encoder_threads: int = Field(default=1, ge=1)
+    encoder_budget_ms: float = Field(default=500.0, ge=0)
 
     # The local event-source-mapping runner (same settings as the Terraform ESM, from the stack file).
     batch_size: int = _ESM.batch_size

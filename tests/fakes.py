@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from stream_consumer.cascade import Cascade
 from stream_consumer.normalize import NormalText
 from stream_consumer.scorer import Scores
 from tests.builders import client_error
@@ -48,9 +49,11 @@ class KeywordScorer:
         bad: tuple[str, ...] = ("idiot", "moron"),
         calls: list[int] | None = None,
         words: dict[str, tuple[str, ...]] | None = None,
+        cascade: Cascade | None = None,
     ) -> None:
         self.words = words if words is not None else {"removal": bad}
         self.calls = calls if calls is not None else []
+        self.cascade = cascade
 
     @property
     def categories(self) -> tuple[str, ...]:

@@ -11,6 +11,7 @@ import random
 import socket
 import tempfile
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from pydantic import BaseModel
 from contracts.categories import DEFAULT_ACTING, Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS, ChannelPolicy
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ReferenceRow, gzip_lines
+from stream_consumer import encoder
 from stream_consumer.scorer import CategoryModel
 from training import registry
 from training.adversarial import ALLOWED_TERM, EvasionFloors, EvasionReport, evasion_suite
@@ -37,6 +39,7 @@ from training.behaviour import (
 )
 from training.bias import BiasReport, bias_reports
 from training.card import model_card
+from training.cascade import fit_cascade
 from training.corpora import (
     Example,
     ExampleSplits,
@@ -47,6 +50,7 @@ from training.corpora import (
     split_examples,
 )
 from training.data import LabelledText, dedupe_key, load_davidson, load_labelled_csv, split
+from training.embeddings import EmbeddingCache
 from training.evaluate import EvalReport, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_bias_plot, save_plots
@@ -132,14 +136,44 @@ def load_and_split(
 
 @task
 def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams) -> TrainedCategories:
-    """One featurizer, one calibrated head per category the data can teach."""
+    """One featurizer, one calibrated head per category the data can teach; then the cascade's encoder
+    heads over it (unless turned off)."""
     model = fit_categories(data.splits, params, settings.categories)
     logger = get_run_logger()
     for category, c in model.chosen_c.items():
         logger.info(
             "%s: chose C=%s (validation ROC-AUC by C: %s)", category, c, model.validation_auc_by_c[category]
         )
-    return model
+    if not settings.cascade:
+        return model
+    enc = encoder.shared()
+    cache = EmbeddingCache(settings.embedding_cache, enc)
+
+    def embed(texts: Sequence[str]) -> NDArray[np.float32]:
+        def progress(done: int, total: int) -> None:
+            logger.info("embedding texts the cache does not hold: %d of %d", done, total)
+
+        return cache.embed(texts, progress)
+
+    fit = fit_cascade(
+        model.model,
+        data.splits,
+        embed,
+        enc.sha256,
+        settings.escalation_share,
+        min_language_texts=settings.min_language_texts,
+    )
+    for name, aucs in fit.validation_auc.items():
+        logger.info(
+            "%s cascade: C=%s, band %s escalates %.1f%% of validation; validation ROC-AUC %s",
+            name,
+            fit.chosen_c[name],
+            fit.cascade.heads[name].band,
+            100 * fit.escalated_share[name],
+            {k: round(v, 4) for k, v in aucs.items()},
+        )
+    logger.info("the fast model knows %s", ", ".join(fit.cascade.languages) or "no language")
+    return replace(model, model=replace(model.model, cascade=fit.cascade), cascade=fit)
 
 
 def _report(model: CategoryModel, category: Category, items: Sequence[Example]) -> EvalReport:

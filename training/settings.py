@@ -73,6 +73,15 @@ class TrainingSettings(DeployableSettings):
     # bound is not promoted.
     bias_floor: float = 0.90
     bias_resamples: int = 200
+    # The cascade (training/cascade.py): encoder heads over the fast model, each category's uncertain
+    # band holding this share of its validation texts; embeddings cached under the state directory.
+    cascade: bool = True
+    escalation_share: float = Field(default=0.1, ge=0, le=1)
+    min_language_texts: int = Field(default=200, ge=1)  # a language the fast model knows: this many texts
+
+    @property
+    def embedding_cache(self) -> Path:
+        return self.state_dir / "embeddings.sqlite"
 
     @property
     def resolved_tracking_uri(self) -> str:

@@ -16,11 +16,14 @@ from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
 from contracts.policy import ChannelPolicy
+from stream_consumer import cascade, encoder
 from stream_consumer.features import TextFeaturizer, WindowSpec, fit_featurizer
-from stream_consumer.moderation import model_input
+from stream_consumer.language import identify
+from stream_consumer.moderation import encoder_input, model_input
 from stream_consumer.normalize import NormalText, normal_form
 from stream_consumer.policy import rules
 from stream_consumer.scorer import CategoryModel, LinearScorer
+from training.cascade import CascadeFit
 from training.corpora import Example, ExampleSplits, categories_with_both_classes
 from training.data import LabelledText
 from training.features import Design, Standardiser, design, window_rows
@@ -127,11 +130,21 @@ def category_scores(
     model: CategoryModel, texts: Sequence[str], policy: ChannelPolicy | None = None
 ) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
     """Every category's scores exactly as the consumer computes them: the normal form once, the
-    channel's allow terms taken out (when a policy is given), then the exported model."""
+    channel's allow terms taken out (when a policy is given), the fast model, then the cascade (when
+    the model has encoder heads: every escalation embedded, no time budget)."""
     batch = [normal_form(t) for t in texts]
-    if policy is not None:
-        batch = [model_input(b, rules(policy, b)) for b in batch]
-    return model.predict_proba(batch)
+    outcomes = [rules(policy, b) for b in batch] if policy is not None else None
+    inputs = [model_input(b, o) for b, o in zip(batch, outcomes, strict=True)] if outcomes else batch
+    fast = model.predict_proba(inputs)
+    if model.cascade is None or not texts:
+        return fast
+    originals = (
+        [encoder_input(t, b, o) for t, b, o in zip(texts, batch, outcomes, strict=True)]
+        if outcomes
+        else list(texts)
+    )
+    languages = [identify(t) for t in texts]
+    return cascade.run(model.cascade, fast, originals, languages, encoder.shared()).probability
 
 
 def serving_scores(
@@ -169,6 +182,7 @@ class TrainedCategories:
     model: CategoryModel
     chosen_c: dict[Category, float]
     validation_auc_by_c: dict[Category, dict[float, float]]
+    cascade: "CascadeFit | None" = None  # the encoder heads' fit, when the model has them
 
 
 @dataclass(frozen=True)

@@ -146,7 +146,23 @@ resource "aws_cloudwatch_dashboard" "production" {
         }
       },
       {
-        type = "alarm", x = 0, y = 24, width = 24, height = 4
+        type = "metric", x = 0, y = 24, width = 24, height = 6
+        properties = {
+          title   = "Cascade: how verdicts were scored"
+          region  = local.dashboard_region
+          view    = "timeSeries"
+          stacked = true
+          period  = 60
+          stat    = "Sum"
+          metrics = [
+            [local.emf.namespace, "Stage_fast", "service", local.emf.service, { label = "fast model" }],
+            [local.emf.namespace, "Stage_encoder", "service", local.emf.service, { label = "escalated to the encoder" }],
+            [local.emf.namespace, "Stage_fast_over_budget", "service", local.emf.service, { label = "escalated, over budget" }],
+          ]
+        }
+      },
+      {
+        type = "alarm", x = 0, y = 30, width = 24, height = 4
         properties = {
           title = "Alarms"
           alarms = concat(

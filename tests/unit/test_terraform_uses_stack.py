@@ -10,7 +10,7 @@ import hcl2
 import pytest
 
 from contracts import metrics as emf
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import EventSourceMappingSpec, load_stack
 
@@ -123,8 +123,8 @@ def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
     """(namespace, service, metric names) as stream_consumer's code emits them, read from its source.
 
     Every `Metrics(namespace=..., service=...)` and `*.add_metric(name=...)` call must name the
-    contracts' constants (`emf.X`, or `emf.verdicts(...)` for every action); a literal or anything else
-    fails the test — the names live in `contracts.metrics` only.
+    contracts' constants (`emf.X`, `emf.verdicts(...)` for every action, `emf.stage(...)` for every
+    stage); a literal or anything else fails the test — the names live in `contracts.metrics` only.
     """
     namespaces, services, names = set(), set(), set()
 
@@ -133,6 +133,8 @@ def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
             return {getattr(emf, node.attr)}
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "emf.verdicts":
             return {emf.verdicts(a) for a in Action}
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "emf.stage":
+            return {emf.stage(s) for s in Stage}
         pytest.fail(f"{path.name}:{node.lineno}: {ast.unparse(node)} is not a name from contracts.metrics")
 
     for path in sorted(source_dir.glob("*.py")):

@@ -1,0 +1,165 @@
+"""Fit the cascade over a trained fast model (see `stream_consumer.cascade`).
+
+Per category: a logistic regression on the training texts' embeddings (C chosen on validation); on
+the validation texts, the stacked calibration (the fast score's logit and the encoder's raw score) and
+the encoder-alone calibration; then the uncertain band: of the windows of the category's fast scores
+holding `share` / (number of categories) of every validation text, the one whose escalation gives the
+labelled texts the highest ROC-AUC — so that all bands together escalate at most `share` of them.
+The languages the fast model knows are those of its training texts (at least `min_texts` of them).
+"""
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
+
+from contracts.categories import Category
+from stream_consumer import cascade as serving
+from stream_consumer.cascade import Cascade, EncoderHead, logit
+from stream_consumer.encoder import ENCODER_NAME
+from stream_consumer.language import UNDETERMINED, identify
+from stream_consumer.scorer import CategoryModel
+from training.corpora import Example, ExampleSplits
+
+Embed = Callable[[Sequence[str]], NDArray[np.float32]]
+BAND_POSITIONS = 41  # window starts tried between the lowest and the highest validation scores
+
+
+@dataclass(frozen=True)
+class CascadeFit:
+    """The cascade and, per category, what validation said of it."""
+
+    cascade: Cascade
+    chosen_c: dict[str, float]
+    validation_auc: dict[str, dict[str, float]]  # category → fast, encoder, stacked, cascade
+    escalated_share: dict[str, float]  # of validation texts, per category's band
+
+
+def languages_of(texts: Sequence[str], min_texts: int) -> tuple[str, ...]:
+    """The languages with at least `min_texts` of the texts (undetermined ones not counted)."""
+    counts = Counter(identify(t) for t in texts)
+    return tuple(sorted(lang for lang, n in counts.items() if lang != UNDETERMINED and n >= min_texts))
+
+
+def _labels(examples: Sequence[Example], category: str) -> NDArray[np.int_]:
+    labels = [e.label(Category(category)) for e in examples]
+    return np.array([-1 if y is None else int(y) for y in labels], dtype=np.int_)
+
+
+def _platt(x: NDArray[np.float64], y: NDArray[np.int_]) -> NDArray[np.float64]:
+    """[weights..., bias] of a near-unregularised logistic regression of y on the columns of x."""
+    lr = LogisticRegression(C=1e4, max_iter=1_000).fit(x, y)
+    return np.array([*lr.coef_[0].tolist(), float(lr.intercept_[0])])
+
+
+def choose_band(
+    fast: NDArray[np.float64],
+    stacked: NDArray[np.float64],
+    y: NDArray[np.int_],
+    share: float,
+    population: NDArray[np.float64] | None = None,
+) -> tuple[tuple[float, float], float]:
+    """The window of fast scores holding `share` of `population` (every validation text's fast score of
+    this category; by default the labelled ones) whose escalation (the stacked score in place of the fast
+    one) gives the labelled texts the best ROC-AUC, and that AUC."""
+    every = np.sort(fast if population is None else population)
+    k = round(share * len(every))
+    if k == 0:
+        return (1.0, 0.0), float(roc_auc_score(y, fast))  # an empty band: nothing escalates
+    labelled = np.sort(fast)
+    best: tuple[float, tuple[float, float]] | None = None
+    for q in np.linspace(0.0, 1.0, BAND_POSITIONS):
+        low = float(labelled[min(int(q * len(labelled)), len(labelled) - 1)])
+        first = int(np.searchsorted(every, low, side="left"))
+        if first + k > len(every):
+            first = len(every) - k
+            low = float(every[first])
+        high = float(every[first + k - 1])
+        inside = (fast >= low) & (fast <= high)
+        auc = float(roc_auc_score(y, np.where(inside, stacked, fast)))
+        if best is None or auc > best[0]:
+            best = (auc, (low, high))
+    assert best is not None
+    return best[1], best[0]
+
+
+def fit_cascade(
+    model: CategoryModel,
+    splits: ExampleSplits,
+    embed: Embed,
+    encoder_sha256: str,
+    share: float,
+    c_grid: Sequence[float] = (0.3, 1.0, 3.0),
+    min_language_texts: int = 200,
+) -> CascadeFit:
+    """Encoder heads for every category of `model` that the splits label with both classes."""
+    fast_model = replace(model, cascade=None)
+    categories = [Category(c) for c in model.categories]
+    train = [e for e in splits.train if any(e.label(c) is not None for c in categories)]
+    val = [e for e in splits.validation if any(e.label(c) is not None for c in categories)]
+    e_train = embed([e.text for e in train])
+    e_val = embed([e.text for e in val])
+    fast_val = fast_scores(fast_model, [e.text for e in val])
+    heads: dict[str, EncoderHead] = {}
+    chosen: dict[str, float] = {}
+    aucs: dict[str, dict[str, float]] = {}
+    shares: dict[str, float] = {}
+    for category in model.categories:
+        y_train, y_val = _labels(train, category), _labels(val, category)
+        rows, vrows = y_train >= 0, y_val >= 0
+        if len(set(y_train[rows].tolist())) < 2 or len(set(y_val[vrows].tolist())) < 2:
+            continue
+        x, xv, yv = e_train[rows].astype(np.float64), e_val[vrows].astype(np.float64), y_val[vrows]
+        by_c: dict[float, tuple[float, Any]] = {}
+        for c in c_grid:
+            lr = LogisticRegression(C=c, max_iter=2_000).fit(x, y_train[rows])
+            by_c[c] = (float(roc_auc_score(yv, xv @ lr.coef_[0] + lr.intercept_[0])), lr)
+        best_c = max(by_c, key=lambda c: by_c[c][0])
+        lr = by_c[best_c][1]
+        weights, intercept = lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
+        raw = xv @ weights + intercept
+        fv = fast_val[category][vrows]
+        stacked = _platt(np.column_stack([logit(fv), raw]), yv)
+        alone = _platt(raw.reshape(-1, 1), yv)
+        head = EncoderHead(weights, intercept, stacked, alone, (1.0, 0.0))
+        combined = head.combine(fv, raw)
+        band, cascade_auc = choose_band(fv, combined, yv, share / len(categories), fast_val[category])
+        heads[category] = replace(head, band=band)
+        chosen[category] = best_c
+        aucs[category] = {
+            "fast": float(roc_auc_score(yv, fv)),
+            "encoder": float(roc_auc_score(yv, raw)),
+            "stacked": float(roc_auc_score(yv, combined)),
+            "cascade": cascade_auc,
+        }
+        shares[category] = float(heads[category].uncertain(fast_val[category]).mean())
+    languages = languages_of([e.text for e in train], min_language_texts)
+    cascade = Cascade(ENCODER_NAME, encoder_sha256, heads, languages)
+    return CascadeFit(cascade, chosen, aucs, shares)
+
+
+def fast_scores(model: CategoryModel, texts: Sequence[str]) -> dict[str, NDArray[np.float64]]:
+    """The fast model's probabilities per category, as the consumer computes them (no cascade)."""
+    from training.train import category_scores  # noqa: PLC0415 - train imports this module's users
+
+    return category_scores(replace(model, cascade=None), texts)
+
+
+def escalation(cascade: Cascade, fast: dict[str, NDArray[np.float64]], languages: Sequence[str]) -> float:
+    """The share of texts the cascade sends to the encoder (any category's band, or the language)."""
+    n = len(languages)
+    if n == 0:
+        return 0.0
+    out = np.fromiter((not cascade.knows(lang) for lang in languages), dtype=bool, count=n)
+    for name, head in cascade.heads.items():
+        if name in fast:
+            out |= head.uncertain(fast[name])
+    return float(out.mean())
+
+
+__all__ = ["CascadeFit", "choose_band", "escalation", "fit_cascade", "languages_of", "serving"]
