@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, results to benchmarks/results/*.json and `latest.md`.
 
 python -m benchmarks [--skip-e2e] [--seconds 10]   # measure, write bench-<time>.json, render latest.md
-                                                   # then categories-<time>.json and proxies-<time>.json
+                                                   # then categories-, proxies- and cascade-<time>.json
 python -m benchmarks report                        # render latest.md again from the results files
 """
 
@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import categories, compare, proxies, tradeoff
+from benchmarks import cascade, categories, compare, proxies, tradeoff
 from benchmarks.common import machine, run_pinned, write_results
 from benchmarks.report import write_latest
 from training.settings import TrainingSettings
@@ -75,7 +75,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=10.0, help="publishing time per rate (e2e)")
     parser.add_argument("--windows", type=int, default=50, help="drift windows per tweet share")
     parser.add_argument(
-        "--skip-categories", action="store_true", help="not the category model's suite nor its proxies"
+        "--skip-categories",
+        action="store_true",
+        help="not the category model's suite, its proxies nor the cascade's",
     )
     args = parser.parse_args(argv)
     if args.command == "run":
@@ -87,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results: {categories.write(categories.measure(Path(data_dir)))}")
             _say("categories: the in-repo proxies (leave-one-out fits) …")
             print(f"results: {proxies.run(Path(data_dir))}")
+            _say("cascade: escalation share vs ROC-AUC vs msg/s, languages, cold start …")
+            print(f"results: {cascade.write(cascade.measure(Path(data_dir)))}")
     latest = write_latest()
     print(latest.read_text())
     print(f"rendered: {latest}")

@@ -15,7 +15,7 @@ from stream_consumer.settings import ConsumerSettings
 from training.corpora import Source
 from training.settings import TrainingSettings
 
-_ALL_BUT_TWEETS: list[Source] = [s for s in Source if s is not Source.DAVIDSON]
+_ALL_BUT_TWEETS: list[Source] = [s for s in Source if s not in (Source.DAVIDSON, Source.GERMEVAL)]
 
 
 class DemoSettings(BaseSettings):
@@ -31,11 +31,14 @@ class DemoSettings(BaseSettings):
     rscience_messages: int = Field(default=3_000, ge=100)
     tweets_messages: int = Field(default=3_000, ge=100)  # until the drift check after the switch
     tweets_after_messages: int = Field(default=1_500, ge=100)  # served by the new champion
+    german_messages: int = Field(default=1_500, ge=100)  # until the drift check after the switch
+    german_after_messages: int = Field(default=1_000, ge=100)  # served by the champion that learnt German
     rate: float = Field(default=300.0, gt=0)  # messages per second from the chat servers
     malformed: float = Field(default=0.01, ge=0, le=1)
     window: int = Field(default=800, ge=100)  # archived messages per drift check
-    # The labelled sets the champion learns from: all but Davidson's tweets, the community the story
-    # switches to, so that its verdicts there are on a community no model has seen.
+    # The labelled sets the champion learns from: all but Davidson's tweets and GermEval's German tweets,
+    # the communities the story switches to, so that its verdicts there are on communities no model has
+    # seen (and on a language the fast model does not know).
     training_sources: list[Source] = Field(default_factory=lambda: list(_ALL_BUT_TWEETS))
     keep_services: bool = True  # leave LocalStack and the UIs up after the summary (`make down`)
     step_timeout_s: float = 600.0
@@ -45,6 +48,10 @@ class DemoSettings(BaseSettings):
         if self.quick:
             return 1_500, 600, 400
         return self.rscience_messages, self.tweets_messages, self.tweets_after_messages
+
+    @property
+    def german_sizes(self) -> tuple[int, int]:
+        return (800, 500) if self.quick else (self.german_messages, self.german_after_messages)
 
     @property
     def check_window(self) -> int:
@@ -77,7 +84,10 @@ def child_env(
             sources=settings.training_sources,
         ),
         MonitoringSettings.for_stack(
-            stack, workspace_dir=settings.state_dir / "evidently", window_last_n=settings.check_window
+            stack,
+            workspace_dir=settings.state_dir / "evidently",
+            window_last_n=settings.check_window,
+            cooldown_minutes=0.0,  # the story's checks are its own steps, minutes apart: each may retrain
         ),
     ]
     env = {

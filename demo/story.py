@@ -37,6 +37,9 @@ STEPS = {
     "tweets": "the community switches: tweets, with spam posted into it",
     "check2": "drift check → retrain on the moderators' labels → promote",
     "reload": "consumer hot-reloads the new champion; more tweets",
+    "german": "a German channel: the fast model never saw German, the encoder reads it",
+    "check3": "drift check (language mix) → retrain on the German labels → promote",
+    "german_reload": "the new champion on German it never saw",
     "summary": "closing summary",
 }
 
@@ -129,7 +132,7 @@ class Story:
         self.processes.start("consumer", ("-m", "stream_consumer", "run-local"), self._env())
         self.processes.start("bot", ("-m", "producer_sim", "bot"), self._env())
 
-    def publish(self, key: str, phase: str, mix: str, seed: int, tweets_half: int = 0) -> None:
+    def publish(self, key: str, phase: str, mix: str, seed: int, half: int = 0) -> None:
         """One phase of chat traffic, until the consumer and the bot have caught up with it."""
         self.view.begin(key)
         at_start = self.view.counts()
@@ -147,7 +150,7 @@ class Story:
             seed=seed,
             quiet=True,
             on_delivered=lambda _, delivered: self.traffic.add(delivered),
-            select=lambda community, pool: unseen_texts(community, pool, tweets_half),
+            select=lambda community, pool: unseen_texts(community, pool, half),
         )
         if report.undelivered:
             raise DemoError(f"{len(report.undelivered)} messages could not be published")
@@ -188,14 +191,15 @@ class Story:
         self.view.end(key, detail)
         return check
 
-    def hot_reload(self, version: str, count: int, seed: int) -> None:
-        """More tweets, served by whichever champion the consumer has loaded by now."""
-        self.publish("reload", "tweets after promotion", f"{TWEETS_MIX}:{count}", seed, tweets_half=1)
+    def hot_reload(self, key: str, phase: str, mix: str, version: str, seed: int) -> None:
+        """More traffic of the community the champion was retrained for (its other half, which no
+        model trained on), served by whichever champion the consumer has loaded by now."""
+        self.publish(key, phase, mix, seed, half=1)
         serving = self.view.figures.champion_version
         note = f"; serving version {serving}" + (
             "" if str(serving) == version else f" [red](promoted: {version})"
         )
-        self.view.steps["reload"].detail += note
+        self.view.steps[key].detail += note
 
     def summarise(self) -> Summary:
         """Stop the bot and the consumer, read back what came out, and reconcile it with what went in."""
@@ -239,17 +243,28 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     """The steps in order; the caller owns the live view and the cleanup."""
     story.run_dir.mkdir(parents=True, exist_ok=True)
     rsci, tweets, tweets_after = settings.sizes
+    german, german_after = settings.german_sizes
     story.start_services()
     story.train()
     story.start_consumer_and_bot()
-    story.publish("rscience", "r/science", f"rscience:{rsci}", seed=1)
+    story.publish("rscience", "r/science", f"{Community.RSCIENCE}:{rsci}", seed=1)
     story.drift_check("check1")
     story.publish("tweets", "tweets", f"{TWEETS_MIX}:{tweets}", seed=2)
-    check = story.drift_check("check2")
-    training = check.get("training")
-    if not (training and training["promoted"]):
-        raise DemoError("the drift check did not promote a new champion; see the check's log")
-    story.hot_reload(training["version"], tweets_after, seed=3)
+    version = _promoted(story.drift_check("check2"))
+    story.hot_reload("reload", "tweets after promotion", f"{TWEETS_MIX}:{tweets_after}", version, seed=3)
+    story.publish("german", "German", f"{Community.GERMAN}:{german}", seed=4)
+    version = _promoted(story.drift_check("check3"))
+    story.hot_reload(
+        "german_reload", "German after promotion", f"{Community.GERMAN}:{german_after}", version, 5
+    )
     summary = story.summarise()
     (story.run_dir / "summary.json").write_text(summary.model_dump_json(indent=2))
     return summary
+
+
+def _promoted(check: dict[str, Any]) -> str:
+    """The version a drift check's retraining promoted (the story cannot go on without one)."""
+    training = check.get("training")
+    if not (training and training["promoted"]):
+        raise DemoError("the drift check did not promote a new champion; see the check's log")
+    return str(training["version"])

@@ -41,11 +41,11 @@ class Traffic:
                 ids.append(str(d.entry.truth.message_id))
 
 
-def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: int) -> list[LabelledText]:
+def unseen_texts(community: Community, pool: list[LabelledText], half: int) -> list[LabelledText]:
     """Traffic no model has trained on, like a real community's new messages: r/science's held-out
     rows (the champion's validation and test splits), the spam sets' held-out spam, and one half of
-    the tweets (split by a hash of the text) before the retraining, the other half after it, so served
-    quality is measured on unseen text."""
+    the tweets — English or German — (split by a hash of the text) before the retraining on them, the
+    other half after it, so served quality is measured on unseen text."""
     t = TrainingSettings()
     if community is Community.RSCIENCE:
         parts = split(pool, t.seed, t.validation_share, t.test_share)
@@ -56,6 +56,4 @@ def unseen_texts(community: Community, pool: list[LabelledText], tweets_half: in
         )
         held = {dedupe_key(e.text) for e in sets.validation + sets.test}
         return [x for x in pool if dedupe_key(x.text) in held]
-    return [
-        x for x in pool if int(hashlib.sha256(x.text.casefold().encode()).hexdigest(), 16) % 2 == tweets_half
-    ]
+    return [x for x in pool if int(hashlib.sha256(x.text.casefold().encode()).hexdigest(), 16) % 2 == half]

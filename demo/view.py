@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts import metrics
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 from demo.live import ConsumerFigures, LogFollower
 from demo.summary import Summary
 from demo.traffic import Traffic
@@ -103,6 +103,15 @@ class LiveView:
         shares = " ".join(f"{a} {100 * counts[metrics.verdicts(a)] / max(verdicts, 1):.0f}%" for a in Action)
         return f"verdicts {verdicts:,} ({shares}), dead letters {counts[metrics.DEAD_LETTERS]:,}"
 
+    def stage_line(self) -> str:
+        """How the verdicts were scored: the escalation share of the cascade and its stage mix."""
+        with self._lock:
+            counts = self.figures.counts.copy()
+        staged = {s: counts[metrics.stage(s)] for s in Stage}
+        total = max(sum(staged.values()), 1)
+        mix = " ".join(f"{s.value} {staged[s]:,}" for s in Stage)
+        return f"escalated {100 * staged[Stage.ENCODER] / total:.1f}% ({mix})"
+
     def render(self) -> Group:
         """The steps table and the running figures (rich's `Live` calls it a few times a second)."""
         self.refresh()
@@ -124,7 +133,8 @@ class LiveView:
             f"[bold]in flight[/] {max(lag, 0):,}   [bold]retried[/] {f.counts[metrics.RETRIED_RECORDS]:,}\n"
             f"[bold]champion[/] v{f.champion_version or '-'}   reloads {f.counts[metrics.MODEL_RELOADS]}"
             f" (failed {f.counts[metrics.MODEL_RELOAD_FAILURES]})   [bold]handler p50[/] {p50} over"
-            f" {f.batches:,} batches   [bold]bot[/] read {bot_seen:,} verdicts   "
+            f" {f.batches:,} batches   [bold]cascade[/] {self.stage_line()}\n"
+            f"[bold]bot[/] read {bot_seen:,} verdicts   "
             f"[dim]elapsed {time.monotonic() - self.t0:.0f} s, stack tag {self._tag}[/]"
         )
         return Group(table, Text(""), stats)

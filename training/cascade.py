@@ -71,6 +71,8 @@ def choose_band(
     k = round(share * len(every))
     if k == 0:
         return (1.0, 0.0), float(roc_auc_score(y, fast))  # an empty band: nothing escalates
+    if k >= len(every):
+        return (0.0, 1.0), float(roc_auc_score(y, stacked))  # every score: everything escalates
     labelled = np.sort(fast)
     best: tuple[float, tuple[float, float]] | None = None
     for q in np.linspace(0.0, 1.0, BAND_POSITIONS):

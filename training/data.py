@@ -27,6 +27,7 @@ class Community(StrEnum):
     RSCIENCE = "rscience"
     TWEETS = "tweets"
     SPAM = "spam"  # promotion and scams posted into a chat channel (the spam sets' spam messages)
+    GERMAN = "german"  # a German-speaking channel (GermEval 2018's tweets; its moderators remove offense)
     FEEDBACK = "feedback"
     USER = "user"
 
@@ -131,13 +132,15 @@ def load_community(data_dir: Path, community: Community) -> list[LabelledText]:
     """The labelled texts of one of the bundled communities, as `training.corpora` reads their sets,
     with every category the set labels; `label` (the `removal` category) is what the community's
     moderators remove: r/science its own removals, the tweets' channel offensive or hateful tweets,
-    and a chat channel the spam posted into it (the spam sets' spam messages)."""
+    a chat channel the spam posted into it (the spam sets' spam messages), and the German channel
+    offensive tweets."""
     from training.corpora import Source, load_all  # noqa: PLC0415 - corpora reads this module
 
     sets, removes = {
         Community.RSCIENCE: ([Source.RSCIENCE], Category.REMOVAL),
         Community.TWEETS: ([Source.DAVIDSON], Category.TOXICITY),
         Community.SPAM: ([Source.YOUTUBE, Source.SMS], Category.SPAM),
+        Community.GERMAN: ([Source.GERMEVAL], Category.TOXICITY),
     }.get(community, ([], None))
     if removes is None:
         raise ValueError(f"no bundled data set for community {community}")

@@ -450,6 +450,41 @@ def _log_serving_form(out: Path, settings: TrainingSettings, model: CategoryMode
     return registry.log_model(out / SCORER_FILE, "model", example)
 
 
+def _log_cascade(settings: TrainingSettings, model: TrainedCategories) -> dict[str, str]:
+    """The cascade's parameters and validation figures (MLflow), and its lines of the model card."""
+    fit = model.cascade
+    if fit is None:
+        return {"cascade": "off"}
+    mlflow.log_params(
+        {
+            "cascade.encoder": fit.cascade.encoder,
+            "cascade.encoder_sha256": fit.cascade.encoder_sha256,
+            "cascade.escalation_share": settings.escalation_share,
+            "cascade.languages": ",".join(fit.cascade.languages),
+        }
+    )
+    mlflow.log_metrics(
+        {
+            **{
+                f"cascade.validation_roc_auc.{c}.{k}": v
+                for c, aucs in fit.validation_auc.items()
+                for k, v in aucs.items()
+            },
+            **{f"cascade.escalated_share.{c}": v for c, v in fit.escalated_share.items()},
+        }
+    )
+    return {
+        "cascade": f"{fit.cascade.encoder}, escalation target {settings.escalation_share:.0%} of validation",
+        "languages the fast model knows": ", ".join(fit.cascade.languages) or "none",
+        **{
+            f"{c} validation ROC-AUC (fast → cascade, encoder alone)": (
+                f"{a['fast']:.3f} → {a['cascade']:.3f}, {a['encoder']:.3f}"
+            )
+            for c, a in fit.validation_auc.items()
+        },
+    }
+
+
 @task
 def register_challenger(
     settings: TrainingSettings,
@@ -470,6 +505,7 @@ def register_challenger(
     ):
         out = Path(tmp)
         data_info = _log_data(settings, data, params, model, trigger)
+        cascade_info = _log_cascade(settings, model)
         _log_evaluation(out, model, reports, checks, evasions, biases)
         _log_plots(out, model.model, data)
         card = model_card(
@@ -477,6 +513,7 @@ def register_challenger(
             {
                 "categories": ", ".join(model.model.categories),
                 **{f"{c} C": v for c, v in model.chosen_c.items()},
+                **cascade_info,
             },
             data_info,
             reports,

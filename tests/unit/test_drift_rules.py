@@ -2,7 +2,15 @@
 
 from datetime import UTC, datetime, timedelta
 
-from monitoring.drift import TEXT_DESCRIPTORS, DriftRules, DriftSummary, assess, unseen_word_share
+from monitoring.drift import (
+    TEXT_DESCRIPTORS,
+    DriftRules,
+    DriftSummary,
+    assess,
+    descriptors,
+    reference_languages,
+    unseen_word_share,
+)
 
 DESCRIPTORS = (*TEXT_DESCRIPTORS, "score.toxicity", "score.removal")
 
@@ -67,3 +75,23 @@ def test_the_cool_down_turns_a_second_trigger_into_a_report_only() -> None:
 def test_unseen_word_share_counts_words_not_punctuation() -> None:
     shares = unseen_word_share(["the cat sat !!!", "zebra cat", ""], frozenset({"the", "cat", "sat"}))
     assert shares.tolist() == [0.0, 0.5, 0.0]
+
+
+def test_a_new_language_in_the_mix_is_drift() -> None:
+    german = summary().model_copy(update={"means": summary().means | {"other_language_share": 0.2}})
+    result = assess(german, DriftRules(), NOW)
+    assert result.drifted
+    assert result.reasons == [
+        "language mix changed: messages in languages the reference does not hold rose by +0.200 (> 0.05)"
+    ]
+    few = summary().model_copy(update={"means": summary().means | {"other_language_share": 0.04}})
+    assert not assess(few, DriftRules(), NOW).drifted
+
+
+def test_the_reference_holds_its_common_languages_and_a_window_is_measured_against_them() -> None:
+    known = reference_languages(["en"] * 97 + ["de"] * 3)
+    assert known == frozenset({"en", "und"})
+    frame = descriptors(
+        ["hallo", "hello", "ok"], {"removal": [0.1, 0.2, 0.3]}, set(), ["de", "en", "und"], known
+    )
+    assert frame["other_language_share"].tolist() == [1.0, 0.0, 0.0]
