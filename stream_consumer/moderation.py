@@ -7,6 +7,7 @@ import json
 import math
 import re
 import time
+import unicodedata
 from base64 import b64decode
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -185,11 +186,24 @@ def model_input(text: NormalText, rules: RuleOutcome) -> NormalText:
     return text.without_words(rules.allowed) if rules.allowed else text
 
 
-def encoder_input(original: str, text: NormalText, rules: RuleOutcome) -> str:
-    """What the cascade's encoder reads: the message as written, without the words an allow term covers."""
-    if not rules.allowed:
+def _plain(text: str) -> str:
+    """A text with case, accents and spacing folded, and nothing else: what its normal form is when
+    the normal form undid no obfuscation."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
+
+
+def encoder_input(original: str, text: NormalText, rules: RuleOutcome | None = None) -> str:
+    """What the cascade's encoder reads: the message as written (its vocabulary knows real text in
+    every script), or — when the normal form undid an obfuscation (spaced-out letters, digits for
+    letters, look-alikes, invisible characters) — the normal form, so that a spelling the fast model
+    sees through does not blind the encoder; either way without the words an allow term covers."""
+    allowed = rules.allowed if rules is not None else frozenset()
+    if _plain(original) != text.text:
+        return text.without_words(allowed).text if allowed else text.text
+    if not allowed:
         return original
-    cut = sorted(text.spans[j] for j in rules.allowed)
+    cut = sorted(text.spans[j] for j in allowed)
     kept, at = [], 0
     for start, end in cut:
         kept.append(original[at:start])

@@ -23,6 +23,8 @@ from stream_consumer import cascade as serving
 from stream_consumer.cascade import Cascade, EncoderHead, logit
 from stream_consumer.encoder import ENCODER_NAME
 from stream_consumer.language import UNDETERMINED, identify
+from stream_consumer.moderation import encoder_input
+from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits
 
@@ -38,6 +40,11 @@ class CascadeFit:
     chosen_c: dict[str, float]
     validation_auc: dict[str, dict[str, float]]  # category → fast, encoder, stacked, cascade
     escalated_share: dict[str, float]  # of validation texts, per category's band
+
+
+def encoder_text(text: str) -> str:
+    """What the consumer's encoder reads of a text (no channel policy)."""
+    return encoder_input(text, normal_form(text))
 
 
 def languages_of(texts: Sequence[str], min_texts: int) -> tuple[str, ...]:
@@ -104,8 +111,8 @@ def fit_cascade(
     categories = [Category(c) for c in model.categories]
     train = [e for e in splits.train if any(e.label(c) is not None for c in categories)]
     val = [e for e in splits.validation if any(e.label(c) is not None for c in categories)]
-    e_train = embed([e.text for e in train])
-    e_val = embed([e.text for e in val])
+    e_train = embed([encoder_text(e.text) for e in train])
+    e_val = embed([encoder_text(e.text) for e in val])
     fast_val = fast_scores(fast_model, [e.text for e in val])
     heads: dict[str, EncoderHead] = {}
     chosen: dict[str, float] = {}

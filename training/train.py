@@ -21,7 +21,7 @@ from stream_consumer.features import TextFeaturizer, WindowSpec, fit_featurizer
 from stream_consumer.language import identify
 from stream_consumer.moderation import encoder_input, model_input
 from stream_consumer.normalize import NormalText, normal_form
-from stream_consumer.policy import rules
+from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import CategoryModel, LinearScorer
 from training.cascade import CascadeFit
 from training.corpora import Example, ExampleSplits, categories_with_both_classes
@@ -138,11 +138,8 @@ def category_scores(
     fast = model.predict_proba(inputs)
     if model.cascade is None or not texts:
         return fast
-    originals = (
-        [encoder_input(t, b, o) for t, b, o in zip(texts, batch, outcomes, strict=True)]
-        if outcomes
-        else list(texts)
-    )
+    each: list[RuleOutcome | None] = list(outcomes) if outcomes else [None] * len(batch)
+    originals = [encoder_input(t, b, o) for t, b, o in zip(texts, batch, each, strict=True)]
     languages = [identify(t) for t in texts]
     return cascade.run(model.cascade, fast, originals, languages, encoder.shared()).probability
 

@@ -77,12 +77,15 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert summary["retries_exhausted"] == 0
     assert summary["published"] == summary["with_verdict"] + summary["dead_lettered"]
     assert summary["dead_lettered"] > 0  # the 1% malformed records
-    # quiet on r/science, drift on tweets, a retrained champion promoted and served
-    first, second = summary["drift_checks"]
+    # quiet on r/science, drift on tweets, a retrained champion promoted and served; then the German
+    # channel: the language mix drifts and a champion that learnt German is promoted
+    first, second, third = summary["drift_checks"]
     assert not first["drifted"]
     assert second["drifted"]
     assert second["training"]["promoted"]
-    assert summary["champion_versions"] == ["1", "2"]
+    assert any("language mix" in r for r in third["reasons"]), third["reasons"]
+    assert third["training"]["promoted"]
+    assert summary["champion_versions"] == ["1", "2", "3"]
     phases = {p["name"]: p for p in summary["phases"]}
     before, after = phases["tweets"], phases["tweets after promotion"]
     assert set(after["versions"]) == {"2"}
@@ -98,6 +101,9 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         after["categories"]["removal"]["served_roc_auc"]["2"]
         > before["categories"]["removal"]["served_roc_auc"]["1"]
     )
+    german, german_after = phases["German"], phases["German after promotion"]
+    assert set(german_after["versions"]) == {"3"}
+    assert german_after["served_roc_auc"]["3"] > german["served_roc_auc"]["2"]
     assert "Verdicts by category" in proc.stdout
     # the UI servers were started by the run and stopped with --stop
     for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):

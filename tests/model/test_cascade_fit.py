@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score
 from contracts.categories import Category
 from stream_consumer import encoder
 from stream_consumer.scorer import CategoryModel
-from training.cascade import escalation, fast_scores, fit_cascade
+from training.cascade import encoder_text, escalation, fast_scores, fit_cascade
 from training.corpora import Example, ExampleSplits, Source
 from training.embeddings import EmbeddingCache
 from training.train import CategoryParams, ModelParams, category_scores, fit_categories
@@ -67,5 +67,5 @@ def test_a_cascade_fits_travels_and_scores(tmp_path: Path) -> None:
     # a second fit reads every embedding from the cache
     again = EmbeddingCache(tmp_path / "embeddings.sqlite", enc)
     calls: list[int] = []
-    again.embed([e.text for e in splits.train], lambda done, total: calls.append(total))
+    again.embed([encoder_text(e.text) for e in splits.train], lambda done, total: calls.append(total))
     assert calls == []

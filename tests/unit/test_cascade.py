@@ -140,3 +140,12 @@ def test_the_encoder_does_not_read_the_words_a_channel_allows() -> None:
     policy = ChannelPolicy(allow_terms=("gg",))
     text = normal_form("gg this is bad gg")
     assert encoder_input("gg this is bad gg", text, rules(policy, text)) == "this is bad"
+
+
+def test_the_encoder_reads_through_an_obfuscation_the_normal_form_undid() -> None:
+    for text in ("Das Straße ist schön, wirklich", "Hello, world! How are you?"):
+        assert encoder_input(text, normal_form(text), rules(ChannelPolicy(), normal_form(text))) == text
+    spaced = "t h a n k s for the help"
+    assert encoder_input(spaced, normal_form(spaced), rules(ChannelPolicy(), normal_form(spaced))) == (
+        "thanks for the help"
+    )
