@@ -66,7 +66,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
     from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415
 
     from contracts.categories import Category  # noqa: PLC0415
-    from training.cascade import choose_band, encoder_text, escalation, fast_scores  # noqa: PLC0415
+    from training.cascade import band_share, choose_band, encoder_text, escalation, fast_scores  # noqa: PLC0415
     from training.corpora import Source  # noqa: PLC0415
     from training.flow import evaluate_on_tests, fit_model, load_and_split  # noqa: PLC0415
     from training.settings import TrainingSettings  # noqa: PLC0415
@@ -132,7 +132,8 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
                 y = [int(val[i].labels[name]) for i in labelled]  # type: ignore[index]
                 fv = fast_val[name][labelled]
                 stacked = head.combine(fv, raw_val[name][labelled])
-                band, _ = choose_band(fv, stacked, y, share / len(model.cascade.heads), fast_val[name])  # type: ignore[arg-type]
+                per = band_share(share, len(model.cascade.heads))
+                band, _ = choose_band(fv, stacked, y, per, fast_val[name])  # type: ignore[arg-type]
                 heads[name] = replace(head, band=band)
             at = replace(model, cascade=replace(model.cascade, heads=heads))
             path = model_path.with_name(f"share-{share}.npz")

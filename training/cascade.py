@@ -97,6 +97,12 @@ def choose_band(
     return best[1], best[0]
 
 
+def band_share(share: float, categories: int) -> float:
+    """Each category's band's share of the validation texts: an equal part of `share` (all of them
+    when `share` is everything)."""
+    return 1.0 if share >= 1.0 else share / categories
+
+
 def fit_cascade(
     model: CategoryModel,
     splits: ExampleSplits,
@@ -137,7 +143,9 @@ def fit_cascade(
         alone = _platt(raw.reshape(-1, 1), yv)
         head = EncoderHead(weights, intercept, stacked, alone, (1.0, 0.0))
         combined = head.combine(fv, raw)
-        band, cascade_auc = choose_band(fv, combined, yv, share / len(categories), fast_val[category])
+        band, cascade_auc = choose_band(
+            fv, combined, yv, band_share(share, len(categories)), fast_val[category]
+        )
         heads[category] = replace(head, band=band)
         chosen[category] = best_c
         aucs[category] = {
