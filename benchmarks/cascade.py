@@ -107,7 +107,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
                 "fast": float(roc_auc_score(y, fast_scores(model, texts)[Category.TOXICITY])),
                 "cascade": float(roc_auc_score(y, category_scores(model, texts)[Category.TOXICITY])),
                 "escalated": escalation(
-                    model.cascade, fast_scores(model, texts), [identify(t) for t in texts]
+                    model.cascade, fast_scores(model, texts), [identify(encoder_text(t)) for t in texts]
                 ),
             }
             return out
@@ -123,7 +123,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
         }
         mix = mix_texts(data_dir)
         fast_mix = fast_scores(model, mix)
-        mix_languages = [identify(t) for t in mix]
+        mix_languages = [identify(encoder_text(t)) for t in mix]
         curve = []
         for share in SHARES:
             heads = {}

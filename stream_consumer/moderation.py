@@ -226,6 +226,9 @@ def _prepare(
         return Rejected(entry, DeadLetter.of(entry, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
     policy_name, policy = policies.for_channel(result.channel_id)
     outcome = rules(policy, text)
+    # The language identifier reads what the encoder reads: look-alike letters cannot make a message
+    # look foreign to the fast model.
+    for_encoder = encoder_input(result.text, text, outcome)
     return _Parsed(
         entry,
         result,
@@ -233,8 +236,8 @@ def _prepare(
         policy,
         outcome,
         model_input(text, outcome),
-        encoder_input(result.text, text, outcome),
-        identify(result.text),
+        for_encoder,
+        identify(for_encoder),
     )
 
 

@@ -49,7 +49,7 @@ def encoder_text(text: str) -> str:
 
 def languages_of(texts: Sequence[str], min_texts: int) -> tuple[str, ...]:
     """The languages with at least `min_texts` of the texts (undetermined ones not counted)."""
-    counts = Counter(identify(t) for t in texts)
+    counts = Counter(identify(encoder_text(t)) for t in texts)
     return tuple(sorted(lang for lang, n in counts.items() if lang != UNDETERMINED and n >= min_texts))
 
 

@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from contracts.categories import Category
 from contracts.policy import ChannelPolicy
 from stream_consumer import cascade, encoder
-from stream_consumer.features import TextFeaturizer, WindowSpec, fit_featurizer
+from stream_consumer.features import META_NAMES, TextFeaturizer, WindowSpec, fit_featurizer
 from stream_consumer.language import identify
 from stream_consumer.moderation import encoder_input, model_input
 from stream_consumer.normalize import NormalText, normal_form
@@ -44,6 +44,12 @@ class ModelParams(BaseModel):
     window_tokens: int = 256
     max_windows: int = 16
     row_norm: float = 0.0  # 0: l2 rows; above 0: rows divided by it (see `features.WindowSpec`)
+
+
+# Style features that only an obfuscation sets: their weights are kept at zero or above. Without
+# Davidson's and GermEval's tweets, the few mixed-script training texts are benign and taught the
+# toxicity head a negative weight — look-alike letters then lowered an insult's score below review.
+EVASION_SIGNALS = ("mixed_script_share",)
 
 
 @dataclass(frozen=True)
@@ -110,10 +116,14 @@ def _export(
     """The numpy serving form of a fitted regression (uncalibrated until `fit` sets its calibration)."""
     coef = lr.coef_[0]
     n = featurizer.n_columns
+    meta_weights = coef[n:].astype(np.float64)
+    for name in EVASION_SIGNALS:  # an obfuscation never lowers a score, whatever the data taught
+        i = META_NAMES.index(name)
+        meta_weights[i] = max(meta_weights[i], 0.0)
     return LinearScorer(
         featurizer=featurizer,
         text_weights=coef[:n].astype(np.float64),
-        meta_weights=coef[n:].astype(np.float64),
+        meta_weights=meta_weights,
         meta_mean=standardiser.mean,
         meta_scale=standardiser.scale,
         intercept=float(lr.intercept_[0]),
@@ -140,7 +150,7 @@ def category_scores(
         return fast
     each: list[RuleOutcome | None] = list(outcomes) if outcomes else [None] * len(batch)
     originals = [encoder_input(t, b, o) for t, b, o in zip(texts, batch, each, strict=True)]
-    languages = [identify(t) for t in texts]
+    languages = [identify(o) for o in originals]
     return cascade.run(model.cascade, fast, originals, languages, encoder.shared()).probability
 
 

@@ -85,3 +85,20 @@ def test_heads_share_one_featurizer_and_the_archive_reads_back_exactly(tmp_path:
         assert np.array_equal(scores[category], again[category])
     heads = {h.window for h in loaded.heads.values()}
     assert heads == {WindowSpec(8, 16, 20.0)}
+
+
+def test_look_alike_letters_never_lower_a_score_whatever_the_data_taught() -> None:
+    # GIVEN training data whose only mixed-script texts are benign (a Cyrillic "а" in ordinary chat)
+    rng = random.Random(5)
+    mixed = [f"{rng.choice(CHAT)} pаrty {i}" for i in range(60)]  # "а" is Cyrillic
+    examples = _examples(400, 1) + [Example(t, Source.SMS, {Category.TOXICITY: 0}) for t in mixed]
+    splits = ExampleSplits(examples, _examples(150, 2), _examples(50, 3))
+    model = fit_categories(splits, _params(), [Category.TOXICITY]).model
+    # WHEN an insult is written with look-alike letters
+    clean, disguised = normal_form("you idiot loser"), normal_form("уоu іdіоt lоsеr")
+    assert disguised.text == clean.text
+    assert disguised.mixed_script
+    raw = model.heads[Category.TOXICITY].decision([clean, disguised])
+    # THEN it scores as the clean insult does (log-odds, before calibration): the mixed-script weight
+    # cannot go below zero
+    assert raw[1] >= raw[0]

@@ -1,5 +1,6 @@
-"""The champion reader: it refuses a model trained on a normal form it does not implement (keeping the
-last good one, with a logged failure and a metric), and it reads manifests tolerantly."""
+"""The champion reader: it refuses a model trained on a normal form it does not implement, or whose
+encoder heads read another encoder (keeping the last good one, with a logged failure and a metric),
+and it reads manifests tolerantly."""
 
 import hashlib
 import json
@@ -7,13 +8,16 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from contracts.storage import ChampionManifest
+from stream_consumer.cascade import Cascade, EncoderHead
 from stream_consumer.champion import ChampionWatcher, ReloadEvent
 from stream_consumer.consumer import log_reload, metrics
+from stream_consumer.encoder import DIMENSIONS, encoder_sha256
 from stream_consumer.normalize import NORMAL_FORM_VERSION
-from stream_consumer.scorer import LinearScorer
+from stream_consumer.scorer import CategoryModel, LinearScorer
 from tests.fakes import MemoryBucket
 from training.data import Community, LabelledText
 from training.train import ModelParams, fit
@@ -32,7 +36,9 @@ def scorer() -> LinearScorer:
     return fit(items[:60], items[60:], ModelParams(c_grid=(1.0,), min_df=1)).scorer
 
 
-def _publish(bucket: MemoryBucket, scorer: LinearScorer, version: str, tmp: Path, **extra: object) -> None:
+def _publish(
+    bucket: MemoryBucket, scorer: LinearScorer | CategoryModel, version: str, tmp: Path, **extra: object
+) -> None:
     path = tmp / f"v{version}.npz"
     scorer.save(path)
     body = path.read_bytes()
@@ -93,3 +99,28 @@ def test_a_manifest_with_fields_this_reader_does_not_know_still_reads() -> None:
         "categories": ["toxicity", "spam"],  # written by a newer trainer
     }
     assert ChampionManifest.model_validate_json(json.dumps(manifest)).version == "3"
+
+
+def test_encoder_heads_of_another_encoder_are_refused_and_the_last_good_one_serves(
+    scorer: LinearScorer, tmp_path: Path
+) -> None:
+    # GIVEN a consumer serving version 1
+    bucket = MemoryBucket()
+    _publish(bucket, scorer, "1", tmp_path)
+    events: list[ReloadEvent] = []
+    watcher = ChampionWatcher(bucket, BUCKET, MANIFEST, interval_s=0, on_event=events.append)  # type: ignore[arg-type]
+    assert watcher.current() is not None
+    # WHEN version 2's encoder heads were trained on an encoder this consumer does not have
+    head = EncoderHead(np.zeros(DIMENSIONS), 0.0, np.array([1.0, 0.0, 0.0]), np.array([1.0, 0.0]), (0.4, 0.6))
+    other = Cascade("another-encoder", "0" * 64, {"removal": head}, ("en",))
+    _publish(bucket, CategoryModel({"removal": scorer}, {}, scorer.normal_form, other), "2", tmp_path)
+    champion = watcher.current()
+    # THEN version 1 keeps serving, and the refusal names the encoder
+    assert champion is not None
+    assert champion.version == "1"
+    assert events[-1].outcome == "failed"
+    assert "encoder" in events[-1].detail
+    # AND the same heads naming the installed encoder load
+    mine = replace(other, encoder_sha256=encoder_sha256())
+    _publish(bucket, CategoryModel({"removal": scorer}, {}, scorer.normal_form, mine), "3", tmp_path)
+    assert watcher.current().version == "3"  # type: ignore[union-attr]
