@@ -647,6 +647,7 @@ def train_flow(
         evasion_failures=evasions.failures(evasion_floors(settings)),
         bias_failures=bias_failures(settings, biases, incumbent.biases if champion_version else None),
         policy=PromotionPolicy(min_gain=settings.min_gain, max_loss=settings.max_loss),
+        sizes={n: (r.n, r.positives) for n, r in reports.items()},
     )
     manifest_uri = promote(settings, version, champion_version, decision, trigger)
     return TrainResult(

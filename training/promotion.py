@@ -15,6 +15,9 @@ class PromotionPolicy(BaseModel):
 
     min_gain: float = Field(default=0.002, ge=0.0)  # ROC-AUC on the target evaluation
     max_loss: float = Field(default=0.01, ge=0.0)  # ROC-AUC on each guarded evaluation
+    # A guarded evaluation with fewer texts of either class than this is reported, not guarded: on a
+    # handful of labels (a few moderator decisions in a category) ROC-AUC swings by tenths.
+    min_guard_class: int = Field(default=20, ge=0)
 
 
 class PromotionDecision(BaseModel):
@@ -38,12 +41,14 @@ def decide(
     evasion_failures: Sequence[str] = (),
     bias_failures: Sequence[str] = (),
     policy: PromotionPolicy = PromotionPolicy(),  # noqa: B008 - frozen, so sharing it is safe
+    sizes: Mapping[str, tuple[int, int]] | None = None,
 ) -> PromotionDecision:
     """Decide on ROC-AUCs measured on the same evaluation sets for both models.
 
     `target` must improve by at least `min_gain`; every `guarded` set may lose at most `max_loss`;
     a challenger that fails a behaviour test, falls below an evasion floor or fails the bias gate is
-    never promoted. The first model ever is promoted when it passes all three.
+    never promoted. The first model ever is promoted when it passes all three. `sizes` gives each
+    evaluation's (texts, positives): one with fewer than `min_guard_class` of either class guards nothing.
     """
     reasons: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
     reasons += [f"evasion floor: {f}" for f in evasion_failures]
@@ -74,7 +79,11 @@ def decide(
         if name in challenger and name in champion:
             loss = champion[name] - challenger[name]
             line = f"{name}: {challenger[name]:.4f} vs champion {champion[name]:.4f} ({-loss:+.4f})"
-            if loss > policy.max_loss:
+            n, positives = (sizes or {}).get(name, (None, None))
+            smallest = min(positives, n - positives) if n is not None and positives is not None else None
+            if smallest is not None and smallest < policy.min_guard_class:
+                reasons.append(f"{line}, not guarded: {smallest} texts of one class")
+            elif loss > policy.max_loss:
                 blocking.append(f"{line}, may lose at most {policy.max_loss:.4f}")
             else:
                 reasons.append(line)

@@ -219,3 +219,14 @@ def test_labels_added_to_a_sets_texts_ride_along_without_moving_its_split() -> N
         assert {e.text for e in getattr(before, part)} == {e.text for e in getattr(after, part)}
     decided = {e.text for e in after.test + after.validation + after.train if Category.REMOVAL in e.labels}
     assert decided == {f"text {i}" for i in range(0, 300, 7)}
+
+
+def test_a_guarded_evaluation_of_a_handful_of_labels_is_reported_not_guarded() -> None:
+    # GIVEN a challenger better on the target, worse on a category with 11 labels (2 of one class)
+    champion, challenger = {"tweets": 0.68, "toxicity": 0.86}, {"tweets": 0.97, "toxicity": 0.18}
+    few = decide(challenger, champion, "tweets", ["toxicity"], sizes={"toxicity": (11, 2)})
+    many = decide(challenger, champion, "tweets", ["toxicity"], sizes={"toxicity": (400, 120)})
+    # THEN the handful is reported beside the decision, and only a real evaluation blocks
+    assert few.promote
+    assert any("not guarded: 2 texts of one class" in r for r in few.reasons)
+    assert not many.promote
