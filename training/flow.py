@@ -51,7 +51,7 @@ from training.corpora import (
 )
 from training.data import LabelledText, dedupe_key, load_davidson, load_labelled_csv, split
 from training.embeddings import EmbeddingCache
-from training.evaluate import EvalReport, evaluate
+from training.evaluate import EvalReport, auc_difference_interval, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_bias_plot, save_plots
 from training.promotion import PromotionDecision, PromotionPolicy, decide
@@ -545,11 +545,16 @@ class IncumbentReports(BaseModel):
     version: str | None  # None before the first promotion
     reports: dict[str, EvalReport]
     biases: dict[str, BiasReport] = {}
+    # per evaluation, the 95% paired-bootstrap interval of challenger − champion ROC-AUC
+    differences: dict[str, tuple[float, float]] = {}
 
 
 @task
-def incumbent_reports(settings: TrainingSettings, data: Datasets) -> IncumbentReports:
-    """The current champion's serving model, evaluated on the same test splits."""
+def incumbent_reports(
+    settings: TrainingSettings, data: Datasets, challenger: CategoryModel | None = None
+) -> IncumbentReports:
+    """The current champion's serving model, evaluated on the same test splits (and, given the
+    challenger, the paired interval of their difference on each)."""
     client = registry.client(settings)
     current = registry.champion_version(client, settings.model_name)
     if current is None:
@@ -557,13 +562,26 @@ def incumbent_reports(settings: TrainingSettings, data: Datasets) -> IncumbentRe
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
         model = CategoryModel.load(path)
-    reports = {
-        name: _report(model, category, items)
-        for name, (category, items) in data.evaluations().items()
-        if category in model.categories
-    }
+    reports, differences = {}, {}
+    for name, (category, items) in data.evaluations().items():
+        if category not in model.categories:
+            continue
+        reports[name] = _report(model, category, items)
+        if challenger is not None and category in challenger.categories:
+            texts = [e.text for e in items]
+            y = np.array([int(e.labels[category]) for e in items])
+            differences[name] = auc_difference_interval(
+                y,
+                category_scores(challenger, texts)[category],
+                category_scores(model, texts)[category],
+                resamples=settings.bias_resamples,
+                seed=settings.seed,
+            )
     return IncumbentReports(
-        version=str(current.version), reports=reports, biases=bias.fn(settings, model, data)
+        version=str(current.version),
+        reports=reports,
+        biases=bias.fn(settings, model, data),
+        differences=differences,
     )
 
 
@@ -635,7 +653,7 @@ def train_flow(
     run_id, version = register_challenger(
         settings, model, data, heads, reports, checks, evasions, biases, trigger
     )
-    incumbent = incumbent_reports(settings, data)
+    incumbent = incumbent_reports(settings, data, model.model)
     champion_version = incumbent.version
     target = target if target and target in reports else default_target(reports, data)
     decision = decide(
@@ -648,6 +666,7 @@ def train_flow(
         bias_failures=bias_failures(settings, biases, incumbent.biases if champion_version else None),
         policy=PromotionPolicy(min_gain=settings.min_gain, max_loss=settings.max_loss),
         sizes={n: (r.n, r.positives) for n, r in reports.items()},
+        differences=incumbent.differences,
     )
     manifest_uri = promote(settings, version, champion_version, decision, trigger)
     return TrainResult(

@@ -42,6 +42,7 @@ def decide(
     bias_failures: Sequence[str] = (),
     policy: PromotionPolicy = PromotionPolicy(),  # noqa: B008 - frozen, so sharing it is safe
     sizes: Mapping[str, tuple[int, int]] | None = None,
+    differences: Mapping[str, tuple[float, float]] | None = None,
 ) -> PromotionDecision:
     """Decide on ROC-AUCs measured on the same evaluation sets for both models.
 
@@ -49,6 +50,9 @@ def decide(
     a challenger that fails a behaviour test, falls below an evasion floor or fails the bias gate is
     never promoted. The first model ever is promoted when it passes all three. `sizes` gives each
     evaluation's (texts, positives): one with fewer than `min_guard_class` of either class guards nothing.
+    `differences` gives each evaluation's 95% interval of challenger − champion ROC-AUC (paired
+    bootstrap): a loss beyond `max_loss` blocks only when the interval lies below zero — a challenger
+    that is surely worse, not one that drew a few unlucky texts of a small test split.
     """
     reasons: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
     reasons += [f"evasion floor: {f}" for f in evasion_failures]
@@ -77,16 +81,8 @@ def decide(
             reasons.append(line)
     for name in guarded:
         if name in challenger and name in champion:
-            loss = champion[name] - challenger[name]
-            line = f"{name}: {challenger[name]:.4f} vs champion {champion[name]:.4f} ({-loss:+.4f})"
-            n, positives = (sizes or {}).get(name, (None, None))
-            smallest = min(positives, n - positives) if n is not None and positives is not None else None
-            if smallest is not None and smallest < policy.min_guard_class:
-                reasons.append(f"{line}, not guarded: {smallest} texts of one class")
-            elif loss > policy.max_loss:
-                blocking.append(f"{line}, may lose at most {policy.max_loss:.4f}")
-            else:
-                reasons.append(line)
+            line, blocks = _guard(name, challenger[name], champion[name], policy, sizes, differences)
+            (blocking if blocks else reasons).append(line)
     promote = not blocking
     return PromotionDecision(
         promote=promote,
@@ -95,3 +91,25 @@ def decide(
         challenger=dict(challenger),
         champion=dict(champion),
     )
+
+
+def _guard(
+    name: str,
+    mine: float,
+    theirs: float,
+    policy: PromotionPolicy,
+    sizes: Mapping[str, tuple[int, int]] | None,
+    differences: Mapping[str, tuple[float, float]] | None,
+) -> tuple[str, bool]:
+    """One guarded evaluation: the line for the audit trail, and whether it blocks the promotion."""
+    loss = theirs - mine
+    line = f"{name}: {mine:.4f} vs champion {theirs:.4f} ({-loss:+.4f})"
+    n, positives = (sizes or {}).get(name, (None, None))
+    if n is not None and positives is not None and min(positives, n - positives) < policy.min_guard_class:
+        return f"{line}, not guarded: {min(positives, n - positives)} texts of one class", False
+    if loss <= policy.max_loss:
+        return line, False
+    interval = (differences or {}).get(name)
+    if interval is not None and interval[1] >= 0:
+        return f"{line}, within noise: paired 95% interval {interval[0]:+.4f}…{interval[1]:+.4f}", False
+    return f"{line}, may lose at most {policy.max_loss:.4f}", True

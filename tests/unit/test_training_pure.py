@@ -6,6 +6,7 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
 from contracts.storage import ModeratorDecision
@@ -14,7 +15,7 @@ from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
 from training.corpora import Example, ExampleSplits, Source, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
-from training.evaluate import EvalReport, evaluate
+from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
 from training.flow import Datasets, default_target
 from training.promotion import PromotionPolicy, decide
 
@@ -230,3 +231,26 @@ def test_a_guarded_evaluation_of_a_handful_of_labels_is_reported_not_guarded() -
     assert few.promote
     assert any("not guarded: 2 texts of one class" in r for r in few.reasons)
     assert not many.promote
+
+
+def test_a_guarded_loss_within_the_paired_noise_does_not_block_a_sure_one_does() -> None:
+    champion, challenger = {"tweets": 0.68, "ethos": 0.697}, {"tweets": 0.97, "ethos": 0.685}
+    noisy = decide(challenger, champion, "tweets", ["ethos"], differences={"ethos": (-0.04, 0.02)})
+    sure = decide(challenger, champion, "tweets", ["ethos"], differences={"ethos": (-0.03, -0.002)})
+    assert noisy.promote
+    assert any("within noise" in r for r in noisy.reasons)
+    assert not sure.promote
+
+
+def test_the_paired_interval_brackets_the_difference_and_is_tighter_than_either_models() -> None:
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 2, 300)
+    a = y + rng.normal(0, 0.8, 300)  # a better model
+    b = a + rng.normal(0, 0.3, 300)  # the same model, a little noisier
+    low, high = auc_difference_interval(y, a, b)
+    diff = roc_auc_score(y, a) - roc_auc_score(y, b)
+    assert low <= diff <= high
+    a_low, a_high = auc_interval(y, a)
+    assert high - low < (a_high - a_low) / 2
+    # a model against itself: no difference at all
+    assert auc_difference_interval(y, a, a) == (0.0, 0.0)
