@@ -66,6 +66,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
     from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415
 
     from contracts.categories import Category  # noqa: PLC0415
+    from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS  # noqa: PLC0415
     from training.cascade import band_share, choose_band, encoder_text, escalation, fast_scores  # noqa: PLC0415
     from training.corpora import Source  # noqa: PLC0415
     from training.flow import evaluate_on_tests, fit_model, load_and_split  # noqa: PLC0415
@@ -79,7 +80,6 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
     @flow(name="cascade_benchmark")
     def steps() -> dict[str, Any]:
         from stream_consumer.language import identify  # noqa: PLC0415
-        from training.embeddings import EmbeddingCache  # noqa: PLC0415
 
         started = time.perf_counter()
         data = load_and_split(settings)
@@ -112,15 +112,8 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
             }
             return out
         # the curve: the same heads, their bands chosen again for each share
-        from stream_consumer import encoder  # noqa: PLC0415
-
-        cache = EmbeddingCache(settings.embedding_cache, encoder.shared())
         val = [e for e in data.splits.validation if any(e.label(c) is not None for c in model.categories)]  # type: ignore[arg-type]
         fast_val = fast_scores(model, [e.text for e in val])
-        raw_val = {
-            name: head.raw(cache.embed([encoder_text(e.text) for e in val]))
-            for name, head in model.cascade.heads.items()
-        }
         mix = mix_texts(data_dir)
         fast_mix = fast_scores(model, mix)
         mix_languages = [identify(encoder_text(t)) for t in mix]
@@ -128,13 +121,9 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
         for share in SHARES:
             heads = {}
             for name, head in model.cascade.heads.items():
-                labelled = [i for i, e in enumerate(val) if e.label(name) is not None]  # type: ignore[arg-type]
-                y = [int(val[i].labels[name]) for i in labelled]  # type: ignore[index]
-                fv = fast_val[name][labelled]
-                stacked = head.combine(fv, raw_val[name][labelled])
+                center = CATEGORY_THRESHOLDS.get(Category(name), DEFAULT_THRESHOLDS).review
                 per = band_share(share, len(model.cascade.heads))
-                band, _ = choose_band(fv, stacked, y, per, fast_val[name])  # type: ignore[arg-type]
-                heads[name] = replace(head, band=band)
+                heads[name] = replace(head, band=choose_band(fast_val[name], per, center))
             at = replace(model, cascade=replace(model.cascade, heads=heads))
             path = model_path.with_name(f"share-{share}.npz")
             at.save(path)

@@ -40,10 +40,6 @@ class DemoSettings(BaseSettings):
     # the communities the story switches to, so that its verdicts there are on communities no model has
     # seen (and on a language the fast model does not know).
     training_sources: list[Source] = Field(default_factory=lambda: list(_ALL_BUT_TWEETS))
-    # The cascade's escalation share: the demo's 300 msg/s leave the encoder room for a fifth of the
-    # messages (a deployment picks its share by its traffic: see the benchmark's curve), where the
-    # cascade's gain is steady from one retraining to the next.
-    escalation_share: float = Field(default=0.2, ge=0, le=1)
     keep_services: bool = True  # leave LocalStack and the UIs up after the summary (`make down`)
     step_timeout_s: float = 600.0
 
@@ -86,7 +82,6 @@ def child_env(
             state_dir=settings.state_dir,
             tracking_uri=mlflow_url,
             sources=settings.training_sources,
-            escalation_share=settings.escalation_share,
         ),
         MonitoringSettings.for_stack(
             stack,

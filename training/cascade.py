@@ -2,9 +2,12 @@
 
 Per category: a logistic regression on the training texts' embeddings (C chosen on validation); on
 the validation texts, the stacked calibration (the fast score's logit and the encoder's raw score) and
-the encoder-alone calibration; then the uncertain band: of the windows of the category's fast scores
-holding `share` / (number of categories) of every validation text, the one whose escalation gives the
-labelled texts the highest ROC-AUC — so that all bands together escalate at most `share` of them.
+the encoder-alone calibration; then the uncertain band: the fast scores around the category's review
+threshold (where a verdict turns between allow and review) holding `share` / (number of categories) of
+every validation text, so that all bands together escalate at most `share` of them. A band anchored
+where decisions turn, not placed where validation ROC-AUC gains most, stays put from one retraining to
+the next (placed by validation it moved, and moved the champion-challenger comparison by more than the
+promotion margin on small test splits).
 The languages the fast model knows are those of its training texts (at least `min_texts` of them).
 """
 
@@ -19,6 +22,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
+from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS
 from stream_consumer import cascade as serving
 from stream_consumer.cascade import Cascade, EncoderHead, logit
 from stream_consumer.encoder import ENCODER_NAME
@@ -64,37 +68,16 @@ def _platt(x: NDArray[np.float64], y: NDArray[np.int_]) -> NDArray[np.float64]:
     return np.array([*lr.coef_[0].tolist(), float(lr.intercept_[0])])
 
 
-def choose_band(
-    fast: NDArray[np.float64],
-    stacked: NDArray[np.float64],
-    y: NDArray[np.int_],
-    share: float,
-    population: NDArray[np.float64] | None = None,
-) -> tuple[tuple[float, float], float]:
-    """The window of fast scores holding `share` of `population` (every validation text's fast score of
-    this category; by default the labelled ones) whose escalation (the stacked score in place of the fast
-    one) gives the labelled texts the best ROC-AUC, and that AUC."""
-    every = np.sort(fast if population is None else population)
-    k = round(share * len(every))
-    if k == 0:
-        return (1.0, 0.0), float(roc_auc_score(y, fast))  # an empty band: nothing escalates
-    if k >= len(every):
-        return (0.0, 1.0), float(roc_auc_score(y, stacked))  # every score: everything escalates
-    labelled = np.sort(fast)
-    best: tuple[float, tuple[float, float]] | None = None
-    for q in np.linspace(0.0, 1.0, BAND_POSITIONS):
-        low = float(labelled[min(int(q * len(labelled)), len(labelled) - 1)])
-        first = int(np.searchsorted(every, low, side="left"))
-        if first + k > len(every):
-            first = len(every) - k
-            low = float(every[first])
-        high = float(every[first + k - 1])
-        inside = (fast >= low) & (fast <= high)
-        auc = float(roc_auc_score(y, np.where(inside, stacked, fast)))
-        if best is None or auc > best[0]:
-            best = (auc, (low, high))
-    assert best is not None
-    return best[1], best[0]
+def choose_band(population: NDArray[np.float64], share: float, center: float) -> tuple[float, float]:
+    """The narrowest band of fast scores around `center` (the category's review threshold, where a
+    verdict turns) holding `share` of `population` (every validation text's fast score)."""
+    if share <= 0 or len(population) == 0:
+        return (1.0, 0.0)  # an empty band: nothing escalates
+    if share >= 1:
+        return (0.0, 1.0)  # every score: everything escalates
+    distance = np.sort(np.abs(population - center))
+    radius = float(distance[min(int(np.ceil(share * len(distance))), len(distance)) - 1])
+    return (center - radius, center + radius)
 
 
 def band_share(share: float, categories: int) -> float:
@@ -143,10 +126,10 @@ def fit_cascade(
         alone = _platt(raw.reshape(-1, 1), yv)
         head = EncoderHead(weights, intercept, stacked, alone, (1.0, 0.0))
         combined = head.combine(fv, raw)
-        band, cascade_auc = choose_band(
-            fv, combined, yv, band_share(share, len(categories)), fast_val[category]
-        )
+        center = CATEGORY_THRESHOLDS.get(Category(category), DEFAULT_THRESHOLDS).review
+        band = choose_band(fast_val[category], band_share(share, len(categories)), center)
         heads[category] = replace(head, band=band)
+        cascade_auc = float(roc_auc_score(yv, np.where(heads[category].uncertain(fv), combined, fv)))
         chosen[category] = best_c
         aucs[category] = {
             "fast": float(roc_auc_score(yv, fv)),
