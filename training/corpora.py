@@ -254,12 +254,24 @@ class ExampleSplits:
         return [e.text for e in items], [int(e.labels[category]) for e in items]
 
 
+_BUNDLED = frozenset(s.value for s in Source)
+
+
+def _unit(text: str, seed: int) -> float:
+    """A number in [0, 1) fixed by the text (case and white space ignored) and the seed."""
+    digest = hashlib.sha256(f"{seed}:{dedupe_key(text)}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
 def split_examples(
     examples: Sequence[Example], seed: int = 42, validation: float = 0.15, test: float = 0.15
 ) -> ExampleSplits:
     """One row per text across every set (case and white space ignored; its labels merged, and a text two
     rows label differently dropped), then each (set, labels) stratum of the first rows split by the same
-    shares: adding a set, or labels on texts a set already holds, never moves another set's split."""
+    shares: adding a set, or labels on texts a set already holds, never moves another set's split. A set
+    given at run time (moderators' decisions) grows from one retraining to the next, so each of its texts
+    is split alone, by a hash: a text the last champion trained on never lands in the next one's test
+    split, where it would flatter the champion."""
     groups: dict[str, list[Example]] = {}
     for e in examples:
         groups.setdefault(dedupe_key(e.text), []).append(e)
@@ -286,6 +298,11 @@ def split_examples(
     rngs: dict[str, random.Random] = {}  # one per set: adding a set never moves another set's split
     for key in sorted(strata):
         group = strata[key]
+        if key[0] not in _BUNDLED:  # a set given at run time grows between runs: split each text alone
+            for e in group:
+                u = _unit(e.text, seed)
+                (tst if u < test else val if u < test + validation else train).append(e)
+            continue
         rngs.setdefault(key[0], random.Random(seed)).shuffle(group)
         n_test, n_val = round(len(group) * test), round(len(group) * validation)
         tst += group[:n_test]

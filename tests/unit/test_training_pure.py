@@ -254,3 +254,24 @@ def test_the_paired_interval_brackets_the_difference_and_is_tighter_than_either_
     assert high - low < (a_high - a_low) / 2
     # a model against itself: no difference at all
     assert auc_difference_interval(y, a, a) == (0.0, 0.0)
+
+
+def test_a_run_time_set_that_grows_keeps_each_texts_part() -> None:
+    # GIVEN moderators' decisions at one retraining, and more of them at the next
+    def decisions(n: int) -> list[Example]:
+        return [
+            Example(f"decision number {i}", "feedback", {Category.TOXICITY: i % 3 == 0}) for i in range(n)
+        ]
+
+    def parts(examples: list[Example]) -> dict[str, str]:
+        s = split_examples(examples)
+        return {
+            e.text: name
+            for name, p in (("train", s.train), ("val", s.validation), ("test", s.test))
+            for e in p
+        }
+
+    before, after = parts(decisions(300)), parts(decisions(900))
+    # THEN no text changes part: what the last champion trained on never becomes the next test
+    assert all(after[t] == part for t, part in before.items())
+    assert 0.1 < sum(p == "test" for p in after.values()) / len(after) < 0.2
