@@ -189,7 +189,12 @@ def model_input(text: NormalText, rules: RuleOutcome) -> NormalText:
 def _plain(text: str) -> str:
     """A text with case, accents and spacing folded, and nothing else: what its normal form is when
     the normal form undid no obfuscation."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    folded = text.casefold()
+    if folded.isascii():
+        return " ".join(folded.split())
+    # Character by character: a whole-string NFKD sorts a run of combining marks in quadratic time,
+    # and the marks are dropped anyway, so their order does not matter.
+    decomposed = "".join(unicodedata.normalize("NFKD", c) for c in folded)
     return " ".join("".join(c for c in decomposed if not unicodedata.combining(c)).split())
 
 
