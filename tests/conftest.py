@@ -44,6 +44,20 @@ class TestEnv(BaseSettings):
     aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One embedding cache for every training of the session, in-process or in a child (the demo's):
+    each test keeps its own state directory, but none embeds a text another already has."""
+    path = tmp_path_factory.mktemp("embeddings") / "embeddings.sqlite"
+    before = os.environ.get("TRAINING_EMBEDDING_CACHE_FILE")
+    os.environ["TRAINING_EMBEDDING_CACHE_FILE"] = str(path)
+    yield path
+    if before is None:
+        os.environ.pop("TRAINING_EMBEDDING_CACHE_FILE", None)
+    else:
+        os.environ["TRAINING_EMBEDDING_CACHE_FILE"] = before
+
+
 @pytest.fixture(scope="session")
 def test_env() -> TestEnv:
     return TestEnv()

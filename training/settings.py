@@ -80,10 +80,11 @@ class TrainingSettings(DeployableSettings):
     cascade: bool = True
     escalation_share: float = Field(default=0.05, ge=0, le=1)
     min_language_texts: int = Field(default=1_000, ge=1)
+    embedding_cache_file: Path | None = None  # default: embeddings.sqlite in the state directory
 
     @property
     def embedding_cache(self) -> Path:
-        return self.state_dir / "embeddings.sqlite"
+        return self.embedding_cache_file or self.state_dir / "embeddings.sqlite"
 
     @property
     def resolved_tracking_uri(self) -> str:

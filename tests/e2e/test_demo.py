@@ -25,14 +25,19 @@ def _demo_env(endpoint_url: str, state_dir: Path, data_dir: Path) -> dict[str, s
         for k, v in os.environ.items()
         if k not in {"MLFLOW_TRACKING_URI", "PREFECT_API_URL"} and not k.startswith(("DEMO_", "TRAINING_"))
     }
-    return env | {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "DATA_DIR": str(data_dir),
-        "DEMO_STATE_DIR": str(state_dir),
-        "DEMO_MLFLOW_PORT": str(free_port()),
-        "DEMO_PREFECT_PORT": str(free_port()),
-        "DEMO_EVIDENTLY_PORT": str(free_port()),
-    }
+    cache = os.environ.get("TRAINING_EMBEDDING_CACHE_FILE")  # the session's (tests/conftest.py)
+    return (
+        env
+        | ({"TRAINING_EMBEDDING_CACHE_FILE": cache} if cache else {})
+        | {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "DATA_DIR": str(data_dir),
+            "DEMO_STATE_DIR": str(state_dir),
+            "DEMO_MLFLOW_PORT": str(free_port()),
+            "DEMO_PREFECT_PORT": str(free_port()),
+            "DEMO_EVIDENTLY_PORT": str(free_port()),
+        }
+    )
 
 
 def _answers(port: str) -> bool:
