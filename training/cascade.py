@@ -23,7 +23,6 @@ from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS
-from stream_consumer import cascade as serving
 from stream_consumer.cascade import Cascade, EncoderHead, logit
 from stream_consumer.encoder import ENCODER_NAME
 from stream_consumer.language import UNDETERMINED, identify
@@ -160,6 +159,3 @@ def escalation(cascade: Cascade, fast: dict[str, NDArray[np.float64]], languages
         if name in fast:
             out |= head.uncertain(fast[name])
     return float(out.mean())
-
-
-__all__ = ["CascadeFit", "choose_band", "escalation", "fit_cascade", "languages_of", "serving"]

@@ -130,22 +130,30 @@ def operating_point(
     )
 
 
-def auc_interval(
-    y: NDArray[np.int_], p: NDArray[np.float64], resamples: int = 200, seed: int = 7
-) -> tuple[float, float]:
-    """The 2.5th and 97.5th percentiles of ROC-AUC over bootstrap resamples of the examples."""
+def _bootstrap_aucs(
+    y: NDArray[np.int_], columns: Sequence[NDArray[np.float64]], resamples: int, seed: int
+) -> NDArray[np.float64]:
+    """ROC-AUC of each column of scores on the same bootstrap resamples of the examples (one row per
+    resample holding both classes)."""
     from scipy.stats import rankdata  # noqa: PLC0415 - training-side only
 
     rng = np.random.default_rng(seed)
-    aucs = []
+    rows = []
     for _ in range(resamples):
         pick = rng.integers(0, len(y), len(y))
         yy = y[pick]
         n_pos = int(yy.sum())
         if 0 < n_pos < len(yy):
-            ranks = rankdata(p[pick])
-            aucs.append((ranks[yy == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * (len(yy) - n_pos)))
-    low, high = np.percentile(aucs, [2.5, 97.5])
+            scale, offset = n_pos * (len(yy) - n_pos), n_pos * (n_pos + 1) / 2
+            rows.append([(rankdata(c[pick])[yy == 1].sum() - offset) / scale for c in columns])
+    return np.array(rows)
+
+
+def auc_interval(
+    y: NDArray[np.int_], p: NDArray[np.float64], resamples: int = 200, seed: int = 7
+) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of ROC-AUC over bootstrap resamples of the examples."""
+    low, high = np.percentile(_bootstrap_aucs(y, [p], resamples, seed)[:, 0], [2.5, 97.5])
     return float(low), float(high)
 
 
@@ -154,19 +162,8 @@ def auc_difference_interval(
 ) -> tuple[float, float]:
     """The 2.5th and 97.5th percentiles of ROC-AUC(a) − ROC-AUC(b) over paired bootstrap resamples of
     the examples (both models scored on the same resample: the difference is far tighter than either)."""
-    from scipy.stats import rankdata  # noqa: PLC0415 - training-side only
-
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(resamples):
-        pick = rng.integers(0, len(y), len(y))
-        yy = y[pick]
-        n_pos = int(yy.sum())
-        if 0 < n_pos < len(yy):
-            scale = n_pos * (len(yy) - n_pos)
-            ra, rb = rankdata(a[pick])[yy == 1].sum(), rankdata(b[pick])[yy == 1].sum()
-            diffs.append((ra - rb) / scale)  # the n_pos(n_pos + 1)/2 terms cancel
-    low, high = np.percentile(diffs, [2.5, 97.5])
+    aucs = _bootstrap_aucs(y, [a, b], resamples, seed)
+    low, high = np.percentile(aucs[:, 0] - aucs[:, 1], [2.5, 97.5])
     return float(low), float(high)
 
 
