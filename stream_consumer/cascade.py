@@ -8,7 +8,8 @@ the embedding, and its final probability is calibrated again on validation: stac
 score in a language the fast model knows, the encoder alone in one it does not.
 
 A batch's encoder time is bounded: escalations are embedded a chunk at a time, those that must not
-fall back first, and once the budget is spent the rest keep their fast score (`fast_over_budget`);
+fall back first, and once the budget is spent (or the encoder fails) the rest keep their fast score
+(`fast_over_budget`);
 a message in a language the fast model does not know is then sent to human review.
 
 The heads are small (a 512-weight regression and five numbers per category) and travel inside the
@@ -173,7 +174,10 @@ def run(
         if clock() - started >= budget_s:
             break
         idx = order[lo : lo + CHUNK]
-        embeddings = encoder.embed([texts[i] for i in idx])  # type: ignore[union-attr]
+        try:
+            embeddings = encoder.embed([texts[i] for i in idx])  # type: ignore[union-attr]
+        except Exception:  # a failing encoder is spent budget, never a failed batch
+            break
         for name, head in heads.items():
             raw = head.raw(embeddings)
             final[name][idx] = np.where(known[idx], head.combine(fast[name][idx], raw), head.on_its_own(raw))

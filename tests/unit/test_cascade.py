@@ -149,3 +149,13 @@ def test_the_encoder_reads_through_an_obfuscation_the_normal_form_undid() -> Non
     assert encoder_input(spaced, normal_form(spaced), rules(ChannelPolicy(), normal_form(spaced))) == (
         "thanks for the help"
     )
+
+
+def test_an_encoder_that_fails_is_spent_budget_not_a_failed_batch() -> None:
+    class Broken(WordEncoder):
+        def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+            raise MemoryError("the encoder stopped answering")
+
+    out = cascade.run(_cascade(), {"removal": np.array([0.5, 0.1])}, ["x", "y"], ["de", "en"], Broken())
+    assert out.stage == [Stage.FAST_OVER_BUDGET, Stage.FAST]
+    assert out.unjudged.tolist() == [True, False]  # the German message goes to review
