@@ -115,7 +115,6 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
     from datetime import UTC, datetime  # noqa: PLC0415
     from uuid import uuid4  # noqa: PLC0415
 
-    from contracts.lambda_event import read_event  # noqa: PLC0415
     from contracts.policy import PolicyBook  # noqa: PLC0415
     from stream_consumer.consumer import Consumer  # noqa: PLC0415
     from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
@@ -165,7 +164,7 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
         def run(events: list[dict[str, object]] = events) -> int:
             n = 0
             for e in events:
-                consumer.handle(read_event(e))
+                consumer.handle_event(e)
                 n += len(e["Records"])  # type: ignore[arg-type]
             return n
 

@@ -2,6 +2,7 @@
 the batch), read record by record, and Lambda's partial batch response."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, NotRequired, TypedDict
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -102,6 +103,37 @@ class BadEnvelope:
         )
 
 
+class WindowSpan(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start: datetime
+    end: datetime
+
+
+class TumblingWindow(BaseModel):
+    """The tumbling-window part of a Kinesis event (present when the mapping has windows on)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore", populate_by_name=True)
+
+    window: WindowSpan
+    state: dict[str, Any] = Field(default_factory=dict)  # what the last invocation returned
+    shard_id: str = Field(default="", alias="shardId")
+    event_source_arn: str = Field(default="", alias="eventSourceARN")
+    final: bool = Field(default=False, alias="isFinalInvokeForWindow")
+    terminated_early: bool = Field(default=False, alias="isWindowTerminatedEarly")
+
+
+def read_window(event: Any) -> TumblingWindow | None:
+    """The event's tumbling window, or None without one; a window that cannot be read fails the
+    invocation loudly (its state could not be carried on)."""
+    if not isinstance(event, dict) or "window" not in event:
+        return None
+    try:
+        return TumblingWindow.model_validate({**event, "state": event.get("state") or {}})
+    except ValidationError as err:
+        raise EventError(f"the tumbling window cannot be read ({explain(err)})") from err
+
+
 class BatchItemFailure(TypedDict):
     itemIdentifier: str
 
@@ -110,4 +142,4 @@ class BatchResponse(TypedDict):
     """Lambda's partial batch response for Kinesis (ReportBatchItemFailures)."""
 
     batchItemFailures: list[BatchItemFailure]
-    state: NotRequired[dict[str, str]]
+    state: NotRequired[dict[str, Any]]  # with tumbling windows: always (without it the invocation failed)

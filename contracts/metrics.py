@@ -1,6 +1,9 @@
 """The consumer's CloudWatch EMF metrics: namespace, service and names, for the code that emits them,
 the production dashboard and alarms (Terraform, held by a test) and the demo's live view."""
 
+from typing import get_args
+
+from contracts.policy import SignalName
 from contracts.verdict import Action, Stage
 
 NAMESPACE = "ChatModeration"
@@ -14,6 +17,9 @@ HANDLER_DURATION = "HandlerDuration"
 CHAMPION_VERSION = "ChampionVersion"
 MODEL_RELOADS = "ModelReloads"
 MODEL_RELOAD_FAILURES = "ModelReloadFailures"
+WINDOWS_CLOSED = "WindowsClosed"  # tumbling windows whose final invocation succeeded
+WINDOW_STATE_ERRORS = "WindowStateErrors"  # a window state that could not be read: a fresh one started
+SIGNALS: tuple[str, ...] = get_args(SignalName)
 
 
 def verdicts(action: Action | str) -> str:
@@ -24,6 +30,13 @@ def verdicts(action: Action | str) -> str:
 def stage(name: Stage | str) -> str:
     """The count of written verdicts scored at this stage of the cascade (`Stage_encoder`, …)."""
     return f"Stage_{Stage(name).value}"
+
+
+def signal(name: str) -> str:
+    """The count of written verdicts for which this context signal fired (`Signal_raid`, …)."""
+    if name not in SIGNALS:
+        raise ValueError(f"unknown context signal {name!r}")
+    return f"Signal_{name}"
 
 
 ALL = frozenset(
@@ -38,5 +51,8 @@ ALL = frozenset(
         MODEL_RELOAD_FAILURES,
         *(verdicts(a) for a in Action),
         *(stage(s) for s in Stage),
+        WINDOWS_CLOSED,
+        WINDOW_STATE_ERRORS,
+        *(signal(s) for s in SIGNALS),
     }
 )

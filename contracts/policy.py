@@ -7,7 +7,9 @@ Version 2 adds `categories`. A channel that names no category gets each category
 opts in. A version-1 channel policy (`thresholds` and no `categories`) keeps its meaning: its thresholds
 were those of the one score there was, the community's removals, so `removal` acts there with them.
 A channel's `scoring` (default `cascade`) can ask for the cascade's encoder on every message; a reader
-that does not know the field ignores it.
+that does not know the field ignores it. A channel's `context` sets the thresholds of the signals
+counted across its messages in the event source mapping's tumbling window (`stream_consumer.context`)
+and the action each raises a message to; what it leaves out keeps the defaults below.
 """
 
 import hashlib
@@ -46,6 +48,68 @@ CATEGORY_THRESHOLDS: dict[Category, Thresholds] = {
 }
 
 
+SignalName = Literal["flood", "raid", "links", "mentions", "heat"]
+ContextAction = Literal["allow", "review", "remove"]  # "allow": reported on the verdict, no action
+
+
+class _Signal(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    threshold: float = Field(ge=0)  # 0: the signal is off in the channel
+    action: ContextAction = "review"
+
+
+class FloodRule(_Signal):
+    """One user's messages in the channel in the window."""
+
+    threshold: float = Field(default=12, ge=0)
+
+
+class RaidRule(_Signal):
+    """Distinct users who posted the same or nearly the same text in the channel in the window; texts
+    of fewer than `min_letters` letters never count ("gg" from a whole channel is not a raid)."""
+
+    threshold: float = Field(default=5, ge=0)
+    min_letters: int = Field(default=16, ge=4)
+
+
+class LinksRule(_Signal):
+    """One user's messages with a link in the channel in the window."""
+
+    threshold: float = Field(default=5, ge=0)
+
+
+class MentionsRule(_Signal):
+    """One user's @-mentions in the channel in the window."""
+
+    threshold: float = Field(default=10, ge=0)
+
+
+class HeatRule(_Signal):
+    """The share of the channel's messages in the window that the models flagged, once the window has
+    `min_messages` of them; reported, no action, unless a channel asks."""
+
+    threshold: float = Field(default=0.6, ge=0, le=1)
+    action: ContextAction = "allow"
+    min_messages: int = Field(default=30, ge=1)
+
+
+class ContextPolicy(BaseModel):
+    """A channel's thresholds for the signals across messages, and the action each raises to."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    flood: FloodRule = FloodRule()
+    raid: RaidRule = RaidRule()
+    links: LinksRule = LinksRule()
+    mentions: MentionsRule = MentionsRule()
+    heat: HeatRule = HeatRule()
+
+    def rule(self, name: SignalName) -> _Signal:
+        rule: _Signal = getattr(self, name)
+        return rule
+
+
 class CategoryPolicy(BaseModel):
     """A channel's setting for one category; what it leaves out is the category's default."""
 
@@ -77,6 +141,7 @@ class ChannelPolicy(BaseModel):
     # "cascade": the encoder re-scores what the fast model is unsure of; "encoder": every message (a
     # small, sensitive channel can afford it).
     scoring: Literal["cascade", "encoder"] = "cascade"
+    context: ContextPolicy = ContextPolicy()
 
     def rule(self, category: str) -> CategoryRule:
         """Whether `category` acts in this channel, and its thresholds (defaults filled in)."""

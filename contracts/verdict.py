@@ -6,8 +6,11 @@ stand for. `score` keeps one meaning: the highest score among the categories tha
 channel; `category` names the one that decided the action, and `thresholds` and `reasons` are its.
 Version 3 says how the scores were reached (`stage`: the fast model alone, the cascade's encoder, or the
 fast model because the batch's encoder time was spent) and in which language the message is (`language`,
-ISO 639-1, `und` when undetermined). A reader of an older version reads a newer one (new fields are
-ignored); a newer reader reads an older one (the new fields are absent: None).
+ISO 639-1, `und` when undetermined). Version 4 adds `context`: the signals across messages that fired
+for this message in the shard's tumbling window (flood, raid, links, mentions, heat), each with its
+value, the channel's threshold and the action it raised the message to (never lowered). A reader of an
+older version reads a newer one (new fields are ignored); a newer reader reads an older one (the new
+fields are absent: None, or empty).
 """
 
 from datetime import datetime
@@ -18,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.policy import Thresholds
 
-VERDICT_SCHEMA_VERSION = 3
+VERDICT_SCHEMA_VERSION = 4
 
 
 class Action(StrEnum):
@@ -35,6 +38,17 @@ class Stage(StrEnum):
     FAST = "fast"  # the fast model alone: it was sure enough
     ENCODER = "encoder"  # escalated: the sentence encoder's heads, calibrated again
     FAST_OVER_BUDGET = "fast_over_budget"  # escalated, but the batch's encoder time was spent
+
+
+class ContextSignal(BaseModel):
+    """A signal across messages that fired for a message (see `stream_consumer.context`)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    signal: str  # flood, raid, links, mentions or heat
+    value: float  # the count (or, for heat, the share) in the window, this message included
+    threshold: float  # the channel's
+    action: Action  # what the signal asks for (allow: reported only)
 
 
 class Span(BaseModel):
@@ -75,7 +89,7 @@ class Verdict(BaseModel):
     channel, its thresholds and action, and the reasons behind it with the characters of the message they
     stand for. `score` keeps one meaning: the highest score among the categories that act in the message's
     channel; `category` names the one that decided the action, and `thresholds` and `reasons` are its.
-    Version 3 adds `stage` and `language` (None in older verdicts).
+    Version 3 adds `stage` and `language` (None in older verdicts); version 4 `context` (empty in older).
     """
 
     model_config = ConfigDict(frozen=True, extra="ignore")  # a reader ignores fields it does not know
@@ -103,3 +117,4 @@ class Verdict(BaseModel):
     policy_version: str = ""  # a content hash of the policies in force
     stage: Stage | None = None  # version 3
     language: str | None = None  # version 3: ISO 639-1, or "und"
+    context: list[ContextSignal] = Field(default_factory=list)  # version 4

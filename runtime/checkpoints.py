@@ -1,5 +1,6 @@
 """Per-shard stream checkpoints in one JSON file, replaced atomically: a restarted reader resumes
-after the last record it finished, so nothing is lost (and at most a batch is read twice)."""
+after the last record it finished, so nothing is lost (and at most a batch is read twice). With
+tumbling windows, a shard's open window and its state are saved in the same write as its position."""
 
 import json
 from pathlib import Path
@@ -19,12 +20,27 @@ class CheckpointStore:
     def finished(self, shard_id: str) -> bool:
         return bool(self._state.get(shard_id, {}).get("finished"))
 
-    def save(self, shard_id: str, sequence_number: str | None = None, finished: bool | None = None) -> None:
+    def window(self, shard_id: str) -> dict[str, Any] | None:
+        """The shard's open tumbling window (start, end, state) at its checkpoint, if any."""
+        window: dict[str, Any] | None = self._state.get(shard_id, {}).get("window")
+        return window
+
+    def save(
+        self,
+        shard_id: str,
+        sequence_number: str | None = None,
+        finished: bool | None = None,
+        window: dict[str, Any] | None = None,
+        windowed: bool = False,
+    ) -> None:
+        """Record a shard's position (and, when `windowed`, its open window: None = none open)."""
         entry = self._state.setdefault(shard_id, {})
         if sequence_number is not None:
             entry["sequence_number"] = sequence_number
         if finished is not None:
             entry["finished"] = finished
+        if windowed:
+            entry["window"] = window
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._state, indent=1, sort_keys=True))

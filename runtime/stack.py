@@ -7,7 +7,7 @@ from functools import cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 STACK_FILE = Path(__file__).with_name("stack.json")
 
@@ -60,6 +60,14 @@ class EventSourceMappingSpec(_Frozen):
     maximum_retry_attempts: int = Field(ge=-1, le=10_000)
     maximum_record_age_seconds: int = Field(ge=-1, le=604_800)
     function_response_types: list[Literal["ReportBatchItemFailures"]]
+    # Per-shard state carried between invocations (0 = none); the consumer's context signals live in it.
+    tumbling_window_seconds: int = Field(ge=0, le=900)
+
+    @model_validator(mode="after")
+    def _one_state_per_shard(self) -> "EventSourceMappingSpec":
+        if self.tumbling_window_seconds and self.parallelization_factor != 1:
+            raise ValueError("tumbling windows keep one state per shard: parallelization_factor must be 1")
+        return self
 
 
 class Stack(_Frozen):

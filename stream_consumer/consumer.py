@@ -5,21 +5,31 @@ so that Kinesis retries it, and nothing is dropped.
 """
 
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
 
 from contracts import metrics as emf
-from contracts.lambda_event import BadEnvelope, BatchResponse, KinesisRecord
+from contracts.lambda_event import (
+    BadEnvelope,
+    BatchResponse,
+    KinesisRecord,
+    TumblingWindow,
+    read_event,
+    read_window,
+)
 from contracts.policy import PolicyBook
 from contracts.verdict import Action, Stage
 from runtime.logs import structured_logger
 from stream_consumer.cascade import Embedder
 from stream_consumer.champion import ReloadEvent
+from stream_consumer.context import Budget, Counted, WindowContext
 from stream_consumer.moderation import (
     NO_MODEL_VERSION,
     BatchOutcome,
@@ -76,6 +86,11 @@ class BatchReport:
                 mix[m.verdict.stage.value] += 1
         return mix
 
+    @property
+    def signals(self) -> dict[str, int]:
+        """Written verdicts for which each context signal fired."""
+        return dict(Counter(s.signal for m in self.written for s in m.verdict.context))
+
     def response(self) -> BatchResponse:
         return {
             "batchItemFailures": [
@@ -97,7 +112,7 @@ class BatchReport:
                     "delivered": dl.sequence_number not in self.retry,
                 }
             )
-        actions, stages = self.actions, self.stages
+        actions, stages, signals = self.actions, self.stages, self.signals
         logger.info(
             {
                 "event": "batch",
@@ -107,6 +122,7 @@ class BatchReport:
                 "failed": len(self.retry),
                 "actions": actions,
                 "stages": stages,
+                "signals": signals,
                 "model_version": champion.version if champion else NO_MODEL_VERSION,
                 "shard_id": self.records[0].shard_id,
                 "duration_ms": round(duration_ms, 2),
@@ -116,6 +132,8 @@ class BatchReport:
             metrics.add_metric(name=emf.verdicts(action), unit=MetricUnit.Count, value=n)
         for stage, n in stages.items():
             metrics.add_metric(name=emf.stage(stage), unit=MetricUnit.Count, value=n)
+        for signal, n in signals.items():
+            metrics.add_metric(name=emf.signal(signal), unit=MetricUnit.Count, value=n)
         metrics.add_metric(name=emf.DEAD_LETTERS, unit=MetricUnit.Count, value=self.dead_lettered)
         metrics.add_metric(name=emf.RETRIED_RECORDS, unit=MetricUnit.Count, value=len(self.retry))
         metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
@@ -144,15 +162,83 @@ class Consumer:
         self._dead_letters = dead_letters
         self._archive = archive
         self.totals: Counter[str] = Counter()  # since start: verdicts by action, dead letters, retried
+        self._budget = Budget(settings.context_users, settings.context_texts, settings.context_channels)
+        self._last: tuple[dict[str, Any], WindowContext] | None = None  # the state last returned, read
 
-    def handle(self, records: Sequence[KinesisRecord | BadEnvelope]) -> BatchResponse:
-        """Moderate one batch; returns the records Kinesis must retry (none on full success)."""
+    def handle_event(self, event: dict[str, Any]) -> BatchResponse:
+        """A Lambda Kinesis event in, the partial batch response (and window state) out."""
+        return self.handle(read_event(event), read_window(event))
+
+    def handle(
+        self, records: Sequence[KinesisRecord | BadEnvelope], window: TumblingWindow | None = None
+    ) -> BatchResponse:
+        """Moderate one batch; returns the records Kinesis must retry (none on full success) and, with a
+        tumbling window, the window's state: after every record, or — when some must be retried — after
+        the records before the first of them, so a record that comes again is not counted twice."""
+        if window is None:
+            return self._handle(records, None)
+        read = self._context(window)
+        if window.final:
+            self._close(window, read)
+            return {"batchItemFailures": [], "state": {}}
+        context = read or WindowContext(self._budget)  # an unreadable state was logged: a fresh one
+        response = self._handle(records, context)
+        retry = {f["itemIdentifier"] for f in response["batchItemFailures"]}
+        if retry and len(retry) == len(records):
+            response["state"] = window.state  # nothing counted: the state stays as it came
+            return response
+        if retry:
+            first = next(i for i, r in enumerate(records) if r.sequence_number in retry)
+            before = {r.sequence_number for r in records[:first]}
+            context = self._read(window.state) or WindowContext(self._budget)
+            context.recount(c for c in self._counted if c.sequence_number in before)
+        response["state"] = context.encode()
+        self._last = (response["state"], context)
+        return response
+
+    def _context(self, window: TumblingWindow) -> WindowContext | None:
+        """The window's counts: the context last returned when the state is that one, unchanged since
+        (no decoding), else read from the state."""
+        if self._last is not None and self._last[0] == window.state and not self._last[1].dirty:
+            return self._last[1]
+        return self._read(window.state)
+
+    def _read(self, state: dict[str, Any]) -> WindowContext | None:
+        try:
+            return WindowContext.decode(state, self._budget)
+        except (ValueError, TypeError, zlib.error) as err:
+            logger.error({"event": "window_state_unreadable", "error": str(err)[:200]})
+            metrics.add_metric(name=emf.WINDOW_STATE_ERRORS, unit=MetricUnit.Count, value=1)
+            return None
+
+    def _close(self, window: TumblingWindow, context: WindowContext | None) -> None:
+        """The window's final invocation: its line (what it counted, which signals fired) and metrics."""
+        fired = dict(context.fired) if context else {}
+        logger.info(
+            {
+                "event": "window_closed",
+                "shard_id": window.shard_id,
+                "start": window.window.start.isoformat(),
+                "end": window.window.end.isoformat(),
+                "terminated_early": window.terminated_early,
+                "messages": context.messages if context else 0,
+                "users": len(context.users.rows) if context else 0,
+                "fired": fired,
+            }
+        )
+        metrics.add_metric(name=emf.WINDOWS_CLOSED, unit=MetricUnit.Count, value=1)
+
+    def _handle(
+        self, records: Sequence[KinesisRecord | BadEnvelope], context: WindowContext | None
+    ) -> BatchResponse:
         started = time.perf_counter()
+        self._counted: list[Counted] = []
         if not records:
             return {"batchItemFailures": []}
         champion = self._champion()
         try:
-            outcome = self._moderate(records, champion)
+            outcome = self._moderate(records, champion, context)
+            self._counted = outcome.counted
             report = self._write(records, outcome)
         except NoModelError:
             logger.error(
@@ -169,6 +255,7 @@ class Consumer:
             {
                 **report.actions,
                 **{f"stage.{k}": v for k, v in report.stages.items()},
+                **{f"context.{k}": v for k, v in report.signals.items()},
                 "dead_lettered": report.dead_lettered,
                 "retried": len(report.retry),
             }
@@ -176,7 +263,10 @@ class Consumer:
         return report.response()
 
     def _moderate(
-        self, records: Sequence[KinesisRecord | BadEnvelope], champion: Champion | None
+        self,
+        records: Sequence[KinesisRecord | BadEnvelope],
+        champion: Champion | None,
+        context: WindowContext | None,
     ) -> BatchOutcome:
         return moderate(
             records,
@@ -188,6 +278,7 @@ class Consumer:
             without_model=self._settings.without_model,
             encoder=self._encoder,
             encoder_budget_s=self._settings.encoder_budget_ms / 1000.0,
+            context=context,
         )
 
     def _write(self, records: Sequence[KinesisRecord | BadEnvelope], outcome: BatchOutcome) -> BatchReport:

@@ -3,7 +3,7 @@
 from functools import cache
 from typing import Any
 
-from contracts.lambda_event import BatchResponse, read_event
+from contracts.lambda_event import BatchResponse
 from runtime import aws
 from stream_consumer import encoder
 from stream_consumer.champion import ChampionWatcher
@@ -50,5 +50,5 @@ def consumer() -> Consumer:
 
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: object) -> BatchResponse:
-    """Kinesis batch in, partial batch response out."""
-    return consumer().handle(read_event(event))
+    """Kinesis batch in, partial batch response out (with the window's state when windows are on)."""
+    return consumer().handle_event(event)

@@ -21,6 +21,7 @@ from stream_consumer.esm import (
     Invoke,
     ShardMachine,
     StreamRecord,
+    Window,
     lambda_event,
     on_failure_record,
     parse_response,
@@ -75,6 +76,7 @@ class LocalRunner:
             maximum_record_age_s=settings.maximum_record_age_s,
             bisect_on_error=settings.bisect_on_error,
             retry_backoff_s=settings.retry_backoff_s,
+            tumbling_window_s=settings.tumbling_window_s,
         )
         self._handler = handler
         self._kinesis = kinesis
@@ -118,8 +120,13 @@ class LocalRunner:
             parents = [p for p in (s.get("ParentShardId"), s.get("AdjacentParentShardId")) if p]
             if any(p in present and not self._checkpoints.finished(p) for p in parents):
                 continue
-            self._shards[sid] = _Shard(ShardMachine(sid, self.config), self._iterator(sid))
-            log.info({"event": "shard_started", "shard_id": sid})
+            machine = ShardMachine(sid, self.config)
+            machine.sequence_number = self._checkpoints.sequence(sid)
+            saved = self._checkpoints.window(sid)
+            if saved is not None and self.config.tumbling_window_s:
+                machine.window = Window.from_json(saved)  # the window goes on where it was
+            self._shards[sid] = _Shard(machine, self._iterator(sid))
+            log.info({"event": "shard_started", "shard_id": sid, "window_resumed": saved is not None})
 
     # --- one pass ----------------------------------------------------------------------------
 
@@ -176,12 +183,21 @@ class LocalRunner:
                     }
                 )
             elif isinstance(effect, Checkpoint):
-                self._checkpoints.save(shard.machine.shard_id, effect.sequence_number)
+                window = effect.window.to_json() if effect.window else None
+                self._checkpoints.save(
+                    shard.machine.shard_id, effect.sequence_number, window=window, windowed=effect.windowed
+                )
             shard.pending.pop(0)
 
     def _invoke(self, shard: _Shard, invoke: Invoke) -> None:
         event = roundtrip(
-            lambda_event(shard.machine.shard_id, self.stream_arn, self.settings.aws_region, invoke.records)
+            lambda_event(
+                shard.machine.shard_id,
+                self.stream_arn,
+                self.settings.aws_region,
+                invoke.records,
+                invoke.window,
+            )
         )
         self.stats.invocations += 1
         try:
@@ -222,7 +238,14 @@ class LocalRunner:
                         self._invoke(shard, effects[0])
                         break
                     self._carry_out(shard, effects)
-                if shard.closed and shard.machine.idle and not shard.pending:
+                if shard.closed and shard.machine.idle:
+                    shard.machine.end_of_shard()  # its window closes with the final invocation
+                if (
+                    shard.closed
+                    and shard.machine.idle
+                    and not shard.machine.window_open
+                    and not shard.pending
+                ):
                     self._checkpoints.save(sid, finished=True)
                     del self._shards[sid]
                     self._listed_at = None  # children may start now
@@ -234,7 +257,7 @@ class LocalRunner:
     @property
     def pending(self) -> bool:
         """Records fetched but not yet checkpointed (a batch waiting for its retry counts)."""
-        return any(not s.machine.idle or s.pending for s in self._shards.values())
+        return any(not s.machine.idle or s.machine.window_open or s.pending for s in self._shards.values())
 
     def run(self, stop: Event, idle_exit_s: float | None = None) -> RunnerStats:
         """Poll until `stop` is set (or, with `idle_exit_s`, until idle that long with nothing pending)."""

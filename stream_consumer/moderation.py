@@ -10,7 +10,7 @@ import time
 import unicodedata
 from base64 import b64decode
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -20,9 +20,10 @@ from contracts.chat import ChatMessage
 from contracts.dead_letter import DeadLetter, RejectReason, explain
 from contracts.lambda_event import BadEnvelope, KinesisRecord
 from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thresholds
-from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
+from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from stream_consumer import cascade
 from stream_consumer.cascade import Cascade, Cascaded, Embedder
+from stream_consumer.context import Counted, WindowContext, fired, observe, raised
 from stream_consumer.language import identify
 from stream_consumer.normalize import TOKEN, NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
@@ -85,6 +86,9 @@ class Rejected:
 class BatchOutcome:
     moderated: list[Moderated]
     rejected: list[Rejected]
+    # What each moderated record added to the window's context, by sequence number, in order (so the
+    # state returned with batch item failures can leave out the records that come again).
+    counted: list[Counted] = field(default_factory=list)
 
 
 class _DuplicateKeyError(ValueError):
@@ -257,9 +261,12 @@ def moderate(
     encoder: Embedder | None = None,
     encoder_budget_s: float = math.inf,
     clock: Callable[[], float] = time.monotonic,
+    context: WindowContext | None = None,
 ) -> BatchOutcome:
     """Verdicts for every good record and dead letters for every poison one, scoring in one call (the
-    cascade's encoder, when the champion has heads for it, within `encoder_budget_s` of the batch)."""
+    cascade's encoder, when the champion has heads for it, within `encoder_budget_s` of the batch).
+    With a window's `context`, each message is counted into it in order, and the signals it fires
+    (under its channel's thresholds) can raise its action."""
     policy_version = policies.version
     parsed: list[_Parsed] = []
     rejected: list[Rejected] = []
@@ -292,6 +299,7 @@ def moderate(
     single = champion is not None and len(champion.scorer.categories) == 1
     position = {id(p): i for i, p in enumerate(to_score)}
     moderated = []
+    counted: list[Counted] = []
     for p in parsed:
         i = position.get(id(p))
         judged = (
@@ -321,6 +329,7 @@ def moderate(
             action, reasons = Action.ALLOW, ["no scored category acts in this channel"]
         else:
             action, reasons = Action.REVIEW, ["no model available: sent to human review"]
+        action, reasons, signals = _in_context(p, action, reasons, context, counted)
         if action is not Action.ALLOW and categories:  # shown to a moderator: say where, in their text
             features = list(dict.fromkeys(r.feature for c in categories.values() for r in c.reasons))
             located = {r.feature: r for r in reason_spans(p.model_input, features)}  # once per message
@@ -349,9 +358,38 @@ def moderate(
             policy_version=policy_version,
             stage=cascaded.stage[i] if cascaded is not None and i is not None else None,
             language=p.language,
+            context=signals,
         )
         moderated.append(Moderated(p.record, p.message, verdict))
-    return BatchOutcome(moderated, rejected)
+    return BatchOutcome(moderated, rejected, counted)
+
+
+def _in_context(
+    p: _Parsed,
+    action: Action,
+    reasons: list[str],
+    context: WindowContext | None,
+    counted: list[Counted],
+) -> tuple[Action, list[str], list[ContextSignal]]:
+    """Count a message into its window; its action and reasons after the signals it fires (as they
+    were, without a window)."""
+    if context is None:
+        return action, reasons, []
+    seen = observe(
+        p.message.channel_id,
+        p.message.user_id,
+        p.message.text,
+        p.model_input.text,
+        action is not Action.ALLOW,
+        p.policy.context,
+    )
+    signals = fired(context.add(seen), p.policy.context)
+    context.fired.update(s.signal for s in signals)
+    counted.append(Counted(p.record.sequence_number, seen, tuple(s.signal for s in signals)))
+    lifted = raised(action, signals)
+    if lifted is not action:
+        reasons = [f"context:{s.signal}" for s in signals if s.action is lifted] + reasons
+    return lifted, reasons, signals
 
 
 def _judge(

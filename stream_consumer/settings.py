@@ -46,6 +46,10 @@ class ConsumerSettings(DeployableSettings):
     encoder: bool = True
     encoder_threads: int = Field(default=1, ge=1)
     encoder_budget_ms: float = Field(default=500.0, ge=0)
+    # The context signals' state per shard (tumbling windows): keys each table may hold.
+    context_users: int = Field(default=2048, ge=16)
+    context_texts: int = Field(default=4096, ge=16)
+    context_channels: int = Field(default=256, ge=16)
 
     # The local event-source-mapping runner (same settings as the Terraform ESM, from the stack file).
     batch_size: int = _ESM.batch_size
@@ -54,6 +58,7 @@ class ConsumerSettings(DeployableSettings):
     maximum_record_age_s: int = _ESM.maximum_record_age_seconds
     bisect_on_error: bool = _ESM.bisect_batch_on_function_error
     starting_position: Literal["TRIM_HORIZON", "LATEST"] = _ESM.starting_position
+    tumbling_window_s: int = Field(default=_ESM.tumbling_window_seconds, ge=0, le=900)  # 0: off
     checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
     poll_interval_s: float = Field(default=0.2, gt=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)  # before a failed batch is retried (doubling)

@@ -47,6 +47,8 @@ def consumer_settings(
         "batching_window_s": 0.2,
         "poll_interval_s": 0.05,
         "retry_backoff_s": 0.2,
+        # Tumbling windows on, short: every integration, chaos and kill test runs with window state.
+        "tumbling_window_s": 2,
     }
     return ConsumerSettings.for_stack(stack, **(fast | overrides))
 

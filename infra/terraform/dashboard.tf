@@ -162,7 +162,27 @@ resource "aws_cloudwatch_dashboard" "production" {
         }
       },
       {
-        type = "alarm", x = 0, y = 30, width = 24, height = 4
+        type = "metric", x = 0, y = 30, width = 24, height = 6
+        properties = {
+          title   = "Context: verdicts a signal across messages fired for, and windows closed"
+          region  = local.dashboard_region
+          view    = "timeSeries"
+          stacked = false
+          period  = 60
+          stat    = "Sum"
+          metrics = [
+            [local.emf.namespace, "Signal_flood", "service", local.emf.service, { label = "flood" }],
+            [local.emf.namespace, "Signal_raid", "service", local.emf.service, { label = "raid" }],
+            [local.emf.namespace, "Signal_links", "service", local.emf.service, { label = "link flood" }],
+            [local.emf.namespace, "Signal_mentions", "service", local.emf.service, { label = "mention flood" }],
+            [local.emf.namespace, "Signal_heat", "service", local.emf.service, { label = "heat" }],
+            [local.emf.namespace, "WindowsClosed", "service", local.emf.service, { label = "windows closed" }],
+            [local.emf.namespace, "WindowStateErrors", "service", local.emf.service, { label = "unreadable window states" }],
+          ]
+        }
+      },
+      {
+        type = "alarm", x = 0, y = 36, width = 24, height = 4
         properties = {
           title = "Alarms"
           alarms = concat(

@@ -42,6 +42,7 @@ resource "aws_lambda_event_source_mapping" "input" {
   maximum_retry_attempts             = local.esm.maximum_retry_attempts
   maximum_record_age_in_seconds      = local.esm.maximum_record_age_seconds
   function_response_types            = local.esm.function_response_types
+  tumbling_window_in_seconds         = local.esm.tumbling_window_seconds
   destination_config {
     on_failure {
       destination_arn = aws_sqs_queue.on_failure.arn

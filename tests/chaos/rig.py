@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from contracts.dead_letter import DeadLetter
-from contracts.lambda_event import read_event
 from contracts.on_failure import OnFailureRecord
 from monitoring.archive import read_archive, read_feedback
 from producer_sim.bot import Bot
@@ -149,7 +148,7 @@ class Rig:
         consumer = build_consumer(self.settings)
 
         def handler(event: dict[str, Any], context: object) -> object:
-            return consumer.handle(read_event(event))
+            return consumer.handle_event(event)
 
         self.runner = LocalRunner(
             self.settings,

@@ -15,7 +15,6 @@ from typing import Any
 import pytest
 
 from contracts.dead_letter import DeadLetter, RejectReason
-from contracts.lambda_event import read_event
 from infra.bootstrap import ensure_stream
 from infra.localstack import LocalStack, set_config
 from monitoring.archive import read_archive
@@ -60,7 +59,7 @@ def run_in_process(settings: ConsumerSettings, idle_exit_s: float = 3.0) -> Runn
     consumer = build_consumer(settings)
 
     def handler(event: dict[str, Any], context: object) -> object:
-        return consumer.handle(read_event(event))
+        return consumer.handle_event(event)
 
     return run_with(settings, handler, idle_exit_s)
 
@@ -193,7 +192,7 @@ def test_a_record_the_function_keeps_failing_on_goes_to_the_on_failure_queue(
         if target.sequence_number in seqs:
             invocations[target.sequence_number] += 1
             raise RuntimeError("a bug on this record")
-        return consumer.handle(read_event(event))
+        return consumer.handle_event(event)
 
     stats = run_with(settings, handler)
     # THEN the destination holds one record naming exactly that record, as AWS writes it
@@ -271,7 +270,7 @@ def test_a_split_shard_drains_before_its_children_start(
 
     def handler(event: dict[str, Any], context: object) -> object:
         invoked.append(event["Records"][0]["eventID"].split(":", 1)[0])
-        return consumer.handle(read_event(event))
+        return consumer.handle_event(event)
 
     run_with(settings, handler)
     # THEN every invocation of the parent came before the first of its children (order per key kept)
@@ -349,7 +348,7 @@ def test_a_new_champion_is_picked_up_mid_stream_without_restart(
     consumer = build_consumer(settings)
     runner = LocalRunner(
         settings,
-        lambda event, _: consumer.handle(read_event(event)),
+        lambda event, _: consumer.handle_event(event),
         aws.client("kinesis", endpoint_url),
         aws.client("sqs", endpoint_url),
         CheckpointStore(settings.checkpoint_dir / "cp.json"),

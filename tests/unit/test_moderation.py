@@ -138,7 +138,7 @@ def test_terms_match_whole_words_only() -> None:
 def test_verdict_carries_everything_a_consumer_of_the_stream_needs(kinesis_record: Record) -> None:
     record = kinesis_record(message("you idiot"))
     verdict = moderate([record], champion(), PolicyBook(), NOW).moderated[0].verdict
-    assert verdict.schema_version == 3
+    assert verdict.schema_version == 4
     assert (verdict.model_name, verdict.model_version) == ("chat-moderation", "7")
     assert verdict.score == pytest.approx(0.95)
     assert verdict.thresholds == Thresholds()

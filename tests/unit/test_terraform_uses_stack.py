@@ -74,6 +74,7 @@ def test_every_esm_setting_comes_from_the_stack_file() -> None:
         "maximum_retry_attempts": "maximum_retry_attempts",
         "maximum_record_age_in_seconds": "maximum_record_age_seconds",
         "function_response_types": "function_response_types",
+        "tumbling_window_in_seconds": "tumbling_window_seconds",
     }
     assert set(tf_names.values()) == set(EventSourceMappingSpec.model_fields)
     for tf_attr, stack_key in tf_names.items():
@@ -124,7 +125,8 @@ def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
 
     Every `Metrics(namespace=..., service=...)` and `*.add_metric(name=...)` call must name the
     contracts' constants (`emf.X`, `emf.verdicts(...)` for every action, `emf.stage(...)` for every
-    stage); a literal or anything else fails the test — the names live in `contracts.metrics` only.
+    stage, `emf.signal(...)` for every context signal); a literal or anything else fails the test —
+    the names live in `contracts.metrics` only.
     """
     namespaces, services, names = set(), set(), set()
 
@@ -135,6 +137,8 @@ def _emitted(source_dir: Path = CONSUMER_DIR) -> tuple[str, str, set[str]]:
             return {emf.verdicts(a) for a in Action}
         if isinstance(node, ast.Call) and ast.unparse(node.func) == "emf.stage":
             return {emf.stage(s) for s in Stage}
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "emf.signal":
+            return {emf.signal(s) for s in emf.SIGNALS}
         pytest.fail(f"{path.name}:{node.lineno}: {ast.unparse(node)} is not a name from contracts.metrics")
 
     for path in sorted(source_dir.glob("*.py")):

@@ -1,0 +1,233 @@
+"""Context across messages: the signals, their bounded state, and the consumer carrying it through the
+tumbling window (partial failures included)."""
+
+import random
+import string
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from contracts.policy import ChannelPolicy, ContextPolicy, PolicyBook, RaidRule
+from contracts.verdict import Action
+from stream_consumer.consumer import Consumer
+from stream_consumer.context import Budget, WindowContext, fired, near_duplicate_bands, observe
+from stream_consumer.esm import StreamRecord, Window, WindowInvoke, lambda_event, roundtrip
+from stream_consumer.moderation import Champion
+from stream_consumer.normalize import normal_form
+from stream_consumer.settings import ConsumerSettings
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from tests.builders import message
+from tests.fakes import KeywordScorer
+
+POLICY = ContextPolicy()
+RAID = "Free nitro for everyone who joins right now, claim yours at discord-gift.example before it ends"
+
+
+def edits(text: str, rng: random.Random) -> str:
+    """A raider's small edits: case, punctuation, a number or emoji, a look-alike letter, a dropped word."""
+    kind = rng.randrange(5)
+    if kind == 0:
+        return text.upper()
+    if kind == 1:
+        return text + "!!! " + str(rng.randrange(1000))
+    if kind == 2:
+        return text.replace("a", "\u0430", 2) + " 🎁"  # Cyrillic a
+    if kind == 3:
+        words = text.split()
+        del words[rng.randrange(len(words))]
+        return " ".join(words)
+    return text.replace(" ", " \u200b", 3)
+
+
+def junk(rng: random.Random) -> str:
+    return " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(6))
+
+
+def count(
+    context: WindowContext, channel: str, user: str, text: str, flagged: bool = False
+) -> dict[str, float]:
+    return context.add(observe(channel, user, text, normal_form(text).text, flagged, POLICY))
+
+
+# --- the signals ---------------------------------------------------------------------------------
+
+
+def test_small_edits_keep_a_text_near_duplicate_and_different_texts_apart() -> None:
+    rng = random.Random(1)
+    base = set(near_duplicate_bands(normal_form(RAID).text, 16))
+    shared = [
+        bool(base & set(near_duplicate_bands(normal_form(edits(RAID, rng)).text, 16))) for _ in range(200)
+    ]
+    assert sum(shared) / len(shared) >= 0.97
+    others = [set(near_duplicate_bands(junk(rng), 16)) for _ in range(500)]
+    assert sum(bool(base & o) for o in others) == 0
+    assert near_duplicate_bands("gg wp 🔥🔥", 16) == ()  # too short to be a raid
+
+
+def test_a_raid_fires_after_the_channels_threshold_of_users_and_only_in_its_channel() -> None:
+    context, rng = WindowContext(), random.Random(2)
+    values = [count(context, "channel-01", f"raider-{i}", edits(RAID, rng))["raid"] for i in range(20)]
+    assert values[:4] == [1, 2, 3, 4]
+    assert sum(v >= POLICY.raid.threshold for v in values[4:]) >= 15
+    assert count(context, "channel-02", "someone", RAID)["raid"] == 1  # another channel's count is its own
+    # one user pasting the same text again and again is a flood, not a raid
+    solo = [count(context, "channel-03", "pasta", RAID)["raid"] for _ in range(20)]
+    assert max(solo) == 1
+
+
+def test_a_flood_links_and_mentions_count_per_user_in_the_channel() -> None:
+    context = WindowContext()
+    values = {}
+    for i in range(12):
+        values = count(context, "channel-01", "flooder", f"buy now at shop{i}.xyz @alice @bob @carol")
+    assert (values["flood"], values["links"], values["mentions"]) == (12, 12, 36)
+    assert count(context, "channel-02", "flooder", "hello there")["flood"] == 1
+    names = [s.signal for s in fired(values, POLICY)]
+    assert names == ["flood", "links", "mentions"]
+
+
+def test_heat_is_the_channels_flagged_share_once_it_has_enough_messages() -> None:
+    context = WindowContext()
+    for i in range(40):
+        values = count(context, "channel-01", f"u{i}", f"message number {i}", flagged=i % 4 != 0)
+    assert values["heat"] == 0.75
+    assert values["channel_messages"] == 40
+    (heat,) = fired(values, POLICY)
+    assert heat.signal == "heat"
+    assert heat.action is Action.ALLOW  # reported, no action by default
+
+
+def test_a_raid_is_caught_while_thousands_of_one_message_users_flood_the_state() -> None:
+    # GIVEN small budgets, a raid of 40 users and a flooder, drowned in 6,000 one-message users
+    budget = Budget(users=512, texts=2048, channels=16)
+    context, rng = WindowContext(budget), random.Random(3)
+    raid_values, flood_values = [], []
+    for i in range(6000):
+        count(context, "channel-01", f"sock-{i}", junk(rng))
+        if i % 150 == 0:
+            raid_values.append(count(context, "channel-01", f"raider-{i}", edits(RAID, rng))["raid"])
+        if i % 100 == 0:
+            flood_values.append(count(context, "channel-01", "flooder", junk(rng))["flood"])
+    # THEN the state stayed within its budget, and the raid and the flood were still caught
+    assert len(context.users.rows) <= budget.users
+    assert len(context.texts.rows) <= budget.texts
+    after_five = raid_values[5:]
+    assert sum(v >= POLICY.raid.threshold for v in after_five) / len(after_five) >= 0.95
+    assert max(flood_values) >= POLICY.flood.threshold
+    # AND no one-message user ever fired a signal: eviction never invents a count
+    assert count(context, "channel-01", "sock-new", junk(rng))["flood"] == 1
+
+
+def test_the_state_round_trips_and_stays_small() -> None:
+    context, rng = WindowContext(), random.Random(4)
+    for i in range(3000):  # 1,000 active users, three messages each
+        count(context, f"channel-{i % 8}", f"user-{i % 1000}", junk(rng), flagged=i % 5 == 0)
+    context.fired["raid"] += 2
+    state = context.encode()
+    assert sum(len(k) + len(v) for k, v in state.items()) <= 200_000
+    again = WindowContext.decode(state)
+    assert again.users.rows == context.users.rows
+    assert again.texts.rows == context.texts.rows
+    assert again.channels.rows == context.channels.rows
+    assert again.fired == context.fired
+    assert WindowContext.decode({}).messages == 0
+    with pytest.raises(ValueError, match="version"):
+        WindowContext.decode({**state, "version": "0"})
+
+
+# --- through the consumer ------------------------------------------------------------------------
+
+POLICIES = PolicyBook(
+    default=ChannelPolicy(),
+    channels={"raided": ChannelPolicy(context=ContextPolicy(raid=RaidRule(action="remove")))},
+)
+ARN = "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages"
+START = 1_800_000_000.0
+
+
+def build(verdicts: MemoryVerdictSink) -> Consumer:
+    model = Champion("chat-moderation", "7", KeywordScorer())
+    return Consumer(
+        ConsumerSettings(),
+        lambda: model,
+        lambda: POLICIES,
+        verdicts,
+        MemoryDeadLetterSink(),
+        MemoryArchiveSink(),
+    )
+
+
+def event(
+    texts: list[tuple[str, str]],
+    state: dict[str, Any],
+    channels: list[str] | None = None,
+    final: bool = False,
+) -> dict[str, Any]:
+    now = datetime.now(UTC).timestamp()
+    channels = channels or ["raided"] * len(texts)
+    records = [
+        StreamRecord(f"{next(_SEQ)}", channel, message(text, channel=channel, user_id=user), now)
+        for (user, text), channel in zip(texts, channels, strict=True)
+    ]
+    window = WindowInvoke(Window(START, START + 30, state), final=final)
+    return roundtrip(lambda_event("shardId-000000000000", ARN, "us-east-1", records, window))
+
+
+_SEQ = iter(range(10**20, 10**21))
+
+
+def test_the_consumer_carries_the_window_state_and_a_channel_may_remove_raids() -> None:
+    verdicts = MemoryVerdictSink()
+    consumer, rng = build(verdicts), random.Random(5)
+    state: dict[str, Any] = {}
+    for batch in range(4):  # four invocations of five raiders each
+        response = consumer.handle_event(
+            event([(f"r{batch}-{i}", edits(RAID, rng)) for i in range(5)], state)
+        )
+        assert response["batchItemFailures"] == []
+        state = response["state"]
+    actions = [m.verdict.action for m in verdicts.written]
+    assert actions[:4] == [Action.ALLOW] * 4
+    assert sum(a is Action.REMOVE for a in actions[5:]) >= 14  # the channel chose remove
+    last = verdicts.written[-1].verdict
+    assert [s.signal for s in last.context] == ["raid"]
+    assert last.context[0].threshold == 5
+    assert "context:raid" in last.reasons
+    final = consumer.handle_event(event([], state, final=True))
+    assert final == {"batchItemFailures": [], "state": {}}
+
+
+def test_a_record_retried_after_a_partial_failure_is_counted_once() -> None:
+    # GIVEN a batch of 4 messages whose third verdict the output stream refuses (a throttled stream)
+    verdicts = MemoryVerdictSink(fail_channels=frozenset({"throttled"}))
+    consumer = build(verdicts)
+    texts = [("a", "first message"), ("b", "second message"), ("c", "third message"), ("d", "fourth one")]
+    batch = event(texts, {}, channels=["ok", "ok", "throttled", "ok"])
+    response = consumer.handle_event(batch)
+    third = batch["Records"][2]["kinesis"]["sequenceNumber"]
+    assert [f["itemIdentifier"] for f in response["batchItemFailures"]] == [third]
+    # THEN the returned state counts only the messages before the failure (the rest comes again)
+    assert WindowContext.decode(response["state"]).messages == 2
+    # WHEN the mapping retries from the third record with that state, and the stream takes it now
+    verdicts.fail_channels = frozenset()
+    retry = dict(batch, Records=batch["Records"][2:], state=response["state"])
+    again = consumer.handle_event(retry)
+    # THEN every message is counted exactly once
+    assert again["batchItemFailures"] == []
+    assert WindowContext.decode(again["state"]).messages == 4
+
+
+def test_a_batch_that_fails_as_a_whole_returns_the_state_it_was_given() -> None:
+    verdicts = MemoryVerdictSink(fail_channels=frozenset({"throttled"}))
+    given = build(MemoryVerdictSink()).handle_event(event([("a", "hello")], {}))["state"]
+    response = build(verdicts).handle_event(event([("b", "hi there")], given, channels=["throttled"]))
+    assert len(response["batchItemFailures"]) == 1
+    assert response["state"] == given
+
+
+def test_an_unreadable_state_starts_a_fresh_window_and_is_reported() -> None:
+    verdicts = MemoryVerdictSink()
+    response = build(verdicts).handle_event(event([("u", RAID)], {"context": "not base64!", "version": "1"}))
+    assert response["batchItemFailures"] == []
+    assert WindowContext.decode(response["state"]).messages == 1
