@@ -103,6 +103,8 @@ class GroundTruth(BaseModel):
     community: str
     label: Label  # the moderators' decision: the `removal` category
     categories: dict[str, int] = {}  # each category the message's data set labels: 1 = it is one
+    shape: str = "ordinary"  # what traffic the message is part of: ordinary, burst, flood or raid
+    shape_id: str | None = None  # the shape instance (e.g. raid-3f9c2a-1); None for ordinary messages
 
 
 class ReferenceRow(BaseModel):

@@ -20,6 +20,8 @@ COUNTS = (
     metrics.MODEL_RELOAD_FAILURES,
     metrics.SINK_ERRORS,
     metrics.BATCHES_WITHOUT_MODEL,
+    *(metrics.signal(name) for name in metrics.SIGNALS),
+    metrics.WINDOWS_CLOSED,
 )
 
 

@@ -23,6 +23,7 @@ from demo.view import LiveView
 from infra.bootstrap import bootstrap
 from infra.settings import InfraSettings
 from producer_sim.settings import ProducerSettings
+from producer_sim.shapes import shape_results, users_fired
 from producer_sim.traffic import publish
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
@@ -37,6 +38,7 @@ STEPS = {
     "tweets": "the community switches: tweets, with spam posted into it",
     "check2": "drift check → retrain on the moderators' labels → promote",
     "reload": "consumer hot-reloads the new champion; more tweets",
+    "raid": "context across messages: a raid, a flooder and harmless bursts in the tweets",
     "german": "a German channel: the fast model never saw German, the encoder reads it",
     "check3": "drift check (language mix) → retrain on the German labels → promote",
     "german_reload": "the new champion on German it never saw",
@@ -45,6 +47,13 @@ STEPS = {
 
 # The second community: tweets, with one message in ten promotion or a scam from the spam sets.
 TWEETS_MIX = f"{Community.TWEETS}=0.9+{Community.SPAM}=0.1"
+
+# Ten seconds of tweets with the shapes no single message shows (message-index onsets at 300 msg/s):
+# a channel cheering "gg" (harmless), forty new accounts pasting one spam line with small edits (a raid)
+# and one user posting five messages a second (a flood).
+RAID_MIX = (
+    f"{TWEETS_MIX}:3000|burst@300/users=60/spread=3s|raid@600/users=40/spread=5s|flood@900/messages=30/rate=5"
+)
 
 # The demo's communities moderate by their own standard too: `removal` acts beside the defaults.
 DEMO_POLICY = PolicyBook(
@@ -210,6 +219,12 @@ class Story:
         outcomes = read_outcomes(self.endpoint_url, self.stack)
         truth = read_truth(self.run_dir / "ground_truth.jsonl")
         phases = [phase_result(name, sent, outcomes, truth) for name, sent in self.traffic.delivered.items()]
+        shapes = shape_results(
+            outcomes.verdicts,
+            truth,
+            sent=lambda v: v.sent_at.timestamp(),
+            flagged=lambda v: v.processed_at.timestamp(),
+        )
         self.view.end("summary")
         return build_summary(
             tag=self.tag,
@@ -223,6 +238,8 @@ class Story:
             champion_versions=self.champions,
             bot=bot,
             urls=self.urls,
+            shapes=shapes,
+            users_fired=users_fired(outcomes.verdicts, truth),
         )
 
     def shutdown(self, keep_services: bool) -> list[str]:
@@ -252,6 +269,7 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     story.publish("tweets", "tweets", f"{TWEETS_MIX}:{tweets}", seed=2)
     version = _promoted(story.drift_check("check2"))
     story.hot_reload("reload", "tweets after promotion", f"{TWEETS_MIX}:{tweets_after}", version, seed=3)
+    story.publish("raid", "raid, flood and bursts", RAID_MIX, seed=6, half=1)
     story.publish("german", "German", f"{Community.GERMAN}:{german}", seed=4)
     version = _promoted(story.drift_check("check3"))
     story.hot_reload(

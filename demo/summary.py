@@ -16,6 +16,7 @@ from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
 from producer_sim.ledger import reconcile
 from producer_sim.replay import OutgoingRecord
+from producer_sim.shapes import ShapeResult, UsersFired
 from runtime import aws
 from runtime.kinesis import Delivered, read_stream
 from runtime.queues import peek_bodies
@@ -68,6 +69,8 @@ class Summary(BaseModel):
     retries_exhausted: int  # entries in the event source mapping's on-failure queue
     bot: dict[str, int]
     urls: dict[str, str]
+    shapes: list[ShapeResult] = []  # the raids, floods and bursts, and what the context signals did
+    users_fired: dict[str, UsersFired] = {}  # ordinary and burst users an acting signal fired for
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,8 @@ def build_summary(
     champion_versions: list[str],
     bot: dict[str, int],
     urls: dict[str, str],
+    shapes: list[ShapeResult] | None = None,
+    users_fired: dict[str, UsersFired] | None = None,
 ) -> Summary:
     """The closing figures, with the ledger of every record `published` in the run."""
     ledger = reconcile(published, outcomes.verdicts, outcomes.dead_letters, outcomes.discarded)
@@ -223,4 +228,6 @@ def build_summary(
         retries_exhausted=ledger.retries_exhausted,
         bot=bot,
         urls=urls,
+        shapes=shapes or [],
+        users_fired=users_fired or {},
     )

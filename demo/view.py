@@ -112,6 +112,13 @@ class LiveView:
         mix = " ".join(f"{s.value} {staged[s]:,}" for s in Stage)
         return f"escalated {100 * staged[Stage.ENCODER] / total:.1f}% ({mix})"
 
+    def context_line(self) -> str:
+        """Verdicts each context signal fired for (acting, or shown to a moderator), windows closed."""
+        with self._lock:
+            counts = self.figures.counts.copy()
+        fired = " ".join(f"{name} {counts[metrics.signal(name)]:,}" for name in metrics.SIGNALS)
+        return f"{fired}; windows closed {counts[metrics.WINDOWS_CLOSED]:,}"
+
     def render(self) -> Group:
         """The steps table and the running figures (rich's `Live` calls it a few times a second)."""
         self.refresh()
@@ -134,6 +141,7 @@ class LiveView:
             f"[bold]champion[/] v{f.champion_version or '-'}   reloads {f.counts[metrics.MODEL_RELOADS]}"
             f" (failed {f.counts[metrics.MODEL_RELOAD_FAILURES]})   [bold]handler p50[/] {p50} over"
             f" {f.batches:,} batches   [bold]cascade[/] {self.stage_line()}\n"
+            f"[bold]context[/] {self.context_line()}\n"
             f"[bold]bot[/] read {bot_seen:,} verdicts   "
             f"[dim]elapsed {time.monotonic() - self.t0:.0f} s, stack tag {self._tag}[/]"
         )
@@ -196,12 +204,13 @@ def summary_tables(summary: Summary) -> Group:
         + f" of {summary.model_name}.  [bold]Bot:[/] "
         + ", ".join(f"{k} {v:,}" for k, v in summary.bot.items())
     )
+    shapes = shape_table(summary)
     urls = Table(title="Look closer", show_header=False)
     urls.add_column()
     urls.add_column()
     for name, url in summary.urls.items():
         urls.add_row(name, url)
-    return Group(phases, categories, checks, ledger, Text(""), urls)
+    return Group(phases, categories, shapes, checks, ledger, Text(""), urls)
 
 
 def _share(value: float | None) -> str:
@@ -237,4 +246,27 @@ def category_table(summary: Summary) -> Table:
                 _share(c.allow_precision),
                 aucs,
             )
+    return table
+
+
+def shape_table(summary: Summary) -> Table:
+    """Per raid, flood and burst: messages, those a context signal acted on, and how many seconds after
+    its first message the first was flagged; then the ordinary and burst users a signal fired for."""
+    table = Table(title="Context across messages: what the signals caught, and how fast")
+    for col in ("shape", "messages", "users", "caught", "caught after the 5th", "first flag after onset"):
+        table.add_column(col, justify="left" if col == "shape" else "right")
+    for r in summary.shapes:
+        first = f"{r.first_flag_s:.1f} s" if r.first_flag_s is not None else "-"
+        table.add_row(
+            r.shape, f"{r.messages:,}", f"{r.users:,}", f"{r.caught:,}", _share(r.caught_after_first_5), first
+        )
+    for kind, u in summary.users_fired.items():
+        table.add_row(
+            f"{kind} users",
+            "",
+            f"{u.users:,}",
+            f"{u.fired:,} ({_share(u.share)})",
+            f"on allowed: {u.fired_on_allowed:,} ({_share(u.share_on_allowed)})",
+            "",
+        )
     return table

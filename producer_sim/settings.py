@@ -23,7 +23,9 @@ class ProducerSettings(DeployableSettings):
     dead_letter_queue: str = _STACK.dead_letter_queue.name  # `replay-dlq` re-publishes from here
     ground_truth_path: Path = PROJECT_ROOT / ".data" / "ground_truth.jsonl"
     channels: int = Field(default=8, ge=1)
-    users: int = Field(default=500, ge=1)
+    # Ordinary chatters. At the demo's 300 msg/s, no one posting more than 6 messages in 30 s and a
+    # heavy tail (the top 1% writing a tenth) take this many (`producer_sim.activity`).
+    users: int = Field(default=20_000, ge=1)
     max_put_attempts: int = Field(default=10, ge=1)
     seed: int = 7
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from producer_sim.activity import Shape
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
@@ -54,8 +55,10 @@ def publish(
     `select` narrows a community's texts (e.g. to those a model never trained on).
     """
     phases = parse_mix(mix, rate)
-    total = sum(p.count for p in phases)
+    total = sum(p.total for p in phases)
     communities = {c for p in phases for c in p.weights}
+    if any(s.kind is Shape.RAID for p in phases for s in p.shapes):
+        communities.add(Community.SPAM)  # raids paste spam lines
     pools = {c: load_community(settings.data_dir, c) for c in communities}
     if select is not None:
         pools = {c: select(c, pool) for c, pool in pools.items()}

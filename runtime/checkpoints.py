@@ -25,6 +25,10 @@ class CheckpointStore:
         window: dict[str, Any] | None = self._state.get(shard_id, {}).get("window")
         return window
 
+    def closed_until(self, shard_id: str) -> float:
+        """The end of the shard's last closed tumbling window (0: none)."""
+        return float(self._state.get(shard_id, {}).get("closed_until", 0.0))
+
     def save(
         self,
         shard_id: str,
@@ -32,6 +36,7 @@ class CheckpointStore:
         finished: bool | None = None,
         window: dict[str, Any] | None = None,
         windowed: bool = False,
+        closed_until: float = 0.0,
     ) -> None:
         """Record a shard's position (and, when `windowed`, its open window: None = none open)."""
         entry = self._state.setdefault(shard_id, {})
@@ -41,6 +46,7 @@ class CheckpointStore:
             entry["finished"] = finished
         if windowed:
             entry["window"] = window
+            entry["closed_until"] = closed_until
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._state, indent=1, sort_keys=True))

@@ -227,6 +227,7 @@ class Consumer:
             }
         )
         metrics.add_metric(name=emf.WINDOWS_CLOSED, unit=MetricUnit.Count, value=1)
+        self.totals["windows_closed"] += 1
 
     def _handle(
         self, records: Sequence[KinesisRecord | BadEnvelope], context: WindowContext | None

@@ -178,6 +178,7 @@ class Checkpoint:
     sequence_number: str | None
     window: Window | None = None
     windowed: bool = False  # windows on: `window` (None = no window open) is saved too
+    closed_until: float = 0.0  # the end of the last closed window (a late record joins the next)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,7 +258,7 @@ class ShardMachine:
         if sequence_number is not None:
             self.sequence_number = sequence_number
         windowed = self.config.tumbling_window_s > 0
-        return Checkpoint(self.sequence_number, self.window, windowed)
+        return Checkpoint(self.sequence_number, self.window, windowed, self.closed_until)
 
     def _final_due(self, wall_clock: float) -> WindowInvoke | None:
         """The final invocation of the open window, once it is due."""

@@ -122,6 +122,7 @@ class LocalRunner:
                 continue
             machine = ShardMachine(sid, self.config)
             machine.sequence_number = self._checkpoints.sequence(sid)
+            machine.closed_until = self._checkpoints.closed_until(sid)
             saved = self._checkpoints.window(sid)
             if saved is not None and self.config.tumbling_window_s:
                 machine.window = Window.from_json(saved)  # the window goes on where it was
@@ -185,7 +186,11 @@ class LocalRunner:
             elif isinstance(effect, Checkpoint):
                 window = effect.window.to_json() if effect.window else None
                 self._checkpoints.save(
-                    shard.machine.shard_id, effect.sequence_number, window=window, windowed=effect.windowed
+                    shard.machine.shard_id,
+                    effect.sequence_number,
+                    window=window,
+                    windowed=effect.windowed,
+                    closed_until=effect.closed_until,
                 )
             shard.pending.pop(0)
 

@@ -389,6 +389,8 @@ def _in_context(
     lifted = raised(action, signals)
     if lifted is not action:
         reasons = [f"context:{s.signal}" for s in signals if s.action is lifted] + reasons
+    if lifted is Action.ALLOW:  # a report-only signal is context for a moderator: none looks at this
+        signals = []
     return lifted, reasons, signals
 
 

@@ -110,6 +110,17 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert set(german_after["versions"]) == {"3"}
     assert german_after["served_roc_auc"]["3"] > german["served_roc_auc"]["2"]
     assert "Verdicts by category" in proc.stdout
+    # the raid phase: the context signals caught the raid and the flooder, not the harmless burst
+    shapes = {s["shape"]: s for s in summary["shapes"]}
+    assert shapes["raid"]["caught_after_first_5"] >= 0.9, shapes
+    assert shapes["raid"]["first_flag_s"] <= 10, shapes
+    assert shapes["flood"]["caught"] > 0, shapes
+    assert shapes["burst"]["caught"] == 0, shapes
+    assert (
+        summary["users_fired"]["ordinary"]["fired_on_allowed"]
+        <= 0.001 * summary["users_fired"]["ordinary"]["users"] + 1
+    )
+    assert "Context across messages" in proc.stdout
     # the UI servers were started by the run and stopped with --stop
     for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
         assert not _answers(env[var]), var

@@ -100,7 +100,7 @@ def test_heat_is_the_channels_flagged_share_once_it_has_enough_messages() -> Non
 
 def test_a_raid_is_caught_while_thousands_of_one_message_users_flood_the_state() -> None:
     # GIVEN small budgets, a raid of 40 users and a flooder, drowned in 6,000 one-message users
-    budget = Budget(users=512, texts=2048, channels=16)
+    budget = Budget(users=512, texts=4096, channels=16)
     context, rng = WindowContext(budget), random.Random(3)
     raid_values, flood_values = [], []
     for i in range(6000):

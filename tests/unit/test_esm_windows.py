@@ -139,7 +139,7 @@ def test_the_final_invoke_hands_over_the_state_then_the_state_is_deleted() -> No
     assert not final.window.terminated_early
     assert final.window.window.state == {"n": "1"}
     assert final.records == ()
-    assert m.complete(Completed(None, {})) == [Checkpoint("00001", None, True)]  # no window open
+    assert m.complete(Completed(None, {})) == [Checkpoint("00001", None, True, NOW + W)]  # no window open
     nxt = invoke(m)
     assert nxt.window is not None
     assert nxt.window.window.state == {}

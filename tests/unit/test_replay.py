@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.chat import ChatMessage
+from producer_sim.activity import CHEERS, RAID_COPYPASTA, Burst, Flood, Raid, Shape
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime.kinesis import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
 from training.data import Community, LabelledText, load_davidson, load_rscience
@@ -123,3 +124,183 @@ def test_data_sets_load_with_labels(data_dir: Path) -> None:
     assert 0.25 < sum(t.y for t in science) / len(science) < 0.4
     assert len(tweets) > 20_000
     assert sum(t.y for t in tweets) / len(tweets) > 0.8
+
+
+# --- activity and shapes -------------------------------------------------------------------------
+
+
+def test_every_existing_spec_parses_as_before_with_no_shapes() -> None:
+    phases = parse_mix("rscience:100, rscience=0.8+tweets=0.2:50,tweets:3s", rate=20)
+    assert [(p.count, p.total, p.shapes) for p in phases] == [(100, 100, ()), (50, 50, ()), (60, 60, ())]
+
+
+def test_a_phase_carries_shapes_at_an_onset_in_seconds_or_messages() -> None:
+    # GIVEN a minute of tweets with three shapes, and a phase with parameters and an onset in messages
+    tweets, science = parse_mix(
+        "tweets:60s|raid@20s|flood@30s|burst@10s,rscience:3000|flood@100/messages=20/rate=5/lines=2"
+        "|raid@2s/users=8/spread=2s/channel=3",
+        rate=300,
+    )
+    # THEN each shape starts after the ordinary messages of its onset, with its defaults or parameters
+    assert [(s.kind, s.at) for s in tweets.shapes] == [
+        (Shape.RAID, 6000),
+        (Shape.FLOOD, 9000),
+        (Shape.BURST, 3000),
+    ]
+    assert [s.params for s in tweets.shapes] == [Raid(), Flood(), Burst()]
+    assert (tweets.count, tweets.total) == (18_000, 18_000 + 40 + 40 + 60)
+    assert [s.params for s in science.shapes] == [
+        Flood(messages=20, rate=5, lines=2),
+        Raid(users=8, spread=2, channel=3),
+    ]
+    assert [s.at for s in science.shapes] == [100, 600]  # 2 s at 300 msg/s
+
+
+@pytest.mark.parametrize(
+    ("spec", "reason"),
+    [
+        ("tweets:600|raid20", "bad shape"),
+        ("tweets:600|riot@20", "unknown shape 'riot'.*one of burst, flood, raid"),
+        ("tweets:600|ordinary@20", "unknown shape 'ordinary'"),
+        ("tweets:600|raid@2s", "starts in seconds: give a rate"),
+        ("tweets:600|raid@2.5", "whole number"),
+        ("tweets:600|raid@20/size=3", "bad parameter 'size=3'.*users=, spread=, channel="),
+        ("tweets:600|raid@20/users", "bad parameter 'users'"),
+        ("tweets:600|raid@20/users=many", "'users'.*not a whole number"),
+        ("tweets:600|raid@20/users=0", "users must be positive"),
+        ("tweets:600|flood@20/channel=-1", "channel must be 0 or more"),
+        ("tweets:600|raid@700", "past the phase's 600"),
+        ("tweets:600|flood@500", r"13\.0 s at 300 msg/s\), past the phase's 600"),
+    ],
+)
+def test_a_bad_shape_is_rejected_with_a_reason(spec: str, reason: str) -> None:
+    with pytest.raises(ValueError, match=reason) as err:
+        parse_mix(spec)
+    assert "mix phase" in str(err.value)
+
+
+def _text(record: OutgoingRecord) -> str:
+    return ChatMessage.model_validate_json(record.data).text
+
+
+def _user(record: OutgoingRecord) -> str:
+    return ChatMessage.model_validate_json(record.data).user_id
+
+
+def _shaped(records: list[OutgoingRecord], shape: Shape) -> list[tuple[int, OutgoingRecord]]:
+    """The records of one shape, each with the number of ordinary records before it."""
+    out, ordinary = [], 0
+    for record in records:
+        assert record.truth is not None
+        if record.truth.shape == Shape.ORDINARY:
+            ordinary += 1
+        elif record.truth.shape == shape:
+            out.append((ordinary, record))
+    return out
+
+
+@pytest.fixture(scope="module")
+def shaped() -> list[OutgoingRecord]:
+    """40 s of chat at 10 msg/s with a burst after 10 s, a raid after 20 s and a flood after 50 messages."""
+    phases = parse_mix("rscience=0.5+tweets=0.5:40s|burst@10s|raid@20s|flood@50", rate=10)
+    return list(Replay(MANY_LINES, channels=4, users=5_000, seed=4).records(phases))
+
+
+MANY_LINES = {
+    c: [*pool, *(LabelledText(f"{c} says {i}", "allow", c) for i in range(50))] for c, pool in POOLS.items()
+}
+
+
+def test_shapes_go_out_at_their_onset_among_the_ordinary_messages(shaped: list[OutgoingRecord]) -> None:
+    # THEN each shape starts after its onset's ordinary messages and spans its seconds at the phase's rate
+    burst, raid, flood = (_shaped(shaped, s) for s in (Shape.BURST, Shape.RAID, Shape.FLOOD))
+    assert burst[0][0] >= 100
+    assert burst[-1][0] <= 150
+    assert raid[0][0] == 200
+    assert 270 <= raid[-1][0] <= 300
+    assert [at for at, _ in flood] == [50 + round(k * 10 / 3) for k in range(40)]  # 3 msg/s
+    assert len(shaped) == 400 + 60 + 40 + 40
+
+
+def test_every_message_tells_its_shape_in_the_ground_truth(shaped: list[OutgoingRecord]) -> None:
+    kinds = Counter((r.truth.shape, r.truth.shape_id is None) for r in shaped if r.truth)
+    assert kinds == {("ordinary", True): 400, ("burst", False): 60, ("raid", False): 40, ("flood", False): 40}
+    ids = {r.truth.shape: {r.truth.shape_id} for r in shaped if r.truth and r.truth.shape_id}
+    assert all(len(v) == 1 and next(iter(v)).startswith(k) for k, v in ids.items())
+
+
+def test_a_raid_is_new_accounts_pasting_edited_spam(shaped: list[OutgoingRecord]) -> None:
+    raid = [r for _, r in _shaped(shaped, Shape.RAID)]
+    ordinary_users = {_user(r) for r in shaped if r.truth and r.truth.shape == Shape.ORDINARY}
+    raiders = [_user(r) for r in raid]
+    # THEN 40 accounts, each posting once, none of them ever seen in the chat, all in one channel
+    assert len(set(raiders)) == 40
+    assert not set(raiders) & ordinary_users
+    assert all(u.startswith("raider-") for u in raiders)
+    assert len({r.partition_key for r in raid}) == 1
+    # AND each pastes the same spam with edits: no copy is the original text
+    assert all(_text(r) not in RAID_COPYPASTA for r in raid)
+    assert all(r.truth and r.truth.label == "remove" and r.truth.categories["spam"] == 1 for r in raid)
+
+
+def test_a_second_raid_brings_other_new_accounts() -> None:
+    phases = parse_mix("rscience:200|raid@10/users=5|raid@100/users=5", rate=10)
+    raid = [r for _, r in _shaped(list(Replay(POOLS, seed=6).records(phases)), Shape.RAID)]
+    assert len({_user(r) for r in raid}) == 10
+    assert len({r.truth.shape_id for r in raid if r.truth}) == 2
+
+
+def test_a_raid_pastes_a_spam_text_with_a_link_when_spam_is_loaded() -> None:
+    link = LabelledText("get free followers at www.followz4u.com today", "remove", Community.SPAM)
+    pools = {
+        **POOLS,
+        Community.SPAM: [LabelledText("no link here, just spam", "remove", Community.SPAM), link],
+    }
+    phases = parse_mix("rscience:200|raid@10/users=10", rate=10)
+    raid = [r for _, r in _shaped(list(Replay(pools, seed=7).records(phases)), Shape.RAID)]
+    assert all("followz4u.com" in _text(r).casefold() and _text(r) != link.text for r in raid)
+
+
+def test_a_flood_is_one_user_repeating_a_few_real_lines_with_their_labels(
+    shaped: list[OutgoingRecord],
+) -> None:
+    flood = [r for _, r in _shaped(shaped, Shape.FLOOD)]
+    labels = {t.text: t.label for pool in MANY_LINES.values() for t in pool}
+    assert len({_user(r) for r in flood}) == 1
+    assert len({r.partition_key for r in flood}) == 1
+    assert [_text(r) for r in flood] == [_text(r) for r in flood[:3]] * 13 + [_text(flood[0])]
+    assert len({_text(r) for r in flood}) == 3
+    assert all(r.truth and r.truth.label == labels[_text(r)] for r in flood)
+
+
+def test_a_flood_of_new_lines_at_its_own_rate_posts_a_new_text_every_time() -> None:
+    # GIVEN a flood of 20 messages at 5 msg/s, every one a new line, in chat at 10 msg/s
+    phases = parse_mix("tweets:200|flood@10/messages=20/lines=20/rate=5", rate=10)
+    flood = _shaped(list(Replay(MANY_LINES, seed=5).records(phases)), Shape.FLOOD)
+    # THEN one goes out every 2 ordinary messages, each with a text of its own
+    assert [at for at, _ in flood] == [10 + 2 * k for k in range(20)]
+    assert len({_text(r) for _, r in flood}) == 20
+
+
+def test_a_burst_is_many_regulars_of_a_channel_cheering(shaped: list[OutgoingRecord]) -> None:
+    burst = [r for _, r in _shaped(shaped, Shape.BURST)]
+    assert len({_user(r) for r in burst}) == 60
+    assert all(_user(r).startswith("user-") for r in burst)
+    assert len({r.partition_key for r in burst}) == 1
+    assert all(_text(r) in CHEERS and r.truth and r.truth.label == "allow" for r in burst)
+
+
+def test_a_shape_in_a_channel_that_does_not_exist_is_refused() -> None:
+    with pytest.raises(ValueError, match="no channel 9: there are 8"):
+        list(Replay(POOLS, seed=8).records(parse_mix("rscience:200|raid@10/channel=9", rate=10)))
+
+
+def test_ordinary_users_post_mostly_in_their_home_channel() -> None:
+    # GIVEN ordinary traffic from 2,000 users in 8 channels
+    records = list(Replay(POOLS, channels=8, users=2_000, seed=9).records(parse_mix("rscience:6000")))
+    channels: dict[str, Counter[str]] = {}
+    for r in records:
+        channels.setdefault(_user(r), Counter())[r.partition_key] += 1
+    # THEN users who post 5 or more messages post most of them in one channel (a uniform draw: ~0.4)
+    regulars = [c for c in channels.values() if c.total() >= 5]
+    assert sum(max(c.values()) for c in regulars) / sum(c.total() for c in regulars) >= 0.7
