@@ -24,8 +24,9 @@ import zlib
 from array import array
 from base64 import b64decode, b64encode
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
 from zlib import crc32
@@ -51,25 +52,35 @@ _COMBINE = _RNG.integers(1, 2**63, size=ROWS, dtype=np.uint64) * np.uint64(2) + 
 _BAND_SALT = _RNG.integers(0, 2**63, size=BANDS, dtype=np.uint64)
 
 
+@lru_cache(maxsize=1 << 16)  # a window sees the same channels and users again and again
 def _key(*parts: str) -> int:
     """A stable 64-bit key (Python's own hash differs per process)."""
     joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
     return int.from_bytes(blake2b(joined, digest_size=8).digest(), "little")
 
 
-def near_duplicate_bands(text: str, min_letters: int) -> tuple[int, ...]:
-    """The MinHash band keys of a normal-form text's set of words (words of letters only: digits,
+def near_duplicate_bands(texts: Sequence[str], min_letters: Sequence[int]) -> list[tuple[int, ...]]:
+    """Each normal-form text's MinHash band keys over its set of words (words of letters only: digits,
     punctuation and emoji dropped, so appending a number or an emoji changes nothing; a set, so
-    swapping words changes nothing and dropping one of n changes 1/n of it); none for texts of fewer
-    than `min_letters` letters (a burst of "gg" is not a raid). Linear and bounded: the first
-    `MAX_SHINGLED_CHARS` characters count."""
-    words = set(_WORD.findall(text[:MAX_SHINGLED_CHARS]))
-    if sum(map(len, words)) < min_letters:
-        return ()
-    hashed = np.fromiter((crc32(w.encode()) for w in words), dtype=np.uint64, count=len(words))
-    mins = ((_MUL * hashed + _ADD) >> np.uint64(20)).min(axis=1)  # multiply-shift hashes, per function
-    keys = (mins.reshape(BANDS, ROWS) * _COMBINE).sum(axis=1) + _BAND_SALT  # one key per band (wrapping)
-    return tuple(keys.tolist())
+    swapping words changes nothing and dropping one of n changes 1/n of it); none for a text of fewer
+    than its `min_letters` letters (a burst of "gg" is not a raid). A batch at once (a few numpy calls
+    for all of it); linear and bounded: the first `MAX_SHINGLED_CHARS` characters of each count."""
+    words = [set(_WORD.findall(t[:MAX_SHINGLED_CHARS])) for t in texts]
+    keep = [i for i, w in enumerate(words) if w and sum(map(len, w)) >= min_letters[i]]
+    out: list[tuple[int, ...]] = [()] * len(texts)
+    if not keep:
+        return out
+    sizes = [len(words[i]) for i in keep]
+    hashed = np.fromiter(
+        (crc32(w.encode()) for i in keep for w in words[i]), dtype=np.uint64, count=sum(sizes)
+    )
+    starts = np.concatenate(([0], np.cumsum(sizes[:-1]))).astype(np.intp)
+    # multiply-shift hashes, per function and word; each text's minimum per function
+    mins = np.minimum.reduceat((_MUL * hashed + _ADD) >> np.uint64(20), starts, axis=1)
+    keys = (mins.T.reshape(len(keep), BANDS, ROWS) * _COMBINE).sum(axis=2) + _BAND_SALT  # wrapping
+    for j, row in zip(keep, keys.tolist(), strict=True):
+        out[j] = tuple(row)
+    return out
 
 
 def user_bit(user: str) -> int:
@@ -89,19 +100,12 @@ class Observation:
     flagged: bool  # the models (or a rule) did not allow it on their own
 
 
-def observe(
-    channel: str, user: str, original: str, normal: str, flagged: bool, policy: ContextPolicy
-) -> Observation:
-    """A message's observation: links and mentions from what was written, near-duplicate bands from
-    the normal form."""
+def observe(channel: str, user: str, original: str, bands: tuple[int, ...], flagged: bool) -> Observation:
+    """A message's observation: links and mentions from what was written, and its near-duplicate bands
+    (`near_duplicate_bands` of its normal form)."""
     folded = original[:MAX_SHINGLED_CHARS].casefold()
     return Observation(
-        channel,
-        user,
-        near_duplicate_bands(normal, policy.raid.min_letters),
-        len(_LINK.findall(folded)),
-        len(_MENTION.findall(folded)),
-        flagged,
+        channel, user, bands, len(_LINK.findall(folded)), len(_MENTION.findall(folded)), flagged
     )
 
 

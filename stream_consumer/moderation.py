@@ -23,7 +23,7 @@ from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thre
 from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from stream_consumer import cascade
 from stream_consumer.cascade import Cascade, Cascaded, Embedder
-from stream_consumer.context import Counted, WindowContext, fired, observe, raised
+from stream_consumer.context import Counted, WindowContext, fired, near_duplicate_bands, observe, raised
 from stream_consumer.language import identify
 from stream_consumer.normalize import TOKEN, NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
@@ -300,7 +300,14 @@ def moderate(
     position = {id(p): i for i, p in enumerate(to_score)}
     moderated = []
     counted: list[Counted] = []
-    for p in parsed:
+    bands = (
+        near_duplicate_bands(
+            [p.model_input.text for p in parsed], [p.policy.context.raid.min_letters for p in parsed]
+        )
+        if context is not None
+        else []
+    )
+    for k, p in enumerate(parsed):
         i = position.get(id(p))
         judged = (
             _judge(p, scores, cascaded, i, single)
@@ -329,7 +336,9 @@ def moderate(
             action, reasons = Action.ALLOW, ["no scored category acts in this channel"]
         else:
             action, reasons = Action.REVIEW, ["no model available: sent to human review"]
-        action, reasons, signals = _in_context(p, action, reasons, context, counted)
+        action, reasons, signals = _in_context(
+            p, action, reasons, context, bands[k] if bands else (), counted
+        )
         if action is not Action.ALLOW and categories:  # shown to a moderator: say where, in their text
             features = list(dict.fromkeys(r.feature for c in categories.values() for r in c.reasons))
             located = {r.feature: r for r in reason_spans(p.model_input, features)}  # once per message
@@ -369,20 +378,14 @@ def _in_context(
     action: Action,
     reasons: list[str],
     context: WindowContext | None,
+    bands: tuple[int, ...],
     counted: list[Counted],
 ) -> tuple[Action, list[str], list[ContextSignal]]:
     """Count a message into its window; its action and reasons after the signals it fires (as they
     were, without a window)."""
     if context is None:
         return action, reasons, []
-    seen = observe(
-        p.message.channel_id,
-        p.message.user_id,
-        p.message.text,
-        p.model_input.text,
-        action is not Action.ALLOW,
-        p.policy.context,
-    )
+    seen = observe(p.message.channel_id, p.message.user_id, p.message.text, bands, action is not Action.ALLOW)
     signals = fired(context.add(seen), p.policy.context)
     context.fired.update(s.signal for s in signals)
     counted.append(Counted(p.record.sequence_number, seen, tuple(s.signal for s in signals)))

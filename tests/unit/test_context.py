@@ -44,10 +44,14 @@ def junk(rng: random.Random) -> str:
     return " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(6))
 
 
+def bands(text: str) -> tuple[int, ...]:
+    return near_duplicate_bands([text], [POLICY.raid.min_letters])[0]
+
+
 def count(
     context: WindowContext, channel: str, user: str, text: str, flagged: bool = False
 ) -> dict[str, float]:
-    return context.add(observe(channel, user, text, normal_form(text).text, flagged, POLICY))
+    return context.add(observe(channel, user, text, bands(normal_form(text).text), flagged))
 
 
 # --- the signals ---------------------------------------------------------------------------------
@@ -55,14 +59,15 @@ def count(
 
 def test_small_edits_keep_a_text_near_duplicate_and_different_texts_apart() -> None:
     rng = random.Random(1)
-    base = set(near_duplicate_bands(normal_form(RAID).text, 16))
-    shared = [
-        bool(base & set(near_duplicate_bands(normal_form(edits(RAID, rng)).text, 16))) for _ in range(200)
-    ]
+    base = set(bands(normal_form(RAID).text))
+    shared = [bool(base & set(bands(normal_form(edits(RAID, rng)).text))) for _ in range(200)]
     assert sum(shared) / len(shared) >= 0.97
-    others = [set(near_duplicate_bands(junk(rng), 16)) for _ in range(500)]
+    others = [set(bands(junk(rng))) for _ in range(500)]
     assert sum(bool(base & o) for o in others) == 0
-    assert near_duplicate_bands("gg wp 🔥🔥", 16) == ()  # too short to be a raid
+    assert bands("gg wp 🔥🔥") == ()  # too short to be a raid
+    # a batch at once is each text alone
+    texts = [normal_form(RAID).text, "gg", junk(rng), normal_form(edits(RAID, rng)).text]
+    assert near_duplicate_bands(texts, [16] * 4) == [bands(t) for t in texts]
 
 
 def test_a_raid_fires_after_the_channels_threshold_of_users_and_only_in_its_channel() -> None:

@@ -1,10 +1,11 @@
 """The README's category tables are the code's and the results files': the label mapping is the one the
 loaders apply, and the measured tables are what `benchmarks.categories` and `benchmarks.proxies` render
-from their latest results, and so are the cascade's (edited by hand on either side, they fail here)."""
+from their latest results, and so are the cascade's and the context signals' (edited by hand on either
+side, they fail here)."""
 
 import json
 
-from benchmarks import cascade, categories
+from benchmarks import cascade, categories, context
 from benchmarks.common import RESULTS
 from contracts.categories import Category
 from contracts.policy import POLICY_SCHEMA_VERSION, PolicyBook
@@ -58,3 +59,8 @@ def test_the_cascade_tables_are_the_latest_results() -> None:
     results = json.loads((RESULTS / cascade.LATEST).read_text())
     assert cascade.render(results) in README
     assert cascade.render_goals(results) in README
+
+
+def test_the_context_tables_are_the_latest_results() -> None:
+    results = json.loads((RESULTS / context.LATEST).read_text())
+    assert context.render(results) in README
