@@ -109,6 +109,7 @@ def test_function_error_bisects_until_the_poison_record_is_alone() -> None:
             if isinstance(e, Discard):
                 discarded.append(e)
             elif isinstance(e, Checkpoint):
+                assert e.sequence_number is not None
                 checkpoints.append(e.sequence_number)
     # THEN the halves are tried in order, record 3 is retried once, then sent on, and all is checkpointed
     assert log == [
