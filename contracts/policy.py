@@ -80,9 +80,10 @@ class LinksRule(_Signal):
 
 
 class MentionsRule(_Signal):
-    """One user's @-mentions in the channel in the window."""
+    """One user's @-mentions in the channel in the window (replies mention people: the default is
+    set for mass mentions, above what a busy replier reaches in a window)."""
 
-    threshold: float = Field(default=10, ge=0)
+    threshold: float = Field(default=25, ge=0)
 
 
 class HeatRule(_Signal):

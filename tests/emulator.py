@@ -11,6 +11,7 @@ import mlflow
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, ReferenceRow, gzip_lines
 from contracts.verdict import Verdict
 from runtime import aws
+from runtime.checkpoints import CheckpointStore
 from runtime.kinesis import read_stream
 from runtime.stack import Stack, load_stack
 from stream_consumer.scorer import LinearScorer
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mypy_boto3_s3 import S3Client
 
+    from stream_consumer.local_runner import Handler, LocalRunner
     from training.settings import TrainingSettings
 
 
@@ -51,6 +53,29 @@ def consumer_settings(
         "tumbling_window_s": 2,
     }
     return ConsumerSettings.for_stack(stack, **(fast | overrides))
+
+
+def local_runner(
+    settings: ConsumerSettings, handler: "Handler | None" = None, checkpoints: Path | None = None
+) -> "LocalRunner":
+    """The local event source mapping in this process, driving `handler` (default: a consumer built
+    from `settings`, as the Lambda handler builds it), with its checkpoints in `checkpoints`."""
+    from stream_consumer.handler import build_consumer  # noqa: PLC0415 - loads the encoder
+    from stream_consumer.local_runner import LocalRunner  # noqa: PLC0415
+
+    if handler is None:
+        consumer = build_consumer(settings)
+
+        def handler(event: dict[str, Any], context: object) -> object:
+            return consumer.handle_event(event)
+
+    return LocalRunner(
+        settings,
+        handler,
+        aws.client("kinesis", settings.aws_endpoint_url),
+        aws.client("sqs", settings.aws_endpoint_url),
+        CheckpointStore(checkpoints or settings.checkpoint_dir / "cp.json"),
+    )
 
 
 def read_verdicts(endpoint_url: str, stream: str) -> list[Verdict]:

@@ -28,10 +28,10 @@ from runtime.queues import peek_bodies
 from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
-from stream_consumer.local_runner import LocalRunner, RunnerStats
+from stream_consumer.local_runner import RunnerStats
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.emulator import consumer_settings, publish_scorer, read_verdicts
+from tests.emulator import consumer_settings, local_runner, publish_scorer, read_verdicts
 from training.data import Community, load_community
 
 pytestmark = pytest.mark.integration
@@ -68,14 +68,7 @@ def run_with(
     settings: ConsumerSettings, handler: Callable[[dict[str, Any], object], object], idle_exit_s: float = 3.0
 ) -> RunnerStats:
     """The local event source mapping, in this process, driving `handler` until the stream is drained."""
-    runner = LocalRunner(
-        settings,
-        handler,
-        aws.client("kinesis", settings.aws_endpoint_url),
-        aws.client("sqs", settings.aws_endpoint_url),
-        CheckpointStore(settings.checkpoint_dir / "cp.json"),
-    )
-    return runner.run(threading.Event(), idle_exit_s=idle_exit_s)
+    return local_runner(settings, handler).run(threading.Event(), idle_exit_s=idle_exit_s)
 
 
 def assert_all_accounted_for(endpoint_url: str, stack: Stack, sent: list[OutgoingRecord]) -> dict[str, int]:
@@ -346,14 +339,7 @@ def test_a_new_champion_is_picked_up_mid_stream_without_restart(
     first = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:400")
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, reload_interval_s=0.5)
     stop = threading.Event()
-    consumer = build_consumer(settings)
-    runner = LocalRunner(
-        settings,
-        lambda event, _: consumer.handle_event(event),
-        aws.client("kinesis", endpoint_url),
-        aws.client("sqs", endpoint_url),
-        CheckpointStore(settings.checkpoint_dir / "cp.json"),
-    )
+    runner = local_runner(settings)
     thread = threading.Thread(target=runner.run, args=(stop,))
     thread.start()
     try:

@@ -17,16 +17,13 @@ from contracts.verdict import Action, Verdict
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord
 from runtime import aws
-from runtime.checkpoints import CheckpointStore
 from runtime.kinesis import PutReport, batches
 from runtime.paths import PROJECT_ROOT
 from runtime.retry import poll_until
 from runtime.stack import Stack
-from stream_consumer.handler import build_consumer
-from stream_consumer.local_runner import LocalRunner
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.emulator import consumer_settings, publish_scorer, read_verdicts
+from tests.emulator import consumer_settings, local_runner, publish_scorer, read_verdicts
 from training.data import Community, load_community
 
 pytestmark = pytest.mark.integration
@@ -87,15 +84,7 @@ def saved_windows(settings: ConsumerSettings) -> bool:
 
 
 def run_until(settings: ConsumerSettings, done: "threading.Event", stop: threading.Event) -> None:
-    consumer = build_consumer(settings)
-    runner = LocalRunner(
-        settings,
-        lambda event, _: consumer.handle_event(event),
-        aws.client("kinesis", settings.aws_endpoint_url),
-        aws.client("sqs", settings.aws_endpoint_url),
-        CheckpointStore(checkpoints(settings)),
-    )
-    runner.run(stop)
+    local_runner(settings, checkpoints=checkpoints(settings)).run(stop)
     done.set()
 
 
@@ -112,15 +101,7 @@ def test_a_raid_and_a_flood_are_caught_end_to_end(
     put(endpoint_url, stream, ordinary[50:100] + mixed + ordinary[100:])
     # WHEN the local mapping drains it with 10-s tumbling windows
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, tumbling_window_s=10)
-    consumer = build_consumer(settings)
-    runner = LocalRunner(
-        settings,
-        lambda event, _: consumer.handle_event(event),
-        aws.client("kinesis", endpoint_url),
-        aws.client("sqs", endpoint_url),
-        CheckpointStore(settings.checkpoint_dir / "cp.json"),
-    )
-    runner.run(threading.Event(), idle_exit_s=2.0)
+    local_runner(settings).run(threading.Event(), idle_exit_s=2.0)
     verdicts = read_verdicts(endpoint_url, fresh_stack.output_stream.name)
     raiders = [v for v in verdicts if v.user_id.startswith("raider-")]
     flooder = sorted((v for v in verdicts if v.user_id == "flooder"), key=lambda v: v.sequence_number)
