@@ -62,10 +62,11 @@ up: install  ## start LocalStack on :4566 (or use AWS_ENDPOINT_URL) and create t
 down:  ## stop LocalStack and the UI servers that `make up` / `make demo` started
 	@test -x $(RUN) && { $(RUN) -m demo down; $(RUN) -m infra down; } || true
 
-lint: $(VENV)/.synced  ## ruff, mypy --strict, terraform fmt
+lint: $(VENV)/.synced  ## ruff, mypy --strict, terraform fmt, detect-secrets
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
+	git ls-files -z | xargs -0 $(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline && echo "detect-secrets: ok"
 	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra/terraform && echo "terraform fmt: ok"; \
 	else echo "terraform not installed: skipping 'terraform fmt -check'"; fi
 

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 quiet()
 for _var, _value in {
     "AWS_ACCESS_KEY_ID": "test",
-    "AWS_SECRET_ACCESS_KEY": "test",
+    "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret
     "AWS_DEFAULT_REGION": "us-east-1",
 }.items():
     os.environ.setdefault(_var, _value)

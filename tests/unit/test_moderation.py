@@ -68,7 +68,7 @@ def test_bad_base64_is_dead_lettered() -> None:
 
 
 def test_dead_letter_detail_never_quotes_the_text(kinesis_record: Record) -> None:
-    secret = "my very private words " * 600  # too long
+    secret = "my very private words " * 600  # too long  # pragma: allowlist secret
     result = parse(kinesis_record(message(text=secret)), NOW, 1024)
     assert isinstance(result, DeadLetter)
     assert "private" not in result.detail
@@ -242,7 +242,7 @@ def test_events_with_extra_top_level_keys_are_accepted() -> None:
 
 def test_no_message_text_reaches_the_logs(kinesis_record: Record, caplog: pytest.LogCaptureFixture) -> None:
     # GIVEN a good message and a poison one, both holding a marker string
-    secret = "zebra-quokka-secret"
+    secret = "zebra-quokka-secret"  # pragma: allowlist secret
     records = [
         kinesis_record(message(f"you idiot {secret}")),
         kinesis_record(message(text=f"{secret} " * 2000)),
