@@ -29,7 +29,7 @@ VENV := .venv
 RUN := $(VENV)/bin/python
 LS_VENV := .localstack/venv
 
-.PHONY: help install check-python check-data up down lint format test test-unit bench demo clean
+.PHONY: help install check-python check-data up down lint format test test-unit bench sbom demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -83,6 +83,12 @@ test-unit: $(VENV)/.synced  ## pure tests only, no services
 bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency, model trade-off (COMPARE=1: vs alt-profanity-check)
 	$(if $(COMPARE),$(UV) sync --frozen --group compare --python "$(PYTHON)")
 	$(RUN) -m benchmarks $(BENCH_ARGS)
+
+# The consumer image's runtime dependency set (the Dockerfile's `uv export` flags, held by a test).
+SBOM := benchmarks/results/sbom-runtime.cdx.json
+sbom: | $(UV)  ## CycloneDX SBOM of the Lambda image's runtime dependencies, kept with the benchmark results
+	$(UV) export --frozen --no-default-groups --no-emit-project --format cyclonedx1.5 --quiet -o $(SBOM)
+	@echo "sbom: $(SBOM)"
 
 demo: install check-data  ## the whole loop with a live view, the UIs and a summary (QUICK=1: small)
 	$(RUN) -m demo $(if $(QUICK),--quick) $(if $(STOP),--stop)
