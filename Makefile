@@ -28,6 +28,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "$(HOME)/.local/bin/uv")
 VENV := .venv
 RUN := $(VENV)/bin/python
 LS_VENV := .localstack/venv
+CK_VENV := .checkov/venv
 
 .PHONY: help install check-python check-data up down lint format test test-unit bench sbom demo clean
 
@@ -50,7 +51,13 @@ $(LS_VENV)/.installed: infra/localstack-requirements.txt | check-python $(UV)
 	$(LS_VENV)/bin/python -m localstack.cli.lpm install kinesis-mock
 	@touch $@
 
-install: $(VENV)/.synced $(LS_VENV)/.installed  ## create both environments (project, LocalStack)
+# checkov in an environment of its own (its HCL parser is a fork that would shadow the tests' own).
+$(CK_VENV)/.installed: infra/checkov-requirements.txt | check-python $(UV)
+	$(UV) venv --quiet --allow-existing --python "$(PYTHON)" $(CK_VENV)
+	VIRTUAL_ENV=$(CK_VENV) $(UV) pip install --quiet -r infra/checkov-requirements.txt
+	@touch $@
+
+install: $(VENV)/.synced $(LS_VENV)/.installed $(CK_VENV)/.installed  ## create the environments (project, LocalStack, checkov)
 
 check-data:
 	@test -f "$(DATA_DIR)/rscience/comments.csv" && test -f "$(DATA_DIR)/davidson/labeled_data.csv" || \
@@ -62,11 +69,13 @@ up: install  ## start LocalStack on :4566 (or use AWS_ENDPOINT_URL) and create t
 down:  ## stop LocalStack and the UI servers that `make up` / `make demo` started
 	@test -x $(RUN) && { $(RUN) -m demo down; $(RUN) -m infra down; } || true
 
-lint: $(VENV)/.synced  ## ruff, mypy --strict, terraform fmt, detect-secrets
+lint: $(VENV)/.synced $(CK_VENV)/.installed  ## ruff, mypy --strict, detect-secrets, checkov, terraform fmt
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 	git ls-files -z | xargs -0 $(VENV)/bin/detect-secrets-hook --baseline .secrets.baseline && echo "detect-secrets: ok"
+	BC_SKIP_MAPPING=TRUE $(CK_VENV)/bin/checkov -d infra/terraform --framework terraform --skip-download \
+		--compact --quiet -o cli
 	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra/terraform && echo "terraform fmt: ok"; \
 	else echo "terraform not installed: skipping 'terraform fmt -check'"; fi
 
@@ -94,4 +103,4 @@ demo: install check-data  ## the whole loop with a live view, the UIs and a summ
 	$(RUN) -m demo $(if $(QUICK),--quick) $(if $(STOP),--stop)
 
 clean: down  ## remove environments and local state
-	rm -rf $(VENV) .localstack .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack .checkov .pytest_cache .mypy_cache .ruff_cache

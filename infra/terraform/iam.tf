@@ -50,6 +50,11 @@ data "aws_iam_policy_document" "consumer" {
     resources = [aws_kms_key.data.arn]
   }
   statement {
+    sid       = "Tracing"
+    actions   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+    resources = ["*"] # X-Ray has no resource-level permissions for these actions
+  }
+  statement {
     sid       = "Logs"
     actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
     resources = ["${aws_cloudwatch_log_group.consumer.arn}:*"]

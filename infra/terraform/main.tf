@@ -6,9 +6,43 @@ locals {
   alarm_ops = var.alarm_topic_arn == "" ? [] : [var.alarm_topic_arn]
 }
 
+data "aws_caller_identity" "current" {}
+
+# The account administers the key (IAM policies then grant its use: the consumer's role); CloudWatch
+# Logs may use it for this stack's log groups only.
+data "aws_iam_policy_document" "key" {
+  # checkov:skip=CKV_AWS_111:a key policy's resource "*" is the key itself; AWS requires it so
+  # checkov:skip=CKV_AWS_356:a key policy's resource "*" is the key itself; AWS requires it so
+  # checkov:skip=CKV_AWS_109:the account root administers its own key (the default key policy); use is granted by IAM, the consumer's role only
+  statement {
+    sid       = "AccountAdministers"
+    actions   = ["kms:*"]
+    resources = ["*"] # in a key policy, "*" is this key
+    principals {
+      type        = "AWS"
+      identifiers = ["arn:aws:iam::${data.aws_caller_identity.current.account_id}:root"]
+    }
+  }
+  statement {
+    sid       = "LogsEncryptThisStacksLogGroups"
+    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    resources = ["*"] # in a key policy, "*" is this key
+    principals {
+      type        = "Service"
+      identifiers = ["logs.${data.aws_region.current.name}.amazonaws.com"]
+    }
+    condition {
+      test     = "ArnLike"
+      variable = "kms:EncryptionContext:aws:logs:arn"
+      values   = ["arn:aws:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${local.stack.consumer.function_name}"]
+    }
+  }
+}
+
 resource "aws_kms_key" "data" {
-  description         = "chat-moderation: streams, buckets and queues at rest"
+  description         = "chat-moderation: streams, buckets, queues, logs and the image at rest"
   enable_key_rotation = true
+  policy              = data.aws_iam_policy_document.key.json
 }
 
 resource "aws_kinesis_stream" "input" {
@@ -31,10 +65,16 @@ resource "aws_kinesis_stream" "verdicts" {
 }
 
 resource "aws_s3_bucket" "archive" {
+  # checkov:skip=CKV_AWS_18:object-level audit is the account's CloudTrail data events, set once per account; a per-stack access-log bucket would itself be unlogged and SSE-S3 only
+  # checkov:skip=CKV_AWS_144:single-region by design: chat is personal data, kept where it was written and expired after 90 days; versioning guards against loss
+  # checkov:skip=CKV2_AWS_62:nothing reacts to new archive objects: monitoring reads windows of the archive on its schedule
   bucket = local.stack.archive_bucket.name
 }
 
 resource "aws_s3_bucket" "models" {
+  # checkov:skip=CKV_AWS_18:object-level audit is the account's CloudTrail data events, set once per account; a per-stack access-log bucket would itself be unlogged and SSE-S3 only
+  # checkov:skip=CKV_AWS_144:single-region by design; every model version is also in the MLflow registry, and versioning guards against loss
+  # checkov:skip=CKV2_AWS_62:the consumer polls champion.json with a conditional GET; no event consumer exists
   bucket = local.stack.models_bucket.name
 }
 
@@ -80,6 +120,31 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
     }
     noncurrent_version_expiration {
       noncurrent_days = 7
+    }
+  }
+  rule {
+    id     = "abort-incomplete-uploads"
+    status = "Enabled"
+    filter {}
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+# Superseded champion manifests, policies and lock records are kept 90 days, then expire; the current
+# version of every object (the champion, the lock with its fencing token) is never expired.
+resource "aws_s3_bucket_lifecycle_configuration" "models" {
+  bucket = aws_s3_bucket.models.id
+  rule {
+    id     = "expire-superseded-versions"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 90
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
     }
   }
 }
