@@ -21,6 +21,23 @@ from runtime.retry import PollTimeoutError, poll_until
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 
+@contextlib.contextmanager
+def _interrupt_after() -> Iterator[None]:
+    """Hold a Ctrl-C until the block is done, then deliver it: a child is never started without being
+    registered for the cleanup (an interrupt between the two would leave it running, unstopped)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, _: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if held:
+        signal.raise_signal(signal.SIGINT)  # as if pressed now, to whatever handled it before
+
+
 class DemoError(RuntimeError):
     """A step of the story failed; the message says which and where its log is."""
 
@@ -92,8 +109,9 @@ class Supervisor:
 
     def run(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> str:
         """Run a project CLI to completion; stdout is returned, stderr goes to the run's log."""
-        log = (self.run_dir / f"{name}.log").open("ab")
-        proc = self._spawn(name, args, env, subprocess.PIPE, log)
+        with _interrupt_after():  # its log appears only with the child registered for the cleanup
+            log = (self.run_dir / f"{name}.log").open("ab")
+            proc = self._spawn(name, args, env, subprocess.PIPE, log)
         try:
             out, _ = proc.communicate(timeout=self.step_timeout_s)
         except subprocess.TimeoutExpired:
@@ -110,7 +128,7 @@ class Supervisor:
 
     def start(self, name: str, args: Sequence[str], env: Mapping[str, str]) -> None:
         """Start a project CLI in the background, its output going to the run's log."""
-        with (self.run_dir / f"{name}.log").open("ab") as log:
+        with _interrupt_after(), (self.run_dir / f"{name}.log").open("ab") as log:
             self._spawn(name, args, env, log, subprocess.STDOUT)
 
     def stop(self, name: str, timeout: float = 30) -> None:

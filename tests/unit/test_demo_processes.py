@@ -2,9 +2,11 @@
 the waits on children and servers say which one stopped."""
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -101,3 +103,23 @@ def test_a_server_that_never_answers_fails_its_wait_in_time(tmp_path: Path) -> N
     # THEN the wait fails saying where it was expected and how long it waited
     with pytest.raises(ServiceError, match=rf"^mlflow did not answer at {service.url} within 0 s$"):
         service.wait(None, timeout=0.1)
+
+
+def test_a_ctrl_c_while_a_child_starts_lands_once_it_is_registered(tmp_path: Path) -> None:
+    # GIVEN a Ctrl-C pressed while the supervisor is between creating a child's log and starting it
+    processes = Supervisor(tmp_path, [], InfraSettings(), step_timeout_s=60)
+    original = processes._spawn
+
+    def spawn_with_ctrl_c(*args: Any, **kwargs: Any) -> Any:
+        signal.raise_signal(signal.SIGINT)  # pressed just as the child is being started
+        return original(*args, **kwargs)
+
+    processes._spawn = spawn_with_ctrl_c  # type: ignore[method-assign]
+    # WHEN the background child starts
+    with pytest.raises(KeyboardInterrupt):
+        processes.start("consumer", ("-c", "import time; time.sleep(60)"), dict(os.environ))
+    # THEN the interrupt came only once the child was registered, so the cleanup stops it
+    assert "consumer" in processes.children
+    child = processes.children["consumer"]
+    processes.stop("consumer", timeout=5)
+    assert child.poll() is not None
