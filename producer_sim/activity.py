@@ -179,12 +179,12 @@ class Shape(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
-class Burst:
-    """`users` regulars of a channel post one cheer each within `spread` seconds."""
+class _Crowd:
+    """`users` accounts each post one message into one channel within `spread` seconds."""
 
-    kind: ClassVar[Shape] = Shape.BURST
-    users: int = 60
-    spread: float = 5.0
+    kind: ClassVar[Shape]
+    users: int
+    spread: float
     channel: int | None = None  # index of the channel; None: drawn by popularity
 
     def __post_init__(self) -> None:
@@ -197,6 +197,15 @@ class Burst:
     @property
     def duration(self) -> float:
         return self.spread
+
+
+@dataclass(frozen=True, slots=True)
+class Burst(_Crowd):
+    """`users` regulars of a channel post one cheer each within `spread` seconds."""
+
+    kind: ClassVar[Shape] = Shape.BURST
+    users: int = 60
+    spread: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -219,25 +228,13 @@ class Flood:
 
 
 @dataclass(frozen=True, slots=True)
-class Raid:
+class Raid(_Crowd):
     """`users` accounts never seen before each paste the same spam, with 1–3 small edits, into one
     channel within `spread` seconds."""
 
     kind: ClassVar[Shape] = Shape.RAID
     users: int = 40
     spread: float = 10.0
-    channel: int | None = None
-
-    def __post_init__(self) -> None:
-        _check_positive(self)
-
-    @property
-    def messages(self) -> int:
-        return self.users
-
-    @property
-    def duration(self) -> float:
-        return self.spread
 
 
 type ShapeParams = Burst | Flood | Raid
@@ -248,7 +245,7 @@ SHAPES: dict[Shape, type[Burst] | type[Flood] | type[Raid]] = {
 }
 
 
-def _check_positive(shape: ShapeParams) -> None:
+def _check_positive(shape: "ShapeParams | _Crowd") -> None:
     for f in fields(shape):
         value = getattr(shape, f.name)
         if f.name == "channel":
