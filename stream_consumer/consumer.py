@@ -176,13 +176,13 @@ class Consumer:
         tumbling window, the window's state: after every record, or — when some must be retried — after
         the records before the first of them, so a record that comes again is not counted twice."""
         if window is None:
-            return self._handle(records, None)
+            return self._handle(records, None)[0]
         read = self._context(window)
         if window.final:
             self._close(window, read)
             return {"batchItemFailures": [], "state": {}}
         context = read or WindowContext(self._budget)  # an unreadable state was logged: a fresh one
-        response = self._handle(records, context)
+        response, counted = self._handle(records, context)
         retry = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         if retry and len(retry) == len(records):
             response["state"] = window.state  # nothing counted: the state stays as it came
@@ -191,7 +191,7 @@ class Consumer:
             first = next(i for i, r in enumerate(records) if r.sequence_number in retry)
             before = {r.sequence_number for r in records[:first]}
             context = self._read(window.state) or WindowContext(self._budget)
-            context.recount(c for c in self._counted if c.sequence_number in before)
+            context.recount(c for c in counted if c.sequence_number in before)
         response["state"] = context.encode()
         self._last = (response["state"], context)
         return response
@@ -231,26 +231,25 @@ class Consumer:
 
     def _handle(
         self, records: Sequence[KinesisRecord | BadEnvelope], context: WindowContext | None
-    ) -> BatchResponse:
+    ) -> tuple[BatchResponse, list[Counted]]:
+        """The batch's response, and what it counted into the window (in record order)."""
         started = time.perf_counter()
-        self._counted: list[Counted] = []
         if not records:
-            return {"batchItemFailures": []}
+            return {"batchItemFailures": []}, []
         champion = self._champion()
         try:
             outcome = self._moderate(records, champion, context)
-            self._counted = outcome.counted
             report = self._write(records, outcome)
         except NoModelError:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
             )
             metrics.add_metric(name=emf.BATCHES_WITHOUT_MODEL, unit=MetricUnit.Count, value=1)
-            return _failures(records)
+            return _failures(records), []
         except SinkError as err:
             logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
             metrics.add_metric(name=emf.SINK_ERRORS, unit=MetricUnit.Count, value=1)
-            return _failures(records)
+            return _failures(records), []
         report.emit(champion, (time.perf_counter() - started) * 1000)
         self.totals.update(
             {
@@ -261,7 +260,7 @@ class Consumer:
                 "retried": len(report.retry),
             }
         )
-        return report.response()
+        return report.response(), outcome.counted
 
     def _moderate(
         self,
