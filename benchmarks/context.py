@@ -179,8 +179,9 @@ def state_per_1000_users() -> dict[str, float]:
     rng, policy, context = random.Random(5), ContextPolicy(), WindowContext()
     for i in range(3000):
         text = " ".join("".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 9))) for _ in range(8))
-        (bands,) = near_duplicate_bands([normal_form(text).text], [policy.raid.min_letters])
-        context.add(observe(f"channel-{i % 8}", f"user-{i % 1000}", text, bands, False))
+        normal = normal_form(text).text
+        (bands,) = near_duplicate_bands([normal], [policy.raid.min_letters])
+        context.add(observe(f"channel-{i % 8}", f"user-{i % 1000}", normal, bands, False))
     state = context.encode()
     return {"state_kb_per_1000_users": len(json.dumps(state)) / 1000, "text_keys": len(context.texts.rows)}
 

@@ -100,13 +100,11 @@ class Observation:
     flagged: bool  # the models (or a rule) did not allow it on their own
 
 
-def observe(channel: str, user: str, original: str, bands: tuple[int, ...], flagged: bool) -> Observation:
-    """A message's observation: links and mentions from what was written, and its near-duplicate bands
-    (`near_duplicate_bands` of its normal form)."""
-    folded = original[:MAX_SHINGLED_CHARS].casefold()
-    return Observation(
-        channel, user, bands, len(_LINK.findall(folded)), len(_MENTION.findall(folded)), flagged
-    )
+def observe(channel: str, user: str, normal: str, bands: tuple[int, ...], flagged: bool) -> Observation:
+    """A message's observation: its links and mentions, read — like its near-duplicate `bands` — in
+    its normal form, where look-alike letters and invisible characters cannot hide a link."""
+    head = normal[:MAX_SHINGLED_CHARS]
+    return Observation(channel, user, bands, len(_LINK.findall(head)), len(_MENTION.findall(head)), flagged)
 
 
 @dataclass(frozen=True, slots=True)

@@ -385,7 +385,8 @@ def _in_context(
     were, without a window)."""
     if context is None:
         return action, reasons, []
-    seen = observe(p.message.channel_id, p.message.user_id, p.message.text, bands, action is not Action.ALLOW)
+    normal = p.model_input.text
+    seen = observe(p.message.channel_id, p.message.user_id, normal, bands, action is not Action.ALLOW)
     signals = fired(context.add(seen), p.policy.context)
     context.fired.update(s.signal for s in signals)
     counted.append(Counted(p.record.sequence_number, seen, tuple(s.signal for s in signals)))

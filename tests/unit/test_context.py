@@ -51,7 +51,8 @@ def bands(text: str) -> tuple[int, ...]:
 def count(
     context: WindowContext, channel: str, user: str, text: str, flagged: bool = False
 ) -> dict[str, float]:
-    return context.add(observe(channel, user, text, bands(normal_form(text).text), flagged))
+    normal = normal_form(text).text
+    return context.add(observe(channel, user, normal, bands(normal), flagged))
 
 
 # --- the signals ---------------------------------------------------------------------------------
@@ -90,6 +91,14 @@ def test_a_flood_links_and_mentions_count_per_user_in_the_channel() -> None:
     assert count(context, "channel-02", "flooder", "hello there")["flood"] == 1
     names = [s.signal for s in fired(values, POLICY)]
     assert names == ["flood", "links", "mentions"]
+
+
+def test_look_alike_letters_and_invisible_characters_do_not_hide_links_or_mentions() -> None:
+    context = WindowContext()
+    for i in range(6):  # Cyrillic і, о, а and a zero-width space inside the domain and the names
+        values = count(context, "channel-01", "spammer", f"claim at dі\u200bscоrd{i}.gg now @аlice @bоb")
+    assert (values["links"], values["mentions"]) == (6, 12)
+    assert "links" in [s.signal for s in fired(values, POLICY)]
 
 
 def test_heat_is_the_channels_flagged_share_once_it_has_enough_messages() -> None:
@@ -229,6 +238,13 @@ def test_a_batch_that_fails_as_a_whole_returns_the_state_it_was_given() -> None:
     response = build(verdicts).handle_event(event([("b", "hi there")], given, channels=["throttled"]))
     assert len(response["batchItemFailures"]) == 1
     assert response["state"] == given
+
+
+def test_the_consumer_counts_links_in_the_normal_form() -> None:
+    verdicts = MemoryVerdictSink()
+    texts = [("spammer", f"claim at dі\u200bscоrd{i}.gg now") for i in range(6)]  # look-alikes, ZWSP
+    build(verdicts).handle_event(event(texts, {}))
+    assert [s.signal for s in verdicts.written[-1].verdict.context] == ["links"]
 
 
 def test_an_unreadable_state_starts_a_fresh_window_and_is_reported() -> None:
