@@ -123,8 +123,8 @@ class LocalRunner:
             machine = ShardMachine(sid, self.config)
             machine.sequence_number = self._checkpoints.sequence(sid)
             machine.closed_until = self._checkpoints.closed_until(sid)
-            saved = self._checkpoints.window(sid)
-            if saved is not None and self.config.tumbling_window_s:
+            saved = self._checkpoints.window(sid) if self.config.tumbling_window_s else None
+            if saved is not None:
                 machine.window = Window.from_json(saved)  # the window goes on where it was
             self._shards[sid] = _Shard(machine, self._iterator(sid))
             log.info({"event": "shard_started", "shard_id": sid, "window_resumed": saved is not None})
@@ -245,15 +245,10 @@ class LocalRunner:
                     self._carry_out(shard, effects)
                 if shard.closed and shard.machine.idle:
                     shard.machine.end_of_shard()  # its window closes with the final invocation
-                if (
-                    shard.closed
-                    and shard.machine.idle
-                    and not shard.machine.window_open
-                    and not shard.pending
-                ):
-                    self._checkpoints.save(sid, finished=True)
-                    del self._shards[sid]
-                    self._listed_at = None  # children may start now
+                    if not shard.machine.window_open and not shard.pending:
+                        self._checkpoints.save(sid, finished=True)
+                        del self._shards[sid]
+                        self._listed_at = None  # children may start now
             except AwsError as err:  # emulator or network down: try again next pass
                 self.stats.io_errors += 1
                 log.warning({"event": "runner_io_error", "shard_id": sid, "error": err.code})
