@@ -259,10 +259,16 @@ class WindowContext:
             return context
         if str(state.get("version")) != str(STATE_VERSION):
             raise ValueError(f"window state version {state.get('version')!r} is not {STATE_VERSION}")
-        raw = zlib.decompress(b64decode(state[STATE_KEY], validate=True), bufsize=1 << 20)
+        layout = ((budget.users, _USERS), (budget.texts, _TEXTS), (budget.channels, _CHANNELS))
+        # Never inflate more than the budget's tables can pack to (a bomb stops here, not in memory).
+        most = sum(16 + n * (8 + sum(array(c).itemsize for c in codes)) for n, codes in layout)
+        inflater = zlib.decompressobj()
+        raw = inflater.decompress(b64decode(state[STATE_KEY], validate=True), most)
+        if inflater.unconsumed_tail:
+            raise ValueError(f"window state inflates past the {most} bytes its budget allows")
         view, at = memoryview(raw), 0
         tables = []
-        for size, codes in ((budget.users, _USERS), (budget.texts, _TEXTS), (budget.channels, _CHANNELS)):
+        for size, codes in layout:
             table, used = _Table.unpack(view[at:], size, codes)
             tables.append(table)
             at += used

@@ -3,6 +3,8 @@ tumbling window (partial failures included)."""
 
 import random
 import string
+import zlib
+from base64 import b64encode
 from datetime import UTC, datetime
 from typing import Any
 
@@ -148,6 +150,9 @@ def test_the_state_round_trips_and_stays_small() -> None:
     assert WindowContext.decode({}).messages == 0
     with pytest.raises(ValueError, match="version"):
         WindowContext.decode({**state, "version": "0"})
+    bomb = b64encode(zlib.compress(b"\0" * (64 << 20))).decode()  # 64 MB of zeros in ~64 KB
+    with pytest.raises(ValueError, match="inflates past"):
+        WindowContext.decode({**state, "context": bomb})
 
 
 # --- through the consumer ------------------------------------------------------------------------
