@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, machine, run_pinned
+from benchmarks.common import machine, run_pinned, write_named
 
 LATEST = "cascade-latest.json"
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
@@ -176,12 +176,7 @@ def measure(data_dir: Path) -> dict[str, Any]:
 
 
 def write(results: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"cascade-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    text = json.dumps(results, indent=2) + "\n"
-    path.write_text(text)
-    (RESULTS / LATEST).write_text(text)
-    return path
+    return write_named("cascade", results)
 
 
 def render(results: dict[str, Any]) -> str:

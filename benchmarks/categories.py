@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from benchmarks.common import RESULTS, machine, run_pinned
+from benchmarks.common import machine, run_pinned, write_named
 
 if TYPE_CHECKING:
     from training.evaluate import EvalReport
@@ -117,12 +117,7 @@ def _say(what: str) -> None:
 
 
 def write(results: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"categories-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    text = json.dumps(results, indent=2) + "\n"
-    path.write_text(text)
-    (RESULTS / LATEST).write_text(text)
-    return path
+    return write_named("categories", results)
 
 
 def _ci(value: float, interval: list[float | None] | None) -> str:

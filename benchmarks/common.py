@@ -71,6 +71,16 @@ def _has_taskset() -> bool:
     )
 
 
+def write_named(name: str, results: dict[str, Any]) -> Path:
+    """`<name>-<UTC time>.json` and `<name>-latest.json` in the results folder; the first's path."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2) + "\n"
+    path = RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path.write_text(text)
+    (RESULTS / f"{name}-latest.json").write_text(text)
+    return path
+
+
 def write_results(results: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"bench-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"

@@ -18,11 +18,10 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS, machine, run_pinned
+from benchmarks.common import machine, run_pinned, write_named
 
 LATEST = "context-latest.json"
 RATE = 300.0  # ordinary messages per second
@@ -296,12 +295,7 @@ def render(results: dict[str, Any]) -> str:
 
 
 def write(results: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    path = RESULTS / f"context-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
-    text = json.dumps(results, indent=2) + "\n"
-    path.write_text(text)
-    (RESULTS / LATEST).write_text(text)
-    return path
+    return write_named("context", results)
 
 
 if __name__ == "__main__":
