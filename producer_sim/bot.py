@@ -4,8 +4,8 @@ the human moderators, whose decisions (the ground truth from the side file) come
 `act` is pure; `Bot` is the thin adapter that reads `verdicts` and writes feedback to S3.
 """
 
+import hashlib
 import json
-import random
 import time
 from collections import Counter
 from collections.abc import Iterable, Mapping
@@ -74,13 +74,20 @@ class QueueItem(BaseModel):
         )
 
 
+def draw(seed: int, message_id: UUID, purpose: str) -> float:
+    """A number in [0, 1) fixed by the seed and the message: which messages the moderators decide on,
+    and who decides, do not depend on the order verdicts arrive in across shards or restarts."""
+    digest = hashlib.blake2b(f"{seed}:{purpose}:{message_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
+
+
 def act(
     verdicts: Iterable[Verdict],
     state: BotState,
     truth: Mapping[UUID, GroundTruth],
     review_share: float,
     sample_share: float,
-    rng: random.Random,
+    seed: int,
     now: datetime,
     moderators: int = 5,
 ) -> list[ModeratorDecision]:
@@ -97,7 +104,7 @@ def act(
             state.counts[f"{done}_{v.category}"] += 1
             state.queue.append(QueueItem.of(v))
         share = review_share if v.action is Action.REVIEW else sample_share
-        if rng.random() >= share:
+        if draw(seed, v.message_id, "decide") >= share:
             continue
         known = truth.get(v.message_id)
         if known is None:
@@ -108,7 +115,7 @@ def act(
             ModeratorDecision(
                 message_id=v.message_id,
                 label=label,
-                decided_by=f"moderator-{rng.randint(1, moderators)}",
+                decided_by=f"moderator-{1 + int(draw(seed, v.message_id, 'who') * moderators)}",
                 decided_at=now,
                 category=category,
             )
@@ -177,7 +184,7 @@ class Bot:
         self.state = BotState(seen=self._load_seen())
         self._shares = (review_share, sample_share)
         self._moderators = moderators
-        self._rng = random.Random(seed)
+        self._seed = seed
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -235,9 +242,9 @@ class Bot:
             self._truth.refresh()  # the side file grows as messages are sent
         now = datetime.now(UTC)
         new_ids = {v.message_id for v in verdicts} - self.state.seen
-        counts, rng = Counter(self.state.counts), self._rng.getstate()
+        counts = Counter(self.state.counts)
         decisions = act(
-            verdicts, self.state, self._truth.labels, *self._shares, self._rng, now, self._moderators
+            verdicts, self.state, self._truth.labels, *self._shares, self._seed, now, self._moderators
         )
         self.state.counts["unreadable_verdicts"] += unreadable
         try:
@@ -254,7 +261,6 @@ class Bot:
             self.state.seen -= new_ids
             self.state.counts = counts
             self.state.queue.clear()
-            self._rng.setstate(rng)
             raise
         self._seen_path.parent.mkdir(parents=True, exist_ok=True)
         with self._queue_path.open("a") as fh:

@@ -1,6 +1,5 @@
 """The moderation bot acts once per message and plays the moderators from the ground truth."""
 
-import random
 from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
@@ -26,8 +25,8 @@ def test_each_message_is_acted_on_once_even_when_the_stream_repeats_it() -> None
     # GIVEN a verdict delivered twice (the stream is at-least-once)
     v = verdict(Action.REMOVE)
     state = BotState()
-    act([v, v], state, {}, 1.0, 0.0, random.Random(1), NOW)
-    act([v], state, {}, 1.0, 0.0, random.Random(1), NOW)
+    act([v, v], state, {}, 1.0, 0.0, 1, NOW)
+    act([v], state, {}, 1.0, 0.0, 1, NOW)
     # THEN it was hidden once and the repeats were ignored
     assert state.counts["hidden"] == 1
     assert state.counts["duplicates_ignored"] == 2
@@ -36,7 +35,7 @@ def test_each_message_is_acted_on_once_even_when_the_stream_repeats_it() -> None
 def test_reviewed_messages_get_the_human_label_as_feedback() -> None:
     queued, allowed = verdict(Action.REVIEW), verdict(Action.ALLOW)
     state = BotState()
-    decisions = act([queued, allowed], state, truth_for(queued, allowed), 1.0, 0.0, random.Random(1), NOW)
+    decisions = act([queued, allowed], state, truth_for(queued, allowed), 1.0, 0.0, 1, NOW)
     assert [(d.message_id, d.label) for d in decisions] == [(queued.message_id, "remove")]
     assert decisions[0].decided_by.startswith("moderator-")
     assert decisions[0].decided_at == NOW
@@ -47,14 +46,29 @@ def test_reviewed_messages_get_the_human_label_as_feedback() -> None:
 def test_a_share_of_other_messages_is_sampled_and_misses_are_counted() -> None:
     allowed = [verdict(Action.ALLOW) for _ in range(1000)]
     state = BotState()
-    decisions = act(allowed, state, truth_for(*allowed), 1.0, 0.1, random.Random(3), NOW)
+    decisions = act(allowed, state, truth_for(*allowed), 1.0, 0.1, 3, NOW)
     assert 60 < len(decisions) < 140
     assert state.counts["missed_by_model"] == len(decisions)
 
 
+def test_who_decides_on_what_does_not_depend_on_the_order_verdicts_arrive_in() -> None:
+    # GIVEN the same verdicts arriving in two orders (shards interleave differently on every run)
+    verdicts = [verdict(Action.REVIEW if i % 3 else Action.ALLOW) for i in range(400)]
+    truth = truth_for(*verdicts)
+    forward = act(verdicts, BotState(), truth, 0.5, 0.1, 7, NOW)
+    backward = act(verdicts[::-1], BotState(), truth, 0.5, 0.1, 7, NOW)
+    # THEN the same messages are decided, by the same moderators, with all of them at work
+    assert {(d.message_id, d.decided_by) for d in forward} == {(d.message_id, d.decided_by) for d in backward}
+    assert {d.decided_by for d in forward} == {f"moderator-{i}" for i in range(1, 6)}
+    # AND another seed draws another sample
+    assert {d.message_id for d in act(verdicts, BotState(), truth, 0.5, 0.1, 8, NOW)} != {
+        d.message_id for d in forward
+    }
+
+
 def test_messages_without_ground_truth_are_counted_not_invented() -> None:
     state = BotState()
-    assert act([verdict(Action.REVIEW)], state, {}, 1.0, 0.0, random.Random(1), NOW) == []
+    assert act([verdict(Action.REVIEW)], state, {}, 1.0, 0.0, 1, NOW) == []
     assert state.counts["no_ground_truth"] == 1
 
 
@@ -100,7 +114,7 @@ def test_the_moderator_rules_on_the_category_that_decided_when_the_truth_labels_
         spam.message_id: GroundTruth(message_id=spam.message_id, community=Community.TWEETS, label="remove"),
     }
     state = BotState()
-    decisions = act([toxic, spam], state, truth, 1.0, 1.0, random.Random(1), NOW)
+    decisions = act([toxic, spam], state, truth, 1.0, 1.0, 1, NOW)
     # THEN the decision names the category it was taken on, with that category's truth
     assert [(d.category, d.label) for d in decisions] == [("toxicity", "remove"), ("removal", "remove")]
     assert state.counts["hidden_toxicity"] == 1
