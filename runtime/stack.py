@@ -1,4 +1,5 @@
-"""The stack's names and event-source-mapping settings, read from the one committed `stack.json`.
+"""The stack's names, event-source-mapping settings and service sizes, read from the one committed
+`stack.json`.
 
 Terraform reads the same file with `jsondecode(file(...))`, so both sides always agree.
 """
@@ -70,6 +71,68 @@ class EventSourceMappingSpec(_Frozen):
         return self
 
 
+# Fargate's task sizes: CPU units (1024 = one vCPU) and the memory range each allows, in MiB.
+FARGATE_MEMORY_MB = {
+    256: (512, 2048),
+    512: (1024, 4096),
+    1024: (2048, 8192),
+    2048: (4096, 16384),
+    4096: (8192, 30720),
+    8192: (16384, 61440),
+    16384: (32768, 122880),
+}
+
+
+class ServiceSpec(_Frozen):
+    """One deployable on ECS Fargate: its name (task family, service, role, log group, image repository)
+    and its task size."""
+
+    name: str
+    cpu: int
+    memory_mb: int
+
+    @model_validator(mode="after")
+    def _a_fargate_size(self) -> "ServiceSpec":
+        if self.cpu not in FARGATE_MEMORY_MB:
+            raise ValueError(f"{self.name}: Fargate has no task of {self.cpu} CPU units")
+        low, high = FARGATE_MEMORY_MB[self.cpu]
+        if not low <= self.memory_mb <= high:
+            raise ValueError(f"{self.name}: {self.cpu} CPU units take {low}-{high} MiB, not {self.memory_mb}")
+        return self
+
+
+class WorkerSpec(ServiceSpec):
+    """The Prefect worker: the ECS work pool it serves and the secret holding its Prefect API key."""
+
+    work_pool: str
+    prefect_credentials: str  # the Secrets Manager name of its Prefect API key
+
+
+class MonitoringSpec(ServiceSpec):
+    """The drift-check flow's task; the alert webhook URL is a secret it reads at run time."""
+
+    webhook_credentials: str  # the Secrets Manager name of the alert webhook URL
+
+
+class MlflowSpec(ServiceSpec):
+    """The MLflow tracking server: its port, its PostgreSQL database and its artifact bucket."""
+
+    port: int = Field(ge=1, le=65_535)
+    database: str
+    artifacts_bucket: str
+
+
+class ServicesSpec(_Frozen):
+    """The deployables besides the consumer, all on one ECS cluster."""
+
+    cluster: str
+    worker: WorkerSpec
+    training: ServiceSpec
+    monitoring: MonitoringSpec
+    mlflow: MlflowSpec
+    bot: ServiceSpec
+
+
 class Stack(_Frozen):
     region: str
     input_stream: StreamSpec
@@ -81,6 +144,7 @@ class Stack(_Frozen):
     consumer: ConsumerSpec
     event_source_mapping: EventSourceMappingSpec
     model_name: str
+    services: ServicesSpec
 
     def renamed(self, tag: str) -> "Stack":
         """The same stack with `-tag` on every stream, bucket and queue name (isolated test stacks)."""

@@ -1,5 +1,9 @@
-# Least privilege: the consumer reads its one input stream, writes its one output stream, the archive
-# prefix and the dead-letter queues, and reads the models bucket. Nothing else.
+# Least privilege, one role per deployable (tests/unit/test_iam_least_privilege.py holds it): no
+# action with a wildcard, no resource "*" but where the action has no resource-level permission
+# (each such statement says so), every policy an aws_iam_policy_document, no managed policy.
+#
+# The consumer reads its one input stream, writes its one output stream, the archive prefix and the
+# dead-letter queues, and reads the models bucket. Nothing else.
 data "aws_iam_policy_document" "assume_lambda" {
   statement {
     actions = ["sts:AssumeRole"]
@@ -65,4 +69,331 @@ resource "aws_iam_role_policy" "consumer" {
   name   = "consumer"
   role   = aws_iam_role.consumer.id
   policy = data.aws_iam_policy_document.consumer.json
+}
+
+# --- the ECS deployables: a task role each (what its code calls) and an execution role each (what
+# ECS does to start it: pull its image, write its log group, read the secrets its definition names)
+
+data "aws_iam_policy_document" "assume_ecs_tasks" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+resource "aws_iam_role" "execution" {
+  for_each           = local.ecs_services
+  name               = "${each.value.name}-execution"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "execution" {
+  for_each = local.ecs_services
+  statement {
+    sid       = "RegistryToken"
+    actions   = ["ecr:GetAuthorizationToken"]
+    resources = ["*"] # the registry token is account-wide: the action has no resource-level permission
+  }
+  statement {
+    sid       = "PullOwnImage"
+    actions   = ["ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer", "ecr:BatchGetImage"]
+    resources = [aws_ecr_repository.service[each.key].arn]
+  }
+  statement {
+    sid       = "OwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.service[each.key].arn}:*"]
+  }
+}
+
+resource "aws_iam_role_policy" "execution" {
+  for_each = local.ecs_services
+  name     = "execution"
+  role     = aws_iam_role.execution[each.key].id
+  policy   = data.aws_iam_policy_document.execution[each.key].json
+}
+
+# The secret a task definition injects into its container (the bot's names none).
+locals {
+  injected_secrets = {
+    worker     = aws_secretsmanager_secret.prefect_api_key.arn
+    training   = aws_secretsmanager_secret.prefect_api_key.arn
+    monitoring = aws_secretsmanager_secret.prefect_api_key.arn
+    mlflow     = aws_db_instance.mlflow.master_user_secret[0].secret_arn
+  }
+}
+
+data "aws_iam_policy_document" "execution_secrets" {
+  for_each = local.injected_secrets
+  statement {
+    sid       = "InjectedSecrets"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [each.value]
+  }
+  statement {
+    sid       = "DecryptSecrets"
+    actions   = ["kms:Decrypt"]
+    resources = [aws_kms_key.data.arn]
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["secretsmanager.${local.region}.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "execution_secrets" {
+  for_each = local.injected_secrets
+  name     = "injected-secrets"
+  role     = aws_iam_role.execution[each.key].id
+  policy   = data.aws_iam_policy_document.execution_secrets[each.key].json
+}
+
+# The Prefect worker starts the two flows' task definitions (any revision) in this cluster, watches
+# and stops those tasks, and passes the two flows' roles to ECS. It registers no task definition and
+# reads no data.
+locals {
+  cluster_tasks = "arn:aws:ecs:${local.region}:${local.account_id}:task/${local.services.cluster}/*"
+}
+
+resource "aws_iam_role" "worker" {
+  name               = "${local.services.worker.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "worker" {
+  statement {
+    sid     = "RunTheTwoFlows"
+    actions = ["ecs:RunTask"]
+    resources = [
+      "${aws_ecs_task_definition.training.arn_without_revision}:*",
+      "${aws_ecs_task_definition.monitoring.arn_without_revision}:*",
+    ]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.services.arn]
+    }
+  }
+  statement {
+    sid       = "TagTheTasksItStarts"
+    actions   = ["ecs:TagResource"]
+    resources = [local.cluster_tasks]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
+    }
+  }
+  statement {
+    sid       = "WatchAndStopItsTasks"
+    actions   = ["ecs:DescribeTasks", "ecs:StopTask"]
+    resources = [local.cluster_tasks]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.services.arn]
+    }
+  }
+  statement {
+    sid       = "ReadTaskDefinitions"
+    actions   = ["ecs:DescribeTaskDefinition"]
+    resources = ["*"] # DescribeTaskDefinition has no resource-level permission; it reads, never runs
+  }
+  statement {
+    sid     = "PassTheFlowsRoles"
+    actions = ["iam:PassRole"]
+    resources = [
+      aws_iam_role.training.arn,
+      aws_iam_role.monitoring.arn,
+      aws_iam_role.execution["training"].arn,
+      aws_iam_role.execution["monitoring"].arn,
+    ]
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "worker" {
+  name   = "worker"
+  role   = aws_iam_role.worker.id
+  policy = data.aws_iam_policy_document.worker.json
+}
+
+# train_flow (training/registry.py, training/lock.py): reads and conditionally writes champion.json
+# and the lock record locks/champion.json (If-None-Match / If-Match: a plain s3:PutObject), writes a
+# version's files under models/<model>/, deletes nothing, never touches policy.json. Its labels come
+# from DATA_DIR and the run's parameters, not from the archive; MLflow is reached over the network.
+resource "aws_iam_role" "training" {
+  name               = "${local.services.training.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "training" {
+  statement {
+    sid     = "ReadChampionAndLock"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_lock_key}",
+    ]
+  }
+  statement {
+    sid     = "WriteChampionLockAndVersions"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_lock_key}",
+      "${aws_s3_bucket.models.arn}/${local.models_prefix}*",
+    ]
+  }
+  # Without it a missing key answers AccessDenied, not NoSuchKey: the first run finds no champion and
+  # no lock, and runtime.objects.read_object tells "absent" from "forbidden" by that code.
+  statement {
+    sid       = "TellMissingFromForbidden"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.models.arn]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "training" {
+  name   = "training"
+  role   = aws_iam_role.training.id
+  policy = data.aws_iam_policy_document.training.json
+}
+
+# drift_check_flow (monitoring/flow.py, archive.py, alerts.py): lists and reads the archive and feedback
+# prefixes, reads and writes the reports prefix (reports, the drift state), reads champion.json and the
+# champion's files, reads the dead-letter queue's depth and the alert webhook secret.
+resource "aws_iam_role" "monitoring" {
+  name               = "${local.services.monitoring.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "monitoring" {
+  statement {
+    sid     = "ReadArchiveAndFeedback"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.archive_prefix}*",
+      "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*",
+    ]
+  }
+  statement {
+    sid       = "ReadWriteReports"
+    actions   = ["s3:GetObject", "s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.reports_prefix}*"]
+  }
+  # ListObjectsV2 over the two prefixes, and NoSuchKey (not AccessDenied) for a drift state not yet written.
+  statement {
+    sid       = "ListArchive"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.archive.arn]
+  }
+  statement {
+    sid     = "ReadChampion"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.models_prefix}*",
+    ]
+  }
+  statement {
+    sid       = "DeadLetterDepth"
+    actions   = ["sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+    resources = [aws_sqs_queue.dead_letter.arn]
+  }
+  statement {
+    sid       = "AlertWebhook"
+    actions   = ["secretsmanager:GetSecretValue"]
+    resources = [aws_secretsmanager_secret.alert_webhook.arn]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "monitoring" {
+  name   = "monitoring"
+  role   = aws_iam_role.monitoring.id
+  policy = data.aws_iam_policy_document.monitoring.json
+}
+
+# The MLflow server: its artifact bucket only (the backend store is reached with a password).
+resource "aws_iam_role" "mlflow" {
+  name               = "${local.services.mlflow.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "mlflow" {
+  statement {
+    sid       = "ListArtifacts"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.mlflow_artifacts.arn]
+  }
+  statement {
+    sid       = "ReadWriteArtifacts"
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.mlflow_artifacts.arn}/*"]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "mlflow" {
+  name   = "mlflow"
+  role   = aws_iam_role.mlflow.id
+  policy = data.aws_iam_policy_document.mlflow.json
+}
+
+# The moderation bot (producer_sim/bot.py): ListShards, GetShardIterator and GetRecords on the verdicts
+# stream, PutObject under the feedback prefix.
+resource "aws_iam_role" "bot" {
+  name               = "${local.services.bot.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "bot" {
+  statement {
+    sid       = "ReadVerdicts"
+    actions   = ["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"]
+    resources = [aws_kinesis_stream.verdicts.arn]
+  }
+  statement {
+    sid       = "WriteFeedback"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*"]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "bot" {
+  name   = "bot"
+  role   = aws_iam_role.bot.id
+  policy = data.aws_iam_policy_document.bot.json
 }

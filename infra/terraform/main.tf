@@ -8,12 +8,12 @@ locals {
 
 data "aws_caller_identity" "current" {}
 
-# The account administers the key (IAM policies then grant its use: the consumer's role); CloudWatch
+# The account administers the key (IAM policies then grant its use: each deployable's roles); CloudWatch
 # Logs may use it for this stack's log groups only.
 data "aws_iam_policy_document" "key" {
   # checkov:skip=CKV_AWS_111:a key policy's resource "*" is the key itself; AWS requires it so
   # checkov:skip=CKV_AWS_356:a key policy's resource "*" is the key itself; AWS requires it so
-  # checkov:skip=CKV_AWS_109:the account root administers its own key (the default key policy); use is granted by IAM, the consumer's role only
+  # checkov:skip=CKV_AWS_109:the account root administers its own key (the default key policy); use is granted by IAM, to each deployable's own roles
   statement {
     sid       = "AccountAdministers"
     actions   = ["kms:*"]
@@ -24,8 +24,12 @@ data "aws_iam_policy_document" "key" {
     }
   }
   statement {
-    sid       = "LogsEncryptThisStacksLogGroups"
-    actions   = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+    sid = "LogsEncryptThisStacksLogGroups"
+    actions = [
+      "kms:Encrypt", "kms:Decrypt", "kms:ReEncryptFrom", "kms:ReEncryptTo", "kms:GenerateDataKey",
+      "kms:GenerateDataKeyWithoutPlaintext", "kms:GenerateDataKeyPair",
+      "kms:GenerateDataKeyPairWithoutPlaintext", "kms:DescribeKey",
+    ]
     resources = ["*"] # in a key policy, "*" is this key
     principals {
       type        = "Service"
@@ -34,13 +38,21 @@ data "aws_iam_policy_document" "key" {
     condition {
       test     = "ArnLike"
       variable = "kms:EncryptionContext:aws:logs:arn"
-      values   = ["arn:aws:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:/aws/lambda/${local.stack.consumer.function_name}"]
+      values   = [for name in local.log_group_names : "arn:aws:logs:${data.aws_region.current.name}:${data.aws_caller_identity.current.account_id}:log-group:${name}"]
     }
   }
 }
 
+locals {
+  log_group_names = concat(
+    ["/aws/lambda/${local.stack.consumer.function_name}"],
+    values(local.service_log_groups),
+    values(local.aws_written_log_groups),
+  )
+}
+
 resource "aws_kms_key" "data" {
-  description         = "chat-moderation: streams, buckets, queues, logs and the image at rest"
+  description         = "chat-moderation: streams, buckets, queues, logs, secrets, the database and the images at rest"
   enable_key_rotation = true
   policy              = data.aws_iam_policy_document.key.json
 }
@@ -78,8 +90,23 @@ resource "aws_s3_bucket" "models" {
   bucket = local.stack.models_bucket.name
 }
 
+resource "aws_s3_bucket" "mlflow_artifacts" {
+  # checkov:skip=CKV_AWS_18:object-level audit is the account's CloudTrail data events, set once per account; a per-stack access-log bucket would itself be unlogged and SSE-S3 only
+  # checkov:skip=CKV_AWS_144:single-region by design; the champion's serving files are also in the models bucket, and versioning guards against loss
+  # checkov:skip=CKV2_AWS_62:only the MLflow server reads and writes it, on request; no event consumer exists
+  bucket = local.services.mlflow.artifacts_bucket
+}
+
+locals {
+  buckets = {
+    archive          = aws_s3_bucket.archive.id
+    models           = aws_s3_bucket.models.id
+    mlflow_artifacts = aws_s3_bucket.mlflow_artifacts.id
+  }
+}
+
 resource "aws_s3_bucket_versioning" "all" {
-  for_each = { archive = aws_s3_bucket.archive.id, models = aws_s3_bucket.models.id }
+  for_each = local.buckets
   bucket   = each.value
   versioning_configuration {
     status = "Enabled"
@@ -87,7 +114,7 @@ resource "aws_s3_bucket_versioning" "all" {
 }
 
 resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
-  for_each = { archive = aws_s3_bucket.archive.id, models = aws_s3_bucket.models.id }
+  for_each = local.buckets
   bucket   = each.value
   rule {
     apply_server_side_encryption_by_default {
@@ -99,7 +126,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "all" {
 }
 
 resource "aws_s3_bucket_public_access_block" "all" {
-  for_each                = { archive = aws_s3_bucket.archive.id, models = aws_s3_bucket.models.id }
+  for_each                = local.buckets
   bucket                  = each.value
   block_public_acls       = true
   block_public_policy     = true
@@ -136,6 +163,23 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
 # version of every object (the champion, the lock with its fencing token) is never expired.
 resource "aws_s3_bucket_lifecycle_configuration" "models" {
   bucket = aws_s3_bucket.models.id
+  rule {
+    id     = "expire-superseded-versions"
+    status = "Enabled"
+    filter {}
+    noncurrent_version_expiration {
+      noncurrent_days = 90
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+# MLflow's run and model artifacts: superseded versions kept 90 days; current ones until MLflow
+# deletes them (a deleted run's artifacts, by `mlflow gc`).
+resource "aws_s3_bucket_lifecycle_configuration" "mlflow_artifacts" {
+  bucket = aws_s3_bucket.mlflow_artifacts.id
   rule {
     id     = "expire-superseded-versions"
     status = "Enabled"

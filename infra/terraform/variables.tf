@@ -27,3 +27,72 @@ variable "dead_letter_rate_threshold" {
   type        = number
   default     = 0.05
 }
+
+# --- the services on ECS (Prefect worker and its flows, MLflow, the moderation bot) -------------
+# No VPC is created here: the services join an existing one. Its subnets must reach the AWS APIs
+# (a NAT gateway or VPC endpoints) and, for the worker and the flows, the Prefect API.
+
+variable "vpc_id" {
+  description = "VPC the services, the MLflow database and the service-discovery namespace live in."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Private subnets (two or more, in different availability zones) for the tasks and the database."
+  type        = list(string)
+  validation {
+    condition     = length(var.subnet_ids) >= 2
+    error_message = "An RDS subnet group needs subnets in at least two availability zones."
+  }
+}
+
+variable "operator_cidrs" {
+  description = "CIDR blocks (VPN, bastion) whose operators may open the MLflow UI; empty: nobody outside the training flow."
+  type        = list(string)
+  default     = []
+  validation {
+    condition     = alltrue([for cidr in var.operator_cidrs : can(cidrhost(cidr, 0)) && !endswith(cidr, "/0")])
+    error_message = "Each operator CIDR must be a valid block narrower than the whole internet."
+  }
+}
+
+variable "prefect_api_url" {
+  description = "The Prefect API the worker polls and the flow runs report to (Prefect Cloud or a self-hosted server, over HTTPS)."
+  type        = string
+}
+
+variable "worker_image_tag" {
+  description = "Tag of the Prefect worker's image (prefect with prefect-aws) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
+variable "training_image_tag" {
+  description = "Tag of the train_flow image (the project with its training group and DATA_DIR's labelled sets) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
+variable "monitoring_image_tag" {
+  description = "Tag of the drift_check_flow image (the project with its monitoring group) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
+variable "mlflow_image_tag" {
+  description = "Tag of the MLflow server's image (mlflow with psycopg2 and boto3) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
+variable "bot_image_tag" {
+  description = "Tag of the moderation bot's image (the project) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
+variable "mlflow_db_instance_class" {
+  description = "RDS instance class of MLflow's PostgreSQL backend store."
+  type        = string
+  default     = "db.t4g.small"
+}

@@ -10,9 +10,10 @@ import hcl2
 import pytest
 
 from contracts import metrics as emf
+from contracts.storage import model_key
 from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
-from runtime.stack import EventSourceMappingSpec, load_stack
+from runtime.stack import EventSourceMappingSpec, ServicesSpec, load_stack
 
 TF_DIR = PROJECT_ROOT / "infra" / "terraform"
 
@@ -44,6 +45,7 @@ RESOURCES = _resources()
 def test_locals_decode_the_stack_file() -> None:
     assert _locals()["stack"] == '${jsondecode(file("${path.module}/../../runtime/stack.json"))}'
     assert _locals()["esm"] == "${local.stack.event_source_mapping}"
+    assert _locals()["services"] == "${local.stack.services}"
 
 
 @pytest.mark.parametrize(
@@ -57,6 +59,30 @@ def test_locals_decode_the_stack_file() -> None:
         (("aws_sqs_queue", "on_failure"), "name", "local.stack.on_failure_queue.name"),
         (("aws_lambda_function", "consumer"), "function_name", "local.stack.consumer.function_name"),
         (("aws_lambda_function", "consumer"), "memory_size", "local.stack.consumer.memory_mb"),
+        (("aws_ecs_cluster", "services"), "name", "local.services.cluster"),
+        (("aws_ecs_task_definition", "worker"), "family", "local.services.worker.name"),
+        (("aws_ecs_service", "worker"), "name", "local.services.worker.name"),
+        (("aws_ecs_task_definition", "training"), "family", "local.services.training.name"),
+        (("aws_ecs_task_definition", "training"), "cpu", "local.services.training.cpu"),
+        (("aws_ecs_task_definition", "training"), "memory", "local.services.training.memory_mb"),
+        (("aws_ecs_task_definition", "monitoring"), "family", "local.services.monitoring.name"),
+        (("aws_ecs_task_definition", "mlflow"), "family", "local.services.mlflow.name"),
+        (("aws_ecs_service", "mlflow"), "name", "local.services.mlflow.name"),
+        (("aws_ecs_task_definition", "bot"), "family", "local.services.bot.name"),
+        (("aws_ecs_service", "bot"), "name", "local.services.bot.name"),
+        (("aws_s3_bucket", "mlflow_artifacts"), "bucket", "local.services.mlflow.artifacts_bucket"),
+        (("aws_db_instance", "mlflow"), "db_name", "local.services.mlflow.database"),
+        (("aws_db_instance", "mlflow"), "identifier", "local.services.mlflow.name"),
+        (
+            ("aws_secretsmanager_secret", "prefect_api_key"),
+            "name",
+            "local.services.worker.prefect_credentials",
+        ),
+        (
+            ("aws_secretsmanager_secret", "alert_webhook"),
+            "name",
+            "local.services.monitoring.webhook_credentials",
+        ),
     ],
 )
 def test_names_come_from_the_stack_file(resource: tuple[str, str], attribute: str, reference: str) -> None:
@@ -93,12 +119,42 @@ def test_no_stack_name_is_written_out_literally() -> None:
         stack.dead_letter_queue.name,
         stack.on_failure_queue.name,
         stack.consumer.function_name,
+        stack.services.cluster,
+        stack.services.worker.work_pool,
+        stack.services.worker.prefect_credentials,
+        stack.services.monitoring.webhook_credentials,
+        stack.services.mlflow.artifacts_bucket,
+        *(s.name for s in (stack.services.worker, stack.services.training, stack.services.monitoring)),
+        *(s.name for s in (stack.services.mlflow, stack.services.bot)),
     ]
     literals = set(_values(RESOURCES))
     expressions = [v for v in literals if v.startswith("${")]  # e.g. the dashboard's jsonencode(...)
     for name in names:
         assert f'"{name}"' not in literals, f"a .tf file hard-codes {name!r}"
         assert not any(f'"{name}"' in e for e in expressions), f"a .tf expression hard-codes {name!r}"
+
+
+def test_every_ecs_service_gets_its_repository_log_group_and_execution_role_by_its_stack_name() -> None:
+    """The per-service resources iterate over the stack's services, named by each one's own name."""
+    services = ("worker", "training", "monitoring", "mlflow", "bot")
+    assert _locals()["ecs_services"] == {s: "${local.services." + s + "}" for s in services}
+    assert set(services) == set(ServicesSpec.model_fields) - {"cluster"}
+    for resource in (("aws_ecr_repository", "service"), ("aws_iam_role", "execution")):
+        assert RESOURCES[resource]["for_each"] == "${local.ecs_services}", resource
+    assert RESOURCES[("aws_ecr_repository", "service")]["name"] == "${each.value.name}"
+    assert _locals()["service_log_groups"] == (
+        '${{for key, service in local.ecs_services : key => "/ecs/${service.name}"}}'
+    )
+
+
+def test_the_models_prefix_the_roles_use_is_where_versions_are_written() -> None:
+    """The training and monitoring roles reach a version's files under `local.models_prefix`: the
+    prefix `contracts.storage.model_key` writes them under."""
+    stack = load_stack()
+    prefix = _unquote(_locals()["models_prefix"]).replace("${local.stack.model_name}", stack.model_name)
+    assert prefix.endswith("/")
+    assert model_key(stack.model_name, "7", "scorer.npz").startswith(prefix)
+    assert not model_key(stack.model_name + "-other", "7", "scorer.npz").startswith(prefix)
 
 
 def _values(node: object) -> Iterator[str]:
