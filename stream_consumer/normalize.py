@@ -542,7 +542,8 @@ def _join_spelled_out(
             trail = last[len(last.rstrip(EDGE_PUNCTUATION)) :]
             letters = "".join(words[k].strip(EDGE_PUNCTUATION) for k in seg)
             out_words.append(lead + cap_runs(letters) + trail)
-            out_spans.append((spans[seg[0]][0], spans[seg[-1]][1]))
+            # The words' own spans, wherever a bidi override put them in the original.
+            out_spans.append((min(spans[k][0] for k in seg), max(spans[k][1] for k in seg)))
         i = j
     return out_words, out_spans
 

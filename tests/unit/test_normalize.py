@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import regex
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from stream_consumer.normalize import (
@@ -138,6 +138,8 @@ _TEXTS = st.one_of(st.text(max_size=200), st.lists(_TRICKY, max_size=80).map("".
 
 @settings(max_examples=1500, suppress_health_check=list(HealthCheck), deadline=None)
 @given(_TEXTS)
+@example("\u202eA\x1bA\x1bA")  # letters spelled out under a right-to-left override: a span read backwards
+@example("\u202eA A A")
 def test_normal_form_is_idempotent_total_and_maps_every_word(text: str) -> None:
     nt = normal_form(text)
     assert normalize(nt.text) == nt.text
