@@ -197,6 +197,9 @@ class Story:
             )
             if training["promoted"]:
                 self.champions.append(training["version"])
+        labels = check.get("labels") or {}
+        if labels.get("held_out"):
+            detail += f"; label guard held out {len(labels['held_out'])} of {labels['decisions']} labels"
         self.view.end(key, detail)
         return check
 

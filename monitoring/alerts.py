@@ -28,6 +28,7 @@ class AlertKind(StrEnum):
     CHAMPION_PROMOTED = "champion_promoted"
     CHAMPION_REJECTED = "champion_rejected"
     DLQ_RATE_HIGH = "dlq_rate_high"
+    LABELS_HELD_OUT = "labels_held_out"  # the label guard kept a labeller's decisions out of training
 
 
 _ICONS = {
@@ -37,6 +38,7 @@ _ICONS = {
     AlertKind.CHAMPION_PROMOTED: ":trophy:",
     AlertKind.CHAMPION_REJECTED: ":no_entry:",
     AlertKind.DLQ_RATE_HIGH: ":rotating_light:",
+    AlertKind.LABELS_HELD_OUT: ":shield:",
 }
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
@@ -41,6 +42,7 @@ from monitoring.drift import (
     reference_languages,
     summarise,
 )
+from monitoring.labels import LabelAudit, audit_labels, kept_decisions
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from stream_consumer.champion import load_model
@@ -69,6 +71,7 @@ class DriftCheck(BaseModel):
     skipped: dict[str, int]
     report_uri: str
     training: TrainResult | None = None
+    labels: LabelAudit | None = None  # the guard on the retraining's labels, when it retrained
 
 
 WORKSPACE_PROJECT = "chat-moderation drift"
@@ -282,17 +285,38 @@ def _retrain(
     archive: ArchiveWindow,
     feedback: Feedback,
     notifier: Notifier,
-) -> TrainResult:
-    """Retrain on the moderators' labels (as a subflow), with alerts at the start and the end."""
-    _save_state(
-        settings, {"last_trigger": datetime.now(UTC).isoformat(), "champion_version": check.manifest.version}
+) -> tuple[TrainResult, LabelAudit]:
+    """Retrain on the moderators' labels (as a subflow) that the label guard kept, with alerts at the
+    start and the end, and one per rule of the guard that fired."""
+    before = _state(settings)
+    since = datetime.fromisoformat(before["last_trigger"]) if before.get("last_trigger") else None
+    audit = audit_labels(
+        feedback.decisions,
+        {m.message.message_id: m.verdict for m in archive.messages},
+        since,
+        settings.label_guard,
+        held_before=before.get("held_out", []),
     )
+    _record_audit(settings, audit, notifier)
+    _save_state(
+        settings,
+        {
+            "last_trigger": datetime.now(UTC).isoformat(),
+            "champion_version": check.manifest.version,
+            "held_out": sorted(set(before.get("held_out", [])) | set(audit.held_out)),
+        },
+    )
+    kept = Feedback(kept_decisions(feedback.decisions, audit), feedback.skipped)
     with tempfile.TemporaryDirectory() as tmp:
-        csv_path, n_labels, unknown = feedback_labels_csv(archive, feedback, Path(tmp))
+        csv_path, n_labels, unknown = feedback_labels_csv(archive, kept, Path(tmp))
         if unknown:  # decisions on messages not in the archive: counted, reported, not trained on
             check.skipped["feedback_unknown_message"] = unknown
         notifier.send(
-            AlertKind.RETRAINING_STARTED, "retraining on drift", feedback_labels=n_labels, unknown_ids=unknown
+            AlertKind.RETRAINING_STARTED,
+            "retraining on drift",
+            feedback_labels=n_labels,
+            held_out=len(audit.held_out),
+            unknown_ids=unknown,
         )
         try:
             result = train_flow(settings=training, extra_labels=[csv_path], trigger="drift")
@@ -300,9 +324,32 @@ def _retrain(
             notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
             raise
     notifier.send(AlertKind.RETRAINING_FINISHED, f"version {result.version} trained", **result.test_roc_auc)
+    # The run records which labels it was not given, and why, beside its metrics.
+    tracking_uri = (training or TrainingSettings()).resolved_tracking_uri
+    MlflowClient(tracking_uri).log_dict(result.run_id, audit.model_dump(mode="json"), "label_audit.json")
     kind = AlertKind.CHAMPION_PROMOTED if result.promoted else AlertKind.CHAMPION_REJECTED
     notifier.send(kind, f"version {result.version}", reasons="; ".join(result.reasons))
-    return result
+    return result, audit
+
+
+def _record_audit(settings: MonitoringSettings, audit: LabelAudit, notifier: Notifier) -> None:
+    """The label guard's findings and decisions: in the reports prefix for the audit trail, in the
+    flow's log, and one alert per rule that fired."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    key = f"{settings.reports_prefix}labels/{datetime.now(UTC):%Y%m%dT%H%M%S%f}.json"
+    s3.put_object(Bucket=settings.archive_bucket, Key=key, Body=audit.model_dump_json(indent=2).encode())
+    logger = get_run_logger()
+    logger.info(
+        "label guard: %d decisions (%d new), %d held out; audit at s3://%s/%s",
+        audit.decisions,
+        audit.new,
+        len(audit.held_out),
+        settings.archive_bucket,
+        key,
+    )
+    for line in audit.alerts:
+        logger.warning("label guard: %s", line)
+        notifier.send(AlertKind.LABELS_HELD_OUT, line, audit=f"s3://{settings.archive_bucket}/{key}")
 
 
 def _check_dead_letters(settings: MonitoringSettings, notifier: Notifier, window: int) -> None:
@@ -336,7 +383,9 @@ def drift_check_flow(
             unseen_word_share=summary.means.get("unseen_word_share", 0.0),
         )
     retrain = result.trigger_retraining and settings.retrain_on_drift
-    training_result = _retrain(settings, training, check, archive, feedback, notifier) if retrain else None
+    training_result, audit = (
+        _retrain(settings, training, check, archive, feedback, notifier) if retrain else (None, None)
+    )
     if summary.window_size:
         _check_dead_letters(settings, notifier, summary.window_size)
     return DriftCheck(
@@ -352,4 +401,5 @@ def drift_check_flow(
         skipped=check.skipped,
         report_uri=check.report_uri,
         training=training_result,
+        labels=audit,
     )

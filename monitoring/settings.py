@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import AliasChoices, Field, PrivateAttr
 from pydantic_settings import SettingsConfigDict
 
+from monitoring.labels import LabelGuardPolicy
 from runtime.paths import PROJECT_ROOT
 from runtime.settings import STACK as _STACK
 from runtime.settings import DeployableSettings
@@ -46,6 +47,8 @@ class MonitoringSettings(DeployableSettings):
     # Or the URL is read from AWS Secrets Manager when first needed (an explicit webhook_url wins).
     webhook_secret_id: str | None = None
     retrain_on_drift: bool = True
+    # Who may supply how much of a retraining's labels (JSON in MONITORING_LABEL_GUARD).
+    label_guard: LabelGuardPolicy = LabelGuardPolicy()
     workspace_dir: Path = PROJECT_ROOT / ".data" / "evidently"
 
     _webhook: str | None = PrivateAttr(default=None)

@@ -12,9 +12,11 @@ from pathlib import Path
 from typing import ClassVar
 from uuid import uuid4
 
+import mlflow
 import numpy as np
 import pytest
 
+from contracts.chat import Label
 from contracts.lambda_event import read_event
 from contracts.policy import PolicyBook
 from contracts.storage import ChampionManifest, ModeratorDecision
@@ -124,16 +126,30 @@ def _scorer(endpoint_url: str, stack: Stack) -> CategoryModel:
     return CategoryModel.load(s3.get_object(Bucket=stack.models_bucket.name, Key=key)["Body"].read())
 
 
+MODERATORS = ("m1", "m2", "m3", "m4", "m5")
+
+
 def label_window(
-    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: CategoryModel
+    endpoint_url: str,
+    stack: Stack,
+    prefix: str,
+    items: list[LabelledText],
+    scorer: CategoryModel,
+    flipper: str | None = None,
 ) -> None:
-    """Archive a window as the consumer would, then the moderators' decisions on it (their labels)."""
+    """Archive a window as the consumer would, then the moderators' decisions on it (their labels):
+    five moderators share the queue; `flipper`, one of them, labels every message the wrong way."""
     ids = _archive(endpoint_url, stack, prefix, items, scorer)
+    flip: dict[str, Label] = {"remove": "allow", "allow": "remove"}
     decisions = "\n".join(
         ModeratorDecision(
-            message_id=i, label=x.label, decided_by="m1", decided_at=datetime.now(UTC)
+            message_id=i,
+            label=flip[x.label] if who == flipper else x.label,
+            decided_by=who,
+            decided_at=datetime.now(UTC),
         ).model_dump_json()
-        for i, x in zip(ids, items, strict=True)
+        for n, (i, x) in enumerate(zip(ids, items, strict=True))
+        for who in [MODERATORS[n % len(MODERATORS)]]
     )
     aws.client("s3", endpoint_url).put_object(
         Bucket=stack.archive_bucket.name, Key=f"feedback-{prefix}x.jsonl", Body=decisions.encode()
@@ -250,3 +266,42 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     assert not worse.promoted
     assert any("feedback" in r and "needs at least" in r for r in worse.reasons), worse.reasons
     assert served_version(endpoint_url, stack) == result.version
+
+
+def test_a_moderator_who_flips_labels_is_held_out_of_the_retraining(
+    champion: TrainingSettings, stack: Stack, endpoint_url: str, data_dir: Path, webhook: str, tmp_path: Path
+) -> None:
+    scorer = _scorer(endpoint_url, stack)
+    tweets = random.Random(9).sample(load_davidson(data_dir), 900)
+    # GIVEN a window of tweets that five moderators labelled, one of them (m3) every label the wrong way
+    label_window(endpoint_url, stack, "archive-poison/", tweets, scorer, flipper="m3")
+    # WHEN it is checked with retraining on (rules that call any window drift: the labels are the test)
+    settings = _settings(
+        stack, endpoint_url, "archive-poison/", webhook, tmp_path, unseen_increase=-1.0, cooldown_minutes=0
+    )
+    Receiver.received.clear()
+    check = drift_check_flow(settings=settings, training=champion)
+    # THEN the retraining ran without m3's labels: flagged, alerted on, recorded, held out
+    assert check.retraining_triggered, check.reasons
+    assert check.labels is not None
+    assert check.training is not None
+    by = {a.labeller: a for a in check.labels.labellers}
+    assert [who for who, a in by.items() if a.flags] == ["m3"], by
+    assert by["m3"].held_out == 180
+    assert len(check.labels.held_out) == 180
+    alerts = [a for a in Receiver.received if a["kind"] == "labels_held_out"]
+    assert len(alerts) == 1
+    assert "m3" in json.dumps(alerts[0])
+    started = next(a for a in Receiver.received if a["kind"] == "retraining_started")
+    assert "*feedback_labels*: 720" in json.dumps(started)  # the challenger was given the four others'
+    s3 = aws.client("s3", endpoint_url)
+    listed = s3.list_objects_v2(Bucket=stack.archive_bucket.name, Prefix="reports-archive-poison/labels/")
+    (audit_object,) = listed["Contents"]
+    recorded = json.loads(
+        s3.get_object(Bucket=stack.archive_bucket.name, Key=audit_object["Key"])["Body"].read()
+    )
+    assert sorted(recorded["held_out"]) == sorted(check.labels.held_out)
+    run_audit = mlflow.MlflowClient(champion.resolved_tracking_uri).download_artifacts(
+        check.training.run_id, "label_audit.json", str(tmp_path)
+    )
+    assert json.loads(Path(run_audit).read_text())["held_out"] == check.labels.held_out

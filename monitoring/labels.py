@@ -1,0 +1,204 @@
+"""The guard on the labels a retraining learns from: who supplied them, and whether they agree.
+
+Pure: moderator decisions and the verdicts they were made on in, an audit with its alerts and the
+decisions held out of training out. Two rules, both in `LabelGuardPolicy`:
+
+- **share**: no labeller (a moderator, an appeal source) supplies more than `max_share` of one
+  retraining's new labels. Over it, an alert, and the labeller's excess new labels are held out (the ones
+  a hash of the message id ranks last, so the same ones on every run) unless an operator listed the
+  labeller in `accepted`, which the audit records as the decision instead.
+- **disagreement**: how well the serving model's scores (for the decided category) rank each
+  labeller's decisions — a ROC-AUC — against how well they rank the other labellers' pooled decisions.
+  Moderators share out one queue, so the two should match; a labeller whose AUC is `max_gap` below the
+  others', by a one-sided z of at least `min_z` (Hanley–McNeil errors), is flagged and all of its labels
+  are held out. Ranks, not a threshold, and relative, not absolute: a community the model reads badly or
+  is miscalibrated on lowers every labeller's AUC alike. Where the model reads nothing (AUC near 0.5
+  for everyone), a flipped label cannot be told from an honest one this way: the share rule and the
+  promotion's held-out gates remain.
+
+Held-out decisions stay held out (the caller keeps their keys): a label held out of one retraining is
+not learnt by the next one because it is no longer new.
+"""
+
+import hashlib
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from sklearn.metrics import roc_auc_score
+
+from contracts.storage import ModeratorDecision
+from contracts.verdict import Verdict
+
+
+class LabelGuardPolicy(BaseModel):
+    """How much of a retraining's new labels one labeller may supply, and how far one may disagree."""
+
+    model_config = ConfigDict(frozen=True)
+
+    max_share: float = Field(default=0.4, gt=0.0, le=1.0)
+    min_new_labels: int = Field(default=100, ge=1)  # below this many new labels, shares are not judged
+    max_gap: float = Field(default=0.2, gt=0.0, le=1.0)  # model ROC-AUC on theirs, below the others'
+    min_z: float = Field(default=3.0, ge=0.0)
+    min_decisions: int = Field(default=30, ge=1)  # a labeller judged on fewer is not judged
+    accepted: tuple[str, ...] = ()  # labellers an operator accepted above the share (recorded)
+
+
+class LabellerAudit(BaseModel):
+    """One labeller in one audit."""
+
+    model_config = ConfigDict(frozen=True)
+
+    labeller: str
+    decisions: int  # all of theirs the retraining would learn from
+    new: int  # made since the last retraining
+    share: float  # of the new labels
+    model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
+    others_model_auc: float | None  # on every other labeller's
+    z: float | None
+    flags: list[str]  # "share", "disagreement"
+    held_out: int
+
+
+class LabelAudit(BaseModel):
+    """What the guard found and decided for one retraining."""
+
+    model_config = ConfigDict(frozen=True)
+
+    since: datetime | None
+    decisions: int
+    new: int
+    labellers: list[LabellerAudit]
+    alerts: list[str]  # one line per rule that fired, with the decision taken
+    held_out: list[str]  # decision keys (`<message id>/<category>`) kept out of training
+
+
+def decision_key(d: ModeratorDecision) -> str:
+    """A decision's identity: the message and the category decided on."""
+    return f"{d.message_id}/{d.category}"
+
+
+def _rank(message_id: UUID) -> int:
+    return int.from_bytes(hashlib.blake2b(message_id.bytes, digest_size=8).digest(), "big")
+
+
+def _score(verdict: Verdict, category: str) -> float | None:
+    """The serving model's score of the message for the decided category (None: it did not score it)."""
+    scored = verdict.categories.get(category)
+    return scored.score if scored is not None else verdict.score
+
+
+def _auc(pairs: list[tuple[float, int]]) -> tuple[float, float] | None:
+    """ROC-AUC of scores against labels and its Hanley–McNeil variance (None without both classes)."""
+    positives = sum(y for _, y in pairs)
+    negatives = len(pairs) - positives
+    if not positives or not negatives:
+        return None
+    a = float(roc_auc_score([y for _, y in pairs], [s for s, _ in pairs]))
+    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
+    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (
+        positives * negatives
+    )
+    return a, max(variance, 0.0)
+
+
+def audit_labels(
+    decisions: Iterable[ModeratorDecision],
+    verdicts: Mapping[UUID, Verdict],
+    since: datetime | None,
+    policy: LabelGuardPolicy,
+    held_before: Iterable[str] = (),
+) -> LabelAudit:
+    """Audit the decisions a retraining would learn from; `since` marks the previous retraining."""
+    latest: dict[str, ModeratorDecision] = {}
+    for d in decisions:
+        key = decision_key(d)
+        if key not in latest or d.decided_at >= latest[key].decided_at:
+            latest[key] = d
+    kept = list(latest.values())
+    new = [d for d in kept if since is None or d.decided_at > since]
+    new_by = Counter(d.decided_by for d in new)
+    pairs: dict[str, list[tuple[float, int]]] = {}
+    for d in kept:
+        verdict = verdicts.get(d.message_id)
+        score = None if verdict is None else _score(verdict, d.category)
+        if score is not None:
+            pairs.setdefault(d.decided_by, []).append((score, int(d.label == "remove")))
+    held = set(held_before)
+    alerts: list[str] = []
+    labellers: list[LabellerAudit] = []
+    by_labeller: dict[str, list[ModeratorDecision]] = {}
+    for d in kept:
+        by_labeller.setdefault(d.decided_by, []).append(d)
+    for labeller, mine in sorted(by_labeller.items()):
+        flags: list[str] = []
+        theirs = pairs.get(labeller, [])
+        mine_auc = _auc(theirs)
+        others_auc = _auc([p for who, ps in pairs.items() if who != labeller for p in ps])
+        z = None
+        if mine_auc is not None and others_auc is not None:
+            (a, var_a), (b, var_b) = mine_auc, others_auc
+            z = (b - a) / math.sqrt(var_a + var_b) if var_a + var_b > 0 else 0.0
+            if len(theirs) >= policy.min_decisions and b - a >= policy.max_gap and z >= policy.min_z:
+                flags.append("disagreement")
+                held |= {decision_key(d) for d in mine}
+                alerts.append(
+                    f"{labeller}: the model ranks their {len(theirs)} decisions at ROC-AUC {a:.2f}, the "
+                    f"others' at {b:.2f} (z {z:.1f}): all {len(mine)} of their labels held out"
+                )
+        share = new_by[labeller] / len(new) if new else 0.0
+        if len(new) >= policy.min_new_labels and share > policy.max_share:
+            flags.append("share")
+            line, excess = _over_share(labeller, new, policy)
+            alerts.append(line)
+            held |= excess
+        labellers.append(
+            LabellerAudit(
+                labeller=labeller,
+                decisions=len(mine),
+                new=new_by[labeller],
+                share=round(share, 4),
+                model_auc=None if mine_auc is None else round(mine_auc[0], 4),
+                others_model_auc=None if others_auc is None else round(others_auc[0], 4),
+                z=None if z is None else round(z, 2),
+                flags=flags,
+                held_out=sum(decision_key(d) in held for d in mine),
+            )
+        )
+    return LabelAudit(
+        since=since,
+        decisions=len(kept),
+        new=len(new),
+        labellers=labellers,
+        alerts=alerts,
+        held_out=sorted(held & set(latest)),
+    )
+
+
+def _over_share(
+    labeller: str, new: list[ModeratorDecision], policy: LabelGuardPolicy
+) -> tuple[str, set[str]]:
+    """The alert line for a labeller over the share, and the new labels of theirs to hold out."""
+    theirs = sorted((d for d in new if d.decided_by == labeller), key=lambda d: _rank(d.message_id))
+    share = len(theirs) / len(new)
+    head = f"{labeller} supplied {share:.0%} of {len(new)} new labels (> {policy.max_share:.0%})"
+    if labeller in policy.accepted:
+        return f"{head}: accepted by the policy, all kept", set()
+    # Keep as many as would make their share the maximum beside the others' labels.
+    others = len(new) - len(theirs)
+    allowed = (
+        math.floor(policy.max_share * others / (1 - policy.max_share))
+        if policy.max_share < 1
+        else len(theirs)
+    )
+    excess = {decision_key(d) for d in theirs[allowed:]}
+    return f"{head}: {len(excess)} held out", excess
+
+
+def kept_decisions(decisions: Iterable[ModeratorDecision], audit: LabelAudit) -> list[ModeratorDecision]:
+    """The decisions a retraining may learn from: every one the audit did not hold out."""
+    held = set(audit.held_out)
+    return [d for d in decisions if decision_key(d) not in held]

@@ -1,0 +1,158 @@
+"""The label guard: a labeller who disagrees with the others, or supplies too much of a retraining's new
+labels, is flagged, alerted on and held out of training; honest moderators are left alone."""
+
+import random
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+import pytest
+
+from contracts.storage import ModeratorDecision
+from contracts.verdict import Verdict
+from monitoring.labels import LabelGuardPolicy, audit_labels, decision_key, kept_decisions
+from tests.builders import verdict
+
+THEN = datetime(2026, 11, 20, tzinfo=UTC)
+POLICY = LabelGuardPolicy()
+
+
+def moderated(
+    n: int, model_right: float, seed: int = 1, labellers: tuple[str, ...] = ("m1", "m2", "m3", "m4", "m5")
+) -> tuple[list[ModeratorDecision], dict[UUID, Verdict]]:
+    """`n` messages the model scored, each decided by one of `labellers` (a shared queue) on its truth;
+    the model's score falls on the truth's side of 0.5 on `model_right` of them."""
+    rng = random.Random(seed)
+    decisions, verdicts = [], {}
+    for i in range(n):
+        truth = rng.random() < 0.4
+        leans = truth if rng.random() < model_right else not truth
+        v = verdict(score=rng.uniform(0.5, 1.0) if leans else rng.uniform(0.0, 0.5))
+        verdicts[v.message_id] = v
+        decisions.append(
+            ModeratorDecision(
+                message_id=v.message_id,
+                label="remove" if truth else "allow",
+                decided_by=labellers[i % len(labellers)],
+                decided_at=THEN + timedelta(seconds=i),
+            )
+        )
+    return decisions, verdicts
+
+
+def flipped(decisions: list[ModeratorDecision], who: str) -> list[ModeratorDecision]:
+    """`who` labels every message the opposite of its truth."""
+    return [
+        d.model_copy(update={"label": "allow" if d.label == "remove" else "remove"})
+        if d.decided_by == who
+        else d
+        for d in decisions
+    ]
+
+
+def test_honest_moderators_are_not_flagged_even_where_the_model_reads_badly() -> None:
+    for model_right in (0.85, 0.55):  # a community the model knows, and one it barely reads
+        decisions, verdicts = moderated(1000, model_right)
+        audit = audit_labels(decisions, verdicts, None, POLICY)
+        assert audit.alerts == []
+        assert audit.held_out == []
+        assert {a.labeller: a.flags for a in audit.labellers} == {f"m{i}": [] for i in range(1, 6)}
+        assert kept_decisions(decisions, audit) == decisions
+
+
+def test_a_moderator_who_flips_labels_is_flagged_and_held_out() -> None:
+    decisions, verdicts = moderated(1000, 0.85)
+    poisoned = flipped(decisions, "m3")
+    audit = audit_labels(poisoned, verdicts, None, POLICY)
+    by = {a.labeller: a for a in audit.labellers}
+    assert by["m3"].flags == ["disagreement"]
+    assert by["m3"].model_auc is not None
+    assert by["m3"].model_auc < 0.3
+    assert by["m3"].others_model_auc is not None
+    assert by["m3"].others_model_auc > 0.8
+    assert by["m3"].held_out == 200
+    assert [a.labeller for a in audit.labellers if a.flags] == ["m3"]
+    (line,) = audit.alerts
+    assert line.startswith("m3: the model ranks their 200 decisions at ROC-AUC 0.")
+    assert "held out" in line
+    kept = kept_decisions(poisoned, audit)
+    assert len(kept) == 800
+    assert all(d.decided_by != "m3" for d in kept)
+
+
+def test_a_moderator_who_flips_a_few_labels_is_within_the_gap() -> None:
+    decisions, verdicts = moderated(1000, 0.85)
+    rng = random.Random(2)
+    sloppy = [
+        d.model_copy(update={"label": "allow" if d.label == "remove" else "remove"})
+        if d.decided_by == "m2" and rng.random() < 0.1
+        else d
+        for d in decisions
+    ]
+    assert audit_labels(sloppy, verdicts, None, POLICY).held_out == []
+
+
+def test_one_labeller_above_the_share_of_new_labels_is_capped_and_alerted() -> None:
+    # GIVEN 300 older labels shared by five, then 200 new ones of which m1 made 150 (75%)
+    old, verdicts = moderated(300, 0.85)
+    since = THEN + timedelta(days=1)
+    fresh, more = moderated(200, 0.85, seed=2, labellers=("m1", "m1", "m1", "m2"))
+    fresh = [
+        d.model_copy(update={"decided_at": since + timedelta(seconds=i + 1)}) for i, d in enumerate(fresh)
+    ]
+    audit = audit_labels(old + fresh, verdicts | more, since, POLICY)
+    by = {a.labeller: a for a in audit.labellers}
+    assert audit.new == 200
+    assert by["m1"].flags == ["share"]
+    assert by["m1"].share == 0.75
+    assert by["m2"].flags == []
+    # THEN m1 keeps as many new labels as make 40% beside m2's 50: 33; the other 117 are held out
+    assert by["m1"].held_out == 117
+    kept_new = list(kept_decisions(fresh, audit))
+    assert sum(d.decided_by == "m1" for d in kept_new) / len(kept_new) <= POLICY.max_share
+    assert all(key.endswith("/removal") for key in audit.held_out)
+    (line,) = audit.alerts
+    assert line == "m1 supplied 75% of 200 new labels (> 40%): 117 held out"
+    # AND the same ones on every run
+    assert audit_labels(old + fresh, verdicts | more, since, POLICY).held_out == audit.held_out
+
+
+def test_a_labeller_the_operator_accepted_keeps_every_label_with_the_decision_recorded() -> None:
+    decisions, verdicts = moderated(200, 0.85, labellers=("solo",))
+    audit = audit_labels(decisions, verdicts, None, POLICY.model_copy(update={"accepted": ("solo",)}))
+    assert audit.held_out == []
+    assert audit.alerts == ["solo supplied 100% of 200 new labels (> 40%): accepted by the policy, all kept"]
+    assert audit.labellers[0].flags == ["share"]
+
+
+@pytest.mark.parametrize("n", [50, 99])
+def test_shares_are_not_judged_on_a_handful_of_new_labels(n: int) -> None:
+    decisions, verdicts = moderated(n, 0.85, labellers=("solo",))
+    assert audit_labels(decisions, verdicts, None, POLICY).alerts == []
+
+
+def test_labels_held_out_once_stay_held_out() -> None:
+    decisions, verdicts = moderated(300, 0.85)
+    earlier = [decision_key(decisions[0]), decision_key(decisions[1])]
+    audit = audit_labels(decisions, verdicts, None, POLICY, held_before=earlier)
+    assert audit.held_out == sorted(earlier)
+    assert len(kept_decisions(decisions, audit)) == 298
+
+
+def test_a_later_decision_on_the_same_message_replaces_the_earlier() -> None:
+    decisions, verdicts = moderated(300, 0.85)
+    again = [
+        d.model_copy(update={"decided_by": "m9", "decided_at": d.decided_at + timedelta(days=1)})
+        for d in decisions
+    ]
+    audit = audit_labels(decisions + again, verdicts, None, POLICY.model_copy(update={"max_share": 1.0}))
+    assert audit.decisions == 300
+    assert [a.labeller for a in audit.labellers] == ["m9"]
+
+
+def test_a_flipper_is_found_by_ranks_where_the_model_is_miscalibrated() -> None:
+    # GIVEN a community where every score of the model sits below 0.5, yet still ranks the messages
+    decisions, verdicts = moderated(1000, 0.85)
+    low = {i: v.model_copy(update={"score": (v.score or 0.0) * 0.4}) for i, v in verdicts.items()}
+    # THEN the moderator who flips labels is still the one flagged
+    audit = audit_labels(flipped(decisions, "m4"), low, None, POLICY)
+    assert [a.labeller for a in audit.labellers if a.flags] == ["m4"]
