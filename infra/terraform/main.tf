@@ -159,27 +159,12 @@ resource "aws_s3_bucket_lifecycle_configuration" "archive" {
   }
 }
 
-# Superseded champion manifests, policies and lock records are kept 90 days, then expire; the current
-# version of every object (the champion, the lock with its fencing token) is never expired.
-resource "aws_s3_bucket_lifecycle_configuration" "models" {
-  bucket = aws_s3_bucket.models.id
-  rule {
-    id     = "expire-superseded-versions"
-    status = "Enabled"
-    filter {}
-    noncurrent_version_expiration {
-      noncurrent_days = 90
-    }
-    abort_incomplete_multipart_upload {
-      days_after_initiation = 1
-    }
-  }
-}
-
-# MLflow's run and model artifacts: superseded versions kept 90 days; current ones until MLflow
-# deletes them (a deleted run's artifacts, by `mlflow gc`).
-resource "aws_s3_bucket_lifecycle_configuration" "mlflow_artifacts" {
-  bucket = aws_s3_bucket.mlflow_artifacts.id
+# The two versioned buckets besides the archive: superseded versions are kept 90 days, then expire.
+# The current version of every object is never expired — in the models bucket the champion and the
+# lock with its fencing token; in MLflow's, the artifacts until MLflow deletes them (`mlflow gc`).
+resource "aws_s3_bucket_lifecycle_configuration" "versioned" {
+  for_each = { models = aws_s3_bucket.models.id, mlflow_artifacts = aws_s3_bucket.mlflow_artifacts.id }
+  bucket   = each.value
   rule {
     id     = "expire-superseded-versions"
     status = "Enabled"

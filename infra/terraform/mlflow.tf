@@ -71,7 +71,7 @@ resource "aws_db_instance" "mlflow" {
   enabled_cloudwatch_logs_exports = ["postgresql", "upgrade"]
   performance_insights_enabled    = true
   performance_insights_kms_key_id = aws_kms_key.data.arn
-  depends_on                      = [aws_cloudwatch_log_group.aws_written]
+  depends_on                      = [aws_cloudwatch_log_group.service]
 }
 
 resource "aws_service_discovery_service" "mlflow" {

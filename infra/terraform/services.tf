@@ -61,16 +61,10 @@ resource "aws_ecr_repository" "service" {
   }
 }
 
-# Like the consumer's: ids, reasons and counts, never message text; kept a year for audits.
+# Like the consumer's: ids, reasons and counts, never message text; kept a year for audits. The
+# services' own groups and those AWS writes for them, one definition.
 resource "aws_cloudwatch_log_group" "service" {
-  for_each          = local.service_log_groups
-  name              = each.value
-  retention_in_days = 365
-  kms_key_id        = aws_kms_key.data.arn
-}
-
-resource "aws_cloudwatch_log_group" "aws_written" {
-  for_each          = local.aws_written_log_groups
+  for_each          = merge(local.service_log_groups, local.aws_written_log_groups)
   name              = each.value
   retention_in_days = 365
   kms_key_id        = aws_kms_key.data.arn
