@@ -187,13 +187,9 @@ def _over_share(
     head = f"{labeller} supplied {share:.0%} of {len(new)} new labels (> {policy.max_share:.0%})"
     if labeller in policy.accepted:
         return f"{head}: accepted by the policy, all kept", set()
-    # Keep as many as would make their share the maximum beside the others' labels.
-    others = len(new) - len(theirs)
-    allowed = (
-        math.floor(policy.max_share * others / (1 - policy.max_share))
-        if policy.max_share < 1
-        else len(theirs)
-    )
+    # Keep as many as would make their share the maximum beside the others' labels (the rule fires only
+    # above the maximum, so it is below 1 here).
+    allowed = math.floor(policy.max_share * (len(new) - len(theirs)) / (1 - policy.max_share))
     excess = {decision_key(d) for d in theirs[allowed:]}
     return f"{head}: {len(excess)} held out", excess
 
