@@ -14,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from mlflow import MlflowClient
 from prefect import flow, get_run_logger, task
 from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
@@ -111,6 +110,10 @@ def _state(settings: MonitoringSettings) -> dict[str, Any]:
     return state
 
 
+def _last_trigger(state: dict[str, Any]) -> datetime | None:
+    return datetime.fromisoformat(state["last_trigger"]) if state.get("last_trigger") else None
+
+
 def _save_state(settings: MonitoringSettings, state: dict[str, Any]) -> None:
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     s3.put_object(
@@ -150,6 +153,7 @@ class WindowCheck:
     manifest: ChampionManifest
     report_uri: str
     skipped: dict[str, int]
+    state: dict[str, Any]  # the drift state as the check found it (the last trigger, labels held out)
 
 
 def _window(settings: MonitoringSettings, now: datetime, archive: ArchiveWindow) -> list[ArchivedMessage]:
@@ -208,7 +212,7 @@ def check_window(
     removal = by_category.get("removal") or [max(s) for s in zip(*by_category.values(), strict=True)]
     quality = _labelled_quality(settings, messages, removal, feedback)
     state = _state(settings)
-    last = datetime.fromisoformat(state["last_trigger"]) if state.get("last_trigger") else None
+    last = _last_trigger(state)
     snapshot, pvalues, text_score = (
         evidently_report(reference, current, settings.text_drift) if len(current) >= 2 else (None, {}, None)
     )
@@ -221,7 +225,7 @@ def check_window(
     get_run_logger().info(
         "window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons)
     )
-    return WindowCheck(result, manifest, report_uri, skipped)
+    return WindowCheck(result, manifest, report_uri, skipped, state)
 
 
 def _to_workspace(settings: MonitoringSettings, snapshot: Any, name: str) -> None:
@@ -288,12 +292,11 @@ def _retrain(
 ) -> tuple[TrainResult, LabelAudit]:
     """Retrain on the moderators' labels (as a subflow) that the label guard kept, with alerts at the
     start and the end, and one per rule of the guard that fired."""
-    before = _state(settings)
-    since = datetime.fromisoformat(before["last_trigger"]) if before.get("last_trigger") else None
+    before = check.state
     audit = audit_labels(
         feedback.decisions,
         {m.message.message_id: m.verdict for m in archive.messages},
-        since,
+        _last_trigger(before),
         settings.label_guard,
         held_before=before.get("held_out", []),
     )
@@ -319,14 +322,16 @@ def _retrain(
             unknown_ids=unknown,
         )
         try:
-            result = train_flow(settings=training, extra_labels=[csv_path], trigger="drift")
+            result = train_flow(
+                settings=training,
+                extra_labels=[csv_path],
+                trigger="drift",
+                label_audit=audit.model_dump(mode="json"),
+            )
         except Exception as err:  # a failed retraining leaves the champion untouched
             notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
             raise
     notifier.send(AlertKind.RETRAINING_FINISHED, f"version {result.version} trained", **result.test_roc_auc)
-    # The run records which labels it was not given, and why, beside its metrics.
-    tracking_uri = (training or TrainingSettings()).resolved_tracking_uri
-    MlflowClient(tracking_uri).log_dict(result.run_id, audit.model_dump(mode="json"), "label_audit.json")
     kind = AlertKind.CHAMPION_PROMOTED if result.promoted else AlertKind.CHAMPION_REJECTED
     notifier.send(kind, f"version {result.version}", reasons="; ".join(result.reasons))
     return result, audit

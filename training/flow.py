@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
@@ -496,8 +497,10 @@ def register_challenger(
     evasions: EvasionReport,
     biases: dict[str, BiasReport],
     trigger: str,
+    label_audit: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
-    """Log everything about the candidate to MLflow, register it and alias it `challenger`."""
+    """Log everything about the candidate to MLflow (with the audit of the labels it was given, when a
+    drift check gave them), register it and alias it `challenger`."""
     client = registry.client(settings)
     with (
         mlflow.start_run(run_name=f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}") as run,
@@ -521,6 +524,8 @@ def register_challenger(
             biases=biases,
         )
         mlflow.log_text(card, "model_card.md")
+        if label_audit is not None:
+            mlflow.log_dict(label_audit, "label_audit.json")
         model_uri = _log_serving_form(out, settings, model.model, data)
         version = registry.register(
             client,
@@ -632,6 +637,7 @@ def train_flow(
     target: str | None = None,
     trigger: str = "manual",
     extra_category: Category = Category.REMOVAL,
+    label_audit: dict[str, Any] | None = None,
 ) -> TrainResult:
     """Train a challenger for every category, compare it with the champion on the same test splits,
     promote if better.
@@ -639,7 +645,8 @@ def train_flow(
     `target` names the evaluation that must improve (default: the newest labelled set's, else
     `removal/rscience`); every other evaluation — every category on every set — is guarded against
     losing more than the policy's margin, so a challenger cannot win one category by losing another.
-    Labelled CSVs given at run time label `extra_category` (the moderators' removals by default).
+    Labelled CSVs given at run time label `extra_category` (the moderators' removals by default);
+    `label_audit`, the label guard's audit of them, is kept with the run.
     """
     settings = settings or TrainingSettings()
     heads = as_category_params(params)
@@ -651,7 +658,7 @@ def train_flow(
     evasions = evasion(settings, model.model, data)
     biases = bias(settings, model.model, data)
     run_id, version = register_challenger(
-        settings, model, data, heads, reports, checks, evasions, biases, trigger
+        settings, model, data, heads, reports, checks, evasions, biases, trigger, label_audit
     )
     incumbent = incumbent_reports(settings, data, model.model)
     champion_version = incumbent.version
