@@ -27,8 +27,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from uuid import UUID
 
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field
-from sklearn.metrics import roc_auc_score
 
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Verdict
@@ -91,16 +92,40 @@ def _score(verdict: Verdict, category: str) -> float | None:
     return scored.score if scored is not None else verdict.score
 
 
-def _auc(pairs: list[tuple[float, int]]) -> tuple[float, float] | None:
-    """ROC-AUC of scores against labels and its Hanley–McNeil variance (None without both classes)."""
-    positives = sum(y for _, y in pairs)
-    negatives = len(pairs) - positives
-    if not positives or not negatives:
+class _Ranked:
+    """Serving-model scores of decided messages, split by the decision and sorted: what ROC-AUC needs.
+
+    AUC = U / (removed × allowed), with U the Mann–Whitney count of (removed, allowed) pairs the scores
+    rank the right way (ties count half). The others' U is everyone's minus the pairs that hold one
+    of the labeller's own decisions, so each labeller costs a search of its own scores in everyone's —
+    the audit stays O(n log n) however many labellers there are.
+    """
+
+    def __init__(self, pairs: list[tuple[float, bool]]) -> None:
+        self.removed = np.sort(np.array([s for s, removed in pairs if removed], dtype=np.float64))
+        self.allowed = np.sort(np.array([s for s, removed in pairs if not removed], dtype=np.float64))
+
+    def above(self, allowed: NDArray[np.float64]) -> float:
+        """Pairs of one of these removed scores with one of `allowed` ranked the right way."""
+        left = np.searchsorted(self.removed, allowed, "left")
+        right = np.searchsorted(self.removed, allowed, "right")
+        return float((len(self.removed) - right).sum() + 0.5 * (right - left).sum())
+
+    def below(self, removed: NDArray[np.float64]) -> float:
+        """Pairs of one of `removed` with one of these allowed scores ranked the right way."""
+        left = np.searchsorted(self.allowed, removed, "left")
+        right = np.searchsorted(self.allowed, removed, "right")
+        return float(left.sum() + 0.5 * (right - left).sum())
+
+
+def _auc(u: float, removed: int, allowed: int) -> tuple[float, float] | None:
+    """ROC-AUC from the Mann–Whitney count and its Hanley–McNeil variance (None without both classes)."""
+    if not removed or not allowed:
         return None
-    a = float(roc_auc_score([y for _, y in pairs], [s for s, _ in pairs]))
+    a = u / (removed * allowed)
     q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    variance = (a * (1 - a) + (positives - 1) * (q1 - a * a) + (negatives - 1) * (q2 - a * a)) / (
-        positives * negatives
+    variance = (a * (1 - a) + (removed - 1) * (q1 - a * a) + (allowed - 1) * (q2 - a * a)) / (
+        removed * allowed
     )
     return a, max(variance, 0.0)
 
@@ -121,23 +146,30 @@ def audit_labels(
     kept = list(latest.values())
     new = [d for d in kept if since is None or d.decided_at > since]
     new_by = Counter(d.decided_by for d in new)
-    pairs: dict[str, list[tuple[float, int]]] = {}
+    by_labeller: dict[str, list[ModeratorDecision]] = {}
+    pairs: dict[str, list[tuple[float, bool]]] = {}
     for d in kept:
+        by_labeller.setdefault(d.decided_by, []).append(d)
         verdict = verdicts.get(d.message_id)
         score = None if verdict is None else _score(verdict, d.category)
         if score is not None:
-            pairs.setdefault(d.decided_by, []).append((score, int(d.label == "remove")))
+            pairs.setdefault(d.decided_by, []).append((score, d.label == "remove"))
+    everyone = _Ranked([p for ps in pairs.values() for p in ps])
+    u_all = everyone.above(everyone.allowed)
     held = set(held_before)
     alerts: list[str] = []
     labellers: list[LabellerAudit] = []
-    by_labeller: dict[str, list[ModeratorDecision]] = {}
-    for d in kept:
-        by_labeller.setdefault(d.decided_by, []).append(d)
     for labeller, mine in sorted(by_labeller.items()):
         flags: list[str] = []
         theirs = pairs.get(labeller, [])
-        mine_auc = _auc(theirs)
-        others_auc = _auc([p for who, ps in pairs.items() if who != labeller for p in ps])
+        own = _Ranked(theirs)
+        u_own = own.above(own.allowed)
+        # The others' pairs: everyone's, less those with one of this labeller's decisions on either side.
+        u_others = u_all - everyone.above(own.allowed) - everyone.below(own.removed) + u_own
+        mine_auc = _auc(u_own, len(own.removed), len(own.allowed))
+        others_auc = _auc(
+            u_others, len(everyone.removed) - len(own.removed), len(everyone.allowed) - len(own.allowed)
+        )
         z = None
         if mine_auc is not None and others_auc is not None:
             (a, var_a), (b, var_b) = mine_auc, others_auc

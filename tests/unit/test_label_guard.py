@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID
 
 import pytest
+from sklearn.metrics import roc_auc_score
 
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Verdict
@@ -156,3 +157,16 @@ def test_a_flipper_is_found_by_ranks_where_the_model_is_miscalibrated() -> None:
     # THEN the moderator who flips labels is still the one flagged
     audit = audit_labels(flipped(decisions, "m4"), low, None, POLICY)
     assert [a.labeller for a in audit.labellers if a.flags] == ["m4"]
+
+
+def test_each_labellers_and_the_others_auc_are_the_ones_their_decisions_give() -> None:
+    # GIVEN scores with ties and labellers of very different sizes
+    decisions, verdicts = moderated(600, 0.8, labellers=("a", "b", "b", "c", "c", "c"))
+    coarse = {i: v.model_copy(update={"score": round(v.score or 0.0, 1)}) for i, v in verdicts.items()}
+    audit = audit_labels(decisions, coarse, None, POLICY)
+    for row in audit.labellers:
+        mine = [d for d in decisions if d.decided_by == row.labeller]
+        others = [d for d in decisions if d.decided_by != row.labeller]
+        for got, group in ((row.model_auc, mine), (row.others_model_auc, others)):
+            y = [d.label == "remove" for d in group]
+            assert got == round(roc_auc_score(y, [coarse[d.message_id].score for d in group]), 4)
