@@ -11,10 +11,11 @@ decisions held out of training out. Two rules, both in `LabelGuardPolicy`:
   labeller's decisions — a ROC-AUC — against how well they rank the other labellers' pooled decisions.
   Moderators share out one queue, so the two should match; a labeller whose AUC is `max_gap` below the
   others', by a one-sided z of at least `min_z` (Hanley–McNeil errors), is flagged and all of its labels
-  are held out. Ranks, not a threshold, and relative, not absolute: a community the model reads badly or
-  is miscalibrated on lowers every labeller's AUC alike. Where the model reads nothing (AUC near 0.5
-  for everyone), a flipped label cannot be told from an honest one this way: the share rule and the
-  promotion's held-out gates remain.
+  are held out; the z needed rises with the number of labellers judged, so a team of hundreds does not
+  flag an honest one by chance. Ranks, not a threshold, and relative, not absolute: a community the
+  model reads badly or is miscalibrated on lowers every labeller's AUC alike. Where the model reads
+  nothing (AUC near 0.5 for everyone), a flipped label cannot be told from an honest one this way: the
+  share rule and the promotion's held-out gates remain.
 
 Held-out decisions stay held out (the caller keeps their keys): a label held out of one retraining is
 not learnt by the next one because it is no longer new.
@@ -25,6 +26,7 @@ import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from statistics import NormalDist
 from uuid import UUID
 
 import numpy as np
@@ -43,6 +45,8 @@ class LabelGuardPolicy(BaseModel):
     max_share: float = Field(default=0.4, gt=0.0, le=1.0)
     min_new_labels: int = Field(default=100, ge=1)  # below this many new labels, shares are not judged
     max_gap: float = Field(default=0.2, gt=0.0, le=1.0)  # model ROC-AUC on theirs, below the others'
+    # The z at which one labeller is flagged; with more labellers judged the bar rises (Bonferroni), so
+    # that the chance of flagging any honest one stays what it is for one.
     min_z: float = Field(default=3.0, ge=0.0)
     min_decisions: int = Field(default=30, ge=1)  # a labeller judged on fewer is not judged
     accepted: tuple[str, ...] = ()  # labellers an operator accepted above the share (recorded)
@@ -156,6 +160,8 @@ def audit_labels(
             pairs.setdefault(d.decided_by, []).append((score, d.label == "remove"))
     everyone = _Ranked([p for ps in pairs.values() for p in ps])
     u_all = everyone.above(everyone.allowed)
+    judged = sum(len(ps) >= policy.min_decisions for ps in pairs.values())
+    bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(judged, 1))
     held = set(held_before)
     alerts: list[str] = []
     labellers: list[LabellerAudit] = []
@@ -174,7 +180,7 @@ def audit_labels(
         if mine_auc is not None and others_auc is not None:
             (a, var_a), (b, var_b) = mine_auc, others_auc
             z = (b - a) / math.sqrt(var_a + var_b) if var_a + var_b > 0 else 0.0
-            if len(theirs) >= policy.min_decisions and b - a >= policy.max_gap and z >= policy.min_z:
+            if len(theirs) >= policy.min_decisions and b - a >= policy.max_gap and z >= bar:
                 flags.append("disagreement")
                 held |= {decision_key(d) for d in mine}
                 alerts.append(

@@ -170,3 +170,13 @@ def test_each_labellers_and_the_others_auc_are_the_ones_their_decisions_give() -
         for got, group in ((row.model_auc, mine), (row.others_model_auc, others)):
             y = [d.label == "remove" for d in group]
             assert got == round(roc_auc_score(y, [coarse[d.message_id].score for d in group]), 4)
+
+
+def test_hundreds_of_honest_labellers_are_not_flagged_by_chance_and_a_flipper_among_them_is() -> None:
+    # GIVEN 500 honest labellers with 40 decisions each (many chances for one to look off)
+    team = tuple(f"a{i}" for i in range(500))
+    decisions, verdicts = moderated(20_000, 0.85, seed=4, labellers=team)
+    # THEN none is flagged; AND one who flips every label is
+    assert audit_labels(decisions, verdicts, None, POLICY).held_out == []
+    audit = audit_labels(flipped(decisions, "a7"), verdicts, None, POLICY)
+    assert [a.labeller for a in audit.labellers if a.flags] == ["a7"]
