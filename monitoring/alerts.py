@@ -42,15 +42,27 @@ _ICONS = {
 }
 
 
+# Slack refuses a section whose text is longer; a refused alert is a lost one.
+SECTION_CHARS = 3000
+
+
+def _mrkdwn(text: str) -> str:
+    """Text for a section: Slack's three control characters escaped (a value such as a labeller's name
+    cannot ping a channel or forge a link), cut to what a section takes."""
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return text if len(text) <= SECTION_CHARS else text[: SECTION_CHARS - 1] + "…"
+
+
 def payload(kind: AlertKind, title: str, fields: Mapping[str, object]) -> dict[str, object]:
     """A Slack incoming-webhook body: a `text` fallback plus one section of fields."""
     lines = [f"*{k}*: {v:.4f}" if isinstance(v, float) else f"*{k}*: {v}" for k, v in fields.items()]
-    text = f"{_ICONS[kind]} chat-moderation — {title}"
+    text = _mrkdwn(f"{_ICONS[kind]} chat-moderation — {title}")
+    fields_section = {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn("\n".join(lines))}}
     return {
         "text": text,
         "blocks": [
             {"type": "section", "text": {"type": "mrkdwn", "text": text}},
-            *([{"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)}}] if lines else []),
+            *([fields_section] if lines else []),
         ],
         "kind": kind.value,
     }

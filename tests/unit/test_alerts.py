@@ -29,3 +29,16 @@ def test_an_unreachable_webhook_is_retried_then_given_up_on_without_raising() ->
     # WHEN an alert is sent THEN it reports failure after backing off twice, and raises nothing
     assert notifier.send(AlertKind.DLQ_RATE_HIGH, "dead letters", rate=0.2) is False
     assert waits == [0.5, 1.0]
+
+
+def test_a_hostile_value_cannot_ping_a_channel_or_make_slack_refuse_the_alert() -> None:
+    # GIVEN a title and a field carrying Slack's control syntax, and a 10,000-character name
+    body = payload(
+        AlertKind.LABELS_HELD_OUT, "<!channel> m3 held out", {"labeller": "<@U1|x>" + "x" * 10_000}
+    )
+    blocks = body["blocks"]
+    assert isinstance(blocks, list)
+    # THEN the control characters are escaped and every section fits Slack's limit
+    assert blocks[0]["text"]["text"] == ":shield: chat-moderation — &lt;!channel&gt; m3 held out"
+    assert blocks[1]["text"]["text"].startswith("*labeller*: &lt;@U1|x&gt;xxx")
+    assert all(len(b["text"]["text"]) <= 3000 for b in blocks)
