@@ -28,15 +28,8 @@ resource "aws_ecs_task_definition" "bot" {
       { name = "PRODUCER_BOT_STATE_DIR", value = "/tmp/bot" },
       { name = "PRODUCER_AWS_REGION", value = local.region },
     ]
-    mountPoints = local.scratch_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.service["bot"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "bot"
-      }
-    }
+    mountPoints      = local.scratch_mount
+    logConfiguration = local.container_logs["bot"]
   }])
 }
 

@@ -56,16 +56,9 @@ resource "aws_ecs_task_definition" "worker" {
       # EventBridge, and the role to read it.
       { name = "PREFECT_INTEGRATIONS_AWS_ECS_OBSERVER_ENABLED", value = "false" },
     ])
-    secrets     = local.prefect_secrets
-    mountPoints = local.scratch_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.service["worker"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "worker"
-      }
-    }
+    secrets          = local.prefect_secrets
+    mountPoints      = local.scratch_mount
+    logConfiguration = local.container_logs["worker"]
   }])
 }
 
@@ -114,16 +107,9 @@ resource "aws_ecs_task_definition" "training" {
       { name = "TRAINING_AWS_REGION", value = local.region },
       { name = "MPLCONFIGDIR", value = "/tmp/matplotlib" },
     ])
-    secrets     = local.prefect_secrets
-    mountPoints = local.scratch_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.service["training"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "flow"
-      }
-    }
+    secrets          = local.prefect_secrets
+    mountPoints      = local.scratch_mount
+    logConfiguration = local.container_logs["training"]
   }])
 }
 
@@ -152,15 +138,8 @@ resource "aws_ecs_task_definition" "monitoring" {
       { name = "MONITORING_WORKSPACE_DIR", value = "/tmp/evidently" },
       { name = "MONITORING_AWS_REGION", value = local.region },
     ])
-    secrets     = local.prefect_secrets
-    mountPoints = local.scratch_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.service["monitoring"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "flow"
-      }
-    }
+    secrets          = local.prefect_secrets
+    mountPoints      = local.scratch_mount
+    logConfiguration = local.container_logs["monitoring"]
   }])
 }

@@ -119,16 +119,9 @@ resource "aws_ecs_task_definition" "mlflow" {
       { name = "AWS_DEFAULT_REGION", value = local.region },
       { name = "TMPDIR", value = "/tmp" },
     ]
-    secrets     = [{ name = "PGPASSWORD", valueFrom = "${aws_db_instance.mlflow.master_user_secret[0].secret_arn}:password::" }]
-    mountPoints = local.scratch_mount
-    logConfiguration = {
-      logDriver = "awslogs"
-      options = {
-        awslogs-group         = aws_cloudwatch_log_group.service["mlflow"].name
-        awslogs-region        = local.region
-        awslogs-stream-prefix = "mlflow"
-      }
-    }
+    secrets          = [{ name = "PGPASSWORD", valueFrom = "${aws_db_instance.mlflow.master_user_secret[0].secret_arn}:password::" }]
+    mountPoints      = local.scratch_mount
+    logConfiguration = local.container_logs["mlflow"]
   }])
 }
 

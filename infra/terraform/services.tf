@@ -27,6 +27,17 @@ locals {
   }
   images             = { for key, repo in aws_ecr_repository.service : key => "${repo.repository_url}:${local.image_tags[key]}" }
   service_log_groups = { for key, service in local.ecs_services : key => "/ecs/${service.name}" }
+  # Each service's container writes to its own group, streams prefixed with the service's key.
+  container_logs = {
+    for key in keys(local.ecs_services) : key => {
+      logDriver = "awslogs"
+      options = {
+        awslogs-group         = aws_cloudwatch_log_group.service[key].name
+        awslogs-region        = local.region
+        awslogs-stream-prefix = key
+      }
+    }
+  }
   # Log groups that AWS services write for this stack: created here, so that they are encrypted with
   # the stack's key and kept a year like the others, not created unencrypted on first write.
   aws_written_log_groups = {
