@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from infra.localstack import free_port, read_pid
+from producer_sim.shapes import FIRST_UNCAUGHT
 from runtime.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.e2e
@@ -112,7 +113,11 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert "Verdicts by category" in proc.stdout
     # the raid phase: the context signals caught the raid and the flooder, not the harmless burst
     shapes = {s["shape"]: s for s in summary["shapes"]}
-    assert shapes["raid"]["caught_after_first_5"] >= 0.9, shapes
+    # every raider after the fifth of a window is caught; the windows are 30 s and the raid 5 s, so one
+    # window boundary may fall inside it, where the count starts again: up to five more pass
+    raiders = shapes["raid"]["messages"]
+    floor = (raiders - 2 * FIRST_UNCAUGHT) / (raiders - FIRST_UNCAUGHT)
+    assert shapes["raid"]["caught_after_first_5"] >= floor, shapes
     assert shapes["raid"]["first_flag_s"] <= 10, shapes
     assert shapes["flood"]["caught"] > 0, shapes
     assert shapes["burst"]["caught"] == 0, shapes
