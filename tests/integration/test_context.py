@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
@@ -126,9 +127,14 @@ def test_a_raid_and_a_flood_are_caught_end_to_end(
 def test_a_killed_runner_resumes_its_window_state(
     endpoint_url: str, fresh_stack: Stack, champion: None, tmp_path: Path
 ) -> None:
-    # GIVEN four raiders judged by the real `run-local` (60-s windows: all of it in one window)
+    # GIVEN four raiders judged by the real `run-local`, all of it inside one window: windows are
+    # aligned to the epoch, so the longest (15 min) and, near its end, a wait for the next one
     stream = fresh_stack.input_stream.name
-    settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, tumbling_window_s=60)
+    window_s = 900
+    left = window_s - time.time() % window_s
+    if left < 180:  # the test takes up to about two and a half minutes
+        time.sleep(left + 0.5)
+    settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, tumbling_window_s=window_s)
     put(endpoint_url, stream, raid(0, 4))
     env = {**os.environ, **settings.to_env()}
     proc = subprocess.Popen(
