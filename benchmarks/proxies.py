@@ -320,6 +320,39 @@ def run(data_dir: Path, c: float | None = None, folds: int = FOLDS) -> Path:
     return write(result, when=started)
 
 
+def _row(proxy: str, held: str, r: dict[str, Any]) -> str:
+    return (
+        f"| {proxy} | {held} | {r['test']:,} ({r['test_positive']:,}) | {r['roc_auc']:.3f} "
+        f"| {r['pr_auc']:.3f} | {r['chosen_c']:g} |"
+    )
+
+
+def _spread(proxy: str, what: str, s: dict[str, Any]) -> str:
+    return (
+        f"| {proxy} | {what}: mean ± sd (lowest) | | {s['mean_roc_auc']:.3f} ± {s['std_roc_auc']:.3f} "
+        f"({s['min_roc_auc']:.3f}) | {s['mean_pr_auc']:.3f} ± {s['std_pr_auc']:.3f} "
+        f"({s['min_pr_auc']:.3f}) | |"
+    )
+
+
+def render(result: dict[str, Any]) -> str:
+    """Every proxy of a results file, one row per held-out part (test texts, of them positive), with the
+    spread of the videos and of the folds."""
+    p = result["proxies"]
+    spam, tox, hate = p["spam_leave_one_video_out"], p["toxicity_leave_one_set_out"], p["hate_hatexplain_cv"]
+    lines = [
+        "| proxy | held out | n (positive) | ROC-AUC | PR-AUC | C |",
+        "|---|---|---:|---:|---:|---:|",
+        *(_row("spam, one video left out", f"video {v}", r) for v, r in spam["videos"].items()),
+        _spread("spam, one video left out", "every video", spam),
+        *(_row("toxicity, one set left out", f"{s}'s test part", r) for s, r in tox.items()),
+        *(_row("hate, HateXplain CV", f"fold {i}", r) for i, r in enumerate(hate["folds"], 1)),
+        _spread("hate, HateXplain CV", "every fold", hate),
+        _row("removal, every set", "r/science's test part", p["removal_rscience"]),
+    ]
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.proxies", description=__doc__.splitlines()[0])
     parser.add_argument(

@@ -1,20 +1,28 @@
 """`benchmarks/results/latest.md`: the markdown of the newest results files, rendered from them alone.
 
+One section per suite, each from that suite's newest results file, through the suite's own renderer:
+`make bench`'s newest `bench-*.json` (speed, hostile text, evasion, drift, put→verdict, the comparison),
+the model trade-off (the newest `tradeoff-*.json` or bench file holding one), and the `*-latest.json` of
+the categories, their in-repo proxies, the cascade, the context signals and the baseline comparison. A
+suite without a results file gets a line saying how to measure it.
+
 The README quotes its tables; `tests/unit/test_readme_numbers.py` renders it again from the files it
 names and holds the README to it. `python -m benchmarks report` rewrites it without measuring.
 """
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import compare, tradeoff
+from benchmarks import cascade, categories, compare, context, proxies, tradeoff
 from benchmarks.common import RESULTS, describe, stamp, when
 
 BENCH_PREFIX = "bench-"
 EVASION_BEFORE_PREFIX = "evasion-before-"
 LATEST = "latest.md"
+BASELINE_LATEST = "baseline-latest.json"
 TWEETS_MODEL = "offensive tweets, 16-token windows"
 RSCIENCE_MODEL = "r/science champion"
 
@@ -57,6 +65,12 @@ class Sources:
     evasion_before: Path | None
     comparison: Path | None  # the newest bench file whose comparison ran
     tradeoff: Path | None  # the newest bench file with a trade-off, or standalone trade-off file
+    # each suite's `<suite>-latest.json` (the copy of its newest `<suite>-<time>.json`)
+    categories: Path | None = None
+    proxies: Path | None = None
+    cascade: Path | None = None
+    context: Path | None = None
+    baseline: Path | None = None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -71,12 +85,22 @@ def sources(directory: Path = RESULTS) -> Sources:
     compared = [p for p in bench if "skipped" not in load(p).get("compare", {"skipped": ""})]
     traded = [p for p in bench if "tradeoff" in load(p)]
     traded += directory.glob(f"{tradeoff.PREFIX}[0-9]*.json")
+
+    def latest(name: str) -> Path | None:
+        path = directory / name
+        return path if path.is_file() else None
+
     return Sources(
         bench=bench[-1] if bench else None,
         previous=bench[-2] if len(bench) > 1 else None,
         evasion_before=before[-1] if before else None,
         comparison=compared[-1] if compared else None,
         tradeoff=max(traded, key=stamp) if traded else None,
+        categories=latest(categories.LATEST),
+        proxies=latest(proxies.LATEST),
+        cascade=latest(cascade.LATEST),
+        context=latest(context.LATEST),
+        baseline=latest(BASELINE_LATEST),
     )
 
 
@@ -215,21 +239,118 @@ def tradeoff_section(path: Path | None) -> str:
     return tradeoff.table(result, path.name)
 
 
-def render(directory: Path = RESULTS) -> str:
-    """`latest.md` as the results files in `directory` give it."""
-    src = sources(directory)
+def copied_from(latest: Path) -> Path | None:
+    """The timestamped results file `latest` is a copy of (`cascade-latest.json` → the newest
+    `cascade-<time>.json` with the same bytes), if it is still there."""
+    suite = latest.name.removesuffix("latest.json")
+    body = latest.read_bytes()
+    twins = [p for p in latest.parent.glob(f"{suite}[0-9]*.json") if p.read_bytes() == body]
+    return max(twins, key=stamp) if twins else None
+
+
+def suite_caption(path: Path, results: dict[str, Any]) -> str:
+    """The line naming a suite's results file, its time (from the copy's name) and machine."""
+    twin = copied_from(path)
+    copy = f" (a copy of `{twin.name}`, {when(twin)})" if twin else ""
+    return f"From `{path.name}`{copy}; {describe(results.get('machine', {}))}:"
+
+
+def suite_section(title: str, path: Path | None, command: str, body: Callable[[dict[str, Any]], str]) -> str:
+    """A suite's heading, the line naming its file and its tables; or why there are none."""
+    if path is None:
+        return f"## {title}\n\nNot measured yet: no results file (`{command}`).\n"
+    results = load(path)
+    return f"## {title}\n\n{suite_caption(path, results)}\n\n{body(results).rstrip()}\n"
+
+
+def _proxies_body(categories_path: Path | None) -> Callable[[dict[str, Any]], str]:
+    """The proxies' own table, after the goal table that sets them beside the categories' results."""
+
+    def body(results: dict[str, Any]) -> str:
+        goals = (
+            "Each goal beside the in-repo measure that stands for it (with the categories' results):\n\n"
+            + categories.render_goals(load(categories_path), results)
+            + "\n"
+            if categories_path
+            else ""
+        )
+        return goals + "Every proxy:\n\n" + proxies.render(results)
+
+    return body
+
+
+def _cascade_body(results: dict[str, Any]) -> str:
+    return (
+        "The curve (ROC-AUC on each set's test split):\n\n"
+        + cascade.render(results)
+        + "\n\nThe goals, fast model and cascade at the default escalation share:\n\n"
+        + cascade.render_goals(results)
+    )
+
+
+def _interval(side: dict[str, Any]) -> str:
+    lo, hi = side.get("lo"), side.get("hi")
+    bounds = f" ({lo:.3f}–{hi:.3f})" if lo is not None and hi is not None else ""
+    return f"{side['roc_auc']:.3f}{bounds}"
+
+
+def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
+    """Nested figures as (dotted name, value) pairs; a list's items are named by their category."""
+    if isinstance(value, dict):
+        return [item for key, inner in value.items() for item in _flat(f"{prefix}{key} · ", inner)]
+    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
+        return [
+            pair
+            for i, item in enumerate(value, 1)
+            for pair in _flat(f"{prefix}{item.get('category', i)} · ", item)
+            if not pair[0].endswith(" · category")
+        ]
+    return [(prefix.removesuffix(" · "), value)]
+
+
+def _value(value: object) -> str:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
+
+
+def baseline_table(results: dict[str, Any]) -> str:
+    """The champion against the baseline per category and set (`kind`: the test split, a source left
+    out, identity bias), each side's ROC-AUC with its 95% interval and the margin it needed; then the
+    speed and the moderators' load measured with them."""
+    lines = [
+        "| category | kind | set | n (positive) | champion ROC-AUC (95%) | baseline ROC-AUC (95%) | margin "
+        "| champion won |",
+        "|---|---|---|---:|---:|---:|---:|---|",
+    ]
+    for r in results.get("rows", []):
+        n = f"{r['n']:,} ({r['positives']:,})" if "n" in r and "positives" in r else "–"
+        margin = f"{r['margin']:+.3f}" if isinstance(r.get("margin"), int | float) else "–"
+        lines.append(
+            f"| {r['category']} | {r['kind']} | {r['source']} | {n} | {_interval(r['champion'])} "
+            f"| {_interval(r['baseline'])} | {margin} | {'yes' if r.get('won') else 'no'} |"
+        )
+    for part in ("speed", "load"):
+        if results.get(part):
+            lines += ["", f"| {part} | value |", "|---|---:|"]
+            lines += [f"| {key} | {_value(value)} |" for key, value in _flat("", results[part])]
+    return "\n".join(lines) + "\n"
+
+
+def bench_section(src: Sources) -> str:
+    """`make bench`'s newest run: the summary against the one before, hostile text, the evasion suite
+    (before → after, where measured), and the comparison with an off-the-shelf model."""
     results = load(src.bench) if src.bench else {}
     before = load(src.evasion_before) if src.evasion_before else {}
-    parts = ["# Benchmark results", ""]
+    parts = ["## `make bench`", ""]
     if src.bench:
         parts += [
-            "Rendered from the results files it names by `python -m benchmarks report` (`make bench` "
-            "does it after measuring).",
-            "",
             bench_caption(src.bench, results, src.previous),
             "",
             table(results, load(src.previous) if src.previous else None),
         ]
+    else:
+        parts += ["Not measured yet: no `bench-*.json` (`make bench`).", ""]
     if "hostile" in results:
         parts.append(hostile_table(results["hostile"]))
     if "evasion" in results:
@@ -237,8 +358,33 @@ def render(directory: Path = RESULTS) -> str:
         if src.evasion_before:
             parts.append(evasion_before_after(results["evasion"], before, src.evasion_before.name))
     parts.append(comparison_section(results, src.comparison, src.bench))
-    parts.append(tradeoff_section(src.tradeoff))
     return "\n".join(parts)
+
+
+def render(directory: Path = RESULTS) -> str:
+    """`latest.md` as the results files in `directory` give it: one section per suite."""
+    src = sources(directory)
+    sections = [
+        bench_section(src),
+        "## Model trade-off\n\n" + tradeoff_section(src.tradeoff),
+        suite_section("Categories", src.categories, "python -m benchmarks.categories", categories.render),
+        suite_section(
+            "The categories' in-repo proxies",
+            src.proxies,
+            "python -m benchmarks.proxies",
+            _proxies_body(src.categories),
+        ),
+        suite_section("The cascade", src.cascade, "python -m benchmarks.cascade", _cascade_body),
+        suite_section("Context across messages", src.context, "python -m benchmarks.context", context.render),
+        suite_section(
+            "The champion against the baseline", src.baseline, "python -m benchmarks.baseline", baseline_table
+        ),
+    ]
+    intro = (
+        "Rendered from the results files it names by `python -m benchmarks report` (`make bench` does it "
+        "after measuring): each suite's newest."
+    )
+    return "\n".join(["# Benchmark results", "", intro, "", *sections])
 
 
 def write_latest(directory: Path = RESULTS) -> Path:
