@@ -13,6 +13,8 @@ from training.settings import TrainingSettings
 
 
 def _train(args: argparse.Namespace, settings: TrainingSettings) -> int:
+    """Train, register and promote: exit 1 when a gate (behaviour, evasion, bias) refused the version,
+    naming each failure on one line of stderr; 0 when it was promoted or the champion compared better."""
     from training.flow import train_flow  # noqa: PLC0415 - Prefect is slow to import; only when needed
 
     if args.data_dir:
@@ -22,17 +24,16 @@ def _train(args: argparse.Namespace, settings: TrainingSettings) -> int:
     result = train_flow(settings=settings, extra_labels=args.extra_labels, trigger="cli")
     if args.json:
         print(result.model_dump_json())
-        return 0
-    table = Table(title=f"{settings.model_name} version {result.version}")
-    table.add_column("test set")
-    table.add_column("ROC-AUC", justify="right")
-    for name, auc in result.test_roc_auc.items():
-        table.add_row(name, f"{auc:.4f}")
-    console = Console()
-    console.print(table)
-    verdict = "[green]promoted to champion" if result.promoted else "[yellow]not promoted"
-    console.print(f"{verdict}[/]: " + "; ".join(result.reasons))
-    return 0
+    else:
+        table = Table(title=f"{settings.model_name} version {result.version}")
+        table.add_column("test set")
+        table.add_column("ROC-AUC", justify="right")
+        for name, auc in result.test_roc_auc.items():
+            table.add_row(name, f"{auc:.4f}")
+        Console().print(table)
+    # stdout carries the JSON alone; a refusal is an error
+    print(result.outcome(), file=sys.stderr if args.json or result.refused_by else sys.stdout, flush=True)
+    return 1 if result.refused_by else 0
 
 
 def _evaluate(args: argparse.Namespace, settings: TrainingSettings) -> int:
@@ -123,7 +124,12 @@ def main(argv: list[str] | None = None) -> int:
     """Run one training command."""
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train, register and (if better) promote a model")
+    train = sub.add_parser(
+        "train",
+        help="train, register and (if better) promote a model",
+        description="Exit codes: 0 promoted, or not promoted because the champion compared better; 1 "
+        "refused by a gate (behaviour, evasion, bias), each failure named on one line of stderr.",
+    )
     train.add_argument("--data-dir", type=Path, default=None)
     train.add_argument(
         "--extra-labels", type=Path, action="append", default=[], help="labelled CSV (text,label)"

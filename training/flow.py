@@ -71,6 +71,22 @@ class TrainResult(BaseModel):
     test_roc_auc: dict[str, float]  # by evaluation, `<category>/<set>`
     manifest_uri: str | None
     categories: list[str] = []
+    refused_by: list[str] = []  # the gates' failures that refused the version (see `promotion.decide`)
+
+    @property
+    def champion_after(self) -> str | None:
+        """The version that is champion once the run is over (None: still no champion)."""
+        return self.version if self.promoted else self.champion_before
+
+    def outcome(self) -> str:
+        """The run's outcome in one line: `promoted: …`, `kept: …` (the champion compared better) or
+        `refused: …` naming every gate that refused the version."""
+        if self.promoted:
+            return f"promoted: version {self.version} is champion (was {self.champion_before or 'none'})"
+        stays = f"champion stays version {self.champion_before}" if self.champion_before else "no champion"
+        verdict, why = ("refused", self.refused_by) if self.refused_by else ("kept", self.reasons)
+        line = f"{verdict}: version {self.version} not promoted, {stays} — " + "; ".join(why)
+        return " ".join(line.split())  # one line, whatever a reason holds
 
 
 class Datasets(BaseModel):
@@ -604,6 +620,7 @@ def promote(
     for key, value in {
         "promotion.decision": "promoted" if decision.promote else "rejected",
         "promotion.reasons": " | ".join(decision.reasons)[:5000],
+        **({"promotion.refused_by": " | ".join(decision.refused_by)[:5000]} if decision.refused_by else {}),
     }.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
     if not decision.promote:
@@ -685,4 +702,5 @@ def train_flow(
         test_roc_auc={n: r.roc_auc for n, r in reports.items()},
         manifest_uri=manifest_uri,
         categories=list(model.model.categories),
+        refused_by=decision.refused_by,
     )

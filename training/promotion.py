@@ -27,6 +27,9 @@ class PromotionDecision(BaseModel):
 
     promote: bool
     reasons: list[str]
+    # The gates that refused the challenger whatever the comparison (behaviour, evasion, bias, a missing
+    # evaluation), each failure named: empty when none did.
+    refused_by: list[str] = []
     target: str
     challenger: dict[str, float]
     champion: dict[str, float] | None
@@ -54,24 +57,23 @@ def decide(
     bootstrap): a loss beyond `max_loss` blocks only when the interval lies below zero — a challenger
     that is surely worse, not one that drew a few unlucky texts of a small test split.
     """
-    reasons: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
-    reasons += [f"evasion floor: {f}" for f in evasion_failures]
-    reasons += [f"bias gate: {f}" for f in bias_failures]
-    for name in (target, *guarded):
-        if name not in challenger:
-            reasons.append(f"challenger has no {name!r} evaluation")
+    gates: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
+    gates += [f"evasion floor: {f}" for f in evasion_failures]
+    gates += [f"bias gate: {f}" for f in bias_failures]
+    missing = [name for name in (target, *guarded) if name not in challenger]
+    gates += [f"challenger has no {name!r} evaluation" for name in missing]
     if champion is None:
-        if not reasons:
-            reasons.append(
-                "no champion yet: the first model passing its behaviour, evasion and bias gates is promoted"
-            )
-            return PromotionDecision(
-                promote=True, reasons=reasons, target=target, challenger=dict(challenger), champion=None
-            )
+        first = "no champion yet: the first model passing its behaviour, evasion and bias gates is promoted"
         return PromotionDecision(
-            promote=False, reasons=reasons, target=target, challenger=dict(challenger), champion=None
+            promote=not gates,
+            reasons=gates or [first],
+            refused_by=gates,
+            target=target,
+            challenger=dict(challenger),
+            champion=None,
         )
-    blocking = list(reasons)
+    reasons: list[str] = []
+    blocking = list(gates)
     if target in challenger and target in champion:
         gain = challenger[target] - champion[target]
         line = f"{target}: {challenger[target]:.4f} vs champion {champion[target]:.4f} ({gain:+.4f})"
@@ -87,6 +89,7 @@ def decide(
     return PromotionDecision(
         promote=promote,
         reasons=reasons if promote else blocking,
+        refused_by=gates,
         target=target,
         challenger=dict(challenger),
         champion=dict(champion),

@@ -16,7 +16,7 @@ from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
 from training.corpora import Example, ExampleSplits, Source, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
 from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
-from training.flow import Datasets, default_target
+from training.flow import Datasets, TrainResult, default_target
 from training.promotion import PromotionPolicy, decide
 
 
@@ -172,6 +172,56 @@ def test_a_challenger_below_an_evasion_floor_is_never_promoted() -> None:
     for decision in (first, better):
         assert not decision.promote
         assert f"evasion floor: {floor}" in decision.reasons
+
+
+def test_the_decision_names_the_gates_that_refused_apart_from_the_comparison() -> None:
+    padding = "hate/padding-keeps-flags: 36.0% of 86 messages at or above review stay there (needs 45%)"
+    # GIVEN a first model failing a behaviour check and the bias gate
+    first = decide(
+        {"hate/x": 0.9}, None, target="hate/x", behaviour_failures=[padding], bias_failures=["final 0.85"]
+    )
+    # THEN each gate's failure is named as a refusal
+    assert first.refused_by == [f"behaviour test failed: {padding}", "bias gate: final 0.85"]
+    # AND a challenger that only loses the comparison with a champion is not refused by a gate
+    beaten = decide({"hate/x": 0.80}, {"hate/x": 0.85}, target="hate/x")
+    assert not beaten.promote
+    assert beaten.refused_by == []
+    assert decide({"hate/x": 0.8}, None, target="hate/x").refused_by == []
+
+
+def _result(**kw: object) -> TrainResult:
+    fields: dict[str, object] = {
+        "run_id": "r",
+        "version": "3",
+        "promoted": False,
+        "reasons": [],
+        "champion_before": None,
+        "test_roc_auc": {},
+        "manifest_uri": None,
+    }
+    return TrainResult.model_validate(fields | kw)
+
+
+def test_the_runs_outcome_is_one_line_naming_the_version_or_every_refusing_gate() -> None:
+    refused = _result(
+        reasons=["behaviour test failed: hate/padding-keeps-flags: 36.0%\n(needs 45%)", "evasion floor: x"],
+        refused_by=[
+            "behaviour test failed: hate/padding-keeps-flags: 36.0%\n(needs 45%)",
+            "evasion floor: x",
+        ],
+    )
+    assert refused.champion_after is None
+    assert refused.outcome() == (
+        "refused: version 3 not promoted, no champion — behaviour test failed: hate/padding-keeps-flags: "
+        "36.0% (needs 45%); evasion floor: x"
+    )
+    kept = _result(
+        champion_before="2", reasons=["rscience: 0.8000 vs champion 0.8100, needs at least +0.0020"]
+    )
+    assert kept.champion_after == "2"
+    assert kept.outcome().startswith("kept: version 3 not promoted, champion stays version 2 — rscience: ")
+    promoted = _result(promoted=True, champion_before="2", reasons=["no matter"])
+    assert (promoted.champion_after, promoted.outcome()) == ("3", "promoted: version 3 is champion (was 2)")
 
 
 def test_the_evasion_report_names_every_family_below_a_floor() -> None:
