@@ -1,8 +1,8 @@
 """`make bench`: every benchmark, results to benchmarks/results/*.json and `latest.md`.
 
 python -m benchmarks [--skip-e2e] [--seconds 10]   # measure, write bench-<time>.json, render latest.md
-                                                   # then categories-, proxies-, cascade- and
-                                                   # context-<time>.json
+                                                   # then categories-, proxies-, cascade-,
+                                                   # baseline- and context-<time>.json
 python -m benchmarks report                        # render latest.md again from the results files
 """
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cascade, categories, compare, context, proxies, tradeoff
+from benchmarks import baseline, cascade, categories, compare, context, proxies, tradeoff
 from benchmarks.common import machine, run_pinned, write_results
 from benchmarks.report import write_latest
 from training.settings import TrainingSettings
@@ -92,6 +92,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results: {proxies.run(Path(data_dir))}")
             _say("cascade: escalation share vs ROC-AUC vs msg/s, languages, cold start …")
             print(f"results: {cascade.write(cascade.measure(Path(data_dir)))}")
+            _say("baseline: the served model against a plain TF-IDF regression, sources left out too …")
+            print(f"results: {baseline.run(Path(data_dir))}")
         _say("context: raids, floods and bursts through the mapping's windows; the context's cost …")
         print(f"results: {context.write(context.measure(Path(data_dir)))}")
     latest = write_latest()

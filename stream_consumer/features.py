@@ -13,7 +13,7 @@ the most frequent vocabulary word of their length sharing the unmasked letters.
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 from itertools import chain, pairwise, repeat
 
@@ -146,6 +146,43 @@ def _char_counts(texts: Sequence[str]) -> NDArray[np.float64]:
     return np.bincount(flat, minlength=n * _N_CHAR_COLUMNS).reshape(n, _N_CHAR_COLUMNS).astype(np.float64)
 
 
+CHAR_FEATURE = "chars:"  # the name of every character n-gram column (a hash names no word to show)
+CHAR_NGRAMS = (2, 5)  # character n-grams inside each word padded with a space on either side
+CHAR_BUCKET_BITS = 21  # n-grams hashed into 2**21 buckets (as a hashing vectorizer): a lookup, no search
+_HASH_BASE = np.uint64(1_000_003)
+_HASH_SALT = np.uint64(0x9E3779B97F4A7C15)
+
+
+def char_ngram_keys(
+    strings: Sequence[str], owner: NDArray[np.int64]
+) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
+    """Every character n-gram (lengths `CHAR_NGRAMS`) of every word padded with a space on either side
+    (" word "), as a 64-bit hash, and the document (`owner` of its word) it belongs to. One vectorised
+    pass over the batch's characters: cost linear in the text."""
+    if not strings:
+        return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
+    padded = " " + "  ".join(strings) + " "
+    codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
+    width = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)) + 2
+    word = np.repeat(np.arange(len(strings), dtype=np.int64), width)
+    low, high = CHAR_NGRAMS
+    keys: list[NDArray[np.uint64]] = []
+    words: list[NDArray[np.int64]] = []
+    h = np.zeros(len(codes), dtype=np.uint64)
+    for n in range(1, high + 1):
+        h = h[: len(codes) - n + 1] * _HASH_BASE + codes[n - 1 :]  # wraps modulo 2**64, as meant
+        if n >= low:
+            inside = word[: len(h)] == word[n - 1 :]
+            keys.append((h[inside] + np.uint64(n)) * _HASH_SALT)
+            words.append(word[: len(h)][inside])
+    return np.concatenate(keys), owner[np.concatenate(words)]
+
+
+def char_bucket(keys: NDArray[np.uint64]) -> NDArray[np.int64]:
+    """The bucket of each n-gram hash: its top bits (the multiplicative hash mixes every bit into them)."""
+    return (keys >> np.uint64(64 - CHAR_BUCKET_BITS)).astype(np.int64)
+
+
 @lru_cache(maxsize=4096)
 def is_symbol(token: str) -> bool:
     """A one-character token that is a symbol (emoji, currency, math)."""
@@ -187,6 +224,10 @@ class WindowSpec:
         return max(self.size // 2, 1)
 
 
+# One window as long as any message (ChatMessage caps a text at 10,000 characters): the whole text.
+WHOLE = WindowSpec(size=10_000, most=1)
+
+
 @dataclass(frozen=True, slots=True)
 class Tokens:
     """The tokens of a batch, flattened: token ids (-1 unknown), their document, their length, whether
@@ -198,6 +239,21 @@ class Tokens:
     n_docs: int
     symbol: NDArray[np.bool_]
     strings: list[str]
+
+    def subset(self, docs: NDArray[np.int64]) -> "Tokens":
+        """The tokens of the documents `docs` (sorted), renumbered from 0 in that order."""
+        remap = np.full(self.n_docs, -1, dtype=np.int64)
+        remap[docs] = np.arange(len(docs), dtype=np.int64)
+        idx = np.flatnonzero(remap[self.doc] >= 0)
+        strings = self.strings
+        return Tokens(
+            self.ids[idx],
+            remap[self.doc[idx]],
+            self.length[idx],
+            len(docs),
+            self.symbol[idx],
+            [strings[i] for i in idx.tolist()],
+        )
 
     def texts(self) -> list[str]:
         """Each document rebuilt from its tokens, symbols left out: what the style features read, the
@@ -267,6 +323,7 @@ class WindowRows:
     meta: NDArray[np.float64]
     text: NDArray[np.int64]
     first: NDArray[np.int64]
+    tokens_per_text: NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,8 +343,10 @@ class TextFeaturizer:
     tokens: dict[str, int]  # every token seen in training
     unigram_column: NDArray[np.int64]  # token id -> column, or -1 when below min_df
     bigram_keys: NDArray[np.int64]  # sorted (id1 * n_tokens + id2) of kept bigrams
-    idf: NDArray[np.float64]  # per column: unigrams, then bigrams
+    idf: NDArray[np.float64]  # per column: unigrams, then bigrams, then character n-grams
     lexicon: NDArray[np.float64]  # token id -> membership in each lexicon
+    # the sorted buckets (`char_bucket`) of the kept character n-grams, one column each; empty: words alone
+    char_buckets: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
 
     @property
     def n_tokens(self) -> int:
@@ -296,6 +355,22 @@ class TextFeaturizer:
     @property
     def n_columns(self) -> int:
         return len(self.idf)
+
+    @property
+    def n_word_columns(self) -> int:
+        """Columns of words (unigrams and bigrams); the character n-grams' follow them."""
+        return len(self.idf) - len(self.char_buckets)
+
+    @cached_property
+    def _char_column(self) -> NDArray[np.int32]:
+        """Per bucket: its column among the character n-grams', or -1 (a direct lookup, no search)."""
+        column = np.full(1 << CHAR_BUCKET_BITS, -1, dtype=np.int32)
+        column[self.char_buckets] = np.arange(len(self.char_buckets), dtype=np.int32)
+        return column
+
+    @cached_property
+    def _by_id(self) -> list[str]:
+        return sorted(self.tokens, key=self.tokens.__getitem__)
 
     @cached_property
     def _symbol(self) -> NDArray[np.bool_]:
@@ -389,9 +464,14 @@ class TextFeaturizer:
         counts = np.fromiter(map(len, per_doc), dtype=np.int64, count=len(per_doc))
         flat = list(chain.from_iterable(per_doc))
         ids = np.fromiter(map(self.tokens.get, flat, repeat(-1, len(flat))), dtype=np.int64, count=len(flat))
+        seen = ids.copy()
         known = ids >= 0
         ids[known] = self._canonical[ids[known]]
         self._resolve(flat, ids, counts)
+        if len(self.char_buckets):  # a word read as another ("fuuuck", "f*ck") is spelt as that one
+            by_id = self._by_id
+            for k in np.flatnonzero(ids != seen).tolist():
+                flat[k] = by_id[ids[k]]
         length = np.fromiter(map(len, flat), dtype=np.float64, count=len(flat))
         symbol = np.zeros(len(flat), dtype=bool)
         start = 0
@@ -421,24 +501,36 @@ class TextFeaturizer:
                 hit = self.bigram_keys[pos] == keys
                 rows_parts.append(doc[1:][same][hit])
                 col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
-        rows = np.concatenate(rows_parts)
-        cols = np.concatenate(col_parts)
-        # Count (row, col) pairs: sort by a combined key, then run-length encode.
-        key = rows * self.n_columns + cols
-        uniq, tf = np.unique(key, return_counts=True)
-        r = uniq // self.n_columns
-        c = uniq % self.n_columns
-        data = (1.0 + np.log(tf.astype(np.float64))) * self.idf[c]  # sublinear tf, as scikit-learn
+        blocks = [self._block(np.concatenate(rows_parts), np.concatenate(col_parts), tok.n_docs, row_norm)]
+        if len(self.char_buckets):
+            keys, doc = char_ngram_keys(tok.strings, tok.doc)
+            col = self._char_column[char_bucket(keys)].astype(np.int64)
+            hit = col >= 0
+            blocks.append(self._block(doc[hit], col[hit] + self.n_word_columns, tok.n_docs, row_norm))
+        r, c, data = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
+        if len(blocks) > 1:
+            order = np.argsort(r, kind="stable")  # each block is sorted by row, then column
+            r, c, data = r[order], c[order], data[order]
         indptr = np.zeros(tok.n_docs + 1, dtype=np.int64)
         np.add.at(indptr, r + 1, 1)
         np.cumsum(indptr, out=indptr)
-        if row_norm > 0:
-            data /= row_norm
-            return SparseRows(indptr, c, data, self.n_columns)
-        norms = np.sqrt(np.bincount(r, weights=data * data, minlength=tok.n_docs))
-        norms[norms == 0] = 1.0
-        data /= norms[r]
         return SparseRows(indptr, c, data, self.n_columns)
+
+    def _block(
+        self, rows: NDArray[np.int64], cols: NDArray[np.int64], n_docs: int, row_norm: float
+    ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+        """One block of columns (words, or character n-grams) as sorted (row, column, value) entries:
+        sublinear tf times idf, each row l2-normalised within the block (or divided by `row_norm`)."""
+        key = rows * self.n_columns + cols
+        uniq, tf = np.unique(key, return_counts=True)  # sorted by row, then column
+        r = uniq // self.n_columns
+        c = uniq % self.n_columns
+        data = (1.0 + np.log(tf.astype(np.float64))) * self.idf[c]  # sublinear tf, as scikit-learn
+        if row_norm > 0:
+            return r, c, data / row_norm
+        norms = np.sqrt(np.bincount(r, weights=data * data, minlength=n_docs))
+        norms[norms == 0] = 1.0
+        return r, c, data / norms[r]
 
     def meta(self, tok: Tokens, mixed_script: NDArray[np.float64]) -> NDArray[np.float64]:
         """Dense length, style and lexicon features, one row per document of `tok` (a text, or a
@@ -488,12 +580,19 @@ class TextFeaturizer:
     def rows(self, texts: Sequence[str], mixed_script: Sequence[int], spec: WindowSpec) -> "WindowRows":
         """Every text cut into windows, each a TF-IDF row and a dense row (as if it were a message);
         `mixed_script` counts each text's mixed-script words. Training and serving both use this."""
-        tok = self.tokenize(texts)
+        return self.rows_of(self.tokenize(texts), np.asarray(mixed_script, dtype=np.float64), spec)
+
+    def rows_of(self, tok: Tokens, mixed_script: NDArray[np.float64], spec: WindowSpec) -> "WindowRows":
+        """`rows` of texts already tokenised."""
         win = windows(tok, spec)
         per_text = np.bincount(tok.doc, minlength=tok.n_docs).astype(np.float64)
-        mixed = np.asarray(mixed_script, dtype=np.float64) / np.maximum(per_text, 1.0)
+        mixed = mixed_script / np.maximum(per_text, 1.0)
         return WindowRows(
-            self.tfidf(win.tokens, spec.row_norm), self.meta(win.tokens, mixed[win.text]), win.text, win.first
+            self.tfidf(win.tokens, spec.row_norm),
+            self.meta(win.tokens, mixed[win.text]),
+            win.text,
+            win.first,
+            per_text.astype(np.int64),
         )
 
     def feature_names(self) -> list[str]:
@@ -503,11 +602,14 @@ class TextFeaturizer:
         order = np.argsort(self.unigram_column[self.unigram_column >= 0], kind="stable")
         uni = [uni[i] for i in order]
         bi = [f"{by_id[k // self.n_tokens]} {by_id[k % self.n_tokens]}" for k in self.bigram_keys.tolist()]
-        return uni + bi
+        return uni + bi + [CHAR_FEATURE] * len(self.char_buckets)
 
 
-def fit_featurizer(texts: Sequence[str], min_df: int = 2, bigrams: bool = True) -> TextFeaturizer:
-    """Learn the vocabulary and IDF of the training texts (already normalised)."""
+def fit_featurizer(
+    texts: Sequence[str], min_df: int = 2, bigrams: bool = True, chars: bool = False
+) -> TextFeaturizer:
+    """Learn the vocabulary and IDF of the training texts (already normalised): words, word pairs and,
+    with `chars`, the character n-grams of at least `min_df` texts."""
     per_doc = [model_tokens(t) for t in texts]
     vocab = sorted(set(chain.from_iterable(per_doc)) | set().union(*LEXICONS.values()))
     tokens = {t: i for i, t in enumerate(vocab)}
@@ -533,10 +635,17 @@ def fit_featurizer(texts: Sequence[str], min_df: int = 2, bigrams: bool = True) 
         keep = df_bi >= min_df
         bigram_keys = uniq[keep]
         dfs.append(df_bi[keep])
+    char_buckets = np.zeros(0, dtype=np.int64)
+    if chars:
+        keys, owner = char_ngram_keys(list(chain.from_iterable(per_doc)), doc)
+        pairs = np.unique(char_bucket(keys) * max(n_docs, 1) + owner)  # each (bucket, text) once
+        df_char = np.bincount(pairs // max(n_docs, 1), minlength=1 << CHAR_BUCKET_BITS)
+        char_buckets = np.flatnonzero(df_char >= min_df)
+        dfs.append(df_char[char_buckets])
     df = np.concatenate(dfs).astype(np.float64)
     idf = np.log((1.0 + n_docs) / (1.0 + df)) + 1.0
     lexicon = np.zeros((n_tok, len(LEXICONS)))
     for j, words in enumerate(LEXICONS.values()):
         for w in words:
             lexicon[tokens[w], j] = 1.0
-    return TextFeaturizer(tokens, unigram_column, bigram_keys, idf, lexicon)
+    return TextFeaturizer(tokens, unigram_column, bigram_keys, idf, lexicon, char_buckets)

@@ -1,16 +1,19 @@
 """The exported champion in its serving form: featurizer + linear weights + calibration, per category.
 
 Loads from one `.npz` archive with numpy alone (no scikit-learn, scipy or mlflow import at cold
-start) and scores a whole batch in one vectorised pass: every text as windows of tokens (see
-`features.WindowSpec`), the highest window's linear score calibrated into a probability. A
-`CategoryModel` holds one such head per harm category over one shared featurizer: a batch is tokenised
-and featurised once per window size, and every head reads the same rows.
+start) and scores a whole batch in one vectorised pass. A head reads a text twice with one set of
+weights: whole (its ranking on real, long messages) and as windows of tokens (see
+`features.WindowSpec`), whose highest score is the evidence that padding cannot dilute; a learnt stack
+of the two linear scores (both weights at least 0: more evidence never lowers a score) is the text's
+log-odds. A head without a stack (archives before it) scores a text by its highest window alone. A
+`CategoryModel` holds one head per harm category over one shared featurizer: a batch is featurised
+whole once, and its long texts once per window size, and every head reads the same rows.
 """
 
 import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
@@ -21,8 +24,10 @@ from numpy.typing import NDArray
 from stream_consumer.cascade import Cascade
 from stream_consumer.features import (
     META_NAMES,
+    WHOLE,
     SparseRows,
     TextFeaturizer,
+    Tokens,
     WindowRows,
     WindowSpec,
     standardise,
@@ -58,6 +63,46 @@ class Scores:
     reasons: list[list[str]]
 
 
+class BatchRows:
+    """A batch's feature rows, computed once and shared by every head that reads them: the batch is
+    tokenised once, then featurised whole, and per window size the texts longer than one window as
+    windows (or, for a head without a stack, every text as windows)."""
+
+    def __init__(self, featurizer: TextFeaturizer, batch: Sequence[NormalText]) -> None:
+        self.featurizer = featurizer
+        self.batch = batch
+        self._mixed = np.fromiter((t.mixed_script for t in batch), dtype=np.float64, count=len(batch))
+        self._rows: dict[tuple[WindowSpec, bool], tuple[WindowRows | None, NDArray[np.int64]]] = {}
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        return self.featurizer.tokenize([t.text for t in self.batch])
+
+    def whole(self) -> WindowRows:
+        """One row per text."""
+        return self.every(WHOLE)
+
+    def every(self, spec: WindowSpec) -> WindowRows:
+        """Every text as windows of `spec`."""
+        key = (spec, True)
+        if key not in self._rows:
+            rows = self.featurizer.rows_of(self.tokens, self._mixed, spec)
+            self._rows[key] = (rows, np.arange(len(self.batch), dtype=np.int64))
+        found = self._rows[key][0]
+        assert found is not None
+        return found
+
+    def long(self, spec: WindowSpec) -> tuple[WindowRows | None, NDArray[np.int64]]:
+        """The windows of the texts with more tokens than one window holds (None: no such text), and
+        those texts' indices."""
+        key = (spec, False)
+        if key not in self._rows:
+            idx = np.flatnonzero(self.whole().tokens_per_text > spec.size)
+            rows = self.featurizer.rows_of(self.tokens.subset(idx), self._mixed[idx], spec) if len(idx) else None
+            self._rows[key] = (rows, idx)
+        return self._rows[key]
+
+
 @dataclass(frozen=True)
 class _Parts:
     raw: NDArray[np.float64]  # per text: the highest window's linear score
@@ -86,30 +131,55 @@ class LinearScorer:
     metadata: dict[str, str]
     window: WindowSpec = DEFAULT_WINDOW
     normal_form: str = NORMAL_FORM_VERSION
+    # [whole, highest window, bias]: the text's log-odds from its whole-text and highest-window linear
+    # scores. Empty: the highest window alone (the form before stacks).
+    stack: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
 
-    def rows(self, batch: Sequence[NormalText]) -> WindowRows:
-        """The batch's window rows as this head reads them (shareable with heads of the same window)."""
-        return self.featurizer.rows([t.text for t in batch], [t.mixed_script for t in batch], self.window)
-
-    def _parts(self, batch: Sequence[NormalText], rows: WindowRows | None = None) -> _Parts:
-        rows = rows if rows is not None else self.rows(batch)
+    def _linear(
+        self, rows: WindowRows
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]:
+        """Each row's linear score, each stored entry's contribution, each row's dense contributions."""
         meta_contrib = standardise(rows.meta, self.meta_mean, self.meta_scale) * self.meta_weights
         contrib = rows.tfidf.data * self.text_weights[rows.tfidf.indices]
-        n_windows = len(rows.text)
-        entry_window = np.repeat(np.arange(n_windows), np.diff(rows.tfidf.indptr))
-        window_raw = (
-            np.bincount(entry_window, weights=contrib, minlength=n_windows)
+        n_rows = len(rows.text)
+        entry_row = np.repeat(np.arange(n_rows), np.diff(rows.tfidf.indptr))
+        raw = (
+            np.bincount(entry_row, weights=contrib, minlength=n_rows)
             + meta_contrib.sum(axis=1)
             + self.intercept
         )
-        # Each text's best window: windows sorted by text, then by score, highest first (a NaN sorts
-        # last and cannot break the selection; the smoke prediction refuses a model that makes one).
-        best = np.lexsort((-window_raw, rows.text))[rows.first] if n_windows else np.zeros(0, dtype=np.int64)
-        raw = window_raw[best]
-        return _Parts(raw, rows.tfidf, contrib, meta_contrib, best)
+        return raw, contrib, meta_contrib
+
+    @staticmethod
+    def _best(window_raw: NDArray[np.float64], rows: WindowRows) -> NDArray[np.int64]:
+        """Each text's best window: windows sorted by text, then by score, highest first (a NaN sorts
+        last and cannot break the selection; the smoke prediction refuses a model that makes one)."""
+        if not len(rows.text):
+            return np.zeros(0, dtype=np.int64)
+        best: NDArray[np.int64] = np.lexsort((-window_raw, rows.text))[rows.first]
+        return best
+
+    def _parts(self, batch: Sequence[NormalText], rows: BatchRows | None = None) -> _Parts:
+        rows = rows if rows is not None else BatchRows(self.featurizer, batch)
+        if not len(self.stack):
+            windows = rows.every(self.window)
+            window_raw, contrib, meta_contrib = self._linear(windows)
+            best = self._best(window_raw, windows)
+            return _Parts(window_raw[best], windows.tfidf, contrib, meta_contrib, best)
+        whole = rows.whole()
+        whole_raw, contrib, meta_contrib = self._linear(whole)
+        highest = whole_raw.copy()  # a text that fits in one window is its own highest window
+        parts, long = rows.long(self.window)
+        if parts is not None:
+            window_raw, _, _ = self._linear(parts)
+            highest[long] = window_raw[self._best(window_raw, parts)]
+        a, b, c = self.stack
+        raw = a * whole_raw + b * highest + c
+        return _Parts(raw, whole.tfidf, contrib, meta_contrib, np.arange(len(batch), dtype=np.int64))
 
     def decision(self, batch: Sequence[NormalText]) -> NDArray[np.float64]:
-        """The uncalibrated linear score of each text's highest window (log-odds before calibration)."""
+        """The uncalibrated score of each text (log-odds before calibration): the stack of its whole and
+        highest-window linear scores, or its highest window's."""
         return self._parts(batch).raw if batch else np.zeros(0)
 
     def calibrate(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -124,7 +194,7 @@ class LinearScorer:
         """Calibrated probability that moderators would remove each (normalised) text."""
         return self.calibrate(self.decision(batch))
 
-    def score(self, batch: Sequence[NormalText], top_k: int = 3, rows: WindowRows | None = None) -> Scores:
+    def score(self, batch: Sequence[NormalText], top_k: int = 3, rows: BatchRows | None = None) -> Scores:
         """Probabilities and the `top_k` tokens (or style features) that raised each one most."""
         if not batch:
             return Scores(np.zeros(0), [])
@@ -162,7 +232,8 @@ class LinearScorer:
         name = np.concatenate(
             [parts.rows.indices[entry], len(self.feature_names) + np.tile(np.arange(n_meta), n)]
         )
-        keep = value > 0
+        words = self.featurizer.n_word_columns  # character n-grams name no word to show
+        keep = (value > 0) & ((name < words) | (name >= len(self.feature_names)))
         doc, value, name = doc[keep], value[keep], name[keep]
         order = np.lexsort((-value, doc))
         doc, name = doc[order], name[order]
@@ -205,12 +276,14 @@ class LinearScorer:
                 bigram_keys=f.bigram_keys,
                 idf=f.idf,
                 lexicon=f.lexicon,
+                char_buckets=f.char_buckets,
                 text_weights=self.text_weights,
                 meta_weights=self.meta_weights,
                 meta_mean=self.meta_mean,
                 meta_scale=self.meta_scale,
                 calibration_x=self.calibration_x,
                 calibration_y=self.calibration_y,
+                stack=self.stack,
                 feature_names=np.array(self.feature_names, dtype=np.str_),
             )
 
@@ -233,8 +306,7 @@ class LinearScorer:
                     f"model trained on normal form {header.get('normal_form')!r}; "
                     f"this consumer implements {NORMAL_FORM_VERSION!r}"
                 )
-            tokens = {t: i for i, t in enumerate(z["tokens"].tolist())}
-            featurizer = TextFeaturizer(tokens, z["unigram_column"], z["bigram_keys"], z["idf"], z["lexicon"])
+            featurizer = _featurizer(z)
             return cls(
                 featurizer=featurizer,
                 text_weights=z["text_weights"],
@@ -249,7 +321,21 @@ class LinearScorer:
                 metadata=dict(header["metadata"]),
                 window=WindowSpec(**header["window"]),
                 normal_form=header["normal_form"],
+                stack=_optional(z, "stack"),
             )
+
+
+def _optional(archive: Any, key: str) -> NDArray[np.float64]:
+    """An array archives before it lack (read as empty)."""
+    return np.asarray(archive[key], dtype=np.float64) if key in archive.files else np.zeros(0)
+
+
+def _featurizer(archive: Any) -> TextFeaturizer:
+    tokens = {t: i for i, t in enumerate(archive["tokens"].tolist())}
+    chars = archive["char_buckets"] if "char_buckets" in archive.files else np.zeros(0, dtype=np.int64)
+    return TextFeaturizer(
+        tokens, archive["unigram_column"], archive["bigram_keys"], archive["idf"], archive["lexicon"], chars
+    )
 
 
 @dataclass(frozen=True)
@@ -282,14 +368,10 @@ class CategoryModel:
         return frozenset(self.featurizer.tokens)
 
     def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
-        """Every head's probabilities and reasons; the batch is featurised once per window size."""
-        rows: dict[WindowSpec, WindowRows] = {}
-        out = {}
-        for name, head in self.heads.items():
-            if batch and head.window not in rows:
-                rows[head.window] = head.rows(batch)
-            out[name] = head.score(batch, top_k, rows.get(head.window))
-        return out
+        """Every head's probabilities and reasons; the batch is featurised whole once, and its long
+        texts once per window size."""
+        rows = BatchRows(self.featurizer, batch)
+        return {name: head.score(batch, top_k, rows) for name, head in self.heads.items()}
 
     def predict_proba(self, batch: Sequence[NormalText]) -> dict[str, NDArray[np.float64]]:
         """Calibrated probabilities per category."""
@@ -318,6 +400,7 @@ class CategoryModel:
                 "meta_scale",
                 "calibration_x",
                 "calibration_y",
+                "stack",
             ):
                 arrays[f"h{i}_{key}"] = getattr(h, key)
         header: dict[str, Any] = {
@@ -337,6 +420,7 @@ class CategoryModel:
                 "bigram_keys": f.bigram_keys,
                 "idf": f.idf,
                 "lexicon": f.lexicon,
+                "char_buckets": f.char_buckets,
                 "feature_names": np.array(next(iter(self.heads.values())).feature_names, dtype=np.str_),
             }
             np.savez_compressed(fh, **arrays)
@@ -358,8 +442,7 @@ class CategoryModel:
                 f"this consumer implements {NORMAL_FORM_VERSION!r}"
             )
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
-            tokens = {t: i for i, t in enumerate(z["tokens"].tolist())}
-            featurizer = TextFeaturizer(tokens, z["unigram_column"], z["bigram_keys"], z["idf"], z["lexicon"])
+            featurizer = _featurizer(z)
             names = z["feature_names"].tolist()
             heads = {}
             heads_header = header["heads"]
@@ -380,6 +463,7 @@ class CategoryModel:
                     metadata=dict(h["metadata"]),
                     window=WindowSpec(**h["window"]),
                     normal_form=str(header["normal_form"]),
+                    stack=_optional(z, f"h{i}_stack"),
                 )
             cascade_header = header.get("cascade")
             cascade = Cascade.read(cascade_header, z) if isinstance(cascade_header, dict) else None

@@ -1,6 +1,7 @@
 """The model card: a short markdown page about one trained version, logged with it."""
 
 from collections.abc import Mapping
+from typing import Any
 
 from training.bias import BiasReport, Estimate
 from training.evaluate import EvalReport
@@ -14,9 +15,10 @@ def model_card(
     behaviour: list[str],
     decision: list[str] | None = None,
     biases: Mapping[str, BiasReport] | None = None,
+    baseline: Mapping[str, Any] | None = None,
 ) -> str:
-    """Data, splits, test metrics per category, set and length, bias by subgroup with intervals,
-    behaviour tests and known limits."""
+    """Data, splits, test metrics per category, set and length, bias by subgroup with intervals, the
+    design against the plain baseline (when measured), behaviour tests and known limits."""
     lines = [
         f"# {model_name}",
         "",
@@ -71,6 +73,8 @@ def model_card(
             lines.append(f"| {bucket} | {s.n} | {auc} |")
     if biases:
         lines += _bias_section(biases)
+    if baseline:
+        lines += baseline_section(baseline)
     lines += ["", "## Behaviour tests", ""] + [f"- {b}" for b in behaviour]
     if decision:
         lines += ["", "## Promotion", ""] + [f"- {d}" for d in decision]
@@ -124,4 +128,29 @@ def _bias_section(biases: Mapping[str, BiasReport]) -> list[str]:
                 f"| {row.name} | {row.n} | {_interval(row.subgroup_auc)} | {_interval(row.bpsn_auc)} "
                 f"| {_interval(row.bnsp_auc)} |"
             )
+    return lines
+
+
+def baseline_section(results: Mapping[str, Any]) -> list[str]:
+    """The design against the plain baseline, as `python -m benchmarks.baseline` measured it (the
+    results file's rows: test splits, each source left out, bias), with where and when it was measured."""
+    machine = results.get("machine", {})
+    lines = [
+        "",
+        "## Against the plain baseline",
+        "",
+        "This training design against a word + character TF-IDF logistic regression fitted on the same",
+        f"texts, measured by `python -m benchmarks.baseline` (commit {machine.get('commit', '?')}; the",
+        "served score: the fast model and the cascade). Won: ahead by at least the baseline's 95% interval",
+        "half-width or 0.01.",
+        "",
+        "| category | rows | source | served | baseline | difference | result |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results.get("rows", []):
+        verdict = "won" if r["won"] else "ahead" if r["ahead"] else "behind"
+        lines.append(
+            f"| {r['category']} | {r['kind']} | {r['source']} | {r['champion']['roc_auc']:.3f} "
+            f"| {r['baseline']['roc_auc']:.3f} | {r['difference']['value']:+.3f} | {verdict} |"
+        )
     return lines

@@ -130,6 +130,33 @@ def operating_point(
     )
 
 
+def review_load(
+    y: NDArray[np.int_], p: NDArray[np.float64], remove_precision: float, allow_precision: float
+) -> dict[str, float]:
+    """What moderators must see when the model acts alone only where it is precise enough: the highest
+    scores removed while at least `remove_precision` of them are positive, the lowest allowed while at
+    least `allow_precision` of them are negative, the rest sent to review. Cuts fall only between
+    distinct scores (tied messages share an action)."""
+    n = len(y)
+    if n == 0:
+        return {"review_share": 0.0, "remove_share": 0.0, "allow_share": 0.0}
+    order = np.argsort(-p, kind="stable")
+    ys, ps = y[order], p[order]
+    k = np.arange(1, n + 1)
+    cut = np.r_[ps[1:] < ps[:-1], True]  # after position i, a cut between distinct scores
+    removed = k[cut & (np.cumsum(ys) / k >= remove_precision)]
+    up, ps_up = ys[::-1], ps[::-1]  # lowest first
+    cut_up = np.r_[ps_up[1:] > ps_up[:-1], True]
+    kept = k[cut_up & (np.cumsum(1 - up) / k >= allow_precision)]
+    n_remove = int(removed.max(initial=0))
+    n_allow = min(int(kept.max(initial=0)), n - n_remove)
+    return {
+        "review_share": (n - n_remove - n_allow) / n,
+        "remove_share": n_remove / n,
+        "allow_share": n_allow / n,
+    }
+
+
 def _bootstrap_aucs(
     y: NDArray[np.int_], columns: Sequence[NDArray[np.float64]], resamples: int, seed: int
 ) -> NDArray[np.float64]:

@@ -5,19 +5,21 @@ long texts; C is chosen and the sigmoid calibration fitted on the validation tex
 scores — what serving computes.
 """
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
 from contracts.policy import ChannelPolicy
 from stream_consumer import cascade, encoder
-from stream_consumer.features import META_NAMES, TextFeaturizer, WindowSpec, fit_featurizer
+from stream_consumer.features import META_NAMES, WHOLE, TextFeaturizer, WindowSpec, fit_featurizer
 from stream_consumer.language import identify
 from stream_consumer.moderation import encoder_input, model_input
 from stream_consumer.normalize import NormalText, normal_form
@@ -44,6 +46,19 @@ class ModelParams(BaseModel):
     window_tokens: int = 256
     max_windows: int = 16
     row_norm: float = 0.0  # 0: l2 rows; above 0: rows divided by it (see `features.WindowSpec`)
+    # A category head (`fit_categories`) learns from whole texts and stacks its whole-text score with
+    # its highest window's (see `scorer`); without, it learns from windows and reads the highest alone.
+    stacked: bool = False
+    # Whether the head also learns from the padded copies of training texts (`CategoryParams.padded_share`)
+    # and fits its stack on padded copies of validation texts too: padding is no evasion.
+    padded: bool = False
+    # Whether a stacked head reads every style feature; without, only the obfuscation signals
+    # (`EVASION_SIGNALS`): word and character n-grams carry insults, hate and spam, and the style
+    # features' scale slows the solver several-fold for no measured gain on them.
+    style: bool = True
+    # Whether a stacked head reads the character n-grams: the community's removals of long comments
+    # learn nothing more from them (r/science test ROC-AUC the same) and its solver takes minutes more.
+    chars: bool = True
 
 
 # Style features that only an obfuscation sets: their weights are kept at zero or above. Without
@@ -112,10 +127,13 @@ def _export(
     lr: LogisticRegression,
     spec: WindowSpec,
     metadata: dict[str, str],
+    columns: NDArray[np.int64] | None = None,
 ) -> LinearScorer:
-    """The numpy serving form of a fitted regression (uncalibrated until `fit` sets its calibration)."""
-    coef = lr.coef_[0]
+    """The numpy serving form of a fitted regression (uncalibrated until `fit` sets its calibration);
+    `columns` names the design's columns the regression read (the others weigh 0)."""
     n = featurizer.n_columns
+    coef = np.zeros(n + len(META_NAMES))
+    coef[slice(None) if columns is None else columns] = lr.coef_[0]
     meta_weights = coef[n:].astype(np.float64)
     for name in EVASION_SIGNALS:  # an obfuscation never lowers a score, whatever the data taught
         i = META_NAMES.index(name)
@@ -174,11 +192,24 @@ class CategoryParams(BaseModel):
 
     min_df: int = 2
     bigrams: bool = True
+    chars: bool = True  # character n-grams of words beside the words (see `features.char_ngram_keys`)
+    # The share of training texts also learnt padded with benign words (20–60 of them, before or after:
+    # `pad`) by the heads whose `padded` is set.
+    padded_share: float = Field(default=0.5, ge=0, le=1)
+    seed: int = 42
     heads: dict[Category, ModelParams] = {
-        c: ModelParams(window_tokens=16, max_windows=16, c_grid=(1.0, 3.0, 10.0))
+        c: ModelParams(
+            window_tokens=16,
+            max_windows=16,
+            c_grid=(0.3, 1.0),
+            class_weight="balanced",
+            stacked=True,
+            padded=True,
+            style=False,
+        )
         for c in (Category.TOXICITY, Category.HATE, Category.SPAM)
     } | {
-        Category.REMOVAL: ModelParams(),
+        Category.REMOVAL: ModelParams(stacked=True, chars=False),
     }
 
 
@@ -209,6 +240,63 @@ def _part(examples: Sequence[Example], categories: Sequence[Category]) -> _Part:
     return _Part(texts, labels)
 
 
+PAD_WORDS = (20, 60)  # the fewest and most benign words a padded copy carries
+
+
+def pad(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
+    """Each text with a run of benign words (`PAD_WORDS`, drawn from `benign`) before or after it."""
+    words = [w for t in benign for w in t.split()]
+    rng = random.Random(seed)
+    if len(words) <= PAD_WORDS[1]:
+        return list(texts)
+    out = []
+    for text in texts:
+        n = rng.randint(*PAD_WORDS)
+        start = rng.randrange(len(words) - n)
+        run = " ".join(words[start : start + n])
+        out.append(f"{run} {text}" if rng.random() < 0.5 else f"{text} {run}")
+    return out
+
+
+def _benign(part: "_Part") -> list[str]:
+    """The texts of a part that no category labels 1 (every label it has is 0)."""
+    n = len(part.texts)
+    positive = np.zeros(n, dtype=bool)
+    labelled = np.zeros(n, dtype=bool)
+    for y in part.labels.values():
+        positive |= y == 1
+        labelled |= y >= 0
+    return [part.texts[i].text for i in np.flatnonzero(labelled & ~positive)]
+
+
+def _padded(part: "_Part", idx: NDArray[np.int64], benign: Sequence[str], seed: int) -> "_Part":
+    """Padded copies of the part's texts `idx`, with their labels."""
+    texts = pad([part.texts[i].text for i in idx.tolist()], benign, seed)
+    return _Part([normal_form(t) for t in texts], {c: y[idx] for c, y in part.labels.items()})
+
+
+def _join(a: "_Part", b: "_Part") -> "_Part":
+    return _Part(a.texts + b.texts, {c: np.concatenate([a.labels[c], b.labels[c]]) for c in a.labels})
+
+
+def fit_stack(
+    whole: NDArray[np.float64], highest: NDArray[np.float64], y: NDArray[np.int_]
+) -> NDArray[np.float64]:
+    """[whole, highest window, bias]: a logistic regression of y on the two linear scores, both weights at
+    least 0 (a score that stops counting is dropped and the other refitted: more evidence never lowers)."""
+    columns = [0, 1]
+    while True:
+        x = np.column_stack([whole, highest])[:, columns]
+        lr = LogisticRegression(C=1e4, max_iter=1_000).fit(x, y)
+        coef = lr.coef_[0]
+        if (coef >= 0).all() or len(columns) == 1:
+            out = np.zeros(3)
+            out[columns] = np.maximum(coef, 0.0)
+            out[2] = float(lr.intercept_[0])
+            return out
+        columns = [columns[int(np.argmax(coef))]]
+
+
 def fit_categories(
     splits: ExampleSplits,
     params: CategoryParams = CategoryParams(),  # noqa: B008
@@ -221,44 +309,127 @@ def fit_categories(
     if not wanted:
         raise ValueError("no category has both classes in the training data")
     train, validation = _part(splits.train, wanted), _part(splits.validation, wanted)
-    featurizer = fit_featurizer([t.text for t in train.texts], params.min_df, params.bigrams)
-    designs: dict[WindowSpec, tuple[Standardiser, Design]] = {}
+    featurizer = fit_featurizer([t.text for t in train.texts], params.min_df, params.bigrams, params.chars)
+    if any(params.heads[c].padded for c in wanted):
+        rng = np.random.default_rng(params.seed)
+        chosen = np.sort(
+            rng.choice(len(train.texts), int(params.padded_share * len(train.texts)), replace=False)
+        )
+        padded_train = _padded(train, chosen, _benign(train), params.seed)
+        index = np.arange(len(validation.texts))
+        benign = _benign(validation)
+        padded_val = _join(
+            _padded(validation, index, benign, params.seed + 1),
+            _padded(validation, index, benign, params.seed + 2),
+        )
+    designs: dict[tuple[WindowSpec, bool], tuple[Standardiser, Design]] = {}
     heads: dict[str, LinearScorer] = {}
-    chosen: dict[Category, float] = {}
+    chosen_c: dict[Category, float] = {}
     aucs: dict[Category, dict[float, float]] = {}
     for category in wanted:
         head = params.heads[category]
-        spec = WindowSpec(head.window_tokens, head.max_windows, head.row_norm)
-        if spec not in designs:
-            windows = window_rows(featurizer, train.texts, spec)
-            standardiser = Standardiser.fit(windows.meta)
-            designs[spec] = (standardiser, design(windows, standardiser))
-        standardiser, rows = designs[spec]
-        y_all = train.labels[category]
-        labelled = y_all[rows.text] >= 0
-        matrix, text = rows.matrix[labelled], rows.text[labelled]
-        weight = 1.0 / np.bincount(text)[text]
-        n_texts = int((y_all >= 0).sum())
-        y_val_all = validation.labels[category]
-        val_idx = np.flatnonzero(y_val_all >= 0)
-        val_batch = [validation.texts[i] for i in val_idx]
-        y_val = y_val_all[val_idx]
-        scorers: dict[float, LinearScorer] = {}
-        by_c: dict[float, float] = {}
-        # One regression refitted from the last solution as C grows (a warm start: fewer iterations).
-        lr = LogisticRegression(class_weight=head.class_weight, max_iter=head.max_iter, warm_start=True)
-        for c in sorted(head.c_grid):
-            lr.set_params(C=c)
-            lr.fit(matrix, y_all[text], sample_weight=weight * n_texts / weight.sum())
-            scorers[c] = _export(featurizer, standardiser, lr, spec, {"C": str(c), "category": category})
-            raw = scorers[c].decision(val_batch)
-            by_c[c] = float(roc_auc_score(y_val, raw))
-        best = max(by_c, key=lambda c: by_c[c])
-        calibration = _platt(scorers[best].decision(val_batch), y_val)
-        heads[category] = replace(
-            scorers[best],
-            calibration_x=calibration,
-            metadata={"C": str(best), "calibration": "sigmoid", "category": category},
+        fitted = (
+            (
+                _fit_stacked(featurizer, head, category, train, validation, designs)
+                if not head.padded
+                else _fit_stacked(
+                    featurizer, head, category, _join(train, padded_train), validation, designs, padded_val
+                )
+            )
+            if head.stacked
+            else _fit_windows(featurizer, head, category, train, validation, designs)
         )
-        chosen[category], aucs[category] = best, by_c
-    return TrainedCategories(CategoryModel(heads, {"categories": ",".join(heads)}), chosen, aucs)
+        heads[category], chosen_c[category], aucs[category] = fitted
+    return TrainedCategories(CategoryModel(heads, {"categories": ",".join(heads)}), chosen_c, aucs)
+
+
+def _labelled(part: _Part, category: Category) -> tuple[list[NormalText], NDArray[np.int_]]:
+    y = part.labels[category]
+    idx = np.flatnonzero(y >= 0)
+    return [part.texts[i] for i in idx], y[idx]
+
+
+def _fit_stacked(
+    featurizer: TextFeaturizer,
+    head: ModelParams,
+    category: Category,
+    train: _Part,
+    validation: _Part,
+    designs: dict[tuple[WindowSpec, bool], tuple[Standardiser, Design]],
+    padded_validation: _Part | None = None,
+) -> tuple[LinearScorer, float, dict[float, float]]:
+    """A head that learns from whole texts (C chosen on the validation texts' whole-text ROC-AUC), then
+    stacks its whole-text and highest-window scores on validation (and its padded copies)."""
+    spec = WindowSpec(head.window_tokens, head.max_windows, head.row_norm)
+    key = (WHOLE, padded_validation is not None)
+    if key not in designs:
+        whole = window_rows(featurizer, train.texts, WHOLE)
+        standardiser = Standardiser.fit(whole.meta)
+        designs[key] = (standardiser, design(whole, standardiser))
+    standardiser, rows = designs[key]
+    y_all = train.labels[category]
+    labelled = np.flatnonzero(y_all >= 0)
+    n = featurizer.n_columns
+    style = range(len(META_NAMES)) if head.style else [META_NAMES.index(m) for m in EVASION_SIGNALS]
+    text = np.arange(n if head.chars else featurizer.n_word_columns)
+    columns = np.r_[text, n + np.asarray(style, dtype=np.int64)]
+    matrix = rows.matrix[labelled][:, columns]
+    val_batch, y_val = _labelled(validation, category)
+    lr = LogisticRegression(class_weight=head.class_weight, max_iter=head.max_iter, warm_start=True)
+    scorers: dict[float, LinearScorer] = {}
+    by_c: dict[float, float] = {}
+    whole_only = np.array([1.0, 0.0, 0.0])
+    for c in sorted(head.c_grid):
+        lr.set_params(C=c)
+        lr.fit(matrix, y_all[labelled])
+        metadata = {"C": str(c), "category": category}
+        scorers[c] = _export(featurizer, standardiser, lr, spec, metadata, columns)
+        by_c[c] = float(roc_auc_score(y_val, replace(scorers[c], stack=whole_only).decision(val_batch)))
+    best = max(by_c, key=lambda c: by_c[c])
+    stack_batch, y_stack = val_batch, y_val
+    if padded_validation is not None:
+        more, y_more = _labelled(padded_validation, category)
+        stack_batch, y_stack = [*val_batch, *more], np.concatenate([y_val, y_more])
+    scorer = scorers[best]
+    whole_raw = replace(scorer, stack=whole_only).decision(stack_batch)
+    highest_raw = replace(scorer, stack=np.array([0.0, 1.0, 0.0])).decision(stack_batch)
+    stack = fit_stack(whole_raw, highest_raw, y_stack)
+    metadata = {"C": str(best), "calibration": "stack", "category": category}
+    # The stack is the calibration: its output is the log-odds, p = 1 / (1 + exp(-raw)).
+    return replace(scorer, stack=stack, calibration_x=np.array([-1.0, 0.0]), metadata=metadata), best, by_c
+
+
+def _fit_windows(
+    featurizer: TextFeaturizer,
+    head: ModelParams,
+    category: Category,
+    train: _Part,
+    validation: _Part,
+    designs: dict[tuple[WindowSpec, bool], tuple[Standardiser, Design]],
+) -> tuple[LinearScorer, float, dict[float, float]]:
+    """A head that learns from windows (each text counting once) and reads a text's highest window."""
+    spec = WindowSpec(head.window_tokens, head.max_windows, head.row_norm)
+    if (spec, False) not in designs:
+        windows = window_rows(featurizer, train.texts, spec)
+        standardiser = Standardiser.fit(windows.meta)
+        designs[(spec, False)] = (standardiser, design(windows, standardiser))
+    standardiser, rows = designs[(spec, False)]
+    y_all = train.labels[category]
+    labelled = y_all[rows.text] >= 0
+    matrix, text = rows.matrix[labelled], rows.text[labelled]
+    weight = 1.0 / np.bincount(text)[text]
+    n_texts = int((y_all >= 0).sum())
+    val_batch, y_val = _labelled(validation, category)
+    scorers: dict[float, LinearScorer] = {}
+    by_c: dict[float, float] = {}
+    # One regression refitted from the last solution as C grows (a warm start: fewer iterations).
+    lr = LogisticRegression(class_weight=head.class_weight, max_iter=head.max_iter, warm_start=True)
+    for c in sorted(head.c_grid):
+        lr.set_params(C=c)
+        lr.fit(matrix, y_all[text], sample_weight=weight * n_texts / weight.sum())
+        scorers[c] = _export(featurizer, standardiser, lr, spec, {"C": str(c), "category": category})
+        by_c[c] = float(roc_auc_score(y_val, scorers[c].decision(val_batch)))
+    best = max(by_c, key=lambda c: by_c[c])
+    calibration = _platt(scorers[best].decision(val_batch), y_val)
+    metadata = {"C": str(best), "calibration": "sigmoid", "category": category}
+    return replace(scorers[best], calibration_x=calibration, metadata=metadata), best, by_c

@@ -1,0 +1,174 @@
+"""The stacked heads: character n-grams inside words, a whole-text score stacked with the highest
+window's (neither weight below zero), padded copies learnt, and what the moderators' load measures."""
+
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from contracts.categories import Category
+from stream_consumer.features import CHAR_FEATURE, char_ngram_keys, fit_featurizer
+from stream_consumer.normalize import normal_form
+from stream_consumer.scorer import CategoryModel
+from training.corpora import Example, ExampleSplits, Source
+from training.evaluate import review_load
+from training.train import (
+    PAD_WORDS,
+    CategoryParams,
+    ModelParams,
+    category_scores,
+    fit_categories,
+    fit_stack,
+    pad,
+)
+
+INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
+CHAT = (
+    "the weather is nice today",
+    "see you at the game tonight",
+    "what time does the stream start",
+    "i cooked pasta for dinner",
+    "the train was late again this morning",
+    "good luck with the exam tomorrow",
+    "we walked along the river past the old mill",
+    "the library opens at nine on sundays",
+)
+
+
+def _examples(n: int, seed: int) -> list[Example]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        if rng.random() < 0.3:
+            out.append(Example(f"{rng.choice(INSULTS)} {i}", Source.OLID, {Category.TOXICITY: 1}))
+        else:
+            chat = " ".join(rng.sample(CHAT, rng.randint(1, 3)))
+            out.append(Example(f"{chat} {i}", Source.SMS, {Category.TOXICITY: 0}))
+    return out
+
+
+def _splits() -> ExampleSplits:
+    return ExampleSplits(_examples(500, 1), _examples(200, 2), _examples(50, 3))
+
+
+def _params(padded: bool) -> CategoryParams:
+    head = ModelParams(window_tokens=8, c_grid=(3.0,), stacked=True, padded=padded, style=False)
+    return CategoryParams(min_df=1, heads={Category.TOXICITY: head})
+
+
+def test_character_ngrams_stay_inside_words_and_are_the_same_wherever_the_word_is() -> None:
+    # GIVEN two documents sharing a word
+    keys, owner = char_ngram_keys(["ab", "cd", "ab"], np.array([0, 0, 1]))
+    # THEN each word padded with spaces (" ab ") gives its 2- to 5-grams and nothing across words:
+    # " ab " has 3 + 2 + 1 = 6, so 18 in all, and the first document's "ab" n-grams are the second's
+    assert len(keys) == 18
+    assert sorted(owner.tolist()) == [0] * 12 + [1] * 6
+    first = set(keys[owner == 0].tolist())
+    assert set(keys[owner == 1].tolist()) <= first
+    assert len(first) == 12  # "cd"'s n-grams differ from "ab"'s
+
+
+def test_character_ngrams_cost_linear_time() -> None:
+    words = ["abcdefgh"] * 1_000
+    short, _ = char_ngram_keys(words, np.zeros(len(words), dtype=np.int64))
+    long, _ = char_ngram_keys(words * 10, np.zeros(len(words) * 10, dtype=np.int64))
+    assert len(long) == 10 * len(short)
+
+
+def test_a_misspelt_insult_shares_character_ngrams_with_the_word() -> None:
+    # GIVEN a featurizer with character n-grams, trained on the clean word
+    texts = ["you idiot", "nice weather", "you idiot again", "nice weather again"]
+    f = fit_featurizer(texts, min_df=1, chars=True)
+    assert len(f.char_buckets) > 0
+    assert f.feature_names()[-1] == CHAR_FEATURE
+    # WHEN a spelling the vocabulary never saw arrives
+    rows = f.tfidf(f.tokenize(["you idiiot"]))
+    # THEN its row still holds character columns of the word ("idi", "iot"), beside the known "you"
+    chars = rows.indices[rows.indices >= f.n_word_columns]
+    assert len(chars) >= 4
+
+
+def test_the_stack_never_gives_a_score_a_negative_weight() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, 400)
+    good = y + rng.normal(0, 0.5, 400)
+    # GIVEN a second score that the labels would weigh negatively (it rises as the label falls)
+    bad = -good + rng.normal(0, 0.1, 400)
+    stack = fit_stack(good, bad, y)
+    # THEN that score is dropped, the other kept
+    assert stack[1] == 0.0 and stack[0] > 0
+    both = fit_stack(good, good + rng.normal(0, 0.5, 400), y)
+    assert (both[:2] >= 0).all() and both[:2].sum() > 0
+
+
+def test_pad_puts_benign_words_before_or_after_and_keeps_the_text() -> None:
+    benign = [" ".join(CHAT)] * 20
+    padded = pad(["you idiot"] * 200, benign, seed=3)
+    assert all("you idiot" in p for p in padded)
+    extra = [len(p.split()) - 2 for p in padded]
+    assert PAD_WORDS[0] <= min(extra) and max(extra) <= PAD_WORDS[1]
+    assert any(p.startswith("you idiot") for p in padded) and any(p.endswith("you idiot") for p in padded)
+
+
+def test_a_stacked_head_keeps_a_padded_insult_above_its_whole_text_score(tmp_path: Path) -> None:
+    # GIVEN a stacked toxicity head learnt with padded copies
+    model = fit_categories(_splits(), _params(padded=True)).model
+    head = model.heads[Category.TOXICITY]
+    assert (head.stack[:2] >= 0).all() and head.stack[1] > 0
+    # WHEN an insult is padded with fifty-odd words of small talk
+    small_talk = " ".join(CHAT * 3)
+    texts = [normal_form(f"{small_talk} you idiot"), normal_form("you idiot")]
+    whole = replace(head, stack=np.array([1.0, 0.0, 0.0])).decision(texts)
+    highest = replace(head, stack=np.array([0.0, 1.0, 0.0])).decision(texts)
+    # THEN its highest window sees the insult as the short message does, the whole text a diluted one
+    assert highest[0] > whole[0]
+    assert highest[1] == pytest.approx(whole[1])  # a text in one window is its own highest window
+    scores = category_scores(model, [f"{small_talk} you idiot", small_talk])[Category.TOXICITY]
+    assert scores[0] > 0.5 > scores[1]
+    # AND the archive reads the stack and the character n-grams back exactly
+    path = tmp_path / "scorer.npz"
+    model.save(path)
+    loaded = CategoryModel.load(path)
+    assert np.array_equal(loaded.heads[Category.TOXICITY].stack, head.stack)
+    assert np.array_equal(loaded.featurizer.char_buckets, model.featurizer.char_buckets)
+    again = category_scores(loaded, [f"{small_talk} you idiot", small_talk])[Category.TOXICITY]
+    assert np.array_equal(scores, again)
+
+
+def test_learning_padded_copies_keeps_more_padded_insults_flagged() -> None:
+    # GIVEN the same data, a head learnt with padded copies and one without
+    splits = _splits()
+    plain = fit_categories(splits, _params(padded=False)).model
+    padded = fit_categories(splits, _params(padded=True)).model
+    small_talk = " ".join(CHAT * 3)
+    texts = [f"{small_talk} {insult}" for insult in INSULTS] + [
+        f"{insult} {small_talk}" for insult in INSULTS
+    ]
+    # THEN every padded insult is flagged by the head that learnt padding, fewer by the other
+    with_pads = category_scores(padded, texts)[Category.TOXICITY]
+    without = category_scores(plain, texts)[Category.TOXICITY]
+    assert (with_pads >= 0.5).all()
+    assert with_pads.mean() > without.mean()
+
+
+def test_reasons_name_words_never_character_ngrams() -> None:
+    model = fit_categories(_splits(), _params(padded=False)).model
+    reasons = model.score_categories([normal_form("you idiot"), normal_form("what a moron")])
+    named = [r for rs in reasons[Category.TOXICITY].reasons for r in rs]
+    assert named and not any(r.startswith(CHAR_FEATURE) for r in named)
+    assert "idiot" in reasons[Category.TOXICITY].reasons[0]
+
+
+def test_review_load_removes_and_allows_only_where_precise_enough() -> None:
+    # GIVEN scores ranking three positives on top, then a negative, a positive, five negatives
+    y = np.array([1, 1, 1, 0, 1, 0, 0, 0, 0, 0])
+    p = np.linspace(1.0, 0.0, 10)
+    # THEN the top three are removed (all positive), the bottom five allowed, two reviewed
+    load = review_load(y, p, remove_precision=0.95, allow_precision=0.99)
+    assert load == {"review_share": 0.2, "remove_share": 0.3, "allow_share": 0.5}
+    # AND a looser removal precision removes more (4 of 5 positive is 80%)
+    assert review_load(y, p, 0.8, 0.99)["remove_share"] == 0.5
+    # AND tied scores share one action: nothing can be cut inside a tie
+    assert review_load(y, np.ones(10), 0.95, 0.99)["review_share"] == 1.0
