@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from contracts.categories import DEFAULT_ACTING, Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS, ChannelPolicy
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ReferenceRow, gzip_lines
+from runtime.paths import PROJECT_ROOT
 from stream_consumer import encoder
 from stream_consumer.scorer import CategoryModel
 from training import registry
@@ -114,7 +115,7 @@ class Datasets(BaseModel):
 
 def as_category_params(params: CategoryParams | ModelParams | None) -> CategoryParams:
     """Per-category parameters; a single `ModelParams` sets the featurizer and every head's regression
-    (each head keeps its category's window)."""
+    (each head keeps its category's window, form and class weights)."""
     if params is None or isinstance(params, CategoryParams):
         return params or CategoryParams()
     defaults = CategoryParams()
@@ -124,11 +125,29 @@ def as_category_params(params: CategoryParams | ModelParams | None) -> CategoryP
                 "window_tokens": h.window_tokens,
                 "max_windows": h.max_windows,
                 "row_norm": h.row_norm,
+                "stacked": h.stacked,
+                "padded": h.padded,
+                "style": h.style,
+                "chars": h.chars,
+                "class_weight": h.class_weight,
             }
         )
         for c, h in defaults.heads.items()
     }
     return CategoryParams(min_df=params.min_df, bigrams=params.bigrams, heads=heads)
+
+
+# The design against the plain baseline, as `make bench` last measured it (shown on the model card).
+BASELINE_RESULTS = PROJECT_ROOT / "benchmarks" / "results" / "baseline-latest.json"
+
+
+def _baseline_results() -> dict[str, Any] | None:
+    """The newest baseline benchmark's results, when a bench has run here."""
+    try:
+        found: dict[str, Any] = json.loads(BASELINE_RESULTS.read_text())
+    except (OSError, ValueError):
+        return None
+    return found
 
 
 @task
@@ -538,6 +557,7 @@ def register_challenger(
             reports,
             [c.detail if c.passed else f"FAILED {c.name}: {c.detail}" for c in checks.checks],
             biases=biases,
+            baseline=_baseline_results(),
         )
         mlflow.log_text(card, "model_card.md")
         if label_audit is not None:
