@@ -24,7 +24,7 @@ from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span
 from stream_consumer import cascade
 from stream_consumer.cascade import Cascade, Cascaded, Embedder
 from stream_consumer.context import Counted, WindowContext, fired, near_duplicate_bands, observe, raised
-from stream_consumer.language import identify
+from stream_consumer.language import Languages, languages
 from stream_consumer.normalize import TOKEN, NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import Scores
@@ -182,7 +182,11 @@ class _Parsed:
     rules: RuleOutcome
     model_input: NormalText  # the normal form without the words an allow term covers
     encoder_input: str  # the message as written, without the words an allow term covers
-    language: str
+    languages: Languages  # read from `encoder_input`
+
+    @property
+    def language(self) -> str:
+        return self.languages.primary
 
 
 def model_input(text: NormalText, rules: RuleOutcome) -> NormalText:
@@ -235,8 +239,8 @@ def _prepare(
         return Rejected(entry, DeadLetter.of(entry, RejectReason.EMPTY_TEXT, detail, now, payload_cap))
     policy_name, policy = policies.for_channel(result.channel_id)
     outcome = rules(policy, text)
-    # The language identifier reads what the encoder reads: look-alike letters cannot make a message
-    # look foreign to the fast model.
+    # The language identifier reads what the encoder reads (all of it): look-alike letters cannot make
+    # a message look foreign to the fast model.
     for_encoder = encoder_input(result.text, text, outcome)
     return _Parsed(
         entry,
@@ -246,7 +250,7 @@ def _prepare(
         outcome,
         model_input(text, outcome),
         for_encoder,
-        identify(for_encoder),
+        languages(for_encoder),
     )
 
 
@@ -289,6 +293,8 @@ def moderate(
             [p.language for p in to_score],
             encoder,
             forced=[p.policy.scoring == "encoder" for p in to_score],
+            mixes=[p.languages for p in to_score],
+            senders=[(p.message.channel_id, p.message.user_id) for p in to_score],
             budget_s=encoder_budget_s,
             clock=clock,
         )
@@ -324,11 +330,14 @@ def moderate(
             action, reasons, category = Action.REMOVE, [p.rules.block.reason], None
         elif not p.model_input.text:  # every word is one the channel allows
             action, reasons = Action.ALLOW, [f"rule:allow:{t}" for t in p.rules.allow_terms]
-        elif cascaded is not None and i is not None and cascaded.unjudged[i]:
-            action, reasons = (
-                Action.REVIEW,
-                [f"language {p.language}: no encoder score, sent to human review"],
-            )
+        elif (
+            cascaded is not None
+            and i is not None
+            and cascaded.unjudged[i]
+            and not (category is not None and categories[category].action is Action.REMOVE)
+        ):  # the fast model's evidence stands when it removes; below that, a person judges
+            mix = ", ".join(code for code, _ in p.languages.shares) or p.language
+            action, reasons = Action.REVIEW, [f"language {mix}: no encoder score, sent to human review"]
         elif judged is not None and category is not None:
             action = categories[category].action
             reasons = [r.feature for r in categories[category].reasons]

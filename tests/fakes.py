@@ -7,8 +7,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from stream_consumer.cascade import Cascade
+from stream_consumer.encoder import DIMENSIONS
 from stream_consumer.normalize import NormalText
 from stream_consumer.scorer import Scores
 from tests.builders import client_error
@@ -70,6 +72,64 @@ class KeywordScorer:
                 reasons.append(hit[:top_k])
             out[category] = Scores(np.array(probs), reasons)
         return out
+
+
+# --- a sentence encoder that knows a few bad words ------------------------------------------------
+
+
+class WordEncoder:
+    """The cascade's `Embedder`: dimension 0 of a part is 1 when it holds a bad word (in any language's
+    spelling here), else 0. Like the real encoder, `embed` reads a text's first part and `embed_parts`
+    every part (`part_words` words each, the first and last of at most `most` parts); with a `clock`,
+    each part embedded advances it by `seconds_per_part`, as the real one spends time. With `focus`, a
+    bad word counts only in a part of at most that many words: a longer one dilutes it, as a sentence
+    embedding does."""
+
+    BAD = ("bad", "schlecht", "connard", "stronzo", "merde", "merda", "mierda", "puta", "cazzo", "coglione")
+
+    def __init__(
+        self,
+        sha256: str = "e" * 64,
+        part_words: int = 80,
+        most: int = 16,
+        clock: list[float] | None = None,
+        seconds_per_part: float = 0.001,
+        focus: int | None = None,
+    ) -> None:
+        self.sha256 = sha256
+        self.part_words = part_words
+        self.most = most
+        self.clock = clock
+        self.seconds_per_part = seconds_per_part
+        self.focus = focus
+        self.seen: list[str] = []  # every part embedded
+
+    def parts(self, text: str) -> list[str]:
+        words = text.split()
+        parts = [
+            " ".join(words[i : i + self.part_words]) for i in range(0, max(len(words), 1), self.part_words)
+        ]
+        keep = sorted({round(k * (len(parts) - 1) / max(self.most - 1, 1)) for k in range(self.most)})
+        return parts if len(parts) <= self.most else [parts[k] for k in keep]
+
+    def _rows(self, parts: list[str]) -> NDArray[np.float32]:
+        self.seen += parts
+        if self.clock is not None:
+            self.clock[0] += self.seconds_per_part * len(parts)
+        out = np.zeros((len(parts), DIMENSIONS), dtype=np.float32)
+        out[:, 0] = [
+            any(w in p.lower() for w in self.BAD) and (self.focus is None or len(p.split()) <= self.focus)
+            for p in parts
+        ]
+        return out
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self._rows([self.parts(t)[0] for t in texts])
+
+    def embed_parts(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.intp]]:
+        split = [self.parts(t) for t in texts]
+        owner = np.repeat(np.arange(len(texts)), [len(p) for p in split]).astype(np.intp)
+        return self._rows([p for ps in split for p in ps]), owner
 
 
 # --- an in-memory bucket for the champion and policy readers' unit tests -----------------------

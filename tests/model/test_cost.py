@@ -11,6 +11,8 @@ import pytest
 from contracts.chat import ChatMessage
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook
+from stream_consumer import encoder
+from stream_consumer.language import languages
 from stream_consumer.moderation import Champion, moderate
 from tests.builders import lambda_record
 from training.adversarial import HOSTILE_TEXTS
@@ -51,4 +53,26 @@ def test_cost_grows_linearly_with_length(trained: TrainedModel, generator: str) 
     # WHEN each is judged (best of several runs)
     ratio = _ratio(long, short, champion)
     # THEN ten times the text costs well under a hundred times the time
+    assert ratio < 20, f"{generator}: 10k/1k = {ratio:.1f}"
+
+
+@pytest.mark.parametrize("generator", list(HOSTILE_TEXTS))
+def test_the_language_identifier_and_the_encoder_read_the_whole_text_in_linear_time(generator: str) -> None:
+    # GIVEN the same hostile pattern at 1,000 and 10,000 characters, and the real encoder
+    sentence_encoder = encoder.shared()
+    texts = {n: HOSTILE_TEXTS[generator](n) for n in (1_000, 10_000)}
+
+    def read(text: str) -> None:
+        sentence_encoder.embed_parts([segment for _, segment in languages(text).segments])
+
+    read(texts[10_000])  # warm caches
+    # WHEN each is read as the cascade reads an escalated message (best of several runs, interleaved)
+    best = dict.fromkeys(texts, float("inf"))
+    for _ in range(5):
+        for n, text in texts.items():
+            started = time.perf_counter()
+            read(text)
+            best[n] = min(best[n], time.perf_counter() - started)
+    # THEN ten times the text costs well under a hundred times the time
+    ratio = best[10_000] / best[1_000]
     assert ratio < 20, f"{generator}: 10k/1k = {ratio:.1f}"

@@ -1,5 +1,6 @@
-"""The cascade's serving core: what escalates (the band, a language the fast model does not know, a
-channel asking for the encoder), the batch's time budget, and what the verdict says of it."""
+"""The cascade's serving core: what escalates (the band, a language the fast model does not know or a
+substantial share of one, a channel asking for the encoder), how languages combine with the fast score
+(never lowering it), the batch's time budget and how it is shared, and what the verdict says of it."""
 
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -13,29 +14,15 @@ from contracts.verdict import Action, Stage
 from stream_consumer import cascade
 from stream_consumer.cascade import Cascade, EncoderHead, EncoderMismatchError
 from stream_consumer.encoder import DIMENSIONS
+from stream_consumer.language import languages
 from stream_consumer.moderation import Champion, encoder_input, moderate
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
 from tests.builders import kinesis_record, message
-from tests.fakes import KeywordScorer
+from tests.fakes import KeywordScorer, WordEncoder
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
 SHA = "e" * 64
-
-
-class WordEncoder:
-    """Dimension 0 is 1 when a text holds "bad" (in any language's spelling here), else 0."""
-
-    sha256 = SHA
-
-    def __init__(self) -> None:
-        self.seen: list[str] = []
-
-    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        self.seen += texts
-        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        out[:, 0] = [any(w in t.lower() for w in ("bad", "schlecht")) for t in texts]
-        return out
 
 
 def _cascade(band: tuple[float, float] = (0.4, 0.7), languages: tuple[str, ...] = ("en",)) -> Cascade:
@@ -153,9 +140,144 @@ def test_the_encoder_reads_through_an_obfuscation_the_normal_form_undid() -> Non
 
 def test_an_encoder_that_fails_is_spent_budget_not_a_failed_batch() -> None:
     class Broken(WordEncoder):
-        def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        def embed_parts(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.intp]]:
             raise MemoryError("the encoder stopped answering")
 
     out = cascade.run(_cascade(), {"removal": np.array([0.5, 0.1])}, ["x", "y"], ["de", "en"], Broken())
     assert out.stage == [Stage.FAST_OVER_BUDGET, Stage.FAST]
     assert out.unjudged.tolist() == [True, False]  # the German message goes to review
+
+
+# --- languages cannot route around the verdict ------------------------------------------------------
+
+INSULT = "you are a worthless idiot and everyone knows it"  # the fast model removes it (0.95)
+ITALIAN = (
+    "Ieri sera siamo andati a cena in una piccola trattoria vicino al fiume e abbiamo parlato a lungo dei "
+    "progetti per la prossima estate con tutta la famiglia, poi siamo tornati a casa a piedi."
+)
+FRENCH = (
+    "Nous sommes allés au marché ce matin pour acheter du pain, des fromages et quelques légumes frais, "
+    "puis nous avons pris un café sur la terrasse en regardant les passants. "
+)
+FRENCH_INSULT = "Espèce de connard, t'es qu'une grosse merde et tout le monde te déteste."  # the encoder's
+FILLER = "Anyway, I hope everyone has a great weekend with their family and friends."
+
+
+def test_a_foreign_sentence_appended_does_not_discard_the_fast_score() -> None:
+    # GIVEN an insult the fast model removes, with an Italian sentence after it (the message reads Italian)
+    (verdict,) = _verdicts([f"{INSULT} {ITALIAN}"])
+    # THEN the encoder's reading of the Italian cannot lower the fast model's score
+    assert verdict.language == "it"  # type: ignore[attr-defined]
+    assert verdict.stage is Stage.ENCODER  # type: ignore[attr-defined]
+    assert verdict.action is Action.REMOVE  # type: ignore[attr-defined]
+    assert verdict.score == pytest.approx(0.95)  # type: ignore[attr-defined]
+
+
+def test_foreign_text_in_front_does_not_discard_the_fast_score() -> None:
+    # GIVEN 1,000 characters of French in front of the same insult
+    (verdict,) = _verdicts([f"{(FRENCH * 8)[:1_000]} {INSULT}"])
+    # THEN it is removed all the same
+    assert verdict.language == "fr"  # type: ignore[attr-defined]
+    assert verdict.action is Action.REMOVE  # type: ignore[attr-defined]
+
+
+def test_the_encoder_reads_the_whole_text_and_keeps_its_worst_part() -> None:
+    # GIVEN a French insult behind 2,000 characters of small talk in French (past the encoder's first part)
+    text = f"{FRENCH * 12} {FRENCH_INSULT}"
+    encoder = WordEncoder()
+    out = cascade.run(_cascade(), {"removal": np.array([0.05])}, [text], ["fr"], encoder)
+    # THEN every part was read, and the insult's part decides
+    assert len(encoder.seen) == len(encoder.parts(text)) > 1
+    assert out.probability["removal"][0] == pytest.approx(1 / (1 + np.exp(-4)))
+
+
+def test_a_foreign_insult_behind_a_known_language_filler_goes_to_the_encoder() -> None:
+    # GIVEN a French insult the fast model cannot read, and one English sentence to make it look English
+    (verdict,) = _verdicts([f"{FRENCH_INSULT} {FILLER}"])
+    # THEN its share of French sends it to the encoder, which removes it
+    assert verdict.language in ("en", "und")  # type: ignore[attr-defined]
+    assert verdict.stage is Stage.ENCODER  # type: ignore[attr-defined]
+    assert verdict.action is Action.REMOVE  # type: ignore[attr-defined]
+
+
+def test_each_language_of_a_message_is_read_apart() -> None:
+    # GIVEN a French insult behind an English sentence, and an encoder that a longer part dilutes
+    text = f"{FRENCH_INSULT} {FILLER}"
+    encoder = WordEncoder(focus=20)
+    out = cascade.run(_cascade(), {"removal": np.array([0.05])}, [text], [languages(text).primary], encoder)
+    # THEN the encoder reads the French apart from the English, and the insult decides
+    assert encoder.seen == [FRENCH_INSULT, FILLER]
+    assert out.probability["removal"][0] == pytest.approx(1 / (1 + np.exp(-4)))
+
+
+def test_a_mix_over_budget_goes_to_review_unless_the_fast_model_removes_it() -> None:
+    # GIVEN a mixed message the fast model cannot read, and one it removes, with no encoder time
+    mixed, removed = _verdicts([f"{FRENCH_INSULT} {FILLER}", f"{INSULT} {ITALIAN}"], encoder_budget_s=0.0)
+    # THEN a person judges the first; the fast model's removal of the second stands
+    assert (mixed.stage, mixed.action) == (Stage.FAST_OVER_BUDGET, Action.REVIEW)  # type: ignore[attr-defined]
+    assert (removed.stage, removed.action) == (Stage.FAST_OVER_BUDGET, Action.REMOVE)  # type: ignore[attr-defined]
+
+
+def test_the_language_identifier_reads_the_whole_text() -> None:
+    english = "this is just an ordinary sentence about the weather and the town. " * 20  # 1,340 characters
+    # WHEN Italian follows 1,340 characters of English
+    mix = languages(f"{english} {ITALIAN * 10}")
+    # THEN the Italian is seen, as a share of the text
+    assert dict(mix.shares).get("it", 0.0) >= 0.5
+    # AND one control character does not make a text's language undetermined
+    assert languages(f"{FRENCH_INSULT}\x01").primary == "fr"
+
+
+def _mixed_batch(raiders: list[tuple[str, str]], others: list[tuple[str, str]]) -> list[object]:
+    """Verdicts of a batch: one long Italian message per raider (channel, user), then one uncertain
+    English message per other sender, with an encoder that spends a millisecond per part and a budget
+    of 100 ms."""
+    italian = " ".join([ITALIAN] * 14)  # 2,500 characters: five parts
+    texts = [(italian, c, u) for c, u in raiders] + [("maybe this is bad", c, u) for c, u in others]
+    clock = [0.0]
+    scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=_cascade())
+    records = [kinesis_record(message(text=t, channel=c, user_id=u)) for t, c, u in texts]
+    out = moderate(
+        records,
+        Champion("m", "1", scorer),
+        PolicyBook(default=ChannelPolicy()),
+        NOW,
+        encoder=WordEncoder(clock=clock),
+        encoder_budget_s=0.1,
+        clock=lambda: clock[0],
+    )
+    return [m.verdict for m in out.moderated]
+
+
+def test_one_sender_cannot_spend_every_other_senders_escalation() -> None:
+    # GIVEN one user's 60 long Italian messages before 40 uncertain English messages of 40 other users
+    # of the same channel, and encoder time for a fifth of the Italian
+    verdicts = _mixed_batch([("c1", "raider")] * 60, [("c1", f"user-{k}") for k in range(40)])
+    raider, others = verdicts[:60], verdicts[60:]
+    # THEN every other sender's uncertain message still reaches the encoder (and is judged by it)
+    assert all(v.stage is Stage.ENCODER for v in others)  # type: ignore[attr-defined]
+    assert all(v.action is Action.REMOVE for v in others)  # type: ignore[attr-defined]
+    # AND the raider's messages had their turns too; those past the budget go to a person, not through
+    assert any(v.stage is Stage.ENCODER for v in raider)  # type: ignore[attr-defined]
+    assert all(v.action is Action.REVIEW for v in raider if v.stage is Stage.FAST_OVER_BUDGET)  # type: ignore[attr-defined]
+
+
+def test_one_channel_cannot_spend_every_other_channels_escalation() -> None:
+    # GIVEN a raid: 60 users of one channel send one long Italian message each, ahead of 40 uncertain
+    # English messages in another channel
+    verdicts = _mixed_batch([("raided", f"raider-{k}") for k in range(60)], [("calm", "user")] * 40)
+    # THEN the other channel's uncertain messages still reach the encoder
+    assert all(v.stage is Stage.ENCODER for v in verdicts[60:])  # type: ignore[attr-defined]
+
+
+def test_turns_are_fair_between_channels_then_senders_weighed_by_parts() -> None:
+    # GIVEN two channels: in "a", one sender of long (4-part) messages and one of short ones; in "b",
+    # one sender of short ones; the long messages must not fall back (a language the fast model lacks)
+    senders = [("a", "long")] * 3 + [("a", "short")] * 3 + [("b", "short")] * 3
+    must = [True] * 3 + [False] * 6
+    cost = [4] * 3 + [1] * 6
+    # WHEN the encoder's turns are ordered
+    order = cascade.fair_order(list(range(9)), must, cost, senders)
+    # THEN channel "b" has its three parts while "a" has the four of its first message, and in "a" the
+    # short sender's three parts come before the long sender's second message
+    assert order == [0, 6, 7, 8, 3, 4, 5, 1, 2]
