@@ -98,7 +98,9 @@ class BatchRows:
         key = (spec, False)
         if key not in self._rows:
             idx = np.flatnonzero(self.whole().tokens_per_text > spec.size)
-            rows = self.featurizer.rows_of(self.tokens.subset(idx), self._mixed[idx], spec) if len(idx) else None
+            rows = (
+                self.featurizer.rows_of(self.tokens.subset(idx), self._mixed[idx], spec) if len(idx) else None
+            )
             self._rows[key] = (rows, idx)
         return self._rows[key]
 
@@ -177,10 +179,10 @@ class LinearScorer:
         raw = a * whole_raw + b * highest + c
         return _Parts(raw, whole.tfidf, contrib, meta_contrib, np.arange(len(batch), dtype=np.int64))
 
-    def decision(self, batch: Sequence[NormalText]) -> NDArray[np.float64]:
+    def decision(self, batch: Sequence[NormalText], rows: BatchRows | None = None) -> NDArray[np.float64]:
         """The uncalibrated score of each text (log-odds before calibration): the stack of its whole and
         highest-window linear scores, or its highest window's."""
-        return self._parts(batch).raw if batch else np.zeros(0)
+        return self._parts(batch, rows).raw if batch else np.zeros(0)
 
     def calibrate(self, raw: NDArray[np.float64]) -> NDArray[np.float64]:
         """Map raw linear scores to calibrated probabilities."""

@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from contracts.categories import Category
+from contracts.categories import DEFAULT_ACTING, Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS
 from stream_consumer.cascade import Cascade, EncoderHead, logit
 from stream_consumer.encoder import ENCODER_NAME
@@ -30,8 +30,10 @@ from stream_consumer.moderation import encoder_input
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits
+from training.padding import pad
 
 Embed = Callable[[Sequence[str]], NDArray[np.float32]]
+PADDED_VALIDATION = 2_000  # validation texts padded for the stacked calibration (each embedded once)
 BAND_POSITIONS = 41  # window starts tried between the lowest and the highest validation scores
 
 
@@ -102,6 +104,15 @@ def fit_cascade(
     e_train = embed([encoder_text(e.text) for e in train])
     e_val = embed([encoder_text(e.text) for e in val])
     fast_val = fast_scores(fast_model, [e.text for e in val])
+    # Padded copies of validation texts (of the categories acting by default), for the stacked
+    # calibration: the fast model's highest window keeps a padded message's evidence, the encoder reads
+    # it diluted, and a calibration fitted on unpadded text alone would let the encoder lower it.
+    acting = [e for e in val if any(e.label(c) is not None for c in categories if c in DEFAULT_ACTING)]
+    padded = acting[:PADDED_VALIDATION]
+    benign = [e.text for e in val if e.labels and not any(e.labels.values())]
+    padded_texts = pad([e.text for e in padded], benign, seed=len(val))
+    e_pad = embed([encoder_text(t) for t in padded_texts])
+    fast_pad = fast_scores(fast_model, padded_texts)
     heads: dict[str, EncoderHead] = {}
     chosen: dict[str, float] = {}
     aucs: dict[str, dict[str, float]] = {}
@@ -121,7 +132,15 @@ def fit_cascade(
         weights, intercept = lr.coef_[0].astype(np.float64), float(lr.intercept_[0])
         raw = xv @ weights + intercept
         fv = fast_val[category][vrows]
-        stacked = _platt(np.column_stack([logit(fv), raw]), yv)
+        fit_x, fit_y = np.column_stack([logit(fv), raw]), yv
+        y_pad = _labels(padded, category)
+        if Category(category) in DEFAULT_ACTING and (y_pad >= 0).any():
+            prows = y_pad >= 0
+            pad_x = np.column_stack(
+                [logit(fast_pad[category][prows]), e_pad[prows].astype(np.float64) @ weights + intercept]
+            )
+            fit_x, fit_y = np.vstack([fit_x, pad_x]), np.concatenate([yv, y_pad[prows]])
+        stacked = _platt(fit_x, fit_y)
         alone = _platt(raw.reshape(-1, 1), yv)
         head = EncoderHead(weights, intercept, stacked, alone, (1.0, 0.0))
         combined = head.combine(fv, raw)

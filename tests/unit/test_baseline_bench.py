@@ -19,11 +19,13 @@ def test_a_row_is_won_only_by_the_larger_of_the_margin_and_the_baselines_half_in
     row = compare(y, good, worse + np.random.default_rng(2).normal(0, 0.5, 600), resamples=100)
     half = (row["baseline"]["hi"] - row["baseline"]["lo"]) / 2
     assert row["margin"] == max(MIN_MARGIN, half)
-    assert row["won"] and row["ahead"]
+    assert row["won"]
+    assert row["ahead"]
     assert row["difference"]["lo"] > 0
     # the same scores on both sides: neither won nor ahead
     same = compare(y, good, good, resamples=100)
-    assert not same["won"] and not same["ahead"]
+    assert not same["won"]
+    assert not same["ahead"]
     # a gain smaller than the margin is ahead, not won
     nudged = compare(y, good + 1e-9 * y, good, resamples=100)
     assert nudged["ahead"] or nudged["difference"]["value"] == 0
@@ -70,6 +72,7 @@ def test_render_names_every_row_and_the_previous_design() -> None:
         "speed": {"texts": 10, "champion_msg_per_s": 1.0, "baseline_msg_per_s": 2.0},
     }
     text = render(results)
-    assert "| toxicity | test | olid |" in text and "| toxicity | loso | davidson |" in text
+    assert "| toxicity | test | olid |" in text
+    assert "| toxicity | loso | davidson |" in text
     assert "0.500 |" in text  # the previous design's ROC-AUC beside the test row
     assert "behind" in text

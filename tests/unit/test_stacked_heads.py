@@ -14,15 +14,8 @@ from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, Source
 from training.evaluate import review_load
-from training.train import (
-    PAD_WORDS,
-    CategoryParams,
-    ModelParams,
-    category_scores,
-    fit_categories,
-    fit_stack,
-    pad,
-)
+from training.padding import PAD_WORDS, pad
+from training.train import CategoryParams, ModelParams, category_scores, fit_categories, fit_stack
 
 INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
 CHAT = (
@@ -98,9 +91,11 @@ def test_the_stack_never_gives_a_score_a_negative_weight() -> None:
     bad = -good + rng.normal(0, 0.1, 400)
     stack = fit_stack(good, bad, y)
     # THEN that score is dropped, the other kept
-    assert stack[1] == 0.0 and stack[0] > 0
+    assert stack[1] == 0.0
+    assert stack[0] > 0
     both = fit_stack(good, good + rng.normal(0, 0.5, 400), y)
-    assert (both[:2] >= 0).all() and both[:2].sum() > 0
+    assert (both[:2] >= 0).all()
+    assert both[:2].sum() > 0
 
 
 def test_pad_puts_benign_words_before_or_after_and_keeps_the_text() -> None:
@@ -108,15 +103,18 @@ def test_pad_puts_benign_words_before_or_after_and_keeps_the_text() -> None:
     padded = pad(["you idiot"] * 200, benign, seed=3)
     assert all("you idiot" in p for p in padded)
     extra = [len(p.split()) - 2 for p in padded]
-    assert PAD_WORDS[0] <= min(extra) and max(extra) <= PAD_WORDS[1]
-    assert any(p.startswith("you idiot") for p in padded) and any(p.endswith("you idiot") for p in padded)
+    assert PAD_WORDS[0] <= min(extra)
+    assert max(extra) <= PAD_WORDS[1]
+    assert any(p.startswith("you idiot") for p in padded)
+    assert any(p.endswith("you idiot") for p in padded)
 
 
 def test_a_stacked_head_keeps_a_padded_insult_above_its_whole_text_score(tmp_path: Path) -> None:
     # GIVEN a stacked toxicity head learnt with padded copies
     model = fit_categories(_splits(), _params(padded=True)).model
     head = model.heads[Category.TOXICITY]
-    assert (head.stack[:2] >= 0).all() and head.stack[1] > 0
+    assert (head.stack[:2] >= 0).all()
+    assert head.stack[1] > 0
     # WHEN an insult is padded with fifty-odd words of small talk
     small_talk = " ".join(CHAT * 3)
     texts = [normal_form(f"{small_talk} you idiot"), normal_form("you idiot")]
@@ -157,7 +155,8 @@ def test_reasons_name_words_never_character_ngrams() -> None:
     model = fit_categories(_splits(), _params(padded=False)).model
     reasons = model.score_categories([normal_form("you idiot"), normal_form("what a moron")])
     named = [r for rs in reasons[Category.TOXICITY].reasons for r in rs]
-    assert named and not any(r.startswith(CHAR_FEATURE) for r in named)
+    assert named
+    assert not any(r.startswith(CHAR_FEATURE) for r in named)
     assert "idiot" in reasons[Category.TOXICITY].reasons[0]
 
 
