@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import cascade, categories, compare, context, proxies, tradeoff
+from benchmarks import baseline, cascade, categories, compare, context, proxies, tradeoff
 from benchmarks.common import RESULTS, describe, stamp, when
 
 BENCH_PREFIX = "bench-"
@@ -294,49 +294,6 @@ def _interval(side: dict[str, Any]) -> str:
     return f"{side['roc_auc']:.3f}{bounds}"
 
 
-def _flat(prefix: str, value: object) -> list[tuple[str, object]]:
-    """Nested figures as (dotted name, value) pairs; a list's items are named by their category."""
-    if isinstance(value, dict):
-        return [item for key, inner in value.items() for item in _flat(f"{prefix}{key} · ", inner)]
-    if isinstance(value, list) and all(isinstance(item, dict) for item in value):
-        return [
-            pair
-            for i, item in enumerate(value, 1)
-            for pair in _flat(f"{prefix}{item.get('category', i)} · ", item)
-            if not pair[0].endswith(" · category")
-        ]
-    return [(prefix.removesuffix(" · "), value)]
-
-
-def _value(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return str(value)
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3f}"
-
-
-def baseline_table(results: dict[str, Any]) -> str:
-    """The champion against the baseline per category and set (`kind`: the test split, a source left
-    out, identity bias), each side's ROC-AUC with its 95% interval and the margin it needed; then the
-    speed and the moderators' load measured with them."""
-    lines = [
-        "| category | kind | set | n (positive) | champion ROC-AUC (95%) | baseline ROC-AUC (95%) | margin "
-        "| champion won |",
-        "|---|---|---|---:|---:|---:|---:|---|",
-    ]
-    for r in results.get("rows", []):
-        n = f"{r['n']:,} ({r['positives']:,})" if "n" in r and "positives" in r else "–"
-        margin = f"{r['margin']:+.3f}" if isinstance(r.get("margin"), int | float) else "–"
-        lines.append(
-            f"| {r['category']} | {r['kind']} | {r['source']} | {n} | {_interval(r['champion'])} "
-            f"| {_interval(r['baseline'])} | {margin} | {'yes' if r.get('won') else 'no'} |"
-        )
-    for part in ("speed", "load"):
-        if results.get(part):
-            lines += ["", f"| {part} | value |", "|---|---:|"]
-            lines += [f"| {key} | {_value(value)} |" for key, value in _flat("", results[part])]
-    return "\n".join(lines) + "\n"
-
-
 def bench_section(src: Sources) -> str:
     """`make bench`'s newest run: the summary against the one before, hostile text, the evasion suite
     (before → after, where measured), and the comparison with an off-the-shelf model."""
@@ -377,7 +334,10 @@ def render(directory: Path = RESULTS) -> str:
         suite_section("The cascade", src.cascade, "python -m benchmarks.cascade", _cascade_body),
         suite_section("Context across messages", src.context, "python -m benchmarks.context", context.render),
         suite_section(
-            "The champion against the baseline", src.baseline, "python -m benchmarks.baseline", baseline_table
+            "The champion against the baseline",
+            src.baseline,
+            "python -m benchmarks.baseline",
+            baseline.render,
         ),
     ]
     intro = (

@@ -32,23 +32,34 @@ BASELINE = {
             "positives": 657,
             "champion": {"roc_auc": 0.8123, "lo": 0.79, "hi": 0.83},
             "baseline": {"roc_auc": 0.7912, "lo": 0.77, "hi": 0.81},
+            "difference": {"value": 0.0211, "lo": 0.01, "hi": 0.03},
             "margin": 0.02,
             "won": True,
+            "ahead": True,
         },
         {
             "category": "hate",
             "kind": "bias",
             "source": "templated",
-            "n": 640,
-            "positives": 320,
             "champion": {"roc_auc": 0.904, "lo": None, "hi": None},
             "baseline": {"roc_auc": 0.911, "lo": None, "hi": None},
-            "margin": -0.007,
+            "difference": {"value": -0.007},
+            "margin": 0.01,
             "won": False,
+            "ahead": False,
         },
     ],
-    "speed": {"champion_msg_per_s": 2513.2, "baseline_msg_per_s": 812.7},
-    "load": {"toxicity": {"review_share": 0.143}},
+    "remove_precision": 0.95,
+    "allow_precision": 0.99,
+    "speed": {"texts": 4000, "champion_msg_per_s": 2513.2, "baseline_msg_per_s": 812.7},
+    "load": [
+        {
+            "category": "toxicity",
+            "n": 100,
+            "champion": {"review_share": 0.143, "remove_share": 0.5, "allow_share": 0.357},
+            "baseline": {"review_share": 0.2, "remove_share": 0.4, "allow_share": 0.4},
+        }
+    ],
 }
 
 
@@ -135,12 +146,14 @@ def test_a_baseline_file_is_rendered_as_a_table(results_copy: Path) -> None:
     section = rendered[rendered.index("## The champion against the baseline") :]
     # THEN each row is in its table, with the intervals where measured, and the speed and load figures
     assert (
-        "| toxicity | test | olid | 1,977 (657) | 0.812 (0.790–0.830) | 0.791 (0.770–0.810) | +0.020 | yes |"
-        in (section)
+        "| toxicity | test | olid | 1,977 (657) | 0.812 (0.790–0.830) | 0.791 (0.770–0.810) "
+        "| +0.021 (needs +0.020) | **won** |" in section
     )
-    assert "| hate | bias | templated | 640 (320) | 0.904 | 0.911 | -0.007 | no |" in section
-    assert "| champion_msg_per_s | 2,513 |" in section
-    assert "| toxicity · review_share | 0.143 |" in section
+    assert (
+        "| hate | bias | templated | – | 0.904 (–) | 0.911 (–) | -0.007 (needs +0.010) | behind |" in section
+    )
+    assert "served 2,513 (fast model and cascade), baseline 813." in section
+    assert "| toxicity | 100 | 14.3% | 50.0% | 35.7% | 20.0% | – |" in section
     assert "From `baseline-latest.json`; AMD EPYC, 2 cores" in section
 
 
