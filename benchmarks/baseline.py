@@ -28,8 +28,10 @@ both models' messages per second on the same texts, one process.
 import argparse
 import random
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
-from benchmarks.common import machine, write_named
+from benchmarks.common import machine, run_pinned, write_named
 from benchmarks.proxies import held_out, leaks, unique
 from contracts.categories import Category
 from stream_consumer.scorer import CategoryModel
@@ -300,6 +302,22 @@ def speed(
     return out
 
 
+def serving(data_dir: Path, model: CategoryModel) -> dict[str, Any]:
+    """The consumer's handler on the chat mix (one pinned core, in-memory sinks) with the served model:
+    the fast path alone and with the cascade, on tweets, and the cold start with its peak memory."""
+    with tempfile.TemporaryDirectory() as tmp:
+        cascaded, fast = Path(tmp) / "served.npz", Path(tmp) / "fast.npz"
+        model.save(cascaded)
+        replace(model, cascade=None).save(fast)
+        args = [str(data_dir)]
+        return {
+            "handler_fast_mix": run_pinned("benchmarks.scoring", "handler_mix", *args, str(fast)),
+            "handler_fast_tweets": run_pinned("benchmarks.scoring", "handler_tweets", *args, str(fast)),
+            "handler_cascade_mix": run_pinned("benchmarks.scoring", "handler_mix", *args, str(cascaded)),
+            "coldstart": run_pinned("benchmarks.scoring", "coldstart", *args, str(cascaded)),
+        }
+
+
 def _line(row: dict[str, Any]) -> str:
     verdict = "won" if row["won"] else "ahead" if row["ahead"] else "behind"
     return (
@@ -358,7 +376,7 @@ def measure(data_dir: Path, resamples: int, skip_loso: bool, previous: bool = Fa
         "remove_precision": REMOVE_PRECISION,
         "allow_precision": ALLOW_PRECISION,
         "load": load,
-        "speed": speed(splits, model, baselines, settings.seed),
+        "speed": speed(splits, model, baselines, settings.seed) | serving(data_dir, model),
     }
     if previous:
         _say("the previous design on every set …")
@@ -417,6 +435,20 @@ def render(results: dict[str, Any]) -> str:
         f"served {s['champion_msg_per_s']:,.0f} (fast model and cascade), "
         f"baseline {s['baseline_msg_per_s']:,.0f}.",
     ]
+    if "handler_fast_mix" in s:
+        cold = s["coldstart"]
+        lines += [
+            "",
+            "| the consumer's handler, one core, batches of 100 | msg/s |",
+            "|---|---|",
+            f"| fast path, chat mix | {s['handler_fast_mix']['handler_msg_per_s_batch100']:,.0f} |",
+            f"| fast path, tweets | {s['handler_fast_tweets']['handler_msg_per_s_batch100']:,.0f} |",
+            f"| cascade, chat mix ({s['handler_cascade_mix']['escalated_share']:.1%} escalated) "
+            f"| {s['handler_cascade_mix']['handler_msg_per_s_batch100']:,.0f} |",
+            "",
+            f"Cold start (import, encoder, model, first score) {cold['cold_start_s']:.2f} s; "
+            f"peak RSS {cold['peak_rss_mb']:.0f} MB.",
+        ]
     return "\n".join(lines)
 
 

@@ -148,6 +148,7 @@ def _char_counts(texts: Sequence[str]) -> NDArray[np.float64]:
 
 CHAR_FEATURE = "chars:"  # the name of every character n-gram column (a hash names no word to show)
 CHAR_NGRAMS = (2, 5)  # character n-grams inside each word padded with a space on either side
+_LETTER_RUN = re.compile(r"([^\W\d_])\1+")
 CHAR_BUCKET_BITS = 21  # n-grams hashed into 2**21 buckets (as a hashing vectorizer): a lookup, no search
 _HASH_BASE = np.uint64(1_000_003)
 _HASH_SALT = np.uint64(0x9E3779B97F4A7C15)
@@ -161,10 +162,14 @@ def char_ngram_keys(
     pass over the batch's characters: cost linear in the text."""
     if not strings:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
-    padded = " " + "  ".join(strings) + " "
+    # Runs of one letter read as one ("heeello" as "helo", "fuuuck" as "fuck"): elongation neither
+    # hides a word nor makes a benign one look like the insults that are often stretched.
+    padded = _LETTER_RUN.sub(r"\1", " " + "  ".join(strings) + " ")
     codes = np.frombuffer(padded.encode("utf-32-le"), dtype=np.uint32).astype(np.uint64)
-    width = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)) + 2
-    word = np.repeat(np.arange(len(strings), dtype=np.int64), width)
+    space = codes == 32
+    first = np.zeros(len(codes), dtype=np.int64)  # the first space of each "  " between two words
+    first[:-1] = space[:-1] & space[1:]
+    word = np.cumsum(first) - first
     low, high = CHAR_NGRAMS
     keys: list[NDArray[np.uint64]] = []
     words: list[NDArray[np.int64]] = []

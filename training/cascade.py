@@ -33,7 +33,7 @@ from training.corpora import Example, ExampleSplits
 from training.padding import pad
 
 Embed = Callable[[Sequence[str]], NDArray[np.float32]]
-PADDED_VALIDATION = 2_000  # validation texts padded for the stacked calibration (each embedded once)
+PADDED_VALIDATION = 10_000  # validation texts padded for the stacked calibration (each embedded once)
 BAND_POSITIONS = 41  # window starts tried between the lowest and the highest validation scores
 
 

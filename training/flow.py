@@ -127,7 +127,7 @@ def as_category_params(params: CategoryParams | ModelParams | None) -> CategoryP
                 "row_norm": h.row_norm,
                 "stacked": h.stacked,
                 "padded": h.padded,
-                "swapped": h.swapped,
+                "swaps": h.swaps,
                 "style": h.style,
                 "chars": h.chars,
                 "class_weight": h.class_weight,

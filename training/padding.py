@@ -31,7 +31,8 @@ def identity_swaps(texts: Sequence[str], adjectives: Sequence[str], seed: int) -
     pattern = re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
     out = []
     for i, text in enumerate(texts):
-        if pattern.search(text) is not None:
-            other = rng.choice(adjectives)
+        named = pattern.search(text)
+        if named is not None:
+            other = rng.choice([a for a in adjectives if a != named.group(0).lower()])
             out.append((i, pattern.sub(other, text)))
     return out

@@ -14,7 +14,7 @@ from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, Source
 from training.evaluate import review_load
-from training.padding import PAD_WORDS, pad
+from training.padding import PAD_WORDS, identity_swaps, pad
 from training.train import CategoryParams, ModelParams, category_scores, fit_categories, fit_stack
 
 INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
@@ -171,3 +171,27 @@ def test_review_load_removes_and_allows_only_where_precise_enough() -> None:
     assert review_load(y, p, 0.8, 0.99)["remove_share"] == 0.5
     # AND tied scores share one action: nothing can be cut inside a tie
     assert review_load(y, np.ones(10), 0.95, 0.99)["review_share"] == 1.0
+
+
+def test_letter_runs_read_as_one_letter_in_character_ngrams() -> None:
+    # GIVEN a word stretched ("heeeello") and its plain spelling with one letter each ("helo")
+    stretched, _ = char_ngram_keys(["heeeello"], np.zeros(1, dtype=np.int64))
+    plain, _ = char_ngram_keys(["helo"], np.zeros(1, dtype=np.int64))
+    # THEN their character n-grams are the same: elongation is no evidence either way
+    assert sorted(stretched.tolist()) == sorted(plain.tolist())
+    # AND digits and punctuation keep their runs
+    ones, _ = char_ngram_keys(["1000"], np.zeros(1, dtype=np.int64))
+    assert len(ones) > len(char_ngram_keys(["10"], np.zeros(1, dtype=np.int64))[0])
+
+
+def test_identity_swaps_copy_only_texts_naming_an_identity_and_name_another() -> None:
+    texts = ["gay people are welcome here", "the weather is nice", "Muslim and gay friends", "gayety"]
+    swaps = identity_swaps(texts, ["gay", "muslim", "jewish"], seed=1)
+    # THEN the texts naming none (a word containing one is not naming it) get no copy
+    assert [i for i, _ in swaps] == [0, 2]
+    for i, copy in swaps:
+        assert copy.lower().split()[0] != texts[i].lower().split()[0]  # the first identity is another
+        assert len(copy.split()) == len(texts[i].split())
+    # AND every mention in a text is swapped to the same identity
+    second = swaps[1][1].lower().split()
+    assert second[0] == second[2]
