@@ -52,6 +52,7 @@ from training.settings import TrainingSettings
 from training.train import CategoryParams, ModelParams, category_scores, fit_categories
 
 NAME = "baseline"
+LATEST = f"{NAME}-latest.json"
 ACTING = (Category.TOXICITY, Category.HATE, Category.SPAM)
 MIN_MARGIN = 0.01
 REMOVE_PRECISION = 0.95

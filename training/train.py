@@ -209,13 +209,13 @@ class CategoryParams(BaseModel):
             window_tokens=16,
             max_windows=16,
             c_grid=(0.3, 1.0),
-            # hate is rare: balanced weights made its identity terms weigh more (templated bias 0.84)
+            # hate is rare: balanced weights made its identity terms weigh more (the templated bias gate)
             class_weight=None if c is Category.HATE else "balanced",
             stacked=True,
             padded=True,
-            # Measured on the templated identity set: hate's Jigsaw final score 0.865 without copies,
-            # 0.877 with the benign texts', 0.912 with every text's; toxicity's identity-swap check
-            # moved 1.7% → 2.0% (its limit) with every text's, so it copies the benign ones.
+            # Hate learns from every text's copies (its templated identity score rose most with them);
+            # toxicity from the benign texts' (with every text's its identity-swap check reached its
+            # limit).
             swaps={Category.HATE: "every", Category.TOXICITY: "benign"}.get(c, "none"),
             style=False,
         )
@@ -329,8 +329,8 @@ def fit_categories(
         extra["padded"] = _padded(train, chosen, _benign(train), params.seed)
         index = np.arange(len(validation.texts))
         benign_val = _benign(validation)
-        # The stack weighs padded copies four to one: with two, the hate head's padded flags kept
-        # measured 48.2% through the cascade, with four 50.0% (the floor is 45%), the same texts.
+        # The stack weighs padded copies four to one (with two, hate's padded flags kept through the
+        # cascade sat at its floor).
         padded_val = _padded(validation, index, benign_val, params.seed + 1)
         for k in range(2, STACK_PADDED_COPIES + 1):
             padded_val = _join(padded_val, _padded(validation, index, benign_val, params.seed + k))

@@ -5,7 +5,7 @@ side, they fail here)."""
 
 import json
 
-from benchmarks import cascade, categories, context
+from benchmarks import baseline, cascade, categories, context
 from benchmarks.common import RESULTS
 from contracts.categories import Category
 from contracts.policy import POLICY_SCHEMA_VERSION, PolicyBook
@@ -64,3 +64,9 @@ def test_the_cascade_tables_are_the_latest_results() -> None:
 def test_the_context_tables_are_the_latest_results() -> None:
     results = json.loads((RESULTS / context.LATEST).read_text())
     assert context.render(results) in README
+
+
+def test_the_baseline_table_is_the_latest_results() -> None:
+    results = json.loads((RESULTS / baseline.LATEST).read_text())
+    section = README[README.index("<!-- baseline: measured -->") : README.index("<!-- /baseline -->")]
+    assert baseline.render(results) in section
