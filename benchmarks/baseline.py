@@ -32,6 +32,7 @@ import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline, make_pipeline, make_union
 
-from benchmarks.common import machine, run_pinned, write_named
+from benchmarks.common import RESULTS, machine, run_pinned, write_named
 from benchmarks.proxies import held_out, leaks, unique
 from contracts.categories import Category
 from stream_consumer.scorer import CategoryModel
@@ -194,10 +195,15 @@ def test_rows(
 
 
 def loso_rows(
-    examples: Sequence[Example], splits: ExampleSplits, settings: TrainingSettings, resamples: int
-) -> list[dict[str, Any]]:
-    """Each acting category with each of its sources left out of both fits, scored on all of it."""
-    rows = []
+    examples: Sequence[Example],
+    splits: ExampleSplits,
+    settings: TrainingSettings,
+    resamples: int,
+    rows: list[dict[str, Any]],
+    saved: Callable[[], None] = lambda: None,
+) -> None:
+    """Each acting category with each of its sources left out of both fits, scored on all of it: a row
+    appended to `rows` each, `saved` after each (a long run keeps what it measured)."""
     for category in ACTING:
         for source in left_out_sources(examples, category):
             started = time.perf_counter()
@@ -221,7 +227,7 @@ def loso_rows(
                 | {"fit_s": time.perf_counter() - started}
             )
             _say(_line(rows[-1]))
-    return rows
+            saved()
 
 
 def bias_rows(
@@ -362,7 +368,14 @@ def previous_rows(
     return rows, load
 
 
-def measure(data_dir: Path, resamples: int, skip_loso: bool, previous: bool = False) -> dict[str, Any]:
+def measure(
+    data_dir: Path,
+    resamples: int,
+    skip_loso: bool,
+    previous: bool = False,
+    save: Callable[[dict[str, Any]], None] = lambda results: None,
+) -> dict[str, Any]:
+    """Every row; `save` is handed the results so far after each phase and each left-out source."""
     settings = TrainingSettings(data_dir=data_dir, publish=False)
     examples = load_all(data_dir, list(Source))
     splits = split_examples(examples, settings.seed, settings.validation_share, settings.test_share)
@@ -383,11 +396,14 @@ def measure(data_dir: Path, resamples: int, skip_loso: bool, previous: bool = Fa
         _say("the previous design on every set …")
         rows_before, load_before = previous_rows(splits, settings, resamples)
         results["previous"] = {"rows": rows_before, "load": load_before}
+    results["rows"] = rows
+    results["loso_sources"] = 0 if skip_loso else sum(len(left_out_sources(examples, c)) for c in ACTING)
+    save(results)
     if not skip_loso:
         _say("leave one source out …")
-        rows += loso_rows(examples, splits, settings, resamples)
-    results["rows"] = rows
+        loso_rows(examples, splits, settings, resamples, rows, lambda: save(results))
     results["elapsed_s"] = time.perf_counter() - started
+    save(results)
     return results
 
 
@@ -412,6 +428,12 @@ def render(results: dict[str, Any]) -> str:
             f"{b['roc_auc']:.3f} ({_ci(b)}) | {r['difference']['value']:+.3f} (needs +{r['margin']:.3f}) | "
             f"{verdict} |" + ((f" {was['roc_auc']:.3f} |" if was else " – |") if before else "")
         )
+    done = sum(r["kind"] == "loso" for r in results["rows"])
+    if done < results.get("loso_sources", 0):
+        lines += [
+            "",
+            f"Leave one source out: {done} of {results['loso_sources']} sources measured (the run stopped).",
+        ]
     previous = {row["category"]: row for row in results.get("previous", {}).get("load", [])}
     lines += [
         "",
@@ -458,10 +480,16 @@ def _ci(e: dict[str, Any]) -> str:
 
 
 def run(data_dir: Path, resamples: int = 200, skip_loso: bool = False, previous: bool = True) -> Path:
-    """Measure and write the results file; its path."""
-    results = measure(data_dir, resamples, skip_loso, previous)
+    """Measure and write the results file (again after each phase, so a stopped run keeps its rows);
+    its path."""
+    path = RESULTS / f"{NAME}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+
+    def save(results: dict[str, Any]) -> None:
+        write_named(NAME, results, path)
+
+    results = measure(data_dir, resamples, skip_loso, previous, save)
     print(render(results), file=sys.stderr)
-    return write_named(NAME, results)
+    return path
 
 
 def main(argv: list[str] | None = None) -> int:

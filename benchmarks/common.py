@@ -71,11 +71,12 @@ def _has_taskset() -> bool:
     )
 
 
-def write_named(name: str, results: dict[str, Any]) -> Path:
-    """`<name>-<UTC time>.json` and `<name>-latest.json` in the results folder; the first's path."""
+def write_named(name: str, results: dict[str, Any], path: Path | None = None) -> Path:
+    """`<name>-<UTC time>.json` (or `path`) and `<name>-latest.json` in the results folder; the first's
+    path."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     text = json.dumps(results, indent=2) + "\n"
-    path = RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
+    path = path or RESULTS / f"{name}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_text(text)
     (RESULTS / f"{name}-latest.json").write_text(text)
     return path
