@@ -19,6 +19,18 @@ from contracts.verdict import Action, Verdict
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+# Short insults and small talk: a corpus small models learn in a second (the category and stack tests).
+INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
+SMALL_TALK = (
+    "the weather is nice today",
+    "see you at the game tonight",
+    "what time does the stream start",
+    "i cooked pasta for dinner",
+    "the train was late again this morning",
+    "good luck with the exam tomorrow",
+    "we walked along the river past the old mill",
+    "the library opens at nine on sundays",
+)
 _SEQ = count(49_600_000_000_000_000_000_000_000_000_000_000_000_000)
 
 

@@ -12,22 +12,11 @@ from contracts.categories import Category
 from stream_consumer.features import CHAR_FEATURE, char_ngram_keys, fit_featurizer
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
+from tests.builders import INSULTS, SMALL_TALK
 from training.corpora import Example, ExampleSplits, Source
 from training.evaluate import review_load
 from training.padding import PAD_WORDS, identity_swaps, pad
 from training.train import CategoryParams, ModelParams, category_scores, fit_categories, fit_stack
-
-INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
-CHAT = (
-    "the weather is nice today",
-    "see you at the game tonight",
-    "what time does the stream start",
-    "i cooked pasta for dinner",
-    "the train was late again this morning",
-    "good luck with the exam tomorrow",
-    "we walked along the river past the old mill",
-    "the library opens at nine on sundays",
-)
 
 
 def _examples(n: int, seed: int) -> list[Example]:
@@ -37,7 +26,7 @@ def _examples(n: int, seed: int) -> list[Example]:
         if rng.random() < 0.3:
             out.append(Example(f"{rng.choice(INSULTS)} {i}", Source.OLID, {Category.TOXICITY: 1}))
         else:
-            chat = " ".join(rng.sample(CHAT, rng.randint(1, 3)))
+            chat = " ".join(rng.sample(SMALL_TALK, rng.randint(1, 3)))
             out.append(Example(f"{chat} {i}", Source.SMS, {Category.TOXICITY: 0}))
     return out
 
@@ -99,7 +88,7 @@ def test_the_stack_never_gives_a_score_a_negative_weight() -> None:
 
 
 def test_pad_puts_benign_words_before_or_after_and_keeps_the_text() -> None:
-    benign = [" ".join(CHAT)] * 20
+    benign = [" ".join(SMALL_TALK)] * 20
     padded = pad(["you idiot"] * 200, benign, seed=3)
     assert all("you idiot" in p for p in padded)
     extra = [len(p.split()) - 2 for p in padded]
@@ -116,7 +105,7 @@ def test_a_stacked_head_keeps_a_padded_insult_above_its_whole_text_score(tmp_pat
     assert (head.stack[:2] >= 0).all()
     assert head.stack[1] > 0
     # WHEN an insult is padded with fifty-odd words of small talk
-    small_talk = " ".join(CHAT * 3)
+    small_talk = " ".join(SMALL_TALK * 3)
     texts = [normal_form(f"{small_talk} you idiot"), normal_form("you idiot")]
     whole = replace(head, stack=np.array([1.0, 0.0, 0.0])).decision(texts)
     highest = replace(head, stack=np.array([0.0, 1.0, 0.0])).decision(texts)
@@ -140,7 +129,7 @@ def test_learning_padded_copies_keeps_more_padded_insults_flagged() -> None:
     splits = _splits()
     plain = fit_categories(splits, _params(padded=False)).model
     padded = fit_categories(splits, _params(padded=True)).model
-    small_talk = " ".join(CHAT * 3)
+    small_talk = " ".join(SMALL_TALK * 3)
     texts = [f"{small_talk} {insult}" for insult in INSULTS] + [
         f"{insult} {small_talk}" for insult in INSULTS
     ]
