@@ -62,6 +62,7 @@ def _group_alive(pgid: int, grace: float = 5.0) -> bool:
     return True
 
 
+@pytest.mark.timeout(1_600)  # three trainings of every category with the cascade, and the traffic
 def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)
     proc = subprocess.run(
@@ -71,7 +72,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=900,
+        timeout=1_500,
     )
     print(proc.stdout[-6000:])  # the closing tables, shown with `pytest -s`
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
