@@ -23,9 +23,11 @@ def pad(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
     return out
 
 
-def identity_swaps(texts: Sequence[str], adjectives: Sequence[str], seed: int) -> list[tuple[int, str]]:
-    """For each text naming an identity (one of `adjectives`, as a word, any case), its index and a
-    copy naming another, drawn at random (every mention swapped to that one)."""
+def identity_swaps(
+    texts: Sequence[str], adjectives: Sequence[str], seed: int, copies: int = 1
+) -> list[tuple[int, str]]:
+    """For each text naming an identity (one of `adjectives`, as a word, any case), its index and
+    `copies` copies each naming another, drawn at random without repeats (every mention swapped)."""
     rng = random.Random(seed)
     words = "|".join(map(re.escape, sorted(adjectives, key=len, reverse=True)))
     pattern = re.compile(rf"\b(?:{words})\b", re.IGNORECASE)
@@ -33,6 +35,6 @@ def identity_swaps(texts: Sequence[str], adjectives: Sequence[str], seed: int) -
     for i, text in enumerate(texts):
         named = pattern.search(text)
         if named is not None:
-            other = rng.choice([a for a in adjectives if a != named.group(0).lower()])
-            out.append((i, pattern.sub(other, text)))
+            others = [a for a in adjectives if a != named.group(0).lower()]
+            out += [(i, pattern.sub(other, text)) for other in rng.sample(others, min(copies, len(others)))]
     return out

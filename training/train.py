@@ -204,6 +204,8 @@ class CategoryParams(BaseModel):
     # `pad`) by the heads whose `padded` is set.
     padded_share: float = Field(default=0.5, ge=0, le=1)
     seed: int = 42
+    # Copies of each text naming an identity for the heads copying every text (hate).
+    identity_copies: int = Field(default=1, ge=1)
     heads: dict[Category, ModelParams] = {
         c: ModelParams(
             window_tokens=16,
@@ -316,7 +318,9 @@ def fit_categories(
     adjectives = sorted({t.adjective.lower() for t in TERMS})
     for scope in sorted({params.heads[c].swaps for c in wanted} - {"none"}):
         which = np.flatnonzero(_benign_mask(train) | (scope == "every"))
-        swaps = identity_swaps([train.texts[i].text for i in which.tolist()], adjectives, params.seed)
+        n_copies = params.identity_copies if scope == "every" else 1
+        texts = [train.texts[i].text for i in which.tolist()]
+        swaps = identity_swaps(texts, adjectives, params.seed, n_copies)
         idx = which[[i for i, _ in swaps]]
         extra[f"swapped_{scope}"] = _Part(
             [normal_form(t) for _, t in swaps], {c: y[idx] for c, y in train.labels.items()}

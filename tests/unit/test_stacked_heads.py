@@ -184,3 +184,11 @@ def test_identity_swaps_copy_only_texts_naming_an_identity_and_name_another() ->
     # AND every mention in a text is swapped to the same identity
     second = swaps[1][1].lower().split()
     assert second[0] == second[2]
+
+
+def test_identity_swaps_make_distinct_copies_when_asked_for_several() -> None:
+    swaps = identity_swaps(["gay people are welcome"], ["gay", "muslim", "jewish", "deaf"], seed=3, copies=3)
+    firsts = [copy.split()[0] for _, copy in swaps]
+    assert len(firsts) == 3
+    assert len(set(firsts)) == 3
+    assert "gay" not in firsts
