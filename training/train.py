@@ -420,7 +420,7 @@ def _fit_stacked(
         more, y_more = _labelled(padded_validation, category)
         stack_batch, y_stack = [*val_batch, *more], np.concatenate([y_val, y_more])
     scorer = scorers[best]
-    stack_rows = BatchRows(featurizer, stack_batch)
+    stack_rows = val_rows if stack_batch is val_batch else BatchRows(featurizer, stack_batch)
     whole_raw = replace(scorer, stack=whole_only).decision(stack_batch, stack_rows)
     highest_raw = replace(scorer, stack=np.array([0.0, 1.0, 0.0])).decision(stack_batch, stack_rows)
     stack = fit_stack(whole_raw, highest_raw, y_stack)
