@@ -1,6 +1,7 @@
 """What the tests on the emulator share (not a test module): publishing a champion, the consumer's
 settings for a test stack, reading the verdicts stream back, a registry of trained versions."""
 
+import os
 import tempfile
 import uuid
 from pathlib import Path
@@ -25,6 +26,18 @@ if TYPE_CHECKING:
 
     from stream_consumer.local_runner import Handler, LocalRunner
     from training.settings import TrainingSettings
+
+
+def child_env(without: tuple[str, ...], extra: dict[str, str]) -> dict[str, str]:
+    """A child process's environment: this one's, less the tracking and Prefect addresses and the
+    settings prefixed `without`, but with the session's embedding cache (tests/conftest.py), plus `extra`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"MLFLOW_TRACKING_URI", "PREFECT_API_URL"} and not k.startswith(without)
+    }
+    cache = os.environ.get("TRAINING_EMBEDDING_CACHE_FILE")
+    return env | ({"TRAINING_EMBEDDING_CACHE_FILE": cache} if cache else {}) | extra
 
 
 def publish_scorer(s3: "S3Client", bucket: str, scorer: LinearScorer, version: str) -> ChampionManifest:

@@ -1,7 +1,6 @@
 """`python -m training train` as a newcomer runs it: no options — every shared set, every category, the
 cascade on — against a fresh tracking store and the stack's models bucket, promotes its first model."""
 
-import os
 import subprocess
 import sys
 import time
@@ -12,6 +11,7 @@ import pytest
 
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import Stack
+from tests.emulator import child_env
 from training import registry
 from training.settings import TrainingSettings
 
@@ -21,22 +21,15 @@ pytestmark = pytest.mark.e2e
 def _newcomer_env(state_dir: Path, data_dir: Path, endpoint_url: str, models_bucket: str) -> dict[str, str]:
     """No training settings but where things are: the data, a fresh state directory (its tracking store),
     the emulator and the session's models bucket; the session's embedding cache and Prefect server."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"MLFLOW_TRACKING_URI", "PREFECT_API_URL"} and not k.startswith("TRAINING_")
-    }
-    cache = os.environ.get("TRAINING_EMBEDDING_CACHE_FILE")  # the session's (tests/conftest.py)
-    return (
-        env
-        | ({"TRAINING_EMBEDDING_CACHE_FILE": cache} if cache else {})
-        | {
+    return child_env(
+        ("TRAINING_",),
+        {
             "AWS_ENDPOINT_URL": endpoint_url,
             "DATA_DIR": str(data_dir),
             "TRAINING_STATE_DIR": str(state_dir),
             "TRAINING_MODELS_BUCKET": models_bucket,
             "PREFECT_API_URL": str(prefect.settings.PREFECT_API_URL.value()),
-        }
+        },
     )
 
 

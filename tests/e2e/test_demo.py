@@ -16,28 +16,22 @@ import pytest
 from infra.localstack import free_port, read_pid
 from producer_sim.shapes import FIRST_UNCAUGHT
 from runtime.paths import PROJECT_ROOT
+from tests.emulator import child_env
 
 pytestmark = pytest.mark.e2e
 
 
 def _demo_env(endpoint_url: str, state_dir: Path, data_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in {"MLFLOW_TRACKING_URI", "PREFECT_API_URL"} and not k.startswith(("DEMO_", "TRAINING_"))
-    }
-    cache = os.environ.get("TRAINING_EMBEDDING_CACHE_FILE")  # the session's (tests/conftest.py)
-    return (
-        env
-        | ({"TRAINING_EMBEDDING_CACHE_FILE": cache} if cache else {})
-        | {
+    return child_env(
+        ("DEMO_", "TRAINING_"),
+        {
             "AWS_ENDPOINT_URL": endpoint_url,
             "DATA_DIR": str(data_dir),
             "DEMO_STATE_DIR": str(state_dir),
             "DEMO_MLFLOW_PORT": str(free_port()),
             "DEMO_PREFECT_PORT": str(free_port()),
             "DEMO_EVIDENTLY_PORT": str(free_port()),
-        }
+        },
     )
 
 
