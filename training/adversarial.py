@@ -206,6 +206,8 @@ OBFUSCATIONS: dict[str, Obfuscation] = {
     "foreign sentence appended": lambda t, r: f"{t} {r.choice(ITALIAN_SENTENCES)}",
     "foreign text in front": _french_in_front,
 }
+# The families of `OBFUSCATIONS` that put text of another language beside the message.
+LANGUAGE_FAMILIES = frozenset({"foreign sentence appended", "foreign text in front"})
 # Applied to `FOREIGN_INSULTS` and `FOREIGN_CHAT`: the toxic words are in a language the fast model does
 # not know, the rest in one it does.
 FOREIGN_FAMILIES: dict[str, Obfuscation] = {

@@ -30,7 +30,14 @@ from runtime.paths import PROJECT_ROOT
 from stream_consumer import encoder
 from stream_consumer.scorer import CategoryModel
 from training import registry
-from training.adversarial import ALLOWED_TERM, EvasionFloors, EvasionReport, evasion_suite
+from training.adversarial import (
+    ALLOWED_TERM,
+    LANGUAGE_FAMILIES,
+    OBFUSCATIONS,
+    EvasionFloors,
+    EvasionReport,
+    evasion_suite,
+)
 from training.behaviour import (
     BehaviourCheck,
     BehaviourReport,
@@ -295,8 +302,17 @@ def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) ->
     policy = ChannelPolicy(allow_terms=(ALLOWED_TERM,))
     head = evasion_head(model)
     thresholds = CATEGORY_THRESHOLDS.get(head, DEFAULT_THRESHOLDS)
+    # The language families attack the harm categories; a model of a community's removals alone (an
+    # English community's standard) says nothing of text in another language, so it is not held to them.
+    harm = head is not Category.REMOVAL
+    families = OBFUSCATIONS if harm else {k: f for k, f in OBFUSCATIONS.items() if k not in LANGUAGE_FAMILIES}
     report = evasion_suite(
-        lambda texts: category_scores(model, texts, policy)[head], toxic, benign, thresholds
+        lambda texts: category_scores(model, texts, policy)[head],
+        toxic,
+        benign,
+        thresholds,
+        families,
+        foreign_families=None if harm else {},
     )
     get_run_logger().info(
         "evasion suite on %s: %d toxic removed in clean form, %d benign", head, len(toxic), len(benign)
