@@ -83,8 +83,11 @@ format: $(VENV)/.synced  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: install check-data lint  ## lint, then every test (unit, integration on LocalStack, e2e)
-	$(RUN) -m pytest
+# Two workers (pytest-xdist), each with its own LocalStack, moto and Prefect; the slowest tests are
+# printed at the end. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+test: install check-data lint  ## lint, then every test (unit, integration on LocalStack, e2e), in parallel
+	$(RUN) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --maxschedchunk 1)
 
 test-unit: $(VENV)/.synced  ## pure tests only, no services
 	$(RUN) -m pytest -m "not integration and not e2e"

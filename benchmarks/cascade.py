@@ -107,7 +107,10 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
                 "fast": float(roc_auc_score(y, fast_scores(model, texts)[Category.TOXICITY])),
                 "cascade": float(roc_auc_score(y, category_scores(model, texts)[Category.TOXICITY])),
                 "escalated": escalation(
-                    model.cascade, fast_scores(model, texts), [identify(encoder_text(t)) for t in texts]
+                    model.cascade,
+                    fast_scores(model, texts),
+                    [encoder_text(t) for t in texts],
+                    [identify(encoder_text(t)) for t in texts],
                 ),
             }
             return out
@@ -116,7 +119,8 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
         fast_val = fast_scores(model, [e.text for e in val])
         mix = mix_texts(data_dir)
         fast_mix = fast_scores(model, mix)
-        mix_languages = [identify(encoder_text(t)) for t in mix]
+        mix_encoded = [encoder_text(t) for t in mix]
+        mix_languages = [identify(t) for t in mix_encoded]
         curve = []
         for share in SHARES:
             heads = {}
@@ -133,7 +137,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
             curve.append(
                 {
                     "share": share,
-                    "escalated_mix": escalation(at.cascade, fast_mix, mix_languages),  # type: ignore[arg-type]
+                    "escalated_mix": escalation(at.cascade, fast_mix, mix_encoded, mix_languages),  # type: ignore[arg-type]
                     "roc_auc": {n: r.roc_auc for n, r in reports.items()},
                     "review_share": {n: r.review_share for n, r in reports.items()},
                     "remove_precision": {n: r.remove_precision for n, r in reports.items()},

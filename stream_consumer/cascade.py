@@ -37,6 +37,7 @@ from numpy.typing import NDArray
 from contracts.verdict import Stage
 from stream_consumer import language
 from stream_consumer.encoder import MAX_PARTS
+from stream_consumer.identity import names_identity
 from stream_consumer.language import UNDETERMINED, Languages
 
 CHUNK = 32  # parts (short messages) embedded between two looks at the clock
@@ -266,6 +267,19 @@ def _read(
         )
 
 
+def uncertain(
+    cascade: Cascade, fast: dict[str, NDArray[np.float64]], texts: Sequence[str]
+) -> NDArray[np.bool_]:
+    """The messages the fast model may not judge alone: a score in a category's uncertain band, or a
+    text that names an identity group (the fast model's words carry its training sets' history of each
+    group, see stream_consumer/identity.py)."""
+    out = np.fromiter(map(names_identity, texts), dtype=bool, count=len(texts))
+    for name, head in cascade.heads.items():
+        if name in fast:
+            out |= head.uncertain(fast[name])
+    return out
+
+
 def run(
     cascade: Cascade | None,
     fast: dict[str, NDArray[np.float64]],
@@ -296,10 +310,7 @@ def run(
     batch = _Batch.of(cascade, texts, languages, mixes or [language.languages(t) for t in texts])
     foreign = ~batch.known | batch.mixed  # the fast model cannot be left to judge these alone
     must = foreign | (np.asarray(forced, dtype=bool) if forced is not None else np.zeros(n, dtype=bool))
-    unsure = np.zeros(n, dtype=bool)
-    for name, head in cascade.heads.items():
-        if name in fast:
-            unsure |= head.uncertain(fast[name])
+    unsure = uncertain(cascade, fast, texts)
     cost = [parts_of(t) for t in texts]
     order = fair_order(
         np.flatnonzero(must | unsure).tolist(),

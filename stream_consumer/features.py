@@ -526,8 +526,16 @@ class TextFeaturizer:
     ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
         """One block of columns (words, or character n-grams) as sorted (row, column, value) entries:
         sublinear tf times idf, each row l2-normalised within the block (or divided by `row_norm`)."""
-        key = rows * self.n_columns + cols
-        uniq, tf = np.unique(key, return_counts=True)  # sorted by row, then column
+        # Each distinct (row, column) key and its count, sorted by row, then column. A stable sort and
+        # the run starts: the keys arrive as a few runs sorted by row, which it merges faster than the
+        # general sort of np.unique.
+        key = np.sort(rows * self.n_columns + cols, kind="stable")
+        first = np.empty(len(key), dtype=bool)
+        first[:1] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        start = np.flatnonzero(first)
+        tf = np.diff(start, append=len(key))
+        uniq = key[start]
         r = uniq // self.n_columns
         c = uniq % self.n_columns
         data = (1.0 + np.log(tf.astype(np.float64))) * self.idf[c]  # sublinear tf, as scikit-learn

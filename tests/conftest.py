@@ -44,11 +44,33 @@ class TestEnv(BaseSettings):
     aws_endpoint_url: str | None = Field(default=None, validation_alias=AliasChoices("AWS_ENDPOINT_URL"))
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The tests marked `slow` first, longest first, each of the first two followed by a quick one.
+
+    `make test` runs two pytest-xdist workers that each take two tests at the start, then one more
+    whenever they run low: so the two longest start at once, on different workers, and the rest of the
+    long ones are taken early, while quick tests fill the gaps; a long test started last would hold
+    the whole run up."""
+
+    def seconds(item: pytest.Item) -> float:
+        marker = item.get_closest_marker("slow")
+        return float(marker.args[0]) if marker else 0.0
+
+    slow = sorted((i for i in items if seconds(i) > 0), key=seconds, reverse=True)
+    quick = [i for i in items if seconds(i) == 0]
+    head = [item for pair in zip(slow[:2], quick[:2], strict=False) for item in pair]
+    items[:] = [*head, *(i for i in [*slow, *quick] if i not in head)]
+
+
 @pytest.fixture(scope="session", autouse=True)
 def shared_embedding_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """One embedding cache for every training of the session, in-process or in a child (the demo's):
-    each test keeps its own state directory, but none embeds a text another already has."""
-    path = tmp_path_factory.mktemp("embeddings") / "embeddings.sqlite"
+    each test keeps its own state directory, but none embeds a text another already has. Under
+    pytest-xdist the workers share it (SQLite serialises their writes)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "embeddings"
+    folder.mkdir(exist_ok=True)
+    path = folder / "embeddings.sqlite"
     before = os.environ.get("TRAINING_EMBEDDING_CACHE_FILE")
     os.environ["TRAINING_EMBEDDING_CACHE_FILE"] = str(path)
     yield path

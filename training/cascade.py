@@ -23,7 +23,7 @@ from sklearn.metrics import roc_auc_score
 
 from contracts.categories import DEFAULT_ACTING, Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS
-from stream_consumer.cascade import Cascade, EncoderHead, logit
+from stream_consumer.cascade import Cascade, EncoderHead, logit, uncertain
 from stream_consumer.encoder import ENCODER_NAME
 from stream_consumer.language import UNDETERMINED, identify
 from stream_consumer.moderation import encoder_input
@@ -168,13 +168,13 @@ def fast_scores(model: CategoryModel, texts: Sequence[str]) -> dict[str, NDArray
     return category_scores(replace(model, cascade=None), texts)
 
 
-def escalation(cascade: Cascade, fast: dict[str, NDArray[np.float64]], languages: Sequence[str]) -> float:
-    """The share of texts the cascade sends to the encoder (any category's band, or the language)."""
+def escalation(
+    cascade: Cascade, fast: dict[str, NDArray[np.float64]], texts: Sequence[str], languages: Sequence[str]
+) -> float:
+    """The share of texts the cascade sends to the encoder (any category's band, a named identity
+    group, or the language)."""
     n = len(languages)
     if n == 0:
         return 0.0
     out = np.fromiter((not cascade.knows(lang) for lang in languages), dtype=bool, count=n)
-    for name, head in cascade.heads.items():
-        if name in fast:
-            out |= head.uncertain(fast[name])
-    return float(out.mean())
+    return float((out | uncertain(cascade, fast, texts)).mean())

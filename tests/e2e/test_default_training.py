@@ -33,6 +33,7 @@ def _newcomer_env(state_dir: Path, data_dir: Path, endpoint_url: str, models_buc
     )
 
 
+@pytest.mark.slow(600)
 @pytest.mark.timeout(1_800)  # every set, with the cascade's embeddings of every text a cold cache lacks
 def test_the_default_training_promotes_its_first_model(
     data_dir: Path, tmp_path: Path, endpoint_url: str, fresh_stack: Stack, prefect_server: None

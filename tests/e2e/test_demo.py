@@ -56,6 +56,7 @@ def _group_alive(pgid: int, grace: float = 5.0) -> bool:
     return True
 
 
+@pytest.mark.slow(1_300)
 @pytest.mark.timeout(1_600)  # three trainings of every category with the cascade, and the traffic
 def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)

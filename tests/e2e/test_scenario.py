@@ -95,6 +95,7 @@ def _auc(verdicts: list[Verdict], truth: dict[str, GroundTruth], ids: set[str]) 
     return float(roc_auc_score(labels, list(scored.values())))
 
 
+@pytest.mark.slow(300)
 def test_the_community_switches_and_the_system_adapts(
     fresh_stack: Stack,
     endpoint_url: str,

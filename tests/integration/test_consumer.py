@@ -320,10 +320,17 @@ def test_an_output_stream_that_is_missing_for_a_while_loses_nothing(
     late = fresh_stack.output_stream.model_copy(update={"name": f"{fresh_stack.output_stream.name}-late"})
     stack = fresh_stack.model_copy(update={"output_stream": late})
     settings = consumer_settings(stack, endpoint_url, tmp_path, maximum_retry_attempts=-1)
-    # WHEN it appears only after a few seconds of failing batches
-    timer = threading.Timer(4.0, lambda: ensure_stream(aws.client("kinesis", endpoint_url), late))
-    timer.start()
-    stats = run_in_process(settings, idle_exit_s=6)
+    # WHEN it appears only two seconds after the first batch came back failed
+    consumer = build_consumer(settings)
+    timer = threading.Timer(2.0, lambda: ensure_stream(aws.client("kinesis", endpoint_url), late))
+
+    def handler(event: dict[str, Any], context: object) -> object:
+        response = consumer.handle_event(event)
+        if response["batchItemFailures"] and not timer.is_alive() and not timer.finished.is_set():
+            timer.start()
+        return response
+
+    stats = run_with(settings, handler, idle_exit_s=6)
     timer.join()
     # THEN the failed batches were retried until they went through, and nothing was lost
     assert stats.partial_failures > 0

@@ -92,6 +92,7 @@ def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server
     assert _manifest(settings, stack) == before
 
 
+@pytest.mark.slow(150)
 def test_rollback_moves_the_alias_and_the_manifest_under_the_lock(
     settings: TrainingSettings,
     prefect_server: None,

@@ -60,7 +60,7 @@ def test_a_cascade_fits_travels_and_scores(tmp_path: Path) -> None:
     german = _examples(80, 4, german=True)
     texts, y = [e.text for e in german], [e.labels[Category.TOXICITY] for e in german]
     fast = fast_scores(loaded, texts)
-    assert escalation(loaded.cascade, fast, ["de"] * len(texts)) == 1.0
+    assert escalation(loaded.cascade, fast, texts, ["de"] * len(texts)) == 1.0
     final = category_scores(loaded, texts)["toxicity"]
     assert roc_auc_score(y, final) > 0.9
     assert roc_auc_score(y, final) > roc_auc_score(y, fast["toxicity"])

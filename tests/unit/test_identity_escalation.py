@@ -1,0 +1,45 @@
+"""Messages naming an identity group go to the encoder: the word list, its matching, and the cascade's
+use of it (the fast model's words carry the history of each group's name in its training sets)."""
+
+import numpy as np
+
+from contracts.verdict import Stage
+from stream_consumer import cascade
+from stream_consumer.identity import IDENTITY_WORDS, names_identity
+from tests.fakes import WordEncoder
+from tests.unit.test_cascade import _cascade
+from training.identity import TERMS
+
+
+def test_every_form_the_templated_identity_set_uses_is_a_listed_word() -> None:
+    # the bias gate's subgroups are exactly the groups whose mention escalates
+    forms = {w.lower() for t in TERMS for f in (t.adjective, t.person, t.people) for w in f.split()}
+    assert forms - {"a", "an", "person", "people"} <= IDENTITY_WORDS
+
+
+def test_a_group_is_named_by_a_whole_word_in_any_case() -> None:
+    assert names_identity("Muslims are welcome here")
+    assert names_identity("my neighbour is GAY.")
+    assert names_identity("we met two deaf students")
+    assert not names_identity("a blackberry and a mangold")  # part of a word is no name
+    assert not names_identity("this is fine")
+    assert not names_identity("")
+
+
+def test_a_message_naming_a_group_is_read_by_the_encoder_whatever_its_fast_score() -> None:
+    texts = ["this is fine", "the muslims are fine", "this is bad", "all the women are bad"]
+    fast = np.array([0.05, 0.05, 0.95, 0.95])  # every one far outside the band (0.4, 0.7)
+    out = cascade.run(_cascade(), {"removal": fast}, texts, ["en"] * 4, WordEncoder())
+    assert out.stage == [Stage.FAST, Stage.ENCODER, Stage.FAST, Stage.ENCODER]
+    # the encoder's word decides the named ones: "bad" high, "fine" low
+    p = out.probability["removal"]
+    assert p[0] == 0.05 and p[2] == 0.95
+    assert p[1] < 0.05 and p[3] > 0.95
+
+
+def test_the_escalated_share_counts_messages_naming_a_group() -> None:
+    from training.cascade import escalation  # noqa: PLC0415 - training's side of the same rule
+
+    texts = ["this is fine", "the muslims are fine"]
+    fast = {"removal": np.array([0.05, 0.05])}
+    assert escalation(_cascade(), fast, texts, ["en", "en"]) == 0.5
