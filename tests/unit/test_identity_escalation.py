@@ -33,8 +33,10 @@ def test_a_message_naming_a_group_is_read_by_the_encoder_whatever_its_fast_score
     assert out.stage == [Stage.FAST, Stage.ENCODER, Stage.FAST, Stage.ENCODER]
     # the encoder's word decides the named ones: "bad" high, "fine" low
     p = out.probability["removal"]
-    assert p[0] == 0.05 and p[2] == 0.95
-    assert p[1] < 0.05 and p[3] > 0.95
+    assert p[0] == 0.05
+    assert p[2] == 0.95
+    assert p[1] < 0.05
+    assert p[3] > 0.95
 
 
 def test_the_escalated_share_counts_messages_naming_a_group() -> None:
