@@ -42,6 +42,7 @@ class DemoSettings(BaseSettings):
     training_sources: list[Source] = Field(default_factory=lambda: list(_ALL_BUT_TWEETS))
     keep_services: bool = True  # leave LocalStack and the UIs up after the summary (`make down`)
     step_timeout_s: float = 600.0
+    bias_max_decline: float = Field(default=0.03, ge=0, le=0.1)  # see child_env
 
     @property
     def sizes(self) -> tuple[int, int, int]:
@@ -82,6 +83,11 @@ def child_env(
             state_dir=settings.state_dir,
             tracking_uri=mlflow_url,
             sources=settings.training_sources,
+            # The tweets' hate labels follow dialect (Sap et al., 2019): learning the moderators' labels
+            # lowers the hate head's templated identity score under the r/science champion's lower
+            # bound, above the floor. The story's operator accepts that decline (recorded with the
+            # promotion); the default is none.
+            bias_max_decline=settings.bias_max_decline,
         ),
         MonitoringSettings.for_stack(
             stack,

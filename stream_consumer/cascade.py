@@ -37,7 +37,7 @@ from numpy.typing import NDArray
 from contracts.verdict import Stage
 from stream_consumer import language
 from stream_consumer.encoder import MAX_PARTS
-from stream_consumer.identity import names_identity
+from stream_consumer.identity import short_and_names_identity
 from stream_consumer.language import UNDETERMINED, Languages
 
 CHUNK = 32  # parts (short messages) embedded between two looks at the clock
@@ -271,9 +271,9 @@ def uncertain(
     cascade: Cascade, fast: dict[str, NDArray[np.float64]], texts: Sequence[str]
 ) -> NDArray[np.bool_]:
     """The messages the fast model may not judge alone: a score in a category's uncertain band, or a
-    text that names an identity group (the fast model's words carry its training sets' history of each
-    group, see stream_consumer/identity.py)."""
-    out = np.fromiter(map(names_identity, texts), dtype=bool, count=len(texts))
+    short text that names an identity group (the fast model's words carry its training sets' history of
+    each group, see stream_consumer/identity.py)."""
+    out = np.fromiter(map(short_and_names_identity, texts), dtype=bool, count=len(texts))
     for name, head in cascade.heads.items():
         if name in fast:
             out |= head.uncertain(fast[name])

@@ -368,12 +368,33 @@ def bias_failures(
             f"templated identity set: final score {mine.final.value:.4f} below {settings.bias_floor}"
         )
     theirs = (champion or {}).get(TEMPLATED)
-    if theirs is not None and theirs.final.lo is not None and mine.final.value < theirs.final.lo:
-        failures.append(
-            f"templated identity set: final score {mine.final.value:.4f} below the champion's lower bound "
-            f"{theirs.final.lo:.4f}"
-        )
+    if theirs is not None and theirs.final.lo is not None:
+        bar = theirs.final.lo - settings.bias_max_decline
+        if mine.final.value < bar:
+            accepted = (
+                f" less the accepted decline {settings.bias_max_decline}" if settings.bias_max_decline else ""
+            )
+            failures.append(
+                f"templated identity set: final score {mine.final.value:.4f} below the champion's lower "
+                f"bound {theirs.final.lo:.4f}{accepted}"
+            )
     return failures
+
+
+def bias_accepted(
+    settings: TrainingSettings, challenger: dict[str, BiasReport], champion: dict[str, BiasReport] | None
+) -> list[str]:
+    """The decline an operator accepted (`bias_max_decline`), when the challenger used it: a reason the
+    promotion records beside its decision."""
+    mine, theirs = challenger.get(TEMPLATED), (champion or {}).get(TEMPLATED)
+    if mine is None or theirs is None or theirs.final.lo is None or mine.final.value >= theirs.final.lo:
+        return []
+    if mine.final.value < theirs.final.lo - settings.bias_max_decline:
+        return []
+    return [
+        f"templated identity score {mine.final.value:.4f} under the champion's lower bound "
+        f"{theirs.final.lo:.4f}, within the operator's accepted decline {settings.bias_max_decline}"
+    ]
 
 
 def _reference(model: CategoryModel, items: Sequence[Example], size: int, seed: int, path: Path) -> Path:
@@ -729,6 +750,11 @@ def train_flow(
         sizes={n: (r.n, r.positives) for n, r in reports.items()},
         differences=incumbent.differences,
     )
+    accepted = bias_accepted(settings, biases, incumbent.biases if champion_version else None)
+    if decision.promote and accepted:  # the operator's acceptance is part of why it was promoted
+        decision = decision.model_copy(
+            update={"reasons": [*decision.reasons, *(f"bias gate: {a}" for a in accepted)]}
+        )
     manifest_uri = promote(settings, version, champion_version, decision, trigger)
     return TrainResult(
         run_id=run_id,

@@ -73,6 +73,11 @@ class TrainingSettings(DeployableSettings):
     # bound is not promoted.
     bias_floor: float = 0.90
     bias_resamples: int = 200
+    # How far under the champion's lower bound an operator accepts a challenger's templated score (the
+    # floor still holds): 0 by default. A community's own labels can carry a bias of their own (the
+    # tweets' hate labels follow dialect, Sap et al., 2019); learning them is then a decision someone
+    # makes, and the promotion's reasons record it.
+    bias_max_decline: float = Field(default=0.0, ge=0.0, le=0.1)
     # The cascade (training/cascade.py): encoder heads over the fast model, whose uncertain bands hold
     # this share of the validation texts together (the benchmark's curve: 5% keeps the handler above
     # 2,000 msg/s on one core); embeddings cached under the state directory. The fast model knows a

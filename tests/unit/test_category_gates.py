@@ -13,7 +13,7 @@ from training.behaviour import (
     short_benign_below_review,
 )
 from training.bias import BiasReport, Estimate
-from training.flow import TEMPLATED, bias_failures
+from training.flow import TEMPLATED, bias_accepted, bias_failures
 from training.promotion import decide
 from training.settings import TrainingSettings
 
@@ -101,3 +101,23 @@ def test_the_bias_gate_holds_the_floor_and_the_champions_lower_bound() -> None:
         bias_failures=below_champion,
     )
     assert not d.promote
+
+
+def test_an_operator_can_accept_a_bounded_decline_which_is_recorded_and_the_floor_still_holds() -> None:
+    accepting = TrainingSettings(bias_floor=0.90, bias_max_decline=0.03)
+    champion = _bias(0.95, 0.92)
+    # 0.91 is under the champion's lower bound 0.92 but within 0.03 of it: accepted, and said so
+    assert bias_failures(accepting, _bias(0.91, 0.89), champion) == []
+    assert bias_accepted(accepting, _bias(0.91, 0.89), champion) == [
+        "templated identity score 0.9100 under the champion's lower bound 0.9200, within the operator's "
+        "accepted decline 0.03"
+    ]
+    # past the accepted decline it is refused, and nothing is recorded as accepted
+    refused = bias_failures(accepting, _bias(0.885, 0.87), _bias(0.95, 0.92))
+    assert any("less the accepted decline 0.03" in f for f in refused)
+    assert bias_accepted(accepting, _bias(0.885, 0.87), _bias(0.95, 0.92)) == []
+    # the floor holds whatever the operator accepts
+    assert any("below 0.9" in f for f in bias_failures(accepting, _bias(0.895, 0.88), _bias(0.91, 0.9)))
+    # at or above the champion's bound there is nothing to accept; by default nothing is accepted
+    assert bias_accepted(accepting, _bias(0.93, 0.91), champion) == []
+    assert bias_failures(TrainingSettings(bias_floor=0.90), _bias(0.91, 0.89), champion)

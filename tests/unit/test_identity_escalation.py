@@ -5,7 +5,7 @@ import numpy as np
 
 from contracts.verdict import Stage
 from stream_consumer import cascade
-from stream_consumer.identity import IDENTITY_WORDS, names_identity
+from stream_consumer.identity import IDENTITY_WORDS, SHORT_WORDS, names_identity, short_and_names_identity
 from tests.fakes import WordEncoder
 from tests.unit.test_cascade import _cascade
 from training.identity import TERMS
@@ -24,6 +24,16 @@ def test_a_group_is_named_by_a_whole_word_in_any_case() -> None:
     assert not names_identity("a blackberry and a mangold")  # part of a word is no name
     assert not names_identity("this is fine")
     assert not names_identity("")
+
+
+def test_only_a_short_message_naming_a_group_escalates_for_it() -> None:
+    short = " ".join(["the", "muslims", *["here"] * (SHORT_WORDS - 2)])
+    assert short_and_names_identity(short)
+    assert not short_and_names_identity(short + " too")  # one word longer: the fast model's windows
+    assert not short_and_names_identity("this is fine")
+    # small talk padding an insult that names a group ("the old mill") does not send it to the encoder
+    padded = "you stupid idiot " + "the weather was mild and we walked past the old mill " * 3
+    assert not short_and_names_identity(padded)
 
 
 def test_a_message_naming_a_group_is_read_by_the_encoder_whatever_its_fast_score() -> None:
