@@ -23,9 +23,11 @@ def _line(**fields: object) -> str:
 def test_a_decision_on_each_known_category_is_read() -> None:
     for category in ("toxicity", "hate", "spam", "removal"):
         decision = parse_decision(_line(category=category))
-        assert isinstance(decision, ModeratorDecision) and decision.category == category
+        assert isinstance(decision, ModeratorDecision)
+        assert decision.category == category
     before_categories = parse_decision(_line())  # decisions before categories were on removal
-    assert isinstance(before_categories, ModeratorDecision) and before_categories.category == "removal"
+    assert isinstance(before_categories, ModeratorDecision)
+    assert before_categories.category == "removal"
 
 
 def test_a_decision_on_a_category_no_model_scores_is_skipped_by_name() -> None:
