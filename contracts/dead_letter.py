@@ -43,13 +43,21 @@ class RejectReason(StrEnum):
         return cls.WRONG_SCHEMA
 
 
+DETAIL_CAP = 500  # characters of a dead letter's detail: it goes to logs and to a queue message
+
+
 def explain(err: ValidationError) -> str:
-    """A readable account of a schema failure that never quotes the input (it may be message text)."""
+    """A readable account of a schema failure that never quotes the input (it may be message text):
+    the schema's own field names and pydantic's message; a field outside the schema is not named (its
+    name is the sender's text, of any length)."""
     parts = []
     for e in err.errors(include_input=False, include_url=False)[:5]:
-        loc = ".".join(str(p) for p in e["loc"]) or "(payload)"
+        if e["type"] == "extra_forbidden":
+            loc = "(a field outside the schema)"
+        else:
+            loc = ".".join(str(p) for p in e["loc"]) or "(payload)"
         parts.append(f"{loc}: {e['msg']}")
-    return "; ".join(parts)
+    return "; ".join(parts)[:DETAIL_CAP]
 
 
 class DeadLetter(BaseModel):
@@ -95,7 +103,7 @@ class DeadLetter(BaseModel):
             )
         return cls(
             reason=reason,
-            detail=detail,
+            detail=detail[:DETAIL_CAP],
             shard_id=shard,
             sequence_number=sequence,
             partition_key=key,

@@ -7,6 +7,7 @@ see `webhook_url_from_secret`), and is never logged.
 """
 
 import json
+import re
 import time
 import urllib.error
 import urllib.request
@@ -53,10 +54,28 @@ def _mrkdwn(text: str) -> str:
     return text if len(text) <= SECTION_CHARS else text[: SECTION_CHARS - 1] + "…"
 
 
+# What a value (a labeller's name, an id) may not bring into an alert: line breaks (a forged line),
+# Slack's markup (bold, italic, strike, code: a forged emphasis) — shown as look-alikes —, and links
+# (defanged as security reports do: "https[:]//evil[.]example").
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+_MARKUP = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02b9"})
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+_DOMAIN_DOT = re.compile(r"(?i)(?<=[a-z0-9-])\.(?=[a-z]{2,}\b)")
+
+
+def inert(value: str) -> str:
+    """A value as plain, one-line text in an alert: no line break, markup or link survives."""
+    one_line = _BREAKS.sub(" ", value).translate(_MARKUP)
+    return _DOMAIN_DOT.sub("[.]", _SCHEME.sub(r"\1[:]", one_line))
+
+
 def payload(kind: AlertKind, title: str, fields: Mapping[str, object]) -> dict[str, object]:
-    """A Slack incoming-webhook body: a `text` fallback plus one section of fields."""
-    lines = [f"*{k}*: {v:.4f}" if isinstance(v, float) else f"*{k}*: {v}" for k, v in fields.items()]
-    text = _mrkdwn(f"{_ICONS[kind]} chat-moderation — {title}")
+    """A Slack incoming-webhook body: a `text` fallback plus one section of fields. The title and the
+    values may carry names others chose: both are made inert; the field names are the code's own."""
+    lines = [
+        f"*{k}*: {v:.4f}" if isinstance(v, float) else f"*{k}*: {inert(str(v))}" for k, v in fields.items()
+    ]
+    text = _mrkdwn(f"{_ICONS[kind]} chat-moderation — {inert(title)}")
     fields_section = {"type": "section", "text": {"type": "mrkdwn", "text": _mrkdwn("\n".join(lines))}}
     return {
         "text": text,

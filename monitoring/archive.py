@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
+from contracts.categories import Category
 from contracts.storage import ArchivedMessage, ModeratorDecision, gunzip_text
 from runtime.errors import AwsError, aws_errors
 from runtime.logs import structured_logger
@@ -102,12 +103,26 @@ def select(
     return kept[-last:] if last else kept
 
 
+CATEGORIES = frozenset(c.value for c in Category)
+
+
 @dataclass
 class Feedback:
     """Moderator decisions read from the feedback prefix, and what had to be skipped."""
 
     decisions: list[ModeratorDecision] = field(default_factory=list)
     skipped: Counter[str] = field(default_factory=Counter)
+
+
+def parse_decision(line: str) -> ModeratorDecision | str:
+    """One line of a feedback object: the decision, or why it cannot be learnt from
+    (`malformed_decision`, or `unknown_category` for a category no model scores: one such line must
+    not fail every later retraining)."""
+    try:
+        decision = ModeratorDecision.model_validate_json(line)
+    except ValidationError:
+        return "malformed_decision"
+    return decision if decision.category in CATEGORIES else "unknown_category"
 
 
 def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
@@ -126,10 +141,11 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
             for line in text.splitlines():
                 if not line.strip():
                     continue
-                try:
-                    out.decisions.append(ModeratorDecision.model_validate_json(line))
-                except ValidationError:
-                    out.skipped["malformed_decision"] += 1
+                decision = parse_decision(line)
+                if isinstance(decision, str):
+                    out.skipped[decision] += 1
+                else:
+                    out.decisions.append(decision)
     if out.skipped:
         log.warning({"event": "feedback_skipped", "reasons": dict(out.skipped)})
     return out

@@ -126,11 +126,14 @@ def _auc(u: float, removed: int, allowed: int) -> tuple[float, float] | None:
     """ROC-AUC from the Mann–Whitney count and its Hanley–McNeil variance (None without both classes)."""
     if not removed or not allowed:
         return None
-    a = u / (removed * allowed)
-    q1, q2 = a / (2 - a), 2 * a * a / (1 + a)
-    variance = (a * (1 - a) + (removed - 1) * (q1 - a * a) + (allowed - 1) * (q2 - a * a)) / (
-        removed * allowed
-    )
+    pairs = removed * allowed
+    a = u / pairs
+    # The variance is read at an AUC half a pair away from 0 and 1: at exactly 0 or 1 the formula gives
+    # none, and a labeller the model ranks perfectly wrong beside others it ranks perfectly would look
+    # like doubt (z 0) instead of the certainty it is; the half pair keeps few decisions uncertain.
+    v = min(max(a, 0.5 / pairs), 1 - 0.5 / pairs)
+    q1, q2 = v / (2 - v), 2 * v * v / (1 + v)
+    variance = (v * (1 - v) + (removed - 1) * (q1 - v * v) + (allowed - 1) * (q2 - v * v)) / pairs
     return a, max(variance, 0.0)
 
 

@@ -9,7 +9,7 @@ import re
 import time
 import unicodedata
 from base64 import b64decode
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
@@ -326,25 +326,13 @@ def moderate(
             categories, category = judged
             if category is not None:
                 score, thresholds = categories[category].score, categories[category].thresholds
-        if p.rules.block is not None:
-            action, reasons, category = Action.REMOVE, [p.rules.block.reason], None
-        elif not p.model_input.text:  # every word is one the channel allows
-            action, reasons = Action.ALLOW, [f"rule:allow:{t}" for t in p.rules.allow_terms]
-        elif (
-            cascaded is not None
-            and i is not None
-            and cascaded.unjudged[i]
-            and not (category is not None and categories[category].action is Action.REMOVE)
-        ):  # the fast model's evidence stands when it removes; below that, a person judges
-            mix = ", ".join(code for code, _ in p.languages.shares) or p.language
-            action, reasons = Action.REVIEW, [f"language {mix}: no encoder score, sent to human review"]
-        elif judged is not None and category is not None:
-            action = categories[category].action
-            reasons = [r.feature for r in categories[category].reasons]
-        elif judged is not None:
-            action, reasons = Action.ALLOW, ["no scored category acts in this channel"]
-        else:
-            action, reasons = Action.REVIEW, ["no model available: sent to human review"]
+        unread = cascaded is not None and i is not None and bool(cascaded.unjudged[i])
+        action, reasons, category = decide_action(
+            p.rules,
+            bool(p.model_input.text),
+            judged,
+            ", ".join(code for code, _ in p.languages.shares) or p.language if unread else None,
+        )
         action, reasons, signals = _in_context(
             p, action, reasons, context, bands[k] if bands else (), counted
         )
@@ -380,6 +368,53 @@ def moderate(
         )
         moderated.append(Moderated(p.record, p.message, verdict))
     return BatchOutcome(moderated, rejected, counted)
+
+
+def decide_action(
+    rules: RuleOutcome,
+    has_words: bool,
+    judged: tuple[dict[str, CategoryScore], str | None] | None,
+    unread_language: str | None,
+) -> tuple[Action, list[str], str | None]:
+    """A message's action before its context (which can only raise it), its reasons and the deciding
+    category, by precedence:
+
+    1. the channel's block rule removes (no category decides);
+    2. a message whose every word the channel allows is allowed;
+    3. a message in a language the encoder should have read but did not (`unread_language`, past the
+       batch's budget) goes to review — unless its deciding category removes on the fast model's
+       evidence, which stands;
+    4. the deciding category's action (`judged`: every category's score and the decider, see
+       `deciding_category`);
+    5. allow when no scored category acts in the channel;
+    6. review when there was no model to score with (`judged` None).
+    """
+    categories, category = judged if judged is not None else ({}, None)
+    if rules.block is not None:
+        return Action.REMOVE, [rules.block.reason], None
+    if not has_words:
+        return Action.ALLOW, [f"rule:allow:{t}" for t in rules.allow_terms], category
+    removes = category is not None and categories[category].action is Action.REMOVE
+    if unread_language is not None and not removes:
+        return (
+            Action.REVIEW,
+            [f"language {unread_language}: no encoder score, sent to human review"],
+            category,
+        )
+    if category is not None:
+        return categories[category].action, [r.feature for r in categories[category].reasons], category
+    if judged is not None:
+        return Action.ALLOW, ["no scored category acts in this channel"], None
+    return Action.REVIEW, ["no model available: sent to human review"], None
+
+
+def deciding_category(categories: Mapping[str, CategoryScore]) -> str | None:
+    """The acting category that decides a verdict: the one asking for the strongest action, the
+    highest score among equals; None when none acts in the channel."""
+    acting = [name for name, c in categories.items() if c.acts]
+    if not acting:
+        return None
+    return max(acting, key=lambda n: (_RANK[categories[n].action], categories[n].score))
 
 
 def _in_context(
@@ -424,8 +459,4 @@ def _judge(
             action=action_for(probability, rule.thresholds) if acts else Action.ALLOW,
             reasons=[Reason(feature=f) for f in s.reasons[i]],
         )
-    acting = [name for name, c in categories.items() if c.acts]
-    if not acting:
-        return categories, None
-    decider = max(acting, key=lambda n: (_RANK[categories[n].action], categories[n].score))
-    return categories, decider
+    return categories, deciding_category(categories)

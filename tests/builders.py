@@ -5,7 +5,7 @@ import json
 from base64 import b64encode
 from datetime import UTC, datetime
 from itertools import count
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid4
 
 from botocore.exceptions import ClientError
@@ -17,6 +17,9 @@ from contracts.policy import Thresholds
 from contracts.storage import ArchivedMessage, gzip_lines
 from contracts.verdict import Action, Verdict
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
+
+if TYPE_CHECKING:
+    from stream_consumer.cascade import Cascade
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 # Short insults and small talk: a corpus small models learn in a second (the category and stack tests).
@@ -135,3 +138,26 @@ def archived(user: str, text: str = "an ordinary comment", seq: int = 1) -> Arch
 def archive_body(messages: list[ArchivedMessage], extra_lines: tuple[str, ...] = ()) -> bytes:
     """An archive object's bytes (gzip'd JSON Lines), with optional raw extra lines."""
     return gzip_lines([m.model_dump_json() for m in messages] + list(extra_lines))
+
+
+SHA = "e" * 64  # the test encoder's identity
+
+
+def word_cascade(band: tuple[float, float] = (0.4, 0.7), languages: tuple[str, ...] = ("en",)) -> "Cascade":
+    """A cascade with one `removal` head reading `tests.fakes.WordEncoder`'s first dimension: the
+    encoder's word decides an escalated English message."""
+    import numpy as np  # noqa: PLC0415 - only the cascade's tests need it
+
+    from stream_consumer.cascade import Cascade, EncoderHead  # noqa: PLC0415
+    from stream_consumer.encoder import DIMENSIONS  # noqa: PLC0415
+
+    weights = np.zeros(DIMENSIONS)
+    weights[0] = 8.0
+    head = EncoderHead(
+        weights=weights,
+        intercept=-4.0,
+        stacked=np.array([0.0, 1.0, 0.0]),
+        alone=np.array([1.0, 0.0]),
+        band=band,
+    )
+    return Cascade("test-encoder", SHA, {"removal": head}, languages)

@@ -42,3 +42,20 @@ def test_a_hostile_value_cannot_ping_a_channel_or_make_slack_refuse_the_alert() 
     assert blocks[0]["text"]["text"] == ":shield: chat-moderation — &lt;!channel&gt; m3 held out"
     assert blocks[1]["text"]["text"].startswith("*labeller*: &lt;@U1|x&gt;xxx")
     assert all(len(b["text"]["text"]) <= 3000 for b in blocks)
+
+
+def test_a_name_cannot_forge_a_line_emphasis_or_a_link() -> None:
+    # GIVEN a labeller's name with a line break, Slack markup and links, in a field and in the title
+    name = "m3\n*:trophy: champion promoted* _ok_ ~x~ `y` https://evil.example/login www.evil.example"
+    body = payload(AlertKind.LABELS_HELD_OUT, f"{name} held out", {"labeller": name})
+    blocks = body["blocks"]
+    assert isinstance(blocks, list)
+    title, fields = blocks[0]["text"]["text"], blocks[1]["text"]["text"]
+    # THEN each is one line (ours: "*labeller*: …"), with no markup but our own and no link Slack would make
+    for text in (title, fields.removeprefix("*labeller*: ")):
+        assert "\n" not in text
+        assert not any(c in text for c in "*_~`")
+        assert "://" not in text
+        assert "evil.example" not in text
+    assert "https[:]//evil[.]example/login" in fields
+    assert fields.startswith("*labeller*: m3 ")

@@ -12,30 +12,16 @@ from numpy.typing import NDArray
 from contracts.policy import ChannelPolicy, PolicyBook
 from contracts.verdict import Action, Stage
 from stream_consumer import cascade
-from stream_consumer.cascade import Cascade, EncoderHead, EncoderMismatchError
-from stream_consumer.encoder import DIMENSIONS
+from stream_consumer.cascade import EncoderMismatchError
 from stream_consumer.language import languages
 from stream_consumer.moderation import Champion, encoder_input, moderate
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
 from tests.builders import kinesis_record, message
+from tests.builders import word_cascade as _cascade
 from tests.fakes import KeywordScorer, WordEncoder
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
-SHA = "e" * 64
-
-
-def _cascade(band: tuple[float, float] = (0.4, 0.7), languages: tuple[str, ...] = ("en",)) -> Cascade:
-    weights = np.zeros(DIMENSIONS)
-    weights[0] = 8.0
-    head = EncoderHead(
-        weights=weights,
-        intercept=-4.0,
-        stacked=np.array([0.0, 1.0, 0.0]),  # the encoder's word decides an escalated English message
-        alone=np.array([1.0, 0.0]),
-        band=band,
-    )
-    return Cascade("test-encoder", SHA, {"removal": head}, languages)
 
 
 def _run(fast: list[float], languages: list[str], **kwargs: object) -> cascade.Cascaded:

@@ -6,8 +6,8 @@ import numpy as np
 from contracts.verdict import Stage
 from stream_consumer import cascade
 from stream_consumer.identity import IDENTITY_WORDS, SHORT_WORDS, names_identity, short_and_names_identity
+from tests.builders import word_cascade as _cascade
 from tests.fakes import WordEncoder
-from tests.unit.test_cascade import _cascade
 from training.identity import TERMS
 
 

@@ -180,3 +180,50 @@ def test_hundreds_of_honest_labellers_are_not_flagged_by_chance_and_a_flipper_am
     assert audit_labels(decisions, verdicts, None, POLICY).held_out == []
     audit = audit_labels(flipped(decisions, "a7"), verdicts, None, POLICY)
     assert [a.labeller for a in audit.labellers if a.flags] == ["a7"]
+
+
+def _perfect(n: int, flipper: str) -> tuple[list[ModeratorDecision], dict[UUID, Verdict]]:
+    """Easy data: the model's score is 0.9 on every message whose truth is remove, 0.1 on the others;
+    `flipper` labels every one of theirs the opposite way."""
+    decisions, verdicts = [], {}
+    for i in range(n):
+        truth = i % 3 == 0
+        v = verdict(score=0.9 if truth else 0.1)
+        verdicts[v.message_id] = v
+        decisions.append(
+            ModeratorDecision(
+                message_id=v.message_id,
+                label="remove" if truth else "allow",
+                decided_by=f"m{1 + i % 5}",
+                decided_at=THEN + timedelta(seconds=i),
+            )
+        )
+    return flipped(decisions, flipper), verdicts
+
+
+def test_a_flipper_the_model_ranks_perfectly_wrong_beside_perfect_others_is_flagged() -> None:
+    # GIVEN 1,000 decisions the model ranks perfectly, one moderator's 200 all flipped (both AUCs exact:
+    # Hanley-McNeil gives them no variance)
+    decisions, verdicts = _perfect(1000, "m3")
+    # WHEN audited
+    audit = audit_labels(decisions, verdicts, None, POLICY)
+    # THEN certainty is not doubt: the flipper is flagged and all of theirs held out, nobody else
+    by = {a.labeller: a for a in audit.labellers}
+    assert by["m3"].model_auc == 0.0
+    assert by["m3"].others_model_auc == 1.0
+    assert by["m3"].flags == ["disagreement"]
+    assert {k for k, a in by.items() if a.flags} == {"m3"}
+    assert len(audit.held_out) == 200
+
+
+def test_a_perfect_disagreement_on_a_handful_of_decisions_is_not_certainty() -> None:
+    # GIVEN the same easy data with the minimum lowered, a labeller of three decisions all flipped
+    decisions, verdicts = _perfect(1000, "none")
+    few = flipped([d.model_copy(update={"decided_by": "new"}) for d in decisions[:3]], "new")
+    policy = POLICY.model_copy(update={"min_decisions": 1})
+    audit = audit_labels([*few, *decisions[3:]], verdicts, None, policy)
+    # THEN its z stays finite and under the bar: three pairs are not proof
+    new = next(a for a in audit.labellers if a.labeller == "new")
+    assert new.z is not None
+    assert new.z < POLICY.min_z
+    assert new.flags == []

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from contracts.dead_letter import DeadLetter, RejectReason
+from contracts.dead_letter import DETAIL_CAP, DeadLetter, RejectReason
 from contracts.lambda_event import EventError, KinesisRecord, read_event
 from contracts.policy import ChannelPolicy, PolicyBook, Thresholds
 from contracts.verdict import Action
@@ -72,6 +72,22 @@ def test_dead_letter_detail_never_quotes_the_text(kinesis_record: Record) -> Non
     result = parse(kinesis_record(message(text=secret)), NOW, 1024)
     assert isinstance(result, DeadLetter)
     assert "private" not in result.detail
+
+
+def test_a_field_outside_the_schema_is_never_named_and_a_detail_is_capped(kinesis_record: Record) -> None:
+    # GIVEN a message with an unknown field whose name is the sender's words, 900 KB of them
+    name = "please read my words " * 45_000
+    extra: dict[str, Any] = {name: 1, "reply_to": "m-1"}
+    result = parse(kinesis_record(message(**extra)), NOW, 1024)
+    # THEN the reason says so, the detail names neither field and stays short, and the dead letter is
+    # far under a queue message's limit (SQS refuses more than 256 KiB: the shard would stall)
+    assert isinstance(result, DeadLetter)
+    assert result.reason is RejectReason.UNKNOWN_FIELD
+    assert "words" not in result.detail
+    assert "reply_to" not in result.detail
+    assert "outside the schema" in result.detail
+    assert len(result.detail) <= DETAIL_CAP
+    assert len(result.model_dump_json()) < 4_096
 
 
 def test_invisible_only_text_is_empty_after_normalisation(kinesis_record: Record) -> None:
