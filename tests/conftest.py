@@ -1,17 +1,20 @@
 """Session fixtures: the data sets, and a real LocalStack started once per test session."""
 
+import contextlib
 import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
+from botocore.exceptions import ClientError
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, MotoServer, free_port, is_ready
 from infra.telemetry import quiet
+from runtime import aws
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
@@ -140,12 +143,18 @@ def prefect_server() -> Iterator[None]:
 
 
 @pytest.fixture
-def fresh_stack(endpoint_url: str) -> Stack:
-    """A whole stack of this test's own (streams small and fresh: LocalStack slows as they fill)."""
+def fresh_stack(endpoint_url: str) -> Iterator[Stack]:
+    """A whole stack of this test's own (streams small and fresh: LocalStack slows as they fill). Its
+    streams are deleted afterwards: the emulator's Kinesis spends CPU on every shard it keeps, and a
+    session creates a few hundred."""
     spec = unique_stack()
     spec = spec.model_copy(update={"input_stream": spec.input_stream.model_copy(update={"shards": 4})})
     bootstrap(spec, endpoint_url)
-    return spec
+    yield spec
+    kinesis = aws.client("kinesis", endpoint_url)
+    for stream in (spec.input_stream.name, spec.output_stream.name):
+        with contextlib.suppress(ClientError):  # never created (a missing stream's test), or gone
+            kinesis.delete_stream(StreamName=stream, EnforceConsumerDeletion=True)
 
 
 @pytest.fixture(scope="session")

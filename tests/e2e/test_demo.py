@@ -56,8 +56,10 @@ def _group_alive(pgid: int, grace: float = 5.0) -> bool:
     return True
 
 
-@pytest.mark.slow(1_300)
-@pytest.mark.timeout(1_600)  # three trainings of every category with the cascade, and the traffic
+@pytest.mark.slow(1_500)
+# Three trainings of every category with the cascade, and the traffic: 25 minutes measured beside the
+# default training on the other worker of a 2-core machine.
+@pytest.mark.timeout(2_700)
 def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)
     proc = subprocess.run(
@@ -67,7 +69,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=1_500,
+        timeout=2_600,
     )
     print(proc.stdout[-6000:])  # the closing tables, shown with `pytest -s`
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
@@ -132,21 +134,25 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     ("step_log", "children"),
     [
         ("train.log", "train"),  # the servers are up and the training CLI runs
-        ("check1.log", "consumer, bot, check1"),  # the consumer and the bot run, so does a drift check
+        # the consumer and the bot run, so does a drift check (after the champion's training)
+        pytest.param("check1.log", "consumer, bot, check1", marks=pytest.mark.slow(200)),
     ],
     ids=["during-training", "during-a-drift-check"],
 )
+@pytest.mark.timeout(1_500)
 def test_ctrl_c_stops_everything_the_run_started(
     endpoint_url: str, data_dir: Path, tmp_path: Path, step_log: str, children: str
 ) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)
+    # The champion learns r/science alone (a minute, not ten): what is tested is the Ctrl-C.
+    env["DEMO_TRAINING_SOURCES"] = '["rscience"]'
     log = (tmp_path / "demo.out").open("w")
     proc = subprocess.Popen(
         [sys.executable, "-m", "demo", "--quick"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
     )
     try:
-        # Wait until the step is under way, then press Ctrl-C.
-        deadline = time.monotonic() + 400
+        # Wait until the step is under way, then press Ctrl-C (a drift check comes after a training).
+        deadline = time.monotonic() + 900
         while not list(tmp_path.glob(f"demo/*/{step_log}")):
             assert proc.poll() is None, (tmp_path / "demo.out").read_text()
             assert time.monotonic() < deadline, f"the story never reached {step_log}"
