@@ -247,8 +247,11 @@ def _read(
     picked: list[int],
     fast: dict[str, NDArray[np.float64]],
     final: dict[str, NDArray[np.float64]],
+    named_only: NDArray[np.bool_],
 ) -> None:
-    """Embed the picked messages, every segment apart, and write their final probabilities."""
+    """Embed the picked messages, every segment apart, and write their final probabilities (for a
+    message escalated only because it names a group, those of the heads in IDENTITY_HEADS: the others
+    keep the fast model's)."""
     segments = [(k, seg) for k, i in enumerate(picked) for seg in batch.segments[i]]
     embeddings, owner = encoder.embed_parts([text for _, (_, text) in segments])
     message = np.array([k for k, _ in segments], dtype=np.intp)[owner]  # each part's message
@@ -262,9 +265,26 @@ def _read(
         np.maximum.at(raw, message, scores)  # each message's highest part
         foreign_raw = np.full(len(idx), -np.inf)
         np.maximum.at(foreign_raw, message[apart], scores[apart])  # and its highest in another language
-        final[name][idx] = head.judge(
+        judged = head.judge(
             fast[name][idx], raw, foreign_raw, batch.known[idx], batch.mixed[idx], batch.readable[idx]
         )
+        final[name][idx] = (
+            judged if name in IDENTITY_HEADS else np.where(named_only[idx], fast[name][idx], judged)
+        )
+
+
+# The heads a message naming an identity group is escalated for: the one judging attacks on a group.
+# Toxicity's flags on short tweets naming "man" or "white" rose with the encoder's reading while their
+# padded copies (too long to name a group for the cascade) kept the fast score: the padding gate fell.
+IDENTITY_HEADS = frozenset({"hate"})
+
+
+def _in_bands(cascade: Cascade, fast: dict[str, NDArray[np.float64]], n: int) -> NDArray[np.bool_]:
+    out = np.zeros(n, dtype=bool)
+    for name, head in cascade.heads.items():
+        if name in fast:
+            out |= head.uncertain(fast[name])
+    return out
 
 
 def uncertain(
@@ -273,11 +293,10 @@ def uncertain(
     """The messages the fast model may not judge alone: a score in a category's uncertain band, or a
     short text that names an identity group (the fast model's words carry its training sets' history of
     each group, see stream_consumer/identity.py)."""
-    out = np.fromiter(map(short_and_names_identity, texts), dtype=bool, count=len(texts))
-    for name, head in cascade.heads.items():
-        if name in fast:
-            out |= head.uncertain(fast[name])
-    return out
+    named = np.fromiter(map(short_and_names_identity, texts), dtype=bool, count=len(texts))
+    if not IDENTITY_HEADS & set(cascade.heads):
+        named[:] = False
+    return named | _in_bands(cascade, fast, len(texts))
 
 
 def run(
@@ -311,6 +330,7 @@ def run(
     foreign = ~batch.known | batch.mixed  # the fast model cannot be left to judge these alone
     must = foreign | (np.asarray(forced, dtype=bool) if forced is not None else np.zeros(n, dtype=bool))
     unsure = uncertain(cascade, fast, texts)
+    named_only = unsure & ~_in_bands(cascade, fast, n) & ~must
     cost = [parts_of(t) for t in texts]
     order = fair_order(
         np.flatnonzero(must | unsure).tolist(),
@@ -325,7 +345,7 @@ def run(
         while hi < len(order) and parts < CHUNK:
             parts, hi = parts + cost[order[hi]], hi + 1
         try:
-            _read(encoder, cascade, batch, order[lo:hi], fast, final)
+            _read(encoder, cascade, batch, order[lo:hi], fast, final, named_only)
         except Exception:  # a failing encoder is spent budget, never a failed batch
             break
         done[order[lo:hi]] = True

@@ -143,9 +143,13 @@ def archive_body(messages: list[ArchivedMessage], extra_lines: tuple[str, ...] =
 SHA = "e" * 64  # the test encoder's identity
 
 
-def word_cascade(band: tuple[float, float] = (0.4, 0.7), languages: tuple[str, ...] = ("en",)) -> "Cascade":
-    """A cascade with one `removal` head reading `tests.fakes.WordEncoder`'s first dimension: the
-    encoder's word decides an escalated English message."""
+def word_cascade(
+    band: tuple[float, float] = (0.4, 0.7),
+    languages: tuple[str, ...] = ("en",),
+    heads: tuple[str, ...] = ("removal",),
+) -> "Cascade":
+    """A cascade whose heads (`removal` alone by default) read `tests.fakes.WordEncoder`'s first
+    dimension: the encoder's word decides an escalated English message."""
     import numpy as np  # noqa: PLC0415 - only the cascade's tests need it
 
     from stream_consumer.cascade import Cascade, EncoderHead  # noqa: PLC0415
@@ -160,4 +164,4 @@ def word_cascade(band: tuple[float, float] = (0.4, 0.7), languages: tuple[str, .
         alone=np.array([1.0, 0.0]),
         band=band,
     )
-    return Cascade("test-encoder", SHA, {"removal": head}, languages)
+    return Cascade("test-encoder", SHA, dict.fromkeys(heads, head), languages)

@@ -36,22 +36,40 @@ def test_only_a_short_message_naming_a_group_escalates_for_it() -> None:
     assert not short_and_names_identity(padded)
 
 
-def test_a_message_naming_a_group_is_read_by_the_encoder_whatever_its_fast_score() -> None:
+def test_a_message_naming_a_group_is_read_by_the_encoder_for_hate_whatever_its_fast_score() -> None:
     texts = ["this is fine", "the muslims are fine", "this is bad", "all the women are bad"]
     fast = np.array([0.05, 0.05, 0.95, 0.95])  # every one far outside the band (0.4, 0.7)
-    out = cascade.run(_cascade(), {"removal": fast}, texts, ["en"] * 4, WordEncoder())
+    scores = {"hate": fast, "toxicity": fast.copy()}
+    out = cascade.run(_cascade(heads=("hate", "toxicity")), scores, texts, ["en"] * 4, WordEncoder())
     assert out.stage == [Stage.FAST, Stage.ENCODER, Stage.FAST, Stage.ENCODER]
-    # the encoder's word decides the named ones: "bad" high, "fine" low
-    p = out.probability["removal"]
-    assert p[0] == 0.05
-    assert p[2] == 0.95
-    assert p[1] < 0.05
-    assert p[3] > 0.95
+    # the encoder's word decides hate for the named ones: "bad" high, "fine" low
+    hate = out.probability["hate"]
+    assert hate[0] == 0.05
+    assert hate[2] == 0.95
+    assert hate[1] < 0.05
+    assert hate[3] > 0.95
+    # the other heads keep the fast model's score: a group's name is no reason to doubt them
+    assert out.probability["toxicity"].tolist() == fast.tolist()
+
+
+def test_a_message_in_a_band_is_read_for_every_head_whether_or_not_it_names_a_group() -> None:
+    texts = ["the muslims are fine"]
+    scores = {"hate": np.array([0.05]), "toxicity": np.array([0.5])}  # toxicity in its band
+    out = cascade.run(_cascade(heads=("hate", "toxicity")), scores, texts, ["en"], WordEncoder())
+    assert out.probability["toxicity"][0] < 0.05
+    assert out.probability["hate"][0] < 0.05
+
+
+def test_without_a_hate_head_a_group_is_no_reason_to_escalate() -> None:
+    out = cascade.run(
+        _cascade(), {"removal": np.array([0.05])}, ["the muslims are fine"], ["en"], WordEncoder()
+    )
+    assert out.stage == [Stage.FAST]
 
 
 def test_the_escalated_share_counts_messages_naming_a_group() -> None:
     from training.cascade import escalation  # noqa: PLC0415 - training's side of the same rule
 
     texts = ["this is fine", "the muslims are fine"]
-    fast = {"removal": np.array([0.05, 0.05])}
-    assert escalation(_cascade(), fast, texts, ["en", "en"]) == 0.5
+    fast = {"hate": np.array([0.05, 0.05])}
+    assert escalation(_cascade(heads=("hate",)), fast, texts, ["en", "en"]) == 0.5
