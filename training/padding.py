@@ -5,9 +5,7 @@ import random
 import re
 from collections.abc import Sequence
 
-# The fewest and most benign words a padded copy carries: about as long as the behaviour test's padding
-# (fifty-odd words) and longer, so that the stack learns what such a pad does to a message.
-PAD_WORDS = (40, 80)
+PAD_WORDS = (20, 60)  # the fewest and most benign words a padded copy carries
 
 
 def pad(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:

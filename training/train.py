@@ -200,7 +200,7 @@ class CategoryParams(BaseModel):
     min_df: int = 2
     bigrams: bool = True
     chars: bool = True  # character n-grams of words beside the words (see `features.char_ngram_keys`)
-    # The share of training texts also learnt padded with benign words (40–80 of them, before or after:
+    # The share of training texts also learnt padded with benign words (20–60 of them, before or after:
     # `pad`) by the heads whose `padded` is set.
     padded_share: float = Field(default=0.5, ge=0, le=1)
     seed: int = 42
