@@ -103,9 +103,6 @@ def select(
     return kept[-last:] if last else kept
 
 
-CATEGORIES = frozenset(c.value for c in Category)
-
-
 @dataclass
 class Feedback:
     """Moderator decisions read from the feedback prefix, and what had to be skipped."""
@@ -122,7 +119,7 @@ def parse_decision(line: str) -> ModeratorDecision | str:
         decision = ModeratorDecision.model_validate_json(line)
     except ValidationError:
         return "malformed_decision"
-    return decision if decision.category in CATEGORIES else "unknown_category"
+    return decision if decision.category in Category else "unknown_category"
 
 
 def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:

@@ -280,11 +280,20 @@ IDENTITY_HEADS = frozenset({"hate"})
 
 
 def _in_bands(cascade: Cascade, fast: dict[str, NDArray[np.float64]], n: int) -> NDArray[np.bool_]:
+    """The messages whose fast score falls in some category's uncertain band."""
     out = np.zeros(n, dtype=bool)
     for name, head in cascade.heads.items():
         if name in fast:
             out |= head.uncertain(fast[name])
     return out
+
+
+def _naming(cascade: Cascade, texts: Sequence[str]) -> NDArray[np.bool_]:
+    """The short messages naming an identity group, when the cascade has a head they escalate for (the
+    texts are not read otherwise)."""
+    if not IDENTITY_HEADS & cascade.heads.keys():
+        return np.zeros(len(texts), dtype=bool)
+    return np.fromiter(map(short_and_names_identity, texts), dtype=bool, count=len(texts))
 
 
 def uncertain(
@@ -293,10 +302,7 @@ def uncertain(
     """The messages the fast model may not judge alone: a score in a category's uncertain band, or a
     short text that names an identity group (the fast model's words carry its training sets' history of
     each group, see stream_consumer/identity.py)."""
-    named = np.fromiter(map(short_and_names_identity, texts), dtype=bool, count=len(texts))
-    if not IDENTITY_HEADS & set(cascade.heads):
-        named[:] = False
-    return named | _in_bands(cascade, fast, len(texts))
+    return _naming(cascade, texts) | _in_bands(cascade, fast, len(texts))
 
 
 def run(
@@ -329,8 +335,9 @@ def run(
     batch = _Batch.of(cascade, texts, languages, mixes or [language.languages(t) for t in texts])
     foreign = ~batch.known | batch.mixed  # the fast model cannot be left to judge these alone
     must = foreign | (np.asarray(forced, dtype=bool) if forced is not None else np.zeros(n, dtype=bool))
-    unsure = uncertain(cascade, fast, texts)
-    named_only = unsure & ~_in_bands(cascade, fast, n) & ~must
+    banded, named = _in_bands(cascade, fast, n), _naming(cascade, texts)
+    unsure = banded | named
+    named_only = named & ~banded & ~must
     cost = [parts_of(t) for t in texts]
     order = fair_order(
         np.flatnonzero(must | unsure).tolist(),

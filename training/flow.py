@@ -367,18 +367,22 @@ def bias_failures(
         failures.append(
             f"templated identity set: final score {mine.final.value:.4f} below {settings.bias_floor}"
         )
-    theirs = (champion or {}).get(TEMPLATED)
-    if theirs is not None and theirs.final.lo is not None:
-        bar = theirs.final.lo - settings.bias_max_decline
-        if mine.final.value < bar:
-            accepted = (
-                f" less the accepted decline {settings.bias_max_decline}" if settings.bias_max_decline else ""
-            )
-            failures.append(
-                f"templated identity set: final score {mine.final.value:.4f} below the champion's lower "
-                f"bound {theirs.final.lo:.4f}{accepted}"
-            )
+    bound = _champion_bound(champion)
+    if bound is not None and mine.final.value < bound - settings.bias_max_decline:
+        accepted = (
+            f" less the accepted decline {settings.bias_max_decline}" if settings.bias_max_decline else ""
+        )
+        failures.append(
+            f"templated identity set: final score {mine.final.value:.4f} below the champion's lower "
+            f"bound {bound:.4f}{accepted}"
+        )
     return failures
+
+
+def _champion_bound(champion: dict[str, BiasReport] | None) -> float | None:
+    """The champion's lower confidence bound on the templated set (None: nothing to compare with)."""
+    theirs = (champion or {}).get(TEMPLATED)
+    return None if theirs is None else theirs.final.lo
 
 
 def bias_accepted(
@@ -386,14 +390,12 @@ def bias_accepted(
 ) -> list[str]:
     """The decline an operator accepted (`bias_max_decline`), when the challenger used it: a reason the
     promotion records beside its decision."""
-    mine, theirs = challenger.get(TEMPLATED), (champion or {}).get(TEMPLATED)
-    if mine is None or theirs is None or theirs.final.lo is None or mine.final.value >= theirs.final.lo:
-        return []
-    if mine.final.value < theirs.final.lo - settings.bias_max_decline:
+    mine, bound = challenger.get(TEMPLATED), _champion_bound(champion)
+    if mine is None or bound is None or not bound - settings.bias_max_decline <= mine.final.value < bound:
         return []
     return [
         f"templated identity score {mine.final.value:.4f} under the champion's lower bound "
-        f"{theirs.final.lo:.4f}, within the operator's accepted decline {settings.bias_max_decline}"
+        f"{bound:.4f}, within the operator's accepted decline {settings.bias_max_decline}"
     ]
 
 
