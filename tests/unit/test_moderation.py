@@ -90,6 +90,12 @@ def test_a_field_outside_the_schema_is_never_named_and_a_detail_is_capped(kinesi
     assert len(result.model_dump_json()) < 4_096
 
 
+def test_every_dead_letters_detail_is_capped_whatever_wrote_it(kinesis_record: Record) -> None:
+    # a detail from any path (an envelope's field, a reason's own text) keeps the queue message small
+    letter = DeadLetter.of(kinesis_record(b"x"), RejectReason.NOT_JSON, "d" * 100_000, NOW, 1024)
+    assert len(letter.detail) == DETAIL_CAP
+
+
 def test_invisible_only_text_is_empty_after_normalisation(kinesis_record: Record) -> None:
     out = moderate([kinesis_record(message(text="\u200b \u200d\t"))], champion(), PolicyBook(), NOW)
     assert [r.dead_letter.reason for r in out.rejected] == [RejectReason.EMPTY_TEXT]
