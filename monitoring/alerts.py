@@ -57,7 +57,8 @@ def _mrkdwn(text: str) -> str:
 # What a value (a labeller's name, an id) may not bring into an alert: line breaks (a forged line),
 # Slack's markup (bold, italic, strike, code: a forged emphasis) — shown as look-alikes —, and links
 # (defanged as security reports do: "https[:]//evil[.]example").
-_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]+")
+# Line breaks and the bidi controls (which would reorder what a reader sees) become a space.
+_BREAKS = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]+")
 _MARKUP = str.maketrans({"*": "\u2217", "_": "\u02cd", "~": "\u223c", "`": "\u02b9"})
 _SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 _DOMAIN_DOT = re.compile(r"(?i)(?<=[a-z0-9-])\.(?=[a-z]{2,}\b)")

@@ -315,6 +315,7 @@ def run(
     forced: Sequence[bool] | None = None,
     mixes: Sequence[Languages] | None = None,
     senders: Sequence[tuple[Hashable, Hashable]] | None = None,
+    normal: Sequence[str] | None = None,
     budget_s: float = float("inf"),
     clock: Callable[[], float] = time.monotonic,
 ) -> Cascaded:
@@ -335,7 +336,9 @@ def run(
     batch = _Batch.of(cascade, texts, languages, mixes or [language.languages(t) for t in texts])
     foreign = ~batch.known | batch.mixed  # the fast model cannot be left to judge these alone
     must = foreign | (np.asarray(forced, dtype=bool) if forced is not None else np.zeros(n, dtype=bool))
-    banded, named = _in_bands(cascade, fast, n), _naming(cascade, texts)
+    # A group is looked for in the normal form when the caller has it (what the fast model read: no
+    # invisible or look-alike letter hides a name from it), else in the text as written.
+    banded, named = _in_bands(cascade, fast, n), _naming(cascade, normal if normal is not None else texts)
     unsure = banded | named
     named_only = named & ~banded & ~must
     cost = [parts_of(t) for t in texts]

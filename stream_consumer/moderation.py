@@ -295,6 +295,7 @@ def moderate(
             forced=[p.policy.scoring == "encoder" for p in to_score],
             mixes=[p.languages for p in to_score],
             senders=[(p.message.channel_id, p.message.user_id) for p in to_score],
+            normal=[p.model_input.text for p in to_score],
             budget_s=encoder_budget_s,
             clock=clock,
         )

@@ -176,7 +176,8 @@ def category_scores(
     each: list[RuleOutcome | None] = list(outcomes) if outcomes else [None] * len(batch)
     originals = [encoder_input(t, b, o) for t, b, o in zip(texts, batch, each, strict=True)]
     languages = [identify(o) for o in originals]
-    return cascade.run(model.cascade, fast, originals, languages, encoder.shared()).probability
+    normal = [i.text for i in inputs]
+    return cascade.run(model.cascade, fast, originals, languages, encoder.shared(), normal=normal).probability
 
 
 def serving_scores(

@@ -59,3 +59,11 @@ def test_a_name_cannot_forge_a_line_emphasis_or_a_link() -> None:
         assert "evil.example" not in text
     assert "https[:]//evil[.]example/login" in fields
     assert fields.startswith("*labeller*: m3 ")
+
+
+def test_a_name_cannot_reorder_what_a_reader_sees() -> None:
+    body = payload(AlertKind.LABELS_HELD_OUT, "held out", {"labeller": "m3 \u202eevil\u202c \u2067x\u2069"})
+    blocks = body["blocks"]
+    assert isinstance(blocks, list)
+    text = blocks[1]["text"]["text"]
+    assert not any(c in text for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

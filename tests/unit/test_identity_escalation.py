@@ -73,3 +73,13 @@ def test_the_escalated_share_counts_messages_naming_a_group() -> None:
     texts = ["this is fine", "the muslims are fine"]
     fast = {"hate": np.array([0.05, 0.05])}
     assert escalation(_cascade(heads=("hate",)), fast, texts, ["en", "en"]) == 0.5
+
+
+def test_invisible_or_look_alike_letters_do_not_hide_a_group_from_the_cascade() -> None:
+    from stream_consumer.normalize import normal_form  # noqa: PLC0415
+
+    texts = ["mus\u200blims are vermin", "musl\u0456ms are vermin"]  # a zero-width space; a Cyrillic i
+    fast = {"hate": np.array([0.05, 0.05])}
+    normal = [normal_form(t).text for t in texts]
+    out = cascade.run(_cascade(heads=("hate",)), fast, texts, ["en", "en"], WordEncoder(), normal=normal)
+    assert out.stage == [Stage.ENCODER, Stage.ENCODER]
