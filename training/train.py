@@ -326,6 +326,7 @@ def fit_categories(
         extra[f"swapped_{scope}"] = _Part(
             [normal_form(t) for _, t in swaps], {c: y[idx] for c, y in train.labels.items()}
         )
+    padded_val: _Part | None = None
     if any(params.heads[c].padded for c in wanted):
         rng = np.random.default_rng(params.seed)
         chosen = np.sort(
@@ -340,6 +341,9 @@ def fit_categories(
         for k in range(2, STACK_PADDED_COPIES + 1):
             padded_val = _join(padded_val, _padded(validation, index, benign_val, params.seed + k))
     designs: dict[tuple[WindowSpec, ...] | tuple[str, ...], tuple[Standardiser, Design]] = {}
+    # The validation texts (and their padded copies) featurised once, read by every stacked head.
+    val_rows = BatchRows(featurizer, validation.texts)
+    padded = (padded_val, BatchRows(featurizer, padded_val.texts)) if padded_val is not None else None
     heads: dict[str, LinearScorer] = {}
     chosen_c: dict[Category, float] = {}
     aucs: dict[Category, dict[float, float]] = {}
@@ -352,9 +356,9 @@ def fit_categories(
                 *(("padded",) if head.padded else ()),
                 *(() if head.swaps == "none" else (f"swapped_{head.swaps}",)),
             )
-            stack_on = padded_val if head.padded else None
+            stack_on = padded if head.padded else None
             fitted = _fit_stacked(
-                featurizer, head, category, train, extra, copies, validation, designs, stack_on
+                featurizer, head, category, train, extra, copies, (validation, val_rows), designs, stack_on
             )
         heads[category], chosen_c[category], aucs[category] = fitted
     return TrainedCategories(CategoryModel(heads, {"categories": ",".join(heads)}), chosen_c, aucs)
@@ -373,13 +377,14 @@ def _fit_stacked(
     train: _Part,
     extra: dict[str, _Part],
     copies: tuple[str, ...],
-    validation: _Part,
+    validation: tuple[_Part, BatchRows],
     designs: dict[tuple[WindowSpec, ...] | tuple[str, ...], tuple[Standardiser, Design]],
-    padded_validation: _Part | None = None,
+    padded_validation: tuple[_Part, BatchRows] | None = None,
 ) -> tuple[LinearScorer, float, dict[float, float]]:
     """A head that learns from whole texts and the `copies` (of `extra`) joined to them (C chosen on
     the validation texts' whole-text ROC-AUC), then stacks its whole-text and highest-window scores on
-    validation (and its padded copies)."""
+    validation (and its padded copies). Each validation part comes with its rows, featurised once for
+    every head: a head scores the whole part and keeps the texts that label its category."""
     spec = WindowSpec(head.window_tokens, head.max_windows, head.row_norm)
     # Each part featurised whole once, standardised as the training texts are, shared by every head.
     if ("whole",) not in designs:
@@ -401,30 +406,31 @@ def _fit_stacked(
     text = np.arange(n if head.chars else featurizer.n_word_columns)
     columns = np.r_[text, n + np.asarray(style, dtype=np.int64)]
     matrix = stacked_rows[labelled][:, columns]
-    val_batch, y_val = _labelled(validation, category)
-    val_rows = BatchRows(featurizer, val_batch)  # featurised once for every C
+    val_part, val_rows = validation
+    y_val = val_part.labels[category]
+    val_idx = np.flatnonzero(y_val >= 0)
     lr = LogisticRegression(class_weight=head.class_weight, max_iter=head.max_iter, warm_start=True)
     scorers: dict[float, LinearScorer] = {}
     by_c: dict[float, float] = {}
     whole_only = np.array([1.0, 0.0, 0.0])
+    highest_only = np.array([0.0, 1.0, 0.0])
     for c in sorted(head.c_grid):
         lr.set_params(C=c)
         lr.fit(matrix, y_all[labelled])
         metadata = {"C": str(c), "category": category}
         scorers[c] = _export(featurizer, standardiser, lr, spec, metadata, columns)
-        by_c[c] = float(
-            roc_auc_score(y_val, replace(scorers[c], stack=whole_only).decision(val_batch, val_rows))
-        )
+        whole_val = replace(scorers[c], stack=whole_only).decision(val_part.texts, val_rows)
+        by_c[c] = float(roc_auc_score(y_val[val_idx], whole_val[val_idx]))
     best = max(by_c, key=lambda c: by_c[c])
-    stack_batch, y_stack = val_batch, y_val
-    if padded_validation is not None:
-        more, y_more = _labelled(padded_validation, category)
-        stack_batch, y_stack = [*val_batch, *more], np.concatenate([y_val, y_more])
     scorer = scorers[best]
-    stack_rows = val_rows if stack_batch is val_batch else BatchRows(featurizer, stack_batch)
-    whole_raw = replace(scorer, stack=whole_only).decision(stack_batch, stack_rows)
-    highest_raw = replace(scorer, stack=np.array([0.0, 1.0, 0.0])).decision(stack_batch, stack_rows)
-    stack = fit_stack(whole_raw, highest_raw, y_stack)
+    parts = [(val_part, val_rows), *([padded_validation] if padded_validation is not None else [])]
+    whole_raw, highest_raw, y_stack = [], [], []
+    for part, part_rows in parts:
+        idx = np.flatnonzero(part.labels[category] >= 0)
+        whole_raw.append(replace(scorer, stack=whole_only).decision(part.texts, part_rows)[idx])
+        highest_raw.append(replace(scorer, stack=highest_only).decision(part.texts, part_rows)[idx])
+        y_stack.append(part.labels[category][idx])
+    stack = fit_stack(np.concatenate(whole_raw), np.concatenate(highest_raw), np.concatenate(y_stack))
     metadata = {"C": str(best), "calibration": "stack", "category": category}
     # The stack is the calibration: its output is the log-odds, p = 1 / (1 + exp(-raw)).
     return replace(scorer, stack=stack, calibration_x=np.array([-1.0, 0.0]), metadata=metadata), best, by_c
