@@ -20,7 +20,12 @@ from training.lease import LockBusyError
 from training.settings import TrainingSettings
 from training.train import ModelParams
 
-pytestmark = pytest.mark.integration
+# One worker runs the module (pytest-xdist's loadgroup): its tests share the module's trainings.
+pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
+
+# The parameters of a first model every gate accepts (the first test asserts it is promoted): a test
+# that finds no champion (run alone, or on another worker than the first) trains with them.
+PROMOTED = ModelParams(c_grid=(1.0, 3.0))
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +40,7 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     settings: TrainingSettings, prefect_server: None, stack: Stack
 ) -> None:
     # WHEN the flow runs for the first time
-    first = train_flow(settings=settings, params=ModelParams(c_grid=(1.0, 3.0)), trigger="test")
+    first = train_flow(settings=settings, params=PROMOTED, trigger="test")
     # THEN version 1 is registered, aliased champion and challenger, and published
     assert first.version == "1"
     assert first.promoted
@@ -77,11 +82,12 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
 
 
 def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server: None, stack: Stack) -> None:
-    # GIVEN a registry whose champion is version 1 (from the test above, or a fresh run)
+    # GIVEN a registry with a champion (from the tests above, or trained here when this test runs alone)
     client = registry.client(settings)
-    if registry.champion_version(client, settings.model_name) is None:
-        train_flow(settings=settings, params=ModelParams(c_grid=(1.0,)), trigger="test")
     current = registry.champion_version(client, settings.model_name)
+    if current is None:
+        train_flow(settings=settings, params=PROMOTED, trigger="test")
+        current = registry.champion_version(client, settings.model_name)
     assert current is not None
     before = _manifest(settings, stack)
     # WHEN a promotion believes the champion is some other version
@@ -158,7 +164,7 @@ def _champion_and_another(settings: TrainingSettings) -> tuple[str, str]:
             and len(client.search_model_versions(f"name='{settings.model_name}'")) >= 2
         ):
             break
-        train_flow(settings=settings, params=ModelParams(c_grid=(1.0, 3.0)), trigger="test")
+        train_flow(settings=settings, params=PROMOTED, trigger="test")
     champion = registry.champion_version(client, settings.model_name)
     assert champion is not None
     versions = {str(v.version) for v in client.search_model_versions(f"name='{settings.model_name}'")}
