@@ -53,7 +53,7 @@ def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
     assert (training.model_name, training.models_bucket) == ("chat-moderation-run1", stack.models_bucket.name)
     assert (training.state_dir, training.tracking_uri) == (tmp_path, MLFLOW)
     # AND the training holds the gates at what the story's operator accepts (the defaults: 0 and 45%)
-    assert (training.bias_max_decline, training.padding_floor_kept) == (0.03, 0.35)
+    assert (training.bias_max_decline, training.padding_floor_kept) == (0.03, 0.25)
     assert (monitoring.archive_bucket, monitoring.dead_letter_queue) == (
         stack.archive_bucket.name,
         stack.dead_letter_queue.name,
