@@ -115,7 +115,8 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     # window boundary may fall inside it, where the count starts again: up to five more pass
     raiders = shapes["raid"]["messages"]
     floor = (raiders - 2 * FIRST_UNCAUGHT) / (raiders - FIRST_UNCAUGHT)
-    assert shapes["raid"]["caught_after_first_5"] >= floor, shapes
+    # (the summary's shares are rounded to four places: 30 of 35 caught reads 0.8571, under 30/35)
+    assert shapes["raid"]["caught_after_first_5"] >= round(floor, 4), shapes
     assert shapes["raid"]["first_flag_s"] <= 10, shapes
     assert shapes["flood"]["caught"] > 0, shapes
     assert shapes["burst"]["caught"] == 0, shapes
