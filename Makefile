@@ -84,11 +84,10 @@ format: $(VENV)/.synced  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff format .
 
 # Two workers (pytest-xdist), each with its own LocalStack, moto and Prefect; the slowest tests are
-# printed at the end. A module marked `xdist_group` runs on one worker (its tests share its trainings);
-# the others' tests go one by one, in the order `tests/conftest.py` gives. TEST_WORKERS=0: one process.
+# printed at the end. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
 test: install check-data lint  ## lint, then every test (unit, integration on LocalStack, e2e), in parallel
-	$(RUN) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --dist loadgroup --no-loadscope-reorder)
+	$(RUN) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --maxschedchunk 1)
 
 test-unit: $(VENV)/.synced  ## pure tests only, no services
 	$(RUN) -m pytest -m "not integration and not e2e"

@@ -48,13 +48,12 @@ class TestEnv(BaseSettings):
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The tests marked `slow` first, longest first, the two longest followed by two quick ones.
+    """The tests marked `slow` first, longest first, each of the first two followed by a quick one.
 
-    `make test` runs two pytest-xdist workers (`--dist loadgroup`, in this order, a module marked
-    `xdist_group` counting as one test): the first worker takes the first test, the second the second,
-    then each one more, and one more whenever it runs low. So the two longest start at once, on
-    different workers, each with a quick one queued behind it; the rest of the long ones are taken
-    early, while quick tests fill the gaps (a long test started last would hold the whole run up)."""
+    `make test` runs two pytest-xdist workers that each take two tests at the start, then one more
+    whenever they run low: so the two longest start at once, on different workers, and the rest of the
+    long ones are taken early, while quick tests fill the gaps; a long test started last would hold
+    the whole run up."""
 
     def seconds(item: pytest.Item) -> float:
         marker = item.get_closest_marker("slow")
@@ -62,7 +61,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
     slow = sorted((i for i in items if seconds(i) > 0), key=seconds, reverse=True)
     quick = [i for i in items if seconds(i) == 0]
-    head = [*slow[:2], *quick[:2]]
+    head = [item for pair in zip(slow[:2], quick[:2], strict=False) for item in pair]
     items[:] = [*head, *(i for i in [*slow, *quick] if i not in head)]
 
 

@@ -36,8 +36,7 @@ from training.flow import train_flow
 from training.settings import TrainingSettings
 from training.train import ModelParams
 
-# One worker runs the module (pytest-xdist's loadgroup): its tests share the module's trainings.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("drift_flow")]
+pytestmark = pytest.mark.integration
 
 
 class Receiver(BaseHTTPRequestHandler):

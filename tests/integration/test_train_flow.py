@@ -20,8 +20,7 @@ from training.lease import LockBusyError
 from training.settings import TrainingSettings
 from training.train import ModelParams
 
-# One worker runs the module (pytest-xdist's loadgroup): its tests share the module's trainings.
-pytestmark = [pytest.mark.integration, pytest.mark.xdist_group("registry")]
+pytestmark = pytest.mark.integration
 
 # The parameters of a first model every gate accepts (the first test asserts it is promoted): a test
 # that finds no champion (run alone, or on another worker than the first) trains with them.
