@@ -170,14 +170,28 @@ class LinearScorer:
             return _Parts(window_raw[best], windows.tfidf, contrib, meta_contrib, best)
         whole = rows.whole()
         whole_raw, contrib, meta_contrib = self._linear(whole)
+        highest = self._highest(whole_raw, rows)
+        a, b, c = self.stack
+        raw = a * whole_raw + b * highest + c
+        return _Parts(raw, whole.tfidf, contrib, meta_contrib, np.arange(len(batch), dtype=np.int64))
+
+    def _highest(self, whole_raw: NDArray[np.float64], rows: BatchRows) -> NDArray[np.float64]:
+        """Each text's highest window's linear score, given its whole-text score."""
         highest = whole_raw.copy()  # a text that fits in one window is its own highest window
         parts, long = rows.long(self.window)
         if parts is not None:
             window_raw, _, _ = self._linear(parts)
             highest[long] = window_raw[self._best(window_raw, parts)]
-        a, b, c = self.stack
-        raw = a * whole_raw + b * highest + c
-        return _Parts(raw, whole.tfidf, contrib, meta_contrib, np.arange(len(batch), dtype=np.int64))
+        return highest
+
+    def whole_and_highest(
+        self, batch: Sequence[NormalText], rows: BatchRows | None = None
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """The two linear scores a stack combines: each text's whole-text score and its highest
+        window's (what training fits the stack on)."""
+        rows = rows if rows is not None else BatchRows(self.featurizer, batch)
+        whole_raw = self._linear(rows.whole())[0]
+        return whole_raw, self._highest(whole_raw, rows)
 
     def decision(self, batch: Sequence[NormalText], rows: BatchRows | None = None) -> NDArray[np.float64]:
         """The uncalibrated score of each text (log-odds before calibration): the stack of its whole and

@@ -407,30 +407,31 @@ def _fit_stacked(
     columns = np.r_[text, n + np.asarray(style, dtype=np.int64)]
     matrix = stacked_rows[labelled][:, columns]
     val_part, val_rows = validation
-    y_val = val_part.labels[category]
-    val_idx = np.flatnonzero(y_val >= 0)
     lr = LogisticRegression(class_weight=head.class_weight, max_iter=head.max_iter, warm_start=True)
     scorers: dict[float, LinearScorer] = {}
+    val_scores: dict[float, tuple[NDArray[np.float64], NDArray[np.float64]]] = {}
     by_c: dict[float, float] = {}
-    whole_only = np.array([1.0, 0.0, 0.0])
-    highest_only = np.array([0.0, 1.0, 0.0])
+    y_val = val_part.labels[category]
     for c in sorted(head.c_grid):
         lr.set_params(C=c)
         lr.fit(matrix, y_all[labelled])
         metadata = {"C": str(c), "category": category}
         scorers[c] = _export(featurizer, standardiser, lr, spec, metadata, columns)
-        whole_val = replace(scorers[c], stack=whole_only).decision(val_part.texts, val_rows)
-        by_c[c] = float(roc_auc_score(y_val[val_idx], whole_val[val_idx]))
+        val_scores[c] = scorers[c].whole_and_highest(val_part.texts, val_rows)
+        by_c[c] = float(roc_auc_score(y_val[y_val >= 0], val_scores[c][0][y_val >= 0]))
     best = max(by_c, key=lambda c: by_c[c])
     scorer = scorers[best]
-    parts = [(val_part, val_rows), *([padded_validation] if padded_validation is not None else [])]
-    whole_raw, highest_raw, y_stack = [], [], []
-    for part, part_rows in parts:
-        idx = np.flatnonzero(part.labels[category] >= 0)
-        whole_raw.append(replace(scorer, stack=whole_only).decision(part.texts, part_rows)[idx])
-        highest_raw.append(replace(scorer, stack=highest_only).decision(part.texts, part_rows)[idx])
-        y_stack.append(part.labels[category][idx])
-    stack = fit_stack(np.concatenate(whole_raw), np.concatenate(highest_raw), np.concatenate(y_stack))
+    scored = [(y_val, val_scores[best])]
+    if padded_validation is not None:
+        padded_part, padded_rows = padded_validation
+        scored.append(
+            (padded_part.labels[category], scorer.whole_and_highest(padded_part.texts, padded_rows))
+        )
+    stack = fit_stack(
+        np.concatenate([whole[y >= 0] for y, (whole, _) in scored]),
+        np.concatenate([highest[y >= 0] for y, (_, highest) in scored]),
+        np.concatenate([y[y >= 0] for y, _ in scored]),
+    )
     metadata = {"C": str(best), "calibration": "stack", "category": category}
     # The stack is the calibration: its output is the log-odds, p = 1 / (1 + exp(-raw)).
     return replace(scorer, stack=stack, calibration_x=np.array([-1.0, 0.0]), metadata=metadata), best, by_c
