@@ -6,6 +6,7 @@ import numpy as np
 from contracts.verdict import Stage
 from stream_consumer import cascade
 from stream_consumer.identity import IDENTITY_WORDS, SHORT_WORDS, names_identity, short_and_names_identity
+from stream_consumer.normalize import normal_form
 from tests.builders import word_cascade as _cascade
 from tests.fakes import WordEncoder
 from training.identity import TERMS
@@ -76,8 +77,6 @@ def test_the_escalated_share_counts_messages_naming_a_group() -> None:
 
 
 def test_invisible_or_look_alike_letters_do_not_hide_a_group_from_the_cascade() -> None:
-    from stream_consumer.normalize import normal_form  # noqa: PLC0415
-
     texts = ["mus\u200blims are vermin", "musl\u0456ms are vermin"]  # a zero-width space; a Cyrillic i
     fast = {"hate": np.array([0.05, 0.05])}
     normal = [normal_form(t).text for t in texts]
