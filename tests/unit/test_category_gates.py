@@ -121,3 +121,9 @@ def test_an_operator_can_accept_a_bounded_decline_which_is_recorded_and_the_floo
     # at or above the champion's bound there is nothing to accept; by default nothing is accepted
     assert bias_accepted(accepting, _bias(0.93, 0.91), champion) == []
     assert bias_failures(TrainingSettings(bias_floor=0.90), _bias(0.91, 0.89), champion)
+
+
+def test_a_score_exactly_at_the_champions_lower_bound_needs_no_acceptance() -> None:
+    accepting = TrainingSettings(bias_floor=0.90, bias_max_decline=0.03)
+    assert bias_accepted(accepting, _bias(0.92, 0.90), _bias(0.95, 0.92)) == []
+    assert bias_failures(accepting, _bias(0.92, 0.90), _bias(0.95, 0.92)) == []

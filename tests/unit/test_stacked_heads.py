@@ -192,3 +192,15 @@ def test_identity_swaps_make_distinct_copies_when_asked_for_several() -> None:
     assert len(firsts) == 3
     assert len(set(firsts)) == 3
     assert "gay" not in firsts
+
+
+def test_whole_and_highest_are_the_two_scores_the_stack_combines() -> None:
+    # GIVEN a stacked head, a padded insult and the insult alone
+    head = fit_categories(_splits(), _params(padded=True)).model.heads[Category.TOXICITY]
+    texts = [normal_form(f"{' '.join(SMALL_TALK * 3)} you idiot"), normal_form("you idiot")]
+    # WHEN its two scores are read
+    whole, highest = head.whole_and_highest(texts)
+    # THEN the highest window reads the padded insult undiluted, and the stack of the two is the decision
+    assert highest[0] > whole[0]
+    a, b, c = head.stack
+    assert np.allclose(a * whole + b * highest + c, head.decision(texts))
