@@ -111,6 +111,19 @@ class ContextPolicy(BaseModel):
         return rule
 
 
+class ReviewPolicy(BaseModel):
+    """How a channel's messages reach its moderators (`review`): whether its automatic removals wait
+    for a human's confirmation in the queue (they are hidden meanwhile either way), and what happens
+    to a queued message nobody decides within `expire_after_s` (counted: a queue people cannot keep up
+    with is the burnout this measures)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    confirm_removals: bool = False
+    expire_after_s: int = Field(default=86_400, ge=60)
+    on_expiry: Literal["allow", "remove"] = "allow"
+
+
 class CategoryPolicy(BaseModel):
     """A channel's setting for one category; what it leaves out is the category's default."""
 
@@ -143,6 +156,7 @@ class ChannelPolicy(BaseModel):
     # small, sensitive channel can afford it).
     scoring: Literal["cascade", "encoder"] = "cascade"
     context: ContextPolicy = ContextPolicy()
+    review: ReviewPolicy = ReviewPolicy()
 
     def rule(self, category: str) -> CategoryRule:
         """Whether `category` acts in this channel, and its thresholds (defaults filled in)."""

@@ -91,6 +91,9 @@ class ModeratorDecision(BaseModel):
     decided_by: str
     decided_at: AwareDatetime
     category: str = "removal"  # what the moderator decided on (decisions before categories: removal)
+    # Where it was made: "bot" (the simulator's moderators reading the ground truth), "queue" (a
+    # moderator in the review app). Older decisions have none: "bot".
+    decision_source: str = "bot"
 
 
 class GroundTruth(BaseModel):

@@ -49,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
 def _erase(user_id: str, dry_run: bool) -> int:
     """Print the erasure report (JSON); exit 1 when something that could hold the user was unreadable."""
     from monitoring.erasure import erase_user  # noqa: PLC0415
+    from review.store import ReviewStore  # noqa: PLC0415
     from runtime import aws  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
@@ -56,6 +57,9 @@ def _erase(user_id: str, dry_run: bool) -> int:
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
     queue_url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
+    dynamodb = aws.client(
+        "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
+    )
     report = erase_user(
         s3,
         settings.archive_bucket,
@@ -65,6 +69,7 @@ def _erase(user_id: str, dry_run: bool) -> int:
         sqs,
         queue_url,
         dry_run=dry_run,
+        review=ReviewStore(dynamodb, settings.review_table),
     )
     print(report.model_dump_json(indent=2))
     return 0 if report.complete else 1

@@ -7,6 +7,7 @@ What identifies the user where:
   (and `verdict.user_id`) is the user;
 - feedback objects (`feedback/…jsonl`): a `ModeratorDecision` names only a `message_id`, so the user's
   feedback is the feedback on the message ids found in the user's archived lines;
+- review items (the moderators' queue, a DynamoDB table): each names its `user_id` and holds the text;
 - dead letters (SQS): the record's original payload (base64) is the chat message, `user_id` inside it
   (a truncated or non-JSON payload is searched for a `"user_id": "…"` pair; without one it cannot be
   attributed and is counted, not touched).
@@ -31,7 +32,7 @@ from base64 import b64decode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
@@ -197,10 +198,17 @@ class DeadLetterReport(BaseModel):
     in_flight_not_scanned: int = 0  # invisible (being received elsewhere) while this ran
 
 
+class ReviewQueue(Protocol):
+    """The review queue as erasure needs it (`review.store.ReviewStore`)."""
+
+    def erase_user(self, user_id: str, dry_run: bool = False) -> int: ...
+
+
 class ErasureReport(BaseModel):
     user_id: str
     dry_run: bool
     message_ids_found: int = 0
+    review_items: int = 0  # the user's items in the moderators' queue (erased, or found on a dry run)
     archive: PrefixReport = Field(default_factory=PrefixReport)
     feedback: PrefixReport = Field(default_factory=PrefixReport)
     dead_letters: DeadLetterReport = Field(default_factory=DeadLetterReport)
@@ -372,8 +380,9 @@ def erase_user(
     sqs: "SQSClient | None" = None,
     dead_letter_queue_url: str | None = None,
     dry_run: bool = False,
+    review: ReviewQueue | None = None,
 ) -> ErasureReport:
-    """Erase `user_id` from the archive, the feedback and (given a queue) the dead letters."""
+    """Erase `user_id` from the archive, the feedback, (given them) the review queue and the dead letters."""
     report = ErasureReport(user_id=user_id, dry_run=dry_run)
     archive = _scan(
         s3, bucket, archive_prefix, lambda b: erase_archive_object(b, user_id), report.archive, "archive"
@@ -385,6 +394,8 @@ def erase_user(
     )
     # feedback first, the archive (which links the user to the message ids) last: a rerun finishes the job
     _apply(s3, bucket, feedback, report.feedback, dry_run, "feedback")
+    if review is not None:
+        report.review_items = review.erase_user(user_id, dry_run=dry_run)
     if sqs is not None and dead_letter_queue_url is not None:
         _erase_dead_letters(sqs, dead_letter_queue_url, user_id, report.dead_letters, dry_run)
     _apply(s3, bucket, archive, report.archive, dry_run, "archive")

@@ -8,6 +8,7 @@ import boto3
 from botocore.config import Config
 
 if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_secretsmanager import SecretsManagerClient
@@ -27,6 +28,10 @@ _CONFIG = Config(
 def client(
     service: Literal["kinesis"], endpoint_url: str | None = ..., region: str = ...
 ) -> "KinesisClient": ...
+@overload
+def client(
+    service: Literal["dynamodb"], endpoint_url: str | None = ..., region: str = ...
+) -> "DynamoDBClient": ...
 @overload
 def client(service: Literal["s3"], endpoint_url: str | None = ..., region: str = ...) -> "S3Client": ...
 @overload

@@ -43,6 +43,12 @@ class QueueSpec(_Frozen):
     retention_seconds: int = Field(ge=60, le=1_209_600)
 
 
+class TableSpec(_Frozen):
+    """A DynamoDB table (on-demand, encrypted, point-in-time recovery in Terraform)."""
+
+    name: str
+
+
 class ConsumerSpec(_Frozen):
     function_name: str
     memory_mb: int
@@ -122,6 +128,12 @@ class MlflowSpec(ServiceSpec):
     artifacts_bucket: str
 
 
+class ReviewSpec(ServiceSpec):
+    """The moderators' review app behind a load balancer with TLS."""
+
+    port: int = Field(ge=1, le=65_535)
+
+
 class ServicesSpec(_Frozen):
     """The deployables besides the consumer, all on one ECS cluster."""
 
@@ -131,6 +143,7 @@ class ServicesSpec(_Frozen):
     monitoring: MonitoringSpec
     mlflow: MlflowSpec
     bot: ServiceSpec
+    review: ReviewSpec
 
 
 class Stack(_Frozen):
@@ -141,6 +154,7 @@ class Stack(_Frozen):
     models_bucket: ModelsBucketSpec
     dead_letter_queue: QueueSpec
     on_failure_queue: QueueSpec
+    review_table: TableSpec
     consumer: ConsumerSpec
     event_source_mapping: EventSourceMappingSpec
     model_name: str
@@ -155,6 +169,7 @@ class Stack(_Frozen):
             "models_bucket",
             "dead_letter_queue",
             "on_failure_queue",
+            "review_table",
         )
         update = {
             f: getattr(self, f).model_copy(update={"name": f"{getattr(self, f).name}-{tag}"}) for f in fields

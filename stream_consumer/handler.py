@@ -5,12 +5,12 @@ from typing import Any
 
 from contracts.lambda_event import BatchResponse
 from runtime import aws
+from runtime.policies import PolicySource
 from stream_consumer import encoder
 from stream_consumer.champion import ChampionWatcher
 from stream_consumer.consumer import Consumer, log_reload, logger, metrics
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import KinesisVerdictSink, S3ArchiveSink, SqsDeadLetterSink
-from stream_consumer.sources import PolicySource
 
 
 def build_consumer(settings: ConsumerSettings) -> Consumer:

@@ -15,7 +15,7 @@ from contracts.dead_letter import DeadLetter, RejectReason
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import Thresholds
 from contracts.storage import ArchivedMessage, gzip_lines
-from contracts.verdict import Action, Verdict
+from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 
 if TYPE_CHECKING:
@@ -165,3 +165,49 @@ def word_cascade(
         band=band,
     )
     return Cascade("test-encoder", SHA, dict.fromkeys(heads, head), languages)
+
+
+def flagged(
+    text: str,
+    action: Action = Action.REVIEW,
+    channel: str = "c1",
+    user: str = "u1",
+    category: str | None = "toxicity",
+    score: float | None = 0.7,
+    spans: tuple[tuple[int, int], ...] = (),
+    context: tuple[ContextSignal, ...] = (),
+    reasons: tuple[str, ...] = (),
+) -> ArchivedMessage:
+    """An archive line whose verdict is not allow: scored by `category` (None: a rule or a context
+    signal decided), the reasons pointing at `spans` of the text."""
+    mid = uuid4()
+    scores = (
+        {
+            category: CategoryScore(
+                score=score or 0.0,
+                acts=True,
+                thresholds=Thresholds(),
+                action=action,
+                reasons=[Reason(feature="w", spans=[Span(start=a, end=b) for a, b in spans])],
+            )
+        }
+        if category
+        else {}
+    )
+    v = verdict(action, mid, user=user, channel=channel, score=score if score is not None else 0.5)
+    v = v.model_copy(
+        update={
+            "score": score,
+            "category": category,
+            "categories": scores,
+            "context": list(context),
+            "reasons": list(reasons),
+        }
+    )
+    return ArchivedMessage(
+        shard_id="shardId-000000000000",
+        sequence_number="1",
+        approximate_arrival=NOW.timestamp(),
+        message=ChatMessage(message_id=mid, channel_id=channel, user_id=user, text=text, sent_at=NOW),
+        verdict=v,
+    )

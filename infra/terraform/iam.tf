@@ -128,6 +128,7 @@ locals {
     training   = aws_secretsmanager_secret.prefect_api_key.arn
     monitoring = aws_secretsmanager_secret.prefect_api_key.arn
     mlflow     = aws_db_instance.mlflow.master_user_secret[0].secret_arn
+    review     = aws_secretsmanager_secret.review_session.arn
   }
 }
 
@@ -396,4 +397,58 @@ resource "aws_iam_role_policy" "bot" {
   name   = "bot"
   role   = aws_iam_role.bot.id
   policy = data.aws_iam_policy_document.bot.json
+}
+
+# The review app (review/): its table and indexes; the archive read (list and get under the archive
+# prefix); decisions written under the feedback prefix; the channel policies read.
+resource "aws_iam_role" "review" {
+  name               = "${local.services.review.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "review" {
+  statement {
+    sid = "ReviewTable"
+    actions = [
+      "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem",
+      "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
+    ]
+    resources = [aws_dynamodb_table.review.arn, "${aws_dynamodb_table.review.arn}/index/*"]
+  }
+  statement {
+    sid       = "ListArchive"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.archive.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.stack.archive_bucket.archive_prefix}*"]
+    }
+  }
+  statement {
+    sid       = "ReadArchive"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.archive_prefix}*"]
+  }
+  statement {
+    sid       = "WriteDecisions"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*"]
+  }
+  statement {
+    sid       = "ReadPolicies"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.models.arn}/${local.stack.models_bucket.policy_key}"]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "review" {
+  name   = "review"
+  role   = aws_iam_role.review.id
+  policy = data.aws_iam_policy_document.review.json
 }

@@ -17,6 +17,7 @@ locals {
     monitoring = local.services.monitoring
     mlflow     = local.services.mlflow
     bot        = local.services.bot
+    review     = local.services.review
   }
   image_tags = {
     worker     = var.worker_image_tag
@@ -24,6 +25,7 @@ locals {
     monitoring = var.monitoring_image_tag
     mlflow     = var.mlflow_image_tag
     bot        = var.bot_image_tag
+    review     = var.review_image_tag
   }
   images             = { for key, repo in aws_ecr_repository.service : key => "${repo.repository_url}:${local.image_tags[key]}" }
   service_log_groups = { for key, service in local.ecs_services : key => "/ecs/${service.name}" }
@@ -131,6 +133,7 @@ resource "aws_vpc_security_group_egress_rule" "https" {
     monitoring = aws_security_group.monitoring.id
     mlflow     = aws_security_group.mlflow.id
     bot        = aws_security_group.bot.id
+    review     = aws_security_group.review.id
   }
   security_group_id = each.value
   description       = "HTTPS to the AWS APIs and the Prefect API"

@@ -96,3 +96,19 @@ variable "mlflow_db_instance_class" {
   type        = string
   default     = "db.t4g.small"
 }
+
+variable "review_image_tag" {
+  description = "Tag of the review app's image (the project) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
+variable "review_certificate_arn" {
+  description = "ACM certificate of the review app's HTTPS listener."
+  type        = string
+}
+
+variable "review_allowed_cidr" {
+  description = "The network moderators reach the review app from (the load balancer is internal)."
+  type        = string
+}

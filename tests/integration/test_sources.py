@@ -9,8 +9,8 @@ import pytest
 
 from contracts.policy import PolicyBook
 from runtime import aws
+from runtime.policies import PolicySource
 from runtime.stack import Stack
-from stream_consumer.sources import PolicySource
 from tests.chaos.faultproxy import FaultProxy
 
 pytestmark = pytest.mark.integration

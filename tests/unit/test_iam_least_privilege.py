@@ -84,6 +84,7 @@ DEPLOYABLES = {
     "monitoring": (("aws_ecs_task_definition", "monitoring"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "mlflow": (("aws_ecs_task_definition", "mlflow"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "bot": (("aws_ecs_task_definition", "bot"), "task_role_arn", "ecs-tasks.amazonaws.com"),
+    "review": (("aws_ecs_task_definition", "review"), "task_role_arn", "ecs-tasks.amazonaws.com"),
 }
 ECS_DEPLOYABLES = [
     d for d, (resource, _, _) in DEPLOYABLES.items() if resource[0] == "aws_ecs_task_definition"

@@ -15,6 +15,7 @@ PACKAGES = (
     "producer_sim",
     "training",
     "monitoring",
+    "review",
     "infra",
     "demo",
 )

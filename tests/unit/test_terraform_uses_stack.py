@@ -136,7 +136,7 @@ def test_no_stack_name_is_written_out_literally() -> None:
 
 def test_every_ecs_service_gets_its_repository_log_group_and_execution_role_by_its_stack_name() -> None:
     """The per-service resources iterate over the stack's services, named by each one's own name."""
-    services = ("worker", "training", "monitoring", "mlflow", "bot")
+    services = ("worker", "training", "monitoring", "mlflow", "bot", "review")
     assert _locals()["ecs_services"] == {s: "${local.services." + s + "}" for s in services}
     assert set(services) == set(ServicesSpec.model_fields) - {"cluster"}
     for resource in (("aws_ecr_repository", "service"), ("aws_iam_role", "execution")):

@@ -1,4 +1,4 @@
-"""Where the consumer reads its channel policies: a local file, or `policy.json` in the models bucket
+"""Where a deployable reads the channel policies: a local file, or `policy.json` in the models bucket
 (re-read at most every few seconds; a broken or unreachable one keeps the last good policies).
 """
 

@@ -1,0 +1,102 @@
+"""The moderators' review queue: what an item holds (`ReviewItem`, kept in the review table), the state a
+moderator moves it through (`ItemStatus`), and what the review app's JSON API takes and gives.
+
+An item is written once per message id (a redelivered or re-scored verdict never makes a second one)
+from the archive line that carries both the message and its verdict: the text is there because a
+moderator must read it, so erasing a user reaches the table too (`monitoring.erasure`).
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from contracts.chat import Label
+from contracts.verdict import Action, ContextSignal, Reason
+
+REVIEW_ITEM_SCHEMA_VERSION = 1
+
+
+class ItemStatus(StrEnum):
+    """Where an item is: waiting for a moderator (`open`), removed by the system and shown to moderators
+    who may reverse it (`hidden`), decided by a moderator (`decided`), or given the channel's expiry
+    action because nobody decided in time (`expired`)."""
+
+    OPEN = "open"
+    HIDDEN = "hidden"
+    DECIDED = "decided"
+    EXPIRED = "expired"
+
+
+DECIDABLE = frozenset({ItemStatus.OPEN, ItemStatus.HIDDEN})
+
+
+class ItemScore(BaseModel):
+    """One category's score on the item's message, and the reasons behind it with their spans."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    score: float
+    acts: bool
+    action: Action
+    reasons: list[Reason] = Field(default_factory=list)
+
+
+class ReviewItem(BaseModel):
+    """What a moderator sees of one flagged message; immutable once enqueued."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=REVIEW_ITEM_SCHEMA_VERSION, ge=1)
+    message_id: UUID
+    channel_id: str
+    user_id: str
+    text: str
+    sent_at: AwareDatetime
+    action: Action  # what the system did: review (waits), remove (hidden)
+    category: str | None  # the category that decided the verdict; None: a rule, a context signal, no model
+    severity: float = Field(ge=0.0, le=1.0)  # the highest acting score (1.0 for a rule's removal)
+    scores: dict[str, ItemScore] = {}
+    rule_reasons: list[str] = []  # the verdict's reasons when no category decided (e.g. `rule:block_term`)
+    context: list[ContextSignal] = []
+    model_version: str
+    policy_version: str
+    enqueued_at: AwareDatetime
+
+
+class DecisionRequest(BaseModel):
+    """A moderator's decision on an open item (the page's form and the JSON API take the same fields)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    label: Label
+    category: str = Field(default="", max_length=32)  # empty: the item's deciding category, else removal
+
+
+class QueueEntry(BaseModel):
+    """An item as a queue listing shows it, with its state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    item: ReviewItem
+    status: ItemStatus
+    claimed_by: str | None = None
+    claim_until: datetime | None = None
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    label: Label | None = None
+    decided_category: str | None = None
+
+
+class QueueStats(BaseModel):
+    """A channel's queue at a glance: what waits, since when, and what happened to the rest."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel_id: str
+    open: int
+    oldest_enqueued_at: datetime | None
+    decided: int
+    expired: int
+    hidden: int

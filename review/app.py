@@ -1,0 +1,416 @@
+"""The moderators' review app: sign in, work the queue of one's own channels, decide with the keyboard.
+
+Server-rendered (FastAPI + Jinja2, autoescaped), no inline script: the page's keyboard shortcuts come
+from one static file, and the Content-Security-Policy allows nothing else. Every state-changing request
+carries the session's CSRF token (a form field, or `X-CSRF-Token` for the JSON API the simulated
+moderators use: the same endpoints as the page). A moderator reaches only the channels of their account
+(403 elsewhere). Opening an item claims it for a lease; a decision needs the running claim, so two
+moderators never decide one item.
+"""
+
+import heapq
+import hmac
+import secrets
+import time
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import Depends, FastAPI, Form, HTTPException, Request, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from jinja2 import Environment, FileSystemLoader
+from pydantic import ValidationError
+from starlette.middleware.sessions import SessionMiddleware
+
+from contracts.policy import PolicyBook
+from contracts.review import DecisionRequest, ItemStatus, QueueEntry, QueueStats
+from review.core import bidi_controls, decided_category, item_spans, order_key, segments
+from review.store import ClaimLostError, ReviewStore
+from review.users import Account, UserBook, authenticate
+from runtime.logs import structured_logger
+
+log = structured_logger("review")
+
+HERE = Path(__file__).parent
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": CSP,
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Cache-Control": "no-store",
+}
+VIEWS = (ItemStatus.OPEN, ItemStatus.HIDDEN, ItemStatus.DECIDED, ItemStatus.EXPIRED)
+
+
+class LoginLimiter:
+    """Failed sign-ins per name and per address within a sliding window; over the limit, refused."""
+
+    def __init__(self, attempts: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._attempts = attempts
+        self._window = window_s
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = defaultdict(deque)
+
+    def _recent(self, key: str) -> deque[float]:
+        failures = self._failures[key]
+        while failures and failures[0] <= self._clock() - self._window:
+            failures.popleft()
+        return failures
+
+    def blocked(self, *keys: str) -> bool:
+        return any(len(self._recent(k)) >= self._attempts for k in keys)
+
+    def failed(self, *keys: str) -> None:
+        for key in keys:
+            self._recent(key).append(self._clock())
+
+
+class Services:
+    """What the app's requests use: the store, the accounts, the channel policies, the clock."""
+
+    def __init__(
+        self,
+        store: ReviewStore,
+        users: Callable[[], UserBook],
+        policies: Callable[[], PolicyBook],
+        claim_lease: timedelta,
+        undo: timedelta,
+        page_size: int,
+        limiter: LoginLimiter,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self.store = store
+        self.users = users
+        self.policies = policies
+        self.claim_lease = claim_lease
+        self.undo = undo
+        self.page_size = page_size
+        self.limiter = limiter
+        self.now = now
+
+
+def _csrf(request: Request) -> str:
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def _check_csrf(request: Request, sent: str | None) -> None:
+    expected = request.session.get("csrf")
+    if not isinstance(expected, str) or not sent or not hmac.compare_digest(expected, sent):
+        raise HTTPException(403, "missing or invalid CSRF token")
+
+
+def _account(request: Request) -> Account:
+    """The signed-in account (a dependency of every page but the sign-in): 303 to the sign-in page
+    for a browser, 401 for an API client."""
+    services: Services = request.app.state.services
+    name = request.session.get("user")
+    found = services.users().account(name) if isinstance(name, str) else None
+    if found is None:
+        if "text/html" in request.headers.get("accept", ""):
+            raise HTTPException(303, headers={"Location": "/login"})
+        raise HTTPException(401, "sign in first")
+    return found
+
+
+Signed = Annotated[Account, Depends(_account)]
+
+
+def create_app(  # noqa: PLR0915 - the routes are closures over the app's services
+    services: Services,
+    session_secret: str,
+    secure_cookies: bool = True,
+    session_max_age_s: int = 8 * 3600,
+) -> FastAPI:
+    """The app over `services`; refuses to exist without a session secret."""
+    if len(session_secret) < 32:
+        raise ValueError("the review app needs a session secret of at least 32 characters")
+    app = FastAPI(title="chat-moderation review", docs_url=None, redoc_url=None, openapi_url=None)
+    app.state.services = services
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=session_secret,
+        session_cookie="review_session",
+        max_age=session_max_age_s,
+        same_site="strict",
+        https_only=secure_cookies,
+    )
+    templates = Jinja2Templates(env=Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=True))
+
+    def render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+        response: Response = templates.TemplateResponse(request, name, context, status_code=status)
+        return response
+
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.middleware("http")
+    async def security_headers(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        response = await call_next(request)
+        response.headers.update(_SECURITY_HEADERS)
+        return response
+
+    def entry_for(message_id: UUID, who: Account) -> QueueEntry:
+        entry = services.store.get(message_id)
+        if entry is None:
+            raise HTTPException(404, "no such item")
+        if not who.may_see(entry.item.channel_id):
+            log.warning({"event": "review_forbidden", "user": who.username, "channel": entry.item.channel_id})
+            raise HTTPException(403, "not a channel you moderate")
+        return entry
+
+    def channels_of(who: Account) -> list[str]:
+        if who.role == "admin":
+            return sorted({*services.users().channels(), *services.policies().channels})
+        return list(who.channels)
+
+    def sweep(channels: list[str]) -> None:
+        """Expire what waited longer than its channel allows (each page load keeps the queue honest)."""
+        now = services.now()
+        book = services.policies()
+        for channel in channels:
+            _, policy = book.for_channel(channel)
+            cutoff = now - timedelta(seconds=policy.review.expire_after_s)
+            bucket = int(cutoff.timestamp()) // 60
+            n = services.store.expire(channel, f"{bucket:012d}#", now)
+            if n:
+                log.info({"event": "review_expired", "channel": channel, "items": n})
+
+    def merged(channels: list[str], status: ItemStatus, limit: int) -> list[QueueEntry]:
+        lists = [services.store.listing(c, status, limit) for c in channels]
+        return list(heapq.merge(*lists, key=lambda e: order_key(e.item)))[:limit]
+
+    def next_open(who: Account, skip: UUID | None) -> QueueEntry | None:
+        now = services.now()
+        for entry in merged(channels_of(who), ItemStatus.OPEN, services.page_size):
+            free = entry.claimed_by in (None, who.username) or (entry.claim_until or now) < now
+            if entry.item.message_id != skip and free:
+                return entry
+        return None
+
+    # --- signing in ---------------------------------------------------------------------------
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok", "service": "chat-moderation review"}
+
+    @app.get("/login", response_class=HTMLResponse)
+    def login_page(request: Request) -> Response:
+        return render(request, "login.html", {"csrf": _csrf(request), "error": None})
+
+    @app.post("/login")
+    def login(
+        request: Request,
+        username: Annotated[str, Form(max_length=64)],
+        password: Annotated[str, Form(max_length=1024)],
+        csrf: Annotated[str, Form(max_length=128)] = "",
+    ) -> Response:
+        _check_csrf(request, csrf)
+        address = request.client.host if request.client else "?"
+        keys = (f"user:{username}", f"addr:{address}")
+        if services.limiter.blocked(*keys):
+            log.warning({"event": "review_login_throttled", "user": username})
+            return HTMLResponse("Too many failed sign-ins; wait a few minutes.", status_code=429)
+        who = authenticate(services.users(), username, password)
+        if who is None:
+            services.limiter.failed(*keys)
+            log.info({"event": "review_login_failed", "user": username})
+            context = {"csrf": _csrf(request), "error": "Wrong name or password."}
+            return render(request, "login.html", context, 401)
+        request.session.clear()
+        request.session["user"] = who.username
+        _csrf(request)  # a fresh token for the signed-in session
+        log.info({"event": "review_login", "user": who.username})
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.post("/logout")
+    def logout(request: Request, csrf: Annotated[str, Form(max_length=128)] = "") -> Response:
+        _check_csrf(request, csrf)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    @app.get("/api/session")
+    def session(request: Request, who: Signed) -> dict[str, Any]:
+        """For API clients: who is signed in, their channels and the CSRF token to send."""
+        return {
+            "username": who.username,
+            "role": who.role,
+            "channels": channels_of(who),
+            "csrf": _csrf(request),
+        }
+
+    # --- the queue ----------------------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    def root() -> Response:
+        return RedirectResponse("/queue", status_code=303)
+
+    @app.get("/queue", response_class=HTMLResponse)
+    def queue_page(request: Request, who: Signed, view: str = "open", channel: str = "") -> Response:
+        status = ItemStatus(view) if view in {v.value for v in VIEWS} else ItemStatus.OPEN
+        channels = channels_of(who)
+        if channel:
+            if not who.may_see(channel):
+                raise HTTPException(403, "not a channel you moderate")
+            channels = [channel]
+        sweep(channels)
+        stats = [services.store.stats(c) for c in channels]
+        entries = merged(channels, status, services.page_size)
+        context = {
+            "who": who,
+            "csrf": _csrf(request),
+            "entries": entries,
+            "stats": stats,
+            "view": status.value,
+            "views": [v.value for v in VIEWS],
+            "channel": channel,
+            "depth": sum(s.open for s in stats),
+            "oldest": _age(
+                min((s.oldest_enqueued_at for s in stats if s.oldest_enqueued_at), default=None),
+                services.now(),
+            ),
+        }
+        return render(request, "queue.html", context)
+
+    @app.get("/api/queue")
+    def queue_api(who: Signed, channel: str = "", view: str = "open", limit: int = 50) -> dict[str, Any]:
+        status = ItemStatus(view) if view in {v.value for v in VIEWS} else ItemStatus.OPEN
+        if channel and not who.may_see(channel):
+            raise HTTPException(403, "not a channel you moderate")
+        channels = [channel] if channel else channels_of(who)
+        sweep(channels)
+        stats: list[QueueStats] = [services.store.stats(c) for c in channels]
+        entries = merged(channels, status, max(1, min(limit, 200)))
+        return {
+            "entries": [e.model_dump(mode="json") for e in entries],
+            "stats": [s.model_dump(mode="json") for s in stats],
+        }
+
+    @app.get("/next")
+    def next_item(who: Signed, after: UUID | None = None) -> Response:
+        entry = next_open(who, after)
+        return RedirectResponse(f"/items/{entry.item.message_id}" if entry else "/queue", status_code=303)
+
+    # --- one item -----------------------------------------------------------------------------
+
+    @app.get("/items/{message_id}", response_class=HTMLResponse)
+    def item_page(request: Request, message_id: UUID, who: Signed, undo: UUID | None = None) -> Response:
+        entry = entry_for(message_id, who)
+        claim_error = None
+        if entry.status in {ItemStatus.OPEN, ItemStatus.HIDDEN}:
+            try:
+                entry = services.store.claim(message_id, who.username, services.now(), services.claim_lease)
+            except ClaimLostError:
+                entry = entry_for(message_id, who)
+                claim_error = f"{entry.claimed_by or 'another moderator'} is deciding this message."
+        item = entry.item
+        stats = services.store.stats(item.channel_id)
+        history = [
+            h
+            for h in services.store.history(item.channel_id, item.user_id, 11)
+            if h.item.message_id != message_id
+        ][:10]
+        context = {
+            "who": who,
+            "csrf": _csrf(request),
+            "entry": entry,
+            "item": item,
+            "segments": segments(item.text, item_spans(item)),
+            "bidi": bidi_controls(item.text),
+            "history": history,
+            "claim_error": claim_error,
+            "decidable": entry.status in {ItemStatus.OPEN, ItemStatus.HIDDEN} and claim_error is None,
+            "categories": sorted({*item.scores, "removal"}),
+            "default_category": item.category or "removal",
+            "undo": undo,
+            "stats": stats,
+            "depth": stats.open,
+            "oldest": _age(stats.oldest_enqueued_at, services.now()),
+        }
+        return render(request, "item.html", context)
+
+    @app.post("/api/items/{message_id}/claim")
+    def claim_api(request: Request, message_id: UUID, who: Signed) -> dict[str, Any]:
+        _check_csrf(request, request.headers.get("x-csrf-token"))
+        entry_for(message_id, who)
+        try:
+            entry = services.store.claim(message_id, who.username, services.now(), services.claim_lease)
+        except ClaimLostError:
+            raise HTTPException(409, "claimed by another moderator, or already decided") from None
+        return entry.model_dump(mode="json")
+
+    @app.post("/items/{message_id}/decision")
+    async def decide(request: Request, message_id: UUID, who: Signed) -> Response:
+        """One request per decision: a form from the page (then the next item), or JSON from the API."""
+        is_json = request.headers.get("content-type", "").startswith("application/json")
+        if is_json:
+            _check_csrf(request, request.headers.get("x-csrf-token"))
+            raw: Any = await request.json()
+        else:
+            form = await request.form()
+            _check_csrf(request, str(form.get("csrf", "")))
+            raw = {k: str(v) for k, v in form.items() if k in {"label", "category"}}
+        try:
+            wanted = DecisionRequest.model_validate(raw)
+        except ValidationError:
+            raise HTTPException(422, "label must be allow or remove") from None
+        entry = entry_for(message_id, who)
+        category = decided_category(entry.item, wanted.category)
+        if category is None:
+            raise HTTPException(422, "the message was not scored for that category")
+        try:
+            services.store.decide(entry, who.username, wanted.label, category, services.now(), services.undo)
+        except ClaimLostError:
+            raise HTTPException(409, "claim it first (or another moderator decided it)") from None
+        log.info(
+            {
+                "event": "review_decided",
+                "user": who.username,
+                "channel": entry.item.channel_id,
+                "category": category,
+                "label": wanted.label,
+            }
+        )
+        if is_json:
+            return JSONResponse({"status": "decided", "category": category, "label": wanted.label})
+        following = next_open(who, message_id)
+        target = f"/items/{following.item.message_id}" if following else "/queue"
+        return RedirectResponse(f"{target}?undo={message_id}", status_code=303)
+
+    @app.post("/items/{message_id}/undo")
+    async def undo(request: Request, message_id: UUID, who: Signed) -> Response:
+        form = await request.form()
+        _check_csrf(request, str(form.get("csrf", "")) or request.headers.get("x-csrf-token"))
+        entry = entry_for(message_id, who)
+        try:
+            services.store.undo(entry, who.username, services.now(), services.claim_lease)
+        except ClaimLostError:
+            raise HTTPException(409, "too late to undo (or not your decision)") from None
+        log.info({"event": "review_undone", "user": who.username, "channel": entry.item.channel_id})
+        return RedirectResponse(f"/items/{message_id}", status_code=303)
+
+    return app
+
+
+def _age(since: datetime | None, now: datetime) -> str:
+    if since is None:
+        return "—"
+    seconds = max(0, int((now - since).total_seconds()))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds // 3600} h"

@@ -1,0 +1,141 @@
+"""The review queue's pure core: which archived verdicts become items and in which state, the order
+moderators see them in, the spans a page highlights, and when an undecided item expires.
+
+No I/O here: `review.store` keeps items in DynamoDB, `review.app` serves them.
+"""
+
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from contracts.policy import ChannelPolicy, PolicyBook
+from contracts.review import DECIDABLE, ItemScore, ItemStatus, ReviewItem
+from contracts.storage import ArchivedMessage
+from contracts.verdict import Action, Span
+
+REMOVAL = "removal"  # what a moderator rules on when no category decided: the community's own standard
+_ORDER_BUCKET_S = 60  # within one minute of enqueueing, the most severe first
+
+
+def severity(archived: ArchivedMessage) -> float:
+    """How bad the system thinks the message is: the deciding score, else the highest acting category's
+    score, else 1.0 for a removal by rule and 0.5 for a review nothing scored (a context signal, no
+    model)."""
+    v = archived.verdict
+    if v.score is not None:
+        return min(1.0, max(0.0, v.score))
+    acting = [c.score for c in v.categories.values() if c.acts]
+    if acting:
+        return min(1.0, max(0.0, *acting))
+    return 1.0 if v.action is Action.REMOVE else 0.5
+
+
+def item_of(
+    archived: ArchivedMessage, book: PolicyBook, now: datetime
+) -> tuple[ReviewItem, ItemStatus] | None:
+    """The item a verdict makes and the state it starts in, or None for an allowed message.
+
+    Every verdict that is not allow reaches a moderator: a review waits in the queue (`open`); a removal
+    is hidden at once and listed (`hidden`) unless the channel confirms removals, when it waits too."""
+    v = archived.verdict
+    if v.action is Action.ALLOW:
+        return None
+    _, policy = book.for_channel(v.channel_id)
+    status = (
+        ItemStatus.OPEN if v.action is Action.REVIEW or policy.review.confirm_removals else ItemStatus.HIDDEN
+    )
+    item = ReviewItem(
+        message_id=v.message_id,
+        channel_id=v.channel_id,
+        user_id=v.user_id,
+        text=archived.message.text,
+        sent_at=archived.message.sent_at,
+        action=v.action,
+        category=v.category,
+        severity=severity(archived),
+        scores={
+            name: ItemScore(score=c.score, acts=c.acts, action=c.action, reasons=c.reasons)
+            for name, c in v.categories.items()
+        },
+        rule_reasons=[] if v.category else list(v.reasons),
+        context=list(v.context),
+        model_version=v.model_version,
+        policy_version=v.policy_version,
+        enqueued_at=now,
+    )
+    return item, status
+
+
+def order_key(item: ReviewItem) -> str:
+    """Sorts ascending in the order a moderator should see items: the oldest minute first, the most
+    severe first within it, then by message id (a total order, stable across pages)."""
+    bucket = int(item.enqueued_at.timestamp()) // _ORDER_BUCKET_S
+    inverse = round((1.0 - item.severity) * 10_000)
+    return f"{bucket:012d}#{inverse:05d}#{item.message_id}"
+
+
+def decided_category(item: ReviewItem, requested: str) -> str | None:
+    """The category a decision is about: the one asked for when the item was scored for it, the item's
+    deciding category when none is asked for, else `removal`; None for a category the item never had."""
+    if not requested:
+        return item.category or REMOVAL
+    if requested == REMOVAL or requested in item.scores:
+        return requested
+    return None
+
+
+def is_decidable(status: ItemStatus) -> bool:
+    return status in DECIDABLE
+
+
+def expires_at(item: ReviewItem, policy: ChannelPolicy) -> datetime:
+    return item.enqueued_at + timedelta(seconds=policy.review.expire_after_s)
+
+
+# --- what a page shows -------------------------------------------------------------------------
+
+_BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A run of the message's characters, highlighted when a reason points at it."""
+
+    text: str
+    marked: bool
+
+
+def segments(text: str, spans: list[Span]) -> list[Segment]:
+    """The message cut at its reasons' spans: spans are clamped to the text, overlapping or touching
+    ones merged, so every character appears exactly once, in order (linear in text and spans)."""
+    n = len(text)
+    ranges = sorted((min(s.start, n), min(s.end, n)) for s in spans if s.end > s.start)
+    merged: list[list[int]] = []
+    for start, end in ranges:
+        if start >= end:
+            continue
+        if merged and start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    out: list[Segment] = []
+    at = 0
+    for start, end in merged:
+        if start > at:
+            out.append(Segment(text[at:start], False))
+        out.append(Segment(text[start:end], True))
+        at = end
+    if at < n or not out:
+        out.append(Segment(text[at:], False))
+    return out
+
+
+def item_spans(item: ReviewItem) -> list[Span]:
+    """Every span any acting category's reasons point at."""
+    return [span for s in item.scores.values() if s.acts for r in s.reasons for span in r.spans]
+
+
+def bidi_controls(text: str) -> int:
+    """How many bidirectional formatting characters the text carries (shown to the moderator: the page
+    isolates the message, but a moderator should know its own display was reordered)."""
+    return sum(1 for ch in text if ch in _BIDI_CONTROLS or unicodedata.bidirectional(ch) in {"LRO", "RLO"})

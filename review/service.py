@@ -1,0 +1,87 @@
+"""Wiring the review deployable from its settings: the store, the accounts, the policies, the app, and
+the background loop (archive → queue, decisions → feedback) that `python -m review serve` runs beside
+the web server."""
+
+import threading
+from datetime import UTC, datetime, timedelta
+
+from fastapi import FastAPI
+
+from review.app import LoginLimiter, Services, create_app
+from review.settings import ReviewSettings
+from review.store import ReviewStore, ensure_table
+from review.users import UserBook
+from review.worker import ArchiveFollower, flush_feedback
+from runtime import aws
+from runtime.errors import AwsError
+from runtime.logs import structured_logger
+from runtime.policies import PolicySource
+
+log = structured_logger("review")
+
+
+def store_for(settings: ReviewSettings, create: bool = False) -> ReviewStore:
+    dynamodb = aws.client(
+        "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
+    )
+    if create:
+        ensure_table(dynamodb, settings.review_table)
+    return ReviewStore(dynamodb, settings.review_table)
+
+
+def policies_for(settings: ReviewSettings) -> PolicySource:
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    return PolicySource(s3, settings.models_bucket, settings.policy_key)
+
+
+class UsersFile:
+    """The users file, re-read when it changes (an account added while the app runs can sign in)."""
+
+    def __init__(self, settings: ReviewSettings) -> None:
+        self._path = settings.users_file
+        self._stamp: float | None = None
+        self._book = UserBook()
+
+    def __call__(self) -> UserBook:
+        stamp = self._path.stat().st_mtime if self._path.exists() else None
+        if stamp != self._stamp:
+            self._book, self._stamp = UserBook.load(self._path), stamp
+        return self._book
+
+
+def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastAPI:
+    services = Services(
+        store=store or store_for(settings),
+        users=UsersFile(settings),
+        policies=policies_for(settings),
+        claim_lease=timedelta(seconds=settings.claim_lease_s),
+        undo=timedelta(seconds=settings.undo_s),
+        page_size=settings.page_size,
+        limiter=LoginLimiter(settings.login_attempts, settings.login_window_s),
+    )
+    return create_app(
+        services,
+        settings.session_secret.get_secret_value(),
+        secure_cookies=settings.secure_cookies,
+        session_max_age_s=settings.session_max_age_s,
+    )
+
+
+def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Event) -> None:
+    """Follow the archive and write due feedback until `stop`; an AWS error waits for the next pass."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    follower = ArchiveFollower(
+        s3,
+        settings.archive_bucket,
+        settings.archive_prefix,
+        store,
+        policies_for(settings),
+        settings.users_file.parent / "archive-read.txt",
+    )
+    while not stop.is_set():
+        try:
+            follower.poll()
+            flush_feedback(store, s3, settings.archive_bucket, settings.feedback_prefix, datetime.now(UTC))
+        except AwsError as err:
+            log.warning({"event": "review_background_error", "operation": err.operation, "code": err.code})
+        stop.wait(settings.follow_interval_s)

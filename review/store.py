@@ -1,0 +1,456 @@
+"""The review table in DynamoDB: items written once per message id, claimed and decided under
+conditions, so that two moderators never decide one item and a redelivered verdict never queues twice.
+
+One table, on-demand, keyed by `pk`:
+- an item (`item#<message id>`): the immutable `ReviewItem` as JSON (`body`) and its state: `status`,
+  the claim (`claim_by`, `claim_until`), the decision (`decided_by`, `decided_at`, `label`,
+  `decided_category`, `undo_until`) and `pending` while its feedback is not yet written;
+- a channel's counters (`stats#<channel>`): open, hidden, decided, expired; each state change moves
+  them in the same transaction as the item.
+Indexes: `queue` (`<channel>#<status>`, `order`): a channel's items in a state, in reading order;
+`author` (`<channel>#<user>`, `order`): a user's flagged messages in a channel; `pending` (sparse:
+only items whose decision's feedback is not written yet, by `decided_at`).
+
+Every condition the emulator (moto's server) honours as DynamoDB does: a refused one raises
+`PreconditionFailedError` (runtime.errors), and nothing was written.
+"""
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from uuid import UUID
+
+from contracts.chat import Label
+from contracts.review import ItemStatus, QueueEntry, QueueStats, ReviewItem
+from review.core import order_key
+from runtime.errors import NotFoundError, PreconditionFailedError, aws_errors
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+
+QUEUE_INDEX = "queue"
+AUTHOR_INDEX = "author"
+PENDING_INDEX = "pending"
+_COUNTERS = ("open", "hidden", "decided", "expired")
+
+
+class ClaimLostError(PreconditionFailedError):
+    """The item is claimed by another moderator, already decided, or the caller's claim ran out."""
+
+
+def ensure_table(dynamodb: "DynamoDBClient", name: str) -> bool:
+    """Create the review table (on-demand, with its indexes) unless it exists; True when created.
+    Terraform creates the same table in AWS (`infra/terraform/review.tf`)."""
+    with aws_errors("DescribeTable"):
+        try:
+            dynamodb.describe_table(TableName=name)
+            return False
+        except dynamodb.exceptions.ResourceNotFoundException:
+            pass
+    with aws_errors("CreateTable"):
+        dynamodb.create_table(
+            TableName=name,
+            BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "queue", "AttributeType": "S"},
+                {"AttributeName": "order", "AttributeType": "S"},
+                {"AttributeName": "author", "AttributeType": "S"},
+                {"AttributeName": "pending", "AttributeType": "S"},
+                {"AttributeName": "decided_at", "AttributeType": "N"},
+            ],
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            GlobalSecondaryIndexes=[
+                _index(QUEUE_INDEX, "queue", "order"),
+                _index(AUTHOR_INDEX, "author", "order"),
+                _index(PENDING_INDEX, "pending", "decided_at"),
+            ],
+            SSESpecification={"Enabled": True},
+        )
+        dynamodb.get_waiter("table_exists").wait(TableName=name)
+    return True
+
+
+def _index(name: str, hash_key: str, range_key: str) -> Any:
+    return {
+        "IndexName": name,
+        "KeySchema": [
+            {"AttributeName": hash_key, "KeyType": "HASH"},
+            {"AttributeName": range_key, "KeyType": "RANGE"},
+        ],
+        "Projection": {"ProjectionType": "ALL"},
+    }
+
+
+def _s(value: str) -> dict[str, str]:
+    return {"S": value}
+
+
+def _n(value: float) -> dict[str, str]:
+    return {"N": repr(float(value))}
+
+
+def _ts(value: datetime) -> float:
+    return value.timestamp()
+
+
+def _entry(raw: dict[str, Any]) -> QueueEntry:
+    def s(name: str) -> str | None:
+        value = raw.get(name)
+        return value["S"] if value else None
+
+    def t(name: str) -> datetime | None:
+        value = raw.get(name)
+        return datetime.fromtimestamp(float(value["N"]), UTC) if value else None
+
+    label = s("label")
+    return QueueEntry(
+        item=ReviewItem.model_validate_json(raw["body"]["S"]),
+        status=ItemStatus(raw["status"]["S"]),
+        claimed_by=s("claim_by"),
+        claim_until=t("claim_until"),
+        decided_by=s("decided_by"),
+        decided_at=t("decided_at"),
+        label="remove" if label == "remove" else "allow" if label == "allow" else None,
+        decided_category=s("decided_category"),
+    )
+
+
+class ReviewStore:
+    """The review table through one DynamoDB client."""
+
+    def __init__(self, dynamodb: "DynamoDBClient", table: str) -> None:
+        self._db = dynamodb
+        self.table = table
+
+    # --- writing items ----------------------------------------------------------------------
+
+    def enqueue(self, item: ReviewItem, status: ItemStatus) -> bool:
+        """Write the item unless one for its message exists; True when written. A redelivered, replayed
+        or re-scored verdict finds its message's item (decided or not) and changes nothing."""
+        key = f"item#{item.message_id}"
+        body: dict[str, Any] = {
+            "pk": _s(key),
+            "queue": _s(f"{item.channel_id}#{status}"),
+            "order": _s(order_key(item)),
+            "author": _s(f"{item.channel_id}#{item.user_id}"),
+            "user_id": _s(item.user_id),
+            "channel_id": _s(item.channel_id),
+            "status": _s(status),
+            "was": _s(status),
+            "enqueued_at": _n(_ts(item.enqueued_at)),
+            "body": _s(item.model_dump_json()),
+        }
+        try:
+            with aws_errors("TransactWriteItems enqueue"):
+                self._db.transact_write_items(
+                    TransactItems=[
+                        {
+                            "Put": {
+                                "TableName": self.table,
+                                "Item": body,
+                                "ConditionExpression": "attribute_not_exists(pk)",
+                            }
+                        },
+                        self._count(item.channel_id, {status: 1}),
+                    ]
+                )
+        except PreconditionFailedError:
+            return False
+        return True
+
+    def _count(self, channel_id: str, moves: dict[str, int]) -> Any:
+        names = {f"#c{i}": name for i, name in enumerate(moves)}
+        values = {f":v{i}": {"N": str(delta)} for i, delta in enumerate(moves.values())}
+        adds = ", ".join(f"#c{i} :v{i}" for i in range(len(moves)))
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": _s(f"stats#{channel_id}")},
+                "UpdateExpression": f"ADD {adds}",
+                "ExpressionAttributeNames": names,
+                "ExpressionAttributeValues": values,
+            }
+        }
+
+    # --- reading ----------------------------------------------------------------------------
+
+    def get(self, message_id: UUID) -> QueueEntry | None:
+        with aws_errors("GetItem"):
+            raw = self._db.get_item(
+                TableName=self.table, Key={"pk": _s(f"item#{message_id}")}, ConsistentRead=True
+            )
+        return _entry(raw["Item"]) if "Item" in raw else None
+
+    def listing(
+        self,
+        channel_id: str,
+        status: ItemStatus,
+        limit: int,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> list[QueueEntry]:
+        """A channel's items in one state in reading order (oldest, then most severe), from after the
+        order key `after` (a page's last), or only those ordered before `before`."""
+        condition = "#q = :q"
+        values: dict[str, Any] = {":q": _s(f"{channel_id}#{status}")}
+        if before is not None:
+            condition += " AND #o < :b"
+            values[":b"] = _s(before)
+        kwargs: dict[str, Any] = {}
+        if after is not None:
+            kwargs["ExclusiveStartKey"] = self._start_key(channel_id, status, after)
+        with aws_errors("Query queue"):
+            raw = self._db.query(
+                TableName=self.table,
+                IndexName=QUEUE_INDEX,
+                KeyConditionExpression=condition,
+                ExpressionAttributeNames={"#q": "queue", **({"#o": "order"} if before is not None else {})},
+                ExpressionAttributeValues=values,
+                Limit=limit,
+                **kwargs,
+            )
+        return [_entry(r) for r in raw["Items"]]
+
+    def _start_key(self, channel_id: str, status: ItemStatus, after: str) -> dict[str, Any]:
+        message_id = after.rsplit("#", 1)[-1]
+        return {
+            "pk": _s(f"item#{message_id}"),
+            "queue": _s(f"{channel_id}#{status}"),
+            "order": _s(after),
+        }
+
+    def history(self, channel_id: str, user_id: str, limit: int = 10) -> list[QueueEntry]:
+        """The user's flagged messages in the channel, newest first."""
+        with aws_errors("Query author"):
+            raw = self._db.query(
+                TableName=self.table,
+                IndexName=AUTHOR_INDEX,
+                KeyConditionExpression="author = :a",
+                ExpressionAttributeValues={":a": _s(f"{channel_id}#{user_id}")},
+                ScanIndexForward=False,
+                Limit=limit,
+            )
+        return [_entry(r) for r in raw["Items"]]
+
+    def stats(self, channel_id: str) -> QueueStats:
+        with aws_errors("GetItem stats"):
+            raw = self._db.get_item(TableName=self.table, Key={"pk": _s(f"stats#{channel_id}")}).get(
+                "Item", {}
+            )
+        counts = {name: int(raw[name]["N"]) if name in raw else 0 for name in _COUNTERS}
+        first = self.listing(channel_id, ItemStatus.OPEN, 1)
+        return QueueStats(
+            channel_id=channel_id,
+            oldest_enqueued_at=first[0].item.enqueued_at if first else None,
+            **counts,
+        )
+
+    # --- a moderator's moves ----------------------------------------------------------------
+
+    def claim(self, message_id: UUID, moderator: str, now: datetime, lease: timedelta) -> QueueEntry:
+        """Claim an undecided item for `lease` (or renew one's own claim); `ClaimLostError` when another
+        moderator's claim runs or the item was decided or expired."""
+        try:
+            with aws_errors("UpdateItem claim"):
+                raw = self._db.update_item(
+                    TableName=self.table,
+                    Key={"pk": _s(f"item#{message_id}")},
+                    UpdateExpression="SET claim_by = :me, claim_until = :until",
+                    ConditionExpression=(
+                        "attribute_exists(pk) AND #s IN (:open, :hidden) AND "
+                        "(attribute_not_exists(claim_by) OR claim_by = :me OR claim_until < :now)"
+                    ),
+                    ExpressionAttributeNames={"#s": "status"},
+                    ExpressionAttributeValues={
+                        ":me": _s(moderator),
+                        ":until": _n(_ts(now + lease)),
+                        ":now": _n(_ts(now)),
+                        ":open": _s(ItemStatus.OPEN),
+                        ":hidden": _s(ItemStatus.HIDDEN),
+                    },
+                    ReturnValues="ALL_NEW",
+                )
+        except PreconditionFailedError as err:
+            raise ClaimLostError(err.operation, err.code, err.status) from err
+        return _entry(raw["Attributes"])
+
+    def decide(
+        self,
+        entry: QueueEntry,
+        moderator: str,
+        label: Label,
+        category: str,
+        now: datetime,
+        undo: timedelta,
+    ) -> None:
+        """Record a decision on an item the moderator claims (its claim still running); the feedback
+        is written once the undo window has passed (`pending`). `ClaimLostError` otherwise."""
+        item = entry.item
+        was = entry.status
+        update: Any = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": _s(f"item#{item.message_id}")},
+                "UpdateExpression": (
+                    "SET #s = :decided, #q = :queue, was = :was, decided_by = :me, decided_at = :now, "
+                    "label = :label, decided_category = :category, undo_until = :undo, pending = :p "
+                    "REMOVE claim_by, claim_until"
+                ),
+                "ConditionExpression": "#s = :was AND claim_by = :me AND claim_until >= :now",
+                "ExpressionAttributeNames": {"#s": "status", "#q": "queue"},
+                "ExpressionAttributeValues": {
+                    ":decided": _s(ItemStatus.DECIDED),
+                    ":queue": _s(f"{item.channel_id}#{ItemStatus.DECIDED}"),
+                    ":was": _s(was),
+                    ":me": _s(moderator),
+                    ":now": _n(_ts(now)),
+                    ":label": _s(label),
+                    ":category": _s(category),
+                    ":undo": _n(_ts(now + undo)),
+                    ":p": _s("1"),
+                },
+            }
+        }
+        try:
+            with aws_errors("TransactWriteItems decide"):
+                self._db.transact_write_items(
+                    TransactItems=[update, self._count(item.channel_id, {was: -1, ItemStatus.DECIDED: 1})]
+                )
+        except PreconditionFailedError as err:
+            raise ClaimLostError(err.operation, err.code, err.status) from err
+
+    def undo(self, entry: QueueEntry, moderator: str, now: datetime, lease: timedelta) -> None:
+        """Take back one's own decision within its undo window (its feedback not written yet): the item
+        is undecided again and claimed by the same moderator. `ClaimLostError` after the window."""
+        item = entry.item
+        with aws_errors("GetItem undo"):
+            raw = self._db.get_item(
+                TableName=self.table, Key={"pk": _s(f"item#{item.message_id}")}, ConsistentRead=True
+            ).get("Item")
+        if raw is None:
+            raise NotFoundError("undo", "NotFound")
+        was = ItemStatus(raw.get("was", _s(ItemStatus.OPEN))["S"])
+        update: Any = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": _s(f"item#{item.message_id}")},
+                "UpdateExpression": (
+                    "SET #s = :was, #q = :queue, claim_by = :me, claim_until = :until "
+                    "REMOVE decided_by, decided_at, label, decided_category, undo_until, pending"
+                ),
+                "ConditionExpression": (
+                    "#s = :decided AND decided_by = :me AND undo_until >= :now AND attribute_exists(pending)"
+                ),
+                "ExpressionAttributeNames": {"#s": "status", "#q": "queue"},
+                "ExpressionAttributeValues": {
+                    ":was": _s(was),
+                    ":queue": _s(f"{item.channel_id}#{was}"),
+                    ":me": _s(moderator),
+                    ":until": _n(_ts(now + lease)),
+                    ":decided": _s(ItemStatus.DECIDED),
+                    ":now": _n(_ts(now)),
+                },
+            }
+        }
+        try:
+            with aws_errors("TransactWriteItems undo"):
+                self._db.transact_write_items(
+                    TransactItems=[update, self._count(item.channel_id, {ItemStatus.DECIDED: -1, was: 1})]
+                )
+        except PreconditionFailedError as err:
+            raise ClaimLostError(err.operation, err.code, err.status) from err
+
+    def pending_feedback(self, now: datetime) -> Iterator[QueueEntry]:
+        """Decided items whose feedback is not written yet and whose undo window has passed."""
+        kwargs: dict[str, Any] = {}
+        while True:
+            with aws_errors("Query pending"):
+                raw = self._db.query(
+                    TableName=self.table,
+                    IndexName=PENDING_INDEX,
+                    KeyConditionExpression="pending = :p",
+                    ExpressionAttributeValues={":p": _s("1")},
+                    **kwargs,
+                )
+            for r in raw["Items"]:
+                if float(r["undo_until"]["N"]) < _ts(now):
+                    yield _entry(r)
+            if "LastEvaluatedKey" not in raw:
+                return
+            kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
+
+    def feedback_written(self, message_id: UUID) -> None:
+        """The decision's feedback object exists: the item leaves the pending index."""
+        with aws_errors("UpdateItem written"):
+            self._db.update_item(
+                TableName=self.table,
+                Key={"pk": _s(f"item#{message_id}")},
+                UpdateExpression="REMOVE pending",
+            )
+
+    def expire(self, channel_id: str, cutoff: str, now: datetime) -> int:
+        """Expire the channel's open items ordered before `cutoff` (enqueued before the channel's expiry
+        time) that nobody holds a running claim on; returns how many."""
+        expired = 0
+        for entry in self.listing(channel_id, ItemStatus.OPEN, 100, before=cutoff):
+            update: Any = {
+                "Update": {
+                    "TableName": self.table,
+                    "Key": {"pk": _s(f"item#{entry.item.message_id}")},
+                    "UpdateExpression": "SET #s = :expired, #q = :queue, expired_at = :now",
+                    "ConditionExpression": (
+                        "#s = :open AND (attribute_not_exists(claim_by) OR claim_until < :now)"
+                    ),
+                    "ExpressionAttributeNames": {"#s": "status", "#q": "queue"},
+                    "ExpressionAttributeValues": {
+                        ":expired": _s(ItemStatus.EXPIRED),
+                        ":queue": _s(f"{channel_id}#{ItemStatus.EXPIRED}"),
+                        ":open": _s(ItemStatus.OPEN),
+                        ":now": _n(_ts(now)),
+                    },
+                }
+            }
+            try:
+                with aws_errors("TransactWriteItems expire"):
+                    self._db.transact_write_items(
+                        TransactItems=[
+                            update,
+                            self._count(channel_id, {ItemStatus.OPEN: -1, ItemStatus.EXPIRED: 1}),
+                        ]
+                    )
+            except PreconditionFailedError:
+                continue  # claimed or decided meanwhile
+            expired += 1
+        return expired
+
+    def erase_user(self, user_id: str, dry_run: bool = False) -> int:
+        """Delete every item of the user's messages (an erasure request); returns how many (on a dry
+        run, how many there are). A scan: erasure is rare, and no index is by user alone."""
+        erased = 0
+        kwargs: dict[str, Any] = {}
+        while True:
+            with aws_errors("Scan erase"):
+                raw = self._db.scan(
+                    TableName=self.table,
+                    FilterExpression="user_id = :u",
+                    ExpressionAttributeValues={":u": _s(user_id)},
+                    ProjectionExpression="pk, channel_id, #s",
+                    ExpressionAttributeNames={"#s": "status"},
+                    **kwargs,
+                )
+            for r in raw["Items"]:
+                if dry_run:
+                    erased += 1
+                    continue
+                with aws_errors("TransactWriteItems erase"):
+                    self._db.transact_write_items(
+                        TransactItems=[
+                            {"Delete": {"TableName": self.table, "Key": {"pk": r["pk"]}}},
+                            self._count(r["channel_id"]["S"], {r["status"]["S"]: -1}),
+                        ]
+                    )
+                erased += 1
+            if "LastEvaluatedKey" not in raw:
+                return erased
+            kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]

@@ -1,0 +1,140 @@
+"""The review queue's background work: items from the archive, and feedback from decisions.
+
+- `follow_archive`: every archive object not read yet (the consumer writes one per batch, message and
+  verdict together) gives an item for each verdict that is not allow. The table's condition makes this
+  idempotent: an object read twice, a batch archived again after a retry, a replayed dead letter or a
+  re-scored message finds its message's item and changes nothing (a human decision stays the last word).
+  In AWS the archive bucket's object-created notifications drive the same function.
+- `flush_feedback`: decisions whose undo window has passed become `ModeratorDecision`s in the feedback
+  prefix, where the drift loop's retraining reads labels; one object per message (a repeated write
+  replaces it), then the item leaves the pending index.
+"""
+
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import ValidationError
+
+from contracts.policy import PolicyBook
+from contracts.storage import ArchivedMessage, ModeratorDecision, feedback_key, gunzip_text, json_lines
+from review.core import item_of
+from review.store import ReviewStore
+from runtime.errors import aws_errors
+from runtime.logs import structured_logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = structured_logger("review")
+
+QUEUE_SOURCE = "queue"
+
+
+def items_in(body: bytes) -> tuple[list[ArchivedMessage], int]:
+    """An archive object's lines, and how many did not parse (counted, never fatal)."""
+    text = gunzip_text(body)
+    if text is None:
+        return [], 1
+    lines, bad = [], 0
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            lines.append(ArchivedMessage.model_validate_json(line))
+        except ValidationError:
+            bad += 1
+    return lines, bad
+
+
+def enqueue_all(
+    store: ReviewStore, archived: Iterable[ArchivedMessage], book: PolicyBook, now: datetime
+) -> tuple[int, int]:
+    """Enqueue what needs a moderator; (written, already there)."""
+    written = present = 0
+    for line in archived:
+        made = item_of(line, book, now)
+        if made is None:
+            continue
+        if store.enqueue(*made):
+            written += 1
+        else:
+            present += 1
+    return written, present
+
+
+class ArchiveFollower:
+    """Reads each archive object once (the keys read are kept in a state file; reading one again
+    would change nothing but costs a GET)."""
+
+    def __init__(
+        self,
+        s3: "S3Client",
+        bucket: str,
+        prefix: str,
+        store: ReviewStore,
+        policies: Callable[[], PolicyBook],
+        state_file: Path,
+        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._s3 = s3
+        self._bucket = bucket
+        self._prefix = prefix
+        self._store = store
+        self._policies = policies
+        self._state = state_file
+        self._now = now
+        self._read: set[str] = set(state_file.read_text().split()) if state_file.exists() else set()
+
+    def poll(self) -> dict[str, int]:
+        """One pass: list the archive, read what is new; counts of objects, items written and found."""
+        counts = {"objects": 0, "written": 0, "present": 0, "unreadable_lines": 0}
+        paginator = self._s3.get_paginator("list_objects_v2")
+        with aws_errors("ListObjectsV2 archive"):
+            keys = [
+                o["Key"]
+                for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix)
+                for o in page.get("Contents", [])
+                if o["Key"] not in self._read
+            ]
+        for key in sorted(keys):
+            with aws_errors("GetObject archive"):
+                body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
+            lines, bad = items_in(body)
+            written, present = enqueue_all(self._store, lines, self._policies(), self._now())
+            counts["objects"] += 1
+            counts["written"] += written
+            counts["present"] += present
+            counts["unreadable_lines"] += bad
+            self._read.add(key)
+            self._state.parent.mkdir(parents=True, exist_ok=True)
+            with self._state.open("a") as fh:
+                fh.write(key + "\n")
+        if counts["objects"]:
+            log.info({"event": "review_followed", **counts})
+        return counts
+
+
+def flush_feedback(store: ReviewStore, s3: "S3Client", bucket: str, prefix: str, now: datetime) -> int:
+    """Write the feedback of every decision past its undo window; returns how many were written."""
+    written = 0
+    for entry in store.pending_feedback(now):
+        if entry.decided_by is None or entry.label is None or entry.decided_at is None:
+            continue
+        decision = ModeratorDecision(
+            message_id=entry.item.message_id,
+            label=entry.label,
+            decided_by=entry.decided_by,
+            decided_at=entry.decided_at,
+            category=entry.decided_category or "removal",
+            decision_source=QUEUE_SOURCE,
+        )
+        key = feedback_key(prefix, entry.decided_at, QUEUE_SOURCE, str(entry.item.message_id))
+        with aws_errors("PutObject feedback"):
+            s3.put_object(Bucket=bucket, Key=key, Body=json_lines([decision]))
+        store.feedback_written(entry.item.message_id)
+        written += 1
+    if written:
+        log.info({"event": "review_feedback_written", "decisions": written})
+    return written

@@ -1,0 +1,411 @@
+"""The moderators' review app on a real DynamoDB and S3 (moto's server): the queue filled from the
+archive once per message, claims that let twenty moderators work one queue without a double decision,
+channels nobody else can read, CSRF, hostile text rendered inert, decisions reaching the feedback the
+retraining reads, expiry, and a user's erasure reaching the queue."""
+
+import html
+import re
+import threading
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
+from contracts.review import ItemStatus
+from contracts.storage import ArchivedMessage
+from contracts.verdict import Action
+from infra.localstack import free_port
+from monitoring.archive import read_feedback
+from monitoring.erasure import erase_user
+from review.app import LoginLimiter, Services, create_app
+from review.store import ReviewStore, ensure_table
+from review.users import Account, UserBook, hash_password
+from review.worker import ArchiveFollower, enqueue_all, flush_feedback
+from runtime import aws
+from runtime.retry import poll_until
+from tests.builders import archive_body, flagged
+
+pytestmark = pytest.mark.integration
+
+PASSWORD = "correct horse battery staple"  # pragma: allowlist secret
+SECRET = "s" * 48
+HASH = hash_password(PASSWORD)  # one hash for every test account: argon2 is slow on purpose
+FEEDBACK = "feedback/"
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.at = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+@dataclass
+class Rig:
+    store: ReviewStore
+    services: Services
+    app: FastAPI
+    clock: Clock
+    bucket: str
+    endpoint: str
+
+
+def _book(*accounts: tuple[str, str, tuple[str, ...]]) -> UserBook:
+    return UserBook(
+        accounts=tuple(
+            Account(
+                username=name,
+                password_hash=HASH,
+                role="admin" if role == "admin" else "moderator",
+                channels=ch,
+            )
+            for name, role, ch in accounts
+        )
+    )
+
+
+@pytest.fixture
+def rig(moto_endpoint: str) -> Rig:
+    table = f"review-{uuid.uuid4().hex[:8]}"
+    store = ReviewStore(aws.client("dynamodb", moto_endpoint), table)
+    ensure_table(aws.client("dynamodb", moto_endpoint), table)
+    bucket = f"archive-{uuid.uuid4().hex[:8]}"
+    aws.client("s3", moto_endpoint).create_bucket(Bucket=bucket)
+    users = _book(
+        ("alice", "moderator", ("c-a",)),
+        ("bob", "moderator", ("c-b",)),
+        ("root", "admin", ()),
+        *((f"mod-{i}", "moderator", ("c-race",)) for i in range(20)),
+    )
+    policies = PolicyBook(channels={"c-fast": ChannelPolicy(review=ReviewPolicy(expire_after_s=60))})
+    clock = Clock()
+    services = Services(
+        store=store,
+        users=lambda: users,
+        policies=lambda: policies,
+        claim_lease=timedelta(seconds=60),
+        undo=timedelta(seconds=5),
+        page_size=50,
+        limiter=LoginLimiter(5, 300),
+        now=clock,
+    )
+    app = create_app(services, SECRET, secure_cookies=False)
+    return Rig(store, services, app, clock, bucket, moto_endpoint)
+
+
+def _enqueue(rig: Rig, *lines: ArchivedMessage) -> None:
+    enqueue_all(rig.store, lines, rig.services.policies(), rig.clock())
+
+
+def _client(app: FastAPI, username: str) -> tuple[TestClient, str]:
+    client = TestClient(app)
+    page = client.get("/login")
+    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
+    assert token is not None
+    answer = client.post(
+        "/login", data={"username": username, "password": PASSWORD, "csrf": token[1]}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    return client, client.get("/api/session").json()["csrf"]
+
+
+def test_an_archived_verdict_is_queued_once_however_often_it_is_read(rig: Rig, tmp_path: Path) -> None:
+    s3 = aws.client("s3", rig.endpoint)
+    lines = [
+        flagged("you absolute idiot", Action.REVIEW, channel="c-a"),
+        flagged("spam spam", Action.REMOVE, channel="c-a", score=0.97),
+        flagged("have a nice day", Action.ALLOW, channel="c-a", score=0.1),
+    ]
+    # the same batch archived twice (a retried batch rewrites its object; a replay writes another)
+    s3.put_object(
+        Bucket=rig.bucket, Key="archive/dt=2026-12-05/hour=01/s-1-2.jsonl.gz", Body=archive_body(lines)
+    )
+    s3.put_object(
+        Bucket=rig.bucket, Key="archive/dt=2026-12-05/hour=01/s-9-9.jsonl.gz", Body=archive_body(lines)
+    )
+    state = tmp_path / "read.txt"
+    follower = ArchiveFollower(s3, rig.bucket, "archive/", rig.store, rig.services.policies, state)
+    counts = follower.poll()
+    assert counts["objects"] == 2
+    assert counts["written"] == 2
+    assert counts["present"] == 2
+    # a restarted follower reads nothing again
+    again = ArchiveFollower(s3, rig.bucket, "archive/", rig.store, rig.services.policies, state).poll()
+    assert again["objects"] == 0
+    stats = rig.store.stats("c-a")
+    assert (stats.open, stats.hidden) == (1, 1)
+    # a decided item stays decided when its verdict comes again (re-scored, replayed)
+    entry = rig.store.claim(lines[0].message.message_id, "alice", rig.clock(), timedelta(seconds=60))
+    rig.store.decide(entry, "alice", "allow", "toxicity", rig.clock(), timedelta(0))
+    _enqueue(rig, lines[0])
+    kept = rig.store.get(lines[0].message.message_id)
+    assert kept is not None
+    assert kept.status is ItemStatus.DECIDED
+    assert kept.label == "allow"
+
+
+def test_twenty_moderators_working_one_queue_never_decide_an_item_twice(rig: Rig) -> None:
+    lines = [flagged(f"message number {i} you fool", channel="c-race", user=f"u{i % 7}") for i in range(40)]
+    _enqueue(rig, *lines)
+    rig.services.now = lambda: datetime.now(UTC)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(rig.app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    poll_until(lambda: server.started, 20, "the review app listening")
+    base = f"http://127.0.0.1:{port}"
+    decided: list[tuple[str, str]] = []
+    refused = Counter[int]()
+    lock = threading.Lock()
+
+    def moderate(name: str) -> None:
+        with httpx.Client(base_url=base) as http:
+            token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
+            assert token is not None
+            http.post("/login", data={"username": name, "password": PASSWORD, "csrf": token[1]})
+            csrf = http.get("/api/session").json()["csrf"]
+            headers = {"X-CSRF-Token": csrf}
+            while True:
+                entries = http.get("/api/queue", params={"channel": "c-race"}).json()["entries"]
+                if not entries:
+                    return
+                for e in entries:  # everyone goes for the same items first: the worst case for claims
+                    mid = e["item"]["message_id"]
+                    # and decides whether the claim was won or not (a stale page, a careless client):
+                    # only the decision's own condition keeps the loser out
+                    http.post(f"/api/items/{mid}/claim", headers=headers)
+                    answer = http.post(f"/items/{mid}/decision", json={"label": "remove"}, headers=headers)
+                    with lock:
+                        if answer.status_code == 200:
+                            decided.append((mid, name))
+                        else:
+                            refused[answer.status_code] += 1
+
+    try:
+        workers = [threading.Thread(target=moderate, args=(f"mod-{i}",)) for i in range(20)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(120)
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    per_item = Counter(mid for mid, _ in decided)
+    assert len(per_item) == 40, "every item decided (none lost)"
+    assert max(per_item.values()) == 1, "no item decided twice"
+    assert len({name for _, name in decided}) > 1, "the work was shared"
+    assert refused[409] > 0, "moderators raced for the same items"
+    stats = rig.store.stats("c-race")
+    assert (stats.open, stats.decided) == (0, 40)
+    for line in lines:
+        entry = rig.store.get(line.message.message_id)
+        assert entry is not None
+        assert entry.decided_by == dict(decided)[str(line.message.message_id)]
+
+
+def test_a_moderator_reaches_only_their_own_channels(rig: Rig) -> None:
+    theirs = flagged("a message in channel b", channel="c-b")
+    ours = flagged("a message in channel a", channel="c-a")
+    _enqueue(rig, theirs, ours)
+    alice, csrf = _client(rig.app, "alice")
+    mid = theirs.message.message_id
+    assert alice.get(f"/items/{mid}").status_code == 403
+    assert alice.get("/queue", params={"channel": "c-b"}).status_code == 403
+    assert alice.get("/api/queue", params={"channel": "c-b"}).status_code == 403
+    assert alice.post(f"/api/items/{mid}/claim", headers={"X-CSRF-Token": csrf}).status_code == 403
+    answer = alice.post(f"/items/{mid}/decision", json={"label": "allow"}, headers={"X-CSRF-Token": csrf})
+    assert answer.status_code == 403
+    listing = alice.get("/api/queue").json()["entries"]
+    assert [e["item"]["channel_id"] for e in listing] == ["c-a"]
+    assert "channel b" not in alice.get("/queue").text
+    entry = rig.store.get(mid)
+    assert entry is not None
+    assert entry.status is ItemStatus.OPEN
+    assert entry.claimed_by is None
+    # an admin reaches both
+    root, _ = _client(rig.app, "root")
+    assert root.get(f"/items/{mid}").status_code == 200
+    # nobody signed in reaches nothing
+    assert TestClient(rig.app).get("/api/queue").status_code == 401
+
+
+def test_a_state_change_without_the_sessions_csrf_token_is_refused(rig: Rig) -> None:
+    line = flagged("a message", channel="c-a")
+    _enqueue(rig, line)
+    alice, csrf = _client(rig.app, "alice")
+    mid = line.message.message_id
+    assert alice.get(f"/items/{mid}").status_code == 200  # claims it
+    assert alice.post(f"/items/{mid}/decision", data={"label": "remove"}).status_code == 403
+    assert alice.post(f"/items/{mid}/decision", data={"label": "remove", "csrf": "forged"}).status_code == 403
+    assert alice.post(f"/items/{mid}/decision", json={"label": "remove"}).status_code == 403
+    _bob, bobs = _client(rig.app, "bob")
+    assert bobs != csrf  # each session its own token
+    entry = rig.store.get(mid)
+    assert entry is not None
+    assert entry.status is ItemStatus.OPEN
+    # and a sign-in form without one is refused too (login CSRF)
+    fresh = TestClient(rig.app)
+    assert fresh.post("/login", data={"username": "alice", "password": PASSWORD}).status_code == 403
+    answer = alice.post(
+        f"/items/{mid}/decision", data={"label": "remove", "csrf": csrf}, follow_redirects=False
+    )
+    assert answer.status_code == 303
+
+
+def _hostile_texts() -> list[str]:
+    import random  # noqa: PLC0415
+
+    from training.adversarial import FOREIGN_FAMILIES, OBFUSCATIONS  # noqa: PLC0415 - the evasion suite's
+
+    cores = [
+        "<script>alert(1)</script>",
+        '"><img src=x onerror=alert(1)>',
+        "'><svg onload=alert(1)>",
+        '<a href="javascript:alert(1)">click</a>',
+        "</bdi></p><script>document.body.innerHTML=''</script>",
+        "<iframe src=//evil.example></iframe>",
+        "<style>body{display:none}</style>",
+        "{{ 7*7 }} {% raw %}",
+        "&lt;script&gt; &amp;",
+        "<!-- --><base href=//evil.example>",
+    ]
+    bidi = ["\u202egnp.exe\u202c", "\u202dforced ltr\u202c", "\u2067isolate\u2069 \u202e", "\u200f\u202eabc"]
+    texts = [f"{c} {b}" for c in cores for b in bidi]  # 40
+    families = [*OBFUSCATIONS.values(), *FOREIGN_FAMILIES.values()]
+    rng = random.Random(3)
+    i = 0
+    while len(texts) < 200:  # every family of the evasion suite, over the hostile markup
+        core = cores[i % len(cores)]
+        texts.append(families[i % len(families)](f"you stupid idiot {core}", rng))
+        i += 1
+    return texts
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, list[tuple[str, str | None]]]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append((tag, attrs))
+
+
+ALLOWED_TAGS = {
+    "html", "head", "meta", "title", "link", "script", "body", "header", "nav", "a", "span", "form", "input",
+    "button", "main", "p", "article", "bdi", "mark", "strong", "code", "table", "thead", "tbody", "tr", "th",
+    "td", "div", "label", "select", "option", "section", "h1", "h2", "ol", "li", "kbd",
+}  # fmt: skip
+
+
+def test_two_hundred_hostile_messages_render_as_inert_text(rig: Rig) -> None:
+    texts = _hostile_texts()
+    assert len(texts) == 200
+    lines = [flagged(t, channel="c-a", spans=((0, 7), (3, 12))) for t in texts]
+    _enqueue(rig, *lines)
+    alice, _ = _client(rig.app, "alice")
+    pages = [alice.get(f"/items/{line.message.message_id}") for line in lines]
+    pages.append(alice.get("/queue"))
+    for page in pages:
+        assert page.status_code == 200
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "'unsafe-inline'" not in page.headers["content-security-policy"]
+        parser = _Tags()
+        parser.feed(page.text)
+        assert {t for t, _ in parser.tags} <= ALLOWED_TAGS
+        scripts = [a for t, a in parser.tags if t == "script"]
+        assert scripts == [[("src", "/static/review.js"), ("defer", None)]]
+        for _, attrs in parser.tags:
+            assert not any(name.startswith("on") for name, _ in attrs)
+            assert not any((value or "").lower().startswith("javascript:") for _, value in attrs)
+    for line, page in zip(lines, pages, strict=False):
+        # the whole text is there, escaped, inside one direction-isolated element
+        body = re.search(r'<p class="text"><bdi dir="auto">(.*?)</bdi></p>', page.text, re.S)
+        assert body is not None
+        shown = html.unescape(re.sub(r"</?mark>", "", body[1]))
+        assert shown == line.message.text
+
+
+def test_a_decision_reaches_the_feedback_after_its_undo_window_and_can_be_undone_before(rig: Rig) -> None:
+    first, second = flagged("you are a fool", channel="c-a"), flagged("you are a clown", channel="c-a")
+    _enqueue(rig, first, second)
+    alice, csrf = _client(rig.app, "alice")
+    mid = first.message.message_id
+    assert alice.get(f"/items/{mid}").status_code == 200
+    answer = alice.post(
+        f"/items/{mid}/decision", data={"label": "remove", "csrf": csrf}, follow_redirects=False
+    )
+    # submit & next: the next item opens, with the undo offered
+    assert answer.headers["location"] == f"/items/{second.message.message_id}?undo={mid}"
+    s3 = aws.client("s3", rig.endpoint)
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock()) == 0  # inside the undo window
+    assert alice.post(f"/items/{mid}/undo", data={"csrf": csrf}).status_code == 200
+    entry = rig.store.get(mid)
+    assert entry is not None
+    assert entry.status is ItemStatus.OPEN
+    assert entry.claimed_by == "alice"
+    alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf, "category": "toxicity"})
+    rig.clock.at += timedelta(seconds=6)
+    assert alice.post(f"/items/{mid}/undo", data={"csrf": csrf}).status_code == 409  # too late
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock()) == 1
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock()) == 0  # once
+    decisions = read_feedback(s3, rig.bucket, FEEDBACK).decisions
+    assert len(decisions) == 1
+    (decision,) = decisions
+    assert (decision.message_id, decision.label, decision.category) == (mid, "allow", "toxicity")
+    assert (decision.decided_by, decision.decision_source) == ("alice", "queue")
+
+
+def test_an_item_nobody_decides_in_time_expires_and_is_counted(rig: Rig) -> None:
+    late = flagged("an old message", channel="c-fast")
+    _enqueue(rig, late)
+    rig.clock.at += timedelta(seconds=200)
+    fresh = flagged("a new message", channel="c-fast")
+    _enqueue(rig, fresh)
+    root, _ = _client(rig.app, "root")
+    page = root.get("/queue", params={"channel": "c-fast"})
+    assert page.status_code == 200
+    stats = rig.store.stats("c-fast")
+    assert (stats.open, stats.expired) == (1, 1)
+    entry = rig.store.get(late.message.message_id)
+    assert entry is not None
+    assert entry.status is ItemStatus.EXPIRED
+
+
+def test_sign_in_is_rate_limited(rig: Rig) -> None:
+    client = TestClient(rig.app)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    codes = [
+        client.post("/login", data={"username": "alice", "password": "wrong", "csrf": token[1]}).status_code
+        for _ in range(6)
+    ]
+    assert codes == [401] * 5 + [429]
+    right = client.post("/login", data={"username": "alice", "password": PASSWORD, "csrf": token[1]})
+    assert right.status_code == 429  # the right password too, until the window passes
+
+
+def test_erasing_a_user_reaches_their_queued_messages(rig: Rig) -> None:
+    s3 = aws.client("s3", rig.endpoint)
+    gone = [flagged("from the leaver", channel="c-a", user="leaver") for _ in range(3)]
+    kept = flagged("from someone else", channel="c-a", user="stayer")
+    s3.put_object(
+        Bucket=rig.bucket,
+        Key="archive/dt=2026-12-05/hour=01/s-1-4.jsonl.gz",
+        Body=archive_body([*gone, kept]),
+    )
+    _enqueue(rig, *gone, kept)
+    report = erase_user(s3, rig.bucket, "archive/", FEEDBACK, "leaver", review=rig.store)
+    assert report.review_items == 3
+    assert all(rig.store.get(g.message.message_id) is None for g in gone)
+    assert rig.store.get(kept.message.message_id) is not None
+    assert rig.store.stats("c-a").open == 1

@@ -1,0 +1,114 @@
+"""The review queue's pure core: what becomes an item and in which state, the reading order, the
+highlighted spans, the category a decision is about, and the sign-in limiter."""
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
+from contracts.review import ItemStatus
+from contracts.verdict import Action, ContextSignal, Span
+from review.app import LoginLimiter
+from review.core import bidi_controls, decided_category, item_of, order_key, segments
+from tests.builders import flagged
+
+NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
+CONFIRMING = PolicyBook(channels={"careful": ChannelPolicy(review=ReviewPolicy(confirm_removals=True))})
+
+
+def test_every_verdict_that_is_not_allow_reaches_a_moderator() -> None:
+    # a review waits; a model's removal is hidden (listed); a rule's removal with no category is hidden
+    # too; a context signal's review with no acting category waits; an allow makes nothing
+    review = item_of(flagged("you idiot", Action.REVIEW), PolicyBook(), NOW)
+    removal = item_of(flagged("you idiot", Action.REMOVE, score=0.95), PolicyBook(), NOW)
+    rule = item_of(
+        flagged("buy now", Action.REMOVE, category=None, score=None, reasons=("rule:block_term",)),
+        PolicyBook(),
+        NOW,
+    )
+    signal = ContextSignal(signal="raid", value=7, threshold=5, action=Action.REVIEW)
+    raid = item_of(
+        flagged("join us", Action.REVIEW, category=None, score=None, context=(signal,)), PolicyBook(), NOW
+    )
+    assert review is not None
+    assert review[1] is ItemStatus.OPEN
+    assert removal is not None
+    assert removal[1] is ItemStatus.HIDDEN
+    assert rule is not None
+    assert rule[1] is ItemStatus.HIDDEN
+    assert rule[0].severity == 1.0
+    assert rule[0].rule_reasons == ["rule:block_term"]
+    assert raid is not None
+    assert raid[1] is ItemStatus.OPEN
+    assert raid[0].context == [signal]
+    assert raid[0].severity == 0.5
+    assert item_of(flagged("fine", Action.ALLOW), PolicyBook(), NOW) is None
+
+
+def test_a_channel_that_confirms_removals_queues_them() -> None:
+    made = item_of(flagged("x", Action.REMOVE, channel="careful", score=0.95), CONFIRMING, NOW)
+    assert made is not None
+    assert made[1] is ItemStatus.OPEN
+    assert made[0].text == "x"
+    assert made[0].enqueued_at == NOW
+
+
+def test_the_oldest_minute_first_and_the_most_severe_within_it() -> None:
+    def key(minutes_ago: float, score: float) -> str:
+        made = item_of(flagged("t", score=score), PolicyBook(), NOW - timedelta(minutes=minutes_ago))
+        assert made is not None
+        return order_key(made[0])
+
+    old_mild, new_severe = key(10, 0.55), key(1, 0.99)
+    same_minute_mild, same_minute_severe = key(3, 0.55), key(3, 0.95)
+    assert old_mild < new_severe  # ten minutes of waiting outrank a higher score
+    assert same_minute_severe < same_minute_mild
+
+
+def test_segments_cover_the_text_once_with_the_spans_marked() -> None:
+    text = "you are an idiot and a moron"
+    cut = segments(text, [Span(start=11, end=16), Span(start=23, end=28), Span(start=12, end=14)])
+    assert "".join(s.text for s in cut) == text
+    assert [s.text for s in cut if s.marked] == ["idiot", "moron"]
+    # spans past the end are clamped, empty and inverted ones ignored
+    assert segments("abc", [Span(start=1, end=99), Span(start=2, end=2)]) == [
+        *segments("a", []),
+        *[s for s in segments("abc", [Span(start=1, end=3)]) if s.marked],
+    ]
+
+
+@given(st.text(max_size=60), st.lists(st.tuples(st.integers(0, 80), st.integers(0, 80)), max_size=8))
+def test_segments_never_lose_or_repeat_a_character(text: str, pairs: list[tuple[int, int]]) -> None:
+    cut = segments(text, [Span(start=a, end=b) for a, b in pairs])
+    assert "".join(s.text for s in cut) == text
+    assert all(s.text for s in cut) or text == ""
+
+
+def test_a_decision_is_about_a_category_the_message_was_scored_for() -> None:
+    made = item_of(flagged("t", category="toxicity"), PolicyBook(), NOW)
+    rule = item_of(flagged("t", Action.REMOVE, category=None, score=None), PolicyBook(), NOW)
+    assert made is not None
+    assert rule is not None
+    assert decided_category(made[0], "") == "toxicity"
+    assert decided_category(made[0], "removal") == "removal"
+    assert decided_category(made[0], "spam") is None
+    assert decided_category(rule[0], "") == "removal"
+
+
+def test_direction_controls_are_counted() -> None:
+    assert bidi_controls("plain") == 0
+    assert bidi_controls("\u202egnp.exe\u202c and \u2067x\u2069") == 4
+
+
+def test_sign_ins_are_refused_after_the_limit_until_the_window_passes() -> None:
+    clock = [0.0]
+    limiter = LoginLimiter(attempts=3, window_s=60, clock=lambda: clock[0])
+    for _ in range(2):
+        limiter.failed("user:a", "addr:1")
+    assert not limiter.blocked("user:a", "addr:1")
+    limiter.failed("user:a", "addr:1")
+    assert limiter.blocked("user:a", "addr:9")  # the name alone is enough
+    assert limiter.blocked("user:z", "addr:1")  # and the address alone
+    clock[0] = 61.0
+    assert not limiter.blocked("user:a", "addr:1")
