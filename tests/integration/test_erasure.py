@@ -10,13 +10,16 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.policy import PolicyBook
 from infra.localstack import is_ready
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
 from monitoring.settings import MonitoringSettings
+from review.core import item_of
+from review.store import ReviewStore, ensure_table
 from runtime import aws
 from runtime.stack import Stack
-from tests.builders import archive_body, archived, dead_letter
+from tests.builders import archive_body, archived, dead_letter, flagged
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -50,6 +53,7 @@ def _all_versions(s3: "S3Client", bucket: str) -> list[bytes]:
 
 def test_erase_removes_the_user_everywhere_and_nothing_else(
     endpoint_url: str,
+    moto_endpoint: str,
     fresh_stack: Stack,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -96,8 +100,20 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
         MessageBody=dead_letter(json.dumps({**payload, "user_id": "user-00007", "text": "t"}).encode()),
     )
     sqs.send_message(QueueUrl=queue_url, MessageBody=dead_letter(b"\x00 not json"))
+    # and in the moderators' queue (DynamoDB: moto's server beside LocalStack), two of their flagged
+    # messages and someone else's
+    dynamodb = aws.client("dynamodb", moto_endpoint)
+    ensure_table(dynamodb, fresh_stack.review_table.name)
+    queue = ReviewStore(dynamodb, fresh_stack.review_table.name)
+    theirs = [flagged(f"private words queued {i}", user=USER) for i in range(2)]
+    for line in [*theirs, flagged("someone else queued", user="user-00007")]:
+        made = item_of(line, PolicyBook(), NOW)
+        assert made is not None
+        queue.enqueue(*made)
     for var, value in {
         "MONITORING_AWS_ENDPOINT_URL": endpoint_url,
+        "MONITORING_DYNAMODB_ENDPOINT_URL": moto_endpoint,
+        "MONITORING_REVIEW_TABLE": fresh_stack.review_table.name,
         "MONITORING_ARCHIVE_BUCKET": bucket,
         "MONITORING_DEAD_LETTER_QUEUE": fresh_stack.dead_letter_queue.name,
     }.items():
@@ -109,6 +125,8 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     dry = json.loads(capsys.readouterr().out)
     assert dry["dry_run"] is True
     assert dry["archive"]["records_removed"] == 3
+    assert dry["review_items"] == 2
+    assert queue.get(theirs[0].message.message_id) is not None
     assert sorted(_all_versions(s3, bucket)) == sorted(before)
     visible = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
     assert visible["Attributes"]["ApproximateNumberOfMessages"] == "3"  # released at once, not in 5 minutes
@@ -128,6 +146,9 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
         "unreadable_objects": 0,
         "unparsed_lines": 0,
     }
+    assert report["review_items"] == 2
+    assert all(queue.get(t.message.message_id) is None for t in theirs)
+    assert queue.stats("c1").open == 1  # someone else's item stays
     assert report["feedback"]["objects_rewritten"] == 1
     assert report["feedback"]["objects_deleted"] == 1
     assert report["feedback"]["records_removed"] == 2
@@ -161,6 +182,7 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     again = json.loads(capsys.readouterr().out)
     assert again["archive"]["records_removed"] == again["feedback"]["records_removed"] == 0
     assert again["dead_letters"]["matched"] == 0
+    assert again["review_items"] == 0
 
 
 def test_the_alert_webhook_url_is_read_from_secrets_manager_at_run_time(endpoint_url: str) -> None:
