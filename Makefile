@@ -30,7 +30,7 @@ RUN := $(VENV)/bin/python
 LS_VENV := .localstack/venv
 CK_VENV := .checkov/venv
 
-.PHONY: help install check-python check-data up down lint format test test-unit bench sbom demo clean
+.PHONY: help install browser check-python check-data up down lint format test test-unit bench sbom demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -59,6 +59,17 @@ $(CK_VENV)/.installed: infra/checkov-requirements.txt | check-python $(UV)
 
 install: $(VENV)/.synced $(LS_VENV)/.installed $(CK_VENV)/.installed  ## create the environments (project, LocalStack, checkov)
 
+# The review app's browser test drives Debian's Chromium (browsers cannot be downloaded by Selenium
+# here); as root (CI) it is installed, otherwise the command to run is printed.
+BROWSER_PACKAGES := chromium chromium-driver
+browser:  ## Debian's chromium and chromium-driver, for the review app's browser test
+	@if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then echo "browser: ok"; \
+	elif [ "$$(id -u)" = 0 ]; then export DEBIAN_FRONTEND=noninteractive; \
+		apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null || \
+		{ apt-get update -qq && apt-get install -y -qq --no-install-recommends $(BROWSER_PACKAGES) >/dev/null; }; \
+		echo "browser: installed $(BROWSER_PACKAGES)"; \
+	else echo "error: run 'sudo apt-get install $(BROWSER_PACKAGES)'"; exit 1; fi
+
 check-data:
 	@test -f "$(DATA_DIR)/rscience/comments.csv" && test -f "$(DATA_DIR)/davidson/labeled_data.csv" || \
 		{ echo "error: data sets not found under DATA_DIR=$(DATA_DIR) (see README, 'Data')"; exit 1; }
@@ -86,7 +97,7 @@ format: $(VENV)/.synced  ## apply ruff's fixes and formatting
 # Two workers (pytest-xdist), each with its own LocalStack, moto and Prefect; the slowest tests are
 # printed at the end. TEST_WORKERS=0 runs in one process.
 TEST_WORKERS ?= 2
-test: install check-data lint  ## lint, then every test (unit, integration on LocalStack, e2e), in parallel
+test: install browser check-data lint  ## lint, then every test (unit, integration on LocalStack, e2e), in parallel
 	$(RUN) -m pytest $(if $(filter-out 0,$(TEST_WORKERS)),-n $(TEST_WORKERS) --maxschedchunk 1)
 
 test-unit: $(VENV)/.synced  ## pure tests only, no services

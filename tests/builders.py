@@ -177,6 +177,7 @@ def flagged(
     spans: tuple[tuple[int, int], ...] = (),
     context: tuple[ContextSignal, ...] = (),
     reasons: tuple[str, ...] = (),
+    feature: str = "w",
 ) -> ArchivedMessage:
     """An archive line whose verdict is not allow: scored by `category` (None: a rule or a context
     signal decided), the reasons pointing at `spans` of the text."""
@@ -188,7 +189,7 @@ def flagged(
                 acts=True,
                 thresholds=Thresholds(),
                 action=action,
-                reasons=[Reason(feature="w", spans=[Span(start=a, end=b) for a, b in spans])],
+                reasons=[Reason(feature=feature, spans=[Span(start=a, end=b) for a, b in spans])],
             )
         }
         if category

@@ -4,14 +4,19 @@ channels nobody else can read, CSRF, hostile text rendered inert, decisions reac
 retraining reads, expiry, and a user's erasure reaching the queue."""
 
 import html
+import os
 import re
+import shutil
 import threading
 import uuid
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 import pytest
@@ -33,6 +38,9 @@ from review.worker import ArchiveFollower, enqueue_all, flush_feedback
 from runtime import aws
 from runtime.retry import poll_until
 from tests.builders import archive_body, flagged
+
+if TYPE_CHECKING:
+    from selenium.webdriver.remote.webdriver import WebDriver
 
 pytestmark = pytest.mark.integration
 
@@ -107,6 +115,21 @@ def _enqueue(rig: Rig, *lines: ArchivedMessage) -> None:
     enqueue_all(rig.store, lines, rig.services.policies(), rig.clock())
 
 
+@contextmanager
+def _served(app: FastAPI) -> Iterator[str]:
+    """The app on a real server (uvicorn, a free port) for as long as the block runs; its base URL."""
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        poll_until(lambda: server.started, 20, "the review app listening")
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
 def _client(app: FastAPI, username: str) -> tuple[TestClient, str]:
     client = TestClient(app)
     page = client.get("/login")
@@ -158,17 +181,11 @@ def test_twenty_moderators_working_one_queue_never_decide_an_item_twice(rig: Rig
     lines = [flagged(f"message number {i} you fool", channel="c-race", user=f"u{i % 7}") for i in range(40)]
     _enqueue(rig, *lines)
     rig.services.now = lambda: datetime.now(UTC)
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(rig.app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    poll_until(lambda: server.started, 20, "the review app listening")
-    base = f"http://127.0.0.1:{port}"
     decided: list[tuple[str, str]] = []
     refused = Counter[int]()
     lock = threading.Lock()
 
-    def moderate(name: str) -> None:
+    def moderate(name: str, base: str) -> None:
         with httpx.Client(base_url=base) as http:
             token = re.search(r'name="csrf" value="([^"]+)"', http.get("/login").text)
             assert token is not None
@@ -191,15 +208,12 @@ def test_twenty_moderators_working_one_queue_never_decide_an_item_twice(rig: Rig
                         else:
                             refused[answer.status_code] += 1
 
-    try:
-        workers = [threading.Thread(target=moderate, args=(f"mod-{i}",)) for i in range(20)]
+    with _served(rig.app) as base:
+        workers = [threading.Thread(target=moderate, args=(f"mod-{i}", base)) for i in range(20)]
         for w in workers:
             w.start()
         for w in workers:
             w.join(120)
-    finally:
-        server.should_exit = True
-        thread.join(10)
     per_item = Counter(mid for mid, _ in decided)
     assert len(per_item) == 40, "every item decided (none lost)"
     assert max(per_item.values()) == 1, "no item decided twice"
@@ -409,3 +423,92 @@ def test_erasing_a_user_reaches_their_queued_messages(rig: Rig) -> None:
     assert all(rig.store.get(g.message.message_id) is None for g in gone)
     assert rig.store.get(kept.message.message_id) is not None
     assert rig.store.stats("c-a").open == 1
+
+
+@pytest.fixture
+def chrome() -> Iterator["WebDriver"]:
+    """Headless Chromium from Debian's packages (`make install` puts them there), driven by Selenium."""
+    from selenium import webdriver  # noqa: PLC0415 - only this test drives a browser
+    from selenium.webdriver.chrome.service import Service  # noqa: PLC0415
+
+    binary, driver = shutil.which("chromium"), shutil.which("chromedriver")
+    if not (binary and driver):
+        pytest.fail("chromium and chromium-driver are not installed (`make install` installs them)")
+    options = webdriver.ChromeOptions()
+    options.binary_location = binary
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--window-size=1280,900", "--disable-background-networking", "--no-first-run"):  # fmt: skip
+        options.add_argument(flag)
+    browser = webdriver.Chrome(service=Service(executable_path=driver), options=options)
+    try:
+        yield browser
+    finally:
+        browser.quit()
+
+
+def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDriver") -> None:
+    from selenium.webdriver.common.by import By  # noqa: PLC0415
+    from selenium.webdriver.support.ui import WebDriverWait  # noqa: PLC0415
+
+    text = "honestly you are a complete idiot, everyone here knows it"
+    at = text.index("idiot")
+    worst = flagged(
+        text, channel="c-a", user="user-04127", score=0.93, spans=((at, at + 5),), feature="idiot"
+    )
+    other = flagged(
+        "buy followers now at my site",
+        Action.REVIEW,
+        channel="c-a",
+        user="user-04127",
+        category="spam",
+        score=0.6,
+    )
+    _enqueue(rig, worst, other)
+    rig.services.now = lambda: datetime.now(UTC)
+    rig.services.undo = timedelta(0)
+    wait = WebDriverWait(chrome, 10)
+    shots = Path(os.environ.get("REVIEW_SCREENSHOTS", "")) if os.environ.get("REVIEW_SCREENSHOTS") else None
+    with _served(rig.app) as base:
+        # WHEN a moderator signs in
+        chrome.get(f"{base}/queue")  # not signed in: sent to the sign-in page
+        wait.until(lambda d: d.current_url.endswith("/login"))
+        chrome.find_element(By.NAME, "username").send_keys("alice")
+        chrome.find_element(By.NAME, "password").send_keys(PASSWORD)
+        chrome.find_element(By.CSS_SELECTOR, "form.login button").click()
+        # THEN the queue shows both items, the most severe first, and the depth
+        wait.until(lambda d: d.current_url.endswith("/queue"))
+        assert chrome.find_element(By.ID, "depth").text == "2 waiting"
+        rows = chrome.find_elements(By.CSS_SELECTOR, "#items li")
+        assert len(rows) == 2
+        assert "complete idiot" in rows[0].text
+        if shots:
+            chrome.save_screenshot(str(shots / "review-queue.png"))
+        # WHEN the first is opened with the keyboard
+        chrome.find_element(By.TAG_NAME, "body").send_keys("o")
+        wait.until(lambda d: "/items/" in d.current_url)
+        # THEN its reason is highlighted at its span, and its message is direction-isolated
+        marks = chrome.find_elements(By.CSS_SELECTOR, "p.text bdi mark")
+        assert [m.text for m in marks] == ["idiot"]
+        if shots:
+            chrome.save_screenshot(str(shots / "review-item.png"))
+        # WHEN the moderator removes it with one key
+        chrome.find_element(By.TAG_NAME, "body").send_keys("r")
+        # THEN the next item opens, with the undo offered, and the decided one has left the queue
+        wait.until(lambda d: str(other.message.message_id) in d.current_url)
+        assert chrome.find_element(By.ID, "undo-form").is_displayed()
+        assert chrome.execute_script("return document.querySelectorAll('script:not([src])').length") == 0
+        chrome.get(f"{base}/queue")
+        assert chrome.find_element(By.ID, "depth").text == "1 waiting"
+        assert "complete idiot" not in chrome.find_element(By.ID, "items").text
+    entry = rig.store.get(worst.message.message_id)
+    assert entry is not None
+    assert (entry.status, entry.label, entry.decided_by, entry.decided_category) == (
+        ItemStatus.DECIDED, "remove", "alice", "toxicity",
+    )  # fmt: skip
+    # AND the decision lands in the feedback the retraining reads
+    s3 = aws.client("s3", rig.endpoint)
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    (decision,) = read_feedback(s3, rig.bucket, FEEDBACK).decisions
+    assert (decision.message_id, decision.label, decision.decision_source) == (
+        worst.message.message_id, "remove", "queue",
+    )  # fmt: skip
