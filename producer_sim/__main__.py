@@ -12,6 +12,7 @@ from threading import Event
 from contracts.dead_letter import RejectReason
 from producer_sim.bot import Bot, summary
 from producer_sim.dlq import replay_dead_letters
+from producer_sim.moderators import QueueModerators
 from producer_sim.settings import ProducerSettings
 from producer_sim.traffic import publish
 from runtime import aws
@@ -32,11 +33,33 @@ def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
         settings.sample_decision_share,
         settings.moderators,
         settings.seed,
+        review_in_queue=settings.review_url is not None,
     )
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(summary(bot.run(stop, idle_exit)))
+    return 0
+
+
+def run_moderators(settings: ProducerSettings) -> int:
+    """Work the review app's queue as the simulated moderators until Ctrl-C."""
+    if settings.review_url is None or settings.moderator_credentials is None:
+        print("error: set PRODUCER_REVIEW_URL and PRODUCER_MODERATOR_CREDENTIALS", file=sys.stderr)
+        return 2
+    moderators = QueueModerators(
+        settings.review_url,
+        json.loads(settings.moderator_credentials.read_text()),
+        [f"channel-{i:02d}" for i in range(settings.channels)],
+        settings.ground_truth_path,
+        settings.review_decision_share,
+        settings.seed,
+        settings.bot_state_dir / "moderators.json",
+    )
+    stop = Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print(json.dumps({"event": "moderators_report", **moderators.run(stop)}))
     return 0
 
 
@@ -60,10 +83,13 @@ def main(argv: list[str] | None = None) -> int:
     dlq.add_argument("--dry-run", action="store_true")
     bot = sub.add_parser("bot", help="the moderation bot: act on verdicts, send moderator feedback")
     bot.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
+    sub.add_parser("moderate", help="the moderators: decide the review app's queue through its API")
     args = parser.parse_args(argv)
     settings = ProducerSettings()
     if args.command == "bot":
         return run_bot(settings, args.idle_exit)
+    if args.command == "moderate":
+        return run_moderators(settings)
     if args.command == "replay-dlq":
         sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
         result = replay_dead_letters(

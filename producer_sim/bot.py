@@ -38,10 +38,9 @@ class BotState:
     queue: list["QueueItem"] = field(default_factory=list)  # hidden or queued, not yet written out
 
 
-def decided_on(verdict: Verdict, truth: GroundTruth) -> tuple[str, Label]:
+def decided_on(category: str | None, truth: GroundTruth) -> tuple[str, Label]:
     """What a moderator rules on: the category that decided the verdict when the message's truth
     labels it, else the community's own standard (`removal`)."""
-    category = verdict.category
     if category and category in truth.categories:
         return category, "remove" if truth.categories[category] else "allow"
     return "removal", truth.label
@@ -90,6 +89,7 @@ def act(
     seed: int,
     now: datetime,
     moderators: int = 5,
+    review_in_queue: bool = False,
 ) -> list[ModeratorDecision]:
     """Apply each verdict once; return the moderator decisions made on this batch."""
     decisions = []
@@ -106,11 +106,14 @@ def act(
         share = review_share if v.action is Action.REVIEW else sample_share
         if draw(seed, v.message_id, "decide") >= share:
             continue
+        if v.action is Action.REVIEW and review_in_queue:
+            state.counts["left_to_queue"] += 1  # the moderators decide it in the review app
+            continue
         known = truth.get(v.message_id)
         if known is None:
             state.counts["no_ground_truth"] += 1
             continue
-        category, label = decided_on(v, known)
+        category, label = decided_on(v.category, known)
         decisions.append(
             ModeratorDecision(
                 message_id=v.message_id,
@@ -171,6 +174,7 @@ class Bot:
         sample_share: float,
         moderators: int,
         seed: int = 7,
+        review_in_queue: bool = False,
     ) -> None:
         self._kinesis = kinesis
         self._s3 = s3
@@ -185,6 +189,7 @@ class Bot:
         self._shares = (review_share, sample_share)
         self._moderators = moderators
         self._seed = seed
+        self._review_in_queue = review_in_queue
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -244,7 +249,14 @@ class Bot:
         new_ids = {v.message_id for v in verdicts} - self.state.seen
         counts = Counter(self.state.counts)
         decisions = act(
-            verdicts, self.state, self._truth.labels, *self._shares, self._seed, now, self._moderators
+            verdicts,
+            self.state,
+            self._truth.labels,
+            *self._shares,
+            self._seed,
+            now,
+            self._moderators,
+            self._review_in_queue,
         )
         self.state.counts["unreadable_verdicts"] += unreadable
         try:

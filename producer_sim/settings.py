@@ -37,3 +37,8 @@ class ProducerSettings(DeployableSettings):
     sample_decision_share: float = Field(default=0.05, ge=0, le=1)  # other messages sampled for QA
     moderators: int = Field(default=5, ge=1)
     bot_state_dir: Path = PROJECT_ROOT / ".data" / "bot"
+    # The review app, when reviewed messages are decided there (`python -m producer_sim moderate`): its
+    # address, and a JSON file of the moderator accounts' passwords ({"moderator-1": "…", …}). Unset:
+    # the bot decides reviewed messages itself.
+    review_url: str | None = None
+    moderator_credentials: Path | None = None

@@ -19,7 +19,8 @@ from review.users import Account, UserBook, hash_password
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m review", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser("serve", help="the web app and its background loop")
+    serve = commands.add_parser("serve", help="the web app and its background loop")
+    serve.add_argument("--web-only", action="store_true", help="the web app alone (the loop runs elsewhere)")
     commands.add_parser("follow", help="the background loop alone")
     add = commands.add_parser("add-user", help="add or replace an account")
     add.add_argument("username")
@@ -41,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.username}: {args.role} of {', '.join(channels) or 'every channel'}")
         return 0
 
-    store = store_for(settings, create=True)
+    store = store_for(settings, create=True, wait_s=60)
     stop = threading.Event()
     if args.command == "follow":
         with contextlib.suppress(KeyboardInterrupt):
@@ -53,8 +54,9 @@ def main(argv: list[str] | None = None) -> int:
     if not settings.session_secret.get_secret_value():
         print("error: set REVIEW_SESSION_SECRET (32+ characters) to sign sessions", file=sys.stderr)
         return 2
-    worker = threading.Thread(target=background, args=(settings, store, stop), daemon=True)
-    worker.start()
+    if not args.web_only:
+        worker = threading.Thread(target=background, args=(settings, store, stop), daemon=True)
+        worker.start()
     try:
         uvicorn.run(app_for(settings, store), host=settings.host, port=settings.port, log_level="warning")
     finally:

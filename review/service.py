@@ -2,8 +2,10 @@
 the background loop (archive → queue, decisions → feedback) that `python -m review serve` runs beside
 the web server."""
 
+import json
 import threading
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -13,14 +15,30 @@ from review.store import ReviewStore, ensure_table
 from review.users import UserBook
 from review.worker import ArchiveFollower, flush_feedback
 from runtime import aws
-from runtime.errors import AwsError
+from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
+from runtime.retry import poll_until
 
 log = structured_logger("review")
 
 
-def store_for(settings: ReviewSettings, create: bool = False) -> ReviewStore:
+def store_for(settings: ReviewSettings, create: bool = False, wait_s: float = 0.0) -> ReviewStore:
+    """The review table; with `create`, made if missing — waiting up to `wait_s` for DynamoDB to answer
+    (a server started beside it)."""
+    if create and wait_s:
+
+        def made() -> ReviewStore | None:
+            try:
+                return store_for(settings, create=True)
+            except TransientError:
+                return None
+
+        return poll_until(made, wait_s, "DynamoDB answering", interval=0.5)
+    return _store(settings, create)
+
+
+def _store(settings: ReviewSettings, create: bool) -> ReviewStore:
     dynamodb = aws.client(
         "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
     )
@@ -76,12 +94,24 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         settings.archive_prefix,
         store,
         policies_for(settings),
-        settings.users_file.parent / "archive-read.txt",
+        settings.state_dir / "archive-read.txt",
     )
+    progress = settings.state_dir / "progress.json"
     while not stop.is_set():
+        started = datetime.now(UTC)
         try:
-            follower.poll()
-            flush_feedback(store, s3, settings.archive_bucket, settings.feedback_prefix, datetime.now(UTC))
+            read = follower.poll()["objects"]
+            now = datetime.now(UTC)
+            written = flush_feedback(store, s3, settings.archive_bucket, settings.feedback_prefix, now)
+            pass_ = {"started_at": started.timestamp(), "pass_at": now.timestamp(), "objects": read}
+            _write_json(progress, pass_ | {"written": written, "pending": store.pending_count()})
         except AwsError as err:
             log.warning({"event": "review_background_error", "operation": err.operation, "code": err.code})
         stop.wait(settings.follow_interval_s)
+
+
+def _write_json(path: Path, doc: dict[str, float]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc))
+    tmp.replace(path)

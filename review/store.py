@@ -182,6 +182,19 @@ class ReviewStore:
             )
         return _entry(raw["Item"]) if "Item" in raw else None
 
+    def entries(self, message_ids: list[UUID]) -> list[QueueEntry]:
+        """The items of these messages that exist (batches of 100; unprocessed keys asked again)."""
+        found: list[QueueEntry] = []
+        for start in range(0, len(message_ids), 100):
+            keys: list[Any] = [{"pk": _s(f"item#{m}")} for m in message_ids[start : start + 100]]
+            while keys:
+                with aws_errors("BatchGetItem"):
+                    raw = self._db.batch_get_item(RequestItems={self.table: {"Keys": keys}})
+                responses: Any = raw["Responses"]
+                found += [_entry(r) for r in responses.get(self.table, [])]
+                keys = list(raw.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", []))
+        return found
+
     def listing(
         self,
         channel_id: str,
@@ -379,6 +392,18 @@ class ReviewStore:
             if "LastEvaluatedKey" not in raw:
                 return
             kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
+
+    def pending_count(self) -> int:
+        """Decisions whose feedback is not written yet (inside their undo window or not)."""
+        with aws_errors("Query pending count"):
+            raw = self._db.query(
+                TableName=self.table,
+                IndexName=PENDING_INDEX,
+                KeyConditionExpression="pending = :p",
+                ExpressionAttributeValues={":p": _s("1")},
+                Select="COUNT",
+            )
+        return int(raw["Count"])
 
     def feedback_written(self, message_id: UUID) -> None:
         """The decision's feedback object exists: the item leaves the pending index."""

@@ -8,6 +8,7 @@ from contracts.policy import CategoryRule, Thresholds
 from contracts.storage import GroundTruth, ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
 from producer_sim.bot import BotState, TruthFile, act
+from producer_sim.moderators import due
 from tests.builders import verdict
 from training.data import Community
 
@@ -132,3 +133,40 @@ def test_the_moderator_rules_on_the_category_that_decided_when_the_truth_labels_
 def test_a_decision_written_before_categories_reads_as_removal() -> None:
     old = '{"message_id": "%s", "label": "remove", "decided_by": "m", "decided_at": "2026-01-01T00:00:00Z"}'
     assert ModeratorDecision.model_validate_json(old % uuid4()).category == "removal"
+
+
+def test_with_the_review_app_the_bot_leaves_reviewed_messages_to_the_moderators_there() -> None:
+    reviewed = [verdict(Action.REVIEW) for _ in range(40)]
+    others = [verdict(Action.ALLOW) for _ in range(400)]
+    truth = truth_for(*reviewed, *others)
+    state = BotState()
+    decisions = act([*reviewed, *others], state, truth, 1.0, 0.1, 7, NOW, review_in_queue=True)
+    # THEN no reviewed message is decided here (the queue's moderators decide them), the sample is
+    assert not {d.message_id for d in decisions} & {v.message_id for v in reviewed}
+    assert decisions
+    assert state.counts["left_to_queue"] == 40
+    assert decisions == act([*reviewed, *others], BotState(), truth, 1.0, 0.1, 7, NOW)[-len(decisions) :]
+
+
+def test_the_queues_moderators_decide_what_the_bot_would_have_decided_the_same_way() -> None:
+    # GIVEN reviewed verdicts, as the bot sees them and as the review app lists their items
+    reviewed = [verdict(Action.REVIEW) for _ in range(200)]
+    reviewed = [
+        v.model_copy(update={"category": "toxicity" if i % 2 else None}) for i, v in enumerate(reviewed)
+    ]
+    truth = {
+        v.message_id: GroundTruth(
+            message_id=v.message_id,
+            community=Community.TWEETS,
+            label="remove" if i % 3 else "allow",
+            categories={"toxicity": i % 5 == 0},
+        )
+        for i, v in enumerate(reviewed)
+    }
+    entries = [{"item": {"message_id": str(v.message_id), "category": v.category}} for v in reviewed[::-1]]
+    by_bot = act(reviewed, BotState(), truth, 0.7, 0.0, 11, NOW)
+    in_queue = due(entries, truth, 0.7, 11, accounts=5)
+    # THEN the same messages, the same category and label, and the same moderator names
+    expected = {(d.message_id, d.category, d.label, d.decided_by) for d in by_bot}
+    assert {(d.message_id, d.category, d.label, f"moderator-{d.account + 1}") for d in in_queue} == expected
+    assert 100 < len(expected) < 180

@@ -1,0 +1,148 @@
+"""The simulated moderators at work in the review app: signed in as moderator accounts, they read the
+queue and decide through the app's HTTP API — the endpoints the page uses (claim, then one decision
+request with the session's CSRF token) — so the demo and the end-to-end run exercise the real path.
+
+Which queued messages they decide, who decides each and what (the label from the simulator's side file)
+are the bot's rules (`producer_sim.bot`): the same messages get the same labels from the same
+moderator names whichever path they take. `due` is pure; `QueueModerators` is the HTTP adapter.
+"""
+
+import json
+import time
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from threading import Event
+from typing import Any
+from uuid import UUID
+
+import httpx
+
+from contracts.chat import Label
+from contracts.storage import GroundTruth
+from producer_sim.bot import TruthFile, decided_on, draw
+
+
+@dataclass(frozen=True)
+class Due:
+    """One decision to make: on which message, by which account (index), about what, and the label."""
+
+    message_id: UUID
+    account: int
+    category: str
+    label: Label
+
+
+def due(
+    entries: Iterable[Mapping[str, Any]],
+    truth: Mapping[UUID, GroundTruth],
+    review_share: float,
+    seed: int,
+    accounts: int,
+) -> list[Due]:
+    """The queue entries a moderator decides (the bot's share of reviewed messages, truth known)."""
+    out = []
+    for entry in entries:
+        item = entry["item"]
+        mid = UUID(item["message_id"])
+        known = truth.get(mid)
+        if known is None or draw(seed, mid, "decide") >= review_share:
+            continue
+        category, label = decided_on(item.get("category"), known)
+        out.append(Due(mid, int(draw(seed, mid, "who") * accounts), category, label))
+    return out
+
+
+class Session:
+    """One moderator signed in to the review app."""
+
+    def __init__(self, base_url: str, username: str, password: str) -> None:
+        self.username = username
+        self.http = httpx.Client(base_url=base_url, timeout=10.0)
+        page = self.http.get("/login").text
+        token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        answer = self.http.post("/login", data={"username": username, "password": password, "csrf": token})
+        if answer.status_code != 303 or answer.headers.get("location") != "/queue":
+            raise RuntimeError(f"{username} could not sign in ({answer.status_code})")
+        self.csrf = self.http.get("/api/session").json()["csrf"]
+
+    def queue(self, channel: str) -> list[dict[str, Any]]:
+        answer = self.http.get("/api/queue", params={"channel": channel, "limit": 200})
+        answer.raise_for_status()
+        entries: list[dict[str, Any]] = answer.json()["entries"]
+        return entries
+
+    def decide(self, d: Due) -> int:
+        """Claim, then decide: one request each; the decision's status (200, or 409 when lost)."""
+        headers = {"X-CSRF-Token": self.csrf}
+        claim = self.http.post(f"/api/items/{d.message_id}/claim", headers=headers)
+        if claim.status_code != 200:
+            return claim.status_code
+        body = {"label": d.label, "category": d.category}
+        return self.http.post(f"/items/{d.message_id}/decision", json=body, headers=headers).status_code
+
+
+class QueueModerators:
+    """Works every channel's queue until stopped; writes its progress after each pass."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Mapping[str, str],
+        channels: list[str],
+        truth_path: Path,
+        review_share: float,
+        seed: int,
+        progress_path: Path,
+    ) -> None:
+        self._base = base_url
+        self._credentials = dict(sorted(credentials.items()))
+        self._sessions: list[Session] = []
+        self._channels = channels
+        self._truth = TruthFile(truth_path)
+        self._share = review_share
+        self._seed = seed
+        self._progress = progress_path
+        self.counts: Counter[str] = Counter()
+
+    def _signed_in(self) -> list[Session]:
+        if not self._sessions:
+            self._sessions = [Session(self._base, u, p) for u, p in self._credentials.items()]
+        return self._sessions
+
+    def poll(self) -> int:
+        """One pass over every channel; returns the decisions made."""
+        started = time.time()
+        sessions = self._signed_in()
+        made = 0
+        for channel in self._channels:
+            entries = sessions[0].queue(channel)
+            if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in entries):
+                self._truth.refresh()
+            todo = due(entries, self._truth.labels, self._share, self._seed, len(sessions))
+            # each moderator works through their own share at the same time as the others
+            shares = [(sessions[k], [d for d in todo if d.account == k]) for k in range(len(sessions))]
+            with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+                statuses = pool.map(lambda share: [share[0].decide(d) for d in share[1]], shares)
+                for status in (s for per_account in statuses for s in per_account):
+                    self.counts[f"decision_{status}"] += 1
+                    made += status == 200
+        self.counts["decisions"] += made
+        self._progress.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self._progress.with_suffix(".tmp")
+        doc = {"started_at": started, "pass_at": time.time(), "decided": made, **self.counts}
+        tmp.write_text(json.dumps(doc))
+        tmp.replace(self._progress)
+        return made
+
+    def run(self, stop: Event, interval_s: float = 1.0) -> Counter[str]:
+        while not stop.is_set():
+            try:
+                self.poll()
+            except (httpx.HTTPError, RuntimeError) as err:  # the app restarting: try again
+                self.counts[f"error_{type(err).__name__}"] += 1
+                self._sessions = []
+            stop.wait(interval_s)
+        return self.counts
