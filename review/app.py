@@ -52,7 +52,11 @@ VIEWS = (ItemStatus.OPEN, ItemStatus.HIDDEN, ItemStatus.DECIDED, ItemStatus.EXPI
 
 
 class LoginLimiter:
-    """Failed sign-ins per name and per address within a sliding window; over the limit, refused."""
+    """Failed sign-ins per name and per address within a sliding window; over the limit, refused.
+    (A name can be locked out by anyone failing as it: the price of limiting per name; in AWS the
+    identity provider's own lockout applies first.)"""
+
+    MAX_KEYS = 10_000
 
     def __init__(self, attempts: int, window_s: float, clock: Callable[[], float] = time.monotonic) -> None:
         self._attempts = attempts
@@ -70,6 +74,9 @@ class LoginLimiter:
         return any(len(self._recent(k)) >= self._attempts for k in keys)
 
     def failed(self, *keys: str) -> None:
+        if len(self._failures) > self.MAX_KEYS:  # names made up by the thousand: forget the quiet ones
+            for key in [k for k in self._failures if not self._recent(k)]:
+                del self._failures[key]
         for key in keys:
             self._recent(key).append(self._clock())
 
@@ -358,7 +365,10 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         is_json = request.headers.get("content-type", "").startswith("application/json")
         if is_json:
             _check_csrf(request, request.headers.get("x-csrf-token"))
-            raw: Any = await request.json()
+            try:
+                raw: Any = await request.json()
+            except ValueError:  # not JSON (json.JSONDecodeError and UnicodeDecodeError are ValueErrors)
+                raise HTTPException(400, "the body is not JSON") from None
         else:
             form = await request.form()
             _check_csrf(request, str(form.get("csrf", "")))

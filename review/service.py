@@ -34,7 +34,9 @@ def store_for(settings: ReviewSettings, create: bool = False, wait_s: float = 0.
             except TransientError:
                 return None
 
-        return poll_until(made, wait_s, "DynamoDB answering", interval=0.5)
+        store = poll_until(made, wait_s, "DynamoDB answering", interval=0.5)
+        assert store is not None  # poll_until returns only what is truthy
+        return store
     return _store(settings, create)
 
 

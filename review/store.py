@@ -116,6 +116,22 @@ def _entry(raw: dict[str, Any]) -> QueueEntry:
     )
 
 
+def record(item: ReviewItem, status: ItemStatus) -> dict[str, Any]:
+    """An item as the table holds it (the benchmark bulk-loads these)."""
+    return {
+        "pk": _s(f"item#{item.message_id}"),
+        "queue": _s(f"{item.channel_id}#{status}"),
+        "order": _s(order_key(item)),
+        "author": _s(f"{item.channel_id}#{item.user_id}"),
+        "user_id": _s(item.user_id),
+        "channel_id": _s(item.channel_id),
+        "status": _s(status),
+        "was": _s(status),
+        "enqueued_at": _n(_ts(item.enqueued_at)),
+        "body": _s(item.model_dump_json()),
+    }
+
+
 class ReviewStore:
     """The review table through one DynamoDB client."""
 
@@ -128,19 +144,6 @@ class ReviewStore:
     def enqueue(self, item: ReviewItem, status: ItemStatus) -> bool:
         """Write the item unless one for its message exists; True when written. A redelivered, replayed
         or re-scored verdict finds its message's item (decided or not) and changes nothing."""
-        key = f"item#{item.message_id}"
-        body: dict[str, Any] = {
-            "pk": _s(key),
-            "queue": _s(f"{item.channel_id}#{status}"),
-            "order": _s(order_key(item)),
-            "author": _s(f"{item.channel_id}#{item.user_id}"),
-            "user_id": _s(item.user_id),
-            "channel_id": _s(item.channel_id),
-            "status": _s(status),
-            "was": _s(status),
-            "enqueued_at": _n(_ts(item.enqueued_at)),
-            "body": _s(item.model_dump_json()),
-        }
         try:
             with aws_errors("TransactWriteItems enqueue"):
                 self._db.transact_write_items(
@@ -148,7 +151,7 @@ class ReviewStore:
                         {
                             "Put": {
                                 "TableName": self.table,
-                                "Item": body,
+                                "Item": record(item, status),
                                 "ConditionExpression": "attribute_not_exists(pk)",
                             }
                         },
@@ -192,7 +195,8 @@ class ReviewStore:
                     raw = self._db.batch_get_item(RequestItems={self.table: {"Keys": keys}})
                 responses: Any = raw["Responses"]
                 found += [_entry(r) for r in responses.get(self.table, [])]
-                keys = list(raw.get("UnprocessedKeys", {}).get(self.table, {}).get("Keys", []))
+                unprocessed: Any = raw.get("UnprocessedKeys", {})
+                keys = list(unprocessed.get(self.table, {}).get("Keys", []))
         return found
 
     def listing(

@@ -262,6 +262,9 @@ def test_a_state_change_without_the_sessions_csrf_token_is_refused(rig: Rig) -> 
     assert alice.post(f"/items/{mid}/decision", data={"label": "remove"}).status_code == 403
     assert alice.post(f"/items/{mid}/decision", data={"label": "remove", "csrf": "forged"}).status_code == 403
     assert alice.post(f"/items/{mid}/decision", json={"label": "remove"}).status_code == 403
+    broken = {"X-CSRF-Token": csrf, "Content-Type": "application/json"}
+    assert alice.post(f"/items/{mid}/decision", content=b"{not json", headers=broken).status_code == 400
+    assert alice.post(f"/items/{mid}/decision", json={"label": "maybe"}, headers=broken).status_code == 422
     _bob, bobs = _client(rig.app, "bob")
     assert bobs != csrf  # each session its own token
     entry = rig.store.get(mid)

@@ -112,3 +112,14 @@ def test_sign_ins_are_refused_after_the_limit_until_the_window_passes() -> None:
     assert limiter.blocked("user:z", "addr:1")  # and the address alone
     clock[0] = 61.0
     assert not limiter.blocked("user:a", "addr:1")
+
+
+def test_the_limiter_forgets_quiet_names_instead_of_growing_without_bound() -> None:
+    clock = [0.0]
+    limiter = LoginLimiter(attempts=3, window_s=60, clock=lambda: clock[0])
+    for i in range(LoginLimiter.MAX_KEYS + 1):
+        limiter.failed(f"user:{i}")
+    clock[0] = 61.0
+    limiter.failed("user:new")
+    assert limiter.blocked("user:new") is False
+    assert len(limiter._failures) == 1
