@@ -87,6 +87,8 @@ def child_env(
             bot_state_dir=run_dir / "bot",
             review_url=f"http://127.0.0.1:{settings.review_port}",
             moderator_credentials=settings.state_dir / "review" / "credentials.json",
+            review_table=settings.review_table,
+            dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
         ),
         ReviewSettings.for_stack(
             stack,

@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,14 +90,23 @@ def act(
     now: datetime,
     moderators: int = 5,
     review_in_queue: bool = False,
+    human: Mapping[UUID, Label] | None = None,
 ) -> list[ModeratorDecision]:
-    """Apply each verdict once; return the moderator decisions made on this batch."""
+    """Apply each verdict once; return the moderator decisions made on this batch.
+
+    `human` holds the messages a moderator already decided in the review app: such a message's verdict
+    (a redelivery the bot's memory lost, a replayed dead letter, a re-scored message) is never acted
+    against the human — the decision is applied instead — nor decided again."""
     decisions = []
     for v in verdicts:
         if v.message_id in state.seen:
             state.counts["duplicates_ignored"] += 1
             continue
         state.seen.add(v.message_id)
+        if human and v.message_id in human:
+            state.counts[{"remove": "hidden", "allow": "allowed"}[human[v.message_id]]] += 1
+            state.counts["human_decision_kept"] += 1
+            continue
         done = {Action.REMOVE: "hidden", Action.REVIEW: "queued", Action.ALLOW: "allowed"}[v.action]
         state.counts[done] += 1
         if v.action is not Action.ALLOW and v.category:
@@ -175,6 +184,7 @@ class Bot:
         moderators: int,
         seed: int = 7,
         review_in_queue: bool = False,
+        human: Callable[[list[UUID]], Mapping[UUID, Label]] | None = None,
     ) -> None:
         self._kinesis = kinesis
         self._s3 = s3
@@ -190,6 +200,7 @@ class Bot:
         self._moderators = moderators
         self._seed = seed
         self._review_in_queue = review_in_queue
+        self._human = human  # the review app's decisions, by message id (None: no review app)
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -247,6 +258,7 @@ class Bot:
             self._truth.refresh()  # the side file grows as messages are sent
         now = datetime.now(UTC)
         new_ids = {v.message_id for v in verdicts} - self.state.seen
+        human = self._human(sorted(new_ids)) if self._human and new_ids else None
         counts = Counter(self.state.counts)
         decisions = act(
             verdicts,
@@ -257,6 +269,7 @@ class Bot:
             now,
             self._moderators,
             self._review_in_queue,
+            human,
         )
         self.state.counts["unreadable_verdicts"] += unreadable
         try:

@@ -42,3 +42,7 @@ class ProducerSettings(DeployableSettings):
     # the bot decides reviewed messages itself.
     review_url: str | None = None
     moderator_credentials: Path | None = None
+    # The review table, when the bot must never act against a moderator's decision there (a verdict
+    # repeated after the bot's memory is lost, a replayed dead letter, a re-scored message).
+    review_table: str | None = None
+    dynamodb_endpoint_url: str | None = None

@@ -4,6 +4,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from uuid import UUID, uuid4
 
+from contracts.chat import Label
 from contracts.policy import CategoryRule, Thresholds
 from contracts.storage import GroundTruth, ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
@@ -170,3 +171,17 @@ def test_the_queues_moderators_decide_what_the_bot_would_have_decided_the_same_w
     expected = {(d.message_id, d.category, d.label, d.decided_by) for d in by_bot}
     assert {(d.message_id, d.category, d.label, f"moderator-{d.account + 1}") for d in in_queue} == expected
     assert 100 < len(expected) < 180
+
+
+def test_a_moderators_decision_in_the_app_is_never_acted_against() -> None:
+    # GIVEN verdicts the bot's memory lost (repeated after a restart, replayed, re-scored) on messages a
+    # moderator already decided in the review app: one removed by the human, one allowed
+    kept_up, taken_down, fresh = verdict(Action.REMOVE), verdict(Action.REVIEW), verdict(Action.REVIEW)
+    human: dict[UUID, Label] = {kept_up.message_id: "allow", taken_down.message_id: "remove"}
+    truth = truth_for(kept_up, taken_down, fresh)
+    state = BotState()
+    decisions = act([kept_up, taken_down, fresh], state, truth, 1.0, 1.0, 7, NOW, human=human)
+    # THEN the human's decisions are applied and neither is decided again; the fresh one is decided
+    assert [d.message_id for d in decisions] == [fresh.message_id]
+    assert (state.counts["allowed"], state.counts["hidden"], state.counts["queued"]) == (1, 1, 1)
+    assert state.counts["human_decision_kept"] == 2
