@@ -187,12 +187,15 @@ class Supervisor:
 
 
 def stop_on_signal() -> None:
-    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does: the cleanup runs."""
+    """SIGTERM and SIGHUP (a closed terminal) end the demo like Ctrl-C does: the cleanup runs. Ctrl-C
+    itself is made to interrupt even when the demo was started with SIGINT ignored (a background job of
+    a non-interactive shell inherits that, and Python then leaves it ignored)."""
 
     def _raise(*_: object) -> None:
         raise KeyboardInterrupt
 
     with contextlib.suppress(ValueError):  # not the main thread
+        signal.signal(signal.SIGINT, signal.default_int_handler)
         for sig in STOP_SIGNALS:
             signal.signal(sig, _raise)
 

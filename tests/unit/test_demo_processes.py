@@ -17,6 +17,7 @@ from infra.localstack import free_port
 from infra.settings import InfraSettings
 from monitoring.settings import MonitoringSettings
 from producer_sim.settings import ProducerSettings
+from runtime.paths import PROJECT_ROOT
 from runtime.stack import load_stack
 from stream_consumer.settings import ConsumerSettings
 from training.settings import TrainingSettings
@@ -125,3 +126,28 @@ def test_a_ctrl_c_while_a_child_starts_lands_once_it_is_registered(tmp_path: Pat
     child = processes.children["consumer"]
     processes.stop("consumer", timeout=5)
     assert child.poll() is not None
+
+
+def test_ctrl_c_interrupts_the_demo_even_when_started_with_sigint_ignored() -> None:
+    # GIVEN a process started as a background job of a non-interactive shell is (SIGINT ignored)
+    script = (
+        "import sys, time\n"
+        "from demo.supervisor import stop_on_signal\n"
+        "stop_on_signal()\n"
+        "try:\n"
+        "    print('ready', flush=True)\n"
+        "    time.sleep(30)\n"
+        "except KeyboardInterrupt:\n"
+        "    sys.exit(130)\n"
+    )
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),  # noqa: PLW1509 - the point
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline() == b"ready\n"
+    # WHEN Ctrl-C reaches it THEN it is interrupted (its cleanup runs), not ignored
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(20) == 130
