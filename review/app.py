@@ -32,6 +32,7 @@ from contracts.review import DecisionRequest, ItemStatus, QueueEntry, QueueStats
 from review.core import bidi_controls, decided_category, item_spans, order_key, segments
 from review.store import ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
+from runtime.errors import AwsError
 from runtime.logs import structured_logger
 
 log = structured_logger("review")
@@ -161,6 +162,16 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         return response
 
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(AwsError)
+    async def store_unavailable(request: Request, exc: AwsError) -> Response:
+        """The table or the bucket did not answer (after botocore's retries): 503, try again."""
+        log.warning({"event": "review_store_error", "operation": exc.operation, "code": exc.code})
+        return JSONResponse(
+            {"detail": "the review store is unavailable; try again"},
+            status_code=503,
+            headers={"Retry-After": "2"},
+        )
 
     @app.middleware("http")
     async def security_headers(

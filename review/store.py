@@ -6,7 +6,7 @@ One table, on-demand, keyed by `pk`:
   the claim (`claim_by`, `claim_until`), the decision (`decided_by`, `decided_at`, `label`,
   `decided_category`, `undo_until`) and `pending` while its feedback is not yet written;
 - a channel's counters (`stats#<channel>`): open, hidden, decided, expired; each state change moves
-  them in the same transaction as the item.
+  them right after the item (`ReviewStore._apply`).
 Indexes: `queue` (`<channel>#<status>`, `order`): a channel's items in a state, in reading order;
 `author` (`<channel>#<user>`, `order`): a user's flagged messages in a channel; `pending` (sparse:
 only items whose decision's feedback is not written yet, by `decided_at`).
@@ -23,10 +23,13 @@ from uuid import UUID
 from contracts.chat import Label
 from contracts.review import ItemStatus, QueueEntry, QueueStats, ReviewItem
 from review.core import order_key
-from runtime.errors import NotFoundError, PreconditionFailedError, aws_errors
+from runtime.errors import AwsError, NotFoundError, PreconditionFailedError, aws_errors
+from runtime.logs import structured_logger
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
+
+log = structured_logger("review")
 
 QUEUE_INDEX = "queue"
 AUTHOR_INDEX = "author"
@@ -145,22 +148,42 @@ class ReviewStore:
         """Write the item unless one for its message exists; True when written. A redelivered, replayed
         or re-scored verdict finds its message's item (decided or not) and changes nothing."""
         try:
-            with aws_errors("TransactWriteItems enqueue"):
-                self._db.transact_write_items(
-                    TransactItems=[
-                        {
-                            "Put": {
-                                "TableName": self.table,
-                                "Item": record(item, status),
-                                "ConditionExpression": "attribute_not_exists(pk)",
-                            }
-                        },
-                        self._count(item.channel_id, {status: 1}),
-                    ]
-                )
+            self._apply(
+                "enqueue",
+                {
+                    "Put": {
+                        "TableName": self.table,
+                        "Item": record(item, status),
+                        "ConditionExpression": "attribute_not_exists(pk)",
+                    }
+                },
+                item.channel_id,
+                {status: 1},
+            )
         except PreconditionFailedError:
             return False
         return True
+
+    def _apply(self, operation: str, action: Any, channel_id: str, moves: dict[str, int]) -> None:
+        """One conditional write (`PreconditionFailedError` when its condition is refused), then the
+        channel's counters. Two writes, not one transaction: moto's server copies the whole table for
+        every transaction (a demo's queue grew it past 19 GB), so the counters follow the item; a crash
+        between the two, or a failed counter write (logged), leaves a count off — the listing is the
+        truth, the counters are the page's summary."""
+        ((kind, params),) = action.items()
+        calls: dict[str, Any] = {
+            "Put": self._db.put_item,
+            "Update": self._db.update_item,
+            "Delete": self._db.delete_item,
+        }
+        call = calls[kind]
+        with aws_errors(f"{kind}Item {operation}"):
+            call(**params)
+        try:
+            with aws_errors("UpdateItem counters"):
+                self._db.update_item(**self._count(channel_id, moves)["Update"])
+        except AwsError as err:
+            log.warning({"event": "review_counter_error", "channel": channel_id, "code": err.code})
 
     def _count(self, channel_id: str, moves: dict[str, int]) -> Any:
         names = {f"#c{i}": name for i, name in enumerate(moves)}
@@ -330,10 +353,7 @@ class ReviewStore:
             }
         }
         try:
-            with aws_errors("TransactWriteItems decide"):
-                self._db.transact_write_items(
-                    TransactItems=[update, self._count(item.channel_id, {was: -1, ItemStatus.DECIDED: 1})]
-                )
+            self._apply("decide", update, item.channel_id, {was: -1, ItemStatus.DECIDED: 1})
         except PreconditionFailedError as err:
             raise ClaimLostError(err.operation, err.code, err.status) from err
 
@@ -371,10 +391,7 @@ class ReviewStore:
             }
         }
         try:
-            with aws_errors("TransactWriteItems undo"):
-                self._db.transact_write_items(
-                    TransactItems=[update, self._count(item.channel_id, {ItemStatus.DECIDED: -1, was: 1})]
-                )
+            self._apply("undo", update, item.channel_id, {ItemStatus.DECIDED: -1, was: 1})
         except PreconditionFailedError as err:
             raise ClaimLostError(err.operation, err.code, err.status) from err
 
@@ -441,13 +458,7 @@ class ReviewStore:
                 }
             }
             try:
-                with aws_errors("TransactWriteItems expire"):
-                    self._db.transact_write_items(
-                        TransactItems=[
-                            update,
-                            self._count(channel_id, {ItemStatus.OPEN: -1, ItemStatus.EXPIRED: 1}),
-                        ]
-                    )
+                self._apply("expire", update, channel_id, {ItemStatus.OPEN: -1, ItemStatus.EXPIRED: 1})
             except PreconditionFailedError:
                 continue  # claimed or decided meanwhile
             expired += 1
@@ -472,13 +483,8 @@ class ReviewStore:
                 if dry_run:
                     erased += 1
                     continue
-                with aws_errors("TransactWriteItems erase"):
-                    self._db.transact_write_items(
-                        TransactItems=[
-                            {"Delete": {"TableName": self.table, "Key": {"pk": r["pk"]}}},
-                            self._count(r["channel_id"]["S"], {r["status"]["S"]: -1}),
-                        ]
-                    )
+                delete = {"Delete": {"TableName": self.table, "Key": {"pk": r["pk"]}}}
+                self._apply("erase", delete, r["channel_id"]["S"], {r["status"]["S"]: -1})
                 erased += 1
             if "LastEvaluatedKey" not in raw:
                 return erased

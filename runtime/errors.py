@@ -44,7 +44,7 @@ NOT_FOUND_CODES = frozenset(
 )
 # A conditional write lost: If-None-Match found the object, If-Match found another ETag (412); on AWS
 # also a conditional write racing another one on the same key (409).
-# DynamoDB's ConditionExpression refused (a transaction cancelled by one is translated the same way).
+# DynamoDB's ConditionExpression refused.
 PRECONDITION_CODES = frozenset(
     {"PreconditionFailed", "ConditionalRequestConflict", "ConditionalCheckFailedException"}
 )
@@ -101,12 +101,6 @@ def translate(err: Exception, operation: str) -> AwsError:
     if isinstance(err, ClientError):
         code = str(err.response.get("Error", {}).get("Code", "Unknown"))
         status = int(err.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
-        if code == "TransactionCanceledException":
-            # DynamoDB names each action's reason: a refused condition is a lost race, anything else
-            # (a conflicting transaction, throttling) can succeed when tried again.
-            reasons = [str(r.get("Code", "")) for r in err.response.get("CancellationReasons", [])]
-            kind = PreconditionFailedError if "ConditionalCheckFailed" in reasons else TransientError
-            return kind(operation, code, status)
         if code in {"304", "NotModified"} or status == 304:
             return NotModifiedError(operation, code, status)
         if code in PRECONDITION_CODES or status == 412:
