@@ -22,9 +22,9 @@ import httpx
 import uvicorn
 
 from benchmarks.common import machine, write_named
-from contracts.policy import PolicyBook
-from contracts.review import ItemScore, ItemStatus, ReviewItem
-from contracts.verdict import Action, Reason, Span
+from contracts.policy import PolicyBook, Thresholds
+from contracts.review import ItemStatus, ReviewItem
+from contracts.verdict import Action, CategoryScore, Reason, Span
 from infra.localstack import MotoServer, free_port
 from review.app import LoginLimiter, Services, create_app
 from review.store import ReviewStore, ensure_table, record
@@ -54,8 +54,9 @@ def _item(rng: random.Random, now: datetime, i: int) -> ReviewItem:
         category="toxicity",
         severity=rng.random(),
         scores={
-            "toxicity": ItemScore(
+            "toxicity": CategoryScore(
                 score=0.6,
+                thresholds=Thresholds(),
                 acts=True,
                 action=Action.REVIEW,
                 reasons=[Reason(feature="idiot", spans=[Span(start=0, end=5)])],

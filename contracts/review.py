@@ -13,7 +13,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.chat import Label
-from contracts.verdict import Action, ContextSignal, Reason
+from contracts.verdict import Action, CategoryScore, ContextSignal
 
 REVIEW_ITEM_SCHEMA_VERSION = 1
 
@@ -32,17 +32,6 @@ class ItemStatus(StrEnum):
 DECIDABLE = frozenset({ItemStatus.OPEN, ItemStatus.HIDDEN})
 
 
-class ItemScore(BaseModel):
-    """One category's score on the item's message, and the reasons behind it with their spans."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    score: float
-    acts: bool
-    action: Action
-    reasons: list[Reason] = Field(default_factory=list)
-
-
 class ReviewItem(BaseModel):
     """What a moderator sees of one flagged message; immutable once enqueued."""
 
@@ -57,7 +46,7 @@ class ReviewItem(BaseModel):
     action: Action  # what the system did: review (waits), remove (hidden)
     category: str | None  # the category that decided the verdict; None: a rule, a context signal, no model
     severity: float = Field(ge=0.0, le=1.0)  # the highest acting score (1.0 for a rule's removal)
-    scores: dict[str, ItemScore] = {}
+    scores: dict[str, CategoryScore] = {}  # the verdict's, as it was
     rule_reasons: list[str] = []  # the verdict's reasons when no category decided (e.g. `rule:block_term`)
     context: list[ContextSignal] = []
     model_version: str

@@ -4,11 +4,12 @@ Lines encoding."""
 
 import gzip
 import zlib
+from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
 from uuid import UUID
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.chat import ChatMessage, Label
 from contracts.verdict import Verdict
@@ -158,3 +159,22 @@ class LeaseRecord(BaseModel):
     acquired_at: AwareDatetime
     expires_at: AwareDatetime
     released: bool = False
+
+
+def parse_object(body: bytes) -> tuple[list[ArchivedMessage], Counter[str]]:
+    """The lines of one archive object (an `ArchivedMessage` each); bad ones are counted by reason
+    (`corrupt_object`, `bad_line`)."""
+    skipped: Counter[str] = Counter()
+    text = gunzip_text(body)
+    if text is None:
+        skipped["corrupt_object"] += 1
+        return [], skipped
+    out = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            out.append(ArchivedMessage.model_validate_json(line))
+        except ValidationError:
+            skipped["bad_line"] += 1
+    return out, skipped

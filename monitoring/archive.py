@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from contracts.categories import Category
-from contracts.storage import ArchivedMessage, ModeratorDecision, gunzip_text
+from contracts.storage import ArchivedMessage, ModeratorDecision, parse_object
 from runtime.errors import AwsError, aws_errors
 from runtime.logs import structured_logger
 
@@ -31,24 +31,6 @@ class ArchiveWindow:
     objects: int = 0
     duplicates: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
-
-
-def parse_object(body: bytes) -> tuple[list[ArchivedMessage], Counter[str]]:
-    """The lines of one archive object; bad ones are counted by reason."""
-    skipped: Counter[str] = Counter()
-    text = gunzip_text(body)
-    if text is None:
-        skipped["corrupt_object"] += 1
-        return [], skipped
-    out = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            out.append(ArchivedMessage.model_validate_json(line))
-        except ValidationError:
-            skipped["bad_line"] += 1
-    return out, skipped
 
 
 def read_archive(

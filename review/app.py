@@ -28,7 +28,7 @@ from pydantic import ValidationError
 from starlette.middleware.sessions import SessionMiddleware
 
 from contracts.policy import PolicyBook
-from contracts.review import DecisionRequest, ItemStatus, QueueEntry, QueueStats
+from contracts.review import DECIDABLE, DecisionRequest, ItemStatus, QueueEntry, QueueStats
 from review.core import bidi_controls, decided_category, item_spans, order_key, segments
 from review.store import ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
@@ -207,6 +207,16 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             if n:
                 log.info({"event": "review_expired", "channel": channel, "items": n})
 
+    def queue_of(who: Account, view: str, channel: str) -> tuple[ItemStatus, list[str], list[QueueStats]]:
+        """The view asked for (open unless a known one), the channels it covers (one, when asked and
+        allowed: 403 otherwise), swept of expired items, and their counts."""
+        status = ItemStatus(view) if view in {v.value for v in VIEWS} else ItemStatus.OPEN
+        if channel and not who.may_see(channel):
+            raise HTTPException(403, "not a channel you moderate")
+        channels = [channel] if channel else channels_of(who)
+        sweep(channels)
+        return status, channels, [services.store.stats(c) for c in channels]
+
     def merged(channels: list[str], status: ItemStatus, limit: int) -> list[QueueEntry]:
         lists = [services.store.listing(c, status, limit) for c in channels]
         return list(heapq.merge(*lists, key=lambda e: order_key(e.item)))[:limit]
@@ -278,14 +288,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
 
     @app.get("/queue", response_class=HTMLResponse)
     def queue_page(request: Request, who: Signed, view: str = "open", channel: str = "") -> Response:
-        status = ItemStatus(view) if view in {v.value for v in VIEWS} else ItemStatus.OPEN
-        channels = channels_of(who)
-        if channel:
-            if not who.may_see(channel):
-                raise HTTPException(403, "not a channel you moderate")
-            channels = [channel]
-        sweep(channels)
-        stats = [services.store.stats(c) for c in channels]
+        status, channels, stats = queue_of(who, view, channel)
         entries = merged(channels, status, services.page_size)
         context = {
             "who": who,
@@ -305,12 +308,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
 
     @app.get("/api/queue")
     def queue_api(who: Signed, channel: str = "", view: str = "open", limit: int = 50) -> dict[str, Any]:
-        status = ItemStatus(view) if view in {v.value for v in VIEWS} else ItemStatus.OPEN
-        if channel and not who.may_see(channel):
-            raise HTTPException(403, "not a channel you moderate")
-        channels = [channel] if channel else channels_of(who)
-        sweep(channels)
-        stats: list[QueueStats] = [services.store.stats(c) for c in channels]
+        status, channels, stats = queue_of(who, view, channel)
         entries = merged(channels, status, max(1, min(limit, 200)))
         return {
             "entries": [e.model_dump(mode="json") for e in entries],
@@ -328,7 +326,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
     def item_page(request: Request, message_id: UUID, who: Signed, undo: UUID | None = None) -> Response:
         entry = entry_for(message_id, who)
         claim_error = None
-        if entry.status in {ItemStatus.OPEN, ItemStatus.HIDDEN}:
+        if entry.status in DECIDABLE:
             try:
                 entry = services.store.claim(message_id, who.username, services.now(), services.claim_lease)
             except ClaimLostError:
@@ -350,7 +348,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             "bidi": bidi_controls(item.text),
             "history": history,
             "claim_error": claim_error,
-            "decidable": entry.status in {ItemStatus.OPEN, ItemStatus.HIDDEN} and claim_error is None,
+            "decidable": entry.status in DECIDABLE and claim_error is None,
             "categories": sorted({*item.scores, "removal"}),
             "default_category": item.category or "removal",
             "undo": undo,

@@ -4,12 +4,11 @@ moderators see them in, the spans a page highlights, and when an undecided item 
 No I/O here: `review.store` keeps items in DynamoDB, `review.app` serves them.
 """
 
-import unicodedata
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 
-from contracts.policy import ChannelPolicy, PolicyBook
-from contracts.review import DECIDABLE, ItemScore, ItemStatus, ReviewItem
+from contracts.policy import PolicyBook
+from contracts.review import ItemStatus, ReviewItem
 from contracts.storage import ArchivedMessage
 from contracts.verdict import Action, Span
 
@@ -53,10 +52,7 @@ def item_of(
         action=v.action,
         category=v.category,
         severity=severity(archived),
-        scores={
-            name: ItemScore(score=c.score, acts=c.acts, action=c.action, reasons=c.reasons)
-            for name, c in v.categories.items()
-        },
+        scores=dict(v.categories),
         rule_reasons=[] if v.category else list(v.reasons),
         context=list(v.context),
         model_version=v.model_version,
@@ -82,14 +78,6 @@ def decided_category(item: ReviewItem, requested: str) -> str | None:
     if requested == REMOVAL or requested in item.scores:
         return requested
     return None
-
-
-def is_decidable(status: ItemStatus) -> bool:
-    return status in DECIDABLE
-
-
-def expires_at(item: ReviewItem, policy: ChannelPolicy) -> datetime:
-    return item.enqueued_at + timedelta(seconds=policy.review.expire_after_s)
 
 
 # --- what a page shows -------------------------------------------------------------------------
@@ -138,4 +126,4 @@ def item_spans(item: ReviewItem) -> list[Span]:
 def bidi_controls(text: str) -> int:
     """How many bidirectional formatting characters the text carries (shown to the moderator: the page
     isolates the message, but a moderator should know its own display was reordered)."""
-    return sum(1 for ch in text if ch in _BIDI_CONTROLS or unicodedata.bidirectional(ch) in {"LRO", "RLO"})
+    return sum(1 for ch in text if ch in _BIDI_CONTROLS)

@@ -26,26 +26,21 @@ log = structured_logger("review")
 def store_for(settings: ReviewSettings, create: bool = False, wait_s: float = 0.0) -> ReviewStore:
     """The review table; with `create`, made if missing — waiting up to `wait_s` for DynamoDB to answer
     (a server started beside it)."""
-    if create and wait_s:
-
-        def made() -> ReviewStore | None:
-            try:
-                return store_for(settings, create=True)
-            except TransientError:
-                return None
-
-        store = poll_until(made, wait_s, "DynamoDB answering", interval=0.5)
-        assert store is not None  # poll_until returns only what is truthy
-        return store
-    return _store(settings, create)
-
-
-def _store(settings: ReviewSettings, create: bool) -> ReviewStore:
     dynamodb = aws.client(
         "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
     )
     if create:
-        ensure_table(dynamodb, settings.review_table)
+
+        def made() -> bool:
+            try:
+                ensure_table(dynamodb, settings.review_table)
+            except TransientError:
+                if not wait_s:
+                    raise
+                return False
+            return True
+
+        poll_until(made, wait_s, "DynamoDB answering", interval=0.5)
     return ReviewStore(dynamodb, settings.review_table)
 
 

@@ -15,10 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
 from contracts.policy import PolicyBook
-from contracts.storage import ArchivedMessage, ModeratorDecision, feedback_key, gunzip_text, json_lines
+from contracts.storage import ArchivedMessage, ModeratorDecision, feedback_key, json_lines, parse_object
 from review.core import item_of
 from review.store import ReviewStore
 from runtime.errors import aws_errors
@@ -30,22 +28,6 @@ if TYPE_CHECKING:
 log = structured_logger("review")
 
 QUEUE_SOURCE = "queue"
-
-
-def items_in(body: bytes) -> tuple[list[ArchivedMessage], int]:
-    """An archive object's lines, and how many did not parse (counted, never fatal)."""
-    text = gunzip_text(body)
-    if text is None:
-        return [], 1
-    lines, bad = [], 0
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        try:
-            lines.append(ArchivedMessage.model_validate_json(line))
-        except ValidationError:
-            bad += 1
-    return lines, bad
 
 
 def enqueue_all(
@@ -101,12 +83,12 @@ class ArchiveFollower:
         for key in sorted(keys):
             with aws_errors("GetObject archive"):
                 body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
-            lines, bad = items_in(body)
+            lines, skipped = parse_object(body)
             written, present = enqueue_all(self._store, lines, self._policies(), self._now())
             counts["objects"] += 1
             counts["written"] += written
             counts["present"] += present
-            counts["unreadable_lines"] += bad
+            counts["unreadable_lines"] += sum(skipped.values())
             self._read.add(key)
             self._state.parent.mkdir(parents=True, exist_ok=True)
             with self._state.open("a") as fh:

@@ -4,7 +4,7 @@ import gzip
 import json
 from uuid import uuid4
 
-from monitoring.archive import parse_object
+from contracts.storage import parse_object
 from monitoring.erasure import (
     ErasureReport,
     LetterMatch,
