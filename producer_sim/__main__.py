@@ -6,41 +6,17 @@ import json
 import signal
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from threading import Event
-from uuid import UUID
 
-from contracts.chat import Label
 from contracts.dead_letter import RejectReason
-from contracts.review import ItemStatus
 from producer_sim.bot import Bot, summary
 from producer_sim.dlq import replay_dead_letters
-from producer_sim.moderators import QueueModerators
+from producer_sim.moderators import QueueModerators, human_decisions
 from producer_sim.settings import ProducerSettings
 from producer_sim.traffic import publish
-from review.store import ReviewStore
 from runtime import aws
 from training.data import Community, DataFileError
-
-
-def _human_decisions(settings: ProducerSettings) -> Callable[[list[UUID]], dict[UUID, Label]] | None:
-    """The review app's decisions on given messages (None without a review table)."""
-    if settings.review_table is None:
-        return None
-    dynamodb = aws.client(
-        "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
-    )
-    store = ReviewStore(dynamodb, settings.review_table)
-
-    def decided(ids: list[UUID]) -> dict[UUID, Label]:
-        return {
-            e.item.message_id: e.label
-            for e in store.entries(ids)
-            if e.status is ItemStatus.DECIDED and e.label is not None
-        }
-
-    return decided
 
 
 def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
@@ -58,7 +34,7 @@ def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
         settings.moderators,
         settings.seed,
         review_in_queue=settings.review_url is not None,
-        human=_human_decisions(settings),
+        human=human_decisions(settings),
     )
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

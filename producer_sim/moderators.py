@@ -10,7 +10,7 @@ moderator names whichever path they take. `due` is pure; `QueueModerators` is th
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,8 +21,12 @@ from uuid import UUID
 import httpx
 
 from contracts.chat import Label
+from contracts.review import ItemStatus
 from contracts.storage import GroundTruth
 from producer_sim.bot import TruthFile, decided_on, draw
+from producer_sim.settings import ProducerSettings
+from review.store import ReviewStore
+from runtime import aws
 
 
 @dataclass(frozen=True)
@@ -146,3 +150,23 @@ class QueueModerators:
                 self._sessions = []
             stop.wait(interval_s)
         return self.counts
+
+
+def human_decisions(settings: ProducerSettings) -> Callable[[list[UUID]], dict[UUID, Label]] | None:
+    """The review app's decisions on given messages, read from its table: what the bot looks up before
+    acting, so that it never acts against a moderator (None without a review table)."""
+    if settings.review_table is None:
+        return None
+    dynamodb = aws.client(
+        "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
+    )
+    store = ReviewStore(dynamodb, settings.review_table)
+
+    def decided(ids: list[UUID]) -> dict[UUID, Label]:
+        return {
+            e.item.message_id: e.label
+            for e in store.entries(ids)
+            if e.status is ItemStatus.DECIDED and e.label is not None
+        }
+
+    return decided
