@@ -29,12 +29,11 @@ from stream_consumer.language import UNDETERMINED, identify
 from stream_consumer.moderation import encoder_input
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
-from training.corpora import Example, ExampleSplits, is_bundled, text_unit
+from training.corpora import Example, ExampleSplits
 from training.padding import pad
 
 Embed = Callable[[Sequence[str]], NDArray[np.float32]]
 PADDED_VALIDATION = 10_000  # validation texts padded for the stacked calibration (each embedded once)
-PADDING_SEED = 7
 BAND_POSITIONS = 41  # window starts tried between the lowest and the highest validation scores
 
 
@@ -88,19 +87,6 @@ def band_share(share: float, categories: int) -> float:
     return 1.0 if share >= 1.0 else share / categories
 
 
-def _padded_validation(
-    val: Sequence[Example], categories: Sequence[Category]
-) -> tuple[list[Example], list[str]]:
-    """The validation texts of the categories acting by default and their padded copies: chosen and
-    padded by each text's own hash, from DATA_DIR's benign texts when there are any, so that the
-    moderators' labels a retraining adds leave the other texts' copies as they were."""
-    acting = [e for e in val if any(e.label(c) is not None for c in categories if c in DEFAULT_ACTING)]
-    padded = sorted(acting, key=lambda e: text_unit(e.text, PADDING_SEED))[:PADDED_VALIDATION]
-    benign = [e for e in val if e.labels and not any(e.labels.values())]
-    pool = [e.text for e in benign if is_bundled(e.source)] or [e.text for e in benign]
-    return padded, pad([e.text for e in padded], pool, seed=PADDING_SEED)
-
-
 def fit_cascade(
     model: CategoryModel,
     splits: ExampleSplits,
@@ -121,7 +107,10 @@ def fit_cascade(
     # Padded copies of validation texts (of the categories acting by default), for the stacked
     # calibration: the fast model's highest window keeps a padded message's evidence, the encoder reads
     # it diluted, and a calibration fitted on unpadded text alone would let the encoder lower it.
-    padded, padded_texts = _padded_validation(val, categories)
+    acting = [e for e in val if any(e.label(c) is not None for c in categories if c in DEFAULT_ACTING)]
+    padded = acting[:PADDED_VALIDATION]
+    benign = [e.text for e in val if e.labels and not any(e.labels.values())]
+    padded_texts = pad([e.text for e in padded], benign, seed=len(val))
     e_pad = embed([encoder_text(t) for t in padded_texts])
     fast_pad = fast_scores(fast_model, padded_texts)
     heads: dict[str, EncoderHead] = {}

@@ -257,12 +257,7 @@ class ExampleSplits:
 _BUNDLED = frozenset(s.value for s in Source)
 
 
-def is_bundled(source: str) -> bool:
-    """Whether a set is one of DATA_DIR's (fixed), not one given at run time (that grows)."""
-    return source in _BUNDLED
-
-
-def text_unit(text: str, seed: int) -> float:
+def _unit(text: str, seed: int) -> float:
     """A number in [0, 1) fixed by the text (case and white space ignored) and the seed."""
     digest = hashlib.sha256(f"{seed}:{dedupe_key(text)}".encode()).digest()
     return int.from_bytes(digest[:8], "big") / 2**64
@@ -303,9 +298,9 @@ def split_examples(
     rngs: dict[str, random.Random] = {}  # one per set: adding a set never moves another set's split
     for key in sorted(strata):
         group = strata[key]
-        if not is_bundled(key[0]):  # a set given at run time grows between runs: split each text alone
+        if key[0] not in _BUNDLED:  # a set given at run time grows between runs: split each text alone
             for e in group:
-                u = text_unit(e.text, seed)
+                u = _unit(e.text, seed)
                 (tst if u < test else val if u < test + validation else train).append(e)
             continue
         rngs.setdefault(key[0], random.Random(seed)).shuffle(group)

@@ -26,7 +26,7 @@ from stream_consumer.normalize import NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import BatchRows, CategoryModel, LinearScorer
 from training.cascade import CascadeFit
-from training.corpora import Example, ExampleSplits, categories_with_both_classes, is_bundled, text_unit
+from training.corpora import Example, ExampleSplits, categories_with_both_classes
 from training.data import LabelledText
 from training.features import Design, Standardiser, design, window_rows
 from training.identity import TERMS
@@ -270,21 +270,8 @@ def _benign_mask(part: "_Part") -> NDArray[np.bool_]:
     return out
 
 
-def _benign(part: "_Part", examples: Sequence[Example]) -> list[str]:
-    """The pool padding draws its words from: the part's benign texts of DATA_DIR's sets when it has
-    any, else all its benign texts — so that moderators' labels added at run time leave every other
-    text's padding as it was."""
-    benign = np.flatnonzero(_benign_mask(part)).tolist()
-    bundled = [i for i in benign if is_bundled(examples[i].source)]
-    return [part.texts[i].text for i in bundled or benign]
-
-
-def padding_choice(texts: Sequence[str], share: float, seed: int) -> NDArray[np.int64]:
-    """The indices of the texts learnt padded too: each text is in by its own hash (about `share` of
-    them), so that texts a retraining adds do not reshuffle which of the others are."""
-    return np.flatnonzero(
-        np.fromiter((text_unit(t, seed) < share for t in texts), dtype=bool, count=len(texts))
-    )
+def _benign(part: "_Part") -> list[str]:
+    return [part.texts[i].text for i in np.flatnonzero(_benign_mask(part))]
 
 
 def _padded(part: "_Part", idx: NDArray[np.int64], benign: Sequence[str], seed: int) -> "_Part":
@@ -341,10 +328,13 @@ def fit_categories(
         )
     padded_val: _Part | None = None
     if any(params.heads[c].padded for c in wanted):
-        chosen = padding_choice([t.text for t in train.texts], params.padded_share, params.seed)
-        extra["padded"] = _padded(train, chosen, _benign(train, splits.train), params.seed)
+        rng = np.random.default_rng(params.seed)
+        chosen = np.sort(
+            rng.choice(len(train.texts), int(params.padded_share * len(train.texts)), replace=False)
+        )
+        extra["padded"] = _padded(train, chosen, _benign(train), params.seed)
         index = np.arange(len(validation.texts))
-        benign_val = _benign(validation, splits.validation)
+        benign_val = _benign(validation)
         # The stack weighs padded copies four to one (with two, hate's padded flags kept through the
         # cascade sat at its floor).
         padded_val = _padded(validation, index, benign_val, params.seed + 1)

@@ -13,18 +13,10 @@ from stream_consumer.features import CHAR_FEATURE, char_ngram_keys, fit_featuriz
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from tests.builders import INSULTS, SMALL_TALK
-from training.cascade import _padded_validation
 from training.corpora import Example, ExampleSplits, Source
 from training.evaluate import review_load
 from training.padding import PAD_WORDS, identity_swaps, pad
-from training.train import (
-    CategoryParams,
-    ModelParams,
-    category_scores,
-    fit_categories,
-    fit_stack,
-    padding_choice,
-)
+from training.train import CategoryParams, ModelParams, category_scores, fit_categories, fit_stack
 
 
 def _examples(n: int, seed: int) -> list[Example]:
@@ -97,29 +89,13 @@ def test_the_stack_never_gives_a_score_a_negative_weight() -> None:
 
 def test_pad_puts_benign_words_before_or_after_and_keeps_the_text() -> None:
     benign = [" ".join(SMALL_TALK)] * 20
-    texts = [f"you idiot {i}" for i in range(200)]
-    padded = pad(texts, benign, seed=3)
-    assert all(t in p for t, p in zip(texts, padded, strict=True))
-    extra = [len(p.split()) - 3 for p in padded]
+    padded = pad(["you idiot"] * 200, benign, seed=3)
+    assert all("you idiot" in p for p in padded)
+    extra = [len(p.split()) - 2 for p in padded]
     assert PAD_WORDS[0] <= min(extra)
     assert max(extra) <= PAD_WORDS[1]
-    assert any(p.startswith(t) for t, p in zip(texts, padded, strict=True))
-    assert any(p.endswith(t) for t, p in zip(texts, padded, strict=True))
-
-
-def test_a_text_is_padded_and_swapped_the_same_whatever_texts_come_with_it() -> None:
-    # GIVEN the texts of one training and a retraining that adds labels before and among them
-    benign = [" ".join(SMALL_TALK)] * 20
-    texts = [f"you gay idiot {i}" for i in range(50)]
-    grown = ["a new label", *texts[:25], "another new label", *texts[25:]]
-    # THEN each text gets the same padding and the same identity swaps both times
-    first, again = pad(texts, benign, seed=3), pad(grown, benign, seed=3)
-    assert [p for p in again if "idiot" in p] == first
-    identities = ["gay", "muslim", "jewish", "deaf", "black", "asian"]
-    swapped = [c for _, c in identity_swaps(texts, identities, seed=3)]
-    assert [c for _, c in identity_swaps(grown, identities, seed=3)] == swapped
-    # AND another seed pads differently
-    assert pad(texts, benign, seed=4) != first
+    assert any(p.startswith("you idiot") for p in padded)
+    assert any(p.endswith("you idiot") for p in padded)
 
 
 def test_a_stacked_head_keeps_a_padded_insult_above_its_whole_text_score(tmp_path: Path) -> None:
@@ -228,32 +204,3 @@ def test_whole_and_highest_are_the_two_scores_the_stack_combines() -> None:
     assert highest[0] > whole[0]
     a, b, c = head.stack
     assert np.allclose(a * whole + b * highest + c, head.decision(texts))
-
-
-def _padded_by_text(val: list[Example]) -> dict[str, tuple[str, str]]:
-    chosen, texts = _padded_validation(val, [Category.TOXICITY])
-    return {e.text: (e.source, t) for e, t in zip(chosen, texts, strict=True)}
-
-
-def test_moderators_labels_added_at_run_time_leave_the_cascades_padded_copies_as_they_were() -> None:
-    # GIVEN the validation texts of one training, and of a retraining with moderators' labels among them
-    shared = [Example(f"you idiot number {i}", Source.OLID, {Category.TOXICITY: i % 2}) for i in range(60)]
-    shared += [
-        Example(" ".join(SMALL_TALK[i:] + SMALL_TALK[:i]), Source.OLID, {Category.TOXICITY: 0})
-        for i in range(len(SMALL_TALK))
-    ]
-    labels = [Example(f"du idiot nummer {i}", "feedback", {Category.TOXICITY: 1}) for i in range(40)]
-    labels += [Example(f"schönes wetter heute {i}", "feedback", {Category.TOXICITY: 0}) for i in range(40)]
-    before = _padded_by_text(shared)
-    after = _padded_by_text([*labels[:40], *shared, *labels[40:]])
-    # THEN every text of the first has the same padded copy in the second, padded from the shared words
-    assert {k: v for k, v in after.items() if v[0] == Source.OLID} == before
-    assert not any("wetter" in t for source, t in after.values() if source == Source.OLID)
-
-
-def test_the_texts_learnt_padded_stay_the_same_when_a_retraining_adds_texts() -> None:
-    texts = [f"message number {i}" for i in range(400)]
-    grown = [f"a moderator's label {i}" for i in range(100)] + texts
-    chosen = {texts[i] for i in padding_choice(texts, 0.5, seed=42)}
-    assert 150 < len(chosen) < 250
-    assert {grown[i] for i in padding_choice(grown, 0.5, seed=42)} & set(texts) == chosen
