@@ -3,6 +3,7 @@
 Pure: metrics in, a decision with its reasons out.
 """
 
+import math
 from collections.abc import Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,8 +55,9 @@ def decide(
     never promoted. The first model ever is promoted when it passes all three. `sizes` gives each
     evaluation's (texts, positives): one with fewer than `min_guard_class` of either class guards nothing.
     `differences` gives each evaluation's 95% interval of challenger − champion ROC-AUC (paired
-    bootstrap): a loss beyond `max_loss` blocks only when the interval lies below zero — a challenger
-    that is surely worse, not one that drew a few unlucky texts of a small test split.
+    bootstrap): a loss beyond `max_loss` (or, on a small set, beyond its ROC-AUC's standard error) blocks
+    only when the interval lies below zero — a challenger that is surely worse, not one that drew a few
+    unlucky texts of a small test split or a few unlucky draws of its own training.
     """
     gates: list[str] = [f"behaviour test failed: {f}" for f in behaviour_failures]
     gates += [f"evasion floor: {f}" for f in evasion_failures]
@@ -96,6 +98,18 @@ def decide(
     )
 
 
+def auc_standard_error(auc: float, positives: int, negatives: int) -> float:
+    """The standard error of a ROC-AUC measured on this many texts of each class (Hanley & McNeil, 1982):
+    how far the same model's ROC-AUC on another test sample of this size would typically lie."""
+    if positives < 1 or negatives < 1:
+        return float("inf")
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc**2) + (negatives - 1) * (q2 - auc**2)) / (
+        positives * negatives
+    )
+    return math.sqrt(max(variance, 0.0))
+
+
 def _guard(
     name: str,
     mine: float,
@@ -104,15 +118,28 @@ def _guard(
     sizes: Mapping[str, tuple[int, int]] | None,
     differences: Mapping[str, tuple[float, float]] | None,
 ) -> tuple[str, bool]:
-    """One guarded evaluation: the line for the audit trail, and whether it blocks the promotion."""
+    """One guarded evaluation: the line for the audit trail, and whether it blocks the promotion.
+
+    A loss blocks when it exceeds the margin — `max_loss`, or on a small set its ROC-AUC's standard
+    error, whichever is larger — and the paired interval says the challenger is surely worse on these
+    texts. The paired interval sees only which texts were drawn, not that two trainings differ: a
+    retraining that added labels of other categories moved hate on ethos's 150 test texts by −0.0159 and
+    −0.0195 (quick demos), as much as that set's own standard error (0.039), while the head learnt from
+    the very same hate texts."""
     loss = theirs - mine
     line = f"{name}: {mine:.4f} vs champion {theirs:.4f} ({-loss:+.4f})"
     n, positives = (sizes or {}).get(name, (None, None))
-    if n is not None and positives is not None and min(positives, n - positives) < policy.min_guard_class:
-        return f"{line}, not guarded: {min(positives, n - positives)} texts of one class", False
-    if loss <= policy.max_loss:
-        return line, False
+    margin = policy.max_loss
+    if n is not None and positives is not None:
+        if min(positives, n - positives) < policy.min_guard_class:
+            return f"{line}, not guarded: {min(positives, n - positives)} texts of one class", False
+        margin = max(margin, auc_standard_error(theirs, positives, n - positives))
+    if loss <= margin:
+        return (
+            line if loss <= policy.max_loss else f"{line}, within the set's standard error {margin:.4f}",
+            False,
+        )
     interval = (differences or {}).get(name)
     if interval is not None and interval[1] >= 0:
         return f"{line}, within noise: paired 95% interval {interval[0]:+.4f}…{interval[1]:+.4f}", False
-    return f"{line}, may lose at most {policy.max_loss:.4f}", True
+    return f"{line}, may lose at most {margin:.4f}", True

@@ -17,7 +17,7 @@ from training.corpora import Example, ExampleSplits, Source, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
 from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
 from training.flow import Datasets, TrainResult, default_target
-from training.promotion import PromotionPolicy, decide
+from training.promotion import PromotionPolicy, auc_standard_error, decide
 
 
 def _items(n: int, community: Community = Community.RSCIENCE) -> list[LabelledText]:
@@ -290,6 +290,44 @@ def test_a_guarded_loss_within_the_paired_noise_does_not_block_a_sure_one_does()
     assert noisy.promote
     assert any("within noise" in r for r in noisy.reasons)
     assert not sure.promote
+
+
+def test_a_loss_within_a_small_sets_standard_error_does_not_block_on_a_large_set_it_does() -> None:
+    # GIVEN a challenger better on the target that loses 0.0195 on a guarded set, surely (paired interval
+    # below zero) — the quick demo's hate/ethos after a retraining on tweets' toxicity labels
+    champion, challenger = {"tweets": 0.76, "ethos": 0.7794}, {"tweets": 0.88, "ethos": 0.7599}
+    sure = {"ethos": (-0.035, -0.004)}
+    small = decide(challenger, champion, "tweets", ["ethos"], sizes={"ethos": (150, 65)}, differences=sure)
+    large = decide(
+        challenger, champion, "tweets", ["ethos"], sizes={"ethos": (3_000, 1_300)}, differences=sure
+    )
+    # THEN on 150 texts (standard error 0.039) it is reported, on 3,000 (0.009) it blocks
+    assert small.promote
+    assert any("within the set's standard error 0.0392" in r for r in small.reasons)
+    assert not large.promote
+    assert any("may lose at most 0.0100" in r for r in large.reasons)
+    # AND a loss beyond even the small set's standard error blocks there too
+    worse = decide(
+        {**challenger, "ethos": 0.72},
+        champion,
+        "tweets",
+        ["ethos"],
+        sizes={"ethos": (150, 65)},
+        differences=sure,
+    )
+    assert not worse.promote
+
+
+def test_the_auc_standard_error_is_the_spread_of_the_auc_over_test_samples() -> None:
+    rng = np.random.default_rng(5)
+    aucs = []
+    for _ in range(400):
+        y = np.r_[np.ones(65), np.zeros(85)]
+        scores = y * 1.1 + rng.normal(0, 1, 150)
+        aucs.append(roc_auc_score(y, scores))
+    spread = float(np.std(aucs))
+    assert auc_standard_error(float(np.mean(aucs)), 65, 85) == pytest.approx(spread, rel=0.15)
+    assert auc_standard_error(0.78, 1_300, 1_700) < auc_standard_error(0.78, 65, 85) / 4
 
 
 def test_the_paired_interval_brackets_the_difference_and_is_tighter_than_either_models() -> None:
