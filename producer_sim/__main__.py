@@ -21,21 +21,7 @@ from training.data import Community, DataFileError
 
 def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
     """Run the moderation bot until Ctrl-C (or idle)."""
-    bot = Bot(
-        aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region),
-        aws.client("s3", settings.aws_endpoint_url, settings.aws_region),
-        settings.output_stream,
-        settings.archive_bucket,
-        settings.feedback_prefix,
-        settings.ground_truth_path,
-        settings.bot_state_dir,
-        settings.review_decision_share,
-        settings.sample_decision_share,
-        settings.moderators,
-        settings.seed,
-        review_in_queue=settings.review_url is not None,
-        human=human_decisions(settings),
-    )
+    bot = Bot.from_settings(settings, human=human_decisions(settings))
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())

@@ -21,6 +21,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from contracts.chat import Label
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
 from contracts.verdict import Action, Reason, Verdict
+from producer_sim.settings import ProducerSettings
+from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
 
@@ -203,6 +205,28 @@ class Bot:
         self._human = human  # the review app's decisions, by message id (None: no review app)
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
+
+    @classmethod
+    def from_settings(
+        cls, settings: ProducerSettings, human: Callable[[list[UUID]], Mapping[UUID, Label]] | None = None
+    ) -> "Bot":
+        """The bot of a deployment: its streams, bucket, state and shares from `settings`; it leaves
+        reviews to the review app's queue when the settings name the app."""
+        return cls(
+            aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region),
+            aws.client("s3", settings.aws_endpoint_url, settings.aws_region),
+            settings.output_stream,
+            settings.archive_bucket,
+            settings.feedback_prefix,
+            settings.ground_truth_path,
+            settings.bot_state_dir,
+            settings.review_decision_share,
+            settings.sample_decision_share,
+            settings.moderators,
+            settings.seed,
+            review_in_queue=settings.review_url is not None,
+            human=human,
+        )
 
     def _load_seen(self) -> set[UUID]:
         if not self._seen_path.exists():

@@ -1,7 +1,9 @@
 """Test data in the code's own vocabulary, shared by every test module (no test imports another):
-Lambda records, chat messages, verdicts, dead letters, archive lines, botocore errors."""
+Lambda records, chat messages, verdicts, dead letters, archive lines, botocore errors; and a moderator
+signed in to the review app."""
 
 import json
+import re
 from base64 import b64encode
 from datetime import UTC, datetime
 from itertools import count
@@ -19,6 +21,9 @@ from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span
 from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
     from stream_consumer.cascade import Cascade
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -212,3 +217,17 @@ def flagged(
         message=ChatMessage(message_id=mid, channel_id=channel, user_id=user, text=text, sent_at=NOW),
         verdict=v,
     )
+
+
+def sign_in(app: "FastAPI", username: str, password: str) -> tuple["TestClient", str]:
+    """A client of the review app signed in through its login form; the session's CSRF token."""
+    from fastapi.testclient import TestClient  # noqa: PLC0415 - only the review tests need it
+
+    client = TestClient(app)
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
+    assert token is not None
+    answer = client.post(
+        "/login", data={"username": username, "password": password, "csrf": token[1]}, follow_redirects=False
+    )
+    assert answer.status_code == 303, answer.text
+    return client, client.get("/api/session").json()["csrf"]

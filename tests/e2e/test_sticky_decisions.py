@@ -9,7 +9,6 @@ through the review app's HTTP API, the DLQ replay, and the bot with the review t
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,8 +21,6 @@ from threading import Event
 from uuid import UUID
 
 import pytest
-from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from contracts.chat import Label
 from contracts.dead_letter import RejectReason
@@ -44,7 +41,7 @@ from runtime.kinesis import Delivered, Entry, PutReport, batches, put_batch
 from runtime.paths import PROJECT_ROOT
 from runtime.retry import poll_until
 from runtime.stack import Stack
-from tests.builders import SMALL_TALK, dead_letter, message
+from tests.builders import SMALL_TALK, dead_letter, message, sign_in
 from tests.emulator import consumer_settings, read_verdicts
 
 pytestmark = pytest.mark.e2e
@@ -68,30 +65,14 @@ def _put(endpoint_url: str, stream: str, entries: list[Entry]) -> list[Delivered
     return list(report.delivered)
 
 
-def _judged(endpoint_url: str, stack: Stack) -> list[Verdict]:
-    return read_verdicts(endpoint_url, stack.output_stream.name)
-
-
 def _wait_for(endpoint_url: str, stack: Stack, expected: set[Seen], timeout: float = 90) -> list[Verdict]:
     """The verdicts stream once it judges every (message, record) expected."""
 
     def all_judged() -> list[Verdict]:
-        verdicts = _judged(endpoint_url, stack)
+        verdicts = read_verdicts(endpoint_url, stack.output_stream.name)
         return verdicts if expected <= {(v.message_id, v.sequence_number) for v in verdicts} else []
 
     return poll_until(all_judged, timeout, what=f"{len(expected)} records judged", interval=0.5)
-
-
-def _moderator(app: FastAPI) -> tuple[TestClient, dict[str, str]]:
-    """The moderator signed in to the review app; the CSRF header its API calls send."""
-    client = TestClient(app)
-    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/login").text)
-    assert token is not None
-    answer = client.post(
-        "/login", data={"username": MODERATOR, "password": PASSWORD, "csrf": token[1]}, follow_redirects=False
-    )
-    assert answer.status_code == 303
-    return client, {"X-CSRF-Token": client.get("/api/session").json()["csrf"]}
 
 
 def _kill_mid_batch(
@@ -104,7 +85,7 @@ def _kill_mid_batch(
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         proc.send_signal(signal.SIGSTOP)
-        verdicts = _judged(endpoint_url, stack)
+        verdicts = read_verdicts(endpoint_url, stack.output_stream.name)
         marks = CheckpointStore(checkpoints)
         in_flight = {
             (v.message_id, v.sequence_number)
@@ -173,7 +154,8 @@ def test_a_human_decision_survives_redelivery_dlq_replay_and_a_killed_runner(
         assert follower.poll()["written"] == MESSAGES
         # AND a moderator decided ten of them through the app's API (six removed, four allowed)
         labels: dict[UUID, Label] = {m: "remove" if k % 5 < 3 else "allow" for k, m in enumerate(ids[::3])}
-        client, csrf = _moderator(app)
+        client, token = sign_in(app, MODERATOR, PASSWORD)
+        csrf = {"X-CSRF-Token": token}
         for mid, label in labels.items():
             assert client.post(f"/api/items/{mid}/claim", headers=csrf).status_code == 200
             answer = client.post(f"/items/{mid}/decision", json={"label": label}, headers=csrf)
@@ -240,25 +222,17 @@ def test_a_human_decision_survives_redelivery_dlq_replay_and_a_killed_runner(
     shown = client.get("/api/queue", params={"view": "decided", "limit": 200}).json()["entries"]
     assert {UUID(e["item"]["message_id"]): e["label"] for e in shown} == labels
     # WHEN the bot, its memory wiped, reads the whole verdicts stream with the review table's decisions
-    producer = ProducerSettings.for_stack(
-        stack, aws_endpoint_url=endpoint_url, review_table=table, dynamodb_endpoint_url=moto_endpoint
-    )
     bot_dir = tmp_path / "bot"
-    bot = Bot(
-        aws.client("kinesis", endpoint_url),
-        s3,
-        stack.output_stream.name,
-        archive,
-        producer.feedback_prefix,
-        tmp_path / "no-ground-truth.jsonl",
-        bot_dir,
-        producer.review_decision_share,
-        producer.sample_decision_share,
-        producer.moderators,
-        producer.seed,
-        review_in_queue=True,
-        human=human_decisions(producer),
+    producer = ProducerSettings.for_stack(
+        stack,
+        aws_endpoint_url=endpoint_url,
+        ground_truth_path=tmp_path / "no-ground-truth.jsonl",
+        bot_state_dir=bot_dir,
+        review_url="http://testserver",  # the app above: the bot leaves reviews to its queue
+        review_table=table,
+        dynamodb_endpoint_url=moto_endpoint,
     )
+    bot = Bot.from_settings(producer, human=human_decisions(producer))
     counts = bot.run(Event(), idle_exit_s=2, interval_s=0.2)
     # THEN it applied every human decision (hid the removed, allowed the allowed) and acted on its own
     # only on the undecided messages (queued each once, left to the review app), each message once

@@ -37,7 +37,7 @@ from review.users import Account, UserBook, hash_password
 from review.worker import ArchiveFollower, enqueue_all, flush_feedback
 from runtime import aws
 from runtime.retry import poll_until
-from tests.builders import archive_body, flagged
+from tests.builders import archive_body, flagged, sign_in
 
 if TYPE_CHECKING:
     from selenium.webdriver.remote.webdriver import WebDriver
@@ -131,15 +131,7 @@ def _served(app: FastAPI) -> Iterator[str]:
 
 
 def _client(app: FastAPI, username: str) -> tuple[TestClient, str]:
-    client = TestClient(app)
-    page = client.get("/login")
-    token = re.search(r'name="csrf" value="([^"]+)"', page.text)
-    assert token is not None
-    answer = client.post(
-        "/login", data={"username": username, "password": PASSWORD, "csrf": token[1]}, follow_redirects=False
-    )
-    assert answer.status_code == 303, answer.text
-    return client, client.get("/api/session").json()["csrf"]
+    return sign_in(app, username, PASSWORD)
 
 
 def test_an_archived_verdict_is_queued_once_however_often_it_is_read(rig: Rig, tmp_path: Path) -> None:
