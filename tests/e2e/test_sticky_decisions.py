@@ -76,28 +76,37 @@ def _wait_for(endpoint_url: str, stack: Stack, expected: set[Seen], timeout: flo
 
 
 def _kill_mid_batch(
-    proc: "subprocess.Popen[bytes]", endpoint_url: str, stack: Stack, checkpoints: Path, decided: set[UUID]
+    proc: "subprocess.Popen[bytes]",
+    endpoint_url: str,
+    stack: Stack,
+    checkpoints: Path,
+    resent: set[Seen],
+    decided: set[UUID],
 ) -> tuple[set[Seen], list[Verdict]]:
-    """SIGKILL the runner while it holds a batch of a decided message it has judged but not checkpointed:
-    freeze it (SIGSTOP), compare the verdicts written with its checkpoints, and kill it when such a
-    batch is in flight, else let it go on (SIGCONT) and look again. The records in flight and the
+    """SIGKILL the (frozen) runner while it holds a batch it has judged but not checkpointed, with a
+    resent record of a decided message in it, before it has judged every resent record: compare the
+    verdicts written with its checkpoints, kill it when such a batch is in flight, else let it go on
+    (SIGCONT) for a moment, freeze it again (SIGSTOP) and look again. The records in flight and the
     verdicts written at the kill."""
+    targets = {seen for seen in resent if seen[0] in decided}
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        proc.send_signal(signal.SIGSTOP)
         verdicts = read_verdicts(endpoint_url, stack.output_stream.name)
+        judged = {(v.message_id, v.sequence_number) for v in verdicts}
+        assert not resent <= judged, "the runner judged every resent record before it was caught"
         marks = CheckpointStore(checkpoints)
         in_flight = {
             (v.message_id, v.sequence_number)
             for v in verdicts
             if int(v.sequence_number) > int(marks.sequence(v.shard_id) or 0)
         }
-        if {m for m, _ in in_flight} & decided:
+        if in_flight & targets:
             proc.send_signal(signal.SIGKILL)
             proc.wait(10)
             return in_flight, verdicts
         proc.send_signal(signal.SIGCONT)
         time.sleep(0.02)
+        proc.send_signal(signal.SIGSTOP)
     pytest.fail("the runner was never caught holding a decided message's batch")
 
 
@@ -167,7 +176,9 @@ def test_a_human_decision_survives_redelivery_dlq_replay_and_a_killed_runner(
             assert (entry.status, entry.label, entry.decided_by) == (ItemStatus.DECIDED, label, MODERATOR)
             decided[mid] = entry
 
-        # WHEN every message's record is put on the input stream again, ten times over
+        # WHEN the runner is frozen (SIGSTOP) and every message's record is put on the input stream
+        # again, ten times over
+        first_runner.send_signal(signal.SIGSTOP)
         copies = _put(endpoint_url, stack.input_stream.name, [e for _ in range(COPIES) for e in entries])
         resent = {(ids[k % MESSAGES], d.sequence_number) for k, d in enumerate(copies)}
         # AND a dead letter carrying an allowed message's record is replayed onto the input stream
@@ -184,7 +195,9 @@ def test_a_human_decision_survives_redelivery_dlq_replay_and_a_killed_runner(
         replay = replay_dead_letters(sqs, dlq, aws.client("kinesis", endpoint_url), stack.input_stream.name)
         assert (replay.replayed, dict(replay.skipped)) == (1, {})
         # AND the runner is killed (SIGKILL) while a batch holding a decided message is in flight
-        in_flight, at_kill = _kill_mid_batch(first_runner, endpoint_url, stack, checkpoints, set(labels))
+        in_flight, at_kill = _kill_mid_batch(
+            first_runner, endpoint_url, stack, checkpoints, resent, set(labels)
+        )
     finally:
         if first_runner.poll() is None:
             first_runner.kill()
