@@ -29,7 +29,7 @@ from stream_consumer.language import UNDETERMINED, identify
 from stream_consumer.moderation import encoder_input
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
-from training.corpora import Example, ExampleSplits
+from training.corpora import Example, ExampleSplits, bundled_count
 from training.padding import pad
 
 Embed = Callable[[Sequence[str]], NDArray[np.float32]]
@@ -87,6 +87,21 @@ def band_share(share: float, categories: int) -> float:
     return 1.0 if share >= 1.0 else share / categories
 
 
+def _padded_validation(
+    validation: Sequence[Example], categories: Sequence[Category]
+) -> tuple[list[Example], list[str]]:
+    """The validation texts of the acting categories to pad (up to `PADDED_VALIDATION`) and their padded
+    copies: of the bundled sets' texts alone, as a training on them alone pads them, so that more
+    moderators' decisions in a retraining change none of these copies."""
+    base = [
+        e for e in validation[: bundled_count(validation)] if any(e.label(c) is not None for c in categories)
+    ]
+    acting = [e for e in base if any(e.label(c) is not None for c in categories if c in DEFAULT_ACTING)]
+    padded = acting[:PADDED_VALIDATION]
+    benign = [e.text for e in base if e.labels and not any(e.labels.values())]
+    return padded, pad([e.text for e in padded], benign, seed=len(base))
+
+
 def fit_cascade(
     model: CategoryModel,
     splits: ExampleSplits,
@@ -107,10 +122,7 @@ def fit_cascade(
     # Padded copies of validation texts (of the categories acting by default), for the stacked
     # calibration: the fast model's highest window keeps a padded message's evidence, the encoder reads
     # it diluted, and a calibration fitted on unpadded text alone would let the encoder lower it.
-    acting = [e for e in val if any(e.label(c) is not None for c in categories if c in DEFAULT_ACTING)]
-    padded = acting[:PADDED_VALIDATION]
-    benign = [e.text for e in val if e.labels and not any(e.labels.values())]
-    padded_texts = pad([e.text for e in padded], benign, seed=len(val))
+    padded, padded_texts = _padded_validation(splits.validation, categories)
     e_pad = embed([encoder_text(t) for t in padded_texts])
     fast_pad = fast_scores(fast_model, padded_texts)
     heads: dict[str, EncoderHead] = {}

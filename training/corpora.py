@@ -295,23 +295,36 @@ def split_examples(
     train: list[Example] = []
     val: list[Example] = []
     tst: list[Example] = []
+    later: tuple[list[Example], list[Example], list[Example]] = ([], [], [])
     rngs: dict[str, random.Random] = {}  # one per set: adding a set never moves another set's split
     for key in sorted(strata):
         group = strata[key]
         if key[0] not in _BUNDLED:  # a set given at run time grows between runs: split each text alone
             for e in group:
                 u = _unit(e.text, seed)
-                (tst if u < test else val if u < test + validation else train).append(e)
+                later[0 if u < test else 1 if u < test + validation else 2].append(e)
             continue
         rngs.setdefault(key[0], random.Random(seed)).shuffle(group)
         n_test, n_val = round(len(group) * test), round(len(group) * validation)
         tst += group[:n_test]
         val += group[n_test : n_test + n_val]
         train += group[n_test + n_val :]
+    # Each part: the bundled sets' texts in the order the seed gives them, then the run-time sets' in
+    # the order their own hashes give: a retraining on more decisions sees the bundled texts, and draws
+    # their padded and identity-swapped copies, exactly as the last one did (`bundled_count`).
     rng = random.Random(seed)
-    for part in (train, val, tst):
+    for part, added in zip((train, val, tst), (later[2], later[1], later[0]), strict=True):
         rng.shuffle(part)
+        part.extend(sorted(added, key=lambda e: _unit(e.text, seed + 1)))
     return ExampleSplits(train, val, tst, {"duplicates": duplicates, "conflicts": conflicts})
+
+
+def bundled_count(part: Sequence[Example]) -> int:
+    """How many texts of a split part come from the bundled sets (`split_examples` puts them first)."""
+    n = sum(e.source in _BUNDLED for e in part)
+    if any(e.source not in _BUNDLED for e in part[:n]):
+        raise ValueError("the bundled sets' texts are not first in this part")
+    return n
 
 
 def digest_examples(examples: Sequence[Example]) -> str:

@@ -9,18 +9,29 @@ PAD_WORDS = (20, 60)  # the fewest and most benign words a padded copy carries
 
 
 def pad(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
-    """Each text with a run of benign words (`PAD_WORDS`, drawn from `benign`) before or after it."""
+    """Each text with a run of benign words (`PAD_WORDS`, drawn from `benign`) before or after it, drawn
+    from one random stream."""
     words = [w for t in benign for w in t.split()]
-    rng = random.Random(seed)
     if len(words) <= PAD_WORDS[1]:
         return list(texts)
-    out = []
-    for text in texts:
-        n = rng.randint(*PAD_WORDS)
-        start = rng.randrange(len(words) - n)
-        run = " ".join(words[start : start + n])
-        out.append(f"{run} {text}" if rng.random() < 0.5 else f"{text} {run}")
-    return out
+    rng = random.Random(seed)
+    return [_padded(text, words, rng) for text in texts]
+
+
+def pad_each(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
+    """Each text padded as `pad` does, from a random stream of its own (the seed and the text): adding or
+    removing a text never changes another's copy."""
+    words = [w for t in benign for w in t.split()]
+    if len(words) <= PAD_WORDS[1]:
+        return list(texts)
+    return [_padded(text, words, random.Random(f"{seed}:{text}")) for text in texts]
+
+
+def _padded(text: str, words: Sequence[str], rng: random.Random) -> str:
+    n = rng.randint(*PAD_WORDS)
+    start = rng.randrange(len(words) - n)
+    run = " ".join(words[start : start + n])
+    return f"{run} {text}" if rng.random() < 0.5 else f"{text} {run}"
 
 
 def identity_swaps(

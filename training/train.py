@@ -5,6 +5,7 @@ long texts; C is chosen and the sigmoid calibration fitted on the validation tex
 scores — what serving computes.
 """
 
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -26,11 +27,11 @@ from stream_consumer.normalize import NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import BatchRows, CategoryModel, LinearScorer
 from training.cascade import CascadeFit
-from training.corpora import Example, ExampleSplits, categories_with_both_classes
+from training.corpora import Example, ExampleSplits, bundled_count, categories_with_both_classes
 from training.data import LabelledText
 from training.features import Design, Standardiser, design, window_rows
 from training.identity import TERMS
-from training.padding import identity_swaps, pad
+from training.padding import identity_swaps, pad, pad_each
 
 
 class ModelParams(BaseModel):
@@ -275,9 +276,28 @@ def _benign(part: "_Part") -> list[str]:
 
 
 def _padded(part: "_Part", idx: NDArray[np.int64], benign: Sequence[str], seed: int) -> "_Part":
-    """Padded copies of the part's texts `idx`, with their labels."""
+    """Padded copies of the part's texts `idx`, with their labels (one random stream)."""
     texts = pad([part.texts[i].text for i in idx.tolist()], benign, seed)
     return _Part([normal_form(t) for t in texts], {c: y[idx] for c, y in part.labels.items()})
+
+
+def _padded_each(part: "_Part", start: int, benign: Sequence[str], seed: int, share: float) -> "_Part":
+    """Padded copies of about `share` of the part's texts from `start` on (the run-time sets'), each
+    text chosen and padded by its own random stream: one more decision changes no other copy."""
+    idx = np.array(
+        [
+            i
+            for i in range(start, len(part.texts))
+            if random.Random(f"{seed}:chosen:{part.texts[i].text}").random() < share
+        ],
+        dtype=np.int64,
+    )
+    texts = pad_each([part.texts[i].text for i in idx.tolist()], benign, seed)
+    return _Part([normal_form(t) for t in texts], {c: y[idx] for c, y in part.labels.items()})
+
+
+def _head(part: "_Part", n: int) -> "_Part":
+    return _Part(part.texts[:n], {c: y[:n] for c, y in part.labels.items()})
 
 
 def _join(a: "_Part", b: "_Part") -> "_Part":
@@ -302,6 +322,57 @@ def fit_stack(
         columns = [columns[int(np.argmax(coef))]]
 
 
+def augmentations(
+    train: _Part,
+    validation: _Part,
+    params: CategoryParams,
+    wanted: Sequence[Category],
+    bundled: tuple[int, int] | None = None,
+) -> tuple[dict[str, _Part], _Part | None]:
+    """The copies the heads learn from beside the training texts (identity swaps by scope, padded
+    copies) and the padded validation copies a padded head's stack is fitted on.
+
+    `bundled`: how many training and validation texts (first in each part) come from the bundled sets.
+    Their copies are drawn from one random stream and padded with their own benign words, exactly as a
+    training on them alone draws them; the run-time sets' texts after them (moderators' decisions, which
+    grow between retrainings) are chosen and padded each by its own stream. So a retraining on more
+    decisions learns the bundled texts as the last one did, and heads the decisions never label move
+    only by the shared featurizer."""
+    n_train, n_val = bundled or (len(train.texts), len(validation.texts))
+    extra: dict[str, _Part] = {}
+    adjectives = sorted({t.adjective.lower() for t in TERMS})
+    for scope in sorted({params.heads[c].swaps for c in wanted} - {"none"}):
+        which = np.flatnonzero(_benign_mask(train) | (scope == "every"))
+        n_copies = params.identity_copies if scope == "every" else 1
+        texts = [train.texts[i].text for i in which.tolist()]
+        # one stream in text order: the bundled texts (first) draw what they drew without the others
+        swaps = identity_swaps(texts, adjectives, params.seed, n_copies)
+        idx = which[[i for i, _ in swaps]]
+        extra[f"swapped_{scope}"] = _Part(
+            [normal_form(t) for _, t in swaps], {c: y[idx] for c, y in train.labels.items()}
+        )
+    padded_val: _Part | None = None
+    if any(params.heads[c].padded for c in wanted):
+        rng = np.random.default_rng(params.seed)
+        chosen = np.sort(rng.choice(n_train, int(params.padded_share * n_train), replace=False))
+        pool = _benign(_head(train, n_train))
+        extra["padded"] = _join(
+            _padded(train, chosen, pool, params.seed),
+            _padded_each(train, n_train, pool, params.seed, params.padded_share),
+        )
+        index = np.arange(n_val)
+        pool_val = _benign(_head(validation, n_val))
+        # The stack weighs padded copies four to one (with two, hate's padded flags kept through the
+        # cascade sat at its floor).
+        for k in range(1, STACK_PADDED_COPIES + 1):
+            copy = _join(
+                _padded(validation, index, pool_val, params.seed + k),
+                _padded_each(validation, n_val, pool_val, params.seed + k, 1.0),
+            )
+            padded_val = copy if padded_val is None else _join(padded_val, copy)
+    return extra, padded_val
+
+
 def fit_categories(
     splits: ExampleSplits,
     params: CategoryParams = CategoryParams(),  # noqa: B008
@@ -315,31 +386,8 @@ def fit_categories(
         raise ValueError("no category has both classes in the training data")
     train, validation = _part(splits.train, wanted), _part(splits.validation, wanted)
     featurizer = fit_featurizer([t.text for t in train.texts], params.min_df, params.bigrams, params.chars)
-    extra: dict[str, _Part] = {}
-    adjectives = sorted({t.adjective.lower() for t in TERMS})
-    for scope in sorted({params.heads[c].swaps for c in wanted} - {"none"}):
-        which = np.flatnonzero(_benign_mask(train) | (scope == "every"))
-        n_copies = params.identity_copies if scope == "every" else 1
-        texts = [train.texts[i].text for i in which.tolist()]
-        swaps = identity_swaps(texts, adjectives, params.seed, n_copies)
-        idx = which[[i for i, _ in swaps]]
-        extra[f"swapped_{scope}"] = _Part(
-            [normal_form(t) for _, t in swaps], {c: y[idx] for c, y in train.labels.items()}
-        )
-    padded_val: _Part | None = None
-    if any(params.heads[c].padded for c in wanted):
-        rng = np.random.default_rng(params.seed)
-        chosen = np.sort(
-            rng.choice(len(train.texts), int(params.padded_share * len(train.texts)), replace=False)
-        )
-        extra["padded"] = _padded(train, chosen, _benign(train), params.seed)
-        index = np.arange(len(validation.texts))
-        benign_val = _benign(validation)
-        # The stack weighs padded copies four to one (with two, hate's padded flags kept through the
-        # cascade sat at its floor).
-        padded_val = _padded(validation, index, benign_val, params.seed + 1)
-        for k in range(2, STACK_PADDED_COPIES + 1):
-            padded_val = _join(padded_val, _padded(validation, index, benign_val, params.seed + k))
+    bundled = (bundled_count(splits.train), bundled_count(splits.validation))
+    extra, padded_val = augmentations(train, validation, params, wanted, bundled)
     designs: dict[tuple[WindowSpec, ...] | tuple[str, ...], tuple[Standardiser, Design]] = {}
     # The validation texts (and their padded copies) featurised once, read by every stacked head.
     val_rows = BatchRows(featurizer, validation.texts)

@@ -13,11 +13,13 @@ from contracts.storage import ModeratorDecision
 from stream_consumer.features import fit_featurizer
 from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
-from training.corpora import Example, ExampleSplits, Source, split_examples
+from training.corpora import Example, ExampleSplits, Source, bundled_count, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
 from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
 from training.flow import Datasets, TrainResult, default_target
 from training.promotion import PromotionPolicy, auc_standard_error, decide
+from training.cascade import _padded_validation
+from training.train import CategoryParams, _part, augmentations
 
 
 def _items(n: int, community: Community = Community.RSCIENCE) -> list[LabelledText]:
@@ -270,6 +272,74 @@ def test_labels_added_to_a_sets_texts_ride_along_without_moving_its_split() -> N
         assert {e.text for e in getattr(before, part)} == {e.text for e in getattr(after, part)}
     decided = {e.text for e in after.test + after.validation + after.train if Category.REMOVAL in e.labels}
     assert decided == {f"text {i}" for i in range(0, 300, 7)}
+
+
+def test_more_decisions_leave_the_bundled_texts_and_their_copies_as_they_were() -> None:
+    # GIVEN bundled sets (benign texts, identity mentions, insults) and two retrainings' decisions, the
+    # second holding more
+    words = ("muslim", "gay", "black", "jewish")
+    base = [
+        Example(
+            f"post {i}: the {words[i % 4]} folks {'are vermin' if i % 5 == 0 else 'had a picnic'} today",
+            (Source.ETHOS, Source.OLID)[i % 2],
+            {Category.HATE: int(i % 5 == 0)} if i % 2 == 0 else {Category.TOXICITY: int(i % 5 == 0)},
+        )
+        for i in range(400)
+    ]
+
+    def decisions(n: int) -> list[Example]:
+        return [
+            Example(
+                f"decided {i}: you {'idiot' if i % 3 == 0 else 'legend'}",
+                "feedback",
+                {Category.TOXICITY: int(i % 3 == 0)},
+            )
+            for i in range(n)
+        ]
+
+    params = CategoryParams()
+    wanted = [Category.TOXICITY, Category.HATE]
+
+    def copies(examples: list[Example]) -> tuple[ExampleSplits, dict[str, list[str]], list[str]]:
+        splits = split_examples(examples)
+        train, validation = _part(splits.train, wanted), _part(splits.validation, wanted)
+        bundled = (bundled_count(splits.train), bundled_count(splits.validation))
+        extra, padded_val = augmentations(train, validation, params, wanted, bundled)
+        assert padded_val is not None
+        texts = {k: [t.text for t in v.texts] for k, v in extra.items()}
+        return splits, texts, [t.text for t in padded_val.texts]
+
+    alone, fewer, more = copies(base), copies(base + decisions(40)), copies(base + decisions(90))
+    # THEN each part lists the bundled texts first, in the same order whatever the decisions
+    for splits in (fewer[0], more[0]):
+        for part in ("train", "validation", "test"):
+            got, was = getattr(splits, part), getattr(alone[0], part)
+            assert [e.text for e in got[: len(was)]] == [e.text for e in was]
+            assert all(e.source == "feedback" for e in got[len(was) :])
+    # AND the bundled texts' padded and identity-swapped copies are the ones a training on them alone
+    # draws; the decisions' own copies follow them, and one more decision changes no earlier one
+    assert set(alone[1]) == {"padded", "swapped_benign", "swapped_every"}
+    for name, was in alone[1].items():
+        assert fewer[1][name][: len(was)] == was, name
+        assert more[1][name][: len(was)] == was, name
+    decided_padded = set(fewer[1]["padded"][len(alone[1]["padded"]) :])
+    assert decided_padded
+    assert decided_padded <= set(more[1]["padded"])
+    # AND so are the padded validation copies the stacks are fitted on
+    assert set(alone[2]) <= set(fewer[2])
+    assert set(alone[2]) <= set(more[2])
+    # AND the cascade's padded validation copies are the bundled texts' alone, unchanged
+    cascade_copies = [_padded_validation(s[0].validation, wanted)[1] for s in (alone, fewer, more)]
+    assert cascade_copies[0]
+    assert cascade_copies[0] == cascade_copies[1] == cascade_copies[2]
+
+
+def test_a_part_whose_bundled_texts_are_not_first_is_refused() -> None:
+    bundled = Example("a text", Source.SMS, {Category.SPAM: 0})
+    decided = Example("another", "feedback", {Category.REMOVAL: 1})
+    assert bundled_count([bundled, bundled, decided]) == 2
+    with pytest.raises(ValueError, match="not first"):
+        bundled_count([bundled, decided, bundled])
 
 
 def test_a_guarded_evaluation_of_a_handful_of_labels_is_reported_not_guarded() -> None:
