@@ -11,8 +11,8 @@ from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest
 from runtime import aws
 from runtime.stack import Stack
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
-from stream_consumer.scorer import CategoryModel
-from tests.emulator import training_settings
+from stream_consumer.scorer import CategoryModel, LinearScorer
+from tests.emulator import register_scorers, training_settings
 from training import registry
 from training.__main__ import main
 from training.flow import train_flow
@@ -22,8 +22,7 @@ from training.train import ModelParams
 
 pytestmark = pytest.mark.integration
 
-# The parameters of a first model every gate accepts (the first test asserts it is promoted): a test
-# that finds no champion (run alone, or on another worker than the first) trains with them.
+# The parameters of a first model every gate accepts (the first test asserts it is promoted).
 PROMOTED = ModelParams(c_grid=(1.0, 3.0))
 
 
@@ -80,35 +79,42 @@ def test_first_run_promotes_then_a_worse_model_is_kept_out(
     assert json.loads(again)["version"] == "1"
 
 
-def test_promotion_is_compare_and_set(settings: TrainingSettings, prefect_server: None, stack: Stack) -> None:
-    # GIVEN a registry with a champion (from the tests above, or trained here when this test runs alone)
+def test_promotion_is_compare_and_set(registered: tuple[TrainingSettings, Stack]) -> None:
+    # GIVEN a registry with a champion
+    settings, stack = registered
     client = registry.client(settings)
-    current = registry.champion_version(client, settings.model_name)
-    if current is None:
-        train_flow(settings=settings, params=PROMOTED, trigger="test")
-        current = registry.champion_version(client, settings.model_name)
-    assert current is not None
     before = _manifest(settings, stack)
     # WHEN a promotion believes the champion is some other version
     # THEN it refuses to overwrite the alias or the manifest
     with pytest.raises(registry.ChampionMovedError):
-        registry.move_champion(settings, client, str(current.version), expected="999", promoted_by="test")
-    assert registry.champion_version(client, settings.model_name).version == current.version  # type: ignore[union-attr]
+        registry.move_champion(settings, client, "2", expected="999", promoted_by="test")
+    assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == "1"
     assert _manifest(settings, stack) == before
 
 
-@pytest.mark.slow(150)
+@pytest.fixture
+def registered(
+    data_dir: Path, tmp_path: Path, endpoint_url: str, fresh_stack: Stack, scorers: dict[str, LinearScorer]
+) -> tuple[TrainingSettings, Stack]:
+    """A registry of this test's own holding versions 1 and 2 (real r/science scorers), 1 the champion
+    published to a fresh stack's models bucket, as a promotion leaves them."""
+    settings = training_settings(data_dir, tmp_path / "state", endpoint_url, fresh_stack.models_bucket.name)
+    client = register_scorers(settings, [scorers["1"], scorers["2"]])
+    registry.move_champion(settings, client, "1", None, "promotion")
+    return settings, fresh_stack
+
+
 def test_rollback_moves_the_alias_and_the_manifest_under_the_lock(
-    settings: TrainingSettings,
-    prefect_server: None,
-    stack: Stack,
+    registered: tuple[TrainingSettings, Stack],
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    # GIVEN a champion and another registered version
+    # GIVEN a champion (1) and another registered version (2)
+    settings, stack = registered
     client = registry.client(settings)
-    champion, other = _champion_and_another(settings)
+    champion, other = "1", "2"
     before = _manifest(settings, stack)
+    assert before.version == champion
     _environment(settings, monkeypatch)
     # WHEN the CLI rolls the champion back to the other version
     assert main(["rollback", "--version", other]) == 0
@@ -132,11 +138,12 @@ def test_rollback_moves_the_alias_and_the_manifest_under_the_lock(
 
 
 def test_a_rollback_while_another_mover_holds_the_lock_is_refused(
-    settings: TrainingSettings, prefect_server: None, stack: Stack, monkeypatch: pytest.MonkeyPatch
+    registered: tuple[TrainingSettings, Stack], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GIVEN a champion, another registered version, and another mover holding the champion lock
+    settings, stack = registered
     client = registry.client(settings)
-    champion, other = _champion_and_another(settings)
+    champion, other = "1", "2"
     before = _manifest(settings, stack)
     s3 = aws.client("s3", settings.aws_endpoint_url)
     mover = registry.champion_lock(settings, s3, "a concurrent promotion")
@@ -152,22 +159,6 @@ def test_a_rollback_while_another_mover_holds_the_lock_is_refused(
     # AND neither the alias nor the manifest moved
     assert str(client.get_model_version_by_alias(settings.model_name, "champion").version) == champion
     assert _manifest(settings, stack) == before
-
-
-def _champion_and_another(settings: TrainingSettings) -> tuple[str, str]:
-    """The champion's version and another registered one (trained here when this module runs alone)."""
-    client = registry.client(settings)
-    for _ in range(2):  # the first run promotes (as in the first test), the second adds a version
-        if (
-            registry.champion_version(client, settings.model_name) is not None
-            and len(client.search_model_versions(f"name='{settings.model_name}'")) >= 2
-        ):
-            break
-        train_flow(settings=settings, params=PROMOTED, trigger="test")
-    champion = registry.champion_version(client, settings.model_name)
-    assert champion is not None
-    versions = {str(v.version) for v in client.search_model_versions(f"name='{settings.model_name}'")}
-    return str(champion.version), min(versions - {str(champion.version)}, key=int)
 
 
 def _environment(settings: TrainingSettings, monkeypatch: pytest.MonkeyPatch) -> None:
