@@ -47,6 +47,7 @@ class PhaseResult(BaseModel):
     versions: dict[str, int] = {}
     served_roc_auc: dict[str, float] = {}  # by model version, against the ground-truth labels
     categories: dict[str, CategoryResult] = {}  # every category the served models scored
+    stages: dict[str, dict[str, int]] = {}  # by language identified, the stage that decided each verdict
 
 
 class Summary(BaseModel):
@@ -189,7 +190,16 @@ def phase_result(
         versions=dict(Counter(v.model_version for v in served)),
         served_roc_auc=served_roc_auc(served, truth),
         categories=category_results(served, truth),
+        stages=_stages(served),
     )
+
+
+def _stages(served: list[Verdict]) -> dict[str, dict[str, int]]:
+    """How many verdicts each stage decided, by the language identified ("und": none named)."""
+    out: dict[str, Counter[str]] = {}
+    for v in served:
+        out.setdefault(v.language or "und", Counter())[v.stage.value if v.stage else "unknown"] += 1
+    return {language: dict(counts) for language, counts in sorted(out.items())}
 
 
 def build_summary(

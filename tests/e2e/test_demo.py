@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from infra.localstack import free_port, read_pid
+from monitoring.archive import read_archive
 from producer_sim.shapes import FIRST_UNCAUGHT
+from runtime import aws
 from runtime.paths import PROJECT_ROOT
+from runtime.stack import load_stack
 from tests.emulator import child_env
 
 pytestmark = pytest.mark.e2e
@@ -108,6 +111,11 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     german, german_after = phases["German"], phases["German after promotion"]
     assert set(german_after["versions"]) == {"3"}
     assert german_after["served_roc_auc"]["3"] > german["served_roc_auc"]["2"]
+    # before the champion learnt German, the fast model never judged German alone: the cascade's
+    # encoder did, or the fast model because the batch's encoder time was spent (on a busy machine)
+    de = german["stages"]["de"]
+    assert de.get("fast", 0) == 0, german["stages"]
+    assert de.get("encoder", 0) > 0, german["stages"]
     assert "Verdicts by category" in proc.stdout
     # the raid phase: the context signals caught the raid and the flooder, not the harmless burst
     shapes = {s["shape"]: s for s in summary["shapes"]}
@@ -129,6 +137,16 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
         assert not _answers(env[var]), var
     assert "nothing lost, nothing twice" in proc.stdout
+    # no message text reached the consumer's log: every archived text of 25 characters or more looked for
+    bucket = load_stack().renamed(summary["tag"]).archive_bucket
+    archived = read_archive(aws.client("s3", endpoint_url), bucket.name, bucket.archive_prefix).messages
+    assert len(archived) >= summary["with_verdict"]
+    log_text = (summary_path.parent / "consumer.log").read_text()
+    assert '"event":"batch"' in log_text
+    leaked = [
+        m.message.message_id for m in archived if len(m.message.text) >= 25 and m.message.text in log_text
+    ]
+    assert not leaked, f"{len(leaked)} message texts found in the consumer's log"
 
 
 @pytest.mark.parametrize(

@@ -13,12 +13,12 @@ from contracts.storage import ModeratorDecision
 from stream_consumer.features import fit_featurizer
 from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
+from training.cascade import _padded_validation
 from training.corpora import Example, ExampleSplits, Source, bundled_count, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
 from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
 from training.flow import Datasets, TrainResult, default_target
 from training.promotion import PromotionPolicy, auc_standard_error, decide
-from training.cascade import _padded_validation
 from training.train import CategoryParams, _part, augmentations
 
 
