@@ -30,7 +30,7 @@ RUN := $(VENV)/bin/python
 LS_VENV := .localstack/venv
 CK_VENV := .checkov/venv
 
-.PHONY: help install browser check-python check-data up down lint format test test-unit bench sbom demo clean
+.PHONY: help install browser check-python check-data up down lint format test test-unit bench mutation sbom demo clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -102,6 +102,13 @@ test: install browser check-data lint  ## lint, then every test (unit, integrati
 
 test-unit: $(VENV)/.synced  ## pure tests only, no services
 	$(RUN) -m pytest -m "not integration and not e2e"
+
+mutation: install  ## mutation testing of the pure core against the unit tests (mutmut, ~?? min): survivors in benchmarks/results/mutation-latest.json
+	$(UV) sync --frozen --group mutation --python "$(PYTHON)"
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children 2 || true
+	$(RUN) -m benchmarks.mutation
+	$(RUN) -m benchmarks report
 
 bench: install check-data  ## benchmarks: model/handler msg/s per core, cold start, RSS, put→verdict latency, model trade-off (COMPARE=1: vs alt-profanity-check)
 	$(if $(COMPARE),$(UV) sync --frozen --group compare --python "$(PYTHON)")

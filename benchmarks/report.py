@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import baseline, cascade, categories, compare, context, proxies, tradeoff
+from benchmarks import baseline, cascade, categories, compare, context, mutation, proxies, tradeoff
 from benchmarks.common import RESULTS, describe, stamp, when
 
 BENCH_PREFIX = "bench-"
@@ -71,6 +71,7 @@ class Sources:
     cascade: Path | None = None
     context: Path | None = None
     baseline: Path | None = None
+    mutation: Path | None = None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -101,6 +102,7 @@ def sources(directory: Path = RESULTS) -> Sources:
         cascade=latest(cascade.LATEST),
         context=latest(context.LATEST),
         baseline=latest(BASELINE_LATEST),
+        mutation=latest(mutation.LATEST),
     )
 
 
@@ -339,6 +341,7 @@ def render(directory: Path = RESULTS) -> str:
             "python -m benchmarks.baseline",
             baseline.render,
         ),
+        suite_section("Mutation testing of the pure core", src.mutation, "make mutation", mutation.render),
     ]
     intro = (
         "Rendered from the results files it names by `python -m benchmarks report` (`make bench` does it "

@@ -20,6 +20,7 @@ HEADINGS = (
     "## The cascade",
     "## Context across messages",
     "## The champion against the baseline",
+    "## Mutation testing of the pure core",
 )
 BASELINE = {
     "machine": {"cpu": "AMD EPYC", "cores": 2, "python": "3.13.0"},

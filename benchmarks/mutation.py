@@ -1,0 +1,150 @@
+"""The mutation score of the pure core, from the last `mutmut run` (`make mutation`): per module, the
+mutants killed by the unit tests, the survivors (function, line and change) and those no test reaches.
+
+python -m benchmarks.mutation   # reads mutants/, → results/mutation-<time>.json (and -latest)
+"""
+
+import difflib
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import ROOT, machine, write_named
+
+MUTANTS = ROOT / "mutants"
+LATEST = "mutation-latest.json"
+# mutmut's exit codes (mutmut.stats): a test failed (killed), none did (survived), no test ran the
+# mutated function, the type checker refused the mutant, or it ran out of time.
+STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", 5: "no_tests", 33: "no_tests", 36: "timeout"}
+TIMEOUT = {-24, 24, 152, 255}
+
+
+def status(exit_code: int | None) -> str:
+    if exit_code is None:
+        return "not_checked"
+    return "timeout" if exit_code in TIMEOUT else STATUS.get(exit_code, "suspicious")
+
+
+def _change(source: list[str], mutated: list[str]) -> tuple[int | None, str]:
+    """The first line the mutant changes (1-based, in the function's mutated copy) and the change."""
+    for group in difflib.SequenceMatcher(None, source, mutated).get_opcodes():
+        tag, i1, i2, j1, j2 = group
+        if tag != "equal":
+            before = " / ".join(s.strip() for s in source[i1:i2])
+            after = " / ".join(s.strip() for s in mutated[j1:j2])
+            return i1 + 1, f"{before} → {after}"
+    return None, ""
+
+
+def _functions(path: Path) -> dict[str, list[str]]:
+    """Each mutated function's copies in mutmut's trampolined file, by name (`x_f__mutmut_orig`, …)."""
+    out: dict[str, list[str]] = {}
+    name: str | None = None
+    for line in path.read_text().splitlines():
+        if line.startswith(("def ", "async def ", "    def ", "    async def ")):
+            name = line.split("def ", 1)[1].split("(", 1)[0]
+            out[name] = [line]
+        elif name is not None and (line.startswith((" ", "\t")) or not line.strip()):
+            out[name].append(line)
+        else:
+            name = None
+    return out
+
+
+def survivor(source_file: Path, mutant: str) -> dict[str, Any]:
+    """Where a surviving mutant is: its function, line within it and change (mutmut show tells the same)."""
+    function = mutant.rsplit(".", 1)[-1]
+    original = function.rpartition("__mutmut_")[0]
+    copies = _functions(source_file)
+    orig = copies.get(f"{original}__mutmut_orig", [])
+    mutated = copies.get(function, [])
+    line, change = _change(orig[1:], mutated[1:])
+    return {
+        "mutant": mutant,
+        "function": original.removeprefix("x_").replace("ǁ", "."),
+        "line_in_function": line,
+        "change": change,
+    }
+
+
+def collect(root: Path = MUTANTS) -> dict[str, Any]:
+    modules: dict[str, Any] = {}
+    for meta in sorted(root.rglob("*.py.meta")):
+        source = meta.with_suffix("")  # the trampolined copy mutmut wrote
+        name = str(source.relative_to(root))
+        codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
+        counts = Counter(status(c) for c in codes.values())
+        killed, survived = counts["killed"], counts["survived"]
+        judged = killed + survived + counts["timeout"] + counts["no_tests"]
+        modules[name] = {
+            "mutants": len(codes),
+            **{
+                k: counts[k]
+                for k in ("killed", "survived", "timeout", "no_tests", "not_checked", "suspicious")
+            },
+            # of the mutants run: a timeout is one the tests noticed (an endless loop), killed as mutmut
+            # counts it; one no unit test reaches is as good as a survivor
+            "score": round((killed + counts["timeout"]) / judged, 4) if judged else None,
+            "survivors": [survivor(source, m) for m, c in sorted(codes.items()) if status(c) == "survived"],
+        }
+    total = Counter[str]()
+    for m in modules.values():
+        total.update({k: m[k] for k in ("mutants", "killed", "survived", "timeout", "no_tests")})
+    judged = total["killed"] + total["survived"] + total["timeout"] + total["no_tests"]
+    return {
+        "machine": machine(),
+        "tool": "mutmut",
+        "tests": "tests/unit",
+        "modules": modules,
+        "total": dict(total),
+        "score": round((total["killed"] + total["timeout"]) / judged, 4) if judged else None,
+    }
+
+
+def render(results: dict[str, Any], survivors: int = 10) -> str:
+    """The score per module (of the mutants run), then the first survivors of each module."""
+    rows = [
+        "| module | mutants | killed | survived | no unit test reaches | not run | score |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, m in results["modules"].items():
+        score = "—" if m["score"] is None else f"{m['score']:.1%}"
+        rows.append(
+            f"| `{name}` | {m['mutants']} | {m['killed'] + m['timeout']} | {m['survived']} | {m['no_tests']} "
+            f"| {m['not_checked']} | {score} |"
+        )
+    total = results["total"]
+    score = "—" if results["score"] is None else f"{results['score']:.1%}"
+    rows.append(
+        f"| all | {total.get('mutants', 0)} | {total.get('killed', 0) + total.get('timeout', 0)} "
+        f"| {total.get('survived', 0)} | {total.get('no_tests', 0)} "
+        f"| {sum(m['not_checked'] for m in results['modules'].values())} | {score} |"
+    )
+    lines = ["Score: killed (or timed out) of the mutants run, against `tests/unit`.", "", *rows, ""]
+    for name, m in results["modules"].items():
+        if m["survivors"]:
+            lines.append(f"Survivors in `{name}` (first {min(survivors, len(m['survivors']))}):")
+            lines += [
+                f"- `{s['function']}` line {s['line_in_function']} of the function: `{s['change']}`"
+                for s in m["survivors"][:survivors]
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if not MUTANTS.is_dir():
+        print("no mutants/ folder: run `make mutation` (mutmut run) first", file=sys.stderr)
+        return 1
+    results = collect()
+    for name, m in results["modules"].items():
+        counts = f"{m['killed']:4} killed {m['survived']:4} survived {m['no_tests']:4} untested"
+        print(f"{name:40} {counts}  {m['not_checked']:4} not run  score {m['score']}")
+    print(f"results: {write_named('mutation', results)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

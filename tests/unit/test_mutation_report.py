@@ -1,0 +1,76 @@
+"""`make mutation`'s report reads mutmut's files as mutmut writes them: each mutant's status from its exit
+code, the score of the mutants run, and where each survivor is and what it changed."""
+
+import json
+from pathlib import Path
+
+from benchmarks import mutation
+
+# A module as mutmut 3 rewrites it: the original function and each mutant as its own copy.
+TRAMPOLINED = """\
+def x_decide__mutmut_orig(gain, loss):
+    if gain >= 0.002:
+        return loss < 0.01
+    return False
+
+
+def x_decide__mutmut_1(gain, loss):
+    if gain >= 0.002:
+        return loss <= 0.01
+    return False
+
+
+def x_decide__mutmut_2(gain, loss):
+    if gain > 0.002:
+        return loss < 0.01
+    return False
+
+
+def x_decide__mutmut_3(gain, loss):
+    if gain >= 1.002:
+        return loss < 0.01
+    return False
+
+
+def x_decide__mutmut_4(gain, loss):
+    if gain >= 0.002:
+        return loss < 0.01
+    return True
+"""
+
+
+def test_statuses_score_and_survivors_come_from_mutmuts_files(tmp_path: Path) -> None:
+    # GIVEN a mutated module: one mutant killed, one survived, one no test reached, one not run yet
+    folder = tmp_path / "training"
+    folder.mkdir()
+    (folder / "promotion.py").write_text(TRAMPOLINED)
+    codes = {
+        "training.promotion.x_decide__mutmut_1": 1,
+        "training.promotion.x_decide__mutmut_2": 0,
+        "training.promotion.x_decide__mutmut_3": 33,
+        "training.promotion.x_decide__mutmut_4": None,
+    }
+    (folder / "promotion.py.meta").write_text(json.dumps({"exit_code_by_key": codes}))
+    # WHEN the report collects them
+    results = mutation.collect(tmp_path)
+    module = results["modules"]["training/promotion.py"]
+    # THEN each status is counted, and the score is the killed of the mutants run (untested ones count
+    # against it)
+    assert {k: module[k] for k in ("mutants", "killed", "survived", "no_tests", "not_checked")} == {
+        "mutants": 4,
+        "killed": 1,
+        "survived": 1,
+        "no_tests": 1,
+        "not_checked": 1,
+    }
+    assert module["score"] == round(1 / 3, 4)
+    assert results["score"] == round(1 / 3, 4)
+    # AND the survivor names its function, the line of the function it changed and the change
+    (survivor,) = module["survivors"]
+    assert survivor["function"] == "decide"
+    assert survivor["line_in_function"] == 1
+    assert survivor["change"] == "if gain >= 0.002: → if gain > 0.002:"
+    # AND the rendered table says the same
+    rendered = mutation.render(results)
+    assert "| `training/promotion.py` | 4 | 1 | 1 | 1 | 1 | 33.3% |" in rendered
+    assert "`if gain >= 0.002: → if gain > 0.002:`" in rendered
