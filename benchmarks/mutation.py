@@ -4,6 +4,7 @@ mutants killed by the unit tests, the survivors (function, line and change) and 
 python -m benchmarks.mutation   # reads mutants/, → results/mutation-<time>.json (and -latest)
 """
 
+import ast
 import difflib
 import json
 import sys
@@ -39,18 +40,14 @@ def _change(source: list[str], mutated: list[str]) -> tuple[int | None, str]:
 
 
 def _functions(path: Path) -> dict[str, list[str]]:
-    """Each mutated function's copies in mutmut's trampolined file, by name (`x_f__mutmut_orig`, …)."""
-    out: dict[str, list[str]] = {}
-    name: str | None = None
-    for line in path.read_text().splitlines():
-        if line.startswith(("def ", "async def ", "    def ", "    async def ")):
-            name = line.split("def ", 1)[1].split("(", 1)[0]
-            out[name] = [line]
-        elif name is not None and (line.startswith((" ", "\t")) or not line.strip()):
-            out[name].append(line)
-        else:
-            name = None
-    return out
+    """Each function's lines in mutmut's trampolined file, by name (`x_f__mutmut_orig`, `x_f__mutmut_1`,
+    methods `xǁClassǁm__mutmut_1`): the original and every mutant are functions of their own."""
+    lines = path.read_text().splitlines()
+    return {
+        node.name: lines[node.lineno - 1 : node.end_lineno]
+        for node in ast.walk(ast.parse("\n".join(lines)))
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
 
 
 def survivor(source_file: Path, mutant: str) -> dict[str, Any]:

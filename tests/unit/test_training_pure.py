@@ -388,6 +388,44 @@ def test_a_loss_within_a_small_sets_standard_error_does_not_block_on_a_large_set
     assert not worse.promote
 
 
+def test_a_guarded_set_nearly_all_of_one_class_is_reported_whichever_class_it_is() -> None:
+    # GIVEN a challenger that loses surely on a set of 400 texts, 395 of them positive (5 negatives)
+    champion, challenger = {"tweets": 0.70, "olid": 0.90}, {"tweets": 0.80, "olid": 0.80}
+    sure = {"olid": (-0.15, -0.05)}
+    decision = decide(challenger, champion, "tweets", ["olid"], sizes={"olid": (400, 395)}, differences=sure)
+    # THEN the five of one class make it a report, not a guard
+    assert decision.promote
+    assert any("not guarded: 5 texts of one class" in r for r in decision.reasons)
+
+
+def test_a_loss_of_exactly_the_margin_or_an_interval_touching_zero_does_not_block() -> None:
+    # GIVEN losses of exactly max_loss (values exact in binary) and beyond it with the interval's top at 0
+    policy = PromotionPolicy(max_loss=0.25)
+    champion = {"tweets": 0.5, "olid": 0.75}
+    at_margin = decide({"tweets": 0.625, "olid": 0.5}, champion, "tweets", ["olid"], policy=policy)
+    touching = decide(
+        {"tweets": 0.625, "olid": 0.375},
+        champion,
+        "tweets",
+        ["olid"],
+        policy=policy,
+        differences={"olid": (-0.5, 0.0)},
+    )
+    # THEN neither blocks: the first is within the margin, the second not surely worse
+    assert at_margin.promote
+    assert any(r == "olid: 0.5000 vs champion 0.7500 (-0.2500)" for r in at_margin.reasons)
+    assert touching.promote
+    assert any("within noise" in r for r in touching.reasons)
+
+
+def test_the_auc_standard_error_of_a_set_without_one_class_is_unbounded() -> None:
+    assert auc_standard_error(0.8, 0, 50) == float("inf")
+    assert auc_standard_error(0.8, 50, 0) == float("inf")
+    one_each = auc_standard_error(0.8, 1, 1)
+    assert 0 < one_each < float("inf")
+    assert 0 < auc_standard_error(0.8, 1, 50) < one_each
+
+
 def test_the_auc_standard_error_is_the_spread_of_the_auc_over_test_samples() -> None:
     rng = np.random.default_rng(5)
     aucs = []
