@@ -60,7 +60,7 @@ def survivor(source_file: Path, mutant: str) -> dict[str, Any]:
     line, change = _change(orig[1:], mutated[1:])
     return {
         "mutant": mutant,
-        "function": original.removeprefix("x_").replace("ǁ", "."),
+        "function": (original[2:] if original.startswith(("x_", "xǁ")) else original).replace("ǁ", "."),
         "line_in_function": line,
         "change": change,
     }

@@ -8,8 +8,9 @@ from uuid import UUID
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from contracts.policy import Thresholds
 from contracts.storage import ModeratorDecision
-from contracts.verdict import Verdict
+from contracts.verdict import Action, CategoryScore, Verdict
 from monitoring.labels import LabelGuardPolicy, audit_labels, decision_key, kept_decisions
 from tests.builders import verdict
 
@@ -227,3 +228,45 @@ def test_a_perfect_disagreement_on_a_handful_of_decisions_is_not_certainty() -> 
     assert new.z is not None
     assert new.z < POLICY.min_z
     assert new.flags == []
+
+
+def test_labels_held_before_stay_held_when_another_labeller_is_flagged_now() -> None:
+    # GIVEN two honest labels held out by an earlier retraining, and a flipper among the labellers now
+    decisions, verdicts = moderated(1000, 0.85)
+    poisoned = flipped(decisions, "m3")
+    earlier = [decision_key(d) for d in poisoned if d.decided_by == "m1"][:2]
+    audit = audit_labels(poisoned, verdicts, None, POLICY, held_before=earlier)
+    # THEN the flipper's labels join the held ones, which stay held
+    assert [a.labeller for a in audit.labellers if a.flags] == ["m3"]
+    assert set(earlier) <= set(audit.held_out)
+    assert len(audit.held_out) == 200 + 2
+
+
+def test_a_labeller_with_exactly_the_minimum_of_decisions_is_judged() -> None:
+    # GIVEN a flipper with 200 decisions, judged with the minimum at exactly 200, then at 201
+    decisions, verdicts = moderated(1000, 0.85)
+    poisoned = flipped(decisions, "m3")
+    at = audit_labels(poisoned, verdicts, None, LabelGuardPolicy(min_decisions=200))
+    above = audit_labels(poisoned, verdicts, None, LabelGuardPolicy(min_decisions=201))
+    # THEN at the minimum the flipper is flagged; one short of it, not judged
+    assert [a.labeller for a in at.labellers if a.flags] == ["m3"]
+    assert [a.labeller for a in above.labellers if a.flags] == []
+
+
+def test_a_decision_is_judged_by_the_score_of_the_category_it_decides() -> None:
+    # GIVEN verdicts whose overall score is another category's, and decisions on `toxicity` that agree with
+    # its own score and disagree with the overall one
+    decisions, verdicts = moderated(1000, 0.85)
+    rescored = {}
+    for mid, v in verdicts.items():
+        toxicity = CategoryScore(
+            score=v.score or 0.0, acts=True, thresholds=Thresholds(), action=Action.ALLOW
+        )
+        rescored[mid] = v.model_copy(
+            update={"score": 1 - (v.score or 0.0), "categories": {"toxicity": toxicity}}
+        )
+    on_toxicity = [d.model_copy(update={"category": "toxicity"}) for d in decisions]
+    # THEN nobody is flagged: the model ranks every labeller's toxicity decisions well
+    audit = audit_labels(on_toxicity, rescored, None, POLICY)
+    assert [a.labeller for a in audit.labellers if a.flags] == []
+    assert all(a.model_auc is not None and a.model_auc > 0.8 for a in audit.labellers)
