@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from contracts.policy import ChannelPolicy, ContextPolicy, PolicyBook, RaidRule
-from contracts.verdict import Action
+from contracts.verdict import Action, ContextSignal
 from stream_consumer.consumer import Consumer
-from stream_consumer.context import Budget, WindowContext, fired, near_duplicate_bands, observe
+from stream_consumer.context import Budget, WindowContext, fired, near_duplicate_bands, observe, raised
 from stream_consumer.esm import StreamRecord, Window, WindowInvoke, lambda_event, roundtrip
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import normal_form
@@ -257,3 +257,22 @@ def test_an_unreadable_state_starts_a_fresh_window_and_is_reported() -> None:
     response = build(verdicts).handle_event(event([("u", RAID)], {"context": "not base64!", "version": "1"}))
     assert response["batchItemFailures"] == []
     assert WindowContext.decode(response["state"]).messages == 1
+
+
+def test_a_signal_raises_an_action_and_never_lowers_it() -> None:
+    def signal(action: Action) -> ContextSignal:
+        return ContextSignal(signal="raid", value=9, threshold=5, action=action)
+
+    assert raised(Action.REVIEW, [signal(Action.REMOVE)]) is Action.REMOVE
+    assert raised(Action.ALLOW, [signal(Action.REVIEW)]) is Action.REVIEW
+    assert raised(Action.REMOVE, [signal(Action.REVIEW), signal(Action.ALLOW)]) is Action.REMOVE
+    assert raised(Action.REVIEW, [signal(Action.ALLOW)]) is Action.REVIEW
+    assert raised(Action.ALLOW, []) is Action.ALLOW
+
+
+def test_only_messages_with_a_link_count_towards_the_links_signal() -> None:
+    context = WindowContext()
+    for i in range(5):
+        count(context, "channel-01", "talker", f"just chatting, message {i}")
+    values = count(context, "channel-01", "talker", "see shop.xyz")
+    assert (values["flood"], values["links"]) == (6, 1)
