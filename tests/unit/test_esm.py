@@ -171,6 +171,15 @@ def test_responses_are_read_as_lambda_reads_them() -> None:
     assert parse_response({"batchItemFailures": []}) == Completed(None)
     assert parse_response({"batchItemFailures": [{"itemIdentifier": "7"}]}) == Completed(["7"])
     assert parse_response({"batchItemFailures": [{"itemIdentifier": None}]}) == Completed([None])
+    # the tumbling window's state rides along with full success, with failures, and with a malformed
+    # failure list; anything but a JSON object there is no state
+    state = {"context": "abc", "version": "2"}
+    assert parse_response({"state": state}) == Completed(None, state)
+    assert parse_response({"state": state, "batchItemFailures": "7"}) == Completed([None], state)
+    assert parse_response({"state": state, "batchItemFailures": [{"itemIdentifier": "7"}, "x"]}) == Completed(
+        ["7", None], state
+    )
+    assert parse_response({"state": ["not", "an", "object"]}) == Completed(None, None)
 
 
 # AWS's documented on-failure record for a Kinesis source (Lambda developer guide, "Retain discarded
