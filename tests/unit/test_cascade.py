@@ -267,3 +267,16 @@ def test_turns_are_fair_between_channels_then_senders_weighed_by_parts() -> None
     # THEN channel "b" has its three parts while "a" has the four of its first message, and in "a" the
     # short sender's three parts come before the long sender's second message
     assert order == [0, 6, 7, 8, 3, 4, 5, 1, 2]
+
+
+def test_a_message_uncertain_in_any_category_escalates_and_the_band_holds_its_edges() -> None:
+    # GIVEN two heads with the band [0.25, 0.75]; each message uncertain in one category only
+    two = _cascade(band=(0.25, 0.75), heads=("toxicity", "removal"))
+    fast = {
+        "toxicity": np.array([0.5, 0.1, 0.25, 0.1, 0.24]),
+        "removal": np.array([0.1, 0.5, 0.1, 0.75, 0.76]),
+    }
+    texts = ["hello there"] * 5
+    # THEN the first (toxicity's band) and the second (removal's) escalate, and so do scores at either
+    # edge of the band; one just outside it does not
+    assert cascade.uncertain(two, fast, texts).tolist() == [True, True, True, True, False]
