@@ -18,14 +18,17 @@ MUTANTS = ROOT / "mutants"
 LATEST = "mutation-latest.json"
 # mutmut's exit codes (mutmut.stats): a test failed (killed), none did (survived), no test ran the
 # mutated function, the type checker refused the mutant, or it ran out of time.
-STATUS = {1: "killed", 3: "killed", 37: "killed", 0: "survived", 5: "no_tests", 33: "no_tests", 36: "timeout"}
-TIMEOUT = {-24, 24, 152, 255}
+STATUS: dict[int | None, str] = {
+    None: "not_checked",
+    **dict.fromkeys((1, 3, 37), "killed"),
+    0: "survived",
+    **dict.fromkeys((5, 33), "no_tests"),
+    **dict.fromkeys((36, -24, 24, 152, 255), "timeout"),
+}
 
 
 def status(exit_code: int | None) -> str:
-    if exit_code is None:
-        return "not_checked"
-    return "timeout" if exit_code in TIMEOUT else STATUS.get(exit_code, "suspicious")
+    return STATUS.get(exit_code, "suspicious")
 
 
 def _change(source: list[str], mutated: list[str]) -> tuple[int | None, str]:
@@ -50,11 +53,11 @@ def _functions(path: Path) -> dict[str, list[str]]:
     }
 
 
-def survivor(source_file: Path, mutant: str) -> dict[str, Any]:
-    """Where a surviving mutant is: its function, line within it and change (mutmut show tells the same)."""
+def survivor(copies: dict[str, list[str]], mutant: str) -> dict[str, Any]:
+    """Where a surviving mutant is, among its module's functions (`_functions`): its function, line within
+    it and change (mutmut show tells the same)."""
     function = mutant.rsplit(".", 1)[-1]
     original = function.rpartition("__mutmut_")[0]
-    copies = _functions(source_file)
     orig = copies.get(f"{original}__mutmut_orig", [])
     mutated = copies.get(function, [])
     line, change = _change(orig[1:], mutated[1:])
@@ -74,6 +77,8 @@ def collect(root: Path = MUTANTS) -> dict[str, Any]:
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
         counts = Counter(status(c) for c in codes.values())
         killed, survived = counts["killed"], counts["survived"]
+        survived_mutants = [m for m, c in sorted(codes.items()) if status(c) == "survived"]
+        copies = _functions(source) if survived_mutants else {}  # the module's file, parsed once
         judged = killed + survived + counts["timeout"] + counts["no_tests"]
         modules[name] = {
             "mutants": len(codes),
@@ -84,7 +89,7 @@ def collect(root: Path = MUTANTS) -> dict[str, Any]:
             # of the mutants run: a timeout is one the tests noticed (an endless loop), killed as mutmut
             # counts it; one no unit test reaches is as good as a survivor
             "score": round((killed + counts["timeout"]) / judged, 4) if judged else None,
-            "survivors": [survivor(source, m) for m, c in sorted(codes.items()) if status(c) == "survived"],
+            "survivors": [survivor(copies, m) for m in survived_mutants],
         }
     total = Counter[str]()
     for m in modules.values():

@@ -295,14 +295,14 @@ def split_examples(
     train: list[Example] = []
     val: list[Example] = []
     tst: list[Example] = []
-    later: tuple[list[Example], list[Example], list[Example]] = ([], [], [])
+    later: dict[str, list[Example]] = {"train": [], "validation": [], "test": []}  # run-time sets' texts
     rngs: dict[str, random.Random] = {}  # one per set: adding a set never moves another set's split
     for key in sorted(strata):
         group = strata[key]
         if key[0] not in _BUNDLED:  # a set given at run time grows between runs: split each text alone
             for e in group:
                 u = _unit(e.text, seed)
-                later[0 if u < test else 1 if u < test + validation else 2].append(e)
+                later["test" if u < test else "validation" if u < test + validation else "train"].append(e)
             continue
         rngs.setdefault(key[0], random.Random(seed)).shuffle(group)
         n_test, n_val = round(len(group) * test), round(len(group) * validation)
@@ -313,9 +313,9 @@ def split_examples(
     # the order their own hashes give: a retraining on more decisions sees the bundled texts, and draws
     # their padded and identity-swapped copies, exactly as the last one did (`bundled_count`).
     rng = random.Random(seed)
-    for part, added in zip((train, val, tst), (later[2], later[1], later[0]), strict=True):
+    for part, name in ((train, "train"), (val, "validation"), (tst, "test")):
         rng.shuffle(part)
-        part.extend(sorted(added, key=lambda e: _unit(e.text, seed + 1)))
+        part.extend(sorted(later[name], key=lambda e: _unit(e.text, seed + 1)))
     return ExampleSplits(train, val, tst, {"duplicates": duplicates, "conflicts": conflicts})
 
 

@@ -11,8 +11,8 @@ PAD_WORDS = (20, 60)  # the fewest and most benign words a padded copy carries
 def pad(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
     """Each text with a run of benign words (`PAD_WORDS`, drawn from `benign`) before or after it, drawn
     from one random stream."""
-    words = [w for t in benign for w in t.split()]
-    if len(words) <= PAD_WORDS[1]:
+    words = _pad_words(benign)
+    if words is None:
         return list(texts)
     rng = random.Random(seed)
     return [_padded(text, words, rng) for text in texts]
@@ -21,10 +21,16 @@ def pad(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
 def pad_each(texts: Sequence[str], benign: Sequence[str], seed: int) -> list[str]:
     """Each text padded as `pad` does, from a random stream of its own (the seed and the text): adding or
     removing a text never changes another's copy."""
-    words = [w for t in benign for w in t.split()]
-    if len(words) <= PAD_WORDS[1]:
+    words = _pad_words(benign)
+    if words is None:
         return list(texts)
     return [_padded(text, words, random.Random(f"{seed}:{text}")) for text in texts]
+
+
+def _pad_words(benign: Sequence[str]) -> list[str] | None:
+    """The benign texts' words to draw runs from (None: too few for the longest run)."""
+    words = [w for t in benign for w in t.split()]
+    return words if len(words) > PAD_WORDS[1] else None
 
 
 def _padded(text: str, words: Sequence[str], rng: random.Random) -> str:

@@ -275,10 +275,14 @@ def _benign(part: "_Part") -> list[str]:
     return [part.texts[i].text for i in np.flatnonzero(_benign_mask(part))]
 
 
+def _copies(part: "_Part", idx: NDArray[np.int64], texts: Sequence[str]) -> "_Part":
+    """Copies of the part's texts `idx` (as `texts`), with their labels."""
+    return _Part([normal_form(t) for t in texts], {c: y[idx] for c, y in part.labels.items()})
+
+
 def _padded(part: "_Part", idx: NDArray[np.int64], benign: Sequence[str], seed: int) -> "_Part":
     """Padded copies of the part's texts `idx`, with their labels (one random stream)."""
-    texts = pad([part.texts[i].text for i in idx.tolist()], benign, seed)
-    return _Part([normal_form(t) for t in texts], {c: y[idx] for c, y in part.labels.items()})
+    return _copies(part, idx, pad([part.texts[i].text for i in idx.tolist()], benign, seed))
 
 
 def _padded_each(part: "_Part", start: int, benign: Sequence[str], seed: int, share: float) -> "_Part":
@@ -292,8 +296,7 @@ def _padded_each(part: "_Part", start: int, benign: Sequence[str], seed: int, sh
         ],
         dtype=np.int64,
     )
-    texts = pad_each([part.texts[i].text for i in idx.tolist()], benign, seed)
-    return _Part([normal_form(t) for t in texts], {c: y[idx] for c, y in part.labels.items()})
+    return _copies(part, idx, pad_each([part.texts[i].text for i in idx.tolist()], benign, seed))
 
 
 def _head(part: "_Part", n: int) -> "_Part":
@@ -327,7 +330,7 @@ def augmentations(
     validation: _Part,
     params: CategoryParams,
     wanted: Sequence[Category],
-    bundled: tuple[int, int] | None = None,
+    bundled: tuple[int, int],
 ) -> tuple[dict[str, _Part], _Part | None]:
     """The copies the heads learn from beside the training texts (identity swaps by scope, padded
     copies) and the padded validation copies a padded head's stack is fitted on.
@@ -338,7 +341,7 @@ def augmentations(
     grow between retrainings) are chosen and padded each by its own stream. So a retraining on more
     decisions learns the bundled texts as the last one did, and heads the decisions never label move
     only by the shared featurizer."""
-    n_train, n_val = bundled or (len(train.texts), len(validation.texts))
+    n_train, n_val = bundled
     extra: dict[str, _Part] = {}
     adjectives = sorted({t.adjective.lower() for t in TERMS})
     for scope in sorted({params.heads[c].swaps for c in wanted} - {"none"}):
@@ -348,9 +351,7 @@ def augmentations(
         # one stream in text order: the bundled texts (first) draw what they drew without the others
         swaps = identity_swaps(texts, adjectives, params.seed, n_copies)
         idx = which[[i for i, _ in swaps]]
-        extra[f"swapped_{scope}"] = _Part(
-            [normal_form(t) for _, t in swaps], {c: y[idx] for c, y in train.labels.items()}
-        )
+        extra[f"swapped_{scope}"] = _copies(train, idx, [t for _, t in swaps])
     padded_val: _Part | None = None
     if any(params.heads[c].padded for c in wanted):
         rng = np.random.default_rng(params.seed)

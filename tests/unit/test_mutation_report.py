@@ -7,36 +7,17 @@ from pathlib import Path
 from benchmarks import mutation
 
 # A module as mutmut 3 rewrites it: the original function and each mutant as its own copy.
-TRAMPOLINED = """\
-def x_decide__mutmut_orig(gain, loss):
-    if gain >= 0.002:
-        return loss < 0.01
-    return False
-
-
-def x_decide__mutmut_1(gain, loss):
-    if gain >= 0.002:
-        return loss <= 0.01
-    return False
-
-
-def x_decide__mutmut_2(gain, loss):
-    if gain > 0.002:
-        return loss < 0.01
-    return False
-
-
-def x_decide__mutmut_3(gain, loss):
-    if gain >= 1.002:
-        return loss < 0.01
-    return False
-
-
-def x_decide__mutmut_4(gain, loss):
-    if gain >= 0.002:
-        return loss < 0.01
-    return True
-"""
+BODY = "def x_decide__mutmut_{}(gain, loss):\n    if {}:\n        return {}\n    return {}\n"
+TRAMPOLINED = "\n\n".join(
+    BODY.format(*copy)
+    for copy in (
+        ("orig", "gain >= 0.002", "loss < 0.01", False),
+        ("1", "gain >= 0.002", "loss <= 0.01", False),
+        ("2", "gain > 0.002", "loss < 0.01", False),
+        ("3", "gain >= 1.002", "loss < 0.01", False),
+        ("4", "gain >= 0.002", "loss < 0.01", True),
+    )
+)
 
 
 def test_statuses_score_and_survivors_come_from_mutmuts_files(tmp_path: Path) -> None:
