@@ -1,7 +1,9 @@
-"""The local servers behind the UIs (MLflow, Prefect, Evidently): reuse one that already answers,
-otherwise start it detached, remember its pid, and stop only what was started here."""
+"""The local servers behind the UIs (MLflow, Prefect, Evidently, the review app and its DynamoDB):
+reuse one that already answers, otherwise start it detached, remember its pid, and stop only what was
+started here."""
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -172,11 +174,64 @@ def evidently_service(state_dir: Path, port: int, workspace: Path) -> Service:
     )
 
 
-def ui_services(settings: DemoSettings) -> list[Service]:
-    """The demo's servers behind the UIs, in order: MLflow, Prefect, Evidently."""
+def dynamodb_service(state_dir: Path, port: int) -> Service:
+    """moto's server, serving the review table's DynamoDB (in memory: a restart empties the queue)."""
+    return Service(
+        "dynamodb",
+        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        port,
+        "/moto-api/data.json",
+        "{",
+        state_dir,
+        port_setting="DEMO_DYNAMODB_PORT",
+    )
+
+
+def review_service(settings: DemoSettings, state_dir: Path, aws_endpoint_url: str) -> Service:
+    """The moderators' review app (the web app alone: each run's background loop follows its own
+    archive). Its accounts are in `review/users.json` under the state directory (written by the run);
+    its sessions are signed with a secret kept beside them."""
+    review_dir = settings.state_dir / "review"
+    return Service(
+        "review",
+        [sys.executable, "-m", "review", "serve", "--web-only"],
+        settings.review_port,
+        "/healthz",
+        "chat-moderation review",
+        state_dir,
+        env={
+            "AWS_ENDPOINT_URL": aws_endpoint_url,
+            "REVIEW_DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{settings.dynamodb_port}",
+            "REVIEW_REVIEW_TABLE": settings.review_table,
+            "REVIEW_USERS_FILE": str(review_dir / "users.json"),
+            "REVIEW_STATE_DIR": str(review_dir),
+            "REVIEW_SESSION_SECRET": session_secret(review_dir),
+            "REVIEW_SECURE_COOKIES": "false",  # plain HTTP on the loopback; TLS at the load balancer in AWS
+            "REVIEW_PORT": str(settings.review_port),
+        },
+        ui_path="/queue",
+        port_setting="DEMO_REVIEW_PORT",
+    )
+
+
+def session_secret(review_dir: Path) -> str:
+    """The demo app's session-signing secret: made once, kept readable by its owner only."""
+    path = review_dir / "session-secret"
+    if not path.exists():
+        review_dir.mkdir(parents=True, exist_ok=True)
+        path.touch(mode=0o600)
+        path.write_text(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
+def ui_services(settings: DemoSettings, aws_endpoint_url: str = "") -> list[Service]:
+    """The demo's servers behind the UIs, in order: MLflow, Prefect, Evidently, the review table's
+    DynamoDB and the review app."""
     services_dir = settings.state_dir / "services"
     return [
         mlflow_service(services_dir, settings.mlflow_port),
         prefect_service(services_dir, settings.prefect_port),
         evidently_service(services_dir, settings.evidently_port, settings.state_dir / "evidently"),
+        dynamodb_service(services_dir, settings.dynamodb_port),
+        review_service(settings, services_dir, aws_endpoint_url),
     ]

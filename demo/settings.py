@@ -8,6 +8,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer_sim.settings import ProducerSettings
+from review.settings import ReviewSettings
 from runtime.paths import PROJECT_ROOT
 from runtime.settings import DeployableSettings
 from runtime.stack import Stack
@@ -27,6 +28,11 @@ class DemoSettings(BaseSettings):
     mlflow_port: int = 5000
     prefect_port: int = 4200
     evidently_port: int = 8000
+    review_port: int = 8090  # the moderators' review app
+    dynamodb_port: int = 8091  # its table: moto's server (LocalStack's DynamoDB needs a JDK download)
+    # One table for every run (the app outlives a run, for browsing): items of older runs stay, like a
+    # real queue's; each run's summary counts its own messages.
+    review_table: str = "chat-moderation-review-demo"
     quick: bool = False
     rscience_messages: int = Field(default=3_000, ge=100)
     tweets_messages: int = Field(default=3_000, ge=100)  # until the drift check after the switch
@@ -76,7 +82,20 @@ def child_env(
     deployables: list[DeployableSettings] = [
         ConsumerSettings.for_stack(stack, checkpoint_dir=run_dir / "checkpoints", reload_interval_s=2.0),
         ProducerSettings.for_stack(
-            stack, ground_truth_path=run_dir / "ground_truth.jsonl", bot_state_dir=run_dir / "bot"
+            stack,
+            ground_truth_path=run_dir / "ground_truth.jsonl",
+            bot_state_dir=run_dir / "bot",
+            review_url=f"http://127.0.0.1:{settings.review_port}",
+            moderator_credentials=settings.state_dir / "review" / "credentials.json",
+            review_table=settings.review_table,
+            dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
+        ),
+        ReviewSettings.for_stack(
+            stack,
+            review_table=settings.review_table,
+            dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
+            users_file=settings.state_dir / "review" / "users.json",
+            state_dir=run_dir / "review",
         ),
         TrainingSettings.for_stack(
             stack,

@@ -14,7 +14,8 @@ from rich.console import Console
 
 from contracts.categories import Category
 from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook
-from demo.services import ui_services
+from demo.review import CHANNELS, MODERATORS, moderator_accounts, review_results
+from demo.services import Service, ui_services
 from demo.settings import DemoSettings, child_env
 from demo.summary import Summary, build_summary, phase_result, read_bot_counts, read_outcomes, read_truth
 from demo.supervisor import DemoError, Supervisor
@@ -25,13 +26,14 @@ from infra.settings import InfraSettings
 from producer_sim.settings import ProducerSettings
 from producer_sim.shapes import shape_results, users_fired
 from producer_sim.traffic import publish
+from review.store import ReviewStore
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.stack import Stack, load_stack
 from training.data import Community
 
 STEPS = {
-    "services": "LocalStack, MLflow, Prefect and Evidently up; stack bootstrapped",
+    "services": "LocalStack, MLflow, Prefect, Evidently and the review app up; stack bootstrapped",
     "train": "champion trained on r/science, registered, published",
     "rscience": "r/science traffic through the consumer",
     "check1": "drift check on the r/science window",
@@ -71,14 +73,16 @@ class Story:
         self.stack: Stack = load_stack().renamed(self.tag)
         self.model_name = f"{self.stack.model_name}-{self.tag}"
         self.run_dir = settings.state_dir / "demo" / self.tag
+        infra = InfraSettings()
         self.processes = Supervisor(
-            self.run_dir, ui_services(settings), InfraSettings(), settings.step_timeout_s
+            self.run_dir, ui_services(settings, infra.endpoint_url), infra, settings.step_timeout_s
         )
         self.traffic = Traffic()
         consumer_log = self.run_dir / "consumer.log"
         self.view = LiveView(console, STEPS, self.traffic, consumer_log, self.bot_seen_path, self.tag)
         self.checks: list[dict[str, Any]] = []
         self.champions: list[str] = []
+        self._settling: dict[str, float] = {}  # when each stage of the review path last caught up
 
     @property
     def endpoint_url(self) -> str:
@@ -89,18 +93,25 @@ class Story:
         """The bot's record of the message ids it acted on (one per line)."""
         return self.run_dir / "bot" / f"{self.stack.output_stream.name}.seen"
 
+    def _service(self, name: str) -> Service:
+        return next(s for s in self.processes.services if s.name == name)
+
     @property
     def urls(self) -> dict[str, str]:
-        mlflow, prefect, evidently = self.processes.services
+        mlflow, prefect = self._service("mlflow"), self._service("prefect")
+        credentials = self.settings.state_dir / "review" / "credentials.json"
         return {
             "MLflow (runs, registry, champion alias)": f"{mlflow.url}/#/models/{self.model_name}",
             "Prefect (flow runs: train_flow, drift_check_flow)": prefect.ui_url,
-            "Evidently (drift reports per window)": evidently.ui_url,
+            "Evidently (drift reports per window)": self._service("evidently").ui_url,
+            f"Review queue (sign in as admin or moderator-1…5: passwords in {credentials})": self._service(
+                "review"
+            ).ui_url,
             "LocalStack (AWS endpoint)": self.endpoint_url,
         }
 
     def _env(self) -> dict[str, str]:
-        mlflow, prefect, _ = self.processes.services
+        mlflow, prefect = self._service("mlflow"), self._service("prefect")
         return child_env(
             self.settings,
             self.stack,
@@ -119,6 +130,7 @@ class Story:
         self.view.begin("services")
         reused = self.processes.start_servers()
         bootstrap(self.stack, self.endpoint_url)
+        moderator_accounts(self.settings.state_dir / "review", MODERATORS, CHANNELS)
         bucket = self.stack.models_bucket
         aws.client("s3", self.endpoint_url).put_object(
             Bucket=bucket.name, Key=bucket.policy_key, Body=DEMO_POLICY.model_dump_json(exclude_unset=True)
@@ -140,6 +152,9 @@ class Story:
         """The consumer (local event-source-mapping runner) and the moderation bot, in the background."""
         self.processes.start("consumer", ("-m", "stream_consumer", "run-local"), self._env())
         self.processes.start("bot", ("-m", "producer_sim", "bot"), self._env())
+        # the review path: the archive followed into the queue, the moderators deciding it in the app
+        self.processes.start("review-worker", ("-m", "review", "follow"), self._env())
+        self.processes.start("moderators", ("-m", "producer_sim", "moderate"), self._env())
 
     def publish(self, key: str, phase: str, mix: str, seed: int, half: int = 0) -> None:
         """One phase of chat traffic, until the consumer and the bot have caught up with it."""
@@ -165,7 +180,12 @@ class Story:
             raise DemoError(f"{len(report.undelivered)} messages could not be published")
         wait_until = self.processes.wait_until
         wait_until(self._consumer_settled, "the consumer to check-point every published record")
+        settled_at = time.time()
         wait_until(self._bot_settled, "the bot to act on every verdict")
+        self._settling = {"consumer": settled_at}
+        wait_until(
+            self._review_settled, "the moderators to decide the queue and their feedback to be written"
+        )
         self.view.end(key, f"{report.sent} messages; {self.view.mix_line(since=at_start)}")
 
     def _consumer_settled(self) -> bool:
@@ -181,6 +201,26 @@ class Story:
         except FileNotFoundError:
             seen = set()
         return all(i in seen for ids in self.traffic.ids.values() for i in ids)
+
+    def _review_settled(self) -> bool:
+        """The review path has caught up, stage by stage, each stage judged on a pass that started
+        after the one before caught up: the archive read to its end (a follower pass reading nothing
+        new), then a moderators' pass with nothing left to decide, then every decision's feedback
+        written (a pass with none pending, undo windows over)."""
+        worker = _progress(self.run_dir / "review" / "progress.json")
+        moderators = _progress(self.run_dir / "bot" / "moderators.json")
+        if worker is None or moderators is None:
+            return False
+        marks = self._settling
+        if "archive" not in marks:
+            if worker["started_at"] > marks["consumer"] and worker["objects"] == 0:
+                marks["archive"] = worker["pass_at"]
+            return False
+        if "moderators" not in marks:
+            if moderators["started_at"] > marks["archive"] and moderators["decided"] == 0:
+                marks["moderators"] = moderators["pass_at"]
+            return False
+        return bool(worker["started_at"] > marks["moderators"] and worker["pending"] == 0)
 
     def drift_check(self, key: str) -> dict[str, Any]:
         """A drift check over the latest window (retraining when it drifted); its result."""
@@ -216,8 +256,11 @@ class Story:
     def summarise(self) -> Summary:
         """Stop the bot and the consumer, read back what came out, and reconcile it with what went in."""
         self.view.begin("summary")
+        self.processes.stop("moderators")
+        self.processes.stop("review-worker")
         self.processes.stop("bot")
         bot = read_bot_counts(self.run_dir / "bot.log")
+        review = review_results(self._review_store(), self.traffic.ids)
         self.processes.stop("consumer")
         outcomes = read_outcomes(self.endpoint_url, self.stack)
         truth = read_truth(self.run_dir / "ground_truth.jsonl")
@@ -243,11 +286,25 @@ class Story:
             urls=self.urls,
             shapes=shapes,
             users_fired=users_fired(outcomes.verdicts, truth),
+            review=review,
         )
+
+    def _review_store(self) -> ReviewStore:
+        dynamodb = aws.client("dynamodb", f"http://127.0.0.1:{self.settings.dynamodb_port}")
+        return ReviewStore(dynamodb, self.settings.review_table)
 
     def shutdown(self, keep_services: bool) -> list[str]:
         """Stop the consumer, the bot and any running CLI; the servers too unless they are kept."""
         return self.processes.shutdown(keep_services)
+
+
+def _progress(path: Path) -> dict[str, float] | None:
+    """A background process's last pass (None before its first)."""
+    try:
+        doc: dict[str, float] = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    return doc
 
 
 def _last_json_line(out: str, log: Path) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from contracts.dead_letter import DeadLetter
 from contracts.on_failure import KinesisBatchInfo, OnFailureRecord
 from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
+from demo.review import ReviewPhase
 from producer_sim.ledger import reconcile
 from producer_sim.replay import OutgoingRecord
 from producer_sim.shapes import ShapeResult, UsersFired
@@ -72,6 +73,7 @@ class Summary(BaseModel):
     urls: dict[str, str]
     shapes: list[ShapeResult] = []  # the raids, floods and bursts, and what the context signals did
     users_fired: dict[str, UsersFired] = {}  # ordinary and burst users an acting signal fired for
+    review: list[ReviewPhase] = []  # what the moderators' queue did with each phase's messages
 
 
 @dataclass(frozen=True)
@@ -217,6 +219,7 @@ def build_summary(
     urls: dict[str, str],
     shapes: list[ShapeResult] | None = None,
     users_fired: dict[str, UsersFired] | None = None,
+    review: list[ReviewPhase] | None = None,
 ) -> Summary:
     """The closing figures, with the ledger of every record `published` in the run."""
     ledger = reconcile(published, outcomes.verdicts, outcomes.dead_letters, outcomes.discarded)
@@ -240,4 +243,5 @@ def build_summary(
         urls=urls,
         shapes=shapes or [],
         users_fired=users_fired or {},
+        review=review or [],
     )

@@ -205,12 +205,13 @@ def summary_tables(summary: Summary) -> Group:
         + ", ".join(f"{k} {v:,}" for k, v in summary.bot.items())
     )
     shapes = shape_table(summary)
+    review = review_table(summary)
     urls = Table(title="Look closer", show_header=False)
     urls.add_column()
     urls.add_column()
     for name, url in summary.urls.items():
         urls.add_row(name, url)
-    return Group(phases, categories, shapes, checks, ledger, Text(""), urls)
+    return Group(phases, categories, review, shapes, checks, ledger, Text(""), urls)
 
 
 def _share(value: float | None) -> str:
@@ -268,5 +269,29 @@ def shape_table(summary: Summary) -> Table:
             f"{u.fired:,} ({_share(u.share)})",
             f"on allowed: {u.fired_on_allowed:,} ({_share(u.share_on_allowed)})",
             "",
+        )
+    return table
+
+
+def review_table(summary: Summary) -> Table:
+    """Per phase: what reached the moderators' queue, what they decided in the review app and how
+    long it waited, and what was left waiting at the end."""
+    table = Table(title="Review queue: the moderators' room (decided through the review app)")
+    for col in ("phase", "queued", "hidden", "decided", "wait median", "wait p95", "expired", "left waiting"):
+        table.add_column(col, justify="left" if col == "phase" else "right")
+
+    def seconds(value: float | None) -> str:
+        return "-" if value is None else f"{value:.1f} s"
+
+    for r in summary.review:
+        table.add_row(
+            r.name,
+            f"{r.queued:,}",
+            f"{r.hidden:,}",
+            f"{r.decided:,}",
+            seconds(r.median_wait_s),
+            seconds(r.p95_wait_s),
+            f"{r.expired:,}",
+            f"{r.open_at_end:,}",
         )
     return table

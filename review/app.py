@@ -29,7 +29,15 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from contracts.policy import PolicyBook
 from contracts.review import DECIDABLE, DecisionRequest, ItemStatus, QueueEntry, QueueStats
-from review.core import bidi_controls, decided_category, item_spans, order_key, segments
+from review.core import (
+    bidi_controls,
+    decided_category,
+    item_spans,
+    opened,
+    order_key,
+    previous_in_trail,
+    segments,
+)
 from review.store import ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
 from runtime.errors import AwsError
@@ -320,6 +328,13 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         entry = next_open(who, after)
         return RedirectResponse(f"/items/{entry.item.message_id}" if entry else "/queue", status_code=303)
 
+    @app.get("/previous")
+    def previous_item(request: Request, who: Signed, before: UUID | None = None) -> Response:
+        """Back to the item this moderator opened before `before` (a decided one shows its decision,
+        and its undo while the window lasts); the queue when there is none."""
+        earlier = previous_in_trail(request.session.get("trail", []), before)
+        return RedirectResponse(f"/items/{earlier}" if earlier else "/queue", status_code=303)
+
     # --- one item -----------------------------------------------------------------------------
 
     @app.get("/items/{message_id}", response_class=HTMLResponse)
@@ -333,6 +348,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
                 entry = entry_for(message_id, who)
                 claim_error = f"{entry.claimed_by or 'another moderator'} is deciding this message."
         item = entry.item
+        request.session["trail"] = opened(request.session.get("trail", []), message_id)
         stats = services.store.stats(item.channel_id)
         history = [
             h

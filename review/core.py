@@ -6,6 +6,7 @@ No I/O here: `review.store` keeps items in DynamoDB, `review.app` serves them.
 
 from dataclasses import dataclass
 from datetime import datetime
+from uuid import UUID
 
 from contracts.policy import PolicyBook
 from contracts.review import ItemStatus, ReviewItem
@@ -127,3 +128,21 @@ def bidi_controls(text: str) -> int:
     """How many bidirectional formatting characters the text carries (shown to the moderator: the page
     isolates the message, but a moderator should know its own display was reordered)."""
     return sum(1 for ch in text if ch in _BIDI_CONTROLS)
+
+
+TRAIL = 20  # the items a moderator opened last, newest last: what the previous key walks back through
+
+
+def opened(trail: list[str], message_id: UUID) -> list[str]:
+    """The session's trail with `message_id` added as its newest entry, unless it is there already
+    (going back keeps the order the items were first opened in)."""
+    key = str(message_id)
+    return trail if key in trail else [*trail, key][-TRAIL:]
+
+
+def previous_in_trail(trail: list[str], before: UUID | None) -> str | None:
+    """The item opened just before `before` (the newest of all when `before` is not in the trail)."""
+    keys = [t for t in trail if isinstance(t, str)]
+    if before is not None and str(before) in keys:
+        keys = keys[: keys.index(str(before))]
+    return keys[-1] if keys else None

@@ -23,6 +23,14 @@ from tests.emulator import child_env
 
 pytestmark = pytest.mark.e2e
 
+UI_PORTS = (
+    "DEMO_MLFLOW_PORT",
+    "DEMO_PREFECT_PORT",
+    "DEMO_EVIDENTLY_PORT",
+    "DEMO_DYNAMODB_PORT",
+    "DEMO_REVIEW_PORT",
+)
+
 
 def _demo_env(endpoint_url: str, state_dir: Path, data_dir: Path) -> dict[str, str]:
     return child_env(
@@ -34,6 +42,8 @@ def _demo_env(endpoint_url: str, state_dir: Path, data_dir: Path) -> dict[str, s
             "DEMO_MLFLOW_PORT": str(free_port()),
             "DEMO_PREFECT_PORT": str(free_port()),
             "DEMO_EVIDENTLY_PORT": str(free_port()),
+            "DEMO_REVIEW_PORT": str(free_port()),
+            "DEMO_DYNAMODB_PORT": str(free_port()),
         },
     )
 
@@ -134,7 +144,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     )
     assert "Context across messages" in proc.stdout
     # the UI servers were started by the run and stopped with --stop
-    for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
+    for var in UI_PORTS:
         assert not _answers(env[var]), var
     assert "nothing lost, nothing twice" in proc.stdout
     # no message text reached the consumer's log: every archived text of 25 characters or more looked for
@@ -147,6 +157,17 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         m.message.message_id for m in archived if len(m.message.text) >= 25 and m.message.text in log_text
     ]
     assert not leaked, f"{len(leaked)} message texts found in the consumer's log"
+    # the moderators decided the queue in the review app: every phase's reviews, none left waiting,
+    # each decision within seconds of its enqueueing
+    review = {r["name"]: r for r in summary["review"]}
+    assert set(review) == set(phases)
+    assert sum(r["decided"] for r in review.values()) > 0
+    for r in review.values():
+        assert r["decided"] == r["queued"], r  # every reviewed message has ground truth: all decided
+        assert r["open_at_end"] == 0, r
+        assert r["p95_wait_s"] is None or r["p95_wait_s"] < 120, r
+    assert "Review queue" in proc.stdout
+    assert summary["bot"]["left_to_queue"] == sum(r["queued"] for r in review.values())
 
 
 @pytest.mark.parametrize(
@@ -154,7 +175,9 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     [
         ("train.log", "train"),  # the servers are up and the training CLI runs
         # the consumer and the bot run, so does a drift check (after the champion's training)
-        pytest.param("check1.log", "consumer, bot, check1", marks=pytest.mark.slow(200)),
+        pytest.param(
+            "check1.log", "consumer, bot, review-worker, moderators, check1", marks=pytest.mark.slow(200)
+        ),
     ],
     ids=["during-training", "during-a-drift-check"],
 )
@@ -177,14 +200,14 @@ def test_ctrl_c_stops_everything_the_run_started(
             assert time.monotonic() < deadline, f"the story never reached {step_log}"
             time.sleep(0.5)
         pids = [pid for p in (tmp_path / "services").glob("*.pid") if (pid := read_pid(p)) is not None]
-        assert len(pids) == 3
+        assert len(pids) == len(UI_PORTS)
     finally:
         proc.send_signal(signal.SIGINT)
     assert proc.wait(120) == 130
     out = (tmp_path / "demo.out").read_text()
     assert "interrupted" in out
-    assert f"stopped: {children}, mlflow, prefect, evidently" in out
-    for var in ("DEMO_MLFLOW_PORT", "DEMO_PREFECT_PORT", "DEMO_EVIDENTLY_PORT"):
+    assert f"stopped: {children}, mlflow, prefect, evidently, dynamodb, review" in out
+    for var in UI_PORTS:
         assert not _answers(env[var]), var
     assert not [pid for pid in pids if _group_alive(pid)]  # the servers' process groups are gone
     assert not list((tmp_path / "services").glob("*.pid"))

@@ -492,6 +492,12 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
         wait.until(lambda d: str(other.message.message_id) in d.current_url)
         assert chrome.find_element(By.ID, "undo-form").is_displayed()
         assert chrome.execute_script("return document.querySelectorAll('script:not([src])').length") == 0
+        # WHEN the moderator goes back with the previous key
+        chrome.find_element(By.TAG_NAME, "body").send_keys("p")
+        # THEN the decided item shows its decision, with nothing left to decide on it
+        wait.until(lambda d: str(worst.message.message_id) in d.current_url)
+        assert "Decided: remove (toxicity) by alice" in chrome.find_element(By.CLASS_NAME, "decided").text
+        assert not chrome.find_elements(By.ID, "decide-remove")
         chrome.get(f"{base}/queue")
         assert chrome.find_element(By.ID, "depth").text == "1 waiting"
         assert "complete idiot" not in chrome.find_element(By.ID, "items").text

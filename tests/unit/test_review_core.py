@@ -1,6 +1,7 @@
 """The review queue's pure core: what becomes an item and in which state, the reading order, the
 highlighted spans, the category a decision is about, and the sign-in limiter."""
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given
@@ -10,7 +11,16 @@ from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import ItemStatus
 from contracts.verdict import Action, ContextSignal, Span
 from review.app import LoginLimiter
-from review.core import bidi_controls, decided_category, item_of, order_key, segments
+from review.core import (
+    TRAIL,
+    bidi_controls,
+    decided_category,
+    item_of,
+    opened,
+    order_key,
+    previous_in_trail,
+    segments,
+)
 from tests.builders import flagged
 
 NOW = datetime(2026, 12, 5, 12, 0, tzinfo=UTC)
@@ -123,3 +133,20 @@ def test_the_limiter_forgets_quiet_names_instead_of_growing_without_bound() -> N
     limiter.failed("user:new")
     assert limiter.blocked("user:new") is False
     assert len(limiter._failures) == 1
+
+
+def test_the_previous_key_walks_back_in_the_order_items_were_first_opened() -> None:
+    a, b, c = (uuid.UUID(int=i) for i in (1, 2, 3))
+    trail: list[str] = []
+    for item in (a, b, c, b):  # b opened again (from the previous key) keeps its place
+        trail = opened(trail, item)
+    assert trail == [str(a), str(b), str(c)]
+    assert previous_in_trail(trail, c) == str(b)
+    assert previous_in_trail(trail, b) == str(a)
+    assert previous_in_trail(trail, a) is None  # the first: back to the queue
+    assert previous_in_trail(trail, uuid.UUID(int=9)) == str(c)  # not opened here: the newest
+    assert previous_in_trail([], a) is None
+    long: list[str] = []
+    for i in range(TRAIL + 5):
+        long = opened(long, uuid.UUID(int=i))
+    assert long == [str(uuid.UUID(int=i)) for i in range(5, TRAIL + 5)]  # bounded: the oldest go
