@@ -83,7 +83,8 @@ def evasion(data_dir: Path, model_path: Path) -> dict[str, Any]:
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from training.adversarial import ALLOWED_TERM, evasion_suite  # noqa: PLC0415
     from training.data import load_davidson, split  # noqa: PLC0415
-    from training.train import ModelParams, fit, serving_scores  # noqa: PLC0415
+    from training.serving import serving_scores  # noqa: PLC0415
+    from training.train import ModelParams, fit  # noqa: PLC0415
 
     tweets = split(load_davidson(data_dir), seed=42)
     toxic = [x.text for x in tweets.test if x.y == 1][:1000]

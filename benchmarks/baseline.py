@@ -49,8 +49,9 @@ from stream_consumer.scorer import CategoryModel
 from training.bias import bias_reports
 from training.corpora import Example, ExampleSplits, Source, load_all, split_examples
 from training.evaluate import auc_difference_interval, auc_interval, review_load
+from training.serving import category_scores
 from training.settings import TrainingSettings
-from training.train import CategoryParams, ModelParams, category_scores, fit_categories
+from training.train import CategoryParams, ModelParams, fit_categories
 
 NAME = "baseline"
 LATEST = f"{NAME}-latest.json"

@@ -98,7 +98,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
             from sklearn.metrics import roc_auc_score  # noqa: PLC0415
 
             from training.corpora import load_all, split_examples  # noqa: PLC0415
-            from training.train import category_scores  # noqa: PLC0415
+            from training.serving import category_scores  # noqa: PLC0415
 
             german = split_examples(load_all(data_dir, [Source.GERMEVAL])).test
             texts, y = [e.text for e in german], [e.labels[Category.TOXICITY] for e in german]

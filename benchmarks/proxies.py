@@ -44,8 +44,9 @@ from contracts.categories import Category
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, Source, load_all, split_examples
 from training.data import dedupe_key
+from training.serving import category_scores
 from training.settings import TrainingSettings
-from training.train import CategoryParams, category_scores, fit_categories
+from training.train import CategoryParams, fit_categories
 
 PREFIX = "proxies-"
 LATEST = f"{PREFIX}latest.json"

@@ -382,7 +382,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-cv", action="store_true", help="skip the 5-fold cross-validation")
     args = parser.parse_args(argv)
-    from benchmarks.report import write_latest  # noqa: PLC0415
     from training.settings import TrainingSettings  # noqa: PLC0415
 
     data_dir = str(TrainingSettings().data_dir)
@@ -399,7 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     path = RESULTS / f"{PREFIX}{started:%Y%m%dT%H%M%SZ}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(table(result, path.name))
-    print(f"results: {path}; {write_latest()}")
+    print(f"results: {path} (`python -m benchmarks report` renders latest.md)")
     return 0
 
 

@@ -2,12 +2,9 @@
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-if TYPE_CHECKING:
-    from contracts.lambda_event import BadEnvelope, KinesisRecord
 
 DEAD_LETTER_SCHEMA_VERSION = 1
 
@@ -60,6 +57,24 @@ def explain(err: ValidationError) -> str:
     return "; ".join(parts)[:DETAIL_CAP]
 
 
+class RecordOrigin(Protocol):
+    """What a dead letter keeps of the Lambda record it came from: a readable record and a malformed
+    one (`contracts.lambda_event`'s `KinesisRecord` and `BadEnvelope`) both tell it."""
+
+    @property
+    def shard_id(self) -> str: ...
+    @property
+    def sequence_number(self) -> str: ...
+    @property
+    def partition_key(self) -> str: ...
+    @property
+    def approximate_arrival(self) -> float: ...
+    @property
+    def event_source_arn(self) -> str: ...
+    @property
+    def data(self) -> str: ...
+
+
 class DeadLetter(BaseModel):
     """A poison record, sent to the dead-letter queue with everything needed to inspect or replay it."""
 
@@ -80,35 +95,18 @@ class DeadLetter(BaseModel):
 
     @classmethod
     def of(
-        cls, record: "KinesisRecord | BadEnvelope", reason: RejectReason, detail: str, now: datetime, cap: int
+        cls, record: RecordOrigin, reason: RejectReason, detail: str, now: datetime, cap: int
     ) -> "DeadLetter":
         """A dead letter for `record`, keeping at most `cap` characters of its base64 payload."""
-        from contracts.lambda_event import BadEnvelope  # noqa: PLC0415 - the envelope module needs ours
-
-        if isinstance(record, BadEnvelope):
-            shard, sequence, key, arrival, arn = (
-                record.shard_id,
-                record.sequence_number,
-                record.partition_key,
-                record.approximate_arrival,
-                record.event_source_arn,
-            )
-            data = record.data
-        else:
-            shard, sequence, key = record.shard_id, record.sequence_number, record.kinesis.partition_key
-            arrival, arn, data = (
-                record.kinesis.approximate_arrival_timestamp,
-                record.event_source_arn,
-                record.kinesis.data,
-            )
+        data = record.data
         return cls(
             reason=reason,
             detail=detail[:DETAIL_CAP],
-            shard_id=shard,
-            sequence_number=sequence,
-            partition_key=key,
-            approximate_arrival=arrival,
-            event_source_arn=arn,
+            shard_id=record.shard_id,
+            sequence_number=record.sequence_number,
+            partition_key=record.partition_key,
+            approximate_arrival=record.approximate_arrival,
+            event_source_arn=record.event_source_arn,
             payload_b64=data[:cap],
             payload_bytes=len(data) * 3 // 4,
             payload_truncated=len(data) > cap,

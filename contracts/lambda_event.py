@@ -40,6 +40,19 @@ class KinesisRecord(BaseModel):
         """`eventID` is `shardId-…:sequence`; the shard is the part before the colon."""
         return self.event_id.split(":", 1)[0]
 
+    @property
+    def partition_key(self) -> str:
+        return self.kinesis.partition_key
+
+    @property
+    def approximate_arrival(self) -> float:
+        return self.kinesis.approximate_arrival_timestamp
+
+    @property
+    def data(self) -> str:
+        """The record's payload, base64 as received."""
+        return self.kinesis.data
+
 
 class EventError(ValueError):
     """The event cannot be answered record by record (no `Records` list, or a record whose sequence

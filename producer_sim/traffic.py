@@ -8,12 +8,13 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from producer_sim.activity import Shape
+from producer_sim.communities import load_community
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
 from runtime import aws
 from runtime.kinesis import Delivered, batches
-from training.data import Community, LabelledText, load_community
+from training.data import Community, LabelledText
 
 
 def paced(

@@ -31,6 +31,7 @@ from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, bundled_count
 from training.padding import pad
+from training.serving import category_scores
 
 Embed = Callable[[Sequence[str]], NDArray[np.float32]]
 PADDED_VALIDATION = 10_000  # validation texts padded for the stacked calibration (each embedded once)
@@ -175,8 +176,6 @@ def fit_cascade(
 
 def fast_scores(model: CategoryModel, texts: Sequence[str]) -> dict[str, NDArray[np.float64]]:
     """The fast model's probabilities per category, as the consumer computes them (no cascade)."""
-    from training.train import category_scores  # noqa: PLC0415 - train imports this module's users
-
     return category_scores(replace(model, cascade=None), texts)
 
 

@@ -64,8 +64,9 @@ from training.evaluate import EvalReport, auc_difference_interval, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_bias_plot, save_plots
 from training.promotion import PromotionDecision, PromotionPolicy, decide
+from training.serving import category_scores
 from training.settings import TrainingSettings
-from training.train import CategoryParams, ModelParams, TrainedCategories, category_scores, fit_categories
+from training.train import CategoryParams, ModelParams, TrainedCategories, fit_categories
 
 
 class TrainResult(BaseModel):

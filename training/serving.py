@@ -1,14 +1,22 @@
-"""The registered model as MLflow serves it: the exported category model behind the normal form, exactly
-the consumer's path (`models:/<name>@champion` loads this, never a training pipeline)."""
+"""Scores exactly as the consumer computes them (`category_scores`, `serving_scores`: what every
+evaluation, gate and benchmark reads), and the registered model as MLflow serves it: the exported
+category model behind the normal form (`models:/<name>@champion` loads this, never a training pipeline)."""
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 
+from contracts.policy import ChannelPolicy
+from stream_consumer import cascade, encoder
+from stream_consumer.language import identify
+from stream_consumer.moderation import encoder_input, model_input
 from stream_consumer.normalize import normal_form
-from stream_consumer.scorer import CategoryModel
+from stream_consumer.policy import RuleOutcome, rules
+from stream_consumer.scorer import CategoryModel, LinearScorer
 from training.features import texts_of
 
 SCORER_ARTIFACT = "scorer"
@@ -23,3 +31,33 @@ class ServingModel(PythonModel):
     def predict(self, context: Any, model_input: Any, params: dict[str, Any] | None = None) -> pd.DataFrame:
         scores = self.model.predict_proba([normal_form(t) for t in texts_of(model_input)])
         return pd.DataFrame({str(category): p for category, p in scores.items()})
+
+
+def category_scores(
+    model: CategoryModel, texts: Sequence[str], policy: ChannelPolicy | None = None
+) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+    """Every category's scores exactly as the consumer computes them: the normal form once, the
+    channel's allow terms taken out (when a policy is given), the fast model, then the cascade (when
+    the model has encoder heads: every escalation embedded, no time budget)."""
+    batch = [normal_form(t) for t in texts]
+    outcomes = [rules(policy, b) for b in batch] if policy is not None else None
+    inputs = [model_input(b, o) for b, o in zip(batch, outcomes, strict=True)] if outcomes else batch
+    fast = model.predict_proba(inputs)
+    if model.cascade is None or not texts:
+        return fast
+    each: list[RuleOutcome | None] = list(outcomes) if outcomes else [None] * len(batch)
+    originals = [encoder_input(t, b, o) for t, b, o in zip(texts, batch, each, strict=True)]
+    languages = [identify(o) for o in originals]
+    normal = [i.text for i in inputs]
+    return cascade.run(model.cascade, fast, originals, languages, encoder.shared(), normal=normal).probability
+
+
+def serving_scores(
+    scorer: LinearScorer, texts: Sequence[str], policy: ChannelPolicy | None = None
+) -> np.ndarray[Any, np.dtype[np.float64]]:
+    """Scores exactly as the consumer computes them: the normal form once, the channel's allow terms
+    taken out (when a policy is given), then the exported scorer."""
+    batch = [normal_form(t) for t in texts]
+    if policy is not None:
+        batch = [model_input(b, rules(policy, b)) for b in batch]
+    return scorer.predict_proba(batch)

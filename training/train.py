@@ -18,13 +18,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
-from contracts.policy import ChannelPolicy
-from stream_consumer import cascade, encoder
 from stream_consumer.features import META_NAMES, WHOLE, TextFeaturizer, WindowSpec, fit_featurizer
-from stream_consumer.language import identify
-from stream_consumer.moderation import encoder_input, model_input
 from stream_consumer.normalize import NormalText, normal_form
-from stream_consumer.policy import RuleOutcome, rules
 from stream_consumer.scorer import BatchRows, CategoryModel, LinearScorer
 from training.cascade import CascadeFit
 from training.corpora import Example, ExampleSplits, bundled_count, categories_with_both_classes
@@ -160,36 +155,6 @@ def _export(
         metadata=metadata,
         window=spec,
     )
-
-
-def category_scores(
-    model: CategoryModel, texts: Sequence[str], policy: ChannelPolicy | None = None
-) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
-    """Every category's scores exactly as the consumer computes them: the normal form once, the
-    channel's allow terms taken out (when a policy is given), the fast model, then the cascade (when
-    the model has encoder heads: every escalation embedded, no time budget)."""
-    batch = [normal_form(t) for t in texts]
-    outcomes = [rules(policy, b) for b in batch] if policy is not None else None
-    inputs = [model_input(b, o) for b, o in zip(batch, outcomes, strict=True)] if outcomes else batch
-    fast = model.predict_proba(inputs)
-    if model.cascade is None or not texts:
-        return fast
-    each: list[RuleOutcome | None] = list(outcomes) if outcomes else [None] * len(batch)
-    originals = [encoder_input(t, b, o) for t, b, o in zip(texts, batch, each, strict=True)]
-    languages = [identify(o) for o in originals]
-    normal = [i.text for i in inputs]
-    return cascade.run(model.cascade, fast, originals, languages, encoder.shared(), normal=normal).probability
-
-
-def serving_scores(
-    scorer: LinearScorer, texts: Sequence[str], policy: ChannelPolicy | None = None
-) -> np.ndarray[Any, np.dtype[np.float64]]:
-    """Scores exactly as the consumer computes them: the normal form once, the channel's allow terms
-    taken out (when a policy is given), then the exported scorer."""
-    batch = [normal_form(t) for t in texts]
-    if policy is not None:
-        batch = [model_input(b, rules(policy, b)) for b in batch]
-    return scorer.predict_proba(batch)
 
 
 class CategoryParams(BaseModel):

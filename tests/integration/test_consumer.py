@@ -18,6 +18,7 @@ from contracts.dead_letter import DeadLetter, RejectReason
 from infra.bootstrap import ensure_stream
 from infra.localstack import LocalStack, set_config
 from monitoring.archive import read_archive
+from producer_sim.communities import load_community
 from producer_sim.publisher import Publisher
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime import aws
@@ -32,7 +33,7 @@ from stream_consumer.local_runner import RunnerStats
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.emulator import consumer_settings, local_runner, publish_scorer, read_verdicts
-from training.data import Community, load_community
+from training.data import Community
 
 pytestmark = pytest.mark.integration
 

@@ -14,7 +14,8 @@ from stream_consumer.scorer import CategoryModel
 from training.cascade import encoder_text, escalation, fast_scores, fit_cascade
 from training.corpora import Example, ExampleSplits, Source
 from training.embeddings import EmbeddingCache
-from training.train import CategoryParams, ModelParams, category_scores, fit_categories
+from training.serving import category_scores
+from training.train import CategoryParams, ModelParams, fit_categories
 
 INSULTS = ("you are an idiot", "what a stupid moron", "shut up you loser", "you pathetic clown")
 CHAT = (

@@ -6,7 +6,8 @@ import pytest
 from contracts.policy import ChannelPolicy, Thresholds
 from training.adversarial import ALLOWED_TERM, OBFUSCATIONS, EvasionFloors, EvasionReport, evasion_suite
 from training.data import Splits
-from training.train import TrainedModel, serving_scores
+from training.serving import serving_scores
+from training.train import TrainedModel
 
 # Floors under the goals (95% flagged, 90% removed, +2 points of benign flags), set from measurement
 # with room for the noise of a 200-message sample; the benchmark reports the measured table.

@@ -15,7 +15,8 @@ from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer, UnsupportedModelError
 from training.behaviour import run_behaviour_tests
 from training.data import Splits
-from training.train import TrainedModel, labels, serving_scores
+from training.serving import serving_scores
+from training.train import TrainedModel, labels
 
 
 def test_behaviour_tests_pass(trained: TrainedModel, rscience_splits: Splits) -> None:

@@ -11,7 +11,8 @@ from stream_consumer.features import WindowSpec, fit_featurizer
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, Source
-from training.train import CategoryParams, ModelParams, category_scores, fit_categories
+from training.serving import category_scores
+from training.train import CategoryParams, ModelParams, fit_categories
 
 INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
 SPAM = ("buy cheap pills now", "win a free iphone click here", "subscribe to my channel")

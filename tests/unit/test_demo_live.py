@@ -9,8 +9,9 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from demo.live import ConsumerFigures, LogFollower
 from demo.traffic import unseen_texts
+from producer_sim.communities import load_community
 from training.corpora import load_all, split_examples
-from training.data import Community, LabelledText, dedupe_key, load_community, split
+from training.data import Community, LabelledText, dedupe_key, split
 from training.settings import TrainingSettings
 
 

@@ -16,7 +16,8 @@ from tests.builders import INSULTS, SMALL_TALK
 from training.corpora import Example, ExampleSplits, Source
 from training.evaluate import review_load
 from training.padding import PAD_WORDS, identity_swaps, pad
-from training.train import CategoryParams, ModelParams, category_scores, fit_categories, fit_stack
+from training.serving import category_scores
+from training.train import CategoryParams, ModelParams, fit_categories, fit_stack
 
 
 def _examples(n: int, seed: int) -> list[Example]:
