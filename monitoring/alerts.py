@@ -15,9 +15,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
-from runtime.errors import AwsError, aws_errors
+from runtime.errors import AwsError, RequestError, TransientError, aws_errors
 from runtime.logs import structured_logger
-from runtime.retry import backoff_delay
+from runtime.retry import resend
 
 log = structured_logger("monitoring", to_stderr=True)
 
@@ -113,6 +113,10 @@ def webhook_url_from_secret(secret_id: str, endpoint_url: str | None, region: st
     return value
 
 
+def _log_retry(err: TransientError, _: list[bytes]) -> None:
+    log.warning({"event": "alert_retry", "error": err.code})
+
+
 @dataclass
 class Notifier:
     """Posts alerts to a webhook URL (or only logs them when there is none)."""
@@ -129,17 +133,39 @@ class Notifier:
         if not self.url:
             return True
         data = json.dumps(body, default=str).encode()
-        for attempt in range(1, self.attempts + 1):
-            req = urllib.request.Request(
-                self.url, data=data, method="POST", headers={"Content-Type": "application/json"}
+        try:
+            failed = resend(
+                self._post,
+                [data],
+                self.attempts,
+                base=0.5,
+                cap=8.0,
+                jitter=False,
+                sleep=self.sleep,
+                on_transient=_log_retry,
             )
-            try:
-                with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
-                    if 200 <= resp.status < 300:
-                        return True
-            except (urllib.error.URLError, OSError, TimeoutError) as err:
-                log.warning({"event": "alert_retry", "attempt": attempt, "error": type(err).__name__})
-            if attempt < self.attempts:
-                self.sleep(backoff_delay(attempt, base=0.5, cap=8.0, jitter=False))
+        except AwsError as err:  # the webhook refused the alert itself (4xx): the same post fails again
+            log.error({"event": "alert_refused", "kind": kind.value, "error": err.code})
+            return False
+        if not failed:
+            return True
         log.error({"event": "alert_failed", "kind": kind.value})
         return False
+
+    def _post(self, bodies: list[bytes]) -> list[bytes]:
+        """One post of the alert (`bodies` holds it): nothing left on a 2xx; `TransientError` when the
+        webhook is unreachable, slow or failing (5xx, 429) and `RequestError` when it refuses the alert
+        (any other 4xx)."""
+        (data,) = bodies
+        req = urllib.request.Request(
+            self.url or "", data=data, method="POST", headers={"Content-Type": "application/json"}
+        )
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                return [] if 200 <= resp.status < 300 else bodies
+        except urllib.error.HTTPError as err:
+            if err.code < 500 and err.code != 429:
+                raise RequestError("webhook", str(err.code), err.code) from err
+            raise TransientError("webhook", str(err.code), err.code) from err
+        except (urllib.error.URLError, OSError, TimeoutError) as err:
+            raise TransientError("webhook", type(err).__name__) from err

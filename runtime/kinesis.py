@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import TransientError, aws_errors
-from runtime.retry import backoff_delay
+from runtime.retry import resend
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -110,33 +110,33 @@ def put_batch[T: Entry](
     Entries still failing are added to `report.undelivered`: the caller decides (report, retry later).
     Errors that retrying cannot fix (credentials, missing stream) are raised, as `AwsError`s.
     """
-    pending = list(batch)
-    failed: list[tuple[T, str]] = []
-    for attempt in range(1, max_attempts + 1):
+    codes: dict[int, str] = {}  # each entry's last error code, by identity
+    sent = 0
+
+    def call(pending: list[T]) -> list[T]:
+        nonlocal sent
         report.put_calls += 1
-        try:
-            with aws_errors(f"PutRecords {stream}"):
-                response = kinesis.put_records(
-                    StreamName=stream,
-                    Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
-                )
-        except TransientError as err:  # the whole call failed; credentials, a missing stream are raised
-            code = err.code
-            report.failed_calls += 1
-            report.count(code, len(pending))
-            failed = [(e, code) for e in pending]
-        else:
-            delivered, failed = split_results(pending, response["Records"])
-            report.delivered.extend(delivered)
-            for _, code in failed:
-                report.count(code)
-        if not failed:
-            return
-        pending = [e for e, _ in failed]
-        if attempt < max_attempts:
-            report.retried_records += len(pending)
-            sleep(backoff_delay(attempt, base=backoff_base))
-    report.undelivered.extend(failed)
+        report.retried_records += len(pending) if sent else 0
+        sent += 1
+        with aws_errors(f"PutRecords {stream}"):
+            response = kinesis.put_records(
+                StreamName=stream,
+                Records=[{"Data": e.data, "PartitionKey": e.partition_key} for e in pending],
+            )
+        delivered, failed = split_results(pending, response["Records"])
+        report.delivered.extend(delivered)
+        for entry, code in failed:
+            report.count(code)
+            codes[id(entry)] = code
+        return [e for e, _ in failed]
+
+    def whole_call_failed(err: TransientError, pending: list[T]) -> None:
+        report.failed_calls += 1
+        report.count(err.code, len(pending))
+        codes.update((id(e), err.code) for e in pending)
+
+    still = resend(call, batch, max_attempts, base=backoff_base, sleep=sleep, on_transient=whole_call_failed)
+    report.undelivered.extend((e, codes[id(e)]) for e in still)
 
 
 def read_stream(kinesis: "KinesisClient", stream: str) -> dict[str, list["RecordTypeDef"]]:

@@ -1,8 +1,11 @@
-"""The one retry policy (exponential backoff, full jitter by default) and the one poll-until."""
+"""The one retry policy (exponential backoff, full jitter by default), the one retry loop (`resend`:
+`TransientError` only) and the one poll-until."""
 
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+
+from runtime.errors import TransientError
 
 
 def backoff_delay(
@@ -12,6 +15,38 @@ def backoff_delay(
     a uniform draw below that (so that many retrying clients spread out)."""
     ceiling = min(cap, base * 2 ** (attempt - 1))
     return (rng or random).uniform(0, ceiling) if jitter else ceiling
+
+
+def resend[T](
+    send: Callable[[list[T]], list[T]],
+    items: Sequence[T],
+    attempts: int,
+    *,
+    base: float = 0.1,
+    cap: float = 5.0,
+    jitter: bool = True,
+    sleep: Callable[[float], None] = time.sleep,
+    on_transient: Callable[[TransientError, list[T]], None] | None = None,
+) -> list[T]:
+    """Send `items`, then again what failed, with a backoff before each retry, in at most `attempts`
+    calls of `send`; returns what still failed, for the caller to report.
+
+    `send` returns the items it could not deliver (a partial failure). When it raises `TransientError`
+    (throttling, a 5xx, an unreachable endpoint, an answer cut short) the whole call failed: every item
+    is sent again, after `on_transient` has seen the error. Any other error (credentials, a missing
+    resource, a refused request: the same call would fail again) is raised at once."""
+    pending = list(items)
+    for attempt in range(1, attempts + 1):
+        try:
+            pending = send(pending)
+        except TransientError as err:
+            if on_transient is not None:
+                on_transient(err, pending)
+        if not pending:
+            return []
+        if attempt < attempts:
+            sleep(backoff_delay(attempt, base=base, cap=cap, jitter=jitter))
+    return pending
 
 
 class PollTimeoutError(TimeoutError):

@@ -8,12 +8,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from contracts.storage import ArchivedMessage, archive_key, gzip_lines
 from runtime.errors import AwsError, aws_errors
 from runtime.kinesis import Entry, PutReport, batches, put_batch
-from runtime.retry import backoff_delay
+from runtime.retry import resend
 from stream_consumer.moderation import Moderated, Rejected
 
 if TYPE_CHECKING:
@@ -107,40 +107,34 @@ class SqsDeadLetterSink:
         self._sleep = sleep
 
     def send(self, items: Sequence[Rejected]) -> list[Rejected]:
-        """Send every dead letter; returns the ones SQS still refused after the retries."""
-        pending = [(i, r.dead_letter.model_dump_json()) for i, r in enumerate(items)]
-        for attempt in range(1, self._max_attempts + 1):
-            failed: list[tuple[int, str]] = []
-            for chunk in _sqs_batches(pending):
-                bodies = dict(chunk)
-                try:
-                    with aws_errors("SendMessageBatch"):
-                        resp = self._sqs.send_message_batch(
-                            QueueUrl=self._url,
-                            Entries=[
-                                {
-                                    "Id": str(i),
-                                    "MessageBody": body,
-                                    "MessageAttributes": {
-                                        "reason": {
-                                            "DataType": "String",
-                                            "StringValue": items[i].dead_letter.reason.value,
-                                        }
-                                    },
-                                }
-                                for i, body in chunk
-                            ],
-                        )
-                except AwsError:
-                    failed.extend(chunk)
-                    continue
-                failed.extend((int(f["Id"]), bodies[int(f["Id"])]) for f in resp.get("Failed", []))
-            if not failed:
-                return []
-            pending = failed
-            if attempt < self._max_attempts:
-                self._sleep(backoff_delay(attempt, base=0.05))
-        return [items[i] for i, _ in pending]
+        """Send every dead letter, each SQS batch retried on its own (`TransientError`s and the entries
+        SQS refused); returns the ones still refused after the retries. An error retrying cannot fix
+        (the queue missing, access denied) raises `SinkError`: the whole batch is retried."""
+        bodies = {i: r.dead_letter.model_dump_json() for i, r in enumerate(items)}
+
+        def call(chunk: list[int]) -> list[int]:
+            entries: list[Any] = [
+                {
+                    "Id": str(i),
+                    "MessageBody": bodies[i],
+                    "MessageAttributes": {
+                        "reason": {"DataType": "String", "StringValue": items[i].dead_letter.reason.value}
+                    },
+                }
+                for i in chunk
+            ]
+            with aws_errors("SendMessageBatch"):
+                resp = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries)
+            return [int(f["Id"]) for f in resp.get("Failed", [])]
+
+        refused: list[int] = []
+        try:
+            for chunk in _sqs_batches(list(bodies.items())):
+                ids = [i for i, _ in chunk]
+                refused += resend(call, ids, self._max_attempts, base=0.05, sleep=self._sleep)
+        except AwsError as err:
+            raise SinkError(f"dead-letter queue: {err}") from err
+        return [items[i] for i in refused]
 
 
 def batch_archive_key(prefix: str, items: Sequence[Moderated]) -> str:

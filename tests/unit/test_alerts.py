@@ -1,8 +1,42 @@
 """Alert payloads, and a webhook that fails never breaks the caller."""
 
 import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
 
 from monitoring.alerts import AlertKind, Notifier, payload
+
+
+@contextmanager
+def _webhook(*statuses: int) -> Iterator[tuple[str, list[int]]]:
+    """A local webhook answering each post with the next status (the last one repeated); its URL and
+    the statuses it gave."""
+    answered: list[int] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            status = statuses[min(len(answered), len(statuses) - 1)]
+            answered.append(status)
+            self.send_response(status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *_: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/hook", answered
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_payload_is_slack_compatible() -> None:
@@ -29,6 +63,26 @@ def test_an_unreachable_webhook_is_retried_then_given_up_on_without_raising() ->
     # WHEN an alert is sent THEN it reports failure after backing off twice, and raises nothing
     assert notifier.send(AlertKind.DLQ_RATE_HIGH, "dead letters", rate=0.2) is False
     assert waits == [0.5, 1.0]
+
+
+@pytest.mark.parametrize(
+    ("statuses", "delivered", "waits"),
+    [
+        ((503, 429, 200), True, [0.5, 1.0]),  # failing, then throttled, then up: retried until delivered
+        ((500,), False, [0.5, 1.0]),  # failing throughout: given up on after its attempts
+        ((404,), False, []),  # the webhook refuses the alert itself: the same post would fail again
+        ((400, 200), False, []),
+    ],
+)
+def test_a_failing_webhook_is_retried_and_one_that_refuses_the_alert_is_not(
+    statuses: tuple[int, ...], delivered: bool, waits: list[float]
+) -> None:
+    slept: list[float] = []
+    with _webhook(*statuses) as (url, answered):
+        notifier = Notifier(url, timeout_s=2.0, attempts=3, sleep=slept.append)
+        assert notifier.send(AlertKind.DRIFT_DETECTED, "drift") is delivered
+    assert slept == waits
+    assert len(answered) == len(waits) + 1
 
 
 def test_a_hostile_value_cannot_ping_a_channel_or_make_slack_refuse_the_alert() -> None:

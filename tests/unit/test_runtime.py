@@ -23,7 +23,7 @@ from runtime.errors import (
     translate,
 )
 from runtime.paths import PROJECT_ROOT
-from runtime.retry import PollTimeoutError, backoff_delay, poll_until
+from runtime.retry import PollTimeoutError, backoff_delay, poll_until, resend
 from runtime.settings import STACK
 from stream_consumer.settings import ConsumerSettings
 from tests.builders import client_error
@@ -61,6 +61,56 @@ def test_library_errors_are_translated_once(error: Exception, kind: type[AwsErro
 def test_backoff_doubles_up_to_its_cap_and_jitters_below_it() -> None:
     assert [backoff_delay(a, base=0.5, cap=3.0, jitter=False) for a in (1, 2, 3, 4)] == [0.5, 1.0, 2.0, 3.0]
     assert all(0 <= backoff_delay(3, base=0.5) <= 2.0 for _ in range(100))
+
+
+class Flaky:
+    """A send that fails as scripted, call by call: a list of items to refuse, or an error to raise."""
+
+    def __init__(self, *script: "list[int] | AwsError") -> None:
+        self.script = list(script)
+        self.calls: list[list[int]] = []
+
+    def __call__(self, items: list[int]) -> list[int]:
+        self.calls.append(list(items))
+        step = self.script.pop(0) if self.script else []
+        if isinstance(step, AwsError):
+            raise step
+        return [i for i in items if i in step]
+
+
+def test_resend_sends_again_only_what_failed_until_nothing_is_left() -> None:
+    send, waits = Flaky([2, 3], [3]), list[float]()
+    assert resend(send, [1, 2, 3], 5, base=0.5, jitter=False, sleep=waits.append) == []
+    assert send.calls == [[1, 2, 3], [2, 3], [3]]
+    assert waits == [0.5, 1.0]
+
+
+def test_resend_sends_everything_again_after_a_transient_error_and_gives_up_after_its_attempts() -> None:
+    throttled = TransientError("PutRecords", "ThrottlingException")
+    send, waits = Flaky(throttled, [1], [1]), list[float]()
+    seen: list[tuple[TransientError, list[int]]] = []
+    still = resend(
+        send,
+        [1, 2],
+        3,
+        base=0.1,
+        jitter=False,
+        sleep=waits.append,
+        on_transient=lambda e, p: seen.append((e, p)),
+    )
+    assert still == [1]  # the caller reports it
+    assert send.calls == [[1, 2], [1, 2], [1]]
+    assert seen == [(throttled, [1, 2])]
+    assert waits == [0.1, 0.2]  # no wait after the last attempt
+
+
+def test_resend_raises_an_error_retrying_cannot_fix_at_once() -> None:
+    for permanent in (RequestError("SendMessageBatch", "AccessDenied"), NotFoundError("PutRecords", "x")):
+        send, waits = Flaky([1], permanent), list[float]()
+        with pytest.raises(type(permanent)):
+            resend(send, [1, 2], 5, sleep=waits.append)
+        assert len(send.calls) == 2  # not a third
+        assert len(waits) == 1
 
 
 def test_poll_until_returns_the_first_truthy_answer_or_times_out() -> None:
