@@ -72,7 +72,7 @@ browser:  ## Debian's chromium and chromium-driver, for the review app's browser
 
 check-data:
 	@test -f "$(DATA_DIR)/rscience/comments.csv" && test -f "$(DATA_DIR)/davidson/labeled_data.csv" || \
-		{ echo "error: data sets not found under DATA_DIR=$(DATA_DIR) (see README, 'Data')"; exit 1; }
+		{ echo "error: data sets not found under DATA_DIR=$(DATA_DIR) (see docs/operating.md, 'Data')"; exit 1; }
 
 up: install  ## start LocalStack on :4566 (or use AWS_ENDPOINT_URL) and create the stack
 	$(RUN) -m infra up
@@ -80,7 +80,7 @@ up: install  ## start LocalStack on :4566 (or use AWS_ENDPOINT_URL) and create t
 down:  ## stop LocalStack and the UI servers that `make up` / `make demo` started
 	@test -x $(RUN) && { $(RUN) -m demo down; $(RUN) -m infra down; } || true
 
-lint: $(VENV)/.synced $(CK_VENV)/.installed  ## ruff, mypy --strict, detect-secrets, checkov, terraform fmt
+lint: $(VENV)/.synced $(CK_VENV)/.installed  ## ruff, mypy --strict, detect-secrets, checkov, terraform fmt, the docs site (mkdocs --strict)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
@@ -89,6 +89,8 @@ lint: $(VENV)/.synced $(CK_VENV)/.installed  ## ruff, mypy --strict, detect-secr
 		--compact --quiet -o cli
 	@if command -v terraform >/dev/null; then TF_CLI_CONFIG_FILE=/dev/null terraform fmt -check -recursive infra/terraform && echo "terraform fmt: ok"; \
 	else echo "terraform not installed: skipping 'terraform fmt -check'"; fi
+	@out=$$(NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir .site 2>&1) && echo "mkdocs: ok" || \
+		{ echo "$$out"; exit 1; }
 
 format: $(VENV)/.synced  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .
@@ -127,4 +129,4 @@ demo: install check-data  ## the whole loop with a live view, the UIs and a summ
 	$(RUN) -m demo $(if $(QUICK),--quick) $(if $(STOP),--stop)
 
 clean: down  ## remove environments and local state
-	rm -rf $(VENV) .localstack .checkov .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .localstack .checkov .pytest_cache .mypy_cache .ruff_cache .site

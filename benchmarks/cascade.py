@@ -184,7 +184,7 @@ def write(results: dict[str, Any]) -> Path:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The curve and the goal table, as the README quotes them."""
+    """The curve and the goal table, as docs/model.md quotes them."""
     curve = results["all_sets"]["curve"]
     names = sorted(curve[0]["roc_auc"])
     lines = [

@@ -5,7 +5,7 @@ metrics, and the consumer's handler and cold start with every category scored.
 
 python -m benchmarks.categories [--data-dir DIR]   # → benchmarks/results/categories-<time>.json
 
-`render` draws the README's tables from a results file (the README quotes them as they are).
+`render` draws the category tables from a results file (docs/categories.md quotes them as they are).
 """
 
 import argparse
@@ -127,7 +127,7 @@ def _ci(value: float, interval: list[float | None] | None) -> str:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The README's category tables, from one results file."""
+    """The category tables of docs/categories.md, from one results file."""
     t = results["training"]
     lines = [
         "Test split of each labelled set, at each category's default thresholds:",

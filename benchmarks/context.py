@@ -259,7 +259,7 @@ def measure(data_dir: Path) -> dict[str, Any]:
 
 
 def render(results: dict[str, Any]) -> str:
-    """The shapes and the goals, as the README quotes them."""
+    """The shapes and the goals, as docs/stream.md quotes them."""
     shapes, cost, state = results["shapes"], results["cost"], results["state"]
     lines = [
         "| shape | messages | users | caught | caught after the 5th | first flag after onset |",

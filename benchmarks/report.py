@@ -6,8 +6,8 @@ the model trade-off (the newest `tradeoff-*.json` or bench file holding one), an
 the categories, their in-repo proxies, the cascade, the context signals and the baseline comparison. A
 suite without a results file gets a line saying how to measure it.
 
-The README quotes its tables; `tests/unit/test_readme_numbers.py` renders it again from the files it
-names and holds the README to it. `python -m benchmarks report` rewrites it without measuring.
+The documentation's pages quote its tables; `tests/unit/test_readme_numbers.py` renders it again from
+the files it names and holds the pages to it. `python -m benchmarks report` rewrites it without measuring.
 """
 
 import json

@@ -18,8 +18,8 @@ is then deleted for good; an older version holding the user is deleted too. Othe
 for byte. Feedback goes first and the archive last, so an interrupted run can simply be repeated: the
 archive still links the user to the message ids until it is rewritten.
 
-Not covered here (see README): records still in the Kinesis streams (24 h retention), drift reports,
-models trained on moderators' labels, and the simulator's local side files.
+Not covered here (see docs/operating.md, "Operating it"): records still in the Kinesis streams (24 h
+retention), drift reports, models trained on moderators' labels, and the simulator's local side files.
 
 The core (`erase_archive_object`, `erase_feedback_object`, `dead_letter_match`) is pure; `erase_user`
 is the thin S3/SQS adapter. Nothing here logs message text: logs name object keys and counts only.

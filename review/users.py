@@ -2,7 +2,7 @@
 each account a moderator of some channels or an admin of all.
 
 Locally the file is the identity store (`python -m review add-user` writes it); in AWS the same app
-sits behind the platform's identity provider (see the README, "Reviewing messages").
+sits behind the platform's identity provider (see docs/moderating.md, "Reviewing messages").
 """
 
 import hmac

@@ -1,6 +1,7 @@
 """The labelled sets of `DATA_DIR`, read as examples labelled per harm category.
 
-Each set labels the categories it was annotated for (`LABEL_MAPPING`, also the README's table). Where a
+Each set labels the categories it was annotated for (`LABEL_MAPPING`, also the table of
+docs/operating.md, "Data"). Where a
 set's texts plainly are not of a category it was not annotated for, they count as negatives of it
 (`ASSUMED_NEGATIVE`): tweets and comments are not promotion, so every non-spam set's rows are spam
 negatives; a set's own benign rows (kept r/science comments, ham messages and comments, `neither` /
@@ -51,7 +52,7 @@ class Example:
         return self.labels.get(category)
 
 
-# The README's label-mapping table: set → category → how its own labels map (1 = the category).
+# The label-mapping table of docs/operating.md: set → category → how its own labels map (1 = the category).
 LABEL_MAPPING: dict[Source, dict[Category, str]] = {
     Source.RSCIENCE: {Category.REMOVAL: "REMOVED = 1"},
     Source.DAVIDSON: {Category.TOXICITY: "class 0 (hate) or 1 (offensive)", Category.HATE: "class 0 (hate)"},

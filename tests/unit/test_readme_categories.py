@@ -1,7 +1,9 @@
-"""The README's category tables are the code's and the results files': the label mapping is the one the
-loaders apply, and the measured tables are what `benchmarks.categories` and `benchmarks.proxies` render
-from their latest results, and so are the cascade's and the context signals' (edited by hand on either
-side, they fail here)."""
+"""The documentation's category tables are the code's and the results files': the label mapping
+(`docs/operating.md`) is the one the loaders apply, and the measured tables are what
+`benchmarks.categories` and `benchmarks.proxies` render from their latest results (`docs/categories.md`),
+and so are the cascade's and the baseline's (`docs/model.md`) and the context signals'
+(`docs/stream.md`); edited by hand on either side, they fail here. The channel policy example
+(`docs/stream.md`) is a valid policy."""
 
 import json
 
@@ -12,12 +14,19 @@ from contracts.policy import POLICY_SCHEMA_VERSION, PolicyBook
 from runtime.paths import PROJECT_ROOT
 from training.corpora import ASSUMED_NEGATIVE, LABEL_MAPPING, Source
 
-README = (PROJECT_ROOT / "README.md").read_text()
+
+def _page(name: str) -> str:
+    return (PROJECT_ROOT / "docs" / name).read_text(encoding="utf-8")
+
+
+OPERATING, CATEGORIES, MODEL, STREAM = (
+    _page(n) for n in ("operating.md", "categories.md", "model.md", "stream.md")
+)
 
 
 def test_the_label_mapping_table_is_the_loaders() -> None:
     header = "| set | file | " + " | ".join(c.value for c in Category) + " |"
-    lines = README.splitlines()
+    lines = OPERATING.splitlines()
     start = lines.index(header)
     rows = {line.split(" | ")[0].strip("| "): line for line in lines[start + 2 : start + 2 + len(Source)]}
     assert set(rows) == {s.value for s in Source}
@@ -34,11 +43,11 @@ def test_the_label_mapping_table_is_the_loaders() -> None:
 def test_the_category_tables_are_the_latest_results() -> None:
     results = json.loads((RESULTS / categories.LATEST).read_text())
     rendered = categories.render(results)
-    assert rendered in README
+    assert rendered in CATEGORIES
 
 
-def test_the_readmes_policy_example_is_a_valid_version_2_policy() -> None:
-    section = README[README.index("**Channel policy** (`schema_version` 2)") :]
+def test_the_policy_example_is_a_valid_version_2_policy() -> None:
+    section = STREAM[STREAM.index("**Channel policy** (`schema_version` 2)") :]
     body = section[
         section.index("```json") + len("```json") : section.index("```", section.index("```json") + 7)
     ]
@@ -52,21 +61,21 @@ def test_the_readmes_policy_example_is_a_valid_version_2_policy() -> None:
 def test_the_goal_table_is_the_latest_results_and_proxies() -> None:
     results = json.loads((RESULTS / categories.LATEST).read_text())
     proxies = json.loads((RESULTS / "proxies-latest.json").read_text())
-    assert categories.render_goals(results, proxies) in README
+    assert categories.render_goals(results, proxies) in CATEGORIES
 
 
 def test_the_cascade_tables_are_the_latest_results() -> None:
     results = json.loads((RESULTS / cascade.LATEST).read_text())
-    assert cascade.render(results) in README
-    assert cascade.render_goals(results) in README
+    assert cascade.render(results) in MODEL
+    assert cascade.render_goals(results) in MODEL
 
 
 def test_the_context_tables_are_the_latest_results() -> None:
     results = json.loads((RESULTS / context.LATEST).read_text())
-    assert context.render(results) in README
+    assert context.render(results) in STREAM
 
 
 def test_the_baseline_table_is_the_latest_results() -> None:
     results = json.loads((RESULTS / baseline.LATEST).read_text())
-    section = README[README.index("<!-- baseline: measured -->") : README.index("<!-- /baseline -->")]
+    section = MODEL[MODEL.index("<!-- baseline: measured -->") : MODEL.index("<!-- /baseline -->")]
     assert baseline.render(results) in section

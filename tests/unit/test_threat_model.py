@@ -1,5 +1,5 @@
 """The threat model stays current: every control it names is still there — each test a test function of
-its file, each Terraform resource a resource of its file — and the README links it."""
+its file, each Terraform resource a resource of its file — and the README and the security page link it."""
 
 import ast
 import re
@@ -79,5 +79,6 @@ def test_every_checkov_skip_is_listed_with_its_reason() -> None:
     assert sorted(listed) == sorted(skips)
 
 
-def test_the_readme_links_the_threat_model() -> None:
+def test_the_readme_and_the_security_page_link_the_threat_model() -> None:
     assert "(docs/threat-model.md)" in (PROJECT_ROOT / "README.md").read_text(encoding="utf-8")
+    assert "(threat-model.md)" in (PROJECT_ROOT / "docs" / "security.md").read_text(encoding="utf-8")
