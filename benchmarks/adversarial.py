@@ -21,7 +21,7 @@ from numpy.typing import NDArray
 def _records(texts: list[str]) -> list[Any]:
     from contracts.chat import ChatMessage  # noqa: PLC0415
     from contracts.lambda_event import read_event  # noqa: PLC0415
-    from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
+    from local_esm.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
 
     now = datetime.now(UTC)
     records = [

@@ -5,7 +5,7 @@ python -m benchmarks.context            # measure, write context-<time>.json and
 The simulator's traffic (heavy-tailed users, hot channels; tweets with one message in ten spam) with
 its shapes — harmless bursts ("gg" from a whole channel), a raid (new users pasting one text with small
 edits), a flooder — is given arrival times at its rate and replayed through the real event source
-mapping state machine (`stream_consumer.esm`, 4 shards by partition key, 30-s tumbling windows) into
+mapping state machine (`local_esm.esm`, 4 shards by partition key, 30-s tumbling windows) into
 the real consumer (`Consumer.handle_event`, in-memory sinks). Measured per shape: messages caught,
 seconds from its onset to its first flag; the share of ordinary and burst users any acting signal fired
 for; the window state's size per shard and per 1,000 active users; and the handler's msg/s on one core
@@ -95,7 +95,7 @@ def _consumer(model_path: Path, keep: bool = True) -> Any:
 
 def replay_through_esm(data_dir: Path, model_path: Path) -> dict[str, Any]:
     """The traffic through the mapping's windows into the consumer; what each shape came to."""
-    from stream_consumer.esm import (  # noqa: PLC0415
+    from local_esm.esm import (  # noqa: PLC0415
         EsmConfig,
         Invoke,
         ShardMachine,
@@ -189,7 +189,7 @@ def state_per_1000_users() -> dict[str, float]:
 def handler_cost(data_dir: Path, model_path: Path) -> dict[str, float]:
     """The handler's msg/s on one core on the same traffic, batches of 100 of one shard, with the
     window state carried from batch to batch, and without windows."""
-    from stream_consumer.esm import (  # noqa: PLC0415
+    from local_esm.esm import (  # noqa: PLC0415
         StreamRecord,
         Window,
         WindowInvoke,

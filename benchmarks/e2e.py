@@ -1,6 +1,6 @@
 """put → verdict latency through an emulator, at fixed rates, with the real runner and handler.
 
-For each rate: a fresh stack, the champion published, `python -m stream_consumer run-local` started,
+For each rate: a fresh stack, the champion published, `python -m local_esm run` started,
 real r/science messages published at that rate for a fixed time; latency = the verdict record's
 arrival on the output stream minus the message's `sent_at` (set just before PutRecords).
 """
@@ -85,7 +85,7 @@ def measure_rate(endpoint: str, rate: float, seconds: float, scorer: bytes, repl
         quiet = {"POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_LOG_LEVEL": "WARNING"}
         env = {**os.environ, **settings.to_env(), **quiet}
         runner = subprocess.Popen(
-            [sys.executable, "-m", "stream_consumer", "run-local"],
+            [sys.executable, "-m", "local_esm", "run"],
             env=env,
             cwd=PROJECT_ROOT,
             stdout=subprocess.DEVNULL,

@@ -116,8 +116,8 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
     from uuid import uuid4  # noqa: PLC0415
 
     from contracts.policy import PolicyBook  # noqa: PLC0415
+    from local_esm.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.consumer import Consumer  # noqa: PLC0415
-    from stream_consumer.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.moderation import Champion  # noqa: PLC0415
     from stream_consumer.scorer import CategoryModel  # noqa: PLC0415
     from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415

@@ -2,7 +2,7 @@
 a batch (AWS's documented shape, camelCase kept): which records, from which shard and stream, why, and
 how the last invocation ended. It carries no payload: the records stay in the stream until it trims them.
 
-Field meanings, as the local event source mapping fills them (`stream_consumer/esm.py`):
+Field meanings, as the local event source mapping fills them (`local_esm/esm.py`):
 - `requestContext.condition`: `RetryAttemptsExhausted` or `RecordAgeExceeded`;
 - `requestContext.approximateInvokeCount`: how many invocations carried these records, the ones before
   a bisection included (0 when they expired before their first invocation);

@@ -150,7 +150,7 @@ class Story:
 
     def start_consumer_and_bot(self) -> None:
         """The consumer (local event-source-mapping runner) and the moderation bot, in the background."""
-        self.processes.start("consumer", ("-m", "stream_consumer", "run-local"), self._env())
+        self.processes.start("consumer", ("-m", "local_esm", "run"), self._env())
         self.processes.start("bot", ("-m", "producer_sim", "bot"), self._env())
         # the review path: the archive followed into the queue, the moderators deciding it in the app
         self.processes.start("review-worker", ("-m", "review", "follow"), self._env())

@@ -18,7 +18,7 @@ from contracts.lambda_event import KinesisRecord
 from contracts.policy import Thresholds
 from contracts.storage import ArchivedMessage, gzip_lines
 from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
-from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
+from local_esm.esm import StreamRecord, lambda_event, roundtrip
 
 if TYPE_CHECKING:
     from fastapi import FastAPI

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mypy_boto3_s3 import S3Client
 
-    from stream_consumer.local_runner import Handler, LocalRunner
+    from local_esm.runner import Handler, LocalRunner
     from training.settings import TrainingSettings
 
 
@@ -73,8 +73,8 @@ def local_runner(
 ) -> "LocalRunner":
     """The local event source mapping in this process, driving `handler` (default: a consumer built
     from `settings`, as the Lambda handler builds it), with its checkpoints in `checkpoints`."""
+    from local_esm.runner import LocalRunner  # noqa: PLC0415
     from stream_consumer.handler import build_consumer  # noqa: PLC0415 - loads the encoder
-    from stream_consumer.local_runner import LocalRunner  # noqa: PLC0415
 
     if handler is None:
         consumer = build_consumer(settings)

@@ -19,6 +19,7 @@ from typing import Any
 
 from contracts.dead_letter import DeadLetter
 from contracts.on_failure import OnFailureRecord
+from local_esm.runner import LocalRunner
 from monitoring.archive import read_archive, read_feedback
 from producer_sim.bot import Bot
 from producer_sim.ledger import Ledger, reconcile
@@ -32,7 +33,6 @@ from runtime.kinesis import Delivered
 from runtime.queues import peek_bodies
 from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
-from stream_consumer.local_runner import LocalRunner
 from tests.emulator import consumer_settings, read_verdicts
 
 

@@ -3,7 +3,7 @@ consumer runner killed mid-batch and restarted all judge a decided message again
 stays the one it was (decided, same label, same moderator) and the moderation bot, its memory wiped,
 applies the decision instead of acting on the new verdicts.
 
-The real pieces: the consumer as `python -m stream_consumer run-local` on LocalStack (no champion: every
+The real pieces: the consumer as `python -m local_esm run` on LocalStack (no champion: every
 message goes to review), the archive follower filling the review table (moto's DynamoDB), decisions
 through the review app's HTTP API, the DLQ replay, and the bot with the review table's lookup."""
 
@@ -121,7 +121,7 @@ def test_a_human_decision_survives_redelivery_dlq_replay_and_a_killed_runner(
     )
     checkpoints = settings.checkpoint_dir / f"{stack.input_stream.name}.json"
     env = {**os.environ, **settings.to_env(), "POWERTOOLS_METRICS_DISABLED": "true"}
-    cmd = [sys.executable, "-m", "stream_consumer", "run-local"]
+    cmd = [sys.executable, "-m", "local_esm", "run"]
     first_runner = subprocess.Popen(
         cmd,
         env=env,

@@ -17,6 +17,7 @@ import pytest
 from contracts.dead_letter import DeadLetter, RejectReason
 from infra.bootstrap import ensure_stream
 from infra.localstack import LocalStack, set_config
+from local_esm.runner import RunnerStats
 from monitoring.archive import read_archive
 from producer_sim.communities import load_community
 from producer_sim.publisher import Publisher
@@ -29,7 +30,6 @@ from runtime.queues import peek_bodies
 from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
-from stream_consumer.local_runner import RunnerStats
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.emulator import consumer_settings, local_runner, publish_scorer, read_verdicts
@@ -121,13 +121,13 @@ def test_a_real_mix_gets_a_verdict_or_a_dead_letter_each(
 def test_killing_the_runner_mid_stream_resumes_from_its_checkpoints(
     endpoint_url: str, fresh_stack: Stack, replay: Replay, scorers: dict[str, LinearScorer], tmp_path: Path
 ) -> None:
-    # GIVEN 3,000 messages and the real `python -m stream_consumer run-local` (the real lambda_handler)
+    # GIVEN 3,000 messages and the real `python -m local_esm run` (the real lambda_handler)
     publish_scorer(aws.client("s3", endpoint_url), fresh_stack.models_bucket.name, scorers["1"], "1")
     sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:3000")
     valid = {r.message_id for r in sent if r.malformed is None}
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path)
     env = {**os.environ, **settings.to_env()}
-    cmd = [sys.executable, "-m", "stream_consumer", "run-local", "--idle-exit", "4"]
+    cmd = [sys.executable, "-m", "local_esm", "run", "--idle-exit", "4"]
     # One batch in flight per shard: at most that many records were handled but not yet checkpointed.
     in_flight_bound = fresh_stack.input_stream.shards * settings.batch_size
     # WHEN it is killed (SIGKILL, no clean shutdown) once it has judged well over that many messages

@@ -72,7 +72,7 @@ def champion(endpoint_url: str, fresh_stack: Stack, scorers: dict[str, LinearSco
 
 
 def checkpoints(settings: ConsumerSettings) -> Path:
-    """The checkpoint file `run-local` keeps (per stream)."""
+    """The checkpoint file `python -m local_esm run` keeps (per stream)."""
     return settings.checkpoint_dir / f"{settings.input_stream}.json"
 
 
@@ -128,8 +128,8 @@ def test_a_raid_and_a_flood_are_caught_end_to_end(
 def test_a_killed_runner_resumes_its_window_state(
     endpoint_url: str, fresh_stack: Stack, champion: None, tmp_path: Path
 ) -> None:
-    # GIVEN four raiders judged by the real `run-local`, all of it inside one window: windows are
-    # aligned to the epoch, so the longest (15 min) and, near its end, a wait for the next one
+    # GIVEN four raiders judged by the real `python -m local_esm run`, all of it inside one window:
+    # windows are aligned to the epoch, so the longest (15 min) and, near its end, a wait for the next one
     stream = fresh_stack.input_stream.name
     window_s = 900
     left = window_s - time.time() % window_s
@@ -139,7 +139,7 @@ def test_a_killed_runner_resumes_its_window_state(
     put(endpoint_url, stream, raid(0, 4))
     env = {**os.environ, **settings.to_env()}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "stream_consumer", "run-local"],
+        [sys.executable, "-m", "local_esm", "run"],
         env=env,
         cwd=PROJECT_ROOT,
         stdout=subprocess.DEVNULL,

@@ -21,11 +21,11 @@ from contracts.lambda_event import read_event
 from contracts.policy import PolicyBook
 from contracts.storage import ChampionManifest, ModeratorDecision
 from infra.localstack import free_port
+from local_esm.esm import StreamRecord, lambda_event, roundtrip
 from monitoring.flow import drift_check_flow
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from runtime.stack import Stack
-from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel

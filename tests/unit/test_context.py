@@ -12,9 +12,9 @@ import pytest
 
 from contracts.policy import ChannelPolicy, ContextPolicy, PolicyBook, RaidRule
 from contracts.verdict import Action, ContextSignal
+from local_esm.esm import StreamRecord, Window, WindowInvoke, lambda_event, roundtrip
 from stream_consumer.consumer import Consumer
 from stream_consumer.context import Budget, WindowContext, fired, near_duplicate_bands, observe, raised
-from stream_consumer.esm import StreamRecord, Window, WindowInvoke, lambda_event, roundtrip
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import normal_form
 from stream_consumer.settings import ConsumerSettings

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from contracts.on_failure import OnFailureRecord
-from stream_consumer.esm import (
+from local_esm.esm import (
     MAX_PAYLOAD_BYTES,
     Checkpoint,
     Completed,

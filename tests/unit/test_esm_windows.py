@@ -6,8 +6,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from runtime.stack import load_stack
-from stream_consumer.esm import (
+from local_esm.esm import (
     Checkpoint,
     Completed,
     EsmConfig,
@@ -18,6 +17,7 @@ from stream_consumer.esm import (
     Window,
     lambda_event,
 )
+from runtime.stack import load_stack
 
 W = 30
 NOW = 1_800_000_000.0  # a window boundary: windows are [NOW, NOW+30), [NOW+30, NOW+60), ...

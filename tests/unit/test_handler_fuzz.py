@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 
 from contracts.lambda_event import read_event
 from contracts.policy import ChannelPolicy, PolicyBook
+from local_esm.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.consumer import Consumer
-from stream_consumer.esm import StreamRecord, lambda_event, roundtrip
 from stream_consumer.moderation import Champion
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings

@@ -6,10 +6,10 @@ from contracts.dead_letter import DeadLetter, RejectReason
 from contracts.on_failure import KinesisBatchInfo, OnFailureRecord
 from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
+from local_esm.esm import Discard, StreamRecord, on_failure_record
 from producer_sim.ledger import reconcile
 from producer_sim.replay import MalformedKind, OutgoingRecord
 from runtime.kinesis import Delivered
-from stream_consumer.esm import Discard, StreamRecord, on_failure_record
 from tests.builders import dead_letter, verdict
 from training.data import Community
 

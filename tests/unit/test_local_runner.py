@@ -7,8 +7,8 @@ from typing import Any
 
 from botocore.exceptions import EndpointConnectionError
 
+from local_esm.runner import LocalRunner
 from runtime.checkpoints import CheckpointStore
-from stream_consumer.local_runner import LocalRunner
 from stream_consumer.settings import ConsumerSettings
 
 

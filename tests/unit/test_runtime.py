@@ -134,17 +134,25 @@ def test_the_image_copies_exactly_the_handlers_import_closure() -> None:
     code = (
         "import sys, stream_consumer.handler; from pathlib import Path; "
         f"root = Path({str(PROJECT_ROOT)!r}); "
-        "print(sorted({m.split('.')[0] for m, mod in sys.modules.items() "
+        "print(sorted({m for m, mod in sys.modules.items() "
         "if getattr(mod, '__file__', None) and Path(mod.__file__).resolve().is_relative_to(root) "
         "and '.venv' not in Path(mod.__file__).parts}))"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=PROJECT_ROOT
     )
-    imported = set(eval(out.stdout))
+    modules = set(eval(out.stdout))
+    imported = {m.split(".")[0] for m in modules}
     # THEN the Dockerfile copies those packages, and no other
     assert imported == _copied_packages()
     assert {"stream_consumer", "runtime"} <= imported
+    # AND the consumer's own package is the Lambda and nothing else: every module of it is one the
+    # handler imports (local tooling such as the event-source-mapping emulator lives outside it)
+    own = {
+        ".".join(p.relative_to(PROJECT_ROOT).with_suffix("").parts).removesuffix(".__init__")
+        for p in (PROJECT_ROOT / "stream_consumer").rglob("*.py")
+    }
+    assert own - modules == set()
 
 
 def test_settings_are_built_for_a_stack_and_rebuilt_from_their_environment() -> None:

@@ -1,4 +1,5 @@
-"""`python -m stream_consumer run-local`: the consumer against a real (or emulated) Kinesis stream."""
+"""`python -m local_esm run`: the consumer's handler, in-process, against a real (or emulated) Kinesis
+stream, through the local event source mapping."""
 
 import argparse
 import json
@@ -8,18 +9,18 @@ import sys
 from pathlib import Path
 from threading import Event
 
+from local_esm.runner import LocalRunner
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from stream_consumer.handler import consumer, lambda_handler
-from stream_consumer.local_runner import LocalRunner
 from stream_consumer.settings import ConsumerSettings
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the local event source mapping until Ctrl-C (or until idle, with --idle-exit)."""
-    parser = argparse.ArgumentParser(prog="python -m stream_consumer", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m local_esm", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run-local", help="poll every shard and invoke the handler in-process")
+    run = sub.add_parser("run", help="poll every shard and invoke the handler in-process")
     run.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
     run.add_argument("--checkpoints", type=Path, default=None, help="checkpoint file (default: per stream)")
     args = parser.parse_args(argv)

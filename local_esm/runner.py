@@ -9,10 +9,7 @@ from dataclasses import dataclass, field
 from threading import Event
 from typing import TYPE_CHECKING, Any
 
-from runtime.checkpoints import CheckpointStore
-from runtime.errors import AwsError, RequestError, aws_errors
-from runtime.logs import structured_logger
-from stream_consumer.esm import (
+from local_esm.esm import (
     Checkpoint,
     Completed,
     Discard,
@@ -27,6 +24,9 @@ from stream_consumer.esm import (
     parse_response,
     roundtrip,
 )
+from runtime.checkpoints import CheckpointStore
+from runtime.errors import AwsError, RequestError, aws_errors
+from runtime.logs import structured_logger
 from stream_consumer.settings import ConsumerSettings
 
 if TYPE_CHECKING:
