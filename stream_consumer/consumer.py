@@ -155,6 +155,7 @@ class Consumer:
         encoder: Embedder | None = None,
     ) -> None:
         self._settings = settings
+        self._options = settings.moderation_options()
         self._encoder = encoder
         self._champion = champion
         self._policies = policies
@@ -273,11 +274,8 @@ class Consumer:
             champion,
             self._policies(),
             datetime.now(UTC),
-            payload_cap=self._settings.payload_cap_chars,
-            top_k=self._settings.reasons_top_k,
-            without_model=self._settings.without_model,
+            self._options,
             encoder=self._encoder,
-            encoder_budget_s=self._settings.encoder_budget_ms / 1000.0,
             context=context,
         )
 

@@ -254,23 +254,32 @@ def _prepare(
     )
 
 
+@dataclass(frozen=True, slots=True)
+class ModerationOptions:
+    """How batches are judged: fixed for a deployment (the consumer builds them once from its settings)."""
+
+    payload_cap: int = 65_536  # characters of a poison record's base64 payload its dead letter keeps
+    top_k: int = 3  # reasons (features with their spans) per category
+    without_model: Literal["fail", "review"] = "fail"  # no champion loaded: fail the batch, or review all
+    encoder_budget_s: float = math.inf  # the cascade's encoder time per batch
+
+
 def moderate(
     records: Sequence[KinesisRecord | BadEnvelope],
     champion: Champion | None,
     policies: PolicyBook,
     now: datetime,
-    payload_cap: int = 65_536,
-    top_k: int = 3,
-    without_model: Literal["fail", "review"] = "fail",
+    options: ModerationOptions = ModerationOptions(),
+    *,
     encoder: Embedder | None = None,
-    encoder_budget_s: float = math.inf,
     clock: Callable[[], float] = time.monotonic,
     context: WindowContext | None = None,
 ) -> BatchOutcome:
     """Verdicts for every good record and dead letters for every poison one, scoring in one call (the
-    cascade's encoder, when the champion has heads for it, within `encoder_budget_s` of the batch).
-    With a window's `context`, each message is counted into it in order, and the signals it fires
-    (under its channel's thresholds) can raise its action."""
+    cascade's encoder, when the champion has heads for it, within the options' encoder budget for the
+    batch). With a window's `context`, each message is counted into it in order, and the signals it
+    fires (under its channel's thresholds) can raise its action."""
+    payload_cap, top_k, without_model = options.payload_cap, options.top_k, options.without_model
     policy_version = policies.version
     parsed: list[_Parsed] = []
     rejected: list[Rejected] = []
@@ -296,7 +305,7 @@ def moderate(
             mixes=[p.languages for p in to_score],
             senders=[(p.message.channel_id, p.message.user_id) for p in to_score],
             normal=[p.model_input.text for p in to_score],
-            budget_s=encoder_budget_s,
+            budget_s=options.encoder_budget_s,
             clock=clock,
         )
         if champion is not None and scores is not None

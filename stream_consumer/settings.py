@@ -8,6 +8,7 @@ from pydantic_settings import SettingsConfigDict
 
 from runtime.settings import STACK as _STACK
 from runtime.settings import DeployableSettings
+from stream_consumer.moderation import ModerationOptions
 
 _ESM = _STACK.event_source_mapping
 
@@ -62,3 +63,12 @@ class ConsumerSettings(DeployableSettings):
     checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
     poll_interval_s: float = Field(default=0.2, gt=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)  # before a failed batch is retried (doubling)
+
+    def moderation_options(self) -> ModerationOptions:
+        """How the consumer judges every batch, from these settings."""
+        return ModerationOptions(
+            payload_cap=self.payload_cap_chars,
+            top_k=self.reasons_top_k,
+            without_model=self.without_model,
+            encoder_budget_s=self.encoder_budget_ms / 1000.0,
+        )

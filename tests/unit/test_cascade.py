@@ -2,6 +2,7 @@
 substantial share of one, a channel asking for the encoder), how languages combine with the fast score
 (never lowering it), the batch's time budget and how it is shared, and what the verdict says of it."""
 
+import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
 
@@ -14,7 +15,7 @@ from contracts.verdict import Action, Stage
 from stream_consumer import cascade
 from stream_consumer.cascade import EncoderMismatchError
 from stream_consumer.language import languages
-from stream_consumer.moderation import Champion, encoder_input, moderate
+from stream_consumer.moderation import Champion, ModerationOptions, encoder_input, moderate
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
 from tests.builders import kinesis_record, message
@@ -85,11 +86,14 @@ def test_heads_of_another_encoder_are_refused() -> None:
         cascade.run(_cascade(), {"removal": np.array([0.5])}, ["x"], ["en"], other)
 
 
-def _verdicts(texts: list[str], policy: ChannelPolicy | None = None, **kwargs: object) -> list[object]:
+def _verdicts(
+    texts: list[str], policy: ChannelPolicy | None = None, encoder_budget_s: float = math.inf
+) -> list[object]:
     scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=_cascade())
     book = PolicyBook(default=policy or ChannelPolicy())
     records = [kinesis_record(message(text=t)) for t in texts]
-    out = moderate(records, Champion("m", "1", scorer), book, NOW, encoder=WordEncoder(), **kwargs)  # type: ignore[arg-type]
+    options = ModerationOptions(encoder_budget_s=encoder_budget_s)
+    out = moderate(records, Champion("m", "1", scorer), book, NOW, options, encoder=WordEncoder())
     return [m.verdict for m in out.moderated]
 
 
@@ -228,8 +232,8 @@ def _mixed_batch(raiders: list[tuple[str, str]], others: list[tuple[str, str]]) 
         Champion("m", "1", scorer),
         PolicyBook(default=ChannelPolicy()),
         NOW,
+        ModerationOptions(encoder_budget_s=0.1),
         encoder=WordEncoder(clock=clock),
-        encoder_budget_s=0.1,
         clock=lambda: clock[0],
     )
     return [m.verdict for m in out.moderated]

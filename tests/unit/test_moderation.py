@@ -14,7 +14,7 @@ from contracts.lambda_event import EventError, KinesisRecord, read_event
 from contracts.policy import ChannelPolicy, PolicyBook, Thresholds
 from contracts.verdict import Action
 from stream_consumer.consumer import Consumer
-from stream_consumer.moderation import Champion, NoModelError, action_for, moderate, parse
+from stream_consumer.moderation import Champion, ModerationOptions, NoModelError, action_for, moderate, parse
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
 from stream_consumer.settings import ConsumerSettings
@@ -173,7 +173,7 @@ def test_no_model_fails_the_batch_or_sends_everything_to_review(kinesis_record: 
     records = [kinesis_record(message("hello"))]
     with pytest.raises(NoModelError):
         moderate(records, None, PolicyBook(), NOW)
-    out = moderate(records, None, PolicyBook(), NOW, without_model="review")
+    out = moderate(records, None, PolicyBook(), NOW, ModerationOptions(without_model="review"))
     assert out.moderated[0].verdict.action is Action.REVIEW
     assert out.moderated[0].verdict.model_version == "none"
 
