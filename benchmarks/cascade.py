@@ -11,7 +11,6 @@ model; and the cold start with the encoder.
 """
 
 import json
-import os
 import sys
 import tempfile
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import machine, run_pinned, write_named
+from runtime.telemetry import quiet
 
 LATEST = "cascade-latest.json"
 SHARES = (0.0, 0.05, 0.1, 0.2, 0.4, 1.0)
@@ -61,7 +61,7 @@ def mix_texts(data_dir: Path) -> list[str]:
 
 
 def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[str, Any]:
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    quiet()
     from prefect import flow  # noqa: PLC0415
     from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415
 

@@ -10,7 +10,6 @@ python -m benchmarks.categories [--data-dir DIR]   # → benchmarks/results/cate
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from benchmarks.common import machine, run_pinned, write_named
+from runtime.telemetry import quiet
 
 if TYPE_CHECKING:
     from training.evaluate import EvalReport
@@ -33,7 +33,7 @@ def train(data_dir: Path, model_path: Path) -> dict[str, Any]:
     """The steps of `train_flow` up to registration — load and split every labelled set, fit every head,
     evaluate, run the behaviour checks and the bias metrics — in a flow of their own (nothing is
     registered or promoted); their results, and the exported model at `model_path`."""
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    quiet()
     from prefect import flow  # noqa: PLC0415
     from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415
 

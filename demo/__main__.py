@@ -13,7 +13,7 @@ from demo.story import Story, run_story
 from demo.supervisor import DemoError, stop_on_signal
 from demo.view import summary_tables
 from infra.localstack import LocalStackError
-from infra.telemetry import quiet
+from runtime.telemetry import quiet
 
 
 def _down(settings: DemoSettings) -> int:

@@ -15,6 +15,7 @@ from pathlib import Path
 from demo.settings import DemoSettings
 from infra.localstack import read_pid, stop_pid, write_pid
 from runtime.retry import PollTimeoutError, poll_until
+from runtime.telemetry import QUIET
 
 BIN = Path(sys.executable).parent
 
@@ -146,7 +147,7 @@ def prefect_service(state_dir: Path, port: int) -> Service:
         "/api/health",
         "true",
         state_dir,
-        env={"PREFECT_HOME": str(state_dir.parent / "prefect"), "PREFECT_SERVER_ANALYTICS_ENABLED": "false"},
+        env={"PREFECT_HOME": str(state_dir.parent / "prefect"), **QUIET},
         ui_path="/runs",
         port_setting="DEMO_PREFECT_PORT",
     )

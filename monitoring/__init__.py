@@ -1,5 +1,5 @@
 """Drift monitoring of the archive, alerts, and retraining on drift."""
 
-from infra.telemetry import quiet
+from runtime.telemetry import quiet
 
 quiet()

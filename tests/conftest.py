@@ -13,10 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, MotoServer, free_port, is_ready
-from infra.telemetry import quiet
 from runtime import aws
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import Stack
+from runtime.telemetry import quiet
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import unique_stack
 from training.data import load_rscience, split

@@ -1,5 +1,5 @@
 """Training, evaluation and the model registry."""
 
-from infra.telemetry import quiet
+from runtime.telemetry import quiet
 
 quiet()

@@ -19,6 +19,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from contracts.storage import SCORER_FILE
 from runtime.paths import PROJECT_ROOT
+from runtime.telemetry import QUIET
 from training import registry
 from training.data import load_rscience
 from training.features import TEXT_COLUMN
@@ -41,8 +42,7 @@ class Registered:
 
     @property
     def env(self) -> dict[str, str]:
-        quiet = {"MLFLOW_DISABLE_TELEMETRY": "true", "DO_NOT_TRACK": "true"}
-        return {**os.environ, **quiet, "MLFLOW_TRACKING_URI": self.tracking_uri}
+        return {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": self.tracking_uri}
 
 
 @pytest.fixture(scope="module")
