@@ -63,7 +63,7 @@ from training.embeddings import EmbeddingCache
 from training.evaluate import EvalReport, auc_difference_interval, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_bias_plot, save_plots
-from training.promotion import PromotionDecision, PromotionPolicy, decide
+from training.promotion import PromotionDecision, decide
 from training.serving import category_scores
 from training.settings import TrainingSettings
 from training.train import CategoryParams, ModelParams, TrainedCategories, fit_categories
@@ -749,7 +749,7 @@ def train_flow(
         behaviour_failures=checks.failures,
         evasion_failures=evasions.failures(evasion_floors(settings)),
         bias_failures=bias_failures(settings, biases, incumbent.biases if champion_version else None),
-        policy=PromotionPolicy(min_gain=settings.min_gain, max_loss=settings.max_loss),
+        policy=settings.promotion_policy,
         sizes={n: (r.n, r.positives) for n, r in reports.items()},
         differences=incumbent.differences,
     )

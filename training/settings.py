@@ -10,6 +10,9 @@ from runtime.paths import PROJECT_ROOT, STATE_DIR
 from runtime.settings import STACK as _STACK
 from runtime.settings import DeployableSettings
 from training.corpora import Source
+from training.promotion import PromotionPolicy
+
+_PROMOTION = PromotionPolicy()
 
 
 class TrainingSettings(DeployableSettings):
@@ -37,8 +40,10 @@ class TrainingSettings(DeployableSettings):
     seed: int = 42
     validation_share: float = 0.15
     test_share: float = 0.15
-    min_gain: float = 0.002
-    max_loss: float = 0.01
+    # Promotion's gain and loss margins: PromotionPolicy's defaults (their one home), overridable here.
+    min_gain: float = Field(default=_PROMOTION.min_gain, ge=0.0)
+    max_loss: float = Field(default=_PROMOTION.max_loss, ge=0.0)
+    min_guard_class: int = Field(default=_PROMOTION.min_guard_class, ge=0)
     reference_size: int = 2_000
     models_bucket: str = _STACK.models_bucket.name
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
@@ -98,3 +103,10 @@ class TrainingSettings(DeployableSettings):
     @property
     def artifact_location(self) -> str:
         return (self.state_dir / "mlartifacts").as_uri()
+
+    @property
+    def promotion_policy(self) -> PromotionPolicy:
+        """The margins a challenger must clear to be promoted."""
+        return PromotionPolicy(
+            min_gain=self.min_gain, max_loss=self.max_loss, min_guard_class=self.min_guard_class
+        )
