@@ -56,22 +56,22 @@ class TrainingSettings(DeployableSettings):
     # The evasion suite's promotion floors, on held-out tweets (see training/adversarial.py): every
     # obfuscation family must keep this share of toxic messages flagged and removed, and raise the
     # benign flag rate by at most this much. The benchmark reports the measured table against the goals
-    # (95% / 90% / +2 points). The r/science model reads whole comments and weighs their length (its
-    # community's standard), so 50 appended neutral words keep only ~74% of its removals flagged: the
-    # default floor is set under that; a model of insults reading short windows clears the goals.
+    # (95% / 90% / +2 points). The floors sit under the goals because a model of a community's own
+    # removals (r/science's) weighs a comment's length, so appended neutral words dilute it: guards
+    # against regressions; what each model keeps is in its evasion report and the bench results.
     evasion_floor_flagged: float = 0.6
     evasion_floor_removed: float = 0.0
     evasion_max_false_flag_increase: float = 0.05
     evasion_messages: int = 1_000  # toxic and benign held-out tweets the suite runs on, each
     # Padding (training/behaviour.py): of a default-acting category's messages at or above review, the
     # share that must stay there with fifty-odd neutral words before or after them. The goal is 90%;
-    # the linear heads keep ~96% of toxicity's, ~86% of spam's and only ~55% of hate's (short hateful
-    # messages lose weight in a window they share with small talk; the fixed row norm that keeps ~70%
-    # costs the hate head its identity-bias floor), so the promotion floor sits under that, guarding
-    # against regressions, and the model card and the benchmark report the measured share.
+    # the heads keep less for hate than for toxicity and spam (short hateful messages lose weight in a
+    # window they share with small talk), so the promotion floor sits under the goal, guarding against
+    # regressions; the model card and the categories benchmark report each head's measured share.
     padding_floor_kept: float = Field(default=0.45, ge=0, le=1)
     # Of the messages below review, the share the padding may raise to it: the goal is at most 5%; the
-    # toxicity head measures 2–6% depending on the sets it learns from (5.6% without Davidson's tweets).
+    # toxicity head's share moves with the sets it learns from, so the ceiling sits above the goal (each
+    # version's behaviour report records its share).
     padding_max_raised: float = Field(default=0.08, ge=0, le=1)
     # Identity bias (training/bias.py): the toxicity head's Jigsaw final score on the templated identity
     # set must reach this floor, and a challenger whose score falls below the champion's lower confidence
@@ -84,8 +84,8 @@ class TrainingSettings(DeployableSettings):
     # makes, and the promotion's reasons record it.
     bias_max_decline: float = Field(default=0.0, ge=0.0, le=0.1)
     # The cascade (training/cascade.py): encoder heads over the fast model, whose uncertain bands hold
-    # this share of the validation texts together (the benchmark's curve: 5% keeps the handler above
-    # 2,000 msg/s on one core); embeddings cached under the state directory. The fast model knows a
+    # this share of the validation texts together (its cost in handler throughput: the cascade benchmark's
+    # curve, `cascade-latest.json`); embeddings cached under the state directory. The fast model knows a
     # language with at least `min_language_texts` training texts; any other goes to the encoder.
     cascade: bool = True
     escalation_share: float = Field(default=0.05, ge=0, le=1)
