@@ -6,6 +6,7 @@ The only Prefect code of monitoring; every step is a plain function underneath.
 
 import csv
 import json
+import logging
 import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -44,6 +45,7 @@ from monitoring.drift import (
 from monitoring.labels import LabelAudit, audit_labels, kept_decisions
 from monitoring.settings import MonitoringSettings
 from runtime import aws
+from runtime.logs import run_event
 from stream_consumer.champion import load_model
 from stream_consumer.language import identify
 from stream_consumer.normalize import normal_form, normalize
@@ -222,8 +224,14 @@ def check_window(
     )
     report_uri = _publish_report(settings, now, result, snapshot, manifest)
     skipped = dict(archive.skipped) | {f"feedback_{k}": v for k, v in feedback.skipped.items()}
-    get_run_logger().info(
-        "window of %d: drifted=%s (%s)", len(current), result.drifted, "; ".join(result.reasons)
+    run_event(
+        get_run_logger(),
+        {
+            "event": "window_checked",
+            "window": len(current),
+            "drifted": result.drifted,
+            "reasons": result.reasons,
+        },
     )
     return WindowCheck(result, manifest, report_uri, skipped, state)
 
@@ -344,17 +352,20 @@ def _record_audit(settings: MonitoringSettings, audit: LabelAudit, notifier: Not
     key = f"{settings.reports_prefix}labels/{datetime.now(UTC):%Y%m%dT%H%M%S%f}.json"
     s3.put_object(Bucket=settings.archive_bucket, Key=key, Body=audit.model_dump_json(indent=2).encode())
     logger = get_run_logger()
-    logger.info(
-        "label guard: %d decisions (%d new), %d held out; audit at s3://%s/%s",
-        audit.decisions,
-        audit.new,
-        len(audit.held_out),
-        settings.archive_bucket,
-        key,
+    audit_uri = f"s3://{settings.archive_bucket}/{key}"
+    run_event(
+        logger,
+        {
+            "event": "label_guard",
+            "decisions": audit.decisions,
+            "new": audit.new,
+            "held_out": len(audit.held_out),
+            "audit": audit_uri,
+        },
     )
     for line in audit.alerts:
-        logger.warning("label guard: %s", line)
-        notifier.send(AlertKind.LABELS_HELD_OUT, line, audit=f"s3://{settings.archive_bucket}/{key}")
+        run_event(logger, {"event": "label_guard_alert", "alert": line, "audit": audit_uri}, logging.WARNING)
+        notifier.send(AlertKind.LABELS_HELD_OUT, line, audit=audit_uri)
 
 
 def _check_dead_letters(settings: MonitoringSettings, notifier: Notifier, window: int) -> None:

@@ -26,6 +26,7 @@ from pydantic import BaseModel
 from contracts.categories import DEFAULT_ACTING, Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS, ChannelPolicy
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ReferenceRow, gzip_lines
+from runtime.logs import run_event
 from runtime.paths import PROJECT_ROOT
 from stream_consumer import encoder
 from stream_consumer.scorer import CategoryModel
@@ -168,13 +169,16 @@ def load_and_split(
     for name, items, category in extra:
         examples += labelled_examples(name, items, category)
     splits = split_examples(examples, settings.seed, settings.validation_share, settings.test_share)
-    get_run_logger().info(
-        "%d examples: train %d, validation %d, test %d (dropped %s)",
-        len(examples),
-        len(splits.train),
-        len(splits.validation),
-        len(splits.test),
-        splits.dropped,
+    run_event(
+        get_run_logger(),
+        {
+            "event": "splits",
+            "examples": len(examples),
+            "train": len(splits.train),
+            "validation": len(splits.validation),
+            "test": len(splits.test),
+            "dropped": splits.dropped,
+        },
     )
     return Datasets(splits=splits, extra=[name for name, _, _ in extra])
 
@@ -186,8 +190,14 @@ def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams
     model = fit_categories(data.splits, params, settings.categories)
     logger = get_run_logger()
     for category, c in model.chosen_c.items():
-        logger.info(
-            "%s: chose C=%s (validation ROC-AUC by C: %s)", category, c, model.validation_auc_by_c[category]
+        run_event(
+            logger,
+            {
+                "event": "head_fit",
+                "category": category,
+                "c": c,
+                "validation_auc_by_c": model.validation_auc_by_c[category],
+            },
         )
     if not settings.cascade:
         return model
@@ -196,7 +206,7 @@ def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams
 
     def embed(texts: Sequence[str]) -> NDArray[np.float32]:
         def progress(done: int, total: int) -> None:
-            logger.info("embedding texts the cache does not hold: %d of %d", done, total)
+            run_event(logger, {"event": "embedding", "done": done, "total": total})
 
         return cache.embed(texts, progress)
 
@@ -209,15 +219,18 @@ def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams
         min_language_texts=settings.min_language_texts,
     )
     for name, aucs in fit.validation_auc.items():
-        logger.info(
-            "%s cascade: C=%s, band %s escalates %.1f%% of validation; validation ROC-AUC %s",
-            name,
-            fit.chosen_c[name],
-            fit.cascade.heads[name].band,
-            100 * fit.escalated_share[name],
-            {k: round(v, 4) for k, v in aucs.items()},
+        run_event(
+            logger,
+            {
+                "event": "cascade_fit",
+                "category": name,
+                "c": fit.chosen_c[name],
+                "band": fit.cascade.heads[name].band,
+                "escalated_share": round(fit.escalated_share[name], 4),
+                "validation_auc": {k: round(v, 4) for k, v in aucs.items()},
+            },
         )
-    logger.info("the fast model knows %s", ", ".join(fit.cascade.languages) or "no language")
+    run_event(logger, {"event": "fast_model_languages", "languages": list(fit.cascade.languages)})
     return replace(model, model=replace(model.model, cascade=fit.cascade), cascade=fit)
 
 
@@ -315,8 +328,9 @@ def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) ->
         families,
         foreign_families=None if harm else {},
     )
-    get_run_logger().info(
-        "evasion suite on %s: %d toxic removed in clean form, %d benign", head, len(toxic), len(benign)
+    run_event(
+        get_run_logger(),
+        {"event": "evasion_suite", "head": head, "toxic_removed_clean": len(toxic), "benign": len(benign)},
     )
     return report
 
@@ -617,7 +631,15 @@ def register_challenger(
                 **{f"test_roc_auc.{n}": f"{r.roc_auc:.4f}" for n, r in reports.items()},
             },
         )
-    get_run_logger().info("registered %s version %s as challenger", settings.model_name, version.version)
+    run_event(
+        get_run_logger(),
+        {
+            "event": "registered",
+            "model": settings.model_name,
+            "version": version.version,
+            "alias": "challenger",
+        },
+    )
     return run.info.run_id, str(version.version)
 
 
@@ -685,11 +707,15 @@ def promote(
     }.items():
         client.set_model_version_tag(settings.model_name, version, key, value)
     if not decision.promote:
-        logger.info("champion %s kept: %s", champion_version, "; ".join(decision.reasons))
+        run_event(
+            logger, {"event": "champion_kept", "champion": champion_version, "reasons": decision.reasons}
+        )
         return None
     who = f"train_flow:{trigger} by {getpass.getuser()}@{socket.gethostname()}"
     moved = registry.move_champion(settings, client, version, champion_version, who)
-    logger.info("promoted version %s to champion (was %s, token %s)", version, moved.replaced, moved.token)
+    run_event(
+        logger, {"event": "promoted", "version": version, "replaced": moved.replaced, "token": moved.token}
+    )
     return moved.manifest_uri
 
 

@@ -1,6 +1,8 @@
 """The runtime's one vocabulary: AWS errors translated once, one backoff, one poll-until, and an image
 that copies exactly what the handler imports."""
 
+import json
+import logging
 import os
 import re
 import subprocess
@@ -22,6 +24,7 @@ from runtime.errors import (
     aws_errors,
     translate,
 )
+from runtime.logs import run_event
 from runtime.paths import PROJECT_ROOT
 from runtime.retry import PollTimeoutError, backoff_delay, poll_until, resend
 from runtime.settings import STACK
@@ -176,3 +179,16 @@ def _from_env[T](cls: type[T], env: dict[str, str]) -> T:
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_a_flows_event_reaches_the_run_logger_as_one_json_object(caplog: pytest.LogCaptureFixture) -> None:
+    logger = logging.getLogger("flow-run")
+    with caplog.at_level(logging.INFO, logger="flow-run"):
+        run_event(logger, {"event": "promoted", "version": "3", "reasons": ["gain 0.004"]})
+        run_event(logger, {"event": "label_guard_alert", "alert": "m3 held out"}, logging.WARNING)
+    first, second = caplog.records
+    assert json.loads(first.getMessage()) == {"event": "promoted", "version": "3", "reasons": ["gain 0.004"]}
+    assert (second.levelno, json.loads(second.getMessage())["event"]) == (
+        logging.WARNING,
+        "label_guard_alert",
+    )
