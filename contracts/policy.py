@@ -115,13 +115,15 @@ class ReviewPolicy(BaseModel):
     """How a channel's messages reach its moderators (`review`): whether its automatic removals wait
     for a human's confirmation in the queue (they are hidden meanwhile either way), and what happens
     to a queued message nobody decides within `expire_after_s` (counted: a queue people cannot keep up
-    with is the burnout this measures)."""
+    with is the burnout this measures), and how long a restriction may be appealed."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     confirm_removals: bool = False
     expire_after_s: int = Field(default=86_400, ge=60)
     on_expiry: Literal["allow", "remove"] = "allow"
+    # How long a user may appeal a restriction of their message: the DSA asks for six months at least.
+    appeal_window_days: int = Field(default=183, ge=183)
 
 
 class CategoryPolicy(BaseModel):

@@ -29,8 +29,9 @@ def archive_key(prefix: str, shard_id: str, first: str, last: str, arrived: date
 
 
 def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: str) -> str:
-    """A feedback object: named after its batch's first record, so a repeated write (a lost answer, a
-    restart) of the decisions on the same records replaces the first instead of adding a copy."""
+    """A feedback object (or the bot's statements of reasons of a batch): named after its batch's first
+    record, so a repeated write (a lost answer, a restart) on the same records replaces the first instead
+    of adding a copy."""
     return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first_sequence}.jsonl"
 
 

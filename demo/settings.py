@@ -86,6 +86,7 @@ def child_env(
             ground_truth_path=run_dir / "ground_truth.jsonl",
             bot_state_dir=run_dir / "bot",
             review_url=f"http://127.0.0.1:{settings.review_port}",
+            appeal_url=f"http://127.0.0.1:{settings.review_port}",
             moderator_credentials=settings.state_dir / "review" / "credentials.json",
             review_table=settings.review_table,
             dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING, Any
@@ -19,12 +19,15 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.chat import Label
+from contracts.policy import PolicyBook
+from contracts.statement import Restriction, StatementOfReasons, statement_for
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
 from contracts.verdict import Action, Reason, Verdict
 from producer_sim.settings import ProducerSettings
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
+from runtime.policies import PolicySource
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -38,6 +41,7 @@ class BotState:
     seen: set[UUID] = field(default_factory=set)
     counts: Counter[str] = field(default_factory=Counter)
     queue: list["QueueItem"] = field(default_factory=list)  # hidden or queued, not yet written out
+    hidden: list[Verdict] = field(default_factory=list)  # hidden by the model, statements not yet written
 
 
 def decided_on(category: str | None, truth: GroundTruth) -> tuple[str, Label]:
@@ -111,6 +115,8 @@ def act(
             continue
         done = {Action.REMOVE: "hidden", Action.REVIEW: "queued", Action.ALLOW: "allowed"}[v.action]
         state.counts[done] += 1
+        if v.action is Action.REMOVE:
+            state.hidden.append(v)
         if v.action is not Action.ALLOW and v.category:
             state.counts[f"{done}_{v.category}"] += 1
             state.queue.append(QueueItem.of(v))
@@ -139,6 +145,18 @@ def act(
         if known.label == "remove" and v.action is Action.ALLOW:
             state.counts["missed_by_model"] += 1
     return decisions
+
+
+def statements(hidden: Iterable[Verdict], book: PolicyBook, appeal_url: str) -> list[StatementOfReasons]:
+    """The statement of reasons of each message the model hid: decided by automated means alone, on
+    the channel's policy, appealable within the channel's window from the time the verdict was made
+    (a redelivered verdict makes the same statement)."""
+    out = []
+    for v in hidden:
+        _, policy = book.for_channel(v.channel_id)
+        window = timedelta(days=policy.review.appeal_window_days)
+        out.append(statement_for(v, Restriction.HIDE, v.processed_at, window, appeal_url))
+    return out
 
 
 class TruthFile:
@@ -187,6 +205,9 @@ class Bot:
         seed: int = 7,
         review_in_queue: bool = False,
         human: Callable[[list[UUID]], Mapping[UUID, Label]] | None = None,
+        statements_prefix: str = "statements/",
+        policies: Callable[[], PolicyBook] = PolicyBook,
+        appeal_url: str = "http://127.0.0.1:8090",
     ) -> None:
         self._kinesis = kinesis
         self._s3 = s3
@@ -203,6 +224,9 @@ class Bot:
         self._seed = seed
         self._review_in_queue = review_in_queue
         self._human = human  # the review app's decisions, by message id (None: no review app)
+        self._statements_prefix = statements_prefix
+        self._policies = policies
+        self._appeal_url = appeal_url
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -212,9 +236,10 @@ class Bot:
     ) -> "Bot":
         """The bot of a deployment: its streams, bucket, state and shares from `settings`; it leaves
         reviews to the review app's queue when the settings name the app."""
+        s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
         return cls(
             aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region),
-            aws.client("s3", settings.aws_endpoint_url, settings.aws_region),
+            s3,
             settings.output_stream,
             settings.archive_bucket,
             settings.feedback_prefix,
@@ -226,6 +251,9 @@ class Bot:
             settings.seed,
             review_in_queue=settings.review_url is not None,
             human=human,
+            statements_prefix=settings.statements_prefix,
+            policies=PolicySource(s3, settings.models_bucket, settings.policy_key),
+            appeal_url=settings.appeal_url,
         )
 
     def _load_seen(self) -> set[UUID]:
@@ -296,21 +324,28 @@ class Bot:
             human,
         )
         self.state.counts["unreadable_verdicts"] += unreadable
+        first = records[0]
+        arrived, sequence = first["ApproximateArrivalTimestamp"], first["SequenceNumber"]
         try:
-            if decisions:  # feedback first, then the checkpoint: a crash repeats, never loses
-                body = json_lines(decisions)
-                first = records[0]
-                key = feedback_key(
-                    self._prefix, first["ApproximateArrivalTimestamp"], shard_id, first["SequenceNumber"]
-                )
+            # feedback and statements first, then the checkpoint: a crash repeats, never loses
+            if decisions:
+                key = feedback_key(self._prefix, arrived, shard_id, sequence)
                 with aws_errors("PutObject feedback"):
-                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=body)
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(decisions))
+            if self.state.hidden:
+                made = statements(self.state.hidden, self._policies(), self._appeal_url)
+                key = feedback_key(self._statements_prefix, arrived, shard_id, sequence)
+                with aws_errors("PutObject statements"):
+                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(made))
+                self.state.counts["statements"] += len(made)
         except AwsError:
             # Undo this batch entirely; it is read again from the checkpoint.
             self.state.seen -= new_ids
             self.state.counts = counts
             self.state.queue.clear()
+            self.state.hidden.clear()
             raise
+        self.state.hidden.clear()
         self._seen_path.parent.mkdir(parents=True, exist_ok=True)
         with self._queue_path.open("a") as fh:
             fh.writelines(item.model_dump_json() + "\n" for item in self.state.queue)

@@ -14,7 +14,13 @@ class ProducerSettings(DeployableSettings):
     """Where the simulated chat servers read real messages and where they publish them."""
 
     model_config = SettingsConfigDict(env_prefix="PRODUCER_", extra="ignore", populate_by_name=True)
-    STACK_RESOURCES = ("input_stream", "output_stream", "archive_bucket", "dead_letter_queue")
+    STACK_RESOURCES = (
+        "input_stream",
+        "output_stream",
+        "archive_bucket",
+        "dead_letter_queue",
+        "models_bucket",
+    )
     data_dir: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "data",
         validation_alias=AliasChoices("DATA_DIR", "PRODUCER_DATA_DIR"),
@@ -33,6 +39,12 @@ class ProducerSettings(DeployableSettings):
     output_stream: str = _STACK.output_stream.name
     archive_bucket: str = _STACK.archive_bucket.name
     feedback_prefix: str = _STACK.archive_bucket.feedback_prefix
+    # A statement of reasons for every restriction the bot applies, with the channel's appeal window
+    # (its policy, from the models bucket) and where to appeal (the review app's address, for users).
+    statements_prefix: str = _STACK.archive_bucket.statements_prefix
+    models_bucket: str = _STACK.models_bucket.name
+    policy_key: str = _STACK.models_bucket.policy_key
+    appeal_url: str = "http://127.0.0.1:8090"
     review_decision_share: float = Field(default=1.0, ge=0, le=1)  # reviewed messages a human decides
     sample_decision_share: float = Field(default=0.05, ge=0, le=1)  # other messages sampled for QA
     moderators: int = Field(default=5, ge=1)

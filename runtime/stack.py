@@ -28,6 +28,7 @@ class ArchiveBucketSpec(_Frozen):
     archive_prefix: str
     feedback_prefix: str
     reports_prefix: str
+    statements_prefix: str  # the statements of reasons of the bot's restrictions
     expire_after_days: int = Field(ge=1)
 
 

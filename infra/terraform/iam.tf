@@ -369,7 +369,7 @@ resource "aws_iam_role_policy" "mlflow" {
 }
 
 # The moderation bot (producer_sim/bot.py): ListShards, GetShardIterator and GetRecords on the verdicts
-# stream, PutObject under the feedback prefix.
+# stream, PutObject under the feedback and statements prefixes, GetObject of the channel policies.
 resource "aws_iam_role" "bot" {
   name               = "${local.services.bot.name}-task"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
@@ -382,9 +382,17 @@ data "aws_iam_policy_document" "bot" {
     resources = [aws_kinesis_stream.verdicts.arn]
   }
   statement {
-    sid       = "WriteFeedback"
-    actions   = ["s3:PutObject"]
-    resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*"]
+    sid     = "WriteFeedbackAndStatements"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*",
+      "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.statements_prefix}*",
+    ]
+  }
+  statement {
+    sid       = "ReadPolicies"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.models.arn}/${local.stack.models_bucket.policy_key}"]
   }
   statement {
     sid       = "Encryption"

@@ -112,3 +112,9 @@ variable "review_allowed_cidr" {
   description = "The network moderators reach the review app from (the load balancer is internal)."
   type        = string
 }
+
+variable "appeal_url" {
+  description = "Where users appeal a restriction of their message (the platform's own page, which reaches the review app's appeals): named in every statement of reasons"
+  type        = string
+  default     = "https://chat.example/moderation"
+}
