@@ -27,6 +27,7 @@ from producer_sim.bot import TruthFile, decided_on, draw
 from producer_sim.settings import ProducerSettings
 from review.store import ReviewStore
 from runtime import aws
+from runtime.retry import idle_backoff
 
 
 @dataclass(frozen=True)
@@ -141,14 +142,19 @@ class QueueModerators:
         tmp.replace(self._progress)
         return made
 
-    def run(self, stop: Event, interval_s: float = 1.0) -> Counter[str]:
+    def run(self, stop: Event, interval_s: float = 1.0, idle_max_s: float = 4.0) -> Counter[str]:
+        """Pass after pass until `stop`: `interval_s` apart while there is work, backing off to
+        `idle_max_s` while passes find nothing to decide (each pass reads every channel's queue)."""
+        wait = interval_s
         while not stop.is_set():
             try:
-                self.poll()
+                made = self.poll()
             except (httpx.HTTPError, RuntimeError) as err:  # the app restarting: try again
                 self.counts[f"error_{type(err).__name__}"] += 1
                 self._sessions = []
-            stop.wait(interval_s)
+                made = 0
+            wait = interval_s if made else idle_backoff(wait, idle_max_s)
+            stop.wait(wait)
         return self.counts
 
 

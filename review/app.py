@@ -13,7 +13,7 @@ import hmac
 import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -58,6 +58,7 @@ _SECURITY_HEADERS = {
     "Cache-Control": "no-store",
 }
 VIEWS = (ItemStatus.OPEN, ItemStatus.HIDDEN, ItemStatus.DECIDED, ItemStatus.EXPIRED)
+SWEEP_EVERY = timedelta(seconds=10)  # a channel is swept of expired items at most this often
 
 
 class LoginLimiter:
@@ -203,11 +204,17 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             return sorted({*services.users().channels(), *services.policies().channels})
         return list(who.channels)
 
+    swept: dict[str, datetime] = {}  # when each channel was last swept
+
     def sweep(channels: list[str]) -> None:
-        """Expire what waited longer than its channel allows (each page load keeps the queue honest)."""
+        """Expire what waited longer than its channel allows (page loads keep the queue honest, each
+        channel swept at most every `SWEEP_EVERY`: a sweep queries the channel's open items)."""
         now = services.now()
         book = services.policies()
         for channel in channels:
+            if channel in swept and now - swept[channel] < SWEEP_EVERY:
+                continue
+            swept[channel] = now
             _, policy = book.for_channel(channel)
             cutoff = now - timedelta(seconds=policy.review.expire_after_s)
             bucket = int(cutoff.timestamp()) // 60
@@ -215,23 +222,33 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             if n:
                 log.info({"event": "review_expired", "channel": channel, "items": n})
 
-    def queue_of(who: Account, view: str, channel: str) -> tuple[ItemStatus, list[str], list[QueueStats]]:
-        """The view asked for (open unless a known one), the channels it covers (one, when asked and
-        allowed: 403 otherwise), swept of expired items, and their counts."""
+    def queue_of(who: Account, view: str, channel: str) -> tuple[ItemStatus, list[str]]:
+        """The view asked for (open unless a known one) and the channels it covers (one, when asked and
+        allowed: 403 otherwise), swept of expired items."""
         status = ItemStatus(view) if view in {v.value for v in VIEWS} else ItemStatus.OPEN
         if channel and not who.may_see(channel):
             raise HTTPException(403, "not a channel you moderate")
         channels = [channel] if channel else channels_of(who)
         sweep(channels)
-        return status, channels, [services.store.stats(c) for c in channels]
+        return status, channels
 
-    def merged(channels: list[str], status: ItemStatus, limit: int) -> list[QueueEntry]:
-        lists = [services.store.listing(c, status, limit) for c in channels]
+    def listed(
+        channels: list[str], status: ItemStatus, limit: int
+    ) -> tuple[list[QueueEntry], list[QueueStats]]:
+        """The channels' items in one state, merged in reading order (at most `limit`), and each
+        channel's counts (its oldest open item read from its listing when that is the open one)."""
+        lists = {c: services.store.listing(c, status, limit) for c in channels}
+        is_open = status is ItemStatus.OPEN
+        stats = [services.store.stats(c, lists[c] if is_open else None) for c in channels]
+        return merged(lists.values(), limit), stats
+
+    def merged(lists: Iterable[list[QueueEntry]], limit: int) -> list[QueueEntry]:
         return list(heapq.merge(*lists, key=lambda e: order_key(e.item)))[:limit]
 
     def next_open(who: Account, skip: UUID | None) -> QueueEntry | None:
         now = services.now()
-        for entry in merged(channels_of(who), ItemStatus.OPEN, services.page_size):
+        lists = [services.store.listing(c, ItemStatus.OPEN, services.page_size) for c in channels_of(who)]
+        for entry in merged(lists, services.page_size):
             free = entry.claimed_by in (None, who.username) or (entry.claim_until or now) < now
             if entry.item.message_id != skip and free:
                 return entry
@@ -296,8 +313,8 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
 
     @app.get("/queue", response_class=HTMLResponse)
     def queue_page(request: Request, who: Signed, view: str = "open", channel: str = "") -> Response:
-        status, channels, stats = queue_of(who, view, channel)
-        entries = merged(channels, status, services.page_size)
+        status, channels = queue_of(who, view, channel)
+        entries, stats = listed(channels, status, services.page_size)
         context = {
             "who": who,
             "csrf": _csrf(request),
@@ -316,8 +333,8 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
 
     @app.get("/api/queue")
     def queue_api(who: Signed, channel: str = "", view: str = "open", limit: int = 50) -> dict[str, Any]:
-        status, channels, stats = queue_of(who, view, channel)
-        entries = merged(channels, status, max(1, min(limit, 200)))
+        status, channels = queue_of(who, view, channel)
+        entries, stats = listed(channels, status, max(1, min(limit, 200)))
         return {
             "entries": [e.model_dump(mode="json") for e in entries],
             "stats": [s.model_dump(mode="json") for s in stats],

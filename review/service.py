@@ -18,7 +18,7 @@ from runtime import aws
 from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
-from runtime.retry import poll_until
+from runtime.retry import idle_backoff, poll_until
 
 log = structured_logger("review")
 
@@ -94,17 +94,23 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         settings.state_dir / "archive-read.txt",
     )
     progress = settings.state_dir / "progress.json"
+    wait = settings.follow_interval_s
     while not stop.is_set():
         started = datetime.now(UTC)
+        busy = False
         try:
             read = follower.poll()["objects"]
             now = datetime.now(UTC)
             written = flush_feedback(store, s3, settings.archive_bucket, settings.feedback_prefix, now)
+            pending = store.pending_count()
             pass_ = {"started_at": started.timestamp(), "pass_at": now.timestamp(), "objects": read}
-            _write_json(progress, pass_ | {"written": written, "pending": store.pending_count()})
+            _write_json(progress, pass_ | {"written": written, "pending": pending})
+            busy = bool(read or written or pending)
         except AwsError as err:
             log.warning({"event": "review_background_error", "operation": err.operation, "code": err.code})
-        stop.wait(settings.follow_interval_s)
+        # idle passes back off (each reads the archive's listing and queries the table)
+        wait = settings.follow_interval_s if busy else idle_backoff(wait, settings.idle_interval_max_s)
+        stop.wait(wait)
 
 
 def _write_json(path: Path, doc: dict[str, float]) -> None:

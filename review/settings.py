@@ -37,6 +37,7 @@ class ReviewSettings(DeployableSettings):
     login_window_s: float = Field(default=300.0, gt=0)  # … within this many seconds, then 429
     page_size: int = Field(default=50, ge=1, le=200)
     follow_interval_s: float = Field(default=1.0, gt=0)
+    idle_interval_max_s: float = Field(default=4.0, gt=0)  # the loop's wait after passes that found nothing
     # Where the background loop keeps what it has read of the archive, and its progress after each pass
     # (`progress.json`: when, objects read, decisions whose feedback is pending) for whoever waits on it.
     state_dir: Path = Path(".review")

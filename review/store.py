@@ -273,13 +273,15 @@ class ReviewStore:
             )
         return [_entry(r) for r in raw["Items"]]
 
-    def stats(self, channel_id: str) -> QueueStats:
+    def stats(self, channel_id: str, open_listing: list[QueueEntry] | None = None) -> QueueStats:
+        """The channel's counters and its oldest open item: the first of `open_listing` (the channel's
+        open items in reading order, when the caller has read them), else queried."""
         with aws_errors("GetItem stats"):
             raw = self._db.get_item(TableName=self.table, Key={"pk": _s(f"stats#{channel_id}")}).get(
                 "Item", {}
             )
         counts = {name: int(raw[name]["N"]) if name in raw else 0 for name in _COUNTERS}
-        first = self.listing(channel_id, ItemStatus.OPEN, 1)
+        first = open_listing if open_listing is not None else self.listing(channel_id, ItemStatus.OPEN, 1)
         return QueueStats(
             channel_id=channel_id,
             oldest_enqueued_at=first[0].item.enqueued_at if first else None,

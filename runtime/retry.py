@@ -49,6 +49,12 @@ def resend[T](
     return pending
 
 
+def idle_backoff(wait: float, cap: float) -> float:
+    """A polling loop's next wait after a pass that found nothing: twice the last one, at most `cap`
+    (a pass that finds work goes back to the loop's own interval)."""
+    return min(cap, wait * 2)
+
+
 class PollTimeoutError(TimeoutError):
     """A condition was not met in time."""
 

@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +109,16 @@ def test_a_server_that_never_answers_fails_its_wait_in_time(tmp_path: Path) -> N
         service.wait(None, timeout=0.1)
 
 
+@pytest.fixture
+def ctrl_c_interrupts() -> Iterator[None]:
+    """Ctrl-C raising KeyboardInterrupt, as in the demo's own process (a test worker's handler may have
+    been changed by whatever ran in it before), restored afterwards."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+@pytest.mark.usefixtures("ctrl_c_interrupts")
 def test_a_ctrl_c_while_a_child_starts_lands_once_it_is_registered(tmp_path: Path) -> None:
     # GIVEN a Ctrl-C pressed while the supervisor is between creating a child's log and starting it
     processes = Supervisor(tmp_path, [], InfraSettings(), step_timeout_s=60)

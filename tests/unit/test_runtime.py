@@ -26,7 +26,7 @@ from runtime.errors import (
 )
 from runtime.logs import run_event
 from runtime.paths import PROJECT_ROOT
-from runtime.retry import PollTimeoutError, backoff_delay, poll_until, resend
+from runtime.retry import PollTimeoutError, backoff_delay, idle_backoff, poll_until, resend
 from runtime.settings import STACK
 from stream_consumer.settings import ConsumerSettings
 from tests.builders import client_error
@@ -114,6 +114,13 @@ def test_resend_raises_an_error_retrying_cannot_fix_at_once() -> None:
             resend(send, [1, 2], 5, sleep=waits.append)
         assert len(send.calls) == 2  # not a third
         assert len(waits) == 1
+
+
+def test_an_idle_loop_backs_off_to_its_cap() -> None:
+    waits = [1.0]
+    for _ in range(4):
+        waits.append(idle_backoff(waits[-1], 4.0))
+    assert waits == [1.0, 2.0, 4.0, 4.0, 4.0]
 
 
 def test_poll_until_returns_the_first_truthy_answer_or_times_out() -> None:
