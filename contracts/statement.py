@@ -9,6 +9,7 @@ for the public database names none of the message's text, only scores, threshold
 """
 
 import hashlib
+import unicodedata
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -92,8 +93,10 @@ class StatementOfReasons(BaseModel):
         record: dict[str, object] = {
             "decision_visibility": [DSA_VISIBILITY[self.restriction]],
             "decision_ground": "DECISION_GROUND_INCOMPATIBLE_CONTENT",
-            "incompatible_content_ground": self.ground,
-            "incompatible_content_explanation": f"The message broke the channel's policy on {self.category}.",
+            "incompatible_content_ground": _public(self.ground, 500),
+            "incompatible_content_explanation": _public(
+                f"The message broke the channel's policy on {self.category}.", 2000
+            ),
             "incompatible_content_illegal": "No",
             "category": dsa_category,
             "category_specification": [keyword],
@@ -108,7 +111,9 @@ class StatementOfReasons(BaseModel):
             "puid": self.statement_id,
         }
         if keyword == "KEYWORD_OTHER":
-            record["category_specification_other"] = DSA_OTHER_SPECIFICATION.get(self.category, self.category)
+            record["category_specification_other"] = _public(
+                DSA_OTHER_SPECIFICATION.get(self.category, self.category), 500
+            )
         if self.language and self.language.upper() in DSA_LANGUAGES:
             record["content_language"] = self.language.upper()
         return record
@@ -121,7 +126,15 @@ class StatementOfReasons(BaseModel):
         parts += [f for f in self.facts if f.startswith(("score ", "signal "))]
         if spans:
             parts.append(f"Flagged parts of the message: {spans}.")
-        return " ".join(parts)[:5000]
+        return _public(" ".join(parts), 5000)
+
+
+def _public(text: str, limit: int) -> str:
+    """Free text for the public database: no control or format characters (a direction override in a
+    channel's name would reorder what readers see), within the field's length limit (many channel
+    rules firing at once make a long ground)."""
+    plain = "".join(c for c in text if unicodedata.category(c) not in {"Cc", "Cf"})
+    return plain if len(plain) <= limit else plain[: limit - 1] + "…"
 
 
 def statement_id(message_id: UUID, restriction: Restriction, decided_by: str) -> str:

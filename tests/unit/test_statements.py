@@ -130,9 +130,15 @@ def _examples() -> list[StatementOfReasons]:
     spam = _scored("spam", 0.99, "followers", (4, 13), Action.REMOVE)
     ruled = verdict(Action.REMOVE).model_copy(update={"reasons": ["rule:block:slur"], "category": None})
     reviewed = _scored("toxicity", 0.7, "idiot", (9, 14), Action.REVIEW)
+    # a channel named with a direction override and 40 block terms firing at once (its ground is long)
+    many = [f"rule:block:{'x' * 30}{i}" for i in range(40)]
+    spoofed = verdict(Action.REMOVE, channel="\u202eevil\u200b" + "c" * 100).model_copy(
+        update={"reasons": many, "category": None, "policy": "\u202eevil\u200b" + "c" * 100}
+    )
     return [
         *(statement_for(v, Restriction.HIDE, NOW, WINDOW, APPEALS) for v in (toxic, hateful, spam, ruled)),
         statement_for(_hide_by_raid(), Restriction.HIDE, NOW, WINDOW, APPEALS),
+        statement_for(spoofed, Restriction.HIDE, NOW, WINDOW, APPEALS),
         statement_for(reviewed, Restriction.REMOVE, NOW, WINDOW, APPEALS, moderator="moderator-3"),
     ]
 
@@ -153,6 +159,7 @@ def test_every_export_holds_to_the_transparency_databases_vocabulary(statement: 
         elif name in FREE_TEXT:
             assert isinstance(value, str)
             assert 0 < len(value) <= FREE_TEXT[name], name
+            assert not any(c in value for c in "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200b")
         elif name in DATES:
             assert isinstance(value, str)
             assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", value), (name, value)
