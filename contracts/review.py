@@ -1,5 +1,6 @@
 """The moderators' review queue: what an item holds (`ReviewItem`, kept in the review table), the state a
-moderator moves it through (`ItemStatus`), and what the review app's JSON API takes and gives.
+moderator moves it through (`ItemStatus`), and what the review app's JSON API takes and gives; a user's
+appeal of a restriction (`AppealRequest`) and its outcome (`AppealOutcome`, the statement the user gets).
 
 An item is written once per message id (a redelivered or re-scored verdict never makes a second one)
 from the archive line that carries both the message and its verdict: the text is there because a
@@ -20,16 +21,18 @@ REVIEW_ITEM_SCHEMA_VERSION = 1
 
 class ItemStatus(StrEnum):
     """Where an item is: waiting for a moderator (`open`), removed by the system and shown to moderators
-    who may reverse it (`hidden`), decided by a moderator (`decided`), or given the channel's expiry
-    action because nobody decided in time (`expired`)."""
+    who may reverse it (`hidden`), decided by a moderator (`decided`), given the channel's expiry
+    action because nobody decided in time (`expired`), or a restriction its user appealed, waiting for
+    a moderator other than the one who decided it (`appealed`)."""
 
     OPEN = "open"
     HIDDEN = "hidden"
     DECIDED = "decided"
     EXPIRED = "expired"
+    APPEALED = "appealed"
 
 
-DECIDABLE = frozenset({ItemStatus.OPEN, ItemStatus.HIDDEN})
+DECIDABLE = frozenset({ItemStatus.OPEN, ItemStatus.HIDDEN, ItemStatus.APPEALED})
 
 
 class ReviewItem(BaseModel):
@@ -76,6 +79,60 @@ class QueueEntry(BaseModel):
     decided_at: datetime | None = None
     label: Label | None = None
     decided_category: str | None = None
+    # An appeal: when the user made it, their words, and the restriction they appealed — who decided it
+    # (a moderator's name, or `model:<version>` for a removal by the model alone) and on which category.
+    appealed_at: datetime | None = None
+    appeal_reason: str | None = None
+    original_by: str | None = None
+    original_category: str | None = None
+
+
+MODEL_DECIDER = "model:"  # the prefix of `original_by` when the model alone removed the message
+APPEAL_REASON_CHARS = 2_000
+
+
+class AppealRequest(BaseModel):
+    """A user's appeal of a restriction of their message, as the platform files it for them (the
+    platform has signed the user in; the review app checks the message is theirs)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    user_id: str = Field(min_length=1, max_length=128)
+    reason: str = Field(default="", max_length=APPEAL_REASON_CHARS)
+
+
+class AppealResult(StrEnum):
+    RESTORED = "restored"  # the restriction was wrong: the message is shown again
+    CONFIRMED = "confirmed"  # the restriction stands
+
+
+class AppealOutcome(BaseModel):
+    """The outcome of an appeal, for the user (their statement of it) and for the bot, which restores
+    a message whose restriction was overturned. Ids only: no words of the message or the appeal."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    message_id: UUID
+    channel_id: str
+    user_id: str
+    result: AppealResult
+    category: str  # what the appeal was decided on
+    appealed_at: AwareDatetime
+    decided_at: AwareDatetime
+    decided_by: str  # the moderator who decided the appeal: never the one who made the restriction
+    original_by: str  # who made the restriction: a moderator, or `model:<version>`
+    # A person decided the appeal, whoever made the restriction (DSA Art. 20(6): not solely automated).
+    automated_decision: str = "NOT_AUTOMATED"
+
+    @property
+    def explanation(self) -> str:
+        if self.result is AppealResult.RESTORED:
+            return f"Your appeal was upheld on {self.decided_at:%Y-%m-%d}: the message is shown again."
+        return (
+            f"Your appeal was reviewed by a moderator on {self.decided_at:%Y-%m-%d}; the restriction "
+            f"({self.category}) stands."
+        )
 
 
 class QueueStats(BaseModel):
@@ -89,3 +146,4 @@ class QueueStats(BaseModel):
     decided: int
     expired: int
     hidden: int
+    appealed: int = 0

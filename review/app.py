@@ -6,6 +6,10 @@ carries the session's CSRF token (a form field, or `X-CSRF-Token` for the JSON A
 moderators use: the same endpoints as the page). A moderator reaches only the channels of their account
 (403 elsewhere). Opening an item claims it for a lease; a decision needs the running claim, so two
 moderators never decide one item.
+
+Users appeal a restriction of their message at `POST /appeals/<message id>` (the address their
+statement of reasons gives): the platform files it for its signed-in user with the app's appeal token.
+The item then waits as `appealed`, for a moderator other than the one who made the restriction.
 """
 
 import heapq
@@ -28,17 +32,21 @@ from pydantic import ValidationError
 from starlette.middleware.sessions import SessionMiddleware
 
 from contracts.policy import PolicyBook
-from contracts.review import DECIDABLE, DecisionRequest, ItemStatus, QueueEntry, QueueStats
+from contracts.review import DECIDABLE, AppealRequest, DecisionRequest, ItemStatus, QueueEntry, QueueStats
 from review.core import (
+    AppealRefusal,
+    appeal_refusal,
+    appeal_result,
     bidi_controls,
     decided_category,
     item_spans,
+    may_decide_appeal,
     opened,
     order_key,
     previous_in_trail,
     segments,
 )
-from review.store import ClaimLostError, ReviewStore
+from review.store import AppealConflictError, ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
 from runtime.errors import AwsError
 from runtime.logs import structured_logger
@@ -57,7 +65,7 @@ _SECURITY_HEADERS = {
     "X-Frame-Options": "DENY",
     "Cache-Control": "no-store",
 }
-VIEWS = (ItemStatus.OPEN, ItemStatus.HIDDEN, ItemStatus.DECIDED, ItemStatus.EXPIRED)
+VIEWS = (ItemStatus.OPEN, ItemStatus.APPEALED, ItemStatus.HIDDEN, ItemStatus.DECIDED, ItemStatus.EXPIRED)
 SWEEP_EVERY = timedelta(seconds=10)  # a channel is swept of expired items at most this often
 
 
@@ -104,6 +112,7 @@ class Services:
         page_size: int,
         limiter: LoginLimiter,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        appeal_token: str = "",
     ) -> None:
         self.store = store
         self.users = users
@@ -113,6 +122,7 @@ class Services:
         self.page_size = page_size
         self.limiter = limiter
         self.now = now
+        self.appeal_token = appeal_token  # empty: appeals are not taken
 
 
 def _csrf(request: Request) -> str:
@@ -363,7 +373,11 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
                 entry = services.store.claim(message_id, who.username, services.now(), services.claim_lease)
             except ClaimLostError:
                 entry = entry_for(message_id, who)
-                claim_error = f"{entry.claimed_by or 'another moderator'} is deciding this message."
+                claim_error = (
+                    f"{entry.claimed_by or 'another moderator'} is deciding this message."
+                    if may_decide_appeal(entry, who.username)
+                    else "You made the decision this appeal contests: another moderator decides it."
+                )
         item = entry.item
         request.session["trail"] = opened(request.session.get("trail", []), message_id)
         stats = services.store.stats(item.channel_id)
@@ -420,7 +434,9 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         except ValidationError:
             raise HTTPException(422, "label must be allow or remove") from None
         entry = entry_for(message_id, who)
-        category = decided_category(entry.item, wanted.category)
+        if not may_decide_appeal(entry, who.username):
+            raise HTTPException(403, "you made the decision this appeal contests")
+        category = decided_category(entry.item, wanted.category or entry.original_category or "")
         if category is None:
             raise HTTPException(422, "the message was not scored for that category")
         try:
@@ -454,7 +470,65 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         log.info({"event": "review_undone", "user": who.username, "channel": entry.item.channel_id})
         return RedirectResponse(f"/items/{message_id}", status_code=303)
 
+    # --- appeals -------------------------------------------------------------------------------
+
+    @app.post("/appeals/{message_id}")
+    async def appeal(request: Request, message_id: UUID) -> Response:
+        """A user's appeal of the restriction of their message, filed by the platform with the appeal
+        token: 201 when recorded, 200 with the standing appeal when made before (idempotent), 404 when
+        the message is not the user's restriction to appeal, 409 when it is under none, 410 after the
+        channel's appeal window."""
+        sent = request.headers.get("authorization", "").encode()
+        token = services.appeal_token
+        if not token or not hmac.compare_digest(sent, f"Bearer {token}".encode()):
+            raise HTTPException(401, "the platform's appeal token is required")
+        try:
+            wanted = AppealRequest.model_validate(await request.json())
+        except ValueError:  # not JSON, or not an appeal (ValidationError is a ValueError)
+            raise HTTPException(422, "an appeal names the user_id and may give a reason") from None
+        entry = services.store.get(message_id)
+        if entry is None:
+            raise HTTPException(404, "no restricted message of this user")
+        _, policy = services.policies().for_channel(entry.item.channel_id)
+        window = timedelta(days=policy.review.appeal_window_days)
+        refusal, restriction = appeal_refusal(entry, wanted.user_id, services.now(), window)
+        if refusal is AppealRefusal.NOT_YOURS:
+            raise HTTPException(404, "no restricted message of this user")
+        if refusal is AppealRefusal.ALREADY:
+            return JSONResponse(_appeal_view(entry), status_code=200)
+        if refusal is AppealRefusal.NOT_RESTRICTED:
+            raise HTTPException(409, "the message is under no restriction")
+        if refusal is AppealRefusal.TOO_LATE or restriction is None:
+            raise HTTPException(410, "the appeal window has passed")
+        try:
+            made, fresh = services.store.appeal(entry, restriction, wanted.reason, services.now())
+        except AppealConflictError:
+            raise HTTPException(
+                409, "the decision is not final yet (inside its undo window); try again shortly"
+            ) from None
+        fresh = (
+            made.appealed_at is not None and entry.appealed_at is None and made.original_by == restriction.by
+        )
+        log.info(
+            {
+                "event": "review_appealed" if fresh else "review_appeal_repeated",
+                "channel": entry.item.channel_id,
+                "by_model": restriction.by.startswith("model:"),
+            }
+        )
+        return JSONResponse(_appeal_view(made), status_code=201 if fresh else 200)
+
     return app
+
+
+def _appeal_view(entry: QueueEntry) -> dict[str, Any]:
+    """What the platform is told of an appeal: its state, never the message or another user's data."""
+    return {
+        "message_id": str(entry.item.message_id),
+        "status": entry.status.value,
+        "appealed_at": entry.appealed_at.isoformat() if entry.appealed_at else None,
+        "result": appeal_result(entry.label) if entry.status is ItemStatus.DECIDED and entry.label else None,
+    }
 
 
 def _age(since: datetime | None, now: datetime) -> str:

@@ -1,15 +1,17 @@
 """The review queue's pure core: which archived verdicts become items and in which state, the order
-moderators see them in, the spans a page highlights, and when an undecided item expires.
+moderators see them in, the spans a page highlights, when an undecided item expires, and which
+restrictions a user may appeal.
 
 No I/O here: `review.store` keeps items in DynamoDB, `review.app` serves them.
 """
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from enum import StrEnum
 from uuid import UUID
 
 from contracts.policy import PolicyBook
-from contracts.review import ItemStatus, ReviewItem
+from contracts.review import MODEL_DECIDER, AppealResult, ItemStatus, QueueEntry, ReviewItem
 from contracts.storage import ArchivedMessage
 from contracts.verdict import Action, Span
 
@@ -79,6 +81,72 @@ def decided_category(item: ReviewItem, requested: str) -> str | None:
     if requested == REMOVAL or requested in item.scores:
         return requested
     return None
+
+
+# --- appeals ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """Who restricted a message, on which category, and when (the appeal window runs from then)."""
+
+    by: str  # a moderator's name, or `model:<version>`
+    category: str
+    at: datetime
+
+
+def restriction_of(entry: QueueEntry) -> Restriction | None:
+    """The restriction a message is under: hidden by the model, or removed by a moderator; None for a
+    message that waits, was allowed, or expired (an expiry is the channel's standing rule, not a
+    decision about the message)."""
+    item = entry.item
+    if entry.status is ItemStatus.HIDDEN:
+        return Restriction(f"{MODEL_DECIDER}{item.model_version}", item.category or REMOVAL, item.enqueued_at)
+    if (
+        entry.status is ItemStatus.DECIDED
+        and entry.label == "remove"
+        and entry.decided_by
+        and entry.decided_at
+    ):
+        return Restriction(
+            entry.decided_by, entry.decided_category or item.category or REMOVAL, entry.decided_at
+        )
+    return None
+
+
+class AppealRefusal(StrEnum):
+    NOT_YOURS = "not_yours"  # the message is another user's (answered as if there were none)
+    ALREADY = "already"  # appealed before: the same appeal stands (appeals are idempotent)
+    NOT_RESTRICTED = "not_restricted"
+    TOO_LATE = "too_late"  # the channel's appeal window has passed
+
+
+def appeal_refusal(
+    entry: QueueEntry, user_id: str, now: datetime, window: timedelta
+) -> tuple[AppealRefusal | None, Restriction | None]:
+    """Whether `user_id` may appeal the restriction of this message now: a refusal (or None), and the
+    restriction appealed."""
+    if entry.item.user_id != user_id:
+        return AppealRefusal.NOT_YOURS, None
+    if entry.appealed_at is not None:
+        return AppealRefusal.ALREADY, None
+    restriction = restriction_of(entry)
+    if restriction is None:
+        return AppealRefusal.NOT_RESTRICTED, None
+    if now > restriction.at + window:
+        return AppealRefusal.TOO_LATE, restriction
+    return None, restriction
+
+
+def may_decide_appeal(entry: QueueEntry, moderator: str) -> bool:
+    """An appeal is decided by a moderator other than the one who made the restriction."""
+    return entry.status is not ItemStatus.APPEALED or entry.original_by != moderator
+
+
+def appeal_result(label: str) -> AppealResult:
+    """A decision on an appeal: allow overturns the restriction (the message is restored), remove
+    confirms it."""
+    return AppealResult.RESTORED if label == "allow" else AppealResult.CONFIRMED
 
 
 # --- what a page shows -------------------------------------------------------------------------

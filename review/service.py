@@ -73,6 +73,7 @@ def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastA
         undo=timedelta(seconds=settings.undo_s),
         page_size=settings.page_size,
         limiter=LoginLimiter(settings.login_attempts, settings.login_window_s),
+        appeal_token=settings.appeal_token.get_secret_value(),
     )
     return create_app(
         services,
@@ -101,7 +102,9 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         try:
             read = follower.poll()["objects"]
             now = datetime.now(UTC)
-            written = flush_feedback(store, s3, settings.archive_bucket, settings.feedback_prefix, now)
+            written = flush_feedback(
+                store, s3, settings.archive_bucket, settings.feedback_prefix, now, settings.statements_prefix
+            )
             pending = store.pending_count()
             pass_ = {"started_at": started.timestamp(), "pass_at": now.timestamp(), "objects": read}
             _write_json(progress, pass_ | {"written": written, "pending": pending})

@@ -21,12 +21,17 @@ class ReviewSettings(DeployableSettings):
     archive_bucket: str = _STACK.archive_bucket.name
     archive_prefix: str = _STACK.archive_bucket.archive_prefix
     feedback_prefix: str = _STACK.archive_bucket.feedback_prefix
+    # Where each decided appeal's outcome goes (the user's statement of it; the bot restores from it).
+    statements_prefix: str = _STACK.archive_bucket.statements_prefix
     models_bucket: str = _STACK.models_bucket.name
     policy_key: str = _STACK.models_bucket.policy_key
     users_file: Path = Path(".review/users.json")
     # Signs the session cookies: from the environment (in AWS, injected from Secrets Manager). An empty
     # one makes the app refuse to start.
     session_secret: SecretStr = SecretStr("")
+    # What the platform sends (`Authorization: Bearer …`) to file a user's appeal; empty: appeals are
+    # not taken. In AWS, injected from Secrets Manager.
+    appeal_token: SecretStr = SecretStr("")
     secure_cookies: bool = True  # False only for plain-HTTP local runs
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=1, le=65_535)

@@ -5,8 +5,11 @@ One table, on-demand, keyed by `pk`:
 - an item (`item#<message id>`): the immutable `ReviewItem` as JSON (`body`) and its state: `status`,
   the claim (`claim_by`, `claim_until`), the decision (`decided_by`, `decided_at`, `label`,
   `decided_category`, `undo_until`) and `pending` while its feedback is not yet written;
-- a channel's counters (`stats#<channel>`): open, hidden, decided, expired; each state change moves
-  them right after the item (`ReviewStore._apply`).
+- a channel's counters (`stats#<channel>`): open, hidden, decided, expired, appealed; each state change
+  moves them right after the item (`ReviewStore._apply`);
+- an appeal lives on its message's item: `appealed_at`, `appeal_reason`, and the restriction it contests
+  (`original_by`, `original_category`); the item waits as `appealed` until a moderator other than
+  `original_by` decides it.
 Indexes: `queue` (`<channel>#<status>`, `order`): a channel's items in a state, in reading order;
 `author` (`<channel>#<user>`, `order`): a user's flagged messages in a channel; `pending` (sparse:
 only items whose decision's feedback is not written yet, by `decided_at`).
@@ -22,7 +25,7 @@ from uuid import UUID
 
 from contracts.chat import Label
 from contracts.review import ItemStatus, QueueEntry, QueueStats, ReviewItem
-from review.core import order_key
+from review.core import Restriction, order_key
 from runtime.errors import AwsError, NotFoundError, PreconditionFailedError, aws_errors
 from runtime.logs import structured_logger
 
@@ -34,11 +37,16 @@ log = structured_logger("review")
 QUEUE_INDEX = "queue"
 AUTHOR_INDEX = "author"
 PENDING_INDEX = "pending"
-_COUNTERS = ("open", "hidden", "decided", "expired")
+_COUNTERS = ("open", "hidden", "decided", "expired", "appealed")
 
 
 class ClaimLostError(PreconditionFailedError):
-    """The item is claimed by another moderator, already decided, or the caller's claim ran out."""
+    """The item is claimed by another moderator, already decided, or the caller's claim ran out (or
+    the caller made the restriction its appeal contests)."""
+
+
+class AppealConflictError(PreconditionFailedError):
+    """The item changed since it was read (decided, undone, or its decision's feedback not yet final)."""
 
 
 def ensure_table(dynamodb: "DynamoDBClient", name: str) -> bool:
@@ -116,6 +124,10 @@ def _entry(raw: dict[str, Any]) -> QueueEntry:
         decided_at=t("decided_at"),
         label="remove" if label == "remove" else "allow" if label == "allow" else None,
         decided_category=s("decided_category"),
+        appealed_at=t("appealed_at"),
+        appeal_reason=s("appeal_reason"),
+        original_by=s("original_by"),
+        original_category=s("original_category"),
     )
 
 
@@ -300,8 +312,9 @@ class ReviewStore:
                     Key={"pk": _s(f"item#{message_id}")},
                     UpdateExpression="SET claim_by = :me, claim_until = :until",
                     ConditionExpression=(
-                        "attribute_exists(pk) AND #s IN (:open, :hidden) AND "
-                        "(attribute_not_exists(claim_by) OR claim_by = :me OR claim_until < :now)"
+                        "attribute_exists(pk) AND #s IN (:open, :hidden, :appealed) AND "
+                        "(attribute_not_exists(claim_by) OR claim_by = :me OR claim_until < :now) AND "
+                        "(#s <> :appealed OR original_by <> :me)"
                     ),
                     ExpressionAttributeNames={"#s": "status"},
                     ExpressionAttributeValues={
@@ -310,12 +323,59 @@ class ReviewStore:
                         ":now": _n(_ts(now)),
                         ":open": _s(ItemStatus.OPEN),
                         ":hidden": _s(ItemStatus.HIDDEN),
+                        ":appealed": _s(ItemStatus.APPEALED),
                     },
                     ReturnValues="ALL_NEW",
                 )
         except PreconditionFailedError as err:
             raise ClaimLostError(err.operation, err.code, err.status) from err
         return _entry(raw["Attributes"])
+
+    def appeal(
+        self, entry: QueueEntry, restriction: Restriction, reason: str, now: datetime
+    ) -> tuple[QueueEntry, bool]:
+        """Record the user's appeal of the restriction `entry` is under (read just before): the item waits
+        as `appealed`; returns the item and whether this call made the appeal. Idempotent: when the
+        message was appealed meanwhile, that appeal is returned.
+        `AppealConflictError` when the item changed otherwise (or a moderator's decision is still inside
+        its undo window: its feedback not written yet)."""
+        item = entry.item
+        was = entry.status
+        update: Any = {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": _s(f"item#{item.message_id}")},
+                "UpdateExpression": (
+                    "SET #s = :appealed, #q = :queue, was = :was, appealed_at = :now, "
+                    "appeal_reason = :reason, original_by = :by, original_category = :category "
+                    "REMOVE claim_by, claim_until"
+                ),
+                "ConditionExpression": (
+                    "#s = :was AND attribute_not_exists(appealed_at) AND attribute_not_exists(pending)"
+                ),
+                "ExpressionAttributeNames": {"#s": "status", "#q": "queue"},
+                "ExpressionAttributeValues": {
+                    ":appealed": _s(ItemStatus.APPEALED),
+                    ":queue": _s(f"{item.channel_id}#{ItemStatus.APPEALED}"),
+                    ":was": _s(was),
+                    ":now": _n(_ts(now)),
+                    ":reason": _s(reason),
+                    ":by": _s(restriction.by),
+                    ":category": _s(restriction.category),
+                },
+            }
+        }
+        try:
+            self._apply("appeal", update, item.channel_id, {was: -1, ItemStatus.APPEALED: 1})
+        except PreconditionFailedError as err:
+            now_entry = self.get(item.message_id)
+            if now_entry is not None and now_entry.appealed_at is not None:
+                return now_entry, False
+            raise AppealConflictError(err.operation, err.code, err.status) from err
+        found = self.get(item.message_id)
+        if found is None:  # erased between the two calls
+            raise NotFoundError("appeal", "NotFound")
+        return found, True
 
     def decide(
         self,

@@ -7,7 +7,10 @@
   In AWS the archive bucket's object-created notifications drive the same function.
 - `flush_feedback`: decisions whose undo window has passed become `ModeratorDecision`s in the feedback
   prefix, where the drift loop's retraining reads labels; one object per message (a repeated write
-  replaces it), then the item leaves the pending index.
+  replaces it), then the item leaves the pending index. A decision on an appeal is a label with its
+  provenance (`decision_source: appeal`, later than the decision it contests, so it is the one a
+  retraining learns) and an `AppealOutcome` under the statements prefix: the user's statement of the
+  outcome, and the bot's instruction to restore a message whose restriction was overturned.
 """
 
 from collections.abc import Callable, Iterable
@@ -16,8 +19,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contracts.policy import PolicyBook
+from contracts.review import AppealOutcome, QueueEntry
 from contracts.storage import ArchivedMessage, ModeratorDecision, feedback_key, json_lines, parse_object
-from review.core import item_of
+from review.core import appeal_result, item_of
 from review.store import ReviewStore
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
@@ -28,6 +32,7 @@ if TYPE_CHECKING:
 log = structured_logger("review")
 
 QUEUE_SOURCE = "queue"
+APPEAL_SOURCE = "appeal"
 
 
 def enqueue_all(
@@ -98,25 +103,65 @@ class ArchiveFollower:
         return counts
 
 
-def flush_feedback(store: ReviewStore, s3: "S3Client", bucket: str, prefix: str, now: datetime) -> int:
-    """Write the feedback of every decision past its undo window; returns how many were written."""
+def outcome_of(entry: QueueEntry) -> AppealOutcome | None:
+    """The outcome of a decided appeal (None for any other decision)."""
+    if (
+        entry.appealed_at is None
+        or entry.decided_at is None
+        or entry.decided_by is None
+        or entry.label is None
+    ):
+        return None
+    return AppealOutcome(
+        message_id=entry.item.message_id,
+        channel_id=entry.item.channel_id,
+        user_id=entry.item.user_id,
+        result=appeal_result(entry.label),
+        category=entry.decided_category or entry.original_category or "removal",
+        appealed_at=entry.appealed_at,
+        decided_at=entry.decided_at,
+        decided_by=entry.decided_by,
+        original_by=entry.original_by or "",
+    )
+
+
+def flush_feedback(
+    store: ReviewStore,
+    s3: "S3Client",
+    bucket: str,
+    prefix: str,
+    now: datetime,
+    outcomes_prefix: str = "statements/",
+) -> int:
+    """Write the feedback of every decision past its undo window (and each decided appeal's outcome,
+    first: the item leaves the pending index only when both exist); returns how many were written."""
     written = 0
     for entry in store.pending_feedback(now):
         if entry.decided_by is None or entry.label is None or entry.decided_at is None:
             continue
+        outcome = outcome_of(entry)
+        source = APPEAL_SOURCE if outcome is not None else QUEUE_SOURCE
         decision = ModeratorDecision(
             message_id=entry.item.message_id,
             label=entry.label,
             decided_by=entry.decided_by,
             decided_at=entry.decided_at,
             category=entry.decided_category or "removal",
-            decision_source=QUEUE_SOURCE,
+            decision_source=source,
         )
-        key = feedback_key(prefix, entry.decided_at, QUEUE_SOURCE, str(entry.item.message_id))
+        if outcome is not None:
+            key = feedback_key(outcomes_prefix, entry.decided_at, APPEAL_SOURCE, str(entry.item.message_id))
+            with aws_errors("PutObject appeal outcome"):
+                s3.put_object(Bucket=bucket, Key=key, Body=json_lines([outcome]))
+        key = feedback_key(prefix, entry.decided_at, source, str(entry.item.message_id))
         with aws_errors("PutObject feedback"):
             s3.put_object(Bucket=bucket, Key=key, Body=json_lines([decision]))
         store.feedback_written(entry.item.message_id)
         written += 1
+        if outcome is not None:
+            log.info(
+                {"event": "review_appeal_outcome", "channel": entry.item.channel_id, "result": outcome.result}
+            )
     if written:
         log.info({"event": "review_feedback_written", "decisions": written})
     return written

@@ -25,14 +25,14 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
-from contracts.review import ItemStatus
+from contracts.review import AppealOutcome, AppealResult, ItemStatus
 from contracts.storage import ArchivedMessage
 from contracts.verdict import Action
 from infra.localstack import free_port
 from monitoring.archive import read_feedback
 from monitoring.erasure import erase_user
 from review.app import LoginLimiter, Services, create_app
-from review.store import ReviewStore, ensure_table
+from review.store import ClaimLostError, ReviewStore, ensure_table
 from review.users import Account, UserBook, hash_password
 from review.worker import ArchiveFollower, enqueue_all, flush_feedback
 from runtime import aws
@@ -48,6 +48,8 @@ PASSWORD = "correct horse battery staple"  # pragma: allowlist secret
 SECRET = "s" * 48
 HASH = hash_password(PASSWORD)  # one hash for every test account: argon2 is slow on purpose
 FEEDBACK = "feedback/"
+STATEMENTS = "statements/"
+APPEAL_TOKEN = "t" * 40  # pragma: allowlist secret
 
 
 class Clock:
@@ -92,6 +94,7 @@ def rig(moto_endpoint: str) -> Rig:
     users = _book(
         ("alice", "moderator", ("c-a",)),
         ("bob", "moderator", ("c-b",)),
+        ("carol", "moderator", ("c-a",)),
         ("root", "admin", ()),
         *((f"mod-{i}", "moderator", ("c-race",)) for i in range(20)),
     )
@@ -513,3 +516,110 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
     assert (decision.message_id, decision.label, decision.decision_source) == (
         worst.message.message_id, "remove", "queue",
     )  # fmt: skip
+
+
+def _appeal(rig: Rig, message_id: object, user: str, token: str = APPEAL_TOKEN) -> "httpx.Response":
+    with TestClient(rig.app) as platform:
+        answer: httpx.Response = platform.post(
+            f"/appeals/{message_id}",
+            json={"user_id": user, "reason": "it was a joke between friends"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    return answer
+
+
+def _outcomes(rig: Rig) -> list[AppealOutcome]:
+    s3 = aws.client("s3", rig.endpoint)
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=rig.bucket, Prefix=STATEMENTS).get("Contents", [])]
+    bodies = [s3.get_object(Bucket=rig.bucket, Key=k)["Body"].read() for k in keys]
+    return [AppealOutcome.model_validate_json(line) for b in bodies for line in b.decode().splitlines()]
+
+
+def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(rig: Rig) -> None:
+    rig.services.appeal_token = APPEAL_TOKEN
+    hidden = flagged("you are a fool", Action.REMOVE, channel="c-a", user="u7")
+    _enqueue(rig, hidden)
+    mid = hidden.message.message_id
+    assert _appeal(rig, mid, "u7", token="wrong").status_code == 401
+    assert _appeal(rig, mid, "u8").status_code == 404  # not their message: as if there were none
+    first = _appeal(rig, mid, "u7")
+    assert first.status_code == 201
+    assert first.json()["status"] == "appealed"
+    again = _appeal(rig, mid, "u7")  # a retried request, a second click: the same appeal
+    assert again.status_code == 200
+    assert again.json()["appealed_at"] == first.json()["appealed_at"]
+    stats = rig.store.stats("c-a")
+    assert (stats.appealed, stats.hidden) == (1, 0)
+    alice, csrf = _client(rig.app, "alice")
+    listed = alice.get("/api/queue", params={"view": "appealed"}).json()["entries"]
+    assert [e["item"]["message_id"] for e in listed] == [str(mid)]
+    page = alice.get(f"/items/{mid}")
+    assert "the model alone" in page.text
+    assert "it was a joke between friends" in page.text
+    assert alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf}).status_code == 200
+    rig.clock.at += timedelta(seconds=6)
+    s3 = aws.client("s3", rig.endpoint)
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS) == 1
+    (decision,) = read_feedback(s3, rig.bucket, FEEDBACK).decisions
+    assert (decision.label, decision.category, decision.decision_source) == ("allow", "toxicity", "appeal")
+    (outcome,) = _outcomes(rig)
+    assert (outcome.result, outcome.decided_by, outcome.user_id) == (AppealResult.RESTORED, "alice", "u7")
+    assert outcome.original_by.startswith("model:")
+    assert _appeal(rig, mid, "u7").json()["result"] == "restored"  # asked again: the outcome
+
+
+def test_an_appeal_is_decided_by_a_moderator_other_than_the_one_who_removed_the_message(rig: Rig) -> None:
+    rig.services.appeal_token = APPEAL_TOKEN
+    queued = flagged("you absolute clown", channel="c-a", user="u9")
+    _enqueue(rig, queued)
+    mid = queued.message.message_id
+    assert _appeal(rig, mid, "u9").status_code == 409  # waiting for a moderator: nothing to appeal yet
+    alice, alice_csrf = _client(rig.app, "alice")
+    alice.get(f"/items/{mid}")
+    alice.post(f"/items/{mid}/decision", data={"label": "remove", "csrf": alice_csrf})
+    assert _appeal(rig, mid, "u9").status_code == 409  # inside the undo window: not final yet
+    rig.clock.at += timedelta(seconds=6)
+    s3 = aws.client("s3", rig.endpoint)
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS) == 1
+    assert _appeal(rig, mid, "u9").status_code == 201
+    page = alice.get(f"/items/{mid}")
+    assert "another moderator decides it" in page.text
+    assert "decide-remove" not in page.text
+    refused = alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": alice_csrf})
+    assert refused.status_code == 403
+    with pytest.raises(ClaimLostError):
+        rig.store.claim(mid, "alice", rig.clock(), timedelta(seconds=60))  # the table refuses it too
+    carol, carol_csrf = _client(rig.app, "carol")
+    assert "decide-remove" in carol.get(f"/items/{mid}").text
+    assert (
+        carol.post(f"/items/{mid}/decision", data={"label": "remove", "csrf": carol_csrf}).status_code == 200
+    )
+    rig.clock.at += timedelta(seconds=6)
+    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS) == 1
+    (outcome,) = _outcomes(rig)
+    assert (outcome.result, outcome.decided_by, outcome.original_by) == (
+        AppealResult.CONFIRMED,
+        "carol",
+        "alice",
+    )
+    decisions = read_feedback(s3, rig.bucket, FEEDBACK).decisions
+    assert sorted((d.decided_by, d.decision_source) for d in decisions) == [
+        ("alice", "queue"),
+        ("carol", "appeal"),
+    ]
+    assert _appeal(rig, mid, "u9").json() | {"appealed_at": None} == {
+        "message_id": str(mid),
+        "status": "decided",
+        "appealed_at": None,
+        "result": "confirmed",
+    }
+
+
+def test_an_appeal_after_the_channels_window_is_refused(rig: Rig) -> None:
+    rig.services.appeal_token = APPEAL_TOKEN
+    hidden = flagged("you are a fool", Action.REMOVE, channel="c-a", user="u7")
+    _enqueue(rig, hidden)
+    rig.clock.at += timedelta(days=184)
+    assert _appeal(rig, hidden.message.message_id, "u7").status_code == 410
+    rig.services.appeal_token = ""
+    assert _appeal(rig, hidden.message.message_id, "u7", token="").status_code == 401  # appeals not taken

@@ -4,21 +4,28 @@ highlighted spans, the category a decision is about, and the sign-in limiter."""
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
-from contracts.review import ItemStatus
+from contracts.review import AppealResult, ItemStatus, QueueEntry
 from contracts.verdict import Action, ContextSignal, Span
 from review.app import LoginLimiter
 from review.core import (
     TRAIL,
+    AppealRefusal,
+    Restriction,
+    appeal_refusal,
+    appeal_result,
     bidi_controls,
     decided_category,
     item_of,
+    may_decide_appeal,
     opened,
     order_key,
     previous_in_trail,
+    restriction_of,
     segments,
 )
 from tests.builders import flagged
@@ -150,3 +157,76 @@ def test_the_previous_key_walks_back_in_the_order_items_were_first_opened() -> N
     for i in range(TRAIL + 5):
         long = opened(long, uuid.UUID(int=i))
     assert long == [str(uuid.UUID(int=i)) for i in range(5, TRAIL + 5)]  # bounded: the oldest go
+
+
+# --- appeals -------------------------------------------------------------------------------------
+
+WINDOW = timedelta(days=183)
+
+
+def _entry(status: ItemStatus, **fields: object) -> QueueEntry:
+    line = flagged("you are a fool", Action.REMOVE, user="u1")
+    item, _ = item_of(line, PolicyBook(), datetime(2026, 1, 1, tzinfo=UTC)) or (None, None)
+    assert item is not None
+    return QueueEntry(item=item, status=status, **fields)
+
+
+def test_a_removal_by_the_model_is_appealable_by_its_author_within_the_window_from_when_it_was_hidden() -> (
+    None
+):
+    hidden = _entry(ItemStatus.HIDDEN)
+    at = hidden.item.enqueued_at
+    refusal, restriction = appeal_refusal(hidden, "u1", at + WINDOW, WINDOW)
+    assert refusal is None
+    assert restriction == Restriction(f"model:{hidden.item.model_version}", "toxicity", at)
+    assert (
+        appeal_refusal(hidden, "u1", at + WINDOW + timedelta(seconds=1), WINDOW)[0] is AppealRefusal.TOO_LATE
+    )
+    assert appeal_refusal(hidden, "u2", at, WINDOW)[0] is AppealRefusal.NOT_YOURS
+
+
+def test_a_moderators_removal_is_appealable_from_its_decision_and_names_its_moderator() -> None:
+    decided_at = datetime(2026, 3, 1, tzinfo=UTC)
+    removed = _entry(
+        ItemStatus.DECIDED, label="remove", decided_by="alice", decided_at=decided_at, decided_category="hate"
+    )
+    refusal, restriction = appeal_refusal(removed, "u1", decided_at + WINDOW, WINDOW)
+    assert refusal is None
+    assert restriction == Restriction("alice", "hate", decided_at)
+
+
+@pytest.mark.parametrize(
+    ("status", "fields"),
+    [
+        (ItemStatus.OPEN, {}),  # waits: nothing was restricted yet
+        (ItemStatus.EXPIRED, {}),
+        (
+            ItemStatus.DECIDED,
+            {"label": "allow", "decided_by": "alice", "decided_at": datetime(2026, 2, 1, tzinfo=UTC)},
+        ),
+    ],
+)
+def test_a_message_under_no_restriction_cannot_be_appealed(
+    status: ItemStatus, fields: dict[str, object]
+) -> None:
+    entry = _entry(status, **fields)
+    assert restriction_of(entry) is None
+    assert appeal_refusal(entry, "u1", entry.item.enqueued_at, WINDOW)[0] is AppealRefusal.NOT_RESTRICTED
+
+
+def test_an_appealed_message_is_appealed_once_and_not_by_who_restricted_it() -> None:
+    appealed = _entry(
+        ItemStatus.APPEALED,
+        appealed_at=datetime(2026, 2, 1, tzinfo=UTC),
+        original_by="alice",
+        original_category="hate",
+    )
+    assert (
+        appeal_refusal(appealed, "u1", datetime(2026, 2, 2, tzinfo=UTC), WINDOW)[0] is AppealRefusal.ALREADY
+    )
+    assert not may_decide_appeal(appealed, "alice")
+    assert may_decide_appeal(appealed, "bob")
+    # an item that is no appeal: whoever may
+    assert may_decide_appeal(_entry(ItemStatus.OPEN), "alice")
+    assert appeal_result("allow") is AppealResult.RESTORED
+    assert appeal_result("remove") is AppealResult.CONFIRMED
