@@ -9,19 +9,33 @@ import time
 from pathlib import Path
 from threading import Event
 
+import httpx
+
 from contracts.dead_letter import RejectReason
-from producer_sim.bot import Bot, summary
+from producer_sim.appeals import Appellants, OutcomeReader
+from producer_sim.bot import Bot, TruthFile, summary
 from producer_sim.dlq import replay_dead_letters
 from producer_sim.moderators import QueueModerators, human_decisions
 from producer_sim.settings import ProducerSettings
 from producer_sim.traffic import publish
 from runtime import aws
+from runtime.errors import AwsError
 from training.data import Community, DataFileError
 
 
 def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
     """Run the moderation bot until Ctrl-C (or idle)."""
-    bot = Bot.from_settings(settings, human=human_decisions(settings))
+    outcomes = None
+    if settings.appeal_token is not None:
+        s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+        reader = OutcomeReader(
+            s3,
+            settings.archive_bucket,
+            settings.statements_prefix,
+            settings.bot_state_dir / "outcomes-read.txt",
+        )
+        outcomes = reader.poll
+    bot = Bot.from_settings(settings, human=human_decisions(settings), outcomes=outcomes)
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
@@ -42,11 +56,41 @@ def run_moderators(settings: ProducerSettings) -> int:
         settings.review_decision_share,
         settings.seed,
         settings.bot_state_dir / "moderators.json",
+        appeals=settings.appeal_token is not None,
     )
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print(json.dumps({"event": "moderators_report", **moderators.run(stop)}))
+    return 0
+
+
+def run_appellants(settings: ProducerSettings, interval_s: float = 2.0) -> int:
+    """File the simulated users' appeals of their restrictions until Ctrl-C."""
+    if settings.review_url is None or settings.appeal_token is None:
+        print("error: set PRODUCER_REVIEW_URL and PRODUCER_APPEAL_TOKEN", file=sys.stderr)
+        return 2
+    appellants = Appellants(
+        aws.client("s3", settings.aws_endpoint_url, settings.aws_region),
+        settings.archive_bucket,
+        settings.statements_prefix,
+        settings.review_url,
+        settings.appeal_token.get_secret_value(),
+        settings.seed,
+        settings.appeal_share,
+        settings.wrong_appeal_share,
+    )
+    truth = TruthFile(settings.ground_truth_path)
+    stop = Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set():
+        try:
+            appellants.poll(truth.refresh())
+        except (AwsError, httpx.HTTPError) as err:  # the bucket or the app not answering: next pass
+            appellants.counts[f"error_{type(err).__name__}"] += 1
+        stop.wait(interval_s)
+    print(json.dumps({"event": "appellants_report", **appellants.counts}))
     return 0
 
 
@@ -71,12 +115,15 @@ def main(argv: list[str] | None = None) -> int:
     bot = sub.add_parser("bot", help="the moderation bot: act on verdicts, send moderator feedback")
     bot.add_argument("--idle-exit", type=float, default=None, help="stop after this many idle seconds")
     sub.add_parser("moderate", help="the moderators: decide the review app's queue through its API")
+    sub.add_parser("appeal", help="the users: appeal restrictions through the review app's appeal endpoint")
     args = parser.parse_args(argv)
     settings = ProducerSettings()
     if args.command == "bot":
         return run_bot(settings, args.idle_exit)
     if args.command == "moderate":
         return run_moderators(settings)
+    if args.command == "appeal":
+        return run_appellants(settings)
     if args.command == "replay-dlq":
         sqs = aws.client("sqs", settings.aws_endpoint_url, settings.aws_region)
         result = replay_dead_letters(

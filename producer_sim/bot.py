@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.chat import Label
 from contracts.policy import PolicyBook
+from contracts.review import AppealOutcome, AppealResult
 from contracts.statement import Restriction, StatementOfReasons, statement_for
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
 from contracts.verdict import Action, Reason, Verdict
@@ -27,11 +28,16 @@ from producer_sim.settings import ProducerSettings
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
+from runtime.logs import structured_logger
 from runtime.policies import PolicySource
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_s3 import S3Client
+
+
+log = structured_logger("producer_sim")
+OUTCOMES_EVERY_S = 5.0  # how often the bot reads appeals' outcomes (a listing of the statements prefix)
 
 
 @dataclass
@@ -208,6 +214,7 @@ class Bot:
         statements_prefix: str = "statements/",
         policies: Callable[[], PolicyBook] = PolicyBook,
         appeal_url: str = "http://127.0.0.1:8090",
+        outcomes: Callable[[], list[AppealOutcome]] | None = None,
     ) -> None:
         self._kinesis = kinesis
         self._s3 = s3
@@ -227,12 +234,17 @@ class Bot:
         self._statements_prefix = statements_prefix
         self._policies = policies
         self._appeal_url = appeal_url
+        self._outcomes = outcomes  # appeals' outcomes since the last read (None: no review app)
+        self._outcomes_at = -OUTCOMES_EVERY_S
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
     @classmethod
     def from_settings(
-        cls, settings: ProducerSettings, human: Callable[[list[UUID]], Mapping[UUID, Label]] | None = None
+        cls,
+        settings: ProducerSettings,
+        human: Callable[[list[UUID]], Mapping[UUID, Label]] | None = None,
+        outcomes: Callable[[], list[AppealOutcome]] | None = None,
     ) -> "Bot":
         """The bot of a deployment: its streams, bucket, state and shares from `settings`; it leaves
         reviews to the review app's queue when the settings name the app."""
@@ -254,6 +266,7 @@ class Bot:
             statements_prefix=settings.statements_prefix,
             policies=PolicySource(s3, settings.models_bucket, settings.policy_key),
             appeal_url=settings.appeal_url,
+            outcomes=outcomes,
         )
 
     def _load_seen(self) -> set[UUID]:
@@ -356,11 +369,28 @@ class Bot:
         self._iterators[shard_id] = resp["NextShardIterator"]
         return len(records)
 
+    def apply_outcomes(self) -> int:
+        """Apply the appeals decided since the last call: restore each message whose restriction was
+        overturned (shown again in its channel), keep the others; returns how many were restored."""
+        if self._outcomes is None or time.monotonic() - self._outcomes_at < OUTCOMES_EVERY_S:
+            return 0
+        self._outcomes_at = time.monotonic()
+        outcomes = self._outcomes()
+        restored = 0
+        for o in outcomes:
+            if o.result is AppealResult.RESTORED:
+                restored += 1
+                log.info({"event": "bot_restored", "message_id": str(o.message_id), "channel": o.channel_id})
+        self.state.counts["restored"] += restored
+        self.state.counts["appeals_confirmed"] += len(outcomes) - restored
+        return restored
+
     def run(self, stop: Event, idle_exit_s: float | None = None, interval_s: float = 0.5) -> Counter[str]:
         last = time.monotonic()
         while not stop.is_set():
             try:
                 progressed = self.poll()
+                self.apply_outcomes()
             except AwsError:  # the stream cannot even be listed: try again
                 progressed = 0
             if progressed:

@@ -60,6 +60,23 @@ def due(
     return out
 
 
+def due_appeals(
+    entries: Iterable[Mapping[str, Any]], truth: Mapping[UUID, GroundTruth], seed: int, usernames: list[str]
+) -> list[Due]:
+    """The appealed entries a moderator decides (every one whose truth is known): the label the truth
+    gives the contested category, by an account other than the one that made the restriction."""
+    out = []
+    for entry in entries:
+        mid = UUID(entry["item"]["message_id"])
+        known = truth.get(mid)
+        others = [k for k, name in enumerate(usernames) if name != entry.get("original_by")]
+        if known is None or not others:
+            continue
+        category, label = decided_on(entry.get("original_category"), known)
+        out.append(Due(mid, others[int(draw(seed, mid, "appeal-who") * len(others))], category, label))
+    return out
+
+
 class Session:
     """One moderator signed in to the review app."""
 
@@ -73,8 +90,8 @@ class Session:
             raise RuntimeError(f"{username} could not sign in ({answer.status_code})")
         self.csrf = self.http.get("/api/session").json()["csrf"]
 
-    def queue(self, channel: str) -> list[dict[str, Any]]:
-        answer = self.http.get("/api/queue", params={"channel": channel, "limit": 200})
+    def queue(self, channel: str, view: str = "open") -> list[dict[str, Any]]:
+        answer = self.http.get("/api/queue", params={"channel": channel, "view": view, "limit": 200})
         answer.raise_for_status()
         entries: list[dict[str, Any]] = answer.json()["entries"]
         return entries
@@ -101,6 +118,7 @@ class QueueModerators:
         review_share: float,
         seed: int,
         progress_path: Path,
+        appeals: bool = False,
     ) -> None:
         self._base = base_url
         self._credentials = dict(sorted(credentials.items()))
@@ -110,6 +128,7 @@ class QueueModerators:
         self._share = review_share
         self._seed = seed
         self._progress = progress_path
+        self._appeals = appeals  # whether they also decide the appealed items
         self.counts: Counter[str] = Counter()
 
     def _signed_in(self) -> list[Session]:
@@ -127,6 +146,12 @@ class QueueModerators:
             if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in entries):
                 self._truth.refresh()
             todo = due(entries, self._truth.labels, self._share, self._seed, len(sessions))
+            if self._appeals:
+                appealed = sessions[0].queue(channel, "appealed")
+                if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in appealed):
+                    self._truth.refresh()
+                names = [s.username for s in sessions]
+                todo += due_appeals(appealed, self._truth.labels, self._seed, names)
             # each moderator works through their own share at the same time as the others
             shares = [(sessions[k], [d for d in todo if d.account == k]) for k in range(len(sessions))]
             with ThreadPoolExecutor(max_workers=len(sessions)) as pool:

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from runtime.paths import PROJECT_ROOT
@@ -54,6 +54,13 @@ class ProducerSettings(DeployableSettings):
     # the bot decides reviewed messages itself.
     review_url: str | None = None
     moderator_credentials: Path | None = None
+    # Appeals (`python -m producer_sim appeal`): the review app's appeal token (as the platform files a
+    # user's appeal), and the share of restrictions the users appeal — of those the ground truth says
+    # were wrong, and of the others. With a token the moderators also decide the appeals, and the bot
+    # restores the messages whose appeal overturned their restriction.
+    appeal_token: SecretStr | None = None
+    appeal_share: float = Field(default=0.05, ge=0, le=1)
+    wrong_appeal_share: float = Field(default=0.5, ge=0, le=1)
     # The review table, when the bot must never act against a moderator's decision there (a verdict
     # repeated after the bot's memory is lost, a replayed dead letter, a re-scored message).
     review_table: str | None = None

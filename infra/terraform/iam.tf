@@ -121,14 +121,14 @@ resource "aws_iam_role_policy" "execution" {
   policy   = data.aws_iam_policy_document.execution[each.key].json
 }
 
-# The secret a task definition injects into its container (the bot's names none).
+# The secrets a task definition injects into its container (the bot's names none).
 locals {
   injected_secrets = {
-    worker     = aws_secretsmanager_secret.prefect_api_key.arn
-    training   = aws_secretsmanager_secret.prefect_api_key.arn
-    monitoring = aws_secretsmanager_secret.prefect_api_key.arn
-    mlflow     = aws_db_instance.mlflow.master_user_secret[0].secret_arn
-    review     = aws_secretsmanager_secret.review_session.arn
+    worker     = [aws_secretsmanager_secret.prefect_api_key.arn]
+    training   = [aws_secretsmanager_secret.prefect_api_key.arn]
+    monitoring = [aws_secretsmanager_secret.prefect_api_key.arn]
+    mlflow     = [aws_db_instance.mlflow.master_user_secret[0].secret_arn]
+    review     = [aws_secretsmanager_secret.review_session.arn, aws_secretsmanager_secret.review_appeal_token.arn]
   }
 }
 
@@ -137,7 +137,7 @@ data "aws_iam_policy_document" "execution_secrets" {
   statement {
     sid       = "InjectedSecrets"
     actions   = ["secretsmanager:GetSecretValue"]
-    resources = [each.value]
+    resources = each.value
   }
   statement {
     sid       = "DecryptSecrets"
@@ -408,7 +408,8 @@ resource "aws_iam_role_policy" "bot" {
 }
 
 # The review app (review/): its table and indexes; the archive read (list and get under the archive
-# prefix); decisions written under the feedback prefix; the channel policies read.
+# prefix); decisions written under the feedback prefix and appeals' outcomes under the statements
+# prefix; the channel policies read.
 resource "aws_iam_role" "review" {
   name               = "${local.services.review.name}-task"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
@@ -442,6 +443,11 @@ data "aws_iam_policy_document" "review" {
     sid       = "WriteDecisions"
     actions   = ["s3:PutObject"]
     resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*"]
+  }
+  statement {
+    sid       = "WriteAppealOutcomes"
+    actions   = ["s3:PutObject"]
+    resources = ["${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.statements_prefix}*"]
   }
   statement {
     sid       = "ReadPolicies"

@@ -71,6 +71,13 @@ resource "aws_secretsmanager_secret" "review_session" {
   kms_key_id  = aws_kms_key.data.arn
 }
 
+resource "aws_secretsmanager_secret" "review_appeal_token" {
+  # checkov:skip=CKV2_AWS_57:the platform holds the same token; it is replaced with the platform's configuration, not by a rotation Lambda
+  name        = "${local.services.review.name}/appeal-token"
+  description = "What the chat platform sends to file its users' appeals (REVIEW_APPEAL_TOKEN)"
+  kms_key_id  = aws_kms_key.data.arn
+}
+
 resource "aws_ecs_task_definition" "review" {
   family                   = local.services.review.name
   requires_compatibilities = ["FARGATE"]
@@ -94,13 +101,17 @@ resource "aws_ecs_task_definition" "review" {
       { name = "REVIEW_ARCHIVE_BUCKET", value = aws_s3_bucket.archive.id },
       { name = "REVIEW_ARCHIVE_PREFIX", value = local.stack.archive_bucket.archive_prefix },
       { name = "REVIEW_FEEDBACK_PREFIX", value = local.stack.archive_bucket.feedback_prefix },
+      { name = "REVIEW_STATEMENTS_PREFIX", value = local.stack.archive_bucket.statements_prefix },
       { name = "REVIEW_MODELS_BUCKET", value = aws_s3_bucket.models.id },
       { name = "REVIEW_HOST", value = "0.0.0.0" },
       { name = "REVIEW_PORT", value = tostring(local.services.review.port) },
       { name = "REVIEW_USERS_FILE", value = "/app/review-users/users.json" },
       { name = "REVIEW_AWS_REGION", value = local.region },
     ]
-    secrets          = [{ name = "REVIEW_SESSION_SECRET", valueFrom = aws_secretsmanager_secret.review_session.arn }]
+    secrets = [
+      { name = "REVIEW_SESSION_SECRET", valueFrom = aws_secretsmanager_secret.review_session.arn },
+      { name = "REVIEW_APPEAL_TOKEN", valueFrom = aws_secretsmanager_secret.review_appeal_token.arn },
+    ]
     mountPoints      = local.scratch_mount
     logConfiguration = local.container_logs["review"]
   }])

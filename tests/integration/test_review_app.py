@@ -26,11 +26,16 @@ from fastapi.testclient import TestClient
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import AppealOutcome, AppealResult, ItemStatus
-from contracts.storage import ArchivedMessage
+from contracts.statement import Restriction as SorRestriction
+from contracts.statement import statement_for
+from contracts.storage import ArchivedMessage, GroundTruth, json_lines
 from contracts.verdict import Action
 from infra.localstack import free_port
 from monitoring.archive import read_feedback
 from monitoring.erasure import erase_user
+from producer_sim.appeals import APPEAL_MARK, Appellants, OutcomeReader
+from producer_sim.bot import Bot, TruthFile
+from producer_sim.moderators import QueueModerators
 from review.app import LoginLimiter, Services, create_app
 from review.store import ClaimLostError, ReviewStore, ensure_table
 from review.users import Account, UserBook, hash_password
@@ -530,7 +535,8 @@ def _appeal(rig: Rig, message_id: object, user: str, token: str = APPEAL_TOKEN) 
 
 def _outcomes(rig: Rig) -> list[AppealOutcome]:
     s3 = aws.client("s3", rig.endpoint)
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=rig.bucket, Prefix=STATEMENTS).get("Contents", [])]
+    listed = s3.list_objects_v2(Bucket=rig.bucket, Prefix=STATEMENTS).get("Contents", [])
+    keys = [o["Key"] for o in listed if APPEAL_MARK in o["Key"]]
     bodies = [s3.get_object(Bucket=rig.bucket, Key=k)["Body"].read() for k in keys]
     return [AppealOutcome.model_validate_json(line) for b in bodies for line in b.decode().splitlines()]
 
@@ -623,3 +629,75 @@ def test_an_appeal_after_the_channels_window_is_refused(rig: Rig) -> None:
     assert _appeal(rig, hidden.message.message_id, "u7").status_code == 410
     rig.services.appeal_token = ""
     assert _appeal(rig, hidden.message.message_id, "u7", token="").status_code == 401  # appeals not taken
+
+
+def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_remover_decide_them(
+    rig: Rig, tmp_path: Path
+) -> None:
+    """The simulator's loop: statements → users' appeals (every wrong removal, none of the right ones
+    here) → the moderators' API decisions, never by the remover → outcomes → the bot restores."""
+    rig.services.appeal_token = APPEAL_TOKEN
+    s3 = aws.client("s3", rig.endpoint)
+    lines = [
+        flagged(f"you are a fool number {i}", Action.REMOVE, channel="c-a", user=f"u{i}") for i in range(12)
+    ]
+    _enqueue(rig, *lines)
+    wrong = {line.message.message_id for line in lines[::2]}  # the truth: half were no insult at all
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text(
+        "".join(
+            GroundTruth(
+                message_id=line.message.message_id,
+                community="tweets",
+                label="allow" if line.message.message_id in wrong else "remove",
+                categories={"toxicity": int(line.message.message_id not in wrong)},
+            ).model_dump_json()
+            + "\n"
+            for line in lines
+        )
+    )
+    # two of the wrong removals were alice's decisions (on the model's flag), the rest the model's own
+    by_alice = [lines[0].message.message_id, lines[2].message.message_id]
+    for mid in by_alice:
+        entry = rig.store.claim(mid, "alice", rig.clock(), timedelta(seconds=60))
+        rig.store.decide(entry, "alice", "remove", "toxicity", rig.clock(), timedelta(0))
+        rig.store.feedback_written(mid)
+    statements = [
+        statement_for(line.verdict, SorRestriction.HIDE, rig.clock(), timedelta(days=183), "http://app")
+        for line in lines
+    ]
+    s3.put_object(Bucket=rig.bucket, Key=f"{STATEMENTS}dt=x/a.jsonl", Body=json_lines(statements))
+    with _served(rig.app) as base:
+        appellants = Appellants(s3, rig.bucket, STATEMENTS, base, APPEAL_TOKEN, 7, 0.0, 1.0)
+        assert appellants.poll(TruthFile(truth).refresh()) == len(wrong)
+        assert appellants.poll(TruthFile(truth).refresh()) == 0  # each statement read once
+        credentials = {"alice": PASSWORD, "carol": PASSWORD}
+        moderators = QueueModerators(
+            base, credentials, ["c-a"], truth, 1.0, 7, tmp_path / "p.json", appeals=True
+        )
+        moderators.poll()
+    assert moderators.counts["decision_200"] >= len(wrong)
+    assert rig.store.stats("c-a").appealed == 0
+    rig.clock.at = datetime.now(UTC) + timedelta(seconds=10)
+    flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS)
+    outcomes = _outcomes(rig)
+    assert {o.message_id for o in outcomes} == wrong
+    assert all(o.result is AppealResult.RESTORED for o in outcomes)
+    assert all(o.decided_by != o.original_by for o in outcomes)
+    assert {o.original_by for o in outcomes if o.message_id in by_alice} == {"alice"}
+    reader = OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt")
+    bot = Bot(
+        aws.client("kinesis", rig.endpoint),
+        s3,
+        "verdicts",
+        rig.bucket,
+        FEEDBACK,
+        truth,
+        tmp_path / "bot",
+        1.0,
+        0.0,
+        5,
+        outcomes=reader.poll,
+    )
+    assert bot.apply_outcomes() == len(wrong)
+    assert OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt").poll() == []  # read once

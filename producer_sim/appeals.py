@@ -1,0 +1,145 @@
+"""The simulated users who appeal, and the bot's side of an appeal's outcome.
+
+A user whose message was restricted reads their statement of reasons (the bot writes them under the
+statements prefix) and appeals at a rate — likelier when the simulator's ground truth says the
+restriction was wrong (`appeal_share`, `wrong_appeal_share`) — through the review app's appeal endpoint,
+as the platform would file it for them. A moderator other than the one who made the restriction decides
+it (`producer_sim.moderators`); the outcome comes back under the statements prefix, and the bot restores
+a message whose restriction was overturned (`restored`).
+
+`wants_to_appeal` and `restored` are pure; `Appellants` and `OutcomeReader` are the thin adapters.
+"""
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import httpx
+from pydantic import ValidationError
+
+from contracts.review import AppealOutcome, AppealResult
+from contracts.statement import StatementOfReasons
+from contracts.storage import GroundTruth
+from producer_sim.bot import decided_on, draw
+from runtime.errors import aws_errors
+from runtime.logs import structured_logger
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+log = structured_logger("producer_sim")
+
+APPEAL_MARK = "/appeal-"  # in the key of an appeal's outcome (`review.worker.flush_feedback`)
+
+
+def wants_to_appeal(
+    statement: StatementOfReasons,
+    truth: Mapping[UUID, GroundTruth],
+    seed: int,
+    share: float,
+    wrong_share: float,
+) -> bool:
+    """Whether the user appeals this restriction: `wrong_share` of those the ground truth says were
+    wrong (the message is not what it was restricted for), `share` of the others; fixed per message."""
+    known = truth.get(statement.message_id)
+    if known is None:
+        return False
+    _, label = decided_on(statement.category, known)
+    return draw(seed, statement.message_id, "appeal") < (wrong_share if label == "allow" else share)
+
+
+def restored(outcomes: Iterable[AppealOutcome]) -> list[UUID]:
+    """The messages the bot shows again: those whose appeal overturned the restriction."""
+    return [o.message_id for o in outcomes if o.result is AppealResult.RESTORED]
+
+
+def _new_keys(s3: "S3Client", bucket: str, prefix: str, read: set[str]) -> list[str]:
+    paginator = s3.get_paginator("list_objects_v2")
+    with aws_errors("ListObjectsV2 statements"):
+        return sorted(
+            o["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+            if o["Key"] not in read
+        )
+
+
+def _lines(s3: "S3Client", bucket: str, key: str) -> list[bytes]:
+    with aws_errors("GetObject statements"):
+        return s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
+
+
+class Appellants:
+    """Reads the statements written since the last pass and files the appeals due."""
+
+    def __init__(
+        self,
+        s3: "S3Client",
+        bucket: str,
+        prefix: str,
+        base_url: str,
+        token: str,
+        seed: int,
+        share: float,
+        wrong_share: float,
+    ) -> None:
+        self._s3, self._bucket, self._prefix = s3, bucket, prefix
+        self._http = httpx.Client(base_url=base_url, timeout=10.0)
+        self._headers = {"Authorization": f"Bearer {token}"}
+        self._seed, self._shares = seed, (share, wrong_share)
+        self._read: set[str] = set()
+        self.counts: Counter[str] = Counter()
+
+    def poll(self, truth: Mapping[UUID, GroundTruth]) -> int:
+        """One pass; returns the appeals filed (answered 201 or 200)."""
+        filed = 0
+        for key in _new_keys(self._s3, self._bucket, self._prefix, self._read):
+            if APPEAL_MARK in key:
+                self._read.add(key)
+                continue
+            for line in _lines(self._s3, self._bucket, key):
+                try:
+                    statement = StatementOfReasons.model_validate_json(line)
+                except ValidationError:
+                    self.counts["unreadable_statements"] += 1
+                    continue
+                if not wants_to_appeal(statement, truth, self._seed, *self._shares):
+                    continue
+                answer = self._http.post(
+                    f"/appeals/{statement.message_id}",
+                    json={"user_id": statement.user_id, "reason": "I do not think this broke the rules."},
+                    headers=self._headers,
+                )
+                self.counts[f"appeal_{answer.status_code}"] += 1
+                filed += answer.status_code in (200, 201)
+            self._read.add(key)
+        self.counts["appeals_filed"] += filed
+        return filed
+
+
+class OutcomeReader:
+    """The bot's reader of appeals' outcomes: each outcome once (the keys read kept in a state file)."""
+
+    def __init__(self, s3: "S3Client", bucket: str, prefix: str, state_file: Path) -> None:
+        self._s3, self._bucket, self._prefix = s3, bucket, prefix
+        self._state = state_file
+        self._read: set[str] = set(state_file.read_text().split()) if state_file.exists() else set()
+
+    def poll(self) -> list[AppealOutcome]:
+        """The outcomes written since the last pass (a key is kept as read once parsed)."""
+        keys = [k for k in _new_keys(self._s3, self._bucket, self._prefix, self._read) if APPEAL_MARK in k]
+        out: list[AppealOutcome] = []
+        for key in keys:
+            for line in _lines(self._s3, self._bucket, key):
+                try:
+                    out.append(AppealOutcome.model_validate_json(line))
+                except ValidationError:
+                    log.warning({"event": "bot_outcome_unreadable", "key": key})
+        if keys:
+            self._state.parent.mkdir(parents=True, exist_ok=True)
+            with self._state.open("a") as fh:
+                fh.writelines(k + "\n" for k in keys)
+            self._read.update(keys)
+        return out
