@@ -16,6 +16,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from contracts.review import ReviewItem
 from contracts.verdict import Action, ContextSignal, Reason, Verdict
 
 STATEMENT_SCHEMA_VERSION = 1
@@ -215,6 +216,48 @@ def statement_for(
         language=verdict.language,
         sent_at=verdict.sent_at,
         applied_at=applied_at,
+        appeal_until=until,
+        how_to_appeal=f"Appeal until {until:%Y-%m-%d} at {appeal}",
+    )
+
+
+def moderator_statement(
+    item: ReviewItem,
+    moderator: str,
+    category: str,
+    decided_at: datetime,
+    appeal_window: timedelta,
+    appeal_url: str,
+) -> StatementOfReasons:
+    """The statement of a moderator's removal in the review queue: a person decided, on what the model
+    (or a channel rule, or a context signal) flagged — the facts are the item's, as the moderator saw it."""
+    scored = item.scores.get(category)
+    if scored is not None:
+        facts = [f"score {scored.score:.3f} for {category} (review threshold {scored.thresholds.review:.2f})"]
+        facts += [f"flagged: {r.feature}" for r in scored.reasons]
+        spans = _spans(scored.reasons)
+    else:
+        facts = [*item.rule_reasons, *(_signal_fact(c) for c in item.context)]
+        spans = []
+    until = decided_at + appeal_window
+    appeal = f"{appeal_url.rstrip('/')}/appeals/{item.message_id}"
+    return StatementOfReasons(
+        statement_id=statement_id(item.message_id, Restriction.REMOVE, moderator),
+        message_id=item.message_id,
+        channel_id=item.channel_id,
+        user_id=item.user_id,
+        restriction=Restriction.REMOVE,
+        category=category,
+        ground=f"the channel's policy on {category}: a moderator reviewed the message and removed it",
+        facts=facts,
+        spans=spans,
+        automated_detection=True,
+        automated_decision=AutomatedDecision.PARTIALLY,
+        decided_by=moderator,
+        model_version=item.model_version,
+        policy_version=item.policy_version,
+        sent_at=item.sent_at,
+        applied_at=decided_at,
         appeal_until=until,
         how_to_appeal=f"Appeal until {until:%Y-%m-%d} at {appeal}",
     )

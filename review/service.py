@@ -13,7 +13,7 @@ from review.app import LoginLimiter, Services, create_app
 from review.settings import ReviewSettings
 from review.store import ReviewStore, ensure_table
 from review.users import UserBook
-from review.worker import ArchiveFollower, flush_feedback
+from review.worker import ArchiveFollower, Outputs, flush_feedback
 from runtime import aws
 from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
@@ -86,13 +86,17 @@ def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastA
 def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Event) -> None:
     """Follow the archive and write due feedback until `stop`; an AWS error waits for the next pass."""
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    policies = policies_for(settings)
     follower = ArchiveFollower(
         s3,
         settings.archive_bucket,
         settings.archive_prefix,
         store,
-        policies_for(settings),
+        policies,
         settings.state_dir / "archive-read.txt",
+    )
+    outputs = Outputs(
+        settings.archive_bucket, settings.feedback_prefix, settings.statements_prefix, settings.public_url
     )
     progress = settings.state_dir / "progress.json"
     wait = settings.follow_interval_s
@@ -102,9 +106,7 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         try:
             read = follower.poll()["objects"]
             now = datetime.now(UTC)
-            written = flush_feedback(
-                store, s3, settings.archive_bucket, settings.feedback_prefix, now, settings.statements_prefix
-            )
+            written = flush_feedback(store, s3, outputs, policies(), now)
             pending = store.pending_count()
             pass_ = {"started_at": started.timestamp(), "pass_at": now.timestamp(), "objects": read}
             _write_json(progress, pass_ | {"written": written, "pending": pending})

@@ -33,6 +33,8 @@ class ReviewSettings(DeployableSettings):
     # not taken. In AWS, injected from Secrets Manager.
     appeal_token: SecretStr = SecretStr("")
     secure_cookies: bool = True  # False only for plain-HTTP local runs
+    # The app's address as users reach it: the appeal address each statement of a moderator's removal gives.
+    public_url: str = "http://127.0.0.1:8090"
     host: str = "127.0.0.1"
     port: int = Field(default=8090, ge=1, le=65_535)
     claim_lease_s: float = Field(default=120.0, gt=0)

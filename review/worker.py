@@ -7,19 +7,23 @@
   In AWS the archive bucket's object-created notifications drive the same function.
 - `flush_feedback`: decisions whose undo window has passed become `ModeratorDecision`s in the feedback
   prefix, where the drift loop's retraining reads labels; one object per message (a repeated write
-  replaces it), then the item leaves the pending index. A decision on an appeal is a label with its
+  replaces it), then the item leaves the pending index. A moderator's removal comes with the user's
+  statement of reasons (under the statements prefix, `contracts.statement.moderator_statement`). A
+  decision on an appeal is a label with its
   provenance (`decision_source: appeal`, later than the decision it contests, so it is the one a
   retraining learns) and an `AppealOutcome` under the statements prefix: the user's statement of the
   outcome, and the bot's instruction to restore a message whose restriction was overturned.
 """
 
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from contracts.policy import PolicyBook
 from contracts.review import AppealOutcome, QueueEntry
+from contracts.statement import moderator_statement
 from contracts.storage import ArchivedMessage, ModeratorDecision, feedback_key, json_lines, parse_object
 from review.core import appeal_result, item_of
 from review.store import ReviewStore
@@ -125,16 +129,24 @@ def outcome_of(entry: QueueEntry) -> AppealOutcome | None:
     )
 
 
+@dataclass(frozen=True)
+class Outputs:
+    """Where a decision's records go: the bucket, the feedback prefix (labels), the statements prefix
+    (the users' statements: a moderator's removal, an appeal's outcome) and the appeal address the
+    statements give."""
+
+    bucket: str
+    feedback_prefix: str
+    statements_prefix: str
+    appeal_url: str
+
+
 def flush_feedback(
-    store: ReviewStore,
-    s3: "S3Client",
-    bucket: str,
-    prefix: str,
-    now: datetime,
-    outcomes_prefix: str = "statements/",
+    store: ReviewStore, s3: "S3Client", outputs: Outputs, book: PolicyBook, now: datetime
 ) -> int:
-    """Write the feedback of every decision past its undo window (and each decided appeal's outcome,
-    first: the item leaves the pending index only when both exist); returns how many were written."""
+    """Write the feedback of every decision past its undo window — with, first, the user's statement
+    of a moderator's removal or of an appeal's outcome (the item leaves the pending index only when
+    every record exists); returns how many decisions were written."""
     written = 0
     for entry in store.pending_feedback(now):
         if entry.decided_by is None or entry.label is None or entry.decided_at is None:
@@ -149,13 +161,27 @@ def flush_feedback(
             category=entry.decided_category or "removal",
             decision_source=source,
         )
+        mid = str(entry.item.message_id)
         if outcome is not None:
-            key = feedback_key(outcomes_prefix, entry.decided_at, APPEAL_SOURCE, str(entry.item.message_id))
+            key = feedback_key(outputs.statements_prefix, entry.decided_at, APPEAL_SOURCE, mid)
             with aws_errors("PutObject appeal outcome"):
-                s3.put_object(Bucket=bucket, Key=key, Body=json_lines([outcome]))
-        key = feedback_key(prefix, entry.decided_at, source, str(entry.item.message_id))
+                s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([outcome]))
+        elif entry.label == "remove":
+            _, policy = book.for_channel(entry.item.channel_id)
+            statement = moderator_statement(
+                entry.item,
+                entry.decided_by,
+                decision.category,
+                entry.decided_at,
+                timedelta(days=policy.review.appeal_window_days),
+                outputs.appeal_url,
+            )
+            key = feedback_key(outputs.statements_prefix, entry.decided_at, QUEUE_SOURCE, mid)
+            with aws_errors("PutObject statement"):
+                s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([statement]))
+        key = feedback_key(outputs.feedback_prefix, entry.decided_at, source, mid)
         with aws_errors("PutObject feedback"):
-            s3.put_object(Bucket=bucket, Key=key, Body=json_lines([decision]))
+            s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([decision]))
         store.feedback_written(entry.item.message_id)
         written += 1
         if outcome is not None:

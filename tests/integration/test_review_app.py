@@ -26,8 +26,8 @@ from fastapi.testclient import TestClient
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import AppealOutcome, AppealResult, ItemStatus
+from contracts.statement import AutomatedDecision, StatementOfReasons, statement_for
 from contracts.statement import Restriction as SorRestriction
-from contracts.statement import statement_for
 from contracts.storage import ArchivedMessage, GroundTruth, json_lines
 from contracts.verdict import Action
 from infra.localstack import free_port
@@ -39,7 +39,7 @@ from producer_sim.moderators import QueueModerators
 from review.app import LoginLimiter, Services, create_app
 from review.store import ClaimLostError, ReviewStore, ensure_table
 from review.users import Account, UserBook, hash_password
-from review.worker import ArchiveFollower, enqueue_all, flush_feedback
+from review.worker import ArchiveFollower, Outputs, enqueue_all, flush_feedback
 from runtime import aws
 from runtime.retry import poll_until
 from tests.builders import archive_body, flagged, sign_in
@@ -364,7 +364,7 @@ def test_a_decision_reaches_the_feedback_after_its_undo_window_and_can_be_undone
     # submit & next: the next item opens, with the undo offered
     assert answer.headers["location"] == f"/items/{second.message.message_id}?undo={mid}"
     s3 = aws.client("s3", rig.endpoint)
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock()) == 0  # inside the undo window
+    assert _flush(rig, rig.clock()) == 0  # inside the undo window
     assert alice.post(f"/items/{mid}/undo", data={"csrf": csrf}).status_code == 200
     entry = rig.store.get(mid)
     assert entry is not None
@@ -373,13 +373,14 @@ def test_a_decision_reaches_the_feedback_after_its_undo_window_and_can_be_undone
     alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf, "category": "toxicity"})
     rig.clock.at += timedelta(seconds=6)
     assert alice.post(f"/items/{mid}/undo", data={"csrf": csrf}).status_code == 409  # too late
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock()) == 1
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock()) == 0  # once
+    assert _flush(rig, rig.clock()) == 1
+    assert _flush(rig, rig.clock()) == 0  # once
     decisions = read_feedback(s3, rig.bucket, FEEDBACK).decisions
     assert len(decisions) == 1
     (decision,) = decisions
     assert (decision.message_id, decision.label, decision.category) == (mid, "allow", "toxicity")
     assert (decision.decided_by, decision.decision_source) == ("alice", "queue")
+    assert _statements(rig) == []  # an allow restricts nothing: no statement
 
 
 def test_an_item_nobody_decides_in_time_expires_and_is_counted(rig: Rig) -> None:
@@ -516,11 +517,17 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
     )  # fmt: skip
     # AND the decision lands in the feedback the retraining reads
     s3 = aws.client("s3", rig.endpoint)
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, datetime.now(UTC) + timedelta(seconds=1)) == 1
+    assert _flush(rig, datetime.now(UTC) + timedelta(seconds=1)) == 1
     (decision,) = read_feedback(s3, rig.bucket, FEEDBACK).decisions
     assert (decision.message_id, decision.label, decision.decision_source) == (
         worst.message.message_id, "remove", "queue",
     )  # fmt: skip
+
+
+def _flush(rig: Rig, now: datetime) -> int:
+    outputs = Outputs(rig.bucket, FEEDBACK, STATEMENTS, "https://review.example")
+    s3 = aws.client("s3", rig.endpoint)
+    return flush_feedback(rig.store, s3, outputs, rig.services.policies(), now)
 
 
 def _appeal(rig: Rig, message_id: object, user: str, token: str = APPEAL_TOKEN) -> "httpx.Response":
@@ -531,6 +538,14 @@ def _appeal(rig: Rig, message_id: object, user: str, token: str = APPEAL_TOKEN) 
             headers={"Authorization": f"Bearer {token}"},
         )
     return answer
+
+
+def _statements(rig: Rig) -> list[StatementOfReasons]:
+    s3 = aws.client("s3", rig.endpoint)
+    listed = s3.list_objects_v2(Bucket=rig.bucket, Prefix=STATEMENTS).get("Contents", [])
+    bodies = [s3.get_object(Bucket=rig.bucket, Key=o["Key"])["Body"].read() for o in listed]
+    lines = [line for b in bodies for line in b.decode().splitlines()]
+    return [StatementOfReasons.model_validate_json(line) for line in lines if '"statement_id"' in line]
 
 
 def _outcomes(rig: Rig) -> list[AppealOutcome]:
@@ -565,7 +580,7 @@ def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
     assert alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf}).status_code == 200
     rig.clock.at += timedelta(seconds=6)
     s3 = aws.client("s3", rig.endpoint)
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS) == 1
+    assert _flush(rig, rig.clock()) == 1
     (decision,) = read_feedback(s3, rig.bucket, FEEDBACK).decisions
     assert (decision.label, decision.category, decision.decision_source) == ("allow", "toxicity", "appeal")
     (outcome,) = _outcomes(rig)
@@ -586,7 +601,14 @@ def test_an_appeal_is_decided_by_a_moderator_other_than_the_one_who_removed_the_
     assert _appeal(rig, mid, "u9").status_code == 409  # inside the undo window: not final yet
     rig.clock.at += timedelta(seconds=6)
     s3 = aws.client("s3", rig.endpoint)
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS) == 1
+    assert _flush(rig, rig.clock()) == 1
+    # the moderator's removal is explained to its user: a person decided, on the model's flag
+    (statement,) = _statements(rig)
+    assert (statement.message_id, statement.restriction, statement.decided_by) == (mid, "remove", "alice")
+    assert statement.automated_decision is AutomatedDecision.PARTIALLY
+    assert statement.facts[0].startswith("score 0.700 for toxicity")
+    assert f"https://review.example/appeals/{mid}" in statement.how_to_appeal
+    assert statement.appeal_until == statement.applied_at + timedelta(days=183)
     assert _appeal(rig, mid, "u9").status_code == 201
     page = alice.get(f"/items/{mid}")
     assert "another moderator decides it" in page.text
@@ -601,7 +623,7 @@ def test_an_appeal_is_decided_by_a_moderator_other_than_the_one_who_removed_the_
         carol.post(f"/items/{mid}/decision", data={"label": "remove", "csrf": carol_csrf}).status_code == 200
     )
     rig.clock.at += timedelta(seconds=6)
-    assert flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS) == 1
+    assert _flush(rig, rig.clock()) == 1
     (outcome,) = _outcomes(rig)
     assert (outcome.result, outcome.decided_by, outcome.original_by) == (
         AppealResult.CONFIRMED,
@@ -679,7 +701,7 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
     assert moderators.counts["decision_200"] >= len(wrong)
     assert rig.store.stats("c-a").appealed == 0
     rig.clock.at = datetime.now(UTC) + timedelta(seconds=10)
-    flush_feedback(rig.store, s3, rig.bucket, FEEDBACK, rig.clock(), STATEMENTS)
+    _flush(rig, rig.clock())
     outcomes = _outcomes(rig)
     assert {o.message_id for o in outcomes} == wrong
     assert all(o.result is AppealResult.RESTORED for o in outcomes)
