@@ -8,6 +8,11 @@ from contracts.verdict import Action, Stage
 
 NAMESPACE = "ChatModeration"
 SERVICE = "consumer"
+# The review app's: each decided appeal, by the category it contested — over every model version and
+# channel (what the overturn alarm reads), and per model version and channel (the restriction's).
+REVIEW_SERVICE = "review"
+APPEALS_DECIDED = "AppealsDecided"
+OVERTURNED = "Overturned"
 
 BATCHES_WITHOUT_MODEL = "BatchesWithoutModel"
 SINK_ERRORS = "SinkErrors"

@@ -35,6 +35,20 @@ def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: 
     return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first_sequence}.jsonl"
 
 
+APPEAL_SOURCE = "appeal"  # a decision's provenance when it decided an appeal (`ModeratorDecision`)
+
+
+def appeal_outcome_key(statements_prefix: str, decided_at: datetime, message_id: str) -> str:
+    """Where an appeal's outcome goes: one object per message under the statements prefix (a repeated
+    write replaces it)."""
+    return feedback_key(statements_prefix, decided_at, APPEAL_SOURCE, message_id)
+
+
+def is_appeal_outcome_key(key: str) -> bool:
+    """Whether a key under the statements prefix holds an appeal's outcome (not statements of reasons)."""
+    return f"/{APPEAL_SOURCE}-" in key
+
+
 def model_key(model_name: str, version: str, file: str) -> str:
     """Where a registered version's files go in the models bucket."""
     return f"models/{model_name}/{version}/{file}"

@@ -30,6 +30,7 @@ class AlertKind(StrEnum):
     CHAMPION_REJECTED = "champion_rejected"
     DLQ_RATE_HIGH = "dlq_rate_high"
     LABELS_HELD_OUT = "labels_held_out"  # the label guard kept a labeller's decisions out of training
+    OVERTURNS_HIGH = "overturns_high"  # a model version's removals are overturned on appeal too often
 
 
 _ICONS = {
@@ -40,6 +41,7 @@ _ICONS = {
     AlertKind.CHAMPION_REJECTED: ":no_entry:",
     AlertKind.DLQ_RATE_HIGH: ":rotating_light:",
     AlertKind.LABELS_HELD_OUT: ":shield:",
+    AlertKind.OVERTURNS_HIGH: ":scales:",
 }
 
 

@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from contracts.categories import Category
-from contracts.storage import ArchivedMessage, ModeratorDecision, parse_object
+from contracts.review import AppealOutcome
+from contracts.storage import ArchivedMessage, ModeratorDecision, is_appeal_outcome_key, parse_object
 from runtime.errors import AwsError, aws_errors
 from runtime.logs import structured_logger
 
@@ -127,4 +128,27 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
                     out.decisions.append(decision)
     if out.skipped:
         log.warning({"event": "feedback_skipped", "reasons": dict(out.skipped)})
+    return out
+
+
+def read_outcomes(s3: "S3Client", bucket: str, statements_prefix: str) -> list[AppealOutcome]:
+    """Every appeal's outcome under the statements prefix (the statements of reasons beside them are
+    not read); an unreadable object or line is logged and skipped."""
+    out: list[AppealOutcome] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=statements_prefix):
+        for obj in page.get("Contents", []):
+            if not is_appeal_outcome_key(obj["Key"]):
+                continue
+            try:
+                with aws_errors(f"GetObject {obj['Key']}"):
+                    lines = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines()
+            except AwsError as err:
+                log.warning({"event": "outcome_skip", "key": obj["Key"], "reason": type(err).__name__})
+                continue
+            for line in lines:
+                try:
+                    out.append(AppealOutcome.model_validate_json(line))
+                except ValidationError:
+                    log.warning({"event": "outcome_skip", "key": obj["Key"], "reason": "malformed"})
     return out

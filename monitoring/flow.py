@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from contracts.categories import Category
+from contracts.review import AppealOutcome
 from contracts.storage import (
     DRIFT_STATE_FILE,
     REFERENCE_FILE,
@@ -31,7 +32,7 @@ from contracts.storage import (
     model_key,
 )
 from monitoring.alerts import AlertKind, Notifier
-from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, select
+from monitoring.archive import ArchiveWindow, Feedback, read_archive, read_feedback, read_outcomes, select
 from monitoring.drift import (
     SCORE_PREFIX,
     TEXT_DESCRIPTORS,
@@ -43,6 +44,7 @@ from monitoring.drift import (
     summarise,
 )
 from monitoring.labels import LabelAudit, audit_labels, kept_decisions
+from monitoring.overturns import OverturnRow, above_rate, overturns, removals
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from runtime.logs import run_event
@@ -73,6 +75,7 @@ class DriftCheck(BaseModel):
     report_uri: str
     training: TrainResult | None = None
     labels: LabelAudit | None = None  # the guard on the retraining's labels, when it retrained
+    overturns: list[OverturnRow] = []  # every model version's removals and their appeals' outcomes
 
 
 WORKSPACE_PROJECT = "chat-moderation drift"
@@ -380,6 +383,24 @@ def _check_dead_letters(settings: MonitoringSettings, notifier: Notifier, window
         )
 
 
+def check_overturns(
+    settings: MonitoringSettings, notifier: Notifier, outcomes: list[AppealOutcome], archive: ArchiveWindow
+) -> list[OverturnRow]:
+    """Every model version's removals beside their appeals' outcomes; an alert for each version whose
+    removals in a category are overturned above the policy's rate."""
+    rows = overturns(outcomes, removals(archive.messages))
+    named = above_rate(rows, settings.max_overturn_rate, settings.min_removals_for_overturns)
+    for version, category, rate in named:
+        notifier.send(
+            AlertKind.OVERTURNS_HIGH,
+            f"model v{version}: appeals overturned {rate:.0%} of its {category} removals",
+            model_version=version,
+            category=category,
+            max_rate=settings.max_overturn_rate,
+        )
+    return rows
+
+
 @flow(name="drift_check_flow", log_prints=True)
 def drift_check_flow(
     settings: MonitoringSettings | None = None, training: TrainingSettings | None = None
@@ -404,6 +425,18 @@ def drift_check_flow(
     )
     if summary.window_size:
         _check_dead_letters(settings, notifier, summary.window_size)
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    outcomes = read_outcomes(s3, settings.archive_bucket, settings.statements_prefix)
+    overturned = check_overturns(settings, notifier, outcomes, archive)
+    run_event(
+        get_run_logger(),
+        {
+            "event": "overturns_checked",
+            "removals": sum(r.removals for r in overturned),
+            "appeals_decided": sum(r.appeals_decided for r in overturned),
+            "overturned": sum(r.overturned for r in overturned),
+        },
+    )
     return DriftCheck(
         champion_version=check.manifest.version,
         window=summary.window_size,
@@ -418,4 +451,5 @@ def drift_check_flow(
         report_uri=check.report_uri,
         training=training_result,
         labels=audit,
+        overturns=overturned,
     )

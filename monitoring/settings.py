@@ -41,6 +41,11 @@ class MonitoringSettings(DeployableSettings):
     text_drift: bool = True  # also run Evidently's text-content drift (informational, slower)
     min_labels_for_quality: int = 30
     dlq_rate_threshold: float = 0.05  # dead letters per archived message in the window
+    # Appeals' outcomes (under the statements prefix): a model version whose removals in a category are
+    # overturned above this share, once it made `min_removals_for_overturns` of them, is named in an alert.
+    statements_prefix: str = _STACK.archive_bucket.statements_prefix
+    max_overturn_rate: float = Field(default=0.2, ge=0, le=1)
+    min_removals_for_overturns: int = Field(default=20, ge=1)
     webhook_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("MONITORING_WEBHOOK_URL", "ALERT_WEBHOOK_URL", "webhook_url"),

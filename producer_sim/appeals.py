@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from contracts.review import AppealOutcome, AppealResult
 from contracts.statement import StatementOfReasons
-from contracts.storage import GroundTruth
+from contracts.storage import GroundTruth, is_appeal_outcome_key
 from producer_sim.bot import decided_on, draw
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
@@ -30,8 +30,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = structured_logger("producer_sim")
-
-APPEAL_MARK = "/appeal-"  # in the key of an appeal's outcome (`review.worker.flush_feedback`)
 
 
 def wants_to_appeal(
@@ -96,7 +94,7 @@ class Appellants:
         """One pass; returns the appeals filed (answered 201 or 200)."""
         filed = 0
         for key in _new_keys(self._s3, self._bucket, self._prefix, self._read):
-            if APPEAL_MARK in key:
+            if is_appeal_outcome_key(key):
                 self._read.add(key)
                 continue
             for line in _lines(self._s3, self._bucket, key):
@@ -129,7 +127,9 @@ class OutcomeReader:
 
     def poll(self) -> list[AppealOutcome]:
         """The outcomes written since the last pass (a key is kept as read once parsed)."""
-        keys = [k for k in _new_keys(self._s3, self._bucket, self._prefix, self._read) if APPEAL_MARK in k]
+        keys = [
+            k for k in _new_keys(self._s3, self._bucket, self._prefix, self._read) if is_appeal_outcome_key(k)
+        ]
         out: list[AppealOutcome] = []
         for key in keys:
             for line in _lines(self._s3, self._bucket, key):

@@ -21,10 +21,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from contracts import metrics as emf
 from contracts.policy import PolicyBook
-from contracts.review import AppealOutcome, QueueEntry
+from contracts.review import MODEL_DECIDER, AppealOutcome, AppealResult, QueueEntry
 from contracts.statement import moderator_statement
-from contracts.storage import ArchivedMessage, ModeratorDecision, feedback_key, json_lines, parse_object
+from contracts.storage import (
+    APPEAL_SOURCE,
+    ArchivedMessage,
+    ModeratorDecision,
+    appeal_outcome_key,
+    feedback_key,
+    json_lines,
+    parse_object,
+)
 from review.core import appeal_result, item_of
 from review.store import ReviewStore
 from runtime.errors import aws_errors
@@ -36,7 +47,6 @@ if TYPE_CHECKING:
 log = structured_logger("review")
 
 QUEUE_SOURCE = "queue"
-APPEAL_SOURCE = "appeal"
 
 
 def enqueue_all(
@@ -107,6 +117,29 @@ class ArchiveFollower:
         return counts
 
 
+def appeal_metrics(outcome: AppealOutcome) -> None:
+    """The decided appeal as EMF metrics (`contracts.metrics`): decided and overturned, by category, and
+    by category, the restriction's model version (or `moderator`) and channel."""
+    by = outcome.original_by
+    version = by.removeprefix(MODEL_DECIDER) if by.startswith(MODEL_DECIDER) else "moderator"
+    dimension_sets = [
+        {"service": emf.REVIEW_SERVICE, "category": outcome.category},
+        {
+            "service": emf.REVIEW_SERVICE,
+            "category": outcome.category,
+            "model_version": version,
+            "channel": outcome.channel_id,
+        },
+    ]
+    overturned = float(outcome.result is AppealResult.RESTORED)
+    for dimensions in dimension_sets:
+        for name, value in ((emf.APPEALS_DECIDED, 1.0), (emf.OVERTURNED, overturned)):
+            with single_metric(
+                name, MetricUnit.Count, value, namespace=emf.NAMESPACE, default_dimensions=dimensions
+            ):
+                pass
+
+
 def outcome_of(entry: QueueEntry) -> AppealOutcome | None:
     """The outcome of a decided appeal (None for any other decision)."""
     if (
@@ -163,7 +196,7 @@ def flush_feedback(
         )
         mid = str(entry.item.message_id)
         if outcome is not None:
-            key = feedback_key(outputs.statements_prefix, entry.decided_at, APPEAL_SOURCE, mid)
+            key = appeal_outcome_key(outputs.statements_prefix, entry.decided_at, mid)
             with aws_errors("PutObject appeal outcome"):
                 s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([outcome]))
         elif entry.label == "remove":
@@ -188,6 +221,7 @@ def flush_feedback(
             log.info(
                 {"event": "review_appeal_outcome", "channel": entry.item.channel_id, "result": outcome.result}
             )
+            appeal_metrics(outcome)
     if written:
         log.info({"event": "review_feedback_written", "decisions": written})
     return written

@@ -109,3 +109,45 @@ resource "aws_cloudwatch_metric_alarm" "lambda" {
   treat_missing_data  = "notBreaching"
   alarm_actions       = local.alarm_ops
 }
+
+# Appeals upheld (review/worker.py::appeal_metrics): the share of a category's decided appeals that
+# overturned the restriction, over a day, once at least `min_appeals_for_alarm` were decided. Many
+# upheld appeals mean the model (or the channel's thresholds) restricts what it should not; the drift
+# check names the model version (monitoring/overturns.py).
+locals {
+  review_emf = {
+    namespace = "ChatModeration"
+    service   = "review"
+  }
+}
+
+resource "aws_cloudwatch_metric_alarm" "appeals_upheld" {
+  for_each            = { toxicity = "toxicity", hate = "hate", spam = "spam", removal = "removal" }
+  alarm_name          = "${local.services.review.name}-appeals-upheld-${each.key}"
+  alarm_description   = "More than ${var.max_appeals_upheld_share * 100}% of the decided appeals of ${each.key} restrictions overturned them in a day."
+  comparison_operator = "GreaterThanThreshold"
+  threshold           = var.max_appeals_upheld_share
+  evaluation_periods  = 1
+  treat_missing_data  = "notBreaching"
+  alarm_actions       = local.alarm_ops
+
+  metric_query {
+    id          = "upheld"
+    expression  = "IF(decided >= ${var.min_appeals_for_alarm}, FILL(overturned, 0) / decided, 0)"
+    label       = "share of decided appeals that overturned the restriction"
+    return_data = true
+  }
+  dynamic "metric_query" {
+    for_each = { decided = "AppealsDecided", overturned = "Overturned" }
+    content {
+      id = metric_query.key
+      metric {
+        namespace   = local.review_emf.namespace
+        metric_name = metric_query.value
+        dimensions  = { service = local.review_emf.service, category = each.key }
+        stat        = "Sum"
+        period      = 86400
+      }
+    }
+  }
+}

@@ -118,3 +118,15 @@ variable "appeal_url" {
   type        = string
   default     = "https://chat.example/moderation"
 }
+
+variable "max_appeals_upheld_share" {
+  description = "Alarm when more than this share of a category's decided appeals overturn the restriction in a day."
+  type        = number
+  default     = 0.5
+}
+
+variable "min_appeals_for_alarm" {
+  description = "The decided appeals of a category in a day below which the appeals-upheld alarm stays quiet."
+  type        = number
+  default     = 10
+}

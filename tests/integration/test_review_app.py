@@ -4,6 +4,7 @@ channels nobody else can read, CSRF, hostile text rendered inert, decisions reac
 retraining reads, expiry, and a user's erasure reaching the queue."""
 
 import html
+import json
 import os
 import re
 import shutil
@@ -28,12 +29,12 @@ from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import AppealOutcome, AppealResult, ItemStatus
 from contracts.statement import AutomatedDecision, StatementOfReasons, statement_for
 from contracts.statement import Restriction as SorRestriction
-from contracts.storage import ArchivedMessage, GroundTruth, json_lines
+from contracts.storage import ArchivedMessage, GroundTruth, is_appeal_outcome_key, json_lines
 from contracts.verdict import Action
 from infra.localstack import free_port
 from monitoring.archive import read_feedback
 from monitoring.erasure import erase_user
-from producer_sim.appeals import APPEAL_MARK, Appellants, OutcomeReader
+from producer_sim.appeals import Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile
 from producer_sim.moderators import QueueModerators
 from review.app import LoginLimiter, Services, create_app
@@ -551,12 +552,14 @@ def _statements(rig: Rig) -> list[StatementOfReasons]:
 def _outcomes(rig: Rig) -> list[AppealOutcome]:
     s3 = aws.client("s3", rig.endpoint)
     listed = s3.list_objects_v2(Bucket=rig.bucket, Prefix=STATEMENTS).get("Contents", [])
-    keys = [o["Key"] for o in listed if APPEAL_MARK in o["Key"]]
+    keys = [o["Key"] for o in listed if is_appeal_outcome_key(o["Key"])]
     bodies = [s3.get_object(Bucket=rig.bucket, Key=k)["Body"].read() for k in keys]
     return [AppealOutcome.model_validate_json(line) for b in bodies for line in b.decode().splitlines()]
 
 
-def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(rig: Rig) -> None:
+def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
+    rig: Rig, capsys: pytest.CaptureFixture[str]
+) -> None:
     rig.services.appeal_token = APPEAL_TOKEN
     hidden = flagged("you are a fool", Action.REMOVE, channel="c-a", user="u7")
     _enqueue(rig, hidden)
@@ -586,6 +589,15 @@ def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
     (outcome,) = _outcomes(rig)
     assert (outcome.result, outcome.decided_by, outcome.user_id) == (AppealResult.RESTORED, "alice", "u7")
     assert outcome.original_by.startswith("model:")
+    # the decided appeal as EMF metrics: by category (the alarm's), and by version and channel
+    out = capsys.readouterr().out
+    emitted = [json.loads(line) for line in out.splitlines() if '"_aws"' in line]
+    overturned = [e for e in emitted if "Overturned" in e]
+    assert [(e["Overturned"], e["category"], e.get("model_version")) for e in overturned] == [
+        ([1.0], "toxicity", None),
+        ([1.0], "toxicity", hidden.verdict.model_version),
+    ]
+    assert all(e["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "ChatModeration" for e in emitted)
     assert _appeal(rig, mid, "u7").json()["result"] == "restored"  # asked again: the outcome
 
 

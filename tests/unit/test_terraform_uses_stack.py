@@ -10,6 +10,7 @@ import hcl2
 import pytest
 
 from contracts import metrics as emf
+from contracts.categories import Category
 from contracts.storage import model_key
 from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
@@ -295,3 +296,16 @@ def test_a_renamed_metric_fails_the_checks(tmp_path: Path) -> None:
     )
     with pytest.raises(pytest.fail.Exception, match=r"not a name from contracts\.metrics"):
         _emitted(tmp_path)
+
+
+def test_the_appeals_alarm_reads_what_the_review_app_emits_for_every_category() -> None:
+    alarm = RESOURCES[("aws_cloudwatch_metric_alarm", "appeals_upheld")]
+    assert {_unquote(v) for v in alarm["for_each"].values()} == {str(c) for c in Category}
+    review = _locals()["review_emf"]
+    assert (_unquote(review["namespace"]), _unquote(review["service"])) == (emf.NAMESPACE, emf.REVIEW_SERVICE)
+    (block,) = alarm["dynamic"]
+    names = {_unquote(v) for v in block['"metric_query"']["for_each"].values()}
+    assert names == {emf.APPEALS_DECIDED, emf.OVERTURNED}
+    source = (PROJECT_ROOT / "review" / "worker.py").read_text()
+    assert "emf.APPEALS_DECIDED" in source
+    assert "emf.OVERTURNED" in source
