@@ -112,8 +112,9 @@ def bootstrap(stack: Stack, endpoint_url: str | None, region: str | None = None)
     archive = stack.archive_bucket
     if ensure_bucket(s3, archive.name, {archive.archive_prefix: archive.expire_after_days}):
         created.append(f"s3:{archive.name}")
-    if ensure_bucket(s3, stack.models_bucket.name):
-        created.append(f"s3:{stack.models_bucket.name}")
+    for name in (stack.models_bucket.name, stack.audit_bucket.name):
+        if ensure_bucket(s3, name):
+            created.append(f"s3:{name}")
     dlq_url, made = ensure_queue(sqs, stack.dead_letter_queue)
     if made:
         created.append(f"sqs:{stack.dead_letter_queue.name}")

@@ -1,5 +1,6 @@
-"""`python -m monitoring check|serve|erase`: one drift check now, the check served on a schedule, or
-the erasure of one user's data (archive, feedback, dead letters) on request."""
+"""`python -m monitoring check|serve|erase|audit`: one drift check now, the check served on a schedule,
+the erasure of one user's data (archive, feedback, dead letters) on request, or the audit trail: every
+chain verified, one message's story, one model version's life."""
 
 import argparse
 import logging
@@ -24,9 +25,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     erase.add_argument("--user", required=True, metavar="USER_ID", help="the user_id of the chat messages")
     erase.add_argument("--dry-run", action="store_true", help="only report what would be erased")
+    audit = sub.add_parser("audit", help="verify the audit trail, or tell one message's or model's story")
+    what = audit.add_mutually_exclusive_group(required=True)
+    what.add_argument("--verify", action="store_true", help="check every chain (exit 1 on any problem)")
+    what.add_argument("--message", metavar="ID", help="a message from its arrival to its last action")
+    what.add_argument("--model", metavar="VERSION", help="a model version's promotion, actions and rollback")
     args = parser.parse_args(argv)
     if args.command == "erase":
         return _erase(args.user, args.dry_run)
+    if args.command == "audit":
+        return _audit(args.verify, args.message, args.model)
     from monitoring.flow import drift_check_flow  # noqa: PLC0415 - Prefect is slow to import
 
     if args.command == "check":
@@ -46,11 +54,39 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def _audit(check: bool, message: str | None, model: str | None) -> int:
+    """Print what was asked of the audit trail; with --verify, exit 1 when any chain is broken."""
+    from uuid import UUID  # noqa: PLC0415
+
+    from monitoring.archive import read_archive  # noqa: PLC0415
+    from monitoring.audit import message_story, model_life, read_trail, render, verify_trail  # noqa: PLC0415
+    from runtime import aws  # noqa: PLC0415
+
+    settings = MonitoringSettings()
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    trail = read_trail(s3, settings.audit_bucket, settings.audit_prefix)
+    if check:
+        problems = verify_trail(trail)
+        records = sum(len(c) for c in trail.chains.values())
+        print(f"{len(trail.chains)} chains, {records} records: " + ("intact" if not problems else "BROKEN"))
+        print("\n".join(problems))
+        return 1 if problems else 0
+    if message is not None:
+        archived = read_archive(s3, settings.archive_bucket, settings.archive_prefix).messages
+        print(render(message_story(trail, archived, UUID(message))))
+        return 0
+    archived = read_archive(s3, settings.archive_bucket, settings.archive_prefix).messages
+    print(render(model_life(trail, archived, model or "")))
+    return 0
+
+
 def _erase(user_id: str, dry_run: bool) -> int:
     """Print the erasure report (JSON); exit 1 when something that could hold the user was unreadable."""
-    from monitoring.erasure import erase_user  # noqa: PLC0415
+    from monitoring.erasure import erase_user, erasure_event  # noqa: PLC0415
     from review.store import ReviewStore  # noqa: PLC0415
     from runtime import aws  # noqa: PLC0415
+    from runtime.audit import AuditLog  # noqa: PLC0415
+    from runtime.errors import AwsError  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     settings = MonitoringSettings()
@@ -72,6 +108,13 @@ def _erase(user_id: str, dry_run: bool) -> int:
         review=ReviewStore(dynamodb, settings.review_table),
     )
     print(report.model_dump_json(indent=2))
+    if not dry_run:
+        trail = AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "monitoring")
+        try:
+            trail.append([erasure_event(user_id, report.complete)])
+        except AwsError as err:  # erased, but not on record: the operator must know
+            print(f"error: the erasure is done but not in the audit trail ({err})", file=sys.stderr)
+            return 1
     return 0 if report.complete else 1
 
 

@@ -26,17 +26,20 @@ is the thin S3/SQS adapter. Nothing here logs message text: logs name object key
 """
 
 import binascii
+import hashlib
 import json
 import re
 from base64 import b64decode
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
+from contracts.audit import AuditEvent, AuditKind
 from contracts.dead_letter import DeadLetter
 from contracts.storage import gunzip_text, gzip_lines
 from runtime.logs import structured_logger
@@ -400,3 +403,16 @@ def erase_user(
         _erase_dead_letters(sqs, dead_letter_queue_url, user_id, report.dead_letters, dry_run)
     _apply(s3, bucket, archive, report.archive, dry_run, "archive")
     return report
+
+
+def erasure_event(user_id: str, complete: bool) -> AuditEvent:
+    """An erasure in the audit trail: the subject by a hash of their id (the trail holds no personal
+    text), whether everything that could hold them was reached."""
+    subject = hashlib.sha256(user_id.encode()).hexdigest()[:32]
+    return AuditEvent(
+        kind=AuditKind.ERASURE,
+        actor="operator",
+        at=datetime.now(UTC),
+        reason="complete" if complete else "incomplete: some objects were unreadable",
+        refs={"subject_sha256": subject},
+    )

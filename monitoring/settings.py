@@ -20,7 +20,7 @@ class MonitoringSettings(DeployableSettings):
     """Which archive window to check, the drift rules, alerts, and whether drift retrains."""
 
     model_config = SettingsConfigDict(env_prefix="MONITORING_", extra="ignore", populate_by_name=True)
-    STACK_RESOURCES = ("archive_bucket", "models_bucket", "dead_letter_queue", "review_table")
+    STACK_RESOURCES = ("archive_bucket", "models_bucket", "dead_letter_queue", "review_table", "audit_bucket")
     archive_bucket: str = _STACK.archive_bucket.name
     archive_prefix: str = _STACK.archive_bucket.archive_prefix
     feedback_prefix: str = _STACK.archive_bucket.feedback_prefix
@@ -44,6 +44,8 @@ class MonitoringSettings(DeployableSettings):
     # Appeals' outcomes (under the statements prefix): a model version whose removals in a category are
     # overturned above this share, once it made `min_removals_for_overturns` of them, is named in an alert.
     statements_prefix: str = _STACK.archive_bucket.statements_prefix
+    audit_bucket: str = _STACK.audit_bucket.name  # the audit trail (`python -m monitoring audit`)
+    audit_prefix: str = _STACK.audit_bucket.prefix
     max_overturn_rate: float = Field(default=0.2, ge=0, le=1)
     min_removals_for_overturns: int = Field(default=20, ge=1)
     webhook_url: str | None = Field(

@@ -18,6 +18,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from contracts.audit import AuditEvent, AuditKind
 from contracts.chat import Label
 from contracts.policy import PolicyBook
 from contracts.review import AppealOutcome, AppealResult
@@ -26,6 +27,7 @@ from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json
 from contracts.verdict import Action, Reason, Verdict
 from producer_sim.settings import ProducerSettings
 from runtime import aws
+from runtime.audit import AuditLog
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
 from runtime.logs import structured_logger
@@ -48,6 +50,7 @@ class BotState:
     counts: Counter[str] = field(default_factory=Counter)
     queue: list["QueueItem"] = field(default_factory=list)  # hidden or queued, not yet written out
     hidden: list[Verdict] = field(default_factory=list)  # hidden by the model, statements not yet written
+    acted: list[Verdict] = field(default_factory=list)  # hidden or queued, not yet in the audit trail
 
 
 def decided_on(category: str | None, truth: GroundTruth) -> tuple[str, Label]:
@@ -123,6 +126,8 @@ def act(
         state.counts[done] += 1
         if v.action is Action.REMOVE:
             state.hidden.append(v)
+        if v.action is not Action.ALLOW:
+            state.acted.append(v)
         if v.action is not Action.ALLOW and v.category:
             state.counts[f"{done}_{v.category}"] += 1
             state.queue.append(QueueItem.of(v))
@@ -151,6 +156,24 @@ def act(
         if known.label == "remove" and v.action is Action.ALLOW:
             state.counts["missed_by_model"] += 1
     return decisions
+
+
+def audit_events(acted: Iterable[Verdict], at: datetime) -> list[AuditEvent]:
+    """The bot's actions on verdicts for the audit trail: each message hidden or left to review, by
+    the model version that decided it (ids and versions only)."""
+    return [
+        AuditEvent(
+            kind=AuditKind.HIDE if v.action is Action.REMOVE else AuditKind.QUEUE,
+            actor="bot",
+            at=at,
+            message_id=v.message_id,
+            channel_id=v.channel_id,
+            model_version=v.model_version,
+            policy_version=v.policy_version,
+            reason=v.category or ",".join(v.reasons)[:200],
+        )
+        for v in acted
+    ]
 
 
 def statements(hidden: Iterable[Verdict], book: PolicyBook, appeal_url: str) -> list[StatementOfReasons]:
@@ -215,6 +238,7 @@ class Bot:
         policies: Callable[[], PolicyBook] = PolicyBook,
         appeal_url: str = "http://127.0.0.1:8090",
         outcomes: Callable[[], list[AppealOutcome]] | None = None,
+        audit: AuditLog | None = None,
     ) -> None:
         self._kinesis = kinesis
         self._s3 = s3
@@ -236,6 +260,7 @@ class Bot:
         self._appeal_url = appeal_url
         self._outcomes = outcomes  # appeals' outcomes since the last read (None: no review app)
         self._outcomes_at = -OUTCOMES_EVERY_S
+        self._audit = audit  # the bot's chain in the audit trail (None: not kept)
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -267,6 +292,11 @@ class Bot:
             policies=PolicySource(s3, settings.models_bucket, settings.policy_key),
             appeal_url=settings.appeal_url,
             outcomes=outcomes,
+            audit=(
+                AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "bot")
+                if settings.audit_bucket
+                else None
+            ),
         )
 
     def _load_seen(self) -> set[UUID]:
@@ -340,25 +370,19 @@ class Bot:
         first = records[0]
         arrived, sequence = first["ApproximateArrivalTimestamp"], first["SequenceNumber"]
         try:
-            # feedback and statements first, then the checkpoint: a crash repeats, never loses
-            if decisions:
-                key = feedback_key(self._prefix, arrived, shard_id, sequence)
-                with aws_errors("PutObject feedback"):
-                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(decisions))
-            if self.state.hidden:
-                made = statements(self.state.hidden, self._policies(), self._appeal_url)
-                key = feedback_key(self._statements_prefix, arrived, shard_id, sequence)
-                with aws_errors("PutObject statements"):
-                    self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(made))
-                self.state.counts["statements"] += len(made)
+            # feedback, statements and the audit trail first, then the checkpoint: a crash repeats,
+            # never loses (a repeated audit record is the same event: readers count it once)
+            self._write(decisions, (shard_id, sequence), arrived, now)
         except AwsError:
             # Undo this batch entirely; it is read again from the checkpoint.
             self.state.seen -= new_ids
             self.state.counts = counts
             self.state.queue.clear()
             self.state.hidden.clear()
+            self.state.acted.clear()
             raise
         self.state.hidden.clear()
+        self.state.acted.clear()
         self._seen_path.parent.mkdir(parents=True, exist_ok=True)
         with self._queue_path.open("a") as fh:
             fh.writelines(item.model_dump_json() + "\n" for item in self.state.queue)
@@ -377,13 +401,46 @@ class Bot:
         self._outcomes_at = time.monotonic()
         outcomes = self._outcomes()
         restored = 0
+        now = datetime.now(UTC)
+        events = []
         for o in outcomes:
             if o.result is AppealResult.RESTORED:
                 restored += 1
                 log.info({"event": "bot_restored", "message_id": str(o.message_id), "channel": o.channel_id})
+                events.append(
+                    AuditEvent(
+                        kind=AuditKind.RESTORE,
+                        actor="bot",
+                        at=now,
+                        message_id=o.message_id,
+                        channel_id=o.channel_id,
+                        reason=f"appeal upheld by {o.decided_by}",
+                    )
+                )
+        if self._audit is not None:
+            self._audit.append(events)
         self.state.counts["restored"] += restored
         self.state.counts["appeals_confirmed"] += len(outcomes) - restored
         return restored
+
+    def _write(
+        self, decisions: list[ModeratorDecision], batch: tuple[str, str], arrived: datetime, now: datetime
+    ) -> None:
+        """A batch's feedback, the statements of what it hid (objects named after the batch, its shard
+        and first sequence number: a repeated write replaces them), and its actions in the audit trail."""
+        shard_id, sequence = batch
+        if decisions:
+            key = feedback_key(self._prefix, arrived, shard_id, sequence)
+            with aws_errors("PutObject feedback"):
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(decisions))
+        if self.state.hidden:
+            made = statements(self.state.hidden, self._policies(), self._appeal_url)
+            key = feedback_key(self._statements_prefix, arrived, shard_id, sequence)
+            with aws_errors("PutObject statements"):
+                self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(made))
+            self.state.counts["statements"] += len(made)
+        if self._audit is not None and self.state.acted:
+            self._audit.append(audit_events(self.state.acted, now))
 
     def run(self, stop: Event, idle_exit_s: float | None = None, interval_s: float = 0.5) -> Counter[str]:
         last = time.monotonic()

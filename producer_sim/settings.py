@@ -20,6 +20,7 @@ class ProducerSettings(DeployableSettings):
         "archive_bucket",
         "dead_letter_queue",
         "models_bucket",
+        "audit_bucket",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "data",
@@ -43,6 +44,9 @@ class ProducerSettings(DeployableSettings):
     # (its policy, from the models bucket) and where to appeal (the review app's address, for users).
     statements_prefix: str = _STACK.archive_bucket.statements_prefix
     models_bucket: str = _STACK.models_bucket.name
+    # The audit trail the bot appends its actions to (hide, queue, restore); None: not kept.
+    audit_bucket: str | None = _STACK.audit_bucket.name
+    audit_prefix: str = _STACK.audit_bucket.prefix
     policy_key: str = _STACK.models_bucket.policy_key
     appeal_url: str = "http://127.0.0.1:8090"
     review_decision_share: float = Field(default=1.0, ge=0, le=1)  # reviewed messages a human decides

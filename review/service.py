@@ -15,6 +15,7 @@ from review.store import ReviewStore, ensure_table
 from review.users import UserBook
 from review.worker import ArchiveFollower, Outputs, flush_feedback
 from runtime import aws
+from runtime.audit import AuditLog
 from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
@@ -95,8 +96,17 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         policies,
         settings.state_dir / "archive-read.txt",
     )
+    audit = (
+        AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "review")
+        if settings.audit_bucket
+        else None
+    )
     outputs = Outputs(
-        settings.archive_bucket, settings.feedback_prefix, settings.statements_prefix, settings.public_url
+        settings.archive_bucket,
+        settings.feedback_prefix,
+        settings.statements_prefix,
+        settings.public_url,
+        audit,
     )
     progress = settings.state_dir / "progress.json"
     wait = settings.follow_interval_s

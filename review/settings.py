@@ -14,7 +14,7 @@ class ReviewSettings(DeployableSettings):
     """Where the queue lives, who may sign in, and the moderators' timings."""
 
     model_config = SettingsConfigDict(env_prefix="REVIEW_", extra="ignore")
-    STACK_RESOURCES = ("review_table", "archive_bucket", "models_bucket")
+    STACK_RESOURCES = ("review_table", "archive_bucket", "models_bucket", "audit_bucket")
     review_table: str = _STACK.review_table.name
     # DynamoDB's endpoint when it differs from the rest (locally: moto's server beside LocalStack).
     dynamodb_endpoint_url: str | None = None
@@ -24,6 +24,9 @@ class ReviewSettings(DeployableSettings):
     # Where each decided appeal's outcome goes (the user's statement of it; the bot restores from it).
     statements_prefix: str = _STACK.archive_bucket.statements_prefix
     models_bucket: str = _STACK.models_bucket.name
+    # The audit trail the background loop appends decisions and appeals to; None: not kept.
+    audit_bucket: str | None = _STACK.audit_bucket.name
+    audit_prefix: str = _STACK.audit_bucket.prefix
     policy_key: str = _STACK.models_bucket.policy_key
     users_file: Path = Path(".review/users.json")
     # Signs the session cookies: from the environment (in AWS, injected from Secrets Manager). An empty

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from contracts import metrics as emf
+from contracts.audit import AuditEvent, AuditKind
 from contracts.policy import PolicyBook
 from contracts.review import MODEL_DECIDER, AppealOutcome, AppealResult, QueueEntry
 from contracts.statement import moderator_statement
@@ -38,6 +39,7 @@ from contracts.storage import (
 )
 from review.core import appeal_result, item_of
 from review.store import ReviewStore
+from runtime.audit import AuditLog
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
 
@@ -172,6 +174,7 @@ class Outputs:
     feedback_prefix: str
     statements_prefix: str
     appeal_url: str
+    audit: AuditLog | None = None  # the decisions' and appeals' chain in the audit trail (None: not kept)
 
 
 def flush_feedback(
@@ -180,7 +183,7 @@ def flush_feedback(
     """Write the feedback of every decision past its undo window — with, first, the user's statement
     of a moderator's removal or of an appeal's outcome (the item leaves the pending index only when
     every record exists); returns how many decisions were written."""
-    written = 0
+    flushed: list[QueueEntry] = []
     for entry in store.pending_feedback(now):
         if entry.decided_by is None or entry.label is None or entry.decided_at is None:
             continue
@@ -215,13 +218,53 @@ def flush_feedback(
         key = feedback_key(outputs.feedback_prefix, entry.decided_at, source, mid)
         with aws_errors("PutObject feedback"):
             s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([decision]))
-        store.feedback_written(entry.item.message_id)
-        written += 1
+        flushed.append(entry)
         if outcome is not None:
             log.info(
                 {"event": "review_appeal_outcome", "channel": entry.item.channel_id, "result": outcome.result}
             )
             appeal_metrics(outcome)
-    if written:
-        log.info({"event": "review_feedback_written", "decisions": written})
-    return written
+    # the pass's decisions (and the appeals they decided) in the audit trail, before they leave the
+    # pending index: a crash in between writes them again (the same events: readers count them once)
+    if outputs.audit is not None:
+        outputs.audit.append([e for entry in flushed for e in audit_events(entry)], now)
+    for entry in flushed:
+        store.feedback_written(entry.item.message_id)
+    if flushed:
+        log.info({"event": "review_feedback_written", "decisions": len(flushed)})
+    return len(flushed)
+
+
+def audit_events(entry: QueueEntry) -> list[AuditEvent]:
+    """A decided item's records for the audit trail: the appeal it decided, if any, and the decision."""
+    item, out = entry.item, list[AuditEvent]()
+    if entry.decided_by is None or entry.decided_at is None or entry.label is None:
+        return out
+    if entry.appealed_at is not None:
+        out.append(
+            AuditEvent(
+                kind=AuditKind.APPEAL,
+                actor="user",
+                at=entry.appealed_at,
+                message_id=item.message_id,
+                channel_id=item.channel_id,
+                model_version=item.model_version,
+                policy_version=item.policy_version,
+                reason=entry.original_category or "",
+                refs={"restricted_by": entry.original_by or ""},
+            )
+        )
+    out.append(
+        AuditEvent(
+            kind=AuditKind.DECISION,
+            actor=entry.decided_by,
+            at=entry.decided_at,
+            message_id=item.message_id,
+            channel_id=item.channel_id,
+            model_version=item.model_version,
+            policy_version=item.policy_version,
+            reason=f"{entry.label} {entry.decided_category or ''}".strip(),
+            refs={"on": "appeal" if entry.appealed_at is not None else "queue"},
+        )
+    )
+    return out

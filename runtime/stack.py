@@ -32,6 +32,14 @@ class ArchiveBucketSpec(_Frozen):
     expire_after_days: int = Field(ge=1)
 
 
+class AuditBucketSpec(_Frozen):
+    """The audit trail (contracts/audit.py): append-only segments, under S3 Object Lock in AWS."""
+
+    name: str
+    prefix: str
+    retention_days: int = Field(ge=1)
+
+
 class ModelsBucketSpec(_Frozen):
     name: str
     champion_manifest_key: str
@@ -152,6 +160,7 @@ class Stack(_Frozen):
     input_stream: StreamSpec
     output_stream: StreamSpec
     archive_bucket: ArchiveBucketSpec
+    audit_bucket: AuditBucketSpec
     models_bucket: ModelsBucketSpec
     dead_letter_queue: QueueSpec
     on_failure_queue: QueueSpec
@@ -167,6 +176,7 @@ class Stack(_Frozen):
             "input_stream",
             "output_stream",
             "archive_bucket",
+            "audit_bucket",
             "models_bucket",
             "dead_letter_queue",
             "on_failure_queue",

@@ -34,9 +34,11 @@ from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from pydantic import ValidationError
 
+from contracts.audit import AuditEvent, AuditKind
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, model_key
 from runtime import aws
-from runtime.errors import NotFoundError, PreconditionFailedError, aws_errors
+from runtime.audit import AuditLog
+from runtime.errors import AwsError, NotFoundError, PreconditionFailedError, aws_errors
 from runtime.logs import structured_logger
 from runtime.objects import Stored, put_if_unchanged, read_object
 from stream_consumer.scorer import LinearScorer
@@ -344,7 +346,34 @@ def move_champion(
     if named != version:
         raise FencedOutError(f"champion.json moved on to {named} after this move wrote {version}")
     _record_move(mlflow_client, settings.model_name, version, promoted_by, state.version, held.token)
+    _audit_move(settings, s3, version, state.version, promoted_by, manifest)
     return Moved(version, state.version, held.token, f"s3://{settings.models_bucket}/{settings.manifest_key}")
+
+
+def _audit_move(
+    settings: TrainingSettings,
+    s3: "S3Client",
+    version: str,
+    previous: str | None,
+    moved_by: str,
+    manifest: ChampionManifest,
+) -> None:
+    """The move in the audit trail: a promotion, or a rollback to an older version. The move has
+    happened whatever this write does: a trail that cannot be written is logged, not a failed move
+    (the registry keeps the move in the version's tags too)."""
+    back = previous is not None and previous.isdigit() and version.isdigit() and int(version) < int(previous)
+    event = AuditEvent(
+        kind=AuditKind.ROLLBACK if back else AuditKind.PROMOTION,
+        actor=moved_by,
+        at=manifest.promoted_at,
+        model_version=version,
+        reason=f"champion {previous or 'none'} -> {version}",
+        refs={"fencing_token": str(manifest.fencing_token), "sha256": manifest.sha256},
+    )
+    try:
+        AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "training").append([event])
+    except AwsError as err:
+        log.warning({"event": "audit_unwritten", "kind": event.kind, "code": err.code})
 
 
 def _move_alias(

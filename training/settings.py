@@ -19,7 +19,7 @@ class TrainingSettings(DeployableSettings):
     """Where data, the tracking server and the models bucket are, and how strict promotion is."""
 
     model_config = SettingsConfigDict(env_prefix="TRAINING_", extra="ignore", populate_by_name=True)
-    STACK_RESOURCES = ("models_bucket",)
+    STACK_RESOURCES = ("models_bucket", "audit_bucket")
 
     data_dir: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "data",
@@ -46,6 +46,9 @@ class TrainingSettings(DeployableSettings):
     min_guard_class: int = Field(default=_PROMOTION.min_guard_class, ge=0)
     reference_size: int = 2_000
     models_bucket: str = _STACK.models_bucket.name
+    # The audit trail a champion's move (promotion, rollback) is appended to.
+    audit_bucket: str = _STACK.audit_bucket.name
+    audit_prefix: str = _STACK.audit_bucket.prefix
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
     publish: bool = True  # write the exported champion and its manifest to the models bucket
     # The champion lock (see training/lock.py), in the models bucket: a mover holding it longer than the

@@ -26,6 +26,8 @@ resource "aws_ecs_task_definition" "bot" {
       { name = "PRODUCER_ARCHIVE_BUCKET", value = aws_s3_bucket.archive.id },
       { name = "PRODUCER_FEEDBACK_PREFIX", value = local.stack.archive_bucket.feedback_prefix },
       { name = "PRODUCER_STATEMENTS_PREFIX", value = local.stack.archive_bucket.statements_prefix },
+      { name = "PRODUCER_AUDIT_BUCKET", value = aws_s3_bucket.audit.id },
+      { name = "PRODUCER_AUDIT_PREFIX", value = local.stack.audit_bucket.prefix },
       { name = "PRODUCER_MODELS_BUCKET", value = aws_s3_bucket.models.id },
       { name = "PRODUCER_POLICY_KEY", value = local.stack.models_bucket.policy_key },
       { name = "PRODUCER_APPEAL_URL", value = var.appeal_url },

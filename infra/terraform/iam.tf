@@ -243,6 +243,21 @@ resource "aws_iam_role" "training" {
 
 data "aws_iam_policy_document" "training" {
   statement {
+    sid       = "AppendAudit"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
+  }
+  statement {
+    sid       = "ListAudit"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.stack.audit_bucket.prefix}*"]
+    }
+  }
+  statement {
     sid     = "ReadChampionAndLock"
     actions = ["s3:GetObject"]
     resources = [
@@ -288,6 +303,21 @@ resource "aws_iam_role" "monitoring" {
 }
 
 data "aws_iam_policy_document" "monitoring" {
+  statement {
+    sid       = "AppendAudit"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
+  }
+  statement {
+    sid       = "ListAudit"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.stack.audit_bucket.prefix}*"]
+    }
+  }
   statement {
     sid     = "ReadArchiveAndFeedback"
     actions = ["s3:GetObject"]
@@ -377,6 +407,21 @@ resource "aws_iam_role" "bot" {
 
 data "aws_iam_policy_document" "bot" {
   statement {
+    sid       = "AppendAudit"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
+  }
+  statement {
+    sid       = "ListAudit"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.stack.audit_bucket.prefix}*"]
+    }
+  }
+  statement {
     sid       = "ReadVerdicts"
     actions   = ["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"]
     resources = [aws_kinesis_stream.verdicts.arn]
@@ -416,6 +461,21 @@ resource "aws_iam_role" "review" {
 }
 
 data "aws_iam_policy_document" "review" {
+  statement {
+    sid       = "AppendAudit"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
+  }
+  statement {
+    sid       = "ListAudit"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.stack.audit_bucket.prefix}*"]
+    }
+  }
   statement {
     sid = "ReviewTable"
     actions = [

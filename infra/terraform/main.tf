@@ -90,6 +90,27 @@ resource "aws_s3_bucket" "models" {
   bucket = local.stack.models_bucket.name
 }
 
+# The audit trail (contracts/audit.py): segments written once, each day's records a hash chain, and
+# every object locked against deletion and overwrite for the retention period (Object Lock in
+# compliance mode: not even the account's root can shorten it).
+resource "aws_s3_bucket" "audit" {
+  # checkov:skip=CKV_AWS_18:object-level audit is the account's CloudTrail data events, set once per account; a per-stack access-log bucket would itself be unlogged and SSE-S3 only
+  # checkov:skip=CKV_AWS_144:single-region by design; Object Lock and the hash chains guard the records, and replication would copy the personal ids elsewhere
+  # checkov:skip=CKV2_AWS_62:the audit CLI reads the trail on request; no event consumer exists
+  bucket              = local.stack.audit_bucket.name
+  object_lock_enabled = true
+}
+
+resource "aws_s3_bucket_object_lock_configuration" "audit" {
+  bucket = aws_s3_bucket.audit.id
+  rule {
+    default_retention {
+      mode = "COMPLIANCE"
+      days = local.stack.audit_bucket.retention_days
+    }
+  }
+}
+
 resource "aws_s3_bucket" "mlflow_artifacts" {
   # checkov:skip=CKV_AWS_18:object-level audit is the account's CloudTrail data events, set once per account; a per-stack access-log bucket would itself be unlogged and SSE-S3 only
   # checkov:skip=CKV_AWS_144:single-region by design; the champion's serving files are also in the models bucket, and versioning guards against loss
@@ -100,6 +121,7 @@ resource "aws_s3_bucket" "mlflow_artifacts" {
 locals {
   buckets = {
     archive          = aws_s3_bucket.archive.id
+    audit            = aws_s3_bucket.audit.id
     models           = aws_s3_bucket.models.id
     mlflow_artifacts = aws_s3_bucket.mlflow_artifacts.id
   }
@@ -171,6 +193,25 @@ resource "aws_s3_bucket_lifecycle_configuration" "versioned" {
     filter {}
     noncurrent_version_expiration {
       noncurrent_days = 90
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+# The audit trail expires after its retention (the lock's period); nothing is superseded in it.
+resource "aws_s3_bucket_lifecycle_configuration" "audit" {
+  bucket = aws_s3_bucket.audit.id
+  rule {
+    id     = "expire-audit"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = local.stack.audit_bucket.retention_days + 1
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 1
     }
     abort_incomplete_multipart_upload {
       days_after_initiation = 1

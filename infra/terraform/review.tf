@@ -103,6 +103,8 @@ resource "aws_ecs_task_definition" "review" {
       { name = "REVIEW_FEEDBACK_PREFIX", value = local.stack.archive_bucket.feedback_prefix },
       { name = "REVIEW_STATEMENTS_PREFIX", value = local.stack.archive_bucket.statements_prefix },
       { name = "REVIEW_PUBLIC_URL", value = var.appeal_url },
+      { name = "REVIEW_AUDIT_BUCKET", value = aws_s3_bucket.audit.id },
+      { name = "REVIEW_AUDIT_PREFIX", value = local.stack.audit_bucket.prefix },
       { name = "REVIEW_MODELS_BUCKET", value = aws_s3_bucket.models.id },
       { name = "REVIEW_HOST", value = "0.0.0.0" },
       { name = "REVIEW_PORT", value = tostring(local.services.review.port) },

@@ -10,10 +10,12 @@ from uuid import uuid4
 
 import pytest
 
+from contracts.audit import AuditKind
 from contracts.policy import PolicyBook
 from infra.localstack import is_ready
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
+from monitoring.audit import read_trail
 from monitoring.settings import MonitoringSettings
 from review.core import item_of
 from review.store import ReviewStore, ensure_table
@@ -116,6 +118,7 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
         "MONITORING_REVIEW_TABLE": fresh_stack.review_table.name,
         "MONITORING_ARCHIVE_BUCKET": bucket,
         "MONITORING_DEAD_LETTER_QUEUE": fresh_stack.dead_letter_queue.name,
+        "MONITORING_AUDIT_BUCKET": fresh_stack.audit_bucket.name,
     }.items():
         monkeypatch.setenv(var, value)
     before = _all_versions(s3, bucket)
@@ -148,6 +151,10 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     }
     assert report["review_items"] == 2
     assert all(queue.get(t.message.message_id) is None for t in theirs)
+    # AND the erasure is in the audit trail, naming the user by a hash alone
+    (erasure,) = read_trail(s3, fresh_stack.audit_bucket.name, fresh_stack.audit_bucket.prefix).records()
+    assert (erasure.kind, erasure.actor, erasure.reason) == (AuditKind.ERASURE, "operator", "complete")
+    assert USER not in erasure.model_dump_json()
     assert queue.stats("c1").open == 1  # someone else's item stays
     assert report["feedback"]["objects_rewritten"] == 1
     assert report["feedback"]["objects_deleted"] == 1

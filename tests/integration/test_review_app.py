@@ -33,6 +33,7 @@ from contracts.storage import ArchivedMessage, GroundTruth, is_appeal_outcome_ke
 from contracts.verdict import Action
 from infra.localstack import free_port
 from monitoring.archive import read_feedback
+from monitoring.audit import message_story, read_trail, verify_trail
 from monitoring.erasure import erase_user
 from producer_sim.appeals import Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile
@@ -42,6 +43,7 @@ from review.store import ClaimLostError, ReviewStore, ensure_table
 from review.users import Account, UserBook, hash_password
 from review.worker import ArchiveFollower, Outputs, enqueue_all, flush_feedback
 from runtime import aws
+from runtime.audit import AuditLog
 from runtime.retry import poll_until
 from tests.builders import archive_body, flagged, sign_in
 
@@ -55,6 +57,7 @@ SECRET = "s" * 48
 HASH = hash_password(PASSWORD)  # one hash for every test account: argon2 is slow on purpose
 FEEDBACK = "feedback/"
 STATEMENTS = "statements/"
+AUDIT = "audit/"
 APPEAL_TOKEN = "t" * 40  # pragma: allowlist secret
 
 
@@ -525,9 +528,9 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
     )  # fmt: skip
 
 
-def _flush(rig: Rig, now: datetime) -> int:
-    outputs = Outputs(rig.bucket, FEEDBACK, STATEMENTS, "https://review.example")
+def _flush(rig: Rig, now: datetime, audit: AuditLog | None = None) -> int:
     s3 = aws.client("s3", rig.endpoint)
+    outputs = Outputs(rig.bucket, FEEDBACK, STATEMENTS, "https://review.example", audit)
     return flush_feedback(rig.store, s3, outputs, rig.services.policies(), now)
 
 
@@ -713,7 +716,7 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
     assert moderators.counts["decision_200"] >= len(wrong)
     assert rig.store.stats("c-a").appealed == 0
     rig.clock.at = datetime.now(UTC) + timedelta(seconds=10)
-    _flush(rig, rig.clock())
+    _flush(rig, rig.clock(), AuditLog(s3, rig.bucket, AUDIT, "review"))
     outcomes = _outcomes(rig)
     assert {o.message_id for o in outcomes} == wrong
     assert all(o.result is AppealResult.RESTORED for o in outcomes)
@@ -732,6 +735,16 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
         0.0,
         5,
         outcomes=reader.poll,
+        audit=AuditLog(s3, rig.bucket, AUDIT, "bot"),
     )
     assert bot.apply_outcomes() == len(wrong)
     assert OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt").poll() == []  # read once
+    # every appealed message's chain in the audit trail: appealed, decided by another, restored
+    trail = read_trail(s3, rig.bucket, AUDIT)
+    assert verify_trail(trail) == []
+    for mid in wrong:
+        story = message_story(trail, [], mid)
+        assert [s.kind for s in story] == ["appeal", "decision", "restore"], mid
+        restricted_by = "alice" if mid in by_alice else "model:"
+        assert story[0].detail.split("restricted_by=")[1].startswith(restricted_by)
+        assert story[1].actor != "alice" or mid not in by_alice

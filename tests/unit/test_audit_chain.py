@@ -1,0 +1,82 @@
+"""The audit trail's chains: intact as written, and any edit, deletion or reordering of a record found."""
+
+from datetime import UTC, date, datetime, timedelta
+from uuid import uuid4
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from contracts.audit import AuditEvent, AuditKind, AuditRecord, chain, genesis, segment_key, verify
+
+DAY = date(2026, 12, 5)
+AT = datetime(2026, 12, 5, 12, tzinfo=UTC)
+
+
+def _events(n: int) -> list[AuditEvent]:
+    return [
+        AuditEvent(
+            kind=AuditKind.HIDE,
+            actor="bot",
+            at=AT + timedelta(seconds=i),
+            message_id=uuid4(),
+            reason="toxicity",
+        )
+        for i in range(n)
+    ]
+
+
+def test_a_chain_as_written_is_intact_and_goes_on_from_its_head() -> None:
+    first = chain(_events(3), "bot", DAY, None)
+    assert first[0].prev == genesis("bot", DAY)
+    assert [r.seq for r in first] == [0, 1, 2]
+    more = chain(_events(2), "bot", DAY, (first[-1].seq, first[-1].hash))
+    assert [r.seq for r in more] == [3, 4]
+    assert verify(first + more) == []
+    assert segment_key("audit/", "bot", DAY, 3) == "audit/dt=2026-12-05/bot/000000000003.jsonl"
+
+
+def test_an_edited_record_is_found_whether_or_not_its_hash_was_recomputed() -> None:
+    records = chain(_events(4), "bot", DAY, None)
+    edited = records[1].model_copy(update={"reason": "spam"})
+    assert any("edited" in p for p in verify([records[0], edited, *records[2:]]))
+    # an editor who recomputes the record's hash breaks the next record's link instead
+    rehashed = chain(
+        [AuditEvent(**edited.model_dump(include=set(AuditEvent.model_fields)))],
+        "bot",
+        DAY,
+        (0, records[0].hash),
+    )
+    assert rehashed[0].seq == 1
+    problems = verify([records[0], rehashed[0], *records[2:]])
+    assert any("seq 2: does not follow" in p for p in problems)
+
+
+def test_a_deleted_or_reordered_record_is_found() -> None:
+    records = chain(_events(4), "bot", DAY, None)
+    assert any("expected seq 1" in p for p in verify([records[0], *records[2:]]))
+    assert verify([records[0], records[2], records[1], records[3]]) != []
+    assert any("expected seq 0" in p for p in verify(records[1:]))  # the day's first record gone
+
+
+@given(st.integers(min_value=0, max_value=5), st.sampled_from(["actor", "reason", "at", "channel_id"]))
+def test_any_change_to_any_field_of_any_record_is_found(index: int, field: str) -> None:
+    records = chain(_events(6), "bot", DAY, None)
+    value = {"actor": "alice", "reason": "x", "at": AT - timedelta(days=1), "channel_id": "c9"}[field]
+    changed = [r.model_copy(update={field: value}) if i == index else r for i, r in enumerate(records)]
+    assert verify(changed) != []
+
+
+def test_a_record_of_another_chain_slipped_in_is_found() -> None:
+    mine, theirs = chain(_events(2), "bot", DAY, None), chain(_events(1), "review", DAY, None)
+    assert any("another chain" in p for p in verify([*mine, theirs[0]]))
+
+
+def test_records_round_trip_through_json() -> None:
+    (record,) = chain(_events(1), "bot", DAY, None)
+    assert verify([AuditRecord.model_validate_json(record.model_dump_json())]) == []
+
+
+def test_an_event_carries_no_free_text_beyond_its_reason_limit() -> None:
+    with pytest.raises(ValueError, match="at most 500"):
+        AuditEvent(kind=AuditKind.DECISION, actor="alice", at=AT, reason="x" * 501)
