@@ -5,6 +5,8 @@ chain verified, one message's story, one model version's life."""
 import argparse
 import logging
 import sys
+from datetime import date
+from pathlib import Path
 
 from monitoring.settings import MonitoringSettings
 
@@ -30,7 +32,15 @@ def main(argv: list[str] | None = None) -> int:
     what.add_argument("--verify", action="store_true", help="check every chain (exit 1 on any problem)")
     what.add_argument("--message", metavar="ID", help="a message from its arrival to its last action")
     what.add_argument("--model", metavar="VERSION", help="a model version's promotion, actions and rollback")
+    transparency = sub.add_parser("transparency", help="the period's transparency report (JSON and CSV)")
+    transparency.add_argument(
+        "--from", dest="start", required=True, type=date.fromisoformat, help="YYYY-MM-DD"
+    )
+    transparency.add_argument("--to", dest="end", required=True, type=date.fromisoformat, help="exclusive")
+    transparency.add_argument("--out", type=Path, default=Path(".data/reports"), help="where the files go")
     args = parser.parse_args(argv)
+    if args.command == "transparency":
+        return _transparency(args.start, args.end, args.out)
     if args.command == "erase":
         return _erase(args.user, args.dry_run)
     if args.command == "audit":
@@ -51,6 +61,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     # One check at a time; retraining inside it is serialised the same way.
     drift_check_flow.serve(name="drift-check", interval=args.interval, global_limit=1)
+    return 0
+
+
+def _transparency(start: date, end: date, out: Path) -> int:
+    """Write the period's transparency report as JSON and CSV under `out`, and print the JSON."""
+    from monitoring.archive import read_outcomes, read_statements  # noqa: PLC0415
+    from monitoring.audit import read_trail  # noqa: PLC0415
+    from monitoring.transparency import as_csv, report  # noqa: PLC0415
+    from runtime import aws  # noqa: PLC0415
+
+    settings = MonitoringSettings()
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    made = report(
+        read_statements(s3, settings.archive_bucket, settings.statements_prefix),
+        read_outcomes(s3, settings.archive_bucket, settings.statements_prefix),
+        read_trail(s3, settings.audit_bucket, settings.audit_prefix).records(),
+        start,
+        end,
+    )
+    out.mkdir(parents=True, exist_ok=True)
+    stem = out / f"transparency-{start.isoformat()}-{end.isoformat()}"
+    stem.with_suffix(".json").write_text(made.model_dump_json(indent=2))
+    stem.with_suffix(".csv").write_text(as_csv(made))
+    print(made.model_dump_json(indent=2))
     return 0
 
 

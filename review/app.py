@@ -48,6 +48,8 @@ from review.core import (
 )
 from review.store import AppealConflictError, ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
+from review.worker import appeal_event
+from runtime.audit import AuditLog
 from runtime.errors import AwsError
 from runtime.logs import structured_logger
 
@@ -113,6 +115,7 @@ class Services:
         limiter: LoginLimiter,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         appeal_token: str = "",
+        audit: AuditLog | None = None,
     ) -> None:
         self.store = store
         self.users = users
@@ -123,6 +126,7 @@ class Services:
         self.limiter = limiter
         self.now = now
         self.appeal_token = appeal_token  # empty: appeals are not taken
+        self.audit = audit  # where an appeal's receipt is recorded (None: not kept)
 
 
 def _csrf(request: Request) -> str:
@@ -509,6 +513,10 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         fresh = (
             made.appealed_at is not None and entry.appealed_at is None and made.original_by == restriction.by
         )
+        if fresh and services.audit is not None and made.appealed_at is not None:
+            # the receipt on record (the decision's pass records it again: readers count it once);
+            # a failed write answers 503 and the platform's retry finds the appeal standing
+            services.audit.append([appeal_event(made, made.appealed_at)], made.appealed_at)
         log.info(
             {
                 "event": "review_appealed" if fresh else "review_appeal_repeated",

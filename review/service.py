@@ -65,6 +65,14 @@ class UsersFile:
         return self._book
 
 
+def audit_log(settings: ReviewSettings, writer: str) -> AuditLog | None:
+    """The review deployable's chain in the audit trail (None when the settings name no audit bucket)."""
+    if settings.audit_bucket is None:
+        return None
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    return AuditLog(s3, settings.audit_bucket, settings.audit_prefix, writer)
+
+
 def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastAPI:
     services = Services(
         store=store or store_for(settings),
@@ -75,6 +83,7 @@ def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastA
         page_size=settings.page_size,
         limiter=LoginLimiter(settings.login_attempts, settings.login_window_s),
         appeal_token=settings.appeal_token.get_secret_value(),
+        audit=audit_log(settings, "review-app"),
     )
     return create_app(
         services,

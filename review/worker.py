@@ -235,25 +235,29 @@ def flush_feedback(
     return len(flushed)
 
 
+def appeal_event(entry: QueueEntry, appealed_at: datetime) -> AuditEvent:
+    """An appeal's receipt for the audit trail: the restriction it contests and who made it."""
+    item = entry.item
+    return AuditEvent(
+        kind=AuditKind.APPEAL,
+        actor="user",
+        at=appealed_at,
+        message_id=item.message_id,
+        channel_id=item.channel_id,
+        model_version=item.model_version,
+        policy_version=item.policy_version,
+        reason=entry.original_category or "",
+        refs={"restricted_by": entry.original_by or ""},
+    )
+
+
 def audit_events(entry: QueueEntry) -> list[AuditEvent]:
     """A decided item's records for the audit trail: the appeal it decided, if any, and the decision."""
     item, out = entry.item, list[AuditEvent]()
     if entry.decided_by is None or entry.decided_at is None or entry.label is None:
         return out
     if entry.appealed_at is not None:
-        out.append(
-            AuditEvent(
-                kind=AuditKind.APPEAL,
-                actor="user",
-                at=entry.appealed_at,
-                message_id=item.message_id,
-                channel_id=item.channel_id,
-                model_version=item.model_version,
-                policy_version=item.policy_version,
-                reason=entry.original_category or "",
-                refs={"restricted_by": entry.original_by or ""},
-            )
-        )
+        out.append(appeal_event(entry, entry.appealed_at))
     out.append(
         AuditEvent(
             kind=AuditKind.DECISION,

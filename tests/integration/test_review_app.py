@@ -25,6 +25,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from contracts.audit import AuditKind
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import AppealOutcome, AppealResult, ItemStatus
 from contracts.statement import AutomatedDecision, StatementOfReasons, statement_for
@@ -32,6 +33,7 @@ from contracts.statement import Restriction as SorRestriction
 from contracts.storage import ArchivedMessage, GroundTruth, is_appeal_outcome_key, json_lines
 from contracts.verdict import Action
 from infra.localstack import free_port
+from monitoring.__main__ import main as monitoring_main
 from monitoring.archive import read_feedback
 from monitoring.audit import message_story, read_trail, verify_trail
 from monitoring.erasure import erase_user
@@ -564,6 +566,7 @@ def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
     rig: Rig, capsys: pytest.CaptureFixture[str]
 ) -> None:
     rig.services.appeal_token = APPEAL_TOKEN
+    rig.services.audit = AuditLog(aws.client("s3", rig.endpoint), rig.bucket, AUDIT, "review-app")
     hidden = flagged("you are a fool", Action.REMOVE, channel="c-a", user="u7")
     _enqueue(rig, hidden)
     mid = hidden.message.message_id
@@ -575,6 +578,13 @@ def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
     again = _appeal(rig, mid, "u7")  # a retried request, a second click: the same appeal
     assert again.status_code == 200
     assert again.json()["appealed_at"] == first.json()["appealed_at"]
+    # the receipt is on record once, before anyone decides it
+    (receipt,) = read_trail(aws.client("s3", rig.endpoint), rig.bucket, AUDIT).records()
+    assert (receipt.kind, receipt.message_id, receipt.refs["restricted_by"]) == (
+        AuditKind.APPEAL,
+        mid,
+        f"model:{hidden.verdict.model_version}",
+    )
     stats = rig.store.stats("c-a")
     assert (stats.appealed, stats.hidden) == (1, 0)
     alice, csrf = _client(rig.app, "alice")
@@ -669,7 +679,7 @@ def test_an_appeal_after_the_channels_window_is_refused(rig: Rig) -> None:
 
 
 def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_remover_decide_them(
-    rig: Rig, tmp_path: Path
+    rig: Rig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The simulator's loop: statements → users' appeals (every wrong removal, none of the right ones
     here) → the moderators' API decisions, never by the remover → outcomes → the bot restores."""
@@ -748,3 +758,23 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
         restricted_by = "alice" if mid in by_alice else "model:"
         assert story[0].detail.split("restricted_by=")[1].startswith(restricted_by)
         assert story[1].actor != "alice" or mid not in by_alice
+    # the period's transparency report, as an operator asks for it
+    for var, value in {
+        "MONITORING_AWS_ENDPOINT_URL": rig.endpoint,
+        "MONITORING_ARCHIVE_BUCKET": rig.bucket,
+        "MONITORING_STATEMENTS_PREFIX": STATEMENTS,
+        "MONITORING_AUDIT_BUCKET": rig.bucket,
+        "MONITORING_AUDIT_PREFIX": AUDIT,
+    }.items():
+        monkeypatch.setenv(var, value)
+    capsys.readouterr()
+    today = datetime.now(UTC).date()
+    period = ["--from", str(today - timedelta(days=1)), "--to", str(today + timedelta(days=2))]
+    assert monitoring_main(["transparency", *period, "--out", str(tmp_path)]) == 0
+    made = json.loads(capsys.readouterr().out)
+    assert made["restrictions"] == len(lines)  # the bot's statements (its 12 hides)
+    assert made["automated_decision_share"] == 1.0
+    assert (made["appeals_received"], made["appeals_decided"], made["appeals_overturned"]) == (6, 6, 6)
+    assert made["appeals_decided_by_restrictor"] == 0
+    table = (tmp_path / f"transparency-{period[1]}-{period[3]}.csv").read_text()
+    assert "appeals,overturned,6" in table
