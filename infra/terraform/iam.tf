@@ -134,10 +134,13 @@ locals {
 
 data "aws_iam_policy_document" "execution_secrets" {
   for_each = local.injected_secrets
-  statement {
-    sid       = "InjectedSecrets"
-    actions   = ["secretsmanager:GetSecretValue"]
-    resources = each.value
+  dynamic "statement" {
+    for_each = each.value
+    content {
+      sid       = "InjectedSecret${statement.key}"
+      actions   = ["secretsmanager:GetSecretValue"]
+      resources = [statement.value]
+    }
   }
   statement {
     sid       = "DecryptSecrets"

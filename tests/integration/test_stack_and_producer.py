@@ -62,7 +62,7 @@ def test_bootstrap_creates_everything_and_is_idempotent(endpoint_url: str) -> No
     first = bootstrap(spec, endpoint_url)
     second = bootstrap(spec, endpoint_url)
     # THEN the first run created all six resources and the second none
-    assert len(first.created) == 6
+    assert len(first.created) == 7
     assert second.created == []
     assert first.dead_letter_queue_url == second.dead_letter_queue_url
     kinesis = aws.client("kinesis", endpoint_url)
@@ -115,7 +115,7 @@ def test_moto_server_serves_the_same_stack(moto_endpoint: str, replay: Replay) -
     # GIVEN the lighter emulator behind the same endpoint setting
     spec: Stack = unique_stack()
     result = bootstrap(spec, moto_endpoint)
-    assert len(result.created) == 6
+    assert len(result.created) == 7
     # WHEN messages are published to its input stream
     report = _publish(moto_endpoint, spec.input_stream.name, replay, "rscience:1000")
     # THEN they all read back exactly
