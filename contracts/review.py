@@ -85,6 +85,7 @@ class QueueEntry(BaseModel):
     appeal_reason: str | None = None
     original_by: str | None = None
     original_category: str | None = None
+    original_at: datetime | None = None  # when the appealed restriction was made
 
 
 MODEL_DECIDER = "model:"  # the prefix of `original_by` when the model alone removed the message

@@ -149,6 +149,25 @@ def appeal_result(label: str) -> AppealResult:
     return AppealResult.RESTORED if label == "allow" else AppealResult.CONFIRMED
 
 
+def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
+    """What the review table knows of a message, in time order: the system's action, a moderator's
+    decision, the user's appeal and its outcome (the whole chain is in the audit trail)."""
+    item = entry.item
+    done = {"remove": "hid it", "review": "sent it to review"}.get(item.action.value, item.action.value)
+    steps = [(item.enqueued_at, f"the system (model {item.model_version}) {done}")]
+    if entry.appealed_at is not None:
+        if entry.original_by and not entry.original_by.startswith(MODEL_DECIDER) and entry.original_at:
+            steps.append((entry.original_at, f"{entry.original_by} removed it ({entry.original_category})"))
+        steps.append((entry.appealed_at, "the user appealed"))
+    if entry.decided_at is not None and entry.decided_by and entry.label:
+        if entry.appealed_at is not None:
+            outcome = "restored it (appeal upheld)" if entry.label == "allow" else "confirmed the removal"
+        else:
+            outcome = f"decided {entry.label} ({entry.decided_category})"
+        steps.append((entry.decided_at, f"{entry.decided_by} {outcome}"))
+    return sorted(steps, key=lambda s: s[0])
+
+
 # --- what a page shows -------------------------------------------------------------------------
 
 _BIDI_CONTROLS = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")

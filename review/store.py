@@ -128,6 +128,7 @@ def _entry(raw: dict[str, Any]) -> QueueEntry:
         appeal_reason=s("appeal_reason"),
         original_by=s("original_by"),
         original_category=s("original_category"),
+        original_at=t("original_at"),
     )
 
 
@@ -347,7 +348,8 @@ class ReviewStore:
                 "Key": {"pk": _s(f"item#{item.message_id}")},
                 "UpdateExpression": (
                     "SET #s = :appealed, #q = :queue, was = :was, appealed_at = :now, "
-                    "appeal_reason = :reason, original_by = :by, original_category = :category "
+                    "appeal_reason = :reason, original_by = :by, original_category = :category, "
+                    "original_at = :at "
                     "REMOVE claim_by, claim_until"
                 ),
                 "ConditionExpression": (
@@ -362,6 +364,7 @@ class ReviewStore:
                     ":reason": _s(reason),
                     ":by": _s(restriction.by),
                     ":category": _s(restriction.category),
+                    ":at": _n(_ts(restriction.at)),
                 },
             }
         }

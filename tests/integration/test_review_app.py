@@ -647,6 +647,16 @@ def test_an_appeal_is_decided_by_a_moderator_other_than_the_one_who_removed_the_
     assert (
         carol.post(f"/items/{mid}/decision", data={"label": "remove", "csrf": carol_csrf}).status_code == 200
     )
+    # the item's page tells what happened to the message, in order
+    page = carol.get(f"/items/{mid}").text
+    section = page.split('id="story"')[1].split("</section>")[0]
+    story = re.findall(r"<li>[0-9: -]+ · <bdi>(.*?)</bdi></li>", section)
+    assert story == [
+        f"the system (model {queued.verdict.model_version}) sent it to review",
+        "alice removed it (toxicity)",
+        "the user appealed",
+        "carol confirmed the removal",
+    ]
     rig.clock.at += timedelta(seconds=6)
     assert _flush(rig, rig.clock()) == 1
     (outcome,) = _outcomes(rig)
