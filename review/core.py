@@ -153,7 +153,7 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
     """What the review table knows of a message, in time order: the system's action, a moderator's
     decision, the user's appeal and its outcome (the whole chain is in the audit trail)."""
     item = entry.item
-    done = {"remove": "hid it", "review": "sent it to review"}.get(item.action.value, item.action.value)
+    done = "hid it" if item.action is Action.REMOVE else "sent it to review"  # (allow is never an item)
     steps = [(item.enqueued_at, f"the system (model {item.model_version}) {done}")]
     if entry.appealed_at is not None:
         if entry.original_by and not entry.original_by.startswith(MODEL_DECIDER) and entry.original_at:
@@ -165,7 +165,7 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
         else:
             outcome = f"decided {entry.label} ({entry.decided_category})"
         steps.append((entry.decided_at, f"{entry.decided_by} {outcome}"))
-    return sorted(steps, key=lambda s: s[0])
+    return sorted(steps)
 
 
 # --- what a page shows -------------------------------------------------------------------------

@@ -1,7 +1,7 @@
 """The audit trail's chains: intact as written, and any edit, deletion or reordering of a record found."""
 
 from datetime import UTC, date, datetime, timedelta
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import pytest
 from hypothesis import given
@@ -11,6 +11,7 @@ from contracts.audit import AuditEvent, AuditKind, AuditRecord, chain, genesis, 
 
 DAY = date(2026, 12, 5)
 AT = datetime(2026, 12, 5, 12, tzinfo=UTC)
+GOLDEN = "50bcab4716278e3f77fb575c5f79aafa034edcad193d283a51d745a4fa4ac88e"
 
 
 def _events(n: int) -> list[AuditEvent]:
@@ -80,3 +81,21 @@ def test_records_round_trip_through_json() -> None:
 def test_an_event_carries_no_free_text_beyond_its_reason_limit() -> None:
     with pytest.raises(ValueError, match="at most 500"):
         AuditEvent(kind=AuditKind.DECISION, actor="alice", at=AT, reason="x" * 501)
+
+
+def test_the_hash_of_a_record_is_fixed_by_its_content_alone() -> None:
+    """The chain's hash is a format: a trail written today must verify with tomorrow's code."""
+    event = AuditEvent(
+        kind=AuditKind.DECISION,
+        actor="alice",
+        at=datetime(2026, 12, 5, 12, tzinfo=UTC),
+        message_id=UUID("00000000-0000-0000-0000-000000000001"),
+        channel_id="c1",
+        model_version="3",
+        policy_version="p",
+        reason="remove toxicity — ü",
+        refs={"on": "queue"},
+    )
+    (record,) = chain([event], "review", DAY, None)
+    assert record.prev == "genesis:review:2026-12-05"
+    assert record.hash == GOLDEN

@@ -76,3 +76,12 @@ def test_a_version_is_named_when_its_removals_over_every_channel_are_overturned_
         _outcome("model:3", AppealResult.RESTORED, channel=f"c{1 + i % 2}") for i in range(overturned)
     ]
     assert above_rate(overturns(outcomes, removed), max_rate, min_removals) == named
+
+
+def test_a_version_whose_removals_nobody_appealed_still_has_its_row() -> None:
+    removed = Counter({("3", "toxicity", "c1"): 10, ("4", "spam", "c9"): 7})
+    rows = overturns([_outcome("model:3", AppealResult.CONFIRMED)], removed)
+    assert [(r.model_version, r.removals, r.appeals_decided, r.overturned) for r in rows] == [
+        ("3", 10, 1, 0),
+        ("4", 7, 0, 0),
+    ]

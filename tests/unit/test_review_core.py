@@ -22,6 +22,7 @@ from review.core import (
     decided_category,
     item_of,
     may_decide_appeal,
+    message_steps,
     opened,
     order_key,
     previous_in_trail,
@@ -230,3 +231,51 @@ def test_an_appealed_message_is_appealed_once_and_not_by_who_restricted_it() -> 
     assert may_decide_appeal(_entry(ItemStatus.OPEN), "alice")
     assert appeal_result("allow") is AppealResult.RESTORED
     assert appeal_result("remove") is AppealResult.CONFIRMED
+
+
+def test_a_rules_removal_by_a_moderator_is_appealed_on_the_communitys_own_standard() -> None:
+    line = flagged("buy followers now", Action.REVIEW, category=None, reasons=("rule:block_term",))
+    item, _ = item_of(line, PolicyBook(), NOW) or (None, None)
+    assert item is not None
+    removed = QueueEntry(
+        item=item, status=ItemStatus.DECIDED, label="remove", decided_by="alice", decided_at=NOW
+    )
+    assert restriction_of(removed) == Restriction("alice", "removal", NOW)
+
+
+def test_an_items_steps_tell_what_happened_in_order() -> None:
+    queued = _entry(ItemStatus.OPEN)
+    version = queued.item.model_version
+    assert message_steps(queued) == [(queued.item.enqueued_at, f"the system (model {version}) hid it")]
+    review = queued.model_copy(update={"item": queued.item.model_copy(update={"action": Action.REVIEW})})
+    assert message_steps(review)[0][1] == f"the system (model {version}) sent it to review"
+    at = queued.item.enqueued_at
+    decided = queued.model_copy(
+        update={
+            "status": ItemStatus.DECIDED,
+            "label": "allow",
+            "decided_by": "bob",
+            "decided_at": at + timedelta(minutes=1),
+            "decided_category": "toxicity",
+        }
+    )
+    assert [s for _, s in message_steps(decided)][1:] == ["bob decided allow (toxicity)"]
+    appealed = decided.model_copy(
+        update={
+            "label": "allow",
+            "decided_by": "carol",
+            "decided_at": at + timedelta(days=3),
+            "appealed_at": at + timedelta(days=2),
+            "original_by": "alice",
+            "original_category": "toxicity",
+            "original_at": at + timedelta(days=1),
+        }
+    )
+    assert message_steps(appealed) == [
+        (at, f"the system (model {version}) hid it"),
+        (at + timedelta(days=1), "alice removed it (toxicity)"),
+        (at + timedelta(days=2), "the user appealed"),
+        (at + timedelta(days=3), "carol restored it (appeal upheld)"),
+    ]
+    by_model = appealed.model_copy(update={"original_by": f"model:{version}", "label": "remove"})
+    assert [s for _, s in message_steps(by_model)][1:] == ["the user appealed", "carol confirmed the removal"]

@@ -70,3 +70,67 @@ def test_the_periods_restrictions_and_appeals_are_counted_once_each() -> None:
 def test_an_empty_period_reports_zeros() -> None:
     made = report([], [], [], START, END)
     assert (made.restrictions, made.appeals_received, made.median_hours_to_decide) == (0, 0, None)
+
+
+def test_the_period_starts_on_its_first_day_and_ends_before_its_last() -> None:
+    window = timedelta(days=183)
+    first, last, before = (flagged(f"x {i}", Action.REMOVE) for i in range(3))
+    statements = [
+        statement_for(first.verdict, Restriction.HIDE, datetime(2026, 12, 1, tzinfo=UTC), window, "a"),
+        statement_for(last.verdict, Restriction.HIDE, datetime(2026, 12, 8, tzinfo=UTC), window, "a"),
+        statement_for(
+            before.verdict, Restriction.HIDE, datetime(2026, 11, 30, 23, 59, tzinfo=UTC), window, "a"
+        ),
+    ]
+    # an audit record of another kind in the period is no appeal received; an appeal after it neither
+    others = [
+        AuditEvent(kind=AuditKind.HIDE, actor="bot", at=IN, message_id=uuid4()),
+        AuditEvent(
+            kind=AuditKind.APPEAL, actor="user", at=datetime(2026, 12, 9, tzinfo=UTC), message_id=uuid4()
+        ),
+    ]
+    made = report(statements, [], chain(others, "bot", IN.date(), None), START, END)
+    assert made.restrictions == 1
+    assert made.appeals_received == 0
+
+
+def test_an_empty_periods_shares_are_zero_and_its_table_says_so() -> None:
+    made = report([], [], [], START, END)
+    assert (made.automated_detection_share, made.automated_decision_share) == (0.0, 0.0)
+    assert as_csv(made) == (
+        "section,name,value\n"
+        "period,start,2026-12-01\n"
+        "period,end,2026-12-08\n"
+        "restrictions,total,0\n"
+        "automated means,detection_share,0.0000\n"
+        "automated means,decision_share,0.0000\n"
+        "appeals,received,0\n"
+        "appeals,decided,0\n"
+        "appeals,overturned,0\n"
+        "appeals,confirmed,0\n"
+        "appeals,decided_by_restrictor,0\n"
+        "appeals,median_hours_to_decide,\n"
+    )
+
+
+def test_the_table_names_every_figure() -> None:
+    hidden = flagged("insult", Action.REMOVE)
+    statements = [statement_for(hidden.verdict, Restriction.HIDE, IN, timedelta(days=183), "a")]
+    made = report(
+        statements, [_outcome(2, AppealResult.RESTORED), _outcome(3, AppealResult.RESTORED)], [], START, END
+    )
+    rows = as_csv(made).splitlines()
+    assert rows[3:6] == [
+        "restrictions,total,1",
+        "restrictions,toxicity/hide/AUTOMATED_DECISION_FULLY,1",
+        "automated means,detection_share,1.0000",
+    ]
+    assert rows[6:] == [
+        "automated means,decision_share,1.0000",
+        "appeals,received,0",
+        "appeals,decided,2",
+        "appeals,overturned,2",
+        "appeals,confirmed,0",
+        "appeals,decided_by_restrictor,0",
+        "appeals,median_hours_to_decide,2.50",
+    ]
