@@ -24,6 +24,9 @@ class ShapeResult(BaseModel):
     caught: int  # messages an acting signal (review or remove) fired for
     caught_after_first_5: float  # the share of its messages after the fifth that were caught
     first_flag_s: float | None  # from its first message to the first caught one (None: none caught)
+    # …from its first message to the sending of the first caught one: how much of the shape's traffic
+    # the signal needed, whatever the consumer's lag behind it (first_flag_s adds that lag)
+    detected_after_s: float | None = None
 
 
 class UsersFired(BaseModel):
@@ -74,6 +77,7 @@ def shape_results(
                 caught=len(caught),
                 caught_after_first_5=round(sum(map(acted, later)) / max(len(later), 1), 4),
                 first_flag_s=round(min(map(flagged, caught)) - sent(ordered[0]), 2) if caught else None,
+                detected_after_s=round(sent(caught[0]) - sent(ordered[0]), 2) if caught else None,
             )
         )
     return sorted(out, key=lambda r: r.shape_id)

@@ -165,7 +165,7 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
         else:
             outcome = f"decided {entry.label} ({entry.decided_category})"
         steps.append((entry.decided_at, f"{entry.decided_by} {outcome}"))
-    return sorted(steps)
+    return sorted(steps, key=lambda step: step[0])  # by time alone: steps at one time keep their order
 
 
 # --- what a page shows -------------------------------------------------------------------------

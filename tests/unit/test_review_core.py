@@ -277,5 +277,11 @@ def test_an_items_steps_tell_what_happened_in_order() -> None:
         (at + timedelta(days=2), "the user appealed"),
         (at + timedelta(days=3), "carol restored it (appeal upheld)"),
     ]
+    # steps at one time keep the order they happen in (the system acts, then the moderator)
+    at_once = decided.model_copy(update={"decided_at": at, "decided_by": "aaron"})
+    assert [s for _, s in message_steps(at_once)] == [
+        f"the system (model {version}) hid it",
+        "aaron decided allow (toxicity)",
+    ]
     by_model = appealed.model_copy(update={"original_by": f"model:{version}", "label": "remove"})
     assert [s for _, s in message_steps(by_model)][1:] == ["the user appealed", "carol confirmed the removal"]
