@@ -1,5 +1,5 @@
-"""The audit trail: one record per action — a verdict's restriction, a hide, a queueing, a claim, a
-decision, an appeal, a restore, a promotion, a rollback, an erasure — naming who acted (a model version
+"""The audit trail: one record per action — a hide, a queueing, a decision, an appeal, a restore, a
+promotion, a rollback, an erasure — naming who acted (a model version
 or a moderator), when, on what (ids and versions) and why. Never the message's text: ids and hashes only,
 so an erasure rewrites nothing here.
 
@@ -13,7 +13,7 @@ chain's links and sequence numbers), and a segment written twice at one place (r
 
 import hashlib
 import json
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 from uuid import UUID
 
@@ -26,7 +26,6 @@ class AuditKind(StrEnum):
     VERDICT = "verdict"  # the consumer's verdict (read from the archive, which is its record)
     HIDE = "hide"  # the bot hid a message the model removed
     QUEUE = "queue"  # the bot left a message to the review queue
-    CLAIM = "claim"  # a moderator opened an item
     DECISION = "decision"  # a moderator decided an item (or an appeal)
     APPEAL = "appeal"  # a user appealed a restriction
     RESTORE = "restore"  # the bot showed a message again after its appeal overturned the restriction
@@ -108,10 +107,11 @@ def verify(records: list[AuditRecord]) -> list[str]:
     return problems
 
 
+def segment_folder(prefix: str, writer: str, day: date) -> str:
+    """Where a writer's segments of one day go."""
+    return f"{prefix}dt={day.isoformat()}/{writer}/"
+
+
 def segment_key(prefix: str, writer: str, day: date, first_seq: int) -> str:
     """Where one append's records go: sorted by day, writer and sequence."""
-    return f"{prefix}dt={day.isoformat()}/{writer}/{first_seq:012d}.jsonl"
-
-
-def day_of(at: datetime) -> date:
-    return at.date()
+    return f"{segment_folder(prefix, writer, day)}{first_seq:012d}.jsonl"

@@ -1,6 +1,6 @@
 """The moderators' review queue: what an item holds (`ReviewItem`, kept in the review table), the state a
 moderator moves it through (`ItemStatus`), and what the review app's JSON API takes and gives; a user's
-appeal of a restriction (`AppealRequest`) and its outcome (`AppealOutcome`, the statement the user gets).
+appeal of a restriction (`AppealRequest`; its outcome is a statement: `contracts.statement.AppealOutcome`).
 
 An item is written once per message id (a redelivered or re-scored verdict never makes a second one)
 from the archive line that carries both the message and its verdict: the text is there because a
@@ -87,8 +87,25 @@ class QueueEntry(BaseModel):
     original_category: str | None = None
     original_at: datetime | None = None  # when the appealed restriction was made
 
+    @property
+    def restricting_model(self) -> str | None:
+        """The model version whose removal the appeal contests (None: a moderator's, or no appeal)."""
+        return decider_model(self.original_by) if self.original_by else None
+
 
 MODEL_DECIDER = "model:"  # the prefix of `original_by` when the model alone removed the message
+
+
+def model_decider(version: str) -> str:
+    """Who decided, when the model alone did (`model:<version>`)."""
+    return f"{MODEL_DECIDER}{version}"
+
+
+def decider_model(decider: str) -> str | None:
+    """The model version that decided alone (None: a person decided)."""
+    return decider.removeprefix(MODEL_DECIDER) if decider.startswith(MODEL_DECIDER) else None
+
+
 APPEAL_REASON_CHARS = 2_000
 
 
@@ -100,40 +117,6 @@ class AppealRequest(BaseModel):
 
     user_id: str = Field(min_length=1, max_length=128)
     reason: str = Field(default="", max_length=APPEAL_REASON_CHARS)
-
-
-class AppealResult(StrEnum):
-    RESTORED = "restored"  # the restriction was wrong: the message is shown again
-    CONFIRMED = "confirmed"  # the restriction stands
-
-
-class AppealOutcome(BaseModel):
-    """The outcome of an appeal, for the user (their statement of it) and for the bot, which restores
-    a message whose restriction was overturned. Ids only: no words of the message or the appeal."""
-
-    model_config = ConfigDict(frozen=True, extra="ignore")
-
-    schema_version: int = Field(default=1, ge=1)
-    message_id: UUID
-    channel_id: str
-    user_id: str
-    result: AppealResult
-    category: str  # what the appeal was decided on
-    appealed_at: AwareDatetime
-    decided_at: AwareDatetime
-    decided_by: str  # the moderator who decided the appeal: never the one who made the restriction
-    original_by: str  # who made the restriction: a moderator, or `model:<version>`
-    # A person decided the appeal, whoever made the restriction (DSA Art. 20(6): not solely automated).
-    automated_decision: str = "NOT_AUTOMATED"
-
-    @property
-    def explanation(self) -> str:
-        if self.result is AppealResult.RESTORED:
-            return f"Your appeal was upheld on {self.decided_at:%Y-%m-%d}: the message is shown again."
-        return (
-            f"Your appeal was reviewed by a moderator on {self.decided_at:%Y-%m-%d}; the restriction "
-            f"({self.category}) stands."
-        )
 
 
 class QueueStats(BaseModel):

@@ -157,8 +157,7 @@ def _facts(verdict: Verdict) -> tuple[str, str, list[str], list[tuple[int, int]]
             f"channel policy '{verdict.policy}': a message scored {limit:.2f} or more for "
             f"{verdict.category} is {outcome}"
         )
-        facts = [f"score {decider.score:.3f} for {verdict.category} (threshold {limit:.2f})"]
-        facts += [f"flagged: {r.feature}" for r in decider.reasons]
+        facts = _score_facts(verdict.category, decider.score, f"threshold {limit:.2f}", decider.reasons)
         return verdict.category, ground, facts, _spans(decider.reasons)
     if rules:
         return "rule", f"channel policy '{verdict.policy}': {', '.join(rules)}", list(rules), []
@@ -170,6 +169,19 @@ def _facts(verdict: Verdict) -> tuple[str, str, list[str], list[tuple[int, int]]
             [],
         )
     return "rule", f"channel policy '{verdict.policy}'", list(verdict.reasons), []
+
+
+def _score_facts(category: str, score: float, threshold: str, reasons: list[Reason]) -> list[str]:
+    """A score against its threshold, then the words it flagged."""
+    return [f"score {score:.3f} for {category} ({threshold})", *(f"flagged: {r.feature}" for r in reasons)]
+
+
+def _appeal_terms(
+    message_id: UUID, applied_at: datetime, window: timedelta, appeal_url: str
+) -> tuple[datetime, str]:
+    """Until when the restriction of a message may be appealed, and how (where)."""
+    until = applied_at + window
+    return until, f"Appeal until {until:%Y-%m-%d} at {appeal_url.rstrip('/')}/appeals/{message_id}"
 
 
 def _signal_ground(policy: str, signal: ContextSignal) -> str:
@@ -196,8 +208,7 @@ def statement_for(
     model's flag. `applied_at` is when the restriction took effect (a repeated write repeats it)."""
     category, ground, facts, spans = _facts(verdict)
     decided_by = moderator or f"model {verdict.model_name} {verdict.model_version}"
-    until = applied_at + appeal_window
-    appeal = f"{appeal_url.rstrip('/')}/appeals/{verdict.message_id}"
+    until, how = _appeal_terms(verdict.message_id, applied_at, appeal_window, appeal_url)
     return StatementOfReasons(
         statement_id=statement_id(verdict.message_id, restriction, decided_by),
         message_id=verdict.message_id,
@@ -217,7 +228,7 @@ def statement_for(
         sent_at=verdict.sent_at,
         applied_at=applied_at,
         appeal_until=until,
-        how_to_appeal=f"Appeal until {until:%Y-%m-%d} at {appeal}",
+        how_to_appeal=how,
     )
 
 
@@ -233,14 +244,13 @@ def moderator_statement(
     (or a channel rule, or a context signal) flagged — the facts are the item's, as the moderator saw it."""
     scored = item.scores.get(category)
     if scored is not None:
-        facts = [f"score {scored.score:.3f} for {category} (review threshold {scored.thresholds.review:.2f})"]
-        facts += [f"flagged: {r.feature}" for r in scored.reasons]
+        threshold = f"review threshold {scored.thresholds.review:.2f}"
+        facts = _score_facts(category, scored.score, threshold, scored.reasons)
         spans = _spans(scored.reasons)
     else:
         facts = [*item.rule_reasons, *(_signal_fact(c) for c in item.context)]
         spans = []
-    until = decided_at + appeal_window
-    appeal = f"{appeal_url.rstrip('/')}/appeals/{item.message_id}"
+    until, how = _appeal_terms(item.message_id, decided_at, appeal_window, appeal_url)
     return StatementOfReasons(
         statement_id=statement_id(item.message_id, Restriction.REMOVE, moderator),
         message_id=item.message_id,
@@ -259,5 +269,30 @@ def moderator_statement(
         sent_at=item.sent_at,
         applied_at=decided_at,
         appeal_until=until,
-        how_to_appeal=f"Appeal until {until:%Y-%m-%d} at {appeal}",
+        how_to_appeal=how,
     )
+
+
+class AppealResult(StrEnum):
+    RESTORED = "restored"  # the restriction was wrong: the message is shown again
+    CONFIRMED = "confirmed"  # the restriction stands
+
+
+class AppealOutcome(BaseModel):
+    """The outcome of an appeal: the user's statement of it, and the bot's instruction to restore a
+    message whose restriction was overturned. Ids only: no words of the message or the appeal."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    schema_version: int = Field(default=1, ge=1)
+    message_id: UUID
+    channel_id: str
+    user_id: str
+    result: AppealResult
+    category: str  # what the appeal was decided on
+    appealed_at: AwareDatetime
+    decided_at: AwareDatetime
+    decided_by: str  # the moderator who decided the appeal: never the one who made the restriction
+    original_by: str  # who made the restriction: a moderator, or `model:<version>`
+    # A person decided the appeal, whoever made the restriction (DSA Art. 20(6): not solely automated).
+    automated_decision: AutomatedDecision = AutomatedDecision.NOT_AUTOMATED

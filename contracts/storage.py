@@ -35,7 +35,10 @@ def feedback_key(prefix: str, arrived: datetime, shard_id: str, first_sequence: 
     return f"{prefix}dt={arrived:%Y-%m-%d}/hour={arrived:%H}/{shard_id}-{first_sequence}.jsonl"
 
 
-APPEAL_SOURCE = "appeal"  # a decision's provenance when it decided an appeal (`ModeratorDecision`)
+# A decision's provenance (`ModeratorDecision.decision_source`) beside the bot's own ("bot"): made in the
+# review app's queue, or on an appeal there.
+QUEUE_SOURCE = "queue"
+APPEAL_SOURCE = "appeal"
 
 
 def appeal_outcome_key(statements_prefix: str, decided_at: datetime, message_id: str) -> str:

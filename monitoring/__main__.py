@@ -105,12 +105,11 @@ def _audit(check: bool, message: str | None, model: str | None) -> int:
         print(f"{len(trail.chains)} chains, {records} records: " + ("intact" if not problems else "BROKEN"))
         print("\n".join(problems))
         return 1 if problems else 0
-    if message is not None:
-        archived = read_archive(s3, settings.archive_bucket, settings.archive_prefix).messages
-        print(render(message_story(trail, archived, UUID(message))))
-        return 0
     archived = read_archive(s3, settings.archive_bucket, settings.archive_prefix).messages
-    print(render(model_life(trail, archived, model or "")))
+    steps = (
+        message_story(trail, archived, UUID(message)) if message else model_life(trail, archived, model or "")
+    )
+    print(render(steps))
     return 0
 
 

@@ -6,16 +6,14 @@ logged reason — never a crash, never silent.
 """
 
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from contracts.categories import Category
-from contracts.review import AppealOutcome
-from contracts.statement import StatementOfReasons
+from contracts.statement import AppealOutcome, StatementOfReasons
 from contracts.storage import ArchivedMessage, ModeratorDecision, is_appeal_outcome_key, parse_object
 from runtime.errors import AwsError, aws_errors
 from runtime.logs import structured_logger
@@ -133,42 +131,38 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
     return out
 
 
-def _statement_lines(
-    s3: "S3Client", bucket: str, statements_prefix: str, outcomes: bool
-) -> Iterator[tuple[str, bytes]]:
-    """(key, line) of every object under the statements prefix that holds appeals' outcomes (or, with
-    `outcomes` False, statements of reasons); an unreadable object is logged and skipped."""
+def _read_statements[T: BaseModel](
+    s3: "S3Client", bucket: str, statements_prefix: str, kind: type[T], outcomes: bool
+) -> list[T]:
+    """Every `kind` under the statements prefix — in the objects that hold appeals' outcomes, or (with
+    `outcomes` False) in those that hold statements of reasons; an unreadable object or a line that does
+    not parse is logged and skipped."""
+    out: list[T] = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix=statements_prefix):
         for obj in page.get("Contents", []):
-            if is_appeal_outcome_key(obj["Key"]) is not outcomes:
+            key = obj["Key"]
+            if is_appeal_outcome_key(key) is not outcomes:
                 continue
             try:
-                with aws_errors(f"GetObject {obj['Key']}"):
-                    lines = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().splitlines()
+                with aws_errors(f"GetObject {key}"):
+                    lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
             except AwsError as err:
-                log.warning({"event": "statements_skip", "key": obj["Key"], "reason": type(err).__name__})
+                log.warning({"event": "statements_skip", "key": key, "reason": type(err).__name__})
                 continue
-            yield from ((obj["Key"], line) for line in lines)
+            for line in lines:
+                try:
+                    out.append(kind.model_validate_json(line))
+                except ValidationError:
+                    log.warning({"event": "statements_skip", "key": key, "reason": "malformed"})
+    return out
 
 
 def read_outcomes(s3: "S3Client", bucket: str, statements_prefix: str) -> list[AppealOutcome]:
-    """Every appeal's outcome under the statements prefix; a line that does not parse is logged."""
-    out: list[AppealOutcome] = []
-    for key, line in _statement_lines(s3, bucket, statements_prefix, outcomes=True):
-        try:
-            out.append(AppealOutcome.model_validate_json(line))
-        except ValidationError:
-            log.warning({"event": "outcome_skip", "key": key, "reason": "malformed"})
-    return out
+    """Every appeal's outcome under the statements prefix."""
+    return _read_statements(s3, bucket, statements_prefix, AppealOutcome, outcomes=True)
 
 
 def read_statements(s3: "S3Client", bucket: str, statements_prefix: str) -> list[StatementOfReasons]:
-    """Every statement of reasons under the statements prefix; a line that does not parse is logged."""
-    out: list[StatementOfReasons] = []
-    for key, line in _statement_lines(s3, bucket, statements_prefix, outcomes=False):
-        try:
-            out.append(StatementOfReasons.model_validate_json(line))
-        except ValidationError:
-            log.warning({"event": "statement_skip", "key": key, "reason": "malformed"})
-    return out
+    """Every statement of reasons under the statements prefix."""
+    return _read_statements(s3, bucket, statements_prefix, StatementOfReasons, outcomes=False)

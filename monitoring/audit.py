@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import ValidationError
 
 from contracts.audit import AuditEvent, AuditKind, AuditRecord, verify
-from contracts.review import MODEL_DECIDER
+from contracts.review import model_decider
 from contracts.storage import ArchivedMessage
 from runtime.errors import aws_errors
 
@@ -106,9 +106,7 @@ def message_story(trail: Trail, archived: Iterable[ArchivedMessage], message_id:
         v = line.verdict
         steps.append(Step(line.message.sent_at, "arrival", f"user in {line.message.channel_id}", ""))
         detail = f"{v.action.value} {v.category or ''} policy {v.policy_version}".replace("  ", " ")
-        steps.append(
-            Step(v.processed_at, AuditKind.VERDICT.value, f"{MODEL_DECIDER}{v.model_version}", detail)
-        )
+        steps.append(Step(v.processed_at, AuditKind.VERDICT.value, model_decider(v.model_version), detail))
         break
     steps += [_step(r) for r in _once(r for r in trail.records() if r.message_id == message_id)]
     return sorted(steps, key=lambda s: s.at)
@@ -123,7 +121,7 @@ def model_life(trail: Trail, archived: Iterable[ArchivedMessage], version: str) 
         r
         for r in trail.records()
         if (r.model_version == version and r.kind in acting)
-        or r.refs.get("restricted_by") == f"{MODEL_DECIDER}{version}"
+        or r.refs.get("restricted_by") == model_decider(version)
     ]
     steps = [_step(r) for r in _once(mine)]
     served = [m.verdict for m in archived if m.verdict.model_version == version]
@@ -135,7 +133,7 @@ def model_life(trail: Trail, archived: Iterable[ArchivedMessage], version: str) 
             Step(
                 first,
                 "served",
-                f"{MODEL_DECIDER}{version}",
+                model_decider(version),
                 f"{len(served)} verdicts ({mix}) until {last.isoformat()}",
             )
         )

@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from contracts.categories import Category
-from contracts.review import AppealOutcome
+from contracts.statement import AppealOutcome
 from contracts.storage import (
     DRIFT_STATE_FILE,
     REFERENCE_FILE,

@@ -12,11 +12,11 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict
 
-from contracts.review import MODEL_DECIDER, AppealOutcome, AppealResult
+from contracts.categories import Category
+from contracts.review import decider_model
+from contracts.statement import AppealOutcome, AppealResult
 from contracts.storage import ArchivedMessage
 from contracts.verdict import Action
-
-REMOVAL = "removal"
 
 
 class OverturnRow(BaseModel):
@@ -42,7 +42,7 @@ Key = tuple[str, str, str]  # model version, category, channel
 def removals(messages: Iterable[ArchivedMessage]) -> Counter[Key]:
     """The model's removals in the archive, by version, deciding category and channel."""
     return Counter(
-        (m.verdict.model_version, m.verdict.category or REMOVAL, m.verdict.channel_id)
+        (m.verdict.model_version, m.verdict.category or Category.REMOVAL, m.verdict.channel_id)
         for m in messages
         if m.verdict.action is Action.REMOVE
     )
@@ -54,9 +54,10 @@ def overturns(outcomes: Iterable[AppealOutcome], removed: Counter[Key]) -> list[
     decided: Counter[Key] = Counter()
     overturned: Counter[Key] = Counter()
     for o in outcomes:
-        if not o.original_by.startswith(MODEL_DECIDER):
+        version = decider_model(o.original_by)
+        if version is None:
             continue
-        key = (o.original_by.removeprefix(MODEL_DECIDER), o.category, o.channel_id)
+        key = (version, o.category, o.channel_id)
         decided[key] += 1
         overturned[key] += o.result is AppealResult.RESTORED
     keys = sorted(set(removed) | set(decided))

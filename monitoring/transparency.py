@@ -18,8 +18,7 @@ from datetime import date, datetime
 from pydantic import BaseModel, ConfigDict
 
 from contracts.audit import AuditKind, AuditRecord
-from contracts.review import AppealOutcome, AppealResult
-from contracts.statement import AutomatedDecision, StatementOfReasons
+from contracts.statement import AppealOutcome, AppealResult, AutomatedDecision, StatementOfReasons
 
 
 class RestrictionCount(BaseModel):

@@ -5,13 +5,13 @@ statements prefix) and appeals at a rate — likelier when the simulator's groun
 restriction was wrong (`appeal_share`, `wrong_appeal_share`) — through the review app's appeal endpoint,
 as the platform would file it for them. A moderator other than the one who made the restriction decides
 it (`producer_sim.moderators`); the outcome comes back under the statements prefix, and the bot restores
-a message whose restriction was overturned (`restored`).
+a message whose restriction was overturned (`producer_sim.bot.Bot.apply_outcomes`).
 
-`wants_to_appeal` and `restored` are pure; `Appellants` and `OutcomeReader` are the thin adapters.
+`wants_to_appeal` is pure; `Appellants` and `OutcomeReader` are the thin adapters.
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -19,8 +19,7 @@ from uuid import UUID
 import httpx
 from pydantic import ValidationError
 
-from contracts.review import AppealOutcome, AppealResult
-from contracts.statement import StatementOfReasons
+from contracts.statement import AppealOutcome, StatementOfReasons
 from contracts.storage import GroundTruth, is_appeal_outcome_key
 from producer_sim.bot import decided_on, draw
 from runtime.errors import aws_errors
@@ -46,11 +45,6 @@ def wants_to_appeal(
         return False
     _, label = decided_on(statement.category, known)
     return draw(seed, statement.message_id, "appeal") < (wrong_share if label == "allow" else share)
-
-
-def restored(outcomes: Iterable[AppealOutcome]) -> list[UUID]:
-    """The messages the bot shows again: those whose appeal overturned the restriction."""
-    return [o.message_id for o in outcomes if o.result is AppealResult.RESTORED]
 
 
 def _new_keys(s3: "S3Client", bucket: str, prefix: str, read: set[str]) -> list[str]:

@@ -21,8 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from contracts.audit import AuditEvent, AuditKind
 from contracts.chat import Label
 from contracts.policy import PolicyBook
-from contracts.review import AppealOutcome, AppealResult
-from contracts.statement import Restriction, StatementOfReasons, statement_for
+from contracts.statement import AppealOutcome, AppealResult, Restriction, StatementOfReasons, statement_for
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
 from contracts.verdict import Action, Reason, Verdict
 from producer_sim.settings import ProducerSettings

@@ -143,15 +143,11 @@ class QueueModerators:
         made = 0
         for channel in self._channels:
             entries = sessions[0].queue(channel)
-            if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in entries):
+            appealed = sessions[0].queue(channel, "appealed") if self._appeals else []
+            if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in [*entries, *appealed]):
                 self._truth.refresh()
             todo = due(entries, self._truth.labels, self._share, self._seed, len(sessions))
-            if self._appeals:
-                appealed = sessions[0].queue(channel, "appealed")
-                if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in appealed):
-                    self._truth.refresh()
-                names = [s.username for s in sessions]
-                todo += due_appeals(appealed, self._truth.labels, self._seed, names)
+            todo += due_appeals(appealed, self._truth.labels, self._seed, [s.username for s in sessions])
             # each moderator works through their own share at the same time as the others
             shares = [(sessions[k], [d for d in todo if d.account == k]) for k in range(len(sessions))]
             with ThreadPoolExecutor(max_workers=len(sessions)) as pool:

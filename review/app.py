@@ -32,9 +32,18 @@ from pydantic import ValidationError
 from starlette.middleware.sessions import SessionMiddleware
 
 from contracts.policy import PolicyBook
-from contracts.review import DECIDABLE, AppealRequest, DecisionRequest, ItemStatus, QueueEntry, QueueStats
+from contracts.review import (
+    DECIDABLE,
+    AppealRequest,
+    DecisionRequest,
+    ItemStatus,
+    QueueEntry,
+    QueueStats,
+    decider_model,
+)
 from review.core import (
     AppealRefusal,
+    appeal_event,
     appeal_refusal,
     appeal_result,
     bidi_controls,
@@ -49,7 +58,6 @@ from review.core import (
 )
 from review.store import AppealConflictError, ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
-from review.worker import appeal_event
 from runtime.audit import AuditLog
 from runtime.errors import AwsError
 from runtime.logs import structured_logger
@@ -512,18 +520,15 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             raise HTTPException(
                 409, "the decision is not final yet (inside its undo window); try again shortly"
             ) from None
-        fresh = (
-            made.appealed_at is not None and entry.appealed_at is None and made.original_by == restriction.by
-        )
-        if fresh and services.audit is not None and made.appealed_at is not None:
+        if fresh and services.audit is not None:
             # the receipt on record (the decision's pass records it again: readers count it once);
             # a failed write answers 503 and the platform's retry finds the appeal standing
-            services.audit.append([appeal_event(made, made.appealed_at)], made.appealed_at)
+            services.audit.append([appeal_event(made)], made.appealed_at)
         log.info(
             {
                 "event": "review_appealed" if fresh else "review_appeal_repeated",
                 "channel": entry.item.channel_id,
-                "by_model": restriction.by.startswith("model:"),
+                "by_model": decider_model(restriction.by) is not None,
             }
         )
         return JSONResponse(_appeal_view(made), status_code=201 if fresh else 200)

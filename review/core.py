@@ -10,8 +10,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
+from contracts.audit import AuditEvent, AuditKind
 from contracts.policy import PolicyBook
-from contracts.review import MODEL_DECIDER, AppealResult, ItemStatus, QueueEntry, ReviewItem
+from contracts.review import ItemStatus, QueueEntry, ReviewItem, model_decider
+from contracts.statement import AppealOutcome, AppealResult
 from contracts.storage import ArchivedMessage
 from contracts.verdict import Action, Span
 
@@ -101,7 +103,7 @@ def restriction_of(entry: QueueEntry) -> Restriction | None:
     decision about the message)."""
     item = entry.item
     if entry.status is ItemStatus.HIDDEN:
-        return Restriction(f"{MODEL_DECIDER}{item.model_version}", item.category or REMOVAL, item.enqueued_at)
+        return Restriction(model_decider(item.model_version), item.category or REMOVAL, item.enqueued_at)
     if (
         entry.status is ItemStatus.DECIDED
         and entry.label == "remove"
@@ -156,7 +158,7 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
     done = "hid it" if item.action is Action.REMOVE else "sent it to review"  # (allow is never an item)
     steps = [(item.enqueued_at, f"the system (model {item.model_version}) {done}")]
     if entry.appealed_at is not None:
-        if entry.original_by and not entry.original_by.startswith(MODEL_DECIDER) and entry.original_at:
+        if entry.original_by and entry.restricting_model is None and entry.original_at:
             steps.append((entry.original_at, f"{entry.original_by} removed it ({entry.original_category})"))
         steps.append((entry.appealed_at, "the user appealed"))
     if entry.decided_at is not None and entry.decided_by and entry.label:
@@ -166,6 +168,69 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
             outcome = f"decided {entry.label} ({entry.decided_category})"
         steps.append((entry.decided_at, f"{entry.decided_by} {outcome}"))
     return sorted(steps, key=lambda step: step[0])  # by time alone: steps at one time keep their order
+
+
+def outcome_of(entry: QueueEntry) -> AppealOutcome | None:
+    """The outcome of a decided appeal (None for any other decision)."""
+    if (
+        entry.appealed_at is None
+        or entry.decided_at is None
+        or entry.decided_by is None
+        or entry.label is None
+    ):
+        return None
+    return AppealOutcome(
+        message_id=entry.item.message_id,
+        channel_id=entry.item.channel_id,
+        user_id=entry.item.user_id,
+        result=appeal_result(entry.label),
+        category=entry.decided_category or entry.original_category or "removal",
+        appealed_at=entry.appealed_at,
+        decided_at=entry.decided_at,
+        decided_by=entry.decided_by,
+        original_by=entry.original_by or "",
+    )
+
+
+def appeal_event(entry: QueueEntry) -> AuditEvent:
+    """An appealed item's receipt for the audit trail: the restriction it contests and who made it."""
+    item = entry.item
+    if entry.appealed_at is None:
+        raise ValueError("the item holds no appeal")
+    return AuditEvent(
+        kind=AuditKind.APPEAL,
+        actor="user",
+        at=entry.appealed_at,
+        message_id=item.message_id,
+        channel_id=item.channel_id,
+        model_version=item.model_version,
+        policy_version=item.policy_version,
+        reason=entry.original_category or "",
+        refs={"restricted_by": entry.original_by or ""},
+    )
+
+
+def audit_events(entry: QueueEntry) -> list[AuditEvent]:
+    """A decided item's records for the audit trail: the appeal it decided, if any, and the decision."""
+    item, out = entry.item, list[AuditEvent]()
+    if entry.decided_by is None or entry.decided_at is None or entry.label is None:
+        return out
+    if entry.appealed_at is not None:
+        out.append(appeal_event(entry))
+    out.append(
+        AuditEvent(
+            kind=AuditKind.DECISION,
+            actor=entry.decided_by,
+            at=entry.decided_at,
+            message_id=item.message_id,
+            channel_id=item.channel_id,
+            model_version=item.model_version,
+            policy_version=item.policy_version,
+            reason=f"{entry.label} {entry.decided_category or ''}".strip(),
+            refs={"on": "appeal" if entry.appealed_at is not None else "queue"},
+        )
+    )
+    return out
 
 
 # --- what a page shows -------------------------------------------------------------------------

@@ -105,17 +105,12 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         policies,
         settings.state_dir / "archive-read.txt",
     )
-    audit = (
-        AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "review")
-        if settings.audit_bucket
-        else None
-    )
     outputs = Outputs(
         settings.archive_bucket,
         settings.feedback_prefix,
         settings.statements_prefix,
         settings.public_url,
-        audit,
+        audit_log(settings, "review"),
     )
     progress = settings.state_dir / "progress.json"
     wait = settings.follow_interval_s

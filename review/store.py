@@ -375,10 +375,19 @@ class ReviewStore:
             if now_entry is not None and now_entry.appealed_at is not None:
                 return now_entry, False
             raise AppealConflictError(err.operation, err.code, err.status) from err
-        found = self.get(item.message_id)
-        if found is None:  # erased between the two calls
-            raise NotFoundError("appeal", "NotFound")
-        return found, True
+        # the condition held: the item is what was read, with the appeal written over it (times as
+        # the table gives them back)
+        appealed = {
+            "status": ItemStatus.APPEALED,
+            "claimed_by": None,
+            "claim_until": None,
+            "appealed_at": datetime.fromtimestamp(_ts(now), UTC),
+            "appeal_reason": reason,
+            "original_by": restriction.by,
+            "original_category": restriction.category,
+            "original_at": datetime.fromtimestamp(_ts(restriction.at), UTC),
+        }
+        return entry.model_copy(update=appealed), True
 
     def decide(
         self,

@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from contracts import metrics as emf
-from contracts.audit import AuditEvent, AuditKind
 from contracts.policy import PolicyBook
-from contracts.review import MODEL_DECIDER, AppealOutcome, AppealResult, QueueEntry
-from contracts.statement import moderator_statement
+from contracts.review import QueueEntry, decider_model
+from contracts.statement import AppealOutcome, AppealResult, moderator_statement
 from contracts.storage import (
     APPEAL_SOURCE,
+    QUEUE_SOURCE,
     ArchivedMessage,
     ModeratorDecision,
     appeal_outcome_key,
@@ -37,7 +37,7 @@ from contracts.storage import (
     json_lines,
     parse_object,
 )
-from review.core import appeal_result, item_of
+from review.core import audit_events, item_of, outcome_of
 from review.store import ReviewStore
 from runtime.audit import AuditLog
 from runtime.errors import aws_errors
@@ -47,8 +47,6 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 log = structured_logger("review")
-
-QUEUE_SOURCE = "queue"
 
 
 def enqueue_all(
@@ -122,8 +120,7 @@ class ArchiveFollower:
 def appeal_metrics(outcome: AppealOutcome) -> None:
     """The decided appeal as EMF metrics (`contracts.metrics`): decided and overturned, by category, and
     by category, the restriction's model version (or `moderator`) and channel."""
-    by = outcome.original_by
-    version = by.removeprefix(MODEL_DECIDER) if by.startswith(MODEL_DECIDER) else "moderator"
+    version = decider_model(outcome.original_by) or "moderator"
     dimension_sets = [
         {"service": emf.REVIEW_SERVICE, "category": outcome.category},
         {
@@ -140,28 +137,6 @@ def appeal_metrics(outcome: AppealOutcome) -> None:
                 name, MetricUnit.Count, value, namespace=emf.NAMESPACE, default_dimensions=dimensions
             ):
                 pass
-
-
-def outcome_of(entry: QueueEntry) -> AppealOutcome | None:
-    """The outcome of a decided appeal (None for any other decision)."""
-    if (
-        entry.appealed_at is None
-        or entry.decided_at is None
-        or entry.decided_by is None
-        or entry.label is None
-    ):
-        return None
-    return AppealOutcome(
-        message_id=entry.item.message_id,
-        channel_id=entry.item.channel_id,
-        user_id=entry.item.user_id,
-        result=appeal_result(entry.label),
-        category=entry.decided_category or entry.original_category or "removal",
-        appealed_at=entry.appealed_at,
-        decided_at=entry.decided_at,
-        decided_by=entry.decided_by,
-        original_by=entry.original_by or "",
-    )
 
 
 @dataclass(frozen=True)
@@ -233,42 +208,3 @@ def flush_feedback(
     if flushed:
         log.info({"event": "review_feedback_written", "decisions": len(flushed)})
     return len(flushed)
-
-
-def appeal_event(entry: QueueEntry, appealed_at: datetime) -> AuditEvent:
-    """An appeal's receipt for the audit trail: the restriction it contests and who made it."""
-    item = entry.item
-    return AuditEvent(
-        kind=AuditKind.APPEAL,
-        actor="user",
-        at=appealed_at,
-        message_id=item.message_id,
-        channel_id=item.channel_id,
-        model_version=item.model_version,
-        policy_version=item.policy_version,
-        reason=entry.original_category or "",
-        refs={"restricted_by": entry.original_by or ""},
-    )
-
-
-def audit_events(entry: QueueEntry) -> list[AuditEvent]:
-    """A decided item's records for the audit trail: the appeal it decided, if any, and the decision."""
-    item, out = entry.item, list[AuditEvent]()
-    if entry.decided_by is None or entry.decided_at is None or entry.label is None:
-        return out
-    if entry.appealed_at is not None:
-        out.append(appeal_event(entry, entry.appealed_at))
-    out.append(
-        AuditEvent(
-            kind=AuditKind.DECISION,
-            actor=entry.decided_by,
-            at=entry.decided_at,
-            message_id=item.message_id,
-            channel_id=item.channel_id,
-            model_version=item.model_version,
-            policy_version=item.policy_version,
-            reason=f"{entry.label} {entry.decided_category or ''}".strip(),
-            refs={"on": "appeal" if entry.appealed_at is not None else "queue"},
-        )
-    )
-    return out

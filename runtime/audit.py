@@ -8,7 +8,7 @@ same writer got there first: nothing is overwritten, the events are chained afte
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from contracts.audit import AuditEvent, AuditRecord, chain, day_of, segment_key
+from contracts.audit import AuditEvent, AuditRecord, chain, segment_folder, segment_key
 from contracts.storage import json_lines
 from runtime.errors import PreconditionFailedError, aws_errors
 from runtime.objects import put_if_unchanged
@@ -30,13 +30,13 @@ class AuditLog:
 
     def _head(self, day: "date") -> tuple[int, str] | None:
         """The day's last (seq, hash) of this writer in S3, or None before its first record."""
-        folder = segment_key(self._prefix, self.writer, day, 0).rsplit("/", 1)[0] + "/"
-        last: str | None = None
+        folder = segment_folder(self._prefix, self.writer, day)
+        last: str | None = None  # S3 lists keys in order: the last one listed holds the head
         paginator = self._s3.get_paginator("list_objects_v2")
         with aws_errors("ListObjectsV2 audit"):
             for page in paginator.paginate(Bucket=self._bucket, Prefix=folder):
                 for o in page.get("Contents", []):
-                    last = max(last or o["Key"], o["Key"])
+                    last = o["Key"]
         if last is None:
             return None
         with aws_errors("GetObject audit"):
@@ -48,7 +48,7 @@ class AuditLog:
         """Chain the events (today's, by `now`) and write them as one segment; the records written."""
         if not events:
             return []
-        day = day_of(now or datetime.now(UTC))
+        day = (now or datetime.now(UTC)).date()
         for _ in range(ATTEMPTS):
             if day not in self._heads:
                 self._heads[day] = self._head(day)

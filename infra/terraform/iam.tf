@@ -246,21 +246,6 @@ resource "aws_iam_role" "training" {
 
 data "aws_iam_policy_document" "training" {
   statement {
-    sid       = "AppendAudit"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
-  }
-  statement {
-    sid       = "ListAudit"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.audit.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.stack.audit_bucket.prefix}*"]
-    }
-  }
-  statement {
     sid     = "ReadChampionAndLock"
     actions = ["s3:GetObject"]
     resources = [
@@ -306,21 +291,6 @@ resource "aws_iam_role" "monitoring" {
 }
 
 data "aws_iam_policy_document" "monitoring" {
-  statement {
-    sid       = "AppendAudit"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
-  }
-  statement {
-    sid       = "ListAudit"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.audit.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.stack.audit_bucket.prefix}*"]
-    }
-  }
   statement {
     sid     = "ReadArchiveAndFeedback"
     actions = ["s3:GetObject"]
@@ -410,21 +380,6 @@ resource "aws_iam_role" "bot" {
 
 data "aws_iam_policy_document" "bot" {
   statement {
-    sid       = "AppendAudit"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
-  }
-  statement {
-    sid       = "ListAudit"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.audit.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.stack.audit_bucket.prefix}*"]
-    }
-  }
-  statement {
     sid       = "ReadVerdicts"
     actions   = ["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"]
     resources = [aws_kinesis_stream.verdicts.arn]
@@ -464,21 +419,6 @@ resource "aws_iam_role" "review" {
 }
 
 data "aws_iam_policy_document" "review" {
-  statement {
-    sid       = "AppendAudit"
-    actions   = ["s3:PutObject", "s3:GetObject"]
-    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
-  }
-  statement {
-    sid       = "ListAudit"
-    actions   = ["s3:ListBucket"]
-    resources = [aws_s3_bucket.audit.arn]
-    condition {
-      test     = "StringLike"
-      variable = "s3:prefix"
-      values   = ["${local.stack.audit_bucket.prefix}*"]
-    }
-  }
   statement {
     sid = "ReviewTable"
     actions = [
@@ -528,4 +468,37 @@ resource "aws_iam_role_policy" "review" {
   name   = "review"
   role   = aws_iam_role.review.id
   policy = data.aws_iam_policy_document.review.json
+}
+
+# The audit trail's writers (runtime/audit.py): the bot, the review app, a champion's move in train_flow,
+# and an erasure run as the monitoring task. Each appends segments under the audit prefix (created only
+# if absent) and reads its own last one back; nothing here can delete or overwrite (Object Lock).
+data "aws_iam_policy_document" "audit_append" {
+  statement {
+    sid       = "AppendAudit"
+    actions   = ["s3:PutObject", "s3:GetObject"]
+    resources = ["${aws_s3_bucket.audit.arn}/${local.stack.audit_bucket.prefix}*"]
+  }
+  statement {
+    sid       = "ListAudit"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.audit.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.stack.audit_bucket.prefix}*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "audit_append" {
+  for_each = {
+    bot        = aws_iam_role.bot.id
+    review     = aws_iam_role.review.id
+    training   = aws_iam_role.training.id
+    monitoring = aws_iam_role.monitoring.id
+  }
+  name   = "audit-append"
+  role   = each.value
+  policy = data.aws_iam_policy_document.audit_append.json
 }

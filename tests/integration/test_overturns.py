@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from contracts.review import AppealOutcome, AppealResult
+from contracts.statement import AppealOutcome, AppealResult
 from contracts.storage import appeal_outcome_key, json_lines
 from contracts.verdict import Action
 from monitoring.alerts import AlertKind, Notifier

@@ -27,8 +27,14 @@ from fastapi.testclient import TestClient
 
 from contracts.audit import AuditKind
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
-from contracts.review import AppealOutcome, AppealResult, ItemStatus
-from contracts.statement import AutomatedDecision, StatementOfReasons, statement_for
+from contracts.review import ItemStatus
+from contracts.statement import (
+    AppealOutcome,
+    AppealResult,
+    AutomatedDecision,
+    StatementOfReasons,
+    statement_for,
+)
 from contracts.statement import Restriction as SorRestriction
 from contracts.storage import ArchivedMessage, GroundTruth, is_appeal_outcome_key, json_lines
 from contracts.verdict import Action

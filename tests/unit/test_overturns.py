@@ -8,7 +8,7 @@ from uuid import uuid4
 
 import pytest
 
-from contracts.review import AppealOutcome, AppealResult
+from contracts.statement import AppealOutcome, AppealResult
 from contracts.verdict import Action
 from monitoring.overturns import above_rate, overturns, removals
 from tests.builders import flagged

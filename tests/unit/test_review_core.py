@@ -9,7 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
-from contracts.review import AppealResult, ItemStatus, QueueEntry
+from contracts.review import ItemStatus, QueueEntry
+from contracts.statement import AppealResult
 from contracts.verdict import Action, ContextSignal, Span
 from review.app import LoginLimiter
 from review.core import (

@@ -5,8 +5,7 @@ from datetime import UTC, date, datetime, timedelta
 from uuid import uuid4
 
 from contracts.audit import AuditEvent, AuditKind, chain
-from contracts.review import AppealOutcome, AppealResult
-from contracts.statement import Restriction, statement_for
+from contracts.statement import AppealOutcome, AppealResult, Restriction, statement_for
 from contracts.verdict import Action
 from monitoring.transparency import as_csv, report
 from tests.builders import flagged
