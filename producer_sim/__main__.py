@@ -28,13 +28,12 @@ def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
     outcomes = None
     if settings.appeal_token is not None:
         s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
-        reader = OutcomeReader(
+        outcomes = OutcomeReader(
             s3,
             settings.archive_bucket,
             settings.statements_prefix,
             settings.bot_state_dir / "outcomes-read.txt",
         )
-        outcomes = reader.poll
     bot = Bot.from_settings(settings, human=human_decisions(settings), outcomes=outcomes)
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -11,7 +11,7 @@ a message whose restriction was overturned (`producer_sim.bot.Bot.apply_outcomes
 """
 
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -119,8 +119,9 @@ class OutcomeReader:
         self._state = state_file
         self._read: set[str] = set(state_file.read_text().split()) if state_file.exists() else set()
 
-    def poll(self) -> list[AppealOutcome]:
-        """The outcomes written since the last pass (a key is kept as read once parsed)."""
+    def poll(self, apply: Callable[[list[AppealOutcome]], object]) -> int:
+        """Hand the outcomes written since the last pass to `apply`, then keep their keys as read: an
+        `apply` that raises (the audit trail not answering) leaves them to be read again. How many."""
         keys = [
             k for k in _new_keys(self._s3, self._bucket, self._prefix, self._read) if is_appeal_outcome_key(k)
         ]
@@ -131,9 +132,11 @@ class OutcomeReader:
                     out.append(AppealOutcome.model_validate_json(line))
                 except ValidationError:
                     log.warning({"event": "bot_outcome_unreadable", "key": key})
-        if keys:
-            self._state.parent.mkdir(parents=True, exist_ok=True)
-            with self._state.open("a") as fh:
-                fh.writelines(k + "\n" for k in keys)
-            self._read.update(keys)
-        return out
+        if not keys:
+            return 0
+        apply(out)
+        self._state.parent.mkdir(parents=True, exist_ok=True)
+        with self._state.open("a") as fh:
+            fh.writelines(k + "\n" for k in keys)
+        self._read.update(keys)
+        return len(out)

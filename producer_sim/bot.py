@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -39,6 +39,12 @@ if TYPE_CHECKING:
 
 log = structured_logger("producer_sim")
 OUTCOMES_EVERY_S = 5.0  # how often the bot reads appeals' outcomes (a listing of the statements prefix)
+
+
+class OutcomeSource(Protocol):
+    """Appeals' outcomes not applied yet (`producer_sim.appeals.OutcomeReader`)."""
+
+    def poll(self, apply: Callable[[list[AppealOutcome]], object]) -> int: ...
 
 
 @dataclass
@@ -236,7 +242,7 @@ class Bot:
         statements_prefix: str = "statements/",
         policies: Callable[[], PolicyBook] = PolicyBook,
         appeal_url: str = "http://127.0.0.1:8090",
-        outcomes: Callable[[], list[AppealOutcome]] | None = None,
+        outcomes: "OutcomeSource | None" = None,
         audit: AuditLog | None = None,
     ) -> None:
         self._kinesis = kinesis
@@ -268,7 +274,7 @@ class Bot:
         cls,
         settings: ProducerSettings,
         human: Callable[[list[UUID]], Mapping[UUID, Label]] | None = None,
-        outcomes: Callable[[], list[AppealOutcome]] | None = None,
+        outcomes: "OutcomeSource | None" = None,
     ) -> "Bot":
         """The bot of a deployment: its streams, bucket, state and shares from `settings`; it leaves
         reviews to the review app's queue when the settings name the app."""
@@ -398,15 +404,18 @@ class Bot:
         if self._outcomes is None or time.monotonic() - self._outcomes_at < OUTCOMES_EVERY_S:
             return 0
         self._outcomes_at = time.monotonic()
-        outcomes = self._outcomes()
-        restored = 0
+        before = self.state.counts["restored"]
+        self._outcomes.poll(self._restore)
+        return self.state.counts["restored"] - before
+
+    def _restore(self, outcomes: list[AppealOutcome]) -> None:
+        """Restore the overturned restrictions: on record in the audit trail first, then counted (a
+        failed record leaves the outcomes unread, to be applied again)."""
         now = datetime.now(UTC)
-        events = []
-        for o in outcomes:
-            if o.result is AppealResult.RESTORED:
-                restored += 1
-                log.info({"event": "bot_restored", "message_id": str(o.message_id), "channel": o.channel_id})
-                events.append(
+        overturned = [o for o in outcomes if o.result is AppealResult.RESTORED]
+        if self._audit is not None:
+            self._audit.append(
+                [
                     AuditEvent(
                         kind=AuditKind.RESTORE,
                         actor="bot",
@@ -415,12 +424,13 @@ class Bot:
                         channel_id=o.channel_id,
                         reason=f"appeal upheld by {o.decided_by}",
                     )
-                )
-        if self._audit is not None:
-            self._audit.append(events)
-        self.state.counts["restored"] += restored
-        self.state.counts["appeals_confirmed"] += len(outcomes) - restored
-        return restored
+                    for o in overturned
+                ]
+            )
+        for o in overturned:
+            log.info({"event": "bot_restored", "message_id": str(o.message_id), "channel": o.channel_id})
+        self.state.counts["restored"] += len(overturned)
+        self.state.counts["appeals_confirmed"] += len(outcomes) - len(overturned)
 
     def _write(
         self, decisions: list[ModeratorDecision], batch: tuple[str, str], arrived: datetime, now: datetime

@@ -52,6 +52,7 @@ from review.users import Account, UserBook, hash_password
 from review.worker import ArchiveFollower, Outputs, enqueue_all, flush_feedback
 from runtime import aws
 from runtime.audit import AuditLog
+from runtime.errors import AwsError
 from runtime.retry import poll_until
 from tests.builders import archive_body, flagged, sign_in
 
@@ -748,23 +749,20 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
     assert all(o.result is AppealResult.RESTORED for o in outcomes)
     assert all(o.decided_by != o.original_by for o in outcomes)
     assert {o.original_by for o in outcomes if o.message_id in by_alice} == {"alice"}
-    reader = OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt")
-    bot = Bot(
-        aws.client("kinesis", rig.endpoint),
-        s3,
-        "verdicts",
-        rig.bucket,
-        FEEDBACK,
-        truth,
-        tmp_path / "bot",
-        1.0,
-        0.0,
-        5,
-        outcomes=reader.poll,
-        audit=AuditLog(s3, rig.bucket, AUDIT, "bot"),
-    )
+
+    def bot_with(audit: AuditLog) -> Bot:
+        reader = OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt")
+        args = (aws.client("kinesis", rig.endpoint), s3, "verdicts", rig.bucket, FEEDBACK, truth)
+        return Bot(*args, tmp_path / "bot", 1.0, 0.0, 5, outcomes=reader, audit=audit)
+
+    # a bot whose audit trail does not answer restores nothing and loses nothing: the outcomes stay unread
+    with pytest.raises(AwsError):
+        bot_with(AuditLog(s3, f"{rig.bucket}-gone", AUDIT, "bot")).apply_outcomes()
+    bot = bot_with(AuditLog(s3, rig.bucket, AUDIT, "bot"))
     assert bot.apply_outcomes() == len(wrong)
-    assert OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt").poll() == []  # read once
+    read_again: list[object] = []
+    assert OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt").poll(read_again.extend) == 0
+    assert read_again == []  # read once
     # every appealed message's chain in the audit trail: appealed, decided by another, restored
     trail = read_trail(s3, rig.bucket, AUDIT)
     assert verify_trail(trail) == []
