@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from contracts.audit import AuditKind
 from contracts.storage import ChampionManifest
+from monitoring.audit import read_trail, verify_trail
 from runtime import aws
 from runtime.objects import read_object
 from runtime.stack import Stack
@@ -324,3 +326,24 @@ def test_a_lock_object_deleted_by_hand_restarts_above_the_manifests_token(
     # THEN the new lock started above the written token, so the move was not fenced out
     manifest = _manifest(s3, fresh_stack)
     assert (manifest.version, manifest.fencing_token) == ("1", 3)
+
+
+def test_every_move_of_the_champion_is_in_the_audit_trail(
+    settings: TrainingSettings, s3: "S3Client", fresh_stack: Stack, scorers: dict[str, LinearScorer]
+) -> None:
+    # GIVEN settings naming the stack's audit bucket and a registry of versions 1-2
+    audited = settings.model_copy(update={"audit_bucket": fresh_stack.audit_bucket.name})
+    client = register_scorers(audited, [scorers["1"], scorers["2"]])
+    # WHEN the champion is promoted to 1, then 2, then rolled back to 1
+    registry.move_champion(audited, client, "1", None, "first")
+    registry.move_champion(audited, client, "2", "1", "drift")
+    registry.move_champion(audited, client, "1", "2", "operator")
+    # THEN the trail holds the three moves, in order, as an intact chain
+    trail = read_trail(s3, fresh_stack.audit_bucket.name, fresh_stack.audit_bucket.prefix)
+    assert verify_trail(trail) == []
+    moves = [(r.kind, r.model_version, r.actor, r.reason) for r in trail.records()]
+    assert moves == [
+        (AuditKind.PROMOTION, "1", "first", "champion none -> 1"),
+        (AuditKind.PROMOTION, "2", "drift", "champion 1 -> 2"),
+        (AuditKind.ROLLBACK, "1", "operator", "champion 2 -> 1"),
+    ]
