@@ -163,14 +163,16 @@ def act(
     return decisions
 
 
-def audit_events(acted: Iterable[Verdict], at: datetime) -> list[AuditEvent]:
+def audit_events(acted: Iterable[Verdict]) -> list[AuditEvent]:
     """The bot's actions on verdicts for the audit trail: each message hidden or left to review, by
-    the model version that decided it (ids and versions only)."""
+    the model version that decided it (ids and versions only), at the verdict's time — as its statement
+    is: a verdict read again (a restart, a bot that lost its memory) makes the same event, which
+    readers count once."""
     return [
         AuditEvent(
             kind=AuditKind.HIDE if v.action is Action.REMOVE else AuditKind.QUEUE,
             actor="bot",
-            at=at,
+            at=v.processed_at,
             message_id=v.message_id,
             channel_id=v.channel_id,
             model_version=v.model_version,
@@ -449,7 +451,7 @@ class Bot:
                 self._s3.put_object(Bucket=self._bucket, Key=key, Body=json_lines(made))
             self.state.counts["statements"] += len(made)
         if self._audit is not None and self.state.acted:
-            self._audit.append(audit_events(self.state.acted, now))
+            self._audit.append(audit_events(self.state.acted), now)
 
     def run(self, stop: Event, idle_exit_s: float | None = None, interval_s: float = 0.5) -> Counter[str]:
         last = time.monotonic()

@@ -10,9 +10,11 @@ import pytest
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.statement import StatementOfReasons
-from contracts.verdict import Action
+from contracts.verdict import Action, Verdict
+from monitoring.audit import message_story, read_trail, verify_trail
 from producer_sim.bot import Bot
 from runtime import aws
+from runtime.audit import AuditLog
 from runtime.policies import PolicySource
 from runtime.retry import poll_until
 from tests.builders import verdict
@@ -33,7 +35,7 @@ def _statements(endpoint: str, bucket: str) -> tuple[list[str], list[StatementOf
     return keys, [StatementOfReasons.model_validate_json(line) for line in lines]
 
 
-def _bot(endpoint: str, stream: str, bucket: str, state_dir: Path) -> Bot:
+def _bot(endpoint: str, stream: str, bucket: str, state_dir: Path, audit: AuditLog | None = None) -> Bot:
     s3 = aws.client("s3", endpoint)
     return Bot(
         aws.client("kinesis", endpoint),
@@ -49,17 +51,15 @@ def _bot(endpoint: str, stream: str, bucket: str, state_dir: Path) -> Bot:
         statements_prefix=PREFIX,
         policies=PolicySource(s3, bucket, "policy.json"),
         appeal_url="https://chat.example/moderation",
+        audit=audit,
     )
 
 
-def test_each_hidden_message_gets_one_statement_however_often_the_stream_is_read(
-    moto_endpoint: str, tmp_path: Path
-) -> None:
-    # GIVEN a verdicts stream with two removals (one in a channel that gives a year to appeal) and an
-    # allow, and the channel policies in the bucket
+def _stream(endpoint: str, verdicts: list[Verdict]) -> tuple[str, str]:
+    """A fresh verdicts stream holding `verdicts` and a fresh bucket: their names."""
     tag = uuid.uuid4().hex[:8]
     stream, bucket = f"verdicts-{tag}", f"archive-{tag}"
-    kinesis, s3 = aws.client("kinesis", moto_endpoint), aws.client("s3", moto_endpoint)
+    kinesis, s3 = aws.client("kinesis", endpoint), aws.client("s3", endpoint)
     kinesis.create_stream(StreamName=stream, ShardCount=1)
     poll_until(
         lambda: (
@@ -70,11 +70,20 @@ def test_each_hidden_message_gets_one_statement_however_often_the_stream_is_read
         "the stream active",
     )
     s3.create_bucket(Bucket=bucket)
-    book = PolicyBook(channels={"slow": ChannelPolicy(review=ReviewPolicy(appeal_window_days=365))})
-    s3.put_object(Bucket=bucket, Key="policy.json", Body=book.model_dump_json())
-    hidden = [verdict(Action.REMOVE, channel="slow"), verdict(Action.REMOVE, channel="c")]
-    for v in [*hidden, verdict(Action.ALLOW)]:
+    for v in verdicts:
         kinesis.put_record(StreamName=stream, Data=v.model_dump_json().encode(), PartitionKey=v.channel_id)
+    return stream, bucket
+
+
+def test_each_hidden_message_gets_one_statement_however_often_the_stream_is_read(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    # GIVEN a verdicts stream with two removals (one in a channel that gives a year to appeal) and an
+    # allow, and the channel policies in the bucket
+    hidden = [verdict(Action.REMOVE, channel="slow"), verdict(Action.REMOVE, channel="c")]
+    stream, bucket = _stream(moto_endpoint, [*hidden, verdict(Action.ALLOW)])
+    book = PolicyBook(channels={"slow": ChannelPolicy(review=ReviewPolicy(appeal_window_days=365))})
+    aws.client("s3", moto_endpoint).put_object(Bucket=bucket, Key="policy.json", Body=book.model_dump_json())
     # WHEN the bot reads it
     bot = _bot(moto_endpoint, stream, bucket, tmp_path / "first")
     assert bot.poll() == 3
@@ -91,3 +100,25 @@ def test_each_hidden_message_gets_one_statement_however_often_the_stream_is_read
     keys_again, made_again = _statements(moto_endpoint, bucket)
     assert keys_again == keys
     assert made_again == made
+
+
+def test_the_bots_actions_are_in_the_audit_trail_once_however_often_the_stream_is_read(
+    moto_endpoint: str, tmp_path: Path
+) -> None:
+    # GIVEN a removal, a review and an allow on the verdicts stream
+    removed, queued = verdict(Action.REMOVE, channel="c"), verdict(Action.REVIEW, channel="c")
+    stream, bucket = _stream(moto_endpoint, [removed, queued, verdict(Action.ALLOW)])
+    s3 = aws.client("s3", moto_endpoint)
+    # WHEN the bot reads it, and a bot that lost its memory reads it all again
+    assert (
+        _bot(moto_endpoint, stream, bucket, tmp_path / "1", AuditLog(s3, bucket, "audit/", "bot")).poll() == 3
+    )
+    assert (
+        _bot(moto_endpoint, stream, bucket, tmp_path / "2", AuditLog(s3, bucket, "audit/", "bot")).poll() == 3
+    )
+    # THEN the chain is intact and each message's story tells one action of the bot's: nothing for the allow
+    trail = read_trail(s3, bucket, "audit/")
+    assert verify_trail(trail) == []
+    assert len(trail.records()) == 4  # written twice: the same two events
+    assert [s.kind for s in message_story(trail, [], removed.message_id)] == ["hide"]
+    assert [s.kind for s in message_story(trail, [], queued.message_id)] == ["queue"]
