@@ -159,6 +159,7 @@ def flush_feedback(
     of a moderator's removal or of an appeal's outcome (the item leaves the pending index only when
     every record exists); returns how many decisions were written."""
     flushed: list[QueueEntry] = []
+    outcomes: list[AppealOutcome] = []
     for entry in store.pending_feedback(now):
         if entry.decided_by is None or entry.label is None or entry.decided_at is None:
             continue
@@ -195,16 +196,17 @@ def flush_feedback(
             s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([decision]))
         flushed.append(entry)
         if outcome is not None:
-            log.info(
-                {"event": "review_appeal_outcome", "channel": entry.item.channel_id, "result": outcome.result}
-            )
-            appeal_metrics(outcome)
+            outcomes.append(outcome)
     # the pass's decisions (and the appeals they decided) in the audit trail, before they leave the
     # pending index: a crash in between writes them again (the same events: readers count them once)
     if outputs.audit is not None:
         outputs.audit.append([e for entry in flushed for e in audit_events(entry)], now)
     for entry in flushed:
         store.feedback_written(entry.item.message_id)
+    # counted once written: a pass that failed before writes its outcomes again, and would count them twice
+    for outcome in outcomes:
+        log.info({"event": "review_appeal_outcome", "channel": outcome.channel_id, "result": outcome.result})
+        appeal_metrics(outcome)
     if flushed:
         log.info({"event": "review_feedback_written", "decisions": len(flushed)})
     return len(flushed)
