@@ -796,3 +796,33 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
     assert made["appeals_decided_by_restrictor"] == 0
     table = (tmp_path / f"transparency-{period[1]}-{period[3]}.csv").read_text()
     assert "appeals,overturned,6" in table
+
+
+def test_an_appeal_is_inert_on_the_page_and_reaches_no_other_channel(rig: Rig) -> None:
+    rig.services.appeal_token = APPEAL_TOKEN
+    hidden = flagged("you are a fool", Action.REMOVE, channel="c-a", user="u7")
+    _enqueue(rig, hidden)
+    mid = hidden.message.message_id
+    hostile = "<script>alert(1)</script>\u202egnp.exe <img src=x onerror=alert(2)>"
+    with TestClient(rig.app) as platform:
+        headers = {"Authorization": f"Bearer {APPEAL_TOKEN}"}
+        too_long = platform.post(
+            f"/appeals/{mid}", json={"user_id": "u7", "reason": "x" * 10_000}, headers=headers
+        )
+        assert too_long.status_code == 422
+        look_alike = platform.post(f"/appeals/{mid}", json={"user_id": "u\uff17"}, headers=headers)  # "u７"
+        assert look_alike.status_code == 404
+        made = platform.post(f"/appeals/{mid}", json={"user_id": "u7", "reason": hostile}, headers=headers)
+        assert made.status_code == 201
+        assert hostile not in made.text  # the platform is told the appeal's state, not its words
+    alice, _ = _client(rig.app, "alice")
+    page = alice.get(f"/items/{mid}")
+    assert "<script>" not in page.text
+    assert "<img" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert '<p class="text">Their words: <bdi dir="auto">' in page.text  # isolated, the override inside it
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    bob, _ = _client(rig.app, "bob")  # a moderator of another channel
+    assert bob.get(f"/items/{mid}").status_code == 403
+    assert bob.get("/api/queue", params={"view": "appealed", "channel": "c-a"}).status_code == 403
+    assert bob.get("/api/queue", params={"view": "appealed"}).json()["entries"] == []
