@@ -41,10 +41,15 @@ QUEUE_SOURCE = "queue"
 APPEAL_SOURCE = "appeal"
 
 
+def appeal_outcomes_prefix(statements_prefix: str) -> str:
+    """Where appeals' outcomes go, under the statements prefix but apart from the statements of reasons:
+    their readers (the bot every few seconds, every drift check) list these alone."""
+    return f"{statements_prefix}{APPEAL_SOURCE}s/"
+
+
 def appeal_outcome_key(statements_prefix: str, decided_at: datetime, message_id: str) -> str:
-    """Where an appeal's outcome goes: one object per message under the statements prefix (a repeated
-    write replaces it)."""
-    return feedback_key(statements_prefix, decided_at, APPEAL_SOURCE, message_id)
+    """Where an appeal's outcome goes: one object per message (a repeated write replaces it)."""
+    return feedback_key(appeal_outcomes_prefix(statements_prefix), decided_at, APPEAL_SOURCE, message_id)
 
 
 def is_appeal_outcome_key(key: str) -> bool:

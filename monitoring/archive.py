@@ -14,7 +14,13 @@ from pydantic import BaseModel, ValidationError
 
 from contracts.categories import Category
 from contracts.statement import AppealOutcome, StatementOfReasons
-from contracts.storage import ArchivedMessage, ModeratorDecision, is_appeal_outcome_key, parse_object
+from contracts.storage import (
+    ArchivedMessage,
+    ModeratorDecision,
+    appeal_outcomes_prefix,
+    is_appeal_outcome_key,
+    parse_object,
+)
 from runtime.errors import AwsError, aws_errors
 from runtime.logs import structured_logger
 
@@ -132,14 +138,14 @@ def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
 
 
 def _read_statements[T: BaseModel](
-    s3: "S3Client", bucket: str, statements_prefix: str, kind: type[T], outcomes: bool
+    s3: "S3Client", bucket: str, prefix: str, kind: type[T], outcomes: bool
 ) -> list[T]:
-    """Every `kind` under the statements prefix — in the objects that hold appeals' outcomes, or (with
-    `outcomes` False) in those that hold statements of reasons; an unreadable object or a line that does
-    not parse is logged and skipped."""
+    """Every `kind` under `prefix` — in the objects that hold appeals' outcomes, or (with `outcomes`
+    False) in those that hold statements of reasons; an unreadable object or a line that does not parse
+    is logged and skipped."""
     out: list[T] = []
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=statements_prefix):
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
         for obj in page.get("Contents", []):
             key = obj["Key"]
             if is_appeal_outcome_key(key) is not outcomes:
@@ -160,7 +166,9 @@ def _read_statements[T: BaseModel](
 
 def read_outcomes(s3: "S3Client", bucket: str, statements_prefix: str) -> list[AppealOutcome]:
     """Every appeal's outcome under the statements prefix."""
-    return _read_statements(s3, bucket, statements_prefix, AppealOutcome, outcomes=True)
+    return _read_statements(
+        s3, bucket, appeal_outcomes_prefix(statements_prefix), AppealOutcome, outcomes=True
+    )
 
 
 def read_statements(s3: "S3Client", bucket: str, statements_prefix: str) -> list[StatementOfReasons]:

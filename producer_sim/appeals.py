@@ -20,7 +20,7 @@ import httpx
 from pydantic import ValidationError
 
 from contracts.statement import AppealOutcome, StatementOfReasons
-from contracts.storage import GroundTruth, is_appeal_outcome_key
+from contracts.storage import GroundTruth, appeal_outcomes_prefix, is_appeal_outcome_key
 from producer_sim.bot import decided_on, draw
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
@@ -122,9 +122,7 @@ class OutcomeReader:
     def poll(self, apply: Callable[[list[AppealOutcome]], object]) -> int:
         """Hand the outcomes written since the last pass to `apply`, then keep their keys as read: an
         `apply` that raises (the audit trail not answering) leaves them to be read again. How many."""
-        keys = [
-            k for k in _new_keys(self._s3, self._bucket, self._prefix, self._read) if is_appeal_outcome_key(k)
-        ]
+        keys = _new_keys(self._s3, self._bucket, appeal_outcomes_prefix(self._prefix), self._read)
         out: list[AppealOutcome] = []
         for key in keys:
             for line in _lines(self._s3, self._bucket, key):
