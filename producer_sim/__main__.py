@@ -26,7 +26,7 @@ from training.data import Community, DataFileError
 def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:
     """Run the moderation bot until Ctrl-C (or idle)."""
     outcomes = None
-    if settings.appeal_token is not None:
+    if settings.review_url is not None:  # beside the review app: restore what its appeals overturn
         s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
         outcomes = OutcomeReader(
             s3,

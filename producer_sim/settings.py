@@ -60,8 +60,8 @@ class ProducerSettings(DeployableSettings):
     moderator_credentials: Path | None = None
     # Appeals (`python -m producer_sim appeal`): the review app's appeal token (as the platform files a
     # user's appeal), and the share of restrictions the users appeal — of those the ground truth says
-    # were wrong, and of the others. With a token the moderators also decide the appeals, and the bot
-    # restores the messages whose appeal overturned their restriction.
+    # were wrong, and of the others. With a token the moderators also decide the appeals. (The bot, beside
+    # the review app, restores the messages whose appeal overturned their restriction, token or not.)
     appeal_token: SecretStr | None = None
     appeal_share: float = Field(default=0.05, ge=0, le=1)
     wrong_appeal_share: float = Field(default=0.5, ge=0, le=1)
