@@ -53,7 +53,7 @@ from stream_consumer.language import identify
 from stream_consumer.normalize import normal_form, normalize
 from stream_consumer.scorer import CategoryModel
 from training.data import join_feedback
-from training.flow import TrainResult, train_flow
+from training.flow import TrainResult, train_flow, unwalked
 from training.settings import TrainingSettings
 
 FEEDBACK_SET = "feedback"
@@ -322,7 +322,7 @@ def _retrain(
     )
     kept = Feedback(kept_decisions(feedback.decisions, audit), feedback.skipped)
     with tempfile.TemporaryDirectory() as tmp:
-        csv_path, n_labels, unknown = feedback_labels_csv(archive, kept, Path(tmp))
+        csv_path, n_labels, unknown = feedback_labels_csv(unwalked(archive), unwalked(kept), Path(tmp))
         if unknown:  # decisions on messages not in the archive: counted, reported, not trained on
             check.skipped["feedback_unknown_message"] = unknown
         notifier.send(
@@ -409,7 +409,7 @@ def drift_check_flow(
     settings = settings or MonitoringSettings()
     notifier = Notifier(settings.webhook())
     archive, feedback = read_inputs(settings)
-    check = check_window(settings, datetime.now(UTC), archive, feedback)
+    check = check_window(settings, datetime.now(UTC), unwalked(archive), unwalked(feedback))
     result, summary = check.result, check.result.summary
     if result.drifted:
         notifier.send(

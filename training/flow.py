@@ -14,13 +14,14 @@ from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import mlflow
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger, task
+from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 
 from contracts.categories import DEFAULT_ACTING, Category
@@ -68,6 +69,14 @@ from training.promotion import PromotionDecision, decide
 from training.serving import category_scores
 from training.settings import TrainingSettings
 from training.train import CategoryParams, ModelParams, TrainedCategories, fit_categories
+
+
+def unwalked[T](value: T) -> T:
+    """`value` as a task's argument that Prefect passes on without walking it: by default it visits
+    every item of every argument, looking for futures to wait on — seconds per call for the examples
+    (tens of thousands) or a model (its vocabulary), several times a training. The task receives
+    `value` itself; what is given up is the UI's arrow from the task that made it."""
+    return cast(T, quote(value))
 
 
 class TrainResult(BaseModel):
@@ -234,25 +243,43 @@ def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams
     return replace(model, model=replace(model.model, cascade=fit.cascade), cascade=fit)
 
 
-def _report(model: CategoryModel, category: Category, items: Sequence[Example]) -> EvalReport:
-    texts = [e.text for e in items]
+def scored_parts(
+    model: CategoryModel, parts: dict[str, tuple[Category, list[Example]]]
+) -> dict[str, NDArray[np.float64]]:
+    """Each part's scores of its category (the parts of the model's categories): every text scored once,
+    for every category, however many parts hold it (a set labelling two categories is in two)."""
+    kept = {name: part for name, part in parts.items() if part[0] in model.categories}
+    texts = list(dict.fromkeys(e.text for _, items in kept.values() for e in items))
+    row = {t: i for i, t in enumerate(texts)}
+    every = category_scores(model, texts)
+    return {
+        name: every[category][np.fromiter((row[e.text] for e in items), dtype=np.int64, count=len(items))]
+        for name, (category, items) in kept.items()
+    }
+
+
+def _report(category: Category, items: Sequence[Example], scores: NDArray[np.float64]) -> EvalReport:
     return evaluate(
         [int(e.labels[category]) for e in items],
-        category_scores(model, texts)[category],
+        scores,
         [e.source for e in items],
-        [len(t) for t in texts],
+        [len(e.text) for e in items],
         CATEGORY_THRESHOLDS.get(category, DEFAULT_THRESHOLDS),
     )
+
+
+def _reports(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
+    parts = data.evaluations()
+    return {
+        name: _report(parts[name][0], parts[name][1], scores)
+        for name, scores in scored_parts(model, parts).items()
+    }
 
 
 @task
 def evaluate_on_tests(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
     """Every head on every test split that labels its category (what the consumer would output)."""
-    return {
-        name: _report(model, category, items)
-        for name, (category, items) in data.evaluations().items()
-        if category in model.categories
-    }
+    return _reports(model, data)
 
 
 @task
@@ -516,10 +543,11 @@ def _log_plots(out: Path, model: CategoryModel, data: Datasets) -> None:
         by_category: dict[Category, list[Example]] = {}
         for category, items in data.evaluations(part).values():
             by_category.setdefault(category, []).extend(items)
+        scored = scored_parts(model, {str(c): (c, items) for c, items in by_category.items()})
         for category, items in by_category.items():
-            if category not in model.categories:
+            if str(category) not in scored:
                 continue
-            scores = category_scores(model, [e.text for e in items])[category]
+            scores = scored[str(category)]
             labels_ = np.array([e.labels[category] for e in items])
             domains = np.array([e.source for e in items])
             folder = f"plots_{category}_{part}"
@@ -666,18 +694,19 @@ def incumbent_reports(
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
         model = CategoryModel.load(path)
-    reports, differences = {}, {}
-    for name, (category, items) in data.evaluations().items():
-        if category not in model.categories:
-            continue
-        reports[name] = _report(model, category, items)
-        if challenger is not None and category in challenger.categories:
-            texts = [e.text for e in items]
-            y = np.array([int(e.labels[category]) for e in items])
+    parts = data.evaluations()
+    scores = scored_parts(model, parts)
+    reports = {name: _report(parts[name][0], parts[name][1], s) for name, s in scores.items()}
+    differences = {}
+    if challenger is not None:
+        for name, theirs in scored_parts(challenger, parts).items():
+            if name not in scores:
+                continue
+            category, items = parts[name]
             differences[name] = auc_difference_interval(
-                y,
-                category_scores(challenger, texts)[category],
-                category_scores(model, texts)[category],
+                np.array([int(e.labels[category]) for e in items]),
+                theirs,
+                scores[name],
                 resamples=settings.bias_resamples,
                 seed=settings.seed,
             )
@@ -756,15 +785,16 @@ def train_flow(
     heads = as_category_params(params)
     extra = [(Path(p).stem, load_labelled_csv(Path(p)), extra_category) for p in extra_labels or []]
     data = load_and_split(settings, extra)
-    model = fit_model(settings, data, heads)
-    reports = evaluate_on_tests(model.model, data)
-    checks = behaviour(settings, model.model, data)
-    evasions = evasion(settings, model.model, data)
-    biases = bias(settings, model.model, data)
+    model = fit_model(settings, unwalked(data), heads)
+    served, examples = unwalked(model.model), unwalked(data)
+    reports = evaluate_on_tests(served, examples)
+    checks = behaviour(settings, served, examples)
+    evasions = evasion(settings, served, examples)
+    biases = bias(settings, served, examples)
     run_id, version = register_challenger(
-        settings, model, data, heads, reports, checks, evasions, biases, trigger, label_audit
+        settings, unwalked(model), examples, heads, reports, checks, evasions, biases, trigger, label_audit
     )
-    incumbent = incumbent_reports(settings, data, model.model)
+    incumbent = incumbent_reports(settings, examples, served)
     champion_version = incumbent.version
     target = target if target and target in reports else default_target(reports, data)
     decision = decide(

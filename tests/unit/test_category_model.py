@@ -11,6 +11,7 @@ from stream_consumer.features import WindowSpec, fit_featurizer
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, Source
+from training.flow import scored_parts
 from training.serving import category_scores
 from training.train import CategoryParams, ModelParams, fit_categories
 
@@ -103,3 +104,22 @@ def test_look_alike_letters_never_lower_a_score_whatever_the_data_taught() -> No
     # THEN it scores as the clean insult does (log-odds, before calibration): the mixed-script weight
     # cannot go below zero
     assert raw[1] >= raw[0]
+
+
+def test_each_part_gets_the_scores_its_texts_get_alone_whatever_else_is_scored_with_them() -> None:
+    model = fit_categories(_splits(), _params()).model
+    test = _examples(60, 4)
+    both = [e for e in test if Category.SPAM in e.labels]  # labels toxicity and spam: in two parts
+    parts = {
+        "toxicity/olid": (Category.TOXICITY, [e for e in test if e.source is Source.OLID]),
+        "toxicity/sms": (Category.TOXICITY, both),
+        "spam/sms": (Category.SPAM, both),
+        "hate/sms": (Category.HATE, both),  # a category the model has no head for: no part
+    }
+    scored = scored_parts(model, parts)
+    assert set(scored) == {"toxicity/olid", "toxicity/sms", "spam/sms"}
+    for name, scores in scored.items():
+        category, items = parts[name]
+        alone = category_scores(model, [e.text for e in items])[category]
+        assert np.allclose(scores, alone), name
+    assert not np.allclose(scored["toxicity/sms"], scored["spam/sms"])
