@@ -6,6 +6,7 @@ never touches the network: a secret is read when first used."""
 import json
 from typing import Any, ClassVar, Self
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings
 
 from runtime.stack import Stack, load_stack
@@ -31,8 +32,12 @@ class DeployableSettings(BaseSettings):
     def to_env(self) -> dict[str, str]:
         """The `<PREFIX>_<FIELD>` variables that rebuild these settings in another process."""
         prefix = self.model_config.get("env_prefix", "")
+        values = self.model_dump(mode="json")
+        for name in list(values):  # a secret as itself: the child needs it, not its mask
+            if isinstance(secret := getattr(self, name), SecretStr):
+                values[name] = secret.get_secret_value()
         return {
             f"{prefix}{name.upper()}": json.dumps(value) if isinstance(value, list | dict) else str(value)
-            for name, value in self.model_dump(mode="json").items()
+            for name, value in values.items()
             if value is not None
         }

@@ -10,10 +10,12 @@ import sys
 
 import pytest
 from botocore.exceptions import EndpointConnectionError, NoCredentialsError
+from pydantic import SecretStr
 from urllib3.exceptions import ProtocolError
 
 from monitoring.settings import MonitoringSettings
 from producer_sim.settings import ProducerSettings
+from review.settings import ReviewSettings
 from runtime.errors import (
     AwsError,
     NotFoundError,
@@ -175,6 +177,11 @@ def test_settings_are_built_for_a_stack_and_rebuilt_from_their_environment() -> 
             assert getattr(built, field) == getattr(stack, field).name
         rebuilt = _from_env(cls, built.to_env())
         assert rebuilt.model_dump() == built.model_dump()
+    # AND a secret reaches the child as itself, not as its mask
+    review = ReviewSettings.for_stack(stack, appeal_token=SecretStr("token-of-the-run"))
+    env = review.to_env()
+    assert env["REVIEW_APPEAL_TOKEN"] == "token-of-the-run"  # pragma: allowlist secret
+    assert _from_env(ReviewSettings, env).appeal_token == review.appeal_token
 
 
 def _from_env[T](cls: type[T], env: dict[str, str]) -> T:
