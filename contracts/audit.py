@@ -1,4 +1,4 @@
-"""The audit trail: one record per action — a hide, a queueing, a decision, an appeal, a restore, a
+"""The audit trail: one record per action — a hide, a queueing, a claim, a decision, an appeal, a restore, a
 promotion, a rollback, an erasure — naming who acted (a model version
 or a moderator), when, on what (ids and versions) and why. Never the message's text: ids and hashes only,
 so an erasure rewrites nothing here.
@@ -26,6 +26,7 @@ class AuditKind(StrEnum):
     VERDICT = "verdict"  # the consumer's verdict (read from the archive, which is its record)
     HIDE = "hide"  # the bot hid a message the model removed
     QUEUE = "queue"  # the bot left a message to the review queue
+    CLAIM = "claim"  # a moderator took (or renewed) an item's claim: opened it to decide
     DECISION = "decision"  # a moderator decided an item (or an appeal)
     APPEAL = "appeal"  # a user appealed a restriction
     RESTORE = "restore"  # the bot showed a message again after its appeal overturned the restriction

@@ -47,6 +47,7 @@ from review.core import (
     appeal_refusal,
     appeal_result,
     bidi_controls,
+    claim_event,
     decided_category,
     item_spans,
     may_decide_appeal,
@@ -222,6 +223,16 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             raise HTTPException(403, "not a channel you moderate")
         return entry
 
+    def claim(message_id: UUID, who: Account) -> QueueEntry:
+        """Claim the item for the moderator (or renew their claim), on record in the audit trail: a
+        record that fails to write answers 503 with the claim held, and the retry renews and records
+        it. `ClaimLostError` when another moderator holds it, or it was decided."""
+        now = services.now()
+        entry = services.store.claim(message_id, who.username, now, services.claim_lease)
+        if services.audit is not None:
+            services.audit.append([claim_event(entry, now)], now)
+        return entry
+
     def channels_of(who: Account) -> list[str]:
         if who.role == "admin":
             return sorted({*services.users().channels(), *services.policies().channels})
@@ -383,7 +394,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         claim_error = None
         if entry.status in DECIDABLE:
             try:
-                entry = services.store.claim(message_id, who.username, services.now(), services.claim_lease)
+                entry = claim(message_id, who)
             except ClaimLostError:
                 entry = entry_for(message_id, who)
                 claim_error = (
@@ -424,7 +435,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         _check_csrf(request, request.headers.get("x-csrf-token"))
         entry_for(message_id, who)
         try:
-            entry = services.store.claim(message_id, who.username, services.now(), services.claim_lease)
+            entry = claim(message_id, who)
         except ClaimLostError:
             raise HTTPException(409, "claimed by another moderator, or already decided") from None
         return entry.model_dump(mode="json")

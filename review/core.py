@@ -210,6 +210,24 @@ def appeal_event(entry: QueueEntry) -> AuditEvent:
     )
 
 
+def claim_event(entry: QueueEntry, now: datetime) -> AuditEvent:
+    """A claim the moderator holds now (taken or renewed: each opening of the item) for the audit
+    trail."""
+    item = entry.item
+    if entry.claimed_by is None:
+        raise ValueError("the item holds no claim")
+    return AuditEvent(
+        kind=AuditKind.CLAIM,
+        actor=entry.claimed_by,
+        at=now,
+        message_id=item.message_id,
+        channel_id=item.channel_id,
+        model_version=item.model_version,
+        policy_version=item.policy_version,
+        reason=entry.status.value,
+    )
+
+
 def audit_events(entry: QueueEntry) -> list[AuditEvent]:
     """A decided item's records for the audit trail: the appeal it decided, if any, and the decision."""
     item, out = entry.item, list[AuditEvent]()

@@ -5,6 +5,7 @@ goes on where it stopped), and read again when a segment was refused (another pr
 same writer got there first: nothing is overwritten, the events are chained after its records).
 """
 
+import threading
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -27,6 +28,8 @@ class AuditLog:
     def __init__(self, s3: "S3Client", bucket: str, prefix: str, writer: str) -> None:
         self._s3, self._bucket, self._prefix, self.writer = s3, bucket, prefix, writer
         self._heads: dict[date, tuple[int, str] | None] = {}
+        # A process's threads (a web app's requests) append one at a time: they share the chain's head
+        self._lock = threading.Lock()
 
     def _head(self, day: "date") -> tuple[int, str] | None:
         """The day's last (seq, hash) of this writer in S3, or None before its first record."""
@@ -48,7 +51,10 @@ class AuditLog:
         """Chain the events (today's, by `now`) and write them as one segment; the records written."""
         if not events:
             return []
-        day = (now or datetime.now(UTC)).date()
+        with self._lock:
+            return self._append(events, (now or datetime.now(UTC)).date())
+
+    def _append(self, events: list[AuditEvent], day: "date") -> list[AuditRecord]:
         for _ in range(ATTEMPTS):
             if day not in self._heads:
                 self._heads[day] = self._head(day)

@@ -598,6 +598,13 @@ def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
     listed = alice.get("/api/queue", params={"view": "appealed"}).json()["entries"]
     assert [e["item"]["message_id"] for e in listed] == [str(mid)]
     page = alice.get(f"/items/{mid}")
+    # opening it claimed it for alice, on record
+    claims = [
+        r
+        for r in read_trail(aws.client("s3", rig.endpoint), rig.bucket, AUDIT).records()
+        if r.kind is AuditKind.CLAIM
+    ]
+    assert [(r.actor, r.message_id, r.reason) for r in claims] == [("alice", mid, "appealed")]
     assert "the model alone" in page.text
     assert "it was a joke between friends" in page.text
     assert alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf}).status_code == 200
@@ -735,6 +742,7 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
         for line in lines
     ]
     s3.put_object(Bucket=rig.bucket, Key=f"{STATEMENTS}dt=x/a.jsonl", Body=json_lines(statements))
+    rig.services.audit = AuditLog(s3, rig.bucket, AUDIT, "review-app")  # the app's receipts and claims
     with _served(rig.app) as base:
         appellants = Appellants(s3, rig.bucket, STATEMENTS, base, APPEAL_TOKEN, 7, 0.0, 1.0)
         assert appellants.poll(TruthFile(truth).refresh()) == len(wrong)
@@ -767,15 +775,17 @@ def test_simulated_users_appeal_wrong_removals_and_moderators_other_than_the_rem
     read_again: list[object] = []
     assert OutcomeReader(s3, rig.bucket, STATEMENTS, tmp_path / "read.txt").poll(read_again.extend) == 0
     assert read_again == []  # read once
-    # every appealed message's chain in the audit trail: appealed, decided by another, restored
+    # every appealed message's chain in the audit trail: appealed, claimed and decided by another
+    # moderator, restored
     trail = read_trail(s3, rig.bucket, AUDIT)
     assert verify_trail(trail) == []
     for mid in wrong:
         story = message_story(trail, [], mid)
-        assert [s.kind for s in story] == ["appeal", "decision", "restore"], mid
+        assert [s.kind for s in story] == ["appeal", "claim", "decision", "restore"], mid
         restricted_by = "alice" if mid in by_alice else "model:"
         assert story[0].detail.split("restricted_by=")[1].startswith(restricted_by)
-        assert story[1].actor != "alice" or mid not in by_alice
+        assert story[1].actor == story[2].actor
+        assert story[2].actor != "alice" or mid not in by_alice
     # the period's transparency report, as an operator asks for it
     for var, value in {
         "MONITORING_AWS_ENDPOINT_URL": rig.endpoint,
