@@ -55,6 +55,12 @@ class ReviewItem(BaseModel):
     model_version: str
     policy_version: str
     enqueued_at: AwareDatetime
+    # The rest of the verdict a statement of reasons names (`contracts.statement.item_statement`); empty in
+    # items enqueued before they were kept.
+    policy: str = ""
+    model_name: str = ""
+    language: str | None = None
+    processed_at: AwareDatetime | None = None
 
 
 class DecisionRequest(BaseModel):

@@ -10,6 +10,8 @@ for the public database names none of the message's text, only scores, threshold
 
 import hashlib
 import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
@@ -17,7 +19,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from contracts.review import ReviewItem
-from contracts.verdict import Action, ContextSignal, Reason, Verdict
+from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Verdict
 
 STATEMENT_SCHEMA_VERSION = 1
 # The DSA asks for an internal complaint-handling system open for at least six months after a decision.
@@ -145,7 +147,49 @@ def statement_id(message_id: UUID, restriction: Restriction, decided_by: str) ->
     return f"sor-{digest.hexdigest()}"
 
 
-def _facts(verdict: Verdict) -> tuple[str, str, list[str], list[tuple[int, int]]]:
+@dataclass(frozen=True)
+class _Flagged:
+    """What a statement of the system's restriction is made of: the verdict, as the bot read it or as
+    the review queue keeps it (`reasons`: the verdict's, or a rule's when no category decided)."""
+
+    message_id: UUID
+    channel_id: str
+    user_id: str
+    action: Action
+    category: str | None
+    categories: Mapping[str, CategoryScore]
+    reasons: Sequence[str]
+    context: Sequence[ContextSignal]
+    policy: str
+    model_name: str
+    model_version: str
+    policy_version: str
+    language: str | None
+    sent_at: datetime
+    processed_at: datetime
+
+
+def _of_verdict(v: Verdict) -> _Flagged:
+    return _Flagged(
+        v.message_id,
+        v.channel_id,
+        v.user_id,
+        v.action,
+        v.category,
+        v.categories,
+        v.reasons,
+        v.context,
+        v.policy,
+        v.model_name,
+        v.model_version,
+        v.policy_version,
+        v.language,
+        v.sent_at,
+        v.processed_at,
+    )
+
+
+def _facts(verdict: _Flagged) -> tuple[str, str, list[str], list[tuple[int, int]]]:
     """The category, the ground, the facts and the spans behind a verdict's action."""
     acting = [s for s in verdict.context if s.action is verdict.action]
     rules = [r for r in verdict.reasons if r.startswith("rule:")]
@@ -206,6 +250,43 @@ def statement_for(
 ) -> StatementOfReasons:
     """The statement of a verdict's restriction: decided by the model alone, or by `moderator` on the
     model's flag. `applied_at` is when the restriction took effect (a repeated write repeats it)."""
+    return _statement(_of_verdict(verdict), restriction, applied_at, appeal_window, appeal_url, moderator)
+
+
+def item_statement(item: ReviewItem, appeal_window: timedelta, appeal_url: str) -> StatementOfReasons | None:
+    """The statement the bot sent the user of a message it hid (`statement_for` of the verdict, applied
+    when the verdict was made), rebuilt from the review queue's item; None for an item that was not
+    hidden, or was enqueued before items kept what a statement names."""
+    if item.action is not Action.REMOVE or item.processed_at is None or not item.model_name:
+        return None
+    flagged = _Flagged(
+        item.message_id,
+        item.channel_id,
+        item.user_id,
+        item.action,
+        item.category,
+        item.scores,
+        item.rule_reasons,
+        item.context,
+        item.policy,
+        item.model_name,
+        item.model_version,
+        item.policy_version,
+        item.language,
+        item.sent_at,
+        item.processed_at,
+    )
+    return _statement(flagged, Restriction.HIDE, item.processed_at, appeal_window, appeal_url)
+
+
+def _statement(
+    verdict: _Flagged,
+    restriction: Restriction,
+    applied_at: datetime,
+    appeal_window: timedelta,
+    appeal_url: str,
+    moderator: str | None = None,
+) -> StatementOfReasons:
     category, ground, facts, spans = _facts(verdict)
     decided_by = moderator or f"model {verdict.model_name} {verdict.model_version}"
     until, how = _appeal_terms(verdict.message_id, applied_at, appeal_window, appeal_url)

@@ -56,6 +56,7 @@ from review.core import (
     order_key,
     previous_in_trail,
     segments,
+    statements_sent,
 )
 from review.store import AppealConflictError, ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
@@ -126,6 +127,7 @@ class Services:
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
         appeal_token: str = "",
         audit: AuditLog | None = None,
+        appeal_url: str = "",
     ) -> None:
         self.store = store
         self.users = users
@@ -136,7 +138,8 @@ class Services:
         self.limiter = limiter
         self.now = now
         self.appeal_token = appeal_token  # empty: appeals are not taken
-        self.audit = audit  # where an appeal's receipt is recorded (None: not kept)
+        self.audit = audit  # where claims and appeals' receipts are recorded (None: not kept)
+        self.appeal_url = appeal_url  # the app's address as users reach it (statements name it)
 
 
 def _csrf(request: Request) -> str:
@@ -404,6 +407,8 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
                 )
         item = entry.item
         request.session["trail"] = opened(request.session.get("trail", []), message_id)
+        _, policy = services.policies().for_channel(item.channel_id)
+        window = timedelta(days=policy.review.appeal_window_days)
         stats = services.store.stats(item.channel_id)
         history = [
             h
@@ -417,6 +422,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             "item": item,
             "segments": segments(item.text, item_spans(item)),
             "story": message_steps(entry),
+            "statements": statements_sent(entry, window, services.appeal_url),
             "bidi": bidi_controls(item.text),
             "history": history,
             "claim_error": claim_error,

@@ -13,7 +13,13 @@ from uuid import UUID
 from contracts.audit import AuditEvent, AuditKind
 from contracts.policy import PolicyBook
 from contracts.review import ItemStatus, QueueEntry, ReviewItem, model_decider
-from contracts.statement import AppealOutcome, AppealResult
+from contracts.statement import (
+    AppealOutcome,
+    AppealResult,
+    StatementOfReasons,
+    item_statement,
+    moderator_statement,
+)
 from contracts.storage import ArchivedMessage
 from contracts.verdict import Action, Span
 
@@ -63,6 +69,10 @@ def item_of(
         model_version=v.model_version,
         policy_version=v.policy_version,
         enqueued_at=now,
+        policy=v.policy,
+        model_name=v.model_name,
+        language=v.language,
+        processed_at=v.processed_at,
     )
     return item, status
 
@@ -208,6 +218,29 @@ def appeal_event(entry: QueueEntry) -> AuditEvent:
         reason=entry.original_category or "",
         refs={"restricted_by": entry.original_by or ""},
     )
+
+
+def queue_removal_statement(
+    entry: QueueEntry, window: timedelta, appeal_url: str
+) -> StatementOfReasons | None:
+    """The statement of a moderator's removal decided in the queue (an appeal's decision is told by its
+    outcome instead); None for any other item."""
+    if entry.label != "remove" or entry.decided_by is None or entry.decided_at is None:
+        return None
+    if outcome_of(entry) is not None:
+        return None
+    category = entry.decided_category or REMOVAL
+    return moderator_statement(entry.item, entry.decided_by, category, entry.decided_at, window, appeal_url)
+
+
+def statements_sent(entry: QueueEntry, window: timedelta, appeal_url: str) -> list[StatementOfReasons]:
+    """The statements of reasons the message's user was sent, as the page shows them: the bot's when the
+    model hid it, a moderator's when the queue removed it."""
+    made = (
+        item_statement(entry.item, window, appeal_url),
+        queue_removal_statement(entry, window, appeal_url),
+    )
+    return [s for s in made if s is not None]
 
 
 def claim_event(entry: QueueEntry, now: datetime) -> AuditEvent:

@@ -84,6 +84,7 @@ def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastA
         limiter=LoginLimiter(settings.login_attempts, settings.login_window_s),
         appeal_token=settings.appeal_token.get_secret_value(),
         audit=audit_log(settings, "review-app"),
+        appeal_url=settings.public_url,
     )
     return create_app(
         services,

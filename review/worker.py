@@ -26,7 +26,7 @@ from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from contracts import metrics as emf
 from contracts.policy import PolicyBook
 from contracts.review import QueueEntry, decider_model
-from contracts.statement import AppealOutcome, AppealResult, moderator_statement
+from contracts.statement import AppealOutcome, AppealResult
 from contracts.storage import (
     APPEAL_SOURCE,
     QUEUE_SOURCE,
@@ -37,7 +37,7 @@ from contracts.storage import (
     json_lines,
     parse_object,
 )
-from review.core import audit_events, item_of, outcome_of
+from review.core import audit_events, item_of, outcome_of, queue_removal_statement
 from review.store import ReviewStore
 from runtime.audit import AuditLog
 from runtime.errors import aws_errors
@@ -152,6 +152,12 @@ class Outputs:
     audit: AuditLog | None = None  # the decisions' and appeals' chain in the audit trail (None: not kept)
 
 
+def _window(book: PolicyBook, entry: QueueEntry) -> timedelta:
+    """The appeal window of the item's channel."""
+    _, policy = book.for_channel(entry.item.channel_id)
+    return timedelta(days=policy.review.appeal_window_days)
+
+
 def flush_feedback(
     store: ReviewStore, s3: "S3Client", outputs: Outputs, book: PolicyBook, now: datetime
 ) -> int:
@@ -178,16 +184,9 @@ def flush_feedback(
             key = appeal_outcome_key(outputs.statements_prefix, entry.decided_at, mid)
             with aws_errors("PutObject appeal outcome"):
                 s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([outcome]))
-        elif entry.label == "remove":
-            _, policy = book.for_channel(entry.item.channel_id)
-            statement = moderator_statement(
-                entry.item,
-                entry.decided_by,
-                decision.category,
-                entry.decided_at,
-                timedelta(days=policy.review.appeal_window_days),
-                outputs.appeal_url,
-            )
+        elif (
+            statement := queue_removal_statement(entry, _window(book, entry), outputs.appeal_url)
+        ) is not None:
             key = feedback_key(outputs.statements_prefix, entry.decided_at, QUEUE_SOURCE, mid)
             with aws_errors("PutObject statement"):
                 s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([statement]))

@@ -606,6 +606,9 @@ def test_a_user_appeals_a_removal_by_the_model_once_and_a_moderator_restores_it(
     ]
     assert [(r.actor, r.message_id, r.reason) for r in claims] == [("alice", mid, "appealed")]
     assert "the model alone" in page.text
+    # and the statement of reasons the bot sent the user when it hid the message
+    assert page.text.count("Statement of reasons sent to the user") == 1
+    assert "AUTOMATED_DECISION_FULLY" in page.text
     assert "it was a joke between friends" in page.text
     assert alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf}).status_code == 200
     rig.clock.at += timedelta(seconds=6)

@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import ItemStatus, QueueEntry
-from contracts.statement import AppealResult
+from contracts.statement import AppealResult, item_statement, statement_for
+from contracts.statement import Restriction as Restricted
 from contracts.verdict import Action, ContextSignal, Span
 from review.app import LoginLimiter
 from review.core import (
@@ -29,6 +30,7 @@ from review.core import (
     previous_in_trail,
     restriction_of,
     segments,
+    statements_sent,
 )
 from tests.builders import flagged
 
@@ -286,3 +288,43 @@ def test_an_items_steps_tell_what_happened_in_order() -> None:
     ]
     by_model = appealed.model_copy(update={"original_by": f"model:{version}", "label": "remove"})
     assert [s for _, s in message_steps(by_model)][1:] == ["the user appealed", "carol confirmed the removal"]
+
+
+WINDOW, APPEALS = timedelta(days=200), "https://chat.example/review"
+
+
+def test_an_items_page_shows_the_statement_the_bot_sent_for_each_kind_of_hide() -> None:
+    book = PolicyBook()
+    raid = ContextSignal(signal="raid", value=7, threshold=5, action=Action.REMOVE)
+    hides = [
+        flagged("you are an idiot", Action.REMOVE, spans=((11, 16),), feature="idiot"),
+        flagged("buy followers", Action.REMOVE, category=None, reasons=("rule:block:followers",)),
+        flagged("gg", Action.REMOVE, category=None, context=(raid,)),
+    ]
+    for line in hides:
+        made = item_of(line, book, NOW + timedelta(seconds=3))
+        assert made is not None
+        item, _ = made
+        sent = statement_for(line.verdict, Restricted.HIDE, line.verdict.processed_at, WINDOW, APPEALS)
+        assert item_statement(item, WINDOW, APPEALS) == sent
+        assert statements_sent(QueueEntry(item=item, status=ItemStatus.HIDDEN), WINDOW, APPEALS) == [sent]
+    # a message the model sent to review was told nothing; once a moderator removed it, their statement
+    waiting = item_of(flagged("you are an idiot"), book, NOW)
+    assert waiting is not None
+    entry = QueueEntry(item=waiting[0], status=ItemStatus.OPEN)
+    assert item_statement(entry.item, WINDOW, APPEALS) is None
+    assert statements_sent(entry, WINDOW, APPEALS) == []
+    removed = entry.model_copy(
+        update={
+            "status": ItemStatus.DECIDED,
+            "decided_by": "alice",
+            "decided_at": NOW,
+            "label": "remove",
+            "decided_category": "toxicity",
+        }
+    )
+    (told,) = statements_sent(removed, WINDOW, APPEALS)
+    assert (told.restriction, told.decided_by, told.applied_at) == (Restricted.REMOVE, "alice", NOW)
+    # an item enqueued before items kept the verdict's policy and model: nothing made up
+    old = waiting[0].model_copy(update={"action": Action.REMOVE, "model_name": "", "processed_at": None})
+    assert item_statement(old, WINDOW, APPEALS) is None
