@@ -30,6 +30,8 @@ if TYPE_CHECKING:
 
 log = structured_logger("producer_sim")
 
+RETRIES = 30  # passes (two seconds apart in `python -m producer_sim appeal`) an appeal is filed again
+
 
 def wants_to_appeal(
     statement: StatementOfReasons,
@@ -82,11 +84,21 @@ class Appellants:
         self._headers = {"Authorization": f"Bearer {token}"}
         self._seed, self._shares = seed, (share, wrong_share)
         self._read: set[str] = set()
+        # Appeals answered 404 (the review queue has not listed the message yet: the bot tells the user
+        # as it hides, the queue follows the archive) or 409 (a moderator's removal still inside its undo
+        # window), filed again on later passes, each up to `RETRIES` times.
+        self._retry: dict[UUID, tuple[StatementOfReasons, int]] = {}
         self.counts: Counter[str] = Counter()
+
+    @property
+    def pending(self) -> int:
+        """Appeals waiting to be filed again."""
+        return len(self._retry)
 
     def poll(self, truth: Mapping[UUID, GroundTruth]) -> int:
         """One pass; returns the appeals filed (answered 201 or 200)."""
-        filed = 0
+        due = [(s, tries) for s, tries in self._retry.values()]
+        self._retry.clear()
         for key in _new_keys(self._s3, self._bucket, self._prefix, self._read):
             if is_appeal_outcome_key(key):
                 self._read.add(key)
@@ -97,18 +109,26 @@ class Appellants:
                 except ValidationError:
                     self.counts["unreadable_statements"] += 1
                     continue
-                if not wants_to_appeal(statement, truth, self._seed, *self._shares):
-                    continue
-                answer = self._http.post(
-                    f"/appeals/{statement.message_id}",
-                    json={"user_id": statement.user_id, "reason": "I do not think this broke the rules."},
-                    headers=self._headers,
-                )
-                self.counts[f"appeal_{answer.status_code}"] += 1
-                filed += answer.status_code in (200, 201)
+                if wants_to_appeal(statement, truth, self._seed, *self._shares):
+                    due.append((statement, 0))
             self._read.add(key)
+        filed = sum(self._file(statement, tries) for statement, tries in due)
         self.counts["appeals_filed"] += filed
         return filed
+
+    def _file(self, statement: StatementOfReasons, tries: int) -> bool:
+        """File one appeal; True when it stands (answered 201 or 200)."""
+        answer = self._http.post(
+            f"/appeals/{statement.message_id}",
+            json={"user_id": statement.user_id, "reason": "I do not think this broke the rules."},
+            headers=self._headers,
+        )
+        self.counts[f"appeal_{answer.status_code}"] += 1
+        if answer.status_code in (404, 409) and tries < RETRIES:
+            self._retry[statement.message_id] = (statement, tries + 1)
+        elif answer.status_code in (404, 409):
+            self.counts["appeals_given_up"] += 1
+        return answer.status_code in (200, 201)
 
 
 class OutcomeReader:

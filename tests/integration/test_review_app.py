@@ -839,3 +839,30 @@ def test_an_appeal_is_inert_on_the_page_and_reaches_no_other_channel(rig: Rig) -
     assert bob.get(f"/items/{mid}").status_code == 403
     assert bob.get("/api/queue", params={"view": "appealed", "channel": "c-a"}).status_code == 403
     assert bob.get("/api/queue", params={"view": "appealed"}).json()["entries"] == []
+
+
+def test_a_users_appeal_of_a_message_the_queue_has_not_listed_yet_is_filed_once_it_is(
+    rig: Rig, tmp_path: Path
+) -> None:
+    # GIVEN a message the bot hid and explained before the review queue followed the archive to it
+    rig.services.appeal_token = APPEAL_TOKEN
+    s3 = aws.client("s3", rig.endpoint)
+    line = flagged("you are a fool", Action.REMOVE, channel="c-a", user="u1")
+    truth = tmp_path / "truth.jsonl"
+    known = GroundTruth(
+        message_id=line.message.message_id, community="tweets", label="allow", categories={"toxicity": 0}
+    )
+    truth.write_text(known.model_dump_json() + "\n")
+    said = statement_for(line.verdict, SorRestriction.HIDE, rig.clock(), timedelta(days=183), "http://app")
+    s3.put_object(Bucket=rig.bucket, Key=f"{STATEMENTS}dt=x/b.jsonl", Body=json_lines([said]))
+    with _served(rig.app) as base:
+        appellants = Appellants(s3, rig.bucket, STATEMENTS, base, APPEAL_TOKEN, 7, 0.0, 1.0)
+        # WHEN its user appeals at once: the app knows no such message yet
+        assert appellants.poll(TruthFile(truth).refresh()) == 0
+        assert (appellants.counts["appeal_404"], appellants.pending) == (1, 1)
+        # THEN the appeal is filed again once the queue lists the message, and then stands
+        _enqueue(rig, line)
+        assert appellants.poll(TruthFile(truth).refresh()) == 1
+        assert appellants.pending == 0
+        assert appellants.poll(TruthFile(truth).refresh()) == 0  # filed once
+    assert rig.store.stats("c-a").appealed == 1
