@@ -53,9 +53,10 @@ def encoder_text(text: str) -> str:
     return encoder_input(text, normal_form(text))
 
 
-def languages_of(texts: Sequence[str], min_texts: int) -> tuple[str, ...]:
-    """The languages with at least `min_texts` of the texts (undetermined ones not counted)."""
-    counts = Counter(identify(encoder_text(t)) for t in texts)
+def languages_of(inputs: Sequence[str], min_texts: int) -> tuple[str, ...]:
+    """The languages with at least `min_texts` of the texts, given as the encoder reads them
+    (`encoder_text`; undetermined ones not counted)."""
+    counts = Counter(identify(t) for t in inputs)
     return tuple(sorted(lang for lang, n in counts.items() if lang != UNDETERMINED and n >= min_texts))
 
 
@@ -117,7 +118,8 @@ def fit_cascade(
     categories = [Category(c) for c in model.categories]
     train = [e for e in splits.train if any(e.label(c) is not None for c in categories)]
     val = [e for e in splits.validation if any(e.label(c) is not None for c in categories)]
-    e_train = embed([encoder_text(e.text) for e in train])
+    train_inputs = [encoder_text(e.text) for e in train]  # read once: embedded, then their languages
+    e_train = embed(train_inputs)
     e_val = embed([encoder_text(e.text) for e in val])
     fast_val = fast_scores(fast_model, [e.text for e in val])
     # Padded copies of validation texts (of the categories acting by default), for the stacked
@@ -169,7 +171,7 @@ def fit_cascade(
             "cascade": cascade_auc,
         }
         shares[category] = float(heads[category].uncertain(fast_val[category]).mean())
-    languages = languages_of([e.text for e in train], min_language_texts)
+    languages = languages_of(train_inputs, min_language_texts)
     cascade = Cascade(ENCODER_NAME, encoder_sha256, heads, languages)
     return CascadeFit(cascade, chosen, aucs, shares)
 
