@@ -52,7 +52,7 @@ class ReviewPhase(BaseModel):
     name: str
     queued: int  # reviews, waiting for a moderator when they arrived
     hidden: int  # removals, hidden at once and listed
-    decided: int  # by a moderator in the app
+    decided: int  # reviews decided by a moderator in the app
     expired: int
     median_wait_s: float | None  # from enqueueing to the decision
     p95_wait_s: float | None
@@ -71,10 +71,10 @@ def review_results(store: ReviewStore, ids: Mapping[str, list[str]]) -> list[Rev
     out = []
     for phase, message_ids in ids.items():
         entries = store.entries([UUID(i) for i in message_ids])
-        waits = [
+        waits = [  # the reviews' (a hidden message decided on its user's appeal is not one)
             (e.decided_at - e.item.enqueued_at).total_seconds()
             for e in entries
-            if e.status is ItemStatus.DECIDED and e.decided_at is not None
+            if e.item.action is Action.REVIEW and e.status is ItemStatus.DECIDED and e.decided_at is not None
         ]
         out.append(
             ReviewPhase(

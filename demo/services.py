@@ -12,9 +12,14 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from demo.settings import DemoSettings
 from infra.localstack import read_pid, stop_pid, write_pid
+from review.settings import ReviewSettings
 from runtime.retry import PollTimeoutError, poll_until
+from runtime.settings import STACK
+from runtime.stack import Stack
 from runtime.telemetry import QUIET
 
 BIN = Path(sys.executable).parent
@@ -37,6 +42,8 @@ class Service:
     env: dict[str, str] = field(default_factory=dict)
     ui_path: str = "/"
     port_setting: str = ""
+    # Serves one run's stack: one started by an earlier run is replaced (the others are reused).
+    per_run: bool = False
 
     @property
     def url(self) -> str:
@@ -61,6 +68,11 @@ class Service:
                 return resp.status == 200 and self.marker in resp.read(4096).decode(errors="replace")
         except (urllib.error.URLError, OSError, ValueError):
             return False
+
+    def reusable(self) -> bool:
+        """Whether a server answering here already serves this run: any that answers, except a per-run
+        one this state directory started for an earlier run, which is stopped (to start again)."""
+        return self.answers() and not (self.per_run and self.stop())
 
     def port_taken(self) -> bool:
         with socket.socket() as sock:
@@ -188,11 +200,27 @@ def dynamodb_service(state_dir: Path, port: int) -> Service:
     )
 
 
-def review_service(settings: DemoSettings, state_dir: Path, aws_endpoint_url: str) -> Service:
+def review_service(
+    settings: DemoSettings, state_dir: Path, aws_endpoint_url: str, stack: Stack, appeal_token: str
+) -> Service:
     """The moderators' review app (the web app alone: each run's background loop follows its own
-    archive). Its accounts are in `review/users.json` under the state directory (written by the run);
-    its sessions are signed with a secret kept beside them."""
+    archive), for the run's stack: it reads the run's policies, appends its claims and appeal receipts
+    to the run's audit trail and takes appeals with the run's token — so a run replaces the app an
+    earlier one left running. Its accounts are in `review/users.json` under the state directory
+    (written by the run); its sessions are signed with a secret kept beside them (they outlive the app)."""
     review_dir = settings.state_dir / "review"
+    app = ReviewSettings.for_stack(
+        stack,
+        dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
+        review_table=settings.review_table,
+        users_file=review_dir / "users.json",
+        state_dir=review_dir,
+        session_secret=SecretStr(session_secret(review_dir)),
+        appeal_token=SecretStr(appeal_token),
+        secure_cookies=False,  # plain HTTP on the loopback; TLS at the load balancer in AWS
+        public_url=f"http://127.0.0.1:{settings.review_port}",
+        port=settings.review_port,
+    )
     return Service(
         "review",
         [sys.executable, "-m", "review", "serve", "--web-only"],
@@ -200,18 +228,10 @@ def review_service(settings: DemoSettings, state_dir: Path, aws_endpoint_url: st
         "/healthz",
         "chat-moderation review",
         state_dir,
-        env={
-            "AWS_ENDPOINT_URL": aws_endpoint_url,
-            "REVIEW_DYNAMODB_ENDPOINT_URL": f"http://127.0.0.1:{settings.dynamodb_port}",
-            "REVIEW_REVIEW_TABLE": settings.review_table,
-            "REVIEW_USERS_FILE": str(review_dir / "users.json"),
-            "REVIEW_STATE_DIR": str(review_dir),
-            "REVIEW_SESSION_SECRET": session_secret(review_dir),
-            "REVIEW_SECURE_COOKIES": "false",  # plain HTTP on the loopback; TLS at the load balancer in AWS
-            "REVIEW_PORT": str(settings.review_port),
-        },
+        env={"AWS_ENDPOINT_URL": aws_endpoint_url, **app.to_env()},
         ui_path="/queue",
         port_setting="DEMO_REVIEW_PORT",
+        per_run=True,
     )
 
 
@@ -225,14 +245,16 @@ def session_secret(review_dir: Path) -> str:
     return path.read_text().strip()
 
 
-def ui_services(settings: DemoSettings, aws_endpoint_url: str = "") -> list[Service]:
+def ui_services(
+    settings: DemoSettings, aws_endpoint_url: str = "", stack: Stack = STACK, appeal_token: str = ""
+) -> list[Service]:
     """The demo's servers behind the UIs, in order: MLflow, Prefect, Evidently, the review table's
-    DynamoDB and the review app."""
+    DynamoDB and the review app (for the run's `stack`, taking appeals with `appeal_token`)."""
     services_dir = settings.state_dir / "services"
     return [
         mlflow_service(services_dir, settings.mlflow_port),
         prefect_service(services_dir, settings.prefect_port),
         evidently_service(services_dir, settings.evidently_port, settings.state_dir / "evidently"),
         dynamodb_service(services_dir, settings.dynamodb_port),
-        review_service(settings, services_dir, aws_endpoint_url),
+        review_service(settings, services_dir, aws_endpoint_url, stack, appeal_token),
     ]

@@ -4,7 +4,7 @@ deployable's own settings, built for the run's stack."""
 import os
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from producer_sim.settings import ProducerSettings
@@ -74,9 +74,11 @@ def child_env(
     endpoint_url: str,
     mlflow_url: str,
     prefect_url: str,
+    appeal_token: str,
 ) -> dict[str, str]:
     """The environment of every child the story runs: each deployable's settings for the run's stack
-    with the run's paths and sizes, the emulator's endpoint and the servers' URLs."""
+    with the run's paths and sizes, the emulator's endpoint and the servers' URLs, and the run's appeal
+    token (the review app takes appeals with it; the simulated users file theirs with it)."""
     from monitoring.settings import MonitoringSettings  # noqa: PLC0415 - imports Evidently (drift rules)
 
     deployables: list[DeployableSettings] = [
@@ -90,13 +92,16 @@ def child_env(
             moderator_credentials=settings.state_dir / "review" / "credentials.json",
             review_table=settings.review_table,
             dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
+            appeal_token=SecretStr(appeal_token),
         ),
         ReviewSettings.for_stack(
             stack,
             review_table=settings.review_table,
             dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
+            appeal_token=SecretStr(appeal_token),
             users_file=settings.state_dir / "review" / "users.json",
             state_dir=run_dir / "review",
+            public_url=f"http://127.0.0.1:{settings.review_port}",  # where its statements say to appeal
         ),
         TrainingSettings.for_stack(
             stack,

@@ -5,8 +5,9 @@ better. Every step runs the project's own deployables (CLIs as subprocesses, the
 local event-source-mapping runner); the live view reads the consumer's EMF metrics from its log."""
 
 import json
+import secrets
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from rich.console import Console
 
 from contracts.categories import Category
 from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook
+from contracts.storage import appeal_outcomes_prefix
 from demo.review import CHANNELS, MODERATORS, moderator_accounts, review_results
 from demo.services import Service, ui_services
 from demo.settings import DemoSettings, child_env
@@ -44,6 +46,7 @@ STEPS = {
     "german": "a German channel: the fast model never saw German, the encoder reads it",
     "check3": "drift check (language mix) → retrain on the German labels → promote",
     "german_reload": "the new champion on German it never saw",
+    "appeals": "users appeal restrictions; other moderators decide; the bot restores what they overturn",
     "summary": "closing summary",
 }
 
@@ -69,20 +72,23 @@ class Story:
 
     def __init__(self, settings: DemoSettings, console: Console) -> None:
         self.settings = settings
-        self.tag = datetime.now(UTC).strftime("%Y%m%d%H%M%S")
+        self.started = datetime.now(UTC)
+        self.tag = self.started.strftime("%Y%m%d%H%M%S")
         self.stack: Stack = load_stack().renamed(self.tag)
         self.model_name = f"{self.stack.model_name}-{self.tag}"
         self.run_dir = settings.state_dir / "demo" / self.tag
+        # The review app takes appeals with it; the simulated users file theirs with it (the platform's)
+        self.appeal_token = secrets.token_urlsafe(24)
         infra = InfraSettings()
-        self.processes = Supervisor(
-            self.run_dir, ui_services(settings, infra.endpoint_url), infra, settings.step_timeout_s
-        )
+        services = ui_services(settings, infra.endpoint_url, self.stack, self.appeal_token)
+        self.processes = Supervisor(self.run_dir, services, infra, settings.step_timeout_s)
         self.traffic = Traffic()
         consumer_log = self.run_dir / "consumer.log"
         self.view = LiveView(console, STEPS, self.traffic, consumer_log, self.bot_seen_path, self.tag)
         self.checks: list[dict[str, Any]] = []
         self.champions: list[str] = []
         self._settling: dict[str, float] = {}  # when each stage of the review path last caught up
+        self.transparency: dict[str, Any] = {}
 
     @property
     def endpoint_url(self) -> str:
@@ -120,6 +126,7 @@ class Story:
             self.endpoint_url,
             mlflow.url,
             prefect.url,
+            self.appeal_token,
         )
 
     def _cli(self, name: str, *args: str) -> str:
@@ -155,6 +162,8 @@ class Story:
         # the review path: the archive followed into the queue, the moderators deciding it in the app
         self.processes.start("review-worker", ("-m", "review", "follow"), self._env())
         self.processes.start("moderators", ("-m", "producer_sim", "moderate"), self._env())
+        # the users whose messages were restricted, reading their statements and appealing some
+        self.processes.start("appellants", ("-m", "producer_sim", "appeal"), self._env())
 
     def publish(self, key: str, phase: str, mix: str, seed: int, half: int = 0, review: bool = True) -> None:
         """One phase of chat traffic, until the consumer and the bot have caught up with it — and the
@@ -226,6 +235,65 @@ class Story:
             return False
         return bool(worker["started_at"] > marks["moderators"] and worker["pending"] == 0)
 
+    def settle_appeals(self) -> None:
+        """The appeals of the run's restrictions, to their end: the users have read every statement and
+        filed the appeals due, the moderators (never the one who restricted) decided them, their
+        outcomes are written, and the bot has applied every outcome (restoring what was overturned);
+        then the transparency report of the run's period."""
+        self.view.begin("appeals")
+        asked = time.time()
+        self.processes.wait_until(lambda: self._appeals_filed(asked), "the users to file the appeals due")
+        self._settling = {"consumer": time.time()}
+        self.processes.wait_until(self._review_settled, "the moderators to decide every appeal")
+        self.processes.wait_until(self._outcomes_applied, "the bot to apply every appeal's outcome")
+        self.transparency = self._transparency_report()
+        t = self.transparency
+        self.view.end(
+            "appeals",
+            f"{t['appeals_received']} appealed, {t['appeals_overturned']} overturned, "
+            f"{t['appeals_confirmed']} confirmed",
+        )
+
+    def _appeals_filed(self, after: float) -> bool:
+        """The users' pass that started after `after` filed nothing and left nothing to file again."""
+        self.view.refresh()
+        doc = _progress(self.run_dir / "bot" / "appellants.json")
+        return doc is not None and doc["started_at"] > after and doc["filed"] == doc["pending"] == 0
+
+    def _outcomes_applied(self) -> bool:
+        """The bot has read every appeal outcome written under the statements prefix."""
+        bucket = self.stack.archive_bucket
+        s3 = aws.client("s3", self.endpoint_url)
+        listed = s3.list_objects_v2(
+            Bucket=bucket.name, Prefix=appeal_outcomes_prefix(bucket.statements_prefix)
+        )
+        written = {o["Key"] for o in listed.get("Contents", [])}
+        try:
+            read = set((self.run_dir / "bot" / "outcomes-read.txt").read_text().split())
+        except FileNotFoundError:
+            read = set()
+        return written <= read
+
+    def _transparency_report(self) -> dict[str, Any]:
+        """The run's transparency report, as `python -m monitoring transparency` writes it."""
+        start = self.started.date()
+        end = datetime.now(UTC).date() + timedelta(days=1)
+        out = self.run_dir / "reports"
+        self._cli(
+            "transparency",
+            "-m",
+            "monitoring",
+            "transparency",
+            "--from",
+            str(start),
+            "--to",
+            str(end),
+            "--out",
+            str(out),
+        )
+        report: dict[str, Any] = json.loads((out / f"transparency-{start}-{end}.json").read_text())
+        return report
+
     def drift_check(self, key: str) -> dict[str, Any]:
         """A drift check over the latest window (retraining when it drifted); its result."""
         self.view.begin(key)
@@ -262,6 +330,7 @@ class Story:
     def summarise(self) -> Summary:
         """Stop the bot and the consumer, read back what came out, and reconcile it with what went in."""
         self.view.begin("summary")
+        self.processes.stop("appellants")
         self.processes.stop("moderators")
         self.processes.stop("review-worker")
         self.processes.stop("bot")
@@ -293,6 +362,7 @@ class Story:
             shapes=shapes,
             users_fired=users_fired(outcomes.verdicts, truth),
             review=review,
+            transparency=self.transparency,
         )
 
     def _review_store(self) -> ReviewStore:
@@ -343,6 +413,7 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     story.hot_reload(
         "german_reload", "German after promotion", f"{Community.GERMAN}:{german_after}", version, 5
     )
+    story.settle_appeals()
     summary = story.summarise()
     (story.run_dir / "summary.json").write_text(summary.model_dump_json(indent=2))
     return summary

@@ -74,6 +74,8 @@ class Summary(BaseModel):
     shapes: list[ShapeResult] = []  # the raids, floods and bursts, and what the context signals did
     users_fired: dict[str, UsersFired] = {}  # ordinary and burst users an acting signal fired for
     review: list[ReviewPhase] = []  # what the moderators' queue did with each phase's messages
+    # the run's transparency report (`monitoring.transparency.TransparencyReport`, as its CLI wrote it)
+    transparency: dict[str, Any] = {}
 
 
 @dataclass(frozen=True)
@@ -220,6 +222,7 @@ def build_summary(
     shapes: list[ShapeResult] | None = None,
     users_fired: dict[str, UsersFired] | None = None,
     review: list[ReviewPhase] | None = None,
+    transparency: dict[str, Any] | None = None,
 ) -> Summary:
     """The closing figures, with the ledger of every record `published` in the run."""
     ledger = reconcile(published, outcomes.verdicts, outcomes.dead_letters, outcomes.discarded)
@@ -244,4 +247,5 @@ def build_summary(
         shapes=shapes or [],
         users_fired=users_fired or {},
         review=review or [],
+        transparency=transparency or {},
     )

@@ -66,7 +66,7 @@ class Supervisor:
         procs: dict[str, subprocess.Popen[bytes]] = {}
         reused = []
         for svc in self.services:
-            if svc.answers():
+            if svc.reusable():
                 reused.append(svc.name)
                 continue
             try:

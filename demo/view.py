@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from contracts import metrics
+from contracts.statement import AutomatedDecision
 from contracts.verdict import Action, Stage
 from demo.live import ConsumerFigures, LogFollower
 from demo.summary import Summary
@@ -206,12 +207,13 @@ def summary_tables(summary: Summary) -> Group:
     )
     shapes = shape_table(summary)
     review = review_table(summary)
+    appeals = transparency_table(summary)
     urls = Table(title="Look closer", show_header=False)
     urls.add_column()
     urls.add_column()
     for name, url in summary.urls.items():
         urls.add_row(name, url)
-    return Group(phases, categories, review, shapes, checks, ledger, Text(""), urls)
+    return Group(phases, categories, review, appeals, shapes, checks, ledger, Text(""), urls)
 
 
 def _share(value: float | None) -> str:
@@ -294,4 +296,28 @@ def review_table(summary: Summary) -> Table:
             f"{r.expired:,}",
             f"{r.open_at_end:,}",
         )
+    return table
+
+
+def transparency_table(summary: Summary) -> Table:
+    """The run's transparency report (`python -m monitoring transparency`): the restrictions by category,
+    who decided them, and the appeals — received, decided, overturned — with the bot's restores."""
+    t = summary.transparency
+    table = Table(title="Appeals and the transparency report (statements of reasons, appeals, outcomes)")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    if not t:
+        return table
+    for row in t["by_category"]:
+        who = "the model alone" if row["automated_decision"] == AutomatedDecision.FULLY else "a moderator"
+        table.add_row(f"restrictions: {row['category']}, {row['restriction']} by {who}", f"{row['count']:,}")
+    table.add_row("decided by automated means", _share(t["automated_decision_share"]))
+    table.add_row("appeals received / decided", f"{t['appeals_received']:,} / {t['appeals_decided']:,}")
+    table.add_row(
+        "overturned (restored by the bot) / confirmed",
+        (f"{t['appeals_overturned']:,} ({summary.bot.get('restored', 0):,}) / {t['appeals_confirmed']:,}"),
+    )
+    hours = t["median_hours_to_decide"]
+    table.add_row("median time to decide an appeal", "-" if hours is None else f"{hours * 3600:.0f} s")
+    table.add_row("appeals decided by whoever restricted", f"{t['appeals_decided_by_restrictor']:,}")
     return table

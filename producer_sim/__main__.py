@@ -15,7 +15,7 @@ from contracts.dead_letter import RejectReason
 from producer_sim.appeals import Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile, summary
 from producer_sim.dlq import replay_dead_letters
-from producer_sim.moderators import QueueModerators, human_decisions
+from producer_sim.moderators import QueueModerators, human_decisions, write_progress
 from producer_sim.settings import ProducerSettings
 from producer_sim.traffic import publish
 from runtime import aws
@@ -83,11 +83,17 @@ def run_appellants(settings: ProducerSettings, interval_s: float = 2.0) -> int:
     stop = Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
+    progress = settings.bot_state_dir / "appellants.json"
     while not stop.is_set():
+        started = time.time()
         try:
-            appellants.poll(truth.refresh())
+            filed = appellants.poll(truth.refresh())
         except (AwsError, httpx.HTTPError) as err:  # the bucket or the app not answering: next pass
             appellants.counts[f"error_{type(err).__name__}"] += 1
+        else:
+            write_progress(
+                progress, started, {"filed": filed, "pending": appellants.pending, **appellants.counts}
+            )
         stop.wait(interval_s)
     print(json.dumps({"event": "appellants_report", **appellants.counts}))
     return 0

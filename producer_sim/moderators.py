@@ -106,6 +106,15 @@ class Session:
         return self.http.post(f"/items/{d.message_id}/decision", json=body, headers=headers).status_code
 
 
+def write_progress(path: Path, started: float, counts: Mapping[str, int]) -> None:
+    """A background loop's last pass, for whoever waits on it: when it started and ended (epoch
+    seconds), and its counts — replaced whole, never read half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"started_at": started, "pass_at": time.time(), **counts}))
+    tmp.replace(path)
+
+
 class QueueModerators:
     """Works every channel's queue until stopped; writes its progress after each pass."""
 
@@ -156,11 +165,7 @@ class QueueModerators:
                     self.counts[f"decision_{status}"] += 1
                     made += status == 200
         self.counts["decisions"] += made
-        self._progress.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self._progress.with_suffix(".tmp")
-        doc = {"started_at": started, "pass_at": time.time(), "decided": made, **self.counts}
-        tmp.write_text(json.dumps(doc))
-        tmp.replace(self._progress)
+        write_progress(self._progress, started, {"decided": made, **self.counts})
         return made
 
     def run(self, stop: Event, interval_s: float = 1.0, idle_max_s: float = 4.0) -> Counter[str]:

@@ -9,12 +9,18 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections import defaultdict
 from pathlib import Path
+from uuid import UUID
 
 import pytest
 
+from contracts.statement import AppealResult, Restriction
+from contracts.verdict import Action
 from infra.localstack import free_port, read_pid
-from monitoring.archive import read_archive
+from monitoring.archive import read_archive, read_statements
+from monitoring.archive import read_outcomes as read_statement_outcomes
+from monitoring.audit import message_story, read_trail, verify_trail
 from producer_sim.shapes import FIRST_UNCAUGHT
 from runtime import aws
 from runtime.paths import PROJECT_ROOT
@@ -178,6 +184,49 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         r["queued"] for r in review.values()
     )
     assert 0 < bot["statements"] <= bot["hidden"]  # one statement of reasons for each message the model hid
+    # the users appealed some restrictions through the review app; moderators other than the restrictor
+    # decided every appeal and the bot restored each message they overturned; the run's transparency
+    # report counts it all, and the closing tables print it
+    t = summary["transparency"]
+    assert t["appeals_received"] > 0, t
+    assert t["appeals_decided"] == t["appeals_received"], t
+    assert t["appeals_decided_by_restrictor"] == 0, t
+    assert bot.get("restored", 0) == t["appeals_overturned"], (bot, t)
+    assert t["restrictions"] >= bot["statements"], t  # the model's hides and the moderators' removals
+    assert "Appeals and the transparency report" in proc.stdout
+    # the audit trail: every chain intact, and the chain of every message the system acted on complete:
+    # sent to review, claimed and decided by a moderator; hidden by the bot, or decided first; every
+    # restriction's statement backed by its hide or removal; every appeal claimed and decided, and
+    # restored by the bot exactly when it overturned the restriction
+    s3 = aws.client("s3", endpoint_url)
+    stack = load_stack().renamed(summary["tag"])
+    trail = read_trail(s3, stack.audit_bucket.name, stack.audit_bucket.prefix)
+    assert verify_trail(trail) == []
+    kinds: dict[UUID, set[str]] = defaultdict(set)
+    for r in trail.records():
+        if r.message_id is not None:
+            kinds[r.message_id].add(r.kind.value)
+    acted = [m.verdict for m in archived if m.verdict.action is not Action.ALLOW]
+    assert acted
+    for v in acted:
+        wanted = {"claim", "decision"} if v.action is Action.REVIEW else {"hide"}
+        assert wanted <= kinds[v.message_id] or "decision" in kinds[v.message_id], (v.message_id, v.action)
+    statements = read_statements(s3, bucket.name, bucket.statements_prefix)
+    assert len({s.statement_id for s in statements}) == t["restrictions"]
+    for s in statements:
+        assert ("hide" if s.restriction is Restriction.HIDE else "decision") in kinds[s.message_id]
+    outcomes = read_statement_outcomes(s3, bucket.name, bucket.statements_prefix)
+    assert len({o.message_id for o in outcomes}) == t["appeals_decided"]
+    for o in outcomes:
+        assert {"appeal", "claim", "decision"} <= kinds[o.message_id], (o.message_id, kinds[o.message_id])
+        assert ("restore" in kinds[o.message_id]) == (o.result is AppealResult.RESTORED), o.message_id
+    # and a message's story, as `python -m monitoring audit --message` tells it, in order
+    told = next((o for o in outcomes if o.result is AppealResult.RESTORED), None)
+    assert told is not None, "no appeal overturned its restriction"
+    story = [step.kind for step in message_story(trail, archived, told.message_id)]
+    assert story[:2] == ["arrival", "verdict"], story
+    assert story.index("appeal") < story.index("restore"), story
+    assert story[-1] == "restore", story
 
 
 @pytest.mark.parametrize(
@@ -186,7 +235,9 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         ("train.log", "train"),  # the servers are up and the training CLI runs
         # the consumer and the bot run, so does a drift check (after the champion's training)
         pytest.param(
-            "check1.log", "consumer, bot, review-worker, moderators, check1", marks=pytest.mark.slow(200)
+            "check1.log",
+            "consumer, bot, review-worker, moderators, appellants, check1",
+            marks=pytest.mark.slow(200),
         ),
     ],
     ids=["during-training", "during-a-drift-check"],

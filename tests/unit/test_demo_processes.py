@@ -18,6 +18,7 @@ from infra.localstack import free_port
 from infra.settings import InfraSettings
 from monitoring.settings import MonitoringSettings
 from producer_sim.settings import ProducerSettings
+from review.settings import ReviewSettings
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import load_stack
 from stream_consumer.settings import ConsumerSettings
@@ -35,7 +36,16 @@ def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
     run = tmp_path / "demo" / "run1"
     monkeypatch.setenv("POWERTOOLS_METRICS_DISABLED", "true")
     # WHEN the children's environment is built, and a child reads its settings from it
-    env = child_env(settings, stack, run, "chat-moderation-run1", "http://127.0.0.1:4599", MLFLOW, PREFECT)
+    env = child_env(
+        settings,
+        stack,
+        run,
+        "chat-moderation-run1",
+        "http://127.0.0.1:4599",
+        MLFLOW,
+        PREFECT,
+        "token-of-run1",
+    )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("POWERTOOLS_METRICS_DISABLED")
@@ -52,6 +62,12 @@ def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
         stack.output_stream.name,
     )
     assert (producer.ground_truth_path, producer.bot_state_dir) == (run / "ground_truth.jsonl", run / "bot")
+    # AND the simulated users file appeals with the token the review app takes them with
+    review = ReviewSettings()
+    assert producer.appeal_token is not None
+    assert (
+        producer.appeal_token.get_secret_value() == review.appeal_token.get_secret_value() == "token-of-run1"
+    )
     assert (training.model_name, training.models_bucket) == ("chat-moderation-run1", stack.models_bucket.name)
     assert (training.state_dir, training.tracking_uri) == (tmp_path, MLFLOW)
     # AND the training holds the gates at what the story's operator accepts (the defaults: 0 and 45%)
@@ -107,6 +123,29 @@ def test_a_server_that_never_answers_fails_its_wait_in_time(tmp_path: Path) -> N
     # THEN the wait fails saying where it was expected and how long it waited
     with pytest.raises(ServiceError, match=rf"^mlflow did not answer at {service.url} within 0 s$"):
         service.wait(None, timeout=0.1)
+
+
+def test_a_server_of_an_earlier_run_is_replaced_and_a_shared_one_reused(tmp_path: Path) -> None:
+    # GIVEN two servers this state directory started: one serving a run's stack, one shared by runs
+    def server(name: str, per_run: bool) -> Service:
+        port = free_port()
+        argv = [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1", "-d", str(tmp_path)]
+        return Service(name, argv, port, "/", "Directory listing", tmp_path, per_run=per_run)
+
+    review, mlflow = server("review", per_run=True), server("mlflow", per_run=False)
+    procs = [review.start(), mlflow.start()]
+    try:
+        for svc, proc in zip((review, mlflow), procs, strict=True):
+            svc.wait(proc, timeout=30)
+        # WHEN the next run asks whether each can be reused
+        # THEN the run's server is stopped, to be started again for the new run; the shared one stays
+        assert not review.reusable()
+        assert procs[0].wait(15) is not None
+        assert not review.answers()
+        assert mlflow.reusable()
+        assert procs[1].poll() is None
+    finally:
+        mlflow.stop()
 
 
 @pytest.fixture
