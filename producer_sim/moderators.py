@@ -91,10 +91,15 @@ class Session:
         self.csrf = self.http.get("/api/session").json()["csrf"]
 
     def queue(self, channel: str, view: str = "open") -> list[dict[str, Any]]:
+        return self.listing(channel, view)[0]
+
+    def listing(self, channel: str, view: str = "open") -> tuple[list[dict[str, Any]], int]:
+        """A view of the channel's queue, and how many of its items wait on an appeal."""
         answer = self.http.get("/api/queue", params={"channel": channel, "view": view, "limit": 200})
         answer.raise_for_status()
-        entries: list[dict[str, Any]] = answer.json()["entries"]
-        return entries
+        doc = answer.json()
+        entries: list[dict[str, Any]] = doc["entries"]
+        return entries, sum(int(s.get("appealed", 0)) for s in doc["stats"])
 
     def decide(self, d: Due) -> int:
         """Claim, then decide: one request each; the decision's status (200, or 409 when lost)."""
@@ -151,8 +156,10 @@ class QueueModerators:
         sessions = self._signed_in()
         made = 0
         for channel in self._channels:
-            entries = sessions[0].queue(channel)
-            appealed = sessions[0].queue(channel, "appealed") if self._appeals else []
+            entries, waiting = sessions[0].listing(channel)
+            # the appealed view is read only when the channel's counts say an appeal waits (each listing
+            # is a query of the review table)
+            appealed = sessions[0].queue(channel, "appealed") if self._appeals and waiting else []
             if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in [*entries, *appealed]):
                 self._truth.refresh()
             todo = due(entries, self._truth.labels, self._share, self._seed, len(sessions))
