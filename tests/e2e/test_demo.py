@@ -248,12 +248,12 @@ def test_ctrl_c_stops_everything_the_run_started(
     endpoint_url: str, data_dir: Path, tmp_path: Path, step_log: str, children: str
 ) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)
-    # The champion learns r/science alone (a minute, not ten): what is tested is the Ctrl-C.
+    # The champion learns r/science alone (a minute, not ten) and the first phase is the smallest the
+    # story takes (100 messages, not the quick story's 1,500): what is tested is the Ctrl-C.
     env["DEMO_TRAINING_SOURCES"] = '["rscience"]'
+    env["DEMO_RSCIENCE_MESSAGES"] = "100"
     log = (tmp_path / "demo.out").open("w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "demo", "--quick"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log
-    )
+    proc = subprocess.Popen([sys.executable, "-m", "demo"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
     try:
         # Wait until the step is under way, then press Ctrl-C (a drift check comes after a training).
         deadline = time.monotonic() + 900
