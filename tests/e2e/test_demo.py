@@ -195,9 +195,9 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert t["restrictions"] >= bot["statements"], t  # the model's hides and the moderators' removals
     assert "Appeals and the transparency report" in proc.stdout
     # the audit trail: every chain intact, and the chain of every message the system acted on complete:
-    # sent to review, claimed and decided by a moderator; hidden by the bot, or decided first; every
-    # restriction's statement backed by its hide or removal; every appeal claimed and decided, and
-    # restored by the bot exactly when it overturned the restriction
+    # sent to review, a moderator's decision; hidden, the bot's hide (or a moderator's decision, made
+    # before the bot read the verdict); every restriction's statement backed by its hide or removal;
+    # every appeal claimed and decided, and restored by the bot exactly when it overturned
     s3 = aws.client("s3", endpoint_url)
     stack = load_stack().renamed(summary["tag"])
     trail = read_trail(s3, stack.audit_bucket.name, stack.audit_bucket.prefix)
@@ -209,8 +209,9 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     acted = [m.verdict for m in archived if m.verdict.action is not Action.ALLOW]
     assert acted
     for v in acted:
-        wanted = {"claim", "decision"} if v.action is Action.REVIEW else {"hide"}
-        assert wanted <= kinds[v.message_id] or "decision" in kinds[v.message_id], (v.message_id, v.action)
+        k = kinds[v.message_id]
+        wanted = "decision" in k if v.action is Action.REVIEW else ("hide" in k or "decision" in k)
+        assert wanted, (v.message_id, v.action, k)
     statements = read_statements(s3, bucket.name, bucket.statements_prefix)
     assert len({s.statement_id for s in statements}) == t["restrictions"]
     for s in statements:
