@@ -13,6 +13,7 @@ and the action each raises a message to; what it leaves out keeps the defaults b
 """
 
 import hashlib
+from datetime import timedelta
 from functools import cached_property
 from typing import Literal
 
@@ -190,6 +191,10 @@ class PolicyBook(BaseModel):
         """The policy's name (the channel, or "default") and the policy itself."""
         policy = self.channels.get(channel_id)
         return (channel_id, policy) if policy is not None else ("default", self.default)
+
+    def appeal_window(self, channel_id: str) -> timedelta:
+        """How long after a restriction the channel's users may appeal it."""
+        return timedelta(days=self.for_channel(channel_id)[1].review.appeal_window_days)
 
     @cached_property
     def version(self) -> str:

@@ -10,7 +10,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from threading import Event
 from typing import TYPE_CHECKING, Any, Protocol
@@ -189,8 +189,7 @@ def statements(hidden: Iterable[Verdict], book: PolicyBook, appeal_url: str) -> 
     (a redelivered verdict makes the same statement)."""
     out = []
     for v in hidden:
-        _, policy = book.for_channel(v.channel_id)
-        window = timedelta(days=policy.review.appeal_window_days)
+        window = book.appeal_window(v.channel_id)
         out.append(statement_for(v, Restriction.HIDE, v.processed_at, window, appeal_url))
     return out
 

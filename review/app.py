@@ -407,8 +407,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
                 )
         item = entry.item
         request.session["trail"] = opened(request.session.get("trail", []), message_id)
-        _, policy = services.policies().for_channel(item.channel_id)
-        window = timedelta(days=policy.review.appeal_window_days)
+        window = services.policies().appeal_window(item.channel_id)
         stats = services.store.stats(item.channel_id)
         history = [
             h
@@ -520,8 +519,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         entry = services.store.get(message_id)
         if entry is None:
             raise HTTPException(404, "no restricted message of this user")
-        _, policy = services.policies().for_channel(entry.item.channel_id)
-        window = timedelta(days=policy.review.appeal_window_days)
+        window = services.policies().appeal_window(entry.item.channel_id)
         refusal, restriction = appeal_refusal(entry, wanted.user_id, services.now(), window)
         if refusal is AppealRefusal.NOT_YOURS:
             raise HTTPException(404, "no restricted message of this user")

@@ -17,7 +17,7 @@
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -152,12 +152,6 @@ class Outputs:
     audit: AuditLog | None = None  # the decisions' and appeals' chain in the audit trail (None: not kept)
 
 
-def _window(book: PolicyBook, entry: QueueEntry) -> timedelta:
-    """The appeal window of the item's channel."""
-    _, policy = book.for_channel(entry.item.channel_id)
-    return timedelta(days=policy.review.appeal_window_days)
-
-
 def flush_feedback(
     store: ReviewStore, s3: "S3Client", outputs: Outputs, book: PolicyBook, now: datetime
 ) -> int:
@@ -185,7 +179,9 @@ def flush_feedback(
             with aws_errors("PutObject appeal outcome"):
                 s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([outcome]))
         elif (
-            statement := queue_removal_statement(entry, _window(book, entry), outputs.appeal_url)
+            statement := queue_removal_statement(
+                entry, book.appeal_window(entry.item.channel_id), outputs.appeal_url
+            )
         ) is not None:
             key = feedback_key(outputs.statements_prefix, entry.decided_at, QUEUE_SOURCE, mid)
             with aws_errors("PutObject statement"):
