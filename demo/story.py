@@ -245,7 +245,10 @@ class Story:
         self.processes.wait_until(lambda: self._appeals_filed(asked), "the users to file the appeals due")
         self._settling = {"consumer": time.time()}
         self.processes.wait_until(self._review_settled, "the moderators to decide every appeal")
-        self.processes.wait_until(self._outcomes_applied, "the bot to apply every appeal's outcome")
+        s3 = aws.client("s3", self.endpoint_url)
+        self.processes.wait_until(
+            lambda: self._outcomes_applied(s3), "the bot to apply every appeal's outcome"
+        )
         self.transparency = self._transparency_report()
         t = self.transparency
         self.view.end(
@@ -260,14 +263,13 @@ class Story:
         doc = _progress(self.run_dir / "bot" / "appellants.json")
         return doc is not None and doc["started_at"] > after and doc["filed"] == doc["pending"] == 0
 
-    def _outcomes_applied(self) -> bool:
+    def _outcomes_applied(self, s3: Any) -> bool:
         """The bot has read every appeal outcome written under the statements prefix."""
         bucket = self.stack.archive_bucket
-        s3 = aws.client("s3", self.endpoint_url)
-        listed = s3.list_objects_v2(
+        pages = s3.get_paginator("list_objects_v2").paginate(
             Bucket=bucket.name, Prefix=appeal_outcomes_prefix(bucket.statements_prefix)
         )
-        written = {o["Key"] for o in listed.get("Contents", [])}
+        written = {o["Key"] for page in pages for o in page.get("Contents", [])}
         try:
             read = set((self.run_dir / "bot" / "outcomes-read.txt").read_text().split())
         except FileNotFoundError:
