@@ -328,3 +328,21 @@ def test_an_items_page_shows_the_statement_the_bot_sent_for_each_kind_of_hide() 
     # an item enqueued before items kept the verdict's policy and model: nothing made up
     old = waiting[0].model_copy(update={"action": Action.REMOVE, "model_name": "", "processed_at": None})
     assert item_statement(old, WINDOW, APPEALS) is None
+
+
+def test_an_appeal_confirmed_by_a_moderator_is_told_by_its_outcome_not_a_second_removal_statement() -> None:
+    made = item_of(flagged("you are an idiot"), PolicyBook(), NOW)
+    assert made is not None
+    confirmed = QueueEntry(
+        item=made[0],
+        status=ItemStatus.DECIDED,
+        decided_by="bob",
+        decided_at=NOW + timedelta(days=1),
+        label="remove",
+        appealed_at=NOW + timedelta(hours=1),
+        original_by="alice",
+    )
+    assert statements_sent(confirmed, WINDOW, APPEALS) == []
+    # and an item that kept its model's name but not when the verdict was made shows none either
+    hidden = made[0].model_copy(update={"action": Action.REMOVE, "processed_at": None})
+    assert item_statement(hidden, WINDOW, APPEALS) is None
