@@ -4,6 +4,7 @@ message's story from its arrival to its restoration."""
 
 import json
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -141,3 +142,18 @@ def test_a_messages_story_runs_from_arrival_to_restoration(
     printed = capsys.readouterr().out
     assert [line.split()[1] for line in printed.splitlines()] == story
     assert "you fool" not in printed  # ids and versions, never the text
+
+
+def test_a_web_apps_threads_appending_at_once_extend_one_intact_chain(moto_endpoint: str) -> None:
+    # GIVEN one writer shared by a web app's request threads (each claim appends a record)
+    s3, bucket = aws.client("s3", moto_endpoint), _bucket(moto_endpoint)
+    log = AuditLog(s3, bucket, PREFIX, "review-app")
+    now = datetime.now(UTC)
+    # WHEN twenty threads append at once
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        written = list(pool.map(lambda i: log.append([_event(i)], now), range(20)))
+    # THEN every append was written, one after the other, as one intact chain
+    assert all(len(records) == 1 for records in written)
+    trail = read_trail(s3, bucket, PREFIX)
+    assert verify_trail(trail) == []
+    assert sorted(r.seq for r in trail.records()) == list(range(20))
