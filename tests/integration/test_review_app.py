@@ -866,3 +866,22 @@ def test_a_users_appeal_of_a_message_the_queue_has_not_listed_yet_is_filed_once_
         assert appellants.pending == 0
         assert appellants.poll(TruthFile(truth).refresh()) == 0  # filed once
     assert rig.store.stats("c-a").appealed == 1
+
+
+def test_the_statement_on_an_items_page_is_inert_whatever_the_policy_and_words_it_names(rig: Rig) -> None:
+    # GIVEN a message hidden under a policy named with markup and a direction override, for a flagged
+    # word that is markup itself
+    hostile = "<script>alert(1)</script>\u202egnp.exe"
+    line = flagged("you are a fool", Action.REMOVE, channel="c-a", feature="<img src=x onerror=alert(2)>")
+    line = line.model_copy(update={"verdict": line.verdict.model_copy(update={"policy": hostile})})
+    _enqueue(rig, line)
+    alice, _ = _client(rig.app, "alice")
+    # WHEN a moderator opens it
+    page = alice.get(f"/items/{line.message.message_id}")
+    # THEN the statement shows both, escaped, each inside its direction-isolated element
+    assert page.status_code == 200
+    assert "Statement of reasons sent to the user" in page.text
+    assert "<script>" not in page.text
+    assert "<img" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "flagged: &lt;img src=x onerror=alert(2)&gt;</bdi>" in page.text
