@@ -885,3 +885,16 @@ def test_the_statement_on_an_items_page_is_inert_whatever_the_policy_and_words_i
     assert "<img" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
     assert "flagged: &lt;img src=x onerror=alert(2)&gt;</bdi>" in page.text
+
+
+def test_a_claim_without_its_csrf_token_is_refused_and_nothing_is_recorded(rig: Rig) -> None:
+    rig.services.audit = AuditLog(aws.client("s3", rig.endpoint), rig.bucket, AUDIT, "review-app")
+    line = flagged("you are a fool", channel="c-a")
+    _enqueue(rig, line)
+    mid = line.message.message_id
+    alice, _ = _client(rig.app, "alice")
+    assert alice.post(f"/api/items/{mid}/claim").status_code == 403
+    entry = rig.store.get(mid)
+    assert entry is not None
+    assert entry.claimed_by is None
+    assert read_trail(aws.client("s3", rig.endpoint), rig.bucket, AUDIT).records() == []
