@@ -17,14 +17,17 @@ decisions held out of training out. Two rules, both in `LabelGuardPolicy`:
   nothing (AUC near 0.5 for everyone), a flipped label cannot be told from an honest one this way: the
   share rule and the promotion's held-out gates remain.
 
-Held-out decisions stay held out (the caller keeps their keys): a label held out of one retraining is
-not learnt by the next one because it is no longer new.
+A hold names the labeller (`hold_key`): holding one out drops their decisions, never another labeller's
+decision on the same message — the retraining learns the latest decision it kept. Each labeller is judged
+on every message they decided, not only where theirs is the latest, since theirs is learnt when a later
+one is held out. Held-out decisions stay held out (the caller keeps their keys): a label held out of one
+retraining is not learnt by the next one because it is no longer new.
 """
 
 import hashlib
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from statistics import NormalDist
 from uuid import UUID
@@ -58,7 +61,7 @@ class LabellerAudit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     labeller: str
-    decisions: int  # all of theirs the retraining would learn from
+    decisions: int  # their latest decision on each message and category they decided
     new: int  # made since the last retraining
     share: float  # of the new labels
     model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
@@ -78,12 +81,39 @@ class LabelAudit(BaseModel):
     new: int
     labellers: list[LabellerAudit]
     alerts: list[str]  # one line per rule that fired, with the decision taken
-    held_out: list[str]  # decision keys (`<message id>/<category>`) kept out of training
+    # Holds (`<message id>/<category>/<labeller>`, `hold_key`) kept out of training: another labeller's
+    # decision on the same message stays (the latest kept decision is learnt).
+    held_out: list[str]
 
 
 def decision_key(d: ModeratorDecision) -> str:
-    """A decision's identity: the message and the category decided on."""
+    """What a decision decides: the message and the category decided on (one label is learnt for each)."""
     return f"{d.message_id}/{d.category}"
+
+
+def hold_key(d: ModeratorDecision) -> str:
+    """What a hold names: one labeller's decision on a message and category (`<message id>/<category>/
+    <labeller>`), so that holding a labeller out leaves another labeller's decision on it to be learnt."""
+    return f"{decision_key(d)}/{d.decided_by}"
+
+
+def _is_held(d: ModeratorDecision, held: set[str]) -> bool:
+    # A bare `<message id>/<category>` holds every labeller's decision on it: holds recorded before
+    # they named the labeller stay held.
+    return hold_key(d) in held or decision_key(d) in held
+
+
+def _latest(
+    decisions: Iterable[ModeratorDecision], key: Callable[[ModeratorDecision], str]
+) -> dict[str, ModeratorDecision]:
+    """The latest decision of each key (of two at the same time, the later one read), as the retraining
+    resolves them (`training.data.join_feedback`)."""
+    latest: dict[str, ModeratorDecision] = {}
+    for d in decisions:
+        k = key(d)
+        if k not in latest or d.decided_at >= latest[k].decided_at:
+            latest[k] = d
+    return latest
 
 
 def _rank(message_id: UUID) -> int:
@@ -145,13 +175,12 @@ def audit_labels(
     held_before: Iterable[str] = (),
 ) -> LabelAudit:
     """Audit the decisions a retraining would learn from; `since` marks the previous retraining."""
-    latest: dict[str, ModeratorDecision] = {}
-    for d in decisions:
-        key = decision_key(d)
-        if key not in latest or d.decided_at >= latest[key].decided_at:
-            latest[key] = d
-    kept = list(latest.values())
-    new = [d for d in kept if since is None or d.decided_at > since]
+    # Each labeller is judged on every message and category they decided (their latest decision on it),
+    # not only where theirs is the latest of all: if a later decision is held out, theirs is learnt.
+    decisions = list(decisions)
+    kept = list(_latest(decisions, hold_key).values())
+    learnt = _latest(decisions, decision_key)  # the label each message and category would be learnt from
+    new = [d for d in learnt.values() if since is None or d.decided_at > since]
     new_by = Counter(d.decided_by for d in new)
     by_labeller: dict[str, list[ModeratorDecision]] = {}
     pairs: dict[str, list[tuple[float, bool]]] = {}
@@ -185,7 +214,7 @@ def audit_labels(
             z = (b - a) / math.sqrt(var_a + var_b) if var_a + var_b > 0 else 0.0
             if len(theirs) >= policy.min_decisions and b - a >= policy.max_gap and z >= bar:
                 flags.append("disagreement")
-                held |= {decision_key(d) for d in mine}
+                held |= {hold_key(d) for d in mine}
                 alerts.append(
                     f"{labeller}: the model ranks their {len(theirs)} decisions at ROC-AUC {a:.2f}, the "
                     f"others' at {b:.2f} (z {z:.1f}): all {len(mine)} of their labels held out"
@@ -206,16 +235,17 @@ def audit_labels(
                 others_model_auc=None if others_auc is None else round(others_auc[0], 4),
                 z=None if z is None else round(z, 2),
                 flags=flags,
-                held_out=sum(decision_key(d) in held for d in mine),
+                held_out=sum(_is_held(d, held) for d in mine),
             )
         )
+    present = {hold_key(d) for d in kept} | set(learnt)
     return LabelAudit(
         since=since,
-        decisions=len(kept),
+        decisions=len(learnt),
         new=len(new),
         labellers=labellers,
         alerts=alerts,
-        held_out=sorted(held & set(latest)),
+        held_out=sorted(held & present),
     )
 
 
@@ -231,11 +261,11 @@ def _over_share(
     # Keep as many as would make their share the maximum beside the others' labels (the rule fires only
     # above the maximum, so it is below 1 here).
     allowed = math.floor(policy.max_share * (len(new) - len(theirs)) / (1 - policy.max_share))
-    excess = {decision_key(d) for d in theirs[allowed:]}
+    excess = {hold_key(d) for d in theirs[allowed:]}
     return f"{head}: {len(excess)} held out", excess
 
 
 def kept_decisions(decisions: Iterable[ModeratorDecision], audit: LabelAudit) -> list[ModeratorDecision]:
     """The decisions a retraining may learn from: every one the audit did not hold out."""
     held = set(audit.held_out)
-    return [d for d in decisions if decision_key(d) not in held]
+    return [d for d in decisions if not _is_held(d, held)]

@@ -11,8 +11,9 @@ from sklearn.metrics import roc_auc_score
 from contracts.policy import Thresholds
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Verdict
-from monitoring.labels import LabelGuardPolicy, audit_labels, decision_key, kept_decisions
+from monitoring.labels import LabelAudit, LabelGuardPolicy, audit_labels, decision_key, kept_decisions
 from tests.builders import verdict
+from training.data import join_feedback
 
 THEN = datetime(2026, 11, 20, tzinfo=UTC)
 POLICY = LabelGuardPolicy()
@@ -111,7 +112,7 @@ def test_one_labeller_above_the_share_of_new_labels_is_capped_and_alerted() -> N
     assert by["m1"].held_out == 117
     kept_new = list(kept_decisions(fresh, audit))
     assert sum(d.decided_by == "m1" for d in kept_new) / len(kept_new) <= POLICY.max_share
-    assert all(key.endswith("/removal") for key in audit.held_out)
+    assert all(key.endswith("/removal/m1") for key in audit.held_out)
     (line,) = audit.alerts
     assert line == "m1 supplied 75% of 200 new labels (> 40%): 117 held out"
     # AND the same ones on every run
@@ -140,15 +141,50 @@ def test_labels_held_out_once_stay_held_out() -> None:
     assert len(kept_decisions(decisions, audit)) == 298
 
 
+def learnt(decisions: list[ModeratorDecision], audit: LabelAudit) -> dict[str, str]:
+    """The label the retraining learns for each message and category: the latest decision the guard kept,
+    as the caller resolves them."""
+    rows, unknown = join_feedback(
+        kept_decisions(decisions, audit), {d.message_id: str(d.message_id) for d in decisions}
+    )
+    assert unknown == 0
+    return {f"{r.text}/{c}": r.label for r in rows for c, _ in r.categories}
+
+
 def test_a_later_decision_on_the_same_message_replaces_the_earlier() -> None:
     decisions, verdicts = moderated(300, 0.85)
     again = [
         d.model_copy(update={"decided_by": "m9", "decided_at": d.decided_at + timedelta(days=1)})
-        for d in decisions
+        for d in flipped(decisions, "m1")  # m9 re-decides every message, m1's the other way
     ]
     audit = audit_labels(decisions + again, verdicts, None, POLICY.model_copy(update={"max_share": 1.0}))
+    # THEN one label per message is learnt, m9's; AND every labeller is judged on each decision they made
+    # (if a later decision is held out, the earlier one is learnt)
     assert audit.decisions == 300
-    assert [a.labeller for a in audit.labellers] == ["m9"]
+    judged = {a.labeller: a.decisions for a in audit.labellers}
+    assert judged == {"m1": 60, "m2": 60, "m3": 60, "m4": 60, "m5": 60, "m9": 300}
+    assert learnt(decisions + again, audit) == {decision_key(d): d.label for d in again}
+
+
+def test_holding_out_a_flagged_labeller_leaves_the_honest_decisions_it_replaced_to_be_learnt() -> None:
+    # GIVEN 3,000 honest decisions, and a labeller who re-decides 600 of them a day later, every one flipped
+    decisions, verdicts = moderated(3000, 0.85)
+    again = [
+        d.model_copy(
+            update={
+                "decided_by": "m9",
+                "label": "allow" if d.label == "remove" else "remove",
+                "decided_at": d.decided_at + timedelta(days=1),
+            }
+        )
+        for d in decisions[:600]
+    ]
+    audit = audit_labels(decisions + again, verdicts, None, POLICY)
+    # THEN m9 is flagged and held out, and nobody else
+    assert [a.labeller for a in audit.labellers if a.flags] == ["m9"]
+    assert len(audit.held_out) == 600
+    # AND the 600 honest labels it re-decided are still learnt: all 3,000 as the honest labellers decided
+    assert learnt(decisions + again, audit) == {decision_key(d): d.label for d in decisions}
 
 
 def test_a_flipper_is_found_by_ranks_where_the_model_is_miscalibrated() -> None:
