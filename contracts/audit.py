@@ -88,11 +88,19 @@ def chain(
 
 def verify(records: list[AuditRecord]) -> list[str]:
     """What is wrong with one writer's chain for one day, its records in stored order (empty: intact)."""
+    if not records:
+        return []
+    return verify_after(records, (-1, genesis(records[0].writer, records[0].day)))[0]
+
+
+def verify_after(records: list[AuditRecord], head: tuple[int, str]) -> tuple[list[str], tuple[int, str]]:
+    """What is wrong with records that continue a chain whose last (seq, hash) is `head` ((-1, genesis)
+    before the day's first), and the head they leave: a chain checked in parts reads as one."""
     problems: list[str] = []
     if not records:
-        return problems
+        return problems, head
     writer, day = records[0].writer, records[0].day
-    expected_prev, expected_seq = genesis(writer, day), 0
+    expected_seq, expected_prev = head[0] + 1, head[1]
     for r in records:
         event = AuditEvent(**r.model_dump(include=set(AuditEvent.model_fields)))
         where = f"{writer} {day} seq {r.seq}"
@@ -105,7 +113,7 @@ def verify(records: list[AuditRecord]) -> list[str]:
         if _digest(r.prev, event, r.writer, r.day, r.seq) != r.hash:
             problems.append(f"{where}: its content does not match its hash (edited)")
         expected_prev, expected_seq = r.hash, r.seq + 1
-    return problems
+    return problems, (expected_seq - 1, expected_prev)
 
 
 def segment_folder(prefix: str, writer: str, day: date) -> str:

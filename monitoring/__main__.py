@@ -67,9 +67,9 @@ def main(argv: list[str] | None = None) -> int:
 def _transparency(start: date, end: date, out: Path) -> int:
     """Write the period's transparency report as JSON and CSV under `out`, and print the JSON."""
     from monitoring.archive import read_outcomes, read_statements  # noqa: PLC0415
-    from monitoring.audit import read_trail  # noqa: PLC0415
     from monitoring.transparency import as_csv, report  # noqa: PLC0415
     from runtime import aws  # noqa: PLC0415
+    from runtime.audit import read_trail  # noqa: PLC0415
 
     settings = MonitoringSettings()
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
@@ -93,8 +93,9 @@ def _audit(check: bool, message: str | None, model: str | None) -> int:
     from uuid import UUID  # noqa: PLC0415
 
     from monitoring.archive import read_archive  # noqa: PLC0415
-    from monitoring.audit import message_story, model_life, read_trail, render, verify_trail  # noqa: PLC0415
+    from monitoring.audit import message_story, model_life, render  # noqa: PLC0415
     from runtime import aws  # noqa: PLC0415
+    from runtime.audit import read_trail, verify_trail  # noqa: PLC0415
 
     settings = MonitoringSettings()
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)

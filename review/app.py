@@ -57,10 +57,11 @@ from review.core import (
     previous_in_trail,
     segments,
     statements_sent,
+    trail_dates,
 )
 from review.store import AppealConflictError, ClaimLostError, ReviewStore
 from review.users import Account, UserBook, authenticate
-from runtime.audit import AuditLog
+from runtime.audit import AuditLog, MessageTrail, TrailReader
 from runtime.errors import AwsError
 from runtime.logs import structured_logger
 
@@ -128,6 +129,7 @@ class Services:
         appeal_token: str = "",
         audit: AuditLog | None = None,
         appeal_url: str = "",
+        trail: TrailReader | None = None,
     ) -> None:
         self.store = store
         self.users = users
@@ -140,6 +142,7 @@ class Services:
         self.appeal_token = appeal_token  # empty: appeals are not taken
         self.audit = audit  # where claims and appeals' receipts are recorded (None: not kept)
         self.appeal_url = appeal_url  # the app's address as users reach it (statements name it)
+        self.trail = trail  # where an item's page reads the message's audit records (None: not shown)
 
 
 def _csrf(request: Request) -> str:
@@ -242,6 +245,17 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         return list(who.channels)
 
     swept: dict[str, datetime] = {}  # when each channel was last swept
+
+    def audit_of(entry: QueueEntry) -> MessageTrail | str:
+        """The message's records in the audit trail, or why the page shows none (the page still serves:
+        a moderator decides without them)."""
+        if services.trail is None:
+            return "This app keeps no audit trail."
+        try:
+            return services.trail.message(entry.item.message_id, trail_dates(entry, services.now()))
+        except AwsError as err:
+            log.warning({"event": "audit_trail_unreadable", "operation": err.operation, "code": err.code})
+            return "The audit trail cannot be read just now."
 
     def sweep(channels: list[str]) -> None:
         """Expire what waited longer than its channel allows (page loads keep the queue honest, each
@@ -422,6 +436,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             "segments": segments(item.text, item_spans(item)),
             "story": message_steps(entry),
             "statements": statements_sent(entry, window, services.appeal_url),
+            "audit": audit_of(entry),
             "bidi": bidi_controls(item.text),
             "history": history,
             "claim_error": claim_error,

@@ -6,7 +6,7 @@ No I/O here: `review.store` keeps items in DynamoDB, `review.app` serves them.
 """
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from uuid import UUID
 
@@ -178,6 +178,23 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
             outcome = f"decided {entry.label} ({entry.decided_category})"
         steps.append((entry.decided_at, f"{entry.decided_by} {outcome}"))
     return sorted(steps, key=lambda step: step[0])  # by time alone: steps at one time keep their order
+
+
+def trail_dates(entry: QueueEntry, now: datetime) -> list[date]:
+    """The days on which the audit trail may hold a record of the message (UTC, as the trail's days):
+    every time the review table knows of it, and today (a claim being recorded, a restore to come)."""
+    item = entry.item
+    known = (
+        item.sent_at,
+        item.processed_at,
+        item.enqueued_at,
+        entry.original_at,
+        entry.appealed_at,
+        entry.decided_at,
+        entry.claim_until,
+        now,
+    )
+    return sorted({at.astimezone(UTC).date() for at in known if at is not None})
 
 
 def outcome_of(entry: QueueEntry) -> AppealOutcome | None:

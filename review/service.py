@@ -15,7 +15,7 @@ from review.store import ReviewStore, ensure_table
 from review.users import UserBook
 from review.worker import ArchiveFollower, Outputs, flush_feedback
 from runtime import aws
-from runtime.audit import AuditLog
+from runtime.audit import AuditLog, TrailReader
 from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
@@ -73,6 +73,15 @@ def audit_log(settings: ReviewSettings, writer: str) -> AuditLog | None:
     return AuditLog(s3, settings.audit_bucket, settings.audit_prefix, writer)
 
 
+def trail_reader(settings: ReviewSettings) -> TrailReader | None:
+    """Where items' pages read their messages' audit records (None when the settings name no audit
+    bucket)."""
+    if settings.audit_bucket is None:
+        return None
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    return TrailReader(s3, settings.audit_bucket, settings.audit_prefix)
+
+
 def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastAPI:
     services = Services(
         store=store or store_for(settings),
@@ -85,6 +94,7 @@ def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastA
         appeal_token=settings.appeal_token.get_secret_value(),
         audit=audit_log(settings, "review-app"),
         appeal_url=settings.public_url,
+        trail=trail_reader(settings),
     )
     return create_app(
         services,

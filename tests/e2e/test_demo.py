@@ -20,9 +20,10 @@ from contracts.verdict import Action
 from infra.localstack import free_port, read_pid
 from monitoring.archive import read_archive, read_statements
 from monitoring.archive import read_outcomes as read_statement_outcomes
-from monitoring.audit import message_story, read_trail, verify_trail
+from monitoring.audit import message_story
 from producer_sim.shapes import FIRST_UNCAUGHT
 from runtime import aws
+from runtime.audit import read_trail, verify_trail
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import load_stack
 from tests.emulator import child_env

@@ -13,9 +13,9 @@ from contracts.audit import AuditEvent, AuditKind
 from contracts.verdict import Action
 from monitoring.__main__ import main
 from monitoring.archive import read_archive
-from monitoring.audit import message_story, model_life, read_trail, verify_trail
+from monitoring.audit import message_story, model_life
 from runtime import aws
-from runtime.audit import AuditLog
+from runtime.audit import AuditLog, TrailReader, read_trail, verify_trail
 from tests.builders import archive_body, flagged
 
 pytestmark = pytest.mark.integration
@@ -157,3 +157,31 @@ def test_a_web_apps_threads_appending_at_once_extend_one_intact_chain(moto_endpo
     trail = read_trail(s3, bucket, PREFIX)
     assert verify_trail(trail) == []
     assert sorted(r.seq for r in trail.records()) == list(range(20))
+
+
+def test_a_reader_that_read_a_chain_before_finds_a_record_deleted_from_what_it_had_checked(
+    moto_endpoint: str,
+) -> None:
+    s3, bucket = aws.client("s3", moto_endpoint), _bucket(moto_endpoint)
+    log, reader, mid = AuditLog(s3, bucket, PREFIX, "bot"), TrailReader(s3, bucket, PREFIX), uuid.uuid4()
+    for i in range(4):  # four segments, one record each: seq 0 (the message's) to 3
+        log.append([_event(i, message=mid if i == 0 else None)], AT)
+    day = AT.date()
+    seen = reader.message(mid, [day])
+    assert ([r.seq for r in seen.records], seen.problems, seen.days) == ([0], [], [day])
+
+    def segment(seq: int) -> str:
+        return f"{PREFIX}dt={day.isoformat()}/bot/{seq:012d}.jsonl"
+
+    # a checked record deleted: the chain is shorter than what was checked, and is checked again whole
+    s3.delete_object(Bucket=bucket, Key=segment(2))
+    assert reader.message(mid, [day]).problems == [
+        f"bot {day.isoformat()} seq 3: expected seq 2 (a record deleted or moved)",
+        f"bot {day.isoformat()} seq 3: does not follow the record before it (deleted, reordered or edited)",
+    ]
+    # and when records were added since, as many as were deleted: the last one checked is not where it was
+    s3.delete_object(Bucket=bucket, Key=segment(1))
+    log.append([_event(4)], AT)
+    log.append([_event(5)], AT)
+    problems = reader.message(mid, [day]).problems
+    assert f"bot {day.isoformat()} seq 3: expected seq 1 (a record deleted or moved)" in problems

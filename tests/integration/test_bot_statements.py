@@ -11,10 +11,10 @@ import pytest
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.statement import StatementOfReasons
 from contracts.verdict import Action, Verdict
-from monitoring.audit import message_story, read_trail, verify_trail
+from monitoring.audit import message_story
 from producer_sim.bot import Bot
 from runtime import aws
-from runtime.audit import AuditLog
+from runtime.audit import AuditLog, read_trail, verify_trail
 from runtime.policies import PolicySource
 from runtime.retry import poll_until
 from tests.builders import verdict

@@ -13,8 +13,8 @@ import pytest
 
 from contracts.audit import AuditKind
 from contracts.storage import ChampionManifest
-from monitoring.audit import read_trail, verify_trail
 from runtime import aws
+from runtime.audit import read_trail, verify_trail
 from runtime.objects import read_object
 from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer

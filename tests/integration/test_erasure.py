@@ -15,11 +15,11 @@ from contracts.policy import PolicyBook
 from infra.localstack import is_ready
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
-from monitoring.audit import read_trail
 from monitoring.settings import MonitoringSettings
 from review.core import item_of
 from review.store import ReviewStore, ensure_table
 from runtime import aws
+from runtime.audit import read_trail
 from runtime.stack import Stack
 from tests.builders import archive_body, archived, dead_letter, flagged
 

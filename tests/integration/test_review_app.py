@@ -25,7 +25,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from contracts.audit import AuditKind
+from contracts.audit import AuditEvent, AuditKind
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import ItemStatus
 from contracts.statement import (
@@ -41,7 +41,7 @@ from contracts.verdict import Action
 from infra.localstack import free_port
 from monitoring.__main__ import main as monitoring_main
 from monitoring.archive import read_feedback
-from monitoring.audit import message_story, read_trail, verify_trail
+from monitoring.audit import message_story
 from monitoring.erasure import erase_user
 from producer_sim.appeals import Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile
@@ -51,7 +51,7 @@ from review.store import ClaimLostError, ReviewStore, ensure_table
 from review.users import Account, UserBook, hash_password
 from review.worker import ArchiveFollower, Outputs, enqueue_all, flush_feedback
 from runtime import aws
-from runtime.audit import AuditLog
+from runtime.audit import AuditLog, TrailReader, read_trail, verify_trail
 from runtime.errors import AwsError
 from runtime.retry import poll_until
 from tests.builders import archive_body, flagged, sign_in
@@ -483,6 +483,9 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
     _enqueue(rig, worst, other)
     rig.services.now = lambda: datetime.now(UTC)
     rig.services.undo = timedelta(0)
+    s3 = aws.client("s3", rig.endpoint)
+    rig.services.audit = AuditLog(s3, rig.bucket, AUDIT, "review-app")
+    rig.services.trail = TrailReader(s3, rig.bucket, AUDIT)
     wait = WebDriverWait(chrome, 10)
     shots = Path(os.environ.get("REVIEW_SCREENSHOTS", "")) if os.environ.get("REVIEW_SCREENSHOTS") else None
     with _served(rig.app) as base:
@@ -506,6 +509,10 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
         # THEN its reason is highlighted at its span, and its message is direction-isolated
         marks = chrome.find_elements(By.CSS_SELECTOR, "p.text bdi mark")
         assert [m.text for m in marks] == ["idiot"]
+        # and its audit records: the claim opening it made, the chains verified
+        kinds = chrome.find_elements(By.CSS_SELECTOR, "#audit tr.record td:nth-child(2)")
+        assert [k.text for k in kinds] == ["claim"]
+        assert chrome.find_element(By.ID, "trail-intact").is_displayed()
         if shots:
             chrome.save_screenshot(str(shots / "review-item.png"))
         # WHEN the moderator removes it with one key
@@ -898,3 +905,55 @@ def test_a_claim_without_its_csrf_token_is_refused_and_nothing_is_recorded(rig: 
     assert entry is not None
     assert entry.claimed_by is None
     assert read_trail(aws.client("s3", rig.endpoint), rig.bucket, AUDIT).records() == []
+
+
+def _trail_rows(page: str) -> list[tuple[str, str]]:
+    """The (what, who) of each row of an item page's audit trail."""
+    rows = re.findall(r'<tr class="record"><td>[^<]*</td><td>([^<]*)</td><td><bdi>([^<]*)</bdi>', page)
+    return [(what, html.unescape(who)) for what, who in rows]
+
+
+def test_an_items_page_shows_its_messages_audit_records_and_says_when_a_chain_is_broken(rig: Rig) -> None:
+    s3 = aws.client("s3", rig.endpoint)
+    rig.services.audit = AuditLog(s3, rig.bucket, AUDIT, "review-app")
+    rig.services.trail = TrailReader(s3, rig.bucket, AUDIT)
+    hidden, other = flagged("you are a fool", Action.REMOVE, channel="c-a"), flagged("idiot", channel="c-a")
+    _enqueue(rig, hidden, other)
+    mid = hidden.message.message_id
+    bot = AuditLog(s3, rig.bucket, AUDIT, "bot")
+    at = rig.clock()
+
+    def hide(line: ArchivedMessage) -> AuditEvent:
+        return AuditEvent(kind=AuditKind.HIDE, actor="bot", at=at, message_id=line.message.message_id)
+
+    bot.append([hide(hidden), hide(other)], at)
+    worker = AuditLog(s3, rig.bucket, AUDIT, "review")  # a chain holding none of this message's records
+    worker.append([hide(other)], at)
+    alice, _ = _client(rig.app, "alice")
+    page = alice.get(f"/items/{mid}").text
+    # the bot's hide and the claim opening the page just recorded; not the other message's records
+    assert _trail_rows(page) == [("hide", "bot"), ("claim", "alice")]
+    assert 'id="trail-intact"' in page
+    assert 'id="trail-broken"' not in page
+    # a record deleted from the middle of any chain of the day (its segment gone) shows on the page, read
+    # by the same reader as before (it checks what was added since)
+    worker.append([hide(other)], at)
+    worker.append([hide(other)], at)
+    folder = f"{AUDIT}dt={at.date().isoformat()}/"
+    s3.delete_object(Bucket=rig.bucket, Key=f"{folder}review/000000000001.jsonl")
+    page = alice.get(f"/items/{mid}").text
+    assert 'id="trail-broken"' in page
+    assert f"review {at.date().isoformat()} seq 2: expected seq 1 (a record deleted or moved)" in page
+    # an edited record: a fresh process reading the edited segment names it
+    first = f"{folder}bot/000000000000.jsonl"
+    body = s3.get_object(Bucket=rig.bucket, Key=first)["Body"].read()
+    s3.put_object(Bucket=rig.bucket, Key=first, Body=body.replace(b'"actor":"bot"', b'"actor":"nobody"', 1))
+    rig.services.trail = TrailReader(s3, rig.bucket, AUDIT)
+    page = alice.get(f"/items/{mid}").text
+    assert _trail_rows(page)[0] == ("hide", "nobody")
+    assert f"bot {at.date().isoformat()} seq 0: its content does not match its hash (edited)" in page
+    # a trail that cannot be read: the page still serves, and says so
+    rig.services.trail = TrailReader(s3, f"{rig.bucket}-gone", AUDIT)
+    page = alice.get(f"/items/{mid}")
+    assert page.status_code == 200
+    assert "The audit trail cannot be read just now." in page.text

@@ -7,7 +7,17 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from contracts.audit import AuditEvent, AuditKind, AuditRecord, chain, genesis, segment_key, verify
+from contracts.audit import (
+    AuditEvent,
+    AuditKind,
+    AuditRecord,
+    chain,
+    genesis,
+    segment_key,
+    verify,
+    verify_after,
+)
+from runtime.audit import days_to_read
 
 DAY = date(2026, 12, 5)
 AT = datetime(2026, 12, 5, 12, tzinfo=UTC)
@@ -99,3 +109,28 @@ def test_the_hash_of_a_record_is_fixed_by_its_content_alone() -> None:
     (record,) = chain([event], "review", DAY, None)
     assert record.prev == "genesis:review:2026-12-05"
     assert record.hash == GOLDEN
+
+
+def test_a_chain_checked_in_parts_reads_as_one() -> None:
+    records = chain(_events(5), "bot", DAY, None)
+    problems, head = verify_after(records[:2], (-1, genesis("bot", DAY)))
+    assert (problems, head) == ([], (1, records[1].hash))
+    assert verify_after(records[2:], head) == ([], (4, records[4].hash))
+    # a part that does not follow the head checked: the record before it is missing
+    assert verify_after(records[3:], head)[0] == [
+        "bot 2026-12-05 seq 3: expected seq 2 (a record deleted or moved)",
+        "bot 2026-12-05 seq 3: does not follow the record before it (deleted, reordered or edited)",
+    ]
+
+
+def test_a_page_reads_every_day_of_its_messages_dates_up_to_a_bound_then_those_dates_and_the_last_days() -> (
+    None
+):
+    d = date(2026, 3, 1)
+    assert days_to_read([d], 3) == ([d], 0)
+    assert days_to_read([d + timedelta(days=2), d], 3) == (
+        [d, d + timedelta(days=1), d + timedelta(days=2)],
+        0,
+    )
+    later = d + timedelta(days=9)  # ten days: the first date, and the last three
+    assert days_to_read([later, d, d], 3) == ([d, *(later - timedelta(days=n) for n in (2, 1, 0))], 6)

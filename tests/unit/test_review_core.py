@@ -2,7 +2,7 @@
 highlighted spans, the category a decision is about, and the sign-in limiter."""
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from hypothesis import given
@@ -31,6 +31,7 @@ from review.core import (
     restriction_of,
     segments,
     statements_sent,
+    trail_dates,
 )
 from tests.builders import flagged
 
@@ -346,3 +347,27 @@ def test_an_appeal_confirmed_by_a_moderator_is_told_by_its_outcome_not_a_second_
     # and an item that kept its model's name but not when the verdict was made shows none either
     hidden = made[0].model_copy(update={"action": Action.REMOVE, "processed_at": None})
     assert item_statement(hidden, WINDOW, APPEALS) is None
+
+
+def test_an_items_audit_records_are_looked_for_on_every_day_its_entry_knows_and_today() -> None:
+    day = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
+    entry = _entry(
+        ItemStatus.DECIDED,
+        original_at=day + timedelta(days=2),
+        appealed_at=day + timedelta(days=4),
+        decided_at=day + timedelta(days=6),
+        claim_until=day + timedelta(days=6, hours=1),  # a claim's lease past midnight: the next day
+    )
+    item = entry.item.model_copy(update={"sent_at": day, "processed_at": day + timedelta(hours=1)})
+    entry = entry.model_copy(update={"item": item})
+    # in UTC, as the trail's days: an hour after 23:30 is the next day
+    assert trail_dates(entry, day + timedelta(days=9)) == [
+        date(2026, 1, 1),  # enqueued (the builder's clock)
+        date(2026, 3, 1),
+        date(2026, 3, 2),
+        date(2026, 3, 3),
+        date(2026, 3, 5),
+        date(2026, 3, 7),
+        date(2026, 3, 8),
+        date(2026, 3, 10),  # today: a claim being recorded, a restore to come
+    ]
