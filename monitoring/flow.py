@@ -310,6 +310,7 @@ def _retrain(
         _last_trigger(before),
         settings.label_guard,
         held_before=before.get("held_out", []),
+        now=datetime.now(UTC),
     )
     _record_audit(settings, audit, notifier)
     _save_state(

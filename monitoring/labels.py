@@ -22,13 +22,20 @@ decision on the same message — the retraining learns the latest decision it ke
 on every message they decided, not only where theirs is the latest, since theirs is learnt when a later
 one is held out. Held-out decisions stay held out (the caller keeps their keys): a label held out of one
 retraining is not learnt by the next one because it is no longer new.
+
+Times: a decision's `decided_at` is written by whoever writes the feedback (the review app sets it when
+it receives the decision, the bot when it decides). A decision dated more than `clock_skew_s` after the
+audit's `now` (the caller's clock) is not learnt — it would be the latest on its message for good — but
+held out, counted and alerted on. A label is new when it is dated after `since` or its message's verdict
+was processed after it (`processed_at`, the consumer's clock): backdating a decision on a message judged
+since the last retraining does not take it out of the share rule.
 """
 
 import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from statistics import NormalDist
 from uuid import UUID
 
@@ -52,6 +59,9 @@ class LabelGuardPolicy(BaseModel):
     # that the chance of flagging any honest one stays what it is for one.
     min_z: float = Field(default=3.0, ge=0.0)
     min_decisions: int = Field(default=30, ge=1)  # a labeller judged on fewer is not judged
+    # A decision dated more than this after the audit's time is not learnt (held out, counted): clock skew
+    # between the writers of decisions and the monitor is allowed, a date in the future is not.
+    clock_skew_s: float = Field(default=300.0, ge=0.0)
     accepted: tuple[str, ...] = ()  # labellers an operator accepted above the share (recorded)
 
 
@@ -67,7 +77,8 @@ class LabellerAudit(BaseModel):
     model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
     others_model_auc: float | None  # on every other labeller's
     z: float | None
-    flags: list[str]  # "share", "disagreement"
+    flags: list[str]  # "share", "disagreement", "future"
+    future: int  # of their decisions, dated after the audit's time (held out)
     held_out: int
 
 
@@ -77,8 +88,10 @@ class LabelAudit(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     since: datetime | None
+    now: datetime  # the audit's time: decisions dated after it (beyond the clock skew) are held out
     decisions: int
     new: int
+    future: int  # decisions dated after the audit's time, held out
     labellers: list[LabellerAudit]
     alerts: list[str]  # one line per rule that fired, with the decision taken
     # Holds (`<message id>/<category>/<labeller>`, `hold_key`) kept out of training: another labeller's
@@ -114,6 +127,23 @@ def _latest(
         if k not in latest or d.decided_at >= latest[k].decided_at:
             latest[k] = d
     return latest
+
+
+def _dated(
+    decisions: Iterable[ModeratorDecision], now: datetime, policy: LabelGuardPolicy
+) -> tuple[list[ModeratorDecision], list[ModeratorDecision]]:
+    """The decisions dated up to the audit's time (and the clock skew), and those dated after it: a
+    decision dated in the future would be the latest on its message for good, so it is not learnt."""
+    latest = now + timedelta(seconds=policy.clock_skew_s)
+    decisions = list(decisions)
+    return [d for d in decisions if d.decided_at <= latest], [d for d in decisions if d.decided_at > latest]
+
+
+def _received(d: ModeratorDecision, verdicts: Mapping[UUID, Verdict]) -> datetime:
+    """When a decision was made, as far as the labeller cannot move it back: not before the consumer
+    judged the message (its verdict's `processed_at`), whatever date the decision carries."""
+    verdict = verdicts.get(d.message_id)
+    return d.decided_at if verdict is None else max(d.decided_at, verdict.processed_at)
 
 
 def _rank(message_id: UUID) -> int:
@@ -173,14 +203,17 @@ def audit_labels(
     since: datetime | None,
     policy: LabelGuardPolicy,
     held_before: Iterable[str] = (),
+    *,
+    now: datetime,
 ) -> LabelAudit:
-    """Audit the decisions a retraining would learn from; `since` marks the previous retraining."""
+    """Audit the decisions a retraining would learn from; `since` marks the previous retraining, `now`
+    is the audit's time (the caller's clock, never a labeller's)."""
+    decisions, future = _dated(decisions, now, policy)
     # Each labeller is judged on every message and category they decided (their latest decision on it),
     # not only where theirs is the latest of all: if a later decision is held out, theirs is learnt.
-    decisions = list(decisions)
     kept = list(_latest(decisions, hold_key).values())
     learnt = _latest(decisions, decision_key)  # the label each message and category would be learnt from
-    new = [d for d in learnt.values() if since is None or d.decided_at > since]
+    new = [d for d in learnt.values() if since is None or _received(d, verdicts) > since]
     new_by = Counter(d.decided_by for d in new)
     by_labeller: dict[str, list[ModeratorDecision]] = {}
     pairs: dict[str, list[tuple[float, bool]]] = {}
@@ -194,10 +227,17 @@ def audit_labels(
     u_all = everyone.above(everyone.allowed)
     judged = sum(len(ps) >= policy.min_decisions for ps in pairs.values())
     bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(judged, 1))
-    held = set(held_before)
+    held = set(held_before) | {hold_key(d) for d in future}
+    future_by = Counter(d.decided_by for d in future)
     alerts: list[str] = []
+    if future:
+        alerts.append(
+            f"{len(future)} decisions of {len(future_by)} labellers dated after the audit's time "
+            f"(more than {policy.clock_skew_s:g} s ahead): held out"
+        )
     labellers: list[LabellerAudit] = []
-    for labeller, mine in sorted(by_labeller.items()):
+    for labeller in sorted(by_labeller.keys() | future_by.keys()):
+        mine = by_labeller.get(labeller, [])
         flags: list[str] = []
         theirs = pairs.get(labeller, [])
         own = _Ranked(theirs)
@@ -225,6 +265,8 @@ def audit_labels(
             line, excess = _over_share(labeller, new, policy)
             alerts.append(line)
             held |= excess
+        if future_by[labeller]:
+            flags.append("future")
         labellers.append(
             LabellerAudit(
                 labeller=labeller,
@@ -235,14 +277,17 @@ def audit_labels(
                 others_model_auc=None if others_auc is None else round(others_auc[0], 4),
                 z=None if z is None else round(z, 2),
                 flags=flags,
-                held_out=sum(_is_held(d, held) for d in mine),
+                future=future_by[labeller],
+                held_out=sum(_is_held(d, held) for d in mine) + future_by[labeller],
             )
         )
-    present = {hold_key(d) for d in kept} | set(learnt)
+    present = {hold_key(d) for d in kept + future} | {decision_key(d) for d in kept + future}
     return LabelAudit(
         since=since,
+        now=now,
         decisions=len(learnt),
         new=len(new),
+        future=len(future),
         labellers=labellers,
         alerts=alerts,
         held_out=sorted(held & present),

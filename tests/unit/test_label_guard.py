@@ -2,7 +2,7 @@
 labels, is flagged, alerted on and held out of training; honest moderators are left alone."""
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from uuid import UUID
 
 import pytest
@@ -12,10 +12,11 @@ from contracts.policy import Thresholds
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Verdict
 from monitoring.labels import LabelAudit, LabelGuardPolicy, audit_labels, decision_key, kept_decisions
-from tests.builders import verdict
+from tests.builders import NOW, verdict
 from training.data import join_feedback
 
-THEN = datetime(2026, 11, 20, tzinfo=UTC)
+THEN = NOW + timedelta(days=1)  # decisions come after the verdicts they decide on (processed at NOW)
+LATER = THEN + timedelta(days=30)  # the audit's time
 POLICY = LabelGuardPolicy()
 
 
@@ -55,7 +56,7 @@ def flipped(decisions: list[ModeratorDecision], who: str) -> list[ModeratorDecis
 def test_honest_moderators_are_not_flagged_even_where_the_model_reads_badly() -> None:
     for model_right in (0.85, 0.55):  # a community the model knows, and one it barely reads
         decisions, verdicts = moderated(1000, model_right)
-        audit = audit_labels(decisions, verdicts, None, POLICY)
+        audit = audit_labels(decisions, verdicts, None, POLICY, now=LATER)
         assert audit.alerts == []
         assert audit.held_out == []
         assert {a.labeller: a.flags for a in audit.labellers} == {f"m{i}": [] for i in range(1, 6)}
@@ -65,7 +66,7 @@ def test_honest_moderators_are_not_flagged_even_where_the_model_reads_badly() ->
 def test_a_moderator_who_flips_labels_is_flagged_and_held_out() -> None:
     decisions, verdicts = moderated(1000, 0.85)
     poisoned = flipped(decisions, "m3")
-    audit = audit_labels(poisoned, verdicts, None, POLICY)
+    audit = audit_labels(poisoned, verdicts, None, POLICY, now=LATER)
     by = {a.labeller: a for a in audit.labellers}
     assert by["m3"].flags == ["disagreement"]
     assert by["m3"].model_auc is not None
@@ -91,7 +92,7 @@ def test_a_moderator_who_flips_a_few_labels_is_within_the_gap() -> None:
         else d
         for d in decisions
     ]
-    assert audit_labels(sloppy, verdicts, None, POLICY).held_out == []
+    assert audit_labels(sloppy, verdicts, None, POLICY, now=LATER).held_out == []
 
 
 def test_one_labeller_above_the_share_of_new_labels_is_capped_and_alerted() -> None:
@@ -102,7 +103,7 @@ def test_one_labeller_above_the_share_of_new_labels_is_capped_and_alerted() -> N
     fresh = [
         d.model_copy(update={"decided_at": since + timedelta(seconds=i + 1)}) for i, d in enumerate(fresh)
     ]
-    audit = audit_labels(old + fresh, verdicts | more, since, POLICY)
+    audit = audit_labels(old + fresh, verdicts | more, since, POLICY, now=LATER)
     by = {a.labeller: a for a in audit.labellers}
     assert audit.new == 200
     assert by["m1"].flags == ["share"]
@@ -116,12 +117,14 @@ def test_one_labeller_above_the_share_of_new_labels_is_capped_and_alerted() -> N
     (line,) = audit.alerts
     assert line == "m1 supplied 75% of 200 new labels (> 40%): 117 held out"
     # AND the same ones on every run
-    assert audit_labels(old + fresh, verdicts | more, since, POLICY).held_out == audit.held_out
+    assert audit_labels(old + fresh, verdicts | more, since, POLICY, now=LATER).held_out == audit.held_out
 
 
 def test_a_labeller_the_operator_accepted_keeps_every_label_with_the_decision_recorded() -> None:
     decisions, verdicts = moderated(200, 0.85, labellers=("solo",))
-    audit = audit_labels(decisions, verdicts, None, POLICY.model_copy(update={"accepted": ("solo",)}))
+    audit = audit_labels(
+        decisions, verdicts, None, POLICY.model_copy(update={"accepted": ("solo",)}), now=LATER
+    )
     assert audit.held_out == []
     assert audit.alerts == ["solo supplied 100% of 200 new labels (> 40%): accepted by the policy, all kept"]
     assert audit.labellers[0].flags == ["share"]
@@ -130,13 +133,13 @@ def test_a_labeller_the_operator_accepted_keeps_every_label_with_the_decision_re
 @pytest.mark.parametrize("n", [50, 99])
 def test_shares_are_not_judged_on_a_handful_of_new_labels(n: int) -> None:
     decisions, verdicts = moderated(n, 0.85, labellers=("solo",))
-    assert audit_labels(decisions, verdicts, None, POLICY).alerts == []
+    assert audit_labels(decisions, verdicts, None, POLICY, now=LATER).alerts == []
 
 
 def test_labels_held_out_once_stay_held_out() -> None:
     decisions, verdicts = moderated(300, 0.85)
     earlier = [decision_key(decisions[0]), decision_key(decisions[1])]
-    audit = audit_labels(decisions, verdicts, None, POLICY, held_before=earlier)
+    audit = audit_labels(decisions, verdicts, None, POLICY, held_before=earlier, now=LATER)
     assert audit.held_out == sorted(earlier)
     assert len(kept_decisions(decisions, audit)) == 298
 
@@ -157,7 +160,9 @@ def test_a_later_decision_on_the_same_message_replaces_the_earlier() -> None:
         d.model_copy(update={"decided_by": "m9", "decided_at": d.decided_at + timedelta(days=1)})
         for d in flipped(decisions, "m1")  # m9 re-decides every message, m1's the other way
     ]
-    audit = audit_labels(decisions + again, verdicts, None, POLICY.model_copy(update={"max_share": 1.0}))
+    audit = audit_labels(
+        decisions + again, verdicts, None, POLICY.model_copy(update={"max_share": 1.0}), now=LATER
+    )
     # THEN one label per message is learnt, m9's; AND every labeller is judged on each decision they made
     # (if a later decision is held out, the earlier one is learnt)
     assert audit.decisions == 300
@@ -179,7 +184,7 @@ def test_holding_out_a_flagged_labeller_leaves_the_honest_decisions_it_replaced_
         )
         for d in decisions[:600]
     ]
-    audit = audit_labels(decisions + again, verdicts, None, POLICY)
+    audit = audit_labels(decisions + again, verdicts, None, POLICY, now=LATER)
     # THEN m9 is flagged and held out, and nobody else
     assert [a.labeller for a in audit.labellers if a.flags] == ["m9"]
     assert len(audit.held_out) == 600
@@ -187,12 +192,57 @@ def test_holding_out_a_flagged_labeller_leaves_the_honest_decisions_it_replaced_
     assert learnt(decisions + again, audit) == {decision_key(d): d.label for d in decisions}
 
 
+def test_decisions_dated_after_the_audit_are_held_out_and_the_honest_ones_they_replaced_are_learnt() -> None:
+    # GIVEN 1,000 honest decisions; m9 re-decides 20 of them the other way, dated ten years ahead (too
+    # few to be judged), and m8 re-decides 20 others honestly, dated a minute ahead (a clock's skew)
+    decisions, verdicts = moderated(1000, 0.85)
+    ahead = [
+        d.model_copy(update={"decided_by": "m9", "decided_at": LATER + timedelta(days=3653)})
+        for d in flipped(decisions[:20], decisions[0].decided_by)
+    ]
+    skewed = [
+        d.model_copy(update={"decided_by": "m8", "decided_at": LATER + timedelta(minutes=1)})
+        for d in decisions[20:40]
+    ]
+    audit = audit_labels(decisions + ahead + skewed, verdicts, None, POLICY, now=LATER)
+    # THEN m9's are held out, counted, alerted on; m8's are not
+    by = {a.labeller: a for a in audit.labellers}
+    assert audit.future == 20
+    assert (by["m9"].flags, by["m9"].future, by["m9"].held_out) == (["future"], 20, 20)
+    assert (by["m8"].flags, by["m8"].held_out) == ([], 0)
+    assert audit.alerts == [
+        "20 decisions of 1 labellers dated after the audit's time (more than 300 s ahead): held out"
+    ]
+    # AND the honest labels m9 re-decided are learnt, m8's where m8 decided
+    learnt_labels = learnt(decisions + ahead + skewed, audit)
+    assert learnt_labels == {decision_key(d): d.label for d in decisions}
+    assert kept_decisions(skewed, audit) == skewed
+
+
+def test_decisions_backdated_before_the_last_retraining_are_still_new_if_their_messages_are() -> None:
+    # GIVEN 300 labels from before the last retraining, then 200 messages judged after it, of which m1
+    # decided 150 but dated them a week before the retraining
+    old, verdicts = moderated(300, 0.85)
+    since = THEN + timedelta(days=1)
+    fresh, more = moderated(200, 0.85, seed=2, labellers=("m1", "m1", "m1", "m2"))
+    more = {i: v.model_copy(update={"processed_at": since + timedelta(minutes=1)}) for i, v in more.items()}
+    fresh = [
+        d.model_copy(update={"decided_at": since - timedelta(days=7) if d.decided_by == "m1" else LATER})
+        for d in fresh
+    ]
+    audit = audit_labels(old + fresh, verdicts | more, since, POLICY, now=LATER)
+    # THEN their labels count as new (a decision is not older than its message's verdict): m1 supplied 75%
+    assert audit.new == 200
+    by = {a.labeller: a for a in audit.labellers}
+    assert (by["m1"].new, by["m1"].flags, by["m1"].held_out) == (150, ["share"], 117)
+
+
 def test_a_flipper_is_found_by_ranks_where_the_model_is_miscalibrated() -> None:
     # GIVEN a community where every score of the model sits below 0.5, yet still ranks the messages
     decisions, verdicts = moderated(1000, 0.85)
     low = {i: v.model_copy(update={"score": (v.score or 0.0) * 0.4}) for i, v in verdicts.items()}
     # THEN the moderator who flips labels is still the one flagged
-    audit = audit_labels(flipped(decisions, "m4"), low, None, POLICY)
+    audit = audit_labels(flipped(decisions, "m4"), low, None, POLICY, now=LATER)
     assert [a.labeller for a in audit.labellers if a.flags] == ["m4"]
 
 
@@ -200,7 +250,7 @@ def test_each_labellers_and_the_others_auc_are_the_ones_their_decisions_give() -
     # GIVEN scores with ties and labellers of very different sizes
     decisions, verdicts = moderated(600, 0.8, labellers=("a", "b", "b", "c", "c", "c"))
     coarse = {i: v.model_copy(update={"score": round(v.score or 0.0, 1)}) for i, v in verdicts.items()}
-    audit = audit_labels(decisions, coarse, None, POLICY)
+    audit = audit_labels(decisions, coarse, None, POLICY, now=LATER)
     for row in audit.labellers:
         mine = [d for d in decisions if d.decided_by == row.labeller]
         others = [d for d in decisions if d.decided_by != row.labeller]
@@ -214,8 +264,8 @@ def test_hundreds_of_honest_labellers_are_not_flagged_by_chance_and_a_flipper_am
     team = tuple(f"a{i}" for i in range(500))
     decisions, verdicts = moderated(20_000, 0.85, seed=4, labellers=team)
     # THEN none is flagged; AND one who flips every label is
-    assert audit_labels(decisions, verdicts, None, POLICY).held_out == []
-    audit = audit_labels(flipped(decisions, "a7"), verdicts, None, POLICY)
+    assert audit_labels(decisions, verdicts, None, POLICY, now=LATER).held_out == []
+    audit = audit_labels(flipped(decisions, "a7"), verdicts, None, POLICY, now=LATER)
     assert [a.labeller for a in audit.labellers if a.flags] == ["a7"]
 
 
@@ -243,7 +293,7 @@ def test_a_flipper_the_model_ranks_perfectly_wrong_beside_perfect_others_is_flag
     # Hanley-McNeil gives them no variance)
     decisions, verdicts = _perfect(1000, "m3")
     # WHEN audited
-    audit = audit_labels(decisions, verdicts, None, POLICY)
+    audit = audit_labels(decisions, verdicts, None, POLICY, now=LATER)
     # THEN certainty is not doubt: the flipper is flagged and all of theirs held out, nobody else
     by = {a.labeller: a for a in audit.labellers}
     assert by["m3"].model_auc == 0.0
@@ -258,7 +308,7 @@ def test_a_perfect_disagreement_on_a_handful_of_decisions_is_not_certainty() -> 
     decisions, verdicts = _perfect(1000, "none")
     few = flipped([d.model_copy(update={"decided_by": "new"}) for d in decisions[:3]], "new")
     policy = POLICY.model_copy(update={"min_decisions": 1})
-    audit = audit_labels([*few, *decisions[3:]], verdicts, None, policy)
+    audit = audit_labels([*few, *decisions[3:]], verdicts, None, policy, now=LATER)
     # THEN its z stays finite and under the bar: three pairs are not proof
     new = next(a for a in audit.labellers if a.labeller == "new")
     assert new.z is not None
@@ -271,7 +321,7 @@ def test_labels_held_before_stay_held_when_another_labeller_is_flagged_now() -> 
     decisions, verdicts = moderated(1000, 0.85)
     poisoned = flipped(decisions, "m3")
     earlier = [decision_key(d) for d in poisoned if d.decided_by == "m1"][:2]
-    audit = audit_labels(poisoned, verdicts, None, POLICY, held_before=earlier)
+    audit = audit_labels(poisoned, verdicts, None, POLICY, held_before=earlier, now=LATER)
     # THEN the flipper's labels join the held ones, which stay held
     assert [a.labeller for a in audit.labellers if a.flags] == ["m3"]
     assert set(earlier) <= set(audit.held_out)
@@ -282,8 +332,8 @@ def test_a_labeller_with_exactly_the_minimum_of_decisions_is_judged() -> None:
     # GIVEN a flipper with 200 decisions, judged with the minimum at exactly 200, then at 201
     decisions, verdicts = moderated(1000, 0.85)
     poisoned = flipped(decisions, "m3")
-    at = audit_labels(poisoned, verdicts, None, LabelGuardPolicy(min_decisions=200))
-    above = audit_labels(poisoned, verdicts, None, LabelGuardPolicy(min_decisions=201))
+    at = audit_labels(poisoned, verdicts, None, LabelGuardPolicy(min_decisions=200), now=LATER)
+    above = audit_labels(poisoned, verdicts, None, LabelGuardPolicy(min_decisions=201), now=LATER)
     # THEN at the minimum the flipper is flagged; one short of it, not judged
     assert [a.labeller for a in at.labellers if a.flags] == ["m3"]
     assert [a.labeller for a in above.labellers if a.flags] == []
@@ -303,6 +353,6 @@ def test_a_decision_is_judged_by_the_score_of_the_category_it_decides() -> None:
         )
     on_toxicity = [d.model_copy(update={"category": "toxicity"}) for d in decisions]
     # THEN nobody is flagged: the model ranks every labeller's toxicity decisions well
-    audit = audit_labels(on_toxicity, rescored, None, POLICY)
+    audit = audit_labels(on_toxicity, rescored, None, POLICY, now=LATER)
     assert [a.labeller for a in audit.labellers if a.flags] == []
     assert all(a.model_auc is not None and a.model_auc > 0.8 for a in audit.labellers)
