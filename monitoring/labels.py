@@ -7,12 +7,14 @@ decisions held out of training out. Two rules, both in `LabelGuardPolicy`:
   retraining's new labels. Over it, an alert, and the labeller's excess new labels are held out (the ones
   a hash of the message id ranks last, so the same ones on every run) unless an operator listed the
   labeller in `accepted`, which the audit records as the decision instead.
-- **disagreement**: how well the serving model's scores (for the decided category) rank each
-  labeller's decisions — a ROC-AUC — against how well they rank the other labellers' pooled decisions.
-  Moderators share out one queue, so the two should match; a labeller whose AUC is `max_gap` below the
-  others', by a one-sided z of at least `min_z` (Hanley–McNeil errors), is flagged and all of its labels
-  are held out; the z needed rises with the number of labellers judged, so a team of hundreds does not
-  flag an honest one by chance. Ranks, not a threshold, and relative, not absolute: a community the
+- **disagreement**: in each category decided, how well the serving model's scores for it rank each
+  labeller's decisions — a ROC-AUC — against how well they rank the other labellers' pooled decisions in
+  it. Moderators share out one queue, so the two should match; a labeller whose AUC in a category is
+  `max_gap` below the others', by a one-sided z of at least `min_z` (Hanley–McNeil errors), is flagged
+  there and all of its labels in that category are held out. Per category, because the model ranks
+  categories differently and a flipper in one would hide behind honesty in another. The z needed rises
+  with the number of (labeller, category) cells judged, so a team of hundreds does not flag an honest
+  one by chance. Ranks, not a threshold, and relative, not absolute: a community the
   model reads badly or is miscalibrated on lowers every labeller's AUC alike. Where the model reads
   nothing (AUC near 0.5 for everyone), a flipped label cannot be told from an honest one this way: the
   share rule and the promotion's held-out gates remain.
@@ -35,6 +37,7 @@ import hashlib
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import NormalDist
 from uuid import UUID
@@ -74,12 +77,24 @@ class LabellerAudit(BaseModel):
     decisions: int  # their latest decision on each message and category they decided
     new: int  # made since the last retraining
     share: float  # of the new labels
-    model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
-    others_model_auc: float | None  # on every other labeller's
-    z: float | None
-    flags: list[str]  # "share", "disagreement", "future"
+    flags: list[str]  # "disagreement" (in any category), "share", "future"
     future: int  # of their decisions, dated after the audit's time (held out)
     held_out: int
+
+
+class Judgement(BaseModel):
+    """One labeller judged in one category: how the serving model ranks their decisions and the others'."""
+
+    model_config = ConfigDict(frozen=True)
+
+    labeller: str
+    category: str
+    decisions: int  # theirs in the category that the serving model scored (the ones judged)
+    model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
+    others_model_auc: float | None  # on every other labeller's in the category
+    z: float | None  # positive: the model ranks theirs worse than the others'
+    flag: str | None  # "disagreement"
+    held_out: int  # of their decisions in the category
 
 
 class LabelAudit(BaseModel):
@@ -93,6 +108,7 @@ class LabelAudit(BaseModel):
     new: int
     future: int  # decisions dated after the audit's time, held out
     labellers: list[LabellerAudit]
+    judgements: list[Judgement]  # each labeller in each category they decided
     alerts: list[str]  # one line per rule that fired, with the decision taken
     # Holds (`<message id>/<category>/<labeller>`, `hold_key`) kept out of training: another labeller's
     # decision on the same message stays (the latest kept decision is learnt).
@@ -215,18 +231,6 @@ def audit_labels(
     learnt = _latest(decisions, decision_key)  # the label each message and category would be learnt from
     new = [d for d in learnt.values() if since is None or _received(d, verdicts) > since]
     new_by = Counter(d.decided_by for d in new)
-    by_labeller: dict[str, list[ModeratorDecision]] = {}
-    pairs: dict[str, list[tuple[float, bool]]] = {}
-    for d in kept:
-        by_labeller.setdefault(d.decided_by, []).append(d)
-        verdict = verdicts.get(d.message_id)
-        score = None if verdict is None else _score(verdict, d.category)
-        if score is not None:
-            pairs.setdefault(d.decided_by, []).append((score, d.label == "remove"))
-    everyone = _Ranked([p for ps in pairs.values() for p in ps])
-    u_all = everyone.above(everyone.allowed)
-    judged = sum(len(ps) >= policy.min_decisions for ps in pairs.values())
-    bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(judged, 1))
     held = set(held_before) | {hold_key(d) for d in future}
     future_by = Counter(d.decided_by for d in future)
     alerts: list[str] = []
@@ -235,30 +239,22 @@ def audit_labels(
             f"{len(future)} decisions of {len(future_by)} labellers dated after the audit's time "
             f"(more than {policy.clock_skew_s:g} s ahead): held out"
         )
+    judged = _judge(kept, verdicts, policy)
+    flagged_by: dict[str, list[str]] = {}
+    for cell, _, flag in judged:
+        if flag is not None:
+            held |= {hold_key(d) for d in cell.decisions}
+            flagged_by.setdefault(cell.labeller, []).append(flag)
+    alerts += [
+        _judgement_line(cell, c, flag) for cell, c, flag in judged if c is not None and flag is not None
+    ]
+    by_labeller: dict[str, list[ModeratorDecision]] = {}
+    for d in kept:
+        by_labeller.setdefault(d.decided_by, []).append(d)
     labellers: list[LabellerAudit] = []
     for labeller in sorted(by_labeller.keys() | future_by.keys()):
         mine = by_labeller.get(labeller, [])
-        flags: list[str] = []
-        theirs = pairs.get(labeller, [])
-        own = _Ranked(theirs)
-        u_own = own.above(own.allowed)
-        # The others' pairs: everyone's, less those with one of this labeller's decisions on either side.
-        u_others = u_all - everyone.above(own.allowed) - everyone.below(own.removed) + u_own
-        mine_auc = _auc(u_own, len(own.removed), len(own.allowed))
-        others_auc = _auc(
-            u_others, len(everyone.removed) - len(own.removed), len(everyone.allowed) - len(own.allowed)
-        )
-        z = None
-        if mine_auc is not None and others_auc is not None:
-            (a, var_a), (b, var_b) = mine_auc, others_auc
-            z = (b - a) / math.sqrt(var_a + var_b) if var_a + var_b > 0 else 0.0
-            if len(theirs) >= policy.min_decisions and b - a >= policy.max_gap and z >= bar:
-                flags.append("disagreement")
-                held |= {hold_key(d) for d in mine}
-                alerts.append(
-                    f"{labeller}: the model ranks their {len(theirs)} decisions at ROC-AUC {a:.2f}, the "
-                    f"others' at {b:.2f} (z {z:.1f}): all {len(mine)} of their labels held out"
-                )
+        flags = list(dict.fromkeys(flagged_by.get(labeller, [])))
         share = new_by[labeller] / len(new) if new else 0.0
         if len(new) >= policy.min_new_labels and share > policy.max_share:
             flags.append("share")
@@ -273,9 +269,6 @@ def audit_labels(
                 decisions=len(mine),
                 new=new_by[labeller],
                 share=round(share, 4),
-                model_auc=None if mine_auc is None else round(mine_auc[0], 4),
-                others_model_auc=None if others_auc is None else round(others_auc[0], 4),
-                z=None if z is None else round(z, 2),
                 flags=flags,
                 future=future_by[labeller],
                 held_out=sum(_is_held(d, held) for d in mine) + future_by[labeller],
@@ -289,8 +282,107 @@ def audit_labels(
         new=len(new),
         future=len(future),
         labellers=labellers,
+        judgements=[_judgement(cell, compared, flag, held) for cell, compared, flag in judged],
         alerts=alerts,
         held_out=sorted(held & present),
+    )
+
+
+@dataclass
+class _Cell:
+    """One labeller's decisions in one category, and the serving model's scores of those it scored."""
+
+    labeller: str
+    category: str
+    decisions: list[ModeratorDecision] = field(default_factory=list)
+    pairs: list[tuple[float, bool]] = field(default_factory=list)  # (score, removed)
+
+
+@dataclass
+class _Compared:
+    """A cell's AUC and the others' in its category, and the z of their difference."""
+
+    mine: float
+    others: float
+    z: float  # positive: the model ranks the cell's decisions worse than the others'
+
+
+def _judge(
+    kept: list[ModeratorDecision], verdicts: Mapping[UUID, Verdict], policy: LabelGuardPolicy
+) -> list[tuple[_Cell, _Compared | None, str | None]]:
+    """Every labeller judged in each category they decided, against the other labellers in it, with the
+    flag it earns. The z bar is raised for the number of (labeller, category) cells judged."""
+    cells: dict[tuple[str, str], _Cell] = {}
+    for d in kept:
+        cell = cells.setdefault((d.category, d.decided_by), _Cell(d.decided_by, d.category))
+        cell.decisions.append(d)
+        verdict = verdicts.get(d.message_id)
+        score = None if verdict is None else _score(verdict, d.category)
+        if score is not None:
+            cell.pairs.append((score, d.label == "remove"))
+    by_category: dict[str, list[_Cell]] = {}
+    for key in sorted(cells):
+        by_category.setdefault(key[0], []).append(cells[key])
+    judged = sum(len(c.pairs) >= policy.min_decisions for c in cells.values())
+    bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(judged, 1))
+    out: list[tuple[_Cell, _Compared | None, str | None]] = []
+    for in_category in by_category.values():
+        for cell, c in zip(in_category, _compare(in_category), strict=True):
+            out.append((cell, c, None if c is None else _flag(cell, c, policy, bar)))
+    return out
+
+
+def _flag(cell: _Cell, c: _Compared, policy: LabelGuardPolicy, bar: float) -> str | None:
+    """What a cell is flagged for, if anything."""
+    if len(cell.pairs) < policy.min_decisions:
+        return None
+    if c.others - c.mine >= policy.max_gap and c.z >= bar:
+        return "disagreement"
+    return None
+
+
+def _compare(cells: list[_Cell]) -> list[_Compared | None]:
+    """Each cell's AUC against the AUC of the other cells' decisions pooled, in one category (None
+    where either lacks a class)."""
+    everyone = _Ranked([p for c in cells for p in c.pairs])
+    u_all = everyone.above(everyone.allowed)
+    out: list[_Compared | None] = []
+    for cell in cells:
+        own = _Ranked(cell.pairs)
+        u_own = own.above(own.allowed)
+        # The others' pairs: everyone's, less those with one of this cell's decisions on either side.
+        u_others = u_all - everyone.above(own.allowed) - everyone.below(own.removed) + u_own
+        mine = _auc(u_own, len(own.removed), len(own.allowed))
+        others = _auc(
+            u_others, len(everyone.removed) - len(own.removed), len(everyone.allowed) - len(own.allowed)
+        )
+        if mine is None or others is None:
+            out.append(None)
+            continue
+        (a, var_a), (b, var_b) = mine, others
+        out.append(_Compared(a, b, (b - a) / math.sqrt(var_a + var_b) if var_a + var_b > 0 else 0.0))
+    return out
+
+
+def _judgement_line(cell: _Cell, c: _Compared, flag: str) -> str:
+    """The alert line for a flagged cell."""
+    return (
+        f"{cell.labeller}: the model ranks their {len(cell.pairs)} decisions at ROC-AUC {c.mine:.2f}, the "
+        f"others' at {c.others:.2f} on {cell.category} (z {c.z:.1f}, {flag}): all {len(cell.decisions)} of "
+        f"their {cell.category} labels held out"
+    )
+
+
+def _judgement(cell: _Cell, c: _Compared | None, flag: str | None, held: set[str]) -> Judgement:
+    return Judgement(
+        labeller=cell.labeller,
+        category=cell.category,
+        decisions=len(cell.pairs),
+        model_auc=None if c is None else round(c.mine, 4),
+        others_model_auc=None if c is None else round(c.others, 4),
+        z=None if c is None else round(c.z, 2),
+        flag=flag,
+        held_out=sum(_is_held(d, held) for d in cell.decisions),
     )
 
 

@@ -11,7 +11,14 @@ from sklearn.metrics import roc_auc_score
 from contracts.policy import Thresholds
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Verdict
-from monitoring.labels import LabelAudit, LabelGuardPolicy, audit_labels, decision_key, kept_decisions
+from monitoring.labels import (
+    Judgement,
+    LabelAudit,
+    LabelGuardPolicy,
+    audit_labels,
+    decision_key,
+    kept_decisions,
+)
 from tests.builders import NOW, verdict
 from training.data import join_feedback
 
@@ -43,6 +50,11 @@ def moderated(
     return decisions, verdicts
 
 
+def judged(audit: LabelAudit, category: str = "removal") -> dict[str, Judgement]:
+    """Each labeller's judgement in one category."""
+    return {j.labeller: j for j in audit.judgements if j.category == category}
+
+
 def flipped(decisions: list[ModeratorDecision], who: str) -> list[ModeratorDecision]:
     """`who` labels every message the opposite of its truth."""
     return [
@@ -69,11 +81,13 @@ def test_a_moderator_who_flips_labels_is_flagged_and_held_out() -> None:
     audit = audit_labels(poisoned, verdicts, None, POLICY, now=LATER)
     by = {a.labeller: a for a in audit.labellers}
     assert by["m3"].flags == ["disagreement"]
-    assert by["m3"].model_auc is not None
-    assert by["m3"].model_auc < 0.3
-    assert by["m3"].others_model_auc is not None
-    assert by["m3"].others_model_auc > 0.8
-    assert by["m3"].held_out == 200
+    m3 = judged(audit)["m3"]
+    assert m3.flag == "disagreement"
+    assert m3.model_auc is not None
+    assert m3.model_auc < 0.3
+    assert m3.others_model_auc is not None
+    assert m3.others_model_auc > 0.8
+    assert (by["m3"].held_out, m3.held_out) == (200, 200)
     assert [a.labeller for a in audit.labellers if a.flags] == ["m3"]
     (line,) = audit.alerts
     assert line.startswith("m3: the model ranks their 200 decisions at ROC-AUC 0.")
@@ -251,7 +265,7 @@ def test_each_labellers_and_the_others_auc_are_the_ones_their_decisions_give() -
     decisions, verdicts = moderated(600, 0.8, labellers=("a", "b", "b", "c", "c", "c"))
     coarse = {i: v.model_copy(update={"score": round(v.score or 0.0, 1)}) for i, v in verdicts.items()}
     audit = audit_labels(decisions, coarse, None, POLICY, now=LATER)
-    for row in audit.labellers:
+    for row in audit.judgements:
         mine = [d for d in decisions if d.decided_by == row.labeller]
         others = [d for d in decisions if d.decided_by != row.labeller]
         for got, group in ((row.model_auc, mine), (row.others_model_auc, others)):
@@ -296,8 +310,7 @@ def test_a_flipper_the_model_ranks_perfectly_wrong_beside_perfect_others_is_flag
     audit = audit_labels(decisions, verdicts, None, POLICY, now=LATER)
     # THEN certainty is not doubt: the flipper is flagged and all of theirs held out, nobody else
     by = {a.labeller: a for a in audit.labellers}
-    assert by["m3"].model_auc == 0.0
-    assert by["m3"].others_model_auc == 1.0
+    assert (judged(audit)["m3"].model_auc, judged(audit)["m3"].others_model_auc) == (0.0, 1.0)
     assert by["m3"].flags == ["disagreement"]
     assert {k for k, a in by.items() if a.flags} == {"m3"}
     assert len(audit.held_out) == 200
@@ -310,10 +323,26 @@ def test_a_perfect_disagreement_on_a_handful_of_decisions_is_not_certainty() -> 
     policy = POLICY.model_copy(update={"min_decisions": 1})
     audit = audit_labels([*few, *decisions[3:]], verdicts, None, policy, now=LATER)
     # THEN its z stays finite and under the bar: three pairs are not proof
-    new = next(a for a in audit.labellers if a.labeller == "new")
+    new = judged(audit)["new"]
     assert new.z is not None
     assert new.z < POLICY.min_z
-    assert new.flags == []
+    assert new.flag is None
+
+
+def test_a_labeller_who_flips_one_category_is_judged_in_it_and_held_out_of_it_only() -> None:
+    # GIVEN five moderators' 2,000 honest removal decisions (400 each) and 300 hate decisions (60 each),
+    # m3 labelling every one of its hate decisions the other way (13% of its decisions)
+    removal, verdicts = moderated(2000, 0.85)
+    hate, more = moderated(300, 0.85, seed=5)
+    hate = flipped([d.model_copy(update={"category": "hate"}) for d in hate], "m3")
+    audit = audit_labels(removal + hate, verdicts | more, None, POLICY, now=LATER)
+    # THEN m3 is flagged in hate, not in removal, and only its 60 hate labels are held out
+    assert judged(audit, "hate")["m3"].flag == "disagreement"
+    assert judged(audit)["m3"].flag is None
+    assert [(j.labeller, j.category) for j in audit.judgements if j.flag] == [("m3", "hate")]
+    assert len(audit.held_out) == 60
+    assert all(key.endswith("/hate/m3") for key in audit.held_out)
+    assert kept_decisions(removal + hate, audit) == removal + [d for d in hate if d.decided_by != "m3"]
 
 
 def test_labels_held_before_stay_held_when_another_labeller_is_flagged_now() -> None:
@@ -355,4 +384,4 @@ def test_a_decision_is_judged_by_the_score_of_the_category_it_decides() -> None:
     # THEN nobody is flagged: the model ranks every labeller's toxicity decisions well
     audit = audit_labels(on_toxicity, rescored, None, POLICY, now=LATER)
     assert [a.labeller for a in audit.labellers if a.flags] == []
-    assert all(a.model_auc is not None and a.model_auc > 0.8 for a in audit.labellers)
+    assert all(j.model_auc is not None and j.model_auc > 0.8 for j in audit.judgements)
