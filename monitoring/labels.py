@@ -12,12 +12,15 @@ decisions held out of training out. Two rules, both in `LabelGuardPolicy`:
   it. Moderators share out one queue, so the two should match; a labeller whose AUC in a category is
   `max_gap` below the others', by a one-sided z of at least `min_z` (Hanley–McNeil errors), is flagged
   there and all of its labels in that category are held out. Per category, because the model ranks
-  categories differently and a flipper in one would hide behind honesty in another. The z needed rises
-  with the number of (labeller, category) cells judged, so a team of hundreds does not flag an honest
-  one by chance. Ranks, not a threshold, and relative, not absolute: a community the
-  model reads badly or is miscalibrated on lowers every labeller's AUC alike. Where the model reads
-  nothing (AUC near 0.5 for everyone), a flipped label cannot be told from an honest one this way: the
-  share rule and the promotion's held-out gates remain.
+  categories differently and a flipper in one would hide behind honesty in another. Labellers with
+  fewer than `min_decisions` decisions in a category, and unnamed ones, are judged there together as
+  one labeller (`POOLED`): forty ids of 29 flipped decisions are one labeller of 1,160, and if the pool
+  is flagged every decision in it is held out. The z needed rises with the number of (labeller,
+  category) cells judged, so a team of hundreds does not flag an honest one by chance. Ranks, not a
+  threshold, and relative, not absolute: a community the model reads badly or is miscalibrated on
+  lowers every labeller's AUC alike. Where the model reads nothing (AUC near 0.5 for everyone), a
+  flipped label cannot be told from an honest one this way: the share rule and the promotion's
+  held-out gates remain.
 
 A hold names the labeller (`hold_key`): holding one out drops their decisions, never another labeller's
 decision on the same message — the retraining learns the latest decision it kept. Each labeller is judged
@@ -49,6 +52,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Verdict
 
+POOLED = "(labellers under {} decisions)"  # the name the pool of small labellers is judged under
+
 
 class LabelGuardPolicy(BaseModel):
     """How much of a retraining's new labels one labeller may supply, and how far one may disagree."""
@@ -61,7 +66,8 @@ class LabelGuardPolicy(BaseModel):
     # The z at which one labeller is flagged; with more labellers judged the bar rises (Bonferroni), so
     # that the chance of flagging any honest one stays what it is for one.
     min_z: float = Field(default=3.0, ge=0.0)
-    min_decisions: int = Field(default=30, ge=1)  # a labeller judged on fewer is not judged
+    # A labeller with fewer decisions in a category (or unnamed) is judged in the pool of such labellers.
+    min_decisions: int = Field(default=30, ge=1)
     # A decision dated more than this after the audit's time is not learnt (held out, counted): clock skew
     # between the writers of decisions and the monitor is allowed, a date in the future is not.
     clock_skew_s: float = Field(default=300.0, ge=0.0)
@@ -87,8 +93,9 @@ class Judgement(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    labeller: str
+    labeller: str  # or the pool (POOLED): labellers under the minimum of decisions here, and unnamed ones
     category: str
+    labellers: int  # how many labellers the row judges together (1, or the pool's)
     decisions: int  # theirs in the category that the serving model scored (the ones judged)
     model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
     others_model_auc: float | None  # on every other labeller's in the category
@@ -244,7 +251,8 @@ def audit_labels(
     for cell, _, flag in judged:
         if flag is not None:
             held |= {hold_key(d) for d in cell.decisions}
-            flagged_by.setdefault(cell.labeller, []).append(flag)
+            for labeller in cell.labellers():
+                flagged_by.setdefault(labeller, []).append(flag)
     alerts += [
         _judgement_line(cell, c, flag) for cell, c, flag in judged if c is not None and flag is not None
     ]
@@ -296,6 +304,10 @@ class _Cell:
     category: str
     decisions: list[ModeratorDecision] = field(default_factory=list)
     pairs: list[tuple[float, bool]] = field(default_factory=list)  # (score, removed)
+    pooled: bool = False  # the labellers under the minimum of decisions in the category, together
+
+    def labellers(self) -> set[str]:
+        return {d.decided_by for d in self.decisions}
 
 
 @dataclass
@@ -320,13 +332,23 @@ def _judge(
         score = None if verdict is None else _score(verdict, d.category)
         if score is not None:
             cell.pairs.append((score, d.label == "remove"))
+    # Labellers with too few decisions in a category to be judged alone, and unnamed ones, are judged
+    # together: forty ids of 29 flipped decisions each are one labeller of 1,160.
     by_category: dict[str, list[_Cell]] = {}
-    for key in sorted(cells):
-        by_category.setdefault(key[0], []).append(cells[key])
-    judged = sum(len(c.pairs) >= policy.min_decisions for c in cells.values())
+    pools: dict[str, _Cell] = {}
+    for (category, labeller), cell in sorted(cells.items()):
+        if len(cell.pairs) >= policy.min_decisions and labeller.strip():
+            by_category.setdefault(category, []).append(cell)
+            continue
+        pool = pools.setdefault(category, _Cell(POOLED.format(policy.min_decisions), category, pooled=True))
+        pool.decisions += cell.decisions
+        pool.pairs += cell.pairs
+    for category, pool in pools.items():
+        by_category.setdefault(category, []).append(pool)
+    judged = sum(len(c.pairs) >= policy.min_decisions for cs in by_category.values() for c in cs)
     bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(judged, 1))
     out: list[tuple[_Cell, _Compared | None, str | None]] = []
-    for in_category in by_category.values():
+    for _, in_category in sorted(by_category.items()):
         for cell, c in zip(in_category, _compare(in_category), strict=True):
             out.append((cell, c, None if c is None else _flag(cell, c, policy, bar)))
     return out
@@ -366,8 +388,9 @@ def _compare(cells: list[_Cell]) -> list[_Compared | None]:
 
 def _judgement_line(cell: _Cell, c: _Compared, flag: str) -> str:
     """The alert line for a flagged cell."""
+    who = f"{cell.labeller} ({len(cell.labellers())} labellers)" if cell.pooled else cell.labeller
     return (
-        f"{cell.labeller}: the model ranks their {len(cell.pairs)} decisions at ROC-AUC {c.mine:.2f}, the "
+        f"{who}: the model ranks their {len(cell.pairs)} decisions at ROC-AUC {c.mine:.2f}, the "
         f"others' at {c.others:.2f} on {cell.category} (z {c.z:.1f}, {flag}): all {len(cell.decisions)} of "
         f"their {cell.category} labels held out"
     )
@@ -377,6 +400,7 @@ def _judgement(cell: _Cell, c: _Compared | None, flag: str | None, held: set[str
     return Judgement(
         labeller=cell.labeller,
         category=cell.category,
+        labellers=len(cell.labellers()),
         decisions=len(cell.pairs),
         model_auc=None if c is None else round(c.mine, 4),
         others_model_auc=None if c is None else round(c.others, 4),

@@ -12,6 +12,7 @@ from contracts.policy import Thresholds
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Verdict
 from monitoring.labels import (
+    POOLED,
     Judgement,
     LabelAudit,
     LabelGuardPolicy,
@@ -281,6 +282,36 @@ def test_hundreds_of_honest_labellers_are_not_flagged_by_chance_and_a_flipper_am
     assert audit_labels(decisions, verdicts, None, POLICY, now=LATER).held_out == []
     audit = audit_labels(flipped(decisions, "a7"), verdicts, None, POLICY, now=LATER)
     assert [a.labeller for a in audit.labellers if a.flags] == ["a7"]
+
+
+def test_small_and_unnamed_labellers_are_judged_as_one_sybils_are_flagged_an_honest_crowd_is_not() -> None:
+    # GIVEN five moderators' 3,000 honest decisions and a crowd of 100 honest labellers of 10 decisions each
+    decisions, verdicts = moderated(3000, 0.85)
+    crowd, more = moderated(1000, 0.85, seed=6, labellers=tuple(f"h{i}" for i in range(100)))
+    pool = POOLED.format(POLICY.min_decisions)
+    # THEN nobody is flagged: the crowd is judged as one labeller, and ranks like the five
+    honest = audit_labels(decisions + crowd, verdicts | more, None, POLICY, now=LATER)
+    assert honest.held_out == []
+    assert (judged(honest)[pool].labellers, judged(honest)[pool].decisions) == (100, 1000)
+    # WHEN 40 ids decide 29 of the five's messages each and an unnamed one 40, every label flipped
+    sybils = [
+        d.model_copy(
+            update={
+                "decided_by": f"s{i // 29}" if i < 1160 else "",
+                "label": "allow" if d.label == "remove" else "remove",
+            }
+        )
+        for i, d in enumerate(decisions[:1200])
+    ]
+    poisoned = sybils + decisions[1200:] + crowd
+    audit = audit_labels(poisoned, verdicts | more, None, POLICY, now=LATER)
+    # THEN the pool is flagged and every decision in it is held out, the crowd's with the sybils': the
+    # five's 1,800 labels are learnt, none of the 1,200 flipped ones
+    flagged = [(j.labeller, j.labellers, j.flag) for j in audit.judgements if j.flag]
+    assert flagged == [(pool, 141, "disagreement")]
+    assert len(audit.held_out) == 1200 + 1000
+    assert all(a.flags == ["disagreement"] for a in audit.labellers if a.labeller[:1] in ("s", "h", ""))
+    assert kept_decisions(poisoned, audit) == decisions[1200:]
 
 
 def _perfect(n: int, flipper: str) -> tuple[list[ModeratorDecision], dict[UUID, Verdict]]:
