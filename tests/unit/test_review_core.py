@@ -1,6 +1,7 @@
 """The review queue's pure core: what becomes an item and in which state, the reading order, the
 highlighted spans, the category a decision is about, and the sign-in limiter."""
 
+import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
 
@@ -326,6 +327,11 @@ def test_an_items_page_shows_the_statement_the_bot_sent_for_each_kind_of_hide() 
     )
     (told,) = statements_sent(removed, WINDOW, APPEALS)
     assert (told.restriction, told.decided_by, told.applied_at) == (Restricted.REMOVE, "alice", NOW)
+    assert told.category == "toxicity"  # the category the moderator ruled on
+    # a moderator who allowed it sent no statement; nor does a removal without its decider or time
+    assert statements_sent(removed.model_copy(update={"label": "allow"}), WINDOW, APPEALS) == []
+    assert statements_sent(removed.model_copy(update={"decided_by": None}), WINDOW, APPEALS) == []
+    assert statements_sent(removed.model_copy(update={"decided_at": None}), WINDOW, APPEALS) == []
     # an item enqueued before items kept the verdict's policy and model: nothing made up
     old = waiting[0].model_copy(update={"action": Action.REMOVE, "model_name": "", "processed_at": None})
     assert item_statement(old, WINDOW, APPEALS) is None
@@ -349,7 +355,9 @@ def test_an_appeal_confirmed_by_a_moderator_is_told_by_its_outcome_not_a_second_
     assert item_statement(hidden, WINDOW, APPEALS) is None
 
 
-def test_an_items_audit_records_are_looked_for_on_every_day_its_entry_knows_and_today() -> None:
+def test_an_items_audit_records_are_looked_for_on_every_day_its_entry_knows_and_today(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     day = datetime(2026, 3, 1, 23, 30, tzinfo=UTC)
     entry = _entry(
         ItemStatus.DECIDED,
@@ -360,8 +368,15 @@ def test_an_items_audit_records_are_looked_for_on_every_day_its_entry_knows_and_
     )
     item = entry.item.model_copy(update={"sent_at": day, "processed_at": day + timedelta(hours=1)})
     entry = entry.model_copy(update={"item": item})
-    # in UTC, as the trail's days: an hour after 23:30 is the next day
-    assert trail_dates(entry, day + timedelta(days=9)) == [
+    # in UTC, as the trail's days, whatever the machine's zone: an hour after 23:30 is the next day
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        dates = trail_dates(entry, day + timedelta(days=9))
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+    assert dates == [
         date(2026, 1, 1),  # enqueued (the builder's clock)
         date(2026, 3, 1),
         date(2026, 3, 2),
