@@ -9,6 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from contracts.audit import AuditEvent, AuditKind
 from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
 from contracts.review import ItemStatus, QueueEntry
 from contracts.statement import AppealResult, item_statement, statement_for
@@ -22,6 +23,7 @@ from review.core import (
     appeal_refusal,
     appeal_result,
     bidi_controls,
+    claim_event,
     decided_category,
     item_of,
     may_decide_appeal,
@@ -386,3 +388,22 @@ def test_an_items_audit_records_are_looked_for_on_every_day_its_entry_knows_and_
         date(2026, 3, 8),
         date(2026, 3, 10),  # today: a claim being recorded, a restore to come
     ]
+
+
+def test_a_claim_is_recorded_with_its_moderator_the_items_state_and_the_versions_it_was_judged_under() -> (
+    None
+):
+    entry = _entry(ItemStatus.APPEALED, claimed_by="carol", claim_until=NOW + timedelta(minutes=1))
+    item = entry.item
+    assert claim_event(entry, NOW) == AuditEvent(
+        kind=AuditKind.CLAIM,
+        actor="carol",
+        at=NOW,
+        message_id=item.message_id,
+        channel_id=item.channel_id,
+        model_version=item.model_version,
+        policy_version=item.policy_version,
+        reason="appealed",
+    )
+    with pytest.raises(ValueError, match="no claim"):
+        claim_event(entry.model_copy(update={"claimed_by": None}), NOW)
