@@ -7,20 +7,34 @@ decisions held out of training out. Two rules, both in `LabelGuardPolicy`:
   retraining's new labels. Over it, an alert, and the labeller's excess new labels are held out (the ones
   a hash of the message id ranks last, so the same ones on every run) unless an operator listed the
   labeller in `accepted`, which the audit records as the decision instead.
-- **disagreement**: in each category decided, how well the serving model's scores for it rank each
-  labeller's decisions — a ROC-AUC — against how well they rank the other labellers' pooled decisions in
-  it. Moderators share out one queue, so the two should match; a labeller whose AUC in a category is
-  `max_gap` below the others', by a one-sided z of at least `min_z` (Hanley–McNeil errors), is flagged
-  there and all of its labels in that category are held out. Per category, because the model ranks
-  categories differently and a flipper in one would hide behind honesty in another. Labellers with
-  fewer than `min_decisions` decisions in a category, and unnamed ones, are judged there together as
-  one labeller (`POOLED`): forty ids of 29 flipped decisions are one labeller of 1,160, and if the pool
-  is flagged every decision in it is held out. The z needed rises with the number of (labeller,
-  category) cells judged, so a team of hundreds does not flag an honest one by chance. Ranks, not a
-  threshold, and relative, not absolute: a community the model reads badly or is miscalibrated on
-  lowers every labeller's AUC alike. Where the model reads nothing (AUC near 0.5 for everyone), a
-  flipped label cannot be told from an honest one this way: the share rule and the promotion's
-  held-out gates remain.
+- **ranking**: in each category decided, how well the serving model's scores for it rank each
+  labeller's decisions — a ROC-AUC — against how well they rank the others' pooled decisions in it.
+  Moderators share out one queue, so the two should match within noise. A labeller whose AUC in a
+  category is `max_gap` below the others' is flagged for **disagreement** (a flipper ranks near
+  1 − AUC); one the model ranks far better — it mis-ranks at most `rubber_stamp` as many of their pairs
+  (1 − AUC) — is flagged as a **rubber-stamp** (a labeller who labels as the model scored is at AUC 1
+  and teaches the model nothing but its own errors). Either way the z of the difference must reach
+  `min_z` (Hanley–McNeil errors; the labeller's also read at the others' AUC, the larger taken, so a
+  perfect AUC on a few decisions is not certainty), and all of the labeller's labels in that category
+  are held out. "The others" are not every other labeller — a flipper among them lowers their AUC and
+  the honest look like rubber stamps beside it, rubber stamps raise it — but those within the z bar of
+  the median labeller (the one holding the median decision among those the model ranks better than
+  chance; the model is the witness, so four flippers of five are compared with the honest fifth).
+  Per category, because the model ranks categories differently and a flipper in one would hide behind
+  honesty in another. Labellers with fewer than `min_decisions` decisions in a category, and unnamed
+  ones, are judged there together as one labeller (`POOLED`): forty ids of 29 flipped decisions are one
+  labeller of 1,160, and if the pool is flagged every decision in it is held out. The z needed rises
+  with the number of tests (two per (labeller, category) judged), so a team of hundreds does not flag
+  an honest one by chance. Ranks, not a threshold, and relative, not absolute: a community the model
+  reads badly or is miscalibrated on lowers every labeller's AUC alike.
+
+What ranking cannot see (a simulation of five moderators sharing 3,000 decisions, the model at
+ROC-AUC 0.83 on the honest ones): where the model reads nothing (AUC near 0.5 for everyone), a flipped
+label cannot be told from an honest one; a moderator flipping a random 20% of their 600 decisions sits
+at 0.69 (z 5.9), inside `max_gap` — at a gap of 0.1 it is flagged in 19 runs of 20, but real honest
+moderators differ more than simulated ones; one flipping only where the model is unsure (scores
+0.35–0.65) sits at 0.78 (z 2.9), within noise; a majority of rubber stamps is the median, so nothing
+is flagged. The share rule and the promotion's held-out gates remain.
 
 A hold names the labeller (`hold_key`): holding one out drops their decisions, never another labeller's
 decision on the same message — the retraining learns the latest decision it kept. Each labeller is judged
@@ -63,8 +77,11 @@ class LabelGuardPolicy(BaseModel):
     max_share: float = Field(default=0.4, gt=0.0, le=1.0)
     min_new_labels: int = Field(default=100, ge=1)  # below this many new labels, shares are not judged
     max_gap: float = Field(default=0.2, gt=0.0, le=1.0)  # model ROC-AUC on theirs, below the others'
-    # The z at which one labeller is flagged; with more labellers judged the bar rises (Bonferroni), so
-    # that the chance of flagging any honest one stays what it is for one.
+    # Rubber-stamping: flagged when the model mis-ranks at most this share as many of a labeller's pairs
+    # (1 - AUC) as of the others' — a labeller who labels as the model scored is at ROC-AUC 1.
+    rubber_stamp: float = Field(default=0.5, gt=0.0, lt=1.0)
+    # The z at which one labeller is flagged, either way; with more labellers and categories judged the bar
+    # rises (Bonferroni), so that the chance of flagging any honest one stays what it is for one test.
     min_z: float = Field(default=3.0, ge=0.0)
     # A labeller with fewer decisions in a category (or unnamed) is judged in the pool of such labellers.
     min_decisions: int = Field(default=30, ge=1)
@@ -83,7 +100,7 @@ class LabellerAudit(BaseModel):
     decisions: int  # their latest decision on each message and category they decided
     new: int  # made since the last retraining
     share: float  # of the new labels
-    flags: list[str]  # "disagreement" (in any category), "share", "future"
+    flags: list[str]  # "disagreement", "rubber-stamp" (in any category), "share", "future"
     future: int  # of their decisions, dated after the audit's time (held out)
     held_out: int
 
@@ -98,9 +115,10 @@ class Judgement(BaseModel):
     labellers: int  # how many labellers the row judges together (1, or the pool's)
     decisions: int  # theirs in the category that the serving model scored (the ones judged)
     model_auc: float | None  # the serving model's ROC-AUC on their decisions (None: one class only)
-    others_model_auc: float | None  # on every other labeller's in the category
+    # On the others' in the category: the labellers within noise of the median one (`_reference`).
+    others_model_auc: float | None
     z: float | None  # positive: the model ranks theirs worse than the others'
-    flag: str | None  # "disagreement"
+    flag: str | None  # "disagreement" (below the others), "rubber-stamp" (far above them)
     held_out: int  # of their decisions in the category
 
 
@@ -115,6 +133,7 @@ class LabelAudit(BaseModel):
     new: int
     future: int  # decisions dated after the audit's time, held out
     labellers: list[LabellerAudit]
+    z_bar: float  # the z a labeller had to reach: `min_z` raised for the number of tests
     judgements: list[Judgement]  # each labeller in each category they decided
     alerts: list[str]  # one line per rule that fired, with the decision taken
     # Holds (`<message id>/<category>/<labeller>`, `hold_key`) kept out of training: another labeller's
@@ -209,15 +228,19 @@ def _auc(u: float, removed: int, allowed: int) -> tuple[float, float] | None:
     """ROC-AUC from the Mann–Whitney count and its Hanley–McNeil variance (None without both classes)."""
     if not removed or not allowed:
         return None
+    a = u / (removed * allowed)
+    return a, _variance(a, removed, allowed)
+
+
+def _variance(auc: float, removed: int, allowed: int) -> float:
+    """The Hanley–McNeil variance of a ROC-AUC of `auc` on `removed` × `allowed` pairs."""
     pairs = removed * allowed
-    a = u / pairs
     # The variance is read at an AUC half a pair away from 0 and 1: at exactly 0 or 1 the formula gives
     # none, and a labeller the model ranks perfectly wrong beside others it ranks perfectly would look
     # like doubt (z 0) instead of the certainty it is; the half pair keeps few decisions uncertain.
-    v = min(max(a, 0.5 / pairs), 1 - 0.5 / pairs)
+    v = min(max(auc, 0.5 / pairs), 1 - 0.5 / pairs)
     q1, q2 = v / (2 - v), 2 * v * v / (1 + v)
-    variance = (v * (1 - v) + (removed - 1) * (q1 - v * v) + (allowed - 1) * (q2 - v * v)) / pairs
-    return a, max(variance, 0.0)
+    return max((v * (1 - v) + (removed - 1) * (q1 - v * v) + (allowed - 1) * (q2 - v * v)) / pairs, 0.0)
 
 
 def audit_labels(
@@ -246,7 +269,7 @@ def audit_labels(
             f"{len(future)} decisions of {len(future_by)} labellers dated after the audit's time "
             f"(more than {policy.clock_skew_s:g} s ahead): held out"
         )
-    judged = _judge(kept, verdicts, policy)
+    judged, bar = _judge(kept, verdicts, policy)
     flagged_by: dict[str, list[str]] = {}
     for cell, _, flag in judged:
         if flag is not None:
@@ -290,6 +313,7 @@ def audit_labels(
         new=len(new),
         future=len(future),
         labellers=labellers,
+        z_bar=round(bar, 2),
         judgements=[_judgement(cell, compared, flag, held) for cell, compared, flag in judged],
         alerts=alerts,
         held_out=sorted(held & present),
@@ -321,9 +345,9 @@ class _Compared:
 
 def _judge(
     kept: list[ModeratorDecision], verdicts: Mapping[UUID, Verdict], policy: LabelGuardPolicy
-) -> list[tuple[_Cell, _Compared | None, str | None]]:
+) -> tuple[list[tuple[_Cell, _Compared | None, str | None]], float]:
     """Every labeller judged in each category they decided, against the other labellers in it, with the
-    flag it earns. The z bar is raised for the number of (labeller, category) cells judged."""
+    flag it earns; and the z bar, raised for the number of tests (two per (labeller, category) judged)."""
     cells: dict[tuple[str, str], _Cell] = {}
     for d in kept:
         cell = cells.setdefault((d.category, d.decided_by), _Cell(d.decided_by, d.category))
@@ -345,43 +369,96 @@ def _judge(
         pool.pairs += cell.pairs
     for category, pool in pools.items():
         by_category.setdefault(category, []).append(pool)
-    judged = sum(len(c.pairs) >= policy.min_decisions for cs in by_category.values() for c in cs)
-    bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(judged, 1))
+    # Each judged cell is tested both ways (below the others, above them).
+    tests = 2 * sum(len(c.pairs) >= policy.min_decisions for cs in by_category.values() for c in cs)
+    bar = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(policy.min_z)) / max(tests, 1))
     out: list[tuple[_Cell, _Compared | None, str | None]] = []
     for _, in_category in sorted(by_category.items()):
-        for cell, c in zip(in_category, _compare(in_category), strict=True):
-            out.append((cell, c, None if c is None else _flag(cell, c, policy, bar)))
-    return out
+        out += _judge_category(in_category, policy, bar)
+    return out, bar
 
 
-def _flag(cell: _Cell, c: _Compared, policy: LabelGuardPolicy, bar: float) -> str | None:
-    """What a cell is flagged for, if anything."""
-    if len(cell.pairs) < policy.min_decisions:
+def _judge_category(
+    cells: list[_Cell], policy: LabelGuardPolicy, bar: float
+) -> list[tuple[_Cell, _Compared | None, str | None]]:
+    """The cells of one category, each compared with the others and the flag it earns."""
+    reference = _reference(cells, policy, bar)
+    return [
+        (cell, c, _flag(cell, c, policy, bar))
+        for cell, c in zip(cells, _compare(cells, reference), strict=True)
+    ]
+
+
+def _reference(cells: list[_Cell], policy: LabelGuardPolicy, bar: float) -> list[_Cell]:
+    """The cells a labeller is compared with — "the others": those judged whose AUC is within the z bar
+    of the median labeller's (the one that holds the median decision, of those the model ranks better
+    than chance).
+
+    Not every other cell: a flipper among them, even one within the gap, lowers their AUC and the honest
+    would look like rubber stamps beside it; rubber stamps raise it and the honest would look like
+    flippers. The median holds while the labellers within noise of each other hold most of the
+    decisions; those below chance are left out of it, since the model is the witness: three flippers of
+    five are still compared with the two honest.
+    """
+    judged: list[tuple[_Cell, float, float, int, int]] = []  # a cell, its AUC, variance, classes' sizes
+    for cell in cells:
+        own = _Ranked(cell.pairs)
+        auc = _auc(own.above(own.allowed), len(own.removed), len(own.allowed))
+        if auc is not None and len(cell.pairs) >= policy.min_decisions:
+            judged.append((cell, *auc, len(own.removed), len(own.allowed)))
+    above = sorted((a, var, len(cell.pairs)) for cell, a, var, _, _ in judged if a > 0.5)
+    if not above:
+        return cells
+    weights = np.cumsum([n for _, _, n in above])
+    m, var_m, _ = above[int(np.searchsorted(weights, weights[-1] / 2))]
+    return [
+        cell
+        for cell, a, var_a, removed, allowed in judged
+        if abs(a - m) < bar * math.sqrt(max(var_a, _variance(m, removed, allowed)) + var_m)
+    ]
+
+
+def _flag(cell: _Cell, c: _Compared | None, policy: LabelGuardPolicy, bar: float) -> str | None:
+    """What a cell is flagged for against the others, if anything: far below them (disagreement) or far
+    above them (rubber-stamp: the model mis-ranks at most `rubber_stamp` as many of its pairs, 1 - AUC,
+    as of theirs)."""
+    if c is None or len(cell.pairs) < policy.min_decisions:
         return None
     if c.others - c.mine >= policy.max_gap and c.z >= bar:
         return "disagreement"
+    if 1 - c.mine <= policy.rubber_stamp * (1 - c.others) and -c.z >= bar:
+        return "rubber-stamp"
     return None
 
 
-def _compare(cells: list[_Cell]) -> list[_Compared | None]:
-    """Each cell's AUC against the AUC of the other cells' decisions pooled, in one category (None
-    where either lacks a class)."""
-    everyone = _Ranked([p for c in cells for p in c.pairs])
+def _compare(cells: list[_Cell], reference: list[_Cell]) -> list[_Compared | None]:
+    """Each cell's AUC against the AUC of the reference cells' decisions pooled (less the cell's own, if
+    it is one of them), in one category; None where either lacks a class."""
+    everyone = _Ranked([p for c in reference for p in c.pairs])
     u_all = everyone.above(everyone.allowed)
+    members = {id(c) for c in reference}
     out: list[_Compared | None] = []
     for cell in cells:
         own = _Ranked(cell.pairs)
         u_own = own.above(own.allowed)
-        # The others' pairs: everyone's, less those with one of this cell's decisions on either side.
-        u_others = u_all - everyone.above(own.allowed) - everyone.below(own.removed) + u_own
+        if id(cell) in members:
+            # The others' pairs: everyone's, less those with one of this cell's decisions on either side.
+            u_others = u_all - everyone.above(own.allowed) - everyone.below(own.removed) + u_own
+            removed, allowed = (
+                len(everyone.removed) - len(own.removed),
+                len(everyone.allowed) - len(own.allowed),
+            )
+        else:
+            u_others, removed, allowed = u_all, len(everyone.removed), len(everyone.allowed)
         mine = _auc(u_own, len(own.removed), len(own.allowed))
-        others = _auc(
-            u_others, len(everyone.removed) - len(own.removed), len(everyone.allowed) - len(own.allowed)
-        )
+        others = _auc(u_others, removed, allowed)
         if mine is None or others is None:
             out.append(None)
             continue
         (a, var_a), (b, var_b) = mine, others
+        # The cell's variance is also read at the others' AUC (what it would be if the cell were like
+        # them), the larger taken: an AUC of exactly 1 or 0 on a few decisions is not certainty.
+        var_a = max(var_a, _variance(b, len(own.removed), len(own.allowed)))
         out.append(_Compared(a, b, (b - a) / math.sqrt(var_a + var_b) if var_a + var_b > 0 else 0.0))
     return out
 

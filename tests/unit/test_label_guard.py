@@ -3,6 +3,7 @@ labels, is flagged, alerted on and held out of training; honest moderators are l
 
 import random
 from datetime import timedelta
+from statistics import NormalDist
 from uuid import UUID
 
 import pytest
@@ -96,6 +97,99 @@ def test_a_moderator_who_flips_labels_is_flagged_and_held_out() -> None:
     kept = kept_decisions(poisoned, audit)
     assert len(kept) == 800
     assert all(d.decided_by != "m3" for d in kept)
+
+
+def test_a_moderator_who_labels_as_the_model_scored_is_flagged_as_a_rubber_stamp_and_held_out() -> None:
+    # GIVEN five moderators, m3 labelling every message as the model leans (remove from 0.5) instead of
+    # reading it: it learns the model nothing but its own errors (about 15% of them here)
+    decisions, verdicts = moderated(1000, 0.85)
+    stamped = [
+        d.model_copy(update={"label": "remove" if (verdicts[d.message_id].score or 0.0) >= 0.5 else "allow"})
+        if d.decided_by == "m3"
+        else d
+        for d in decisions
+    ]
+    audit = audit_labels(stamped, verdicts, None, POLICY, now=LATER)
+    # THEN the model ranks m3's decisions perfectly, far above the others': flagged, all 200 held out
+    m3 = judged(audit)["m3"]
+    assert (m3.model_auc, m3.flag, m3.held_out) == (1.0, "rubber-stamp", 200)
+    assert m3.z is not None
+    assert m3.z < -POLICY.min_z
+    assert [a.labeller for a in audit.labellers if a.flags] == ["m3"]
+    assert {a.labeller: a.flags for a in audit.labellers}["m3"] == ["rubber-stamp"]
+    (line,) = audit.alerts
+    assert line.startswith("m3: the model ranks their 200 decisions at ROC-AUC 1.00, the others' at 0.8")
+    assert "rubber-stamp" in line
+
+
+def test_a_labeller_whose_few_decisions_the_model_happens_to_rank_perfectly_is_not_a_rubber_stamp() -> None:
+    # GIVEN five honest moderators, and 40 of their messages where the model leaned the right way, decided
+    # (honestly) by a sixth: the model ranks its decisions perfectly, by chance
+    decisions, verdicts = moderated(2000, 0.85)
+    right = [d for d in decisions if ((verdicts[d.message_id].score or 0.0) >= 0.5) == (d.label == "remove")]
+    lucky = {d.message_id for d in right[:40]}
+    decisions = [
+        d.model_copy(update={"decided_by": "lucky"}) if d.message_id in lucky else d for d in decisions
+    ]
+    audit = audit_labels(decisions, verdicts, None, POLICY, now=LATER)
+    # THEN a perfect AUC on 40 decisions is not proof: nobody is flagged
+    assert judged(audit)["lucky"].model_auc == 1.0
+    assert [j.labeller for j in audit.judgements if j.flag] == []
+
+
+def test_a_partial_flipper_beside_a_full_one_is_compared_with_the_honest_labellers_and_flagged() -> None:
+    # GIVEN five moderators' 3,000 decisions: m3 flips every label, m2 35% of its own
+    decisions, verdicts = moderated(3000, 0.85)
+    rng = random.Random(3)
+    poisoned = [
+        d.model_copy(update={"label": "allow" if d.label == "remove" else "remove"})
+        if d.decided_by == "m2" and rng.random() < 0.35
+        else d
+        for d in flipped(decisions, "m3")
+    ]
+    audit = audit_labels(poisoned, verdicts, None, POLICY, now=LATER)
+    # THEN both are flagged: m2 is compared with the three honest (beside m3 the others' AUC falls
+    # within the gap of m2's); and the honest three are not rubber stamps beside them
+    assert [(j.labeller, j.flag) for j in audit.judgements if j.flag] == [
+        ("m2", "disagreement"),
+        ("m3", "disagreement"),
+    ]
+    others = judged(audit)["m2"].others_model_auc
+    assert others is not None
+    assert others > 0.8
+
+
+def test_honest_labellers_beside_two_partial_flippers_are_not_taken_for_rubber_stamps() -> None:
+    # GIVEN five moderators' 3,000 decisions, m2 and m3 each flipping 30% of theirs: every other labeller's
+    # pooled AUC falls to about 0.73
+    decisions, verdicts = moderated(3000, 0.85, seed=0)
+    rng = random.Random(0)
+    poisoned = [
+        d.model_copy(update={"label": "allow" if d.label == "remove" else "remove"})
+        if d.decided_by in ("m2", "m3") and rng.random() < 0.3
+        else d
+        for d in decisions
+    ]
+    audit = audit_labels(poisoned, verdicts, None, POLICY, now=LATER)
+    # THEN the honest three are compared with each other, not with the flippers, and none is flagged
+    assert {j.labeller for j in audit.judgements if j.flag} <= {"m2", "m3"}
+    for honest in ("m1", "m4", "m5"):
+        others = judged(audit)[honest].others_model_auc
+        assert others is not None
+        assert others > 0.8
+
+
+def test_four_flippers_of_five_are_flagged_the_model_being_the_witness() -> None:
+    # GIVEN five moderators, four of whom flip every label
+    decisions, verdicts = moderated(3000, 0.85)
+    poisoned = flipped(flipped(flipped(flipped(decisions, "m1"), "m2"), "m3"), "m4")
+    audit = audit_labels(poisoned, verdicts, None, POLICY, now=LATER)
+    # THEN the others they are compared with are the one labeller the model agrees with: all four are
+    # flagged, only m5's labels are learnt
+    assert [(j.labeller, j.flag) for j in audit.judgements if j.flag] == [
+        (f"m{i}", "disagreement") for i in range(1, 5)
+    ]
+    assert kept_decisions(poisoned, audit) == [d for d in decisions if d.decided_by == "m5"]
 
 
 def test_a_moderator_who_flips_a_few_labels_is_within_the_gap() -> None:
@@ -312,6 +406,20 @@ def test_small_and_unnamed_labellers_are_judged_as_one_sybils_are_flagged_an_hon
     assert len(audit.held_out) == 1200 + 1000
     assert all(a.flags == ["disagreement"] for a in audit.labellers if a.labeller[:1] in ("s", "h", ""))
     assert kept_decisions(poisoned, audit) == decisions[1200:]
+
+
+def test_the_z_bar_is_raised_for_two_tests_per_labeller_and_category_judged() -> None:
+    # GIVEN five moderators judged in two categories, and one labeller of ten decisions (pooled, a pool
+    # too small to be judged)
+    removal, verdicts = moderated(1000, 0.85)
+    hate, more = moderated(500, 0.85, seed=5)
+    tiny, few = moderated(10, 0.85, seed=6, labellers=("tiny",))
+    hate = [d.model_copy(update={"category": "hate"}) for d in hate]
+    audit = audit_labels(removal + hate + tiny, verdicts | more | few, None, POLICY, now=LATER)
+    # THEN the bar is the z whose one-sided chance is min_z's divided by 2 × 10 tests (below and above)
+    assert len(audit.judgements) == 11
+    expected = NormalDist().inv_cdf(1 - (1 - NormalDist().cdf(POLICY.min_z)) / 20)
+    assert audit.z_bar == round(expected, 2)
 
 
 def _perfect(n: int, flipper: str) -> tuple[list[ModeratorDecision], dict[UUID, Verdict]]:
