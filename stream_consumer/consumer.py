@@ -29,7 +29,7 @@ from contracts.verdict import Action, Stage
 from runtime.logs import structured_logger
 from stream_consumer.cascade import Embedder
 from stream_consumer.champion import ReloadEvent
-from stream_consumer.context import Budget, Counted, WindowContext
+from stream_consumer.context import Budget, Counted, WindowContext, context_key
 from stream_consumer.moderation import (
     NO_MODEL_VERSION,
     BatchOutcome,
@@ -164,6 +164,9 @@ class Consumer:
         self._archive = archive
         self.totals: Counter[str] = Counter()  # since start: verdicts by action, dead letters, retried
         self._budget = Budget(settings.context_users, settings.context_texts, settings.context_channels)
+        self._key = context_key(settings.context_key.get_secret_value())
+        if not settings.context_key.get_secret_value():
+            logger.warning({"event": "context_key_builtin", "setting": "CONSUMER_CONTEXT_KEY"})
         self._last: tuple[dict[str, Any], WindowContext] | None = None  # the state last returned, read
 
     def handle_event(self, event: dict[str, Any]) -> BatchResponse:
@@ -182,7 +185,9 @@ class Consumer:
         if window.final:
             self._close(window, read)
             return {"batchItemFailures": [], "state": {}}
-        context = read or WindowContext(self._budget)  # an unreadable state was logged: a fresh one
+        context = read or WindowContext(
+            self._budget, self._key
+        )  # an unreadable state was logged: a fresh one
         response, counted = self._handle(records, context)
         retry = {f["itemIdentifier"] for f in response["batchItemFailures"]}
         if retry and len(retry) == len(records):
@@ -191,7 +196,7 @@ class Consumer:
         if retry:
             first = next(i for i, r in enumerate(records) if r.sequence_number in retry)
             before = {r.sequence_number for r in records[:first]}
-            context = self._read(window.state) or WindowContext(self._budget)
+            context = self._read(window.state) or WindowContext(self._budget, self._key)
             context.recount(c for c in counted if c.sequence_number in before)
         response["state"] = context.encode()
         self._last = (response["state"], context)
@@ -206,7 +211,7 @@ class Consumer:
 
     def _read(self, state: dict[str, Any]) -> WindowContext | None:
         try:
-            return WindowContext.decode(state, self._budget)
+            return WindowContext.decode(state, self._budget, self._key)
         except (ValueError, TypeError, zlib.error) as err:
             logger.error({"event": "window_state_unreadable", "error": str(err)[:200]})
             metrics.add_metric(name=emf.WINDOW_STATE_ERRORS, unit=MetricUnit.Count, value=1)

@@ -5,17 +5,24 @@ in order). Pure: no I/O; the state is what the handler receives and returns as `
 What is counted in a window, per shard:
 - per user in a channel: messages, messages with a link, mentions (`flood`, `links`, `mentions`);
 - per channel: messages and messages the models flagged (`heat`: the flagged share);
-- per near-duplicate text in a channel: the distinct users who posted it (`raid`). Near-duplicates
-  are found on the normal form (look-alike letters, invisible characters and spacing already undone)
-  reduced to its set of words, by MinHash with locality-sensitive bands: two texts that share most of
-  their words share a band (10 bands of 5 hashes: Jaccard 0.9 → 99.9%, 0.75 → 93%,
-  0.3 → 2.4%).
+- per near-duplicate text in a channel: the distinct users who posted it (`raid`), exactly up to
+  `USER_SLOTS` (each user's fingerprint kept in the text's row; a lower bound beyond). Near-duplicates are
+  found on the normal form (look-alike letters, invisible characters and spacing already undone) reduced
+  to its letters, each run of one letter collapsed ("niitro foor" reads "nitro for") and cut into
+  character shingles, by MinHash with locality-sensitive bands: two texts that share most of their
+  shingles share a band (10 bands of 5 hashes: Jaccard 0.9 → 99.9%, 0.75 → 93%, 0.3 → 2.4%). A word added,
+  dropped or misspelt changes a few shingles of many. The hash functions and the user fingerprints are
+  drawn from the deployment's secret key (`ContextKey`): a raider cannot search offline for the edits that
+  split a raid's bands or for the accounts whose fingerprints collide.
+- The first poster of a text is never given its raid: the raid is the crowd that copied it (five socks
+  copying a victim's post do not get the victim's own re-ask removed).
 
 The state is bounded whatever the traffic: each table holds at most a budget of keys. Over budget, the
-half with the lowest counts is evicted at once (a batched Space-Saving: a key that comes back starts
-again, carrying the highest evicted count as its possible error). Heavy hitters — a flooder, a raid's
-text — have counts above what is evicted and stay; an attacker who floods the state with thousands of
-one-message users evicts only one-message keys. A signal fires on a key's own count since it was last
+half with the lowest counts of their own is evicted at once (a key that comes back starts again, carrying
+the highest evicted count as its possible error; it is kept for its own count, not for the error it
+inherited, so a flood of new junk keys never outranks a raid in progress). Heavy hitters — a flooder, a
+raid's text — have counts above what is evicted and stay; an attacker who floods the state with thousands
+of one-message users evicts only one-message keys. A signal fires on a key's own count since it was last
 (re)inserted — a lower bound of the truth — so eviction can delay a signal but never invent one.
 """
 
@@ -29,7 +36,6 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
-from zlib import crc32
 
 import numpy as np
 
@@ -37,7 +43,7 @@ from contracts.policy import ContextPolicy, SignalName
 from contracts.verdict import Action, ContextSignal
 
 STATE_KEY = "context"  # the one key of the window state this module owns
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: a text's row keeps its users' fingerprints
 BANDS, ROWS = 10, 5  # MinHash bands × hashes per band
 MAX_SHINGLED_CHARS = 1000  # characters of a text that take part in its near-duplicate key
 _LINK = re.compile(
@@ -45,11 +51,44 @@ _LINK = re.compile(
 )
 _WORD = re.compile(r"[^\W\d_]{2,}")  # a run of two letters or more (of any script)
 _MENTION = re.compile(r"(?<![\w@])@[\w.]{2,}")
-_RNG = np.random.default_rng(20261129)
-_MUL = _RNG.integers(1, 2**63, size=(BANDS * ROWS, 1), dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_ADD = _RNG.integers(0, 2**63, size=(BANDS * ROWS, 1), dtype=np.uint64)
-_COMBINE = _RNG.integers(1, 2**63, size=ROWS, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
-_BAND_SALT = _RNG.integers(0, 2**63, size=BANDS, dtype=np.uint64)
+SHINGLE = 4  # letters per shingle
+USER_SLOTS = 8  # distinct users a text's row counts exactly (its first poster's fingerprint first)
+_NOT_LETTER = re.compile(r"[\W\d_]+")  # what is not a letter (of any script)
+_RUNS = re.compile(r"(.)\1+")  # a run of one character
+
+
+class ContextKey:
+    """The near-duplicate test's hash functions and the users' fingerprints, drawn from a deployment's
+    secret (`ConsumerSettings.context_key`); the empty secret draws the built-in, public ones."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = blake2b(secret, digest_size=32).digest()  # any length of secret, one key's
+        rng = np.random.default_rng(int.from_bytes(self._secret[:8], "little"))
+        two, one = np.uint64(2), np.uint64(1)
+        self.mul = rng.integers(1, 2**63, size=(BANDS * ROWS, 1), dtype=np.uint64) * two + one
+        self.add = rng.integers(0, 2**63, size=(BANDS * ROWS, 1), dtype=np.uint64)
+        self.combine = rng.integers(1, 2**63, size=ROWS, dtype=np.uint64) * two + one
+        self.band_salt = rng.integers(0, 2**63, size=BANDS, dtype=np.uint64)
+
+    def fingerprint(self, user: str) -> int:
+        """A user's 32-bit fingerprint in a text's row (never 0: 0 is an empty slot)."""
+        return (_keyed(self._secret, "f", user) & 0xFFFFFFFF) or 1
+
+    def user_bit(self, user: str) -> int:
+        """Which of a text's 64 user bits a user sets (past the slots: a lower bound, bits can collide)."""
+        return _keyed(self._secret, "b", user) & 63
+
+
+@lru_cache(maxsize=16)
+def context_key(secret: str) -> ContextKey:
+    """The key a secret draws (one per process and secret)."""
+    return ContextKey(secret.encode("utf-8", "surrogatepass"))
+
+
+@lru_cache(maxsize=1 << 16)  # a window sees the same users again and again
+def _keyed(secret: bytes, *parts: str) -> int:
+    joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
+    return int.from_bytes(blake2b(joined, digest_size=8, key=secret).digest(), "little")
 
 
 @lru_cache(maxsize=1 << 16)  # a window sees the same channels and users again and again
@@ -59,33 +98,42 @@ def _key(*parts: str) -> int:
     return int.from_bytes(blake2b(joined, digest_size=8).digest(), "little")
 
 
-def near_duplicate_bands(texts: Sequence[str], min_letters: Sequence[int]) -> list[tuple[int, ...]]:
-    """Each normal-form text's MinHash band keys over its set of words (words of letters only: digits,
-    punctuation and emoji dropped, so appending a number or an emoji changes nothing; a set, so
-    swapping words changes nothing and dropping one of n changes 1/n of it); none for a text of fewer
-    than its `min_letters` letters (a burst of "gg" is not a raid). A batch at once (a few numpy calls
-    for all of it); linear and bounded: the first `MAX_SHINGLED_CHARS` characters of each count."""
-    words = [set(_WORD.findall(t[:MAX_SHINGLED_CHARS])) for t in texts]
-    keep = [i for i, w in enumerate(words) if w and sum(map(len, w)) >= min_letters[i]]
+def letters_of(text: str) -> str:
+    """A text's letters as near-duplicates are compared: its words of letters only (digits,
+    punctuation and emoji dropped), one space between them, each run of one character collapsed."""
+    return _RUNS.sub(r"\1", _NOT_LETTER.sub(" ", text[:MAX_SHINGLED_CHARS]).strip())
+
+
+def near_duplicate_bands(
+    texts: Sequence[str], min_letters: Sequence[int], key: ContextKey | None = None
+) -> list[tuple[int, ...]]:
+    """Each normal-form text's MinHash band keys over its character shingles (see the module's doc);
+    none for a text of fewer than its `min_letters` letters (a burst of "gg" is not a raid). A batch at
+    once (a few numpy calls for all of it); linear and bounded: the first `MAX_SHINGLED_CHARS`
+    characters of each count."""
+    key = key or context_key("")
+    letters = [letters_of(t) for t in texts]
+    keep = [i for i, t in enumerate(letters) if len(t) - t.count(" ") >= max(min_letters[i], SHINGLE)]
     out: list[tuple[int, ...]] = [()] * len(texts)
     if not keep:
         return out
-    sizes = [len(words[i]) for i in keep]
-    hashed = np.fromiter(
-        (crc32(w.encode()) for i in keep for w in words[i]), dtype=np.uint64, count=sum(sizes)
-    )
-    starts = np.concatenate(([0], np.cumsum(sizes[:-1]))).astype(np.intp)
-    # multiply-shift hashes, per function and word; each text's minimum per function
-    mins = np.minimum.reduceat((_MUL * hashed + _ADD) >> np.uint64(20), starts, axis=1)
-    keys = (mins.T.reshape(len(keep), BANDS, ROWS) * _COMBINE).sum(axis=2) + _BAND_SALT  # wrapping
+    joined = "".join(letters[i] for i in keep)
+    points = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.uint64)
+    every = np.zeros(len(points) - SHINGLE + 1, dtype=np.uint64)
+    for j in range(SHINGLE):  # each position's SHINGLE code points as one value (FNV's prime, wrapping)
+        every = every * np.uint64(0x100000001B3) + points[j : j + len(every)]
+    # each text's own shingles, none reaching into the next text's letters
+    lengths = np.fromiter((len(letters[i]) for i in keep), dtype=np.intp, count=len(keep))
+    counts = lengths - SHINGLE + 1
+    firsts = np.cumsum(counts) - counts  # where each text's shingles start among them all
+    at = np.repeat(np.cumsum(lengths) - lengths - firsts, counts) + np.arange(int(counts.sum()))
+    hashed = every[at]
+    # multiply-shift hashes, per function and shingle; each text's minimum per function
+    mins = np.minimum.reduceat((key.mul * hashed + key.add) >> np.uint64(20), firsts, axis=1)
+    keys = (mins.T.reshape(len(keep), BANDS, ROWS) * key.combine).sum(axis=2) + key.band_salt  # wrapping
     for j, row in zip(keep, keys.tolist(), strict=True):
         out[j] = tuple(row)
     return out
-
-
-def user_bit(user: str) -> int:
-    """Which of a text's 64 user bits a user sets (distinct users: a lower bound, bits can collide)."""
-    return _key("b", user) & 63
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,14 +184,16 @@ class _Table:
         return found
 
     def _evict(self) -> None:
-        """Keep the half with the highest counts (their errors included); the rest go at once."""
+        """Keep the half with the highest counts of their own (not the errors they inherited: a new key
+        never outranks one counted in the window); the rest go at once, the floor rising to the most
+        any of them may have counted."""
         keep = self.budget // 2
         keys = list(self.rows)
-        rows = self.rows.values()
-        priority = np.fromiter((r[0] + r[1] for r in rows), dtype=np.int64, count=len(keys))
-        order = np.argpartition(-priority, keep)
-        self.floor = max(self.floor, int(priority[order[keep:]].max()))
-        self.rows = {keys[i]: self.rows[keys[i]] for i in order[:keep].tolist()}
+        rows = list(self.rows.values())
+        own = np.fromiter((r[1] for r in rows), dtype=np.int64, count=len(keys))
+        order = np.argpartition(-own, keep)
+        self.floor = max(self.floor, *(rows[i][0] + rows[i][1] for i in order[keep:].tolist()))
+        self.rows = {keys[i]: rows[i] for i in order[:keep].tolist()}
 
     def pack(self) -> bytes:
         """Column by column (counts next to counts compress well): keys, then each value."""
@@ -173,7 +223,7 @@ class _Table:
 
 
 _USERS = "IIII"  # error, messages, messages with a link, mentions
-_TEXTS = "IIQ"  # error, distinct users, the users' 64-bit bitmap
+_TEXTS = "IIQ" + "I" * USER_SLOTS  # error, distinct users, the users' 64-bit bitmap, their fingerprints
 _CHANNELS = "III"  # error, messages, flagged
 
 
@@ -192,7 +242,8 @@ class WindowContext:
 
     budget: Budget = field(default_factory=Budget)
     users: _Table = field(init=False)  # (channel, user) → [error, messages, link messages, mentions]
-    texts: _Table = field(init=False)  # (channel, band) → [error, distinct users, users' bitmap]
+    key: ContextKey = field(default_factory=lambda: context_key(""))
+    texts: _Table = field(init=False)  # (channel, band) → [error, distinct users, bitmap, fingerprints]
     channels: _Table = field(init=False)  # channel → [error, messages, flagged]
     fired: Counter[str] = field(default_factory=Counter)  # signals fired in the window
     dirty: bool = False  # changed since it was last encoded
@@ -217,14 +268,11 @@ class WindowContext:
         channel = self.channels.row(channel_key)
         channel[1] += 1
         channel[2] += obs.flagged
-        bit = 1 << (user_bit(obs.user))
         raid = 0
-        for band in obs.bands:
-            text = self.texts.row(channel_key ^ band)
-            if not text[2] & bit:
-                text[2] |= bit
-                text[1] += 1
-            raid = max(raid, text[2].bit_count())  # distinct users: a lower bound (bits can collide)
+        if obs.bands:
+            fingerprint, bit = self.key.fingerprint(obs.user), 1 << self.key.user_bit(obs.user)
+            for band in obs.bands:
+                raid = max(raid, _posted(self.texts.row(channel_key ^ band), fingerprint, bit))
         return {
             "flood": user[1],
             "links": user[2],
@@ -250,11 +298,13 @@ class WindowContext:
         return {STATE_KEY: packed, "version": str(STATE_VERSION), "fired": fired}
 
     @classmethod
-    def decode(cls, state: dict[str, Any] | None, budget: Budget | None = None) -> "WindowContext":
+    def decode(
+        cls, state: dict[str, Any] | None, budget: Budget | None = None, key: ContextKey | None = None
+    ) -> "WindowContext":
         """The counts a window state holds; an empty state is a fresh window. Raises ValueError on a
         state this version cannot read."""
         budget = budget or Budget()
-        context = cls(budget)
+        context = cls(budget, key or context_key(""))
         if not state or STATE_KEY not in state:
             return context
         if str(state.get("version")) != str(STATE_VERSION):
@@ -277,6 +327,20 @@ class WindowContext:
             name, _, count = item.partition("=")
             context.fired[name] = int(count)
         return context
+
+
+def _posted(text: list[int], fingerprint: int, bit: int) -> int:
+    """Count a user's post of a text into its row [error, distinct users, bitmap, fingerprints...]: the
+    raid it gives the post (0 for the text's first poster)."""
+    slots = text[3:]
+    if fingerprint not in slots:
+        if 0 in slots:  # exact up to the slots
+            text[3 + slots.index(0)] = fingerprint
+            text[1] += 1
+        elif not text[2] & bit:  # past them, the bitmap's lower bound
+            text[1] += 1
+    text[2] |= bit
+    return 0 if text[3] == fingerprint else text[1]
 
 
 def fired(values: dict[str, float], policy: ContextPolicy) -> list[ContextSignal]:

@@ -318,7 +318,9 @@ def moderate(
     counted: list[Counted] = []
     bands = (
         near_duplicate_bands(
-            [p.model_input.text for p in parsed], [p.policy.context.raid.min_letters for p in parsed]
+            [p.model_input.text for p in parsed],
+            [p.policy.context.raid.min_letters for p in parsed],
+            context.key,
         )
         if context is not None
         else []

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import SettingsConfigDict
 
 from runtime.settings import STACK as _STACK
@@ -51,6 +51,9 @@ class ConsumerSettings(DeployableSettings):
     context_users: int = Field(default=2048, ge=16)
     context_texts: int = Field(default=4096, ge=16)
     context_channels: int = Field(default=256, ge=16)
+    # The deployment's secret the raid signal's hash functions and user fingerprints are drawn from
+    # (empty: the built-in, public ones, which a raider can search offline; logged at start).
+    context_key: SecretStr = SecretStr("")
 
     # The local event-source-mapping runner (same settings as the Terraform ESM, from the stack file).
     batch_size: int = _ESM.batch_size

@@ -38,6 +38,7 @@ resource "aws_lambda_function" "consumer" {
       CONSUMER_ARCHIVE_BUCKET    = aws_s3_bucket.archive.id
       CONSUMER_MODELS_BUCKET     = aws_s3_bucket.models.id
       CONSUMER_DEAD_LETTER_QUEUE = aws_sqs_queue.dead_letter.name
+      CONSUMER_CONTEXT_KEY       = var.context_key # encrypted at rest with the data key
       POWERTOOLS_SERVICE_NAME    = "chat-moderation"
     }
   }

@@ -130,3 +130,10 @@ variable "min_appeals_for_alarm" {
   type        = number
   default     = 10
 }
+
+variable "context_key" {
+  description = "The secret the consumer's raid signal draws its hash functions and user fingerprints from (CONSUMER_CONTEXT_KEY; empty: the built-in, public ones)"
+  type        = string
+  default     = ""
+  sensitive   = true
+}

@@ -14,7 +14,15 @@ from contracts.policy import ChannelPolicy, ContextPolicy, PolicyBook, RaidRule
 from contracts.verdict import Action, ContextSignal
 from local_esm.esm import StreamRecord, Window, WindowInvoke, lambda_event, roundtrip
 from stream_consumer.consumer import Consumer
-from stream_consumer.context import Budget, WindowContext, fired, near_duplicate_bands, observe, raised
+from stream_consumer.context import (
+    Budget,
+    WindowContext,
+    context_key,
+    fired,
+    near_duplicate_bands,
+    observe,
+    raised,
+)
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import normal_form
 from stream_consumer.settings import ConsumerSettings
@@ -54,7 +62,8 @@ def count(
     context: WindowContext, channel: str, user: str, text: str, flagged: bool = False
 ) -> dict[str, float]:
     normal = normal_form(text).text
-    return context.add(observe(channel, user, normal, bands(normal), flagged))
+    (made,) = near_duplicate_bands([normal], [POLICY.raid.min_letters], context.key)
+    return context.add(observe(channel, user, normal, made, flagged))
 
 
 # --- the signals ---------------------------------------------------------------------------------
@@ -76,12 +85,14 @@ def test_small_edits_keep_a_text_near_duplicate_and_different_texts_apart() -> N
 def test_a_raid_fires_after_the_channels_threshold_of_users_and_only_in_its_channel() -> None:
     context, rng = WindowContext(), random.Random(2)
     values = [count(context, "channel-01", f"raider-{i}", edits(RAID, rng))["raid"] for i in range(20)]
-    assert values[:4] == [1, 2, 3, 4]
+    assert values[:4] == [0, 2, 3, 4]  # the text's first poster is never given its raid
     assert sum(v >= POLICY.raid.threshold for v in values[4:]) >= 15
-    assert count(context, "channel-02", "someone", RAID)["raid"] == 1  # another channel's count is its own
+    # another channel's count is its own: its first poster there, then one more
+    assert count(context, "channel-02", "someone", RAID)["raid"] == 0
+    assert count(context, "channel-02", "another", RAID)["raid"] == 2
     # one user pasting the same text again and again is a flood, not a raid
     solo = [count(context, "channel-03", "pasta", RAID)["raid"] for _ in range(20)]
-    assert max(solo) == 1
+    assert max(solo) == 0
 
 
 def test_a_flood_links_and_mentions_count_per_user_in_the_channel() -> None:
@@ -106,7 +117,7 @@ def test_look_alike_letters_and_invisible_characters_do_not_hide_links_or_mentio
 def test_heat_is_the_channels_flagged_share_once_it_has_enough_messages() -> None:
     context = WindowContext()
     for i in range(40):
-        values = count(context, "channel-01", f"u{i}", f"message number {i}", flagged=i % 4 != 0)
+        values = count(context, "channel-01", f"u{i}", junk(random.Random(i)), flagged=i % 4 != 0)
     assert values["heat"] == 0.75
     assert values["channel_messages"] == 40
     (heat,) = fired(values, POLICY)
@@ -153,6 +164,85 @@ def test_the_state_round_trips_and_stays_small() -> None:
     bomb = b64encode(zlib.compress(b"\0" * (64 << 20))).decode()  # 64 MB of zeros in ~64 KB
     with pytest.raises(ValueError, match="inflates past"):
         WindowContext.decode({**state, "context": bomb})
+
+
+# --- an attacker's pass over the raid signal (40 raiders in one window; caught after the fifth) -----
+
+
+def caught_after_fifth(values: list[float]) -> float:
+    after = values[5:]
+    return sum(v >= POLICY.raid.threshold for v in after) / len(after)
+
+
+def raid_of(texts: list[str], users: list[str], flagged: bool = False) -> list[float]:
+    context = WindowContext()
+    return [count(context, "channel-01", u, t, flagged)["raid"] for t, u in zip(texts, users, strict=True)]
+
+
+RAIDERS = [f"raider-{i}" for i in range(40)]
+
+
+def test_a_raid_that_doubles_one_letter_per_word_is_caught() -> None:
+    # each raider doubles a different letter of every word ("niitro foor"): each word differs from the
+    # others' (a raid of word sets: 0 of 35 caught); letter runs are collapsed before comparing
+    rng = random.Random(5)
+
+    def doubled(word: str) -> str:
+        i = rng.randrange(len(word))
+        return word[:i] + word[i] + word[i:]
+
+    texts = [" ".join(doubled(w) for w in RAID.split()) for _ in RAIDERS]
+    assert caught_after_fifth(raid_of(texts, RAIDERS)) >= 0.9
+
+
+def test_a_raid_that_adds_one_word_per_raider_is_caught_and_its_bands_depend_on_the_deployments_key() -> None:
+    rng = random.Random(6)
+    texts = [f"{RAID} {junk(rng).split()[0]}" for _ in RAIDERS]
+    assert caught_after_fifth(raid_of(texts, RAIDERS)) >= 0.9
+    # the words that would split a raid's bands cannot be searched for offline: another key, other bands
+    ours, theirs = context_key("the deployment's secret"), context_key("")
+    text = normal_form(RAID).text
+    assert not set(near_duplicate_bands([text], [16], ours)[0]) & set(
+        near_duplicate_bands([text], [16], theirs)[0]
+    )
+    assert [ours.fingerprint(u) for u in RAIDERS[:3]] != [theirs.fingerprint(u) for u in RAIDERS[:3]]
+
+
+def test_raiders_whose_ids_share_a_few_user_bits_are_counted_one_by_one() -> None:
+    # 40 accounts chosen so they hash into 4 of a text's 64 user bits: counted by bits, the raid stopped
+    # at 4; counted by fingerprint it is exact up to the row's slots
+    key = context_key("")
+    chosen = [u for u in (f"acct-{i}" for i in range(5000)) if key.user_bit(u) < 4][:40]
+    assert len(chosen) == 40
+    rng = random.Random(7)
+    values = raid_of([edits(RAID, rng) for _ in chosen], chosen)
+    assert caught_after_fifth(values) >= 0.9
+    assert values[1:8] == [2, 3, 4, 5, 6, 7, 8]
+
+
+def test_socks_copying_a_victims_post_never_give_the_victim_the_raid() -> None:
+    victim = "can someone please help me get my account back, support is not answering at all"
+    context = WindowContext()
+    assert count(context, "channel-01", "victim", victim)["raid"] == 0
+    socks = [count(context, "channel-01", f"sock-{i}", victim)["raid"] for i in range(5)]
+    assert socks == [2, 3, 4, 5, 6]
+    # the victim asks again: the text is theirs, the crowd that copied it is the raid
+    again = count(context, "channel-01", "victim", victim + " please")
+    assert again["raid"] == 0
+    assert "raid" not in [s.signal for s in fired(again, POLICY)]
+
+
+def test_junk_texts_flooding_the_state_never_erase_a_raid_in_progress() -> None:
+    # three raiders, then thousands of one-message junk texts (the table evicted again and again: new
+    # keys inherit the rising floor), then the rest of the raid: it goes on from where it was
+    budget = Budget(users=4096, texts=256, channels=16)
+    context, rng = WindowContext(budget), random.Random(9)
+    values = [count(context, "channel-01", f"raider-{i}", edits(RAID, rng))["raid"] for i in range(3)]
+    for i in range(3000):
+        count(context, "channel-01", f"junk-{i}", junk(rng))
+    assert context.texts.floor > 3  # the junk keys' inherited error now tops the raid's own count
+    values += [count(context, "channel-01", f"raider-{i}", edits(RAID, rng))["raid"] for i in range(3, 10)]
+    assert values == [0, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
 # --- through the consumer ------------------------------------------------------------------------
