@@ -75,14 +75,21 @@ def child_env(
     mlflow_url: str,
     prefect_url: str,
     appeal_token: str,
+    context_key: str = "",
 ) -> dict[str, str]:
     """The environment of every child the story runs: each deployable's settings for the run's stack
-    with the run's paths and sizes, the emulator's endpoint and the servers' URLs, and the run's appeal
-    token (the review app takes appeals with it; the simulated users file theirs with it)."""
+    with the run's paths and sizes, the emulator's endpoint and the servers' URLs, the run's appeal
+    token (the review app takes appeals with it; the simulated users file theirs with it) and the run's
+    secret for the consumer's raid signal (empty: the built-in one)."""
     from monitoring.settings import MonitoringSettings  # noqa: PLC0415 - imports Evidently (drift rules)
 
     deployables: list[DeployableSettings] = [
-        ConsumerSettings.for_stack(stack, checkpoint_dir=run_dir / "checkpoints", reload_interval_s=2.0),
+        ConsumerSettings.for_stack(
+            stack,
+            checkpoint_dir=run_dir / "checkpoints",
+            reload_interval_s=2.0,
+            context_key=SecretStr(context_key),
+        ),
         ProducerSettings.for_stack(
             stack,
             ground_truth_path=run_dir / "ground_truth.jsonl",

@@ -79,6 +79,7 @@ class Story:
         self.run_dir = settings.state_dir / "demo" / self.tag
         # The review app takes appeals with it; the simulated users file theirs with it (the platform's)
         self.appeal_token = secrets.token_urlsafe(24)
+        self.context_key = secrets.token_urlsafe(32)  # the consumer's raid signal draws its hashes from it
         infra = InfraSettings()
         services = ui_services(settings, infra.endpoint_url, self.stack, self.appeal_token)
         self.processes = Supervisor(self.run_dir, services, infra, settings.step_timeout_s)
@@ -127,6 +128,7 @@ class Story:
             mlflow.url,
             prefect.url,
             self.appeal_token,
+            self.context_key,
         )
 
     def _cli(self, name: str, *args: str) -> str:

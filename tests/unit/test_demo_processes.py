@@ -45,6 +45,7 @@ def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
         MLFLOW,
         PREFECT,
         "token-of-run1",
+        "raid-key-of-run1",
     )
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -57,6 +58,7 @@ def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
         stack.on_failure_queue.name,
     )
     assert (consumer.checkpoint_dir, consumer.reload_interval_s) == (run / "checkpoints", 2.0)
+    assert consumer.context_key.get_secret_value() == "raid-key-of-run1"  # the raid signal's, the run's own
     assert (producer.input_stream, producer.output_stream) == (
         stack.input_stream.name,
         stack.output_stream.name,
