@@ -49,7 +49,6 @@ MAX_SHINGLED_CHARS = 1000  # characters of a text that take part in its near-dup
 _LINK = re.compile(
     r"https?://|www\.|\b[a-z0-9-]{2,}\.(?:com|net|org|io|gg|ly|co|xyz|ru|tk|me|tv|link|info)\b"
 )
-_WORD = re.compile(r"[^\W\d_]{2,}")  # a run of two letters or more (of any script)
 _MENTION = re.compile(r"(?<![\w@])@[\w.]{2,}")
 SHINGLE = 4  # letters per shingle
 USER_SLOTS = 8  # distinct users a text's row counts exactly (its first poster's fingerprint first)
@@ -72,11 +71,12 @@ class ContextKey:
 
     def fingerprint(self, user: str) -> int:
         """A user's 32-bit fingerprint in a text's row (never 0: 0 is an empty slot)."""
-        return (_keyed(self._secret, "f", user) & 0xFFFFFFFF) or 1
+        return (_key("u", user, secret=self._secret) & 0xFFFFFFFF) or 1
 
     def user_bit(self, user: str) -> int:
-        """Which of a text's 64 user bits a user sets (past the slots: a lower bound, bits can collide)."""
-        return _keyed(self._secret, "b", user) & 63
+        """Which of a text's 64 user bits a user sets (past the slots: a lower bound, bits can collide):
+        the next bits of the same hash as the fingerprint."""
+        return (_key("u", user, secret=self._secret) >> 32) & 63
 
 
 @lru_cache(maxsize=16)
@@ -85,17 +85,11 @@ def context_key(secret: str) -> ContextKey:
     return ContextKey(secret.encode("utf-8", "surrogatepass"))
 
 
-@lru_cache(maxsize=1 << 16)  # a window sees the same users again and again
-def _keyed(secret: bytes, *parts: str) -> int:
+@lru_cache(maxsize=1 << 16)  # a window sees the same channels and users again and again
+def _key(*parts: str, secret: bytes = b"") -> int:
+    """A stable 64-bit key (Python's own hash differs per process); with a secret, a keyed one."""
     joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
     return int.from_bytes(blake2b(joined, digest_size=8, key=secret).digest(), "little")
-
-
-@lru_cache(maxsize=1 << 16)  # a window sees the same channels and users again and again
-def _key(*parts: str) -> int:
-    """A stable 64-bit key (Python's own hash differs per process)."""
-    joined = "\x1f".join(parts).encode("utf-8", "surrogatepass")
-    return int.from_bytes(blake2b(joined, digest_size=8).digest(), "little")
 
 
 def letters_of(text: str) -> str:
