@@ -24,6 +24,7 @@ from contracts.storage import GroundTruth, appeal_outcomes_prefix, is_appeal_out
 from producer_sim.bot import decided_on, draw
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
+from runtime.objects import list_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -50,14 +51,7 @@ def wants_to_appeal(
 
 
 def _new_keys(s3: "S3Client", bucket: str, prefix: str, read: set[str]) -> list[str]:
-    paginator = s3.get_paginator("list_objects_v2")
-    with aws_errors("ListObjectsV2 statements"):
-        return sorted(
-            o["Key"]
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])
-            if o["Key"] not in read
-        )
+    return [k for k in list_keys(s3, bucket, prefix, "statements") if k not in read]
 
 
 def _lines(s3: "S3Client", bucket: str, key: str) -> list[bytes]:

@@ -34,7 +34,7 @@ from contracts.audit import (
 )
 from contracts.storage import json_lines
 from runtime.errors import PreconditionFailedError, aws_errors
-from runtime.objects import put_if_unchanged
+from runtime.objects import list_keys, put_if_unchanged
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -53,17 +53,11 @@ class AuditLog:
 
     def _head(self, day: "date") -> tuple[int, str] | None:
         """The day's last (seq, hash) of this writer in S3, or None before its first record."""
-        folder = segment_folder(self._prefix, self.writer, day)
-        last: str | None = None  # S3 lists keys in order: the last one listed holds the head
-        paginator = self._s3.get_paginator("list_objects_v2")
-        with aws_errors("ListObjectsV2 audit"):
-            for page in paginator.paginate(Bucket=self._bucket, Prefix=folder):
-                for o in page.get("Contents", []):
-                    last = o["Key"]
-        if last is None:
+        keys = list_keys(self._s3, self._bucket, segment_folder(self._prefix, self.writer, day), "audit")
+        if not keys:
             return None
-        with aws_errors("GetObject audit"):
-            body = self._s3.get_object(Bucket=self._bucket, Key=last)["Body"].read()
+        with aws_errors("GetObject audit"):  # the last segment holds the head
+            body = self._s3.get_object(Bucket=self._bucket, Key=keys[-1])["Body"].read()
         record = AuditRecord.model_validate_json(body.splitlines()[-1])
         return record.seq, record.hash
 
@@ -102,6 +96,9 @@ class Trail:
     def records(self) -> list[AuditRecord]:
         return [r for chain in self.chains.values() for r in chain]
 
+    def unreadable_problems(self) -> list[str]:
+        return [f"{where}: not an audit record" for where in self.unreadable]
+
     def add(self, key: str, segment: "Segment") -> None:
         """A segment's records after those of its chain already added (segments in key order)."""
         for record in segment.records:
@@ -115,16 +112,6 @@ class Segment:
 
     records: tuple[AuditRecord, ...]
     unreadable: tuple[int, ...]
-
-
-def _keys(s3: "S3Client", bucket: str, prefix: str) -> list[str]:
-    paginator = s3.get_paginator("list_objects_v2")
-    with aws_errors("ListObjectsV2 audit"):
-        return sorted(
-            o["Key"]
-            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
-            for o in page.get("Contents", [])
-        )
 
 
 def _segment(s3: "S3Client", bucket: str, key: str) -> Segment:
@@ -142,14 +129,14 @@ def _segment(s3: "S3Client", bucket: str, key: str) -> Segment:
 def read_trail(s3: "S3Client", bucket: str, prefix: str) -> Trail:
     """The whole trail under `prefix`."""
     trail = Trail()
-    for key in _keys(s3, bucket, prefix):
+    for key in list_keys(s3, bucket, prefix, "audit"):
         trail.add(key, _segment(s3, bucket, key))
     return trail
 
 
 def verify_trail(trail: Trail) -> list[str]:
     """Every problem of every chain, and every unreadable line (empty: the trail is intact)."""
-    problems = [f"{where}: not an audit record" for where in trail.unreadable]
+    problems = trail.unreadable_problems()
     for _, records in sorted(trail.chains.items()):
         problems += verify(records)
     return problems
@@ -226,7 +213,7 @@ class TrailReader:
             while len(self._days) > self._days_kept:
                 gone, _ = self._days.popitem(last=False)
                 self._checked = {k: v for k, v in self._checked.items() if k[1] != gone}
-        keys = _keys(self._s3, self._bucket, folder)
+        keys = list_keys(self._s3, self._bucket, folder, "audit")
         for key in keys:
             if key not in known:
                 segment = _segment(self._s3, self._bucket, key)
@@ -247,6 +234,6 @@ class TrailReader:
             for _, chain_ in sorted(trail.chains.items()):  # every chain: a deleted record is no record
                 records += [r for r in chain_ if r.message_id == message_id]
                 problems += self._verified(chain_)
-            problems += [f"{where}: not an audit record" for where in trail.unreadable]
+            problems += trail.unreadable_problems()
         ordered = sorted(once_each(records), key=lambda r: (r.at, r.writer, r.seq))
         return MessageTrail(ordered, days, problems, skipped)

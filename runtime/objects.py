@@ -65,3 +65,14 @@ def put_if_unchanged(
         # If-Match on a key deleted since it was read: it changed, as surely as a new ETag.
         raise PreconditionFailedError(operation, err.code, err.status) from err
     return response["ETag"]
+
+
+def list_keys(s3: "S3Client", bucket: str, prefix: str, what: str) -> list[str]:
+    """Every key under `prefix`, in order, through every page of the listing (`what` names it in errors)."""
+    paginator = s3.get_paginator("list_objects_v2")
+    with aws_errors(f"ListObjectsV2 {what}"):
+        return sorted(
+            o["Key"]
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
+            for o in page.get("Contents", [])
+        )
