@@ -957,3 +957,33 @@ def test_an_items_page_shows_its_messages_audit_records_and_says_when_a_chain_is
     page = alice.get(f"/items/{mid}")
     assert page.status_code == 200
     assert "The audit trail cannot be read just now." in page.text
+
+
+def test_audit_records_on_an_items_page_are_inert_and_another_channels_page_reads_none(rig: Rig) -> None:
+    s3 = aws.client("s3", rig.endpoint)
+    rig.services.trail = TrailReader(s3, rig.bucket, AUDIT)
+    line = flagged("you are a fool", Action.REMOVE, channel="c-a")
+    _enqueue(rig, line)
+    hostile = "<script>alert(1)</script>\u202edesrever " + "x" * 400
+    AuditLog(s3, rig.bucket, AUDIT, "bot").append(
+        [
+            AuditEvent(
+                kind=AuditKind.HIDE,
+                actor="<img src=x onerror=alert(2)>",
+                at=rig.clock(),
+                message_id=line.message.message_id,
+                reason=hostile,
+                refs={"<b>": "\u2067x"},
+            )
+        ],
+        rig.clock(),
+    )
+    alice, _ = _client(rig.app, "alice")
+    page = alice.get(f"/items/{line.message.message_id}").text
+    assert "<script>alert(1)" not in page
+    assert "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<bdi>&lt;img src=x onerror=alert(2)&gt;</bdi>" in page
+    # bob moderates another channel: the item and its records are refused before any is read
+    bob, _ = _client(rig.app, "bob")
+    assert bob.get(f"/items/{line.message.message_id}").status_code == 403
