@@ -13,6 +13,10 @@ SERVICE = "consumer"
 REVIEW_SERVICE = "review"
 APPEALS_DECIDED = "AppealsDecided"
 OVERTURNED = "Overturned"
+# The strikes writer's (`strikes.writer`): each pass that found the strikes table or the escalations
+# queue unreachable (no escalation meanwhile; the records are read again), by the failed call.
+STRIKES_SERVICE = "strikes"
+STRIKES_UNAVAILABLE = "StrikesUnavailable"
 
 BATCHES_WITHOUT_MODEL = "BatchesWithoutModel"
 SINK_ERRORS = "SinkErrors"

@@ -127,6 +127,36 @@ class ReviewPolicy(BaseModel):
     appeal_window_days: int = Field(default=183, ge=183)
 
 
+class StrikePolicy(BaseModel):
+    """A channel's strikes (`strikes`): what a removal weighs, how fast it fades, and the ladder a
+    user climbs. A model's removal weighs less than a moderator's; a removal a moderator overturns
+    (a decision to allow, an upheld appeal) weighs nothing. Strikes halve every `half_life_days`.
+    After a new strike, the user's decayed total picks the rung: from `warn_at` a warning, from
+    `timeout_at` a timeout of `timeout_minutes`, doubled for each further full strike, at most
+    `timeout_max_minutes`; from `ban_suggestion_at` a ban suggested to the channel's moderators,
+    never a ban. The rungs sit a little under whole removals (1.4, not 1.5), so that the minutes
+    between three removals do not decay the third under its timeout.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model_weight: float = Field(default=0.5, ge=0)
+    moderator_weight: float = Field(default=1.0, ge=0)
+    flood_weight: float = Field(default=0.5, ge=0)  # a flood counts once per tumbling window
+    half_life_days: float = Field(default=30.0, gt=0)
+    warn_at: float = Field(default=0.4, gt=0)
+    timeout_at: float = Field(default=1.4, gt=0)
+    timeout_minutes: int = Field(default=10, ge=1)
+    timeout_max_minutes: int = Field(default=7 * 24 * 60, ge=1)
+    ban_suggestion_at: float = Field(default=3.9, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StrikePolicy":
+        if not self.warn_at <= self.timeout_at <= self.ban_suggestion_at:
+            raise ValueError("the ladder's rungs must climb: warn_at <= timeout_at <= ban_suggestion_at")
+        return self
+
+
 class CategoryPolicy(BaseModel):
     """A channel's setting for one category; what it leaves out is the category's default."""
 
@@ -160,6 +190,7 @@ class ChannelPolicy(BaseModel):
     scoring: Literal["cascade", "encoder"] = "cascade"
     context: ContextPolicy = ContextPolicy()
     review: ReviewPolicy = ReviewPolicy()
+    strikes: StrikePolicy = StrikePolicy()
 
     def rule(self, category: str) -> CategoryRule:
         """Whether `category` acts in this channel, and its thresholds (defaults filled in)."""

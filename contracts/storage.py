@@ -118,6 +118,11 @@ class ModeratorDecision(BaseModel):
     # Where it was made: "bot" (the simulator's moderators reading the ground truth), "queue" (a
     # moderator in the review app). Older decisions have none: "bot".
     decision_source: str = "bot"
+    # The message's channel, author and sending time, for the strikes it sets (`strikes`); decisions
+    # written before strikes have none, and set no strike.
+    channel_id: str | None = None
+    user_id: str | None = None
+    sent_at: AwareDatetime | None = None
 
 
 class GroundTruth(BaseModel):

@@ -13,6 +13,7 @@ from runtime.paths import PROJECT_ROOT
 from runtime.settings import DeployableSettings
 from runtime.stack import Stack
 from stream_consumer.settings import ConsumerSettings
+from strikes.settings import StrikesSettings
 from training.corpora import Source
 from training.settings import TrainingSettings
 
@@ -126,6 +127,11 @@ def child_env(
             # default floor is 45%; 66% before the tweets). The story's operator accepts down to 25%;
             # the behaviour report records the share and the floor it was held to.
             padding_floor_kept=settings.padding_floor_kept,
+        ),
+        StrikesSettings.for_stack(
+            stack,
+            dynamodb_endpoint_url=f"http://127.0.0.1:{settings.dynamodb_port}",
+            state_dir=run_dir / "strikes",
         ),
         MonitoringSettings.for_stack(
             stack,

@@ -16,15 +16,20 @@ from rich.console import Console
 from contracts.categories import Category
 from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook
 from contracts.storage import appeal_outcomes_prefix
+from contracts.strikes import Escalation
+from contracts.verdict import Verdict
 from demo.review import CHANNELS, MODERATORS, moderator_accounts, review_results
 from demo.services import Service, ui_services
 from demo.settings import DemoSettings, child_env
+from demo.strikes import StrikesResult, strikes_result
 from demo.summary import Summary, build_summary, phase_result, read_bot_counts, read_outcomes, read_truth
 from demo.supervisor import DemoError, Supervisor
 from demo.traffic import Traffic, unseen_texts
 from demo.view import LiveView
 from infra.bootstrap import bootstrap
 from infra.settings import InfraSettings
+from monitoring.archive import read_feedback
+from producer_sim.escalations import APPLIED_FILE, read_applied
 from producer_sim.settings import ProducerSettings
 from producer_sim.shapes import shape_results, users_fired
 from producer_sim.traffic import publish
@@ -32,6 +37,8 @@ from review.store import ReviewStore
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.stack import Stack, load_stack
+from strikes.core import expected_strikes
+from strikes.store import StrikeStore
 from training.data import Community
 
 STEPS = {
@@ -161,6 +168,8 @@ class Story:
         """The consumer (local event-source-mapping runner) and the moderation bot, in the background."""
         self.processes.start("consumer", ("-m", "local_esm", "run"), self._env())
         self.processes.start("bot", ("-m", "producer_sim", "bot"), self._env())
+        # strikes from the verdicts and the moderators' decisions; their escalations the bot applies
+        self.processes.start("strikes", ("-m", "strikes"), self._env())
         # the review path: the archive followed into the queue, the moderators deciding it in the app
         self.processes.start("review-worker", ("-m", "review", "follow"), self._env())
         self.processes.start("moderators", ("-m", "producer_sim", "moderate"), self._env())
@@ -337,6 +346,8 @@ class Story:
         self.processes.stop("appellants")
         self.processes.stop("moderators")
         self.processes.stop("review-worker")
+        self._settle_strikes()
+        self.processes.stop("strikes")
         self.processes.stop("bot")
         bot = read_bot_counts(self.run_dir / "bot.log")
         review = review_results(self._review_store(), self.traffic.ids)
@@ -367,7 +378,45 @@ class Story:
             users_fired=users_fired(outcomes.verdicts, truth),
             review=review,
             transparency=self.transparency,
+            strikes=self._strikes(outcomes.verdicts, bot),
         )
+
+    def _settle_strikes(self) -> None:
+        """Until the strikes writer has read every verdict and decision (a pass that started after the
+        decisions stopped coming read nothing), and the bot has applied every escalation it sent."""
+        mark = datetime.now(UTC)
+
+        def read_all() -> bool:
+            doc = _progress(self.run_dir / "strikes" / "progress.json")
+            return doc is not None and str(doc["started_at"]) > mark.isoformat() and doc["read"] == 0
+
+        self.processes.wait_until(read_all, "the strikes writer to read every verdict and decision")
+        sqs = aws.client("sqs", self.endpoint_url)
+        url = sqs.get_queue_url(QueueName=self.stack.escalations_queue.name)["QueueUrl"]
+
+        def applied() -> bool:
+            attributes = sqs.get_queue_attributes(
+                QueueUrl=url,
+                AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+            )["Attributes"]
+            waiting = attributes.get("ApproximateNumberOfMessages", "0")
+            in_flight = attributes.get("ApproximateNumberOfMessagesNotVisible", "0")
+            return int(waiting) == 0 and int(in_flight) == 0
+
+        self.processes.wait_until(applied, "the bot to apply every escalation")
+
+    def _strikes(self, verdicts: list[Verdict], bot: dict[str, int]) -> StrikesResult:
+        """The strikes table against the ledger (the verdicts and decisions), and the ladder."""
+        dynamodb = aws.client("dynamodb", f"http://127.0.0.1:{self.settings.dynamodb_port}")
+        store = StrikeStore(dynamodb, self.stack.strikes_table.name)
+        held = {(s.channel_id, s.user_id, s.key) for s in store.every_strike()}
+        bucket = self.stack.archive_bucket
+        decisions = read_feedback(aws.client("s3", self.endpoint_url), bucket.name, bucket.feedback_prefix)
+        window_s = self.stack.event_source_mapping.tumbling_window_seconds
+        expected = expected_strikes(verdicts, decisions.decisions, DEMO_POLICY, window_s)
+        applied = [Escalation.model_validate(a) for a in read_applied(self.run_dir / "bot" / APPLIED_FILE)]
+        posters = {(v.channel_id, v.user_id) for v in verdicts}
+        return strikes_result(held, expected, applied, posters, bot.get("escalations_repeated", 0))
 
     def _review_store(self) -> ReviewStore:
         dynamodb = aws.client("dynamodb", f"http://127.0.0.1:{self.settings.dynamodb_port}")

@@ -15,6 +15,7 @@ from contracts.on_failure import KinesisBatchInfo, OnFailureRecord
 from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
 from demo.review import ReviewPhase
+from demo.strikes import StrikesResult
 from producer_sim.ledger import reconcile
 from producer_sim.replay import OutgoingRecord
 from producer_sim.shapes import ShapeResult, UsersFired
@@ -76,6 +77,7 @@ class Summary(BaseModel):
     review: list[ReviewPhase] = []  # what the moderators' queue did with each phase's messages
     # the run's transparency report (`monitoring.transparency.TransparencyReport`, as its CLI wrote it)
     transparency: dict[str, Any] = {}
+    strikes: StrikesResult | None = None  # the strikes table reconciled, and the ladder per rung
 
 
 @dataclass(frozen=True)
@@ -223,6 +225,7 @@ def build_summary(
     users_fired: dict[str, UsersFired] | None = None,
     review: list[ReviewPhase] | None = None,
     transparency: dict[str, Any] | None = None,
+    strikes: StrikesResult | None = None,
 ) -> Summary:
     """The closing figures, with the ledger of every record `published` in the run."""
     ledger = reconcile(published, outcomes.verdicts, outcomes.dead_letters, outcomes.discarded)
@@ -248,4 +251,5 @@ def build_summary(
         users_fired=users_fired or {},
         review=review or [],
         transparency=transparency or {},
+        strikes=strikes,
     )

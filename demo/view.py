@@ -208,12 +208,13 @@ def summary_tables(summary: Summary) -> Group:
     shapes = shape_table(summary)
     review = review_table(summary)
     appeals = transparency_table(summary)
+    ladder = strikes_table(summary)
     urls = Table(title="Look closer", show_header=False)
     urls.add_column()
     urls.add_column()
     for name, url in summary.urls.items():
         urls.add_row(name, url)
-    return Group(phases, categories, review, appeals, shapes, checks, ledger, Text(""), urls)
+    return Group(phases, categories, review, appeals, ladder, shapes, checks, ledger, Text(""), urls)
 
 
 def _share(value: float | None) -> str:
@@ -272,6 +273,44 @@ def shape_table(summary: Summary) -> Table:
             f"on allowed: {u.fired_on_allowed:,} ({_share(u.share_on_allowed)})",
             "",
         )
+    return table
+
+
+def strikes_table(summary: Summary) -> Table:
+    """Repeat offenders: per rung of the ladder, the users who reached it (repeat offenders among
+    them), the escalations the bot applied and the median seconds from a user's first strike; then
+    the strikes table against the ledger, and the ordinary users escalated beyond a warning."""
+    s = summary.strikes
+    table = Table(title="Repeat offenders: strikes and the ladder (the bot applies each escalation once)")
+    for col in ("rung", "users", "of them offenders", "escalations", "median from first strike"):
+        table.add_column(col, justify="left" if col == "rung" else "right")
+    if s is None:
+        return table
+    for rung, r in s.rungs.items():
+        after = "-" if r.median_s_from_first_strike is None else f"{r.median_s_from_first_strike:.1f} s"
+        table.add_row(rung.replace("_", " "), f"{r.users:,}", f"{r.offenders:,}", f"{r.escalations:,}", after)
+    ledger = "[green]0 lost, 0 extra" if not (s.lost or s.extra) else f"[red]{s.lost} lost, {s.extra} extra"
+    table.add_row(
+        "strikes held",
+        f"{s.held:,}",
+        "",
+        f"expected {s.expected:,}",
+        f"{ledger}[/], repeats {s.repeats_suppressed}",
+    )
+    table.add_row(
+        "ordinary users",
+        f"{s.ordinary_users:,}",
+        "",
+        f"beyond a warning {s.ordinary_beyond_warning:,}",
+        _share(s.ordinary_beyond_warning_share),
+    )
+    table.add_row(
+        "offenders",
+        f"{s.offenders:,}",
+        "",
+        f"timed out {s.offenders_timed_out:,}",
+        f"by the 3rd strike {s.offenders_timed_out_by_third:,}",
+    )
     return table
 
 

@@ -24,6 +24,7 @@ class BootstrapResult:
     created: list[str]
     dead_letter_queue_url: str
     on_failure_queue_url: str
+    escalations_queue_url: str = ""
 
 
 def ensure_stream(kinesis: "KinesisClient", spec: StreamSpec, timeout: float = 60.0) -> bool:
@@ -121,5 +122,8 @@ def bootstrap(stack: Stack, endpoint_url: str | None, region: str | None = None)
     failures_url, made = ensure_queue(sqs, stack.on_failure_queue)
     if made:
         created.append(f"sqs:{stack.on_failure_queue.name}")
+    escalations_url, made = ensure_queue(sqs, stack.escalations_queue)
+    if made:
+        created.append(f"sqs:{stack.escalations_queue.name}")
     log.info({"event": "bootstrap", "created": created})
-    return BootstrapResult(created, dlq_url, failures_url)
+    return BootstrapResult(created, dlq_url, failures_url, escalations_url)

@@ -24,6 +24,7 @@ from contracts.policy import PolicyBook
 from contracts.statement import AppealOutcome, AppealResult, Restriction, StatementOfReasons, statement_for
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
 from contracts.verdict import Action, Reason, Verdict
+from producer_sim.escalations import EscalationInbox
 from producer_sim.settings import ProducerSettings
 from runtime import aws
 from runtime.audit import AuditLog
@@ -154,6 +155,9 @@ def act(
                 decided_by=f"moderator-{1 + int(draw(seed, v.message_id, 'who') * moderators)}",
                 decided_at=now,
                 category=category,
+                channel_id=v.channel_id,
+                user_id=v.user_id,
+                sent_at=v.sent_at,
             )
         )
         state.counts["decisions"] += 1
@@ -245,6 +249,7 @@ class Bot:
         appeal_url: str = "http://127.0.0.1:8090",
         outcomes: "OutcomeSource | None" = None,
         audit: AuditLog | None = None,
+        escalations: "EscalationInbox | None" = None,
     ) -> None:
         self._kinesis = kinesis
         self._s3 = s3
@@ -267,6 +272,7 @@ class Bot:
         self._outcomes = outcomes  # appeals' outcomes since the last read (None: no review app)
         self._outcomes_at = -OUTCOMES_EVERY_S
         self._audit = audit  # the bot's chain in the audit trail (None: not kept)
+        self._escalations = escalations  # the strikes' ladder (None: no strikes writer)
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -301,6 +307,15 @@ class Bot:
             audit=(
                 AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "bot")
                 if settings.audit_bucket
+                else None
+            ),
+            escalations=(
+                EscalationInbox(
+                    aws.client("sqs", settings.aws_endpoint_url, settings.aws_region),
+                    settings.escalations_queue,
+                    settings.bot_state_dir,
+                )
+                if settings.escalations_queue
                 else None
             ),
         )
@@ -409,6 +424,20 @@ class Bot:
         self._outcomes.poll(self._restore)
         return self.state.counts["restored"] - before
 
+    def apply_escalations(self) -> int:
+        """Apply the strikes writer's new escalations (`producer_sim.escalations`); how many. A queue
+        that does not answer is tried again on the next pass."""
+        if self._escalations is None:
+            return 0
+        try:
+            applied = self._escalations.poll()
+        except AwsError:
+            self.state.counts["escalation_read_errors"] += 1
+            applied = 0
+        self.state.counts.update(self._escalations.counts)
+        self._escalations.counts.clear()
+        return applied
+
     def _restore(self, outcomes: list[AppealOutcome]) -> None:
         """Restore the overturned restrictions: on record in the audit trail first, then counted (a
         failed record leaves the outcomes unread, to be applied again)."""
@@ -460,6 +489,7 @@ class Bot:
                 self.apply_outcomes()
             except AwsError:  # the stream cannot even be listed: try again
                 progressed = 0
+            progressed += self.apply_escalations()
             if progressed:
                 last = time.monotonic()
             elif idle_exit_s is not None and time.monotonic() - last > idle_exit_s:

@@ -198,6 +198,9 @@ class _Due(NamedTuple):
     shape_id: str
 
 
+OFFENDER_PREFIX = "offender-"
+
+
 class Replay:
     """Draws real texts without replacement (reshuffling each pool when spent) and builds records:
     ordinary messages from speakers of the activity model, and the shapes each phase schedules."""
@@ -209,6 +212,8 @@ class Replay:
         users: int = 20_000,
         malformed_share: float = 0.0,
         seed: int = 7,
+        offenders: int = 0,
+        offender_share: float = 0.0,
     ) -> None:
         self._rng = random.Random(seed)
         self._pools = {c: list(p) for c, p in pools.items() if p}
@@ -223,6 +228,14 @@ class Replay:
         self._run = uuid4().hex[:6]
         self._raiders = 0
         self._instances: Counter[Shape] = Counter()
+        # Repeat offenders: the same few accounts (across phases and runs: named, not drawn), each at
+        # home in one channel, post `offender_share` of the harmful texts; the rest fall on anyone.
+        channel_ids = self._activity.channels
+        self._offenders = [
+            Speaker(channel_ids[n % len(channel_ids)], f"{OFFENDER_PREFIX}{n:03d}") for n in range(offenders)
+        ]
+        self._offender_share = offender_share
+        self._offender_rng = random.Random(f"{seed}:offenders")  # its own: the other draws stay as they were
 
     def _draw(self, community: Community) -> LabelledText:
         pool = self._pools[community]
@@ -316,8 +329,12 @@ class Replay:
         }
 
     def message(self, item: LabelledText) -> OutgoingRecord:
-        """A well-formed ordinary chat message carrying a real text."""
-        return self._record(item, None, Shape.ORDINARY, None)
+        """A well-formed ordinary chat message carrying a real text (a harmful one, now and then, from a
+        repeat offender)."""
+        speaker = None
+        if item.y and self._offenders and self._offender_rng.random() < self._offender_share:
+            speaker = self._offender_rng.choice(self._offenders)
+        return self._record(item, speaker, Shape.ORDINARY, None)
 
     def _record(
         self, item: LabelledText, speaker: Speaker | None, shape: Shape, shape_id: str | None

@@ -21,6 +21,7 @@ class ProducerSettings(DeployableSettings):
         "dead_letter_queue",
         "models_bucket",
         "audit_bucket",
+        "escalations_queue",
     )
     data_dir: Path = Field(
         default=PROJECT_ROOT.parent / "shared" / "data",
@@ -33,6 +34,10 @@ class ProducerSettings(DeployableSettings):
     # Ordinary chatters. At the demo's 300 msg/s, no one posting more than 6 messages in 30 s and a
     # heavy tail (the top 1% writing a tenth) take this many (`producer_sim.activity`).
     users: int = Field(default=20_000, ge=1)
+    # Repeat offenders (`offender-NNN`, the same accounts in every phase): they post this share of the
+    # harmful texts, the rest falls on the ordinary users (`producer_sim.replay`).
+    offenders: int = Field(default=40, ge=0)
+    offender_share: float = Field(default=0.5, ge=0, le=1)
     max_put_attempts: int = Field(default=10, ge=1)
     seed: int = 7
 
@@ -53,6 +58,8 @@ class ProducerSettings(DeployableSettings):
     sample_decision_share: float = Field(default=0.05, ge=0, le=1)  # other messages sampled for QA
     moderators: int = Field(default=5, ge=1)
     bot_state_dir: Path = PROJECT_ROOT / ".data" / "bot"
+    # The strikes writer's escalations (warnings, timeouts, ban suggestions) the bot applies; None: none.
+    escalations_queue: str | None = _STACK.escalations_queue.name
     # The review app, when reviewed messages are decided there (`python -m producer_sim moderate`): its
     # address, and a JSON file of the moderator accounts' passwords ({"moderator-1": "…", …}). Unset:
     # the bot decides reviewed messages itself.

@@ -63,7 +63,15 @@ def publish(
     pools = {c: load_community(settings.data_dir, c) for c in communities}
     if select is not None:
         pools = {c: select(c, pool) for c, pool in pools.items()}
-    replay = Replay(pools, settings.channels, settings.users, malformed, seed or settings.seed)
+    replay = Replay(
+        pools,
+        settings.channels,
+        settings.users,
+        malformed,
+        seed or settings.seed,
+        settings.offenders,
+        settings.offender_share,
+    )
     kinesis = aws.client("kinesis", settings.aws_endpoint_url, settings.aws_region)
     publisher = Publisher(kinesis, stream or settings.input_stream, settings.max_put_attempts)
     report = PublishReport()

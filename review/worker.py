@@ -172,6 +172,9 @@ def flush_feedback(
             decided_at=entry.decided_at,
             category=entry.decided_category or "removal",
             decision_source=source,
+            channel_id=entry.item.channel_id,
+            user_id=entry.item.user_id,
+            sent_at=entry.item.sent_at,
         )
         mid = str(entry.item.message_id)
         if outcome is not None:

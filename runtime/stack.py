@@ -152,6 +152,7 @@ class ServicesSpec(_Frozen):
     monitoring: MonitoringSpec
     mlflow: MlflowSpec
     bot: ServiceSpec
+    strikes: ServiceSpec  # the strikes writer (`python -m strikes`)
     review: ReviewSpec
 
 
@@ -165,6 +166,8 @@ class Stack(_Frozen):
     dead_letter_queue: QueueSpec
     on_failure_queue: QueueSpec
     review_table: TableSpec
+    strikes_table: TableSpec
+    escalations_queue: QueueSpec  # what the strikes writer escalates to; the bot applies it
     consumer: ConsumerSpec
     event_source_mapping: EventSourceMappingSpec
     model_name: str
@@ -181,6 +184,8 @@ class Stack(_Frozen):
             "dead_letter_queue",
             "on_failure_queue",
             "review_table",
+            "strikes_table",
+            "escalations_queue",
         )
         update = {
             f: getattr(self, f).model_copy(update={"name": f"{getattr(self, f).name}-{tag}"}) for f in fields

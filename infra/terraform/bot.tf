@@ -32,6 +32,7 @@ resource "aws_ecs_task_definition" "bot" {
       { name = "PRODUCER_POLICY_KEY", value = local.stack.models_bucket.policy_key },
       { name = "PRODUCER_APPEAL_URL", value = var.appeal_url },
       { name = "PRODUCER_BOT_STATE_DIR", value = "/tmp/bot" },
+      { name = "PRODUCER_ESCALATIONS_QUEUE", value = aws_sqs_queue.escalations.name },
       { name = "PRODUCER_AWS_REGION", value = local.region },
     ]
     mountPoints      = local.scratch_mount

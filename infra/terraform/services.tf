@@ -1,5 +1,6 @@
 # The deployables besides the consumer: the Prefect worker and the two flow tasks it starts
-# (flows.tf), the MLflow tracking server (mlflow.tf) and the moderation bot (bot.tf), all on ECS
+# (flows.tf), the MLflow tracking server (mlflow.tf), the moderation bot (bot.tf) and the strikes
+# writer (strikes.tf), all on ECS
 # Fargate in one cluster. Each has its own image repository, log group, security group, execution
 # role and task role (iam.tf); nothing is shared between two of them but the cluster and the key.
 #
@@ -17,6 +18,7 @@ locals {
     monitoring = local.services.monitoring
     mlflow     = local.services.mlflow
     bot        = local.services.bot
+    strikes    = local.services.strikes
     review     = local.services.review
   }
   image_tags = {
@@ -25,6 +27,7 @@ locals {
     monitoring = var.monitoring_image_tag
     mlflow     = var.mlflow_image_tag
     bot        = var.bot_image_tag
+    strikes    = var.strikes_image_tag
     review     = var.review_image_tag
   }
   images             = { for key, repo in aws_ecr_repository.service : key => "${repo.repository_url}:${local.image_tags[key]}" }
@@ -133,6 +136,7 @@ resource "aws_vpc_security_group_egress_rule" "https" {
     monitoring = aws_security_group.monitoring.id
     mlflow     = aws_security_group.mlflow.id
     bot        = aws_security_group.bot.id
+    strikes    = aws_security_group.strikes.id
     review     = aws_security_group.review.id
   }
   security_group_id = each.value

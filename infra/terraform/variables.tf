@@ -91,6 +91,12 @@ variable "bot_image_tag" {
   default     = "latest"
 }
 
+variable "strikes_image_tag" {
+  description = "Tag of the strikes writer's image (the project) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
 variable "mlflow_db_instance_class" {
   description = "RDS instance class of MLflow's PostgreSQL backend store."
   type        = string

@@ -15,6 +15,7 @@ from contracts.storage import model_key
 from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import EventSourceMappingSpec, ServicesSpec, load_stack
+from strikes.store import TTL_ATTRIBUTE
 
 TF_DIR = PROJECT_ROOT / "infra" / "terraform"
 
@@ -71,6 +72,10 @@ def test_locals_decode_the_stack_file() -> None:
         (("aws_ecs_service", "mlflow"), "name", "local.services.mlflow.name"),
         (("aws_ecs_task_definition", "bot"), "family", "local.services.bot.name"),
         (("aws_ecs_service", "bot"), "name", "local.services.bot.name"),
+        (("aws_ecs_task_definition", "strikes"), "family", "local.services.strikes.name"),
+        (("aws_ecs_service", "strikes"), "name", "local.services.strikes.name"),
+        (("aws_dynamodb_table", "strikes"), "name", "local.stack.strikes_table.name"),
+        (("aws_sqs_queue", "escalations"), "name", "local.stack.escalations_queue.name"),
         (("aws_s3_bucket", "mlflow_artifacts"), "bucket", "local.services.mlflow.artifacts_bucket"),
         (("aws_db_instance", "mlflow"), "db_name", "local.services.mlflow.database"),
         (("aws_db_instance", "mlflow"), "identifier", "local.services.mlflow.name"),
@@ -137,7 +142,7 @@ def test_no_stack_name_is_written_out_literally() -> None:
 
 def test_every_ecs_service_gets_its_repository_log_group_and_execution_role_by_its_stack_name() -> None:
     """The per-service resources iterate over the stack's services, named by each one's own name."""
-    services = ("worker", "training", "monitoring", "mlflow", "bot", "review")
+    services = ("worker", "training", "monitoring", "mlflow", "bot", "strikes", "review")
     assert _locals()["ecs_services"] == {s: "${local.services." + s + "}" for s in services}
     assert set(services) == set(ServicesSpec.model_fields) - {"cluster"}
     for resource in (("aws_ecr_repository", "service"), ("aws_iam_role", "execution")):
@@ -309,3 +314,19 @@ def test_the_appeals_alarm_reads_what_the_review_app_emits_for_every_category() 
     source = (PROJECT_ROOT / "review" / "worker.py").read_text()
     assert "emf.APPEALS_DECIDED" in source
     assert "emf.OVERTURNED" in source
+
+
+def test_the_strikes_alarm_reads_what_the_writer_emits_and_the_table_expires_what_the_store_sets() -> None:
+    alarm = RESOURCES[("aws_cloudwatch_metric_alarm", "strikes_unavailable")]
+    strikes = _locals()["strikes_emf"]
+    assert (_unquote(strikes["namespace"]), _unquote(strikes["service"])) == (
+        emf.NAMESPACE,
+        emf.STRIKES_SERVICE,
+    )
+    assert _unquote(alarm["metric_name"]) == emf.STRIKES_UNAVAILABLE
+    assert alarm["dimensions"] == {"service": "${local.strikes_emf.service}"}
+    source = (PROJECT_ROOT / "strikes" / "writer.py").read_text()
+    assert "emf.STRIKES_UNAVAILABLE" in source
+    assert '{"service": emf.STRIKES_SERVICE}' in source
+    table = RESOURCES[("aws_dynamodb_table", "strikes")]
+    assert _unquote(table["ttl"][0]["attribute_name"]) == TTL_ATTRIBUTE
