@@ -2,7 +2,7 @@
 
 python -m benchmarks [--skip-e2e] [--seconds 10]   # measure, write bench-<time>.json, render latest.md
                                                    # then categories-, proxies-, cascade-,
-                                                   # baseline-, context- and review-<time>.json
+                                                   # baseline-, context-, strikes- and review-<time>.json
 python -m benchmarks report                        # render latest.md again from the results files
 """
 
@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import baseline, cascade, categories, compare, context, proxies, review, tradeoff
+from benchmarks import baseline, cascade, categories, compare, context, proxies, review, strikes, tradeoff
 from benchmarks.common import machine, run_pinned, write_results
 from benchmarks.report import write_latest
 from training.settings import TrainingSettings
@@ -96,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"results: {baseline.run(Path(data_dir))}")
         _say("context: raids, floods and bursts through the mapping's windows; the context's cost …")
         print(f"results: {context.write(context.measure(Path(data_dir)))}")
+        _say("strikes: one writer at 1,000 verdicts/s and draining a backlog (moto) …")
+        strikes.main([])  # pinned to one core, moto's server on another; prints its results file
         _say("review: queue page, item, decision with 100,000 items in the table; 20 moderators racing …")
         print(f"results: {review.write(review.measure(100_000, 60))}")
     latest = write_latest()

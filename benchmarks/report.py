@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import baseline, cascade, categories, compare, context, mutation, proxies, tradeoff
+from benchmarks import baseline, cascade, categories, compare, context, mutation, proxies, strikes, tradeoff
 from benchmarks.common import RESULTS, describe, stamp, when
 
 BENCH_PREFIX = "bench-"
@@ -72,6 +72,7 @@ class Sources:
     context: Path | None = None
     baseline: Path | None = None
     mutation: Path | None = None
+    strikes: Path | None = None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -103,6 +104,7 @@ def sources(directory: Path = RESULTS) -> Sources:
         context=latest(context.LATEST),
         baseline=latest(BASELINE_LATEST),
         mutation=latest(mutation.LATEST),
+        strikes=latest(strikes.LATEST),
     )
 
 
@@ -335,6 +337,7 @@ def render(directory: Path = RESULTS) -> str:
         ),
         suite_section("The cascade", src.cascade, "python -m benchmarks.cascade", _cascade_body),
         suite_section("Context across messages", src.context, "python -m benchmarks.context", context.render),
+        suite_section("The strikes writer", src.strikes, "python -m benchmarks.strikes", strikes.render),
         suite_section(
             "The champion against the baseline",
             src.baseline,

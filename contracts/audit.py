@@ -33,6 +33,7 @@ class AuditKind(StrEnum):
     PROMOTION = "promotion"  # a model version became champion
     ROLLBACK = "rollback"  # the champion moved back to an earlier version
     ERASURE = "erasure"  # a user's data was erased
+    STRIKES_CLEARED = "strikes_cleared"  # a moderator cleared a user's strikes in a channel
 
 
 class AuditEvent(BaseModel):
@@ -60,6 +61,11 @@ class AuditRecord(AuditEvent):
     seq: int = Field(ge=0)
     prev: str
     hash: str
+
+
+def subject_refs(user_id: str) -> dict[str, str]:
+    """A user named in a record's refs: by a hash of their id (the trail holds no personal data)."""
+    return {"subject_sha256": hashlib.sha256(user_id.encode()).hexdigest()[:32]}
 
 
 def genesis(writer: str, day: date) -> str:

@@ -7,6 +7,7 @@ local event-source-mapping runner); the live view reads the consumer's EMF metri
 import json
 import secrets
 import time
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from contracts.categories import Category
 from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook
-from contracts.storage import appeal_outcomes_prefix
+from contracts.storage import GroundTruth, appeal_outcomes_prefix
 from contracts.strikes import Escalation
 from contracts.verdict import Verdict
 from demo.review import CHANNELS, MODERATORS, moderator_accounts, review_results
@@ -378,17 +379,20 @@ class Story:
             users_fired=users_fired(outcomes.verdicts, truth),
             review=review,
             transparency=self.transparency,
-            strikes=self._strikes(outcomes.verdicts, bot),
+            strikes=self._strikes(outcomes.verdicts, bot, truth),
         )
 
     def _settle_strikes(self) -> None:
         """Until the strikes writer has read every verdict and decision (a pass that started after the
-        decisions stopped coming read nothing), and the bot has applied every escalation it sent."""
+        decisions stopped coming read both inputs to their end and found nothing new), and the bot has
+        applied every escalation it sent."""
         mark = datetime.now(UTC)
 
         def read_all() -> bool:
             doc = _progress(self.run_dir / "strikes" / "progress.json")
-            return doc is not None and str(doc["started_at"]) > mark.isoformat() and doc["read"] == 0
+            if doc is None or str(doc["started_at"]) <= mark.isoformat():
+                return False
+            return doc["read"] == 0 and doc.get("failed") == 0
 
         self.processes.wait_until(read_all, "the strikes writer to read every verdict and decision")
         sqs = aws.client("sqs", self.endpoint_url)
@@ -405,8 +409,11 @@ class Story:
 
         self.processes.wait_until(applied, "the bot to apply every escalation")
 
-    def _strikes(self, verdicts: list[Verdict], bot: dict[str, int]) -> StrikesResult:
-        """The strikes table against the ledger (the verdicts and decisions), and the ladder."""
+    def _strikes(
+        self, verdicts: list[Verdict], bot: dict[str, int], truth: dict[str, GroundTruth]
+    ) -> StrikesResult:
+        """The strikes table against the ledger (the verdicts and decisions), and the ladder, with how
+        many of each user's messages were harmful by the ground truth."""
         dynamodb = aws.client("dynamodb", f"http://127.0.0.1:{self.settings.dynamodb_port}")
         store = StrikeStore(dynamodb, self.stack.strikes_table.name)
         held = {(s.channel_id, s.user_id, s.key) for s in store.every_strike()}
@@ -416,7 +423,12 @@ class Story:
         expected = expected_strikes(verdicts, decisions.decisions, DEMO_POLICY, window_s)
         applied = [Escalation.model_validate(a) for a in read_applied(self.run_dir / "bot" / APPLIED_FILE)]
         posters = {(v.channel_id, v.user_id) for v in verdicts}
-        return strikes_result(held, expected, applied, posters, bot.get("escalations_repeated", 0))
+        authors = {str(v.message_id): (v.channel_id, v.user_id) for v in verdicts}
+        harmful = Counter(
+            author for mid, author in authors.items() if mid in truth and truth[mid].label == "remove"
+        )
+        repeats = bot.get("escalations_repeated", 0)
+        return strikes_result(held, expected, applied, posters, repeats, harmful)
 
     def _review_store(self) -> ReviewStore:
         dynamodb = aws.client("dynamodb", f"http://127.0.0.1:{self.settings.dynamodb_port}")

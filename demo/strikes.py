@@ -3,7 +3,7 @@ verdicts and decisions call for, none other), and the ladder per rung — users,
 from a user's first strike — for the repeat offenders and for everyone else."""
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from statistics import median
 
@@ -39,6 +39,10 @@ class StrikesResult(BaseModel):
     rungs: dict[str, RungResult]
     ordinary_users: int  # (channel, user) pairs of ordinary users who posted
     ordinary_beyond_warning: int  # of them, timed out or suggested for a ban
+    # (channel, user) pairs of any kind timed out or suggested for a ban though at most one of their
+    # messages there was harmful by the ground truth: the innocent the ladder hit
+    innocent_beyond_warning: int = 0
+    posters: int = 0  # (channel, user) pairs who posted
     offenders: int  # (channel, offender) pairs with a strike
     offenders_timed_out: int  # of them, reached a timeout (or higher)
     offenders_timed_out_by_third: int  # … at their third escalation or sooner
@@ -47,6 +51,10 @@ class StrikesResult(BaseModel):
     def ordinary_beyond_warning_share(self) -> float | None:
         return self.ordinary_beyond_warning / self.ordinary_users if self.ordinary_users else None
 
+    @property
+    def innocent_beyond_warning_share(self) -> float | None:
+        return self.innocent_beyond_warning / self.posters if self.posters else None
+
 
 def strikes_result(
     held: set[StrikeId],
@@ -54,8 +62,10 @@ def strikes_result(
     applied: Iterable[Escalation],
     posters: Iterable[tuple[str, str]],
     repeats_suppressed: int,
+    harmful: Mapping[tuple[str, str], int] | None = None,
 ) -> StrikesResult:
-    """`applied`: the bot's escalations; `posters`: every (channel, user) that posted."""
+    """`applied`: the bot's escalations; `posters`: every (channel, user) that posted; `harmful`: how
+    many of each one's messages the ground truth calls harmful (absent: none)."""
     by_user: dict[tuple[str, str], list[Escalation]] = defaultdict(list)
     for e in applied:
         by_user[(e.channel_id, e.user_id)].append(e)
@@ -81,7 +91,13 @@ def strikes_result(
             by_third += bool(at_timeout) and at_timeout[0] <= 3
     for rung, seconds in waits.items():
         rungs[rung].median_s_from_first_strike = round(median(seconds), 1)
-    ordinary = {p for p in posters if p[1].startswith(ORDINARY_PREFIX)}
+    everyone = set(posters)
+    ordinary = {p for p in everyone if p[1].startswith(ORDINARY_PREFIX)}
+    innocent = {
+        key
+        for key, escalations in by_user.items()
+        if (harmful or {}).get(key, 0) <= 1 and any(e.rung in _BEYOND_WARNING for e in escalations)
+    }
     beyond = {
         key
         for key, escalations in by_user.items()
@@ -97,6 +113,8 @@ def strikes_result(
         rungs=rungs,
         ordinary_users=len(ordinary),
         ordinary_beyond_warning=len(beyond),
+        innocent_beyond_warning=len(innocent),
+        posters=len(everyone),
         offenders=len({(c, u) for c, u, _ in held if u.startswith(OFFENDER_PREFIX)}),
         offenders_timed_out=timed_out,
         offenders_timed_out_by_third=by_third,

@@ -305,6 +305,13 @@ def strikes_table(summary: Summary) -> Table:
         _share(s.ordinary_beyond_warning_share),
     )
     table.add_row(
+        "beyond a warning, innocent",
+        f"{s.posters:,}",
+        "",
+        f"≤ 1 harmful message {s.innocent_beyond_warning:,}",
+        _share(s.innocent_beyond_warning_share),
+    )
+    table.add_row(
         "offenders",
         f"{s.offenders:,}",
         "",

@@ -121,6 +121,7 @@ def _erase(user_id: str, dry_run: bool) -> int:
     from runtime import aws  # noqa: PLC0415
     from runtime.audit import AuditLog  # noqa: PLC0415
     from runtime.errors import AwsError  # noqa: PLC0415
+    from strikes.store import StrikeStore  # noqa: PLC0415
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     settings = MonitoringSettings()
@@ -140,6 +141,7 @@ def _erase(user_id: str, dry_run: bool) -> int:
         queue_url,
         dry_run=dry_run,
         review=ReviewStore(dynamodb, settings.review_table),
+        strikes=StrikeStore(dynamodb, settings.strikes_table),
     )
     print(report.model_dump_json(indent=2))
     if not dry_run:

@@ -26,7 +26,6 @@ is the thin S3/SQS adapter. Nothing here logs message text: logs name object key
 """
 
 import binascii
-import hashlib
 import json
 import re
 from base64 import b64decode
@@ -39,7 +38,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, Field, ValidationError, computed_field
 
-from contracts.audit import AuditEvent, AuditKind
+from contracts.audit import AuditEvent, AuditKind, subject_refs
 from contracts.dead_letter import DeadLetter
 from contracts.storage import gunzip_text, gzip_lines
 from runtime.logs import structured_logger
@@ -207,11 +206,18 @@ class ReviewQueue(Protocol):
     def erase_user(self, user_id: str, dry_run: bool = False) -> int: ...
 
 
+class Strikes(Protocol):
+    """The strikes table as erasure needs it (`strikes.store.StrikeStore`)."""
+
+    def erase_user(self, user_id: str, dry_run: bool = False) -> int: ...
+
+
 class ErasureReport(BaseModel):
     user_id: str
     dry_run: bool
     message_ids_found: int = 0
     review_items: int = 0  # the user's items in the moderators' queue (erased, or found on a dry run)
+    strikes: int = 0  # the user's strikes and clearings, in every channel (erased, or found)
     archive: PrefixReport = Field(default_factory=PrefixReport)
     feedback: PrefixReport = Field(default_factory=PrefixReport)
     dead_letters: DeadLetterReport = Field(default_factory=DeadLetterReport)
@@ -384,8 +390,10 @@ def erase_user(
     dead_letter_queue_url: str | None = None,
     dry_run: bool = False,
     review: ReviewQueue | None = None,
+    strikes: Strikes | None = None,
 ) -> ErasureReport:
-    """Erase `user_id` from the archive, the feedback, (given them) the review queue and the dead letters."""
+    """Erase `user_id` from the archive, the feedback, (given them) the review queue, the strikes and
+    the dead letters."""
     report = ErasureReport(user_id=user_id, dry_run=dry_run)
     archive = _scan(
         s3, bucket, archive_prefix, lambda b: erase_archive_object(b, user_id), report.archive, "archive"
@@ -399,6 +407,8 @@ def erase_user(
     _apply(s3, bucket, feedback, report.feedback, dry_run, "feedback")
     if review is not None:
         report.review_items = review.erase_user(user_id, dry_run=dry_run)
+    if strikes is not None:
+        report.strikes = strikes.erase_user(user_id, dry_run=dry_run)
     if sqs is not None and dead_letter_queue_url is not None:
         _erase_dead_letters(sqs, dead_letter_queue_url, user_id, report.dead_letters, dry_run)
     _apply(s3, bucket, archive, report.archive, dry_run, "archive")
@@ -408,11 +418,10 @@ def erase_user(
 def erasure_event(user_id: str, complete: bool) -> AuditEvent:
     """An erasure in the audit trail: the subject by a hash of their id (the trail holds no personal
     text), whether everything that could hold them was reached."""
-    subject = hashlib.sha256(user_id.encode()).hexdigest()[:32]
     return AuditEvent(
         kind=AuditKind.ERASURE,
         actor="operator",
         at=datetime.now(UTC),
         reason="complete" if complete else "incomplete: some objects were unreadable",
-        refs={"subject_sha256": subject},
+        refs=subject_refs(user_id),
     )

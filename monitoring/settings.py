@@ -20,7 +20,14 @@ class MonitoringSettings(DeployableSettings):
     """Which archive window to check, the drift rules, alerts, and whether drift retrains."""
 
     model_config = SettingsConfigDict(env_prefix="MONITORING_", extra="ignore", populate_by_name=True)
-    STACK_RESOURCES = ("archive_bucket", "models_bucket", "dead_letter_queue", "review_table", "audit_bucket")
+    STACK_RESOURCES = (
+        "archive_bucket",
+        "models_bucket",
+        "dead_letter_queue",
+        "review_table",
+        "audit_bucket",
+        "strikes_table",
+    )
     archive_bucket: str = _STACK.archive_bucket.name
     archive_prefix: str = _STACK.archive_bucket.archive_prefix
     feedback_prefix: str = _STACK.archive_bucket.feedback_prefix
@@ -29,6 +36,7 @@ class MonitoringSettings(DeployableSettings):
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
     dead_letter_queue: str = _STACK.dead_letter_queue.name
     review_table: str = _STACK.review_table.name  # the moderators' queue (erasure reaches it)
+    strikes_table: str = _STACK.strikes_table.name  # the users' strikes (erasure reaches them)
     dynamodb_endpoint_url: str | None = None  # DynamoDB's endpoint when it differs (locally: moto's)
     window_last_n: int = Field(default=500, ge=1)  # the window: the last N archived messages
     window_minutes: float | None = None  # or: messages sent in the last M minutes

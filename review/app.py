@@ -31,6 +31,7 @@ from jinja2 import Environment, FileSystemLoader
 from pydantic import ValidationError
 from starlette.middleware.sessions import SessionMiddleware
 
+from contracts.audit import AuditEvent, AuditKind, subject_refs
 from contracts.policy import PolicyBook
 from contracts.review import (
     DECIDABLE,
@@ -39,6 +40,7 @@ from contracts.review import (
     ItemStatus,
     QueueEntry,
     QueueStats,
+    ReviewItem,
     decider_model,
 )
 from review.core import (
@@ -64,6 +66,8 @@ from review.users import Account, UserBook, authenticate
 from runtime.audit import AuditLog, MessageTrail, TrailReader
 from runtime.errors import AwsError
 from runtime.logs import structured_logger
+from strikes.core import Standing, standing
+from strikes.store import StrikeStore
 
 log = structured_logger("review")
 
@@ -130,6 +134,7 @@ class Services:
         audit: AuditLog | None = None,
         appeal_url: str = "",
         trail: TrailReader | None = None,
+        strikes: StrikeStore | None = None,
     ) -> None:
         self.store = store
         self.users = users
@@ -143,6 +148,7 @@ class Services:
         self.audit = audit  # where claims and appeals' receipts are recorded (None: not kept)
         self.appeal_url = appeal_url  # the app's address as users reach it (statements name it)
         self.trail = trail  # where an item's page reads the message's audit records (None: not shown)
+        self.strikes = strikes  # the authors' strikes, shown and cleared on items' pages (None: not shown)
 
 
 def _csrf(request: Request) -> str:
@@ -256,6 +262,18 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         except AwsError as err:
             log.warning({"event": "audit_trail_unreadable", "operation": err.operation, "code": err.code})
             return "The audit trail cannot be read just now."
+
+    def standing_of(item: ReviewItem) -> Standing | str:
+        """The author's strikes in the channel as of now, or why the page shows none."""
+        if services.strikes is None:
+            return "This app keeps no strikes."
+        try:
+            strikes, cleared = services.strikes.of_user(item.channel_id, item.user_id)
+        except AwsError as err:
+            log.warning({"event": "strikes_unreadable", "operation": err.operation, "code": err.code})
+            return "The strikes cannot be read just now."
+        policy = services.policies().for_channel(item.channel_id)[1].strikes
+        return standing(strikes, cleared, services.now(), policy)
 
     def sweep(channels: list[str]) -> None:
         """Expire what waited longer than its channel allows (page loads keep the queue honest, each
@@ -437,6 +455,7 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             "story": message_steps(entry),
             "statements": statements_sent(entry, window, services.appeal_url),
             "audit": audit_of(entry),
+            "standing": standing_of(item),
             "bidi": bidi_controls(item.text),
             "history": history,
             "claim_error": claim_error,
@@ -502,6 +521,35 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         following = next_open(who, message_id)
         target = f"/items/{following.item.message_id}" if following else "/queue"
         return RedirectResponse(f"{target}?undo={message_id}", status_code=303)
+
+    @app.post("/items/{message_id}/strikes/clear")
+    async def clear_strikes(request: Request, message_id: UUID, who: Signed) -> Response:
+        """Clear the author's strikes in the message's channel: a human decision, on record in the
+        audit trail before it takes effect (the user by a hash of their id)."""
+        form = await request.form()
+        _check_csrf(request, str(form.get("csrf", "")) or request.headers.get("x-csrf-token"))
+        item = entry_for(message_id, who).item
+        if services.strikes is None:
+            raise HTTPException(404, "this app keeps no strikes")
+        now = services.now()
+        if services.audit is not None:
+            services.audit.append(
+                [
+                    AuditEvent(
+                        kind=AuditKind.STRIKES_CLEARED,
+                        actor=who.username,
+                        at=now,
+                        message_id=message_id,
+                        channel_id=item.channel_id,
+                        reason="strikes cleared",
+                        refs=subject_refs(item.user_id),
+                    )
+                ],
+                now,
+            )
+        services.strikes.clear(item.channel_id, item.user_id, who.username, now)
+        log.info({"event": "review_strikes_cleared", "user": who.username, "channel": item.channel_id})
+        return RedirectResponse(f"/items/{message_id}#strikes", status_code=303)
 
     @app.post("/items/{message_id}/undo")
     async def undo(request: Request, message_id: UUID, who: Signed) -> Response:

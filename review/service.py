@@ -20,6 +20,7 @@ from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
 from runtime.retry import idle_backoff, poll_until
+from strikes.store import StrikeStore
 
 log = structured_logger("review")
 
@@ -82,6 +83,16 @@ def trail_reader(settings: ReviewSettings) -> TrailReader | None:
     return TrailReader(s3, settings.audit_bucket, settings.audit_prefix)
 
 
+def strikes_for(settings: ReviewSettings) -> StrikeStore | None:
+    """The strikes table items' pages read and clear (None when the settings name none)."""
+    if settings.strikes_table is None:
+        return None
+    dynamodb = aws.client(
+        "dynamodb", settings.dynamodb_endpoint_url or settings.aws_endpoint_url, settings.aws_region
+    )
+    return StrikeStore(dynamodb, settings.strikes_table)
+
+
 def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastAPI:
     services = Services(
         store=store or store_for(settings),
@@ -95,6 +106,7 @@ def app_for(settings: ReviewSettings, store: ReviewStore | None = None) -> FastA
         audit=audit_log(settings, "review-app"),
         appeal_url=settings.public_url,
         trail=trail_reader(settings),
+        strikes=strikes_for(settings),
     )
     return create_app(
         services,

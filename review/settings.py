@@ -14,10 +14,13 @@ class ReviewSettings(DeployableSettings):
     """Where the queue lives, who may sign in, and the moderators' timings."""
 
     model_config = SettingsConfigDict(env_prefix="REVIEW_", extra="ignore")
-    STACK_RESOURCES = ("review_table", "archive_bucket", "models_bucket", "audit_bucket")
+    STACK_RESOURCES = ("review_table", "archive_bucket", "models_bucket", "audit_bucket", "strikes_table")
     review_table: str = _STACK.review_table.name
     # DynamoDB's endpoint when it differs from the rest (locally: moto's server beside LocalStack).
     dynamodb_endpoint_url: str | None = None
+    # The strikes table (`strikes`): an item's page shows its author's strikes, and a moderator may clear
+    # them; None: not shown.
+    strikes_table: str | None = _STACK.strikes_table.name
     archive_bucket: str = _STACK.archive_bucket.name
     archive_prefix: str = _STACK.archive_bucket.archive_prefix
     feedback_prefix: str = _STACK.archive_bucket.feedback_prefix

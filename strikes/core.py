@@ -11,11 +11,14 @@ the ladder a new one reaches. No I/O: `strikes.store` keeps them, `strikes.write
 - Strikes decay: a strike of weight w made at t weighs w * 2^-(now - t)/half-life at `now`. Only
   strikes made after the user's strikes were last cleared by a moderator count.
 - A new strike's rung is read from the decayed total at its offence (the strikes made before it, and
-  itself), so reading it again later, or replaying it, gives the same rung.
+  itself), so reading it again later, or replaying it, gives the same rung. A ban is suggested once,
+  when the total crosses its rung; each strike after that, until a moderator acts (bans, or clears the
+  strikes), is the longest timeout — one suggestion per user for the moderators, not one per message.
 """
 
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from contracts.policy import PolicyBook, StrikePolicy
@@ -104,6 +107,32 @@ def rung_of(total: float, policy: StrikePolicy) -> tuple[Rung, int | None]:
     return Rung.NONE, None
 
 
+@dataclass(frozen=True)
+class Standing:
+    """A user's strikes in a channel as of now: the decayed total, the rung it stands on, and the
+    strikes that still count, newest first."""
+
+    total: float
+    rung: Rung
+    timeout_minutes: int | None
+    strikes: list[Strike]
+    cleared_at: datetime | None
+
+
+def standing(
+    strikes: Iterable[Strike], cleared_at: datetime | None, now: datetime, policy: StrikePolicy
+) -> Standing:
+    """Where a user stands now (what a moderator sees beside their message)."""
+    counted = sorted(
+        (s for s in strikes if s.at <= now and (cleared_at is None or s.at > cleared_at)),
+        key=lambda s: s.at,
+        reverse=True,
+    )
+    total = decayed(counted, now, policy.half_life_days, None)
+    rung, minutes = rung_of(total, policy)
+    return Standing(round(total, 3), rung, minutes, counted, cleared_at)
+
+
 def escalation_of(
     strike: Strike, strikes: Iterable[Strike], book: PolicyBook, cleared_at: datetime | None
 ) -> Escalation | None:
@@ -117,6 +146,11 @@ def escalation_of(
     rung, minutes = rung_of(total, policy)
     if rung is Rung.NONE:
         return None
+    if rung is Rung.BAN_SUGGESTION and decayed(others, strike.at, policy.half_life_days, cleared_at) >= (
+        policy.ban_suggestion_at
+    ):
+        # suggested already (a moderator has it): until they act, each strike is the longest timeout
+        rung, minutes = Rung.TIMEOUT, policy.timeout_max_minutes
     return Escalation(
         escalation_id=f"{strike.channel_id}#{strike.user_id}#{strike.key}",
         channel_id=strike.channel_id,

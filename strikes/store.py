@@ -114,6 +114,7 @@ class StrikeStore:
             "pk": {"S": user_key(strike.channel_id, strike.user_id)},
             "sk": {"S": strike.key},
             "at": _time(strike.at),
+            "escalated": {"BOOL": strike.escalated},
             **self._attributes(strike),
         }
         try:
@@ -207,5 +208,30 @@ class StrikeStore:
                     "sk": {"S": CLEARED},
                     "at": _time(at),
                     "by": {"S": by},
+                    "channel": {"S": channel_id},
+                    "user": {"S": user_id},
                 },
             )
+
+    def erase_user(self, user_id: str, dry_run: bool = False) -> int:
+        """Delete the user's strikes and clearings in every channel (an erasure request); how many (on
+        a dry run, how many there are). A scan: erasure is rare, and no index is by user alone."""
+        found = 0
+        paginator = self._db.get_paginator("scan")
+        with aws_errors("Scan erase strikes"):
+            pages = list(
+                paginator.paginate(
+                    TableName=self._table,
+                    FilterExpression="#user = :user",
+                    ExpressionAttributeNames={"#user": "user"},
+                    ExpressionAttributeValues={":user": {"S": user_id}},
+                    ProjectionExpression="pk, sk",
+                )
+            )
+        for page in pages:
+            for raw in page.get("Items", []):
+                found += 1
+                if not dry_run:
+                    with aws_errors("DeleteItem strike"):
+                        self._db.delete_item(TableName=self._table, Key={"pk": raw["pk"], "sk": raw["sk"]})
+        return found

@@ -3,9 +3,9 @@ the `verdicts` stream from its own checkpoint (the model's removals, floods) and
 (the moderators' decisions), writes strikes (`strikes.store`, idempotent per message) and sends each
 new strike's escalation to the `escalations` queue, which the bot applies.
 
-Exactly once: a strike's key is what it punishes, and it is marked `escalated` only after its
-escalation was sent. A crash between the two sends the escalation again with the same id, which the
-bot applies once; a crash before the checkpoint reads the records again, which add nothing. A strikes
+Exactly once: a strike's key is what it punishes, and it is written (marked `escalated`) only after
+its escalation was sent. A crash between the two sends the escalation again with the same id, which
+the bot applies once; a crash before the checkpoint reads the records again, which add nothing. A strikes
 outage (the table unreachable, throttled) leaves the checkpoint where it was, with a log line and a
 metric, and the records are read again on the next pass: no escalation meanwhile, nothing lost, and
 the classifier never waits for it.
@@ -13,7 +13,7 @@ the classifier never waits for it.
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +29,7 @@ from contracts.storage import ModeratorDecision
 from contracts.strikes import Escalation, Strike
 from contracts.verdict import Verdict
 from runtime.checkpoints import CheckpointStore
-from runtime.errors import AwsError, aws_errors
+from runtime.errors import AwsError, TransientError, aws_errors
 from runtime.logs import structured_logger
 from runtime.objects import list_keys
 from strikes.core import decision_strike, escalation_of, strike_of
@@ -39,20 +39,30 @@ if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.type_defs import SendMessageBatchRequestEntryTypeDef
 
 log = structured_logger("strikes")
 
 
 class EscalationQueue:
-    """The `escalations` queue: one SQS message per escalation, its id in the body."""
+    """The `escalations` queue: one SQS message per escalation, its id in the body, sent ten at a time."""
 
     def __init__(self, sqs: "SQSClient", queue_url: str) -> None:
         self._sqs = sqs
         self._url = queue_url
 
-    def send(self, escalation: Escalation) -> None:
-        with aws_errors("SendMessage escalation"):
-            self._sqs.send_message(QueueUrl=self._url, MessageBody=escalation.model_dump_json())
+    def send(self, escalations: Sequence[Escalation]) -> None:
+        """Send them all, or raise (`AwsError`): an entry the queue refused fails the call, and the
+        batch is read again (the bot applies a repeated escalation once)."""
+        for i in range(0, len(escalations), 10):
+            chunk = escalations[i : i + 10]
+            entries: list[SendMessageBatchRequestEntryTypeDef] = [
+                {"Id": str(n), "MessageBody": e.model_dump_json()} for n, e in enumerate(chunk)
+            ]
+            with aws_errors("SendMessageBatch escalations"):
+                failed = self._sqs.send_message_batch(QueueUrl=self._url, Entries=entries).get("Failed", [])
+            if failed:
+                raise TransientError("SendMessageBatch escalations", failed[0].get("Code", "Failed"))
 
 
 def outage_metric() -> None:
@@ -70,26 +80,52 @@ class StrikeWriter:
     """Strikes and their escalations from verdicts and decisions (pure of where they were read)."""
 
     store: StrikeStore
-    send: Callable[[Escalation], None]
+    send: Callable[[Sequence[Escalation]], None]
     policies: Callable[[], PolicyBook]
     window_s: float
     counts: Counter[str]
 
     def verdicts(self, verdicts: Iterable[Verdict]) -> None:
-        """Every model removal and flood among `verdicts` as a strike (once), escalated once."""
+        """Every model removal and flood among `verdicts` as a strike (once), escalated once.
+
+        A batch reads each of its users' strikes once, sends its escalations, and only then writes its
+        new strikes (each marked as escalated, where none is yet): a crash in between sends the same
+        escalations again when the batch is read again, which the bot applies once, and a strike that
+        exists is never escalated again."""
         book = self.policies()
+        users: dict[tuple[str, str], tuple[list[Strike], datetime | None]] = {}
+        new: list[Strike] = []
+        unmarked: list[Strike] = []  # written by a writer that crashed before sending (older versions)
+        escalations: list[Escalation] = []
         for verdict in verdicts:
             strike = strike_of(verdict, book, self.window_s)
             if strike is None:
                 continue
-            there = self.store.add(strike)
-            if there is None:
+            user = (strike.channel_id, strike.user_id)
+            if user not in users:
+                users[user] = self.store.of_user(*user)
+            strikes, cleared = users[user]
+            there = next((s for s in strikes if s.key == strike.key), None)
+            if there is not None:
+                self.counts["strikes_present"] += 1
+                if there.escalated or there.weight <= 0:
+                    continue
+                unmarked.append(there)
+                strike = there
+            else:
+                strike = strike.model_copy(update={"escalated": True})
+                strikes.append(strike)
+                new.append(strike)
+            if (escalation := escalation_of(strike, strikes, book, cleared)) is not None:
+                escalations.append(escalation)
+        self._send(escalations)
+        for strike in new:
+            if self.store.add(strike) is None:
                 self.counts[f"strikes_{strike.source}"] += 1
-                self._escalate(strike, book)
             else:
                 self.counts["strikes_present"] += 1
-                if not there.escalated:  # written, then a crash before its escalation was sent
-                    self._escalate(there, book)
+        for strike in unmarked:
+            self.store.mark_escalated(strike)
 
     def decisions(self, decisions: Iterable[ModeratorDecision]) -> None:
         """Every moderator decision as its message's strike (the latest decision wins): a removal
@@ -105,26 +141,20 @@ class StrikeWriter:
                 self.counts["decisions_superseded"] += 1
                 continue
             self.counts[f"strikes_{strike.source}"] += 1
-            if before is not None and before.escalated:
-                continue  # the strike's escalation went out when it was first made
-            self._escalate(strike, book)
-
-    def _escalate(self, strike: Strike, book: PolicyBook) -> None:
-        strikes, cleared = self.store.of_user(strike.channel_id, strike.user_id)
-        escalation = escalation_of(strike, strikes, book, cleared)
-        if escalation is not None:
-            self.send(escalation)
-            self.counts[f"escalations_{escalation.rung}"] += 1
-            log.info(
-                {
-                    "event": "strikes_escalated",
-                    "channel": escalation.channel_id,
-                    "rung": escalation.rung,
-                    "strikes": escalation.strikes,
-                }
-            )
-        if strike.weight > 0:
+            if (before is not None and before.escalated) or strike.weight <= 0:
+                continue  # escalated when it was first made, or taken back
+            strikes, cleared = self.store.of_user(strike.channel_id, strike.user_id)
+            if (escalation := escalation_of(strike, strikes, book, cleared)) is not None:
+                self._send([escalation])
             self.store.mark_escalated(strike)
+
+    def _send(self, escalations: Sequence[Escalation]) -> None:
+        if not escalations:
+            return
+        self.send(escalations)
+        for e in escalations:
+            self.counts[f"escalations_{e.rung}"] += 1
+        log.info({"event": "strikes_escalated", "escalations": len(escalations)})
 
 
 class VerdictFollower:
@@ -150,41 +180,49 @@ class VerdictFollower:
             ]
 
     def poll(self, apply: Callable[[list[Verdict]], None], counts: Counter[str]) -> int:
-        """One pass over every shard: each batch read is applied, then checkpointed. A batch whose
-        apply fails is forgotten (its iterator dropped) and read again from the checkpoint next pass."""
+        """One pass over every shard: each batch read is applied, then checkpointed. A shard whose read
+        or apply fails — an iterator expired (five minutes unused), a throttle, an outage — is read
+        again from its checkpoint on the next pass (its iterator dropped); the others go on, and the
+        pass then raises the first failure."""
         if not self._shards:
             with aws_errors("ListShards"):
                 shards = self._kinesis.list_shards(StreamName=self._stream)["Shards"]
             self._shards = [s["ShardId"] for s in shards]
         read = 0
+        failures: list[AwsError] = []
         for shard_id in self._shards:
-            with aws_errors("GetRecords"):
-                iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
-                resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
-            records = resp["Records"]
-            verdicts = []
-            for r in records:
-                try:
-                    verdicts.append(Verdict.model_validate_json(r["Data"]))
-                except ValidationError:
-                    counts["unreadable_verdicts"] += 1
-                    log.warning(
-                        {
-                            "event": "strikes_unreadable_verdict",
-                            "shard_id": shard_id,
-                            "sequence_number": r["SequenceNumber"],
-                        }
-                    )
             try:
-                apply(verdicts)
-            except AwsError:
+                read += self._poll_shard(shard_id, apply, counts)
+            except AwsError as err:
                 self._iterators.pop(shard_id, None)
-                raise
-            if records:
-                self._checkpoints.save(shard_id, records[-1]["SequenceNumber"])
-            self._iterators[shard_id] = resp["NextShardIterator"]
-            read += len(records)
+                failures.append(err)
+        if failures:
+            raise failures[0]
         return read
+
+    def _poll_shard(self, shard_id: str, apply: Callable[[list[Verdict]], None], counts: Counter[str]) -> int:
+        with aws_errors("GetRecords"):
+            iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
+            resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
+        records = resp["Records"]
+        verdicts = []
+        for r in records:
+            try:
+                verdicts.append(Verdict.model_validate_json(r["Data"]))
+            except ValidationError:
+                counts["unreadable_verdicts"] += 1
+                log.warning(
+                    {
+                        "event": "strikes_unreadable_verdict",
+                        "shard_id": shard_id,
+                        "sequence_number": r["SequenceNumber"],
+                    }
+                )
+        apply(verdicts)
+        if records:
+            self._checkpoints.save(shard_id, records[-1]["SequenceNumber"])
+        self._iterators[shard_id] = resp["NextShardIterator"]
+        return len(records)
 
 
 class DecisionFollower:
@@ -233,18 +271,19 @@ def run(
 ) -> Counter[str]:
     """Follow both inputs until `stop`; an outage is logged and counted, and the pass tried again.
     After each pass, `progress` (if given) holds when it started and ended, how many records and
-    decisions it read, and the counts so far."""
+    decisions it read, how many of the two inputs failed, and the counts so far."""
     passes: tuple[tuple[str, Callable[[], int]], ...] = (
         ("verdicts", lambda: verdicts.poll(writer.verdicts, writer.counts)),
         ("decisions", lambda: decisions.poll(writer.decisions, writer.counts)),
     )
     while not stop.is_set():
         started = datetime.now(UTC)
-        progressed = 0
+        progressed = failed = 0
         for name, poll in passes:
             try:
                 progressed += poll()
             except AwsError as err:
+                failed += 1
                 writer.counts["outages"] += 1
                 log.warning(
                     {
@@ -260,6 +299,7 @@ def run(
                 "started_at": started.isoformat(),
                 "at": datetime.now(UTC).isoformat(),
                 "read": progressed,
+                "failed": failed,  # inputs that could not be read to their end in this pass
                 "counts": dict(writer.counts),
             }
             tmp = progress.with_suffix(".tmp")

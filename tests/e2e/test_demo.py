@@ -195,6 +195,18 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert bot.get("restored", 0) == t["appeals_overturned"], (bot, t)
     assert t["restrictions"] >= bot["statements"], t  # the model's hides and the moderators' removals
     assert "Appeals and the transparency report" in proc.stdout
+    # strikes: the table holds exactly what the verdicts and decisions call for; the repeat offenders
+    # climbed the ladder (most of them to a timeout by their third strike); hardly anyone with at most
+    # one harmful message went beyond a warning; the bot read every escalation
+    strikes = summary["strikes"]
+    assert strikes["lost"] == 0, strikes
+    assert strikes["extra"] == 0, strikes
+    assert strikes["held"] == strikes["expected"] > 0, strikes
+    assert strikes["offenders_timed_out"] >= strikes["offenders"] // 2, strikes
+    assert strikes["innocent_beyond_warning"] <= max(1, strikes["posters"] // 200), strikes
+    assert strikes["rungs"]["timeout"]["offenders"] > 0, strikes
+    assert bot.get("escalations_unreadable", 0) == 0, bot
+    assert "Repeat offenders" in proc.stdout
     # the audit trail: every chain intact, and the chain of every message the system acted on complete:
     # sent to review, a moderator's decision; hidden, the bot's hide (or a moderator's decision, made
     # before the bot read the verdict); every restriction's statement backed by its hide or removal;
@@ -239,7 +251,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         # the consumer and the bot run, so does a drift check (after the champion's training)
         pytest.param(
             "check1.log",
-            "consumer, bot, review-worker, moderators, appellants, check1",
+            "consumer, bot, strikes, review-worker, moderators, appellants, check1",
             marks=pytest.mark.slow(200),
         ),
     ],

@@ -12,6 +12,7 @@ import pytest
 
 from contracts.audit import AuditKind
 from contracts.policy import PolicyBook
+from contracts.strikes import Strike, StrikeSource
 from infra.localstack import is_ready
 from monitoring.__main__ import main
 from monitoring.archive import read_archive, read_feedback
@@ -21,6 +22,8 @@ from review.store import ReviewStore, ensure_table
 from runtime import aws
 from runtime.audit import read_trail
 from runtime.stack import Stack
+from strikes.store import StrikeStore
+from strikes.store import ensure_table as ensure_strikes_table
 from tests.builders import archive_body, archived, dead_letter, flagged
 
 if TYPE_CHECKING:
@@ -112,7 +115,23 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
         made = item_of(line, PolicyBook(), NOW)
         assert made is not None
         queue.enqueue(*made)
+    # and the strikes table: their strikes in two channels, a clearing, and someone else's strike
+    ensure_strikes_table(dynamodb, fresh_stack.strikes_table.name)
+    strikes = StrikeStore(dynamodb, fresh_stack.strikes_table.name)
+    for channel, user in (("c1", USER), ("c2", USER), ("c1", "user-00007")):
+        strikes.add(
+            Strike(
+                key=f"msg#{uuid4()}",
+                channel_id=channel,
+                user_id=user,
+                at=NOW,
+                weight=0.5,
+                source=StrikeSource.MODEL,
+            )
+        )
+    strikes.clear("c1", USER, "mod-1", NOW)
     for var, value in {
+        "MONITORING_STRIKES_TABLE": fresh_stack.strikes_table.name,
         "MONITORING_AWS_ENDPOINT_URL": endpoint_url,
         "MONITORING_DYNAMODB_ENDPOINT_URL": moto_endpoint,
         "MONITORING_REVIEW_TABLE": fresh_stack.review_table.name,
@@ -129,6 +148,7 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     assert dry["dry_run"] is True
     assert dry["archive"]["records_removed"] == 3
     assert dry["review_items"] == 2
+    assert dry["strikes"] == 3
     assert queue.get(theirs[0].message.message_id) is not None
     assert sorted(_all_versions(s3, bucket)) == sorted(before)
     visible = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["ApproximateNumberOfMessages"])
@@ -151,6 +171,10 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     }
     assert report["review_items"] == 2
     assert all(queue.get(t.message.message_id) is None for t in theirs)
+    assert report["strikes"] == 3
+    assert strikes.of_user("c1", USER) == ([], None)
+    assert strikes.of_user("c2", USER) == ([], None)
+    assert len(strikes.of_user("c1", "user-00007")[0]) == 1
     # AND the erasure is in the audit trail, naming the user by a hash alone
     (erasure,) = read_trail(s3, fresh_stack.audit_bucket.name, fresh_stack.audit_bucket.prefix).records()
     assert (erasure.kind, erasure.actor, erasure.reason) == (AuditKind.ERASURE, "operator", "complete")
@@ -190,6 +214,7 @@ def test_erase_removes_the_user_everywhere_and_nothing_else(
     assert again["archive"]["records_removed"] == again["feedback"]["records_removed"] == 0
     assert again["dead_letters"]["matched"] == 0
     assert again["review_items"] == 0
+    assert again["strikes"] == 0
 
 
 def test_the_alert_webhook_url_is_read_from_secrets_manager_at_run_time(endpoint_url: str) -> None:

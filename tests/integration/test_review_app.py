@@ -3,6 +3,7 @@ archive once per message, claims that let twenty moderators work one queue witho
 channels nobody else can read, CSRF, hostile text rendered inert, decisions reaching the feedback the
 retraining reads, expiry, and a user's erasure reaching the queue."""
 
+import hashlib
 import html
 import json
 import os
@@ -37,6 +38,7 @@ from contracts.statement import (
 )
 from contracts.statement import Restriction as SorRestriction
 from contracts.storage import ArchivedMessage, GroundTruth, is_appeal_outcome_key, json_lines
+from contracts.strikes import Strike, StrikeSource
 from contracts.verdict import Action
 from infra.localstack import free_port
 from monitoring.__main__ import main as monitoring_main
@@ -54,6 +56,8 @@ from runtime import aws
 from runtime.audit import AuditLog, TrailReader, read_trail, verify_trail
 from runtime.errors import AwsError
 from runtime.retry import poll_until
+from strikes.store import StrikeStore
+from strikes.store import ensure_table as ensure_strikes_table
 from tests.builders import archive_body, flagged, sign_in
 
 if TYPE_CHECKING:
@@ -987,3 +991,62 @@ def test_audit_records_on_an_items_page_are_inert_and_another_channels_page_read
     # bob moderates another channel: the item and its records are refused before any is read
     bob, _ = _client(rig.app, "bob")
     assert bob.get(f"/items/{line.message.message_id}").status_code == 403
+
+
+def test_an_items_page_shows_its_authors_strikes_and_a_moderator_of_the_channel_clears_them_on_record(
+    rig: Rig,
+) -> None:
+    s3, dynamodb = aws.client("s3", rig.endpoint), aws.client("dynamodb", rig.endpoint)
+    table = f"strikes-{uuid.uuid4().hex[:8]}"
+    ensure_strikes_table(dynamodb, table)
+    strikes = StrikeStore(dynamodb, table)
+    rig.services.strikes = strikes
+    rig.services.audit = AuditLog(s3, rig.bucket, AUDIT, "review-app")
+    line = flagged("you are a fool", Action.REMOVE, channel="c-a", user="troll")
+    _enqueue(rig, line)
+    mid = line.message.message_id
+    now = rig.clock()
+    for n, (weight, source) in enumerate([(0.5, StrikeSource.MODEL), (1.0, StrikeSource.MODERATOR)] * 2):
+        strikes.add(
+            Strike(
+                key=f"msg#{n}",
+                channel_id="c-a",
+                user_id="troll",
+                at=now - timedelta(minutes=n),
+                weight=weight,
+                source=source,
+                category="toxicity",
+            )
+        )
+    # another channel's strikes of the same user are not this channel's
+    strikes.add(
+        Strike(
+            key="msg#x", channel_id="c-b", user_id="troll", at=now, weight=5, source=StrikeSource.MODERATOR
+        )
+    )
+    alice, csrf = _client(rig.app, "alice")
+    page = alice.get(f"/items/{mid}").text
+    assert "3.00 strikes now (after decay) · timeout rung (20 min)" in page
+    assert page.count('<tr class="strike">') == 4
+    # a moderator of another channel can neither read nor clear them; nobody clears without the token
+    bob, bob_csrf = _client(rig.app, "bob")
+    assert bob.post(f"/items/{mid}/strikes/clear", data={"csrf": bob_csrf}).status_code == 403
+    assert alice.post(f"/items/{mid}/strikes/clear", data={"csrf": "forged"}).status_code == 403
+    assert strikes.of_user("c-a", "troll")[1] is None
+    # alice clears them: on record first, then in force (the user's other channel keeps its strikes)
+    cleared = alice.post(f"/items/{mid}/strikes/clear", data={"csrf": csrf}, follow_redirects=False)
+    assert cleared.status_code == 303
+    page = alice.get(f"/items/{mid}").text
+    assert "0.00 strikes now (after decay) · no rung · last cleared" in page
+    assert 'id="clear-strikes"' not in page  # nothing left to clear
+    trail = read_trail(s3, rig.bucket, AUDIT).records()
+    [record] = [r for r in trail if r.kind is AuditKind.STRIKES_CLEARED]
+    assert (record.actor, record.channel_id, record.message_id) == ("alice", "c-a", mid)
+    assert record.refs == {"subject_sha256": hashlib.sha256(b"troll").hexdigest()[:32]}
+    assert "troll" not in record.model_dump_json()
+    assert strikes.of_user("c-b", "troll")[1] is None
+    # a strikes table that cannot be read: the page still serves, and says so
+    rig.services.strikes = StrikeStore(dynamodb, f"{table}-gone")
+    page_now = alice.get(f"/items/{mid}")
+    assert page_now.status_code == 200
+    assert "The strikes cannot be read just now." in page_now.text

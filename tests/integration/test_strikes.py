@@ -14,7 +14,7 @@ import pytest
 from contracts.chat import Label
 from contracts.policy import PolicyBook
 from contracts.storage import ModeratorDecision, json_lines
-from contracts.strikes import Escalation, Rung, StrikeSource, strike_key
+from contracts.strikes import Escalation, Rung, Strike, StrikeSource, strike_key
 from contracts.verdict import Action, Verdict
 from producer_sim.escalations import EscalationInbox, read_applied
 from runtime import aws
@@ -220,3 +220,50 @@ def test_a_strikes_outage_leaves_the_checkpoint_and_the_next_pass_loses_nothing(
     rig.drain(rig.writer, rig.followers())  # the table answers again: the same follower state
     assert rig.strikes("troll") == {strike_key(v.message_id): 0.5 for v in troll}
     assert len(rig.escalations()) == 3
+
+
+def test_a_models_strike_written_late_never_overwrites_a_moderators_decision_on_its_message(
+    moto_endpoint: str,
+) -> None:
+    """The put's condition: a writer that read the user's strikes before a moderator decided the same
+    message (another writer, a replay racing the live one) must not replace the decision."""
+    dynamodb = aws.client("dynamodb", moto_endpoint)
+    table = f"strikes-{uuid.uuid4().hex[:8]}"
+    ensure_table(dynamodb, table)
+    store = StrikeStore(dynamodb, table)
+    v = removal("u1")
+    allowed = decision(v, "allow", 5)
+    model = Strike(
+        key=strike_key(v.message_id),
+        channel_id="c",
+        user_id="u1",
+        at=NOW,
+        weight=0.5,
+        source=StrikeSource.MODEL,
+        escalated=True,
+    )
+    overturned = model.model_copy(
+        update={"weight": 0.0, "source": StrikeSource.OVERTURNED, "decided_at": allowed.decided_at}
+    )
+    assert store.decide(overturned)[0]
+    there = store.add(model)
+    assert there is not None
+    assert (there.weight, there.source) == (0.0, StrikeSource.OVERTURNED)
+    assert store.of_user("c", "u1")[0] == [there]
+
+
+def test_a_shard_iterator_that_stopped_working_is_dropped_and_the_shard_read_again_from_its_checkpoint(
+    rig: Rig,
+) -> None:
+    """Iterators expire after five minutes unused (a long pass over the decisions, a stalled process):
+    the follower must start again from its checkpoint, not fail on the dead iterator for ever."""
+    rig.put_verdicts([removal("troll", minutes=0)])
+    followers = rig.followers()
+    rig.drain(rig.writer, followers)
+    verdicts, _ = followers
+    rig.put_verdicts([removal("troll", minutes=1)])
+    verdicts._iterators = dict.fromkeys(verdicts._iterators, "expired")  # what an expired one answers like
+    with pytest.raises(AwsError):
+        verdicts.poll(rig.writer.verdicts, rig.writer.counts)
+    rig.drain(rig.writer, followers)
+    assert len(rig.strikes("troll")) == 2

@@ -19,6 +19,7 @@ HEADINGS = (
     "## The categories' in-repo proxies",
     "## The cascade",
     "## Context across messages",
+    "## The strikes writer",
     "## The champion against the baseline",
     "## Mutation testing of the pure core",
 )

@@ -304,3 +304,25 @@ def test_ordinary_users_post_mostly_in_their_home_channel() -> None:
     # THEN users who post 5 or more messages post most of them in one channel (a uniform draw: ~0.4)
     regulars = [c for c in channels.values() if c.total() >= 5]
     assert sum(max(c.values()) for c in regulars) / sum(c.total() for c in regulars) >= 0.7
+
+
+def test_repeat_offenders_post_their_share_of_the_harmful_texts_and_none_of_the_rest_in_every_phase() -> None:
+    def authors(seed: int) -> list[tuple[str, str, str]]:
+        replay = Replay(POOLS, channels=4, users=500, seed=seed, offenders=5, offender_share=0.5)
+        out: list[tuple[str, str, str]] = []
+        for record in replay.records(parse_mix("rscience:2000")):
+            msg = ChatMessage.model_validate_json(record.data)
+            assert record.truth is not None
+            out.append((record.truth.label, msg.user_id, msg.channel_id))
+        return out
+
+    first = authors(seed=1)
+    harmful = [(u, c) for label, u, c in first if label == "remove"]
+    by_offenders = [(u, c) for u, c in harmful if u.startswith("offender-")]
+    assert 0.4 < len(by_offenders) / len(harmful) < 0.6
+    assert not any(u.startswith("offender-") for label, u, _ in first if label == "allow")
+    assert {u for u, _ in by_offenders} == {f"offender-{n:03d}" for n in range(5)}
+    assert len(set(by_offenders)) == 5  # each offender in one home channel
+    # the same accounts in another phase (another seed): strikes carry over
+    again = {u for label, u, _ in authors(seed=2) if u.startswith("offender-")}
+    assert again == {u for u, _ in by_offenders}

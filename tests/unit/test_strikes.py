@@ -160,3 +160,21 @@ def test_old_strikes_fade_so_a_user_who_stopped_starts_again_at_a_warning() -> N
     got = escalation_of(new, [*old, new], BOOK, None)
     assert got is not None
     assert got.rung is Rung.WARN
+
+
+def test_a_ban_is_suggested_once_and_each_strike_after_it_is_the_longest_timeout() -> None:
+    strikes = [strike(T0 + timedelta(minutes=i)) for i in range(6)]  # a moderator's removal each
+    rungs = [escalation_of(s, strikes[: i + 1], BOOK, None) for i, s in enumerate(strikes)]
+    assert [(e.rung, e.timeout_minutes) for e in rungs if e is not None] == [
+        (Rung.WARN, None),
+        (Rung.TIMEOUT, 10),
+        (Rung.TIMEOUT, 20),
+        (Rung.BAN_SUGGESTION, None),
+        (Rung.TIMEOUT, POLICY.timeout_max_minutes),
+        (Rung.TIMEOUT, POLICY.timeout_max_minutes),
+    ]
+    # cleared by a moderator, the ladder starts again
+    after = strike(T0 + timedelta(hours=1))
+    again = escalation_of(after, [*strikes, after], BOOK, cleared_at=T0 + timedelta(minutes=30))
+    assert again is not None
+    assert again.rung is Rung.WARN
