@@ -98,6 +98,7 @@ resource "aws_ecs_task_definition" "review" {
     command                = ["python", "-m", "review", "serve"]
     environment = [
       { name = "REVIEW_REVIEW_TABLE", value = aws_dynamodb_table.review.name },
+      { name = "REVIEW_STRIKES_TABLE", value = aws_dynamodb_table.strikes.name },
       { name = "REVIEW_ARCHIVE_BUCKET", value = aws_s3_bucket.archive.id },
       { name = "REVIEW_ARCHIVE_PREFIX", value = local.stack.archive_bucket.archive_prefix },
       { name = "REVIEW_FEEDBACK_PREFIX", value = local.stack.archive_bucket.feedback_prefix },
