@@ -11,7 +11,15 @@ from contracts.policy import ChannelPolicy, PolicyBook, StrikePolicy
 from contracts.storage import ModeratorDecision
 from contracts.strikes import Rung, Strike, StrikeSource, strike_key
 from contracts.verdict import Action
-from strikes.core import decayed, decision_strike, escalation_of, rung_of, strike_of
+from strikes.core import (
+    decayed,
+    decision_strike,
+    escalation_of,
+    expected_strikes,
+    rung_of,
+    standing,
+    strike_of,
+)
 from tests.builders import verdict
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -178,3 +186,118 @@ def test_a_ban_is_suggested_once_and_each_strike_after_it_is_the_longest_timeout
     again = escalation_of(after, [*strikes, after], BOOK, cleared_at=T0 + timedelta(minutes=30))
     assert again is not None
     assert again.rung is Rung.WARN
+
+
+def test_a_strike_is_made_when_the_record_arrived_and_names_what_decided_it() -> None:
+    late = verdict(Action.REMOVE).model_copy(
+        update={"processed_at": T0, "latency_ms": 5000.0, "category": None, "reasons": ["rule:block_terms"]}
+    )
+    got = strike_of(late, BOOK, 30)
+    assert got is not None
+    assert got.at == T0 - timedelta(seconds=5)
+    assert got.category == "rule:block_terms"
+    bare = strike_of(late.model_copy(update={"reasons": []}), BOOK, 30)
+    assert bare is not None
+    assert bare.category is None
+    # a flood lifted it: the first reason names it, whatever follows
+    flood = strike_of(late.model_copy(update={"reasons": ["context:flood", "idiot"]}), BOOK, 30)
+    assert flood is not None
+    assert (flood.source, flood.category) == (StrikeSource.FLOOD, "flood")
+
+
+def test_without_windows_every_flooded_second_is_a_strike_of_its_own() -> None:
+    def flooded(seconds: float) -> str:
+        v = verdict(Action.REMOVE).model_copy(
+            update={"reasons": ["context:flood"], "processed_at": T0 + timedelta(seconds=seconds)}
+        )
+        got = strike_of(v, BOOK, 0)
+        assert got is not None
+        return got.key
+
+    assert flooded(1) != flooded(2)
+
+
+def test_a_decision_strike_keeps_its_message_category_time_and_the_channels_weight() -> None:
+    made = decision("remove")
+    book = PolicyBook(channels={"c": ChannelPolicy(strikes=StrikePolicy(moderator_weight=2.0))})
+    got = decision_strike(made, book)
+    assert got is not None
+    assert (got.key, got.category, got.decided_at, got.weight) == (
+        strike_key(made.message_id),
+        "toxicity",
+        made.decided_at,
+        2.0,
+    )
+
+
+def test_an_escalation_names_its_message_category_and_the_rounded_total_under_the_channels_ladder() -> None:
+    first, second = strike(T0), strike(T0 + timedelta(minutes=1), weight=0.5)
+    first = first.model_copy(update={"category": "hate"})
+    second = second.model_copy(update={"category": "hate"})
+    got = escalation_of(second, [first, second], BOOK, None)
+    assert got is not None
+    assert got.strikes == 1.5  # 1.49998… rounded to four places
+    assert got.message_id is not None
+    assert str(got.message_id) == second.key.removeprefix("msg#")
+    assert got.category == "hate"
+    flood = strike(T0, key="flood#1764590400")
+    on_flood = escalation_of(flood, [flood], BOOK, None)
+    assert on_flood is not None
+    assert on_flood.message_id is None
+    strict = PolicyBook(channels={"c": ChannelPolicy(strikes=StrikePolicy(warn_at=0.2, timeout_at=0.5))})
+    half = strike(T0, weight=0.5)
+    on_strict = escalation_of(half, [half], strict, None)
+    assert on_strict is not None
+    assert on_strict.rung is Rung.TIMEOUT
+
+
+def test_a_strike_that_weighs_nothing_or_predates_a_clearing_escalates_nothing_whatever_follows() -> None:
+    heavy = [strike(T0 + timedelta(minutes=i)) for i in range(1, 4)]
+    zero = strike(T0 + timedelta(minutes=5), weight=0.0)
+    assert escalation_of(zero, [*heavy, zero], BOOK, None) is None
+    old = strike(T0)
+    later = [strike(T0 + timedelta(minutes=i)) for i in range(2, 5)]
+    assert escalation_of(old, [old, *later], BOOK, cleared_at=T0 + timedelta(minutes=1)) is None
+    assert escalation_of(old, [old, *later], BOOK, cleared_at=T0) is None  # made at the clearing itself
+
+
+def test_after_a_clearing_a_ban_is_suggested_again_and_a_total_exactly_at_the_rung_was_suggested() -> None:
+    before = [strike(T0 + timedelta(minutes=i)) for i in range(5)]  # a ban suggested back then
+    cleared = T0 + timedelta(minutes=10)
+    after = [strike(T0 + timedelta(minutes=11 + i)) for i in range(4)]
+    got = escalation_of(after[-1], [*before, *after], BOOK, cleared)
+    assert got is not None
+    assert got.rung is Rung.BAN_SUGGESTION
+    book = PolicyBook(channels={"c": ChannelPolicy(strikes=StrikePolicy(ban_suggestion_at=4.0))})
+    at_once = [strike(T0) for _ in range(5)]  # no decay between them: the others total 4.0 exactly
+    fifth = escalation_of(at_once[-1], at_once, book, None)
+    assert fifth is not None
+    assert fifth.rung is Rung.TIMEOUT
+
+
+def test_the_ledger_holds_every_removal_and_decision_once_and_one_strike_per_flooded_window() -> None:
+    removed = [verdict(Action.REMOVE, user="a") for _ in range(2)]
+    flood = [
+        verdict(Action.REMOVE, user="b").model_copy(update={"reasons": ["context:flood"], "processed_at": T0})
+        for _ in range(3)
+    ]
+    allowed = verdict(Action.ALLOW, user="a")
+    got = expected_strikes(
+        [*removed, *removed, *flood, allowed], [decision("allow"), decision("remove", channel=None)], BOOK, 30
+    )
+    assert len(got) == 2 + 1 + 1
+    assert ("c", "a", strike_key(removed[0].message_id)) in got
+    assert None not in got
+
+
+def test_where_a_user_stands_counts_the_strikes_since_the_last_clearing_newest_first() -> None:
+    now = T0 + timedelta(minutes=10)
+    strikes = [strike(T0 + timedelta(minutes=i)) for i in range(3)] + [strike(now, weight=0.5)]
+    cleared = T0 + timedelta(seconds=30)
+    got = standing(strikes, cleared, now, POLICY)
+    assert [s.key for s in got.strikes] == [strikes[3].key, strikes[2].key, strikes[1].key]
+    assert got.total == 2.5  # 2.49999… to three places
+    assert got.cleared_at == cleared
+    assert (got.rung, got.timeout_minutes) == (Rung.TIMEOUT, 20)
+    future = standing([strike(now + timedelta(minutes=1))], None, now, POLICY)
+    assert (future.strikes, future.total, future.rung) == ([], 0.0, Rung.NONE)
