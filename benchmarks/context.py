@@ -14,6 +14,7 @@ with windows on and off (the context's cost).
 
 import hashlib
 import json
+import math
 import sys
 import tempfile
 import time
@@ -58,7 +59,9 @@ def _traffic(data_dir: Path) -> list[tuple[float, Any]]:
 
     pools = {c: load_community(data_dir, c) for c in (Community.TWEETS, Community.SPAM)}
     replay = Replay(pools, seed=11)
-    start, ordinary, out = 1_800_000_000.0, 0, []
+    # arrivals from now (on the windows' grid): the messages' account ages are reckoned from their
+    # sending, as the platform stamps them, so the stream's clock must be the senders'
+    start, ordinary, out = math.floor(time.time() / WINDOW_S) * WINDOW_S, 0, []
     for record in replay.records(parse_mix(SPEC, RATE)):
         out.append((start + ordinary / RATE, record))
         ordinary += record.truth is not None and record.truth.shape == "ordinary"

@@ -18,6 +18,11 @@ class ChatMessage(BaseModel):
     user_id: str = Field(min_length=1, max_length=128)
     text: str = Field(min_length=1, max_length=MAX_TEXT_CHARS, repr=False)
     sent_at: AwareDatetime
+    # When the author's account was created, as the platform knows it (Twitch, Discord and YouTube all
+    # do). The raid signal counts only the copies of accounts younger than the channel's
+    # `established_days`: a crowd of long-standing regulars cheering one line is not a raid. Absent:
+    # the account counts as new (older producers, platforms that do not say).
+    account_created_at: AwareDatetime | None = None
 
 
 Label = Literal["remove", "allow"]  # a human moderator's decision on a message

@@ -67,11 +67,14 @@ class FloodRule(_Signal):
 
 
 class RaidRule(_Signal):
-    """Distinct users who posted the same or nearly the same text in the channel in the window; texts
-    of fewer than `min_letters` letters never count ("gg" from a whole channel is not a raid)."""
+    """Distinct new accounts that posted the same or nearly the same text in the channel in the window;
+    texts of fewer than `min_letters` letters never count ("gg" from a whole channel is not a raid),
+    nor do accounts at least `established_days` old when they post (sixty regulars wishing the streamer
+    a happy birthday are not a raid; 0: every account counts)."""
 
     threshold: float = Field(default=5, ge=0)
     min_letters: int = Field(default=16, ge=4)
+    established_days: float = Field(default=30, ge=0)
 
 
 class LinksRule(_Signal):

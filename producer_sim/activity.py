@@ -15,6 +15,7 @@ Ordinary traffic, one message at a time, `at` seconds into the schedule:
   a tenth of the chat at 300 msg/s, some 15,000 (the simulator's default is 20,000).
 """
 
+import hashlib
 import random
 import re
 from bisect import bisect
@@ -269,6 +270,29 @@ CHEERS = (
     "gg", "GG", "gg wp", "ggs", "GG WP", "W", "WWW", "lets gooo", "LETS GOOOO", "🔥🔥", "PogChamp",
     "Pog", "POGGERS", "KEKW", "what a game", "clutch", "HYPE", "gg go next", "wp wp",
 )  # fmt: skip
+# What a crowd of regulars writes word for word: past the raid signal's 16 letters, so only the
+# accounts' age tells them from a raid. Half of a burst posts one of these, the same one.
+LONG_CHEERS = (
+    "happy birthday to our amazing streamer",
+    "congrats on the new record, well deserved",
+    "thank you for the stream tonight everyone",
+)
+LONG_CHEER_SHARE = 0.5
+RAIDER_PREFIX = "raider-"
+NEW_ACCOUNT_SHARE = 0.02  # of the ordinary users: accounts made within the month
+
+
+def account_age_days(user: str) -> float:
+    """How old a simulated account is (the same for an id every time): raiders' were made for the raid,
+    hours to three days before; of the others, one in fifty joined within the month, the rest from a
+    month to five years before."""
+    draw = int.from_bytes(hashlib.blake2b(user.encode(), digest_size=8).digest(), "big") / 2**64
+    if user.startswith(RAIDER_PREFIX):
+        return 0.05 + 3 * draw
+    if draw < NEW_ACCOUNT_SHARE:
+        return 1 + 28 * draw / NEW_ACCOUNT_SHARE
+    return 30 + 1800 * (draw - NEW_ACCOUNT_SHARE) / (1 - NEW_ACCOUNT_SHARE)
+
 
 # Raid copypasta, used when no spam texts are loaded: a promise and a link.
 RAID_COPYPASTA = (
@@ -282,15 +306,16 @@ _SPAM_CATEGORIES = ((Category.SPAM.value, 1), (Category.REMOVAL.value, 1))
 
 
 def plan_burst(shape: Burst, activity: Activity, rng: random.Random, community: Community) -> list[Planned]:
-    """The cheers of a burst: one each from the channel's regulars, at random within its spread."""
+    """The cheers of a burst: one each from the channel's regulars, at random within its spread; half of
+    them the same long cheer, word for word (a birthday, a record), the others short ones."""
     channel = activity.pick_channel(shape.channel)
     users = activity.regulars(channel, shape.users)
     offsets = sorted(rng.uniform(0, shape.spread) for _ in users)
+    together = rng.choice(LONG_CHEERS)
+    texts = [together if rng.random() < LONG_CHEER_SHARE else rng.choice(CHEERS) for _ in users]
     return [
-        Planned(
-            t, Speaker(activity.channels[channel], u), LabelledText(rng.choice(CHEERS), "allow", community)
-        )
-        for t, u in zip(offsets, users, strict=True)
+        Planned(t, Speaker(activity.channels[channel], u), LabelledText(text, "allow", community))
+        for t, u, text in zip(offsets, users, texts, strict=True)
     ]
 
 

@@ -8,7 +8,7 @@ import re
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
@@ -17,6 +17,7 @@ from contracts.chat import MAX_TEXT_CHARS, ChatMessage
 from contracts.storage import GroundTruth
 from producer_sim.activity import (
     LINK,
+    RAIDER_PREFIX,
     SHAPES,
     Activity,
     Burst,
@@ -25,6 +26,7 @@ from producer_sim.activity import (
     Shape,
     ShapeParams,
     Speaker,
+    account_age_days,
     plan_burst,
     plan_flood,
     plan_raid,
@@ -294,7 +296,7 @@ class Replay:
             return plan_flood(params, self._activity, self._short_texts(phase, params.lines))
         first = self._raiders + 1
         self._raiders += params.users
-        raiders = [f"raider-{self._run}-{n:05d}" for n in range(first, first + params.users)]
+        raiders = [f"{RAIDER_PREFIX}{self._run}-{n:05d}" for n in range(first, first + params.users)]
         return plan_raid(params, self._activity, rng, raiders, self._spam_line())
 
     def _short_texts(self, phase: MixPhase, n: int, longest: int = 80) -> list[LabelledText]:
@@ -320,12 +322,14 @@ class Replay:
 
     def _envelope(self, speaker: Speaker | None = None) -> dict[str, str]:
         channel, user = speaker or self._activity.speaker(self._clock)
+        now = datetime.now(UTC)
         return {
             # Random, never seeded: two runs with the same seed still publish distinct messages.
             "message_id": str(uuid4()),
             "channel_id": channel,
             "user_id": user,
-            "sent_at": datetime.now(UTC).isoformat(),
+            "sent_at": now.isoformat(),
+            "account_created_at": (now - timedelta(days=account_age_days(user))).isoformat(),
         }
 
     def message(self, item: LabelledText) -> OutgoingRecord:

@@ -16,6 +16,9 @@ What is counted in a window, per shard:
   split a raid's bands or for the accounts whose fingerprints collide.
 - The first poster of a text is never given its raid: the raid is the crowd that copied it (five socks
   copying a victim's post do not get the victim's own re-ask removed).
+- Only new accounts count toward a raid: an account the platform says is at least the channel's
+  `established_days` old when it posts neither counts nor is given a raid (a crowd of regulars cheering
+  one line is not a raid). An account of unknown age counts as new.
 
 The state is bounded whatever the traffic: each table holds at most a budget of keys. Over budget, the
 half with the lowest counts of their own is evicted at once (a key that comes back starts again, carrying
@@ -33,6 +36,7 @@ from base64 import b64decode, b64encode
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import lru_cache
 from hashlib import blake2b
 from typing import Any
@@ -142,11 +146,23 @@ class Observation:
     flagged: bool  # the models (or a rule) did not allow it on their own
 
 
-def observe(channel: str, user: str, normal: str, bands: tuple[int, ...], flagged: bool) -> Observation:
+def observe(
+    channel: str, user: str, normal: str, bands: tuple[int, ...], flagged: bool, established: bool = False
+) -> Observation:
     """A message's observation: its links and mentions, read — like its near-duplicate `bands` — in
-    its normal form, where look-alike letters and invisible characters cannot hide a link."""
+    its normal form, where look-alike letters and invisible characters cannot hide a link. An
+    `established` account's text is not counted toward a raid (no bands)."""
     head = normal[:MAX_SHINGLED_CHARS]
-    return Observation(channel, user, bands, len(_LINK.findall(head)), len(_MENTION.findall(head)), flagged)
+    kept = () if established else bands
+    return Observation(channel, user, kept, len(_LINK.findall(head)), len(_MENTION.findall(head)), flagged)
+
+
+def established(created_at: datetime | None, sent_at: datetime, established_days: float) -> bool:
+    """Whether an account was at least `established_days` old when it posted (unknown: not; 0 days:
+    never — every account counts toward a raid)."""
+    if created_at is None or established_days <= 0:
+        return False
+    return (sent_at - created_at).total_seconds() >= established_days * 86_400
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,7 +23,15 @@ from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thre
 from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from stream_consumer import cascade
 from stream_consumer.cascade import Cascade, Cascaded, Embedder
-from stream_consumer.context import Counted, WindowContext, fired, near_duplicate_bands, observe, raised
+from stream_consumer.context import (
+    Counted,
+    WindowContext,
+    established,
+    fired,
+    near_duplicate_bands,
+    observe,
+    raised,
+)
 from stream_consumer.language import Languages, languages
 from stream_consumer.normalize import TOKEN, NormalText, normal_form
 from stream_consumer.policy import RuleOutcome, rules
@@ -442,7 +450,11 @@ def _in_context(
     if context is None:
         return action, reasons, []
     normal = p.model_input.text
-    seen = observe(p.message.channel_id, p.message.user_id, normal, bands, action is not Action.ALLOW)
+    arrived = datetime.fromtimestamp(p.record.kinesis.approximate_arrival_timestamp, UTC)
+    regular = established(p.message.account_created_at, arrived, p.policy.context.raid.established_days)
+    seen = observe(
+        p.message.channel_id, p.message.user_id, normal, bands, action is not Action.ALLOW, regular
+    )
     signals = fired(context.add(seen), p.policy.context)
     context.fired.update(s.signal for s in signals)
     counted.append(Counted(p.record.sequence_number, seen, tuple(s.signal for s in signals)))

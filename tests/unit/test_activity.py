@@ -14,6 +14,7 @@ from producer_sim.activity import (
     EDITS,
     HOMOGLYPHS,
     LINK,
+    LONG_CHEERS,
     RAID_COPYPASTA,
     ZERO_WIDTH,
     Activity,
@@ -118,7 +119,8 @@ def test_a_burst_is_the_channel_s_own_regulars_cheering_within_seconds() -> None
     assert len(cheerers) == 60
     assert {p.speaker.channel for p in planned} == {"channel-02"}
     assert all(0 <= p.offset <= 5 for p in planned)
-    assert all(p.item.text in CHEERS and p.item.label == "allow" for p in planned)
+    assert all(p.item.text in (*CHEERS, *LONG_CHEERS) and p.item.label == "allow" for p in planned)
+    assert len({p.item.text for p in planned if p.item.text in LONG_CHEERS}) == 1  # one long cheer, together
     # AND they are its regulars: they post mostly there (measured: 0.87; any 60 users: 0.08)
     assert theirs.count("channel-02") / len(theirs) >= 0.7
 

@@ -5,7 +5,7 @@ import random
 import string
 import zlib
 from base64 import b64encode
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +18,7 @@ from stream_consumer.context import (
     Budget,
     WindowContext,
     context_key,
+    established,
     fired,
     near_duplicate_bands,
     observe,
@@ -232,6 +233,48 @@ def test_socks_copying_a_victims_post_never_give_the_victim_the_raid() -> None:
     assert "raid" not in [s.signal for s in fired(again, POLICY)]
 
 
+CHEER = "happy birthday to our amazing streamer"
+
+
+def test_sixty_regulars_cheering_one_long_line_are_not_a_raid_and_sixty_new_accounts_are() -> None:
+    context = WindowContext()
+    normal = normal_form(CHEER).text
+    (made,) = near_duplicate_bands([normal], [POLICY.raid.min_letters], context.key)
+    regulars = [
+        context.add(observe("channel-01", f"regular-{i}", normal, made, False, True)) for i in range(60)
+    ]
+    assert [v["raid"] for v in regulars] == [0] * 60
+    newcomers = [
+        context.add(observe("channel-02", f"new-{i}", normal, made, False, False)) for i in range(60)
+    ]
+    assert sum("raid" in [s.signal for s in fired(v, POLICY)] for v in newcomers) == 56  # from the 5th
+
+
+@pytest.mark.parametrize(
+    ("age_days", "established_days", "regular"),
+    [(None, 30, False), (29.99, 30, False), (30.0, 30, True), (400, 30, True), (400, 0, False)],
+)
+def test_an_account_is_established_from_the_channels_days_at_its_messages_arrival(
+    age_days: float | None, established_days: float, regular: bool
+) -> None:
+    arrived = datetime(2026, 12, 1, tzinfo=UTC)
+    created = None if age_days is None else arrived - timedelta(days=age_days)
+    assert established(created, arrived, established_days) is regular
+
+
+def test_the_consumer_gives_no_raid_to_regulars_cheering_and_one_to_new_accounts_pasting() -> None:
+    def raided(account_age_days: float | None) -> int:
+        verdicts = MemoryVerdictSink()
+        consumer = build(verdicts)
+        texts = [(f"u{i}", CHEER) for i in range(20)]
+        consumer.handle_event(event(texts, {}, account_age_days=account_age_days))
+        return sum("raid" in [c.signal for c in m.verdict.context] for m in verdicts.written)
+
+    assert raided(account_age_days=400) == 0
+    assert raided(account_age_days=2) == 16
+    assert raided(account_age_days=None) == 16  # a platform that does not say: every account is new
+
+
 def test_junk_texts_flooding_the_state_never_erase_a_raid_in_progress() -> None:
     # three raiders, then thousands of one-message junk texts (the table evicted again and again: new
     # keys inherit the rising floor), then the rest of the raid: it goes on from where it was
@@ -272,11 +315,17 @@ def event(
     state: dict[str, Any],
     channels: list[str] | None = None,
     final: bool = False,
+    account_age_days: float | None = None,
 ) -> dict[str, Any]:
     now = datetime.now(UTC).timestamp()
     channels = channels or ["raided"] * len(texts)
+    extra = (
+        {}
+        if account_age_days is None
+        else {"account_created_at": (datetime.now(UTC) - timedelta(days=account_age_days)).isoformat()}
+    )
     records = [
-        StreamRecord(f"{next(_SEQ)}", channel, message(text, channel=channel, user_id=user), now)
+        StreamRecord(f"{next(_SEQ)}", channel, message(text, channel=channel, user_id=user, **extra), now)
         for (user, text), channel in zip(texts, channels, strict=True)
     ]
     window = WindowInvoke(Window(START, START + 30, state), final=final)

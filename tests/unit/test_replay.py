@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from contracts.chat import ChatMessage
-from producer_sim.activity import CHEERS, RAID_COPYPASTA, Burst, Flood, Raid, Shape
+from producer_sim.activity import CHEERS, LONG_CHEERS, RAID_COPYPASTA, Burst, Flood, Raid, Shape
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime.kinesis import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
 from training.data import Community, LabelledText, load_davidson, load_rscience
@@ -287,7 +287,7 @@ def test_a_burst_is_many_regulars_of_a_channel_cheering(shaped: list[OutgoingRec
     assert len({_user(r) for r in burst}) == 60
     assert all(_user(r).startswith("user-") for r in burst)
     assert len({r.partition_key for r in burst}) == 1
-    assert all(_text(r) in CHEERS and r.truth and r.truth.label == "allow" for r in burst)
+    assert all(_text(r) in (*CHEERS, *LONG_CHEERS) and r.truth and r.truth.label == "allow" for r in burst)
 
 
 def test_a_shape_in_a_channel_that_does_not_exist_is_refused() -> None:

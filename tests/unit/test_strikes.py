@@ -127,7 +127,7 @@ def decision(label: Label, channel: str | None = "c", user: str | None = "u") ->
     )
 
 
-def test_a_moderators_removal_weighs_more_and_an_allow_takes_the_strike_back() -> None:
+def test_a_moderators_removal_counts_more_and_an_allow_takes_the_strike_back() -> None:
     removal = decision_strike(decision("remove"), BOOK)
     allowed = decision_strike(decision("allow"), BOOK)
     assert removal is not None
@@ -153,7 +153,7 @@ def test_a_third_model_removal_reaches_a_timeout_and_reading_it_again_gives_the_
     assert third.escalation_id == f"c#u#{strikes[2].key}"
 
 
-def test_no_escalation_for_a_strike_that_weighs_nothing_or_was_cleared() -> None:
+def test_no_escalation_for_a_strike_of_no_weight_or_cleared() -> None:
     zero = strike(T0, weight=0.0)
     assert escalation_of(zero, [zero], BOOK, None) is None
     one = strike(T0)
@@ -251,7 +251,7 @@ def test_an_escalation_names_its_message_category_and_the_rounded_total_under_th
     assert on_strict.rung is Rung.TIMEOUT
 
 
-def test_a_strike_that_weighs_nothing_or_predates_a_clearing_escalates_nothing_whatever_follows() -> None:
+def test_a_strike_of_no_weight_or_older_than_a_clearing_escalates_nothing_whatever_follows() -> None:
     heavy = [strike(T0 + timedelta(minutes=i)) for i in range(1, 4)]
     zero = strike(T0 + timedelta(minutes=5), weight=0.0)
     assert escalation_of(zero, [*heavy, zero], BOOK, None) is None
