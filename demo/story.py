@@ -392,7 +392,7 @@ class Story:
             doc = _progress(self.run_dir / "strikes" / "progress.json")
             if doc is None or str(doc["started_at"]) <= mark.isoformat():
                 return False
-            return doc["read"] == 0 and doc.get("failed") == 0
+            return doc["read"] == 0 and doc.get("complete") is True
 
         self.processes.wait_until(read_all, "the strikes writer to read every verdict and decision")
         sqs = aws.client("sqs", self.endpoint_url)

@@ -37,7 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     verdicts = VerdictFollower(
         aws.client("kinesis", endpoint, region), settings.output_stream, settings.state_dir
     )
-    decisions = DecisionFollower(s3, settings.archive_bucket, settings.feedback_prefix, settings.state_dir)
+    decisions = DecisionFollower(
+        s3, settings.archive_bucket, settings.feedback_prefix, settings.state_dir, settings.decisions_every_s
+    )
     log.info({"event": "strikes_started", "table": settings.strikes_table})
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):  # a pass ends whole; the next run resumes after it
@@ -47,9 +49,10 @@ def main(argv: list[str] | None = None) -> int:
             writer,
             verdicts,
             decisions,
-            threading.Event(),
+            stop,
             settings.interval_s,
             settings.state_dir / "progress.json",
+            settings.idle_interval_max_s,
         )
     return 0
 

@@ -12,6 +12,7 @@ the classifier never waits for it.
 """
 
 import json
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, TransientError, aws_errors
 from runtime.logs import structured_logger
 from runtime.objects import list_keys
+from runtime.retry import idle_backoff
 from strikes.core import decision_strike, escalation_of, strike_of
 from strikes.store import StrikeStore
 
@@ -227,16 +229,27 @@ class VerdictFollower:
 
 class DecisionFollower:
     """Every feedback object not read yet (the keys read are kept in a state file, added only once
-    the object's decisions are applied)."""
+    the object's decisions are applied). The prefix is listed at most every `every_s` seconds: a
+    listing reads every key of it, and decisions are not in a hurry (a model's removal already struck);
+    `listed` says whether the last poll listed it."""
 
-    def __init__(self, s3: "S3Client", bucket: str, prefix: str, state_dir: Path) -> None:
+    def __init__(
+        self, s3: "S3Client", bucket: str, prefix: str, state_dir: Path, every_s: float = 0.0
+    ) -> None:
         self._s3 = s3
         self._bucket = bucket
         self._prefix = prefix
         self._state = state_dir / "strikes-feedback.read"
         self._read: set[str] = set(self._state.read_text().split()) if self._state.exists() else set()
+        self._every_s = every_s
+        self._listed_at = -float("inf")
+        self.listed = False
 
     def poll(self, apply: Callable[[list[ModeratorDecision]], None], counts: Counter[str]) -> int:
+        self.listed = time.monotonic() - self._listed_at >= self._every_s
+        if not self.listed:
+            return 0
+        self._listed_at = time.monotonic()
         read = 0
         for key in list_keys(self._s3, self._bucket, self._prefix, "feedback"):
             if key in self._read:
@@ -268,10 +281,13 @@ def run(
     stop: Event,
     interval_s: float = 0.5,
     progress: Path | None = None,
+    idle_max_s: float = 0.5,
 ) -> Counter[str]:
     """Follow both inputs until `stop`; an outage is logged and counted, and the pass tried again.
-    After each pass, `progress` (if given) holds when it started and ended, how many records and
-    decisions it read, how many of the two inputs failed, and the counts so far."""
+    Passes that find nothing wait longer each time, up to `idle_max_s`. After each pass, `progress`
+    (if given) holds when it started and ended, how many records and decisions it read, how many of
+    the two inputs failed, whether it read both to their end (`complete`), and the counts so far."""
+    wait = interval_s
     passes: tuple[tuple[str, Callable[[], int]], ...] = (
         ("verdicts", lambda: verdicts.poll(writer.verdicts, writer.counts)),
         ("decisions", lambda: decisions.poll(writer.decisions, writer.counts)),
@@ -300,12 +316,14 @@ def run(
                 "at": datetime.now(UTC).isoformat(),
                 "read": progressed,
                 "failed": failed,  # inputs that could not be read to their end in this pass
+                "complete": not failed and decisions.listed,
                 "counts": dict(writer.counts),
             }
             tmp = progress.with_suffix(".tmp")
             tmp.parent.mkdir(parents=True, exist_ok=True)
             tmp.write_text(json.dumps(done, sort_keys=True))
             tmp.replace(progress)
+        wait = interval_s if progressed else idle_backoff(wait, idle_max_s)
         if not progressed:
-            stop.wait(interval_s)
+            stop.wait(wait)
     return writer.counts

@@ -75,7 +75,7 @@ def test_a_strikes_table_that_resets_then_goes_away_costs_the_classifier_nothing
                 proxy.outage(3.0)
                 poll_until(lambda: writer.counts["outages"] >= 1, what="an outage seen by the writer")
                 proxy.wait_until_healthy()
-                poll_until(lambda: rig.acted() >= 1500, timeout=120, what="traffic after the outage")
+                poll_until(lambda: rig.acted() >= 900, timeout=120, what="traffic after the outage")
             rig.wait_until_drained()
             # THEN the classifier and the bot lost nothing and did nothing twice
             rig.account()

@@ -61,10 +61,12 @@ def test_bootstrap_creates_everything_and_is_idempotent(endpoint_url: str) -> No
     # WHEN it is bootstrapped twice
     first = bootstrap(spec, endpoint_url)
     second = bootstrap(spec, endpoint_url)
-    # THEN the first run created all six resources and the second none
-    assert len(first.created) == 7
+    # THEN the first run created all eight resources (two streams, three buckets, three queues) and
+    # the second none
+    assert len(first.created) == 8
     assert second.created == []
     assert first.dead_letter_queue_url == second.dead_letter_queue_url
+    assert first.escalations_queue_url == second.escalations_queue_url != ""
     kinesis = aws.client("kinesis", endpoint_url)
     shards = kinesis.list_shards(StreamName=spec.input_stream.name)["Shards"]
     assert len(shards) == spec.input_stream.shards
@@ -115,7 +117,7 @@ def test_moto_server_serves_the_same_stack(moto_endpoint: str, replay: Replay) -
     # GIVEN the lighter emulator behind the same endpoint setting
     spec: Stack = unique_stack()
     result = bootstrap(spec, moto_endpoint)
-    assert len(result.created) == 7
+    assert len(result.created) == 8
     # WHEN messages are published to its input stream
     report = _publish(moto_endpoint, spec.input_stream.name, replay, "rscience:1000")
     # THEN they all read back exactly
