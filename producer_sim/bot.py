@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 log = structured_logger("producer_sim")
 OUTCOMES_EVERY_S = 5.0  # how often the bot reads appeals' outcomes (a listing of the statements prefix)
+ESCALATIONS_EVERY_S = 2.0  # how often it reads the escalations queue
 
 
 class OutcomeSource(Protocol):
@@ -273,6 +274,7 @@ class Bot:
         self._outcomes_at = -OUTCOMES_EVERY_S
         self._audit = audit  # the bot's chain in the audit trail (None: not kept)
         self._escalations = escalations  # the strikes' ladder (None: no strikes writer)
+        self._escalations_at = -ESCALATIONS_EVERY_S
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
@@ -427,8 +429,9 @@ class Bot:
     def apply_escalations(self) -> int:
         """Apply the strikes writer's new escalations (`producer_sim.escalations`); how many. A queue
         that does not answer is tried again on the next pass."""
-        if self._escalations is None:
+        if self._escalations is None or time.monotonic() - self._escalations_at < ESCALATIONS_EVERY_S:
             return 0
+        self._escalations_at = time.monotonic()
         try:
             applied = self._escalations.poll()
         except AwsError:

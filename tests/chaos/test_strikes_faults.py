@@ -90,7 +90,9 @@ def test_a_strikes_table_that_resets_then_goes_away_costs_the_classifier_nothing
             def held() -> set[tuple[str, str, str]]:
                 return {(s.channel_id, s.user_id, s.key) for s in store.every_strike()}
 
-            poll_until(lambda: held() == expected, timeout=90, what="the writer catching up")
+            # a catch-up, not a timing: on a busy two-core machine (the demo training beside it) the
+            # writer's retries through the proxy took more than 90 s in CI
+            poll_until(lambda: held() == expected, timeout=300, what="the writer catching up")
         finally:
             stop.set()
             thread.join(30)

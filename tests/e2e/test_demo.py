@@ -136,11 +136,14 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert "Verdicts by category" in proc.stdout
     # the raid phase: the context signals caught the raid and the flooder, not the harmless burst
     shapes = {s["shape"]: s for s in summary["shapes"]}
-    # every raider after the fifth of a window is caught; the windows are 30 s and the raid 5 s, so one
-    # window boundary may fall inside it, where the count starts again: up to five more pass
+    # every raider after the fifth of a window is caught; the windows are 30 s of arrival and the raid 5 s
+    # of the schedule, so one window boundary may fall inside it, where the count starts again: up to
+    # five more pass. On a busy two-core machine (CI: another test training beside the demo) the
+    # publisher falls behind its schedule and the raid's records arrive over more than 30 s: a second
+    # boundary, five more (27 of 35 in one CI run; 100% on a quiet machine, `benchmarks.context`)
     raiders = shapes["raid"]["messages"]
-    floor = (raiders - 2 * FIRST_UNCAUGHT) / (raiders - FIRST_UNCAUGHT)
-    # (the summary's shares are rounded to four places: 30 of 35 caught reads 0.8571, under 30/35)
+    floor = (raiders - 3 * FIRST_UNCAUGHT) / (raiders - FIRST_UNCAUGHT)
+    # (the summary's shares are rounded to four places: 25 of 35 caught reads 0.7143, under 25/35)
     assert shapes["raid"]["caught_after_first_5"] >= round(floor, 4), shapes
     # the signal needs at most 5 s of the raid's traffic (its 40 raiders post within 10 s: the fifth comes
     # about 1.3 s in); the flag's arrival adds the consumer's lag behind the traffic, which on a busy
