@@ -386,13 +386,11 @@ class Story:
         """Until the strikes writer has read every verdict and decision (a pass that started after the
         decisions stopped coming read both inputs to their end and found nothing new), and the bot has
         applied every escalation it sent."""
-        mark = datetime.now(UTC)
+        mark = time.time()
 
         def read_all() -> bool:
             doc = _progress(self.run_dir / "strikes" / "progress.json")
-            if doc is None or str(doc["started_at"]) <= mark.isoformat():
-                return False
-            return doc["read"] == 0 and doc.get("complete") is True
+            return doc is not None and doc["started_at"] > mark and doc["read"] == 0 and bool(doc["complete"])
 
         self.processes.wait_until(read_all, "the strikes writer to read every verdict and decision")
         sqs = aws.client("sqs", self.endpoint_url)

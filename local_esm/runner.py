@@ -26,6 +26,7 @@ from local_esm.esm import (
 )
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, RequestError, aws_errors
+from runtime.kinesis import resume_iterator
 from runtime.logs import structured_logger
 from stream_consumer.settings import ConsumerSettings
 
@@ -97,16 +98,13 @@ class LocalRunner:
     # --- shards ------------------------------------------------------------------------------
 
     def _iterator(self, shard_id: str) -> str:
-        after = self._checkpoints.sequence(shard_id)
-        kwargs: dict[str, Any] = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-            if after
-            else {"ShardIteratorType": self.settings.starting_position}
+        return resume_iterator(
+            self._kinesis,
+            self.settings.input_stream,
+            shard_id,
+            self._checkpoints.sequence(shard_id),
+            self.settings.starting_position,
         )
-        with aws_errors("GetShardIterator"):
-            return self._kinesis.get_shard_iterator(
-                StreamName=self.settings.input_stream, ShardId=shard_id, **kwargs
-            )["ShardIterator"]
 
     def _refresh_shards(self) -> None:
         """Start shards whose parents are done (resharding: parents before children)."""

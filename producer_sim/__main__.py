@@ -15,11 +15,12 @@ from contracts.dead_letter import RejectReason
 from producer_sim.appeals import Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile, summary
 from producer_sim.dlq import replay_dead_letters
-from producer_sim.moderators import QueueModerators, human_decisions, write_progress
+from producer_sim.moderators import QueueModerators, human_decisions
 from producer_sim.settings import ProducerSettings
 from producer_sim.traffic import publish
 from runtime import aws
 from runtime.errors import AwsError
+from runtime.progress import write_progress
 from training.data import Community, DataFileError
 
 

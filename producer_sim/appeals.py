@@ -24,7 +24,7 @@ from contracts.storage import GroundTruth, appeal_outcomes_prefix, is_appeal_out
 from producer_sim.bot import decided_on, draw
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
-from runtime.objects import list_keys
+from runtime.objects import ReadKeys, list_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -130,13 +130,13 @@ class OutcomeReader:
 
     def __init__(self, s3: "S3Client", bucket: str, prefix: str, state_file: Path) -> None:
         self._s3, self._bucket, self._prefix = s3, bucket, prefix
-        self._state = state_file
-        self._read: set[str] = set(state_file.read_text().split()) if state_file.exists() else set()
+        self._read = ReadKeys(state_file)
 
     def poll(self, apply: Callable[[list[AppealOutcome]], object]) -> int:
         """Hand the outcomes written since the last pass to `apply`, then keep their keys as read: an
         `apply` that raises (the audit trail not answering) leaves them to be read again. How many."""
-        keys = _new_keys(self._s3, self._bucket, appeal_outcomes_prefix(self._prefix), self._read)
+        listed = list_keys(self._s3, self._bucket, appeal_outcomes_prefix(self._prefix), "statements")
+        keys = self._read.new(listed)
         out: list[AppealOutcome] = []
         for key in keys:
             for line in _lines(self._s3, self._bucket, key):
@@ -147,8 +147,5 @@ class OutcomeReader:
         if not keys:
             return 0
         apply(out)
-        self._state.parent.mkdir(parents=True, exist_ok=True)
-        with self._state.open("a") as fh:
-            fh.writelines(k + "\n" for k in keys)
-        self._read.update(keys)
+        self._read.finished(keys)
         return len(out)

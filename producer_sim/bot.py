@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -30,6 +30,7 @@ from runtime import aws
 from runtime.audit import AuditLog
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, aws_errors
+from runtime.kinesis import resume_iterator
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
 
@@ -327,17 +328,6 @@ class Bot:
             return set()
         return {UUID(line) for line in self._seen_path.read_text().split()}
 
-    def _iterator(self, shard_id: str) -> str:
-        after = self._checkpoints.sequence(shard_id)
-        kwargs: dict[str, Any] = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-            if after
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        return self._kinesis.get_shard_iterator(StreamName=self._stream, ShardId=shard_id, **kwargs)[
-            "ShardIterator"
-        ]
-
     def poll(self) -> int:
         """One pass over every shard; returns the number of verdict records read.
 
@@ -359,7 +349,9 @@ class Bot:
 
     def _poll_shard(self, shard_id: str) -> int:
         with aws_errors("GetRecords"):
-            iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
+            iterator = self._iterators.get(shard_id) or resume_iterator(
+                self._kinesis, self._stream, shard_id, self._checkpoints.sequence(shard_id)
+            )
             resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
         records = resp["Records"]
         if not records:

@@ -7,7 +7,6 @@ are the bot's rules (`producer_sim.bot`): the same messages get the same labels 
 moderator names whichever path they take. `due` is pure; `QueueModerators` is the HTTP adapter.
 """
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -27,6 +26,7 @@ from producer_sim.bot import TruthFile, decided_on, draw
 from producer_sim.settings import ProducerSettings
 from review.store import ReviewStore
 from runtime import aws
+from runtime.progress import write_progress
 from runtime.retry import idle_backoff
 
 
@@ -109,15 +109,6 @@ class Session:
             return claim.status_code
         body = {"label": d.label, "category": d.category}
         return self.http.post(f"/items/{d.message_id}/decision", json=body, headers=headers).status_code
-
-
-def write_progress(path: Path, started: float, counts: Mapping[str, int]) -> None:
-    """A background loop's last pass, for whoever waits on it: when it started and ended (epoch
-    seconds), and its counts — replaced whole, never read half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps({"started_at": started, "pass_at": time.time(), **counts}))
-    tmp.replace(path)
 
 
 class QueueModerators:

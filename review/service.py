@@ -2,10 +2,8 @@
 the background loop (archive → queue, decisions → feedback) that `python -m review serve` runs beside
 the web server."""
 
-import json
 import threading
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -19,6 +17,7 @@ from runtime.audit import AuditLog, TrailReader
 from runtime.errors import AwsError, TransientError
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
+from runtime.progress import write_json
 from runtime.retry import idle_backoff, poll_until
 from strikes.store import StrikeStore
 
@@ -146,17 +145,10 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
             written = flush_feedback(store, s3, outputs, policies(), now)
             pending = store.pending_count()
             pass_ = {"started_at": started.timestamp(), "pass_at": now.timestamp(), "objects": read}
-            _write_json(progress, pass_ | {"written": written, "pending": pending})
+            write_json(progress, pass_ | {"written": written, "pending": pending})
             busy = bool(read or written or pending)
         except AwsError as err:
             log.warning({"event": "review_background_error", "operation": err.operation, "code": err.code})
         # idle passes back off (each reads the archive's listing and queries the table)
         wait = settings.follow_interval_s if busy else idle_backoff(wait, settings.idle_interval_max_s)
         stop.wait(wait)
-
-
-def _write_json(path: Path, doc: dict[str, float]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc))
-    tmp.replace(path)

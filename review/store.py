@@ -26,6 +26,7 @@ from uuid import UUID
 from contracts.chat import Label
 from contracts.review import ItemStatus, QueueEntry, QueueStats, ReviewItem
 from review.core import Restriction, order_key
+from runtime import tables
 from runtime.errors import AwsError, NotFoundError, PreconditionFailedError, aws_errors
 from runtime.logs import structured_logger
 
@@ -52,34 +53,24 @@ class AppealConflictError(PreconditionFailedError):
 def ensure_table(dynamodb: "DynamoDBClient", name: str) -> bool:
     """Create the review table (on-demand, with its indexes) unless it exists; True when created.
     Terraform creates the same table in AWS (`infra/terraform/review.tf`)."""
-    with aws_errors("DescribeTable"):
-        try:
-            dynamodb.describe_table(TableName=name)
-            return False
-        except dynamodb.exceptions.ResourceNotFoundException:
-            pass
-    with aws_errors("CreateTable"):
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "queue", "AttributeType": "S"},
-                {"AttributeName": "order", "AttributeType": "S"},
-                {"AttributeName": "author", "AttributeType": "S"},
-                {"AttributeName": "pending", "AttributeType": "S"},
-                {"AttributeName": "decided_at", "AttributeType": "N"},
-            ],
-            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
-            GlobalSecondaryIndexes=[
-                _index(QUEUE_INDEX, "queue", "order"),
-                _index(AUTHOR_INDEX, "author", "order"),
-                _index(PENDING_INDEX, "pending", "decided_at"),
-            ],
-            SSESpecification={"Enabled": True},
-        )
-        dynamodb.get_waiter("table_exists").wait(TableName=name)
-    return True
+    return tables.ensure_table(
+        dynamodb,
+        name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "queue", "AttributeType": "S"},
+            {"AttributeName": "order", "AttributeType": "S"},
+            {"AttributeName": "author", "AttributeType": "S"},
+            {"AttributeName": "pending", "AttributeType": "S"},
+            {"AttributeName": "decided_at", "AttributeType": "N"},
+        ],
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            _index(QUEUE_INDEX, "queue", "order"),
+            _index(AUTHOR_INDEX, "author", "order"),
+            _index(PENDING_INDEX, "pending", "decided_at"),
+        ],
+    )
 
 
 def _index(name: str, hash_key: str, range_key: str) -> Any:

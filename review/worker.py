@@ -42,6 +42,7 @@ from review.store import ReviewStore
 from runtime.audit import AuditLog
 from runtime.errors import aws_errors
 from runtime.logs import structured_logger
+from runtime.objects import ReadKeys, list_keys
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,22 +85,13 @@ class ArchiveFollower:
         self._prefix = prefix
         self._store = store
         self._policies = policies
-        self._state = state_file
+        self._read = ReadKeys(state_file)
         self._now = now
-        self._read: set[str] = set(state_file.read_text().split()) if state_file.exists() else set()
 
     def poll(self) -> dict[str, int]:
         """One pass: list the archive, read what is new; counts of objects, items written and found."""
         counts = {"objects": 0, "written": 0, "present": 0, "unreadable_lines": 0}
-        paginator = self._s3.get_paginator("list_objects_v2")
-        with aws_errors("ListObjectsV2 archive"):
-            keys = [
-                o["Key"]
-                for page in paginator.paginate(Bucket=self._bucket, Prefix=self._prefix)
-                for o in page.get("Contents", [])
-                if o["Key"] not in self._read
-            ]
-        for key in sorted(keys):
+        for key in self._read.new(list_keys(self._s3, self._bucket, self._prefix, "archive")):
             with aws_errors("GetObject archive"):
                 body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             lines, skipped = parse_object(body)
@@ -108,10 +100,7 @@ class ArchiveFollower:
             counts["written"] += written
             counts["present"] += present
             counts["unreadable_lines"] += sum(skipped.values())
-            self._read.add(key)
-            self._state.parent.mkdir(parents=True, exist_ok=True)
-            with self._state.open("a") as fh:
-                fh.write(key + "\n")
+            self._read.finished([key])
         if counts["objects"]:
             log.info({"event": "review_followed", **counts})
         return counts

@@ -139,6 +139,20 @@ def put_batch[T: Entry](
     report.undelivered.extend((e, codes[id(e)]) for e in still)
 
 
+def resume_iterator(
+    kinesis: "KinesisClient", stream: str, shard_id: str, after: str | None, start: str = "TRIM_HORIZON"
+) -> str:
+    """A shard iterator just past a reader's checkpoint (`after`, a sequence number), or at `start`
+    (TRIM_HORIZON, LATEST) for a shard it has not read yet."""
+    kwargs: dict[str, Any] = (
+        {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
+        if after
+        else {"ShardIteratorType": start}
+    )
+    with aws_errors("GetShardIterator"):
+        return kinesis.get_shard_iterator(StreamName=stream, ShardId=shard_id, **kwargs)["ShardIterator"]
+
+
 def read_stream(kinesis: "KinesisClient", stream: str) -> dict[str, list["RecordTypeDef"]]:
     """Every record of every shard, from the trim horizon to the current tip, keyed by shard id."""
     shards = kinesis.list_shards(StreamName=stream)["Shards"]

@@ -14,7 +14,9 @@ What the emulators honour, checked with small scripts against each (versioned an
   token, a time).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from runtime.errors import NotFoundError, PreconditionFailedError, aws_errors
@@ -76,3 +78,24 @@ def list_keys(s3: "S3Client", bucket: str, prefix: str, what: str) -> list[str]:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])
         )
+
+
+class ReadKeys:
+    """The keys under a prefix that a reader has finished, kept in a state file (a line each, added as
+    each is finished): a restarted reader reads only what is new, and one that failed half-way reads
+    the unfinished keys again."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._read: set[str] = set(path.read_text().split()) if path.exists() else set()
+
+    def new(self, keys: Iterable[str]) -> list[str]:
+        """Those of `keys` not finished yet, in their order."""
+        return [k for k in keys if k not in self._read]
+
+    def finished(self, keys: Iterable[str]) -> None:
+        fresh = self.new(keys)
+        self._path.parent.mkdir(parents=True, exist_ok=True)
+        with self._path.open("a") as fh:
+            fh.writelines(k + "\n" for k in fresh)
+        self._read.update(fresh)

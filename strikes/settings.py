@@ -32,8 +32,8 @@ class StrikesSettings(DeployableSettings):
     escalations_queue: str = _STACK.escalations_queue.name
     # The event source mapping's tumbling window: a flood strikes once per window.
     window_s: float = Field(default=float(_STACK.event_source_mapping.tumbling_window_seconds), ge=0)
-    interval_s: float = Field(default=1.0, gt=0)  # the wait after a pass that read something
-    idle_interval_max_s: float = Field(default=5.0, gt=0)  # … growing to this after passes that read nothing
+    interval_s: float = Field(default=1.0, gt=0)  # the wait after a pass that found nothing …
+    idle_interval_max_s: float = Field(default=5.0, gt=0)  # … doubled after each further one, up to this
     decisions_every_s: float = Field(default=5.0, ge=0)  # how often the feedback prefix is listed
     # Its checkpoints (per shard of the verdicts, the feedback objects read) and `progress.json`.
     state_dir: Path = Path(".strikes")

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from contracts.strikes import Strike, StrikeSource
+from runtime import tables
 from runtime.errors import PreconditionFailedError, aws_errors
 
 if TYPE_CHECKING:
@@ -31,32 +32,25 @@ EXPIRE_AFTER_HALF_LIVES = 12
 
 def ensure_table(dynamodb: "DynamoDBClient", name: str) -> bool:
     """Create the strikes table (on-demand, encrypted, TTL on `expires`) unless it exists; True when
-    created."""
-    with aws_errors("DescribeTable"):
-        try:
-            dynamodb.describe_table(TableName=name)
-            return False
-        except dynamodb.exceptions.ResourceNotFoundException:
-            pass
-    with aws_errors("CreateTable"):
-        dynamodb.create_table(
-            TableName=name,
-            BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            SSESpecification={"Enabled": True},
-        )
-        dynamodb.get_waiter("table_exists").wait(TableName=name)
-        dynamodb.update_time_to_live(
-            TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
-        )
-    return True
+    created. Terraform creates the same table in AWS (`infra/terraform/strikes.tf`)."""
+    created = tables.ensure_table(
+        dynamodb,
+        name,
+        AttributeDefinitions=[
+            {"AttributeName": "pk", "AttributeType": "S"},
+            {"AttributeName": "sk", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "pk", "KeyType": "HASH"},
+            {"AttributeName": "sk", "KeyType": "RANGE"},
+        ],
+    )
+    if created:
+        with aws_errors("UpdateTimeToLive"):
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+            )
+    return created
 
 
 def user_key(channel_id: str, user_id: str) -> str:

@@ -11,15 +11,14 @@ metric, and the records are read again on the next pass: no escalation meanwhile
 the classifier never waits for it.
 """
 
-import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from threading import Event
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from pydantic import ValidationError
@@ -31,8 +30,10 @@ from contracts.strikes import Escalation, Strike
 from contracts.verdict import Verdict
 from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, TransientError, aws_errors
+from runtime.kinesis import resume_iterator
 from runtime.logs import structured_logger
-from runtime.objects import list_keys
+from runtime.objects import ReadKeys, list_keys
+from runtime.progress import write_progress
 from runtime.retry import idle_backoff
 from strikes.core import decision_strike, escalation_of, strike_of
 from strikes.store import StrikeStore
@@ -97,7 +98,7 @@ class StrikeWriter:
         book = self.policies()
         users: dict[tuple[str, str], tuple[list[Strike], datetime | None]] = {}
         new: list[Strike] = []
-        unmarked: list[Strike] = []  # written by a writer that crashed before sending (older versions)
+        unmarked: list[Strike] = []  # a moderator's, written by a pass that stopped before escalating it
         escalations: list[Escalation] = []
         for verdict in verdicts:
             strike = strike_of(verdict, book, self.window_s)
@@ -169,18 +170,6 @@ class VerdictFollower:
         self._iterators: dict[str, str] = {}
         self._shards: list[str] = []
 
-    def _iterator(self, shard_id: str) -> str:
-        after = self._checkpoints.sequence(shard_id)
-        kwargs: dict[str, Any] = (
-            {"ShardIteratorType": "AFTER_SEQUENCE_NUMBER", "StartingSequenceNumber": after}
-            if after
-            else {"ShardIteratorType": "TRIM_HORIZON"}
-        )
-        with aws_errors("GetShardIterator"):
-            return self._kinesis.get_shard_iterator(StreamName=self._stream, ShardId=shard_id, **kwargs)[
-                "ShardIterator"
-            ]
-
     def poll(self, apply: Callable[[list[Verdict]], None], counts: Counter[str]) -> int:
         """One pass over every shard: each batch read is applied, then checkpointed. A shard whose read
         or apply fails — an iterator expired (five minutes unused), a throttle, an outage — is read
@@ -204,7 +193,9 @@ class VerdictFollower:
 
     def _poll_shard(self, shard_id: str, apply: Callable[[list[Verdict]], None], counts: Counter[str]) -> int:
         with aws_errors("GetRecords"):
-            iterator = self._iterators.get(shard_id) or self._iterator(shard_id)
+            iterator = self._iterators.get(shard_id) or resume_iterator(
+                self._kinesis, self._stream, shard_id, self._checkpoints.sequence(shard_id)
+            )
             resp = self._kinesis.get_records(ShardIterator=iterator, Limit=1000)
         records = resp["Records"]
         verdicts = []
@@ -239,8 +230,7 @@ class DecisionFollower:
         self._s3 = s3
         self._bucket = bucket
         self._prefix = prefix
-        self._state = state_dir / "strikes-feedback.read"
-        self._read: set[str] = set(self._state.read_text().split()) if self._state.exists() else set()
+        self._read = ReadKeys(state_dir / "strikes-feedback.read")
         self._every_s = every_s
         self._listed_at = -float("inf")
         self.listed = False
@@ -251,9 +241,7 @@ class DecisionFollower:
             return 0
         self._listed_at = time.monotonic()
         read = 0
-        for key in list_keys(self._s3, self._bucket, self._prefix, "feedback"):
-            if key in self._read:
-                continue
+        for key in self._read.new(list_keys(self._s3, self._bucket, self._prefix, "feedback")):
             with aws_errors("GetObject feedback"):
                 body = self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read()
             decisions = []
@@ -266,10 +254,7 @@ class DecisionFollower:
                     counts["unreadable_decisions"] += 1
                     log.warning({"event": "strikes_unreadable_decision", "key": key})
             apply(decisions)
-            self._read.add(key)
-            self._state.parent.mkdir(parents=True, exist_ok=True)
-            with self._state.open("a") as fh:
-                fh.write(key + "\n")
+            self._read.finished([key])
             read += len(decisions)
         return read
 
@@ -284,7 +269,8 @@ def run(
     idle_max_s: float = 0.5,
 ) -> Counter[str]:
     """Follow both inputs until `stop`; an outage is logged and counted, and the pass tried again.
-    Passes that find nothing wait longer each time, up to `idle_max_s`. After each pass, `progress`
+    A pass that read something is followed by the next at once; after one that found nothing the loop
+    waits `interval_s`, doubled after each further one, up to `idle_max_s`. After each pass, `progress`
     (if given) holds when it started and ended, how many records and decisions it read, how many of
     the two inputs failed, whether it read both to their end (`complete`), and the counts so far."""
     wait = interval_s
@@ -293,7 +279,7 @@ def run(
         ("decisions", lambda: decisions.poll(writer.decisions, writer.counts)),
     )
     while not stop.is_set():
-        started = datetime.now(UTC)
+        started = time.time()
         progressed = failed = 0
         for name, poll in passes:
             try:
@@ -312,17 +298,12 @@ def run(
                 outage_metric()
         if progress is not None:
             done = {
-                "started_at": started.isoformat(),
-                "at": datetime.now(UTC).isoformat(),
                 "read": progressed,
                 "failed": failed,  # inputs that could not be read to their end in this pass
                 "complete": not failed and decisions.listed,
                 "counts": dict(writer.counts),
             }
-            tmp = progress.with_suffix(".tmp")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps(done, sort_keys=True))
-            tmp.replace(progress)
+            write_progress(progress, started, done)
         wait = interval_s if progressed else idle_backoff(wait, idle_max_s)
         if not progressed:
             stop.wait(wait)

@@ -372,7 +372,8 @@ resource "aws_iam_role_policy" "mlflow" {
 }
 
 # The moderation bot (producer_sim/bot.py): ListShards, GetShardIterator and GetRecords on the verdicts
-# stream, PutObject under the feedback and statements prefixes, GetObject of the channel policies.
+# stream, the escalations queue received and deleted, PutObject under the feedback and statements
+# prefixes, GetObject of the channel policies.
 resource "aws_iam_role" "bot" {
   name               = "${local.services.bot.name}-task"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
@@ -383,6 +384,11 @@ data "aws_iam_policy_document" "bot" {
     sid       = "ReadVerdicts"
     actions   = ["kinesis:ListShards", "kinesis:GetShardIterator", "kinesis:GetRecords"]
     resources = [aws_kinesis_stream.verdicts.arn]
+  }
+  statement {
+    sid       = "ApplyEscalations"
+    actions   = ["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
+    resources = [aws_sqs_queue.escalations.arn]
   }
   statement {
     sid     = "WriteFeedbackAndStatements"
@@ -410,8 +416,8 @@ resource "aws_iam_role_policy" "bot" {
   policy = data.aws_iam_policy_document.bot.json
 }
 
-# The review app (review/): its table and indexes; the archive read (list and get under the archive
-# prefix); decisions written under the feedback prefix and appeals' outcomes under the statements
+# The review app (review/): its table and indexes; the strikes read and cleared; the archive read (list
+# and get under the archive prefix); decisions written under the feedback prefix and appeals' outcomes under the statements
 # prefix; the channel policies read.
 resource "aws_iam_role" "review" {
   name               = "${local.services.review.name}-task"
@@ -426,6 +432,12 @@ data "aws_iam_policy_document" "review" {
       "dynamodb:Query", "dynamodb:Scan", "dynamodb:ConditionCheckItem", "dynamodb:DescribeTable",
     ]
     resources = [aws_dynamodb_table.review.arn, "${aws_dynamodb_table.review.arn}/index/*"]
+  }
+  statement {
+    # an item's page reads its author's strikes; a moderator clears them (a `cleared` item)
+    sid       = "ReadAndClearStrikes"
+    actions   = ["dynamodb:Query", "dynamodb:PutItem"]
+    resources = [aws_dynamodb_table.strikes.arn]
   }
   statement {
     sid       = "ListArchive"

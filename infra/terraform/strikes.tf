@@ -177,37 +177,6 @@ resource "aws_iam_role_policy" "strikes" {
   policy = data.aws_iam_policy_document.strikes.json
 }
 
-# The bot applies the escalations: receive and delete, nothing else on the queue.
-data "aws_iam_policy_document" "bot_escalations" {
-  statement {
-    sid       = "ApplyEscalations"
-    actions   = ["sqs:GetQueueUrl", "sqs:ReceiveMessage", "sqs:DeleteMessage"]
-    resources = [aws_sqs_queue.escalations.arn]
-  }
-}
-
-resource "aws_iam_role_policy" "bot_escalations" {
-  name   = "escalations"
-  role   = aws_iam_role.bot.id
-  policy = data.aws_iam_policy_document.bot_escalations.json
-}
-
-# The review app: an item's page reads its author's strikes (Query) and a moderator clears them (a
-# `cleared` item: PutItem), nothing else on the table.
-data "aws_iam_policy_document" "review_strikes" {
-  statement {
-    sid       = "ReadAndClearStrikes"
-    actions   = ["dynamodb:Query", "dynamodb:PutItem"]
-    resources = [aws_dynamodb_table.strikes.arn]
-  }
-}
-
-resource "aws_iam_role_policy" "review_strikes" {
-  name   = "strikes"
-  role   = aws_iam_role.review.id
-  policy = data.aws_iam_policy_document.review_strikes.json
-}
-
 # --- alarms: throttling of the table, the writer's outages, escalations nobody could read ---------
 locals {
   strikes_emf = {
