@@ -1,7 +1,7 @@
 """The strikes table in DynamoDB: one item per strike, written under conditions, so that nothing read
 twice adds a second strike.
 
-On-demand, keyed by `pk` (`<channel>#<user>`) and `sk`:
+On-demand, keyed by `pk` (`<length of the channel id>:<channel>#<user>`) and `sk`:
 - a strike (`sk` = its key, `msg#<message id>` or `flood#<window start>`): `at`, `weight`, `source`,
   `category`, `decided_at` (the latest decision on it), `escalated` once its escalation was sent, and
   `expires` (TTL: clean-up only, `strikes.core.decayed` weighs every strike on read);
@@ -54,7 +54,9 @@ def ensure_table(dynamodb: "DynamoDBClient", name: str) -> bool:
 
 
 def user_key(channel_id: str, user_id: str) -> str:
-    return f"{channel_id}#{user_id}"
+    """The partition of a user's strikes in a channel. Ids may hold "#": the channel's length comes
+    first, so that ("a#b", "c") and ("a", "b#c") never share one."""
+    return f"{len(channel_id)}:{channel_id}#{user_id}"
 
 
 def _time(value: datetime) -> dict[str, str]:

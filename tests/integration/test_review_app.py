@@ -1018,6 +1018,17 @@ def test_an_items_page_shows_its_authors_strikes_and_a_moderator_of_the_channel_
                 category="toxicity",
             )
         )
+    # a strike's category is shown inert: markup escaped, a direction override isolated
+    hostile = Strike(
+        key="msg#hostile",
+        channel_id="c-a",
+        user_id="troll",
+        at=now - timedelta(days=400),  # long decayed: the totals below stay as they are
+        weight=0.0,
+        source=StrikeSource.OVERTURNED,
+        category="<script>alert(1)</script>\u202egnp.exe",
+    )
+    strikes.add(hostile)
     # another channel's strikes of the same user are not this channel's
     strikes.add(
         Strike(
@@ -1027,7 +1038,9 @@ def test_an_items_page_shows_its_authors_strikes_and_a_moderator_of_the_channel_
     alice, csrf = _client(rig.app, "alice")
     page = alice.get(f"/items/{mid}").text
     assert "3.00 strikes now (after decay) · timeout rung (20 min)" in page
-    assert page.count('<tr class="strike">') == 4
+    assert page.count('<tr class="strike">') == 5
+    assert "<script>alert(1)" not in page
+    assert "<bdi>&lt;script&gt;alert(1)&lt;/script&gt;\u202egnp.exe</bdi>" in page
     # a moderator of another channel can neither read nor clear them; nobody clears without the token
     bob, bob_csrf = _client(rig.app, "bob")
     assert bob.post(f"/items/{mid}/strikes/clear", data={"csrf": bob_csrf}).status_code == 403

@@ -267,3 +267,17 @@ def test_a_shard_iterator_that_stopped_working_is_dropped_and_the_shard_read_aga
         verdicts.poll(rig.writer.verdicts, rig.writer.counts)
     rig.drain(rig.writer, followers)
     assert len(rig.strikes("troll")) == 2
+
+
+def test_ids_holding_the_keys_separator_never_share_a_users_strikes(moto_endpoint: str) -> None:
+    """("a#b", "c") and ("a", "b#c") joined with "#" are one partition; the channel's length keeps them
+    apart, so a user named to collide neither reads nor clears another's strikes."""
+    dynamodb = aws.client("dynamodb", moto_endpoint)
+    table = f"strikes-{uuid.uuid4().hex[:8]}"
+    ensure_table(dynamodb, table)
+    store = StrikeStore(dynamodb, table)
+    victim = Strike(key="msg#1", channel_id="a#b", user_id="c", at=NOW, weight=1.0, source=StrikeSource.MODEL)
+    store.add(victim)
+    store.clear("a", "b#c", "mod", NOW + timedelta(minutes=1))
+    assert store.of_user("a", "b#c") == ([], NOW + timedelta(minutes=1))
+    assert store.of_user("a#b", "c") == ([victim], None)
