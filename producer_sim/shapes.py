@@ -27,6 +27,8 @@ class ShapeResult(BaseModel):
     # …from its first message to the sending of the first caught one: how much of the shape's traffic
     # the signal needed, whatever the consumer's lag behind it (first_flag_s adds that lag)
     detected_after_s: float | None = None
+    # …and how many of its messages came before that one: the signal's need in traffic, whatever the pace
+    detected_after_messages: int | None = None
 
 
 class UsersFired(BaseModel):
@@ -78,6 +80,7 @@ def shape_results(
                 caught_after_first_5=round(sum(map(acted, later)) / max(len(later), 1), 4),
                 first_flag_s=round(min(map(flagged, caught)) - sent(ordered[0]), 2) if caught else None,
                 detected_after_s=round(sent(caught[0]) - sent(ordered[0]), 2) if caught else None,
+                detected_after_messages=ordered.index(caught[0]) if caught else None,
             )
         )
     return sorted(out, key=lambda r: r.shape_id)

@@ -67,6 +67,13 @@ def _from(value: Any) -> datetime | None:
     return datetime.fromtimestamp(float(value["N"]), UTC) if value else None
 
 
+def _written(raw: dict[str, Any]) -> bool:
+    """Whether an item read is a whole strike. DynamoDB applies an update atomically; moto's server
+    (the tests' DynamoDB) first puts the bare key of an item an update creates, then sets its
+    attributes, and a read in between sees the key alone: not a strike yet."""
+    return "at" in raw
+
+
 def _strike(raw: dict[str, Any]) -> Strike:
     at = _from(raw["at"])
     assert at is not None
@@ -146,7 +153,7 @@ class StrikeStore:
                 ).get("Attributes")
         except PreconditionFailedError:
             return False, None
-        return True, (_strike(old) if old else None)
+        return True, (_strike(old) if old and _written(old) else None)
 
     def mark_escalated(self, strike: Strike) -> None:
         """Its escalation was sent (a strike read again is not escalated twice)."""
@@ -165,7 +172,7 @@ class StrikeStore:
                 Key={"pk": {"S": user_key(channel_id, user_id)}, "sk": {"S": key}},
                 ConsistentRead=True,
             ).get("Item")
-        return _strike(raw) if raw else None
+        return _strike(raw) if raw and _written(raw) else None
 
     def of_user(self, channel_id: str, user_id: str) -> tuple[list[Strike], datetime | None]:
         """A user's strikes in a channel (expired ones the TTL has not removed yet among them) and when
@@ -181,6 +188,8 @@ class StrikeStore:
                 ConsistentRead=True,
             ):
                 for raw in page.get("Items", []):
+                    if not _written(raw):
+                        continue
                     if raw["sk"]["S"] == CLEARED:
                         cleared = _from(raw["at"])
                     else:
@@ -192,7 +201,8 @@ class StrikeStore:
         paginator = self._db.get_paginator("scan")
         with aws_errors("Scan strikes"):
             for page in paginator.paginate(TableName=self._table, ConsistentRead=True):
-                yield from (_strike(raw) for raw in page.get("Items", []) if raw["sk"]["S"] != CLEARED)
+                items = page.get("Items", [])
+                yield from (_strike(r) for r in items if _written(r) and r["sk"]["S"] != CLEARED)
 
     def clear(self, channel_id: str, user_id: str, by: str, at: datetime) -> None:
         """A moderator cleared the user's strikes: those made until `at` no longer count."""

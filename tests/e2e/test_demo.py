@@ -145,11 +145,12 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     floor = (raiders - 3 * FIRST_UNCAUGHT) / (raiders - FIRST_UNCAUGHT)
     # (the summary's shares are rounded to four places: 25 of 35 caught reads 0.7143, under 25/35)
     assert shapes["raid"]["caught_after_first_5"] >= round(floor, 4), shapes
-    # the signal needs at most 5 s of the raid's traffic (its 40 raiders post within 10 s: the fifth comes
-    # about 1.3 s in); the flag's arrival adds the consumer's lag behind the traffic, which on a busy
-    # two-core machine (another test training beside the demo) is the machine's, not the signal's: bounded
-    # loosely here (CI saw 15.5 and 18.5 s), measured on a quiet machine by `benchmarks.context`
-    assert shapes["raid"]["detected_after_s"] <= 5, shapes
+    # the signal needs the raid's first six messages, or up to five more when a window boundary falls
+    # among them; counted in messages, since a publisher falling behind on a busy two-core machine
+    # stretches the raid's seconds (CI: 5.65 s where 1.3 s was scheduled). The flag's arrival adds the
+    # consumer's lag behind the traffic, the machine's and not the signal's: bounded loosely here (CI saw
+    # 15.5 and 18.5 s), measured on a quiet machine by `benchmarks.context`
+    assert shapes["raid"]["detected_after_messages"] <= 2 * FIRST_UNCAUGHT, shapes
     assert shapes["raid"]["first_flag_s"] <= 60, shapes
     assert shapes["flood"]["caught"] > 0, shapes
     assert shapes["burst"]["caught"] == 0, shapes

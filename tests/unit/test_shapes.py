@@ -40,6 +40,7 @@ def test_a_raid_is_reported_by_what_was_caught_after_its_fifth_message_and_how_f
     assert (result.shape, result.messages, result.users, result.caught) == ("raid", 10, 10, 5)
     assert result.caught_after_first_5 == 0.8  # 4 of the 5 after the fifth
     assert result.first_flag_s == 4.0
+    assert result.detected_after_messages == 4  # four went by before the first caught one
     # a consumer 30 s behind the traffic flags 30 s later; the signal still needed 4 s of the raid
     (late,) = shape_results(raid, truths, seconds, lambda v: seconds(v) + 30)
     assert (late.first_flag_s, late.detected_after_s) == (34.0, 4.0)
@@ -55,6 +56,7 @@ def test_a_signal_that_only_reports_is_not_a_catch_and_repeats_count_once() -> N
         None,
         None,
     )
+    assert result.detected_after_messages is None
 
 
 def test_users_fired_counts_ordinary_and_burst_users_apart_and_those_on_allowed_messages() -> None:
