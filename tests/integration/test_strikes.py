@@ -21,7 +21,7 @@ from runtime import aws
 from runtime.errors import AwsError
 from runtime.queues import peek_bodies
 from runtime.stack import Stack
-from strikes.store import StrikeStore, ensure_table
+from strikes.store import StrikeStore, ensure_table, user_key
 from strikes.writer import DecisionFollower, EscalationQueue, StrikeWriter, VerdictFollower
 from tests.builders import NOW, verdict
 
@@ -281,3 +281,20 @@ def test_ids_holding_the_keys_separator_never_share_a_users_strikes(moto_endpoin
     store.clear("a", "b#c", "mod", NOW + timedelta(minutes=1))
     assert store.of_user("a", "b#c") == ([], NOW + timedelta(minutes=1))
     assert store.of_user("a#b", "c") == ([victim], None)
+
+
+def test_an_item_holding_only_its_key_is_no_strike_to_any_reader(moto_endpoint: str) -> None:
+    """moto's server applies an update that creates an item in two steps (the bare key first, then its
+    attributes); a scan or query in between sees the key alone. Readers pass it by, as a strike not yet
+    written, instead of failing on its missing attributes."""
+    dynamodb = aws.client("dynamodb", moto_endpoint)
+    table = f"strikes-{uuid.uuid4().hex[:8]}"
+    ensure_table(dynamodb, table)
+    store = StrikeStore(dynamodb, table)
+    whole = Strike(key="msg#1", channel_id="ch", user_id="u", at=NOW, weight=1.0, source=StrikeSource.MODEL)
+    store.add(whole)
+    # the moment between moto's two steps, held still: an item with its key and nothing else
+    dynamodb.put_item(TableName=table, Item={"pk": {"S": user_key("ch", "u")}, "sk": {"S": "msg#2"}})
+    assert store.of_user("ch", "u") == ([whole], None)
+    assert list(store.every_strike()) == [whole]
+    assert store.get("ch", "u", "msg#2") is None
