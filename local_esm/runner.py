@@ -28,6 +28,7 @@ from runtime.checkpoints import CheckpointStore
 from runtime.errors import AwsError, RequestError, aws_errors
 from runtime.kinesis import resume_iterator
 from runtime.logs import structured_logger
+from runtime.retry import idle_backoff
 from stream_consumer.settings import ConsumerSettings
 
 if TYPE_CHECKING:
@@ -260,6 +261,7 @@ class LocalRunner:
     def run(self, stop: Event, idle_exit_s: float | None = None) -> RunnerStats:
         """Poll until `stop` is set (or, with `idle_exit_s`, until idle that long with nothing pending)."""
         last_work = self._clock()
+        wait = self.settings.poll_interval_s
         while not stop.is_set():
             errors = self.stats.io_errors
             try:
@@ -271,9 +273,14 @@ class LocalRunner:
             if busy or self.stats.io_errors > errors:  # an outage is not idleness: keep waiting for it
                 last_work = self._clock()
             if busy:
+                wait = self.settings.poll_interval_s
                 continue
             # Idle means nothing new arrived AND nothing is waiting (a batch in retry backoff is work).
             if idle_exit_s is not None and not self.pending and self._clock() - last_work > idle_exit_s:
                 break
-            stop.wait(self.settings.poll_interval_s)
+            stop.wait(wait)
+            # a record waiting (a batching window, a retry) keeps the pace; an idle stream is read less
+            idle = not self.pending and self.stats.io_errors == errors
+            pace = self.settings.poll_interval_s
+            wait = idle_backoff(wait, max(pace, self.settings.idle_poll_max_s)) if idle else pace
         return self.stats

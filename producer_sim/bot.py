@@ -33,6 +33,7 @@ from runtime.errors import AwsError, aws_errors
 from runtime.kinesis import resume_iterator
 from runtime.logs import structured_logger
 from runtime.policies import PolicySource
+from runtime.retry import idle_backoff
 
 if TYPE_CHECKING:
     from mypy_boto3_kinesis import KinesisClient
@@ -476,8 +477,18 @@ class Bot:
         if self._audit is not None and self.state.acted:
             self._audit.append(audit_events(self.state.acted), now)
 
-    def run(self, stop: Event, idle_exit_s: float | None = None, interval_s: float = 0.5) -> Counter[str]:
+    def run(
+        self,
+        stop: Event,
+        idle_exit_s: float | None = None,
+        interval_s: float = 0.5,
+        idle_max_s: float = 2.0,
+    ) -> Counter[str]:
+        """Pass after pass until `stop` (or idle `idle_exit_s`): `interval_s` apart while verdicts
+        arrive, backing off to `idle_max_s` while passes find nothing (each pass reads every shard, the
+        appeals' outcomes and the escalations)."""
         last = time.monotonic()
+        wait = interval_s
         while not stop.is_set():
             try:
                 progressed = self.poll()
@@ -487,10 +498,12 @@ class Bot:
             progressed += self.apply_escalations()
             if progressed:
                 last = time.monotonic()
+                wait = interval_s
             elif idle_exit_s is not None and time.monotonic() - last > idle_exit_s:
                 break
             else:
-                stop.wait(interval_s)
+                stop.wait(wait)
+                wait = idle_backoff(wait, max(interval_s, idle_max_s))
         return self.state.counts
 
 

@@ -146,25 +146,40 @@ class QueueModerators:
         started = time.time()
         sessions = self._signed_in()
         made = 0
-        for channel in self._channels:
-            entries, waiting = sessions[0].listing(channel)
-            # the appealed view is read only when the channel's counts say an appeal waits (each listing
-            # is a query of the review table)
-            appealed = sessions[0].queue(channel, "appealed") if self._appeals and waiting else []
-            if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in [*entries, *appealed]):
+        with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
+            # every channel's queue read at once (an httpx client may be shared between threads)
+            listed = list(pool.map(lambda channel: self._listed(sessions[0], channel), self._channels))
+            seen = [e for entries, appealed in listed for e in [*entries, *appealed]]
+            if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in seen):
                 self._truth.refresh()
-            todo = due(entries, self._truth.labels, self._share, self._seed, len(sessions))
-            todo += due_appeals(appealed, self._truth.labels, self._seed, [s.username for s in sessions])
+            names = [s.username for s in sessions]
+            todo = [
+                *(
+                    d
+                    for entries, _ in listed
+                    for d in due(entries, self._truth.labels, self._share, self._seed, len(sessions))
+                ),
+                *(
+                    d
+                    for _, appealed in listed
+                    for d in due_appeals(appealed, self._truth.labels, self._seed, names)
+                ),
+            ]
             # each moderator works through their own share at the same time as the others
             shares = [(sessions[k], [d for d in todo if d.account == k]) for k in range(len(sessions))]
-            with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
-                statuses = pool.map(lambda share: [share[0].decide(d) for d in share[1]], shares)
-                for status in (s for per_account in statuses for s in per_account):
-                    self.counts[f"decision_{status}"] += 1
-                    made += status == 200
+            statuses = pool.map(lambda share: [share[0].decide(d) for d in share[1]], shares)
+            for status in (s for per_account in statuses for s in per_account):
+                self.counts[f"decision_{status}"] += 1
+                made += status == 200
         self.counts["decisions"] += made
         write_progress(self._progress, started, {"decided": made, **self.counts})
         return made
+
+    def _listed(self, session: Session, channel: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A channel's open items, and its appealed ones (read only when its counts say one waits:
+        each listing is a query of the review table)."""
+        entries, waiting = session.listing(channel)
+        return entries, session.queue(channel, "appealed") if self._appeals and waiting else []
 
     def run(self, stop: Event, interval_s: float = 1.0, idle_max_s: float = 4.0) -> Counter[str]:
         """Pass after pass until `stop`: `interval_s` apart while there is work, backing off to

@@ -29,6 +29,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from jinja2 import Environment, FileSystemLoader
 from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from contracts.audit import AuditEvent, AuditKind, subject_refs
@@ -481,7 +482,9 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
 
     @app.post("/items/{message_id}/decision")
     async def decide(request: Request, message_id: UUID, who: Signed) -> Response:
-        """One request per decision: a form from the page (then the next item), or JSON from the API."""
+        """One request per decision: a form from the page (then the next item), or JSON from the API.
+        The body is read here; the store's calls run on the thread pool, as the sync routes' do (on the
+        event loop they would hold every other moderator's request while they wait on the table)."""
         is_json = request.headers.get("content-type", "").startswith("application/json")
         if is_json:
             _check_csrf(request, request.headers.get("x-csrf-token"))
@@ -497,6 +500,9 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             wanted = DecisionRequest.model_validate(raw)
         except ValidationError:
             raise HTTPException(422, "label must be allow or remove") from None
+        return await run_in_threadpool(decided, message_id, who, wanted, is_json)
+
+    def decided(message_id: UUID, who: Account, wanted: DecisionRequest, is_json: bool) -> Response:
         entry = entry_for(message_id, who)
         if not may_decide_appeal(entry, who.username):
             raise HTTPException(403, "you made the decision this appeal contests")
@@ -528,6 +534,9 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
         audit trail before it takes effect (the user by a hash of their id)."""
         form = await request.form()
         _check_csrf(request, str(form.get("csrf", "")) or request.headers.get("x-csrf-token"))
+        return await run_in_threadpool(strikes_cleared, message_id, who)
+
+    def strikes_cleared(message_id: UUID, who: Account) -> Response:
         item = entry_for(message_id, who).item
         if services.strikes is None:
             raise HTTPException(404, "this app keeps no strikes")
@@ -555,6 +564,9 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
     async def undo(request: Request, message_id: UUID, who: Signed) -> Response:
         form = await request.form()
         _check_csrf(request, str(form.get("csrf", "")) or request.headers.get("x-csrf-token"))
+        return await run_in_threadpool(undone, message_id, who)
+
+    def undone(message_id: UUID, who: Account) -> Response:
         entry = entry_for(message_id, who)
         try:
             services.store.undo(entry, who.username, services.now(), services.claim_lease)
@@ -579,6 +591,9 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             wanted = AppealRequest.model_validate(await request.json())
         except ValueError:  # not JSON, or not an appeal (ValidationError is a ValueError)
             raise HTTPException(422, "an appeal names the user_id and may give a reason") from None
+        return await run_in_threadpool(appealed, message_id, wanted)
+
+    def appealed(message_id: UUID, wanted: AppealRequest) -> Response:
         entry = services.store.get(message_id)
         if entry is None:
             raise HTTPException(404, "no restricted message of this user")

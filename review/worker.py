@@ -16,6 +16,7 @@
 """
 
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -50,20 +51,19 @@ if TYPE_CHECKING:
 log = structured_logger("review")
 
 
+# Writes a pass makes at once: each is one conditional write of its own item (or one object of its own),
+# so they may go in any order, and a pass that fails part-way makes the rest on its retry.
+WRITERS = 8
+
+
 def enqueue_all(
     store: ReviewStore, archived: Iterable[ArchivedMessage], book: PolicyBook, now: datetime
 ) -> tuple[int, int]:
-    """Enqueue what needs a moderator; (written, already there)."""
-    written = present = 0
-    for line in archived:
-        made = item_of(line, book, now)
-        if made is None:
-            continue
-        if store.enqueue(*made):
-            written += 1
-        else:
-            present += 1
-    return written, present
+    """Enqueue what needs a moderator, several items at once; (written, already there)."""
+    items = [made for line in archived if (made := item_of(line, book, now)) is not None]
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        fresh = list(pool.map(lambda made: store.enqueue(*made), items))
+    return sum(fresh), len(fresh) - sum(fresh)
 
 
 class ArchiveFollower:
@@ -147,11 +147,12 @@ def flush_feedback(
     """Write the feedback of every decision past its undo window — with, first, the user's statement
     of a moderator's removal or of an appeal's outcome (the item leaves the pending index only when
     every record exists); returns how many decisions were written."""
-    flushed: list[QueueEntry] = []
-    outcomes: list[AppealOutcome] = []
-    for entry in store.pending_feedback(now):
-        if entry.decided_by is None or entry.label is None or entry.decided_at is None:
-            continue
+
+    def written(entry: QueueEntry) -> tuple[QueueEntry, AppealOutcome | None]:
+        """The entry's statement or appeal outcome, then its feedback, written; the outcome."""
+        assert entry.decided_by is not None
+        assert entry.label is not None
+        assert entry.decided_at is not None
         outcome = outcome_of(entry)
         source = APPEAL_SOURCE if outcome is not None else QUEUE_SOURCE
         decision = ModeratorDecision(
@@ -181,15 +182,24 @@ def flush_feedback(
         key = feedback_key(outputs.feedback_prefix, entry.decided_at, source, mid)
         with aws_errors("PutObject feedback"):
             s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([decision]))
-        flushed.append(entry)
-        if outcome is not None:
-            outcomes.append(outcome)
+        return entry, outcome
+
+    due = [
+        entry
+        for entry in store.pending_feedback(now)
+        if entry.decided_by is not None and entry.label is not None and entry.decided_at is not None
+    ]
+    # each decision's objects are its own (named after its message): written several at once
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        done = list(pool.map(written, due))
+    flushed = [entry for entry, _ in done]
+    outcomes = [outcome for _, outcome in done if outcome is not None]
     # the pass's decisions (and the appeals they decided) in the audit trail, before they leave the
     # pending index: a crash in between writes them again (the same events: readers count them once)
     if outputs.audit is not None:
         outputs.audit.append([e for entry in flushed for e in audit_events(entry)], now)
-    for entry in flushed:
-        store.feedback_written(entry.item.message_id)
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        list(pool.map(lambda entry: store.feedback_written(entry.item.message_id), flushed))
     # counted once written: a pass that failed before writes its outcomes again, and would count them twice
     for outcome in outcomes:
         log.info({"event": "review_appeal_outcome", "channel": outcome.channel_id, "result": outcome.result})

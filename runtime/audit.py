@@ -1,10 +1,11 @@
 """The audit trail in S3 (see `contracts.audit`): its writer and its readers.
 
-- `AuditLog` appends a process's events to its chain for the day. Each append is one segment, created
-  only if its key is absent; the chain's head is read back from the writer's last segment of the day the
-  first time it is needed (a restarted writer goes on where it stopped), and read again when a segment
-  was refused (another process writing as the same writer got there first: nothing is overwritten, the
-  events are chained after its records).
+- `AuditLog` appends a process's events to its chain for the day. Each write is one segment, created
+  only if its key is absent; appends that wait while another thread writes go together into the next
+  segment (a group commit: a web app's concurrent requests cost one write, not one each). The chain's
+  head is read back from the writer's last segment of the day the first time it is needed (a restarted
+  writer goes on where it stopped), and read again when a segment was refused (another process writing
+  as the same writer got there first: nothing is overwritten, the events are chained after its records).
 - `read_trail` reads the whole trail (every writer's chain per day, records in stored order: segments by
   key, lines in order); `verify_trail` says what is wrong with each chain.
 - `TrailReader` reads the days a page asks for, each segment once per process (a segment is written once
@@ -42,14 +43,27 @@ if TYPE_CHECKING:
 ATTEMPTS = 5  # refused segments (a concurrent writer of the same name) before giving up
 
 
+@dataclass
+class _Waiting:
+    """One append waiting for its segment: its events, their day, and what became of them."""
+
+    events: list[AuditEvent]
+    day: "date"
+    records: list[AuditRecord] | None = None
+    error: Exception | None = None
+
+
 class AuditLog:
     """One writer's chains (a process: `bot`, `review-app`, `review-worker`, `training`, …)."""
 
     def __init__(self, s3: "S3Client", bucket: str, prefix: str, writer: str) -> None:
         self._s3, self._bucket, self._prefix, self.writer = s3, bucket, prefix, writer
         self._heads: dict[date, tuple[int, str] | None] = {}
-        # A process's threads (a web app's requests) append one at a time: they share the chain's head
+        # A process's threads (a web app's requests) write one segment at a time: they share the
+        # chain's head. Appends arriving meanwhile wait together and go into the next segment.
         self._lock = threading.Lock()
+        self._waiting: list[_Waiting] = []
+        self._waiting_lock = threading.Lock()
 
     def _head(self, day: "date") -> tuple[int, str] | None:
         """The day's last (seq, hash) of this writer in S3, or None before its first record."""
@@ -62,11 +76,33 @@ class AuditLog:
         return record.seq, record.hash
 
     def append(self, events: list[AuditEvent], now: datetime | None = None) -> list[AuditRecord]:
-        """Chain the events (today's, by `now`) and write them as one segment; the records written."""
+        """Chain the events (today's, by `now`) and write them; the records written. Returns once
+        they are in S3, alone or in one segment with other threads' events of that day; raises what the
+        write raised (every append of a failed segment does: none of them was recorded)."""
         if not events:
             return []
+        mine = _Waiting(events, (now or datetime.now(UTC)).date())
+        with self._waiting_lock:
+            self._waiting.append(mine)
         with self._lock:
-            return self._append(events, (now or datetime.now(UTC)).date())
+            if mine.records is None and mine.error is None:  # no other thread wrote it meanwhile
+                with self._waiting_lock:
+                    group = [w for w in self._waiting if w.day == mine.day]
+                    self._waiting = [w for w in self._waiting if w.day != mine.day]
+                try:
+                    records = self._append([e for w in group for e in w.events], mine.day)
+                except Exception as err:  # each waiting request answers for itself (a 503, a retry)
+                    for w in group:
+                        w.error = err
+                else:
+                    start = 0
+                    for w in group:
+                        w.records = records[start : start + len(w.events)]
+                        start += len(w.events)
+        if mine.error is not None:
+            raise mine.error
+        assert mine.records is not None
+        return mine.records
 
     def _append(self, events: list[AuditEvent], day: "date") -> list[AuditRecord]:
         for _ in range(ATTEMPTS):

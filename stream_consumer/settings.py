@@ -65,6 +65,9 @@ class ConsumerSettings(DeployableSettings):
     tumbling_window_s: int = Field(default=_ESM.tumbling_window_seconds, ge=0, le=900)  # 0: off
     checkpoint_dir: Path = Path(".data") / "esm-checkpoints"
     poll_interval_s: float = Field(default=0.2, gt=0)
+    # Passes that find nothing wait longer, doubling up to this: Lambda's own poller reads each shard
+    # about once a second, as AWS advises consumers to (a shard serves five reads a second in all).
+    idle_poll_max_s: float = Field(default=1.0, gt=0)
     retry_backoff_s: float = Field(default=0.5, ge=0)  # before a failed batch is retried (doubling)
 
     def moderation_options(self) -> ModerationOptions:

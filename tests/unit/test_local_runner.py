@@ -1,4 +1,4 @@
-"""The runner's idle exit: an outage is not idleness."""
+"""The runner's idle exit and idle pace: an outage is not idleness."""
 
 import time
 from pathlib import Path
@@ -51,3 +51,44 @@ def test_an_outage_longer_than_the_idle_exit_does_not_end_the_runner(tmp_path: P
     # THEN it waited the outage out and exited only once the stream answered and stayed quiet
     assert stats.io_errors > 0
     assert aws.answered > 0
+
+
+class _Waits:
+    """A stop event that records each wait and stops the runner after `passes` of them."""
+
+    def __init__(self, passes: int) -> None:
+        self.passes = passes
+        self.waits: list[float] = []
+
+    def is_set(self) -> bool:
+        return len(self.waits) >= self.passes
+
+    def wait(self, timeout: float) -> bool:
+        self.waits.append(timeout)
+        return False
+
+
+def _runner(aws: _UnreachableThenQuiet, tmp_path: Path) -> LocalRunner:
+    settings = ConsumerSettings(poll_interval_s=0.05, idle_poll_max_s=0.4)
+    client: Any = aws
+    return LocalRunner(
+        settings, lambda event, context: {}, client, client, CheckpointStore(tmp_path / "c.json")
+    )
+
+
+def test_a_quiet_stream_is_read_less_often_up_to_the_idle_pace(tmp_path: Path) -> None:
+    # GIVEN a runner polling every 0.05 s, at most every 0.4 s when idle, over a stream with nothing
+    stop = _Waits(passes=6)
+    # WHEN it runs six passes
+    _runner(_UnreachableThenQuiet(outage_s=0), tmp_path).run(stop)  # type: ignore[arg-type]
+    # THEN each idle pass waits twice the last, up to the idle pace (Lambda's: a shard a second)
+    assert stop.waits == [0.05, 0.1, 0.2, 0.4, 0.4, 0.4]
+
+
+def test_an_outage_is_retried_at_the_working_pace_not_the_idle_one(tmp_path: Path) -> None:
+    # GIVEN a stream unreachable for longer than the run
+    stop = _Waits(passes=5)
+    # WHEN the runner polls it
+    _runner(_UnreachableThenQuiet(outage_s=60), tmp_path).run(stop)  # type: ignore[arg-type]
+    # THEN it keeps trying at its working pace: an outage is not a quiet stream
+    assert stop.waits == [0.05] * 5
