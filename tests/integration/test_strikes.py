@@ -8,6 +8,7 @@ import uuid
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -24,6 +25,9 @@ from runtime.stack import Stack
 from strikes.store import StrikeStore, ensure_table, user_key
 from strikes.writer import DecisionFollower, EscalationQueue, StrikeWriter, VerdictFollower
 from tests.builders import NOW, verdict
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
 
 
 class Rig:
@@ -269,13 +273,18 @@ def test_a_shard_iterator_that_stopped_working_is_dropped_and_the_shard_read_aga
     assert len(rig.strikes("troll")) == 2
 
 
-def test_ids_holding_the_keys_separator_never_share_a_users_strikes(moto_endpoint: str) -> None:
-    """("a#b", "c") and ("a", "b#c") joined with "#" are one partition; the channel's length keeps them
-    apart, so a user named to collide neither reads nor clears another's strikes."""
+def _fresh_table(moto_endpoint: str) -> tuple[StrikeStore, "DynamoDBClient", str]:
+    """A store over a table of its own (moto), with the client and the table's name."""
     dynamodb = aws.client("dynamodb", moto_endpoint)
     table = f"strikes-{uuid.uuid4().hex[:8]}"
     ensure_table(dynamodb, table)
-    store = StrikeStore(dynamodb, table)
+    return StrikeStore(dynamodb, table), dynamodb, table
+
+
+def test_ids_holding_the_keys_separator_never_share_a_users_strikes(moto_endpoint: str) -> None:
+    """("a#b", "c") and ("a", "b#c") joined with "#" are one partition; the channel's length keeps them
+    apart, so a user named to collide neither reads nor clears another's strikes."""
+    store, _, _ = _fresh_table(moto_endpoint)
     victim = Strike(key="msg#1", channel_id="a#b", user_id="c", at=NOW, weight=1.0, source=StrikeSource.MODEL)
     store.add(victim)
     store.clear("a", "b#c", "mod", NOW + timedelta(minutes=1))
@@ -287,10 +296,7 @@ def test_an_item_holding_only_its_key_is_no_strike_to_any_reader(moto_endpoint: 
     """moto's server applies an update that creates an item in two steps (the bare key first, then its
     attributes); a scan or query in between sees the key alone. Readers pass it by, as a strike not yet
     written, instead of failing on its missing attributes."""
-    dynamodb = aws.client("dynamodb", moto_endpoint)
-    table = f"strikes-{uuid.uuid4().hex[:8]}"
-    ensure_table(dynamodb, table)
-    store = StrikeStore(dynamodb, table)
+    store, dynamodb, table = _fresh_table(moto_endpoint)
     whole = Strike(key="msg#1", channel_id="ch", user_id="u", at=NOW, weight=1.0, source=StrikeSource.MODEL)
     store.add(whole)
     # the moment between moto's two steps, held still: an item with its key and nothing else
