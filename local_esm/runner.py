@@ -282,5 +282,5 @@ class LocalRunner:
             # a record waiting (a batching window, a retry) keeps the pace; an idle stream is read less
             idle = not self.pending and self.stats.io_errors == errors
             pace = self.settings.poll_interval_s
-            wait = idle_backoff(wait, max(pace, self.settings.idle_poll_max_s)) if idle else pace
+            wait = idle_backoff(wait, self.settings.idle_poll_max_s) if idle else pace
         return self.stats

@@ -503,7 +503,7 @@ class Bot:
                 break
             else:
                 stop.wait(wait)
-                wait = idle_backoff(wait, max(interval_s, idle_max_s))
+                wait = idle_backoff(wait, idle_max_s)
         return self.state.counts
 
 

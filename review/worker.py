@@ -56,13 +56,18 @@ log = structured_logger("review")
 WRITERS = 8
 
 
+def _at_once[T, R](write: Callable[[T], R], items: Iterable[T]) -> list[R]:
+    """`write` each item, `WRITERS` at a time; the answers in the items' order (the first error raised)."""
+    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
+        return list(pool.map(write, items))
+
+
 def enqueue_all(
     store: ReviewStore, archived: Iterable[ArchivedMessage], book: PolicyBook, now: datetime
 ) -> tuple[int, int]:
     """Enqueue what needs a moderator, several items at once; (written, already there)."""
     items = [made for line in archived if (made := item_of(line, book, now)) is not None]
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        fresh = list(pool.map(lambda made: store.enqueue(*made), items))
+    fresh = _at_once(lambda made: store.enqueue(*made), items)
     return sum(fresh), len(fresh) - sum(fresh)
 
 
@@ -148,11 +153,11 @@ def flush_feedback(
     of a moderator's removal or of an appeal's outcome (the item leaves the pending index only when
     every record exists); returns how many decisions were written."""
 
-    def written(entry: QueueEntry) -> tuple[QueueEntry, AppealOutcome | None]:
-        """The entry's statement or appeal outcome, then its feedback, written; the outcome."""
-        assert entry.decided_by is not None
-        assert entry.label is not None
-        assert entry.decided_at is not None
+    def written(entry: QueueEntry) -> tuple[QueueEntry, AppealOutcome | None] | None:
+        """The entry's statement or appeal outcome, then its feedback, written; the outcome (None: an
+        entry without a whole decision, passed by)."""
+        if entry.decided_by is None or entry.label is None or entry.decided_at is None:
+            return None
         outcome = outcome_of(entry)
         source = APPEAL_SOURCE if outcome is not None else QUEUE_SOURCE
         decision = ModeratorDecision(
@@ -184,22 +189,15 @@ def flush_feedback(
             s3.put_object(Bucket=outputs.bucket, Key=key, Body=json_lines([decision]))
         return entry, outcome
 
-    due = [
-        entry
-        for entry in store.pending_feedback(now)
-        if entry.decided_by is not None and entry.label is not None and entry.decided_at is not None
-    ]
     # each decision's objects are its own (named after its message): written several at once
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        done = list(pool.map(written, due))
+    done = [d for d in _at_once(written, store.pending_feedback(now)) if d is not None]
     flushed = [entry for entry, _ in done]
     outcomes = [outcome for _, outcome in done if outcome is not None]
     # the pass's decisions (and the appeals they decided) in the audit trail, before they leave the
     # pending index: a crash in between writes them again (the same events: readers count them once)
     if outputs.audit is not None:
         outputs.audit.append([e for entry in flushed for e in audit_events(entry)], now)
-    with ThreadPoolExecutor(max_workers=WRITERS) as pool:
-        list(pool.map(lambda entry: store.feedback_written(entry.item.message_id), flushed))
+    _at_once(lambda entry: store.feedback_written(entry.item.message_id), flushed)
     # counted once written: a pass that failed before writes its outcomes again, and would count them twice
     for outcome in outcomes:
         log.info({"event": "review_appeal_outcome", "channel": outcome.channel_id, "result": outcome.result})

@@ -50,7 +50,7 @@ class _Waiting:
     events: list[AuditEvent]
     day: "date"
     records: list[AuditRecord] | None = None
-    error: Exception | None = None
+    error: BaseException | None = None
 
 
 class AuditLog:
@@ -91,7 +91,7 @@ class AuditLog:
                     self._waiting = [w for w in self._waiting if w.day != mine.day]
                 try:
                     records = self._append([e for w in group for e in w.events], mine.day)
-                except Exception as err:  # each waiting request answers for itself (a 503, a retry)
+                except BaseException as err:  # each waiting append answers for itself (a 503, a retry)
                     for w in group:
                         w.error = err
                 else:

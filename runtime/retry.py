@@ -51,8 +51,9 @@ def resend[T](
 
 def idle_backoff(wait: float, cap: float) -> float:
     """A polling loop's next wait after a pass that found nothing: twice the last one, at most `cap`
-    (a pass that finds work goes back to the loop's own interval)."""
-    return min(cap, wait * 2)
+    — never shorter than the last (a cap under the loop's own interval leaves it as it is). A pass that
+    finds work goes back to the loop's own interval."""
+    return max(wait, min(cap, wait * 2))
 
 
 class PollTimeoutError(TimeoutError):

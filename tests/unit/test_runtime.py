@@ -125,6 +125,10 @@ def test_an_idle_loop_backs_off_to_its_cap() -> None:
     assert waits == [1.0, 2.0, 4.0, 4.0, 4.0]
 
 
+def test_a_cap_under_the_loops_interval_never_shortens_its_wait() -> None:
+    assert idle_backoff(2.0, 1.0) == 2.0
+
+
 def test_poll_until_returns_the_first_truthy_answer_or_times_out() -> None:
     answers = iter([None, 0, "ready"])
     assert poll_until(lambda: next(answers), timeout=5, sleep=lambda _: None) == "ready"
