@@ -32,6 +32,7 @@ class AuditKind(StrEnum):
     RESTORE = "restore"  # the bot showed a message again after its appeal overturned the restriction
     PROMOTION = "promotion"  # a model version became champion
     ROLLBACK = "rollback"  # the champion moved back to an earlier version
+    SHADOW = "shadow"  # a version became the challenger the consumer shadow-scores with, or stopped being it
     ERASURE = "erasure"  # a user's data was erased
     STRIKES_CLEARED = "strikes_cleared"  # a moderator cleared a user's strikes in a channel
 

@@ -28,6 +28,8 @@ MODEL_RELOADS = "ModelReloads"
 MODEL_RELOAD_FAILURES = "ModelReloadFailures"
 WINDOWS_CLOSED = "WindowsClosed"  # tumbling windows whose final invocation succeeded
 WINDOW_STATE_ERRORS = "WindowStateErrors"  # a window state that could not be read: a fresh one started
+SHADOW_SCORED = "ShadowScored"  # messages the challenger scored beside the champion (archived with it)
+SHADOW_DROPPED = "ShadowDropped"  # batches whose shadow scoring failed, stalled or found it busy
 SIGNALS: tuple[str, ...] = get_args(SignalName)
 
 
@@ -58,6 +60,8 @@ ALL = frozenset(
         CHAMPION_VERSION,
         MODEL_RELOADS,
         MODEL_RELOAD_FAILURES,
+        SHADOW_SCORED,
+        SHADOW_DROPPED,
         *(verdicts(a) for a in Action),
         *(stage(s) for s in Stage),
         WINDOWS_CLOSED,

@@ -160,6 +160,17 @@ class StrikePolicy(BaseModel):
         return self
 
 
+class SamplingPolicy(BaseModel):
+    """The shares of a channel's messages drawn, by a hash of the message id (a redelivered message is
+    drawn again the same), for evidence about models: `shadow`, scored by the challenger too when one is
+    published (its verdicts go to the archive beside the champion's, never to the verdicts stream;
+    0: off)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    shadow: float = Field(default=0.25, ge=0.0, le=1.0)
+
+
 class CategoryPolicy(BaseModel):
     """A channel's setting for one category; what it leaves out is the category's default."""
 
@@ -194,6 +205,7 @@ class ChannelPolicy(BaseModel):
     context: ContextPolicy = ContextPolicy()
     review: ReviewPolicy = ReviewPolicy()
     strikes: StrikePolicy = StrikePolicy()
+    sampling: SamplingPolicy = SamplingPolicy()
 
     def rule(self, category: str) -> CategoryRule:
         """Whether `category` acts in this channel, and its thresholds (defaults filled in)."""

@@ -12,7 +12,7 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.chat import ChatMessage, Label
-from contracts.verdict import Verdict
+from contracts.verdict import Action, Stage, Verdict
 
 SCORER_FILE = "scorer.npz"  # a model version's exported scorer
 REFERENCE_FILE = "reference.jsonl.gz"  # a model version's drift reference: held-out texts, scored
@@ -91,8 +91,24 @@ def json_lines(models: Iterable[BaseModel]) -> bytes:
 # --- formats -----------------------------------------------------------------------------------
 
 
+class ShadowVerdict(BaseModel):
+    """What the challenger would have done with a message the champion judged: its action, the category
+    that decided it and every category's probability, scored exactly as it would serve (the channel's
+    rules and policy, the cascade), but never acted on."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    model_version: str
+    action: Action
+    category: str | None
+    scores: dict[str, float]
+    stage: Stage | None = None
+
+
 class ArchivedMessage(BaseModel):
-    """One line of an archive object: the message as received and the verdict it got."""
+    """One line of an archive object: the message as received, the verdict it got and, when it was drawn
+    for shadow scoring while a challenger was published, the challenger's (`shadow`: None otherwise, and
+    in lines written before shadows)."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
@@ -102,6 +118,7 @@ class ArchivedMessage(BaseModel):
     approximate_arrival: float
     message: ChatMessage
     verdict: Verdict
+    shadow: ShadowVerdict | None = None
 
 
 class ModeratorDecision(BaseModel):

@@ -1,6 +1,8 @@
 """Load the champion named by `champion.json` in the models bucket, and swap in a new one between
 batches when the manifest changes. A model that fails to download, verify, load or pass a smoke
-prediction never replaces the last good one.
+prediction never replaces the last good one. The challenger (`challenger.json`, shadow scoring) is
+loaded the same way, with one difference: its manifest may be absent (none published, or withdrawn),
+and then there is no challenger.
 """
 
 import hashlib
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 from pydantic import ValidationError
 
 from contracts.storage import ChampionManifest
-from runtime.errors import AwsError, NotModifiedError, TransientError, aws_errors
+from runtime.errors import AwsError, NotFoundError, NotModifiedError, TransientError, aws_errors
 from runtime.logs import structured_logger
 from stream_consumer.encoder import encoder_sha256
 from stream_consumer.moderation import Champion
@@ -77,13 +79,16 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
 class ReloadEvent:
     """What a manifest check did, for logs and metrics."""
 
-    outcome: str  # "unchanged", "loaded", "failed"
+    outcome: str  # "unchanged", "loaded", "failed", "withdrawn" (an optional model's manifest is gone)
     version: str | None
     detail: str = ""
 
 
 class ChampionWatcher:
-    """Holds the serving champion; re-checks the manifest at most every `interval_s` (ETag check)."""
+    """Holds the serving champion; re-checks the manifest at most every `interval_s` (ETag check).
+
+    `optional` (the challenger): a missing manifest means no model, and one that goes missing takes the
+    model it named with it; an absent one is not asked for again before `interval_s`."""
 
     def __init__(
         self,
@@ -93,6 +98,7 @@ class ChampionWatcher:
         interval_s: float = 30.0,
         clock: Callable[[], float] = time.monotonic,
         on_event: Callable[[ReloadEvent], None] | None = None,
+        optional: bool = False,
     ) -> None:
         self._s3 = s3
         self._bucket = bucket
@@ -100,6 +106,7 @@ class ChampionWatcher:
         self._interval = interval_s
         self._clock = clock
         self._on_event = on_event or (lambda _: None)
+        self._optional = optional
         self._etag: str | None = None
         self._checked_at: float | None = None
         self.champion: Champion | None = None
@@ -107,7 +114,8 @@ class ChampionWatcher:
     def current(self) -> Champion | None:
         """The champion to use for the next batch, reloading first when it is time to check."""
         now = self._clock()
-        if self._checked_at is None or now - self._checked_at >= self._interval or self.champion is None:
+        due = self._checked_at is None or now - self._checked_at >= self._interval
+        if due or (self.champion is None and not self._optional):
             self._checked_at = now
             self._on_event(self.refresh())
         return self.champion
@@ -122,6 +130,13 @@ class ChampionWatcher:
                 body = resp["Body"].read()  # may fail too: the answer can be cut after its headers
         except NotModifiedError:
             return ReloadEvent("unchanged", serving)
+        except NotFoundError as err:
+            if not self._optional:
+                return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {err.code}")
+            self.champion, self._etag = None, None
+            if serving is None:
+                return ReloadEvent("unchanged", None)
+            return ReloadEvent("withdrawn", None, f"was {serving}")
         except TransientError as err:
             return ReloadEvent("failed", serving, f"manifest unreachable: {err.code}")
         except AwsError as err:

@@ -8,7 +8,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -40,6 +40,7 @@ from stream_consumer.moderation import (
     moderate,
 )
 from stream_consumer.settings import ConsumerSettings
+from stream_consumer.shadow import Pending, ShadowOutcome, ShadowResult, ShadowScorer
 from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, batch_archive_key
 
 logger = structured_logger("chat-moderation")
@@ -59,6 +60,7 @@ class BatchReport:
     outcome: BatchOutcome
     written: list[Moderated]  # verdicts written to the stream and archived
     undelivered: list[Rejected]  # dead letters the queue refused
+    shadow: ShadowResult = field(default_factory=lambda: ShadowResult(ShadowOutcome.OFF))
     retry: set[str] = field(init=False)  # sequence numbers Kinesis must send again
 
     def __post_init__(self) -> None:
@@ -112,6 +114,16 @@ class BatchReport:
                     "delivered": dl.sequence_number not in self.retry,
                 }
             )
+        if self.shadow.dropped:
+            logger.warning(
+                {
+                    "event": "shadow_dropped",
+                    "outcome": self.shadow.outcome.value,
+                    "challenger_version": self.shadow.version,
+                    "detail": self.shadow.detail,
+                    "shard_id": self.records[0].shard_id,
+                }
+            )
         actions, stages, signals = self.actions, self.stages, self.signals
         logger.info(
             {
@@ -124,6 +136,11 @@ class BatchReport:
                 "stages": stages,
                 "signals": signals,
                 "model_version": champion.version if champion else NO_MODEL_VERSION,
+                "shadow": {
+                    "outcome": self.shadow.outcome.value,
+                    "version": self.shadow.version,
+                    "scored": len(self.shadow.verdicts),
+                },
                 "shard_id": self.records[0].shard_id,
                 "duration_ms": round(duration_ms, 2),
             }
@@ -137,6 +154,8 @@ class BatchReport:
         metrics.add_metric(name=emf.DEAD_LETTERS, unit=MetricUnit.Count, value=self.dead_lettered)
         metrics.add_metric(name=emf.RETRIED_RECORDS, unit=MetricUnit.Count, value=len(self.retry))
         metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
+        metrics.add_metric(name=emf.SHADOW_SCORED, unit=MetricUnit.Count, value=len(self.shadow.verdicts))
+        metrics.add_metric(name=emf.SHADOW_DROPPED, unit=MetricUnit.Count, value=int(self.shadow.dropped))
         if champion and champion.version.isdigit():
             metrics.add_metric(name=emf.CHAMPION_VERSION, unit=MetricUnit.NoUnit, value=int(champion.version))
 
@@ -153,11 +172,14 @@ class Consumer:
         dead_letters: DeadLetterSink,
         archive: ArchiveSink,
         encoder: Embedder | None = None,
+        challenger: Callable[[], Champion | None] | None = None,
     ) -> None:
         self._settings = settings
         self._options = settings.moderation_options()
         self._encoder = encoder
         self._champion = champion
+        self._shadow = ShadowScorer(challenger, encoder) if challenger is not None else None
+        self._shadow_wait_s = settings.shadow_wait_ms / 1000.0
         self._policies = policies
         self._verdicts = verdicts
         self._dead_letters = dead_letters
@@ -243,9 +265,10 @@ class Consumer:
         if not records:
             return {"batchItemFailures": []}, []
         champion = self._champion()
+        policies, now = self._policies(), datetime.now(UTC)
         try:
-            outcome = self._moderate(records, champion, context)
-            report = self._write(records, outcome)
+            outcome = self._moderate(records, champion, context, policies, now)
+            report = self._write(records, outcome, policies, now)
         except NoModelError:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
@@ -264,6 +287,8 @@ class Consumer:
                 **{f"context.{k}": v for k, v in report.signals.items()},
                 "dead_lettered": report.dead_lettered,
                 "retried": len(report.retry),
+                "shadow.scored": len(report.shadow.verdicts),
+                "shadow.dropped": int(report.shadow.dropped),
             }
         )
         return report.response(), outcome.counted
@@ -273,25 +298,41 @@ class Consumer:
         records: Sequence[KinesisRecord | BadEnvelope],
         champion: Champion | None,
         context: WindowContext | None,
+        policies: PolicyBook,
+        now: datetime,
     ) -> BatchOutcome:
         return moderate(
             records,
             champion,
-            self._policies(),
-            datetime.now(UTC),
+            policies,
+            now,
             self._options,
             encoder=self._encoder,
             context=context,
         )
 
-    def _write(self, records: Sequence[KinesisRecord | BadEnvelope], outcome: BatchOutcome) -> BatchReport:
-        """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive."""
+    def _write(
+        self,
+        records: Sequence[KinesisRecord | BadEnvelope],
+        outcome: BatchOutcome,
+        policies: PolicyBook,
+        now: datetime,
+    ) -> BatchReport:
+        """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive (with
+        the challenger's beside those drawn for shadow scoring, which runs while the others are written)."""
+        pending = (
+            self._shadow.start(outcome.moderated, policies, now, self._options)
+            if self._shadow is not None
+            else Pending(ShadowResult(ShadowOutcome.OFF))
+        )
         unwritten = {id(m) for m in self._verdicts.put(outcome.moderated)}
         undelivered = self._dead_letters.send(outcome.rejected)
         written = [m for m in outcome.moderated if id(m) not in unwritten]
+        shadow = pending.result(self._shadow_wait_s)
         if written:
-            self._archive.write(batch_archive_key(self._settings.archive_prefix, written), written)
-        return BatchReport(records, outcome, written, undelivered)
+            archived = [replace(m, shadow=shadow.verdicts.get(m.message.message_id)) for m in written]
+            self._archive.write(batch_archive_key(self._settings.archive_prefix, archived), archived)
+        return BatchReport(records, outcome, written, undelivered, shadow)
 
 
 def log_reload(event: ReloadEvent) -> None:
@@ -310,3 +351,12 @@ def log_reload(event: ReloadEvent) -> None:
     else:
         logger.info(payload)
         metrics.add_metric(name=emf.MODEL_RELOADS, unit=MetricUnit.Count, value=1)
+
+
+def log_challenger_reload(event: ReloadEvent) -> None:
+    """A challenger check's line (no metric: the champion's alarms are not the shadow's; a challenger that
+    fails to load scores nothing, which `ShadowScored` shows)."""
+    if event.outcome == "unchanged":
+        return
+    payload = {"event": "challenger_reload", "outcome": event.outcome, "version": event.version}
+    (logger.error if event.outcome == "failed" else logger.info)(payload | {"detail": event.detail})

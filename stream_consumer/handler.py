@@ -8,7 +8,7 @@ from runtime import aws
 from runtime.policies import PolicySource
 from stream_consumer import encoder
 from stream_consumer.champion import ChampionWatcher
-from stream_consumer.consumer import Consumer, log_reload, logger, metrics
+from stream_consumer.consumer import Consumer, log_challenger_reload, log_reload, logger, metrics
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import KinesisVerdictSink, S3ArchiveSink, SqsDeadLetterSink
 
@@ -22,6 +22,14 @@ def build_consumer(settings: ConsumerSettings) -> Consumer:
     dlq_url = sqs.get_queue_url(QueueName=settings.dead_letter_queue)["QueueUrl"]
     watcher = ChampionWatcher(
         s3, settings.models_bucket, settings.manifest_key, settings.reload_interval_s, on_event=log_reload
+    )
+    challenger = ChampionWatcher(
+        s3,
+        settings.models_bucket,
+        settings.challenger_manifest_key,
+        settings.reload_interval_s,
+        on_event=log_challenger_reload,
+        optional=True,
     )
     policies = PolicySource(
         s3,
@@ -39,6 +47,7 @@ def build_consumer(settings: ConsumerSettings) -> Consumer:
         SqsDeadLetterSink(sqs, dlq_url),
         S3ArchiveSink(s3, settings.archive_bucket),
         encoder.shared(settings.encoder_threads) if settings.encoder else None,
+        challenger.current,
     )
 
 

@@ -20,6 +20,7 @@ from contracts.chat import ChatMessage
 from contracts.dead_letter import DeadLetter, RejectReason, explain
 from contracts.lambda_event import BadEnvelope, KinesisRecord
 from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thresholds
+from contracts.storage import ShadowVerdict
 from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from stream_consumer import cascade
 from stream_consumer.cascade import Cascade, Cascaded, Embedder
@@ -71,11 +72,12 @@ class NoModelError(RuntimeError):
 
 @dataclass(frozen=True, slots=True)
 class Moderated:
-    """A message that got a verdict."""
+    """A message that got a verdict (and, when it was drawn for shadow scoring, the challenger's)."""
 
     record: KinesisRecord
     message: ChatMessage
     verdict: Verdict
+    shadow: ShadowVerdict | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,10 @@ class ConsumerSettings(DeployableSettings):
     encoder: bool = True
     encoder_threads: int = Field(default=1, ge=1)
     encoder_budget_ms: float = Field(default=500.0, ge=0)
+    # Shadow scoring (stream_consumer/shadow.py): the challenger's manifest, and how long a batch waits for
+    # the challenger's verdicts, after writing its own, before archiving without them.
+    challenger_manifest_key: str = _STACK.models_bucket.challenger_manifest_key
+    shadow_wait_ms: float = Field(default=1_000.0, ge=0)
     # The context signals' state per shard (tumbling windows): keys each table may hold.
     context_users: int = Field(default=2048, ge=16)
     context_texts: int = Field(default=4096, ge=16)

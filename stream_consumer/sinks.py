@@ -155,7 +155,8 @@ def archive_lines(items: Sequence[Moderated]) -> bytes:
             approximate_arrival=m.record.kinesis.approximate_arrival_timestamp,
             message=m.message,
             verdict=m.verdict,
-        ).model_dump_json()
+            shadow=m.shadow,
+        ).model_dump_json(exclude=None if m.shadow else {"shadow"})  # lines without one stay as they were
         for m in items
     )
 

@@ -105,6 +105,23 @@ def _rollback(args: argparse.Namespace, settings: TrainingSettings) -> int:
     return 0
 
 
+def _shadow(args: argparse.Namespace, settings: TrainingSettings) -> int:
+    """Publish a version as the challenger the consumer shadow-scores with, or withdraw it."""
+    import getpass  # noqa: PLC0415
+
+    from training import registry  # noqa: PLC0415
+
+    who = f"shadow by {getpass.getuser()}"
+    if args.stop:
+        gone = registry.withdraw_challenger(settings, who)
+        print(f"challenger: {'version ' + gone + ' withdrawn' if gone else 'none was published'}")
+        return 0
+    manifest = registry.publish_challenger(settings, registry.client(settings), args.version, who)
+    where = f"s3://{settings.models_bucket}/{settings.challenger_manifest_key}"
+    print(f"challenger: version {manifest.version} shadow-scored, {where} (token {manifest.fencing_token})")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from training.flow import train_flow  # noqa: PLC0415
 
@@ -167,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     ev.add_argument("--json", action="store_true", help="print the report as one JSON document")
     rollback = sub.add_parser("rollback", help="move the champion alias to an earlier version")
     rollback.add_argument("--version", required=True)
+    shadow = sub.add_parser(
+        "shadow",
+        help="publish a registered version as the challenger the consumer shadow-scores with (or --stop)",
+    )
+    which = shadow.add_mutually_exclusive_group(required=True)
+    which.add_argument("--version")
+    which.add_argument("--stop", action="store_true", help="withdraw the challenger: shadow scoring stops")
     serve = sub.add_parser("serve", help="serve train_flow as a deployment on the Prefect server")
     serve.add_argument("--cron", default=None, help="e.g. '0 3 * * *' for a nightly retraining")
     args = parser.parse_args(argv)
@@ -177,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         return _train(args, settings)
     if args.command == "rollback":
         return _rollback(args, settings)
+    if args.command == "shadow":
+        return _shadow(args, settings)
     if args.command == "evaluate":
         args.model_uri = args.model_uri or f"models:/{settings.model_name}@champion"
         return _evaluate(args, settings)

@@ -350,6 +350,64 @@ def move_champion(
     return Moved(version, state.version, held.token, f"s3://{settings.models_bucket}/{settings.manifest_key}")
 
 
+# --- the challenger: published for shadow scoring, never serving ------------------------------------
+
+
+def publish_challenger(
+    settings: TrainingSettings,
+    mlflow_client: MlflowClient,
+    version: str,
+    by: str,
+    lock: LeaseLock | None = None,
+) -> ChampionManifest:
+    """Publish a registered version as the challenger the consumer shadow-scores with: its files, then
+    `challenger.json` (written under the champion lock, as every manifest move is), then the alias."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    target = mlflow_client.get_model_version(settings.model_name, version)
+    staged = stage_champion(settings, s3, mlflow_client, target, by)
+    lock = lock or champion_lock(settings, s3, by)
+    with lock.holding() as held:
+        manifest = staged.model_copy(update={"fencing_token": held.token, "promoted_at": datetime.now(UTC)})
+        with aws_errors(f"PutObject {settings.challenger_manifest_key}"):
+            s3.put_object(
+                Bucket=settings.models_bucket,
+                Key=settings.challenger_manifest_key,
+                Body=manifest.model_dump_json(indent=2).encode(),
+                ContentType="application/json",
+            )
+    mlflow_client.set_registered_model_alias(settings.model_name, CHALLENGER, version)
+    _audit_shadow(settings, s3, version, by, f"challenger {version} published for shadow scoring")
+    log.info({"event": "challenger_published", "version": version, "token": held.token})
+    return manifest
+
+
+def withdraw_challenger(settings: TrainingSettings, by: str, lock: LeaseLock | None = None) -> str | None:
+    """Stop shadow scoring: `challenger.json` deleted under the champion lock; the version it named
+    (None: none was published)."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    lock = lock or champion_lock(settings, s3, by)
+    with lock.holding():
+        stored = read_object(s3, settings.models_bucket, settings.challenger_manifest_key)
+        if stored is None:
+            return None
+        version = ChampionManifest.model_validate_json(stored.body).version
+        with aws_errors(f"DeleteObject {settings.challenger_manifest_key}"):
+            s3.delete_object(Bucket=settings.models_bucket, Key=settings.challenger_manifest_key)
+    _audit_shadow(settings, s3, version, by, f"challenger {version} withdrawn")
+    log.info({"event": "challenger_withdrawn", "version": version})
+    return version
+
+
+def _audit_shadow(settings: TrainingSettings, s3: "S3Client", version: str, by: str, reason: str) -> None:
+    event = AuditEvent(
+        kind=AuditKind.SHADOW, actor=by, at=datetime.now(UTC), model_version=version, reason=reason
+    )
+    try:
+        AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "training").append([event])
+    except AwsError as err:
+        log.warning({"event": "audit_unwritten", "kind": event.kind, "code": err.code})
+
+
 def _audit_move(
     settings: TrainingSettings,
     s3: "S3Client",

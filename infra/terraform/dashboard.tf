@@ -119,7 +119,7 @@ resource "aws_cloudwatch_dashboard" "production" {
       {
         type = "metric", x = 0, y = 18, width = 12, height = 6
         properties = {
-          title  = "Champion: version served and reloads"
+          title  = "Champion: version served and reloads; the challenger's shadow scoring"
           region = local.dashboard_region
           view   = "timeSeries"
           period = 300
@@ -128,6 +128,8 @@ resource "aws_cloudwatch_dashboard" "production" {
             [local.emf.namespace, "ChampionVersion", "service", local.emf.service, { stat = "Minimum", label = "version (min)", yAxis = "right" }],
             [local.emf.namespace, "ModelReloads", "service", local.emf.service, { stat = "Sum", label = "reloads" }],
             [local.emf.namespace, "ModelReloadFailures", "service", local.emf.service, { stat = "Sum", label = "reload failures" }],
+            [local.emf.namespace, "ShadowScored", "service", local.emf.service, { stat = "Sum", label = "shadow-scored messages" }],
+            [local.emf.namespace, "ShadowDropped", "service", local.emf.service, { stat = "Sum", label = "shadow batches dropped" }],
           ]
         }
       },

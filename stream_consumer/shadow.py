@@ -1,0 +1,146 @@
+"""Shadow scoring: the challenger judges a drawn share of each channel's messages beside the champion.
+
+When a challenger is published (`challenger.json` in the models bucket, loaded and checked as the
+champion is), every message its channel's `sampling.shadow` share draws is judged by the challenger too,
+exactly as the challenger would serve it (the same record, policy, rules and cascade, without the
+window's context, which the champion's verdicts count). Only the champion acts: the challenger's
+verdicts go to the archive beside the champion's (`ArchivedMessage.shadow`), never to the verdicts
+stream, and they are the live evidence a promotion weighs (both models, the same messages).
+
+A broken or slow challenger never touches the champion's verdicts: it runs on a thread of its own while
+the batch's verdicts are written, and the batch waits for it at most `timeout_s` before archiving
+without it. One that raises, or outlasts the wait, is dropped for the batch (a metric and a log line);
+while a stalled run still holds the thread, later batches are not shadow-scored (`busy`), so a stuck
+challenger costs one thread, not the stream.
+"""
+
+import hashlib
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from uuid import UUID
+
+from contracts.lambda_event import KinesisRecord
+from contracts.policy import PolicyBook
+from contracts.storage import ShadowVerdict
+from contracts.verdict import Verdict
+from stream_consumer.cascade import Embedder
+from stream_consumer.moderation import Champion, Moderated, ModerationOptions, moderate
+
+
+def drawn(message_id: UUID, share: float, purpose: str) -> bool:
+    """Whether a message is among the `share` of messages drawn for `purpose`: decided by a hash of its
+    id, so a redelivered message is drawn again the same, by any consumer, and no sender can choose."""
+    if share <= 0.0:
+        return False
+    if share >= 1.0:
+        return True
+    digest = hashlib.sha256(f"{purpose}:{message_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2.0**64
+
+
+def shadow_of(verdict: Verdict) -> ShadowVerdict:
+    """A challenger's verdict as the archive keeps it beside the champion's."""
+    return ShadowVerdict(
+        model_version=verdict.model_version,
+        action=verdict.action,
+        category=verdict.category,
+        scores={name: c.score for name, c in verdict.categories.items()},
+        stage=verdict.stage,
+    )
+
+
+def judge(
+    challenger: Champion,
+    records: Sequence[KinesisRecord],
+    policies: PolicyBook,
+    now: datetime,
+    options: ModerationOptions,
+    encoder: Embedder | None,
+) -> dict[UUID, ShadowVerdict]:
+    """The challenger's verdict on each record, as it would serve it (no window context)."""
+    outcome = moderate(records, challenger, policies, now, options, encoder=encoder)
+    return {m.verdict.message_id: shadow_of(m.verdict) for m in outcome.moderated}
+
+
+class ShadowOutcome(StrEnum):
+    """What became of a batch's shadow scoring."""
+
+    OFF = "off"  # no challenger published, or no message drawn
+    SCORED = "scored"
+    FAILED = "failed"  # the challenger raised: dropped for the batch
+    STALLED = "stalled"  # it outlasted the wait: dropped for the batch
+    BUSY = "busy"  # an earlier stalled run still holds the thread: not started
+
+
+@dataclass(frozen=True)
+class ShadowResult:
+    """A batch's shadow verdicts by message id (empty unless scored), and what happened."""
+
+    outcome: ShadowOutcome
+    verdicts: dict[UUID, ShadowVerdict] = field(default_factory=dict)
+    version: str | None = None
+    detail: str = ""
+
+    @property
+    def dropped(self) -> bool:
+        return self.outcome in (ShadowOutcome.FAILED, ShadowOutcome.STALLED, ShadowOutcome.BUSY)
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A shadow run under way (or an outcome known at once)."""
+
+    known: ShadowResult | None = None
+    future: "Future[dict[UUID, ShadowVerdict]] | None" = None
+    version: str | None = None
+
+    def result(self, timeout_s: float) -> ShadowResult:
+        """The run's verdicts, waiting at most `timeout_s`; a run that raises or outlasts the wait is
+        dropped (its thread may go on; the next batches find it busy)."""
+        if self.known is not None or self.future is None:
+            return self.known or ShadowResult(ShadowOutcome.OFF)
+        try:
+            verdicts = self.future.result(timeout=timeout_s)
+        except FutureTimeout:
+            return ShadowResult(ShadowOutcome.STALLED, version=self.version, detail=f"over {timeout_s:g} s")
+        except Exception as err:  # a challenger can fail in many ways; none may reach the champion's batch
+            return ShadowResult(
+                ShadowOutcome.FAILED, version=self.version, detail=f"{type(err).__name__}: {str(err)[:200]}"
+            )
+        return ShadowResult(ShadowOutcome.SCORED, verdicts, self.version)
+
+
+def _share(policies: PolicyBook, m: Moderated) -> float:
+    return policies.for_channel(m.message.channel_id)[1].sampling.shadow
+
+
+class ShadowScorer:
+    """Starts the challenger on the drawn messages of a batch, on one thread of its own."""
+
+    def __init__(self, challenger: Callable[[], Champion | None], encoder: Embedder | None = None) -> None:
+        self._challenger = challenger
+        self._encoder = encoder
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
+        self._running: Future[dict[UUID, ShadowVerdict]] | None = None
+
+    def start(
+        self, moderated: Sequence[Moderated], policies: PolicyBook, now: datetime, options: ModerationOptions
+    ) -> Pending:
+        """Shadow-score the batch's drawn messages, beside whatever the caller does next."""
+        challenger = self._challenger()
+        if challenger is None:
+            return Pending(ShadowResult(ShadowOutcome.OFF))
+        records = [m.record for m in moderated if drawn(m.message.message_id, _share(policies, m), "shadow")]
+        if not records:
+            return Pending(ShadowResult(ShadowOutcome.OFF, version=challenger.version))
+        if self._running is not None and not self._running.done():
+            busy = ShadowResult(ShadowOutcome.BUSY, version=challenger.version, detail="a run goes on")
+            return Pending(busy)
+        self._running = self._executor.submit(
+            judge, challenger, records, policies, now, options, self._encoder
+        )
+        return Pending(future=self._running, version=challenger.version)

@@ -1,0 +1,195 @@
+"""Shadow scoring in the consumer's core: the challenger judges the drawn messages beside the champion,
+only the champion acts, and a challenger that raises or stalls never touches the champion's verdicts."""
+
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+
+from contracts.lambda_event import KinesisRecord
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
+from contracts.verdict import Action
+from stream_consumer.consumer import Consumer
+from stream_consumer.moderation import Champion
+from stream_consumer.normalize import NormalText
+from stream_consumer.scorer import Scores
+from stream_consumer.settings import ConsumerSettings
+from stream_consumer.shadow import drawn
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from tests.builders import message
+from tests.fakes import KeywordScorer
+
+Record = Callable[..., KinesisRecord]
+TEXTS = ("you idiot", "you moron", "nice stream today", "maybe later", "thanks all")
+
+
+def champion() -> Champion:
+    return Champion("chat-moderation", "7", KeywordScorer(bad=("idiot",)))
+
+
+def challenger(scorer: Any = None) -> Champion:
+    return Champion("chat-moderation", "8", scorer or KeywordScorer(bad=("idiot", "moron")))
+
+
+def book(default: float = 1.0, **channels: float) -> PolicyBook:
+    return PolicyBook(
+        default=ChannelPolicy(sampling=SamplingPolicy(shadow=default)),
+        channels={c: ChannelPolicy(sampling=SamplingPolicy(shadow=s)) for c, s in channels.items()},
+    )
+
+
+class _Run:
+    """A consumer over in-memory sinks, with or without a challenger."""
+
+    def __init__(
+        self, policies: PolicyBook, challenger: Champion | None = None, wait_ms: float = 5_000
+    ) -> None:
+        self.verdicts, self.dead, self.archive = (
+            MemoryVerdictSink(),
+            MemoryDeadLetterSink(),
+            MemoryArchiveSink(),
+        )
+        self.consumer = Consumer(
+            ConsumerSettings(shadow_wait_ms=wait_ms),
+            champion,
+            lambda: policies,
+            self.verdicts,
+            self.dead,
+            self.archive,
+            challenger=(lambda: challenger) if challenger is not None else None,
+        )
+
+    def archived(self) -> list[Any]:
+        return [m for items in self.archive.objects.values() for m in items]
+
+
+def _decisions(run: _Run) -> list[tuple[str, str, float | None, str]]:
+    """What the verdicts stream got, without the times a run cannot repeat."""
+    return sorted(
+        (str(m.verdict.message_id), m.verdict.action, m.verdict.score, m.verdict.model_version)
+        for m in run.verdicts.written
+    )
+
+
+def test_a_message_is_drawn_by_its_id_alone_at_its_share() -> None:
+    ids = [uuid.UUID(int=i * 7919 + 13) for i in range(20_000)]
+    quarter = [drawn(i, 0.25, "shadow") for i in ids]
+    # about the share, the same however often it is asked (a redelivered message is drawn again the same)
+    assert abs(sum(quarter) / len(ids) - 0.25) < 0.015
+    assert quarter == [drawn(i, 0.25, "shadow") for i in ids]
+    # none at 0, every one at 1, and a larger share draws a superset of a smaller one
+    assert not any(drawn(i, 0.0, "shadow") for i in ids)
+    assert all(drawn(i, 1.0, "shadow") for i in ids)
+    tenth = [drawn(i, 0.1, "shadow") for i in ids]
+    assert all(q for q, t in zip(quarter, tenth, strict=True) if t)
+    # another purpose draws independently: about a quarter of a quarter in both
+    other = [drawn(i, 0.25, "audit") for i in ids]
+    both = sum(q and o for q, o in zip(quarter, other, strict=True)) / len(ids)
+    assert abs(both - 0.0625) < 0.01
+
+
+def test_the_challenger_judges_the_drawn_messages_and_only_the_champion_acts(kinesis_record: Record) -> None:
+    # GIVEN a champion that removes "idiot", a challenger that also removes "moron", every message drawn
+    records = [kinesis_record(message(t)) for t in TEXTS]
+    alone, beside = _Run(book()), _Run(book(), challenger())
+    # WHEN the same batch is handled without a challenger and with one
+    assert alone.consumer.handle(records) == {"batchItemFailures": []}
+    assert beside.consumer.handle(records) == {"batchItemFailures": []}
+    # THEN the verdicts stream gets the champion's verdicts alone, exactly as without a challenger
+    assert _decisions(beside) == _decisions(alone)
+    assert {m.verdict.model_version for m in beside.verdicts.written} == {"7"}
+    assert all(m.shadow is None for m in beside.verdicts.written)
+    # AND the archive keeps the challenger's verdict beside each: "you moron" it would have removed
+    shadows = {m.message.text: m.shadow for m in beside.archived()}
+    assert set(shadows) == set(TEXTS)
+    assert all(s is not None and s.model_version == "8" for s in shadows.values())
+    assert shadows["you moron"].action is Action.REMOVE  # type: ignore[union-attr]
+    assert {m.message.text: m.verdict.action for m in beside.archived()}["you moron"] is Action.ALLOW
+    assert shadows["nice stream today"].scores == {"removal": 0.05}  # type: ignore[union-attr]
+    assert beside.consumer.totals["shadow.scored"] == len(TEXTS)
+    assert all(m.shadow is None for m in alone.archived())
+
+
+def test_only_the_drawn_share_of_each_channel_is_shadow_scored(kinesis_record: Record) -> None:
+    # GIVEN a quiet channel that opts out (share 0) and the default share of a half
+    records = [
+        kinesis_record(message(f"note {i}", channel=("quiet" if i % 2 else "busy"))) for i in range(200)
+    ]
+    run = _Run(book(0.5, quiet=0.0), challenger())
+    # WHEN a batch is handled
+    run.consumer.handle(records)
+    # THEN exactly the busy channel's messages its share draws carry a shadow verdict
+    archived = run.archived()
+    assert len(archived) == 200
+    expected = {
+        m.message.message_id
+        for m in archived
+        if m.message.channel_id == "busy" and drawn(m.message.message_id, 0.5, "shadow")
+    }
+    assert {m.message.message_id for m in archived if m.shadow is not None} == expected
+    assert 30 < len(expected) < 70
+
+
+class _Raising(KeywordScorer):
+    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
+        raise RuntimeError("weights of the wrong shape")
+
+
+class _Stalling(KeywordScorer):
+    """Blocks every scoring until `release` is set."""
+
+    def __init__(self) -> None:
+        super().__init__(bad=("idiot", "moron"))
+        self.release, self.returned = threading.Event(), threading.Event()
+
+    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
+        self.release.wait(30)
+        try:
+            return super().score_categories(batch, top_k)
+        finally:
+            self.returned.set()
+
+
+def test_a_challenger_that_raises_is_dropped_for_the_batch(
+    kinesis_record: Record, caplog: pytest.LogCaptureFixture
+) -> None:
+    records = [kinesis_record(message(t)) for t in TEXTS]
+    alone, beside = _Run(book()), _Run(book(), challenger(_Raising()))
+    alone.consumer.handle(records)
+    with caplog.at_level("WARNING"):
+        response = beside.consumer.handle(records)
+    # the batch succeeds with the champion's verdicts, archived without shadows, and the drop is said
+    assert response == {"batchItemFailures": []}
+    assert _decisions(beside) == _decisions(alone)
+    assert len(beside.archived()) == len(TEXTS)
+    assert all(m.shadow is None for m in beside.archived())
+    assert beside.consumer.totals["shadow.dropped"] == 1
+    assert "shadow_dropped" in caplog.text
+    assert "RuntimeError" in caplog.text
+    assert "idiot" not in caplog.text  # ids and reasons, never the text
+
+
+def test_a_stalled_challenger_costs_a_batch_its_wait_and_is_skipped_until_it_returns(
+    kinesis_record: Record,
+) -> None:
+    stalling = _Stalling()
+    run = _Run(book(), challenger(stalling), wait_ms=50)
+    first, second, third = ([kinesis_record(message(t)) for t in TEXTS] for _ in range(3))
+    try:
+        # WHEN the challenger stalls on the first batch
+        assert run.consumer.handle(first) == {"batchItemFailures": []}
+        # THEN that batch is written and archived without shadows; the next does not start another run
+        assert run.consumer.handle(second) == {"batchItemFailures": []}
+        assert len(run.verdicts.written) == 2 * len(TEXTS)
+        assert all(m.shadow is None for m in run.archived())
+        assert run.consumer.totals["shadow.dropped"] == 2
+    finally:
+        stalling.release.set()
+    # AND once it returns, the next batch is shadow-scored again
+    assert stalling.returned.wait(10)
+    time.sleep(0.2)  # its thread hands back the result it no longer has a batch for
+    assert run.consumer.handle(third) == {"batchItemFailures": []}
+    assert run.consumer.totals["shadow.scored"] == len(TEXTS)
