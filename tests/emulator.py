@@ -40,14 +40,17 @@ def child_env(without: tuple[str, ...], extra: dict[str, str]) -> dict[str, str]
     return env | ({"TRAINING_EMBEDDING_CACHE_FILE": cache} if cache else {}) | extra
 
 
-def publish_scorer(s3: "S3Client", bucket: str, scorer: LinearScorer, version: str) -> ChampionManifest:
-    """What a promotion writes: the exported model, then the manifest naming it."""
+def publish_scorer(
+    s3: "S3Client", bucket: str, scorer: LinearScorer, version: str, manifest_key: str = "champion.json"
+) -> ChampionManifest:
+    """What a promotion writes: the exported model, then the manifest naming it (`challenger.json`:
+    what publishing a challenger writes)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "scorer.npz"
         scorer.save(path)
         body = path.read_bytes()
     return upload_champion(
-        s3, bucket, "champion.json", "chat-moderation", version, f"run-{version}", body, None, "test"
+        s3, bucket, manifest_key, "chat-moderation", version, f"run-{version}", body, None, "test"
     )
 
 

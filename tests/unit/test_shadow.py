@@ -106,9 +106,9 @@ def test_the_challenger_judges_the_drawn_messages_and_only_the_champion_acts(kin
     shadows = {m.message.text: m.shadow for m in beside.archived()}
     assert set(shadows) == set(TEXTS)
     assert all(s is not None and s.model_version == "8" for s in shadows.values())
-    assert shadows["you moron"].action is Action.REMOVE  # type: ignore[union-attr]
+    assert shadows["you moron"].action is Action.REMOVE
     assert {m.message.text: m.verdict.action for m in beside.archived()}["you moron"] is Action.ALLOW
-    assert shadows["nice stream today"].scores == {"removal": 0.05}  # type: ignore[union-attr]
+    assert shadows["nice stream today"].scores == {"removal": 0.05}
     assert beside.consumer.totals["shadow.scored"] == len(TEXTS)
     assert all(m.shadow is None for m in alone.archived())
 
