@@ -108,14 +108,24 @@ def handler_mix(data_dir: Path, model_path: Path) -> dict[str, float]:
     return handler(data_dir, model_path, mix_texts(data_dir))
 
 
-def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) -> dict[str, float]:
+def handler_mix_shadow(data_dir: Path, model_path: Path, share: float) -> dict[str, float]:
+    """`handler_mix` with a challenger published (the same archive, loaded again as version 2) and the
+    policy's shadow share `share` (0: published, nothing drawn)."""
+    from benchmarks.cascade import mix_texts  # noqa: PLC0415
+
+    return handler(data_dir, model_path, mix_texts(data_dir), shadow_share=share)
+
+
+def handler(
+    data_dir: Path, model_path: Path, texts: list[str] | None = None, shadow_share: float | None = None
+) -> dict[str, float]:
     """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O): r/science's test
-    comments unless `texts` are given."""
+    comments unless `texts` are given; with `shadow_share`, a challenger shadow-scores that share."""
     import logging  # noqa: PLC0415
     from datetime import UTC, datetime  # noqa: PLC0415
     from uuid import uuid4  # noqa: PLC0415
 
-    from contracts.policy import PolicyBook  # noqa: PLC0415
+    from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy  # noqa: PLC0415
     from local_esm.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.consumer import Consumer  # noqa: PLC0415
     from stream_consumer.moderation import Champion  # noqa: PLC0415
@@ -126,6 +136,10 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
     logging.getLogger("chat-moderation").setLevel(logging.WARNING)  # the batch line is not the workload
     champion = Champion("chat-moderation", "1", CategoryModel.load(model_path))  # as the consumer loads
     policies = PolicyBook()
+    challenger = None
+    if shadow_share is not None:
+        challenger = Champion("chat-moderation", "2", CategoryModel.load(model_path))
+        policies = PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(shadow=shadow_share)))
     verdicts, dead, archive = (
         MemoryVerdictSink(keep=False),
         MemoryDeadLetterSink(),
@@ -135,7 +149,16 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
 
     settings = ConsumerSettings()
     with_encoder = encoder.shared(settings.encoder_threads) if champion.scorer.cascade else None
-    consumer = Consumer(settings, lambda: champion, lambda: policies, verdicts, dead, archive, with_encoder)
+    consumer = Consumer(
+        settings,
+        lambda: champion,
+        lambda: policies,
+        verdicts,
+        dead,
+        archive,
+        with_encoder,
+        (lambda: challenger) if challenger is not None else None,
+    )
     texts = texts or _test_texts(data_dir)
     now = datetime.now(UTC).isoformat()
     payloads = [
@@ -172,6 +195,9 @@ def handler(data_dir: Path, model_path: Path, texts: list[str] | None = None) ->
     stages = {k.removeprefix("stage."): v for k, v in consumer.totals.items() if k.startswith("stage.")}
     out["escalated_share"] = stages.get("encoder", 0) / max(sum(stages.values()), 1)
     out["over_budget_share"] = stages.get("fast_over_budget", 0) / max(sum(stages.values()), 1)
+    handled = sum(v for k, v in consumer.totals.items() if k in ("allow", "review", "remove"))
+    out["shadow_scored_share"] = consumer.totals["shadow.scored"] / max(handled, 1)
+    out["shadow_dropped_batches"] = float(consumer.totals["shadow.dropped"])
     return out
 
 
@@ -215,7 +241,11 @@ if __name__ == "__main__":
         "coldstart": coldstart,
     }
     name, data, path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    result = suites[name](data, path)
+    result = (
+        handler_mix_shadow(data, path, float(sys.argv[4]))
+        if name == "handler_mix_shadow"
+        else suites[name](data, path)
+    )
     if name != "coldstart":
         result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))

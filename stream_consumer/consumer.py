@@ -321,7 +321,7 @@ class Consumer:
         """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive (with
         the challenger's beside those drawn for shadow scoring, which runs while the others are written)."""
         pending = (
-            self._shadow.start(outcome.moderated, policies, now, self._options)
+            self._shadow.start(outcome, policies.version, now, self._options)
             if self._shadow is not None
             else Pending(ShadowResult(ShadowOutcome.OFF))
         )

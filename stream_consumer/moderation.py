@@ -99,6 +99,8 @@ class BatchOutcome:
     # What each moderated record added to the window's context, by sequence number, in order (so the
     # state returned with batch item failures can leave out the records that come again).
     counted: list[Counted] = field(default_factory=list)
+    # The moderated records as the model read them (what a challenger judges again, `judge`).
+    prepared: list["Prepared"] = field(default_factory=list)
 
 
 class _DuplicateKeyError(ValueError):
@@ -184,7 +186,9 @@ def reason_spans(text: NormalText, features: Sequence[str]) -> list[Reason]:
 
 
 @dataclass(frozen=True, slots=True)
-class _Parsed:
+class Prepared:
+    """A record read, normalised and put under its channel's policy: what a model judges."""
+
     record: KinesisRecord
     message: ChatMessage
     policy_name: str
@@ -237,7 +241,7 @@ def encoder_input(original: str, text: NormalText, rules: RuleOutcome | None = N
 
 def _prepare(
     entry: KinesisRecord | BadEnvelope, policies: PolicyBook, now: datetime, payload_cap: int
-) -> _Parsed | Rejected:
+) -> Prepared | Rejected:
     if isinstance(entry, BadEnvelope):
         return Rejected(None, DeadLetter.of(entry, RejectReason.BAD_ENVELOPE, entry.detail, now, payload_cap))
     result = parse(entry, now, payload_cap)
@@ -252,7 +256,7 @@ def _prepare(
     # The language identifier reads what the encoder reads (all of it): look-alike letters cannot make
     # a message look foreign to the fast model.
     for_encoder = encoder_input(result.text, text, outcome)
-    return _Parsed(
+    return Prepared(
         entry,
         result,
         policy_name,
@@ -289,13 +293,32 @@ def moderate(
     cascade's encoder, when the champion has heads for it, within the options' encoder budget for the
     batch). With a window's `context`, each message is counted into it in order, and the signals it
     fires (under its channel's thresholds) can raise its action."""
-    payload_cap, top_k, without_model = options.payload_cap, options.top_k, options.without_model
-    policy_version = policies.version
-    parsed: list[_Parsed] = []
+    parsed: list[Prepared] = []
     rejected: list[Rejected] = []
     for entry in records:
-        result = _prepare(entry, policies, now, payload_cap)
+        result = _prepare(entry, policies, now, options.payload_cap)
         (rejected if isinstance(result, Rejected) else parsed).append(result)  # type: ignore[arg-type]
+    moderated, counted = judge(
+        parsed, champion, policies.version, now, options, encoder=encoder, clock=clock, context=context
+    )
+    return BatchOutcome(moderated, rejected, counted, parsed)
+
+
+def judge(
+    parsed: Sequence[Prepared],
+    champion: Champion | None,
+    policy_version: str,
+    now: datetime,
+    options: ModerationOptions = ModerationOptions(),
+    *,
+    encoder: Embedder | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    context: WindowContext | None = None,
+) -> tuple[list[Moderated], list[Counted]]:
+    """Each prepared message's verdict by `champion` (and, with a window's `context`, what each
+    counted into it): `moderate` after reading the batch, and a challenger's shadow scoring of the
+    messages the champion's batch read."""
+    top_k, without_model = options.top_k, options.without_model
     to_score = [p for p in parsed if p.model_input.text]
     if champion is None and to_score and without_model == "fail":
         raise NoModelError("no champion model is loaded")
@@ -389,7 +412,7 @@ def moderate(
             context=signals,
         )
         moderated.append(Moderated(p.record, p.message, verdict))
-    return BatchOutcome(moderated, rejected, counted)
+    return moderated, counted
 
 
 def decide_action(
@@ -440,7 +463,7 @@ def deciding_category(categories: Mapping[str, CategoryScore]) -> str | None:
 
 
 def _in_context(
-    p: _Parsed,
+    p: Prepared,
     action: Action,
     reasons: list[str],
     context: WindowContext | None,
@@ -469,7 +492,7 @@ def _in_context(
 
 
 def _judge(
-    p: _Parsed, scores: dict[str, Scores], cascaded: Cascaded, i: int, single: bool
+    p: Prepared, scores: dict[str, Scores], cascaded: Cascaded, i: int, single: bool
 ) -> tuple[dict[str, CategoryScore], str | None]:
     """Every category's score under the channel's policy, and the acting category that decides: the
     one asking for the strongest action, the highest score among equals (None when none acts)."""

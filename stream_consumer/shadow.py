@@ -2,7 +2,8 @@
 
 When a challenger is published (`challenger.json` in the models bucket, loaded and checked as the
 champion is), every message its channel's `sampling.shadow` share draws is judged by the challenger too,
-exactly as the challenger would serve it (the same record, policy, rules and cascade, without the
+exactly as the challenger would serve it: the message as the champion's batch read it (normal form,
+policy, rules, languages: read once), then the challenger's scores, cascade and verdict (without the
 window's context, which the champion's verdicts count). Only the champion acts: the challenger's
 verdicts go to the archive beside the champion's (`ArchivedMessage.shadow`), never to the verdicts
 stream, and they are the live evidence a promotion weighs (both models, the same messages).
@@ -23,12 +24,10 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
-from contracts.lambda_event import KinesisRecord
-from contracts.policy import PolicyBook
 from contracts.storage import ShadowVerdict
 from contracts.verdict import Verdict
 from stream_consumer.cascade import Embedder
-from stream_consumer.moderation import Champion, Moderated, ModerationOptions, moderate
+from stream_consumer.moderation import BatchOutcome, Champion, ModerationOptions, Prepared, judge
 
 
 def drawn(message_id: UUID, share: float, purpose: str) -> bool:
@@ -53,17 +52,17 @@ def shadow_of(verdict: Verdict) -> ShadowVerdict:
     )
 
 
-def judge(
+def shadow_verdicts(
     challenger: Champion,
-    records: Sequence[KinesisRecord],
-    policies: PolicyBook,
+    prepared: Sequence[Prepared],
+    policy_version: str,
     now: datetime,
     options: ModerationOptions,
     encoder: Embedder | None,
 ) -> dict[UUID, ShadowVerdict]:
-    """The challenger's verdict on each record, as it would serve it (no window context)."""
-    outcome = moderate(records, challenger, policies, now, options, encoder=encoder)
-    return {m.verdict.message_id: shadow_of(m.verdict) for m in outcome.moderated}
+    """The challenger's verdict on each prepared message, as it would serve it (no window context)."""
+    moderated, _ = judge(prepared, challenger, policy_version, now, options, encoder=encoder)
+    return {m.verdict.message_id: shadow_of(m.verdict) for m in moderated}
 
 
 class ShadowOutcome(StrEnum):
@@ -114,10 +113,6 @@ class Pending:
         return ShadowResult(ShadowOutcome.SCORED, verdicts, self.version)
 
 
-def _share(policies: PolicyBook, m: Moderated) -> float:
-    return policies.for_channel(m.message.channel_id)[1].sampling.shadow
-
-
 class ShadowScorer:
     """Starts the challenger on the drawn messages of a batch, on one thread of its own."""
 
@@ -128,19 +123,21 @@ class ShadowScorer:
         self._running: Future[dict[UUID, ShadowVerdict]] | None = None
 
     def start(
-        self, moderated: Sequence[Moderated], policies: PolicyBook, now: datetime, options: ModerationOptions
+        self, outcome: BatchOutcome, policy_version: str, now: datetime, options: ModerationOptions
     ) -> Pending:
         """Shadow-score the batch's drawn messages, beside whatever the caller does next."""
         challenger = self._challenger()
         if challenger is None:
             return Pending(ShadowResult(ShadowOutcome.OFF))
-        records = [m.record for m in moderated if drawn(m.message.message_id, _share(policies, m), "shadow")]
-        if not records:
+        chosen = [
+            p for p in outcome.prepared if drawn(p.message.message_id, p.policy.sampling.shadow, "shadow")
+        ]
+        if not chosen:
             return Pending(ShadowResult(ShadowOutcome.OFF, version=challenger.version))
         if self._running is not None and not self._running.done():
             busy = ShadowResult(ShadowOutcome.BUSY, version=challenger.version, detail="a run goes on")
             return Pending(busy)
         self._running = self._executor.submit(
-            judge, challenger, records, policies, now, options, self._encoder
+            shadow_verdicts, challenger, chosen, policy_version, now, options, self._encoder
         )
         return Pending(future=self._running, version=challenger.version)
