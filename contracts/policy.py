@@ -16,6 +16,7 @@ import hashlib
 from datetime import timedelta
 from functools import cached_property
 from typing import Literal
+from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -160,15 +161,30 @@ class StrikePolicy(BaseModel):
         return self
 
 
+def drawn(message_id: UUID, share: float, purpose: str) -> bool:
+    """Whether a message is among the `share` of messages drawn for `purpose`: decided by a hash of its
+    id, so a redelivered message is drawn again the same, by any reader, and no sender can choose."""
+    if share <= 0.0:
+        return False
+    if share >= 1.0:
+        return True
+    digest = hashlib.sha256(f"{purpose}:{message_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") < share * 2.0**64
+
+
 class SamplingPolicy(BaseModel):
-    """The shares of a channel's messages drawn, by a hash of the message id (a redelivered message is
-    drawn again the same), for evidence about models: `shadow`, scored by the challenger too when one is
-    published (its verdicts go to the archive beside the champion's, never to the verdicts stream;
-    0: off)."""
+    """The shares of a channel's messages drawn (`drawn`) for evidence about models:
+    `shadow`, scored by the challenger too when one is published (its verdicts go to the archive beside
+    the champion's, never to the verdicts stream; 0: off); `audit`, the uniform audit sample, queued
+    for a moderator whatever the verdict, allowed messages too: labels whose inclusion probability is
+    known, from which live quality is estimated without the queue's bias (`monitoring.live`). The audit
+    costs moderators' time, so a channel opts in (0.02 is enough to judge a model change on a busy
+    channel: docs/moderating.md); off by default."""
 
     model_config = ConfigDict(frozen=True, extra="ignore")
 
     shadow: float = Field(default=0.25, ge=0.0, le=1.0)
+    audit: float = Field(default=0.0, ge=0.0, le=1.0)
 
 
 class CategoryPolicy(BaseModel):

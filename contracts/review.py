@@ -61,6 +61,10 @@ class ReviewItem(BaseModel):
     model_name: str = ""
     language: str | None = None
     processed_at: AwareDatetime | None = None
+    # Drawn for the uniform audit sample (`SamplingPolicy.audit`) at this share: the probability the
+    # message reached a moderator whatever its verdict (an allowed message is an item only then). None:
+    # not drawn, or enqueued before the audit sample.
+    audit_share: float | None = None
 
 
 class DecisionRequest(BaseModel):

@@ -11,7 +11,7 @@ from enum import StrEnum
 from uuid import UUID
 
 from contracts.audit import AuditEvent, AuditKind
-from contracts.policy import PolicyBook
+from contracts.policy import PolicyBook, drawn
 from contracts.review import ItemStatus, QueueEntry, ReviewItem, model_decider
 from contracts.statement import (
     AppealOutcome,
@@ -43,17 +43,20 @@ def severity(archived: ArchivedMessage) -> float:
 def item_of(
     archived: ArchivedMessage, book: PolicyBook, now: datetime
 ) -> tuple[ReviewItem, ItemStatus] | None:
-    """The item a verdict makes and the state it starts in, or None for an allowed message.
+    """The item a verdict makes and the state it starts in, or None for an allowed message outside the
+    audit sample.
 
     Every verdict that is not allow reaches a moderator: a review waits in the queue (`open`); a removal
-    is hidden at once and listed (`hidden`) unless the channel confirms removals, when it waits too."""
+    is hidden at once and listed (`hidden`) unless the channel confirms removals, when it waits too. A
+    message the channel's audit share draws waits in the queue whatever its verdict (an allowed one
+    too), marked with that share: its label estimates live quality without the queue's bias."""
     v = archived.verdict
-    if v.action is Action.ALLOW:
-        return None
     _, policy = book.for_channel(v.channel_id)
-    status = (
-        ItemStatus.OPEN if v.action is Action.REVIEW or policy.review.confirm_removals else ItemStatus.HIDDEN
-    )
+    audited = drawn(v.message_id, policy.sampling.audit, "audit")
+    if v.action is Action.ALLOW and not audited:
+        return None
+    waits = v.action is not Action.REMOVE or policy.review.confirm_removals or audited
+    status = ItemStatus.OPEN if waits else ItemStatus.HIDDEN
     item = ReviewItem(
         message_id=v.message_id,
         channel_id=v.channel_id,
@@ -73,6 +76,7 @@ def item_of(
         model_name=v.model_name,
         language=v.language,
         processed_at=v.processed_at,
+        audit_share=policy.sampling.audit if audited else None,
     )
     return item, status
 
@@ -165,7 +169,11 @@ def message_steps(entry: QueueEntry) -> list[tuple[datetime, str]]:
     """What the review table knows of a message, in time order: the system's action, a moderator's
     decision, the user's appeal and its outcome (the whole chain is in the audit trail)."""
     item = entry.item
-    done = "hid it" if item.action is Action.REMOVE else "sent it to review"  # (allow is never an item)
+    done = {
+        Action.REMOVE: "hid it",
+        Action.REVIEW: "sent it to review",
+        Action.ALLOW: "allowed it (drawn for the audit sample)",
+    }[item.action]
     steps = [(item.enqueued_at, f"the system (model {item.model_version}) {done}")]
     if entry.appealed_at is not None:
         if entry.original_by and entry.restricting_model is None and entry.original_at:

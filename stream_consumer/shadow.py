@@ -15,7 +15,6 @@ while a stalled run still holds the thread, later batches are not shadow-scored 
 challenger costs one thread, not the stream.
 """
 
-import hashlib
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -24,21 +23,11 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+from contracts.policy import drawn
 from contracts.storage import ShadowVerdict
 from contracts.verdict import Verdict
 from stream_consumer.cascade import Embedder
 from stream_consumer.moderation import BatchOutcome, Champion, ModerationOptions, Prepared, judge
-
-
-def drawn(message_id: UUID, share: float, purpose: str) -> bool:
-    """Whether a message is among the `share` of messages drawn for `purpose`: decided by a hash of its
-    id, so a redelivered message is drawn again the same, by any consumer, and no sender can choose."""
-    if share <= 0.0:
-        return False
-    if share >= 1.0:
-        return True
-    digest = hashlib.sha256(f"{purpose}:{message_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") < share * 2.0**64
 
 
 def shadow_of(verdict: Verdict) -> ShadowVerdict:

@@ -11,9 +11,11 @@ import mlflow
 
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, ReferenceRow, gzip_lines
 from contracts.verdict import Verdict
+from producer_sim.publisher import Publisher
+from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
-from runtime.kinesis import read_stream
+from runtime.kinesis import Delivered, PutReport, batches, read_stream
 from runtime.stack import Stack, load_stack
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
@@ -140,3 +142,19 @@ def register_scorers(settings: "TrainingSettings", scorers: list[LinearScorer]) 
             mlflow.log_artifact(str(Path(tmp) / REFERENCE_FILE))
         client.create_model_version(settings.model_name, run.info.artifact_uri, run_id=run.info.run_id)
     return client
+
+
+def publish(endpoint_url: str, stream: str, replay: Replay, mix: str) -> list[OutgoingRecord]:
+    return [d.entry for d in publish_delivered(endpoint_url, stream, replay, mix)]
+
+
+def publish_delivered(
+    endpoint_url: str, stream: str, replay: Replay, mix: str
+) -> list[Delivered[OutgoingRecord]]:
+    """Publish a mix; where each record landed (shard and sequence number)."""
+    publisher = Publisher(aws.client("kinesis", endpoint_url), stream)
+    report: PutReport[OutgoingRecord] = PutReport()
+    for batch in batches(replay.records(parse_mix(mix))):
+        publisher.publish_batch(batch, report)
+    assert not report.undelivered
+    return list(report.delivered)

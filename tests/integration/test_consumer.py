@@ -20,11 +20,9 @@ from infra.localstack import LocalStack, set_config
 from local_esm.runner import RunnerStats
 from monitoring.archive import read_archive
 from producer_sim.communities import load_community
-from producer_sim.publisher import Publisher
-from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
+from producer_sim.replay import MalformedKind, OutgoingRecord, Replay
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
-from runtime.kinesis import Delivered, PutReport, batches
 from runtime.paths import PROJECT_ROOT
 from runtime.queues import peek_bodies
 from runtime.retry import poll_until
@@ -32,7 +30,14 @@ from runtime.stack import Stack
 from stream_consumer.handler import build_consumer
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
-from tests.emulator import consumer_settings, local_runner, publish_scorer, read_verdicts
+from tests.emulator import (
+    consumer_settings,
+    local_runner,
+    publish,
+    publish_delivered,
+    publish_scorer,
+    read_verdicts,
+)
 from training.data import Community
 
 pytestmark = pytest.mark.integration
@@ -50,10 +55,6 @@ EXPECTED_REASON = {
 def replay(data_dir: Path) -> Replay:
     pools = {c: load_community(data_dir, c) for c in (Community.RSCIENCE, Community.TWEETS)}
     return Replay(pools, malformed_share=0.03, seed=21)
-
-
-def publish(endpoint_url: str, stream: str, replay: Replay, mix: str) -> list[OutgoingRecord]:
-    return [d.entry for d in publish_delivered(endpoint_url, stream, replay, mix)]
 
 
 def run_in_process(settings: ConsumerSettings, idle_exit_s: float = 3.0) -> RunnerStats:
@@ -215,18 +216,6 @@ def test_a_record_the_function_keeps_failing_on_goes_to_the_on_failure_queue(
     # AND every other valid message was judged, that one not
     ids = {v.message_id for v in read_verdicts(endpoint_url, fresh_stack.output_stream.name)}
     assert ids == {d.entry.message_id for d in valid} - {target.entry.message_id}
-
-
-def publish_delivered(
-    endpoint_url: str, stream: str, replay: Replay, mix: str
-) -> list[Delivered[OutgoingRecord]]:
-    """Publish a mix; where each record landed (shard and sequence number)."""
-    publisher = Publisher(aws.client("kinesis", endpoint_url), stream)
-    report: PutReport[OutgoingRecord] = PutReport()
-    for batch in batches(replay.records(parse_mix(mix))):
-        publisher.publish_batch(batch, report)
-    assert not report.undelivered
-    return list(report.delivered)
 
 
 def test_a_split_shard_drains_before_its_children_start(

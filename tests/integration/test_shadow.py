@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from contracts.policy import drawn
 from contracts.storage import ArchivedMessage
 from monitoring.archive import read_archive
 from producer_sim.communities import load_community
@@ -18,9 +19,7 @@ from runtime.kinesis import read_stream
 from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
-from stream_consumer.shadow import drawn
-from tests.emulator import consumer_settings, local_runner, publish_scorer
-from tests.integration.test_consumer import publish
+from tests.emulator import consumer_settings, local_runner, publish, publish_scorer
 from training.data import Community
 from training.serving import serving_scores
 

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from contracts.audit import AuditEvent, AuditKind
-from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy
+from contracts.policy import ChannelPolicy, PolicyBook, ReviewPolicy, SamplingPolicy, drawn
 from contracts.review import ItemStatus, QueueEntry
 from contracts.statement import AppealResult, item_statement, statement_for
 from contracts.statement import Restriction as Restricted
@@ -69,6 +69,31 @@ def test_every_verdict_that_is_not_allow_reaches_a_moderator() -> None:
     assert raid[0].context == [signal]
     assert raid[0].severity == 0.5
     assert item_of(flagged("fine", Action.ALLOW), PolicyBook(), NOW) is None
+
+
+def test_the_audit_sample_queues_the_drawn_messages_whatever_their_verdict() -> None:
+    # GIVEN a channel auditing a tenth of its messages, and one that does not audit
+    book = PolicyBook(channels={"audited": ChannelPolicy(sampling=SamplingPolicy(audit=0.1))})
+    lines = [flagged(f"m {i}", action, channel="audited") for i in range(300) for action in Action]
+    made = {(line.verdict.message_id, line.verdict.action): item_of(line, book, NOW) for line in lines}
+    # THEN exactly the drawn messages are marked with the share, whatever their verdict
+    for (mid, action), got in made.items():
+        audited = drawn(mid, 0.1, "audit")
+        if action is Action.ALLOW and not audited:
+            assert got is None
+            continue
+        assert got is not None
+        assert got[0].audit_share == (0.1 if audited else None)
+        # an audited message waits for a moderator (a removal stays hidden meanwhile, as ever)
+        assert got[1] is (ItemStatus.HIDDEN if action is Action.REMOVE and not audited else ItemStatus.OPEN)
+    allowed = [got for (_, action), got in made.items() if action is Action.ALLOW and got is not None]
+    assert 10 < len(allowed) < 60
+    entry = QueueEntry(item=allowed[0][0], status=ItemStatus.OPEN)
+    assert message_steps(entry)[0][1].endswith("allowed it (drawn for the audit sample)")
+    # AND a channel without an audit share queues no allowed message
+    assert not [
+        line for line in lines if line.verdict.action is Action.ALLOW and item_of(line, PolicyBook(), NOW)
+    ]
 
 
 def test_a_channel_that_confirms_removals_queues_them() -> None:

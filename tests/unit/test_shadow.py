@@ -10,14 +10,13 @@ from typing import Any
 import pytest
 
 from contracts.lambda_event import KinesisRecord
-from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn
 from contracts.verdict import Action
 from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NormalText
 from stream_consumer.scorer import Scores
 from stream_consumer.settings import ConsumerSettings
-from stream_consumer.shadow import drawn
 from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
 from tests.builders import message
 from tests.fakes import KeywordScorer
