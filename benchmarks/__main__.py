@@ -2,7 +2,8 @@
 
 python -m benchmarks [--skip-e2e] [--seconds 10]   # measure, write bench-<time>.json, render latest.md
                                                    # then categories-, proxies-, cascade-,
-                                                   # baseline-, context-, strikes- and review-<time>.json
+                                                   # baseline-, context-, strikes-, review- and
+                                                   # shadow-<time>.json
 python -m benchmarks report                        # render latest.md again from the results files
 """
 
@@ -13,7 +14,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks import baseline, cascade, categories, compare, context, proxies, review, strikes, tradeoff
+from benchmarks import (
+    baseline,
+    cascade,
+    categories,
+    compare,
+    context,
+    proxies,
+    review,
+    shadow,
+    strikes,
+    tradeoff,
+)
 from benchmarks.common import machine, run_pinned, write_results
 from benchmarks.report import write_latest
 from training.settings import TrainingSettings
@@ -100,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         strikes.main([])  # pinned to one core, moto's server on another; prints its results file
         _say("review: queue page, item, decision with 100,000 items in the table; 20 moderators racing …")
         print(f"results: {review.write(review.measure(100_000, 60))}")
+        _say("shadow: the handler with a challenger published, 0, 25 and 100% drawn …")
+        shadow.main(["--data-dir", data_dir])  # prints its results file
     latest = write_latest()
     print(latest.read_text())
     print(f"rendered: {latest}")

@@ -16,7 +16,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks import baseline, cascade, categories, compare, context, mutation, proxies, strikes, tradeoff
+from benchmarks import (
+    baseline,
+    cascade,
+    categories,
+    compare,
+    context,
+    mutation,
+    proxies,
+    shadow,
+    strikes,
+    tradeoff,
+)
 from benchmarks.common import RESULTS, describe, stamp, when
 
 BENCH_PREFIX = "bench-"
@@ -73,6 +84,7 @@ class Sources:
     baseline: Path | None = None
     mutation: Path | None = None
     strikes: Path | None = None
+    shadow: Path | None = None
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -105,6 +117,7 @@ def sources(directory: Path = RESULTS) -> Sources:
         baseline=latest(BASELINE_LATEST),
         mutation=latest(mutation.LATEST),
         strikes=latest(strikes.LATEST),
+        shadow=latest(shadow.LATEST),
     )
 
 
@@ -338,6 +351,7 @@ def render(directory: Path = RESULTS) -> str:
         suite_section("The cascade", src.cascade, "python -m benchmarks.cascade", _cascade_body),
         suite_section("Context across messages", src.context, "python -m benchmarks.context", context.render),
         suite_section("The strikes writer", src.strikes, "python -m benchmarks.strikes", strikes.render),
+        suite_section("Shadow scoring's cost", src.shadow, "python -m benchmarks.shadow", shadow.render),
         suite_section(
             "The champion against the baseline",
             src.baseline,

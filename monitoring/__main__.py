@@ -38,7 +38,20 @@ def main(argv: list[str] | None = None) -> int:
     )
     transparency.add_argument("--to", dest="end", required=True, type=date.fromisoformat, help="exclusive")
     transparency.add_argument("--out", type=Path, default=Path(".data/reports"), help="where the files go")
+    shadow = sub.add_parser(
+        "shadow", help="the challenger against the champion on the shadow-scored messages moderators labelled"
+    )
+    shadow.add_argument("--margin", type=float, default=0.01, help="the ROC-AUC gain a promotion needs")
+    shadow.add_argument(
+        "--min-labels", type=int, default=200, help="labelled messages per category, at least"
+    )
+    shadow.add_argument("--json", action="store_true", help="print the comparison as one JSON document")
+    shadow.add_argument(
+        "--category", action="append", default=None, help="a category to compare (default: the acting ones)"
+    )
     args = parser.parse_args(argv)
+    if args.command == "shadow":
+        return _shadow(args.margin, args.min_labels, args.json, args.category)
     if args.command == "transparency":
         return _transparency(args.start, args.end, args.out)
     if args.command == "erase":
@@ -62,6 +75,46 @@ def main(argv: list[str] | None = None) -> int:
     # One check at a time; retraining inside it is serialised the same way.
     drift_check_flow.serve(name="drift-check", interval=args.interval, global_limit=1)
     return 0
+
+
+def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str] | None) -> int:
+    """Read the archive, the moderators' decisions and the channels' policies; print, per acting
+    category, both models' live estimates on the same labelled messages and whether they promote."""
+    import dataclasses  # noqa: PLC0415
+    import json  # noqa: PLC0415
+
+    from contracts.categories import DEFAULT_ACTING  # noqa: PLC0415
+    from monitoring.archive import read_archive, read_feedback  # noqa: PLC0415
+    from monitoring.live import live_decision, shadow_comparisons  # noqa: PLC0415
+    from runtime import aws  # noqa: PLC0415
+    from runtime.policies import PolicySource  # noqa: PLC0415
+
+    settings = MonitoringSettings()
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    archived = read_archive(s3, settings.archive_bucket, settings.archive_prefix).messages
+    decisions = read_feedback(s3, settings.archive_bucket, settings.feedback_prefix).decisions
+    book = PolicySource(s3, settings.models_bucket, settings.policy_key)()
+    compared = shadow_comparisons(archived, decisions, book, categories or [str(c) for c in DEFAULT_ACTING])
+    decision = live_decision(compared, margin, min_labels)
+    if as_json:
+        print(
+            json.dumps(
+                {"compared": [dataclasses.asdict(c) for c in compared], **dataclasses.asdict(decision)}
+            )
+        )
+        return 0
+    for c in compared:
+        print(
+            f"{c.category}: {c.champion.n} labelled of {c.shadow_scored} shadow-scored "
+            f"({c.disagreed} acted on otherwise); ROC-AUC champion {_fmt(c.champion.roc_auc)}, "
+            f"challenger {_fmt(c.challenger.roc_auc)}"
+        )
+    print(("promote: " if decision.promote else "keep the champion: ") + "; ".join(decision.reasons))
+    return 0
+
+
+def _fmt(value: float | None) -> str:
+    return "–" if value is None else f"{value:.3f}"
 
 
 def _transparency(start: date, end: date, out: Path) -> int:

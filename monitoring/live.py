@@ -17,10 +17,13 @@ truth is known, beside the naive estimate (every label counted once), which miss
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from uuid import UUID
 
 import numpy as np
 from numpy.typing import NDArray
 
+from contracts.policy import PolicyBook, drawn
+from contracts.storage import ArchivedMessage, ModeratorDecision
 from contracts.verdict import Action
 
 
@@ -103,3 +106,136 @@ def estimate(items: Sequence[Labelled], weighted: bool = True) -> LiveQuality:
         remove_precision=share(labels == 1, removed),
         allow_precision=share(labels == 0, allowed),
     )
+
+
+# --- the challenger against the champion, on the same live messages -------------------------------
+
+
+@dataclass(frozen=True)
+class Paired:
+    """One category's live comparison: both models' estimates on the same labelled, shadow-scored
+    messages, the paired bootstrap interval of the ROC-AUC difference (challenger − champion), and how
+    often the two took another action on every shadow-scored message (labelled or not)."""
+
+    category: str
+    champion: LiveQuality
+    challenger: LiveQuality
+    difference: float | None
+    interval: tuple[float, float] | None
+    shadow_scored: int
+    disagreed: int
+
+
+def paired(
+    category: str,
+    champion: Sequence[Labelled],
+    challenger: Sequence[Labelled],
+    shadow_scored: int,
+    disagreed: int,
+    resamples: int = 200,
+    seed: int = 0,
+) -> Paired:
+    """Both models on the same labelled messages (`champion[i]` and `challenger[i]` are one message):
+    Horvitz–Thompson estimates and a paired bootstrap of their ROC-AUC difference (messages resampled
+    with their weights, both models together)."""
+    if len(champion) != len(challenger):
+        raise ValueError("the two models' labels must be of the same messages, in the same order")
+    mine, theirs = estimate(champion), estimate(challenger)
+    difference = (
+        theirs.roc_auc - mine.roc_auc if mine.roc_auc is not None and theirs.roc_auc is not None else None
+    )
+    interval = None
+    if difference is not None:
+        y = np.array([i.label for i in champion], dtype=np.int_)
+        w = np.array([1.0 / i.inclusion for i in champion], dtype=np.float64)
+        a = np.array([i.score for i in champion], dtype=np.float64)
+        b = np.array([i.score for i in challenger], dtype=np.float64)
+        rng = np.random.default_rng(seed)
+        diffs = []
+        for _ in range(resamples):
+            k = rng.integers(0, len(y), len(y))
+            one, two = weighted_auc(a[k], y[k], w[k]), weighted_auc(b[k], y[k], w[k])
+            if one is not None and two is not None:
+                diffs.append(two - one)
+        if diffs:
+            interval = (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
+    return Paired(category, mine, theirs, difference, interval, shadow_scored, disagreed)
+
+
+@dataclass(frozen=True)
+class LiveDecision:
+    """Whether the live evidence promotes the challenger, and why (one line per acting category)."""
+
+    promote: bool
+    reasons: list[str]
+
+
+def live_decision(comparisons: Sequence[Paired], margin: float, min_labels: int) -> LiveDecision:
+    """Promote only when, on every acting category, both models were judged on at least `min_labels`
+    labelled messages, the challenger's ROC-AUC is higher by at least `margin`, and the paired interval
+    of the difference excludes no gain (its lower end above 0)."""
+    reasons, promote = [], bool(comparisons)
+    for c in comparisons:
+        if c.champion.n < min_labels or c.difference is None or c.interval is None:
+            reasons.append(
+                f"{c.category}: {c.champion.n} labelled messages (needs {min_labels} of both classes)"
+            )
+            promote = False
+        elif c.difference < margin or c.interval[0] <= 0:
+            reasons.append(
+                f"{c.category}: {c.difference:+.3f} (95% {c.interval[0]:+.3f}..{c.interval[1]:+.3f}) "
+                f"is not a gain of {margin:.3f} that excludes none"
+            )
+            promote = False
+        else:
+            reasons.append(
+                f"{c.category}: {c.difference:+.3f} (95% {c.interval[0]:+.3f}..{c.interval[1]:+.3f}) "
+                f"on {c.champion.n} labelled messages"
+            )
+    if not comparisons:
+        reasons.append("no category was compared")
+    return LiveDecision(promote, reasons)
+
+
+def shadow_comparisons(
+    archived: Sequence[ArchivedMessage],
+    decisions: Sequence[ModeratorDecision],
+    book: PolicyBook,
+    categories: Sequence[str],
+    resamples: int = 200,
+) -> list[Paired]:
+    """Per category, the champion and the challenger on the shadow-scored messages a moderator labelled
+    within the design (each label its message's newest decision on that category, weighted by the
+    inverse of the probability it was asked for under its channel's policy)."""
+    shadowed = {m.message.message_id: m for m in archived if m.shadow is not None}
+    latest: dict[tuple[UUID, str], ModeratorDecision] = {}
+    for d in decisions:
+        key = (d.message_id, d.category)
+        if d.message_id in shadowed and (key not in latest or d.decided_at >= latest[key].decided_at):
+            latest[key] = d
+    disagreed = sum(
+        m.shadow is not None and m.shadow.action is not m.verdict.action for m in shadowed.values()
+    )
+    out = []
+    for category in categories:
+        mine: list[Labelled] = []
+        theirs: list[Labelled] = []
+        for (message_id, decided_on), d in sorted(latest.items(), key=lambda kv: str(kv[0])):
+            m = shadowed[message_id]
+            if decided_on != category or m.shadow is None:
+                continue
+            v, shadow = m.verdict, m.shadow
+            _, policy = book.for_channel(v.channel_id)
+            queued = v.action is Action.REVIEW or (
+                v.action is Action.REMOVE and policy.review.confirm_removals
+            )
+            audit = policy.sampling.audit
+            pi = inclusion(queued, drawn(message_id, audit, "audit"), audit)
+            scored = v.categories.get(category)
+            if pi is None or scored is None or category not in shadow.scores:
+                continue
+            y = int(d.label == "remove")
+            mine.append(Labelled(scored.score, v.action, y, pi))
+            theirs.append(Labelled(shadow.scores[category], shadow.action, y, pi))
+        out.append(paired(category, mine, theirs, len(shadowed), disagreed, resamples))
+    return out

@@ -34,6 +34,9 @@ class MonitoringSettings(DeployableSettings):
     reports_prefix: str = _STACK.archive_bucket.reports_prefix
     models_bucket: str = _STACK.models_bucket.name
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
+    policy_key: str = (
+        _STACK.models_bucket.policy_key
+    )  # channels' audit shares (`python -m monitoring shadow`)
     dead_letter_queue: str = _STACK.dead_letter_queue.name
     review_table: str = _STACK.review_table.name  # the moderators' queue (erasure reaches it)
     strikes_table: str = _STACK.strikes_table.name  # the users' strikes (erasure reaches them)

@@ -299,7 +299,7 @@ resource "aws_iam_role_policy" "training" {
 
 # drift_check_flow (monitoring/flow.py, archive.py, alerts.py): lists and reads the archive and feedback
 # prefixes, reads and writes the reports prefix (reports, the drift state), reads champion.json and the
-# champion's files, reads the dead-letter queue's depth and the alert webhook secret.
+# champion's files and policy.json, reads the dead-letter queue's depth and the alert webhook secret.
 resource "aws_iam_role" "monitoring" {
   name               = "${local.services.monitoring.name}-task"
   assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
@@ -332,6 +332,12 @@ data "aws_iam_policy_document" "monitoring" {
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
       "${aws_s3_bucket.models.arn}/${local.models_prefix}*",
     ]
+  }
+  # `python -m monitoring shadow`: each channel's audit share, the probability its labels were asked for.
+  statement {
+    sid       = "ReadPolicies"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.models.arn}/${local.stack.models_bucket.policy_key}"]
   }
   statement {
     sid       = "DeadLetterDepth"

@@ -8,10 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
+from sklearn.metrics import roc_auc_score
 
-from contracts.policy import drawn
-from contracts.storage import ArchivedMessage
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn
+from contracts.storage import ArchivedMessage, ModeratorDecision, json_lines
+from monitoring.__main__ import main as monitoring_main
 from monitoring.archive import read_archive
+from monitoring.settings import MonitoringSettings
 from producer_sim.communities import load_community
 from producer_sim.replay import OutgoingRecord, Replay
 from runtime import aws
@@ -45,8 +48,20 @@ def _ids(sent: list[OutgoingRecord]) -> set[str]:
     return {str(r.message_id) for r in sent if r.malformed is None}
 
 
+def _labels(sent: list[OutgoingRecord]) -> dict[str, str]:
+    return {
+        str(r.truth.message_id): r.truth.label for r in sent if r.truth is not None and r.malformed is None
+    }
+
+
 def test_the_challenger_is_archived_beside_the_champion_for_its_share_and_never_acts(
-    endpoint_url: str, fresh_stack: Stack, replay: Replay, scorers: dict[str, LinearScorer], tmp_path: Path
+    endpoint_url: str,
+    fresh_stack: Stack,
+    replay: Replay,
+    scorers: dict[str, LinearScorer],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     s3 = aws.client("s3", endpoint_url)
     bucket, key = fresh_stack.models_bucket.name, fresh_stack.models_bucket.challenger_manifest_key
@@ -61,8 +76,12 @@ def test_the_challenger_is_archived_beside_the_champion_for_its_share_and_never_
     thread = threading.Thread(target=local_runner(settings).run, args=(stop,))
     thread.start()
 
+    truth: dict[str, str] = {}
+
     def phase(n: int) -> set[str]:
-        sent = _ids(publish(endpoint_url, fresh_stack.input_stream.name, replay, f"rscience:{n}"))
+        records = publish(endpoint_url, fresh_stack.input_stream.name, replay, f"rscience:{n}")
+        truth.update(_labels(records))
+        sent = _ids(records)
         poll_until(lambda: sent <= set(_archived(endpoint_url, fresh_stack)), timeout=120)
         return sent
 
@@ -101,3 +120,51 @@ def test_the_challenger_is_archived_beside_the_champion_for_its_share_and_never_
     assert {v["model_version"] for v in verdicts} == {"1"}
     assert not [v for v in verdicts if "shadow" in v]
     assert sorted(v["message_id"] for v in verdicts) == sorted(refused | shadowed | withdrawn)
+    # AND `python -m monitoring shadow` compares the two on the shadow-scored messages moderators labelled:
+    # with every message in the audit sample (share 1: each label weighs 1), its estimates are the plain
+    # ROC-AUCs of both models' scores on those messages
+    s3.put_object(
+        Bucket=bucket,
+        Key=fresh_stack.models_bucket.policy_key,
+        Body=PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(audit=1.0))).model_dump_json().encode(),
+    )
+    decided = [archived[i] for i in sorted(expected) if i in truth]
+    feedback = [
+        ModeratorDecision(
+            message_id=m.message.message_id,
+            label=truth[str(m.message.message_id)],
+            decided_by="moderator-1",
+            decided_at=m.verdict.processed_at,
+            category="removal",
+        )
+        for m in decided
+    ]
+    key = f"{fresh_stack.archive_bucket.feedback_prefix}shadow-test.jsonl"
+    s3.put_object(Bucket=fresh_stack.archive_bucket.name, Key=key, Body=json_lines(feedback))
+    env = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
+    for name, value in _env_of(env).items():
+        monkeypatch.setenv(name, value)
+    assert monitoring_main(["shadow", "--json", "--category", "removal", "--min-labels", "10"]) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    (compared,) = report["compared"]
+    y = [int(truth[str(m.message.message_id)] == "remove") for m in decided]
+    assert compared["champion"]["n"] == len(decided)
+    assert compared["champion"]["roc_auc"] == pytest.approx(
+        roc_auc_score(y, [m.verdict.categories["removal"].score for m in decided])
+    )
+    challenger_scores = [m.shadow.scores["removal"] for m in decided if m.shadow is not None]
+    assert compared["challenger"]["roc_auc"] == pytest.approx(roc_auc_score(y, challenger_scores))
+    assert isinstance(report["promote"], bool)
+    assert len(report["reasons"]) == 1
+
+
+def _env_of(settings: MonitoringSettings) -> dict[str, str]:
+    """The settings as the CLI reads them: MONITORING_* variables (and the endpoint)."""
+    return {
+        "AWS_ENDPOINT_URL": str(settings.aws_endpoint_url),
+        "MONITORING_ARCHIVE_BUCKET": settings.archive_bucket,
+        "MONITORING_ARCHIVE_PREFIX": settings.archive_prefix,
+        "MONITORING_FEEDBACK_PREFIX": settings.feedback_prefix,
+        "MONITORING_MODELS_BUCKET": settings.models_bucket,
+        "MONITORING_POLICY_KEY": settings.policy_key,
+    }

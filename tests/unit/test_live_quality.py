@@ -1,13 +1,19 @@
 """The live-quality estimator against a simulated channel whose truth is known: weighted by each label's
 inclusion probability it lands on the truth; counting every label once (the queue's bias) does not."""
 
+import uuid
+
 import numpy as np
 import pytest
 from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score
 
-from contracts.verdict import Action
-from monitoring.live import Labelled, estimate, inclusion, weighted_auc
+from contracts.chat import ChatMessage
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, Thresholds, drawn
+from contracts.storage import ArchivedMessage, ModeratorDecision, ShadowVerdict
+from contracts.verdict import Action, CategoryScore
+from monitoring.live import Labelled, estimate, inclusion, live_decision, shadow_comparisons, weighted_auc
+from tests.builders import verdict
 
 AUDIT = 0.02  # the default policy's audit share
 REVIEW, REMOVE = 0.5, 0.9  # the default thresholds
@@ -29,8 +35,8 @@ def _labelled(rng: np.random.Generator, s: NDArray[np.float64], y: NDArray[np.in
     actions = _actions(s)
     audited = rng.random(len(s)) < AUDIT
     out = []
-    for score, label, action, drawn in zip(s.tolist(), y.tolist(), actions, audited.tolist(), strict=True):
-        pi = inclusion(action is Action.REVIEW, drawn, AUDIT)
+    for score, label, action, picked in zip(s.tolist(), y.tolist(), actions, audited.tolist(), strict=True):
+        pi = inclusion(action is Action.REVIEW, picked, AUDIT)
         if pi is not None:
             out.append(Labelled(score, action, label, pi))
     return out
@@ -84,3 +90,94 @@ def test_the_precisions_are_unbiased_over_many_channels() -> None:
         allow.append(live.allow_precision)
     assert np.mean(removal) == pytest.approx(np.mean(true_removal), abs=0.02)
     assert np.mean(allow) == pytest.approx(np.mean(true_allow), abs=0.002)
+
+
+def _shadowed_channel(
+    rng: np.random.Generator, n: int, better: bool
+) -> tuple[list[ArchivedMessage], list[ModeratorDecision], float, float]:
+    """A channel whose every message was shadow-scored, the decisions its moderators made (the queued
+    verdicts and the audit draw), and both models' true ROC-AUC on all of its messages."""
+    y = (rng.random(n) < 0.15).astype(np.int_)
+    sharp, blunt = 2.5 * (2 * y - 1) + rng.normal(0, 1.0, n), 1.5 * (2 * y - 1) + rng.normal(0, 1.5, n)
+    champion, challenger = (blunt, sharp) if better else (sharp, blunt)
+    p_champion, p_challenger = 1 / (1 + np.exp(-champion)), 1 / (1 + np.exp(-challenger))
+    lines, decisions = [], []
+    for k in range(n):
+        mid = uuid.UUID(int=int(rng.integers(1, 2**63)))
+        action = _actions(p_champion[k : k + 1])[0]
+        theirs = _actions(p_challenger[k : k + 1])[0]
+        v = verdict(action, mid, channel="audited", score=float(p_champion[k])).model_copy(
+            update={
+                "category": "toxicity",
+                "categories": {
+                    "toxicity": CategoryScore(
+                        score=float(p_champion[k]), acts=True, thresholds=Thresholds(), action=action
+                    )
+                },
+            }
+        )
+        shadow = ShadowVerdict(
+            model_version="2", action=theirs, category="toxicity", scores={"toxicity": float(p_challenger[k])}
+        )
+        message = ChatMessage(message_id=mid, channel_id="audited", user_id="u", text="t", sent_at=v.sent_at)
+        lines.append(
+            ArchivedMessage(
+                shard_id="s",
+                sequence_number=str(k),
+                approximate_arrival=0.0,
+                message=message,
+                verdict=v,
+                shadow=shadow,
+            )
+        )
+        if action is Action.REVIEW or drawn(mid, AUDIT_HIGH, "audit"):
+            label = "remove" if y[k] else "allow"
+            decisions.append(
+                ModeratorDecision(
+                    message_id=mid, label=label, decided_by="m", decided_at=v.sent_at, category="toxicity"
+                )
+            )
+    return lines, decisions, float(roc_auc_score(y, p_champion)), float(roc_auc_score(y, p_challenger))
+
+
+AUDIT_HIGH = 0.1
+BOOK = PolicyBook(channels={"audited": ChannelPolicy(sampling=SamplingPolicy(audit=AUDIT_HIGH))})
+
+
+def test_a_better_challenger_is_promoted_on_live_evidence_and_a_worse_one_is_not() -> None:
+    rng = np.random.default_rng(5)
+    lines, decisions, true_champion, true_challenger = _shadowed_channel(rng, 4_000, better=True)
+    # a label outside the design (an allowed message nobody drew, decided the wrong way) changes nothing
+    outside = [
+        ModeratorDecision(
+            message_id=m.message.message_id,
+            label="remove",
+            decided_by="m",
+            decided_at=m.verdict.sent_at,
+            category="toxicity",
+        )
+        for m in lines
+        if m.verdict.action is Action.ALLOW and not drawn(m.message.message_id, AUDIT_HIGH, "audit")
+    ][:200]
+    (live,) = shadow_comparisons(lines, decisions + outside, BOOK, ["toxicity"], resamples=100)
+    (within,) = shadow_comparisons(lines, decisions, BOOK, ["toxicity"], resamples=100)
+    assert live == within
+    # both estimates near their truth, the paired interval above zero, the disagreements counted
+    assert live.champion.roc_auc == pytest.approx(true_champion, abs=0.03)
+    assert live.challenger.roc_auc == pytest.approx(true_challenger, abs=0.03)
+    assert live.interval is not None
+    assert live.interval[0] > 0
+    assert live.shadow_scored == 4_000
+    assert 0 < live.disagreed < 4_000
+    assert live_decision([live], margin=0.01, min_labels=100).promote
+    # too few labels: not promoted, and the reason says so
+    few = live_decision([live], margin=0.01, min_labels=100_000)
+    assert not few.promote
+    assert "labelled messages" in few.reasons[0]
+    # the roles swapped: the worse challenger is kept out
+    lines, decisions, _, _ = _shadowed_channel(np.random.default_rng(5), 4_000, better=False)
+    (worse,) = shadow_comparisons(lines, decisions, BOOK, ["toxicity"], resamples=100)
+    assert worse.difference is not None
+    assert worse.difference < 0
+    assert not live_decision([worse], margin=0.01, min_labels=100).promote
+    assert not live_decision([], margin=0.01, min_labels=100).promote
