@@ -43,13 +43,16 @@ def _best(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return max(runs, key=lambda r: float(r["handler_msg_per_s_batch100"]))
 
 
-def measure(data_dir: Path, rounds: int = 2) -> dict[str, Any]:
+def measure(data_dir: Path, rounds: int = 2, model: Path | None = None) -> dict[str, Any]:
     """Each setting run `rounds` times, in turn (a busy machine slows every setting alike), the fastest
-    run of each kept."""
+    run of each kept. `model`: an archive to read (fitted and written there first when it is missing)."""
     with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "scorer.npz"
-        _say("fitting the model (every category, the cascade) …")
-        sources = _model(data_dir, path)
+        path = model or Path(tmp) / "scorer.npz"
+        if path.is_file():
+            sources = ["(a saved model)"]
+        else:
+            _say("fitting the model (every category, the cascade) …")
+            sources = _model(data_dir, path)
         runs: dict[float | None, list[dict[str, Any]]] = {None: [], **{share: [] for share in SHARES}}
         for k in range(rounds):
             for share, done in runs.items():
@@ -97,8 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 
     parser = argparse.ArgumentParser(prog="python -m benchmarks.shadow", description=__doc__)
     parser.add_argument("--data-dir", type=Path, default=None)
+    parser.add_argument(
+        "--model", type=Path, default=None, help="an archive to reuse (fitted there if missing)"
+    )
     args = parser.parse_args(argv)
-    results = measure(args.data_dir or TrainingSettings().data_dir)
+    results = measure(args.data_dir or TrainingSettings().data_dir, model=args.model)
     path = write_named(NAME, results)
     print(render(results))
     print(path)

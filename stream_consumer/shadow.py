@@ -18,7 +18,7 @@ challenger costs one thread, not the stream.
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
@@ -49,8 +49,11 @@ def shadow_verdicts(
     options: ModerationOptions,
     encoder: Embedder | None,
 ) -> dict[UUID, ShadowVerdict]:
-    """The challenger's verdict on each prepared message, as it would serve it (no window context)."""
-    moderated, _ = judge(prepared, challenger, policy_version, now, options, encoder=encoder)
+    """The challenger's verdict on each prepared message, as it would serve it (no window context; no
+    reasons: the archive keeps its action and scores, not its explanations)."""
+    moderated, _ = judge(
+        prepared, challenger, policy_version, now, replace(options, top_k=0), encoder=encoder
+    )
     return {m.verdict.message_id: shadow_of(m.verdict) for m in moderated}
 
 

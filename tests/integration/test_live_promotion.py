@@ -1,0 +1,137 @@
+"""live_promotion_flow on the emulator, a real registry and a real Prefect server: the consumer
+shadow-scores the published challenger, moderators label the messages, and the flow keeps a worse
+challenger out and promotes a better one — a champion move under the lock, the challenger withdrawn,
+the evidence on the registry version."""
+
+import threading
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+from uuid import UUID
+
+import pytest
+
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
+from contracts.storage import ChampionManifest, ModeratorDecision, json_lines
+from monitoring.archive import read_archive
+from monitoring.live_flow import live_promotion_flow
+from monitoring.settings import MonitoringSettings
+from producer_sim.communities import load_community
+from producer_sim.replay import Replay
+from runtime import aws
+from runtime.objects import read_object
+from runtime.retry import poll_until
+from runtime.stack import Stack
+from stream_consumer.scorer import LinearScorer
+from tests.emulator import consumer_settings, local_runner, publish, register_scorers, training_settings
+from training import registry
+from training.data import Community, load_rscience, split
+from training.train import ModelParams, fit
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(scope="module")
+def weak(data_dir: Path) -> LinearScorer:
+    """A deliberately weak model of r/science's removals (unigrams seen 50+ times, heavy regularisation)."""
+    s = split(load_rscience(data_dir), seed=42)
+    return fit(s.train, s.validation, ModelParams(min_df=50, bigrams=False, c_grid=(0.001,))).scorer
+
+
+def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
+    data_dir: Path,
+    endpoint_url: str,
+    fresh_stack: Stack,
+    scorers: dict[str, LinearScorer],
+    weak: LinearScorer,
+    tmp_path: Path,
+    prefect_server: None,
+) -> None:
+    s3 = aws.client("s3", endpoint_url)
+    bucket = fresh_stack.models_bucket.name
+    training = training_settings(
+        data_dir, tmp_path / "state", endpoint_url, bucket, audit_bucket=fresh_stack.audit_bucket.name
+    )
+    monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
+    client = register_scorers(training, [scorers["1"], weak])  # version 1 good, version 2 weak
+    registry.move_champion(training, client, "1", None, "setup")
+    # every message shadow-scored and in the audit sample: each label weighs 1
+    every = ChannelPolicy(sampling=SamplingPolicy(shadow=1.0, audit=1.0))
+    s3.put_object(
+        Bucket=bucket,
+        Key=fresh_stack.models_bucket.policy_key,
+        Body=PolicyBook(default=every).model_dump_json().encode(),
+    )
+    replay = Replay({Community.RSCIENCE: load_community(data_dir, Community.RSCIENCE)}, seed=9)
+    settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, reload_interval_s=0.5)
+    stop = threading.Event()
+    thread = threading.Thread(target=local_runner(settings).run, args=(stop,))
+    thread.start()
+
+    def labelled_phase(name: str) -> None:
+        """Traffic judged by both models, then every message labelled by a moderator (its truth)."""
+        time.sleep(1.5)  # the consumers' next manifest and policy checks
+        sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:500")
+        ids = {r.message_id for r in sent if r.malformed is None}
+        poll_until(lambda: ids <= _archived(s3, fresh_stack), timeout=120)
+        decisions = [
+            ModeratorDecision(
+                message_id=r.truth.message_id,
+                label=r.truth.label,
+                decided_by="moderator-1",
+                decided_at=datetime.now(UTC),
+                category="removal",
+            )
+            for r in sent
+            if r.truth is not None
+        ]
+        key = f"{fresh_stack.archive_bucket.feedback_prefix}{name}.jsonl"
+        s3.put_object(Bucket=fresh_stack.archive_bucket.name, Key=key, Body=json_lines(decisions))
+
+    try:
+        # WHEN the weak version is published as the challenger and judged live
+        registry.publish_challenger(training, client, "2", "test")
+        labelled_phase("a")
+        kept = live_promotion_flow(monitoring, training, margin=0.01, min_labels=100, categories=["removal"])
+        # THEN it is kept out: the champion stays, the challenger stays published, the evidence recorded
+        assert (kept.challenger, kept.champion_before, kept.promoted) == ("2", "1", False)
+        assert kept.compared[0]["difference"] < 0
+        assert _manifest(s3, bucket, training.manifest_key).version == "1"
+        assert read_object(s3, bucket, training.challenger_manifest_key) is not None
+        assert client.get_model_version(training.model_name, "2").tags["live.decision"] == "kept out"
+        # WHEN the weak one serves and the good one is the challenger instead
+        registry.move_champion(training, client, "2", "1", "test")
+        registry.publish_challenger(training, client, "1", "test")
+        labelled_phase("b")
+        promoted = live_promotion_flow(
+            monitoring, training, margin=0.01, min_labels=100, categories=["removal"]
+        )
+    finally:
+        stop.set()
+        thread.join(30)
+    # THEN it is promoted on the messages both judged (the first phase's pair left out): a champion
+    # move under the lock, the challenger withdrawn, the evidence on the version
+    assert (promoted.challenger, promoted.champion_before, promoted.promoted) == ("1", "2", True)
+    assert promoted.compared[0]["interval"][0] > 0
+    assert 300 < promoted.compared[0]["champion"]["n"] <= 500
+    manifest = _manifest(s3, bucket, training.manifest_key)
+    assert (manifest.version, manifest.promoted_by) == ("1", "live_promotion_flow")
+    assert manifest.fencing_token is not None
+    assert read_object(s3, bucket, training.challenger_manifest_key) is None
+    assert str(client.get_model_version_by_alias(training.model_name, "champion").version) == "1"
+    assert client.get_model_version(training.model_name, "1").tags["live.decision"] == "promoted"
+
+
+def _archived(s3: "S3Client", stack: Stack) -> set[UUID | None]:
+    window = read_archive(s3, stack.archive_bucket.name, stack.archive_bucket.archive_prefix)
+    return {m.message.message_id for m in window.messages}
+
+
+def _manifest(s3: "S3Client", bucket: str, key: str) -> ChampionManifest:
+    stored = read_object(s3, bucket, key)
+    assert stored is not None
+    return ChampionManifest.model_validate_json(stored.body)
