@@ -40,7 +40,7 @@ from stream_consumer.moderation import (
     moderate,
 )
 from stream_consumer.settings import ConsumerSettings
-from stream_consumer.shadow import Pending, ShadowOutcome, ShadowResult, ShadowScorer
+from stream_consumer.shadow import Pending, ShadowOutcome, ShadowResult, ShadowScorer, SharedEmbeddings
 from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, batch_archive_key
 
 logger = structured_logger("chat-moderation")
@@ -178,7 +178,7 @@ class Consumer:
         self._options = settings.moderation_options()
         self._encoder = encoder
         self._champion = champion
-        self._shadow = ShadowScorer(challenger, encoder) if challenger is not None else None
+        self._shadow = ShadowScorer(challenger) if challenger is not None else None
         self._shadow_wait_s = settings.shadow_wait_ms / 1000.0
         self._policies = policies
         self._verdicts = verdicts
@@ -266,9 +266,12 @@ class Consumer:
             return {"batchItemFailures": []}, []
         champion = self._champion()
         policies, now = self._policies(), datetime.now(UTC)
+        # with a challenger to shadow-score, the batch's embeddings are kept for it to read again
+        shared = self._shadow is not None and self._encoder is not None and self._shadow.active()
+        encoder = SharedEmbeddings(self._encoder) if shared and self._encoder is not None else self._encoder
         try:
-            outcome = self._moderate(records, champion, context, policies, now)
-            report = self._write(records, outcome, policies, now)
+            outcome = self._moderate(records, champion, context, policies, now, encoder)
+            report = self._write(records, outcome, policies, now, encoder)
         except NoModelError:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
@@ -300,6 +303,7 @@ class Consumer:
         context: WindowContext | None,
         policies: PolicyBook,
         now: datetime,
+        encoder: Embedder | None,
     ) -> BatchOutcome:
         return moderate(
             records,
@@ -307,7 +311,7 @@ class Consumer:
             policies,
             now,
             self._options,
-            encoder=self._encoder,
+            encoder=encoder,
             context=context,
         )
 
@@ -317,11 +321,12 @@ class Consumer:
         outcome: BatchOutcome,
         policies: PolicyBook,
         now: datetime,
+        encoder: Embedder | None,
     ) -> BatchReport:
         """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive (with
         the challenger's beside those drawn for shadow scoring, which runs while the others are written)."""
         pending = (
-            self._shadow.start(outcome, policies.version, now, self._options)
+            self._shadow.start(outcome, policies.version, now, self._options, encoder)
             if self._shadow is not None
             else Pending(ShadowResult(ShadowOutcome.OFF))
         )

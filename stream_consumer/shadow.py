@@ -23,6 +23,9 @@ from datetime import datetime
 from enum import StrEnum
 from uuid import UUID
 
+import numpy as np
+from numpy.typing import NDArray
+
 from contracts.policy import drawn
 from contracts.storage import ShadowVerdict
 from contracts.verdict import Verdict
@@ -55,6 +58,33 @@ def shadow_verdicts(
         prepared, challenger, policy_version, now, replace(options, top_k=0), encoder=encoder
     )
     return {m.verdict.message_id: shadow_of(m.verdict) for m in moderated}
+
+
+class SharedEmbeddings:
+    """The batch's encoder, remembering each text's parts: the challenger's cascade reads the embeddings
+    the champion's already computed instead of computing them again (one encoder serves both: a
+    model whose heads read another is refused at load). One per batch, with a shadow run only."""
+
+    def __init__(self, encoder: Embedder) -> None:
+        self.sha256 = encoder.sha256
+        self._encoder = encoder
+        self._parts: dict[str, NDArray[np.float32]] = {}
+
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        return self._encoder.embed(texts)
+
+    def embed_parts(self, texts: Sequence[str]) -> tuple[NDArray[np.float32], NDArray[np.intp]]:
+        missing = [t for t in dict.fromkeys(texts) if t not in self._parts]
+        if missing:
+            rows, owner = self._encoder.embed_parts(missing)
+            counts = np.bincount(owner, minlength=len(missing))
+            for text, part in zip(missing, np.split(rows, np.cumsum(counts)[:-1]), strict=True):
+                self._parts[text] = part
+        if not texts:
+            return self._encoder.embed_parts([])
+        parts = [self._parts[t] for t in texts]
+        owners = np.repeat(np.arange(len(texts), dtype=np.intp), [len(p) for p in parts])
+        return np.concatenate(parts), owners
 
 
 class ShadowOutcome(StrEnum):
@@ -108,16 +138,25 @@ class Pending:
 class ShadowScorer:
     """Starts the challenger on the drawn messages of a batch, on one thread of its own."""
 
-    def __init__(self, challenger: Callable[[], Champion | None], encoder: Embedder | None = None) -> None:
+    def __init__(self, challenger: Callable[[], Champion | None]) -> None:
         self._challenger = challenger
-        self._encoder = encoder
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._running: Future[dict[UUID, ShadowVerdict]] | None = None
 
+    def active(self) -> bool:
+        """Whether a challenger is published (and loaded) for the next batch."""
+        return self._challenger() is not None
+
     def start(
-        self, outcome: BatchOutcome, policy_version: str, now: datetime, options: ModerationOptions
+        self,
+        outcome: BatchOutcome,
+        policy_version: str,
+        now: datetime,
+        options: ModerationOptions,
+        encoder: Embedder | None,
     ) -> Pending:
-        """Shadow-score the batch's drawn messages, beside whatever the caller does next."""
+        """Shadow-score the batch's drawn messages, beside whatever the caller does next (`encoder`: the
+        one the champion's batch used, remembering what it embedded)."""
         challenger = self._challenger()
         if challenger is None:
             return Pending(ShadowResult(ShadowOutcome.OFF))
@@ -130,6 +169,6 @@ class ShadowScorer:
             busy = ShadowResult(ShadowOutcome.BUSY, version=challenger.version, detail="a run goes on")
             return Pending(busy)
         self._running = self._executor.submit(
-            shadow_verdicts, challenger, chosen, policy_version, now, options, self._encoder
+            shadow_verdicts, challenger, chosen, policy_version, now, options, encoder
         )
         return Pending(future=self._running, version=challenger.version)

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import pytest
 
 from contracts.lambda_event import KinesisRecord
@@ -17,9 +18,10 @@ from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NormalText
 from stream_consumer.scorer import Scores
 from stream_consumer.settings import ConsumerSettings
+from stream_consumer.shadow import SharedEmbeddings
 from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
 from tests.builders import message
-from tests.fakes import KeywordScorer
+from tests.fakes import KeywordScorer, WordEncoder
 
 Record = Callable[..., KinesisRecord]
 TEXTS = ("you idiot", "you moron", "nice stream today", "maybe later", "thanks all")
@@ -192,3 +194,20 @@ def test_a_stalled_challenger_costs_a_batch_its_wait_and_is_skipped_until_it_ret
     time.sleep(0.2)  # its thread hands back the result it no longer has a batch for
     assert run.consumer.handle(third) == {"batchItemFailures": []}
     assert run.consumer.totals["shadow.scored"] == len(TEXTS)
+
+
+def test_the_challenger_reads_the_embeddings_the_champions_batch_made() -> None:
+    encoder = WordEncoder(part_words=3)
+    texts = ["a bad day for all of us", "fine", "merde alors", "fine", "another bad one here today"]
+    direct_rows, direct_owner = WordEncoder(part_words=3).embed_parts(texts)
+    shared = SharedEmbeddings(encoder)
+    first_rows, first_owner = shared.embed_parts(texts[:3])  # the champion's escalations
+    rows, owner = shared.embed_parts(texts)  # the challenger's, some the same
+    # the same rows as the encoder's own, and no text embedded twice
+    assert np.array_equal(rows, direct_rows)
+    assert np.array_equal(owner, direct_owner)
+    assert np.array_equal(first_rows, direct_rows[direct_owner < 3])
+    assert first_owner.tolist() == direct_owner[direct_owner < 3].tolist()
+    assert len(encoder.seen) == len(WordEncoder(part_words=3).embed_parts(list(dict.fromkeys(texts)))[1])
+    assert shared.sha256 == encoder.sha256
+    assert shared.embed_parts([])[0].shape[0] == 0
