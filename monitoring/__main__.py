@@ -107,7 +107,11 @@ def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str]
         print(
             f"{c.category}: {c.champion.n} labelled of {c.shadow_scored} shadow-scored "
             f"({c.disagreed} acted on otherwise); ROC-AUC champion {_fmt(c.champion.roc_auc)}, "
-            f"challenger {_fmt(c.challenger.roc_auc)}"
+            f"challenger {_fmt(c.challenger.roc_auc)}; to review: champion "
+            f"{_pct(c.review_shares[0] if c.review_shares else None)}, "
+            f"challenger {_pct(c.review_shares[1] if c.review_shares else None)}; "
+            f"automatic removals precise: {_pct(c.champion.remove_precision)} → "
+            f"{_pct(c.challenger.remove_precision)}"
         )
     print(("promote: " if decision.promote else "keep the champion: ") + "; ".join(decision.reasons))
     return 0
@@ -115,6 +119,10 @@ def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str]
 
 def _fmt(value: float | None) -> str:
     return "–" if value is None else f"{value:.3f}"
+
+
+def _pct(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1%}"
 
 
 def _transparency(start: date, end: date, out: Path) -> int:

@@ -124,6 +124,9 @@ class Paired:
     interval: tuple[float, float] | None
     shadow_scored: int
     disagreed: int
+    # the share of the shadow-scored messages each model sends to a person (a uniform draw of the
+    # traffic: no weights needed): the moderators' load either way
+    review_shares: tuple[float, float] | None = None
 
 
 def paired(
@@ -134,6 +137,7 @@ def paired(
     disagreed: int,
     resamples: int = 200,
     seed: int = 0,
+    review_shares: tuple[float, float] | None = None,
 ) -> Paired:
     """Both models on the same labelled messages (`champion[i]` and `challenger[i]` are one message):
     Horvitz–Thompson estimates and a paired bootstrap of their ROC-AUC difference (messages resampled
@@ -159,7 +163,7 @@ def paired(
                 diffs.append(two - one)
         if diffs:
             interval = (float(np.percentile(diffs, 2.5)), float(np.percentile(diffs, 97.5)))
-    return Paired(category, mine, theirs, difference, interval, shadow_scored, disagreed)
+    return Paired(category, mine, theirs, difference, interval, shadow_scored, disagreed, review_shares)
 
 
 @dataclass(frozen=True)
@@ -216,6 +220,15 @@ def shadow_comparisons(
     disagreed = sum(
         m.shadow is not None and m.shadow.action is not m.verdict.action for m in shadowed.values()
     )
+    reviewed = (
+        (
+            sum(m.verdict.action is Action.REVIEW for m in shadowed.values()) / len(shadowed),
+            sum(m.shadow is not None and m.shadow.action is Action.REVIEW for m in shadowed.values())
+            / len(shadowed),
+        )
+        if shadowed
+        else None
+    )
     out = []
     for category in categories:
         mine: list[Labelled] = []
@@ -237,5 +250,7 @@ def shadow_comparisons(
             y = int(d.label == "remove")
             mine.append(Labelled(scored.score, v.action, y, pi))
             theirs.append(Labelled(shadow.scores[category], shadow.action, y, pi))
-        out.append(paired(category, mine, theirs, len(shadowed), disagreed, resamples))
+        out.append(
+            paired(category, mine, theirs, len(shadowed), disagreed, resamples, review_shares=reviewed)
+        )
     return out

@@ -169,6 +169,11 @@ def test_a_better_challenger_is_promoted_on_live_evidence_and_a_worse_one_is_not
     assert live.interval[0] > 0
     assert live.shadow_scored == 4_000
     assert 0 < live.disagreed < 4_000
+    # and each model's share of the traffic sent to a person: the moderators' load either way
+    assert live.review_shares == (
+        sum(m.verdict.action is Action.REVIEW for m in lines) / 4_000,
+        sum(m.shadow is not None and m.shadow.action is Action.REVIEW for m in lines) / 4_000,
+    )
     assert live_decision([live], margin=0.01, min_labels=100).promote
     # too few labels: not promoted, and the reason says so
     few = live_decision([live], margin=0.01, min_labels=100_000)
