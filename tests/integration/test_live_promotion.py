@@ -75,7 +75,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     def labelled_phase(name: str) -> None:
         """Traffic judged by both models, then every message labelled by a moderator (its truth)."""
         time.sleep(1.5)  # the consumers' next manifest and policy checks
-        sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:500")
+        sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:350")
         ids = {r.message_id for r in sent if r.malformed is None}
         poll_until(lambda: ids <= _archived(s3, fresh_stack), timeout=120)
         decisions = [
@@ -117,7 +117,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     # move under the lock, the challenger withdrawn, the evidence on the version
     assert (promoted.challenger, promoted.champion_before, promoted.promoted) == ("1", "2", True)
     assert promoted.compared[0]["interval"][0] > 0
-    assert 300 < promoted.compared[0]["champion"]["n"] <= 500
+    assert 250 < promoted.compared[0]["champion"]["n"] <= 350
     manifest = _manifest(s3, bucket, training.manifest_key)
     assert (manifest.version, manifest.promoted_by) == ("1", "live_promotion_flow")
     assert manifest.fencing_token is not None

@@ -20,6 +20,7 @@ HEADINGS = (
     "## The cascade",
     "## Context across messages",
     "## The strikes writer",
+    "## Shadow scoring's cost",
     "## The champion against the baseline",
     "## Mutation testing of the pure core",
 )
