@@ -86,14 +86,14 @@ def test_the_challenger_is_archived_beside_the_champion_for_its_share_and_never_
         return sent
 
     try:
-        refused = phase(120)
+        refused = phase(80)
         # WHEN a good challenger is published, then withdrawn
         publish_scorer(s3, bucket, scorers["2"], "2", manifest_key=key)
         time.sleep(1.5)
-        shadowed = phase(400)
+        shadowed = phase(300)
         s3.delete_object(Bucket=bucket, Key=key)
         time.sleep(1.5)
-        withdrawn = phase(120)
+        withdrawn = phase(80)
     finally:
         stop.set()
         thread.join(30)

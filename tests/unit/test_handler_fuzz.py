@@ -110,7 +110,7 @@ def _event(payloads: list[bytes], corrupt: list[int]) -> dict[str, Any]:
 
 
 @settings(
-    max_examples=4_000,
+    max_examples=2_500,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
