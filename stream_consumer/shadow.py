@@ -15,8 +15,9 @@ while a stalled run still holds the thread, later batches are not shadow-scored 
 challenger costs one thread, not the stream.
 """
 
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -135,12 +136,28 @@ class Pending:
         return ShadowResult(ShadowOutcome.SCORED, verdicts, self.version)
 
 
+def _on_a_thread[**P, R](fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) -> "Future[R]":
+    """`fn` on a daemon thread of its own: a challenger stuck for good never keeps the process from
+    exiting (an executor's threads are joined at exit)."""
+    future: Future[R] = Future()
+
+    def work() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as err:  # handed to the waiting batch, which drops the run
+            future.set_exception(err)
+
+    threading.Thread(target=work, name="shadow", daemon=True).start()
+    return future
+
+
 class ShadowScorer:
-    """Starts the challenger on the drawn messages of a batch, on one thread of its own."""
+    """Starts the challenger on the drawn messages of a batch, on a thread of its own (one at a time)."""
 
     def __init__(self, challenger: Callable[[], Champion | None]) -> None:
         self._challenger = challenger
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="shadow")
         self._running: Future[dict[UUID, ShadowVerdict]] | None = None
 
     def active(self) -> bool:
@@ -168,7 +185,7 @@ class ShadowScorer:
         if self._running is not None and not self._running.done():
             busy = ShadowResult(ShadowOutcome.BUSY, version=challenger.version, detail="a run goes on")
             return Pending(busy)
-        self._running = self._executor.submit(
+        self._running = _on_a_thread(
             shadow_verdicts, challenger, chosen, policy_version, now, options, encoder
         )
         return Pending(future=self._running, version=challenger.version)

@@ -1,6 +1,8 @@
 """Shadow scoring in the consumer's core: the challenger judges the drawn messages beside the champion,
 only the champion acts, and a challenger that raises or stalls never touches the champion's verdicts."""
 
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -13,6 +15,7 @@ import pytest
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn
 from contracts.verdict import Action
+from runtime.paths import PROJECT_ROOT
 from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Champion
 from stream_consumer.normalize import NormalText
@@ -211,3 +214,45 @@ def test_the_challenger_reads_the_embeddings_the_champions_batch_made() -> None:
     assert len(encoder.seen) == len(WordEncoder(part_words=3).embed_parts(list(dict.fromkeys(texts)))[1])
     assert shared.sha256 == encoder.sha256
     assert shared.embed_parts([])[0].shape[0] == 0
+
+
+STUCK_FOR_GOOD = """
+import sys, threading
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
+from stream_consumer.consumer import Consumer
+from stream_consumer.moderation import Champion
+from stream_consumer.settings import ConsumerSettings
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from tests.builders import kinesis_record, message
+from tests.fakes import KeywordScorer
+
+class Stuck(KeywordScorer):
+    def score_categories(self, batch, top_k=3):
+        threading.Event().wait()  # never returns
+
+book = PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(shadow=1.0)))
+consumer = Consumer(
+    ConsumerSettings(shadow_wait_ms=50),
+    lambda: Champion("chat-moderation", "7", KeywordScorer()),
+    lambda: book,
+    MemoryVerdictSink(),
+    MemoryDeadLetterSink(),
+    MemoryArchiveSink(),
+    challenger=lambda: Champion("chat-moderation", "8", Stuck()),
+)
+response = consumer.handle([kinesis_record(message("hello there"))])
+sys.exit(0 if response == {"batchItemFailures": []} else 3)
+"""
+
+
+def test_a_challenger_stuck_for_good_never_keeps_the_consumer_from_exiting() -> None:
+    # the batch is answered, and the process ends (an executor's threads would be joined at exit)
+    done = subprocess.run(
+        [sys.executable, "-c", STUCK_FOR_GOOD],
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
