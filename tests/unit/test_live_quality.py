@@ -12,7 +12,15 @@ from contracts.chat import ChatMessage
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, Thresholds, drawn
 from contracts.storage import ArchivedMessage, ModeratorDecision, ShadowVerdict
 from contracts.verdict import Action, CategoryScore
-from monitoring.live import Labelled, estimate, inclusion, live_decision, shadow_comparisons, weighted_auc
+from monitoring.live import (
+    Labelled,
+    LiveQuality,
+    estimate,
+    inclusion,
+    live_decision,
+    shadow_comparisons,
+    weighted_auc,
+)
 from tests.builders import verdict
 
 AUDIT = 0.02  # the default policy's audit share
@@ -186,3 +194,10 @@ def test_a_better_challenger_is_promoted_on_live_evidence_and_a_worse_one_is_not
     assert worse.difference < 0
     assert not live_decision([worse], margin=0.01, min_labels=100).promote
     assert not live_decision([], margin=0.01, min_labels=100).promote
+
+
+def test_nothing_labelled_estimates_nothing() -> None:
+    assert estimate([]) == LiveQuality(0, 0, None, None, None)
+    # one class only: no ROC-AUC, yet the precisions of what was labelled
+    only = [Labelled(0.95, Action.REMOVE, 1, 1.0), Labelled(0.1, Action.ALLOW, 1, 0.5)]
+    assert estimate(only) == LiveQuality(2, 2, None, 1.0, 0.0)

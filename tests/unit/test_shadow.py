@@ -14,7 +14,7 @@ import pytest
 
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
 from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Champion
@@ -256,3 +256,25 @@ def test_a_challenger_stuck_for_good_never_keeps_the_consumer_from_exiting() -> 
         check=False,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_archive_keeps_the_challengers_action_category_scores_and_stage(kinesis_record: Record) -> None:
+    run = _Run(book(), challenger(KeywordScorer(words={"toxicity": ("moron",), "spam": ("buy",)})))
+    run.consumer.handle([kinesis_record(message("you moron")), kinesis_record(message("hello all"))])
+    shadows = {m.message.text: m.shadow for m in run.archived()}
+    moron, hello = shadows["you moron"], shadows["hello all"]
+    assert moron is not None
+    assert hello is not None
+    assert (moron.model_version, moron.action, moron.category) == ("8", Action.REMOVE, "toxicity")
+    assert moron.scores == {"toxicity": 0.95, "spam": 0.05}
+    assert (hello.action, hello.scores) == (Action.ALLOW, {"toxicity": 0.05, "spam": 0.05})
+    assert moron.stage is hello.stage is Stage.FAST  # no encoder heads: the fast model judged both
+
+
+def test_nothing_is_started_without_a_challenger_or_a_drawn_message(kinesis_record: Record) -> None:
+    records = [kinesis_record(message(t)) for t in TEXTS]
+    none_drawn = _Run(book(0.0), challenger())
+    none_drawn.consumer.handle(records)
+    assert none_drawn.consumer.totals["shadow.scored"] == 0
+    assert none_drawn.consumer.totals["shadow.dropped"] == 0
+    assert all(m.shadow is None for m in none_drawn.archived())
