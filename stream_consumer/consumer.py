@@ -267,8 +267,9 @@ class Consumer:
         champion = self._champion()
         policies, now = self._policies(), datetime.now(UTC)
         # with a challenger to shadow-score, the batch's embeddings are kept for it to read again
-        shared = self._shadow is not None and self._encoder is not None and self._shadow.active()
-        encoder = SharedEmbeddings(self._encoder) if shared and self._encoder is not None else self._encoder
+        encoder = self._encoder
+        if encoder is not None and self._shadow is not None and self._shadow.active():
+            encoder = SharedEmbeddings(encoder)
         try:
             outcome = self._moderate(records, champion, context, policies, now, encoder)
             report = self._write(records, outcome, policies, now, encoder)
@@ -335,7 +336,12 @@ class Consumer:
         written = [m for m in outcome.moderated if id(m) not in unwritten]
         shadow = pending.result(self._shadow_wait_s)
         if written:
-            archived = [replace(m, shadow=shadow.verdicts.get(m.message.message_id)) for m in written]
+            found = shadow.verdicts.get
+            archived = (
+                [replace(m, shadow=found(m.message.message_id)) for m in written]
+                if shadow.verdicts
+                else written
+            )
             self._archive.write(batch_archive_key(self._settings.archive_prefix, archived), archived)
         return BatchReport(records, outcome, written, undelivered, shadow)
 

@@ -130,9 +130,8 @@ class Pending:
         except FutureTimeout:
             return ShadowResult(ShadowOutcome.STALLED, version=self.version, detail=f"over {timeout_s:g} s")
         except Exception as err:  # a challenger can fail in many ways; none may reach the champion's batch
-            return ShadowResult(
-                ShadowOutcome.FAILED, version=self.version, detail=f"{type(err).__name__}: {str(err)[:200]}"
-            )
+            # its type alone: an exception's message may quote the text it choked on
+            return ShadowResult(ShadowOutcome.FAILED, version=self.version, detail=type(err).__name__)
         return ShadowResult(ShadowOutcome.SCORED, verdicts, self.version)
 
 
