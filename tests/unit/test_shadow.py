@@ -1,6 +1,7 @@
 """Shadow scoring in the consumer's core: the challenger judges the drawn messages beside the champion,
 only the champion acts, and a challenger that raises or stalls never touches the champion's verdicts."""
 
+import gzip
 import subprocess
 import sys
 import threading
@@ -14,6 +15,7 @@ import pytest
 
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn
+from contracts.storage import parse_object
 from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
 from stream_consumer.consumer import Consumer
@@ -22,7 +24,7 @@ from stream_consumer.normalize import NormalText
 from stream_consumer.scorer import Scores
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.shadow import SharedEmbeddings
-from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink, archive_lines
 from tests.builders import message
 from tests.fakes import KeywordScorer, WordEncoder
 
@@ -114,6 +116,11 @@ def test_the_challenger_judges_the_drawn_messages_and_only_the_champion_acts(kin
     assert {m.message.text: m.verdict.action for m in beside.archived()}["you moron"] is Action.ALLOW
     assert shadows["nice stream today"].scores == {"removal": 0.05}
     assert beside.consumer.totals["shadow.scored"] == len(TEXTS)
+    # the archive object's bytes carry them, and a line without one stays as it was
+    lines, skipped = parse_object(archive_lines(beside.archived()))
+    assert not skipped
+    assert {line.message.text: line.shadow for line in lines} == shadows
+    assert b"shadow" not in gzip.decompress(archive_lines(alone.archived()))
     assert all(m.shadow is None for m in alone.archived())
 
 
@@ -222,7 +229,7 @@ from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
 from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Champion
 from stream_consumer.settings import ConsumerSettings
-from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink, archive_lines
 from tests.builders import kinesis_record, message
 from tests.fakes import KeywordScorer
 
