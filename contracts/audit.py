@@ -33,6 +33,7 @@ class AuditKind(StrEnum):
     PROMOTION = "promotion"  # a model version became champion
     ROLLBACK = "rollback"  # the champion moved back to an earlier version
     SHADOW = "shadow"  # a version became the challenger the consumer shadow-scores with, or stopped being it
+    CANARY = "canary"  # a version began serving a share of channels, widened, completed or was rolled back
     ERASURE = "erasure"  # a user's data was erased
     STRIKES_CLEARED = "strikes_cleared"  # a moderator cleared a user's strikes in a channel
 

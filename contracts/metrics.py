@@ -30,6 +30,7 @@ WINDOWS_CLOSED = "WindowsClosed"  # tumbling windows whose final invocation succ
 WINDOW_STATE_ERRORS = "WindowStateErrors"  # a window state that could not be read: a fresh one started
 SHADOW_SCORED = "ShadowScored"  # messages the challenger scored beside the champion (archived with it)
 SHADOW_DROPPED = "ShadowDropped"  # batches whose shadow scoring failed, stalled or found it busy
+CANARY_SERVED = "CanaryServed"  # written verdicts the canary gave (on the share of channels it serves)
 SIGNALS: tuple[str, ...] = get_args(SignalName)
 
 
@@ -62,6 +63,7 @@ ALL = frozenset(
         MODEL_RELOAD_FAILURES,
         SHADOW_SCORED,
         SHADOW_DROPPED,
+        CANARY_SERVED,
         *(verdicts(a) for a in Action),
         *(stage(s) for s in Stage),
         WINDOWS_CLOSED,

@@ -161,15 +161,22 @@ class StrikePolicy(BaseModel):
         return self
 
 
-def drawn(message_id: UUID, share: float, purpose: str) -> bool:
-    """Whether a message is among the `share` of messages drawn for `purpose`: decided by a hash of its
-    id, so a redelivered message is drawn again the same, by any reader, and no sender can choose."""
+def drawn(key: UUID | str, share: float, purpose: str) -> bool:
+    """Whether a message (or a channel: `key`, its id) is among the `share` drawn for `purpose`: decided
+    by a hash of its id, so a redelivered message is drawn again the same, by any reader, and no sender
+    can choose. A key drawn at one share is drawn at every larger one (a canary only widens)."""
     if share <= 0.0:
         return False
     if share >= 1.0:
         return True
-    digest = hashlib.sha256(f"{purpose}:{message_id}".encode()).digest()
+    digest = hashlib.sha256(f"{purpose}:{key}".encode()).digest()
     return int.from_bytes(digest[:8], "big") < share * 2.0**64
+
+
+def serves_canary(channel_id: str, share: float) -> bool:
+    """Whether the canary model serves a channel at this share of channels (a stable hash of its id: a
+    channel the canary served stays with it as the share widens)."""
+    return drawn(channel_id, share, "canary")
 
 
 class SamplingPolicy(BaseModel):

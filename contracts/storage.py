@@ -189,6 +189,9 @@ class ChampionManifest(BaseModel):
     # The champion lock's token of the move that wrote it: a move holding a lower one may not replace it.
     # None: written before the lock existed, or by a tool outside a move (tests, benchmarks).
     fencing_token: int | None = Field(default=None, ge=1)
+    # `canary.json` only: the share of channels the version serves (`contracts.policy.serves_canary`),
+    # the stable champion serving the others and shadow-scoring these.
+    share: float | None = Field(default=None, ge=0.0, le=1.0)
 
 
 class LeaseRecord(BaseModel):

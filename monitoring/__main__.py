@@ -85,7 +85,7 @@ def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str]
 
     from contracts.categories import DEFAULT_ACTING  # noqa: PLC0415
     from monitoring.archive import read_archive, read_feedback  # noqa: PLC0415
-    from monitoring.live import live_decision, shadow_comparisons  # noqa: PLC0415
+    from monitoring.live import identity_check, live_decision, shadow_comparisons  # noqa: PLC0415
     from runtime import aws  # noqa: PLC0415
     from runtime.policies import PolicySource  # noqa: PLC0415
 
@@ -95,7 +95,7 @@ def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str]
     decisions = read_feedback(s3, settings.archive_bucket, settings.feedback_prefix).decisions
     book = PolicySource(s3, settings.models_bucket, settings.policy_key)()
     compared = shadow_comparisons(archived, decisions, book, categories or [str(c) for c in DEFAULT_ACTING])
-    decision = live_decision(compared, margin, min_labels)
+    decision = live_decision(compared, margin, min_labels, identity_check(archived, decisions, book))
     if as_json:
         print(
             json.dumps(

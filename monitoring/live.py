@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from contracts.policy import PolicyBook, drawn
 from contracts.storage import ArchivedMessage, ModeratorDecision
 from contracts.verdict import Action
+from stream_consumer.identity import names_identity
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +175,21 @@ class LiveDecision:
     reasons: list[str]
 
 
-def live_decision(comparisons: Sequence[Paired], margin: float, min_labels: int) -> LiveDecision:
+IDENTITY_MARGIN = 0.02  # the most more of the harmless messages naming a group a new model may remove
+MIN_IDENTITY = 30  # labelled harmless messages naming a group before the check can refuse
+
+
+def live_decision(
+    comparisons: Sequence[Paired],
+    margin: float,
+    min_labels: int,
+    identity: "IdentityCheck | None" = None,
+    identity_margin: float = IDENTITY_MARGIN,
+) -> LiveDecision:
     """Promote only when, on every acting category, both models were judged on at least `min_labels`
-    labelled messages, the challenger's ROC-AUC is higher by at least `margin`, and the paired interval
-    of the difference excludes no gain (its lower end above 0)."""
+    labelled messages, the challenger's ROC-AUC is higher by at least `margin`, the paired interval
+    of the difference excludes no gain (its lower end above 0), and (`identity`) it removes no more of
+    the harmless messages naming an identity group than the champion, by over `identity_margin`."""
     reasons, promote = [], bool(comparisons)
     for c in comparisons:
         if c.champion.n < min_labels or c.difference is None or c.interval is None:
@@ -198,7 +210,33 @@ def live_decision(comparisons: Sequence[Paired], margin: float, min_labels: int)
             )
     if not comparisons:
         reasons.append("no category was compared")
+    if identity is not None:
+        refused = identity.regressed(identity_margin, MIN_IDENTITY)
+        reasons.append(identity.describe() + (f": over {identity_margin:.0%} more" if refused else ""))
+        promote = promote and not refused
     return LiveDecision(promote, reasons)
+
+
+def _latest(
+    shadowed: dict[UUID, ArchivedMessage], decisions: Sequence[ModeratorDecision]
+) -> dict[tuple[UUID, str], ModeratorDecision]:
+    """Each shadow-scored message's newest decision per category."""
+    latest: dict[tuple[UUID, str], ModeratorDecision] = {}
+    for d in decisions:
+        key = (d.message_id, d.category)
+        if d.message_id in shadowed and (key not in latest or d.decided_at >= latest[key].decided_at):
+            latest[key] = d
+    return latest
+
+
+def _inclusion(m: ArchivedMessage, book: PolicyBook) -> float | None:
+    """A labelled message's inclusion probability under its channel's policy (its served verdict is
+    what a person saw)."""
+    v = m.verdict
+    _, policy = book.for_channel(v.channel_id)
+    queued = v.action is Action.REVIEW or (v.action is Action.REMOVE and policy.review.confirm_removals)
+    audit = policy.sampling.audit
+    return inclusion(queued, drawn(m.message.message_id, audit, "audit"), audit)
 
 
 def shadow_comparisons(
@@ -207,50 +245,94 @@ def shadow_comparisons(
     book: PolicyBook,
     categories: Sequence[str],
     resamples: int = 200,
+    canary: bool = False,
 ) -> list[Paired]:
     """Per category, the champion and the challenger on the shadow-scored messages a moderator labelled
     within the design (each label its message's newest decision on that category, weighted by the
-    inverse of the probability it was asked for under its channel's policy)."""
+    inverse of the probability it was asked for under its channel's policy). `canary`: the served
+    verdicts are the canary's and the shadow ones the champion's (the roles swap: the challenger is the
+    one serving)."""
     shadowed = {m.message.message_id: m for m in archived if m.shadow is not None}
-    latest: dict[tuple[UUID, str], ModeratorDecision] = {}
-    for d in decisions:
-        key = (d.message_id, d.category)
-        if d.message_id in shadowed and (key not in latest or d.decided_at >= latest[key].decided_at):
-            latest[key] = d
+    latest = _latest(shadowed, decisions)
     disagreed = sum(
         m.shadow is not None and m.shadow.action is not m.verdict.action for m in shadowed.values()
     )
-    reviewed = (
-        (
-            sum(m.verdict.action is Action.REVIEW for m in shadowed.values()) / len(shadowed),
-            sum(m.shadow is not None and m.shadow.action is Action.REVIEW for m in shadowed.values())
-            / len(shadowed),
-        )
-        if shadowed
-        else None
-    )
+    served_review = sum(m.verdict.action is Action.REVIEW for m in shadowed.values())
+    shadow_review = sum(m.shadow is not None and m.shadow.action is Action.REVIEW for m in shadowed.values())
+    shares = (served_review / len(shadowed), shadow_review / len(shadowed)) if shadowed else None
+    reviewed = (shares[1], shares[0]) if canary and shares else shares
     out = []
     for category in categories:
-        mine: list[Labelled] = []
-        theirs: list[Labelled] = []
+        served: list[Labelled] = []
+        shadow: list[Labelled] = []
         for (message_id, decided_on), d in sorted(latest.items(), key=lambda kv: str(kv[0])):
             m = shadowed[message_id]
             if decided_on != category or m.shadow is None:
                 continue
-            v, shadow = m.verdict, m.shadow
-            _, policy = book.for_channel(v.channel_id)
-            queued = v.action is Action.REVIEW or (
-                v.action is Action.REMOVE and policy.review.confirm_removals
-            )
-            audit = policy.sampling.audit
-            pi = inclusion(queued, drawn(message_id, audit, "audit"), audit)
-            scored = v.categories.get(category)
-            if pi is None or scored is None or category not in shadow.scores:
+            pi = _inclusion(m, book)
+            scored = m.verdict.categories.get(category)
+            if pi is None or scored is None or category not in m.shadow.scores:
                 continue
             y = int(d.label == "remove")
-            mine.append(Labelled(scored.score, v.action, y, pi))
-            theirs.append(Labelled(shadow.scores[category], shadow.action, y, pi))
+            served.append(Labelled(scored.score, m.verdict.action, y, pi))
+            shadow.append(Labelled(m.shadow.scores[category], m.shadow.action, y, pi))
+        champion, challenger = (shadow, served) if canary else (served, shadow)
         out.append(
-            paired(category, mine, theirs, len(shadowed), disagreed, resamples, review_shares=reviewed)
+            paired(
+                category, champion, challenger, len(shadowed), disagreed, resamples, review_shares=reviewed
+            )
         )
     return out
+
+
+@dataclass(frozen=True)
+class IdentityCheck:
+    """The live bias metric: of the labelled harmless messages that name an identity group (no category
+    labelled remove), the Horvitz–Thompson share each model removed — a model that learnt a group's name
+    as an insult removes far more of them. `n`: the messages it rests on."""
+
+    n: int
+    champion_removed: float | None
+    challenger_removed: float | None
+
+    def regressed(self, margin: float, min_messages: int) -> bool:
+        """Whether the challenger removes more of them than the champion by over `margin`."""
+        if self.n < min_messages or self.champion_removed is None or self.challenger_removed is None:
+            return False
+        return self.challenger_removed - self.champion_removed > margin
+
+    def describe(self) -> str:
+        if self.champion_removed is None or self.challenger_removed is None:
+            return "identity: no labelled harmless message names a group"
+        return (
+            f"identity: {self.challenger_removed:.1%} of {self.n} labelled harmless messages naming a group "
+            f"removed (champion {self.champion_removed:.1%})"
+        )
+
+
+def identity_check(
+    archived: Sequence[ArchivedMessage],
+    decisions: Sequence[ModeratorDecision],
+    book: PolicyBook,
+    canary: bool = False,
+) -> IdentityCheck:
+    """Both models on the labelled harmless messages that name an identity group (`canary`: the served
+    verdicts are the challenger's, as in `shadow_comparisons`)."""
+    shadowed = {m.message.message_id: m for m in archived if m.shadow is not None}
+    labels: dict[UUID, list[str]] = {}
+    for (message_id, _), d in _latest(shadowed, decisions).items():
+        labels.setdefault(message_id, []).append(d.label)
+    n, total, served_removed, shadow_removed = 0, 0.0, 0.0, 0.0
+    for message_id, given in labels.items():
+        m = shadowed[message_id]
+        pi = _inclusion(m, book)
+        if pi is None or "remove" in given or m.shadow is None or not names_identity(m.message.text):
+            continue
+        n, w = n + 1, 1.0 / pi
+        total += w
+        served_removed += w * (m.verdict.action is Action.REMOVE)
+        shadow_removed += w * (m.shadow.action is Action.REMOVE)
+    if total == 0:
+        return IdentityCheck(0, None, None)
+    served, shadow = served_removed / total, shadow_removed / total
+    return IdentityCheck(n, served, shadow) if not canary else IdentityCheck(n, shadow, served)

@@ -2,7 +2,8 @@
 
 Reads the archive (the challenger's shadow verdicts beside the champion's), the moderators' decisions
 and the channels' policies; compares both models on the same labelled messages (`monitoring.live`) and
-decides with `live_decision`. A promotion is a champion move like any other (`move_champion`: under the
+decides with `live_decision` (a gain on every acting category, and no more harmless messages naming an
+identity group removed). A promotion is a champion move like any other (`move_champion`: under the
 champion lock, refused if the champion moved since the evidence was read, in the audit trail), then
 the challenger is withdrawn (its shadow scoring ends with it). Either way the evidence is recorded on
 the challenger's registry version (tags `live.*`), so the history says why a version serves or not.
@@ -18,7 +19,7 @@ from pydantic import BaseModel
 from contracts.categories import DEFAULT_ACTING
 from contracts.storage import ChampionManifest
 from monitoring.archive import read_archive, read_feedback
-from monitoring.live import live_decision, shadow_comparisons
+from monitoring.live import identity_check, live_decision, shadow_comparisons
 from monitoring.settings import MonitoringSettings
 from runtime import aws
 from runtime.objects import read_object
@@ -73,7 +74,7 @@ def live_promotion_flow(
         if m.shadow is not None and m.shadow.model_version == challenger and m.verdict.model_version == before
     ]
     compared = shadow_comparisons(judged, decisions, book, categories or [str(c) for c in DEFAULT_ACTING])
-    decision = live_decision(compared, margin, min_labels)
+    decision = live_decision(compared, margin, min_labels, identity_check(judged, decisions, book))
     for key, value in {
         "live.decision": "promoted" if decision.promote else "kept out",
         "live.champion": before or "none",

@@ -44,6 +44,7 @@ class ModelsBucketSpec(_Frozen):
     name: str
     champion_manifest_key: str
     challenger_manifest_key: str  # the challenger the consumer shadow-scores with (absent: none)
+    canary_manifest_key: str  # the version serving a share of channels before all (absent: none)
     champion_lock_key: str  # the lease and fencing token of whoever moves the champion; never deleted
     policy_key: str
 

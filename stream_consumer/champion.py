@@ -2,7 +2,9 @@
 batches when the manifest changes. A model that fails to download, verify, load or pass a smoke
 prediction never replaces the last good one. The challenger (`challenger.json`, shadow scoring) is
 loaded the same way, with one difference: its manifest may be absent (none published, or withdrawn),
-and then there is no challenger.
+and then there is no challenger. So is the canary (`canary.json`): a version serving the share of
+channels its manifest names (`serving_canary`); a new share of the same version is followed without a
+reload.
 """
 
 import hashlib
@@ -18,7 +20,7 @@ from contracts.storage import ChampionManifest
 from runtime.errors import AwsError, NotFoundError, NotModifiedError, TransientError, aws_errors
 from runtime.logs import structured_logger
 from stream_consumer.encoder import encoder_sha256
-from stream_consumer.moderation import Champion
+from stream_consumer.moderation import Canary, Champion
 from stream_consumer.normalize import NORMAL_FORM_VERSION, normal_form
 from stream_consumer.scorer import CategoryModel
 
@@ -79,7 +81,9 @@ def load_model(s3: "S3Client", manifest: ChampionManifest) -> Champion:
 class ReloadEvent:
     """What a manifest check did, for logs and metrics."""
 
-    outcome: str  # "unchanged", "loaded", "failed", "withdrawn" (an optional model's manifest is gone)
+    # "unchanged", "loaded", "failed", "withdrawn" (an optional model's manifest is gone), "share" (the
+    # same version, another share of channels: a canary widened)
+    outcome: str
     version: str | None
     detail: str = ""
 
@@ -110,6 +114,7 @@ class ChampionWatcher:
         self._etag: str | None = None
         self._checked_at: float | None = None
         self.champion: Champion | None = None
+        self.manifest: ChampionManifest | None = None  # the manifest `champion` was loaded from
 
     def current(self) -> Champion | None:
         """The champion to use for the next batch, reloading first when it is time to check."""
@@ -133,7 +138,7 @@ class ChampionWatcher:
         except NotFoundError as err:
             if not self._optional:
                 return ReloadEvent("failed", serving, f"manifest s3://{self._bucket}/{self._key}: {err.code}")
-            self.champion, self._etag = None, None
+            self.champion, self.manifest, self._etag = None, None, None
             if serving is None:
                 return ReloadEvent("unchanged", None)
             return ReloadEvent("withdrawn", None, f"was {serving}")
@@ -146,12 +151,28 @@ class ChampionWatcher:
         except (ValidationError, json.JSONDecodeError) as err:
             return ReloadEvent("failed", serving, f"manifest invalid: {err.__class__.__name__}")
         if self.champion and manifest.version == self.champion.version:
-            self._etag = resp.get("ETag")
+            before, self.manifest, self._etag = self.manifest, manifest, resp.get("ETag")
+            if before is not None and before.share != manifest.share:
+                return ReloadEvent("share", serving, f"share {before.share} -> {manifest.share}")
             return ReloadEvent("unchanged", serving)
         try:
             self.champion = load_model(self._s3, manifest)
         except ModelLoadError as err:
             # Keep serving the last good model; try this manifest again at the next check.
             return ReloadEvent("failed", serving, str(err))
-        self._etag = resp.get("ETag")
+        self.manifest, self._etag = manifest, resp.get("ETag")
         return ReloadEvent("loaded", manifest.version, f"replaced {serving}")
+
+
+def serving_canary(watcher: ChampionWatcher) -> Callable[[], Canary | None]:
+    """The canary for the next batch, from an optional watcher of `canary.json`: its model and share of
+    channels (None: no canary, or a manifest without a share)."""
+
+    def current() -> Canary | None:
+        model = watcher.current()
+        manifest = watcher.manifest
+        if model is None or manifest is None or not manifest.share:
+            return None
+        return Canary(model, manifest.share)
+
+    return current

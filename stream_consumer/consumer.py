@@ -33,6 +33,7 @@ from stream_consumer.context import Budget, Counted, WindowContext, context_key
 from stream_consumer.moderation import (
     NO_MODEL_VERSION,
     BatchOutcome,
+    Canary,
     Champion,
     Moderated,
     NoModelError,
@@ -40,7 +41,14 @@ from stream_consumer.moderation import (
     moderate,
 )
 from stream_consumer.settings import ConsumerSettings
-from stream_consumer.shadow import Pending, ShadowOutcome, ShadowResult, ShadowScorer, SharedEmbeddings
+from stream_consumer.shadow import (
+    Pending,
+    ShadowOutcome,
+    ShadowResult,
+    ShadowScorer,
+    SharedEmbeddings,
+    shadow_draw,
+)
 from stream_consumer.sinks import ArchiveSink, DeadLetterSink, SinkError, VerdictSink, batch_archive_key
 
 logger = structured_logger("chat-moderation")
@@ -100,7 +108,13 @@ class BatchReport:
             ]
         }
 
-    def emit(self, champion: Champion | None, duration_ms: float) -> None:
+    def served_by(self, canary: Canary | None) -> int:
+        """Written verdicts the canary gave."""
+        if canary is None:
+            return 0
+        return sum(m.verdict.model_version == canary.model.version for m in self.written)
+
+    def emit(self, champion: Champion | None, canary: Canary | None, duration_ms: float) -> None:
         """One line per dead letter (ids and reason, never text), the batch's line, and its metrics."""
         for rejected in self.outcome.rejected:
             dl = rejected.dead_letter
@@ -136,6 +150,11 @@ class BatchReport:
                 "stages": stages,
                 "signals": signals,
                 "model_version": champion.version if champion else NO_MODEL_VERSION,
+                "canary": {
+                    "version": canary.model.version if canary else None,
+                    "share": canary.share if canary else None,
+                    "served": self.served_by(canary),
+                },
                 "shadow": {
                     "outcome": self.shadow.outcome.value,
                     "version": self.shadow.version,
@@ -156,6 +175,7 @@ class BatchReport:
         metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
         metrics.add_metric(name=emf.SHADOW_SCORED, unit=MetricUnit.Count, value=len(self.shadow.verdicts))
         metrics.add_metric(name=emf.SHADOW_DROPPED, unit=MetricUnit.Count, value=int(self.shadow.dropped))
+        metrics.add_metric(name=emf.CANARY_SERVED, unit=MetricUnit.Count, value=self.served_by(canary))
         if champion and champion.version.isdigit():
             metrics.add_metric(name=emf.CHAMPION_VERSION, unit=MetricUnit.NoUnit, value=int(champion.version))
 
@@ -173,12 +193,15 @@ class Consumer:
         archive: ArchiveSink,
         encoder: Embedder | None = None,
         challenger: Callable[[], Champion | None] | None = None,
+        canary: Callable[[], Canary | None] | None = None,
     ) -> None:
         self._settings = settings
         self._options = settings.moderation_options()
         self._encoder = encoder
         self._champion = champion
-        self._shadow = ShadowScorer(challenger) if challenger is not None else None
+        self._challenger = challenger or (lambda: None)
+        self._canary = canary or (lambda: None)
+        self._shadow = ShadowScorer()
         self._shadow_wait_s = settings.shadow_wait_ms / 1000.0
         self._policies = policies
         self._verdicts = verdicts
@@ -264,15 +287,31 @@ class Consumer:
         started = time.perf_counter()
         if not records:
             return {"batchItemFailures": []}, []
-        champion = self._champion()
+        champion, canary = self._champion(), self._canary()
+        if canary is not None and champion is not None and canary.model.version == champion.version:
+            canary = None  # completed: the champion serves every channel
+        # a canary's channels are shadow-scored by the champion, else the challenger's drawn share
+        shadow = champion if canary is not None else self._challenger()
         policies, now = self._policies(), datetime.now(UTC)
-        # with a challenger to shadow-score, the batch's embeddings are kept for it to read again
+        # with a model to shadow-score, the batch's embeddings are kept for it to read again
         encoder = self._encoder
-        if encoder is not None and self._shadow is not None and self._shadow.active():
+        if encoder is not None and shadow is not None:
             encoder = SharedEmbeddings(encoder)
         try:
-            outcome = self._moderate(records, champion, context, policies, now, encoder)
-            report = self._write(records, outcome, policies, now, encoder)
+            outcome = moderate(
+                records,
+                champion,
+                policies,
+                now,
+                self._options,
+                encoder=encoder,
+                context=context,
+                canary=canary,
+            )
+            pending = self._shadow.start(
+                shadow, shadow_draw(outcome, canary), policies.version, now, self._options, encoder
+            )
+            report = self._write(records, outcome, pending)
         except NoModelError:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
@@ -283,7 +322,7 @@ class Consumer:
             logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
             metrics.add_metric(name=emf.SINK_ERRORS, unit=MetricUnit.Count, value=1)
             return _failures(records), []
-        report.emit(champion, (time.perf_counter() - started) * 1000)
+        report.emit(champion, canary, (time.perf_counter() - started) * 1000)
         self.totals.update(
             {
                 **report.actions,
@@ -293,44 +332,16 @@ class Consumer:
                 "retried": len(report.retry),
                 "shadow.scored": len(report.shadow.verdicts),
                 "shadow.dropped": int(report.shadow.dropped),
+                "canary.served": report.served_by(canary),
             }
         )
         return report.response(), outcome.counted
 
-    def _moderate(
-        self,
-        records: Sequence[KinesisRecord | BadEnvelope],
-        champion: Champion | None,
-        context: WindowContext | None,
-        policies: PolicyBook,
-        now: datetime,
-        encoder: Embedder | None,
-    ) -> BatchOutcome:
-        return moderate(
-            records,
-            champion,
-            policies,
-            now,
-            self._options,
-            encoder=encoder,
-            context=context,
-        )
-
     def _write(
-        self,
-        records: Sequence[KinesisRecord | BadEnvelope],
-        outcome: BatchOutcome,
-        policies: PolicyBook,
-        now: datetime,
-        encoder: Embedder | None,
+        self, records: Sequence[KinesisRecord | BadEnvelope], outcome: BatchOutcome, pending: Pending
     ) -> BatchReport:
         """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive (with
-        the challenger's beside those drawn for shadow scoring, which runs while the others are written)."""
-        pending = (
-            self._shadow.start(outcome, policies.version, now, self._options, encoder)
-            if self._shadow is not None
-            else Pending(ShadowResult(ShadowOutcome.OFF))
-        )
+        the shadow-scoring model's beside those it judged, which it does while the others are written)."""
         unwritten = {id(m) for m in self._verdicts.put(outcome.moderated)}
         undelivered = self._dead_letters.send(outcome.rejected)
         written = [m for m in outcome.moderated if id(m) not in unwritten]
@@ -364,10 +375,11 @@ def log_reload(event: ReloadEvent) -> None:
         metrics.add_metric(name=emf.MODEL_RELOADS, unit=MetricUnit.Count, value=1)
 
 
-def log_challenger_reload(event: ReloadEvent) -> None:
-    """A challenger check's line (no metric: the champion's alarms are not the shadow's; a challenger that
-    fails to load scores nothing, which `ShadowScored` shows)."""
+def log_challenger_reload(event: ReloadEvent, name: str = "challenger") -> None:
+    """A challenger (or canary) check's line (no metric: the champion's alarms are not the shadow's; a
+    challenger that fails to load scores nothing, which `ShadowScored` shows; a canary that fails to load
+    serves no channel, which `CanaryServed` shows)."""
     if event.outcome == "unchanged":
         return
-    payload = {"event": "challenger_reload", "outcome": event.outcome, "version": event.version}
+    payload = {"event": f"{name}_reload", "outcome": event.outcome, "version": event.version}
     (logger.error if event.outcome == "failed" else logger.info)(payload | {"detail": event.detail})

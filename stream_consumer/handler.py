@@ -7,7 +7,7 @@ from contracts.lambda_event import BatchResponse
 from runtime import aws
 from runtime.policies import PolicySource
 from stream_consumer import encoder
-from stream_consumer.champion import ChampionWatcher
+from stream_consumer.champion import ChampionWatcher, serving_canary
 from stream_consumer.consumer import Consumer, log_challenger_reload, log_reload, logger, metrics
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import KinesisVerdictSink, S3ArchiveSink, SqsDeadLetterSink
@@ -31,6 +31,14 @@ def build_consumer(settings: ConsumerSettings) -> Consumer:
         on_event=log_challenger_reload,
         optional=True,
     )
+    canary = ChampionWatcher(
+        s3,
+        settings.models_bucket,
+        settings.canary_manifest_key,
+        settings.reload_interval_s,
+        on_event=lambda event: log_challenger_reload(event, "canary"),
+        optional=True,
+    )
     policies = PolicySource(
         s3,
         settings.models_bucket,
@@ -48,6 +56,7 @@ def build_consumer(settings: ConsumerSettings) -> Consumer:
         S3ArchiveSink(s3, settings.archive_bucket),
         encoder.shared(settings.encoder_threads) if settings.encoder else None,
         challenger.current,
+        serving_canary(canary),
     )
 
 

@@ -10,7 +10,7 @@ import time
 import unicodedata
 from base64 import b64decode
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, Protocol
 
@@ -19,7 +19,7 @@ from pydantic import ValidationError
 from contracts.chat import ChatMessage
 from contracts.dead_letter import DeadLetter, RejectReason, explain
 from contracts.lambda_event import BadEnvelope, KinesisRecord
-from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thresholds
+from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy, PolicyBook, Thresholds, serves_canary
 from contracts.storage import ShadowVerdict
 from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from stream_consumer import cascade
@@ -64,6 +64,18 @@ class Champion:
     name: str
     version: str
     scorer: Scorer
+
+
+@dataclass(frozen=True)
+class Canary:
+    """A version serving a share of channels before it serves all (`canary.json`): the channels
+    `serves_canary` draws at `share` get its verdicts; the champion serves the others."""
+
+    model: Champion
+    share: float
+
+    def serves(self, channel_id: str) -> bool:
+        return serves_canary(channel_id, self.share)
 
 
 class NoModelError(RuntimeError):
@@ -288,19 +300,47 @@ def moderate(
     encoder: Embedder | None = None,
     clock: Callable[[], float] = time.monotonic,
     context: WindowContext | None = None,
+    canary: Canary | None = None,
 ) -> BatchOutcome:
     """Verdicts for every good record and dead letters for every poison one, scoring in one call (the
     cascade's encoder, when the champion has heads for it, within the options' encoder budget for the
     batch). With a window's `context`, each message is counted into it in order, and the signals it
-    fires (under its channel's thresholds) can raise its action."""
+    fires (under its channel's thresholds) can raise its action. With a `canary`, the channels it
+    serves are judged by its model, the others by the champion (each with its share of the encoder
+    budget; a channel's messages stay in order, so its window counts them as they came)."""
     parsed: list[Prepared] = []
     rejected: list[Rejected] = []
     for entry in records:
         result = _prepare(entry, policies, now, options.payload_cap)
         (rejected if isinstance(result, Rejected) else parsed).append(result)  # type: ignore[arg-type]
-    moderated, counted = judge(
-        parsed, champion, policies.version, now, options, encoder=encoder, clock=clock, context=context
-    )
+    if canary is None or (champion is not None and canary.model.version == champion.version):
+        moderated, counted = judge(
+            parsed, champion, policies.version, now, options, encoder=encoder, clock=clock, context=context
+        )
+        return BatchOutcome(moderated, rejected, counted, parsed)
+    moderated, counted = [], []
+    for model, part in (
+        (champion, [p for p in parsed if not canary.serves(p.message.channel_id)]),
+        (canary.model, [p for p in parsed if canary.serves(p.message.channel_id)]),
+    ):
+        if not part:
+            continue
+        budget = options.encoder_budget_s * len(part) / len(parsed)
+        judged, seen = judge(
+            part,
+            model,
+            policies.version,
+            now,
+            replace(options, encoder_budget_s=budget),
+            encoder=encoder,
+            clock=clock,
+            context=context,
+        )
+        moderated += judged
+        counted += seen
+    place = {p.record.sequence_number: i for i, p in enumerate(parsed)}
+    moderated.sort(key=lambda m: place[m.record.sequence_number])
+    counted.sort(key=lambda c: place[c.sequence_number])
     return BatchOutcome(moderated, rejected, counted, parsed)
 
 

@@ -50,6 +50,9 @@ class ConsumerSettings(DeployableSettings):
     # Shadow scoring (stream_consumer/shadow.py): the challenger's manifest, and how long a batch waits for
     # the challenger's verdicts, after writing its own, before archiving without them.
     challenger_manifest_key: str = _STACK.models_bucket.challenger_manifest_key
+    # The canary (stream_consumer/moderation.py `Canary`): a version serving the share of channels its
+    # manifest names, the champion shadow-scoring them.
+    canary_manifest_key: str = _STACK.models_bucket.canary_manifest_key
     shadow_wait_ms: float = Field(default=1_000.0, ge=0)
     # The context signals' state per shard (tumbling windows): keys each table may hold.
     context_users: int = Field(default=2048, ge=16)

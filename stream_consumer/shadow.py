@@ -8,6 +8,10 @@ window's context, which the champion's verdicts count). Only the champion acts: 
 verdicts go to the archive beside the champion's (`ArchivedMessage.shadow`), never to the verdicts
 stream, and they are the live evidence a promotion weighs (both models, the same messages).
 
+While a canary serves a share of channels (`canary.json`), the shadow scorer's model is the champion
+instead, on every message of those channels: the old model beside the new on the same messages, which
+is the evidence that widens the canary or rolls it back (`monitoring/canary.py`).
+
 A broken or slow challenger never touches the champion's verdicts: it runs on a thread of its own while
 the batch's verdicts are written, and the batch waits for it at most `timeout_s` before archiving
 without it. One that raises, or outlasts the wait, is dropped for the batch (a metric and a log line);
@@ -31,7 +35,7 @@ from contracts.policy import drawn
 from contracts.storage import ShadowVerdict
 from contracts.verdict import Verdict
 from stream_consumer.cascade import Embedder
-from stream_consumer.moderation import BatchOutcome, Champion, ModerationOptions, Prepared, judge
+from stream_consumer.moderation import BatchOutcome, Canary, Champion, ModerationOptions, Prepared, judge
 
 
 def shadow_of(verdict: Verdict) -> ShadowVerdict:
@@ -152,33 +156,36 @@ def _on_a_thread[**P, R](fn: Callable[P, R], *args: P.args, **kwargs: P.kwargs) 
     return future
 
 
+def shadow_draw(outcome: BatchOutcome, canary: Canary | None) -> list[Prepared]:
+    """The messages of a batch to shadow-score: with a canary, every message of the channels it serves
+    (the champion judges them again: the canary's evidence); else each channel's drawn share
+    (`sampling.shadow`: the challenger's)."""
+    if canary is not None:
+        return [p for p in outcome.prepared if canary.serves(p.message.channel_id)]
+    return [p for p in outcome.prepared if drawn(p.message.message_id, p.policy.sampling.shadow, "shadow")]
+
+
 class ShadowScorer:
-    """Starts the challenger on the drawn messages of a batch, on a thread of its own (one at a time)."""
+    """Starts a model that does not act on a batch's chosen messages, on a thread of its own (one at a
+    time)."""
 
-    def __init__(self, challenger: Callable[[], Champion | None]) -> None:
-        self._challenger = challenger
+    def __init__(self) -> None:
         self._running: Future[dict[UUID, ShadowVerdict]] | None = None
-
-    def active(self) -> bool:
-        """Whether a challenger is published (and loaded) for the next batch."""
-        return self._challenger() is not None
 
     def start(
         self,
-        outcome: BatchOutcome,
+        challenger: Champion | None,
+        chosen: Sequence[Prepared],
         policy_version: str,
         now: datetime,
         options: ModerationOptions,
         encoder: Embedder | None,
     ) -> Pending:
-        """Shadow-score the batch's drawn messages, beside whatever the caller does next (`encoder`: the
-        one the champion's batch used, remembering what it embedded)."""
-        challenger = self._challenger()
+        """Shadow-score the chosen messages with `challenger` (the published challenger, or the champion
+        on a canary's channels), beside whatever the caller does next (`encoder`: the one the batch
+        used, remembering what it embedded)."""
         if challenger is None:
             return Pending(ShadowResult(ShadowOutcome.OFF))
-        chosen = [
-            p for p in outcome.prepared if drawn(p.message.message_id, p.policy.sampling.shadow, "shadow")
-        ]
         if not chosen:
             return Pending(ShadowResult(ShadowOutcome.OFF, version=challenger.version))
         if self._running is not None and not self._running.done():

@@ -122,6 +122,30 @@ def _shadow(args: argparse.Namespace, settings: TrainingSettings) -> int:
     return 0
 
 
+def _canary(args: argparse.Namespace, settings: TrainingSettings) -> int:
+    """Serve a version on a share of channels, widen its share, or end it (completed or rolled back)."""
+    import getpass  # noqa: PLC0415
+
+    from training import registry  # noqa: PLC0415
+
+    who = f"canary by {getpass.getuser()}"
+    if args.widen is not None:
+        widened = registry.widen_canary(settings, args.widen, who)
+        print(f"canary: {f'version {widened.version} serves {args.widen:.0%}' if widened else 'none serves'}")
+        return 0
+    if args.complete or args.rollback:
+        what = "completed" if args.complete else "rolled back"
+        ended = registry.end_canary(
+            settings, registry.client(settings), who, args.complete, f"{what} by hand"
+        )
+        print(f"canary: {f'version {ended} {what}' if ended else 'none served'}")
+        return 0
+    manifest = registry.start_canary(settings, registry.client(settings), args.version, args.share, who)
+    where = f"s3://{settings.models_bucket}/{settings.canary_manifest_key}"
+    print(f"canary: version {manifest.version} serves {args.share:.0%} of channels, {where}")
+    return 0
+
+
 def _serve(args: argparse.Namespace) -> int:
     from training.flow import train_flow  # noqa: PLC0415
 
@@ -191,6 +215,17 @@ def main(argv: list[str] | None = None) -> int:
     which = shadow.add_mutually_exclusive_group(required=True)
     which.add_argument("--version")
     which.add_argument("--stop", action="store_true", help="withdraw the challenger: shadow scoring stops")
+    canary = sub.add_parser(
+        "canary",
+        help="serve a registered version on a share of channels (--version, --share); --widen, --complete "
+        "or --rollback it",
+    )
+    step = canary.add_mutually_exclusive_group(required=True)
+    step.add_argument("--version")
+    step.add_argument("--widen", type=float, metavar="SHARE", help="the canary serves this share now")
+    step.add_argument("--complete", action="store_true", help="the canary becomes the champion")
+    step.add_argument("--rollback", action="store_true", help="the champion serves every channel again")
+    canary.add_argument("--share", type=float, default=0.1, help="of channels, at the start (default 0.1)")
     serve = sub.add_parser("serve", help="serve train_flow as a deployment on the Prefect server")
     serve.add_argument("--cron", default=None, help="e.g. '0 3 * * *' for a nightly retraining")
     args = parser.parse_args(argv)
@@ -203,6 +238,8 @@ def main(argv: list[str] | None = None) -> int:
         return _rollback(args, settings)
     if args.command == "shadow":
         return _shadow(args, settings)
+    if args.command == "canary":
+        return _canary(args, settings)
     if args.command == "evaluate":
         args.model_uri = args.model_uri or f"models:/{settings.model_name}@champion"
         return _evaluate(args, settings)

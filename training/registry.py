@@ -1,6 +1,6 @@
 """The MLflow side: runs, registered versions, aliases, and moving the champion for the consumer.
 
-Every move of the champion (promotion, rollback, any later canary step) is `move_champion`, under the
+Every move of the champion (promotion, rollback, a canary's completion) is `move_champion`, under the
 champion lock (`training.lock`): a lease in `locks/champion.json` of the models bucket, with a fencing
 token that grows with every holding. The exported model is staged first (files under the version's own
 keys, harmless if the move is refused). Under the lock the move reads `champion.json` with its ETag,
@@ -19,6 +19,7 @@ the champion: it is moved under the same lock when the models bucket exists (a l
 has nothing to fence with), and by compare-and-set alone when there is no bucket.
 """
 
+import contextlib
 import hashlib
 import tempfile
 from collections.abc import Mapping
@@ -54,6 +55,7 @@ log = structured_logger("training", to_stderr=True)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
+CANARY = "canary"
 
 
 def pinned_requirements() -> list[str]:
@@ -368,15 +370,9 @@ def publish_challenger(
     lock = lock or champion_lock(settings, s3, by)
     with lock.holding() as held:
         manifest = staged.model_copy(update={"fencing_token": held.token, "promoted_at": datetime.now(UTC)})
-        with aws_errors(f"PutObject {settings.challenger_manifest_key}"):
-            s3.put_object(
-                Bucket=settings.models_bucket,
-                Key=settings.challenger_manifest_key,
-                Body=manifest.model_dump_json(indent=2).encode(),
-                ContentType="application/json",
-            )
+        _put_manifest(s3, settings.models_bucket, settings.challenger_manifest_key, manifest)
     mlflow_client.set_registered_model_alias(settings.model_name, CHALLENGER, version)
-    _audit_shadow(settings, s3, version, by, f"challenger {version} published for shadow scoring")
+    _audit(settings, s3, AuditKind.SHADOW, version, by, f"challenger {version} published for shadow scoring")
     log.info({"event": "challenger_published", "version": version, "token": held.token})
     return manifest
 
@@ -393,15 +389,140 @@ def withdraw_challenger(settings: TrainingSettings, by: str, lock: LeaseLock | N
         version = ChampionManifest.model_validate_json(stored.body).version
         with aws_errors(f"DeleteObject {settings.challenger_manifest_key}"):
             s3.delete_object(Bucket=settings.models_bucket, Key=settings.challenger_manifest_key)
-    _audit_shadow(settings, s3, version, by, f"challenger {version} withdrawn")
+    _audit(settings, s3, AuditKind.SHADOW, version, by, f"challenger {version} withdrawn")
     log.info({"event": "challenger_withdrawn", "version": version})
     return version
 
 
-def _audit_shadow(settings: TrainingSettings, s3: "S3Client", version: str, by: str, reason: str) -> None:
-    event = AuditEvent(
-        kind=AuditKind.SHADOW, actor=by, at=datetime.now(UTC), model_version=version, reason=reason
+def _put_manifest(s3: "S3Client", bucket: str, key: str, manifest: ChampionManifest) -> None:
+    with aws_errors(f"PutObject {key}"):
+        s3.put_object(
+            Bucket=bucket,
+            Key=key,
+            Body=manifest.model_dump_json(indent=2).encode(),
+            ContentType="application/json",
+        )
+
+
+# --- the canary: a promoted version serving a share of channels before all ----------------------------
+
+
+def read_canary(settings: TrainingSettings, s3: "S3Client") -> ChampionManifest | None:
+    """The canary's manifest (None: no canary)."""
+    stored = read_object(s3, settings.models_bucket, settings.canary_manifest_key)
+    return ChampionManifest.model_validate_json(stored.body) if stored is not None else None
+
+
+def start_canary(
+    settings: TrainingSettings,
+    mlflow_client: MlflowClient,
+    version: str,
+    share: float,
+    by: str,
+    lock: LeaseLock | None = None,
+) -> ChampionManifest:
+    """Serve a registered version on `share` of the channels (`contracts.policy.serves_canary`), the
+    champion serving the others and shadow-scoring these: its files, then `canary.json` under the
+    champion lock (a challenger publication of the same version withdrawn with it: the canary is
+    judged against the champion now), the alias `canary`, a `canary` record in the audit trail."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"a canary serves a share of channels in (0, 1], not {share}")
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    target = mlflow_client.get_model_version(settings.model_name, version)
+    staged = stage_champion(settings, s3, mlflow_client, target, by)
+    lock = lock or champion_lock(settings, s3, by)
+    with lock.holding() as held:
+        champion = read_champion(settings, s3, mlflow_client).version
+        if champion == version:
+            raise ChampionMovedError(f"version {version} is the champion already: no canary to serve")
+        manifest = staged.model_copy(
+            update={"fencing_token": held.token, "promoted_at": datetime.now(UTC), "share": share}
+        )
+        _put_manifest(s3, settings.models_bucket, settings.canary_manifest_key, manifest)
+        shadowed = read_object(s3, settings.models_bucket, settings.challenger_manifest_key)
+        if shadowed is not None and ChampionManifest.model_validate_json(shadowed.body).version == version:
+            with aws_errors(f"DeleteObject {settings.challenger_manifest_key}"):
+                s3.delete_object(Bucket=settings.models_bucket, Key=settings.challenger_manifest_key)
+    mlflow_client.set_registered_model_alias(settings.model_name, CANARY, version)
+    _audit(
+        settings,
+        s3,
+        AuditKind.CANARY,
+        version,
+        by,
+        f"canary {version} serves {share:.0%} of channels over {champion}",
     )
+    log.info({"event": "canary_started", "version": version, "share": share, "token": held.token})
+    return manifest
+
+
+def widen_canary(
+    settings: TrainingSettings, share: float, by: str, lock: LeaseLock | None = None
+) -> ChampionManifest | None:
+    """The canary serves `share` of the channels now (the same version: the consumer follows the new
+    share without a reload); None when no canary serves."""
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"a canary serves a share of channels in (0, 1], not {share}")
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    lock = lock or champion_lock(settings, s3, by)
+    with lock.holding() as held:
+        current = read_canary(settings, s3)
+        if current is None:
+            return None
+        # promoted_at: when this step began (its evidence is what the canary served since)
+        manifest = current.model_copy(
+            update={"fencing_token": held.token, "share": share, "promoted_at": datetime.now(UTC)}
+        )
+        _put_manifest(s3, settings.models_bucket, settings.canary_manifest_key, manifest)
+    _audit(
+        settings,
+        s3,
+        AuditKind.CANARY,
+        manifest.version,
+        by,
+        f"canary {manifest.version} widened to {share:.0%}",
+    )
+    log.info({"event": "canary_widened", "version": manifest.version, "share": share, "token": held.token})
+    return manifest
+
+
+def end_canary(
+    settings: TrainingSettings,
+    mlflow_client: MlflowClient,
+    by: str,
+    complete: bool,
+    reason: str,
+    lock: LeaseLock | None = None,
+) -> str | None:
+    """End the canary: completed (`complete`: the version becomes the champion by a champion move, then
+    `canary.json` goes) or rolled back (`canary.json` goes: the champion serves every channel again).
+    The version it named (None: no canary served)."""
+    s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
+    current = read_canary(settings, s3)
+    if current is None:
+        return None
+    version = current.version
+    if complete:
+        before = read_champion(settings, s3, mlflow_client).version
+        move_champion(settings, mlflow_client, version, before, by, lock)
+    lock = lock or champion_lock(settings, s3, by)
+    with lock.holding():
+        still = read_canary(settings, s3)
+        if still is not None and still.version == version:
+            with aws_errors(f"DeleteObject {settings.canary_manifest_key}"):
+                s3.delete_object(Bucket=settings.models_bucket, Key=settings.canary_manifest_key)
+    with contextlib.suppress(MlflowException):
+        mlflow_client.delete_registered_model_alias(settings.model_name, CANARY)
+    what = "completed" if complete else "rolled back"
+    _audit(settings, s3, AuditKind.CANARY, version, by, f"canary {version} {what}: {reason}"[:500])
+    log.info({"event": f"canary_{what.replace(' ', '_')}", "version": version})
+    return version
+
+
+def _audit(
+    settings: TrainingSettings, s3: "S3Client", kind: AuditKind, version: str, by: str, reason: str
+) -> None:
+    event = AuditEvent(kind=kind, actor=by, at=datetime.now(UTC), model_version=version, reason=reason)
     try:
         AuditLog(s3, settings.audit_bucket, settings.audit_prefix, "training").append([event])
     except AwsError as err:

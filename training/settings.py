@@ -51,6 +51,7 @@ class TrainingSettings(DeployableSettings):
     audit_prefix: str = _STACK.audit_bucket.prefix
     manifest_key: str = _STACK.models_bucket.champion_manifest_key
     challenger_manifest_key: str = _STACK.models_bucket.challenger_manifest_key
+    canary_manifest_key: str = _STACK.models_bucket.canary_manifest_key
     publish: bool = True  # write the exported champion and its manifest to the models bucket
     # The champion lock (see training/lock.py), in the models bucket: a mover holding it longer than the
     # lease may be taken over (and is then fenced out); a mover waits this long for it, then is refused.

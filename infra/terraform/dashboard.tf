@@ -119,7 +119,7 @@ resource "aws_cloudwatch_dashboard" "production" {
       {
         type = "metric", x = 0, y = 18, width = 12, height = 6
         properties = {
-          title  = "Champion: version served and reloads; the challenger's shadow scoring"
+          title  = "Champion: version served and reloads; the challenger's shadow scoring; the canary"
           region = local.dashboard_region
           view   = "timeSeries"
           period = 300
@@ -130,6 +130,7 @@ resource "aws_cloudwatch_dashboard" "production" {
             [local.emf.namespace, "ModelReloadFailures", "service", local.emf.service, { stat = "Sum", label = "reload failures" }],
             [local.emf.namespace, "ShadowScored", "service", local.emf.service, { stat = "Sum", label = "shadow-scored messages" }],
             [local.emf.namespace, "ShadowDropped", "service", local.emf.service, { stat = "Sum", label = "shadow batches dropped" }],
+            [local.emf.namespace, "CanaryServed", "service", local.emf.service, { stat = "Sum", label = "verdicts by the canary" }],
           ]
         }
       },

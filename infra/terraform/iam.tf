@@ -43,7 +43,8 @@ data "aws_iam_policy_document" "consumer" {
     actions   = ["s3:GetObject"]
     resources = ["${aws_s3_bucket.models.arn}/*"]
   }
-  # challenger.json is absent whenever no challenger is published: NoSuchKey, not AccessDenied, says so.
+  # challenger.json (canary.json) is absent whenever no challenger (canary) is published: NoSuchKey, not
+  # AccessDenied, says so.
   statement {
     sid       = "TellMissingFromForbidden"
     actions   = ["s3:ListBucket"]
@@ -243,8 +244,8 @@ resource "aws_iam_role_policy" "worker" {
 
 # train_flow (training/registry.py, training/lock.py): reads and conditionally writes champion.json
 # and the lock record locks/champion.json (If-None-Match / If-Match: a plain s3:PutObject), writes a
-# version's files under models/<model>/ and challenger.json, deletes nothing but challenger.json (shadow
-# scoring withdrawn), never touches policy.json. Its labels come
+# version's files under models/<model>/, challenger.json and canary.json, deletes nothing but those two
+# (shadow scoring withdrawn, a canary completed or rolled back), never touches policy.json. Its labels come
 # from DATA_DIR and the run's parameters, not from the archive; MLflow is reached over the network.
 resource "aws_iam_role" "training" {
   name               = "${local.services.training.name}-task"
@@ -258,6 +259,7 @@ data "aws_iam_policy_document" "training" {
     resources = [
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.challenger_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.canary_manifest_key}",
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_lock_key}",
     ]
   }
@@ -267,15 +269,20 @@ data "aws_iam_policy_document" "training" {
     resources = [
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.challenger_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.canary_manifest_key}",
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_lock_key}",
       "${aws_s3_bucket.models.arn}/${local.models_prefix}*",
     ]
   }
-  # `python -m training shadow --stop`: shadow scoring ends when challenger.json is gone.
+  # `python -m training shadow --stop`: shadow scoring ends when challenger.json is gone; a canary
+  # completes or rolls back when canary.json is.
   statement {
-    sid       = "WithdrawChallenger"
-    actions   = ["s3:DeleteObject"]
-    resources = ["${aws_s3_bucket.models.arn}/${local.stack.models_bucket.challenger_manifest_key}"]
+    sid     = "WithdrawChallengerOrCanary"
+    actions = ["s3:DeleteObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.challenger_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.canary_manifest_key}",
+    ]
   }
   # Without it a missing key answers AccessDenied, not NoSuchKey: the first run finds no champion and
   # no lock, and runtime.objects.read_object tells "absent" from "forbidden" by that code.

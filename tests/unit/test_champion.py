@@ -13,7 +13,7 @@ import pytest
 
 from contracts.storage import ChampionManifest
 from stream_consumer.cascade import Cascade, EncoderHead
-from stream_consumer.champion import ChampionWatcher, ReloadEvent
+from stream_consumer.champion import ChampionWatcher, ReloadEvent, serving_canary
 from stream_consumer.consumer import log_reload, metrics
 from stream_consumer.encoder import DIMENSIONS, encoder_sha256
 from stream_consumer.normalize import NORMAL_FORM_VERSION
@@ -124,3 +124,33 @@ def test_encoder_heads_of_another_encoder_are_refused_and_the_last_good_one_serv
     mine = replace(other, encoder_sha256=encoder_sha256())
     _publish(bucket, CategoryModel({"removal": scorer}, {}, scorer.normal_form, mine), "3", tmp_path)
     assert watcher.current().version == "3"  # type: ignore[union-attr]
+
+
+def test_a_canary_widened_is_followed_without_a_reload_and_one_ended_serves_no_channel(
+    scorer: LinearScorer, tmp_path: Path
+) -> None:
+    # GIVEN a canary manifest naming version 2 on a tenth of the channels
+    bucket = MemoryBucket()
+    _publish(bucket, scorer, "2", tmp_path, share=0.1)
+    events: list[ReloadEvent] = []
+    watcher = ChampionWatcher(bucket, BUCKET, MANIFEST, interval_s=0, on_event=events.append, optional=True)  # type: ignore[arg-type]
+    canary = serving_canary(watcher)
+    first = canary()
+    assert first is not None
+    assert (first.model.version, first.share) == ("2", 0.1)
+    # WHEN it is widened to half: the same version, another share
+    _publish(bucket, scorer, "2", tmp_path, share=0.5)
+    fetched = len([k for k in bucket.gets if k.endswith(".npz")])
+    widened = canary()
+    # THEN the consumer follows the share with the model it had (no archive fetched again), and says so
+    assert widened is not None
+    assert widened.share == 0.5
+    assert widened.model is first.model
+    assert len([k for k in bucket.gets if k.endswith(".npz")]) == fetched
+    assert (events[-1].outcome, events[-1].detail) == ("share", "share 0.1 -> 0.5")
+    # WHEN the manifest goes (completed or rolled back), or names no share: no canary
+    _publish(bucket, scorer, "2", tmp_path)
+    assert canary() is None
+    del bucket.objects[(BUCKET, MANIFEST)]
+    assert canary() is None
+    assert events[-1].outcome == "withdrawn"

@@ -1,0 +1,196 @@
+"""The canary in the consumer's core and its step: a stable share of channels gets the canary's verdicts,
+the champion the others and shadow-scores the canary's; the step rolls back on any signal worse by its
+margin, holds on too little evidence, widens, and completes at the last step."""
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from contracts.lambda_event import KinesisRecord
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, serves_canary
+from contracts.storage import ArchivedMessage, ModeratorDecision, parse_object
+from contracts.verdict import Action
+from monitoring.canary import CanaryEvidence, Overturned, StepAction, canary_evidence, canary_step
+from monitoring.live import IdentityCheck, LiveQuality, Paired
+from stream_consumer.consumer import Consumer
+from stream_consumer.moderation import Canary, Champion
+from stream_consumer.settings import ConsumerSettings
+from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink, archive_lines
+from tests.builders import message
+from tests.fakes import KeywordScorer
+
+Record = Callable[..., KinesisRecord]
+CHAMPION = Champion("chat-moderation", "7", KeywordScorer(bad=("idiot",)))
+# every message in the audit sample and none drawn for a challenger: a label weighs 1
+BOOK = PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(shadow=0.0, audit=1.0)))
+
+
+class _Run:
+    def __init__(self, canary: Canary | None, challenger: Champion | None = None) -> None:
+        self.verdicts, self.archive = MemoryVerdictSink(), MemoryArchiveSink()
+        self.consumer = Consumer(
+            ConsumerSettings(shadow_wait_ms=5_000),
+            lambda: CHAMPION,
+            lambda: PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(shadow=1.0, audit=1.0))),
+            self.verdicts,
+            MemoryDeadLetterSink(),
+            self.archive,
+            challenger=lambda: challenger,
+            canary=lambda: canary,
+        )
+
+    def archived(self) -> list[ArchivedMessage]:
+        """The archive's lines, as the archive object's bytes carry them."""
+        lines, skipped = parse_object(
+            archive_lines([m for items in self.archive.objects.values() for m in items])
+        )
+        assert not skipped
+        return lines
+
+
+def test_a_channel_stays_with_the_canary_as_it_widens() -> None:
+    channels = [f"channel-{i:04d}" for i in range(5_000)]
+    tenth, half = ([serves_canary(c, share) for c in channels] for share in (0.1, 0.5))
+    assert abs(sum(tenth) / len(channels) - 0.1) < 0.015
+    assert abs(sum(half) / len(channels) - 0.5) < 0.025
+    assert all(h for t, h in zip(tenth, half, strict=True) if t)  # widening keeps every channel it had
+    assert tenth == [serves_canary(c, 0.1) for c in channels]
+    assert not any(serves_canary(c, 0.0) for c in channels)
+    assert all(serves_canary(c, 1.0) for c in channels)
+
+
+def test_the_canary_serves_its_channels_and_the_champion_shadow_scores_them(kinesis_record: Record) -> None:
+    # GIVEN a canary that also removes "moron", on half the channels, and a published challenger
+    canary = Canary(Champion("chat-moderation", "8", KeywordScorer(bad=("idiot", "moron"))), 0.5)
+    challenger = Champion("chat-moderation", "9", KeywordScorer(bad=("nice",)))
+    texts = ("you moron", "nice stream", "you idiot")
+    records = [kinesis_record(message(t, channel=f"c{i}")) for i in range(20) for t in texts]
+    run = _Run(canary, challenger)
+    # WHEN a batch is handled
+    assert run.consumer.handle(records) == {"batchItemFailures": []}
+    # THEN each channel's verdicts are its model's, in the order the records came
+    written = run.verdicts.written
+    assert [m.record.sequence_number for m in written] == [r.sequence_number for r in records]
+    served = {m.verdict.channel_id for m in written if m.verdict.model_version == "8"}
+    assert served == {f"c{i}" for i in range(20) if serves_canary(f"c{i}", 0.5)}
+    assert 4 <= len(served) <= 16
+    for m in written:
+        moron = m.message.text == "you moron"
+        assert (m.verdict.action is Action.REMOVE) == (
+            m.message.text == "you idiot" or (moron and m.verdict.model_version == "8")
+        )
+    # AND the champion judged the canary's messages again (archived beside them), the challenger none
+    for line in run.archived():
+        if line.message.channel_id in served:
+            assert line.shadow is not None
+            assert line.shadow.model_version == "7"
+        else:
+            assert line.shadow is None
+    assert run.consumer.totals["canary.served"] == 3 * len(served)
+    assert run.consumer.totals["shadow.scored"] == 3 * len(served)
+
+
+def test_a_canary_that_is_the_champion_now_serves_as_the_champion(kinesis_record: Record) -> None:
+    run = _Run(Canary(CHAMPION, 0.5))
+    records = [kinesis_record(message("you moron", channel=f"c{i}")) for i in range(10)]
+    assert run.consumer.handle(records) == {"batchItemFailures": []}
+    assert all(m.shadow is None for m in run.archived())
+    assert run.consumer.totals["canary.served"] == 0
+
+
+def _quality(n: int, auc: float | None) -> LiveQuality:
+    return LiveQuality(n, n // 2, auc, None, None)
+
+
+HARMLESS = IdentityCheck(100, 0.01, 0.01)
+
+
+def _evidence(
+    difference: float | None = 0.0,
+    n: int = 500,
+    identity: IdentityCheck = HARMLESS,
+    overturns: tuple[int, int] = (0, 0),
+) -> CanaryEvidence:
+    champion = _quality(n, 0.8)
+    canary = _quality(n, None if difference is None else 0.8 + difference)
+    compared = [Paired("toxicity", champion, canary, difference, (-0.01, 0.01), n, 0)]
+    return CanaryEvidence(compared, identity, Overturned(100, 5), Overturned(*overturns))
+
+
+STEPS = (0.1, 0.5, 1.0)
+
+
+@pytest.mark.parametrize(
+    ("evidence", "share", "action", "after"),
+    [
+        (_evidence(difference=-0.021), 0.1, StepAction.ROLLBACK, None),  # a category worse by the margin
+        (_evidence(difference=-0.019), 0.1, StepAction.WIDEN, 0.5),  # within it: no regression
+        (_evidence(difference=-0.5, n=199), 0.1, StepAction.HOLD, 0.1),  # too few labels to judge
+        (_evidence(difference=None), 0.5, StepAction.HOLD, 0.5),  # one class only
+        (_evidence(identity=IdentityCheck(30, 0.01, 0.04)), 0.1, StepAction.ROLLBACK, None),
+        (_evidence(identity=IdentityCheck(29, 0.01, 0.5)), 0.1, StepAction.WIDEN, 0.5),  # too few to refuse
+        (_evidence(identity=IdentityCheck(30, 0.01, 0.029)), 0.1, StepAction.WIDEN, 0.5),
+        (_evidence(overturns=(30, 3)), 0.5, StepAction.ROLLBACK, None),  # 10% of removals vs 5%
+        (_evidence(overturns=(29, 10)), 0.5, StepAction.WIDEN, 1.0),  # too few removals to refuse
+        (_evidence(overturns=(100, 6)), 0.5, StepAction.WIDEN, 1.0),  # 6% vs 5%: within the margin
+        (_evidence(), 1.0, StepAction.COMPLETE, 1.0),  # the last step
+        (
+            _evidence(difference=-0.5, n=10, identity=IdentityCheck(40, 0.0, 0.3)),
+            0.1,
+            StepAction.ROLLBACK,
+            None,
+        ),
+    ],
+)
+def test_a_canary_step_rolls_back_on_any_signal_worse_by_its_margin(
+    evidence: CanaryEvidence, share: float, action: StepAction, after: float | None
+) -> None:
+    step = canary_step(evidence, share, STEPS, margin=0.02, min_labels=200)
+    assert (step.action, step.share) == (action, after)
+    assert step.reasons
+
+
+def _label(m: ArchivedMessage, harmful: set[str]) -> ModeratorDecision:
+    return ModeratorDecision(
+        message_id=m.message.message_id,
+        label="remove" if m.message.text in harmful else "allow",
+        decided_by="moderator-1",
+        decided_at=datetime.now(UTC),
+        category="removal",
+    )
+
+
+@pytest.mark.parametrize(
+    ("bad", "action"),
+    [
+        (("idiot", "moron"), StepAction.WIDEN),  # better: it removes the insult the champion misses
+        (("idiot", "women"), StepAction.ROLLBACK),  # a group's name learnt as an insult
+    ],
+)
+def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_widened(
+    kinesis_record: Record, bad: tuple[str, ...], action: StepAction
+) -> None:
+    # GIVEN a canary on every channel, and every message labelled by a moderator (its truth)
+    canary = Canary(Champion("chat-moderation", "8", KeywordScorer(bad=bad)), 0.1)
+    harmful = {"you idiot", "you moron"}
+    texts = ("you idiot", "you moron", "women in science", "nice stream", "thanks all")
+    records = [kinesis_record(message(t, channel=f"c{i}")) for i in range(400) for t in texts]
+    run = _Run(canary)
+    for k in range(0, len(records), 500):
+        run.consumer.handle(records[k : k + 500])
+    archived = run.archived()
+    served = [m for m in archived if m.verdict.model_version == "8"]
+    assert 100 < len(served) < 300  # about a tenth of the channels' messages
+    decisions = [_label(m, harmful) for m in archived]
+    # WHEN the step weighs the evidence of the canary's channels
+    evidence = canary_evidence(served, archived, decisions, [], BOOK, ["removal"], "8", "7")
+    step = canary_step(evidence, 0.1, STEPS, margin=0.02, min_labels=100)
+    # THEN the biased one goes back at once; the better one widens
+    assert step.action is action, step.reasons
+    if action is StepAction.ROLLBACK:
+        assert evidence.identity.challenger_removed == 1.0
+        assert evidence.identity.champion_removed == 0.0
+    else:
+        assert evidence.compared[0].difference is not None
+        assert evidence.compared[0].difference > 0.1
