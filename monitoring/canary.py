@@ -9,14 +9,14 @@ message of the canary's channels. The evidence of a step is what the canary serv
 - the live label quality per acting category (`monitoring.live.shadow_comparisons`, roles swapped: the
   challenger is the one serving), on the moderators' labels weighted by their inclusion probabilities;
 - the live bias metric (`monitoring.live.identity_check`): the share of labelled harmless messages
-  naming an identity group each model removed;
+  naming an identity group each model flagged (sent to a person or removed);
 - the moderators' overturn rate: of each version's removals, the share its users' appeals restored.
 
 The dead-letter rate is not a canary signal here: a record becomes a dead letter before any model
 reads it (`stream_consumer.moderation.parse`), so the canary cannot change it.
 
 `canary_step` rolls back when any of them is worse by the margin (a category's ROC-AUC lower by more
-than `margin` on at least `min_labels` labels; the identity check's removals higher by more than its
+than `margin` on at least `min_labels` labels; the identity check's flags higher by more than its
 margin; the overturn rate higher by more than `margin` on at least `min_removals` removals), widens to
 the next step when every acting category has `min_labels` labels and none is worse, completes (a champion
 move) at the last step, and holds otherwise. A model that is caught never serves beyond the step it was
@@ -127,6 +127,7 @@ def canary_step(
     min_labels: int,
     min_removals: int = 30,
     identity_margin: float = IDENTITY_MARGIN,
+    min_identity: int = MIN_IDENTITY,
 ) -> CanaryStep:
     """Roll back when any signal is worse by its margin, widen (or complete at the last step) when every
     acting category has enough labels and none is worse, hold otherwise."""
@@ -145,7 +146,7 @@ def canary_step(
         (worse if c.difference < -margin else reasons).append(line)
     if not evidence.compared:
         short.append("no category was compared")
-    if evidence.identity.regressed(identity_margin, MIN_IDENTITY):
+    if evidence.identity.regressed(identity_margin, min_identity):
         worse.append(evidence.identity.describe() + f": over {identity_margin:.0%} more")
     else:
         reasons.append(evidence.identity.describe())
@@ -185,6 +186,7 @@ def canary_flow(
     margin: float = 0.02,
     min_labels: int = 200,
     categories: list[str] | None = None,
+    min_identity: int = MIN_IDENTITY,
 ) -> CanaryResult:
     """One check of the serving canary: its step's evidence, then a hold, a wider share, its completion
     or its rollback (each a manifest move under the champion lock); the evidence is tagged on its
@@ -227,7 +229,7 @@ def canary_flow(
         manifest.version,
         champion or "none",
     )
-    step = canary_step(evidence, manifest.share, steps, margin, min_labels)
+    step = canary_step(evidence, manifest.share, steps, margin, min_labels, min_identity=min_identity)
     why = "; ".join(step.reasons)
     if step.action is StepAction.ROLLBACK:
         registry.end_canary(training, client, MOVED_BY, complete=False, reason=why)

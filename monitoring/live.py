@@ -175,7 +175,7 @@ class LiveDecision:
     reasons: list[str]
 
 
-IDENTITY_MARGIN = 0.02  # the most more of the harmless messages naming a group a new model may remove
+IDENTITY_MARGIN = 0.02  # the most more of the harmless messages naming a group a new model may flag
 MIN_IDENTITY = 30  # labelled harmless messages naming a group before the check can refuse
 
 
@@ -188,8 +188,8 @@ def live_decision(
 ) -> LiveDecision:
     """Promote only when, on every acting category, both models were judged on at least `min_labels`
     labelled messages, the challenger's ROC-AUC is higher by at least `margin`, the paired interval
-    of the difference excludes no gain (its lower end above 0), and (`identity`) it removes no more of
-    the harmless messages naming an identity group than the champion, by over `identity_margin`."""
+    of the difference excludes no gain (its lower end above 0), and (`identity`) it flags no more of the
+    harmless messages naming an identity group than the champion, by over `identity_margin`."""
     reasons, promote = [], bool(comparisons)
     for c in comparisons:
         if c.champion.n < min_labels or c.difference is None or c.interval is None:
@@ -288,25 +288,26 @@ def shadow_comparisons(
 @dataclass(frozen=True)
 class IdentityCheck:
     """The live bias metric: of the labelled harmless messages that name an identity group (no category
-    labelled remove), the Horvitz–Thompson share each model removed — a model that learnt a group's name
-    as an insult removes far more of them. `n`: the messages it rests on."""
+    labelled remove), the Horvitz–Thompson share each model flagged (sent to a person or removed) — a
+    model that learnt a group's name as an insult flags far more of them, and each flag is a moderator's
+    time or a user wronged. `n`: the messages it rests on."""
 
     n: int
-    champion_removed: float | None
-    challenger_removed: float | None
+    champion_flagged: float | None
+    challenger_flagged: float | None
 
     def regressed(self, margin: float, min_messages: int) -> bool:
-        """Whether the challenger removes more of them than the champion by over `margin`."""
-        if self.n < min_messages or self.champion_removed is None or self.challenger_removed is None:
+        """Whether the challenger flags more of them than the champion by over `margin`."""
+        if self.n < min_messages or self.champion_flagged is None or self.challenger_flagged is None:
             return False
-        return self.challenger_removed - self.champion_removed > margin
+        return self.challenger_flagged - self.champion_flagged > margin
 
     def describe(self) -> str:
-        if self.champion_removed is None or self.challenger_removed is None:
+        if self.champion_flagged is None or self.challenger_flagged is None:
             return "identity: no labelled harmless message names a group"
         return (
-            f"identity: {self.challenger_removed:.1%} of {self.n} labelled harmless messages naming a group "
-            f"removed (champion {self.champion_removed:.1%})"
+            f"identity: {self.challenger_flagged:.1%} of {self.n} labelled harmless messages naming a group "
+            f"flagged (champion {self.champion_flagged:.1%})"
         )
 
 
@@ -322,7 +323,7 @@ def identity_check(
     labels: dict[UUID, list[str]] = {}
     for (message_id, _), d in _latest(shadowed, decisions).items():
         labels.setdefault(message_id, []).append(d.label)
-    n, total, served_removed, shadow_removed = 0, 0.0, 0.0, 0.0
+    n, total, served_flagged, shadow_flagged = 0, 0.0, 0.0, 0.0
     for message_id, given in labels.items():
         m = shadowed[message_id]
         pi = _inclusion(m, book)
@@ -330,9 +331,9 @@ def identity_check(
             continue
         n, w = n + 1, 1.0 / pi
         total += w
-        served_removed += w * (m.verdict.action is Action.REMOVE)
-        shadow_removed += w * (m.shadow.action is Action.REMOVE)
+        served_flagged += w * (m.verdict.action is not Action.ALLOW)
+        shadow_flagged += w * (m.shadow.action is not Action.ALLOW)
     if total == 0:
         return IdentityCheck(0, None, None)
-    served, shadow = served_removed / total, shadow_removed / total
+    served, shadow = served_flagged / total, shadow_flagged / total
     return IdentityCheck(n, served, shadow) if not canary else IdentityCheck(n, shadow, served)

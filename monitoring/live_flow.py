@@ -3,7 +3,7 @@
 Reads the archive (the challenger's shadow verdicts beside the champion's), the moderators' decisions
 and the channels' policies; compares both models on the same labelled messages (`monitoring.live`) and
 decides with `live_decision` (a gain on every acting category, and no more harmless messages naming an
-identity group removed). A promotion is a champion move like any other (`move_champion`: under the
+identity group flagged). A promotion is a champion move like any other (`move_champion`: under the
 champion lock, refused if the champion moved since the evidence was read, in the audit trail), then
 the challenger is withdrawn (its shadow scoring ends with it). Either way the evidence is recorded on
 the challenger's registry version (tags `live.*`), so the history says why a version serves or not.

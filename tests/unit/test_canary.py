@@ -12,7 +12,7 @@ from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, serves_c
 from contracts.storage import ArchivedMessage, ModeratorDecision, parse_object
 from contracts.verdict import Action
 from monitoring.canary import CanaryEvidence, Overturned, StepAction, canary_evidence, canary_step
-from monitoring.live import IdentityCheck, LiveQuality, Paired
+from monitoring.live import IdentityCheck, LiveQuality, Paired, live_decision
 from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Canary, Champion
 from stream_consumer.settings import ConsumerSettings
@@ -189,8 +189,19 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_widened
     # THEN the biased one goes back at once; the better one widens
     assert step.action is action, step.reasons
     if action is StepAction.ROLLBACK:
-        assert evidence.identity.challenger_removed == 1.0
-        assert evidence.identity.champion_removed == 0.0
+        assert evidence.identity.challenger_flagged == 1.0
+        assert evidence.identity.champion_flagged == 0.0
     else:
         assert evidence.compared[0].difference is not None
         assert evidence.compared[0].difference > 0.1
+
+
+def test_a_challenger_that_flags_more_harmless_messages_naming_a_group_is_not_promoted_on_live_gain() -> None:
+    gain = Paired("toxicity", _quality(500, 0.8), _quality(500, 0.85), 0.05, (0.02, 0.08), 500, 0)
+    assert live_decision([gain], margin=0.01, min_labels=200, identity=HARMLESS).promote
+    biased = IdentityCheck(40, 0.02, 0.3)
+    refused = live_decision([gain], margin=0.01, min_labels=200, identity=biased)
+    assert not refused.promote
+    assert "30.0% of 40 labelled harmless messages naming a group flagged" in refused.reasons[-1]
+    # too few such messages to refuse on
+    assert live_decision([gain], margin=0.01, min_labels=200, identity=IdentityCheck(29, 0.0, 0.9)).promote
