@@ -1,6 +1,8 @@
-"""`python -m monitoring check|serve|erase|audit`: one drift check now, the check served on a schedule,
-the erasure of one user's data (archive, feedback, dead letters) on request, or the audit trail: every
-chain verified, one message's story, one model version's life."""
+"""`python -m monitoring check|serve|erase|audit|transparency|shadow|canary|serve-promotions`: one drift
+check now, the check served on a schedule, the erasure of one user's data (archive, feedback, dead
+letters) on request, the audit trail (every chain verified, one message's story, one model version's
+life), the period's transparency report, the challenger against the champion on live labels, one check
+of the canary, or the live promotion and canary checks served on a schedule."""
 
 import argparse
 import logging
@@ -49,7 +51,22 @@ def main(argv: list[str] | None = None) -> int:
     shadow.add_argument(
         "--category", action="append", default=None, help="a category to compare (default: the acting ones)"
     )
+    canary = sub.add_parser(
+        "canary", help="check the serving canary once: hold, widen, complete or roll it back on its evidence"
+    )
+    canary.add_argument("--margin", type=float, default=0.02, help="how much worse a signal may be")
+    canary.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
+    canary.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    promotions = sub.add_parser(
+        "serve-promotions",
+        help="serve live_promotion_flow and canary_flow as deployments on the Prefect server",
+    )
+    promotions.add_argument("--interval", type=float, default=3600.0, help="seconds between checks")
     args = parser.parse_args(argv)
+    if args.command == "canary":
+        return _canary(args.margin, args.min_labels, args.json)
+    if args.command == "serve-promotions":
+        return _serve_promotions(args.interval)
     if args.command == "shadow":
         return _shadow(args.margin, args.min_labels, args.json, args.category)
     if args.command == "transparency":
@@ -114,6 +131,44 @@ def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str]
             f"{_pct(c.challenger.remove_precision)}"
         )
     print(("promote: " if decision.promote else "keep the champion: ") + "; ".join(decision.reasons))
+    return 0
+
+
+def _canary(margin: float, min_labels: int, as_json: bool) -> int:
+    """One check of the canary (it acts: a wider share, a completion or a rollback); its result."""
+    from monitoring.canary import canary_flow  # noqa: PLC0415 - Prefect is slow to import
+
+    result = canary_flow(margin=margin, min_labels=min_labels)
+    if as_json:
+        print(result.model_dump_json())
+        return 0
+    if result.canary is None:
+        print("no canary serves")
+        return 0
+    action = result.action.value if result.action else "none"
+    print(f"canary {result.canary} at {result.share_before:g} over champion {result.champion}: {action}")
+    for reason in result.reasons:
+        print(f"  {reason}")
+    return 0
+
+
+def _serve_promotions(interval: float) -> int:
+    """The live promotion and the canary checks on a schedule, one run of each at a time."""
+    from typing import cast  # noqa: PLC0415
+
+    from prefect import serve  # noqa: PLC0415
+    from prefect.deployments.runner import RunnerDeployment  # noqa: PLC0415
+
+    from monitoring.canary import canary_flow  # noqa: PLC0415
+    from monitoring.live_flow import live_promotion_flow  # noqa: PLC0415
+
+    # to_deployment is sync-compatible: called outside an event loop it returns the deployment itself
+    serve(
+        *(
+            cast(RunnerDeployment, f.to_deployment(name=name, interval=interval, concurrency_limit=1))
+            for name, f in (("live-promotion", live_promotion_flow), ("canary", canary_flow))
+        )
+    )
     return 0
 
 
