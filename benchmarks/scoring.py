@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+CHANNELS = 8  # the handler benchmarks' messages go round this many channels
+
 
 def peak_rss_mb() -> float:
     """This process's resident-set high-water mark (VmHWM: unlike ru_maxrss, not inherited over exec)."""
@@ -116,11 +118,24 @@ def handler_mix_shadow(data_dir: Path, model_path: Path, share: float) -> dict[s
     return handler(data_dir, model_path, mix_texts(data_dir), shadow_share=share)
 
 
+def handler_mix_canary(data_dir: Path, model_path: Path, share: float) -> dict[str, float]:
+    """`handler_mix` with a canary (the same archive, loaded again as version 2) serving `share` of the
+    channels, the champion shadow-scoring them."""
+    from benchmarks.cascade import mix_texts  # noqa: PLC0415
+
+    return handler(data_dir, model_path, mix_texts(data_dir), canary_share=share)
+
+
 def handler(
-    data_dir: Path, model_path: Path, texts: list[str] | None = None, shadow_share: float | None = None
+    data_dir: Path,
+    model_path: Path,
+    texts: list[str] | None = None,
+    shadow_share: float | None = None,
+    canary_share: float | None = None,
 ) -> dict[str, float]:
     """The consumer's `handle` on real Lambda events, with in-memory sinks (no I/O): r/science's test
-    comments unless `texts` are given; with `shadow_share`, a challenger shadow-scores that share."""
+    comments unless `texts` are given; with `shadow_share`, a challenger shadow-scores that share; with
+    `canary_share`, a canary serves that share of the channels."""
     import logging  # noqa: PLC0415
     from datetime import UTC, datetime  # noqa: PLC0415
     from uuid import uuid4  # noqa: PLC0415
@@ -128,7 +143,7 @@ def handler(
     from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy  # noqa: PLC0415
     from local_esm.esm import StreamRecord, lambda_event, roundtrip  # noqa: PLC0415
     from stream_consumer.consumer import Consumer  # noqa: PLC0415
-    from stream_consumer.moderation import Champion  # noqa: PLC0415
+    from stream_consumer.moderation import Canary, Champion  # noqa: PLC0415
     from stream_consumer.scorer import CategoryModel  # noqa: PLC0415
     from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
     from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink  # noqa: PLC0415
@@ -140,6 +155,11 @@ def handler(
     if shadow_share is not None:
         challenger = Champion("chat-moderation", "2", CategoryModel.load(model_path))
         policies = PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(shadow=shadow_share)))
+    canary = (
+        Canary(Champion("chat-moderation", "2", CategoryModel.load(model_path)), canary_share)
+        if canary_share is not None
+        else None
+    )
     verdicts, dead, archive = (
         MemoryVerdictSink(keep=False),
         MemoryDeadLetterSink(),
@@ -158,6 +178,7 @@ def handler(
         archive,
         with_encoder,
         (lambda: challenger) if challenger is not None else None,
+        lambda: canary,
     )
     texts = texts or _test_texts(data_dir)
     now = datetime.now(UTC).isoformat()
@@ -165,7 +186,7 @@ def handler(
         json.dumps(
             {
                 "message_id": str(uuid4()),
-                "channel_id": f"channel-{i % 8:02d}",
+                "channel_id": f"channel-{i % CHANNELS:02d}",
                 "user_id": f"user-{i:05d}",
                 "text": t,
                 "sent_at": now,
@@ -198,6 +219,7 @@ def handler(
     handled = sum(v for k, v in consumer.totals.items() if k in ("allow", "review", "remove"))
     out["shadow_scored_share"] = consumer.totals["shadow.scored"] / max(handled, 1)
     out["shadow_dropped_batches"] = float(consumer.totals["shadow.dropped"])
+    out["canary_served_share"] = consumer.totals["canary.served"] / max(handled, 1)
     return out
 
 
@@ -241,11 +263,8 @@ if __name__ == "__main__":
         "coldstart": coldstart,
     }
     name, data, path = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
-    result = (
-        handler_mix_shadow(data, path, float(sys.argv[4]))
-        if name == "handler_mix_shadow"
-        else suites[name](data, path)
-    )
+    shares = {"handler_mix_shadow": handler_mix_shadow, "handler_mix_canary": handler_mix_canary}
+    result = shares[name](data, path, float(sys.argv[4])) if name in shares else suites[name](data, path)
     if name != "coldstart":
         result["peak_rss_mb"] = peak_rss_mb()
     print(json.dumps(result))

@@ -1,7 +1,8 @@
 """What shadow scoring costs the consumer: handler messages per second on one core, the cascade's chat
 mix, with no challenger, with one published but nothing drawn (share 0), and with shares of 25% and
 100% drawn (the challenger is the same archive loaded again as version 2, so it costs what a champion
-does); the extra handler time each adds, and peak memory.
+does); and with a canary serving half the channels (two models serving, the champion shadow-scoring
+the canary's channels); the extra handler time each adds, and peak memory.
 
 The model: fitted as `train_flow` fits it (every category, the cascade's encoder heads) on every set
 but Davidson's and GermEval's (the demo's), so the run takes minutes, not ten.
@@ -20,6 +21,7 @@ from benchmarks.common import machine, run_pinned, write_named
 NAME = "shadow"
 LATEST = f"{NAME}-latest.json"
 SHARES = (0.0, 0.25, 1.0)
+CANARY = 0.5  # the share of channels the canary serves
 GOAL_EXTRA = 0.60  # at a 100% share, at most 60% more handler time
 
 
@@ -53,28 +55,35 @@ def measure(data_dir: Path, rounds: int = 2, model: Path | None = None) -> dict[
         else:
             _say("fitting the model (every category, the cascade) …")
             sources = _model(data_dir, path)
-        runs: dict[float | None, list[dict[str, Any]]] = {None: [], **{share: [] for share in SHARES}}
+        settings: dict[str, tuple[str, ...]] = {
+            "off": ("handler_mix",),
+            **{f"shadow {share}": ("handler_mix_shadow", str(share)) for share in SHARES},
+            "canary": ("handler_mix_canary", str(CANARY)),
+        }
+        runs: dict[str, list[dict[str, Any]]] = {name: [] for name in settings}
         for k in range(rounds):
-            for share, done in runs.items():
-                _say(
-                    f"round {k + 1}: "
-                    + ("no challenger" if share is None else f"a challenger, {share:.0%} drawn")
-                )
-                args = ("handler_mix",) if share is None else ("handler_mix_shadow",)
-                tail = () if share is None else (str(share),)
-                done.append(run_pinned("benchmarks.scoring", *args, str(data_dir), str(path), *tail))
-    off = _best(runs[None])
+            for name, (suite, *tail) in settings.items():
+                _say(f"round {k + 1}: {name}")
+                runs[name].append(run_pinned("benchmarks.scoring", suite, str(data_dir), str(path), *tail))
+    off = _best(runs["off"])
     rows = []
     for share in SHARES:
-        on = _best(runs[share])
+        on = _best(runs[f"shadow {share}"])
         extra = off["handler_msg_per_s_batch100"] / on["handler_msg_per_s_batch100"] - 1
         rows.append({"share": share, **on, "extra_handler_time": extra})
+    canary = _best(runs["canary"])
     return {
         "machine": machine(),
         "sources": sources,
         "rounds": rounds,
         "off": off,
         "shares": rows,
+        "canary": {
+            "share_of_channels": CANARY,
+            **canary,
+            "extra_handler_time": off["handler_msg_per_s_batch100"] / canary["handler_msg_per_s_batch100"]
+            - 1,
+        },
         "goal_extra": GOAL_EXTRA,
     }
 
@@ -91,6 +100,14 @@ def render(results: dict[str, Any]) -> str:
             f"| published | {row['share']:.0%} | {row['handler_msg_per_s_batch100']:,.0f} | "
             f"{row['extra_handler_time']:+.0%} | {row['shadow_scored_share']:.0%} | "
             f"{row['peak_rss_mb']:.0f} MB |"
+        )
+    canary = results.get("canary")
+    if canary:  # results written before the canary have none
+        lines.append(
+            f"| canary on {canary['share_of_channels']:.0%} of channels (served "
+            f"{canary['canary_served_share']:.0%} of messages) | – | "
+            f"{canary['handler_msg_per_s_batch100']:,.0f} | {canary['extra_handler_time']:+.0%} | "
+            f"{canary['shadow_scored_share']:.0%} | {canary['peak_rss_mb']:.0f} MB |"
         )
     return "\n".join(lines)
 
