@@ -152,6 +152,7 @@ class ServicesSpec(_Frozen):
     worker: WorkerSpec
     training: ServiceSpec
     monitoring: MonitoringSpec
+    promotion: ServiceSpec  # live_promotion_flow and canary_flow: the champion moved on live evidence
     mlflow: MlflowSpec
     bot: ServiceSpec
     strikes: ServiceSpec  # the strikes writer (`python -m strikes`)

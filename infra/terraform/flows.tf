@@ -1,5 +1,5 @@
-# The Prefect worker (an ECS service polling the work pool) and the task definitions of the two flows
-# it starts, one ECS task per flow run. The work pool's deployments name these task definitions
+# The Prefect worker (an ECS service polling the work pool) and the task definitions of the flows it
+# starts, one ECS task per flow run. The work pool's deployments name these task definitions
 # (`task_definition_arn`; output `prefect_deployments`): the worker's role cannot register task
 # definitions of its own, so a deployment without one fails to start instead of running with a role
 # nobody reviewed.
@@ -8,6 +8,13 @@
 # train_flow in its own process, which would run the training under the monitoring role (or need that
 # role to write the champion). Deployed, a drift check alerts, and train_flow runs as its own
 # deployment (its schedule, or started by an operator), under its own role.
+#
+# live_promotion_flow (monitoring/live_flow.py) and canary_flow (monitoring/canary.py) share one task
+# definition and role, `promotion`: both move the champion on live evidence (the archive, the
+# moderators' labels, appeals' outcomes) under the champion lock, as `python -m monitoring
+# serve-promotions` serves them together (hourly, one run of each at a time); in the work pool each is
+# a deployment of its own. Neither runs under the monitoring role, which cannot write the champion,
+# nor under the training role, which cannot read the archive.
 
 # Secret values are never in Terraform: an operator puts them (aws secretsmanager put-secret-value).
 resource "aws_secretsmanager_secret" "prefect_api_key" {
@@ -141,5 +148,39 @@ resource "aws_ecs_task_definition" "monitoring" {
     secrets          = local.prefect_secrets
     mountPoints      = local.scratch_mount
     logConfiguration = local.container_logs["monitoring"]
+  }])
+}
+
+# The live promotion and canary checks: MonitoringSettings names the archive and the channel policies,
+# TrainingSettings the models bucket, the champion lock, the audit trail and MLflow.
+resource "aws_ecs_task_definition" "promotion" {
+  family                   = local.services.promotion.name
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = local.services.promotion.cpu
+  memory                   = local.services.promotion.memory_mb
+  execution_role_arn       = aws_iam_role.execution["promotion"].arn
+  task_role_arn            = aws_iam_role.promotion.arn
+  volume {
+    name = "scratch"
+  }
+  container_definitions = jsonencode([{
+    name                   = "prefect"
+    image                  = local.images.promotion
+    essential              = true
+    readonlyRootFilesystem = true
+    environment = concat(local.prefect_environment, [
+      { name = "MLFLOW_TRACKING_URI", value = local.mlflow_tracking_uri },
+      { name = "TRAINING_STATE_DIR", value = "/tmp/state" }, # registry.client creates it
+      { name = "TRAINING_MODELS_BUCKET", value = aws_s3_bucket.models.id },
+      { name = "TRAINING_AUDIT_BUCKET", value = aws_s3_bucket.audit.id },
+      { name = "TRAINING_AWS_REGION", value = local.region },
+      { name = "MONITORING_ARCHIVE_BUCKET", value = aws_s3_bucket.archive.id },
+      { name = "MONITORING_MODELS_BUCKET", value = aws_s3_bucket.models.id }, # policy.json
+      { name = "MONITORING_AWS_REGION", value = local.region },
+    ])
+    secrets          = local.prefect_secrets
+    mountPoints      = local.scratch_mount
+    logConfiguration = local.container_logs["promotion"]
   }])
 }

@@ -134,6 +134,7 @@ locals {
     worker     = [aws_secretsmanager_secret.prefect_api_key.arn]
     training   = [aws_secretsmanager_secret.prefect_api_key.arn]
     monitoring = [aws_secretsmanager_secret.prefect_api_key.arn]
+    promotion  = [aws_secretsmanager_secret.prefect_api_key.arn]
     mlflow     = [aws_db_instance.mlflow.master_user_secret[0].secret_arn]
     review     = [aws_secretsmanager_secret.review_session.arn, aws_secretsmanager_secret.review_appeal_token.arn]
   }
@@ -168,9 +169,9 @@ resource "aws_iam_role_policy" "execution_secrets" {
   policy   = data.aws_iam_policy_document.execution_secrets[each.key].json
 }
 
-# The Prefect worker starts the two flows' task definitions (any revision) in this cluster, watches
-# and stops those tasks, and passes the two flows' roles to ECS. It registers no task definition and
-# reads no data.
+# The Prefect worker starts the flows' task definitions (any revision: training, monitoring and
+# promotion) in this cluster, watches and stops those tasks, and passes the flows' roles to ECS. It
+# registers no task definition and reads no data.
 locals {
   cluster_tasks = "arn:aws:ecs:${local.region}:${local.account_id}:task/${local.services.cluster}/*"
 }
@@ -182,11 +183,12 @@ resource "aws_iam_role" "worker" {
 
 data "aws_iam_policy_document" "worker" {
   statement {
-    sid     = "RunTheTwoFlows"
+    sid     = "RunTheFlows"
     actions = ["ecs:RunTask"]
     resources = [
       "${aws_ecs_task_definition.training.arn_without_revision}:*",
       "${aws_ecs_task_definition.monitoring.arn_without_revision}:*",
+      "${aws_ecs_task_definition.promotion.arn_without_revision}:*",
     ]
     condition {
       test     = "ArnEquals"
@@ -225,8 +227,10 @@ data "aws_iam_policy_document" "worker" {
     resources = [
       aws_iam_role.training.arn,
       aws_iam_role.monitoring.arn,
+      aws_iam_role.promotion.arn,
       aws_iam_role.execution["training"].arn,
       aws_iam_role.execution["monitoring"].arn,
+      aws_iam_role.execution["promotion"].arn,
     ]
     condition {
       test     = "StringEquals"
@@ -313,12 +317,15 @@ resource "aws_iam_role" "monitoring" {
 }
 
 data "aws_iam_policy_document" "monitoring" {
+  # The archive, the moderators' decisions and the appeals' outcomes (monitoring/flow.py
+  # check_overturns: each model version's removals beside what their appeals decided).
   statement {
     sid     = "ReadArchiveAndFeedback"
     actions = ["s3:GetObject"]
     resources = [
       "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.archive_prefix}*",
       "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*",
+      "${aws_s3_bucket.archive.arn}/${local.appeal_outcomes_prefix}*",
     ]
   }
   statement {
@@ -367,6 +374,101 @@ resource "aws_iam_role_policy" "monitoring" {
   name   = "monitoring"
   role   = aws_iam_role.monitoring.id
   policy = data.aws_iam_policy_document.monitoring.json
+}
+
+# live_promotion_flow (monitoring/live_flow.py) and canary_flow (monitoring/canary.py): list and read
+# the archive, feedback and appeals' outcomes (monitoring/archive.py read_archive, read_feedback,
+# read_outcomes), read policy.json (runtime/policies.py PolicySource); in the models bucket read
+# challenger.json and canary.json, and move the champion through training/registry.py (move_champion,
+# withdraw_challenger, widen_canary, end_canary): the champion lock and champion.json read and
+# conditionally written (If-None-Match / If-Match: a plain s3:PutObject), a version's files staged
+# under models/<model>/, canary.json rewritten, challenger.json and canary.json deleted. Never writes
+# policy.json or challenger.json (publishing a challenger is train_flow's); registry versions are
+# read and tagged over the network, in MLflow; the audit trail is appended (audit_append below).
+resource "aws_iam_role" "promotion" {
+  name               = "${local.services.promotion.name}-task"
+  assume_role_policy = data.aws_iam_policy_document.assume_ecs_tasks.json
+}
+
+data "aws_iam_policy_document" "promotion" {
+  # ListObjectsV2 of the three prefixes the flows read (read_archive, read_feedback, read_outcomes);
+  # no single key of this bucket is read that may be absent.
+  statement {
+    sid       = "ListEvidence"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.archive.arn]
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values = [
+        "${local.stack.archive_bucket.archive_prefix}*",
+        "${local.stack.archive_bucket.feedback_prefix}*",
+        "${local.appeal_outcomes_prefix}*",
+      ]
+    }
+  }
+  # the verdicts both models gave, the moderators' labels, and (canary_flow) appeals' outcomes: not the
+  # statements of reasons beside them
+  statement {
+    sid     = "ReadEvidence"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.archive_prefix}*",
+      "${aws_s3_bucket.archive.arn}/${local.stack.archive_bucket.feedback_prefix}*",
+      "${aws_s3_bucket.archive.arn}/${local.appeal_outcomes_prefix}*",
+    ]
+  }
+  # the manifests and the lock (training/registry.py read_champion, read_canary, champion_lock; the
+  # challenger in live_flow.py), and the channels' policies the evidence is weighed by
+  statement {
+    sid     = "ReadManifestsLockAndPolicies"
+    actions = ["s3:GetObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.challenger_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.canary_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_lock_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.policy_key}",
+    ]
+  }
+  # move_champion (stage_champion, commit_manifest, the lock taken and released) and widen_canary
+  statement {
+    sid     = "MoveChampionAndCanary"
+    actions = ["s3:PutObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.canary_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.champion_lock_key}",
+      "${aws_s3_bucket.models.arn}/${local.models_prefix}*",
+    ]
+  }
+  # withdraw_challenger after a live promotion; end_canary, completed or rolled back
+  statement {
+    sid     = "WithdrawChallengerOrCanary"
+    actions = ["s3:DeleteObject"]
+    resources = [
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.challenger_manifest_key}",
+      "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.canary_manifest_key}",
+    ]
+  }
+  # challenger.json and canary.json are absent when nothing is published, the lock before the first
+  # move: runtime.objects.read_object tells that NoSuchKey from AccessDenied by this permission.
+  statement {
+    sid       = "TellMissingFromForbidden"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.models.arn]
+  }
+  statement {
+    sid       = "Encryption"
+    actions   = ["kms:Decrypt", "kms:GenerateDataKey"]
+    resources = [aws_kms_key.data.arn]
+  }
+}
+
+resource "aws_iam_role_policy" "promotion" {
+  name   = "promotion"
+  role   = aws_iam_role.promotion.id
+  policy = data.aws_iam_policy_document.promotion.json
 }
 
 # The MLflow server: its artifact bucket only (the backend store is reached with a password).
@@ -511,8 +613,10 @@ resource "aws_iam_role_policy" "review" {
 }
 
 # The audit trail's writers (runtime/audit.py): the bot, the review app, a champion's move in train_flow,
-# and an erasure run as the monitoring task. Each appends segments under the audit prefix (created only
-# if absent) and reads its own last one back; nothing here can delete or overwrite (Object Lock).
+# a champion's or canary's move in live_promotion_flow and canary_flow (training/registry.py _audit,
+# _audit_move), and an erasure run as the monitoring task. Each appends segments under the audit prefix
+# (created only if absent) and reads its own last one back; nothing here can delete or overwrite
+# (Object Lock).
 data "aws_iam_policy_document" "audit_append" {
   statement {
     sid       = "AppendAudit"
@@ -537,6 +641,7 @@ resource "aws_iam_role_policy" "audit_append" {
     review     = aws_iam_role.review.id
     training   = aws_iam_role.training.id
     monitoring = aws_iam_role.monitoring.id
+    promotion  = aws_iam_role.promotion.id
   }
   name   = "audit-append"
   role   = each.value

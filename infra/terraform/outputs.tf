@@ -55,6 +55,19 @@ output "prefect_deployments" {
           awsvpcConfiguration = { subnets = var.subnet_ids, securityGroups = [aws_security_group.monitoring.id], assignPublicIp = "DISABLED" }
         }
       }
+      # the two promotion checks: one task definition and role (flows.tf)
+      live_promotion_flow = {
+        task_definition_arn = aws_ecs_task_definition.promotion.arn
+        network_configuration = {
+          awsvpcConfiguration = { subnets = var.subnet_ids, securityGroups = [aws_security_group.promotion.id], assignPublicIp = "DISABLED" }
+        }
+      }
+      canary_flow = {
+        task_definition_arn = aws_ecs_task_definition.promotion.arn
+        network_configuration = {
+          awsvpcConfiguration = { subnets = var.subnet_ids, securityGroups = [aws_security_group.promotion.id], assignPublicIp = "DISABLED" }
+        }
+      }
     }
   }
 }

@@ -1,6 +1,6 @@
-# The deployables besides the consumer: the Prefect worker and the two flow tasks it starts
-# (flows.tf), the MLflow tracking server (mlflow.tf), the moderation bot (bot.tf) and the strikes
-# writer (strikes.tf), all on ECS
+# The deployables besides the consumer: the Prefect worker and the flow tasks it starts (flows.tf:
+# train_flow, drift_check_flow, and live_promotion_flow with canary_flow), the MLflow tracking
+# server (mlflow.tf), the moderation bot (bot.tf) and the strikes writer (strikes.tf), all on ECS
 # Fargate in one cluster. Each has its own image repository, log group, security group, execution
 # role and task role (iam.tf); nothing is shared between two of them but the cluster and the key.
 #
@@ -8,14 +8,15 @@
 # from a task definition made here, with that flow's own task role. A long-lived worker on EC2 (or
 # a process worker) would run both flows in one process under one role, so training would hold the
 # monitoring secret and monitoring could write the champion. The worker itself only polls Prefect
-# and calls RunTask; its role can start the two flow task definitions and pass their two roles,
-# nothing else. Fargate also leaves no instance to patch, and idles at zero between runs.
+# and calls RunTask; its role can start the flows' task definitions and pass their roles, nothing
+# else. Fargate also leaves no instance to patch, and idles at zero between runs.
 locals {
   services = local.stack.services
   ecs_services = {
     worker     = local.services.worker
     training   = local.services.training
     monitoring = local.services.monitoring
+    promotion  = local.services.promotion
     mlflow     = local.services.mlflow
     bot        = local.services.bot
     strikes    = local.services.strikes
@@ -25,6 +26,7 @@ locals {
     worker     = var.worker_image_tag
     training   = var.training_image_tag
     monitoring = var.monitoring_image_tag
+    promotion  = var.promotion_image_tag
     mlflow     = var.mlflow_image_tag
     bot        = var.bot_image_tag
     strikes    = var.strikes_image_tag
@@ -54,6 +56,10 @@ locals {
   models_prefix = "models/${local.stack.model_name}/"
   region        = data.aws_region.current.name
   account_id    = data.aws_caller_identity.current.account_id
+
+  # Appeals' outcomes, apart from the statements of reasons: contracts.storage.appeal_outcomes_prefix
+  # (held by a test).
+  appeal_outcomes_prefix = "${local.stack.archive_bucket.statements_prefix}appeals/"
 }
 
 resource "aws_ecs_cluster" "services" {
@@ -111,6 +117,13 @@ resource "aws_security_group" "monitoring" {
   vpc_id      = var.vpc_id
 }
 
+resource "aws_security_group" "promotion" {
+  # checkov:skip=CKV2_AWS_5:attached to each live_promotion_flow and canary_flow run by the Prefect worker's RunTask (the work pool's network configuration), not by a resource here
+  name        = local.services.promotion.name
+  description = "live_promotion_flow and canary_flow runs: out to the AWS and Prefect APIs and to MLflow"
+  vpc_id      = var.vpc_id
+}
+
 resource "aws_security_group" "mlflow" {
   name        = local.services.mlflow.name
   description = "MLflow server: in from train_flow runs and the operators, out to S3 and its database"
@@ -134,6 +147,7 @@ resource "aws_vpc_security_group_egress_rule" "https" {
     worker     = aws_security_group.worker.id
     training   = aws_security_group.training.id
     monitoring = aws_security_group.monitoring.id
+    promotion  = aws_security_group.promotion.id
     mlflow     = aws_security_group.mlflow.id
     bot        = aws_security_group.bot.id
     strikes    = aws_security_group.strikes.id
@@ -163,6 +177,25 @@ resource "aws_vpc_security_group_ingress_rule" "mlflow_from_training" {
   from_port                    = local.services.mlflow.port
   to_port                      = local.services.mlflow.port
   referenced_security_group_id = aws_security_group.training.id
+}
+
+# The promotion flows read and tag registry versions and download a version's files through MLflow.
+resource "aws_vpc_security_group_egress_rule" "promotion_to_mlflow" {
+  security_group_id            = aws_security_group.promotion.id
+  description                  = "MLflow tracking API"
+  ip_protocol                  = "tcp"
+  from_port                    = local.services.mlflow.port
+  to_port                      = local.services.mlflow.port
+  referenced_security_group_id = aws_security_group.mlflow.id
+}
+
+resource "aws_vpc_security_group_ingress_rule" "mlflow_from_promotion" {
+  security_group_id            = aws_security_group.mlflow.id
+  description                  = "live_promotion_flow and canary_flow runs"
+  ip_protocol                  = "tcp"
+  from_port                    = local.services.mlflow.port
+  to_port                      = local.services.mlflow.port
+  referenced_security_group_id = aws_security_group.promotion.id
 }
 
 resource "aws_vpc_security_group_ingress_rule" "mlflow_from_operators" {

@@ -79,6 +79,12 @@ variable "monitoring_image_tag" {
   default     = "latest"
 }
 
+variable "promotion_image_tag" {
+  description = "Tag of the live_promotion_flow and canary_flow image (the project with its training group: MLflow and Prefect) in its ECR repository."
+  type        = string
+  default     = "latest"
+}
+
 variable "mlflow_image_tag" {
   description = "Tag of the MLflow server's image (mlflow with psycopg2 and boto3) in its ECR repository."
   type        = string

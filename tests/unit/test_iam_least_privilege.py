@@ -3,15 +3,19 @@ the resource "*" except the few listed here with their reason; every policy is a
 `aws_iam_policy_document` (a `jsonencode`, a heredoc or a managed policy could not be read, so each
 fails); every deployable runs under a role of its own."""
 
+import fnmatch
 import re
 import shutil
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import hcl2
 
+from contracts.storage import appeal_outcome_key, feedback_key, model_key
 from runtime.paths import PROJECT_ROOT
+from runtime.stack import load_stack
 
 TF_DIR = PROJECT_ROOT / "infra" / "terraform"
 
@@ -72,7 +76,7 @@ EXCEPTIONS: dict[tuple[str, str], Allowed] = {
         frozenset(),
         any_resource=True,
         why="DescribeTaskDefinition has no resource-level permission; RunTask, which starts tasks, is held "
-        "to the two flows' definitions in the stack's cluster",
+        "to the flows' definitions in the stack's cluster",
     ),
 }
 
@@ -82,6 +86,7 @@ DEPLOYABLES = {
     "worker": (("aws_ecs_task_definition", "worker"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "training": (("aws_ecs_task_definition", "training"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "monitoring": (("aws_ecs_task_definition", "monitoring"), "task_role_arn", "ecs-tasks.amazonaws.com"),
+    "promotion": (("aws_ecs_task_definition", "promotion"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "mlflow": (("aws_ecs_task_definition", "mlflow"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "bot": (("aws_ecs_task_definition", "bot"), "task_role_arn", "ecs-tasks.amazonaws.com"),
     "review": (("aws_ecs_task_definition", "review"), "task_role_arn", "ecs-tasks.amazonaws.com"),
@@ -327,16 +332,21 @@ def test_the_services_run_their_own_task_definitions() -> None:
         )
 
 
-def test_the_worker_starts_only_the_two_flows_and_passes_only_their_roles() -> None:
+def test_the_worker_starts_only_the_flows_and_passes_only_their_roles() -> None:
+    """The flows' task definitions (training, monitoring, and promotion: live_promotion_flow and
+    canary_flow) and their roles, nothing else."""
     worker = {s.sid: s for s in _statements(TF_DIR) if s.document == "worker"}
-    assert sorted(worker["RunTheTwoFlows"].resources) == [
+    assert sorted(worker["RunTheFlows"].resources) == [
         "${aws_ecs_task_definition.monitoring.arn_without_revision}:*",
+        "${aws_ecs_task_definition.promotion.arn_without_revision}:*",
         "${aws_ecs_task_definition.training.arn_without_revision}:*",
     ]
     assert sorted(worker["PassTheFlowsRoles"].resources) == [
         '${aws_iam_role.execution["monitoring"].arn}',
+        '${aws_iam_role.execution["promotion"].arn}',
         '${aws_iam_role.execution["training"].arn}',
         "${aws_iam_role.monitoring.arn}",
+        "${aws_iam_role.promotion.arn}",
         "${aws_iam_role.training.arn}",
     ]
     actions = {a for s in worker.values() for a in s.actions}
@@ -347,4 +357,181 @@ def test_the_worker_starts_only_the_two_flows_and_passes_only_their_roles() -> N
         "ecs:StopTask",
         "ecs:DescribeTaskDefinition",
         "iam:PassRole",
+    }
+
+
+# --- what each task role may do in the buckets, the Terraform's references resolved ------------------
+
+STACK = load_stack()
+BUCKETS = {
+    "archive": STACK.archive_bucket.name,
+    "models": STACK.models_bucket.name,
+    "audit": STACK.audit_bucket.name,
+    "mlflow_artifacts": STACK.services.mlflow.artifacts_bucket,
+}
+REFERENCE = re.compile(r"\$\{([\w.]+)\}")
+
+
+def _locals() -> dict[str, str]:
+    """The string locals of the .tf files (`models_prefix`, `appeal_outcomes_prefix`, ...), unquoted."""
+    merged: dict[str, str] = {}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        with path.open() as fh:
+            for block in hcl2.load(fh).get("locals", []):
+                merged.update({k: _unquote(v) for k, v in block.items() if isinstance(v, str)})
+    return merged
+
+
+LOCALS = _locals()
+
+
+def _resolved(value: str) -> str:
+    """A statement's resource with the stack's names, the buckets' ARNs and the locals put in; a
+    reference this cannot resolve (a queue's ARN, the key's) is left as it is."""
+
+    def one(found: re.Match[str]) -> str:
+        ref = found[1]
+        parts = ref.split(".")
+        if ref.startswith("aws_s3_bucket.") and parts[-1] == "arn" and parts[1] in BUCKETS:
+            return f"arn:aws:s3:::{BUCKETS[parts[1]]}"
+        if ref.startswith("local.stack."):
+            node: Any = STACK.model_dump()
+            for part in parts[2:]:
+                node = node[part]
+            return str(node)
+        if len(parts) == 2 and parts[0] == "local" and parts[1] in LOCALS:
+            return _resolved(LOCALS[parts[1]])
+        return found[0]
+
+    return REFERENCE.sub(one, value)
+
+
+STATEMENTS = _statements(TF_DIR)
+
+
+def _documents_of(deployable: str) -> set[str]:
+    """Every policy document on the deployable's task role: its own, and those a `for_each` of role
+    ids attaches to several roles (the audit trail's)."""
+    role = _role_of(deployable)
+    shared = {
+        doc[1]
+        for (rtype, _), body in RESOURCES.items()
+        if rtype == "aws_iam_role_policy" and body["role"] == "${each.value}"
+        if f"${{aws_iam_role.{role}.id}}" in body["for_each"].values()
+        if (doc := DOCUMENT_JSON.match(body["policy"]))
+    }
+    return set(_policies_of(role)) | shared
+
+
+def _may(deployable: str, action: str, arn: str) -> bool:
+    """Whether an Allow statement of the deployable's task role names the action on the ARN (IAM's
+    `*` read as fnmatch's; conditions not read, so this errs towards allowing)."""
+    documents = _documents_of(deployable)
+    return any(
+        s.effect == "Allow"
+        and any(fnmatch.fnmatchcase(action, a) for a in s.actions)
+        and any(fnmatch.fnmatchcase(arn, _resolved(r)) for r in s.resources)
+        for s in STATEMENTS
+        if s.document in documents
+    )
+
+
+def _models(key: str) -> str:
+    return f"arn:aws:s3:::{STACK.models_bucket.name}/{key}"
+
+
+def _archive(key: str) -> str:
+    return f"arn:aws:s3:::{STACK.archive_bucket.name}/{key}"
+
+
+MODELS = STACK.models_bucket
+AT = datetime(2026, 1, 2, 3, tzinfo=UTC)
+VERSION_FILE = model_key(STACK.model_name, "7", "scorer.npz")
+ARCHIVED = feedback_key(STACK.archive_bucket.archive_prefix, AT, "shardId-000000000000", "1")
+DECISIONS = feedback_key(STACK.archive_bucket.feedback_prefix, AT, "shardId-000000000000", "1")
+REASONS = feedback_key(STACK.archive_bucket.statements_prefix, AT, "shardId-000000000000", "1")
+OUTCOME = appeal_outcome_key(STACK.archive_bucket.statements_prefix, AT, "m-1")
+REPORT = f"{STACK.archive_bucket.reports_prefix}drift/state.json"
+
+
+def test_only_the_champion_movers_write_the_champion_and_its_lock() -> None:
+    """train_flow and the promotion flows move the champion; the drift check, the consumer, the bot,
+    the review app, MLflow and the worker cannot."""
+    for key in (MODELS.champion_manifest_key, MODELS.champion_lock_key):
+        writers = {d for d in DEPLOYABLES if _may(d, "s3:PutObject", _models(key))}
+        assert writers == {"training", "promotion"}, key
+        assert {d for d in DEPLOYABLES if _may(d, "s3:DeleteObject", _models(key))} == set(), key
+    assert not _may("monitoring", "s3:PutObject", _models(MODELS.champion_manifest_key))
+    assert not _may("monitoring", "s3:PutObject", _models(VERSION_FILE))
+
+
+def test_no_deployable_writes_the_channel_policies() -> None:
+    """policy.json is the operators' to write: every deployable reads it at most."""
+    for action in ("s3:PutObject", "s3:DeleteObject"):
+        assert {d for d in DEPLOYABLES if _may(d, action, _models(MODELS.policy_key))} == set(), action
+
+
+def test_the_resolver_reads_the_roles_as_written() -> None:
+    """The check above sees what a role is granted: a bucket-wide grant would be seen as writing every key."""
+    assert _may("consumer", "s3:GetObject", _models(MODELS.policy_key))  # `<models>/*`
+    assert _may("training", "s3:PutObject", _models(VERSION_FILE))  # `${local.models_prefix}*`
+    assert not _may("consumer", "s3:PutObject", _models(MODELS.policy_key))
+    assert _resolved("${local.models_prefix}*") == VERSION_FILE.split("7/")[0] + "*"
+
+
+def test_the_promotion_role_reads_the_live_evidence_and_moves_the_champion_only() -> None:
+    """live_promotion_flow and canary_flow: the archive, the labels and appeals' outcomes read; the
+    manifests, the lock and a version's files moved as training/registry.py does; nothing else."""
+    may = {
+        ("s3:GetObject", _archive(ARCHIVED)),
+        ("s3:GetObject", _archive(DECISIONS)),
+        ("s3:GetObject", _archive(OUTCOME)),
+        ("s3:ListBucket", f"arn:aws:s3:::{STACK.archive_bucket.name}"),
+        ("s3:ListBucket", f"arn:aws:s3:::{STACK.models_bucket.name}"),
+        *(
+            ("s3:GetObject", _models(k))
+            for k in (
+                MODELS.champion_manifest_key,
+                MODELS.challenger_manifest_key,
+                MODELS.canary_manifest_key,
+                MODELS.champion_lock_key,
+                MODELS.policy_key,
+            )
+        ),
+        *(
+            ("s3:PutObject", _models(k))
+            for k in (
+                MODELS.champion_manifest_key,
+                MODELS.canary_manifest_key,
+                MODELS.champion_lock_key,
+                VERSION_FILE,
+            )
+        ),
+        ("s3:DeleteObject", _models(MODELS.challenger_manifest_key)),
+        ("s3:DeleteObject", _models(MODELS.canary_manifest_key)),
+        ("s3:PutObject", f"arn:aws:s3:::{STACK.audit_bucket.name}/{STACK.audit_bucket.prefix}x.jsonl"),
+    }
+    may_not = {
+        ("s3:PutObject", _models(MODELS.challenger_manifest_key)),  # publishing a challenger: train_flow's
+        ("s3:PutObject", _models(MODELS.policy_key)),
+        ("s3:DeleteObject", _models(MODELS.champion_manifest_key)),
+        ("s3:DeleteObject", _models(MODELS.champion_lock_key)),
+        ("s3:DeleteObject", _models(VERSION_FILE)),
+        ("s3:GetObject", _archive(REASONS)),  # the statements of reasons beside the outcomes
+        ("s3:GetObject", _archive(REPORT)),
+        *(("s3:PutObject", _archive(k)) for k in (ARCHIVED, DECISIONS, OUTCOME, REPORT)),
+        *(("s3:DeleteObject", _archive(k)) for k in (ARCHIVED, DECISIONS, OUTCOME)),
+        ("s3:GetObject", f"arn:aws:s3:::{STACK.services.mlflow.artifacts_bucket}/x"),
+    }
+    assert [p for p in may if not _may("promotion", *p)] == []
+    assert [p for p in may_not if _may("promotion", *p)] == []
+    assert _documents_of("promotion") == {"promotion", "audit_append"}
+    actions = {a for s in STATEMENTS if s.document in _documents_of("promotion") for a in s.actions}
+    assert actions == {
+        "s3:GetObject",
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:ListBucket",
+        "kms:Decrypt",
+        "kms:GenerateDataKey",
     }

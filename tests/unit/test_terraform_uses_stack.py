@@ -3,6 +3,7 @@
 import ast
 import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from contracts import metrics as emf
 from contracts.categories import Category
-from contracts.storage import model_key
+from contracts.storage import appeal_outcome_key, appeal_outcomes_prefix, feedback_key, model_key
 from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import EventSourceMappingSpec, ServicesSpec, load_stack
@@ -68,6 +69,10 @@ def test_locals_decode_the_stack_file() -> None:
         (("aws_ecs_task_definition", "training"), "cpu", "local.services.training.cpu"),
         (("aws_ecs_task_definition", "training"), "memory", "local.services.training.memory_mb"),
         (("aws_ecs_task_definition", "monitoring"), "family", "local.services.monitoring.name"),
+        (("aws_ecs_task_definition", "promotion"), "family", "local.services.promotion.name"),
+        (("aws_ecs_task_definition", "promotion"), "cpu", "local.services.promotion.cpu"),
+        (("aws_ecs_task_definition", "promotion"), "memory", "local.services.promotion.memory_mb"),
+        (("aws_security_group", "promotion"), "name", "local.services.promotion.name"),
         (("aws_ecs_task_definition", "mlflow"), "family", "local.services.mlflow.name"),
         (("aws_ecs_service", "mlflow"), "name", "local.services.mlflow.name"),
         (("aws_ecs_task_definition", "bot"), "family", "local.services.bot.name"),
@@ -131,6 +136,7 @@ def test_no_stack_name_is_written_out_literally() -> None:
         stack.services.monitoring.webhook_credentials,
         stack.services.mlflow.artifacts_bucket,
         *(s.name for s in (stack.services.worker, stack.services.training, stack.services.monitoring)),
+        stack.services.promotion.name,
         *(s.name for s in (stack.services.mlflow, stack.services.bot)),
     ]
     literals = set(_values(RESOURCES))
@@ -142,7 +148,7 @@ def test_no_stack_name_is_written_out_literally() -> None:
 
 def test_every_ecs_service_gets_its_repository_log_group_and_execution_role_by_its_stack_name() -> None:
     """The per-service resources iterate over the stack's services, named by each one's own name."""
-    services = ("worker", "training", "monitoring", "mlflow", "bot", "strikes", "review")
+    services = ("worker", "training", "monitoring", "promotion", "mlflow", "bot", "strikes", "review")
     assert _locals()["ecs_services"] == {s: "${local.services." + s + "}" for s in services}
     assert set(services) == set(ServicesSpec.model_fields) - {"cluster"}
     for resource in (("aws_ecr_repository", "service"), ("aws_iam_role", "execution")):
@@ -154,13 +160,69 @@ def test_every_ecs_service_gets_its_repository_log_group_and_execution_role_by_i
 
 
 def test_the_models_prefix_the_roles_use_is_where_versions_are_written() -> None:
-    """The training and monitoring roles reach a version's files under `local.models_prefix`: the
-    prefix `contracts.storage.model_key` writes them under."""
+    """The training, monitoring and promotion roles reach a version's files under
+    `local.models_prefix`: the prefix `contracts.storage.model_key` writes them under."""
     stack = load_stack()
     prefix = _unquote(_locals()["models_prefix"]).replace("${local.stack.model_name}", stack.model_name)
     assert prefix.endswith("/")
     assert model_key(stack.model_name, "7", "scorer.npz").startswith(prefix)
     assert not model_key(stack.model_name + "-other", "7", "scorer.npz").startswith(prefix)
+
+
+def test_the_appeal_outcomes_prefix_the_promotion_role_reads_is_where_outcomes_are_written() -> None:
+    """The promotion role reads appeals' outcomes under `local.appeal_outcomes_prefix`: the prefix
+    `contracts.storage.appeal_outcome_key` writes them under, apart from the statements of reasons."""
+    statements = load_stack().archive_bucket.statements_prefix
+    prefix = _unquote(_locals()["appeal_outcomes_prefix"]).replace(
+        "${local.stack.archive_bucket.statements_prefix}", statements
+    )
+    assert prefix == appeal_outcomes_prefix(statements)
+    assert prefix.startswith(statements)
+    assert prefix.endswith("/")
+    at = datetime(2026, 1, 2, 3, tzinfo=UTC)
+    assert appeal_outcome_key(statements, at, "m-1").startswith(prefix)
+    assert not feedback_key(statements, at, "shardId-000000000000", "1").startswith(prefix)
+
+
+def _flow_names() -> set[str]:
+    """The names of the Prefect flows in the project's code (`@flow(name=...)`)."""
+    names: set[str] = set()
+    for package in ("training", "monitoring"):
+        for path in sorted((PROJECT_ROOT / package).glob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), str(path))):
+                if isinstance(node, ast.Call) and ast.unparse(node.func) == "flow":
+                    names |= {
+                        k.value.value
+                        for k in node.keywords
+                        if k.arg == "name"
+                        and isinstance(k.value, ast.Constant)
+                        and isinstance(k.value.value, str)
+                    }
+    return names
+
+
+def test_every_deployment_names_a_flow_of_the_code_and_its_own_task_definition() -> None:
+    """The work pool's deployments (output `prefect_deployments`): each a flow the code defines, run
+    by the task definition of its service in that service's own security group."""
+    outputs = {}
+    for path in sorted(TF_DIR.glob("*.tf")):
+        with path.open() as fh:
+            for block in hcl2.load(fh).get("output", []):
+                outputs.update({_unquote(name): body for name, body in block.items()})
+    flows = outputs["prefect_deployments"]["value"]["flows"]
+    services = {
+        "train_flow": "training",
+        "drift_check_flow": "monitoring",
+        "live_promotion_flow": "promotion",
+        "canary_flow": "promotion",
+    }
+    assert set(flows) == set(services)
+    assert set(flows) <= _flow_names()
+    for name, service in services.items():
+        assert flows[name]["task_definition_arn"] == f"${{aws_ecs_task_definition.{service}.arn}}", name
+        network = flows[name]["network_configuration"]["awsvpcConfiguration"]
+        assert network["securityGroups"] == [f"${{aws_security_group.{service}.id}}"], name
+        assert _unquote(network["assignPublicIp"]) == "DISABLED", name
 
 
 def _values(node: object) -> Iterator[str]:
