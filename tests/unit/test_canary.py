@@ -2,22 +2,31 @@
 the champion the others and shadow-scores the canary's; the step rolls back on any signal worse by its
 margin, holds on too little evidence, widens, and completes at the last step."""
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 
 import pytest
 
 from contracts.lambda_event import KinesisRecord
-from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, serves_canary
-from contracts.storage import ArchivedMessage, ModeratorDecision, parse_object
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn, serves_canary
+from contracts.statement import AppealOutcome, AppealResult
+from contracts.storage import ArchivedMessage, ModeratorDecision, ShadowVerdict, parse_object
 from contracts.verdict import Action
-from monitoring.canary import CanaryEvidence, Overturned, StepAction, canary_evidence, canary_step
-from monitoring.live import IdentityCheck, LiveQuality, Paired, live_decision
+from monitoring.canary import (
+    CanaryEvidence,
+    Overturned,
+    StepAction,
+    canary_evidence,
+    canary_step,
+    overturned,
+)
+from monitoring.live import IdentityCheck, LiveQuality, Paired, identity_check, live_decision
 from stream_consumer.consumer import Consumer
 from stream_consumer.moderation import Canary, Champion
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink, archive_lines
-from tests.builders import message
+from tests.builders import archived, message
 from tests.fakes import KeywordScorer
 
 Record = Callable[..., KinesisRecord]
@@ -205,3 +214,143 @@ def test_a_challenger_that_flags_more_harmless_messages_naming_a_group_is_not_pr
     assert "30.0% of 40 labelled harmless messages naming a group flagged" in refused.reasons[-1]
     # too few such messages to refuse on
     assert live_decision([gain], margin=0.01, min_labels=200, identity=IdentityCheck(29, 0.0, 0.9)).promote
+
+
+def test_the_canary_draw_of_a_channel_is_fixed_across_versions() -> None:
+    # The draw is part of the wire contract: consumers of two releases serving one canary must agree on
+    # its channels, so the hash and its purpose are pinned here.
+    tenth = [c for c in (f"c{i}" for i in range(60)) if serves_canary(c, 0.1)]
+    assert tenth == ["c2", "c8", "c26", "c29", "c35"]
+
+
+def _line(text: str, served: Action, shadow: Action, channel: str = "c1") -> ArchivedMessage:
+    line = archived("u", text)
+    verdict = line.verdict.model_copy(update={"action": served, "channel_id": channel, "model_version": "8"})
+    scores = {"removal": 0.5}
+    return line.model_copy(
+        update={
+            "verdict": verdict,
+            "message": line.message.model_copy(update={"channel_id": channel}),
+            "shadow": ShadowVerdict(model_version="7", action=shadow, category=None, scores=scores),
+        }
+    )
+
+
+def _decided(line: ArchivedMessage, label: str, category: str = "removal") -> ModeratorDecision:
+    return ModeratorDecision(
+        message_id=line.message.message_id,
+        label=label,
+        decided_by="moderator-1",
+        decided_at=datetime.now(UTC),
+        category=category,
+    )
+
+
+def test_the_identity_check_weighs_the_harmless_labelled_messages_naming_a_group() -> None:
+    # GIVEN a channel auditing a quarter of its messages, the others every one, and labelled messages:
+    # harmless ones naming a group (counted), a harmful one, one naming none and one never shadowed
+    book = PolicyBook(
+        default=ChannelPolicy(sampling=SamplingPolicy(audit=1.0)),
+        channels={"quarter": ChannelPolicy(sampling=SamplingPolicy(audit=0.25))},
+    )
+    flagged_by_both = _line("women in science", Action.REVIEW, Action.REMOVE)
+    flagged_by_canary = _line("old people and sleep", Action.REMOVE, Action.ALLOW)
+    allowed = _line("young adults sleep less", Action.ALLOW, Action.ALLOW)
+    harmful = _line("the muslims are vermin", Action.REMOVE, Action.ALLOW)
+    no_group = _line("great paper", Action.REMOVE, Action.ALLOW)
+    unshadowed = _line("men and heart disease", Action.REMOVE, Action.ALLOW).model_copy(
+        update={"shadow": None}
+    )
+    # an allowed one in the quarter channel, drawn for its audit: it stands for four
+    audited = next(
+        line
+        for line in (
+            _line("black holes and women", Action.ALLOW, Action.REMOVE, "quarter") for _ in range(200)
+        )
+        if drawn(line.message.message_id, 0.25, "audit")
+    )
+    # and one there the audit did not draw and no verdict queued: outside the design
+    outside = next(
+        line
+        for line in (_line("asian diets", Action.ALLOW, Action.REMOVE, "quarter") for _ in range(200))
+        if not drawn(line.message.message_id, 0.25, "audit")
+    )
+    lines = [flagged_by_both, flagged_by_canary, allowed, harmful, no_group, unshadowed, audited, outside]
+    decisions = [_decided(line, "allow") for line in lines if line is not harmful]
+    decisions += [_decided(harmful, "allow", "toxicity"), _decided(harmful, "remove")]
+    # WHEN the canary (served) is weighed against the champion (shadow)
+    check = identity_check(lines, decisions, book, canary=True)
+    # THEN four messages count, the audited one four times: the champion flagged 1 + 4 of 7, the canary 2
+    assert check.n == 4
+    assert check.champion_flagged == pytest.approx(5 / 7)
+    assert check.challenger_flagged == pytest.approx(2 / 7)
+    # AND as a challenger's shadow beside a serving champion, the roles are the other way round
+    swapped = identity_check(lines, decisions, book)
+    assert (swapped.champion_flagged, swapped.challenger_flagged) == (
+        check.challenger_flagged,
+        check.champion_flagged,
+    )
+    assert identity_check([harmful, no_group], decisions, book) == IdentityCheck(0, None, None)
+    assert "no labelled harmless message names a group" in IdentityCheck(0, None, None).describe()
+
+
+def test_the_overturn_rate_is_each_versions_own() -> None:
+    lines = [_line(f"note {i}", Action.REMOVE, Action.ALLOW) for i in range(4)]
+    champion_line = lines[0].model_copy(
+        update={"verdict": lines[0].verdict.model_copy(update={"model_version": "7"})}
+    )
+    archive = [champion_line, *lines[1:]]
+
+    def appeal(line: ArchivedMessage, by: str, result: AppealResult) -> AppealOutcome:
+        return AppealOutcome(
+            message_id=line.message.message_id,
+            channel_id="c1",
+            user_id="u",
+            result=result,
+            category="removal",
+            appealed_at=datetime.now(UTC),
+            decided_at=datetime.now(UTC),
+            decided_by="moderator-2",
+            original_by=by,
+        )
+
+    outcomes = [
+        appeal(lines[1], "model:8", AppealResult.RESTORED),
+        appeal(lines[2], "model:8", AppealResult.CONFIRMED),
+        appeal(champion_line, "moderator-1", AppealResult.RESTORED),  # a person's removal: not the model's
+    ]
+    assert overturned(outcomes, archive, "8") == Overturned(3, 1)
+    assert overturned(outcomes, archive, "7") == Overturned(1, 0)
+    evidence = canary_evidence([], archive, [], outcomes, BOOK, ["removal"], "8", "7")
+    assert (evidence.canary_overturns, evidence.champion_overturns) == (Overturned(3, 1), Overturned(1, 0))
+
+
+def test_a_canary_step_at_its_margins_and_what_it_says() -> None:
+    # exactly the labels needed, exactly the margin worse: judged, and not worse
+    at = canary_step(_evidence(difference=-0.25, n=200), 0.1, STEPS, margin=0.25, min_labels=200)
+    assert (at.action, at.share) == (StepAction.WIDEN, 0.5)
+    assert at.reasons[0] == "toxicity: ROC-AUC -0.250 over the champion on 200 labelled messages"
+    # one label short: held, and why
+    short = canary_step(_evidence(n=199), 0.1, STEPS, margin=0.25, min_labels=200)
+    assert short.reasons[0] == "toxicity: 199 labelled messages (needs 200 of both classes)"
+    # nothing compared: held
+    none = canary_step(dataclasses.replace(_evidence(), compared=[]), 0.1, STEPS, margin=0.25, min_labels=200)
+    assert (none.action, none.reasons[0]) == (StepAction.HOLD, "no category was compared")
+    # an overturn rate exactly the margin above the champion's (50% vs 25%): not worse
+    even = _evidence(overturns=(40, 20))
+    even = dataclasses.replace(even, champion_overturns=Overturned(40, 10))
+    assert canary_step(even, 0.5, STEPS, margin=0.25, min_labels=200).action is StepAction.WIDEN
+    # worse: the identity line and the overturn line say so
+    biased = canary_step(
+        _evidence(identity=IdentityCheck(30, 0.0, 0.5), overturns=(30, 20)),
+        0.5,
+        STEPS,
+        margin=0.25,
+        min_labels=200,
+    )
+    assert biased.action is StepAction.ROLLBACK
+    flagged = "50.0% of 30 labelled harmless messages naming a group flagged (champion 0.0%)"
+    assert biased.reasons[:2] == [
+        f"identity: {flagged}: over 2% more",
+        "overturned by appeal: 66.7% of 30 removals (champion 5.0%)",
+    ]
