@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from prefect import flow, get_run_logger, task
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
+from threadpoolctl import threadpool_limits
 
 from contracts.categories import DEFAULT_ACTING, Category
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS, ChannelPolicy
@@ -195,7 +196,17 @@ def load_and_split(
 @task
 def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams) -> TrainedCategories:
     """One featurizer, one calibrated head per category the data can teach; then the cascade's encoder
-    heads over it (unless turned off)."""
+    heads over it (unless turned off).
+
+    BLAS runs on one thread while they are fitted: the fits' dense parts are small, and on a machine
+    whose cores are busy (a test suite's other worker, a second training) BLAS threads waiting on each
+    other cost several times what they share; the coefficients then do not depend on the machine's
+    core count either."""
+    with threadpool_limits(limits=1, user_api="blas"):
+        return _fit_model(settings, data, params)
+
+
+def _fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams) -> TrainedCategories:
     model = fit_categories(data.splits, params, settings.categories)
     logger = get_run_logger()
     for category, c in model.chosen_c.items():
