@@ -211,7 +211,10 @@ def test_a_challenger_that_flags_more_harmless_messages_naming_a_group_is_not_pr
     biased = IdentityCheck(40, 0.02, 0.3)
     refused = live_decision([gain], margin=0.01, min_labels=200, identity=biased)
     assert not refused.promote
-    assert "30.0% of 40 labelled harmless messages naming a group flagged" in refused.reasons[-1]
+    assert refused.reasons[-1] == (
+        "identity: 30.0% of 40 labelled harmless messages naming a group flagged (champion 2.0%)"
+        ": over 2% more"
+    )
     # too few such messages to refuse on
     assert live_decision([gain], margin=0.01, min_labels=200, identity=IdentityCheck(29, 0.0, 0.9)).promote
 
@@ -286,6 +289,7 @@ def test_the_identity_check_weighs_the_harmless_labelled_messages_naming_a_group
     assert check.challenger_flagged == pytest.approx(2 / 7)
     # AND as a challenger's shadow beside a serving champion, the roles are the other way round
     swapped = identity_check(lines, decisions, book)
+    assert swapped.n == 4
     assert (swapped.champion_flagged, swapped.challenger_flagged) == (
         check.challenger_flagged,
         check.champion_flagged,
@@ -354,3 +358,56 @@ def test_a_canary_step_at_its_margins_and_what_it_says() -> None:
         f"identity: {flagged}: over 2% more",
         "overturned by appeal: 66.7% of 30 removals (champion 5.0%)",
     ]
+
+
+def test_a_step_reads_every_category_and_says_what_it_weighed() -> None:
+    # a short first category does not hide a worse second one
+    short = Paired("hate", _quality(10, 0.8), _quality(10, 0.9), 0.1, (0.0, 0.2), 10, 0)
+    two = dataclasses.replace(
+        _evidence(difference=-0.3), compared=[short, *_evidence(difference=-0.3).compared]
+    )
+    assert canary_step(two, 0.1, STEPS, margin=0.02, min_labels=200).action is StepAction.ROLLBACK
+    # a widening says each thing it weighed
+    step = canary_step(_evidence(difference=0.01), 0.1, STEPS, margin=0.02, min_labels=200)
+    assert step.reasons == [
+        "toxicity: ROC-AUC +0.010 over the champion on 500 labelled messages",
+        "identity: 1.0% of 100 labelled harmless messages naming a group flagged (champion 1.0%)",
+        "overturned by appeal: 0.0% of 0 removals (champion 5.0%)",
+    ]
+
+
+def _gain(difference: float, interval: tuple[float, float] | None, n: int = 200) -> Paired:
+    return Paired("toxicity", _quality(n, 0.8), _quality(n, 0.8 + difference), difference, interval, n, 0)
+
+
+@pytest.mark.parametrize(
+    ("compared", "promote", "reason"),
+    [
+        (
+            [_gain(0.01, (0.001, 0.02))],
+            True,
+            "toxicity: +0.010 (95% +0.001..+0.020) on 200 labelled messages",
+        ),
+        ([_gain(0.0099, (0.001, 0.02))], False, "is not a gain of 0.010 that excludes none"),
+        ([_gain(0.05, (0.0, 0.1))], False, "toxicity: +0.050 (95% +0.000..+0.100) is not a gain"),
+        ([_gain(0.05, (-0.01, 0.1))], False, "is not a gain"),
+        ([_gain(0.05, None)], False, "toxicity: 200 labelled messages (needs 200 of both classes)"),
+        (
+            [_gain(0.05, (0.01, 0.1), n=199)],
+            False,
+            "toxicity: 199 labelled messages (needs 200 of both classes)",
+        ),
+        ([], False, "no category was compared"),
+    ],
+)
+def test_a_live_promotion_needs_labels_a_gain_and_an_interval_clear_of_none(
+    compared: list[Paired], promote: bool, reason: str
+) -> None:
+    decision = live_decision(compared, margin=0.01, min_labels=200)
+    assert decision.promote is promote
+    assert reason in decision.reasons[0]
+    if not compared:
+        assert decision.reasons == [reason]
+    with_identity = live_decision(compared, margin=0.01, min_labels=200, identity=HARMLESS)
+    assert with_identity.reasons[-1] == HARMLESS.describe()
+    assert with_identity.promote is promote
