@@ -41,9 +41,9 @@ STEPS = [0.5, 1.0]
 
 def biased_scorer(data_dir: Path) -> LinearScorer:
     """A model of r/science's removals trained on labels skewed against identity terms: every comment
-    that names a group labelled removed. Offline it looks like a model (ROC-AUC 0.74 on the test split,
-    against 0.78 for the weak champion); live it flags about nine in twenty harmless comments naming a
-    group, where the champion flags one in twenty."""
+    that names a group labelled removed. Offline it still orders comments almost as well as the
+    champion; live it sends a large share of the harmless comments naming a group to a person or
+    removes them, which the champion does not."""
 
     def skewed(items: list[LabelledText]) -> list[LabelledText]:
         return [replace(t, label="remove") if names_identity(t.text) else t for t in items]
