@@ -3,6 +3,7 @@ the champion the others and shadow-scores the canary's; the step rolls back on a
 margin, holds on too little evidence, widens, and completes at the last step."""
 
 import dataclasses
+import itertools
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -12,7 +13,7 @@ from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn, serves_canary
 from contracts.statement import AppealOutcome, AppealResult
 from contracts.storage import ArchivedMessage, ModeratorDecision, ShadowVerdict, parse_object
-from contracts.verdict import Action
+from contracts.verdict import Action, Stage
 from monitoring.canary import (
     CanaryEvidence,
     Overturned,
@@ -23,11 +24,12 @@ from monitoring.canary import (
 )
 from monitoring.live import IdentityCheck, LiveQuality, Paired, identity_check, live_decision
 from stream_consumer.consumer import Consumer
-from stream_consumer.moderation import Canary, Champion
+from stream_consumer.context import WindowContext
+from stream_consumer.moderation import NO_MODEL_VERSION, Canary, Champion, ModerationOptions, moderate
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink, archive_lines
-from tests.builders import archived, message
-from tests.fakes import KeywordScorer
+from tests.builders import archived, message, word_cascade
+from tests.fakes import KeywordScorer, WordEncoder
 
 Record = Callable[..., KinesisRecord]
 CHAMPION = Champion("chat-moderation", "7", KeywordScorer(bad=("idiot",)))
@@ -411,3 +413,82 @@ def test_a_live_promotion_needs_labels_a_gain_and_an_interval_clear_of_none(
     with_identity = live_decision(compared, margin=0.01, min_labels=200, identity=HARMLESS)
     assert with_identity.reasons[-1] == HARMLESS.describe()
     assert with_identity.promote is promote
+
+
+def _two_channels() -> tuple[str, str]:
+    """A channel the canary serves at half the channels, and one it does not."""
+    names = [f"c{i}" for i in range(20)]
+    return next(c for c in names if serves_canary(c, 0.5)), next(
+        c for c in names if not serves_canary(c, 0.5)
+    )
+
+
+def test_the_batchs_encoder_time_is_shared_by_the_two_models(kinesis_record: Record) -> None:
+    # GIVEN both models with encoder heads, and messages each escalates ("maybe": in the uncertain band)
+    champion = Champion("chat-moderation", "7", KeywordScorer(bad=("idiot",), cascade=word_cascade()))
+    canary = Canary(Champion("chat-moderation", "8", KeywordScorer(cascade=word_cascade())), 0.5)
+    served, other = _two_channels()
+    records = [kinesis_record(message("maybe later", channel=c)) for c in (other, served) for _ in range(5)]
+
+    def stages(budget_s: float) -> set[tuple[str, Stage | None]]:
+        ticks = itertools.count()  # each look at the clock a second later
+        outcome = moderate(
+            records,
+            champion,
+            PolicyBook(),
+            datetime.now(UTC),
+            ModerationOptions(encoder_budget_s=budget_s),
+            encoder=WordEncoder(),
+            clock=lambda: float(next(ticks)),
+            canary=canary,
+        )
+        return {(m.verdict.model_version, m.verdict.stage) for m in outcome.moderated}
+
+    # WHEN the batch's budget covers one look each (the two halves get 1.5 s each) THEN both embed
+    assert stages(3.0) == {("7", Stage.ENCODER), ("8", Stage.ENCODER)}
+    # WHEN it covers one look in all (0.75 s each: less than a look) THEN neither does: not twice the time
+    assert stages(1.5) == {("7", Stage.FAST_OVER_BUDGET), ("8", Stage.FAST_OVER_BUDGET)}
+
+
+def test_a_canary_batch_counts_every_message_into_the_window_in_order(kinesis_record: Record) -> None:
+    served, other = _two_channels()
+    canary = Canary(Champion("chat-moderation", "8", KeywordScorer()), 0.5)
+    # the canary's channel first: a batch that begins with the canary's messages still counts the others
+    records = [kinesis_record(message(f"hello {i}", channel=(served, other)[i % 2])) for i in range(10)]
+    context = WindowContext()
+    outcome = moderate(
+        records,
+        CHAMPION,
+        PolicyBook(),
+        datetime.now(UTC),
+        ModerationOptions(),
+        context=context,
+        canary=canary,
+    )
+    assert [c.sequence_number for c in outcome.counted] == [r.sequence_number for r in records]
+    assert context.messages == 10
+    assert {m.verdict.model_version for m in outcome.moderated} == {"7", "8"}
+
+
+def test_a_canary_serves_its_channels_while_no_champion_is_loaded(kinesis_record: Record) -> None:
+    served, other = _two_channels()
+    canary = Canary(Champion("chat-moderation", "8", KeywordScorer()), 0.5)
+    mine = [kinesis_record(message("you moron", channel=served)) for _ in range(3)]
+    # its channels get its verdicts; the others go to review (or fail the batch, as without a canary)
+    review = ModerationOptions(without_model="review")
+    outcome = moderate(
+        [*mine, kinesis_record(message("hi", channel=other))],
+        None,
+        PolicyBook(),
+        datetime.now(UTC),
+        review,
+        canary=canary,
+    )
+    assert [(m.verdict.model_version, m.verdict.action) for m in outcome.moderated] == [
+        ("8", Action.REMOVE),
+        ("8", Action.REMOVE),
+        ("8", Action.REMOVE),
+        (NO_MODEL_VERSION, Action.REVIEW),
+    ]
+    only = moderate(mine[:1], None, PolicyBook(), datetime.now(UTC), ModerationOptions(), canary=canary)
+    assert only.moderated[0].verdict.model_version == "8"
