@@ -155,7 +155,10 @@ def test_the_challenger_is_archived_beside_the_champion_for_its_share_and_never_
     challenger_scores = [m.shadow.scores["removal"] for m in decided if m.shadow is not None]
     assert compared["challenger"]["roc_auc"] == pytest.approx(roc_auc_score(y, challenger_scores))
     assert isinstance(report["promote"], bool)
-    assert len(report["reasons"]) == 1
+    # one line for the category, one for the identity check
+    assert len(report["reasons"]) == 2
+    assert report["reasons"][0].startswith("removal: ")
+    assert report["reasons"][1].startswith("identity: ")
 
 
 def _env_of(settings: MonitoringSettings) -> dict[str, str]:
