@@ -164,3 +164,10 @@ def scorers(data_dir: Path) -> dict[str, LinearScorer]:
     v1 = fit(s.train, s.validation, ModelParams(c_grid=(3.0,))).scorer
     v2 = fit(s.train, s.validation, ModelParams(c_grid=(0.3,), bigrams=False)).scorer
     return {"1": v1, "2": v2}
+
+
+@pytest.fixture(scope="session")
+def weak_scorer(data_dir: Path) -> LinearScorer:
+    """A deliberately weak model of r/science's removals (unigrams seen 50+ times, heavy regularisation)."""
+    s = split(load_rscience(data_dir), seed=42)
+    return fit(s.train, s.validation, ModelParams(min_df=50, bigrams=False, c_grid=(0.001,))).scorer

@@ -52,18 +52,12 @@ def biased_scorer(data_dir: Path) -> LinearScorer:
     return fit(skewed(s.train), skewed(s.validation), ModelParams(c_grid=(3.0,))).scorer
 
 
-@pytest.fixture(scope="module")
-def weak(data_dir: Path) -> LinearScorer:
-    s = split(load_rscience(data_dir), seed=42)
-    return fit(s.train, s.validation, ModelParams(min_df=50, bigrams=False, c_grid=(0.001,))).scorer
-
-
 def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes_champion(
     data_dir: Path,
     endpoint_url: str,
     fresh_stack: Stack,
     scorers: dict[str, LinearScorer],
-    weak: LinearScorer,
+    weak_scorer: LinearScorer,
     tmp_path: Path,
     prefect_server: None,
 ) -> None:
@@ -74,7 +68,7 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
     )
     monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
     # version 1 weak (serving), 2 biased, 3 good: the last two registered past any offline gate
-    client = register_scorers(training, [weak, biased_scorer(data_dir), scorers["1"]])
+    client = register_scorers(training, [weak_scorer, biased_scorer(data_dir), scorers["1"]])
     registry.move_champion(training, client, "1", None, "setup")
     every = ChannelPolicy(sampling=SamplingPolicy(shadow=0.0, audit=1.0))  # each label weighs 1
     s3.put_object(

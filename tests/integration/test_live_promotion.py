@@ -26,8 +26,7 @@ from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import consumer_settings, local_runner, publish, register_scorers, training_settings
 from training import registry
-from training.data import Community, load_rscience, split
-from training.train import ModelParams, fit
+from training.data import Community
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -35,19 +34,12 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def weak(data_dir: Path) -> LinearScorer:
-    """A deliberately weak model of r/science's removals (unigrams seen 50+ times, heavy regularisation)."""
-    s = split(load_rscience(data_dir), seed=42)
-    return fit(s.train, s.validation, ModelParams(min_df=50, bigrams=False, c_grid=(0.001,))).scorer
-
-
 def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     data_dir: Path,
     endpoint_url: str,
     fresh_stack: Stack,
     scorers: dict[str, LinearScorer],
-    weak: LinearScorer,
+    weak_scorer: LinearScorer,
     tmp_path: Path,
     prefect_server: None,
 ) -> None:
@@ -57,7 +49,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
         data_dir, tmp_path / "state", endpoint_url, bucket, audit_bucket=fresh_stack.audit_bucket.name
     )
     monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
-    client = register_scorers(training, [scorers["1"], weak])  # version 1 good, version 2 weak
+    client = register_scorers(training, [scorers["1"], weak_scorer])  # version 1 good, version 2 weak
     registry.move_champion(training, client, "1", None, "setup")
     # every message shadow-scored and in the audit sample: each label weighs 1
     every = ChannelPolicy(sampling=SamplingPolicy(shadow=1.0, audit=1.0))
