@@ -251,7 +251,7 @@ def _decided(line: ArchivedMessage, label: str, category: str = "removal") -> Mo
     )
 
 
-def test_the_identity_check_weighs_the_harmless_labelled_messages_naming_a_group() -> None:
+def test_the_identity_check_counts_the_harmless_labelled_messages_naming_a_group() -> None:
     # GIVEN a channel auditing a quarter of its messages, the others every one, and labelled messages:
     # harmless ones naming a group (counted), a harmful one, one naming none and one never shadowed
     book = PolicyBook(
