@@ -146,10 +146,8 @@ def canary_step(
         (worse if c.difference < -margin else reasons).append(line)
     if not evidence.compared:
         short.append("no category was compared")
-    if evidence.identity.regressed(identity_margin, min_identity):
-        worse.append(evidence.identity.describe() + f": over {identity_margin:.0%} more")
-    else:
-        reasons.append(evidence.identity.describe())
+    refused, line = evidence.identity.judged(identity_margin, min_identity)
+    (worse if refused else reasons).append(line)
     mine, theirs = evidence.canary_overturns, evidence.champion_overturns
     line = f"overturned by appeal: {mine.rate:.1%} of {mine.removals} removals (champion {theirs.rate:.1%})"
     if mine.removals >= min_removals and mine.rate - theirs.rate > margin:

@@ -211,8 +211,8 @@ def live_decision(
     if not comparisons:
         reasons.append("no category was compared")
     if identity is not None:
-        refused = identity.regressed(identity_margin, MIN_IDENTITY)
-        reasons.append(identity.describe() + (f": over {identity_margin:.0%} more" if refused else ""))
+        refused, line = identity.judged(identity_margin, MIN_IDENTITY)
+        reasons.append(line)
         promote = promote and not refused
     return LiveDecision(promote, reasons)
 
@@ -301,6 +301,11 @@ class IdentityCheck:
         if self.n < min_messages or self.champion_flagged is None or self.challenger_flagged is None:
             return False
         return self.challenger_flagged - self.champion_flagged > margin
+
+    def judged(self, margin: float, min_messages: int) -> tuple[bool, str]:
+        """Whether it regressed (`regressed`), and the line that says what was weighed."""
+        refused = self.regressed(margin, min_messages)
+        return refused, self.describe() + (f": over {margin:.0%} more" if refused else "")
 
     def describe(self) -> str:
         if self.champion_flagged is None or self.challenger_flagged is None:

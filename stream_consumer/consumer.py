@@ -69,12 +69,16 @@ class BatchReport:
     written: list[Moderated]  # verdicts written to the stream and archived
     undelivered: list[Rejected]  # dead letters the queue refused
     shadow: ShadowResult = field(default_factory=lambda: ShadowResult(ShadowOutcome.OFF))
+    canary: Canary | None = None  # the canary serving its share of channels in this batch
     retry: set[str] = field(init=False)  # sequence numbers Kinesis must send again
+    canary_served: int = field(init=False)  # written verdicts the canary gave
 
     def __post_init__(self) -> None:
         written = {id(m) for m in self.written}
         unwritten = {m.record.sequence_number for m in self.outcome.moderated if id(m) not in written}
         self.retry = unwritten | {r.sequence_number for r in self.undelivered}
+        version = self.canary.model.version if self.canary else None
+        self.canary_served = sum(m.verdict.model_version == version for m in self.written) if version else 0
 
     @property
     def dead_lettered(self) -> int:
@@ -108,13 +112,7 @@ class BatchReport:
             ]
         }
 
-    def served_by(self, canary: Canary | None) -> int:
-        """Written verdicts the canary gave."""
-        if canary is None:
-            return 0
-        return sum(m.verdict.model_version == canary.model.version for m in self.written)
-
-    def emit(self, champion: Champion | None, canary: Canary | None, duration_ms: float) -> None:
+    def emit(self, champion: Champion | None, duration_ms: float) -> None:
         """One line per dead letter (ids and reason, never text), the batch's line, and its metrics."""
         for rejected in self.outcome.rejected:
             dl = rejected.dead_letter
@@ -151,9 +149,9 @@ class BatchReport:
                 "signals": signals,
                 "model_version": champion.version if champion else NO_MODEL_VERSION,
                 "canary": {
-                    "version": canary.model.version if canary else None,
-                    "share": canary.share if canary else None,
-                    "served": self.served_by(canary),
+                    "version": self.canary.model.version if self.canary else None,
+                    "share": self.canary.share if self.canary else None,
+                    "served": self.canary_served,
                 },
                 "shadow": {
                     "outcome": self.shadow.outcome.value,
@@ -175,7 +173,7 @@ class BatchReport:
         metrics.add_metric(name=emf.HANDLER_DURATION, unit=MetricUnit.Milliseconds, value=duration_ms)
         metrics.add_metric(name=emf.SHADOW_SCORED, unit=MetricUnit.Count, value=len(self.shadow.verdicts))
         metrics.add_metric(name=emf.SHADOW_DROPPED, unit=MetricUnit.Count, value=int(self.shadow.dropped))
-        metrics.add_metric(name=emf.CANARY_SERVED, unit=MetricUnit.Count, value=self.served_by(canary))
+        metrics.add_metric(name=emf.CANARY_SERVED, unit=MetricUnit.Count, value=self.canary_served)
         if champion and champion.version.isdigit():
             metrics.add_metric(name=emf.CHAMPION_VERSION, unit=MetricUnit.NoUnit, value=int(champion.version))
 
@@ -311,7 +309,7 @@ class Consumer:
             pending = self._shadow.start(
                 shadow, shadow_draw(outcome, canary), policies.version, now, self._options, encoder
             )
-            report = self._write(records, outcome, pending)
+            report = self._write(records, outcome, pending, canary)
         except NoModelError:
             logger.error(
                 {"event": "no_model", "batch_size": len(records), "action": "batch failed for retry"}
@@ -322,7 +320,7 @@ class Consumer:
             logger.error({"event": "sink_error", "batch_size": len(records), "error": str(err)})
             metrics.add_metric(name=emf.SINK_ERRORS, unit=MetricUnit.Count, value=1)
             return _failures(records), []
-        report.emit(champion, canary, (time.perf_counter() - started) * 1000)
+        report.emit(champion, (time.perf_counter() - started) * 1000)
         self.totals.update(
             {
                 **report.actions,
@@ -332,13 +330,17 @@ class Consumer:
                 "retried": len(report.retry),
                 "shadow.scored": len(report.shadow.verdicts),
                 "shadow.dropped": int(report.shadow.dropped),
-                "canary.served": report.served_by(canary),
+                "canary.served": report.canary_served,
             }
         )
         return report.response(), outcome.counted
 
     def _write(
-        self, records: Sequence[KinesisRecord | BadEnvelope], outcome: BatchOutcome, pending: Pending
+        self,
+        records: Sequence[KinesisRecord | BadEnvelope],
+        outcome: BatchOutcome,
+        pending: Pending,
+        canary: Canary | None,
     ) -> BatchReport:
         """Verdicts to the stream, dead letters to the queue, the written verdicts to the archive (with
         the shadow-scoring model's beside those it judged, which it does while the others are written)."""
@@ -354,7 +356,7 @@ class Consumer:
                 else written
             )
             self._archive.write(batch_archive_key(self._settings.archive_prefix, archived), archived)
-        return BatchReport(records, outcome, written, undelivered, shadow)
+        return BatchReport(records, outcome, written, undelivered, shadow, canary)
 
 
 def log_reload(event: ReloadEvent) -> None:

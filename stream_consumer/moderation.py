@@ -77,6 +77,14 @@ class Canary:
     def serves(self, channel_id: str) -> bool:
         return serves_canary(channel_id, self.share)
 
+    def split(self, prepared: Sequence["Prepared"]) -> tuple[list["Prepared"], list["Prepared"]]:
+        """The messages the champion judges and those the canary does, in order (one draw per channel)."""
+        served = {c: self.serves(c) for c in {p.message.channel_id for p in prepared}}
+        return (
+            [p for p in prepared if not served[p.message.channel_id]],
+            [p for p in prepared if served[p.message.channel_id]],
+        )
+
 
 class NoModelError(RuntimeError):
     """No champion could be loaded; the batch must fail so that nothing passes unmoderated."""
@@ -307,22 +315,20 @@ def moderate(
     batch). With a window's `context`, each message is counted into it in order, and the signals it
     fires (under its channel's thresholds) can raise its action. With a `canary`, the channels it
     serves are judged by its model, the others by the champion (each with its share of the encoder
-    budget; a channel's messages stay in order, so its window counts them as they came)."""
+    budget; a channel's messages stay in order, so its window counts them as they came). A canary that
+    has become the champion is the caller's to leave out."""
     parsed: list[Prepared] = []
     rejected: list[Rejected] = []
     for entry in records:
         result = _prepare(entry, policies, now, options.payload_cap)
         (rejected if isinstance(result, Rejected) else parsed).append(result)  # type: ignore[arg-type]
-    if canary is None or (champion is not None and canary.model.version == champion.version):
+    if canary is None:
         moderated, counted = judge(
             parsed, champion, policies.version, now, options, encoder=encoder, clock=clock, context=context
         )
         return BatchOutcome(moderated, rejected, counted, parsed)
     moderated, counted = [], []
-    for model, part in (
-        (champion, [p for p in parsed if not canary.serves(p.message.channel_id)]),
-        (canary.model, [p for p in parsed if canary.serves(p.message.channel_id)]),
-    ):
+    for model, part in zip((champion, canary.model), canary.split(parsed), strict=True):
         if not part:
             continue
         budget = options.encoder_budget_s * len(part) / len(parsed)

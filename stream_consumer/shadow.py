@@ -161,7 +161,7 @@ def shadow_draw(outcome: BatchOutcome, canary: Canary | None) -> list[Prepared]:
     (the champion judges them again: the canary's evidence); else each channel's drawn share
     (`sampling.shadow`: the challenger's)."""
     if canary is not None:
-        return [p for p in outcome.prepared if canary.serves(p.message.channel_id)]
+        return canary.split(outcome.prepared)[1]
     return [p for p in outcome.prepared if drawn(p.message.message_id, p.policy.sampling.shadow, "shadow")]
 
 

@@ -1,21 +1,33 @@
 """What the tests on the emulator share (not a test module): publishing a champion, the consumer's
-settings for a test stack, reading the verdicts stream back, a registry of trained versions."""
+settings for a test stack, reading the verdicts stream back, a registry of trained versions, the
+channels' policies, a manifest read back, and moderators labelling what was sent."""
 
 import os
 import tempfile
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import mlflow
 
-from contracts.storage import REFERENCE_FILE, SCORER_FILE, ChampionManifest, ReferenceRow, gzip_lines
+from contracts.policy import PolicyBook
+from contracts.storage import (
+    REFERENCE_FILE,
+    SCORER_FILE,
+    ChampionManifest,
+    ModeratorDecision,
+    ReferenceRow,
+    gzip_lines,
+    json_lines,
+)
 from contracts.verdict import Verdict
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
 from runtime.kinesis import Delivered, PutReport, batches, read_stream
+from runtime.objects import read_object
 from runtime.stack import Stack, load_stack
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
@@ -158,3 +170,36 @@ def publish_delivered(
         publisher.publish_batch(batch, report)
     assert not report.undelivered
     return list(report.delivered)
+
+
+def put_policy(s3: "S3Client", stack: Stack, book: PolicyBook) -> None:
+    """The channels' policies the consumers and the flows read."""
+    s3.put_object(
+        Bucket=stack.models_bucket.name,
+        Key=stack.models_bucket.policy_key,
+        Body=book.model_dump_json().encode(),
+    )
+
+
+def read_manifest(s3: "S3Client", bucket: str, key: str) -> ChampionManifest:
+    """A manifest that must be there."""
+    stored = read_object(s3, bucket, key)
+    assert stored is not None, f"no manifest at s3://{bucket}/{key}"
+    return ChampionManifest.model_validate_json(stored.body)
+
+
+def label_as_truth(s3: "S3Client", stack: Stack, sent: list[OutgoingRecord], name: str) -> None:
+    """A moderator labels every message sent (its truth, on `removal`), in one feedback object."""
+    decisions = [
+        ModeratorDecision(
+            message_id=r.truth.message_id,
+            label=r.truth.label,
+            decided_by="moderator-1",
+            decided_at=datetime.now(UTC),
+            category="removal",
+        )
+        for r in sent
+        if r.truth is not None
+    ]
+    key = f"{stack.archive_bucket.feedback_prefix}{name}.jsonl"
+    s3.put_object(Bucket=stack.archive_bucket.name, Key=key, Body=json_lines(decisions))

@@ -383,15 +383,31 @@ def withdraw_challenger(settings: TrainingSettings, by: str, lock: LeaseLock | N
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     lock = lock or champion_lock(settings, s3, by)
     with lock.holding():
-        stored = read_object(s3, settings.models_bucket, settings.challenger_manifest_key)
-        if stored is None:
-            return None
-        version = ChampionManifest.model_validate_json(stored.body).version
-        with aws_errors(f"DeleteObject {settings.challenger_manifest_key}"):
-            s3.delete_object(Bucket=settings.models_bucket, Key=settings.challenger_manifest_key)
+        version = _delete_manifest(s3, settings.models_bucket, settings.challenger_manifest_key)
+    if version is None:
+        return None
     _audit(settings, s3, AuditKind.SHADOW, version, by, f"challenger {version} withdrawn")
     log.info({"event": "challenger_withdrawn", "version": version})
     return version
+
+
+def _delete_manifest(s3: "S3Client", bucket: str, key: str, naming: str | None = None) -> str | None:
+    """Delete a challenger's or canary's manifest (only while it names `naming`, when given); the
+    version it named (None: nothing deleted). The caller holds the champion lock."""
+    stored = read_object(s3, bucket, key)
+    if stored is None:
+        return None
+    version = ChampionManifest.model_validate_json(stored.body).version
+    if naming is not None and version != naming:
+        return None
+    with aws_errors(f"DeleteObject {key}"):
+        s3.delete_object(Bucket=bucket, Key=key)
+    return version
+
+
+def _check_share(share: float) -> None:
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"a canary serves a share of channels in (0, 1], not {share}")
 
 
 def _put_manifest(s3: "S3Client", bucket: str, key: str, manifest: ChampionManifest) -> None:
@@ -425,8 +441,7 @@ def start_canary(
     champion serving the others and shadow-scoring these: its files, then `canary.json` under the
     champion lock (a challenger publication of the same version withdrawn with it: the canary is
     judged against the champion now), the alias `canary`, a `canary` record in the audit trail."""
-    if not 0.0 < share <= 1.0:
-        raise ValueError(f"a canary serves a share of channels in (0, 1], not {share}")
+    _check_share(share)
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     target = mlflow_client.get_model_version(settings.model_name, version)
     staged = stage_champion(settings, s3, mlflow_client, target, by)
@@ -439,10 +454,7 @@ def start_canary(
             update={"fencing_token": held.token, "promoted_at": datetime.now(UTC), "share": share}
         )
         _put_manifest(s3, settings.models_bucket, settings.canary_manifest_key, manifest)
-        shadowed = read_object(s3, settings.models_bucket, settings.challenger_manifest_key)
-        if shadowed is not None and ChampionManifest.model_validate_json(shadowed.body).version == version:
-            with aws_errors(f"DeleteObject {settings.challenger_manifest_key}"):
-                s3.delete_object(Bucket=settings.models_bucket, Key=settings.challenger_manifest_key)
+        _delete_manifest(s3, settings.models_bucket, settings.challenger_manifest_key, naming=version)
     mlflow_client.set_registered_model_alias(settings.model_name, CANARY, version)
     _audit(
         settings,
@@ -461,8 +473,7 @@ def widen_canary(
 ) -> ChampionManifest | None:
     """The canary serves `share` of the channels now (the same version: the consumer follows the new
     share without a reload); None when no canary serves."""
-    if not 0.0 < share <= 1.0:
-        raise ValueError(f"a canary serves a share of channels in (0, 1], not {share}")
+    _check_share(share)
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     lock = lock or champion_lock(settings, s3, by)
     with lock.holding() as held:
@@ -507,10 +518,7 @@ def end_canary(
         move_champion(settings, mlflow_client, version, before, by, lock)
     lock = lock or champion_lock(settings, s3, by)
     with lock.holding():
-        still = read_canary(settings, s3)
-        if still is not None and still.version == version:
-            with aws_errors(f"DeleteObject {settings.canary_manifest_key}"):
-                s3.delete_object(Bucket=settings.models_bucket, Key=settings.canary_manifest_key)
+        _delete_manifest(s3, settings.models_bucket, settings.canary_manifest_key, naming=version)
     with contextlib.suppress(MlflowException):
         mlflow_client.delete_registered_model_alias(settings.model_name, CANARY)
     what = "completed" if complete else "rolled back"

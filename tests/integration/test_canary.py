@@ -6,7 +6,6 @@ Every move is a manifest write under the champion lock that the running consumer
 import threading
 import time
 from dataclasses import replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,7 +13,6 @@ import pytest
 
 from contracts.audit import AuditKind
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, serves_canary
-from contracts.storage import ChampionManifest, ModeratorDecision, json_lines
 from monitoring.archive import read_archive
 from monitoring.canary import StepAction, canary_flow
 from monitoring.settings import MonitoringSettings
@@ -27,7 +25,16 @@ from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.identity import names_identity
 from stream_consumer.scorer import LinearScorer
-from tests.emulator import consumer_settings, local_runner, publish, register_scorers, training_settings
+from tests.emulator import (
+    consumer_settings,
+    label_as_truth,
+    local_runner,
+    publish,
+    put_policy,
+    read_manifest,
+    register_scorers,
+    training_settings,
+)
 from training import registry
 from training.data import Community, LabelledText, load_rscience, split
 from training.train import ModelParams, fit
@@ -71,11 +78,7 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
     client = register_scorers(training, [weak_scorer, biased_scorer(data_dir), scorers["1"]])
     registry.move_champion(training, client, "1", None, "setup")
     every = ChannelPolicy(sampling=SamplingPolicy(shadow=0.0, audit=1.0))  # each label weighs 1
-    s3.put_object(
-        Bucket=bucket,
-        Key=fresh_stack.models_bucket.policy_key,
-        Body=PolicyBook(default=every).model_dump_json().encode(),
-    )
+    put_policy(s3, fresh_stack, PolicyBook(default=every))
     replay = Replay({Community.RSCIENCE: load_community(data_dir, Community.RSCIENCE)}, channels=24, seed=11)
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, reload_interval_s=0.5)
     stop = threading.Event()
@@ -90,19 +93,7 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
         ids = {str(r.message_id) for r in sent}
         poll_until(lambda: ids <= set(_serving(s3, fresh_stack)), timeout=120)
         served[name] = {i: v for i, v in _serving(s3, fresh_stack).items() if i in ids}
-        decisions = [
-            ModeratorDecision(
-                message_id=r.truth.message_id,
-                label=r.truth.label,
-                decided_by="moderator-1",
-                decided_at=datetime.now(UTC),
-                category="removal",
-            )
-            for r in sent
-            if r.truth is not None
-        ]
-        key = f"{fresh_stack.archive_bucket.feedback_prefix}{name}.jsonl"
-        s3.put_object(Bucket=fresh_stack.archive_bucket.name, Key=key, Body=json_lines(decisions))
+        label_as_truth(s3, fresh_stack, sent, name)
 
     def check() -> StepAction | None:
         return canary_flow(
@@ -117,12 +108,17 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
 
     try:
         # WHEN the biased version serves its first step, half the channels
+        # (the good version published as the challenger meanwhile: a canary of another version keeps it)
+        registry.publish_challenger(training, client, "3", "test")
         registry.start_canary(training, client, "2", STEPS[0], "test")
+        assert read_manifest(s3, bucket, training.challenger_manifest_key).version == "3"
         labelled_phase("biased")
         biased = check()
         labelled_phase("after the rollback", 100)
         # WHEN the good version follows it, step by step
         registry.start_canary(training, client, "3", STEPS[0], "test")
+        # its challenger publication ends with it: the canary is judged against the champion now
+        assert read_object(s3, bucket, training.challenger_manifest_key) is None
         labelled_phase("good at half")
         widened = check()
         labelled_phase("good everywhere")
@@ -145,7 +141,7 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
     _served_its_share(served["good at half"], "3", "1", STEPS[0])
     assert {v for _, v in served["good everywhere"].values()} == {"3"}
     assert {v for _, v in served["champion"].values()} == {"3"}
-    manifest = _manifest(s3, bucket, training.manifest_key)
+    manifest = read_manifest(s3, bucket, training.manifest_key)
     assert (manifest.version, manifest.promoted_by) == ("3", "canary_flow")
     assert read_object(s3, bucket, training.canary_manifest_key) is None
     assert str(client.get_model_version_by_alias(training.model_name, "champion").version) == "3"
@@ -174,9 +170,3 @@ def _serving(s3: "S3Client", stack: Stack) -> dict[str, tuple[str, str]]:
     return {
         str(m.message.message_id): (m.message.channel_id, m.verdict.model_version) for m in window.messages
     }
-
-
-def _manifest(s3: "S3Client", bucket: str, key: str) -> ChampionManifest:
-    stored = read_object(s3, bucket, key)
-    assert stored is not None
-    return ChampionManifest.model_validate_json(stored.body)

@@ -5,7 +5,6 @@ the evidence on the registry version."""
 
 import threading
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 from uuid import UUID
@@ -13,7 +12,6 @@ from uuid import UUID
 import pytest
 
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
-from contracts.storage import ChampionManifest, ModeratorDecision, json_lines
 from monitoring.archive import read_archive
 from monitoring.live_flow import live_promotion_flow
 from monitoring.settings import MonitoringSettings
@@ -24,7 +22,16 @@ from runtime.objects import read_object
 from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
-from tests.emulator import consumer_settings, local_runner, publish, register_scorers, training_settings
+from tests.emulator import (
+    consumer_settings,
+    label_as_truth,
+    local_runner,
+    publish,
+    put_policy,
+    read_manifest,
+    register_scorers,
+    training_settings,
+)
 from training import registry
 from training.data import Community
 
@@ -53,11 +60,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     registry.move_champion(training, client, "1", None, "setup")
     # every message shadow-scored and in the audit sample: each label weighs 1
     every = ChannelPolicy(sampling=SamplingPolicy(shadow=1.0, audit=1.0))
-    s3.put_object(
-        Bucket=bucket,
-        Key=fresh_stack.models_bucket.policy_key,
-        Body=PolicyBook(default=every).model_dump_json().encode(),
-    )
+    put_policy(s3, fresh_stack, PolicyBook(default=every))
     replay = Replay({Community.RSCIENCE: load_community(data_dir, Community.RSCIENCE)}, seed=9)
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, reload_interval_s=0.5)
     stop = threading.Event()
@@ -70,19 +73,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
         sent = publish(endpoint_url, fresh_stack.input_stream.name, replay, "rscience:350")
         ids = {r.message_id for r in sent if r.malformed is None}
         poll_until(lambda: ids <= _archived(s3, fresh_stack), timeout=120)
-        decisions = [
-            ModeratorDecision(
-                message_id=r.truth.message_id,
-                label=r.truth.label,
-                decided_by="moderator-1",
-                decided_at=datetime.now(UTC),
-                category="removal",
-            )
-            for r in sent
-            if r.truth is not None
-        ]
-        key = f"{fresh_stack.archive_bucket.feedback_prefix}{name}.jsonl"
-        s3.put_object(Bucket=fresh_stack.archive_bucket.name, Key=key, Body=json_lines(decisions))
+        label_as_truth(s3, fresh_stack, sent, name)
 
     try:
         # WHEN the weak version is published as the challenger and judged live
@@ -92,7 +83,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
         # THEN it is kept out: the champion stays, the challenger stays published, the evidence recorded
         assert (kept.challenger, kept.champion_before, kept.promoted) == ("2", "1", False)
         assert kept.compared[0]["difference"] < 0
-        assert _manifest(s3, bucket, training.manifest_key).version == "1"
+        assert read_manifest(s3, bucket, training.manifest_key).version == "1"
         assert read_object(s3, bucket, training.challenger_manifest_key) is not None
         assert client.get_model_version(training.model_name, "2").tags["live.decision"] == "kept out"
         # WHEN the weak one serves and the good one is the challenger instead
@@ -110,7 +101,7 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     assert (promoted.challenger, promoted.champion_before, promoted.promoted) == ("1", "2", True)
     assert promoted.compared[0]["interval"][0] > 0
     assert 250 < promoted.compared[0]["champion"]["n"] <= 350
-    manifest = _manifest(s3, bucket, training.manifest_key)
+    manifest = read_manifest(s3, bucket, training.manifest_key)
     assert (manifest.version, manifest.promoted_by) == ("1", "live_promotion_flow")
     assert manifest.fencing_token is not None
     assert read_object(s3, bucket, training.challenger_manifest_key) is None
@@ -121,9 +112,3 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
 def _archived(s3: "S3Client", stack: Stack) -> set[UUID | None]:
     window = read_archive(s3, stack.archive_bucket.name, stack.archive_bucket.archive_prefix)
     return {m.message.message_id for m in window.messages}
-
-
-def _manifest(s3: "S3Client", bucket: str, key: str) -> ChampionManifest:
-    stored = read_object(s3, bucket, key)
-    assert stored is not None
-    return ChampionManifest.model_validate_json(stored.body)
