@@ -52,6 +52,7 @@ class ReviewPhase(BaseModel):
     name: str
     queued: int  # reviews, waiting for a moderator when they arrived
     hidden: int  # removals, hidden at once and listed
+    audited: int = 0  # of all these, the channel's audit sample (any verdict, allowed ones too)
     decided: int  # reviews decided by a moderator in the app
     expired: int
     median_wait_s: float | None  # from enqueueing to the decision
@@ -81,6 +82,7 @@ def review_results(store: ReviewStore, ids: Mapping[str, list[str]]) -> list[Rev
                 name=phase,
                 queued=sum(e.item.action is Action.REVIEW for e in entries),
                 hidden=sum(e.item.action is Action.REMOVE for e in entries),
+                audited=sum(e.item.audit_share is not None for e in entries),
                 decided=len(waits),
                 expired=sum(e.status is ItemStatus.EXPIRED for e in entries),
                 median_wait_s=_quantile(waits, 0.5),

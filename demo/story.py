@@ -1,8 +1,10 @@
 """The demo's story, step by step: services up, a champion trained on r/science, r/science traffic,
 a drift check that stays quiet, the community switching to tweets, a drift check that flags it and
-retrains on the moderators' labels, the consumer hot-reloading the new champion, and tweets served
-better. Every step runs the project's own deployables (CLIs as subprocesses, the consumer through the
-local event-source-mapping runner); the live view reads the consumer's EMF metrics from its log."""
+retrains on the moderators' labels, the retrained model shadow-scored beside the champion, promoted on
+the moderators' live labels to a canary on half the channels, completed on the canary's evidence, and
+tweets served better. Every step runs the project's own deployables (CLIs as subprocesses, the consumer
+through the local event-source-mapping runner); the live view reads the consumer's EMF metrics from its
+log."""
 
 import json
 import secrets
@@ -15,7 +17,7 @@ from typing import Any
 from rich.console import Console
 
 from contracts.categories import Category
-from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook
+from contracts.policy import POLICY_SCHEMA_VERSION, CategoryPolicy, ChannelPolicy, PolicyBook, SamplingPolicy
 from contracts.storage import GroundTruth, appeal_outcomes_prefix
 from contracts.strikes import Escalation
 from contracts.verdict import Verdict
@@ -48,8 +50,11 @@ STEPS = {
     "rscience": "r/science traffic through the consumer",
     "check1": "drift check on the r/science window",
     "tweets": "the community switches: tweets, with spam posted into it",
-    "check2": "drift check → retrain on the moderators' labels → promote",
-    "reload": "consumer hot-reloads the new champion; more tweets",
+    "check2": "drift check → retrain on the moderators' labels → the offline gate → the challenger",
+    "shadow": "more tweets, judged by both: the champion acts, the challenger's verdicts are archived",
+    "promote": "both models on the same labelled messages (queue and audit sample) → a canary",
+    "canary": "the challenger serves half the channels; the champion shadow-scores them",
+    "canary_check": "the canary's evidence → completed: the new champion serves every channel",
     "raid": "context across messages: a raid, a flooder and harmless bursts in the tweets",
     "german": "a German channel: the fast model never saw German, the encoder reads it",
     "check3": "drift check (language mix) → retrain on the German labels → promote",
@@ -68,11 +73,21 @@ RAID_MIX = (
     f"{TWEETS_MIX}:3000|burst@300/users=60/spread=3s|raid@600/users=40/spread=5s|flood@900/messages=30/rate=5"
 )
 
-# The demo's communities moderate by their own standard too: `removal` acts beside the defaults.
+# The demo's communities moderate by their own standard too: `removal` acts beside the defaults. A
+# published challenger scores every message, and the channels opted into a 5% audit sample: labels of
+# allowed messages too, with known inclusion probabilities, for the live comparison.
 DEMO_POLICY = PolicyBook(
     schema_version=POLICY_SCHEMA_VERSION,
-    default=ChannelPolicy(categories={Category.REMOVAL: CategoryPolicy(acts=True)}),
+    default=ChannelPolicy(
+        categories={Category.REMOVAL: CategoryPolicy(acts=True)},
+        sampling=SamplingPolicy(shadow=1.0, audit=0.05),
+    ),
 )
+# The live gates of the story, on the category the retraining was for (the moderators' removals): a
+# few hundred messages give it tens of labels, not the production default's 200. Its canary is one
+# step: half the channels (a hash of the channel id: seven of the eight, by chance), then all.
+LIVE_GATE = ("--category", str(Category.REMOVAL), "--min-labels", "50")
+CANARY_SHARE = "0.5"
 
 
 class Story:
@@ -95,6 +110,7 @@ class Story:
         consumer_log = self.run_dir / "consumer.log"
         self.view = LiveView(console, STEPS, self.traffic, consumer_log, self.bot_seen_path, self.tag)
         self.checks: list[dict[str, Any]] = []
+        self.promotion: list[dict[str, Any]] = []  # the live promotion check, then the canary's checks
         self.champions: list[str] = []
         self._settling: dict[str, float] = {}  # when each stage of the review path last caught up
         self.transparency: dict[str, Any] = {}
@@ -139,8 +155,8 @@ class Story:
             self.context_key,
         )
 
-    def _cli(self, name: str, *args: str) -> str:
-        return self.processes.run(name, args, self._env())
+    def _cli(self, name: str, *args: str, env: dict[str, str] | None = None) -> str:
+        return self.processes.run(name, args, self._env() | (env or {}))
 
     def start_services(self) -> None:
         """LocalStack and the UI servers up (reusing those that answer), the run's stack bootstrapped."""
@@ -308,10 +324,12 @@ class Story:
         report: dict[str, Any] = json.loads((out / f"transparency-{start}-{end}.json").read_text())
         return report
 
-    def drift_check(self, key: str) -> dict[str, Any]:
-        """A drift check over the latest window (retraining when it drifted); its result."""
+    def drift_check(self, key: str, promotion_path: str = "offline") -> dict[str, Any]:
+        """A drift check over the latest window (retraining when it drifted, a version the offline gate
+        passes then champion or, `promotion_path` live, the challenger); its result."""
         self.view.begin(key)
-        out = self._cli(key, "-m", "monitoring", "check", "--json")
+        path = {"TRAINING_PROMOTION_PATH": promotion_path}
+        out = self._cli(key, "-m", "monitoring", "check", "--json", env=path)
         check = _last_json_line(out, self.run_dir / f"{key}.log")
         training = check["training"]
         self.checks.append(check)
@@ -319,7 +337,11 @@ class Story:
         detail = f"{verdict} (unseen-word share {check['unseen_word_share']:.3f})"
         if training:
             detail += f"; retrained: version {training['version']} " + (
-                "promoted" if training["promoted"] else "kept out"
+                "promoted"
+                if training["promoted"]
+                else "the challenger"
+                if training["challenger"]
+                else "kept out"
             )
             if training["promoted"]:
                 self.champions.append(training["version"])
@@ -328,6 +350,37 @@ class Story:
             detail += f"; label guard held out {len(labels['held_out'])} of {labels['decisions']} labels"
         self.view.end(key, detail)
         return check
+
+    def live_promotion(self, key: str) -> None:
+        """The challenger's shadow period judged on the moderators' labels: both models on the same
+        messages, and its canary started on a win (the story cannot go on without one)."""
+        self.view.begin(key)
+        out = self._cli(
+            key, "-m", "monitoring", "promote", "--json", *LIVE_GATE, "--canary-share", CANARY_SHARE
+        )
+        result = _last_json_line(out, self.run_dir / f"{key}.log")
+        self.promotion.append({"check": "live promotion", **result})
+        if not result["promoted"]:
+            raise DemoError(f"the live evidence kept the challenger out: {'; '.join(result['reasons'])}")
+        self.view.end(
+            key,
+            f"version {result['challenger']}: canary on {result['canary_share']:.0%} of channels; "
+            + result["reasons"][0],
+        )
+
+    def canary_check(self, key: str) -> None:
+        """The canary's step judged on its channels' labels and appeals: completed (the story cannot go
+        on with the canary held or rolled back)."""
+        self.view.begin(key)
+        out = self._cli(key, "-m", "monitoring", "canary", "--json", *LIVE_GATE, "--steps", CANARY_SHARE)
+        result = _last_json_line(out, self.run_dir / f"{key}.log")
+        self.promotion.append({"check": "canary", **result})
+        if result["action"] != "complete":
+            raise DemoError(
+                f"the canary was not completed ({result['action']}): {'; '.join(result['reasons'])}"
+            )
+        self.champions.append(result["canary"])
+        self.view.end(key, f"version {result['canary']} is champion; " + result["reasons"][0])
 
     def hot_reload(
         self, key: str, phase: str, mix: str, version: str, seed: int, review: bool = True
@@ -372,6 +425,7 @@ class Story:
             outcomes=outcomes,
             published=[d for sent in self.traffic.delivered.values() for d in sent],
             drift_checks=self.checks,
+            promotion=self.promotion,
             champion_versions=self.champions,
             bot=bot,
             urls=self.urls,
@@ -466,11 +520,16 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     story.publish("rscience", "r/science", f"{Community.RSCIENCE}:{rsci}", seed=1)
     story.drift_check("check1")
     story.publish("tweets", "tweets", f"{TWEETS_MIX}:{tweets}", seed=2)
-    version = _promoted(story.drift_check("check2"))
-    story.hot_reload("reload", "tweets after promotion", f"{TWEETS_MIX}:{tweets_after}", version, seed=3)
+    version = _challenger(story.drift_check("check2", promotion_path="live"))
+    # (each phase's first batch finds the consumer idle past its reload interval: it checks the champion,
+    # challenger and canary manifests before judging anything, so no message of a phase misses a change)
+    story.publish("shadow", "tweets, v2 in shadow", f"{TWEETS_MIX}:{tweets_after}", seed=3, half=1)
+    story.live_promotion("promote")
+    story.publish("canary", "tweets, v2 on a canary", f"{TWEETS_MIX}:{tweets_after}", seed=7, half=1)
+    story.canary_check("canary_check")
     # the raid's reviews are settled with the German phase's, before its drift check (the raid itself
-    # starts on a settled system: how soon it is flagged is measured)
-    story.publish("raid", "raid, flood and bursts", RAID_MIX, seed=6, half=1, review=False)
+    # starts on a settled system: how soon it is flagged is measured); the completed canary serves it
+    story.hot_reload("raid", "raid, flood and bursts", RAID_MIX, version, seed=6, review=False)
     story.publish("german", "German", f"{Community.GERMAN}:{german}", seed=4)
     version = _promoted(story.drift_check("check3"))
     story.hot_reload(
@@ -480,6 +539,15 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     summary = story.summarise()
     (story.run_dir / "summary.json").write_text(summary.model_dump_json(indent=2))
     return summary
+
+
+def _challenger(check: dict[str, Any]) -> str:
+    """The version a drift check's retraining published as the challenger (the story cannot go on
+    without one)."""
+    training = check.get("training")
+    if not (training and training["challenger"]):
+        raise DemoError("the drift check published no challenger; see the check's log")
+    return str(training["version"])
 
 
 def _promoted(check: dict[str, Any]) -> str:

@@ -61,6 +61,9 @@ class Summary(BaseModel):
     steps: dict[str, float]
     phases: list[PhaseResult]
     drift_checks: list[dict[str, Any]]
+    # how the retrained model reached users: the live promotion check (both models on the same labelled
+    # messages of its shadow period), then the canary's checks, as their CLIs printed them
+    promotion: list[dict[str, Any]] = []
     champion_versions: list[str]
     published: int
     with_verdict: int
@@ -218,6 +221,7 @@ def build_summary(
     published: list[Delivered[OutgoingRecord]],
     outcomes: Outcomes,
     drift_checks: list[dict[str, Any]],
+    promotion: list[dict[str, Any]],
     champion_versions: list[str],
     bot: dict[str, int],
     urls: dict[str, str],
@@ -236,6 +240,7 @@ def build_summary(
         steps=steps,
         phases=phases,
         drift_checks=[{k: v for k, v in c.items() if k != "pvalues"} for c in drift_checks],
+        promotion=promotion,
         champion_versions=champion_versions,
         published=ledger.published,
         with_verdict=ledger.with_verdict,

@@ -178,7 +178,8 @@ def summary_tables(summary: Summary) -> Group:
         retrain = "-"
         if t:
             aucs = ", ".join(f"{k} {v:.3f}" for k, v in t["test_roc_auc"].items())
-            retrain = f"v{t['version']} {'promoted' if t['promoted'] else 'kept out'} ({aucs})"
+            done = "promoted" if t["promoted"] else "the challenger" if t.get("challenger") else "kept out"
+            retrain = f"v{t['version']} {done} ({aucs})"
         checks.add_row(
             str(i),
             str(c["window"]),
@@ -214,7 +215,10 @@ def summary_tables(summary: Summary) -> Group:
     urls.add_column()
     for name, url in summary.urls.items():
         urls.add_row(name, url)
-    return Group(phases, categories, review, appeals, ladder, shapes, checks, ledger, Text(""), urls)
+    promotion = promotion_table(summary)
+    return Group(
+        phases, categories, review, appeals, ladder, shapes, checks, promotion, ledger, Text(""), urls
+    )
 
 
 def _share(value: float | None) -> str:
@@ -249,6 +253,50 @@ def category_table(summary: Summary) -> Table:
                 _share(c.remove_precision),
                 _share(c.allow_precision),
                 aucs,
+            )
+    return table
+
+
+def promotion_table(summary: Summary) -> Table:
+    """How the retrained model reached users: per check (the live promotion after its shadow period,
+    then each canary step) and compared category, both models on the same labelled messages — the
+    Horvitz–Thompson ROC-AUC of each, the paired 95% interval of the difference, the share each sends to
+    review and the precision of its automatic removals — and what the check did."""
+    table = Table(title="How the new model reached users: shadow, then canary (both models, same messages)")
+    for col in (
+        "check",
+        "category",
+        "labelled",
+        "ROC-AUC old → new",
+        "difference (95%)",
+        "to review old → new",
+        "precision remove old → new",
+        "then",
+    ):
+        table.add_column(col, justify="left" if col in {"check", "category", "then"} else "right")
+
+    def pair(one: float | None, two: float | None, fmt: str = "{:.3f}") -> str:
+        return " → ".join("-" if v is None else fmt.format(v) for v in (one, two))
+
+    for check in summary.promotion:
+        if check["check"] == "canary":
+            old, new = check["champion"], check["canary"]
+            then = f"{check['action']} ({check['share_before']:g} → {check['share_after']:g} of channels)"
+        else:
+            old, new = check["champion_before"], check["challenger"]
+            then = f"canary on {check['canary_share']:g} of channels" if check["promoted"] else "kept out"
+        for c in check["compared"]:
+            low, high = c["interval"] or (None, None)
+            shares = c["review_shares"] or (None, None)
+            table.add_row(
+                f"{check['check']}: v{old} → v{new}",
+                c["category"],
+                f"{c['champion']['n']:,}",
+                pair(c["champion"]["roc_auc"], c["challenger"]["roc_auc"]),
+                "-" if c["difference"] is None else f"{c['difference']:+.3f} ({low:+.3f}..{high:+.3f})",
+                pair(shares[0], shares[1], fmt="{:.1%}"),
+                pair(c["champion"]["remove_precision"], c["challenger"]["remove_precision"], fmt="{:.1%}"),
+                then,
             )
     return table
 
@@ -325,7 +373,17 @@ def review_table(summary: Summary) -> Table:
     """Per phase: what reached the moderators' queue, what they decided in the review app and how
     long it waited, and what was left waiting at the end."""
     table = Table(title="Review queue: the moderators' room (decided through the review app)")
-    for col in ("phase", "queued", "hidden", "decided", "wait median", "wait p95", "expired", "left waiting"):
+    for col in (
+        "phase",
+        "queued",
+        "hidden",
+        "audit sample",
+        "decided",
+        "wait median",
+        "wait p95",
+        "expired",
+        "left waiting",
+    ):
         table.add_column(col, justify="left" if col == "phase" else "right")
 
     def seconds(value: float | None) -> str:
@@ -336,6 +394,7 @@ def review_table(summary: Summary) -> Table:
             r.name,
             f"{r.queued:,}",
             f"{r.hidden:,}",
+            f"{r.audited:,}",
             f"{r.decided:,}",
             seconds(r.median_wait_s),
             seconds(r.p95_wait_s),

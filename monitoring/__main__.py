@@ -1,8 +1,9 @@
-"""`python -m monitoring check|serve|erase|audit|transparency|shadow|canary|serve-promotions`: one drift
-check now, the check served on a schedule, the erasure of one user's data (archive, feedback, dead
-letters) on request, the audit trail (every chain verified, one message's story, one model version's
-life), the period's transparency report, the challenger against the champion on live labels, one check
-of the canary, or the live promotion and canary checks served on a schedule."""
+"""`python -m monitoring check|serve|erase|audit|transparency|shadow|promote|canary|serve-promotions`:
+one drift check now, the check served on a schedule, the erasure of one user's data (archive, feedback,
+dead letters) on request, the audit trail (every chain verified, one message's story, one model
+version's life), the period's transparency report, the challenger against the champion on live labels,
+one live promotion check, one check of the canary, or the live promotion and canary checks served on a
+schedule."""
 
 import argparse
 import logging
@@ -40,31 +41,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     transparency.add_argument("--to", dest="end", required=True, type=date.fromisoformat, help="exclusive")
     transparency.add_argument("--out", type=Path, default=Path(".data/reports"), help="where the files go")
-    shadow = sub.add_parser(
-        "shadow", help="the challenger against the champion on the shadow-scored messages moderators labelled"
-    )
-    shadow.add_argument("--margin", type=float, default=0.01, help="the ROC-AUC gain a promotion needs")
-    shadow.add_argument(
-        "--min-labels", type=int, default=200, help="labelled messages per category, at least"
-    )
-    shadow.add_argument("--json", action="store_true", help="print the comparison as one JSON document")
-    shadow.add_argument(
-        "--category", action="append", default=None, help="a category to compare (default: the acting ones)"
-    )
-    canary = sub.add_parser(
-        "canary", help="check the serving canary once: hold, widen, complete or roll it back on its evidence"
-    )
-    canary.add_argument("--margin", type=float, default=0.02, help="how much worse a signal may be")
-    canary.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
-    canary.add_argument("--json", action="store_true", help="print the result as one JSON document")
-    promotions = sub.add_parser(
-        "serve-promotions",
-        help="serve live_promotion_flow and canary_flow as deployments on the Prefect server",
-    )
-    promotions.add_argument("--interval", type=float, default=3600.0, help="seconds between checks")
+    _live_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "canary":
-        return _canary(args.margin, args.min_labels, args.json)
+        return _canary(args.margin, args.min_labels, args.json, args.steps, args.category)
+    if args.command == "promote":
+        return _promote(args.margin, args.min_labels, args.canary_share, args.json, args.category)
     if args.command == "serve-promotions":
         return _serve_promotions(args.interval)
     if args.command == "shadow":
@@ -134,11 +116,87 @@ def _shadow(margin: float, min_labels: int, as_json: bool, categories: list[str]
     return 0
 
 
-def _canary(margin: float, min_labels: int, as_json: bool) -> int:
+def _live_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    """The commands of a model change on live evidence: shadow, promote, canary, serve-promotions."""
+    shadow = sub.add_parser(
+        "shadow", help="the challenger against the champion on the shadow-scored messages moderators labelled"
+    )
+    shadow.add_argument("--margin", type=float, default=0.01, help="the ROC-AUC gain a promotion needs")
+    shadow.add_argument(
+        "--min-labels", type=int, default=200, help="labelled messages per category, at least"
+    )
+    promote = sub.add_parser(
+        "promote",
+        help="run live_promotion_flow once: the challenger's canary starts if the live labels show a gain",
+    )
+    promote.add_argument("--margin", type=float, default=0.01, help="the ROC-AUC gain a promotion needs")
+    promote.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
+    promote.add_argument(
+        "--canary-share", type=float, default=0.1, help="the canary's first share of channels"
+    )
+    canary = sub.add_parser(
+        "canary", help="check the serving canary once: hold, widen, complete or roll it back on its evidence"
+    )
+    canary.add_argument("--margin", type=float, default=0.02, help="how much worse a signal may be")
+    canary.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
+    canary.add_argument(
+        "--steps", type=_shares, default=None, help="the shares it widens along, e.g. 0.1,0.5,1 (the default)"
+    )
+    for one in (shadow, promote, canary):
+        one.add_argument(
+            "--category",
+            action="append",
+            default=None,
+            help="a category to compare (default: the acting ones)",
+        )
+        one.add_argument("--json", action="store_true", help="print the result as one JSON document")
+    promotions = sub.add_parser(
+        "serve-promotions",
+        help="serve live_promotion_flow and canary_flow as deployments on the Prefect server",
+    )
+    promotions.add_argument("--interval", type=float, default=3600.0, help="seconds between checks")
+
+
+def _shares(value: str) -> list[float]:
+    """`0.1,0.5,1` → the shares of channels, each in (0, 1]."""
+    try:
+        shares = [float(v) for v in value.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of shares: {value!r}") from None
+    if not shares or not all(0 < s <= 1 for s in shares):
+        raise argparse.ArgumentTypeError(f"every share must be in (0, 1]: {value!r}")
+    return shares
+
+
+def _promote(
+    margin: float, min_labels: int, canary_share: float, as_json: bool, categories: list[str] | None
+) -> int:
+    """One live promotion check (it acts: the challenger's canary starts on a win); its result."""
+    from monitoring.live_flow import live_promotion_flow  # noqa: PLC0415 - Prefect is slow to import
+
+    result = live_promotion_flow(
+        margin=margin, min_labels=min_labels, categories=categories, canary_share=canary_share
+    )
+    if as_json:
+        print(result.model_dump_json())
+        return 0
+    if result.challenger is None:
+        print("no challenger is published")
+        return 0
+    done = f"canary on {result.canary_share:g} of channels" if result.canary_share else "kept out"
+    print(f"challenger {result.challenger} over champion {result.champion_before}: {done}")
+    for reason in result.reasons:
+        print(f"  {reason}")
+    return 0
+
+
+def _canary(
+    margin: float, min_labels: int, as_json: bool, steps: list[float] | None, categories: list[str] | None
+) -> int:
     """One check of the canary (it acts: a wider share, a completion or a rollback); its result."""
     from monitoring.canary import canary_flow  # noqa: PLC0415 - Prefect is slow to import
 
-    result = canary_flow(margin=margin, min_labels=min_labels)
+    result = canary_flow(margin=margin, min_labels=min_labels, steps=steps, categories=categories)
     if as_json:
         print(result.model_dump_json())
         return 0

@@ -28,6 +28,9 @@ class AlertKind(StrEnum):
     RETRAINING_FINISHED = "retraining_finished"
     CHAMPION_PROMOTED = "champion_promoted"
     CHAMPION_REJECTED = "champion_rejected"
+    CHALLENGER_PUBLISHED = (
+        "challenger_published"  # passed the offline gate: promoted on live evidence or never
+    )
     DLQ_RATE_HIGH = "dlq_rate_high"
     LABELS_HELD_OUT = "labels_held_out"  # the label guard kept a labeller's decisions out of training
     OVERTURNS_HIGH = "overturns_high"  # a model version's removals are overturned on appeal too often
@@ -39,6 +42,7 @@ _ICONS = {
     AlertKind.RETRAINING_FINISHED: ":white_check_mark:",
     AlertKind.CHAMPION_PROMOTED: ":trophy:",
     AlertKind.CHAMPION_REJECTED: ":no_entry:",
+    AlertKind.CHALLENGER_PUBLISHED: ":mag:",
     AlertKind.DLQ_RATE_HIGH: ":rotating_light:",
     AlertKind.LABELS_HELD_OUT: ":shield:",
     AlertKind.OVERTURNS_HIGH: ":scales:",

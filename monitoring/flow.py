@@ -344,7 +344,13 @@ def _retrain(
             notifier.send(AlertKind.RETRAINING_FINISHED, "retraining failed", error=type(err).__name__)
             raise
     notifier.send(AlertKind.RETRAINING_FINISHED, f"version {result.version} trained", **result.test_roc_auc)
-    kind = AlertKind.CHAMPION_PROMOTED if result.promoted else AlertKind.CHAMPION_REJECTED
+    kind = (
+        AlertKind.CHAMPION_PROMOTED
+        if result.promoted
+        else AlertKind.CHALLENGER_PUBLISHED
+        if result.challenger
+        else AlertKind.CHAMPION_REJECTED
+    )
     notifier.send(kind, f"version {result.version}", reasons="; ".join(result.reasons))
     return result, audit
 

@@ -3,10 +3,11 @@
 Reads the archive (the challenger's shadow verdicts beside the champion's), the moderators' decisions
 and the channels' policies; compares both models on the same labelled messages (`monitoring.live`) and
 decides with `live_decision` (a gain on every acting category, and no more harmless messages naming an
-identity group flagged). A promotion is a champion move like any other (`move_champion`: under the
-champion lock, refused if the champion moved since the evidence was read, in the audit trail), then
-the challenger is withdrawn (its shadow scoring ends with it). Either way the evidence is recorded on
-the challenger's registry version (tags `live.*`), so the history says why a version serves or not.
+identity group flagged). A promotion starts the challenger's canary (`start_canary`, at the first of
+`canary_flow`'s steps unless told otherwise: under the champion lock, in the audit trail; the challenger's
+shadow scoring ends with it and the champion shadow-scores the canary's channels instead), and
+`canary_flow` takes it from there. Either way the evidence is recorded on the challenger's registry
+version (tags `live.*`), so the history says why a version serves or not.
 """
 
 import dataclasses
@@ -19,6 +20,7 @@ from pydantic import BaseModel
 from contracts.categories import DEFAULT_ACTING
 from contracts.storage import ChampionManifest
 from monitoring.archive import read_archive, read_feedback
+from monitoring.canary import STEPS
 from monitoring.live import identity_check, live_decision, shadow_comparisons
 from monitoring.settings import MonitoringSettings
 from runtime import aws
@@ -38,6 +40,7 @@ class LiveResult(BaseModel):
     promoted: bool
     reasons: list[str]
     compared: list[dict[str, Any]] = []
+    canary_share: float | None = None  # promoted: the share of channels its canary serves
 
 
 @flow(name="live_promotion_flow", log_prints=True)
@@ -47,11 +50,12 @@ def live_promotion_flow(
     margin: float = 0.01,
     min_labels: int = 200,
     categories: list[str] | None = None,
+    canary_share: float = STEPS[0],
 ) -> LiveResult:
     """Compare the published challenger with the champion on the live, labelled messages both scored;
     promote it when every acting category (or each of `categories`) gains `margin` with an interval
-    that excludes no gain on at least `min_labels` labels, then withdraw it; record the evidence
-    either way."""
+    that excludes no gain on at least `min_labels` labels, as a canary on `canary_share` of the channels;
+    record the evidence either way."""
     settings = settings or MonitoringSettings()
     training = training or TrainingSettings()
     log = get_run_logger()
@@ -76,14 +80,14 @@ def live_promotion_flow(
     compared = shadow_comparisons(judged, decisions, book, categories or [str(c) for c in DEFAULT_ACTING])
     decision = live_decision(compared, margin, min_labels, identity_check(judged, decisions, book))
     for key, value in {
-        "live.decision": "promoted" if decision.promote else "kept out",
+        "live.decision": "canary" if decision.promote else "kept out",
         "live.champion": before or "none",
         "live.evidence": "; ".join(decision.reasons)[:5000],
     }.items():
         client.set_model_version_tag(training.model_name, challenger, key, value)
-    if decision.promote:
-        registry.move_champion(training, client, challenger, before, MOVED_BY)
-        registry.withdraw_challenger(training, MOVED_BY)
+    share = canary_share if decision.promote else None
+    if share is not None:
+        registry.start_canary(training, client, challenger, share, MOVED_BY)
     log.info(
         json.dumps(
             {
@@ -91,6 +95,7 @@ def live_promotion_flow(
                 "challenger": challenger,
                 "champion_before": before,
                 "promoted": decision.promote,
+                "canary_share": share,
                 "reasons": decision.reasons,
             }
         )
@@ -101,4 +106,5 @@ def live_promotion_flow(
         promoted=decision.promote,
         reasons=decision.reasons,
         compared=[dataclasses.asdict(c) for c in compared],
+        canary_share=share,
     )

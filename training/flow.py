@@ -92,6 +92,9 @@ class TrainResult(BaseModel):
     manifest_uri: str | None
     categories: list[str] = []
     refused_by: list[str] = []  # the gates' failures that refused the version (see `promotion.decide`)
+    # passed the offline gate and published as the challenger (`promotion_path` live): promoted on the
+    # moderators' labels by live_promotion_flow, or never
+    challenger: bool = False
 
     @property
     def champion_after(self) -> str | None:
@@ -103,6 +106,11 @@ class TrainResult(BaseModel):
         `refused: …` naming every gate that refused the version."""
         if self.promoted:
             return f"promoted: version {self.version} is champion (was {self.champion_before or 'none'})"
+        if self.challenger:
+            return (
+                f"challenger: version {self.version} passed the offline gate and is shadow-scored beside "
+                f"champion version {self.champion_before}, to be promoted on live evidence"
+            )
         stays = f"champion stays version {self.champion_before}" if self.champion_before else "no champion"
         verdict, why = ("refused", self.refused_by) if self.refused_by else ("kept", self.reasons)
         line = f"{verdict}: version {self.version} not promoted, {stays} — " + "; ".join(why)
@@ -730,6 +738,12 @@ def incumbent_reports(
 
 
 @task
+def goes_live(settings: TrainingSettings, champion_version: str | None) -> bool:
+    """Whether a version the offline gate passes is published as the challenger (promoted on live
+    evidence) rather than made champion: with `promotion_path` live, when a champion serves to compare."""
+    return champion_version is not None and settings.promotion_path == "live"
+
+
 def promote(
     settings: TrainingSettings,
     version: str,
@@ -737,11 +751,16 @@ def promote(
     decision: PromotionDecision,
     trigger: str,
 ) -> str | None:
-    """Move `champion` under the champion lock (refused if it moved meanwhile), or record why not."""
+    """Move `champion` under the champion lock (refused if it moved meanwhile), or publish the challenger
+    (`goes_live`), or record why not; the manifest written."""
     client = registry.client(settings)
     logger = get_run_logger()
     for key, value in {
-        "promotion.decision": "promoted" if decision.promote else "rejected",
+        "promotion.decision": (
+            ("challenger" if goes_live(settings, champion_version) else "promoted")
+            if decision.promote
+            else "rejected"
+        ),
         "promotion.reasons": " | ".join(decision.reasons)[:5000],
         **({"promotion.refused_by": " | ".join(decision.refused_by)[:5000]} if decision.refused_by else {}),
     }.items():
@@ -752,6 +771,9 @@ def promote(
         )
         return None
     who = f"train_flow:{trigger} by {getpass.getuser()}@{socket.gethostname()}"
+    if goes_live(settings, champion_version):
+        registry.publish_challenger(settings, client, version, who)
+        return f"s3://{settings.models_bucket}/{settings.challenger_manifest_key}"
     moved = registry.move_champion(settings, client, version, champion_version, who)
     run_event(
         logger, {"event": "promoted", "version": version, "replaced": moved.replaced, "token": moved.token}
@@ -826,10 +848,12 @@ def train_flow(
             update={"reasons": [*decision.reasons, *(f"bias gate: {a}" for a in accepted)]}
         )
     manifest_uri = promote(settings, version, champion_version, decision, trigger)
+    live = decision.promote and goes_live(settings, champion_version)
     return TrainResult(
         run_id=run_id,
         version=version,
-        promoted=decision.promote,
+        promoted=decision.promote and not live,
+        challenger=live,
         reasons=decision.reasons,
         champion_before=champion_version,
         test_roc_auc={n: r.roc_auc for n, r in reports.items()},

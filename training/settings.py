@@ -1,6 +1,7 @@
 """Settings of the training deployable (`python -m training`, the Prefect `train_flow`)."""
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
@@ -53,6 +54,10 @@ class TrainingSettings(DeployableSettings):
     challenger_manifest_key: str = _STACK.models_bucket.challenger_manifest_key
     canary_manifest_key: str = _STACK.models_bucket.canary_manifest_key
     publish: bool = True  # write the exported champion and its manifest to the models bucket
+    # Where a version the offline gate passes goes while a champion serves: `offline`, it becomes champion
+    # at once; `live`, it is published as the challenger the consumers shadow-score, and
+    # `monitoring.live_flow.live_promotion_flow` promotes it (as a canary) only on the moderators' labels.
+    promotion_path: Literal["offline", "live"] = "offline"
     # The champion lock (see training/lock.py), in the models bucket: a mover holding it longer than the
     # lease may be taken over (and is then fenced out); a mover waits this long for it, then is refused.
     lock_key: str = _STACK.models_bucket.champion_lock_key

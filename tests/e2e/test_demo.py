@@ -101,17 +101,34 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert summary["retries_exhausted"] == 0
     assert summary["published"] == summary["with_verdict"] + summary["dead_lettered"]
     assert summary["dead_lettered"] > 0  # the 1% malformed records
-    # quiet on r/science, drift on tweets, a retrained champion promoted and served; then the German
-    # channel: the language mix drifts and a champion that learnt German is promoted
+    # quiet on r/science, drift on tweets, a retrained model past the offline gate published as the
+    # challenger; then the German channel: the language mix drifts and a champion that learnt German is
+    # promoted
     first, second, third = summary["drift_checks"]
     assert not first["drifted"]
     assert second["drifted"]
-    assert second["training"]["promoted"]
+    assert second["training"]["challenger"]
+    assert not second["training"]["promoted"]
     assert any("language mix" in r for r in third["reasons"]), third["reasons"]
     assert third["training"]["promoted"]
     assert summary["champion_versions"] == ["1", "2", "3"]
     phases = {p["name"]: p for p in summary["phases"]}
-    before, after = phases["tweets"], phases["tweets after promotion"]
+    # the challenger was only shadow-scored at first: the champion served every message of its period;
+    # the moderators' labels showed the live win on the same messages (an interval excluding no gain),
+    # and its canary served some channels while the champion served the others
+    assert set(phases["tweets, v2 in shadow"]["versions"]) == {"1"}
+    live, canary = summary["promotion"]
+    assert (live["challenger"], live["champion_before"], live["promoted"]) == ("2", "1", True)
+    (gain,) = live["compared"]
+    assert (gain["category"], gain["champion"]["n"] >= 50) == ("removal", True), gain
+    assert gain["interval"][0] > 0, gain
+    assert gain["shadow_scored"] >= 0.9 * phases["tweets, v2 in shadow"]["verdicts"], gain
+    assert set(phases["tweets, v2 on a canary"]["versions"]) == {"1", "2"}
+    # the canary's own step: both models on the canary's labelled messages, then completed
+    assert (canary["canary"], canary["champion"], canary["action"]) == ("2", "1", "complete"), canary
+    assert canary["compared"][0]["champion"]["n"] >= 50, canary
+    assert "How the new model reached users" in proc.stdout
+    before, after = phases["tweets"], phases["raid, flood and bursts"]
     assert set(after["versions"]) == {"2"}
     # retrained on its moderators' decisions, the champion serves the new community better
     assert after["served_roc_auc"]["2"] > before["served_roc_auc"]["1"]
@@ -178,6 +195,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     review = {r["name"]: r for r in summary["review"]}
     assert set(review) == set(phases)
     assert sum(r["decided"] for r in review.values()) > 0
+    assert sum(r["audited"] for r in review.values()) > 0  # the channels' 5% audit sample reached them
     for r in review.values():
         assert r["decided"] == r["queued"], r  # every reviewed message has ground truth: all decided
         assert r["open_at_end"] == 0, r

@@ -1,7 +1,7 @@
 """live_promotion_flow on the emulator, a real registry and a real Prefect server: the consumer
 shadow-scores the published challenger, moderators label the messages, and the flow keeps a worse
-challenger out and promotes a better one — a champion move under the lock, the challenger withdrawn,
-the evidence on the registry version."""
+challenger out and promotes a better one — its canary started under the lock, the challenger's shadow
+scoring ended, the evidence on the registry version."""
 
 import threading
 import time
@@ -96,17 +96,20 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     finally:
         stop.set()
         thread.join(30)
-    # THEN it is promoted on the messages both judged (the first phase's pair left out): a champion
-    # move under the lock, the challenger withdrawn, the evidence on the version
+    # THEN it is promoted on the messages both judged (the first phase's pair left out): its canary
+    # starts on the first step's share of the channels, under the lock; the champion stays, its shadow
+    # scoring as the challenger ends; the evidence is on the version
     assert (promoted.challenger, promoted.champion_before, promoted.promoted) == ("1", "2", True)
+    assert promoted.canary_share == 0.1
     assert promoted.compared[0]["interval"][0] > 0
     assert 250 < promoted.compared[0]["champion"]["n"] <= 350
-    manifest = read_manifest(s3, bucket, training.manifest_key)
-    assert (manifest.version, manifest.promoted_by) == ("1", "live_promotion_flow")
-    assert manifest.fencing_token is not None
+    canary = read_manifest(s3, bucket, training.canary_manifest_key)
+    assert (canary.version, canary.share, canary.promoted_by) == ("1", 0.1, "live_promotion_flow")
+    assert canary.fencing_token is not None
+    assert read_manifest(s3, bucket, training.manifest_key).version == "2"
     assert read_object(s3, bucket, training.challenger_manifest_key) is None
-    assert str(client.get_model_version_by_alias(training.model_name, "champion").version) == "1"
-    assert client.get_model_version(training.model_name, "1").tags["live.decision"] == "promoted"
+    assert str(client.get_model_version_by_alias(training.model_name, "canary").version) == "1"
+    assert client.get_model_version(training.model_name, "1").tags["live.decision"] == "canary"
 
 
 def _archived(s3: "S3Client", stack: Stack) -> set[UUID | None]:

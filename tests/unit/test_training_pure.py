@@ -17,8 +17,9 @@ from training.cascade import _padded_validation
 from training.corpora import Example, ExampleSplits, Source, bundled_count, split_examples
 from training.data import Community, LabelledText, dedupe, join_feedback, split
 from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
-from training.flow import Datasets, TrainResult, default_target
+from training.flow import Datasets, TrainResult, default_target, goes_live
 from training.promotion import PromotionPolicy, auc_standard_error, decide
+from training.settings import TrainingSettings
 from training.train import CategoryParams, _part, augmentations
 
 
@@ -224,6 +225,16 @@ def test_the_runs_outcome_is_one_line_naming_the_version_or_every_refusing_gate(
     assert kept.outcome().startswith("kept: version 3 not promoted, champion stays version 2 — rscience: ")
     promoted = _result(promoted=True, champion_before="2", reasons=["no matter"])
     assert (promoted.champion_after, promoted.outcome()) == ("3", "promoted: version 3 is champion (was 2)")
+    challenger = _result(challenger=True, champion_before="2", reasons=["no matter"])
+    assert challenger.champion_after == "2"
+    assert challenger.outcome().startswith("challenger: version 3 passed the offline gate")
+
+
+def test_a_version_past_the_offline_gate_goes_live_only_on_that_path_and_beside_a_champion() -> None:
+    live = TrainingSettings(promotion_path="live")
+    assert goes_live(live, "2")
+    assert not goes_live(live, None)  # the first model has nothing to be compared with: champion at once
+    assert not goes_live(TrainingSettings(), "2")  # the default: offline
 
 
 def test_the_evasion_report_names_every_family_below_a_floor() -> None:
