@@ -130,6 +130,8 @@ def act(
         if human and v.message_id in human:
             state.counts[{"remove": "hidden", "allow": "allowed"}[human[v.message_id]]] += 1
             state.counts["human_decision_kept"] += 1
+            if v.action is Action.REVIEW:  # the others: a channel's audit sample queues any verdict
+                state.counts["human_decision_kept_on_review"] += 1
             continue
         done = {Action.REMOVE: "hidden", Action.REVIEW: "queued", Action.ALLOW: "allowed"}[v.action]
         state.counts[done] += 1

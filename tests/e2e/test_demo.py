@@ -203,7 +203,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     assert "Review queue" in proc.stdout
     # every reviewed message was left to the queue, or decided there before the bot read its verdict
     bot = summary["bot"]
-    assert bot["left_to_queue"] + bot.get("human_decision_kept", 0) == sum(
+    assert bot["left_to_queue"] + bot.get("human_decision_kept_on_review", 0) == sum(
         r["queued"] for r in review.values()
     )
     assert 0 < bot["statements"] <= bot["hidden"]  # one statement of reasons for each message the model hid

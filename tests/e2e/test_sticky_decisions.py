@@ -252,6 +252,7 @@ def test_a_human_decision_survives_redelivery_dlq_replay_and_a_killed_runner(
     removed = sum(label == "remove" for label in labels.values())
     assert +counts == Counter(
         human_decision_kept=len(labels),
+        human_decision_kept_on_review=len(labels),
         hidden=removed,
         allowed=len(labels) - removed,
         queued=MESSAGES - len(labels),

@@ -185,3 +185,4 @@ def test_a_moderators_decision_in_the_app_is_never_acted_against() -> None:
     assert [d.message_id for d in decisions] == [fresh.message_id]
     assert (state.counts["allowed"], state.counts["hidden"], state.counts["queued"]) == (1, 1, 1)
     assert state.counts["human_decision_kept"] == 2
+    assert state.counts["human_decision_kept_on_review"] == 1  # the one whose verdict was a review
