@@ -3,6 +3,7 @@
 import contextlib
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,9 +18,10 @@ from runtime import aws
 from runtime.paths import PROJECT_ROOT
 from runtime.stack import Stack
 from runtime.telemetry import quiet
+from stream_consumer.identity import names_identity
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import unique_stack
-from training.data import load_rscience, split
+from training.data import LabelledText, load_rscience, split
 from training.train import ModelParams, fit
 
 if TYPE_CHECKING:
@@ -171,3 +173,17 @@ def weak_scorer(data_dir: Path) -> LinearScorer:
     """A deliberately weak model of r/science's removals (unigrams seen 50+ times, heavy regularisation)."""
     s = split(load_rscience(data_dir), seed=42)
     return fit(s.train, s.validation, ModelParams(min_df=50, bigrams=False, c_grid=(0.001,))).scorer
+
+
+@pytest.fixture(scope="session")
+def biased_scorer(data_dir: Path) -> LinearScorer:
+    """A model of r/science's removals trained on labels skewed against identity terms: every comment
+    that names a group labelled removed. Offline it still orders comments almost as well as the
+    champion; live it sends a large share of the harmless comments naming a group to a person or
+    removes them, which the champion does not."""
+
+    def skewed(items: list[LabelledText]) -> list[LabelledText]:
+        return [replace(t, label="remove") if names_identity(t.text) else t for t in items]
+
+    s = split(load_rscience(data_dir), seed=42)
+    return fit(skewed(s.train), skewed(s.validation), ModelParams(c_grid=(3.0,))).scorer

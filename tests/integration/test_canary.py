@@ -5,7 +5,6 @@ Every move is a manifest write under the champion lock that the running consumer
 
 import threading
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,6 @@ from runtime.audit import read_trail, verify_trail
 from runtime.objects import read_object
 from runtime.retry import poll_until
 from runtime.stack import Stack
-from stream_consumer.identity import names_identity
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import (
     consumer_settings,
@@ -36,8 +34,7 @@ from tests.emulator import (
     training_settings,
 )
 from training import registry
-from training.data import Community, LabelledText, load_rscience, split
-from training.train import ModelParams, fit
+from training.data import Community
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -46,25 +43,13 @@ pytestmark = pytest.mark.integration
 STEPS = [0.5, 1.0]
 
 
-def biased_scorer(data_dir: Path) -> LinearScorer:
-    """A model of r/science's removals trained on labels skewed against identity terms: every comment
-    that names a group labelled removed. Offline it still orders comments almost as well as the
-    champion; live it sends a large share of the harmless comments naming a group to a person or
-    removes them, which the champion does not."""
-
-    def skewed(items: list[LabelledText]) -> list[LabelledText]:
-        return [replace(t, label="remove") if names_identity(t.text) else t for t in items]
-
-    s = split(load_rscience(data_dir), seed=42)
-    return fit(skewed(s.train), skewed(s.validation), ModelParams(c_grid=(3.0,))).scorer
-
-
 def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes_champion(
     data_dir: Path,
     endpoint_url: str,
     fresh_stack: Stack,
     scorers: dict[str, LinearScorer],
     weak_scorer: LinearScorer,
+    biased_scorer: LinearScorer,
     tmp_path: Path,
     prefect_server: None,
 ) -> None:
@@ -75,7 +60,7 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
     )
     monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
     # version 1 weak (serving), 2 biased, 3 good: the last two registered past any offline gate
-    client = register_scorers(training, [weak_scorer, biased_scorer(data_dir), scorers["1"]])
+    client = register_scorers(training, [weak_scorer, biased_scorer, scorers["1"]])
     registry.move_champion(training, client, "1", None, "setup")
     every = ChannelPolicy(sampling=SamplingPolicy(shadow=0.0, audit=1.0))  # each label weighs 1
     put_policy(s3, fresh_stack, PolicyBook(default=every))
