@@ -112,6 +112,7 @@ resource "aws_ecs_task_definition" "training" {
       { name = "TRAINING_STATE_DIR", value = "/tmp/state" },
       { name = "TRAINING_MODELS_BUCKET", value = aws_s3_bucket.models.id },
       { name = "TRAINING_AWS_REGION", value = local.region },
+      { name = "TRAINING_PROMOTION_PATH", value = var.promotion_path },
       { name = "MPLCONFIGDIR", value = "/tmp/matplotlib" },
     ])
     secrets          = local.prefect_secrets

@@ -379,8 +379,8 @@ resource "aws_iam_role_policy" "monitoring" {
 # live_promotion_flow (monitoring/live_flow.py) and canary_flow (monitoring/canary.py): list and read
 # the archive, feedback and appeals' outcomes (monitoring/archive.py read_archive, read_feedback,
 # read_outcomes), read policy.json (runtime/policies.py PolicySource); in the models bucket read
-# challenger.json and canary.json, and move the champion through training/registry.py (move_champion,
-# withdraw_challenger, widen_canary, end_canary): the champion lock and champion.json read and
+# challenger.json and canary.json, and move the champion through training/registry.py (start_canary,
+# widen_canary, end_canary: a completion is move_champion): the champion lock and champion.json read and
 # conditionally written (If-None-Match / If-Match: a plain s3:PutObject), a version's files staged
 # under models/<model>/, canary.json rewritten, challenger.json and canary.json deleted. Never writes
 # policy.json or challenger.json (publishing a challenger is train_flow's); registry versions are
@@ -431,7 +431,8 @@ data "aws_iam_policy_document" "promotion" {
       "${aws_s3_bucket.models.arn}/${local.stack.models_bucket.policy_key}",
     ]
   }
-  # move_champion (stage_champion, commit_manifest, the lock taken and released) and widen_canary
+  # start_canary and widen_canary, and a completion's move_champion (stage_champion, commit_manifest, the
+  # lock taken and released)
   statement {
     sid     = "MoveChampionAndCanary"
     actions = ["s3:PutObject"]
@@ -442,7 +443,7 @@ data "aws_iam_policy_document" "promotion" {
       "${aws_s3_bucket.models.arn}/${local.models_prefix}*",
     ]
   }
-  # withdraw_challenger after a live promotion; end_canary, completed or rolled back
+  # start_canary ends the challenger publication of its version; end_canary, completed or rolled back
   statement {
     sid     = "WithdrawChallengerOrCanary"
     actions = ["s3:DeleteObject"]

@@ -149,3 +149,13 @@ variable "context_key" {
   default     = ""
   sensitive   = true
 }
+
+variable "promotion_path" {
+  description = "Where a retrained version that passes its offline gates goes (TRAINING_PROMOTION_PATH): live, published as the challenger and promoted by live_promotion_flow through a canary; offline, champion at once."
+  type        = string
+  default     = "live"
+  validation {
+    condition     = contains(["live", "offline"], var.promotion_path)
+    error_message = "The promotion path is live or offline."
+  }
+}

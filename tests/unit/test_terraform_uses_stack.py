@@ -9,6 +9,8 @@ from typing import Any
 
 import hcl2
 import pytest
+from pydantic import AliasChoices
+from pydantic_settings import BaseSettings
 
 from contracts import metrics as emf
 from contracts.categories import Category
@@ -392,3 +394,46 @@ def test_the_strikes_alarm_reads_what_the_writer_emits_and_the_table_expires_wha
     assert '{"service": emf.STRIKES_SERVICE}' in source
     table = RESOURCES[("aws_dynamodb_table", "strikes")]
     assert _unquote(table["ttl"][0]["attribute_name"]) == TTL_ATTRIBUTE
+
+
+def _settings_env_names(cls: type[BaseSettings]) -> set[str]:
+    """The environment variables a deployable's settings read: its prefix and each field, or an alias."""
+    prefix = str(cls.model_config.get("env_prefix", ""))
+    names = set()
+    for name, info in cls.model_fields.items():
+        names.add(f"{prefix}{name}".upper())
+        alias = info.validation_alias
+        choices = alias.choices if isinstance(alias, AliasChoices) else [alias] if alias else []
+        names |= {str(c).upper() for c in choices if isinstance(c, str)}
+    return names
+
+
+def test_every_deployables_variable_the_stack_sets_is_one_its_settings_read() -> None:
+    # a misspelt variable would be ignored: the deployable would run on its default, silently
+    from monitoring.settings import MonitoringSettings  # noqa: PLC0415 - imports Evidently
+    from producer_sim.settings import ProducerSettings  # noqa: PLC0415
+    from review.settings import ReviewSettings  # noqa: PLC0415
+    from stream_consumer.settings import ConsumerSettings  # noqa: PLC0415
+    from strikes.settings import StrikesSettings  # noqa: PLC0415
+    from training.settings import TrainingSettings  # noqa: PLC0415
+
+    deployables: list[type[BaseSettings]] = [
+        ConsumerSettings,
+        MonitoringSettings,
+        ProducerSettings,
+        ReviewSettings,
+        StrikesSettings,
+        TrainingSettings,
+    ]
+    known = {str(cls.model_config.get("env_prefix")): _settings_env_names(cls) for cls in deployables}
+    text = "\n".join(path.read_text() for path in sorted(TF_DIR.glob("*.tf")))
+    set_here = set(re.findall(r'\{ name = "([A-Z0-9_]+)"', text))
+    set_here |= set(re.findall(r"^\s+([A-Z0-9_]+)\s+= ", text, flags=re.MULTILINE))
+    checked = 0
+    for name in sorted(set_here):
+        prefix = next((p for p in known if name.startswith(p)), None)
+        if prefix is not None:
+            assert name in known[prefix], f"{name}: no setting of the {prefix}* deployable reads it"
+            checked += 1
+    assert checked >= 40  # the task definitions' and the Lambda's, all of them
+    assert "TRAINING_PROMOTION_PATH" in set_here
