@@ -276,6 +276,7 @@ def test_ctrl_c_stops_everything_the_run_started(endpoint_url: str, data_dir: Pa
     # The champion learns r/science alone (a minute, not ten) and the first phase is the smallest the
     # story takes (100 messages, not the quick story's 1,500): what is tested is the Ctrl-C.
     env["DEMO_TRAINING_SOURCES"] = '["rscience"]'
+    env["TRAINING_CASCADE"] = "false"  # nor does it embed every text for the encoder's heads
     env["DEMO_RSCIENCE_MESSAGES"] = "100"
     log = (tmp_path / "demo.out").open("w")
     proc = subprocess.Popen([sys.executable, "-m", "demo"], env=env, cwd=PROJECT_ROOT, stdout=log, stderr=log)
