@@ -121,8 +121,10 @@ def unique_stack(suffix: str | None = None) -> Stack:
 def training_settings(
     data_dir: Path, state_dir: Path, endpoint_url: str, models_bucket: str, **kw: Any
 ) -> "TrainingSettings":
-    """Training settings of a test's own: its own MLflow store, named explicitly, and r/science alone
-    (its removals: the loop's story, trained in seconds) unless `sources` says otherwise.
+    """Training settings of a test's own: its own MLflow store, named explicitly, r/science alone (its
+    removals: the loop's story, trained in seconds) unless `sources` says otherwise, and no cascade
+    unless `cascade` says so (the encoder's heads have their own tests, and the default training's and
+    the demo's end-to-end runs train with them).
 
     Explicitly, because `mlflow.set_tracking_uri` exports MLFLOW_TRACKING_URI to the process
     environment, which settings built later in the session would otherwise read.
@@ -130,6 +132,7 @@ def training_settings(
     from training.settings import TrainingSettings  # noqa: PLC0415
 
     kw.setdefault("sources", ["rscience"])
+    kw.setdefault("cascade", False)
     return TrainingSettings(
         data_dir=data_dir,
         state_dir=state_dir,

@@ -48,7 +48,6 @@ def test_a_first_model_refused_by_a_gate_exits_1_naming_it_then_a_promoted_one_i
         endpoint_url,
         stack.models_bucket.name,
         reference_size=300,
-        cascade=False,
         evasion_messages=200,
     )
     _environment(settings.model_copy(update={"evasion_floor_flagged": 1.0}), monkeypatch)
