@@ -737,13 +737,13 @@ def incumbent_reports(
     )
 
 
-@task
 def goes_live(settings: TrainingSettings, champion_version: str | None) -> bool:
     """Whether a version the offline gate passes is published as the challenger (promoted on live
     evidence) rather than made champion: with `promotion_path` live, when a champion serves to compare."""
     return champion_version is not None and settings.promotion_path == "live"
 
 
+@task
 def promote(
     settings: TrainingSettings,
     version: str,
