@@ -6,11 +6,13 @@ from uuid import uuid4
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from contracts.categories import Category
 from contracts.storage import ModeratorDecision
-from stream_consumer.features import fit_featurizer
+from stream_consumer.features import fit_featurizer, sorted_unique
 from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
 from training.cascade import _padded_validation
@@ -482,3 +484,13 @@ def test_a_run_time_set_that_grows_keeps_each_texts_part() -> None:
     # THEN no text changes part: what the last champion trained on never becomes the next test
     assert all(after[t] == part for t, part in before.items())
     assert 0.1 < sum(p == "test" for p in after.values()) / len(after) < 0.2
+
+
+@settings(deadline=None)  # a busy two-core machine must not fail it on time
+@given(st.lists(st.integers(min_value=-(2**62), max_value=2**62), max_size=300))
+def test_sorted_unique_is_numpys_unique(keys: list[int]) -> None:
+    # the featurizer's distinct (text, key) pairs: empty, repeated, negative and huge keys alike
+    array = np.array(keys, dtype=np.int64)
+    got = sorted_unique(array)
+    assert got.dtype == np.int64
+    assert np.array_equal(got, np.unique(array))
