@@ -25,7 +25,15 @@ from demo.review import CHANNELS, MODERATORS, moderator_accounts, review_results
 from demo.services import Service, ui_services
 from demo.settings import DemoSettings, child_env
 from demo.strikes import StrikesResult, strikes_result
-from demo.summary import Summary, build_summary, phase_result, read_bot_counts, read_outcomes, read_truth
+from demo.summary import (
+    Summary,
+    build_summary,
+    phase_result,
+    read_bot_counts,
+    read_outcomes,
+    read_truth,
+    retrained,
+)
 from demo.supervisor import DemoError, Supervisor
 from demo.traffic import Traffic, unseen_texts
 from demo.view import LiveView
@@ -336,13 +344,7 @@ class Story:
         verdict = "drift" if check["drifted"] else "no drift"
         detail = f"{verdict} (unseen-word share {check['unseen_word_share']:.3f})"
         if training:
-            detail += f"; retrained: version {training['version']} " + (
-                "promoted"
-                if training["promoted"]
-                else "the challenger"
-                if training["challenger"]
-                else "kept out"
-            )
+            detail += f"; retrained: version {training['version']} {retrained(training)}"
             if training["promoted"]:
                 self.champions.append(training["version"])
         labels = check.get("labels") or {}
@@ -520,7 +522,7 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     story.publish("rscience", "r/science", f"{Community.RSCIENCE}:{rsci}", seed=1)
     story.drift_check("check1")
     story.publish("tweets", "tweets", f"{TWEETS_MIX}:{tweets}", seed=2)
-    version = _challenger(story.drift_check("check2", promotion_path="live"))
+    version = _retrained_as(story.drift_check("check2", promotion_path="live"), "the challenger")
     # (each phase's first batch finds the consumer idle past its reload interval: it checks the champion,
     # challenger and canary manifests before judging anything, so no message of a phase misses a change)
     story.publish("shadow", "tweets, v2 in shadow", f"{TWEETS_MIX}:{tweets_after}", seed=3, half=1)
@@ -531,7 +533,7 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     # starts on a settled system: how soon it is flagged is measured); the completed canary serves it
     story.hot_reload("raid", "raid, flood and bursts", RAID_MIX, version, seed=6, review=False)
     story.publish("german", "German", f"{Community.GERMAN}:{german}", seed=4)
-    version = _promoted(story.drift_check("check3"))
+    version = _retrained_as(story.drift_check("check3"), "promoted")
     story.hot_reload(
         "german_reload", "German after promotion", f"{Community.GERMAN}:{german_after}", version, 5
     )
@@ -541,18 +543,10 @@ def run_story(settings: DemoSettings, story: Story) -> Summary:
     return summary
 
 
-def _challenger(check: dict[str, Any]) -> str:
-    """The version a drift check's retraining published as the challenger (the story cannot go on
-    without one)."""
+def _retrained_as(check: dict[str, Any], outcome: str) -> str:
+    """The version a drift check's retraining made `outcome` (`retrained`: promoted, the challenger);
+    the story cannot go on without one."""
     training = check.get("training")
-    if not (training and training["challenger"]):
-        raise DemoError("the drift check published no challenger; see the check's log")
-    return str(training["version"])
-
-
-def _promoted(check: dict[str, Any]) -> str:
-    """The version a drift check's retraining promoted (the story cannot go on without one)."""
-    training = check.get("training")
-    if not (training and training["promoted"]):
-        raise DemoError("the drift check did not promote a new champion; see the check's log")
+    if not training or retrained(training) != outcome:
+        raise DemoError(f"the drift check's retraining was not {outcome}; see the check's log")
     return str(training["version"])

@@ -25,6 +25,13 @@ from runtime.queues import peek_bodies
 from runtime.stack import Stack
 
 
+def retrained(training: dict[str, Any]) -> str:
+    """What became of a drift check's retrained version (`TrainResult` as its CLI printed it)."""
+    if training["promoted"]:
+        return "promoted"
+    return "the challenger" if training.get("challenger") else "kept out"
+
+
 class CategoryResult(BaseModel):
     """How one category judged a phase: its own actions at its thresholds ("not acting" in channels
     where it does not act), the share it sent to human review, the precision of its automatic actions

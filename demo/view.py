@@ -15,7 +15,7 @@ from contracts import metrics
 from contracts.statement import AutomatedDecision
 from contracts.verdict import Action, Stage
 from demo.live import ConsumerFigures, LogFollower
-from demo.summary import Summary
+from demo.summary import Summary, retrained
 from demo.traffic import Traffic
 
 
@@ -178,8 +178,7 @@ def summary_tables(summary: Summary) -> Group:
         retrain = "-"
         if t:
             aucs = ", ".join(f"{k} {v:.3f}" for k, v in t["test_roc_auc"].items())
-            done = "promoted" if t["promoted"] else "the challenger" if t.get("challenger") else "kept out"
-            retrain = f"v{t['version']} {done} ({aucs})"
+            retrain = f"v{t['version']} {retrained(t)} ({aucs})"
         checks.add_row(
             str(i),
             str(c["window"]),

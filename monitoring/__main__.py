@@ -11,6 +11,8 @@ import sys
 from datetime import date
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from monitoring.settings import MonitoringSettings
 
 
@@ -177,17 +179,11 @@ def _promote(
     result = live_promotion_flow(
         margin=margin, min_labels=min_labels, categories=categories, canary_share=canary_share
     )
-    if as_json:
-        print(result.model_dump_json())
-        return 0
     if result.challenger is None:
-        print("no challenger is published")
-        return 0
+        return _print_check(result, as_json, "no challenger is published", [])
     done = f"canary on {result.canary_share:g} of channels" if result.canary_share else "kept out"
-    print(f"challenger {result.challenger} over champion {result.champion_before}: {done}")
-    for reason in result.reasons:
-        print(f"  {reason}")
-    return 0
+    headline = f"challenger {result.challenger} over champion {result.champion_before}: {done}"
+    return _print_check(result, as_json, headline, result.reasons)
 
 
 def _canary(
@@ -197,15 +193,20 @@ def _canary(
     from monitoring.canary import canary_flow  # noqa: PLC0415 - Prefect is slow to import
 
     result = canary_flow(margin=margin, min_labels=min_labels, steps=steps, categories=categories)
+    if result.canary is None:
+        return _print_check(result, as_json, "no canary serves", [])
+    action = result.action.value if result.action else "none"
+    headline = f"canary {result.canary} at {result.share_before:g} over champion {result.champion}: {action}"
+    return _print_check(result, as_json, headline, result.reasons)
+
+
+def _print_check(result: BaseModel, as_json: bool, headline: str, reasons: list[str]) -> int:
+    """A promotion or canary check's result: one JSON document, or its headline and a line per reason."""
     if as_json:
         print(result.model_dump_json())
         return 0
-    if result.canary is None:
-        print("no canary serves")
-        return 0
-    action = result.action.value if result.action else "none"
-    print(f"canary {result.canary} at {result.share_before:g} over champion {result.champion}: {action}")
-    for reason in result.reasons:
+    print(headline)
+    for reason in reasons:
         print(f"  {reason}")
     return 0
 

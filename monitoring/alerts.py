@@ -28,9 +28,8 @@ class AlertKind(StrEnum):
     RETRAINING_FINISHED = "retraining_finished"
     CHAMPION_PROMOTED = "champion_promoted"
     CHAMPION_REJECTED = "champion_rejected"
-    CHALLENGER_PUBLISHED = (
-        "challenger_published"  # passed the offline gate: promoted on live evidence or never
-    )
+    # passed the offline gate and published as the challenger: promoted on live evidence, or never
+    CHALLENGER_PUBLISHED = "challenger_published"
     DLQ_RATE_HIGH = "dlq_rate_high"
     LABELS_HELD_OUT = "labels_held_out"  # the label guard kept a labeller's decisions out of training
     OVERTURNS_HIGH = "overturns_high"  # a model version's removals are overturned on appeal too often

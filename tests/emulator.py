@@ -7,11 +7,11 @@ import tempfile
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import mlflow
 
-from contracts.policy import PolicyBook
+from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
 from contracts.storage import (
     REFERENCE_FILE,
     SCORER_FILE,
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from local_esm.runner import Handler, LocalRunner
+    from monitoring.settings import MonitoringSettings
     from training.settings import TrainingSettings
 
 
@@ -206,3 +207,38 @@ def label_as_truth(s3: "S3Client", stack: Stack, sent: list[OutgoingRecord], nam
     ]
     key = f"{stack.archive_bucket.feedback_prefix}{name}.jsonl"
     s3.put_object(Bucket=stack.archive_bucket.name, Key=key, Body=json_lines(decisions))
+
+
+class LiveStage(NamedTuple):
+    """A live-evidence test's own registry, settings and policies (`live_stage`)."""
+
+    s3: "S3Client"
+    training: "TrainingSettings"
+    monitoring: "MonitoringSettings"
+    client: "MlflowClient"
+
+
+def live_stage(
+    data_dir: Path,
+    endpoint_url: str,
+    stack: Stack,
+    tmp_path: Path,
+    scorers: list[LinearScorer],
+    sampling: SamplingPolicy,
+) -> LiveStage:
+    """Training and monitoring settings of the test's own, one registry version per scorer (1, 2, …),
+    version 1 the champion, and every channel drawing `sampling`."""
+    from monitoring.settings import MonitoringSettings  # noqa: PLC0415 - imports Evidently
+
+    s3 = aws.client("s3", endpoint_url)
+    training = training_settings(
+        data_dir,
+        tmp_path / "state",
+        endpoint_url,
+        stack.models_bucket.name,
+        audit_bucket=stack.audit_bucket.name,
+    )
+    client = register_scorers(training, scorers)
+    registry.move_champion(training, client, "1", None, "setup")
+    put_policy(s3, stack, PolicyBook(default=ChannelPolicy(sampling=sampling)))
+    return LiveStage(s3, training, MonitoringSettings.for_stack(stack, aws_endpoint_url=endpoint_url), client)

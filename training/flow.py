@@ -750,17 +750,14 @@ def promote(
     champion_version: str | None,
     decision: PromotionDecision,
     trigger: str,
+    live: bool,
 ) -> str | None:
     """Move `champion` under the champion lock (refused if it moved meanwhile), or publish the challenger
-    (`goes_live`), or record why not; the manifest written."""
+    (`live`: the decision promotes and `goes_live`), or record why not; the manifest written."""
     client = registry.client(settings)
     logger = get_run_logger()
     for key, value in {
-        "promotion.decision": (
-            ("challenger" if goes_live(settings, champion_version) else "promoted")
-            if decision.promote
-            else "rejected"
-        ),
+        "promotion.decision": "challenger" if live else "promoted" if decision.promote else "rejected",
         "promotion.reasons": " | ".join(decision.reasons)[:5000],
         **({"promotion.refused_by": " | ".join(decision.refused_by)[:5000]} if decision.refused_by else {}),
     }.items():
@@ -771,7 +768,7 @@ def promote(
         )
         return None
     who = f"train_flow:{trigger} by {getpass.getuser()}@{socket.gethostname()}"
-    if goes_live(settings, champion_version):
+    if live:
         registry.publish_challenger(settings, client, version, who)
         return f"s3://{settings.models_bucket}/{settings.challenger_manifest_key}"
     moved = registry.move_champion(settings, client, version, champion_version, who)
@@ -847,8 +844,8 @@ def train_flow(
         decision = decision.model_copy(
             update={"reasons": [*decision.reasons, *(f"bias gate: {a}" for a in accepted)]}
         )
-    manifest_uri = promote(settings, version, champion_version, decision, trigger)
     live = decision.promote and goes_live(settings, champion_version)
+    manifest_uri = promote(settings, version, champion_version, decision, trigger, live)
     return TrainResult(
         run_id=run_id,
         version=version,

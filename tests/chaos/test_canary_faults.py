@@ -8,11 +8,9 @@ from pathlib import Path
 import pytest
 
 from contracts.audit import AuditKind
-from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, serves_canary
+from contracts.policy import SamplingPolicy, serves_canary
 from monitoring.archive import read_archive
 from monitoring.canary import StepAction, canary_flow
-from monitoring.settings import MonitoringSettings
-from runtime import aws
 from runtime.audit import read_trail
 from runtime.errors import TransientError
 from runtime.retry import poll_until
@@ -20,7 +18,7 @@ from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
 from tests.chaos.faultproxy import FaultProxy
 from tests.chaos.rig import LogCapture, Rig
-from tests.emulator import label_as_truth, put_policy, read_manifest, register_scorers, training_settings
+from tests.emulator import label_as_truth, live_stage, read_manifest
 from training import registry
 
 pytestmark = pytest.mark.integration
@@ -40,17 +38,15 @@ def test_a_biased_canary_under_network_faults_never_serves_beyond_its_first_step
 ) -> None:
     # GIVEN a weak champion (version 1) and a version trained against identity terms (2) serving its
     # first step, half the channels; every message in the audit sample (each label weighs 1)
-    s3 = aws.client("s3", endpoint_url)
-    bucket = fresh_stack.models_bucket.name
-    training = training_settings(
-        data_dir, tmp_path / "state", endpoint_url, bucket, audit_bucket=fresh_stack.audit_bucket.name
+    s3, training, monitoring, client = live_stage(
+        data_dir,
+        endpoint_url,
+        fresh_stack,
+        tmp_path,
+        [weak_scorer, biased_scorer],
+        SamplingPolicy(shadow=0.0, audit=1.0),
     )
-    monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
-    client = register_scorers(training, [weak_scorer, biased_scorer])
-    registry.move_champion(training, client, "1", None, "setup")
-    put_policy(
-        s3, fresh_stack, PolicyBook(default=ChannelPolicy(sampling=SamplingPolicy(shadow=0.0, audit=1.0)))
-    )
+    bucket = training.models_bucket
     registry.start_canary(training, client, "2", STEPS[0], "test")
     rig = Rig(endpoint_url, fresh_stack, tmp_path, proxy.url, proxy.url, data_dir)
     rig.start()

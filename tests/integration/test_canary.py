@@ -11,13 +11,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from contracts.audit import AuditKind
-from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, serves_canary
+from contracts.policy import SamplingPolicy, serves_canary
 from monitoring.archive import read_archive
 from monitoring.canary import StepAction, canary_flow
-from monitoring.settings import MonitoringSettings
 from producer_sim.communities import load_community
 from producer_sim.replay import Replay
-from runtime import aws
 from runtime.audit import read_trail, verify_trail
 from runtime.objects import read_object
 from runtime.retry import poll_until
@@ -26,12 +24,10 @@ from stream_consumer.scorer import LinearScorer
 from tests.emulator import (
     consumer_settings,
     label_as_truth,
+    live_stage,
     local_runner,
     publish,
-    put_policy,
     read_manifest,
-    register_scorers,
-    training_settings,
 )
 from training import registry
 from training.data import Community
@@ -53,17 +49,17 @@ def test_a_biased_canary_is_rolled_back_at_its_first_step_and_a_good_one_becomes
     tmp_path: Path,
     prefect_server: None,
 ) -> None:
-    s3 = aws.client("s3", endpoint_url)
-    bucket = fresh_stack.models_bucket.name
-    training = training_settings(
-        data_dir, tmp_path / "state", endpoint_url, bucket, audit_bucket=fresh_stack.audit_bucket.name
+    # version 1 weak (serving), 2 biased, 3 good: the last two registered past any offline gate; every
+    # message in the audit sample: each label weighs 1
+    s3, training, monitoring, client = live_stage(
+        data_dir,
+        endpoint_url,
+        fresh_stack,
+        tmp_path,
+        [weak_scorer, biased_scorer, scorers["1"]],
+        SamplingPolicy(shadow=0.0, audit=1.0),
     )
-    monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
-    # version 1 weak (serving), 2 biased, 3 good: the last two registered past any offline gate
-    client = register_scorers(training, [weak_scorer, biased_scorer, scorers["1"]])
-    registry.move_champion(training, client, "1", None, "setup")
-    every = ChannelPolicy(sampling=SamplingPolicy(shadow=0.0, audit=1.0))  # each label weighs 1
-    put_policy(s3, fresh_stack, PolicyBook(default=every))
+    bucket = training.models_bucket
     replay = Replay({Community.RSCIENCE: load_community(data_dir, Community.RSCIENCE)}, channels=24, seed=11)
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, reload_interval_s=0.5)
     stop = threading.Event()

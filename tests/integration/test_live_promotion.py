@@ -11,13 +11,11 @@ from uuid import UUID
 
 import pytest
 
-from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy
+from contracts.policy import SamplingPolicy
 from monitoring.archive import read_archive
 from monitoring.live_flow import live_promotion_flow
-from monitoring.settings import MonitoringSettings
 from producer_sim.communities import load_community
 from producer_sim.replay import Replay
-from runtime import aws
 from runtime.objects import read_object
 from runtime.retry import poll_until
 from runtime.stack import Stack
@@ -25,12 +23,10 @@ from stream_consumer.scorer import LinearScorer
 from tests.emulator import (
     consumer_settings,
     label_as_truth,
+    live_stage,
     local_runner,
     publish,
-    put_policy,
     read_manifest,
-    register_scorers,
-    training_settings,
 )
 from training import registry
 from training.data import Community
@@ -50,17 +46,17 @@ def test_live_evidence_keeps_a_worse_challenger_out_and_promotes_a_better_one(
     tmp_path: Path,
     prefect_server: None,
 ) -> None:
-    s3 = aws.client("s3", endpoint_url)
-    bucket = fresh_stack.models_bucket.name
-    training = training_settings(
-        data_dir, tmp_path / "state", endpoint_url, bucket, audit_bucket=fresh_stack.audit_bucket.name
+    # version 1 good, version 2 weak; every message shadow-scored and in the audit sample: each label
+    # weighs 1
+    s3, training, monitoring, client = live_stage(
+        data_dir,
+        endpoint_url,
+        fresh_stack,
+        tmp_path,
+        [scorers["1"], weak_scorer],
+        SamplingPolicy(shadow=1.0, audit=1.0),
     )
-    monitoring = MonitoringSettings.for_stack(fresh_stack, aws_endpoint_url=endpoint_url)
-    client = register_scorers(training, [scorers["1"], weak_scorer])  # version 1 good, version 2 weak
-    registry.move_champion(training, client, "1", None, "setup")
-    # every message shadow-scored and in the audit sample: each label weighs 1
-    every = ChannelPolicy(sampling=SamplingPolicy(shadow=1.0, audit=1.0))
-    put_policy(s3, fresh_stack, PolicyBook(default=every))
+    bucket = training.models_bucket
     replay = Replay({Community.RSCIENCE: load_community(data_dir, Community.RSCIENCE)}, seed=9)
     settings = consumer_settings(fresh_stack, endpoint_url, tmp_path, reload_interval_s=0.5)
     stop = threading.Event()

@@ -9,7 +9,7 @@ from rich.console import Console
 from contracts.policy import Thresholds
 from contracts.storage import GroundTruth
 from contracts.verdict import Action, CategoryScore, Verdict
-from demo.summary import PhaseResult, Summary, category_results
+from demo.summary import PhaseResult, Summary, category_results, retrained
 from demo.view import category_table, promotion_table
 from monitoring.canary import CanaryResult, StepAction
 from monitoring.live import LiveQuality, Paired
@@ -148,3 +148,10 @@ def test_the_promotion_table_shows_both_models_on_the_same_messages_and_each_ste
     assert "canary on 0.5 of channels" in text
     assert "canary: v1 → v2" in text
     assert "complete (0.5 → 1 of channels)" in text
+
+
+def test_a_retrained_version_is_promoted_the_challenger_or_kept_out() -> None:
+    assert retrained({"promoted": True, "challenger": False}) == "promoted"
+    assert retrained({"promoted": False, "challenger": True}) == "the challenger"
+    assert retrained({"promoted": False, "challenger": False}) == "kept out"
+    assert retrained({"promoted": False}) == "kept out"  # a result from before the live path

@@ -1,0 +1,33 @@
+"""`python -m monitoring`'s own parsing and printing of the live promotion and canary checks."""
+
+import argparse
+
+import pytest
+
+from monitoring.__main__ import _print_check, _shares
+from monitoring.canary import CanaryResult, StepAction
+
+
+def test_steps_are_shares_of_channels_each_in_zero_to_one() -> None:
+    assert _shares("0.1,0.5,1") == [0.1, 0.5, 1.0]
+    assert _shares("0.5") == [0.5]
+    for bad in ("0,0.5", "0.5,1.5", "-0.1", "half", ""):
+        with pytest.raises(argparse.ArgumentTypeError):
+            _shares(bad)
+
+
+def test_a_check_prints_as_json_or_as_a_headline_with_a_line_per_reason(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    result = CanaryResult(
+        canary="2",
+        champion="1",
+        share_before=0.5,
+        action=StepAction.WIDEN,
+        share_after=1.0,
+        reasons=["removal: +0.1", "identity: fine"],
+    )
+    assert _print_check(result, True, "headline", result.reasons) == 0
+    assert CanaryResult.model_validate_json(capsys.readouterr().out) == result
+    assert _print_check(result, False, "canary 2: widen", result.reasons) == 0
+    assert capsys.readouterr().out.splitlines() == ["canary 2: widen", "  removal: +0.1", "  identity: fine"]
