@@ -134,7 +134,7 @@ def _live_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     promote.add_argument("--margin", type=float, default=0.01, help="the ROC-AUC gain a promotion needs")
     promote.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
     promote.add_argument(
-        "--canary-share", type=float, default=0.1, help="the canary's first share of channels"
+        "--canary-share", type=_share, default=0.1, help="the canary's first share of channels"
     )
     canary = sub.add_parser(
         "canary", help="check the serving canary once: hold, widen, complete or roll it back on its evidence"
@@ -159,15 +159,20 @@ def _live_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     promotions.add_argument("--interval", type=float, default=3600.0, help="seconds between checks")
 
 
+def _share(value: str) -> float:
+    """A share of channels, in (0, 1]."""
+    try:
+        share = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a share: {value[:40]!r}") from None
+    if not 0 < share <= 1:  # nan too
+        raise argparse.ArgumentTypeError(f"a share must be in (0, 1]: {value[:40]!r}")
+    return share
+
+
 def _shares(value: str) -> list[float]:
     """`0.1,0.5,1` → the shares of channels, each in (0, 1]."""
-    try:
-        shares = [float(v) for v in value.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of shares: {value!r}") from None
-    if not shares or not all(0 < s <= 1 for s in shares):
-        raise argparse.ArgumentTypeError(f"every share must be in (0, 1]: {value!r}")
-    return shares
+    return [_share(v) for v in value.split(",")]
 
 
 def _promote(

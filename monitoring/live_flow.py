@@ -56,6 +56,7 @@ def live_promotion_flow(
     promote it when every acting category (or each of `categories`) gains `margin` with an interval
     that excludes no gain on at least `min_labels` labels, as a canary on `canary_share` of the channels;
     record the evidence either way."""
+    registry.check_share(canary_share)  # before any evidence is read or tagged
     settings = settings or MonitoringSettings()
     training = training or TrainingSettings()
     log = get_run_logger()

@@ -405,7 +405,8 @@ def _delete_manifest(s3: "S3Client", bucket: str, key: str, naming: str | None =
     return version
 
 
-def _check_share(share: float) -> None:
+def check_share(share: float) -> None:
+    """A canary's share of channels is in (0, 1]."""
     if not 0.0 < share <= 1.0:
         raise ValueError(f"a canary serves a share of channels in (0, 1], not {share}")
 
@@ -441,7 +442,7 @@ def start_canary(
     champion serving the others and shadow-scoring these: its files, then `canary.json` under the
     champion lock (a challenger publication of the same version withdrawn with it: the canary is
     judged against the champion now), the alias `canary`, a `canary` record in the audit trail."""
-    _check_share(share)
+    check_share(share)
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     target = mlflow_client.get_model_version(settings.model_name, version)
     staged = stage_champion(settings, s3, mlflow_client, target, by)
@@ -473,7 +474,7 @@ def widen_canary(
 ) -> ChampionManifest | None:
     """The canary serves `share` of the channels now (the same version: the consumer follows the new
     share without a reload); None when no canary serves."""
-    _check_share(share)
+    check_share(share)
     s3 = aws.client("s3", settings.aws_endpoint_url, settings.aws_region)
     lock = lock or champion_lock(settings, s3, by)
     with lock.holding() as held:

@@ -4,16 +4,28 @@ import argparse
 
 import pytest
 
-from monitoring.__main__ import _print_check, _shares
+from monitoring.__main__ import _print_check, _share, _shares
 from monitoring.canary import CanaryResult, StepAction
+from monitoring.live_flow import live_promotion_flow
 
 
 def test_steps_are_shares_of_channels_each_in_zero_to_one() -> None:
     assert _shares("0.1,0.5,1") == [0.1, 0.5, 1.0]
     assert _shares("0.5") == [0.5]
-    for bad in ("0,0.5", "0.5,1.5", "-0.1", "half", ""):
+    for bad in ("0,0.5", "0.5,1.5", "-0.1", "half", "", "nan", "inf", ",".join(["0.5"] * 5_000) + ",2"):
         with pytest.raises(argparse.ArgumentTypeError):
             _shares(bad)
+
+
+def test_a_canary_share_out_of_range_is_refused_before_any_evidence_is_read() -> None:
+    assert _share("0.1") == 0.1
+    for bad in ("0", "1.01", "nan", "x" * 10_000):
+        with pytest.raises(argparse.ArgumentTypeError) as refused:
+            _share(bad)
+        assert len(str(refused.value)) < 100  # the value quoted, cut short
+    # the flow itself, called with it: refused before its settings are even read (nothing tagged)
+    with pytest.raises(ValueError, match="share of channels"):
+        live_promotion_flow.fn(canary_share=1.5)
 
 
 def test_a_check_prints_as_json_or_as_a_headline_with_a_line_per_reason(
