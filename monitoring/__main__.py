@@ -11,8 +11,7 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from pydantic import BaseModel
-
+from monitoring.cli import print_check, share, shares
 from monitoring.settings import MonitoringSettings
 
 
@@ -134,7 +133,7 @@ def _live_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     promote.add_argument("--margin", type=float, default=0.01, help="the ROC-AUC gain a promotion needs")
     promote.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
     promote.add_argument(
-        "--canary-share", type=_share, default=0.1, help="the canary's first share of channels"
+        "--canary-share", type=share, default=0.1, help="the canary's first share of channels"
     )
     canary = sub.add_parser(
         "canary", help="check the serving canary once: hold, widen, complete or roll it back on its evidence"
@@ -142,7 +141,7 @@ def _live_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     canary.add_argument("--margin", type=float, default=0.02, help="how much worse a signal may be")
     canary.add_argument("--min-labels", type=int, default=200, help="labelled messages per category")
     canary.add_argument(
-        "--steps", type=_shares, default=None, help="the shares it widens along, e.g. 0.1,0.5,1 (the default)"
+        "--steps", type=shares, default=None, help="the shares it widens along, e.g. 0.1,0.5,1 (the default)"
     )
     for one in (shadow, promote, canary):
         one.add_argument(
@@ -159,22 +158,6 @@ def _live_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -
     promotions.add_argument("--interval", type=float, default=3600.0, help="seconds between checks")
 
 
-def _share(value: str) -> float:
-    """A share of channels, in (0, 1]."""
-    try:
-        share = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a share: {value[:40]!r}") from None
-    if not 0 < share <= 1:  # nan too
-        raise argparse.ArgumentTypeError(f"a share must be in (0, 1]: {value[:40]!r}")
-    return share
-
-
-def _shares(value: str) -> list[float]:
-    """`0.1,0.5,1` → the shares of channels, each in (0, 1]."""
-    return [_share(v) for v in value.split(",")]
-
-
 def _promote(
     margin: float, min_labels: int, canary_share: float, as_json: bool, categories: list[str] | None
 ) -> int:
@@ -185,10 +168,10 @@ def _promote(
         margin=margin, min_labels=min_labels, categories=categories, canary_share=canary_share
     )
     if result.challenger is None:
-        return _print_check(result, as_json, "no challenger is published", [])
+        return print_check(result, as_json, "no challenger is published", [])
     done = f"canary on {result.canary_share:g} of channels" if result.canary_share else "kept out"
     headline = f"challenger {result.challenger} over champion {result.champion_before}: {done}"
-    return _print_check(result, as_json, headline, result.reasons)
+    return print_check(result, as_json, headline, result.reasons)
 
 
 def _canary(
@@ -199,21 +182,10 @@ def _canary(
 
     result = canary_flow(margin=margin, min_labels=min_labels, steps=steps, categories=categories)
     if result.canary is None:
-        return _print_check(result, as_json, "no canary serves", [])
+        return print_check(result, as_json, "no canary serves", [])
     action = result.action.value if result.action else "none"
     headline = f"canary {result.canary} at {result.share_before:g} over champion {result.champion}: {action}"
-    return _print_check(result, as_json, headline, result.reasons)
-
-
-def _print_check(result: BaseModel, as_json: bool, headline: str, reasons: list[str]) -> int:
-    """A promotion or canary check's result: one JSON document, or its headline and a line per reason."""
-    if as_json:
-        print(result.model_dump_json())
-        return 0
-    print(headline)
-    for reason in reasons:
-        print(f"  {reason}")
-    return 0
+    return print_check(result, as_json, headline, result.reasons)
 
 
 def _serve_promotions(interval: float) -> int:

@@ -4,24 +4,24 @@ import argparse
 
 import pytest
 
-from monitoring.__main__ import _print_check, _share, _shares
 from monitoring.canary import CanaryResult, StepAction
+from monitoring.cli import print_check, share, shares
 from monitoring.live_flow import live_promotion_flow
 
 
 def test_steps_are_shares_of_channels_each_in_zero_to_one() -> None:
-    assert _shares("0.1,0.5,1") == [0.1, 0.5, 1.0]
-    assert _shares("0.5") == [0.5]
+    assert shares("0.1,0.5,1") == [0.1, 0.5, 1.0]
+    assert shares("0.5") == [0.5]
     for bad in ("0,0.5", "0.5,1.5", "-0.1", "half", "", "nan", "inf", ",".join(["0.5"] * 5_000) + ",2"):
         with pytest.raises(argparse.ArgumentTypeError):
-            _shares(bad)
+            shares(bad)
 
 
 def test_a_canary_share_out_of_range_is_refused_before_any_evidence_is_read() -> None:
-    assert _share("0.1") == 0.1
+    assert share("0.1") == 0.1
     for bad in ("0", "1.01", "nan", "x" * 10_000):
         with pytest.raises(argparse.ArgumentTypeError) as refused:
-            _share(bad)
+            share(bad)
         assert len(str(refused.value)) < 100  # the value quoted, cut short
     # the flow itself, called with it: refused before its settings are even read (nothing tagged)
     with pytest.raises(ValueError, match="share of channels"):
@@ -39,7 +39,7 @@ def test_a_check_prints_as_json_or_as_a_headline_with_a_line_per_reason(
         share_after=1.0,
         reasons=["removal: +0.1", "identity: fine"],
     )
-    assert _print_check(result, True, "headline", result.reasons) == 0
+    assert print_check(result, True, "headline", result.reasons) == 0
     assert CanaryResult.model_validate_json(capsys.readouterr().out) == result
-    assert _print_check(result, False, "canary 2: widen", result.reasons) == 0
+    assert print_check(result, False, "canary 2: widen", result.reasons) == 0
     assert capsys.readouterr().out.splitlines() == ["canary 2: widen", "  removal: +0.1", "  identity: fine"]
