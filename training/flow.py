@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
@@ -78,6 +79,11 @@ def unwalked[T](value: T) -> T:
     (tens of thousands) or a model (its vocabulary), several times a training. The task receives
     `value` itself; what is given up is the UI's arrow from the task that made it."""
     return cast(T, quote(value))
+
+
+# Every task is `cache_policy=NO_CACHE`: Prefect's default cache key (inputs, task source and the flow
+# run's id) is never read again, each task running once per flow run with no result persisted, but it
+# hashes every input — tens of thousands of examples, a model — about 7 s a training.
 
 
 class TrainResult(BaseModel):
@@ -178,7 +184,7 @@ def _baseline_results() -> dict[str, Any] | None:
     return found
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def load_and_split(
     settings: TrainingSettings, extra: Sequence[tuple[str, list[LabelledText], Category]] = ()
 ) -> Datasets:
@@ -201,7 +207,7 @@ def load_and_split(
     return Datasets(splits=splits, extra=[name for name, _, _ in extra])
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams) -> TrainedCategories:
     """One featurizer, one calibrated head per category the data can teach; then the cascade's encoder
     heads over it (unless turned off).
@@ -295,13 +301,13 @@ def _reports(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
     }
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def evaluate_on_tests(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
     """Every head on every test split that labels its category (what the consumer would output)."""
     return _reports(model, data)
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def behaviour(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> BehaviourReport:
     """Behaviour tests on the model alone: short benign chat, padding and identity swaps for every
     category acting by default; names, white space and insults for the community's removals."""
@@ -346,7 +352,7 @@ def evasion_head(model: CategoryModel) -> Category:
     return Category.TOXICITY if Category.TOXICITY in model.categories else Category(model.categories[0])
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> EvasionReport:
     """The evasion suite on held-out tweets (the Davidson test split, less any text the model trained
     on), through the serving path with a channel that allows `ALLOWED_TERM`."""
@@ -389,7 +395,7 @@ def evasion_floors(settings: TrainingSettings) -> EvasionFloors:
     )
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def bias(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> dict[str, BiasReport]:
     """Identity-bias metrics of the toxicity and hate heads: on the templated identity set, and on
     HateXplain's test posts by target community (offensive-or-hate for toxicity, hate for hate)."""
@@ -623,7 +629,7 @@ def _log_cascade(settings: TrainingSettings, model: TrainedCategories) -> dict[s
     }
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def register_challenger(
     settings: TrainingSettings,
     model: TrainedCategories,
@@ -700,7 +706,7 @@ class IncumbentReports(BaseModel):
     differences: dict[str, tuple[float, float]] = {}
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def incumbent_reports(
     settings: TrainingSettings, data: Datasets, challenger: CategoryModel | None = None
 ) -> IncumbentReports:
@@ -737,7 +743,7 @@ def incumbent_reports(
     )
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def goes_live(settings: TrainingSettings, champion_version: str | None) -> bool:
     """Whether a version the offline gate passes is published as the challenger (promoted on live
     evidence) rather than made champion: with `promotion_path` live, when a champion serves to compare."""
