@@ -68,7 +68,7 @@ from training.evaluate import EvalReport, auc_difference_interval, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_bias_plot, save_plots
 from training.promotion import PromotionDecision, decide
-from training.serving import category_scores
+from training.serving import CachedScores, category_scores
 from training.settings import TrainingSettings
 from training.train import CategoryParams, ModelParams, TrainedCategories, fit_categories
 
@@ -269,14 +269,14 @@ def _fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParam
 
 
 def scored_parts(
-    model: CategoryModel, parts: dict[str, tuple[Category, list[Example]]]
+    scores: CachedScores, parts: dict[str, tuple[Category, list[Example]]]
 ) -> dict[str, NDArray[np.float64]]:
     """Each part's scores of its category (the parts of the model's categories): every text scored once,
     for every category, however many parts hold it (a set labelling two categories is in two)."""
-    kept = {name: part for name, part in parts.items() if part[0] in model.categories}
+    kept = {name: part for name, part in parts.items() if part[0] in scores.model.categories}
     texts = list(dict.fromkeys(e.text for _, items in kept.values() for e in items))
     row = {t: i for i, t in enumerate(texts)}
-    every = category_scores(model, texts)
+    every = scores(texts)
     return {
         name: every[category][np.fromiter((row[e.text] for e in items), dtype=np.int64, count=len(items))]
         for name, (category, items) in kept.items()
@@ -293,31 +293,30 @@ def _report(category: Category, items: Sequence[Example], scores: NDArray[np.flo
     )
 
 
-def _reports(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
+def _reports(scores: CachedScores, data: Datasets) -> dict[str, EvalReport]:
     parts = data.evaluations()
     return {
-        name: _report(parts[name][0], parts[name][1], scores)
-        for name, scores in scored_parts(model, parts).items()
+        name: _report(parts[name][0], parts[name][1], s) for name, s in scored_parts(scores, parts).items()
     }
 
 
 @task(cache_policy=NO_CACHE)
-def evaluate_on_tests(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
+def evaluate_on_tests(scores: CachedScores, data: Datasets) -> dict[str, EvalReport]:
     """Every head on every test split that labels its category (what the consumer would output)."""
-    return _reports(model, data)
+    return _reports(scores, data)
 
 
 @task(cache_policy=NO_CACHE)
-def behaviour(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> BehaviourReport:
+def behaviour(settings: TrainingSettings, scores: CachedScores, data: Datasets) -> BehaviourReport:
     """Behaviour tests on the model alone: short benign chat, padding and identity swaps for every
     category acting by default; names, white space and insults for the community's removals."""
     checks: list[BehaviourCheck] = []
     validation = data.evaluations("validation")
-    for category in model.categories:
+    for category in scores.model.categories:
         cat = Category(category)
 
         def score(texts: Sequence[str], cat: Category = cat) -> NDArray[np.float64]:
-            return category_scores(model, texts)[cat]
+            return scores(texts)[cat]
 
         if cat in DEFAULT_ACTING:
             t = CATEGORY_THRESHOLDS[cat]
@@ -396,17 +395,17 @@ def evasion_floors(settings: TrainingSettings) -> EvasionFloors:
 
 
 @task(cache_policy=NO_CACHE)
-def bias(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> dict[str, BiasReport]:
+def bias(settings: TrainingSettings, scores: CachedScores, data: Datasets) -> dict[str, BiasReport]:
     """Identity-bias metrics of the toxicity and hate heads: on the templated identity set, and on
     HateXplain's test posts by target community (offensive-or-hate for toxicity, hate for hate)."""
     posts = [e for e in data.splits.test if e.source == Source.HATEXPLAIN]
     reports: dict[str, BiasReport] = {}
     for category in (Category.TOXICITY, Category.HATE):
-        if category not in model.categories:
+        if category not in scores.model.categories:
             continue
 
         def score(texts: Sequence[str], category: Category = category) -> NDArray[np.float64]:
-            return category_scores(model, texts)[category]
+            return scores(texts)[category]
 
         found = bias_reports(score, posts, n_boot=settings.bias_resamples, seed=settings.seed, min_posts=20)
         own = "hatexplain_hate" if category is Category.HATE else "hatexplain_toxic"
@@ -562,21 +561,20 @@ def _log_evaluation(
         mlflow.log_artifact(str(plot), f"plots/bias_{head}")
 
 
-def _log_plots(out: Path, model: CategoryModel, data: Datasets) -> None:
+def _log_plots(out: Path, scores: CachedScores, data: Datasets) -> None:
     """ROC, precision-recall and reliability plots per category, on validation and on test."""
     for part in ("validation", "test"):
         by_category: dict[Category, list[Example]] = {}
         for category, items in data.evaluations(part).values():
             by_category.setdefault(category, []).extend(items)
-        scored = scored_parts(model, {str(c): (c, items) for c, items in by_category.items()})
+        scored = scored_parts(scores, {str(c): (c, items) for c, items in by_category.items()})
         for category, items in by_category.items():
             if str(category) not in scored:
                 continue
-            scores = scored[str(category)]
             labels_ = np.array([e.labels[category] for e in items])
             domains = np.array([e.source for e in items])
             folder = f"plots_{category}_{part}"
-            for p in save_plots(out / folder, labels_, scores, domains, f"{category}, {part}"):
+            for p in save_plots(out / folder, labels_, scored[str(category)], domains, f"{category}, {part}"):
                 mlflow.log_artifact(str(p), f"plots/{folder}")
 
 
@@ -633,6 +631,7 @@ def _log_cascade(settings: TrainingSettings, model: TrainedCategories) -> dict[s
 def register_challenger(
     settings: TrainingSettings,
     model: TrainedCategories,
+    scores: CachedScores,
     data: Datasets,
     params: CategoryParams,
     reports: dict[str, EvalReport],
@@ -643,7 +642,8 @@ def register_challenger(
     label_audit: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     """Log everything about the candidate to MLflow (with the audit of the labels it was given, when a
-    drift check gave them), register it and alias it `challenger`."""
+    drift check gave them), register it and alias it `challenger`. `scores` are the model's own (the
+    plots read the test splits the evaluation scored)."""
     client = registry.client(settings)
     with (
         mlflow.start_run(run_name=f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}") as run,
@@ -653,7 +653,7 @@ def register_challenger(
         data_info = _log_data(settings, data, params, model, trigger)
         cascade_info = _log_cascade(settings, model)
         _log_evaluation(out, model, reports, checks, evasions, biases)
-        _log_plots(out, model.model, data)
+        _log_plots(out, scores, data)
         card = model_card(
             settings.model_name,
             {
@@ -708,7 +708,7 @@ class IncumbentReports(BaseModel):
 
 @task(cache_policy=NO_CACHE)
 def incumbent_reports(
-    settings: TrainingSettings, data: Datasets, challenger: CategoryModel | None = None
+    settings: TrainingSettings, data: Datasets, challenger: CachedScores | None = None
 ) -> IncumbentReports:
     """The current champion's serving model, evaluated on the same test splits (and, given the
     challenger, the paired interval of their difference on each)."""
@@ -718,9 +718,9 @@ def incumbent_reports(
         return IncumbentReports(version=None, reports={})
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
-        model = CategoryModel.load(path)
+        champion = CachedScores(CategoryModel.load(path))
     parts = data.evaluations()
-    scores = scored_parts(model, parts)
+    scores = scored_parts(champion, parts)
     reports = {name: _report(parts[name][0], parts[name][1], s) for name, s in scores.items()}
     differences = {}
     if challenger is not None:
@@ -738,7 +738,7 @@ def incumbent_reports(
     return IncumbentReports(
         version=str(current.version),
         reports=reports,
-        biases=bias.fn(settings, model, data),
+        biases=bias.fn(settings, champion, data),
         differences=differences,
     )
 
@@ -826,14 +826,25 @@ def train_flow(
     data = load_and_split(settings, extra)
     model = fit_model(settings, unwalked(data), heads)
     served, examples = unwalked(model.model), unwalked(data)
-    reports = evaluate_on_tests(served, examples)
-    checks = behaviour(settings, served, examples)
+    scores = unwalked(CachedScores(model.model))  # every list of texts scored once by this model
+    reports = evaluate_on_tests(scores, examples)
+    checks = behaviour(settings, scores, examples)
     evasions = evasion(settings, served, examples)
-    biases = bias(settings, served, examples)
+    biases = bias(settings, scores, examples)
     run_id, version = register_challenger(
-        settings, unwalked(model), examples, heads, reports, checks, evasions, biases, trigger, label_audit
+        settings,
+        unwalked(model),
+        scores,
+        examples,
+        heads,
+        reports,
+        checks,
+        evasions,
+        biases,
+        trigger,
+        label_audit,
     )
-    incumbent = incumbent_reports(settings, examples, served)
+    incumbent = incumbent_reports(settings, examples, scores)
     champion_version = incumbent.version
     target = target if target and target in reports else default_target(reports, data)
     decision = decide(
