@@ -251,6 +251,7 @@ def _fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParam
         enc.sha256,
         settings.escalation_share,
         min_language_texts=settings.min_language_texts,
+        validation_rows=model.validation_rows,
     )
     for name, aucs in fit.validation_auc.items():
         run_event(
