@@ -70,6 +70,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
     from training.cascade import band_share, choose_band, encoder_text, escalation, fast_scores  # noqa: PLC0415
     from training.corpora import Source  # noqa: PLC0415
     from training.flow import evaluate_on_tests, fit_model, load_and_split  # noqa: PLC0415
+    from training.serving import CachedScores  # noqa: PLC0415
     from training.settings import TrainingSettings  # noqa: PLC0415
     from training.train import CategoryParams  # noqa: PLC0415
 
@@ -131,7 +132,7 @@ def _steps(data_dir: Path, model_path: Path, sources: list[str] | None) -> dict[
             at = replace(model, cascade=replace(model.cascade, heads=heads))
             path = model_path.with_name(f"share-{share}.npz")
             at.save(path)
-            reports = evaluate_on_tests(at, data)
+            reports = evaluate_on_tests(CachedScores(at), data)
             _say(f"share {share}: handler on the chat mix …")
             handler = run_pinned("benchmarks.scoring", "handler_mix", str(data_dir), str(path))
             curve.append(

@@ -38,6 +38,7 @@ def train(data_dir: Path, model_path: Path) -> dict[str, Any]:
     from prefect.testing.utilities import prefect_test_harness  # noqa: PLC0415
 
     from training.flow import behaviour, bias, evaluate_on_tests, fit_model, load_and_split  # noqa: PLC0415
+    from training.serving import CachedScores  # noqa: PLC0415
     from training.settings import TrainingSettings  # noqa: PLC0415
     from training.train import CategoryParams  # noqa: PLC0415
 
@@ -49,9 +50,10 @@ def train(data_dir: Path, model_path: Path) -> dict[str, Any]:
         data = load_and_split(settings)
         trained = fit_model(settings, data, CategoryParams())
         fitted = time.perf_counter()
-        reports = evaluate_on_tests(trained.model, data)
-        checks = behaviour(settings, trained.model, data)
-        biases = bias(settings, trained.model, data)
+        scores = CachedScores(trained.model)
+        reports = evaluate_on_tests(scores, data)
+        checks = behaviour(settings, scores, data)
+        biases = bias(settings, scores, data)
         trained.model.save(model_path)
         return {
             "fit_s": fitted - started,

@@ -383,15 +383,19 @@ class CategoryModel:
         """Every token the model saw in training (monitoring measures the share of unseen words)."""
         return frozenset(self.featurizer.tokens)
 
-    def score_categories(self, batch: Sequence[NormalText], top_k: int = 3) -> dict[str, Scores]:
+    def score_categories(
+        self, batch: Sequence[NormalText], top_k: int = 3, rows: BatchRows | None = None
+    ) -> dict[str, Scores]:
         """Every head's probabilities and reasons; the batch is featurised whole once, and its long
-        texts once per window size."""
-        rows = BatchRows(self.featurizer, batch)
+        texts once per window size (unless given its `rows`, featurised by this model's featurizer)."""
+        rows = rows if rows is not None else BatchRows(self.featurizer, batch)
         return {name: head.score(batch, top_k, rows) for name, head in self.heads.items()}
 
-    def predict_proba(self, batch: Sequence[NormalText]) -> dict[str, NDArray[np.float64]]:
+    def predict_proba(
+        self, batch: Sequence[NormalText], rows: BatchRows | None = None
+    ) -> dict[str, NDArray[np.float64]]:
         """Calibrated probabilities per category."""
-        return {name: s.probability for name, s in self.score_categories(batch, top_k=0).items()}
+        return {name: s.probability for name, s in self.score_categories(batch, 0, rows).items()}
 
     def save(self, path: Path) -> None:
         """Write the archive: the shared featurizer once, then each head's weights and calibration."""

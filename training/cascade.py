@@ -28,7 +28,7 @@ from stream_consumer.encoder import ENCODER_NAME
 from stream_consumer.language import UNDETERMINED, identify
 from stream_consumer.moderation import encoder_input
 from stream_consumer.normalize import normal_form
-from stream_consumer.scorer import CategoryModel
+from stream_consumer.scorer import BatchRows, CategoryModel
 from training.corpora import Example, ExampleSplits, bundled_count
 from training.padding import pad
 from training.serving import category_scores
@@ -104,6 +104,18 @@ def _padded_validation(
     return padded, pad([e.text for e in padded], benign, seed=len(base))
 
 
+def _validation_read(
+    fast_model: CategoryModel, val: Sequence[Example], rows: BatchRows | None
+) -> tuple[list[str], dict[str, NDArray[np.float64]]]:
+    """The validation texts as the encoder reads them (`encoder_text`) and the fast model's scores of
+    them (`fast_scores`): from `rows`, their normal forms and features when given (`val` being every
+    validation text, in order), else afresh."""
+    if rows is None:
+        return [encoder_text(e.text) for e in val], fast_scores(fast_model, [e.text for e in val])
+    inputs = [encoder_input(e.text, n) for e, n in zip(val, rows.batch, strict=True)]
+    return inputs, fast_model.predict_proba(rows.batch, rows)
+
+
 def fit_cascade(
     model: CategoryModel,
     splits: ExampleSplits,
@@ -112,16 +124,23 @@ def fit_cascade(
     share: float,
     c_grid: Sequence[float] = (0.3, 1.0, 3.0),
     min_language_texts: int = 200,
+    validation_rows: BatchRows | None = None,
 ) -> CascadeFit:
-    """Encoder heads for every category of `model` that the splits label with both classes."""
+    """Encoder heads for every category of `model` that the splits label with both classes.
+
+    `validation_rows`: every validation text as `fit_categories` normalised and featurised it (its
+    `TrainedCategories.validation_rows`), scored from those rows when every validation text labels a
+    category of `model` (else the texts are scored afresh)."""
     fast_model = replace(model, cascade=None)
     categories = [Category(c) for c in model.categories]
     train = [e for e in splits.train if any(e.label(c) is not None for c in categories)]
     val = [e for e in splits.validation if any(e.label(c) is not None for c in categories)]
     train_inputs = [encoder_text(e.text) for e in train]  # read once: embedded, then their languages
     e_train = embed(train_inputs)
-    e_val = embed([encoder_text(e.text) for e in val])
-    fast_val = fast_scores(fast_model, [e.text for e in val])
+    val_inputs, fast_val = _validation_read(
+        fast_model, val, validation_rows if len(val) == len(splits.validation) else None
+    )
+    e_val = embed(val_inputs)
     # Padded copies of validation texts (of the categories acting by default), for the stacked
     # calibration: the fast model's highest window keeps a padded message's evidence, the encoder reads
     # it diluted, and a calibration fitted on unpadded text alone would let the encoder lower it.

@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from prefect import flow, get_run_logger, task
+from prefect.cache_policies import NO_CACHE
 from prefect.utilities.annotations import quote
 from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
@@ -67,7 +68,7 @@ from training.evaluate import EvalReport, auc_difference_interval, evaluate
 from training.features import TEXT_COLUMN
 from training.plots import save_bias_plot, save_plots
 from training.promotion import PromotionDecision, decide
-from training.serving import category_scores
+from training.serving import CachedScores, category_scores
 from training.settings import TrainingSettings
 from training.train import CategoryParams, ModelParams, TrainedCategories, fit_categories
 
@@ -78,6 +79,11 @@ def unwalked[T](value: T) -> T:
     (tens of thousands) or a model (its vocabulary), several times a training. The task receives
     `value` itself; what is given up is the UI's arrow from the task that made it."""
     return cast(T, quote(value))
+
+
+# Every task is `cache_policy=NO_CACHE`: Prefect's default cache key (inputs, task source and the flow
+# run's id) is never read again, each task running once per flow run with no result persisted, but it
+# hashes every input — tens of thousands of examples, a model — at every call.
 
 
 class TrainResult(BaseModel):
@@ -178,7 +184,7 @@ def _baseline_results() -> dict[str, Any] | None:
     return found
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def load_and_split(
     settings: TrainingSettings, extra: Sequence[tuple[str, list[LabelledText], Category]] = ()
 ) -> Datasets:
@@ -201,7 +207,7 @@ def load_and_split(
     return Datasets(splits=splits, extra=[name for name, _, _ in extra])
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParams) -> TrainedCategories:
     """One featurizer, one calibrated head per category the data can teach; then the cascade's encoder
     heads over it (unless turned off).
@@ -245,6 +251,7 @@ def _fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParam
         enc.sha256,
         settings.escalation_share,
         min_language_texts=settings.min_language_texts,
+        validation_rows=model.validation_rows,
     )
     for name, aucs in fit.validation_auc.items():
         run_event(
@@ -263,14 +270,14 @@ def _fit_model(settings: TrainingSettings, data: Datasets, params: CategoryParam
 
 
 def scored_parts(
-    model: CategoryModel, parts: dict[str, tuple[Category, list[Example]]]
+    scores: CachedScores, parts: dict[str, tuple[Category, list[Example]]]
 ) -> dict[str, NDArray[np.float64]]:
     """Each part's scores of its category (the parts of the model's categories): every text scored once,
     for every category, however many parts hold it (a set labelling two categories is in two)."""
-    kept = {name: part for name, part in parts.items() if part[0] in model.categories}
+    kept = {name: part for name, part in parts.items() if part[0] in scores.model.categories}
     texts = list(dict.fromkeys(e.text for _, items in kept.values() for e in items))
     row = {t: i for i, t in enumerate(texts)}
-    every = category_scores(model, texts)
+    every = scores(texts)
     return {
         name: every[category][np.fromiter((row[e.text] for e in items), dtype=np.int64, count=len(items))]
         for name, (category, items) in kept.items()
@@ -287,31 +294,30 @@ def _report(category: Category, items: Sequence[Example], scores: NDArray[np.flo
     )
 
 
-def _reports(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
+def _reports(scores: CachedScores, data: Datasets) -> dict[str, EvalReport]:
     parts = data.evaluations()
     return {
-        name: _report(parts[name][0], parts[name][1], scores)
-        for name, scores in scored_parts(model, parts).items()
+        name: _report(parts[name][0], parts[name][1], s) for name, s in scored_parts(scores, parts).items()
     }
 
 
-@task
-def evaluate_on_tests(model: CategoryModel, data: Datasets) -> dict[str, EvalReport]:
+@task(cache_policy=NO_CACHE)
+def evaluate_on_tests(scores: CachedScores, data: Datasets) -> dict[str, EvalReport]:
     """Every head on every test split that labels its category (what the consumer would output)."""
-    return _reports(model, data)
+    return _reports(scores, data)
 
 
-@task
-def behaviour(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> BehaviourReport:
+@task(cache_policy=NO_CACHE)
+def behaviour(settings: TrainingSettings, scores: CachedScores, data: Datasets) -> BehaviourReport:
     """Behaviour tests on the model alone: short benign chat, padding and identity swaps for every
     category acting by default; names, white space and insults for the community's removals."""
     checks: list[BehaviourCheck] = []
     validation = data.evaluations("validation")
-    for category in model.categories:
+    for category in scores.model.categories:
         cat = Category(category)
 
         def score(texts: Sequence[str], cat: Category = cat) -> NDArray[np.float64]:
-            return category_scores(model, texts)[cat]
+            return scores(texts)[cat]
 
         if cat in DEFAULT_ACTING:
             t = CATEGORY_THRESHOLDS[cat]
@@ -346,7 +352,7 @@ def evasion_head(model: CategoryModel) -> Category:
     return Category.TOXICITY if Category.TOXICITY in model.categories else Category(model.categories[0])
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> EvasionReport:
     """The evasion suite on held-out tweets (the Davidson test split, less any text the model trained
     on), through the serving path with a channel that allows `ALLOWED_TERM`."""
@@ -389,18 +395,18 @@ def evasion_floors(settings: TrainingSettings) -> EvasionFloors:
     )
 
 
-@task
-def bias(settings: TrainingSettings, model: CategoryModel, data: Datasets) -> dict[str, BiasReport]:
+@task(cache_policy=NO_CACHE)
+def bias(settings: TrainingSettings, scores: CachedScores, data: Datasets) -> dict[str, BiasReport]:
     """Identity-bias metrics of the toxicity and hate heads: on the templated identity set, and on
     HateXplain's test posts by target community (offensive-or-hate for toxicity, hate for hate)."""
     posts = [e for e in data.splits.test if e.source == Source.HATEXPLAIN]
     reports: dict[str, BiasReport] = {}
     for category in (Category.TOXICITY, Category.HATE):
-        if category not in model.categories:
+        if category not in scores.model.categories:
             continue
 
         def score(texts: Sequence[str], category: Category = category) -> NDArray[np.float64]:
-            return category_scores(model, texts)[category]
+            return scores(texts)[category]
 
         found = bias_reports(score, posts, n_boot=settings.bias_resamples, seed=settings.seed, min_posts=20)
         own = "hatexplain_hate" if category is Category.HATE else "hatexplain_toxic"
@@ -556,21 +562,20 @@ def _log_evaluation(
         mlflow.log_artifact(str(plot), f"plots/bias_{head}")
 
 
-def _log_plots(out: Path, model: CategoryModel, data: Datasets) -> None:
+def _log_plots(out: Path, scores: CachedScores, data: Datasets) -> None:
     """ROC, precision-recall and reliability plots per category, on validation and on test."""
     for part in ("validation", "test"):
         by_category: dict[Category, list[Example]] = {}
         for category, items in data.evaluations(part).values():
             by_category.setdefault(category, []).extend(items)
-        scored = scored_parts(model, {str(c): (c, items) for c, items in by_category.items()})
+        scored = scored_parts(scores, {str(c): (c, items) for c, items in by_category.items()})
         for category, items in by_category.items():
             if str(category) not in scored:
                 continue
-            scores = scored[str(category)]
             labels_ = np.array([e.labels[category] for e in items])
             domains = np.array([e.source for e in items])
             folder = f"plots_{category}_{part}"
-            for p in save_plots(out / folder, labels_, scores, domains, f"{category}, {part}"):
+            for p in save_plots(out / folder, labels_, scored[str(category)], domains, f"{category}, {part}"):
                 mlflow.log_artifact(str(p), f"plots/{folder}")
 
 
@@ -623,10 +628,11 @@ def _log_cascade(settings: TrainingSettings, model: TrainedCategories) -> dict[s
     }
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def register_challenger(
     settings: TrainingSettings,
     model: TrainedCategories,
+    scores: CachedScores,
     data: Datasets,
     params: CategoryParams,
     reports: dict[str, EvalReport],
@@ -637,7 +643,8 @@ def register_challenger(
     label_audit: dict[str, Any] | None = None,
 ) -> tuple[str, str]:
     """Log everything about the candidate to MLflow (with the audit of the labels it was given, when a
-    drift check gave them), register it and alias it `challenger`."""
+    drift check gave them), register it and alias it `challenger`. `scores` are the model's own (the
+    plots read the test splits the evaluation scored)."""
     client = registry.client(settings)
     with (
         mlflow.start_run(run_name=f"train-{datetime.now(UTC):%Y%m%dT%H%M%S}") as run,
@@ -647,7 +654,7 @@ def register_challenger(
         data_info = _log_data(settings, data, params, model, trigger)
         cascade_info = _log_cascade(settings, model)
         _log_evaluation(out, model, reports, checks, evasions, biases)
-        _log_plots(out, model.model, data)
+        _log_plots(out, scores, data)
         card = model_card(
             settings.model_name,
             {
@@ -700,9 +707,9 @@ class IncumbentReports(BaseModel):
     differences: dict[str, tuple[float, float]] = {}
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def incumbent_reports(
-    settings: TrainingSettings, data: Datasets, challenger: CategoryModel | None = None
+    settings: TrainingSettings, data: Datasets, challenger: CachedScores | None = None
 ) -> IncumbentReports:
     """The current champion's serving model, evaluated on the same test splits (and, given the
     challenger, the paired interval of their difference on each)."""
@@ -712,9 +719,9 @@ def incumbent_reports(
         return IncumbentReports(version=None, reports={})
     with tempfile.TemporaryDirectory() as tmp:
         path = registry.download_artifact(client, str(current.run_id), SCORER_FILE, Path(tmp))
-        model = CategoryModel.load(path)
+        champion = CachedScores(CategoryModel.load(path))
     parts = data.evaluations()
-    scores = scored_parts(model, parts)
+    scores = scored_parts(champion, parts)
     reports = {name: _report(parts[name][0], parts[name][1], s) for name, s in scores.items()}
     differences = {}
     if challenger is not None:
@@ -732,7 +739,7 @@ def incumbent_reports(
     return IncumbentReports(
         version=str(current.version),
         reports=reports,
-        biases=bias.fn(settings, model, data),
+        biases=bias.fn(settings, champion, data),
         differences=differences,
     )
 
@@ -743,7 +750,7 @@ def goes_live(settings: TrainingSettings, champion_version: str | None) -> bool:
     return champion_version is not None and settings.promotion_path == "live"
 
 
-@task
+@task(cache_policy=NO_CACHE)
 def promote(
     settings: TrainingSettings,
     version: str,
@@ -817,14 +824,25 @@ def train_flow(
     data = load_and_split(settings, extra)
     model = fit_model(settings, unwalked(data), heads)
     served, examples = unwalked(model.model), unwalked(data)
-    reports = evaluate_on_tests(served, examples)
-    checks = behaviour(settings, served, examples)
+    scores = unwalked(CachedScores(model.model))  # every list of texts scored once by this model
+    reports = evaluate_on_tests(scores, examples)
+    checks = behaviour(settings, scores, examples)
     evasions = evasion(settings, served, examples)
-    biases = bias(settings, served, examples)
+    biases = bias(settings, scores, examples)
     run_id, version = register_challenger(
-        settings, unwalked(model), examples, heads, reports, checks, evasions, biases, trigger, label_audit
+        settings,
+        unwalked(model),
+        scores,
+        examples,
+        heads,
+        reports,
+        checks,
+        evasions,
+        biases,
+        trigger,
+        label_audit,
     )
-    incumbent = incumbent_reports(settings, examples, served)
+    incumbent = incumbent_reports(settings, examples, scores)
     champion_version = incumbent.version
     target = target if target and target in reports else default_target(reports, data)
     decision = decide(

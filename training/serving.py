@@ -52,6 +52,24 @@ def category_scores(
     return cascade.run(model.cascade, fast, originals, languages, encoder.shared(), normal=normal).probability
 
 
+class CachedScores:
+    """One model's `category_scores` (no channel policy), each list of texts scored once and the same
+    arrays handed out (copies) when it is asked again: a training reads its test splits several times
+    (evaluation, plots, the champion comparison) and each acting category's behaviour checks and each
+    bias head read the same fixed texts. Only the same texts in the same order are reused: the
+    cascade reads its escalations in batches, so another list could round differently."""
+
+    def __init__(self, model: CategoryModel) -> None:
+        self.model = model
+        self._scored: dict[tuple[str, ...], dict[str, np.ndarray[Any, np.dtype[np.float64]]]] = {}
+
+    def __call__(self, texts: Sequence[str]) -> dict[str, np.ndarray[Any, np.dtype[np.float64]]]:
+        key = tuple(texts)
+        if key not in self._scored:
+            self._scored[key] = category_scores(self.model, texts)
+        return {category: p.copy() for category, p in self._scored[key].items()}
+
+
 def serving_scores(
     scorer: LinearScorer, texts: Sequence[str], policy: ChannelPolicy | None = None
 ) -> np.ndarray[Any, np.dtype[np.float64]]:

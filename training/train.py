@@ -202,6 +202,9 @@ class TrainedCategories:
     chosen_c: dict[Category, float]
     validation_auc_by_c: dict[Category, dict[float, float]]
     cascade: "CascadeFit | None" = None  # the encoder heads' fit, when the model has them
+    # every validation text (`splits.validation`, in order) normalised and featurised, as the heads were
+    # chosen and stacked on it: the cascade's fit scores it without featurising it again
+    validation_rows: BatchRows | None = None
 
 
 @dataclass(frozen=True)
@@ -375,7 +378,8 @@ def fit_categories(
                 featurizer, head, category, train, extra, copies, (validation, val_rows), designs, stack_on
             )
         heads[category], chosen_c[category], aucs[category] = fitted
-    return TrainedCategories(CategoryModel(heads, {"categories": ",".join(heads)}), chosen_c, aucs)
+    model = CategoryModel(heads, {"categories": ",".join(heads)})
+    return TrainedCategories(model, chosen_c, aucs, validation_rows=val_rows)
 
 
 def _labelled(part: _Part, category: Category) -> tuple[list[NormalText], NDArray[np.int_]]:

@@ -12,7 +12,7 @@ from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from training.corpora import Example, ExampleSplits, Source
 from training.flow import scored_parts
-from training.serving import category_scores
+from training.serving import CachedScores, category_scores
 from training.train import CategoryParams, ModelParams, fit_categories
 
 INSULTS = ("you idiot", "what a moron", "shut up stupid", "you clown", "total loser")
@@ -116,7 +116,7 @@ def test_each_part_gets_the_scores_its_texts_get_alone_whatever_else_is_scored_w
         "spam/sms": (Category.SPAM, both),
         "hate/sms": (Category.HATE, both),  # a category the model has no head for: no part
     }
-    scored = scored_parts(model, parts)
+    scored = scored_parts(CachedScores(model), parts)
     assert set(scored) == {"toxicity/olid", "toxicity/sms", "spam/sms"}
     for name, scores in scored.items():
         category, items = parts[name]
