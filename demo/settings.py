@@ -66,6 +66,12 @@ class DemoSettings(BaseSettings):
     def check_window(self) -> int:
         return min(self.window, 500) if self.quick else self.window
 
+    @property
+    def training_overrides(self) -> dict[str, int]:
+        """A quick run's trainings run the evasion suite on at most 400 toxic and 400 benign held-out
+        tweets (1,000 of each by default): the same floors on fewer messages."""
+        return {"evasion_messages": 400} if self.quick else {}
+
 
 def child_env(
     settings: DemoSettings,
@@ -127,6 +133,7 @@ def child_env(
             # default floor is 45%; 66% before the tweets). The story's operator accepts down to 25%;
             # the behaviour report records the share and the floor it was held to.
             padding_floor_kept=settings.padding_floor_kept,
+            **settings.training_overrides,
         ),
         StrikesSettings.for_stack(
             stack,

@@ -46,6 +46,10 @@ def _base_env(port: int, data_dir: Path) -> dict[str, str]:
         "DNS_ADDRESS": "0",
         "SKIP_SSL_CERT_DOWNLOAD": "1",
         "KINESIS_LATENCY": "0",
+        # Kinesis state is not persisted: by default kinesis-mock rewrites every stream's records to one
+        # JSON file every 5 s, a cost that grows with what the streams hold (a test session's or a
+        # demo's: about a core, idle) in a path every LocalStack on the host shares and reloads at start.
+        "KINESIS_PERSISTENCE": "0",
         # The default account limit of 100 shards is reached by a test session's many small stacks.
         "KINESIS_SHARD_LIMIT": "10000",
         "SERVICES": f"{SERVICES},{OPTIONAL_SERVICES}",

@@ -123,3 +123,38 @@ def test_moto_server_serves_the_same_stack(moto_endpoint: str, replay: Replay) -
     # THEN they all read back exactly
     assert report.sent == 1_000
     _assert_read_back_exactly(moto_endpoint, spec.input_stream.name, report.delivered)
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process started under `pid` (from /proc: the children of each, recursively)."""
+    found, todo = [], [pid]
+    while todo:
+        parent = todo.pop()
+        for task in Path(f"/proc/{parent}/task").iterdir():
+            children = (task / "children").read_text().split()
+            found += [int(c) for c in children]
+            todo += [int(c) for c in children]
+    return found
+
+
+def test_kinesis_state_is_not_rewritten_to_disk_every_few_seconds(
+    localstack: LocalStack | None, endpoint_url: str
+) -> None:
+    """kinesis-mock's persistence rewrites every stream's records to one file every 5 s: about a core
+    once a session's streams hold tens of thousands of records (4x slower puts, measured)."""
+    if localstack is None or localstack.process is None:
+        pytest.skip("a LocalStack named by AWS_ENDPOINT_URL: not this session's to inspect")
+    aws.client("kinesis", endpoint_url).list_streams()  # kinesis-mock starts at the first call
+    mocks = [
+        pid
+        for pid in _descendants(localstack.process.pid)
+        if b"kinesis" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+    assert mocks, "no kinesis-mock process under this session's LocalStack"
+    for pid in mocks:
+        env = dict(
+            line.split(b"=", 1)
+            for line in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+            if b"=" in line
+        )
+        assert env.get(b"SHOULD_PERSIST_DATA") != b"true"
