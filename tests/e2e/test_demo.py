@@ -77,9 +77,9 @@ def _group_alive(pgid: int, grace: float = 5.0) -> bool:
 
 
 @pytest.mark.slow(1_500)
-# Three trainings of every category with the cascade, and the traffic: 25 minutes measured beside the
-# default training on the other worker of a 2-core machine.
-@pytest.mark.timeout(2_700)
+# Three trainings of every category with the cascade, and the traffic, beside the rest of the suite on
+# the other worker of a 2-core machine: the limits leave room for a slow machine, not for a hang.
+@pytest.mark.timeout(3_300)
 def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp_path: Path) -> None:
     env = _demo_env(endpoint_url, tmp_path, data_dir)
     proc = subprocess.run(
@@ -89,7 +89,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
         cwd=PROJECT_ROOT,
         capture_output=True,
         text=True,
-        timeout=2_600,
+        timeout=3_200,
     )
     print(proc.stdout[-6000:])  # the closing tables, shown with `pytest -s`
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
