@@ -191,7 +191,10 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     ]
     assert not leaked, f"{len(leaked)} message texts found in the consumer's log"
     # the moderators decided the queue in the review app: every phase's reviews, none left waiting,
-    # each decision within seconds of its enqueueing
+    # each decision minutes at most after its enqueueing (the simulated moderators share the machine with
+    # the consumer, the trainings and, in CI, the rest of the suite: the raid's thousand reviews waited
+    # 4 minutes at p95 there, about a minute at most on a quiet machine; a stuck queue waits the rest of
+    # the run)
     review = {r["name"]: r for r in summary["review"]}
     assert set(review) == set(phases)
     assert sum(r["decided"] for r in review.values()) > 0
@@ -199,7 +202,7 @@ def test_quick_demo_tells_the_whole_story(endpoint_url: str, data_dir: Path, tmp
     for r in review.values():
         assert r["decided"] == r["queued"], r  # every reviewed message has ground truth: all decided
         assert r["open_at_end"] == 0, r
-        assert r["p95_wait_s"] is None or r["p95_wait_s"] < 120, r
+        assert r["p95_wait_s"] is None or r["p95_wait_s"] < 600, r
     assert "Review queue" in proc.stdout
     # every reviewed message was left to the queue, or decided there before the bot read its verdict
     bot = summary["bot"]
