@@ -123,3 +123,18 @@ def test_each_part_gets_the_scores_its_texts_get_alone_whatever_else_is_scored_w
         alone = category_scores(model, [e.text for e in items])[category]
         assert np.allclose(scores, alone), name
     assert not np.allclose(scored["toxicity/sms"], scored["spam/sms"])
+
+
+def test_cached_scores_are_computed_once_and_a_caller_cannot_change_them() -> None:
+    model = fit_categories(_splits(), _params()).model
+    texts = ["you idiot", "win a free prize now", "nice weather today", "you idiot"]
+    scores = CachedScores(model)
+    first = scores(texts)
+    for p in first.values():
+        p[:] = -1.0  # a caller writing into what it was given
+    again = scores(texts)
+    expected = category_scores(model, texts)
+    assert set(again) == set(expected)
+    for category, p in expected.items():
+        np.testing.assert_array_equal(again[category], p)
+    assert len(scores._scored) == 1  # the same list of texts, scored once

@@ -74,6 +74,8 @@ def test_children_rebuild_every_deployables_settings_for_the_runs_stack(
     assert (training.state_dir, training.tracking_uri) == (tmp_path, MLFLOW)
     # AND the training holds the gates at what the story's operator accepts (the defaults: 0 and 45%)
     assert (training.bias_max_decline, training.padding_floor_kept) == (0.03, 0.25)
+    assert training.evasion_messages == 400  # a quick run's evasion suite (the default: 1,000)
+    assert DemoSettings(state_dir=tmp_path).training_overrides == {}
     assert (monitoring.archive_bucket, monitoring.dead_letter_queue) == (
         stack.archive_bucket.name,
         stack.dead_letter_queue.name,
