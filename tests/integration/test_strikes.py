@@ -29,6 +29,8 @@ from tests.builders import NOW, verdict
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
 
+pytestmark = pytest.mark.integration
+
 
 class Rig:
     """A writer over a fresh stack's verdicts, feedback and escalations, with its table in moto."""
