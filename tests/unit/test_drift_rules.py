@@ -2,13 +2,18 @@
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
+import pytest
+
 from monitoring.drift import (
     TEXT_DESCRIPTORS,
     DriftRules,
     DriftSummary,
     assess,
     descriptors,
+    evidently_report,
     reference_languages,
+    summarise,
     unseen_word_share,
 )
 
@@ -157,3 +162,88 @@ def test_a_window_without_an_unseen_word_test_is_judged_by_the_others() -> None:
     assert assess(untested, DriftRules(), NOW).reasons == [
         "removal score distribution drifted (KS p=1e-09 < 1e-06)"
     ]
+
+
+def test_the_descriptor_table_names_and_measures_each_descriptor() -> None:
+    # GIVEN three normalised texts, their scores (as the registry stores them: any numbers), a vocabulary
+    table = descriptors(
+        ["ab 12", "hello", "x"],
+        {"toxicity": [0, 1, 0], "removal": [0.25, 0.5, 0.75]},
+        {"hello", "x"},
+        ["en", "fr", "und"],
+        frozenset({"en", "und"}),
+    )
+    # THEN the table has the text, the text's descriptors and one float score per category, by name
+    assert list(table.columns) == ["text", *TEXT_DESCRIPTORS, "score.removal", "score.toxicity"]
+    assert table["text"].tolist() == ["ab 12", "hello", "x"]
+    assert table["unseen_word_share"].tolist() == [1.0, 0.0, 0.0]
+    assert table["length"].tolist() == [5.0, 5.0, 1.0]
+    assert table["non_letter_share"].tolist() == [0.6, 0.0, 0.0]  # a one-letter text is all letters
+    assert table["other_language_share"].tolist() == [0.0, 1.0, 0.0]
+    assert table["score.toxicity"].tolist() == [0.0, 1.0, 0.0]
+    assert all(table[c].dtype == "float64" for c in table.columns if c != "text")
+
+
+def test_a_language_of_exactly_the_floors_share_is_the_references() -> None:
+    # 1 of 20 texts is 5%, the floor: it is one of the reference's languages
+    assert reference_languages(["de"] + ["en"] * 19) == frozenset({"de", "en", "und"})
+    assert reference_languages(["de"] + ["en"] * 20) == frozenset({"en", "und"})
+
+
+def test_a_reference_from_before_the_language_descriptor_holds_no_other_language() -> None:
+    # GIVEN a window where 30% of messages are in other languages, against a reference stored without
+    # the language descriptor
+    window = summary()
+    means = window.means | {"other_language_share": 0.3}
+    reference = {k: v for k, v in window.reference_means.items() if k != "other_language_share"}
+    result = assess(
+        window.model_copy(update={"means": means, "reference_means": reference}), DriftRules(), NOW
+    )
+    # THEN the rise is the whole share
+    assert result.drifted
+    assert any(r.startswith("language mix changed") and "+0.300" in r for r in result.reasons)
+    # AND a window without the descriptor either is no language drift
+    means = {k: v for k, v in window.means.items() if k != "other_language_share"}
+    assert not assess(window.model_copy(update={"means": means}), DriftRules(), NOW).drifted
+
+
+def test_the_cool_down_ends_at_its_length() -> None:
+    drifted = summary(unseen=0.2)
+    rules = DriftRules()
+    assert assess(drifted, rules, NOW, last_trigger=NOW - rules.cooldown).trigger_retraining
+    assert not assess(
+        drifted, rules, NOW, last_trigger=NOW - rules.cooldown + timedelta(seconds=1)
+    ).trigger_retraining
+
+
+def test_evidently_measures_each_descriptor_and_the_summary_collects_the_window() -> None:
+    # GIVEN a reference of one community and a window where most words are new
+    rng = np.random.default_rng(5)
+    vocabulary = {f"w{k}" for k in range(50)}
+    known = [" ".join(f"w{k}" for k in rng.integers(0, 50, 8)) for _ in range(120)]
+    new = [" ".join(f"n{k}" for k in rng.integers(0, 50, 8)) for _ in range(120)]
+    scores = {"toxicity": rng.uniform(0, 1, 120).tolist()}
+    reference = descriptors(known, scores, vocabulary, ["en"] * 120, frozenset({"en", "und"}))
+    window = descriptors(new, scores, vocabulary, ["en"] * 120, frozenset({"en", "und"}))
+    # WHEN Evidently compares them (without its text classifier), and the window is summarised
+    snapshot, pvalues, text_score = evidently_report(reference, window, text_drift=False)
+    result = summarise(reference, window, pvalues, text_score, ["allow"] * 90 + ["remove"] * 30, {"auc": 0.9})
+    # THEN every descriptor has its KS p-value: the unseen words' tiny, the unchanged scores' 1
+    assert set(pvalues) == {*TEXT_DESCRIPTORS, "score.toxicity"}
+    assert pvalues["unseen_word_share"] < 1e-6
+    assert pvalues["score.toxicity"] == pytest.approx(1.0)
+    assert text_score is None
+    assert snapshot.dict()["metrics"]
+    # AND the summary holds both sizes, both means per descriptor, the action rates and the quality
+    assert (result.window_size, result.reference_size) == (120, 120)
+    assert result.means["unseen_word_share"] == 1.0
+    assert result.reference_means["unseen_word_share"] == 0.0
+    assert result.action_rates == {"allow": 0.75, "remove": 0.25}
+    assert result.quality == {"auc": 0.9}
+    assert assess(result, DriftRules(min_window=100), NOW).drifted
+    assert summarise(reference, window, pvalues, None, []).action_rates == {}
+    # AND with its text classifier, Evidently scores the text's drift too (informational)
+    _, with_text, text_score = evidently_report(reference, window)
+    assert set(with_text) == set(pvalues)
+    assert text_score is not None
+    assert 0.0 <= text_score <= 1.0
