@@ -10,11 +10,18 @@ from contracts.policy import ChannelPolicy, PolicyBook
 from contracts.verdict import Action
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.normalize import normal_form
-from stream_consumer.policy import rules
+from stream_consumer.policy import _compiled, rules
 from tests.builders import lambda_record, message
 from tests.fakes import KeywordScorer
 
 BLOCK = ChannelPolicy(block_terms=("cunt", "fuck", "spam link"))
+
+
+@pytest.fixture(autouse=True)
+def _compile_afresh() -> None:
+    """Each test compiles its term lists (the compiled lists are cached per process: a test after
+    another with the same terms would not run the compilation it means to check)."""
+    _compiled.cache_clear()
 
 
 @pytest.mark.parametrize(
@@ -74,3 +81,25 @@ def test_allowed_words_are_not_what_the_model_reads() -> None:
     moron_ok = ChannelPolicy(allow_terms=("moron",))
     assert _moderate("moron", moron_ok) == (Action.ALLOW, ["rule:allow:moron"])
     assert _moderate("moron moron idiot", moron_ok) == (Action.REMOVE, ["idiot"])
+
+
+def test_a_masked_word_meets_only_a_term_whose_other_letters_it_shares() -> None:
+    shit = ChannelPolicy(block_terms=("shit",))
+    assert rules(shit, normal_form("s**t!")).block is not None  # edge punctuation is not a letter
+    assert rules(shit, normal_form("b**d")).block is None  # same length, other letters
+    assert rules(shit, normal_form("a**")).block is None  # no term of its length
+
+
+def test_every_term_starting_at_a_word_is_tried_and_each_place_judged_on_its_own() -> None:
+    # a longer term that runs past the end does not stop a shorter one at the same word
+    both = ChannelPolicy(block_terms=("spam link", "spam"))
+    hit = rules(both, normal_form("buy spam")).block
+    assert hit is not None
+    assert hit.term == "spam"
+    # a term's first word that does not go on to the term at one place may at the next
+    pair = ChannelPolicy(block_terms=("spam link",))
+    hit = rules(pair, normal_form("spam site, spam link")).block
+    assert hit is not None
+    assert hit.span == (11, 20)
+    # and the first word alone, followed by another word, is not the term
+    assert rules(pair, normal_form("spam site")).block is None
