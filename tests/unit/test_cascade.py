@@ -2,6 +2,7 @@
 substantial share of one, a channel asking for the encoder), how languages combine with the fast score
 (never lowering it), the batch's time budget and how it is shared, and what the verdict says of it."""
 
+import json
 import math
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -14,11 +15,11 @@ from contracts.policy import ChannelPolicy, PolicyBook
 from contracts.verdict import Action, Stage
 from stream_consumer import cascade
 from stream_consumer.cascade import EncoderMismatchError
-from stream_consumer.language import languages
+from stream_consumer.language import Languages, languages
 from stream_consumer.moderation import Champion, ModerationOptions, encoder_input, moderate
 from stream_consumer.normalize import normal_form
 from stream_consumer.policy import rules
-from tests.builders import kinesis_record, message
+from tests.builders import SHA, kinesis_record, message
 from tests.builders import word_cascade as _cascade
 from tests.fakes import KeywordScorer, WordEncoder
 
@@ -284,3 +285,96 @@ def test_a_message_uncertain_in_any_category_escalates_and_the_band_holds_its_ed
     # THEN the first (toxicity's band) and the second (removal's) escalate, and so do scores at either
     # edge of the band; one just outside it does not
     assert cascade.uncertain(two, fast, texts).tolist() == [True, True, True, True, False]
+
+
+# --- the heads' arithmetic and their stored form (survivors of `make mutation`) ---------------------
+
+HEAD = cascade.EncoderHead(
+    weights=np.array([1.0, -2.0]),
+    intercept=0.5,
+    stacked=np.array([0.5, 1.5, -0.25]),
+    alone=np.array([2.0, 0.75]),
+    band=(0.3, 0.8),
+)
+
+
+def test_logit_and_sigmoid_are_each_others_inverse_and_bounded() -> None:
+    p = np.array([0.0, 0.25, 0.5, 0.9, 1.0])
+    assert cascade.logit(p) == pytest.approx(
+        [math.log(1e-6 / (1 - 1e-6)), -math.log(3), 0.0, math.log(9), math.log((1 - 1e-6) / 1e-6)]
+    )
+    x = np.array([-1_000.0, -1.0, 0.0, 2.0, 1_000.0])
+    expected = [
+        1 / (1 + math.exp(50)),
+        1 / (1 + math.e),
+        0.5,
+        1 / (1 + math.exp(-2)),
+        1 / (1 + math.exp(-50)),
+    ]
+    assert cascade.sigmoid(x) == pytest.approx(expected, rel=1e-12, abs=0)
+
+
+def test_a_head_stacks_the_fast_logit_with_the_encoder_and_reads_alone_with_its_bias() -> None:
+    raw = HEAD.raw(np.array([[1.0, 0.25]], dtype=np.float32))
+    assert raw == pytest.approx([1.0])  # 1 - 0.5 + 0.5
+    assert HEAD.combine(np.array([0.5]), raw) == pytest.approx([1 / (1 + math.exp(-1.25))])
+    assert HEAD.on_its_own(raw) == pytest.approx([1 / (1 + math.exp(-2.75))])
+
+
+def test_a_foreign_message_keeps_a_sure_fast_score_and_reads_its_foreign_parts_alone() -> None:
+    alone = {r: float(HEAD.on_its_own(np.array([r]))[0]) for r in (-3.0, 1.0)}
+    fast = np.array([0.9, 0.89, 0.2, 0.2])
+    raw = np.array([-3.0, -3.0, -3.0, -3.0])
+    foreign_raw = np.array([-np.inf, -np.inf, 1.0, 1.0])
+    known = np.array([False, False, False, True])
+    mixed = np.array([False, False, False, True])
+    readable = np.array([False, False, True, True])
+    out = HEAD.judge(fast, raw, foreign_raw, known, mixed, readable)
+    # a fast score at FAST_SURE stands in a language the fast model does not know; below it, it does not
+    assert out[0] == pytest.approx(0.9)
+    assert out[1] == pytest.approx(alone[-3.0])
+    # where the fast model read some of the text, the encoder's reading of the foreign parts counts (and
+    # would be raised to the fast score)
+    assert alone[1.0] > 0.2
+    assert out[2] == pytest.approx(alone[1.0])
+    # a known language mixed with another is judged the foreign way too, not stacked
+    assert out[3] == pytest.approx(alone[1.0])
+
+
+def test_a_tenth_of_a_text_in_another_language_is_a_mix() -> None:
+    two = cascade.Cascade("e", SHA, {}, ("en",))
+    assert two.mixed(Languages("en", (("en", 0.9), ("it", 0.1))))
+    assert not two.mixed(Languages("en", (("en", 0.91), ("it", 0.09))))
+    assert two.foreign("it")
+    assert not two.foreign("und")
+
+
+def test_within_a_sender_the_messages_that_must_be_read_go_first() -> None:
+    order = cascade.fair_order([0, 1, 2], [False, True, False], [1, 1, 1], [("c", "u")] * 3)
+    assert order == [1, 0, 2]
+
+
+def test_a_cascade_reads_back_what_it_stored() -> None:
+    stored = cascade.Cascade(
+        "test-encoder",
+        SHA,
+        {
+            "toxicity": HEAD,
+            "spam": cascade.EncoderHead(np.array([3.0, 4.0]), -1.0, HEAD.stacked, HEAD.alone, (0.1, 0.6)),
+        },
+        ("en", "de"),
+    )
+    # as the registry keeps it: the header as JSON (whole numbers come back as ints), the weights in 32 bits
+    header = json.loads(json.dumps(stored.header()))
+    header["heads"][0]["stacked"] = [1, 2, 0]
+    header["heads"][0]["alone"] = [1, 0]
+    arrays = {k: v.astype(np.float32) for k, v in stored.arrays().items()}
+    again = cascade.Cascade.read(header, arrays)
+    assert (again.encoder, again.encoder_sha256, again.languages) == ("test-encoder", SHA, ("en", "de"))
+    assert list(again.heads) == ["toxicity", "spam"]
+    spam = again.heads["spam"]
+    assert (spam.intercept, spam.band) == (-1.0, (0.1, 0.6))
+    assert spam.weights.tolist() == [3.0, 4.0]
+    assert again.heads["toxicity"].band == (0.3, 0.8)
+    for head in again.heads.values():
+        assert all(a.dtype == np.float64 for a in (head.weights, head.stacked, head.alone))
