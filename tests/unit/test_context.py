@@ -5,6 +5,7 @@ import random
 import string
 import zlib
 from base64 import b64encode
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,7 +17,10 @@ from local_esm.esm import StreamRecord, Window, WindowInvoke, lambda_event, roun
 from stream_consumer.consumer import Consumer
 from stream_consumer.context import (
     Budget,
+    ContextKey,
+    Counted,
     WindowContext,
+    _Table,
     context_key,
     established,
     fired,
@@ -415,3 +419,103 @@ def test_only_messages_with_a_link_count_towards_the_links_signal() -> None:
         count(context, "channel-01", "talker", f"just chatting, message {i}")
     values = count(context, "channel-01", "talker", "see shop.xyz")
     assert (values["flood"], values["links"]) == (6, 1)
+
+
+# --- the key, the state's edges and the signals' edges (survivors of `make mutation`) --------------
+
+PASTE = "free nitro for everyone who joins right now"
+
+
+def test_a_secrets_key_is_the_same_in_every_process_and_version() -> None:
+    # GIVEN a deployment's secret, its key drawn afresh (not the per-process cached one)
+    key = ContextKey(b"a deployment secret")
+    # THEN its near-duplicate keys and a user's fingerprint are these, whatever process draws them: a
+    # window's state carries them across invocations and deployments, so a change would split a raid
+    assert near_duplicate_bands([PASTE], [16], key)[0] == (
+        6417655117549819021,
+        11831625103925561064,
+        14630965670839288615,
+        10785174113256090932,
+        5731213097394625698,
+        13454622817507237177,
+        9697578833754446158,
+        15298354778341086389,
+        13739927697726736270,
+        9861292044971450527,
+    )
+    assert (key.fingerprint("user-1"), key.user_bit("user-1")) == (3714289535, 19)
+    # AND the empty secret draws the built-in key
+    assert near_duplicate_bands([PASTE], [16], ContextKey(b""))[0] == near_duplicate_bands([PASTE], [16])[0]
+
+
+def test_heat_fires_at_its_threshold_once_the_channel_has_its_minimum_of_messages() -> None:
+    heat = POLICY.heat
+    base = {"flood": 0.0, "links": 0.0, "mentions": 0.0, "raid": 0.0}
+    at_both = fired(base | {"heat": heat.threshold, "channel_messages": heat.min_messages}, POLICY)
+    assert [s.signal for s in at_both] == ["heat"]
+    assert fired(base | {"heat": heat.threshold - 1e-9, "channel_messages": heat.min_messages}, POLICY) == []
+    assert fired(base | {"heat": 1.0, "channel_messages": heat.min_messages - 1}, POLICY) == []
+    (two_thirds,) = fired(base | {"heat": 2 / 3, "channel_messages": 90}, POLICY)
+    assert two_thirds.value == 0.6667
+
+
+def test_an_account_older_than_a_fraction_of_a_day_setting_is_established() -> None:
+    sent = datetime(2026, 12, 1, tzinfo=UTC)
+    assert established(sent - timedelta(hours=13), sent, 0.5)
+    assert not established(sent - timedelta(hours=11), sent, 0.5)
+
+
+def test_a_decoded_window_keeps_the_key_it_is_given_and_a_stateless_one_is_fresh() -> None:
+    key = ContextKey(b"another secret")
+    state = WindowContext(key=key).encode()
+    assert WindowContext.decode(state, key=key).key is key
+    assert WindowContext.decode(state).key is context_key("")
+    assert WindowContext.decode({"version": "9", "fired": "raid=1"}).fired == Counter()
+
+
+def test_a_state_names_the_version_it_has_and_refuses_characters_outside_base64() -> None:
+    state = WindowContext().encode()
+    with pytest.raises(ValueError, match=r"^window state version '0' is not \d+$"):
+        WindowContext.decode({**state, "version": "0"})
+    packed = state["context"]
+    with pytest.raises(ValueError, match=r"Non-base64|Only base64|Invalid"):
+        WindowContext.decode({**state, "context": f"{packed[:4]}*{packed[4:]}"})
+
+
+def test_every_fired_signal_survives_the_state_and_a_recount() -> None:
+    context = WindowContext()
+    context.fired.update({"flood": 2, "raid": 1})
+    context.dirty = True
+    state = context.encode()
+    assert not context.dirty
+    assert WindowContext.decode(state).fired == Counter({"flood": 2, "raid": 1})
+    assert WindowContext.decode({k: v for k, v in state.items() if k != "fired"}).fired == Counter()
+    # AND messages counted again as they were counted bring their signals back
+    counted = Counted("1", observe("c", "u", "hello", (), False), ("flood", "links"))
+    again = WindowContext()
+    again.recount([counted, counted])
+    assert again.fired == Counter({"flood": 2, "links": 2})
+    assert again.messages == 2
+
+
+def test_a_table_of_exactly_its_budget_of_keys_and_its_floor_survive_the_state() -> None:
+    budget = Budget(users=4, texts=4, channels=4)
+    context = WindowContext(budget)
+    for k in range(4):
+        context.add(observe(f"c{k}", f"u{k}", "hello", (), k % 2 == 0))
+    context.users.floor = 7
+    again = WindowContext.decode(context.encode(), budget)
+    assert len(again.users.rows) == 4
+    assert again.users.rows == context.users.rows
+    assert again.users.floor == 7
+    # AND a state holding more keys than the budget is refused, naming both
+    with pytest.raises(ValueError, match=r"^4 keys over the budget of 3$"):
+        WindowContext.decode(context.encode(), Budget(users=3, texts=4, channels=4))
+
+
+def test_a_truncated_table_is_refused() -> None:
+    context = WindowContext(Budget(users=4, texts=4, channels=4))
+    context.add(observe("c", "u", "hello", (), False))
+    table = context.users.pack()
+    with pytest.raises(ValueError, match=r"^truncated table$"):
+        _Table.unpack(memoryview(table[:-4]), 4, "IIII")  # one 32-bit value short
