@@ -236,7 +236,8 @@ def _reverse_runs(indices: list[int], levels: list[int]) -> list[int]:
     """Rule L2: from the highest level down to the lowest odd one, reverse every run at or above it.
 
     Run boundaries need a level change, which needs a control character, so the runs over all levels
-    number at most about twice the text's length: the whole is linear.
+    number at most about twice the text's length: the whole is linear. The levels themselves need no
+    reversing: a run reversed at level k is at or above every lower level taken after it.
     """
     if not indices:
         return []
@@ -250,7 +251,6 @@ def _reverse_runs(indices: list[int], levels: list[int]) -> list[int]:
             np.flatnonzero(edges == 1).tolist(), np.flatnonzero(edges == -1).tolist(), strict=True
         ):
             pos[s:e] = pos[s:e][::-1].copy()
-            lev[s:e] = lev[s:e][::-1].copy()
     return pos.tolist()
 
 
