@@ -1,5 +1,6 @@
 """The mutation score of the pure core, from the last `mutmut run` (`make mutation`): per module, the
-mutants killed by the unit tests, the survivors (function, line and change) and those no test reaches.
+mutants killed by the unit tests, the survivors (function, line and change), those no test reaches, and
+the survivors `mutation-equivalent.toml` names as equivalent (no behaviour changes), each with why.
 
 python -m benchmarks.mutation   # reads mutants/, → results/mutation-<time>.json (and -latest)
 """
@@ -8,6 +9,7 @@ import ast
 import difflib
 import json
 import sys
+import tomllib
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,19 @@ from benchmarks.common import ROOT, machine, write_named
 
 MUTANTS = ROOT / "mutants"
 LATEST = "mutation-latest.json"
+# Survivors that change no behaviour (a codec's other spelling, a bound no input can reach, …): mutant
+# name → why. They leave the score; one that a test kills, or that is gone, is reported as stale.
+EQUIVALENT = Path(__file__).with_name("mutation-equivalent.toml")
+
+
+def equivalents(path: Path = EQUIVALENT) -> dict[str, str]:
+    """The equivalent mutants and why each is, by mutant name."""
+    if not path.is_file():
+        return {}
+    table = tomllib.loads(path.read_text())
+    return {str(name): str(why) for name, why in table.get("equivalent", {}).items()}
+
+
 # mutmut's exit codes (mutmut.stats): a test failed (killed), none did (survived), no test ran the
 # mutated function, the type checker refused the mutant, or it ran out of time.
 STATUS: dict[int | None, str] = {
@@ -69,31 +84,51 @@ def survivor(copies: dict[str, list[str]], mutant: str) -> dict[str, Any]:
     }
 
 
-def collect(root: Path = MUTANTS) -> dict[str, Any]:
+def collect(root: Path = MUTANTS, equivalent: dict[str, str] | None = None) -> dict[str, Any]:
+    equivalent = equivalents() if equivalent is None else equivalent
     modules: dict[str, Any] = {}
+    seen: dict[str, str] = {}  # every mutant run, by name: its status
     for meta in sorted(root.rglob("*.py.meta")):
         source = meta.with_suffix("")  # the trampolined copy mutmut wrote
         name = str(source.relative_to(root))
         codes = json.loads(meta.read_text()).get("exit_code_by_key", {})
-        counts = Counter(status(c) for c in codes.values())
+        statuses = {m: status(c) for m, c in codes.items()}
+        seen.update(statuses)
+        for m, s in statuses.items():
+            if s == "survived" and m in equivalent:
+                statuses[m] = "equivalent"
+        counts = Counter(statuses.values())
         killed, survived = counts["killed"], counts["survived"]
-        survived_mutants = [m for m, c in sorted(codes.items()) if status(c) == "survived"]
-        copies = _functions(source) if survived_mutants else {}  # the module's file, parsed once
+        survived_mutants = [m for m, s in sorted(statuses.items()) if s == "survived"]
+        equivalent_mutants = [m for m, s in sorted(statuses.items()) if s == "equivalent"]
+        # the module's file, parsed once
+        copies = _functions(source) if survived_mutants or equivalent_mutants else {}
         judged = killed + survived + counts["timeout"] + counts["no_tests"]
         modules[name] = {
             "mutants": len(codes),
             **{
                 k: counts[k]
-                for k in ("killed", "survived", "timeout", "no_tests", "not_checked", "suspicious")
+                for k in (
+                    "killed",
+                    "survived",
+                    "timeout",
+                    "no_tests",
+                    "not_checked",
+                    "suspicious",
+                    "equivalent",
+                )
             },
             # of the mutants run: a timeout is one the tests noticed (an endless loop), killed as mutmut
-            # counts it; one no unit test reaches is as good as a survivor
+            # counts it; one no unit test reaches is as good as a survivor; an equivalent one is left out
             "score": round((killed + counts["timeout"]) / judged, 4) if judged else None,
             "survivors": [survivor(copies, m) for m in survived_mutants],
+            "equivalents": [survivor(copies, m) | {"why": equivalent[m]} for m in equivalent_mutants],
         }
     total = Counter[str]()
     for m in modules.values():
-        total.update({k: m[k] for k in ("mutants", "killed", "survived", "timeout", "no_tests")})
+        total.update(
+            {k: m[k] for k in ("mutants", "killed", "survived", "timeout", "no_tests", "equivalent")}
+        )
     judged = total["killed"] + total["survived"] + total["timeout"] + total["no_tests"]
     return {
         "machine": machine(),
@@ -102,29 +137,42 @@ def collect(root: Path = MUTANTS) -> dict[str, Any]:
         "modules": modules,
         "total": dict(total),
         "score": round((total["killed"] + total["timeout"]) / judged, 4) if judged else None,
+        # listed as equivalent, yet killed by a test or no longer a mutant: the list wants mending
+        "stale_equivalents": sorted(m for m in equivalent if m in seen and seen[m] != "survived"),
     }
 
 
 def render(results: dict[str, Any], survivors: int = 10) -> str:
     """The score per module (of the mutants run), then the first survivors of each module."""
     rows = [
-        "| module | mutants | killed | survived | no unit test reaches | not run | score |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| module | mutants | killed | survived | no unit test reaches | equivalent | not run | score |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, m in results["modules"].items():
         score = "—" if m["score"] is None else f"{m['score']:.1%}"
         rows.append(
             f"| `{name}` | {m['mutants']} | {m['killed'] + m['timeout']} | {m['survived']} | {m['no_tests']} "
-            f"| {m['not_checked']} | {score} |"
+            f"| {m.get('equivalent', 0)} | {m['not_checked']} | {score} |"
         )
     total = results["total"]
     score = "—" if results["score"] is None else f"{results['score']:.1%}"
     rows.append(
         f"| all | {total.get('mutants', 0)} | {total.get('killed', 0) + total.get('timeout', 0)} "
-        f"| {total.get('survived', 0)} | {total.get('no_tests', 0)} "
+        f"| {total.get('survived', 0)} | {total.get('no_tests', 0)} | {total.get('equivalent', 0)} "
         f"| {sum(m['not_checked'] for m in results['modules'].values())} | {score} |"
     )
-    lines = ["Score: killed (or timed out) of the mutants run, against `tests/unit`.", "", *rows, ""]
+    lines = [
+        "Score: killed (or timed out) of the mutants run, against `tests/unit`; the equivalent ones "
+        "(`benchmarks/mutation-equivalent.toml`, each with why) left out.",
+        "",
+        *rows,
+        "",
+    ]
+    if results.get("stale_equivalents"):
+        lines += [
+            f"Listed as equivalent but no longer surviving: {', '.join(results['stale_equivalents'])}",
+            "",
+        ]
     for name, m in results["modules"].items():
         if m["survivors"]:
             lines.append(f"Survivors in `{name}` (first {min(survivors, len(m['survivors']))}):")

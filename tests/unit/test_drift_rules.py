@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from monitoring.drift import (
@@ -247,3 +248,23 @@ def test_evidently_measures_each_descriptor_and_the_summary_collects_the_window(
     assert set(with_text) == set(pvalues)
     assert text_score is not None
     assert 0.0 <= text_score <= 1.0
+    assert summarise(reference, window, with_text, text_score, []).text_drift_score == text_score
+
+
+def test_each_descriptor_is_judged_by_a_ks_p_value_whatever_the_window_size() -> None:
+    # GIVEN large samples (past 1,000 rows Evidently's default would be a distance, not a p-value, and
+    # the rules read p-values): a reference, a window of the same scores, one of scores shifted up
+    rng = np.random.default_rng(6)
+    n = 1_500
+
+    def table(low: float) -> pd.DataFrame:
+        scores = {"toxicity": rng.uniform(low, low + 0.7, n).tolist()}
+        return descriptors(["w1 w2"] * n, scores, {"w1"}, ["en"] * n, frozenset({"en"}))
+
+    reference, same, shifted = table(0.0), table(0.0), table(0.3)
+    # WHEN Evidently compares each with the reference
+    _, unchanged, _ = evidently_report(reference, same, text_drift=False)
+    _, drifted, _ = evidently_report(reference, shifted, text_drift=False)
+    # THEN the score's test is a KS p-value: far from 0 for the same distribution, tiny for the shift
+    assert unchanged["score.toxicity"] > 0.01
+    assert drifted["score.toxicity"] < 1e-6

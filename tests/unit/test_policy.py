@@ -5,12 +5,21 @@ from datetime import UTC, datetime
 
 import pytest
 
+from contracts.categories import Category
 from contracts.lambda_event import KinesisRecord
-from contracts.policy import ChannelPolicy, PolicyBook
+from contracts.policy import (
+    CATEGORY_THRESHOLDS,
+    DEFAULT_THRESHOLDS,
+    CategoryPolicy,
+    CategoryRule,
+    ChannelPolicy,
+    PolicyBook,
+    Thresholds,
+)
 from contracts.verdict import Action
 from stream_consumer.moderation import Champion, moderate
 from stream_consumer.normalize import normal_form
-from stream_consumer.policy import _compiled, rules
+from stream_consumer.policy import RuleOutcome, _compiled, rules
 from tests.builders import lambda_record, message
 from tests.fakes import KeywordScorer
 
@@ -103,3 +112,33 @@ def test_every_term_starting_at_a_word_is_tried_and_each_place_judged_on_its_own
     assert hit.span == (11, 20)
     # and the first word alone, followed by another word, is not the term
     assert rules(pair, normal_form("spam site")).block is None
+
+
+def test_a_channel_without_terms_has_no_rule_outcome() -> None:
+    assert rules(ChannelPolicy(), normal_form("anything at all")) == RuleOutcome(None, frozenset(), ())
+
+
+def test_terms_are_read_in_the_normal_form_without_their_edge_punctuation() -> None:
+    # terms as a moderator types them: punctuation at a word's edge is no part of it
+    policy = ChannelPolicy(block_terms=("idiot!", "spam! link"))
+    assert rules(policy, normal_form("you idiot")).block is not None
+    hit = rules(policy, normal_form("a spam link here")).block
+    assert hit is not None
+    assert hit.term == "spam link"
+
+
+def test_each_category_acts_and_scores_by_the_channels_setting_else_its_default() -> None:
+    # a version-1 policy (thresholds, no categories) keeps `removal` acting at its thresholds
+    v1 = ChannelPolicy(thresholds=Thresholds(review=0.3, remove=0.6))
+    assert v1.rule("removal") == CategoryRule(acts=True, thresholds=Thresholds(review=0.3, remove=0.6))
+    assert ChannelPolicy().rule("removal") == CategoryRule(acts=False, thresholds=DEFAULT_THRESHOLDS)
+    # a category's own default thresholds, and a setting that names thresholds only keeps its default acting
+    assert ChannelPolicy().rule("toxicity") == CategoryRule(
+        acts=True, thresholds=CATEGORY_THRESHOLDS[Category.TOXICITY]
+    )
+    own = Thresholds(review=0.2, remove=0.4)
+    assert ChannelPolicy(categories={"spam": CategoryPolicy(thresholds=own)}).rule("spam") == CategoryRule(
+        acts=True, thresholds=own
+    )
+    # a category no model knows acts nowhere, at the default thresholds
+    assert ChannelPolicy().rule("harassment") == CategoryRule(acts=False, thresholds=DEFAULT_THRESHOLDS)

@@ -54,6 +54,7 @@ def test_a_pair_points_at_both_of_its_words_in_order_and_an_elongated_word_is_fo
     assert _spans("well you idiot then", "you idiot") == [["you", "idiot"]]
     assert _spans("idiot you then", "you idiot") == [[]]  # the words in the other order are not the pair
     assert _spans("what a fuuuuck up", "fuck") == [["fuuuuck"]]
+    assert _spans("well hello there", "hello") == [["hello"]]  # a feature's own doubled letter
 
 
 def test_only_words_and_pairs_are_located_never_style_rules_or_longer_features() -> None:
@@ -156,19 +157,24 @@ def test_an_unread_language_names_every_language_of_the_message() -> None:
         "Ieri sera siamo andati a cena in una piccola trattoria vicino al fiume e abbiamo parlato a lungo "
         "dei progetti per la prossima estate con tutta la famiglia, poi siamo tornati a casa a piedi."
     )
+    french = (
+        "Nous sommes allés au marché ce matin pour acheter du pain, des fromages et quelques légumes "
+        "frais, puis nous avons pris un café sur la terrasse en regardant les passants."
+    )
     scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=word_cascade())
-    record = _record(message(text=italian))
+    records = [_record(message(text=italian)), _record(message(text=f"{italian} {french}"))]
     out = moderate(
-        [record],
+        records,
         Champion("m", "1", scorer),
         PolicyBook(),
         NOW,
         ModerationOptions(encoder_budget_s=0.0),
         encoder=WordEncoder(),
     )
-    (verdict,) = [m.verdict for m in out.moderated]
-    assert (verdict.stage, verdict.action) == (Stage.FAST_OVER_BUDGET, Action.REVIEW)
-    assert verdict.reasons == ["language it: no encoder score, sent to human review"]
+    one, two = [m.verdict for m in out.moderated]
+    assert (one.stage, one.action) == (Stage.FAST_OVER_BUDGET, Action.REVIEW)
+    assert one.reasons == ["language it: no encoder score, sent to human review"]
+    assert two.reasons == ["language fr, it: no encoder score, sent to human review"]
 
 
 def test_a_channel_asking_for_the_encoder_has_every_message_read_by_it() -> None:
