@@ -234,7 +234,20 @@ def figures(sources: report.Sources) -> dict[str, list[tuple[str, str]]]:
             (trade["optional_note"], t),  # which rows the table lacks, and why
         ],
         "operating.md": [(f"One invocation handles ~{handler / 1000:.0f}k msg/s of CPU on one core", b)],
+        "README.md": [(_mutation_phrase(sources), "mutation-latest.json")],
     }
+
+
+def _mutation_phrase(sources: report.Sources) -> str:
+    """What the README says of the last `make mutation`: its score, of how many mutants."""
+    assert sources.mutation is not None
+    total = report.load(sources.mutation)["total"]
+    judged = sum(total.get(k, 0) for k in ("killed", "survived", "timeout", "no_tests"))
+    score = (total["killed"] + total.get("timeout", 0)) / judged
+    return (
+        f"its last run killed {score:.1%} of the {judged:,} mutants it judged "
+        f"({total.get('equivalent', 0)} more are listed as equivalent, each with why)"
+    )
 
 
 def test_every_figure_in_the_prose_is_its_results_files(
