@@ -20,8 +20,10 @@ from review.core import (
     TRAIL,
     AppealRefusal,
     Restriction,
+    appeal_event,
     appeal_refusal,
     appeal_result,
+    audit_events,
     bidi_controls,
     claim_event,
     decided_category,
@@ -30,9 +32,11 @@ from review.core import (
     message_steps,
     opened,
     order_key,
+    outcome_of,
     previous_in_trail,
     restriction_of,
     segments,
+    severity,
     statements_sent,
     trail_dates,
 )
@@ -432,3 +436,115 @@ def test_a_claim_is_recorded_with_its_moderator_the_items_state_and_the_versions
     )
     with pytest.raises(ValueError, match="no claim"):
         claim_event(entry.model_copy(update={"claimed_by": None}), NOW)
+
+
+def test_a_decided_items_audit_records_the_appeal_it_decided_then_the_decision() -> None:
+    appealed, decided = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
+    on_appeal = _entry(
+        ItemStatus.DECIDED,
+        decided_by="mod-2",
+        decided_at=decided,
+        label="allow",
+        decided_category="toxicity",
+        appealed_at=appealed,
+        original_by="model:7",
+        original_category="toxicity",
+    )
+    item = on_appeal.item
+    about = {
+        "message_id": item.message_id,
+        "channel_id": item.channel_id,
+        "model_version": item.model_version,
+        "policy_version": item.policy_version,
+    }
+    # the appeal the decision answered, with the restriction it contested, then the decision on it
+    assert audit_events(on_appeal) == [
+        AuditEvent(
+            kind=AuditKind.APPEAL,
+            actor="user",
+            at=appealed,
+            reason="toxicity",
+            refs={"restricted_by": "model:7"},
+            **about,
+        ),
+        AuditEvent(
+            kind=AuditKind.DECISION,
+            actor="mod-2",
+            at=decided,
+            reason="allow toxicity",
+            refs={"on": "appeal"},
+            **about,
+        ),
+    ]
+    # a decision in the queue: the decision alone, its label without a category
+    in_queue = on_appeal.model_copy(
+        update={
+            "decided_by": "mod-1",
+            "label": "remove",
+            "decided_category": None,
+            "appealed_at": None,
+            "original_by": None,
+            "original_category": None,
+        }
+    )
+    assert audit_events(in_queue) == [
+        AuditEvent(
+            kind=AuditKind.DECISION, actor="mod-1", at=decided, reason="remove", refs={"on": "queue"}, **about
+        )
+    ]
+    # nothing for an item without its decider, its time or its label
+    assert audit_events(_entry(ItemStatus.OPEN)) == []
+    for missing in ("decided_by", "decided_at", "label"):
+        assert audit_events(in_queue.model_copy(update={missing: None})) == []
+
+
+def test_an_appeal_receipt_names_what_it_contests_and_needs_an_appeal() -> None:
+    appealed = datetime(2026, 1, 2, tzinfo=UTC)
+    bare = _entry(ItemStatus.APPEALED, appealed_at=appealed)
+    receipt = appeal_event(bare)
+    assert (receipt.kind, receipt.actor, receipt.at) == (AuditKind.APPEAL, "user", appealed)
+    assert (receipt.reason, receipt.refs) == ("", {"restricted_by": ""})
+    assert receipt.message_id == bare.item.message_id
+    with pytest.raises(ValueError, match=r"^the item holds no appeal$"):
+        appeal_event(_entry(ItemStatus.HIDDEN))
+
+
+def test_severity_is_the_deciding_score_else_the_highest_acting_one_else_the_action() -> None:
+    line = flagged("you are a fool", Action.REVIEW, score=0.7)
+    assert severity(line) == 0.7
+    v = line.verdict
+    toxicity = v.categories["toxicity"]
+    categories = {
+        "toxicity": toxicity.model_copy(update={"score": 0.6}),
+        "spam": toxicity.model_copy(update={"score": 0.3}),
+        "hate": toxicity.model_copy(update={"score": 0.9, "acts": False}),  # not acting: not counted
+    }
+
+    def without_score(**update: object) -> float:
+        return severity(line.model_copy(update={"verdict": v.model_copy(update={"score": None, **update})}))
+
+    assert without_score(categories=categories) == 0.6
+    assert without_score(categories={"spam": categories["spam"]}) == 0.3  # one acting category
+    assert without_score(categories={}, action=Action.REMOVE) == 1.0  # a removal by rule
+    assert without_score(categories={}, action=Action.REVIEW) == 0.5  # a review nothing scored
+
+
+def test_an_appeals_outcome_needs_the_appeal_and_the_whole_decision() -> None:
+    appealed, decided = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
+    entry = _entry(
+        ItemStatus.DECIDED,
+        decided_by="mod-2",
+        decided_at=decided,
+        label="allow",
+        appealed_at=appealed,
+        original_category="hate",
+    )
+    outcome = outcome_of(entry)
+    assert outcome is not None
+    assert (outcome.result, outcome.category, outcome.original_by) == (AppealResult.RESTORED, "hate", "")
+    assert (outcome.appealed_at, outcome.decided_at, outcome.decided_by) == (appealed, decided, "mod-2")
+    confirmed = outcome_of(entry.model_copy(update={"label": "remove", "original_category": None}))
+    assert confirmed is not None
+    assert (confirmed.result, confirmed.category) == (AppealResult.CONFIRMED, "removal")
+    for missing in ("appealed_at", "decided_at", "decided_by", "label"):
+        assert outcome_of(entry.model_copy(update={missing: None})) is None
