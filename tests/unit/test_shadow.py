@@ -8,6 +8,8 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -15,20 +17,21 @@ import pytest
 
 from contracts.lambda_event import KinesisRecord
 from contracts.policy import ChannelPolicy, PolicyBook, SamplingPolicy, drawn
-from contracts.storage import parse_object
+from contracts.storage import ShadowVerdict, parse_object
 from contracts.verdict import Action, Stage
 from runtime.paths import PROJECT_ROOT
 from stream_consumer.consumer import Consumer
-from stream_consumer.moderation import Champion
+from stream_consumer.moderation import Champion, ModerationOptions, moderate
 from stream_consumer.normalize import NormalText
 from stream_consumer.scorer import Scores
 from stream_consumer.settings import ConsumerSettings
-from stream_consumer.shadow import SharedEmbeddings
+from stream_consumer.shadow import Pending, ShadowOutcome, ShadowResult, ShadowScorer, SharedEmbeddings
 from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink, archive_lines
 from tests.builders import message
 from tests.fakes import KeywordScorer, WordEncoder
 
 Record = Callable[..., KinesisRecord]
+NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
 TEXTS = ("you idiot", "you moron", "nice stream today", "maybe later", "thanks all")
 
 
@@ -285,3 +288,50 @@ def test_nothing_is_started_without_a_challenger_or_a_drawn_message(kinesis_reco
     assert none_drawn.consumer.totals["shadow.scored"] == 0
     assert none_drawn.consumer.totals["shadow.dropped"] == 0
     assert all(m.shadow is None for m in none_drawn.archived())
+
+
+# --- what each shadow run reports (survivors of `make mutation`) ----------------------------------
+
+
+def test_each_shadow_outcome_names_the_challengers_version_and_why() -> None:
+    done: Future[dict[uuid.UUID, ShadowVerdict]] = Future()
+    done.set_result({})
+    assert Pending(future=done, version="9").result(1.0) == ShadowResult(ShadowOutcome.SCORED, {}, "9")
+    failed: Future[dict[uuid.UUID, ShadowVerdict]] = Future()
+    failed.set_exception(KeyError("the text it choked on"))
+    assert Pending(future=failed, version="9").result(1.0) == ShadowResult(
+        ShadowOutcome.FAILED, version="9", detail="KeyError"
+    )
+    waiting: Future[dict[uuid.UUID, ShadowVerdict]] = Future()
+    assert Pending(future=waiting, version="9").result(0.01) == ShadowResult(
+        ShadowOutcome.STALLED, version="9", detail="over 0.01 s"
+    )
+    # an outcome known at once is the one reported, whatever else the pending run holds
+    busy = ShadowResult(ShadowOutcome.BUSY, version="9", detail="a run goes on")
+    assert Pending(busy, future=done, version="9").result(1.0) is busy
+    assert Pending().result(1.0) == ShadowResult(ShadowOutcome.OFF)
+
+
+def test_a_shadow_run_is_off_without_a_challenger_or_a_message_and_busy_while_one_runs(
+    kinesis_record: Record,
+) -> None:
+    scorer, stalling = ShadowScorer(), _Stalling()
+    prepared = moderate([kinesis_record(message("hello"))], challenger(), book(), NOW).prepared
+    options = ModerationOptions()
+    assert scorer.start(None, prepared, "p", NOW, options, None).result(1.0) == ShadowResult(
+        ShadowOutcome.OFF
+    )
+    assert scorer.start(challenger(), [], "p", NOW, options, None).result(1.0) == ShadowResult(
+        ShadowOutcome.OFF, version="8"
+    )
+    try:
+        running = scorer.start(challenger(stalling), prepared, "p", NOW, options, None)
+        assert scorer.start(challenger(), prepared, "p", NOW, options, None).result(1.0) == ShadowResult(
+            ShadowOutcome.BUSY, version="8", detail="a run goes on"
+        )
+    finally:
+        stalling.release.set()
+    scored = running.result(10.0)
+    assert (scored.outcome, scored.version) == (ShadowOutcome.SCORED, "8")
+    (shadow,) = scored.verdicts.values()
+    assert (shadow.model_version, shadow.action) == ("8", Action.ALLOW)
