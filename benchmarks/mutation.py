@@ -19,7 +19,7 @@ from benchmarks.common import ROOT, machine, write_named
 MUTANTS = ROOT / "mutants"
 LATEST = "mutation-latest.json"
 # Survivors that change no behaviour (a codec's other spelling, a bound no input can reach, …): mutant
-# name → why. They leave the score; one that a test kills, or that is gone, is reported as stale.
+# name → why. They leave the score; one a test now kills is reported as stale.
 EQUIVALENT = Path(__file__).with_name("mutation-equivalent.toml")
 
 
@@ -137,7 +137,7 @@ def collect(root: Path = MUTANTS, equivalent: dict[str, str] | None = None) -> d
         "modules": modules,
         "total": dict(total),
         "score": round((total["killed"] + total["timeout"]) / judged, 4) if judged else None,
-        # listed as equivalent, yet killed by a test or no longer a mutant: the list wants mending
+        # listed as equivalent, yet killed by a test: the list wants mending
         "stale_equivalents": sorted(m for m in equivalent if m in seen and seen[m] != "survived"),
     }
 

@@ -49,10 +49,15 @@ def client_error(code: str, status: int = 400, operation: str = "Op") -> ClientE
 
 
 def lambda_record(
-    data: bytes, shard: str = "shardId-000000000000", partition_key: str = "channel-00"
+    data: bytes,
+    shard: str = "shardId-000000000000",
+    partition_key: str = "channel-00",
+    arrival: datetime | None = None,
 ) -> dict[str, Any]:
-    """One record as a Lambda Kinesis event carries it (the same builder the local runner uses)."""
-    record = StreamRecord(str(next(_SEQ)), partition_key, data, datetime.now(UTC).timestamp())
+    """One record as a Lambda Kinesis event carries it (the same builder the local runner uses), reaching
+    the stream at `arrival` (now by default)."""
+    arrived = (arrival or datetime.now(UTC)).timestamp()
+    record = StreamRecord(str(next(_SEQ)), partition_key, data, arrived)
     event = lambda_event(
         shard, "arn:aws:kinesis:us-east-1:000000000000:stream/chat-messages", "us-east-1", [record]
     )

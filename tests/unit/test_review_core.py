@@ -4,6 +4,7 @@ highlighted spans, the category a decision is about, and the sign-in limiter."""
 import time
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -423,46 +424,50 @@ def test_a_claim_is_recorded_with_its_moderator_the_items_state_and_the_versions
     None
 ):
     entry = _entry(ItemStatus.APPEALED, claimed_by="carol", claim_until=NOW + timedelta(minutes=1))
-    item = entry.item
     assert claim_event(entry, NOW) == AuditEvent(
-        kind=AuditKind.CLAIM,
-        actor="carol",
-        at=NOW,
-        message_id=item.message_id,
-        channel_id=item.channel_id,
-        model_version=item.model_version,
-        policy_version=item.policy_version,
-        reason="appealed",
+        kind=AuditKind.CLAIM, actor="carol", at=NOW, reason="appealed", **_about(entry)
     )
     with pytest.raises(ValueError, match="no claim"):
         claim_event(entry.model_copy(update={"claimed_by": None}), NOW)
 
 
-def test_a_decided_items_audit_records_the_appeal_it_decided_then_the_decision() -> None:
-    appealed, decided = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
-    on_appeal = _entry(
-        ItemStatus.DECIDED,
-        decided_by="mod-2",
-        decided_at=decided,
-        label="allow",
-        decided_category="toxicity",
-        appealed_at=appealed,
-        original_by="model:7",
-        original_category="toxicity",
-    )
-    item = on_appeal.item
-    about = {
+def _about(entry: QueueEntry) -> dict[str, Any]:
+    """What every audit record of an item says of it."""
+    item = entry.item
+    return {
         "message_id": item.message_id,
         "channel_id": item.channel_id,
         "model_version": item.model_version,
         "policy_version": item.policy_version,
     }
+
+
+APPEALED, DECIDED = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
+
+
+def _allowed_on_appeal(**fields: object) -> QueueEntry:
+    """An appeal mod-2 allowed (the message restored)."""
+    return _entry(
+        ItemStatus.DECIDED,
+        decided_by="mod-2",
+        decided_at=DECIDED,
+        label="allow",
+        appealed_at=APPEALED,
+        **fields,
+    )
+
+
+def test_a_decided_items_audit_records_the_appeal_it_decided_then_the_decision() -> None:
+    on_appeal = _allowed_on_appeal(
+        decided_category="toxicity", original_by="model:7", original_category="toxicity"
+    )
+    about = _about(on_appeal)
     # the appeal the decision answered, with the restriction it contested, then the decision on it
     assert audit_events(on_appeal) == [
         AuditEvent(
             kind=AuditKind.APPEAL,
             actor="user",
-            at=appealed,
+            at=APPEALED,
             reason="toxicity",
             refs={"restricted_by": "model:7"},
             **about,
@@ -470,7 +475,7 @@ def test_a_decided_items_audit_records_the_appeal_it_decided_then_the_decision()
         AuditEvent(
             kind=AuditKind.DECISION,
             actor="mod-2",
-            at=decided,
+            at=DECIDED,
             reason="allow toxicity",
             refs={"on": "appeal"},
             **about,
@@ -489,7 +494,7 @@ def test_a_decided_items_audit_records_the_appeal_it_decided_then_the_decision()
     )
     assert audit_events(in_queue) == [
         AuditEvent(
-            kind=AuditKind.DECISION, actor="mod-1", at=decided, reason="remove", refs={"on": "queue"}, **about
+            kind=AuditKind.DECISION, actor="mod-1", at=DECIDED, reason="remove", refs={"on": "queue"}, **about
         )
     ]
     # nothing for an item without its decider, its time or its label
@@ -499,10 +504,9 @@ def test_a_decided_items_audit_records_the_appeal_it_decided_then_the_decision()
 
 
 def test_an_appeal_receipt_names_what_it_contests_and_needs_an_appeal() -> None:
-    appealed = datetime(2026, 1, 2, tzinfo=UTC)
-    bare = _entry(ItemStatus.APPEALED, appealed_at=appealed)
+    bare = _entry(ItemStatus.APPEALED, appealed_at=APPEALED)
     receipt = appeal_event(bare)
-    assert (receipt.kind, receipt.actor, receipt.at) == (AuditKind.APPEAL, "user", appealed)
+    assert (receipt.kind, receipt.actor, receipt.at) == (AuditKind.APPEAL, "user", APPEALED)
     assert (receipt.reason, receipt.refs) == ("", {"restricted_by": ""})
     assert receipt.message_id == bare.item.message_id
     with pytest.raises(ValueError, match=r"^the item holds no appeal$"):
@@ -530,19 +534,11 @@ def test_severity_is_the_deciding_score_else_the_highest_acting_one_else_the_act
 
 
 def test_an_appeals_outcome_needs_the_appeal_and_the_whole_decision() -> None:
-    appealed, decided = datetime(2026, 1, 2, tzinfo=UTC), datetime(2026, 1, 3, tzinfo=UTC)
-    entry = _entry(
-        ItemStatus.DECIDED,
-        decided_by="mod-2",
-        decided_at=decided,
-        label="allow",
-        appealed_at=appealed,
-        original_category="hate",
-    )
+    entry = _allowed_on_appeal(original_category="hate")
     outcome = outcome_of(entry)
     assert outcome is not None
     assert (outcome.result, outcome.category, outcome.original_by) == (AppealResult.RESTORED, "hate", "")
-    assert (outcome.appealed_at, outcome.decided_at, outcome.decided_by) == (appealed, decided, "mod-2")
+    assert (outcome.appealed_at, outcome.decided_at, outcome.decided_by) == (APPEALED, DECIDED, "mod-2")
     confirmed = outcome_of(entry.model_copy(update={"label": "remove", "original_category": None}))
     assert confirmed is not None
     assert (confirmed.result, confirmed.category) == (AppealResult.CONFIRMED, "removal")

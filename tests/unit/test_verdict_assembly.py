@@ -3,7 +3,9 @@ detail names, the record's timing, the policy and model it was decided under, wh
 encoder setting and the window's key do, and what each message counts into its window. Each test
 names the mutant of `stream_consumer/moderation.py` it was written against (`make mutation`)."""
 
-from base64 import b64encode
+import math
+import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +18,7 @@ from stream_consumer.context import WindowContext, context_key, near_duplicate_b
 from stream_consumer.moderation import (
     EARLIEST_SENT_AT,
     SENT_AT_AHEAD_OF_ARRIVAL,
+    BatchOutcome,
     Champion,
     ModerationOptions,
     NoModelError,
@@ -88,19 +91,24 @@ def _verdicts(
     arrival: datetime | None = None,
 ) -> list[Verdict]:
     book = PolicyBook(default=policy or ChannelPolicy())
-    records = [_record(message(text=t), arrival) for t in texts]
+    records = [kinesis_record(message(text=t), arrival=arrival) for t in texts]
     champion = Champion("chat-moderation", "7", KeywordScorer(words=WORDS))
     return [
         m.verdict for m in moderate(records, champion, book, NOW, options or ModerationOptions()).moderated
     ]
 
 
-def _record(payload: bytes, arrival: datetime | None = None) -> KinesisRecord:
-    record = kinesis_record(payload)
-    if arrival is None:
-        return record
-    kinesis = record.kinesis.model_copy(update={"approximate_arrival_timestamp": arrival.timestamp()})
-    return record.model_copy(update={"kinesis": kinesis})
+def _cascaded(
+    records: list[KinesisRecord],
+    book: PolicyBook | None = None,
+    budget_s: float = math.inf,
+    clock: Callable[[], float] = time.monotonic,
+) -> BatchOutcome:
+    """A batch judged by a one-category keyword model with the test cascade and its encoder."""
+    scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=word_cascade())
+    options = ModerationOptions(encoder_budget_s=budget_s)
+    champion = Champion("m", "1", scorer)
+    return moderate(records, champion, book or PolicyBook(), NOW, options, encoder=WordEncoder(), clock=clock)
 
 
 def test_a_score_at_a_threshold_earns_its_action() -> None:
@@ -121,7 +129,9 @@ def test_the_latency_is_from_the_records_arrival_and_never_negative() -> None:
 
 def test_a_verdict_names_the_policy_version_and_model_it_was_decided_under() -> None:
     book = PolicyBook(default=ChannelPolicy(block_terms=("casino",)))
-    (verdict,) = [m.verdict for m in moderate([_record(message())], None, book, NOW, _REVIEW).moderated]
+    (verdict,) = [
+        m.verdict for m in moderate([kinesis_record(message())], None, book, NOW, _REVIEW).moderated
+    ]
     assert verdict.policy_version == book.version
     assert (verdict.model_name, verdict.model_version, verdict.action) == ("", "none", Action.REVIEW)
 
@@ -131,7 +141,7 @@ _REVIEW = ModerationOptions(without_model="review")
 
 def test_no_model_says_so_when_it_fails_the_batch() -> None:
     with pytest.raises(NoModelError, match=r"^no champion model is loaded$"):
-        moderate([_record(message())], None, PolicyBook(), NOW)
+        moderate([kinesis_record(message())], None, PolicyBook(), NOW)
 
 
 def test_a_category_that_does_not_act_in_the_channel_is_scored_but_asks_for_nothing() -> None:
@@ -161,55 +171,30 @@ def test_an_unread_language_names_every_language_of_the_message() -> None:
         "Nous sommes allés au marché ce matin pour acheter du pain, des fromages et quelques légumes "
         "frais, puis nous avons pris un café sur la terrasse en regardant les passants."
     )
-    scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=word_cascade())
-    records = [_record(message(text=italian)), _record(message(text=f"{italian} {french}"))]
-    out = moderate(
-        records,
-        Champion("m", "1", scorer),
-        PolicyBook(),
-        NOW,
-        ModerationOptions(encoder_budget_s=0.0),
-        encoder=WordEncoder(),
-    )
-    one, two = [m.verdict for m in out.moderated]
+    records = [kinesis_record(message(text=italian)), kinesis_record(message(text=f"{italian} {french}"))]
+    one, two = [m.verdict for m in _cascaded(records, budget_s=0.0).moderated]
     assert (one.stage, one.action) == (Stage.FAST_OVER_BUDGET, Action.REVIEW)
     assert one.reasons == ["language it: no encoder score, sent to human review"]
     assert two.reasons == ["language fr, it: no encoder score, sent to human review"]
 
 
 def test_a_channel_asking_for_the_encoder_has_every_message_read_by_it() -> None:
-    scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=word_cascade())
     book = PolicyBook(channels={"small": ChannelPolicy(scoring="encoder")})
-    records = [_record(message(text="a calm word about the weather", channel=c)) for c in ("small", "big")]
-    out = moderate(records, Champion("m", "1", scorer), book, NOW, encoder=WordEncoder())
+    records = [
+        kinesis_record(message(text="a calm word about the weather", channel=c)) for c in ("small", "big")
+    ]
+    out = _cascaded(records, book)
     assert [m.verdict.stage for m in out.moderated] == [Stage.ENCODER, Stage.FAST]
 
 
 def test_the_batch_clock_is_the_callers() -> None:
     # GIVEN a clock the caller controls that never moves, and a budget of 0.5 s: every escalation is read
-    scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=word_cascade())
-    records = [_record(message(text="maybe this is bad")) for _ in range(3)]
-    out = moderate(
-        records,
-        Champion("m", "1", scorer),
-        PolicyBook(),
-        NOW,
-        ModerationOptions(encoder_budget_s=0.5),
-        encoder=WordEncoder(),
-        clock=lambda: 1_000_000.0,
-    )
+    records = [kinesis_record(message(text="maybe this is bad")) for _ in range(3)]
+    out = _cascaded(records, budget_s=0.5, clock=lambda: 1_000_000.0)
     assert [m.verdict.stage for m in out.moderated] == [Stage.ENCODER] * 3
     # AND with a clock that jumps a second per reading, none is
     ticks = iter(range(1_000))
-    out = moderate(
-        records,
-        Champion("m", "1", scorer),
-        PolicyBook(),
-        NOW,
-        ModerationOptions(encoder_budget_s=0.5),
-        encoder=WordEncoder(),
-        clock=lambda: float(next(ticks)),
-    )
+    out = _cascaded(records, budget_s=0.5, clock=lambda: float(next(ticks)))
     assert [m.verdict.stage for m in out.moderated] == [Stage.FAST_OVER_BUDGET] * 3
 
 
@@ -227,25 +212,15 @@ def test_the_encoder_reads_the_message_as_written_without_its_allowed_words() ->
         assert encoder_input(original, text, rules(policy, text)) == expected
     assert encoder_input("Hello gg world", normal_form("Hello gg world")) == "Hello gg world"  # no rules
     # AND a channel's batch gives the encoder the same
-    scorer = KeywordScorer(words={"removal": ("idiot",)}, cascade=word_cascade())
-    out = moderate(
-        [_record(message(text="Hello gg world"))], Champion("m", "1", scorer), PolicyBook(default=policy), NOW
-    )
+    out = _cascaded([kinesis_record(message(text="Hello gg world"))], PolicyBook(default=policy))
     assert [p.encoder_input for p in out.prepared] == ["Hello world"]
 
 
 # --- what a record's reading refuses ---------------------------------------------------------------
 
 
-def _encoded(payload: bytes) -> KinesisRecord:
-    record = kinesis_record(b"{}")
-    return record.model_copy(
-        update={"kinesis": record.kinesis.model_copy(update={"data": b64encode(payload).decode()})}
-    )
-
-
 def test_base64_with_characters_outside_its_alphabet_is_refused_not_skipped() -> None:
-    record = _encoded(message())
+    record = kinesis_record(message())
     data = record.kinesis.data
     spoiled = record.model_copy(
         update={"kinesis": record.kinesis.model_copy(update={"data": f"{data[:8]}*{data[8:]}"})}
@@ -259,8 +234,8 @@ def test_a_key_twice_is_named_only_when_it_is_the_schemas() -> None:
     body = message().decode()
     twice_text = body[:-1] + ', "text": "again"}'
     twice_other = body[:-1] + ', "zq_private": 1, "zq_private": 2}'
-    named = parse(_encoded(twice_text.encode()), NOW, payload_cap=1024)
-    unnamed = parse(_encoded(twice_other.encode()), NOW, payload_cap=1024)
+    named = parse(kinesis_record(twice_text.encode()), NOW, payload_cap=1024)
+    unnamed = parse(kinesis_record(twice_other.encode()), NOW, payload_cap=1024)
     assert isinstance(named, DeadLetter)
     assert isinstance(unnamed, DeadLetter)
     assert named.reason is unnamed.reason is RejectReason.AMBIGUOUS_JSON
@@ -269,7 +244,7 @@ def test_a_key_twice_is_named_only_when_it_is_the_schemas() -> None:
 
 
 def test_a_payload_that_is_not_json_names_the_parsers_complaint() -> None:
-    result = parse(_encoded(b"{not json"), NOW, payload_cap=1024)
+    result = parse(kinesis_record(b"{not json"), NOW, payload_cap=1024)
     assert isinstance(result, DeadLetter)
     assert result.detail == "payload is not JSON: JSONDecodeError"
 
@@ -278,17 +253,17 @@ def test_a_payload_that_is_not_json_names_the_parsers_complaint() -> None:
 def test_a_sent_at_on_either_edge_is_a_time(edge: str) -> None:
     arrival = NOW
     sent_at = EARLIEST_SENT_AT if edge == "earliest" else arrival + SENT_AT_AHEAD_OF_ARRIVAL
-    record = _record(message(sent_at=sent_at.isoformat()), arrival)
+    record = kinesis_record(message(sent_at=sent_at.isoformat()), arrival=arrival)
     assert not isinstance(parse(record, NOW, payload_cap=1024), DeadLetter)
     just_past = sent_at + timedelta(microseconds=-1 if edge == "earliest" else 1)
-    record = _record(message(sent_at=just_past.isoformat()), arrival)
+    record = kinesis_record(message(sent_at=just_past.isoformat()), arrival=arrival)
     result = parse(record, NOW, payload_cap=1024)
     assert isinstance(result, DeadLetter)
     assert result.reason is RejectReason.BAD_TIMESTAMP
 
 
 def test_a_text_of_nothing_visible_is_dead_lettered_with_its_record_and_reason() -> None:
-    record = _record(message(text="\u200b \u200d\u2060"))
+    record = kinesis_record(message(text="\u200b \u200d\u2060"))
     out = moderate([record], None, PolicyBook(), NOW, _REVIEW)
     (rejected,) = out.rejected
     assert rejected.record is record
@@ -307,7 +282,7 @@ def test_each_message_counts_into_its_window_as_flagged_or_not_with_the_signals_
     book = PolicyBook(default=policy)
     paste = "join the best giveaway in town today"
     texts = ["you idiot", paste, paste]
-    records = [_record(message(text=t, user_id=f"u{k}")) for k, t in enumerate(texts)]
+    records = [kinesis_record(message(text=t, user_id=f"u{k}")) for k, t in enumerate(texts)]
     context = WindowContext()
     out = moderate(records, Champion("m", "1", KeywordScorer(words=WORDS)), book, NOW, context=context)
     # THEN each is counted flagged only when its models flagged it, with the signals it fired
@@ -320,7 +295,7 @@ def test_near_duplicates_are_keyed_by_the_deployments_secret() -> None:
     # GIVEN a window keyed by a deployment's secret
     key = context_key("a deployment's secret")
     paste = "join the best giveaway in town today"
-    record = _record(message(text=paste, user_id="u1"))
+    record = kinesis_record(message(text=paste, user_id="u1"))
     out = moderate(
         [record],
         Champion("m", "1", KeywordScorer(words=WORDS)),
