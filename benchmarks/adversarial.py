@@ -79,21 +79,22 @@ def cost(data_dir: Path, model_path: Path) -> dict[str, Any]:
 def evasion(data_dir: Path, model_path: Path) -> dict[str, Any]:
     """The evasion suite on 1,000 toxic and 1,000 benign held-out tweets (the Davidson test split), for
     the benchmark's r/science champion and for a model of offensive tweets reading 16-token windows."""
+    from contracts.categories import Category  # noqa: PLC0415
     from contracts.policy import DEFAULT_THRESHOLDS, ChannelPolicy  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
     from training.adversarial import ALLOWED_TERM, evasion_suite  # noqa: PLC0415
-    from training.data import load_davidson, split  # noqa: PLC0415
+    from training.corpora import Source, source_splits  # noqa: PLC0415
     from training.serving import serving_scores  # noqa: PLC0415
     from training.train import ModelParams, fit  # noqa: PLC0415
 
-    tweets = split(load_davidson(data_dir), seed=42)
-    toxic = [x.text for x in tweets.test if x.y == 1][:1000]
-    benign = [x.text for x in tweets.test if x.y == 0][:1000]
+    tweets = source_splits(data_dir, Source.DAVIDSON)
+    toxic = [x.text for x in tweets.test if x.labels[Category.TOXICITY] == 1][:1000]
+    benign = [x.text for x in tweets.test if x.labels[Category.TOXICITY] == 0][:1000]
     policy = ChannelPolicy(allow_terms=(ALLOWED_TERM,))
     models = {
         "r/science champion": LinearScorer.load(model_path),
         "offensive tweets, 16-token windows": fit(
-            tweets.train, tweets.validation, ModelParams(c_grid=(1.0,), window_tokens=16)
+            tweets.train, tweets.validation, ModelParams(c_grid=(1.0,), window_tokens=16), Category.TOXICITY
         ).scorer,
     }
     out = {}

@@ -92,9 +92,9 @@ def _bias(report: dict[str, Any]) -> dict[str, Any]:
 
 def measure(data_dir: Path) -> dict[str, Any]:
     """Training in one process, then the handler and the cold start each pinned to one core."""
-    from training.data import load_rscience, split  # noqa: PLC0415
+    from training.corpora import Source, source_splits  # noqa: PLC0415
 
-    comments = split(load_rscience(data_dir), seed=42).test  # what the handler suite replays
+    comments = source_splits(data_dir, Source.RSCIENCE).test  # what the handler suite replays
     results: dict[str, Any] = {
         "machine": machine(),
         "date": datetime.now(UTC).isoformat(),

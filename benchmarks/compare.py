@@ -62,12 +62,12 @@ def compare(data_dir: Path, model_path: Path) -> dict[str, Any]:
 
     from profanity_check import predict_prob  # noqa: PLC0415
 
+    from contracts.categories import Category  # noqa: PLC0415
     from stream_consumer.normalize import normal_form  # noqa: PLC0415
     from stream_consumer.scorer import LinearScorer  # noqa: PLC0415
-    from training.data import load_rscience, split  # noqa: PLC0415
+    from training.corpora import Source, source_splits  # noqa: PLC0415
 
-    test = split(load_rscience(data_dir), seed=42).test
-    texts, y = [x.text for x in test], [x.y for x in test]
+    texts, y = source_splits(data_dir, Source.RSCIENCE).of("test", Category.REMOVAL)
     scorer = LinearScorer.load(model_path)
 
     def champion(batch: Sequence[str]) -> Sequence[float]:

@@ -53,9 +53,8 @@ def _shard(partition_key: str) -> str:
 
 def _traffic(data_dir: Path) -> list[tuple[float, Any]]:
     """The schedule's records, each with its arrival time (ordinary messages at RATE per second)."""
-    from producer_sim.communities import load_community  # noqa: PLC0415
+    from producer_sim.communities import Community, load_community  # noqa: PLC0415
     from producer_sim.replay import Replay, parse_mix  # noqa: PLC0415
-    from training.data import Community  # noqa: PLC0415
 
     pools = {c: load_community(data_dir, c) for c in (Community.TWEETS, Community.SPAM)}
     replay = Replay(pools, seed=11)

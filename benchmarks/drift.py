@@ -15,7 +15,7 @@ from monitoring.drift import DriftRules, assess, descriptors, evidently_report, 
 from stream_consumer.language import identify
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer
-from training.data import load_davidson, load_rscience, split
+from training.corpora import Source, load_davidson, source_splits
 
 
 def main() -> None:
@@ -27,7 +27,7 @@ def main() -> None:
     parser.add_argument("--text-drift", action="store_true", help="also run Evidently's text-content drift")
     args = parser.parse_args()
     scorer = LinearScorer.load(args.model_path)
-    s = split(load_rscience(args.data_dir), seed=42)
+    s = source_splits(args.data_dir, Source.RSCIENCE)
     reference_batch = [normal_form(x.text) for x in s.validation]  # held out: what the model never fit
     same = [(normal_form(x.text), identify(x.text)) for x in s.test]
     tweets = [(normal_form(x.text), identify(x.text)) for x in load_davidson(args.data_dir)]

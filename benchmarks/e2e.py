@@ -22,7 +22,7 @@ from typing import Any
 from contracts.verdict import Verdict
 from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, MotoServer, free_port
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from runtime import aws
@@ -31,7 +31,6 @@ from runtime.paths import PROJECT_ROOT
 from runtime.retry import PollTimeoutError, poll_until
 from runtime.stack import load_stack
 from stream_consumer.settings import ConsumerSettings
-from training.data import Community
 from training.registry import upload_champion
 
 

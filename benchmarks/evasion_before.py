@@ -33,9 +33,11 @@ def main() -> None:
     suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(suite)
 
+    # that version's loaders, which this one has since folded into training.corpora
+    from training.data import load_davidson, load_rscience, split  # type: ignore[import-untyped]  # noqa: PLC0415
+
     from contracts.policy import ChannelPolicy, Thresholds  # noqa: PLC0415
     from stream_consumer.normalize import normalize  # noqa: PLC0415 - that version's
-    from training.data import load_davidson, load_rscience, split  # noqa: PLC0415
     from training.train import ModelParams, fit  # noqa: PLC0415
 
     rscience = split(load_rscience(args.data_dir), seed=42)

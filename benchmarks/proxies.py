@@ -42,8 +42,7 @@ import numpy as np
 from benchmarks.common import RESULTS, machine
 from contracts.categories import Category
 from stream_consumer.scorer import CategoryModel
-from training.corpora import Example, ExampleSplits, Source, load_all, split_examples
-from training.data import dedupe_key
+from training.corpora import Example, ExampleSplits, Source, dedupe_key, load_all, split_examples
 from training.serving import category_scores
 from training.settings import TrainingSettings
 from training.train import CategoryParams, fit_categories

@@ -35,11 +35,11 @@ def _best_rate(fn: Callable[[], int], min_seconds: float = 2.0, repeats: int = 3
 
 
 def train(data_dir: Path, model_path: Path) -> dict[str, float]:
-    from training.data import load_rscience, split  # noqa: PLC0415
+    from training.corpora import Source, source_splits  # noqa: PLC0415
     from training.train import ModelParams, fit  # noqa: PLC0415
 
     started = time.perf_counter()
-    s = split(load_rscience(data_dir), seed=42)
+    s = source_splits(data_dir, Source.RSCIENCE)
     loaded = time.perf_counter()
     model = fit(s.train, s.validation, ModelParams())
     fitted = time.perf_counter()
@@ -52,9 +52,9 @@ def train(data_dir: Path, model_path: Path) -> dict[str, float]:
 
 
 def _test_texts(data_dir: Path) -> list[str]:
-    from training.data import load_rscience, split  # noqa: PLC0415
+    from training.corpora import Source, source_splits  # noqa: PLC0415
 
-    return [x.text for x in split(load_rscience(data_dir), seed=42).test]
+    return [x.text for x in source_splits(data_dir, Source.RSCIENCE).test]
 
 
 def model(data_dir: Path, model_path: Path) -> dict[str, float]:
@@ -93,7 +93,7 @@ def model(data_dir: Path, model_path: Path) -> dict[str, float]:
 
 
 def _tweets(data_dir: Path) -> list[str]:
-    from training.data import load_davidson  # noqa: PLC0415
+    from training.corpora import load_davidson  # noqa: PLC0415
 
     return [x.text for x in load_davidson(data_dir)[:5_000]]
 

@@ -2,7 +2,7 @@
 
 Every model reads the project's normal form of a text and ends in a logistic regression whose C is
 chosen on the validation split from the champion's grid; the splits are the project's own
-(`training.data.split`, the training settings' seed and shares), and the test split is only scored.
+(`training.corpora.source_splits`, the training settings' seed and shares), and the test split is only scored.
 
   - word 1-gram TF-IDF: scikit-learn's `TfidfVectorizer` (sublinear tf, min_df 2), one row per text;
   - word 1–2-gram TF-IDF: the same with bigrams;
@@ -38,7 +38,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from benchmarks.common import RESULTS, describe, machine, run_pinned, when
-from training.data import LabelledText, Splits
+from training.corpora import Example, ExampleSplits
 
 BATCH = 500
 FOLDS = 5
@@ -64,7 +64,7 @@ class Fitted:
     columns: int
 
 
-FitFn = Callable[[Sequence[LabelledText], Sequence[LabelledText], tuple[float, ...]], Fitted]
+FitFn = Callable[[Sequence[Example], Sequence[Example], tuple[float, ...]], Fitted]
 
 
 @dataclass(frozen=True)
@@ -76,8 +76,10 @@ class Candidate:
     cv: bool
 
 
-def _labels(items: Sequence[LabelledText]) -> NDArray[np.int_]:
-    return np.fromiter((i.y for i in items), dtype=int, count=len(items))
+def _labels(items: Sequence[Example]) -> NDArray[np.int_]:
+    from training.train import labels  # noqa: PLC0415
+
+    return labels(items)
 
 
 def _normal_texts(texts: Sequence[str]) -> list[str]:
@@ -115,9 +117,7 @@ def _choose_c(
 def word_tfidf(ngrams: int) -> FitFn:
     """Word n-gram TF-IDF from scikit-learn's vectoriser, then a logistic regression."""
 
-    def fit(
-        train: Sequence[LabelledText], validation: Sequence[LabelledText], grid: tuple[float, ...]
-    ) -> Fitted:
+    def fit(train: Sequence[Example], validation: Sequence[Example], grid: tuple[float, ...]) -> Fitted:
         from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: PLC0415
         from sklearn.linear_model import LogisticRegression  # noqa: PLC0415
 
@@ -141,9 +141,7 @@ def word_tfidf(ngrams: int) -> FitFn:
     return fit
 
 
-def champion(
-    train: Sequence[LabelledText], validation: Sequence[LabelledText], grid: tuple[float, ...]
-) -> Fitted:
+def champion(train: Sequence[Example], validation: Sequence[Example], grid: tuple[float, ...]) -> Fitted:
     """`training.train.fit` with its defaults but the grid: the model the project registers."""
     from stream_consumer.normalize import normal_form  # noqa: PLC0415
     from training.train import ModelParams, fit  # noqa: PLC0415
@@ -163,7 +161,7 @@ def champion(
 
 
 def champion_with_characters(
-    train: Sequence[LabelledText], validation: Sequence[LabelledText], grid: tuple[float, ...]
+    train: Sequence[Example], validation: Sequence[Example], grid: tuple[float, ...]
 ) -> Fitted:
     """The champion's window rows (its featurizer, standardiser and text weights) beside character
     1–5-gram TF-IDF of the whole text, in one regression; a text scores as its highest window."""
@@ -242,7 +240,7 @@ def bootstrap_interval(y: NDArray[np.int_], scores: Scores, seed: int = 7) -> tu
     return float(low), float(high)
 
 
-def cross_validated(candidate: Candidate, items: Sequence[LabelledText], c: float, seed: int) -> list[float]:
+def cross_validated(candidate: Candidate, items: Sequence[Example], c: float, seed: int) -> list[float]:
     """ROC-AUC of each held-out fold, fitting on the other folds with C fixed."""
     from sklearn.model_selection import StratifiedKFold  # noqa: PLC0415
 
@@ -255,7 +253,7 @@ def cross_validated(candidate: Candidate, items: Sequence[LabelledText], c: floa
     ]
 
 
-def measure_row(candidate: Candidate, splits: Splits, seed: int, cv: bool) -> dict[str, Any]:
+def measure_row(candidate: Candidate, splits: ExampleSplits, seed: int, cv: bool) -> dict[str, Any]:
     """One row: fit on train (C on validation), score test, time it, and cross-validate if cheap."""
     from sklearn.metrics import average_precision_score, roc_auc_score  # noqa: PLC0415
 
@@ -297,15 +295,12 @@ def measure_row(candidate: Candidate, splits: Splits, seed: int, cv: bool) -> di
 
 def measure(data_dir: Path, cv: bool) -> dict[str, Any]:
     """Every candidate on the project's r/science splits."""
-    from training.data import load_rscience, split  # noqa: PLC0415
+    from training.corpora import Source, source_splits  # noqa: PLC0415
     from training.settings import TrainingSettings  # noqa: PLC0415
 
     settings = TrainingSettings()
-    splits = split(
-        load_rscience(data_dir),
-        seed=settings.seed,
-        validation=settings.validation_share,
-        test=settings.test_share,
+    splits = source_splits(
+        data_dir, Source.RSCIENCE, settings.seed, settings.validation_share, settings.test_share
     )
     started = time.perf_counter()
     rows = [measure_row(c, splits, settings.seed, cv) for c in CANDIDATES]

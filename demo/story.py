@@ -40,6 +40,7 @@ from demo.view import LiveView
 from infra.bootstrap import bootstrap
 from infra.settings import InfraSettings
 from monitoring.archive import read_feedback
+from producer_sim.communities import Community
 from producer_sim.escalations import APPLIED_FILE, read_applied
 from producer_sim.settings import ProducerSettings
 from producer_sim.shapes import shape_results, users_fired
@@ -50,7 +51,6 @@ from runtime.checkpoints import CheckpointStore
 from runtime.stack import Stack, load_stack
 from strikes.core import expected_strikes
 from strikes.store import StrikeStore
-from training.data import Community
 
 STEPS = {
     "services": "LocalStack, MLflow, Prefect, Evidently and the review app up; stack bootstrapped",

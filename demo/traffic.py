@@ -4,10 +4,10 @@ the chat servers delivered, by phase (the live view, the waits and the ledger re
 import hashlib
 from dataclasses import dataclass, field
 
+from producer_sim.communities import Community
 from producer_sim.replay import OutgoingRecord
 from runtime.kinesis import Delivered
-from training.corpora import Source, load_all, split_examples
-from training.data import Community, LabelledText, dedupe_key, split
+from training.corpora import Example, Source, dedupe_key, load_all, split_examples
 from training.settings import TrainingSettings
 
 
@@ -41,18 +41,18 @@ class Traffic:
                 ids.append(str(d.entry.truth.message_id))
 
 
-def unseen_texts(community: Community, pool: list[LabelledText], half: int) -> list[LabelledText]:
+_SETS = {Community.RSCIENCE: [Source.RSCIENCE], Community.SPAM: [Source.YOUTUBE, Source.SMS]}
+
+
+def unseen_texts(community: Community, pool: list[Example], half: int) -> list[Example]:
     """Traffic no model has trained on, like a real community's new messages: r/science's held-out
     rows (the champion's validation and test splits), the spam sets' held-out spam, and one half of
     the tweets — English or German — (split by a hash of the text) before the retraining on them, the
     other half after it, so served quality is measured on unseen text."""
     t = TrainingSettings()
-    if community is Community.RSCIENCE:
-        parts = split(pool, t.seed, t.validation_share, t.test_share)
-        return parts.validation + parts.test
-    if community is Community.SPAM:  # the spam sets' held-out rows, as the champion's split left them
+    if community in _SETS:  # the sets' held-out rows, as the champion's split left them
         sets = split_examples(
-            load_all(t.data_dir, [Source.YOUTUBE, Source.SMS]), t.seed, t.validation_share, t.test_share
+            load_all(t.data_dir, _SETS[community]), t.seed, t.validation_share, t.test_share
         )
         held = {dedupe_key(e.text) for e in sets.validation + sets.test}
         return [x for x in pool if dedupe_key(x.text) in held]

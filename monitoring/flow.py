@@ -52,7 +52,7 @@ from stream_consumer.champion import load_model
 from stream_consumer.language import identify
 from stream_consumer.normalize import normal_form, normalize
 from stream_consumer.scorer import CategoryModel
-from training.data import join_feedback
+from training.corpora import join_feedback
 from training.flow import TrainResult, train_flow, unwalked
 from training.settings import TrainingSettings
 
@@ -289,7 +289,9 @@ def feedback_labels_csv(archive: ArchiveWindow, feedback: Feedback, out_dir: Pat
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "label", "category"])
-        writer.writerows((r.text, r.label, c) for r in rows for c, _ in r.categories)
+        writer.writerows(
+            (e.text, "remove" if y else "allow", c.value) for e in rows for c, y in e.labels.items()
+        )
     return path, len(rows), unknown
 
 

@@ -162,7 +162,7 @@ def _latest(
     decisions: Iterable[ModeratorDecision], key: Callable[[ModeratorDecision], str]
 ) -> dict[str, ModeratorDecision]:
     """The latest decision of each key (of two at the same time, the later one read), as the retraining
-    resolves them (`training.data.join_feedback`)."""
+    resolves them (`training.corpora.join_feedback`)."""
     latest: dict[str, ModeratorDecision] = {}
     for d in decisions:
         k = key(d)

@@ -14,6 +14,7 @@ import httpx
 from contracts.dead_letter import RejectReason
 from producer_sim.appeals import Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile, summary
+from producer_sim.communities import Community
 from producer_sim.dlq import replay_dead_letters
 from producer_sim.moderators import QueueModerators, human_decisions
 from producer_sim.settings import ProducerSettings
@@ -21,7 +22,7 @@ from producer_sim.traffic import publish
 from runtime import aws
 from runtime.errors import AwsError
 from runtime.progress import write_progress
-from training.data import Community, DataFileError
+from training.corpora import DataFileError
 
 
 def run_bot(settings: ProducerSettings, idle_exit: float | None) -> int:

@@ -26,7 +26,8 @@ from itertools import accumulate
 from typing import ClassVar, NamedTuple
 
 from contracts.categories import Category
-from training.data import Community, LabelledText
+from producer_sim.communities import Community
+from training.corpora import Example
 
 ZIPF_EXPONENT = 1.1
 CHANNEL_EXPONENT = 0.8
@@ -262,7 +263,7 @@ class Planned:
 
     offset: float
     speaker: Speaker
-    item: LabelledText
+    item: Example
 
 
 # Short cheers at the end of a match: harmless, however many arrive at once.
@@ -302,7 +303,7 @@ RAID_COPYPASTA = (
     "Wanna become famous? Buy followers, primes and viewers on bigfollows.shop",
     "double your crypto in 24h!! send any amount, it all comes back at x2-wallet.io/promo",
 )
-_SPAM_CATEGORIES = ((Category.SPAM.value, 1), (Category.REMOVAL.value, 1))
+_SPAM_LABELS = {Category.SPAM: 1, Category.REMOVAL: 1}
 
 
 def plan_burst(shape: Burst, activity: Activity, rng: random.Random, community: Community) -> list[Planned]:
@@ -314,12 +315,12 @@ def plan_burst(shape: Burst, activity: Activity, rng: random.Random, community: 
     together = rng.choice(LONG_CHEERS)
     texts = [together if rng.random() < LONG_CHEER_SHARE else rng.choice(CHEERS) for _ in users]
     return [
-        Planned(t, Speaker(activity.channels[channel], u), LabelledText(text, "allow", community))
+        Planned(t, Speaker(activity.channels[channel], u), Example(text, community, {Category.REMOVAL: 0}))
         for t, u, text in zip(offsets, users, texts, strict=True)
     ]
 
 
-def plan_flood(shape: Flood, activity: Activity, lines: Sequence[LabelledText]) -> list[Planned]:
+def plan_flood(shape: Flood, activity: Activity, lines: Sequence[Example]) -> list[Planned]:
     """A flood: one user of the channel posts its lines in turn, every 1/rate seconds."""
     if not lines:
         raise ValueError("a flood needs at least one line")
@@ -329,7 +330,7 @@ def plan_flood(shape: Flood, activity: Activity, lines: Sequence[LabelledText]) 
 
 
 def plan_raid(
-    shape: Raid, activity: Activity, rng: random.Random, raiders: Sequence[str], base: LabelledText | None
+    shape: Raid, activity: Activity, rng: random.Random, raiders: Sequence[str], base: Example | None
 ) -> list[Planned]:
     """A raid: each new account posts the base spam (a built-in copypasta if none) with 1–3 edits.
 
@@ -338,14 +339,14 @@ def plan_raid(
     if len(raiders) != shape.users:
         raise ValueError(f"a raid of {shape.users} users needs as many new accounts, got {len(raiders)}")
     text = base.text.strip() if base else rng.choice(RAID_COPYPASTA)
-    categories = tuple(((dict(base.categories) if base else {}) | dict(_SPAM_CATEGORIES)).items())
+    labels = (base.labels if base else {}) | _SPAM_LABELS
     channel = activity.channels[activity.pick_channel(shape.channel)]
     offsets = sorted([0.0] + [rng.uniform(0, shape.spread) for _ in raiders[1:]])
     return [
         Planned(
             t,
             Speaker(channel, user),
-            LabelledText(vary(text, rng, rng.randint(1, 3)), "remove", Community.SPAM, categories),
+            Example(vary(text, rng, rng.randint(1, 3)), Community.SPAM, labels),
         )
         for t, user in zip(offsets, raiders, strict=True)
     ]

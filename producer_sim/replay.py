@@ -31,8 +31,9 @@ from producer_sim.activity import (
     plan_flood,
     plan_raid,
 )
+from producer_sim.communities import Community, label, removed
 from runtime.kinesis import Entry
-from training.data import Community, LabelledText
+from training.corpora import Example
 
 
 class MalformedKind(StrEnum):
@@ -209,7 +210,7 @@ class Replay:
 
     def __init__(
         self,
-        pools: Mapping[Community, Sequence[LabelledText]],
+        pools: Mapping[Community, Sequence[Example]],
         channels: int = 8,
         users: int = 20_000,
         malformed_share: float = 0.0,
@@ -239,7 +240,7 @@ class Replay:
         self._offender_share = offender_share
         self._offender_rng = random.Random(f"{seed}:offenders")  # its own: the other draws stay as they were
 
-    def _draw(self, community: Community) -> LabelledText:
+    def _draw(self, community: Community) -> Example:
         pool = self._pools[community]
         i = self._cursor[community]
         if i == len(pool):
@@ -299,7 +300,7 @@ class Replay:
         raiders = [f"{RAIDER_PREFIX}{self._run}-{n:05d}" for n in range(first, first + params.users)]
         return plan_raid(params, self._activity, rng, raiders, self._spam_line())
 
-    def _short_texts(self, phase: MixPhase, n: int, longest: int = 80) -> list[LabelledText]:
+    def _short_texts(self, phase: MixPhase, n: int, longest: int = 80) -> list[Example]:
         """`n` short real texts of the phase's communities (the shortest drawn, if too few are short)."""
         communities = list(phase.weights)
         drawn = []
@@ -310,7 +311,7 @@ class Replay:
                 return short[:n]
         return sorted(drawn, key=lambda t: len(t.text))[:n]
 
-    def _spam_line(self) -> LabelledText | None:
+    def _spam_line(self) -> Example | None:
         """A short spam text with a link from the spam pool, if one is loaded and has one."""
         if Community.SPAM not in self._pools:
             return None
@@ -332,24 +333,24 @@ class Replay:
             "account_created_at": (now - timedelta(days=account_age_days(user))).isoformat(),
         }
 
-    def message(self, item: LabelledText) -> OutgoingRecord:
+    def message(self, item: Example) -> OutgoingRecord:
         """A well-formed ordinary chat message carrying a real text (a harmful one, now and then, from a
         repeat offender)."""
         speaker = None
-        if item.y and self._offenders and self._offender_rng.random() < self._offender_share:
+        if removed(item) and self._offenders and self._offender_rng.random() < self._offender_share:
             speaker = self._offender_rng.choice(self._offenders)
         return self._record(item, speaker, Shape.ORDINARY, None)
 
     def _record(
-        self, item: LabelledText, speaker: Speaker | None, shape: Shape, shape_id: str | None
+        self, item: Example, speaker: Speaker | None, shape: Shape, shape_id: str | None
     ) -> OutgoingRecord:
         fields = self._envelope(speaker)
         msg = ChatMessage.model_validate({**fields, "text": item.text})
         truth = GroundTruth(
             message_id=msg.message_id,
-            community=item.community,
-            label=item.label,
-            categories=dict(item.categories) or {"removal": item.y},
+            community=item.source,
+            label=label(item),
+            categories={str(c): y for c, y in item.labels.items()},
             shape=shape,
             shape_id=shape_id,
         )

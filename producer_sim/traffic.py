@@ -8,13 +8,13 @@ from pathlib import Path
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from producer_sim.activity import Shape
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from producer_sim.settings import ProducerSettings
 from runtime import aws
 from runtime.kinesis import Delivered, batches
-from training.data import Community, LabelledText
+from training.corpora import Example
 
 
 def paced(
@@ -48,7 +48,7 @@ def publish(
     ground_truth: Path | None = None,
     quiet: bool = False,
     on_delivered: Callable[[PublishReport, list[Delivered[OutgoingRecord]]], None] | None = None,
-    select: Callable[[Community, list[LabelledText]], list[LabelledText]] | None = None,
+    select: Callable[[Community, list[Example]], list[Example]] | None = None,
 ) -> PublishReport:
     """Replay the mix schedule into the input stream and write the ground-truth side file.
 

@@ -12,6 +12,7 @@ from uuid import UUID, uuid4
 
 from botocore.exceptions import ClientError
 
+from contracts.categories import Category
 from contracts.chat import ChatMessage
 from contracts.dead_letter import DeadLetter, RejectReason
 from contracts.lambda_event import KinesisRecord
@@ -19,6 +20,7 @@ from contracts.policy import Thresholds
 from contracts.storage import ArchivedMessage, gzip_lines
 from contracts.verdict import Action, CategoryScore, ContextSignal, Reason, Span, Verdict
 from local_esm.esm import StreamRecord, lambda_event, roundtrip
+from training.corpora import Example
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -236,3 +238,17 @@ def sign_in(app: "FastAPI", username: str, password: str) -> tuple["TestClient",
     )
     assert answer.status_code == 303, answer.text
     return client, client.get("/api/session").json()["csrf"]
+
+
+def removals(texts: tuple[str, ...] | list[str], rounds: int = 20) -> list[Example]:
+    """A tiny labelled set: each text `rounds` times (numbered), removed when it holds an insult."""
+    return [
+        Example(f"{t} {i}", "test", {Category.REMOVAL: int("idiot" in t or "moron" in t)})
+        for i in range(rounds)
+        for t in texts
+    ]
+
+
+def chat_line(text: str, community: str, removed: int = 0, **labels: int) -> Example:
+    """A line of the simulator's traffic: its community's removal, and any other category's label."""
+    return Example(text, community, {Category.REMOVAL: removed} | {Category(c): y for c, y in labels.items()})

@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from contracts.categories import Category
 from infra.bootstrap import bootstrap
 from infra.localstack import LocalStack, MotoServer, free_port, is_ready
 from runtime import aws
@@ -21,7 +22,7 @@ from runtime.telemetry import quiet
 from stream_consumer.identity import names_identity
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import unique_stack
-from training.data import LabelledText, load_rscience, split
+from training.corpora import Example, Source, source_splits
 from training.train import ModelParams, fit
 
 if TYPE_CHECKING:
@@ -162,7 +163,7 @@ def fresh_stack(endpoint_url: str) -> Iterator[Stack]:
 @pytest.fixture(scope="session")
 def scorers(data_dir: Path) -> dict[str, LinearScorer]:
     """Two real champions trained on r/science: the serving one, and a different one to promote."""
-    s = split(load_rscience(data_dir), seed=42)
+    s = source_splits(data_dir, Source.RSCIENCE)
     v1 = fit(s.train, s.validation, ModelParams(c_grid=(3.0,))).scorer
     v2 = fit(s.train, s.validation, ModelParams(c_grid=(0.3,), bigrams=False)).scorer
     return {"1": v1, "2": v2}
@@ -171,7 +172,7 @@ def scorers(data_dir: Path) -> dict[str, LinearScorer]:
 @pytest.fixture(scope="session")
 def weak_scorer(data_dir: Path) -> LinearScorer:
     """A deliberately weak model of r/science's removals (unigrams seen 50+ times, heavy regularisation)."""
-    s = split(load_rscience(data_dir), seed=42)
+    s = source_splits(data_dir, Source.RSCIENCE)
     return fit(s.train, s.validation, ModelParams(min_df=50, bigrams=False, c_grid=(0.001,))).scorer
 
 
@@ -182,8 +183,9 @@ def biased_scorer(data_dir: Path) -> LinearScorer:
     champion; live it sends a large share of the harmless comments naming a group to a person or
     removes them, which the champion does not."""
 
-    def skewed(items: list[LabelledText]) -> list[LabelledText]:
-        return [replace(t, label="remove") if names_identity(t.text) else t for t in items]
+    def skewed(items: list[Example]) -> list[Example]:
+        removed = {Category.REMOVAL: 1}
+        return [replace(t, labels=t.labels | removed) if names_identity(t.text) else t for t in items]
 
-    s = split(load_rscience(data_dir), seed=42)
+    s = source_splits(data_dir, Source.RSCIENCE)
     return fit(skewed(s.train), skewed(s.validation), ModelParams(c_grid=(3.0,))).scorer

@@ -16,13 +16,28 @@ import csv
 import hashlib
 import html
 import random
-from collections.abc import Callable, Iterator, Sequence
+import sys
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from uuid import UUID
 
 from contracts.categories import Category
-from training.data import DataFileError, LabelledText, dedupe_key
+from contracts.storage import ModeratorDecision
+
+csv.field_size_limit(sys.maxsize)  # r/science bodies run to ~9k characters
+
+FEEDBACK = "feedback"  # the source of the moderators' decisions joined with the archived texts
+
+
+class DataFileError(ValueError):
+    """A data file is missing, lacks a column or holds a bad value; the message names where."""
+
+
+def dedupe_key(text: str) -> str:
+    """Two texts that differ only in case and white space are the same text."""
+    return " ".join(text.casefold().split())
 
 
 class Source(StrEnum):
@@ -219,16 +234,72 @@ def load_all(data_dir: Path, sources: Sequence[Source] = tuple(Source)) -> list[
     return [e for s in sources for e in LOADERS[s](data_dir) if e.text.strip()]
 
 
-def labelled_examples(
-    name: str, items: Sequence[LabelledText], category: Category = Category.REMOVAL
+def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
+    if not path.is_file():
+        raise DataFileError(f"{path}: file not found")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DataFileError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
+        for row in reader:
+            # line_num is the physical line where the record ended: what an editor shows
+            yield reader.line_num, row
+
+
+def _value[T](path: Path, line: int, column: str, value: str, allowed: Mapping[str, T]) -> T:
+    try:
+        return allowed[value.strip()]
+    except KeyError:
+        raise DataFileError(
+            f"{path}: line {line}, column {column!r}: {value!r} is not one of {sorted(allowed)}"
+        ) from None
+
+
+_REMOVE = {"1": 1, "0": 0, "remove": 1, "allow": 0}
+
+
+def load_labelled_csv(
+    path: Path,
+    category: Category = Category.REMOVAL,
+    text_column: str = "text",
+    label_column: str = "label",
 ) -> list[Example]:
-    """A labelled set given at run time (moderators' decisions, a CSV) as examples: remove is 1, allow
-    is 0, of the category each row names, else of `category`."""
-    return [
-        Example(i.text, name, {Category(c): y for c, y in i.categories} or {category: i.y})
-        for i in items
-        if i.text.strip()
-    ]
+    """A labelled CSV given at run time (moderators' decisions, a user's file), named by its file's stem:
+    label is remove/allow or 1/0 of the category an optional `category` column names, else of
+    `category`. A row without text is an error that names its line."""
+    categories = {c.value: c for c in Category}
+    out = []
+    for line, row in _rows(path, (text_column, label_column)):
+        y = _value(path, line, label_column, row[label_column], _REMOVE)
+        text = row[text_column]
+        if not text.strip():
+            raise DataFileError(f"{path}: line {line}, column {text_column!r}: empty text")
+        decided = category
+        if row.get("category"):
+            decided = _value(path, line, "category", row["category"], categories)
+        out.append(Example(text, path.stem, {decided: y}))
+    return out
+
+
+def join_feedback(
+    decisions: Iterable[ModeratorDecision], texts: Mapping[UUID, str]
+) -> tuple[list[Example], int]:
+    """Moderator decisions joined with archived text, one example per message and category decided on
+    (the latest decision wins); returns (examples, decisions whose message is not archived)."""
+    latest: dict[tuple[UUID, str], ModeratorDecision] = {}
+    for d in decisions:
+        key = (d.message_id, d.category)
+        if key not in latest or d.decided_at >= latest[key].decided_at:
+            latest[key] = d
+    rows, unknown = [], 0
+    for (message_id, category), decision in latest.items():
+        text = texts.get(message_id)
+        if text is None:
+            unknown += 1
+            continue
+        rows.append(Example(text, FEEDBACK, {Category(category): int(decision.label == "remove")}))
+    return rows, unknown
 
 
 def categories_with_both_classes(examples: Sequence[Example]) -> list[Category]:
@@ -318,6 +389,13 @@ def split_examples(
         rng.shuffle(part)
         part.extend(sorted(later[name], key=lambda e: _unit(e.text, seed + 1)))
     return ExampleSplits(train, val, tst, {"duplicates": duplicates, "conflicts": conflicts})
+
+
+def source_splits(
+    data_dir: Path, source: Source, seed: int = 42, validation: float = 0.15, test: float = 0.15
+) -> ExampleSplits:
+    """One set's split alone: the same parts as when it is split with the other sets."""
+    return split_examples(load_all(data_dir, [source]), seed, validation, test)
 
 
 def bundled_count(part: Sequence[Example]) -> int:

@@ -57,12 +57,12 @@ from training.corpora import (
     Example,
     ExampleSplits,
     Source,
+    dedupe_key,
     digest_examples,
-    labelled_examples,
     load_all,
+    load_labelled_csv,
     split_examples,
 )
-from training.data import LabelledText, dedupe_key, load_davidson, load_labelled_csv, split
 from training.embeddings import EmbeddingCache
 from training.evaluate import EvalReport, auc_difference_interval, evaluate
 from training.features import TEXT_COLUMN
@@ -185,13 +185,11 @@ def _baseline_results() -> dict[str, Any] | None:
 
 
 @task(cache_policy=NO_CACHE)
-def load_and_split(
-    settings: TrainingSettings, extra: Sequence[tuple[str, list[LabelledText], Category]] = ()
-) -> Datasets:
+def load_and_split(settings: TrainingSettings, extra: Sequence[list[Example]] = ()) -> Datasets:
     """The configured sets of DATA_DIR plus any labelled sets given at run time, split together."""
     examples = load_all(settings.data_dir, [Source(s) for s in settings.sources])
-    for name, items, category in extra:
-        examples += labelled_examples(name, items, category)
+    for items in extra:
+        examples += [e for e in items if e.text.strip()]
     splits = split_examples(examples, settings.seed, settings.validation_share, settings.test_share)
     run_event(
         get_run_logger(),
@@ -204,7 +202,7 @@ def load_and_split(
             "dropped": splits.dropped,
         },
     )
-    return Datasets(splits=splits, extra=[name for name, _, _ in extra])
+    return Datasets(splits=splits, extra=[items[0].source for items in extra if items])
 
 
 @task(cache_policy=NO_CACHE)
@@ -359,12 +357,17 @@ def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) ->
     trained_on = {dedupe_key(e.text) for e in data.splits.train + data.splits.validation}
     held_out = [
         x
-        for x in split(load_davidson(settings.data_dir), settings.seed).test
+        for x in split_examples(
+            load_all(settings.data_dir, [Source.DAVIDSON]),
+            settings.seed,
+            settings.validation_share,
+            settings.test_share,
+        ).test
         if dedupe_key(x.text) not in trained_on
     ]
     n = settings.evasion_messages
-    toxic = [x.text for x in held_out if x.y == 1][:n]
-    benign = [x.text for x in held_out if x.y == 0][:n]
+    toxic = [x.text for x in held_out if x.labels[Category.TOXICITY] == 1][:n]
+    benign = [x.text for x in held_out if x.labels[Category.TOXICITY] == 0][:n]
     policy = ChannelPolicy(allow_terms=(ALLOWED_TERM,))
     head = evasion_head(model)
     thresholds = CATEGORY_THRESHOLDS.get(head, DEFAULT_THRESHOLDS)
@@ -820,7 +823,7 @@ def train_flow(
     """
     settings = settings or TrainingSettings()
     heads = as_category_params(params)
-    extra = [(Path(p).stem, load_labelled_csv(Path(p)), extra_category) for p in extra_labels or []]
+    extra = [load_labelled_csv(Path(p), extra_category) for p in extra_labels or []]
     data = load_and_split(settings, extra)
     model = fit_model(settings, unwalked(data), heads)
     served, examples = unwalked(model.model), unwalked(data)

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data import DataFileError
+from training.corpora import DataFileError
 
 csv.field_size_limit(sys.maxsize)  # r/science bodies run to ~9k characters, other exports further
 

@@ -23,7 +23,6 @@ from stream_consumer.normalize import NormalText, normal_form
 from stream_consumer.scorer import BatchRows, CategoryModel, LinearScorer
 from training.cascade import CascadeFit
 from training.corpora import Example, ExampleSplits, bundled_count, categories_with_both_classes
-from training.data import LabelledText
 from training.features import Design, Standardiser, design, window_rows
 from training.identity import TERMS
 from training.padding import identity_swaps, pad, pad_each
@@ -79,11 +78,14 @@ class TrainedModel:
     validation_auc_by_c: dict[float, float]
 
 
-def labels(items: Sequence[LabelledText]) -> np.ndarray[Any, np.dtype[np.int_]]:
-    return np.fromiter((i.y for i in items), dtype=int, count=len(items))
+def labels(
+    items: Sequence[Example], category: Category = Category.REMOVAL
+) -> np.ndarray[Any, np.dtype[np.int_]]:
+    """The items' labels of one category (each must label it)."""
+    return np.fromiter((i.labels[category] for i in items), dtype=int, count=len(items))
 
 
-def normal_forms(items: Sequence[LabelledText]) -> list[NormalText]:
+def normal_forms(items: Sequence[Example]) -> list[NormalText]:
     return [normal_form(i.text) for i in items]
 
 
@@ -96,14 +98,16 @@ def _platt(
 
 
 def fit(
-    train: Sequence[LabelledText],
-    validation: Sequence[LabelledText],
+    train: Sequence[Example],
+    validation: Sequence[Example],
     params: ModelParams = ModelParams(),  # noqa: B008
+    category: Category = Category.REMOVAL,
 ) -> TrainedModel:
-    """Fit one regression per C on train, keep the best on validation, calibrate it on validation."""
+    """One category's model (the moderators' removals by default): one regression per C on train, the
+    best on validation kept and calibrated on validation."""
     spec = WindowSpec(params.window_tokens, params.max_windows, params.row_norm)
     n_train, n_val = normal_forms(train), normal_forms(validation)
-    y_train, y_val = labels(train), labels(validation)
+    y_train, y_val = labels(train, category), labels(validation, category)
     featurizer = fit_featurizer([t.text for t in n_train], params.min_df, params.bigrams)
     windows = window_rows(featurizer, n_train, spec)
     standardiser = Standardiser.fit(windows.meta)

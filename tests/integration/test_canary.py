@@ -14,7 +14,7 @@ from contracts.audit import AuditKind
 from contracts.policy import SamplingPolicy, serves_canary
 from monitoring.archive import read_archive
 from monitoring.canary import StepAction, canary_flow
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.replay import Replay
 from runtime.audit import read_trail, verify_trail
 from runtime.objects import read_object
@@ -30,7 +30,6 @@ from tests.emulator import (
     read_manifest,
 )
 from training import registry
-from training.data import Community
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

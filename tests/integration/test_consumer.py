@@ -19,7 +19,7 @@ from infra.bootstrap import ensure_stream
 from infra.localstack import LocalStack, set_config
 from local_esm.runner import RunnerStats
 from monitoring.archive import read_archive
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay
 from runtime import aws
 from runtime.checkpoints import CheckpointStore
@@ -38,7 +38,6 @@ from tests.emulator import (
     publish_scorer,
     read_verdicts,
 )
-from training.data import Community
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from contracts.verdict import Action, Verdict
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.publisher import Publisher
 from producer_sim.replay import OutgoingRecord
 from runtime import aws
@@ -26,7 +26,6 @@ from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from tests.emulator import consumer_settings, local_runner, publish_scorer, read_verdicts
-from training.data import Community
 
 pytestmark = pytest.mark.integration
 

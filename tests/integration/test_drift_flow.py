@@ -16,6 +16,7 @@ import mlflow
 import numpy as np
 import pytest
 
+from contracts.categories import Category
 from contracts.chat import Label
 from contracts.lambda_event import read_event
 from contracts.policy import PolicyBook
@@ -31,7 +32,7 @@ from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel
 from stream_consumer.sinks import archive_lines, batch_archive_key
 from tests.emulator import training_settings
-from training.data import Community, LabelledText, load_davidson, load_rscience, split
+from training.corpora import Example, Source, load_davidson, source_splits
 from training.flow import train_flow
 from training.settings import TrainingSettings
 from training.train import ModelParams
@@ -78,7 +79,7 @@ def champion(
 
 
 def _archive(
-    endpoint_url: str, stack: Stack, prefix: str, items: list[LabelledText], scorer: CategoryModel
+    endpoint_url: str, stack: Stack, prefix: str, items: list[Example], scorer: CategoryModel
 ) -> list[str]:
     """Write archive objects exactly as the consumer does, from real texts moderated by the champion."""
     now = datetime.now(UTC).isoformat()
@@ -133,7 +134,7 @@ def label_window(
     endpoint_url: str,
     stack: Stack,
     prefix: str,
-    items: list[LabelledText],
+    items: list[Example],
     scorer: CategoryModel,
     flipper: str | None = None,
 ) -> None:
@@ -144,7 +145,7 @@ def label_window(
     decisions = "\n".join(
         ModeratorDecision(
             message_id=i,
-            label=flip[x.label] if who == flipper else x.label,
+            label=flip[_label(x)] if who == flipper else _label(x),
             decided_by=who,
             decided_at=datetime.now(UTC),
         ).model_dump_json()
@@ -156,19 +157,28 @@ def label_window(
     )
 
 
+def _label(x: Example) -> Label:
+    return "remove" if x.labels[Category.REMOVAL] else "allow"
+
+
+def removals_of(examples: list[Example], category: Category) -> list[Example]:
+    """The examples as a community whose moderators remove `category` (its label is their removal)."""
+    return [Example(x.text, x.source, {Category.REMOVAL: x.labels[category]}) for x in examples]
+
+
 def served_version(endpoint_url: str, stack: Stack) -> str:
     """The version `champion.json` names."""
     body = aws.client("s3", endpoint_url).get_object(Bucket=stack.models_bucket.name, Key="champion.json")
     return ChampionManifest.model_validate_json(body["Body"].read()).version
 
 
-def youtube_comments(data_dir: Path) -> list[LabelledText]:
+def youtube_comments(data_dir: Path) -> list[Example]:
     """The YouTube comments (spam data set), their own labels dropped: a community the champion never saw."""
     texts = []
     for path in sorted((data_dir / "spam" / "youtube").glob("*.csv")):
         with path.open(newline="", encoding="utf-8") as f:
             texts += [row["CONTENT"] for row in csv.DictReader(f) if row["CONTENT"].strip()]
-    return [LabelledText(t, "allow", Community.USER) for t in dict.fromkeys(texts)]
+    return [Example(t, "youtube", {}) for t in dict.fromkeys(texts)]
 
 
 def _settings(
@@ -194,8 +204,8 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
 ) -> None:
     scorer = _scorer(endpoint_url, stack)
     rng = random.Random(5)
-    held_out = split(load_rscience(data_dir), seed=42).test
-    tweets = load_davidson(data_dir)
+    held_out = source_splits(data_dir, Source.RSCIENCE).test
+    tweets = removals_of(load_davidson(data_dir), Category.TOXICITY)
     # GIVEN a window of the same community, and one where 20% of messages are tweets
     _archive(endpoint_url, stack, "archive-same/", rng.sample(held_out, 500), scorer)
     shifted_items = rng.sample(held_out, 400) + rng.sample(tweets, 100)
@@ -251,7 +261,7 @@ def test_drift_is_flagged_for_a_shifted_window_only_and_retraining_decides(
     scores = newer.predict_proba([normal_form(x.text) for x in comments])["removal"]
     median = float(np.median(scores))
     agreed = [
-        LabelledText(x.text, "remove" if score > median else "allow", x.community)
+        Example(x.text, x.source, {Category.REMOVAL: int(score > median)})
         for x, score in zip(comments, scores, strict=True)
     ]
     label_window(endpoint_url, stack, "archive-youtube/", agreed, newer)
@@ -272,7 +282,7 @@ def test_a_moderator_who_flips_labels_is_held_out_of_the_retraining(
     champion: TrainingSettings, stack: Stack, endpoint_url: str, data_dir: Path, webhook: str, tmp_path: Path
 ) -> None:
     scorer = _scorer(endpoint_url, stack)
-    tweets = random.Random(9).sample(load_davidson(data_dir), 900)
+    tweets = removals_of(random.Random(9).sample(load_davidson(data_dir), 900), Category.TOXICITY)
     # GIVEN a window of tweets that five moderators labelled, one of them (m3) every label the wrong way
     label_window(endpoint_url, stack, "archive-poison/", tweets, scorer, flipper="m3")
     # WHEN it is checked with retraining on (rules that call any window drift: the labels are the test)

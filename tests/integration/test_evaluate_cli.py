@@ -17,11 +17,12 @@ import pytest
 from mlflow import MlflowClient
 from sklearn.metrics import average_precision_score, roc_auc_score
 
+from contracts.categories import Category
 from contracts.storage import SCORER_FILE
 from runtime.paths import PROJECT_ROOT
 from runtime.telemetry import QUIET
 from training import registry
-from training.data import load_rscience
+from training.corpora import Example, Source, load_all
 from training.features import TEXT_COLUMN
 from training.file_evaluation import category_scores
 from training.train import ModelParams, fit
@@ -45,12 +46,16 @@ class Registered:
         return {**os.environ, **QUIET, "MLFLOW_TRACKING_URI": self.tracking_uri}
 
 
+def y(row: Example) -> int:
+    return row.labels[Category.REMOVAL]
+
+
 @pytest.fixture(scope="module")
 def registered(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Registered:
     """A small r/science model logged and registered with the project's code, aliased `champion`, and
     200 other r/science rows (plus one empty text) written as the file to evaluate."""
     tmp = tmp_path_factory.mktemp("evaluate_cli")
-    rows = random.Random(7).sample(load_rscience(data_dir), 900)
+    rows = random.Random(7).sample(load_all(data_dir, [Source.RSCIENCE]), 900)
     train, validation, held = rows[:500], rows[500:700], rows[700:]
     fit(train, validation, ModelParams(c_grid=(1.0,))).scorer.save(tmp / SCORER_FILE)
     uri = f"sqlite:///{tmp / 'mlflow.db'}"
@@ -73,10 +78,10 @@ def registered(data_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Regi
         writer = csv.writer(fh)
         writer.writerow(["BODY", "REMOVED"])
         writer.writerows(
-            [(r.text, r.y) for r in held[:100]] + [("", 1)] + [(r.text, r.y) for r in held[100:]]
+            [(r.text, y(r)) for r in held[:100]] + [("", 1)] + [(r.text, y(r)) for r in held[100:]]
         )
     scores = category_scores(output, "removal", len(held)).tolist()
-    return Registered(uri, data, [r.y for r in held], scores)
+    return Registered(uri, data, [y(r) for r in held], scores)
 
 
 def _evaluate(registered: Registered, *args: str) -> subprocess.CompletedProcess[str]:

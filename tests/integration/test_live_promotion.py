@@ -14,7 +14,7 @@ import pytest
 from contracts.policy import SamplingPolicy
 from monitoring.archive import read_archive
 from monitoring.live_flow import live_promotion_flow
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.replay import Replay
 from runtime.objects import read_object
 from runtime.retry import poll_until
@@ -29,7 +29,6 @@ from tests.emulator import (
     read_manifest,
 )
 from training import registry
-from training.data import Community
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client

@@ -15,7 +15,7 @@ from contracts.storage import ArchivedMessage, ModeratorDecision, json_lines
 from monitoring.__main__ import main as monitoring_main
 from monitoring.archive import read_archive
 from monitoring.settings import MonitoringSettings
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.replay import OutgoingRecord, Replay
 from runtime import aws
 from runtime.kinesis import read_stream
@@ -23,7 +23,6 @@ from runtime.retry import poll_until
 from runtime.stack import Stack
 from stream_consumer.scorer import LinearScorer
 from tests.emulator import consumer_settings, local_runner, publish, publish_scorer
-from training.data import Community
 from training.serving import serving_scores
 
 pytestmark = pytest.mark.integration

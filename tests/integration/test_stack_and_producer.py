@@ -9,14 +9,13 @@ import pytest
 from contracts.chat import ChatMessage
 from infra.bootstrap import bootstrap, ensure_stream
 from infra.localstack import LocalStack, set_config
-from producer_sim.communities import load_community
+from producer_sim.communities import Community, load_community
 from producer_sim.publisher import Publisher, PublishReport
 from producer_sim.replay import OutgoingRecord, Replay, parse_mix
 from runtime import aws
 from runtime.kinesis import Delivered, batches, read_stream
 from runtime.stack import Stack, StreamSpec
 from tests.emulator import unique_stack
-from training.data import Community
 
 pytestmark = pytest.mark.integration
 

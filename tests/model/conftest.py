@@ -5,26 +5,27 @@ from pathlib import Path
 
 import pytest
 
-from training.data import Splits, load_davidson, load_rscience, split
+from contracts.categories import Category
+from training.corpora import ExampleSplits, Source, source_splits
 from training.train import ModelParams, TrainedModel, fit
 
 
 @pytest.fixture(scope="session")
-def rscience_splits(data_dir: Path) -> Splits:
-    return split(load_rscience(data_dir), seed=42)
+def rscience_splits(data_dir: Path) -> ExampleSplits:
+    return source_splits(data_dir, Source.RSCIENCE)
 
 
 @pytest.fixture(scope="session")
-def trained(rscience_splits: Splits) -> TrainedModel:
+def trained(rscience_splits: ExampleSplits) -> TrainedModel:
     return fit(rscience_splits.train, rscience_splits.validation, ModelParams(c_grid=(3.0,)))
 
 
 @pytest.fixture(scope="session")
-def tweet_splits(data_dir: Path) -> Splits:
-    return split(load_davidson(data_dir), seed=42)
+def tweet_splits(data_dir: Path) -> ExampleSplits:
+    return source_splits(data_dir, Source.DAVIDSON)
 
 
 @pytest.fixture(scope="session")
-def offensive_tweets_model(tweet_splits: Splits) -> TrainedModel:
+def offensive_tweets_model(tweet_splits: ExampleSplits) -> TrainedModel:
     params = ModelParams(c_grid=(1.0,), window_tokens=16)
-    return fit(tweet_splits.train, tweet_splits.validation, params)
+    return fit(tweet_splits.train, tweet_splits.validation, params, Category.TOXICITY)

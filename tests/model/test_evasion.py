@@ -3,9 +3,10 @@ obfuscated benign ones are not flagged just for looking odd."""
 
 import pytest
 
+from contracts.categories import Category
 from contracts.policy import ChannelPolicy, Thresholds
 from training.adversarial import ALLOWED_TERM, OBFUSCATIONS, EvasionFloors, EvasionReport, evasion_suite
-from training.data import Splits
+from training.corpora import ExampleSplits
 from training.serving import serving_scores
 from training.train import TrainedModel
 
@@ -15,10 +16,10 @@ FLOORS = EvasionFloors(still_flagged=0.93, still_removed=0.85, false_flag_increa
 
 
 @pytest.fixture(scope="module")
-def report(offensive_tweets_model: TrainedModel, tweet_splits: Splits) -> EvasionReport:
+def report(offensive_tweets_model: TrainedModel, tweet_splits: ExampleSplits) -> EvasionReport:
     policy = ChannelPolicy(allow_terms=(ALLOWED_TERM,))
-    toxic = [x.text for x in tweet_splits.test if x.y == 1][:300]
-    benign = [x.text for x in tweet_splits.test if x.y == 0][:300]
+    toxic = [x.text for x in tweet_splits.test if x.labels[Category.TOXICITY] == 1][:300]
+    benign = [x.text for x in tweet_splits.test if x.labels[Category.TOXICITY] == 0][:300]
     return evasion_suite(
         lambda texts: serving_scores(offensive_tweets_model.scorer, texts, policy),
         toxic,

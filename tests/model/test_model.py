@@ -10,23 +10,24 @@ import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.metrics import roc_auc_score
 
+from contracts.categories import Category
 from stream_consumer.features import model_tokens
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import LinearScorer, UnsupportedModelError
 from training.behaviour import run_behaviour_tests
-from training.data import Splits
+from training.corpora import ExampleSplits
 from training.serving import serving_scores
 from training.train import TrainedModel, labels
 
 
-def test_behaviour_tests_pass(trained: TrainedModel, rscience_splits: Splits) -> None:
-    benign = [x.text for x in rscience_splits.validation if x.label == "allow"]
+def test_behaviour_tests_pass(trained: TrainedModel, rscience_splits: ExampleSplits) -> None:
+    benign = [x.text for x in rscience_splits.validation if x.labels[Category.REMOVAL] == 0]
     report = run_behaviour_tests(lambda t: serving_scores(trained.scorer, t), benign)
     assert report.passed, report.failures
 
 
 def test_the_saved_archive_scores_exactly_as_the_trained_scorer(
-    trained: TrainedModel, rscience_splits: Splits, tmp_path: Path
+    trained: TrainedModel, rscience_splits: ExampleSplits, tmp_path: Path
 ) -> None:
     # GIVEN the exported scorer written to disk and read back
     path = tmp_path / "scorer.npz"
@@ -39,7 +40,9 @@ def test_the_saved_archive_scores_exactly_as_the_trained_scorer(
     assert roc_auc_score(labels(rscience_splits.test), serving_scores(loaded, texts)) > 0.78
 
 
-def test_tfidf_matches_scikit_learns_own_vectoriser(trained: TrainedModel, rscience_splits: Splits) -> None:
+def test_tfidf_matches_scikit_learns_own_vectoriser(
+    trained: TrainedModel, rscience_splits: ExampleSplits
+) -> None:
     """An independent reference: a featuriser bug cannot hide on both sides of this comparison."""
     # GIVEN scikit-learn's TfidfVectorizer with the model's columns, fitted on the same training texts
     f = trained.scorer.featurizer
@@ -77,7 +80,7 @@ def test_tfidf_matches_scikit_learns_own_vectoriser(trained: TrainedModel, rscie
 
 
 def test_scores_are_probabilities_and_reasons_come_from_the_text(
-    trained: TrainedModel, rscience_splits: Splits
+    trained: TrainedModel, rscience_splits: ExampleSplits
 ) -> None:
     batch = [normal_form(x.text) for x in rscience_splits.test[:50]]
     scores = trained.scorer.score(batch, top_k=3)

@@ -9,6 +9,7 @@ from functools import cache
 
 import pytest
 
+from contracts.categories import Category
 from producer_sim.activity import (
     CHEERS,
     EDITS,
@@ -25,7 +26,8 @@ from producer_sim.activity import (
     plan_burst,
     plan_raid,
 )
-from training.data import Community, LabelledText
+from producer_sim.communities import Community
+from tests.builders import chat_line
 
 RATE = 300.0  # messages per second, the demo's
 MESSAGES = 30_000  # 100 s of chat
@@ -119,7 +121,9 @@ def test_a_burst_is_the_channel_s_own_regulars_cheering_within_seconds() -> None
     assert len(cheerers) == 60
     assert {p.speaker.channel for p in planned} == {"channel-02"}
     assert all(0 <= p.offset <= 5 for p in planned)
-    assert all(p.item.text in (*CHEERS, *LONG_CHEERS) and p.item.label == "allow" for p in planned)
+    assert all(
+        p.item.text in (*CHEERS, *LONG_CHEERS) and p.item.labels == {Category.REMOVAL: 0} for p in planned
+    )
     assert len({p.item.text for p in planned if p.item.text in LONG_CHEERS}) == 1  # one long cheer, together
     # AND they are its regulars: they post mostly there (measured: 0.87; any 60 users: 0.08)
     assert theirs.count("channel-02") / len(theirs) >= 0.7
@@ -180,14 +184,14 @@ def test_a_raid_is_new_accounts_pasting_one_text_each_copy_edited() -> None:
     assert all(_near(t, base) and t != base for t in texts)
     assert len(set(texts)) >= 30
     # AND every copy is spam
-    assert all(p.item.label == "remove" and dict(p.item.categories)["spam"] == 1 for p in planned)
-    assert {p.item.community for p in planned} == {Community.SPAM}
+    assert all(p.item.labels == {Category.REMOVAL: 1, Category.SPAM: 1} for p in planned)
+    assert {p.item.source for p in planned} == {Community.SPAM}
 
 
 def test_a_raid_on_a_spam_text_keeps_its_labels_and_adds_spam() -> None:
-    base = LabelledText("win a free phone at www.prizes4u.com now ", "remove", Community.SPAM, (("hate", 0),))
+    base = chat_line("win a free phone at www.prizes4u.com now ", Community.SPAM, 1, hate=0)
     planned = plan_raid(
         Raid(users=5), Activity(2, 50, random.Random(7)), random.Random(8), list("abcde"), base
     )
     assert all(_near(p.item.text, base.text) and p.item.text != base.text.strip() for p in planned)
-    assert all(dict(p.item.categories) == {"hate": 0, "spam": 1, "removal": 1} for p in planned)
+    assert all(p.item.labels == {Category.HATE: 0, Category.SPAM: 1, Category.REMOVAL: 1} for p in planned)

@@ -10,8 +10,7 @@ from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score
 
 from training.bias import BiasReport, Estimate, bias_report, bias_reports, final_score, power_mean
-from training.corpora import load_all, load_hatexplain
-from training.data import dedupe_key
+from training.corpora import dedupe_key, load_all, load_hatexplain
 from training.identity import TEMPLATES, TERMS, templated_set
 from training.plots import save_bias_plot
 

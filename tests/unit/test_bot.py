@@ -9,9 +9,9 @@ from contracts.policy import CategoryRule, Thresholds
 from contracts.storage import GroundTruth, ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Reason, Span, Verdict
 from producer_sim.bot import BotState, TruthFile, act
+from producer_sim.communities import Community
 from producer_sim.moderators import due
 from tests.builders import verdict
-from training.data import Community
 
 NOW = datetime(2026, 11, 25, tzinfo=UTC)
 

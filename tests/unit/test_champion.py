@@ -18,8 +18,8 @@ from stream_consumer.consumer import log_reload, metrics
 from stream_consumer.encoder import DIMENSIONS, encoder_sha256
 from stream_consumer.normalize import NORMAL_FORM_VERSION
 from stream_consumer.scorer import CategoryModel, LinearScorer
+from tests.builders import removals
 from tests.fakes import MemoryBucket
-from training.data import Community, LabelledText
 from training.train import ModelParams, fit
 
 BUCKET, MANIFEST = "models", "champion.json"
@@ -28,11 +28,7 @@ BUCKET, MANIFEST = "models", "champion.json"
 @pytest.fixture(scope="module")
 def scorer() -> LinearScorer:
     texts = ["thanks for the paper", "you idiot", "great study", "what a moron", "lol ok", "sample size?"]
-    items = [
-        LabelledText(f"{t} {i}", "remove" if "idiot" in t or "moron" in t else "allow", Community.USER)
-        for i in range(20)
-        for t in texts
-    ]
+    items = removals(texts)
     return fit(items[:60], items[60:], ModelParams(c_grid=(1.0,), min_df=1)).scorer
 
 

@@ -20,8 +20,8 @@ from stream_consumer.moderation import Champion
 from stream_consumer.scorer import LinearScorer
 from stream_consumer.settings import ConsumerSettings
 from stream_consumer.sinks import MemoryArchiveSink, MemoryDeadLetterSink, MemoryVerdictSink
+from tests.builders import removals
 from training.adversarial import HOSTILE_TEXTS, OBFUSCATIONS
-from training.data import Community, LabelledText
 from training.train import ModelParams, fit
 
 TEXTS = ["thanks for the paper", "you idiot", "great study design", "what a moron", "lol ok", "sample size?"]
@@ -30,11 +30,7 @@ TEXTS = ["thanks for the paper", "you idiot", "great study design", "what a moro
 @pytest.fixture(scope="module")
 def champion() -> Champion:
     """A real (tiny) exported model, so normalisation, features and scoring all run for real."""
-    items = [
-        LabelledText(t + f" {i}", "remove" if ("idiot" in t or "moron" in t) else "allow", Community.USER)
-        for i in range(20)
-        for t in TEXTS
-    ]
+    items = removals(TEXTS)
     half = len(items) // 2
     model = fit(items[:half], items[half:], ModelParams(c_grid=(1.0,), min_df=1))
     scorer: LinearScorer = model.scorer

@@ -22,7 +22,7 @@ from monitoring.labels import (
     kept_decisions,
 )
 from tests.builders import NOW, verdict
-from training.data import join_feedback
+from training.corpora import join_feedback
 
 THEN = NOW + timedelta(days=1)  # decisions come after the verdicts they decide on (processed at NOW)
 LATER = THEN + timedelta(days=30)  # the audit's time
@@ -260,7 +260,7 @@ def learnt(decisions: list[ModeratorDecision], audit: LabelAudit) -> dict[str, s
         kept_decisions(decisions, audit), {d.message_id: str(d.message_id) for d in decisions}
     )
     assert unknown == 0
-    return {f"{r.text}/{c}": r.label for r in rows for c, _ in r.categories}
+    return {f"{r.text}/{c}": "remove" if y else "allow" for r in rows for c, y in r.labels.items()}
 
 
 def test_a_later_decision_on_the_same_message_replaces_the_earlier() -> None:

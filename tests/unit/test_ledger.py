@@ -7,11 +7,11 @@ from contracts.on_failure import KinesisBatchInfo, OnFailureRecord
 from contracts.storage import GroundTruth
 from contracts.verdict import Verdict
 from local_esm.esm import Discard, StreamRecord, on_failure_record
+from producer_sim.communities import Community
 from producer_sim.ledger import reconcile
 from producer_sim.replay import MalformedKind, OutgoingRecord
 from runtime.kinesis import Delivered
 from tests.builders import dead_letter, verdict
-from training.data import Community
 
 SHARD = "shardId-000000000000"
 

@@ -6,8 +6,7 @@ import pytest
 
 from benchmarks import proxies
 from contracts.categories import Category
-from training.corpora import Example, ExampleSplits, Source, split_examples
-from training.data import dedupe_key
+from training.corpora import Example, ExampleSplits, Source, dedupe_key, split_examples
 
 SEED = 42
 

@@ -9,18 +9,17 @@ from pydantic import ValidationError
 
 from contracts.chat import ChatMessage
 from producer_sim.activity import CHEERS, LONG_CHEERS, RAID_COPYPASTA, Burst, Flood, Raid, Shape
+from producer_sim.communities import Community, label, load_community, removed
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime.kinesis import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
-from training.data import Community, LabelledText, load_davidson, load_rscience
+from tests.builders import chat_line
 
 POOLS = {
     Community.RSCIENCE: [
-        LabelledText(
-            "The effect size is small and the sample is not representative.", "allow", Community.RSCIENCE
-        ),
-        LabelledText("lol", "remove", Community.RSCIENCE),
+        chat_line("The effect size is small and the sample is not representative.", Community.RSCIENCE),
+        chat_line("lol", Community.RSCIENCE, 1),
     ],
-    Community.TWEETS: [LabelledText("RT @someone: you are all idiots", "remove", Community.TWEETS)],
+    Community.TWEETS: [chat_line("RT @someone: you are all idiots", Community.TWEETS, 1)],
 }
 
 
@@ -118,12 +117,12 @@ def test_failed_records_are_picked_by_their_own_error_code() -> None:
     assert failed == [(batch[1], "ProvisionedThroughputExceededException")]
 
 
-def test_data_sets_load_with_labels(data_dir: Path) -> None:
-    science, tweets = load_rscience(data_dir), load_davidson(data_dir)
+def test_communities_load_with_their_moderators_removals(data_dir: Path) -> None:
+    science, tweets = load_community(data_dir, Community.RSCIENCE), load_community(data_dir, Community.TWEETS)
     assert len(science) > 5_000
-    assert 0.25 < sum(t.y for t in science) / len(science) < 0.4
+    assert 0.25 < sum(map(removed, science)) / len(science) < 0.4
     assert len(tweets) > 20_000
-    assert sum(t.y for t in tweets) / len(tweets) > 0.8
+    assert sum(map(removed, tweets)) / len(tweets) > 0.8
 
 
 # --- activity and shapes -------------------------------------------------------------------------
@@ -206,9 +205,7 @@ def shaped() -> list[OutgoingRecord]:
     return list(Replay(MANY_LINES, channels=4, users=5_000, seed=4).records(phases))
 
 
-MANY_LINES = {
-    c: [*pool, *(LabelledText(f"{c} says {i}", "allow", c) for i in range(50))] for c, pool in POOLS.items()
-}
+MANY_LINES = {c: [*pool, *(chat_line(f"{c} says {i}", c) for i in range(50))] for c, pool in POOLS.items()}
 
 
 def test_shapes_go_out_at_their_onset_among_the_ordinary_messages(shaped: list[OutgoingRecord]) -> None:
@@ -251,10 +248,10 @@ def test_a_second_raid_brings_other_new_accounts() -> None:
 
 
 def test_a_raid_pastes_a_spam_text_with_a_link_when_spam_is_loaded() -> None:
-    link = LabelledText("get free followers at www.followz4u.com today", "remove", Community.SPAM)
+    link = chat_line("get free followers at www.followz4u.com today", Community.SPAM, 1)
     pools = {
         **POOLS,
-        Community.SPAM: [LabelledText("no link here, just spam", "remove", Community.SPAM), link],
+        Community.SPAM: [chat_line("no link here, just spam", Community.SPAM, 1), link],
     }
     phases = parse_mix("rscience:200|raid@10/users=10", rate=10)
     raid = [r for _, r in _shaped(list(Replay(pools, seed=7).records(phases)), Shape.RAID)]
@@ -265,7 +262,7 @@ def test_a_flood_is_one_user_repeating_a_few_real_lines_with_their_labels(
     shaped: list[OutgoingRecord],
 ) -> None:
     flood = [r for _, r in _shaped(shaped, Shape.FLOOD)]
-    labels = {t.text: t.label for pool in MANY_LINES.values() for t in pool}
+    labels = {t.text: label(t) for pool in MANY_LINES.values() for t in pool}
     assert len({_user(r) for r in flood}) == 1
     assert len({r.partition_key for r in flood}) == 1
     assert [_text(r) for r in flood] == [_text(r) for r in flood[:3]] * 13 + [_text(flood[0])]

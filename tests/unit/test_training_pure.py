@@ -16,8 +16,7 @@ from stream_consumer.features import fit_featurizer, sorted_unique
 from stream_consumer.normalize import normalize
 from training.adversarial import EvasionFloors, EvasionReport, FamilyResult
 from training.cascade import _padded_validation
-from training.corpora import Example, ExampleSplits, Source, bundled_count, split_examples
-from training.data import Community, LabelledText, dedupe, join_feedback, split
+from training.corpora import Example, ExampleSplits, Source, bundled_count, join_feedback, split_examples
 from training.evaluate import EvalReport, auc_difference_interval, auc_interval, evaluate
 from training.flow import Datasets, TrainResult, default_target, goes_live
 from training.promotion import PromotionPolicy, auc_standard_error, decide
@@ -25,48 +24,44 @@ from training.settings import TrainingSettings
 from training.train import CategoryParams, _part, augmentations
 
 
-def _items(n: int, community: Community = Community.RSCIENCE) -> list[LabelledText]:
-    return [
-        LabelledText(f"{community} text {i}", "remove" if i % 3 == 0 else "allow", community)
-        for i in range(n)
-    ]
+def _items(n: int, source: Source = Source.RSCIENCE) -> list[Example]:
+    return [Example(f"{source} text {i}", source, {Category.REMOVAL: int(i % 3 == 0)}) for i in range(n)]
 
 
 def test_split_is_reproducible_disjoint_and_stratified() -> None:
-    # GIVEN two communities with different removal rates
-    items = _items(1000) + _items(400, Community.TWEETS)
+    # GIVEN two sets with different removal rates
+    items = _items(1000) + _items(400, Source.DAVIDSON)
     # WHEN they are split twice with the same seed
-    a, b = split(items, seed=1), split(items, seed=1)
+    a, b = split_examples(items, seed=1), split_examples(items, seed=1)
     # THEN the splits are identical, disjoint, complete, and keep each stratum's share
     assert [x.text for x in a.test] == [x.text for x in b.test]
-    keys = [{(x.community, x.text) for x in part} for part in (a.train, a.validation, a.test)]
+    keys = [{(x.source, x.text) for x in part} for part in (a.train, a.validation, a.test)]
     assert not (keys[0] & keys[1])
     assert not (keys[0] & keys[2])
     assert not (keys[1] & keys[2])
     assert sum(map(len, keys)) == 1400
     for part in (a.train, a.validation, a.test):
-        science = [x for x in part if x.community is Community.RSCIENCE]
-        assert abs(sum(x.y for x in science) / len(science) - 334 / 1000) < 0.01
+        science = [x.labels[Category.REMOVAL] for x in part if x.source == Source.RSCIENCE]
+        assert abs(sum(science) / len(science) - 334 / 1000) < 0.01
 
 
 def test_duplicates_never_cross_splits_and_conflicts_are_dropped() -> None:
     # GIVEN the same text twice (differing in case and spacing) and one text labelled both ways
     items = [
         *_items(50),
-        LabelledText("Same  TEXT", "allow", Community.RSCIENCE),
-        LabelledText("same text", "allow", Community.RSCIENCE),
-        LabelledText("both ways", "allow", Community.RSCIENCE),
-        LabelledText("both ways", "remove", Community.RSCIENCE),
+        Example("Same  TEXT", Source.RSCIENCE, {Category.REMOVAL: 0}),
+        Example("same text", Source.RSCIENCE, {Category.REMOVAL: 0}),
+        Example("both ways", Source.RSCIENCE, {Category.REMOVAL: 0}),
+        Example("both ways", Source.RSCIENCE, {Category.REMOVAL: 1}),
     ]
-    kept, duplicates, conflicts = dedupe(items)
-    assert duplicates == 1
-    assert conflicts == 2
-    assert len(kept) == 51
+    parts = split_examples(items)
+    assert parts.dropped == {"duplicates": 1, "conflicts": 2}
+    assert len(parts.train) + len(parts.validation) + len(parts.test) == 51
 
 
 def test_a_different_seed_gives_a_different_split() -> None:
-    assert {x.text for x in split(_items(500), seed=1).test} != {
-        x.text for x in split(_items(500), seed=2).test
+    assert {x.text for x in split_examples(_items(500), seed=1).test} != {
+        x.text for x in split_examples(_items(500), seed=2).test
     }
 
 
@@ -158,9 +153,9 @@ def test_feedback_joins_latest_decision_and_counts_unknown_ids() -> None:
     )
     rows, missing = join_feedback(decisions, {known: "you absolute clown"})
     assert missing == 1
-    assert [(r.text, r.label, r.community, r.categories) for r in rows] == [
-        ("you absolute clown", "remove", Community.FEEDBACK, (("removal", 1),)),
-        ("you absolute clown", "allow", Community.FEEDBACK, (("toxicity", 0),)),
+    assert [(r.text, r.source, r.labels) for r in rows] == [
+        ("you absolute clown", "feedback", {Category.REMOVAL: 1}),
+        ("you absolute clown", "feedback", {Category.TOXICITY: 0}),
     ]
 
 
