@@ -3,11 +3,13 @@ runs as children (each in its own process group, logging to the run's directory)
 and stopping everything it started, with Ctrl-C held off meanwhile."""
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO
@@ -36,6 +38,9 @@ def _interrupt_after() -> Iterator[None]:
         signal.signal(signal.SIGINT, previous)
     if held:
         signal.raise_signal(signal.SIGINT)  # as if pressed now, to whatever handled it before
+
+
+WAITS_FILE = "waits.jsonl"  # in the run's folder: each wait of the story and how long it took
 
 
 class DemoError(RuntimeError):
@@ -156,10 +161,14 @@ class Supervisor:
                     raise DemoError(f"the {name} stopped ({proc.returncode}); see {self.run_dir}/{name}.log")
             return False
 
+        started = time.monotonic()
         try:
             poll_until(settled, self.step_timeout_s, what=what, interval=0.5)
         except PollTimeoutError:
             raise DemoError(f"timed out waiting for {what}") from None
+        finally:  # where the run's time goes: one line per wait, in the order waited
+            with (self.run_dir / WAITS_FILE).open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"waited_for": what, "s": round(time.monotonic() - started, 2)}) + "\n")
 
     def shutdown(self, keep_services: bool) -> list[str]:
         """Stop the children, and the servers too unless they are kept; returns what was stopped.

@@ -1,6 +1,7 @@
 """The demo's children: their environment rebuilds each deployable's settings for the run's stack, and
 the waits on children and servers say which one stopped."""
 
+import json
 import os
 import signal
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 from demo.services import Service, ServiceError
 from demo.settings import DemoSettings, child_env
-from demo.supervisor import DemoError, Supervisor
+from demo.supervisor import WAITS_FILE, DemoError, Supervisor
 from infra.localstack import free_port
 from infra.settings import InfraSettings
 from monitoring.settings import MonitoringSettings
@@ -104,6 +105,20 @@ def test_a_wait_that_runs_out_of_time_says_what_it_waited_for(tmp_path: Path) ->
     # THEN it fails saying what it waited for
     with pytest.raises(DemoError, match=r"^timed out waiting for the bot to act$"):
         processes.wait_until(lambda: False, "the bot to act")
+
+
+def test_every_wait_is_recorded_with_how_long_it_took_even_the_one_that_failed(tmp_path: Path) -> None:
+    # GIVEN a wait that is met on its second look, and one that runs out of time
+    processes = Supervisor(tmp_path, [], InfraSettings(), step_timeout_s=0.2)
+    looks = iter([False, True])
+    processes.wait_until(lambda: next(looks), "the bot to act")
+    with pytest.raises(DemoError):
+        processes.wait_until(lambda: False, "the moderators to decide")
+    # THEN the run's folder says what each waited for and how long, in order
+    lines = [json.loads(line) for line in (tmp_path / WAITS_FILE).read_text().splitlines()]
+    assert [w["waited_for"] for w in lines] == ["the bot to act", "the moderators to decide"]
+    assert 0.4 <= lines[0]["s"] < 5  # one poll interval (0.5 s) between the two looks
+    assert 0.2 <= lines[1]["s"] < 5
 
 
 def _service(tmp_path: Path) -> Service:
