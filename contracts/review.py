@@ -129,15 +129,21 @@ class AppealRequest(BaseModel):
     reason: str = Field(default="", max_length=APPEAL_REASON_CHARS)
 
 
-class QueueStats(BaseModel):
-    """A channel's queue at a glance: what waits, since when, and what happened to the rest."""
+class QueueCounts(BaseModel):
+    """A channel's counters: what waits (open, appealed) and what happened to the rest. One read of the
+    channel's counter item, no listing: what a client polling for work reads first."""
 
     model_config = ConfigDict(frozen=True)
 
     channel_id: str
     open: int
-    oldest_enqueued_at: datetime | None
     decided: int
     expired: int
     hidden: int
     appealed: int = 0
+
+
+class QueueStats(QueueCounts):
+    """A channel's queue at a glance: its counters, and since when its oldest open item waits."""
+
+    oldest_enqueued_at: datetime | None

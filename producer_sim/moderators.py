@@ -77,6 +77,37 @@ def due_appeals(
     return out
 
 
+# Every this many passes the moderators list every channel whatever its counters say: the counters are
+# the queue's summary (a failed counter write leaves one off), its listing the truth.
+FULL_PASS_EVERY = 20
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What a pass reads of one channel: its open items, its appealed ones, or both."""
+
+    channel: str
+    open: bool
+    appealed: bool
+
+
+def to_list(
+    counts: Iterable[Mapping[str, Any]], channels: Iterable[str], appeals: bool, full: bool
+) -> list[Listing]:
+    """The channels a pass lists (a listing is a query of the review table; the counters one read of a
+    channel's counter item): those whose counters show an open item, or an appealed one when appeals are
+    decided too; every channel on a full pass, and any the counters do not name."""
+    by_channel = {c["channel_id"]: c for c in counts}
+    out = []
+    for channel in channels:
+        c = by_channel.get(channel)
+        open_ = full or c is None or int(c["open"]) > 0
+        appealed = appeals and (full or c is None or int(c.get("appealed", 0)) > 0)
+        if open_ or appealed:
+            out.append(Listing(channel, open_, appealed))
+    return out
+
+
 class Session:
     """One moderator signed in to the review app."""
 
@@ -91,15 +122,18 @@ class Session:
         self.csrf = self.http.get("/api/session").json()["csrf"]
 
     def queue(self, channel: str, view: str = "open") -> list[dict[str, Any]]:
-        return self.listing(channel, view)[0]
-
-    def listing(self, channel: str, view: str = "open") -> tuple[list[dict[str, Any]], int]:
-        """A view of the channel's queue, and how many of its items wait on an appeal."""
+        """A view of the channel's queue (its first 200 items in reading order)."""
         answer = self.http.get("/api/queue", params={"channel": channel, "view": view, "limit": 200})
         answer.raise_for_status()
-        doc = answer.json()
-        entries: list[dict[str, Any]] = doc["entries"]
-        return entries, sum(int(s.get("appealed", 0)) for s in doc["stats"])
+        entries: list[dict[str, Any]] = answer.json()["entries"]
+        return entries
+
+    def counts(self) -> list[dict[str, Any]]:
+        """The counters of every channel this account moderates."""
+        answer = self.http.get("/api/counts")
+        answer.raise_for_status()
+        counts: list[dict[str, Any]] = answer.json()["counts"]
+        return counts
 
     def decide(self, d: Due) -> int:
         """Claim, then decide: one request each; the decision's status (200, or 409 when lost)."""
@@ -135,6 +169,7 @@ class QueueModerators:
         self._progress = progress_path
         self._appeals = appeals  # whether they also decide the appealed items
         self.counts: Counter[str] = Counter()
+        self._passes = 0
 
     def _signed_in(self) -> list[Session]:
         if not self._sessions:
@@ -142,13 +177,18 @@ class QueueModerators:
         return self._sessions
 
     def poll(self) -> int:
-        """One pass over every channel; returns the decisions made."""
+        """One pass over the channels with work (every channel on a full pass); returns the decisions
+        made."""
         started = time.time()
         sessions = self._signed_in()
         made = 0
+        self._passes += 1
+        full = self._passes % FULL_PASS_EVERY == 1
+        plan = to_list(sessions[0].counts(), self._channels, self._appeals, full)
+        self.counts["listings"] += sum(p.open + p.appealed for p in plan)
         with ThreadPoolExecutor(max_workers=len(sessions)) as pool:
-            # every channel's queue read at once (an httpx client may be shared between threads)
-            listed = list(pool.map(lambda channel: self._listed(sessions[0], channel), self._channels))
+            # the channels' queues read at once (an httpx client may be shared between threads)
+            listed = list(pool.map(lambda listing: self._listed(sessions[0], listing), plan))
             seen = [e for entries, appealed in listed for e in [*entries, *appealed]]
             if any(UUID(e["item"]["message_id"]) not in self._truth.labels for e in seen):
                 self._truth.refresh()
@@ -175,11 +215,11 @@ class QueueModerators:
         write_progress(self._progress, started, {"decided": made, **self.counts})
         return made
 
-    def _listed(self, session: Session, channel: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """A channel's open items, and its appealed ones (read only when its counts say one waits:
-        each listing is a query of the review table)."""
-        entries, waiting = session.listing(channel)
-        return entries, session.queue(channel, "appealed") if self._appeals and waiting else []
+    @staticmethod
+    def _listed(session: Session, listing: Listing) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """A channel's open items and its appealed ones, each read only when the pass lists it."""
+        entries = session.queue(listing.channel) if listing.open else []
+        return entries, session.queue(listing.channel, "appealed") if listing.appealed else []
 
     def run(self, stop: Event, interval_s: float = 1.0, idle_max_s: float = 4.0) -> Counter[str]:
         """Pass after pass until `stop`: `interval_s` apart while there is work, backing off to

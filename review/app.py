@@ -410,6 +410,12 @@ def create_app(  # noqa: PLR0915 - the routes are closures over the app's servic
             "stats": [s.model_dump(mode="json") for s in stats],
         }
 
+    @app.get("/api/counts")
+    def counts_api(who: Signed) -> dict[str, Any]:
+        """Each of the caller's channels' counters, without a listing: what a client polling for work
+        reads before listing the channels that have some."""
+        return {"counts": [services.store.counts(c).model_dump(mode="json") for c in channels_of(who)]}
+
     @app.get("/next")
     def next_item(who: Signed, after: UUID | None = None) -> Response:
         entry = next_open(who, after)

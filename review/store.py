@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from contracts.chat import Label
-from contracts.review import ItemStatus, QueueEntry, QueueStats, ReviewItem
+from contracts.review import ItemStatus, QueueCounts, QueueEntry, QueueStats, ReviewItem
 from review.core import Restriction, order_key
 from runtime import tables
 from runtime.errors import AwsError, NotFoundError, PreconditionFailedError, aws_errors
@@ -277,19 +277,22 @@ class ReviewStore:
             )
         return [_entry(r) for r in raw["Items"]]
 
-    def stats(self, channel_id: str, open_listing: list[QueueEntry] | None = None) -> QueueStats:
-        """The channel's counters and its oldest open item: the first of `open_listing` (the channel's
-        open items in reading order, when the caller has read them), else queried."""
+    def counts(self, channel_id: str) -> QueueCounts:
+        """The channel's counters: one read of its counter item (a listing is a query of the index)."""
         with aws_errors("GetItem stats"):
             raw = self._db.get_item(TableName=self.table, Key={"pk": _s(f"stats#{channel_id}")}).get(
                 "Item", {}
             )
         counts = {name: int(raw[name]["N"]) if name in raw else 0 for name in _COUNTERS}
+        return QueueCounts(channel_id=channel_id, **counts)
+
+    def stats(self, channel_id: str, open_listing: list[QueueEntry] | None = None) -> QueueStats:
+        """The channel's counters and its oldest open item: the first of `open_listing` (the channel's
+        open items in reading order, when the caller has read them), else queried."""
+        counts = self.counts(channel_id)
         first = open_listing if open_listing is not None else self.listing(channel_id, ItemStatus.OPEN, 1)
         return QueueStats(
-            channel_id=channel_id,
-            oldest_enqueued_at=first[0].item.enqueued_at if first else None,
-            **counts,
+            **counts.model_dump(), oldest_enqueued_at=first[0].item.enqueued_at if first else None
         )
 
     # --- a moderator's moves ----------------------------------------------------------------

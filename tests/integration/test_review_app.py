@@ -244,6 +244,45 @@ def test_twenty_moderators_working_one_queue_never_decide_an_item_twice(rig: Rig
         assert entry.decided_by == dict(decided)[str(line.message.message_id)]
 
 
+def test_the_moderators_list_only_the_channels_whose_counters_show_work(rig: Rig, tmp_path: Path) -> None:
+    # GIVEN an item waiting in c-a, none in c-b, and the truth of both channels' messages
+    first = flagged("you absolute idiot", Action.REVIEW, channel="c-a")
+    later = flagged("what a moron", Action.REVIEW, channel="c-b")
+    _enqueue(rig, first)
+    truth = tmp_path / "truth.jsonl"
+    truth.write_text(
+        "".join(
+            GroundTruth(
+                message_id=line.message.message_id, community="tweets", label="remove"
+            ).model_dump_json()
+            + "\n"
+            for line in (first, later)
+        )
+    )
+    # THEN the counters answer for the caller's channels alone, without a listing
+    root, _ = _client(rig.app, "root")
+    counts = {c["channel_id"]: c for c in root.get("/api/counts").json()["counts"]}
+    assert (counts["c-a"]["open"], counts["c-b"]["open"]) == (1, 0)
+    alice, _ = _client(rig.app, "alice")
+    assert [c["channel_id"] for c in alice.get("/api/counts").json()["counts"]] == ["c-a"]
+    assert TestClient(rig.app).get("/api/counts").status_code == 401
+    with _served(rig.app) as base:
+        moderators = QueueModerators(
+            base, {"root": PASSWORD}, ["c-a", "c-b"], truth, 1.0, 7, tmp_path / "p.json"
+        )
+        # WHEN they work: the first pass lists every channel and decides the waiting item
+        assert moderators.poll() == 1
+        assert moderators.counts["listings"] == 2
+        # THEN a pass with nothing waiting lists nothing
+        assert moderators.poll() == 0
+        assert moderators.counts["listings"] == 2
+        # AND a new item in c-b is found by c-b's counters alone, and decided
+        _enqueue(rig, later)
+        assert moderators.poll() == 1
+        assert moderators.counts["listings"] == 3
+    assert rig.store.stats("c-b").decided == 1
+
+
 def test_a_moderator_reaches_only_their_own_channels(rig: Rig) -> None:
     theirs = flagged("a message in channel b", channel="c-b")
     ours = flagged("a message in channel a", channel="c-a")
