@@ -33,7 +33,7 @@ def main() -> None:
     suite = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(suite)
 
-    # that version's loaders, which this one has since folded into training.corpora
+    # that version's loaders (this one's are in training.corpora)
     from training.data import load_davidson, load_rscience, split  # type: ignore[import-untyped]  # noqa: PLC0415
 
     from contracts.policy import ChannelPolicy, Thresholds  # noqa: PLC0415

@@ -300,7 +300,11 @@ def measure(data_dir: Path, cv: bool) -> dict[str, Any]:
 
     settings = TrainingSettings()
     splits = source_splits(
-        data_dir, Source.RSCIENCE, settings.seed, settings.validation_share, settings.test_share
+        data_dir,
+        Source.RSCIENCE,
+        seed=settings.seed,
+        validation=settings.validation_share,
+        test=settings.test_share,
     )
     started = time.perf_counter()
     rows = [measure_row(c, splits, settings.seed, cv) for c in CANDIDATES]

@@ -26,3 +26,8 @@ class ChatMessage(BaseModel):
 
 
 Label = Literal["remove", "allow"]  # a human moderator's decision on a message
+
+
+def label_of(removed: int) -> Label:
+    """The decision a 0/1 removal label stands for."""
+    return "remove" if removed else "allow"

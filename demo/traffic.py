@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from producer_sim.communities import Community
 from producer_sim.replay import OutgoingRecord
 from runtime.kinesis import Delivered
-from training.corpora import Example, Source, dedupe_key, load_all, split_examples
+from training.corpora import Example, Source, dedupe_key, source_splits
 from training.settings import TrainingSettings
 
 
@@ -51,8 +51,8 @@ def unseen_texts(community: Community, pool: list[Example], half: int) -> list[E
     other half after it, so served quality is measured on unseen text."""
     t = TrainingSettings()
     if community in _SETS:  # the sets' held-out rows, as the champion's split left them
-        sets = split_examples(
-            load_all(t.data_dir, _SETS[community]), t.seed, t.validation_share, t.test_share
+        sets = source_splits(
+            t.data_dir, *_SETS[community], seed=t.seed, validation=t.validation_share, test=t.test_share
         )
         held = {dedupe_key(e.text) for e in sets.validation + sets.test}
         return [x for x in pool if dedupe_key(x.text) in held]

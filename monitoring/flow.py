@@ -20,6 +20,7 @@ from pydantic import BaseModel
 from sklearn.metrics import precision_score, recall_score, roc_auc_score
 
 from contracts.categories import Category
+from contracts.chat import label_of
 from contracts.statement import AppealOutcome
 from contracts.storage import (
     DRIFT_STATE_FILE,
@@ -289,9 +290,7 @@ def feedback_labels_csv(archive: ArchiveWindow, feedback: Feedback, out_dir: Pat
     with path.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
         writer.writerow(["text", "label", "category"])
-        writer.writerows(
-            (e.text, "remove" if y else "allow", c.value) for e in rows for c, y in e.labels.items()
-        )
+        writer.writerows((e.text, label_of(y), c.value) for e in rows for c, y in e.labels.items())
     return path, len(rows), unknown
 
 

@@ -19,7 +19,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from contracts.audit import AuditEvent, AuditKind
-from contracts.chat import Label
+from contracts.chat import Label, label_of
 from contracts.policy import PolicyBook
 from contracts.statement import AppealOutcome, AppealResult, Restriction, StatementOfReasons, statement_for
 from contracts.storage import GroundTruth, ModeratorDecision, feedback_key, json_lines
@@ -66,7 +66,7 @@ def decided_on(category: str | None, truth: GroundTruth) -> tuple[str, Label]:
     """What a moderator rules on: the category that decided the verdict when the message's truth
     labels it, else the community's own standard (`removal`)."""
     if category and category in truth.categories:
-        return category, "remove" if truth.categories[category] else "allow"
+        return category, label_of(truth.categories[category])
     return "removal", truth.label
 
 

@@ -4,7 +4,6 @@ from enum import StrEnum
 from pathlib import Path
 
 from contracts.categories import Category
-from contracts.chat import Label
 from training.corpora import Example, Source, load_all
 
 
@@ -38,12 +37,3 @@ def load_community(data_dir: Path, community: Community) -> list[Example]:
             continue
         out.append(Example(e.text, community, e.labels | {Category.REMOVAL: removed}, e.group, e.language))
     return out
-
-
-def removed(line: Example) -> int:
-    """1 if the line's community's moderators remove it (its `removal` label; unlabelled lines stay)."""
-    return line.labels.get(Category.REMOVAL, 0)
-
-
-def label(line: Example) -> Label:
-    return "remove" if removed(line) else "allow"

@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any, NamedTuple
 from uuid import UUID, uuid4
 
-from contracts.chat import MAX_TEXT_CHARS, ChatMessage
+from contracts.chat import MAX_TEXT_CHARS, ChatMessage, label_of
 from contracts.storage import GroundTruth
 from producer_sim.activity import (
     LINK,
@@ -31,7 +31,7 @@ from producer_sim.activity import (
     plan_flood,
     plan_raid,
 )
-from producer_sim.communities import Community, label, removed
+from producer_sim.communities import Community
 from runtime.kinesis import Entry
 from training.corpora import Example
 
@@ -337,7 +337,7 @@ class Replay:
         """A well-formed ordinary chat message carrying a real text (a harmful one, now and then, from a
         repeat offender)."""
         speaker = None
-        if removed(item) and self._offenders and self._offender_rng.random() < self._offender_share:
+        if item.removal() and self._offenders and self._offender_rng.random() < self._offender_share:
             speaker = self._offender_rng.choice(self._offenders)
         return self._record(item, speaker, Shape.ORDINARY, None)
 
@@ -349,7 +349,7 @@ class Replay:
         truth = GroundTruth(
             message_id=msg.message_id,
             community=item.source,
-            label=label(item),
+            label=label_of(item.removal()),
             categories={str(c): y for c, y in item.labels.items()},
             shape=shape,
             shape_id=shape_id,

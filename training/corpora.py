@@ -66,6 +66,10 @@ class Example:
     def label(self, category: Category) -> int | None:
         return self.labels.get(category)
 
+    def removal(self) -> int:
+        """Whether its moderators remove it (its `removal` label; a text without one stays)."""
+        return self.labels.get(Category.REMOVAL, 0)
+
 
 # The label-mapping table of docs/operating.md: set → category → how its own labels map (1 = the category).
 LABEL_MAPPING: dict[Source, dict[Category, str]] = {
@@ -97,13 +101,33 @@ ASSUMED_NEGATIVE: dict[Source, dict[Category, str]] = {
 }
 
 
+def _rows(
+    path: Path,
+    required: Sequence[str] = (),
+    delimiter: str = ",",
+    fieldnames: Sequence[str] | None = None,
+    missing: str = "file not found",
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """A CSV file's rows, each with the physical line it ended on (what an editor shows); a missing
+    file or a missing `required` column is a `DataFileError` naming the file."""
+    if not path.is_file():
+        raise DataFileError(f"{path}: {missing}")
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh, delimiter=delimiter, fieldnames=fieldnames)
+        absent = [c for c in required if c not in (reader.fieldnames or [])]
+        if absent:
+            raise DataFileError(f"{path}: missing column(s) {absent}; found {reader.fieldnames}")
+        for row in reader:
+            yield reader.line_num, row
+
+
 def _read(
     path: Path, delimiter: str = ",", fieldnames: Sequence[str] | None = None
 ) -> Iterator[dict[str, str]]:
-    if not path.is_file():
-        raise DataFileError(f"{path}: file not found (set DATA_DIR to the folder holding the data sets)")
-    with path.open(newline="", encoding="utf-8-sig") as fh:
-        yield from csv.DictReader(fh, delimiter=delimiter, fieldnames=fieldnames)
+    """A bundled set's rows (DATA_DIR's files)."""
+    missing = "file not found (set DATA_DIR to the folder holding the data sets)"
+    for _, row in _rows(path, (), delimiter, fieldnames, missing):
+        yield row
 
 
 def _column(path: Path, row: dict[str, str], name: str) -> str:
@@ -232,19 +256,6 @@ LOADERS: dict[Source, Callable[[Path], list[Example]]] = {
 def load_all(data_dir: Path, sources: Sequence[Source] = tuple(Source)) -> list[Example]:
     """Every example of the named sets (non-empty texts)."""
     return [e for s in sources for e in LOADERS[s](data_dir) if e.text.strip()]
-
-
-def _rows(path: Path, required: tuple[str, ...]) -> Iterator[tuple[int, dict[str, str]]]:
-    if not path.is_file():
-        raise DataFileError(f"{path}: file not found")
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        missing = [c for c in required if c not in (reader.fieldnames or [])]
-        if missing:
-            raise DataFileError(f"{path}: missing column(s) {missing}; found {reader.fieldnames}")
-        for row in reader:
-            # line_num is the physical line where the record ended: what an editor shows
-            yield reader.line_num, row
 
 
 def _value[T](path: Path, line: int, column: str, value: str, allowed: Mapping[str, T]) -> T:
@@ -392,10 +403,10 @@ def split_examples(
 
 
 def source_splits(
-    data_dir: Path, source: Source, seed: int = 42, validation: float = 0.15, test: float = 0.15
+    data_dir: Path, *sources: Source, seed: int = 42, validation: float = 0.15, test: float = 0.15
 ) -> ExampleSplits:
-    """One set's split alone: the same parts as when it is split with the other sets."""
-    return split_examples(load_all(data_dir, [source]), seed, validation, test)
+    """Some sets' split alone: the same parts as when they are split with the other sets."""
+    return split_examples(load_all(data_dir, sources), seed, validation, test)
 
 
 def bundled_count(part: Sequence[Example]) -> int:

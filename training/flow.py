@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from threadpoolctl import threadpool_limits
 
 from contracts.categories import DEFAULT_ACTING, Category
+from contracts.chat import label_of
 from contracts.policy import CATEGORY_THRESHOLDS, DEFAULT_THRESHOLDS, ChannelPolicy
 from contracts.storage import REFERENCE_FILE, SCORER_FILE, ReferenceRow, gzip_lines
 from runtime.logs import run_event
@@ -61,6 +62,7 @@ from training.corpora import (
     digest_examples,
     load_all,
     load_labelled_csv,
+    source_splits,
     split_examples,
 )
 from training.embeddings import EmbeddingCache
@@ -188,8 +190,8 @@ def _baseline_results() -> dict[str, Any] | None:
 def load_and_split(settings: TrainingSettings, extra: Sequence[list[Example]] = ()) -> Datasets:
     """The configured sets of DATA_DIR plus any labelled sets given at run time, split together."""
     examples = load_all(settings.data_dir, [Source(s) for s in settings.sources])
-    for items in extra:
-        examples += [e for e in items if e.text.strip()]
+    for items in extra:  # `load_labelled_csv` refuses a row without text
+        examples += items
     splits = split_examples(examples, settings.seed, settings.validation_share, settings.test_share)
     run_event(
         get_run_logger(),
@@ -357,11 +359,12 @@ def evasion(settings: TrainingSettings, model: CategoryModel, data: Datasets) ->
     trained_on = {dedupe_key(e.text) for e in data.splits.train + data.splits.validation}
     held_out = [
         x
-        for x in split_examples(
-            load_all(settings.data_dir, [Source.DAVIDSON]),
-            settings.seed,
-            settings.validation_share,
-            settings.test_share,
+        for x in source_splits(
+            settings.data_dir,
+            Source.DAVIDSON,
+            seed=settings.seed,
+            validation=settings.validation_share,
+            test=settings.test_share,
         ).test
         if dedupe_key(x.text) not in trained_on
     ]
@@ -481,7 +484,7 @@ def _reference(model: CategoryModel, items: Sequence[Example], size: int, seed: 
     rows = (
         ReferenceRow(
             text=e.text,
-            label="remove" if e.labels.get(Category.REMOVAL, 0) else "allow",
+            label=label_of(e.removal()),
             community=e.source,
             score=float(scores[Category.REMOVAL][i]) if Category.REMOVAL in scores else 0.0,
             scores={c: float(p[i]) for c, p in scores.items()},

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from contracts.categories import Category
-from contracts.chat import Label
+from contracts.chat import Label, label_of
 from contracts.lambda_event import read_event
 from contracts.policy import PolicyBook
 from contracts.storage import ChampionManifest, ModeratorDecision
@@ -145,7 +145,7 @@ def label_window(
     decisions = "\n".join(
         ModeratorDecision(
             message_id=i,
-            label=flip[_label(x)] if who == flipper else _label(x),
+            label=flip[label_of(x.removal())] if who == flipper else label_of(x.removal()),
             decided_by=who,
             decided_at=datetime.now(UTC),
         ).model_dump_json()
@@ -155,10 +155,6 @@ def label_window(
     aws.client("s3", endpoint_url).put_object(
         Bucket=stack.archive_bucket.name, Key=f"feedback-{prefix}x.jsonl", Body=decisions.encode()
     )
-
-
-def _label(x: Example) -> Label:
-    return "remove" if x.labels[Category.REMOVAL] else "allow"
 
 
 def removals_of(examples: list[Example], category: Category) -> list[Example]:

@@ -9,6 +9,7 @@ from uuid import UUID
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from contracts.chat import label_of
 from contracts.policy import Thresholds
 from contracts.storage import ModeratorDecision
 from contracts.verdict import Action, CategoryScore, Verdict
@@ -260,7 +261,7 @@ def learnt(decisions: list[ModeratorDecision], audit: LabelAudit) -> dict[str, s
         kept_decisions(decisions, audit), {d.message_id: str(d.message_id) for d in decisions}
     )
     assert unknown == 0
-    return {f"{r.text}/{c}": "remove" if y else "allow" for r in rows for c, y in r.labels.items()}
+    return {f"{r.text}/{c}": label_of(y) for r in rows for c, y in r.labels.items()}
 
 
 def test_a_later_decision_on_the_same_message_replaces_the_earlier() -> None:

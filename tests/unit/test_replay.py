@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from contracts.chat import ChatMessage
+from contracts.chat import ChatMessage, label_of
 from producer_sim.activity import CHEERS, LONG_CHEERS, RAID_COPYPASTA, Burst, Flood, Raid, Shape
-from producer_sim.communities import Community, label, load_community, removed
+from producer_sim.communities import Community, load_community
 from producer_sim.replay import MalformedKind, OutgoingRecord, Replay, parse_mix
 from runtime.kinesis import MAX_BYTES_PER_PUT, MAX_RECORDS_PER_PUT, batches, split_results
 from tests.builders import chat_line
@@ -120,9 +120,9 @@ def test_failed_records_are_picked_by_their_own_error_code() -> None:
 def test_communities_load_with_their_moderators_removals(data_dir: Path) -> None:
     science, tweets = load_community(data_dir, Community.RSCIENCE), load_community(data_dir, Community.TWEETS)
     assert len(science) > 5_000
-    assert 0.25 < sum(map(removed, science)) / len(science) < 0.4
+    assert 0.25 < sum(t.removal() for t in science) / len(science) < 0.4
     assert len(tweets) > 20_000
-    assert sum(map(removed, tweets)) / len(tweets) > 0.8
+    assert sum(t.removal() for t in tweets) / len(tweets) > 0.8
 
 
 # --- activity and shapes -------------------------------------------------------------------------
@@ -262,7 +262,7 @@ def test_a_flood_is_one_user_repeating_a_few_real_lines_with_their_labels(
     shaped: list[OutgoingRecord],
 ) -> None:
     flood = [r for _, r in _shaped(shaped, Shape.FLOOD)]
-    labels = {t.text: label(t) for pool in MANY_LINES.values() for t in pool}
+    labels = {t.text: label_of(t.removal()) for pool in MANY_LINES.values() for t in pool}
     assert len({_user(r) for r in flood}) == 1
     assert len({r.partition_key for r in flood}) == 1
     assert [_text(r) for r in flood] == [_text(r) for r in flood[:3]] * 13 + [_text(flood[0])]
