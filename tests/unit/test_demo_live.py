@@ -95,5 +95,7 @@ def test_replayed_rscience_and_spam_are_never_what_the_champion_trained_on(
     assert not {dedupe_key(t.text) for t in held_out} & trained
     if community is Community.SPAM:
         assert all(t.labels == {Category.REMOVAL: 1, Category.SPAM: 1} for t in held_out)
+        # from both spam sets: YouTube's comments (named by their video) and the SMS messages
+        assert {bool(t.group) for t in held_out} == {True, False}
     else:
         assert {t.labels[Category.REMOVAL] for t in held_out} == {0, 1}
