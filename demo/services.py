@@ -147,6 +147,8 @@ def mlflow_service(state_dir: Path, port: int) -> Service:
         state_dir,
         ui_path="/#/models",
         port_setting="DEMO_MLFLOW_PORT",
+        # no job runner: its eight idle processes poll for jobs (GenAI evaluations) the demo never runs
+        env={"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"},
     )
 
 
@@ -188,10 +190,11 @@ def evidently_service(state_dir: Path, port: int, workspace: Path) -> Service:
 
 
 def dynamodb_service(state_dir: Path, port: int) -> Service:
-    """moto's server, serving the review table's DynamoDB (in memory: a restart empties the queue)."""
+    """moto's server, serving the review table's DynamoDB (in memory: a restart empties the queue), with
+    the project's faster Query (`infra/moto_server.py`)."""
     return Service(
         "dynamodb",
-        [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+        [sys.executable, "-m", "infra.moto_server", "-H", "127.0.0.1", "-p", str(port)],
         port,
         "/moto-api/data.json",
         "{",

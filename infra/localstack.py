@@ -235,6 +235,8 @@ class MotoServer:
 
     port: int
     log_path: Path
+    # moto's server with the project's faster Query (infra/moto_server.py); moto's own: its `moto_server`
+    command: tuple[str, ...] = (sys.executable, "-m", "infra.moto_server")
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -242,11 +244,11 @@ class MotoServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> None:
-        """Start `moto_server` from this environment and wait until it answers."""
-        binary = Path(sys.executable).with_name("moto_server")
+        """Start the server from this environment and wait until it answers."""
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(binary), "-H", "127.0.0.1", "-p", str(self.port)],
+                [*self.command, "-H", "127.0.0.1", "-p", str(self.port)],
+                cwd=PROJECT_ROOT,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

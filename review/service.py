@@ -142,8 +142,7 @@ def background(settings: ReviewSettings, store: ReviewStore, stop: threading.Eve
         try:
             read = follower.poll()["objects"]
             now = datetime.now(UTC)
-            written = flush_feedback(store, s3, outputs, policies(), now)
-            pending = store.pending_count()
+            written, pending = flush_feedback(store, s3, outputs, policies(), now)
             pass_ = {"started_at": started.timestamp(), "pass_at": now.timestamp(), "objects": read}
             write_json(progress, pass_ | {"written": written, "pending": pending})
             busy = bool(read or written or pending)

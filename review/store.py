@@ -18,7 +18,6 @@ Every condition the emulator (moto's server) honours as DynamoDB does: a refused
 `PreconditionFailedError` (runtime.errors), and nothing was written.
 """
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from uuid import UUID
@@ -463,8 +462,11 @@ class ReviewStore:
         except PreconditionFailedError as err:
             raise ClaimLostError(err.operation, err.code, err.status) from err
 
-    def pending_feedback(self, now: datetime) -> Iterator[QueueEntry]:
-        """Decided items whose feedback is not written yet and whose undo window has passed."""
+    def pending_feedback(self, now: datetime) -> tuple[list[QueueEntry], int]:
+        """Decided items whose feedback is not written yet and whose undo window has passed, and how
+        many decisions wait for their feedback in all (inside their undo window or not): one query."""
+        due: list[QueueEntry] = []
+        pending = 0
         kwargs: dict[str, Any] = {}
         while True:
             with aws_errors("Query pending"):
@@ -475,24 +477,11 @@ class ReviewStore:
                     ExpressionAttributeValues={":p": _s("1")},
                     **kwargs,
                 )
-            for r in raw["Items"]:
-                if float(r["undo_until"]["N"]) < _ts(now):
-                    yield _entry(r)
+            pending += len(raw["Items"])
+            due += [_entry(r) for r in raw["Items"] if float(r["undo_until"]["N"]) < _ts(now)]
             if "LastEvaluatedKey" not in raw:
-                return
+                return due, pending
             kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
-
-    def pending_count(self) -> int:
-        """Decisions whose feedback is not written yet (inside their undo window or not)."""
-        with aws_errors("Query pending count"):
-            raw = self._db.query(
-                TableName=self.table,
-                IndexName=PENDING_INDEX,
-                KeyConditionExpression="pending = :p",
-                ExpressionAttributeValues={":p": _s("1")},
-                Select="COUNT",
-            )
-        return int(raw["Count"])
 
     def feedback_written(self, message_id: UUID) -> None:
         """The decision's feedback object exists: the item leaves the pending index."""

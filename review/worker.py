@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -146,12 +146,20 @@ class Outputs:
     audit: AuditLog | None = None  # the decisions' and appeals' chain in the audit trail (None: not kept)
 
 
+class Flushed(NamedTuple):
+    """A feedback pass: the decisions it wrote, and those still waiting (inside their undo window, or
+    passed by)."""
+
+    written: int
+    pending: int
+
+
 def flush_feedback(
     store: ReviewStore, s3: "S3Client", outputs: Outputs, book: PolicyBook, now: datetime
-) -> int:
+) -> Flushed:
     """Write the feedback of every decision past its undo window — with, first, the user's statement
     of a moderator's removal or of an appeal's outcome (the item leaves the pending index only when
-    every record exists); returns how many decisions were written."""
+    every record exists)."""
 
     def written(entry: QueueEntry) -> tuple[QueueEntry, AppealOutcome | None] | None:
         """The entry's statement or appeal outcome, then its feedback, written; the outcome (None: an
@@ -190,7 +198,8 @@ def flush_feedback(
         return entry, outcome
 
     # each decision's objects are its own (named after its message): written several at once
-    done = [d for d in _at_once(written, store.pending_feedback(now)) if d is not None]
+    due, pending = store.pending_feedback(now)
+    done = [d for d in _at_once(written, due) if d is not None]
     flushed = [entry for entry, _ in done]
     outcomes = [outcome for _, outcome in done if outcome is not None]
     # the pass's decisions (and the appeals they decided) in the audit trail, before they leave the
@@ -204,4 +213,4 @@ def flush_feedback(
         appeal_metrics(outcome)
     if flushed:
         log.info({"event": "review_feedback_written", "decisions": len(flushed)})
-    return len(flushed)
+    return Flushed(len(flushed), pending - len(flushed))

@@ -51,7 +51,7 @@ from producer_sim.moderators import QueueModerators
 from review.app import LoginLimiter, Services, create_app
 from review.store import ClaimLostError, ReviewStore, ensure_table
 from review.users import Account, UserBook, hash_password
-from review.worker import ArchiveFollower, Outputs, enqueue_all, flush_feedback
+from review.worker import ArchiveFollower, Flushed, Outputs, enqueue_all, flush_feedback
 from runtime import aws
 from runtime.audit import AuditLog, TrailReader, read_trail, verify_trail
 from runtime.errors import AwsError
@@ -420,7 +420,7 @@ def test_a_decision_reaches_the_feedback_after_its_undo_window_and_can_be_undone
     # submit & next: the next item opens, with the undo offered
     assert answer.headers["location"] == f"/items/{second.message.message_id}?undo={mid}"
     s3 = aws.client("s3", rig.endpoint)
-    assert _flush(rig, rig.clock()) == 0  # inside the undo window
+    assert _feedback_pass(rig, rig.clock()) == (0, 1)  # inside the undo window: none written, one waits
     assert alice.post(f"/items/{mid}/undo", data={"csrf": csrf}).status_code == 200
     entry = rig.store.get(mid)
     assert entry is not None
@@ -429,8 +429,8 @@ def test_a_decision_reaches_the_feedback_after_its_undo_window_and_can_be_undone
     alice.post(f"/items/{mid}/decision", data={"label": "allow", "csrf": csrf, "category": "toxicity"})
     rig.clock.at += timedelta(seconds=6)
     assert alice.post(f"/items/{mid}/undo", data={"csrf": csrf}).status_code == 409  # too late
-    assert _flush(rig, rig.clock()) == 1
-    assert _flush(rig, rig.clock()) == 0  # once
+    assert _feedback_pass(rig, rig.clock()) == (1, 0)
+    assert _feedback_pass(rig, rig.clock()) == (0, 0)  # once
     decisions = read_feedback(s3, rig.bucket, FEEDBACK).decisions
     assert len(decisions) == 1
     (decision,) = decisions
@@ -588,6 +588,11 @@ def test_a_moderator_works_the_queue_in_a_real_browser(rig: Rig, chrome: "WebDri
 
 
 def _flush(rig: Rig, now: datetime, audit: AuditLog | None = None) -> int:
+    """The feedback pass's decisions written."""
+    return _feedback_pass(rig, now, audit).written
+
+
+def _feedback_pass(rig: Rig, now: datetime, audit: AuditLog | None = None) -> Flushed:
     s3 = aws.client("s3", rig.endpoint)
     outputs = Outputs(rig.bucket, FEEDBACK, STATEMENTS, "https://review.example", audit)
     return flush_feedback(rig.store, s3, outputs, rig.services.policies(), now)
