@@ -3,6 +3,7 @@ retraining or a second run embeds only the texts it has not seen (a first run em
 """
 
 import hashlib
+import random
 import sqlite3
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -36,35 +37,49 @@ class EmbeddingCache:
     def _connect(self) -> sqlite3.Connection:
         return sqlite3.connect(self.path, timeout=60)
 
-    def embed(
-        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
-    ) -> NDArray[np.float32]:
-        """One row per text; the texts not in the cache are embedded (reporting progress) and stored."""
-        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
-        keys = [_key(t) for t in texts]
-        sha = self.encoder.sha256
+    def _stored(self, keys: Sequence[bytes]) -> dict[bytes, bytes]:
+        """The stored vectors of those of `keys` the cache holds."""
         found: dict[bytes, bytes] = {}
         with self._connect() as db:
-            unique = list(dict.fromkeys(keys))
-            for lo in range(0, len(unique), 500):
-                part = unique[lo : lo + 500]
+            for lo in range(0, len(keys), 500):
+                part = keys[lo : lo + 500]
                 marks = ",".join("?" * len(part))
                 rows = db.execute(
                     f"SELECT text, vector FROM embedding WHERE encoder = ? AND text IN ({marks})",  # noqa: S608
-                    [sha, *part],
+                    [self.encoder.sha256, *part],
                 )
                 found.update(rows)
+        return found
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int, int], None] | None = None
+    ) -> NDArray[np.float32]:
+        """One row per text; the texts not in the cache are embedded (reporting progress) and stored.
+
+        The missing texts are taken in a random order, and each chunk is looked up again before it is
+        embedded: two trainings sharing the cache at once (a test session's) each embed what the other
+        has not, instead of both embedding everything."""
+        out = np.empty((len(texts), DIMENSIONS), dtype=np.float32)
+        keys = [_key(t) for t in texts]
+        found = self._stored(list(dict.fromkeys(keys)))
         missing = list({k: i for i, k in enumerate(keys) if k not in found}.values())
+        random.Random().shuffle(missing)  # an order, not a secret
         for lo in range(0, len(missing), _CHUNK):
             idx = missing[lo : lo + _CHUNK]
-            vectors = self.encoder.embed([texts[i] for i in idx])
-            with self._connect() as db:
-                db.executemany(
-                    "INSERT OR REPLACE INTO embedding VALUES (?, ?, ?)",
-                    [(sha, keys[i], v.tobytes()) for i, v in zip(idx, vectors, strict=True)],
-                )
-            for i, v in zip(idx, vectors, strict=True):
-                found[keys[i]] = v.tobytes()
+            found.update(self._stored([keys[i] for i in idx]))
+            todo = [i for i in idx if keys[i] not in found]
+            if todo:
+                vectors = self.encoder.embed([texts[i] for i in todo])
+                with self._connect() as db:
+                    db.executemany(
+                        "INSERT OR REPLACE INTO embedding VALUES (?, ?, ?)",
+                        [
+                            (self.encoder.sha256, keys[i], v.tobytes())
+                            for i, v in zip(todo, vectors, strict=True)
+                        ],
+                    )
+                for i, v in zip(todo, vectors, strict=True):
+                    found[keys[i]] = v.tobytes()
             if progress is not None:
                 progress(min(lo + _CHUNK, len(missing)), len(missing))
         for i, k in enumerate(keys):
