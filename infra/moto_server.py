@@ -6,6 +6,9 @@ own server, with two changes that leave every answer as it was.
   now reads that partition alone, and an index's Query reads the items unsorted: each query still
   sorts its own matches, so results, pages and their keys are the same. Without it, a Query's cost grew
   with the table (the strikes and review tables a demo fills), where DynamoDB's follows the items read.
+- **Its service modules listed once.** moto finds a request's service by listing its package's folders
+  (a `listdir` and a `stat` per folder) on every request, under the lock every request thread shares;
+  the list is read once at start.
 - **No line per request in its log** (werkzeug's access log): errors are still logged.
 
 Both are checked at start: a moto whose Table no longer has the methods patched here refuses to start,
@@ -19,10 +22,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from moto import backends
 from moto.dynamodb.models.table import Table
 
 _ORIGINAL_QUERY: Callable[..., Any] = Table.query
 _ORIGINAL_ALL_ITEMS: Callable[..., Any] = Table.all_items
+_ORIGINAL_MODULES: Callable[[], Any] = backends.list_of_moto_modules
 _SIGNATURE = inspect.signature(_ORIGINAL_QUERY)
 if not {"hash_key", "index_name"} <= set(_SIGNATURE.parameters):
     raise RuntimeError(f"moto's Table.query{_SIGNATURE} has changed: review infra/moto_server.py")
@@ -57,14 +62,18 @@ def _all_items(self: Table) -> Any:
 
 
 def install() -> None:
-    """Queries read only what they can match, from now on, in this process."""
+    """Queries read only what they can match, and the service modules are listed once, from now on, in
+    this process."""
     Table.query = _query  # type: ignore[method-assign]
     Table.all_items = _all_items  # type: ignore[method-assign]
+    modules = tuple(_ORIGINAL_MODULES())
+    backends.list_of_moto_modules = lambda: modules
 
 
 def uninstall() -> None:
     Table.query = _ORIGINAL_QUERY  # type: ignore[method-assign]
     Table.all_items = _ORIGINAL_ALL_ITEMS  # type: ignore[method-assign]
+    backends.list_of_moto_modules = _ORIGINAL_MODULES
 
 
 @contextmanager
