@@ -21,8 +21,9 @@ from contracts.storage import (
     is_appeal_outcome_key,
     parse_object,
 )
-from runtime.errors import AwsError, aws_errors
+from runtime.errors import AwsError
 from runtime.logs import structured_logger
+from runtime.objects import list_keys, read_objects
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -51,27 +52,22 @@ def read_archive(
     """Messages archived under `prefix`: those sent in [since, until), or the `last` N of them."""
     window = ArchiveWindow()
     seen: dict[tuple[str, str], ArchivedMessage] = {}
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            try:
-                with aws_errors(f"GetObject {obj['Key']}"):
-                    body = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read()
-            except AwsError as err:
-                window.skipped["unreadable_object"] += 1
-                log.warning({"event": "archive_skip", "key": obj["Key"], "reason": err.code})
+    for key, body in read_objects(s3, bucket, list_keys(s3, bucket, prefix, "archive")):
+        if isinstance(body, AwsError):
+            window.skipped["unreadable_object"] += 1
+            log.warning({"event": "archive_skip", "key": key, "reason": body.code})
+            continue
+        window.objects += 1
+        lines, skipped = parse_object(body)
+        if skipped:
+            log.warning({"event": "archive_skip", "key": key, "reasons": dict(skipped)})
+        window.skipped.update(skipped)
+        for m in lines:
+            message_key = (m.shard_id, m.sequence_number)
+            if message_key in seen:
+                window.duplicates += 1
                 continue
-            window.objects += 1
-            lines, skipped = parse_object(body)
-            if skipped:
-                log.warning({"event": "archive_skip", "key": obj["Key"], "reasons": dict(skipped)})
-            window.skipped.update(skipped)
-            for m in lines:
-                key = (m.shard_id, m.sequence_number)
-                if key in seen:
-                    window.duplicates += 1
-                    continue
-                seen[key] = m
+            seen[message_key] = m
     ordered = sorted(seen.values(), key=lambda m: (m.approximate_arrival, m.shard_id, int(m.sequence_number)))
     window.messages = select(ordered, since, until, last)
     return window
@@ -114,24 +110,23 @@ def parse_decision(line: str) -> ModeratorDecision | str:
 def read_feedback(s3: "S3Client", bucket: str, prefix: str) -> Feedback:
     """Every moderator decision under `prefix`; malformed lines are counted and logged, not fatal."""
     out = Feedback()
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            try:
-                with aws_errors(f"GetObject {obj['Key']}"):
-                    text = s3.get_object(Bucket=bucket, Key=obj["Key"])["Body"].read().decode("utf-8")
-            except (AwsError, UnicodeDecodeError) as err:
-                out.skipped["unreadable_object"] += 1
-                log.warning({"event": "feedback_skip", "key": obj["Key"], "reason": type(err).__name__})
+    for key, body in read_objects(s3, bucket, list_keys(s3, bucket, prefix, "feedback")):
+        try:
+            if isinstance(body, AwsError):
+                raise body
+            text = body.decode("utf-8")
+        except (AwsError, UnicodeDecodeError) as err:
+            out.skipped["unreadable_object"] += 1
+            log.warning({"event": "feedback_skip", "key": key, "reason": type(err).__name__})
+            continue
+        for line in text.splitlines():
+            if not line.strip():
                 continue
-            for line in text.splitlines():
-                if not line.strip():
-                    continue
-                decision = parse_decision(line)
-                if isinstance(decision, str):
-                    out.skipped[decision] += 1
-                else:
-                    out.decisions.append(decision)
+            decision = parse_decision(line)
+            if isinstance(decision, str):
+                out.skipped[decision] += 1
+            else:
+                out.decisions.append(decision)
     if out.skipped:
         log.warning({"event": "feedback_skipped", "reasons": dict(out.skipped)})
     return out
@@ -144,23 +139,16 @@ def _read_statements[T: BaseModel](
     False) in those that hold statements of reasons; an unreadable object or a line that does not parse
     is logged and skipped."""
     out: list[T] = []
-    paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            key = obj["Key"]
-            if is_appeal_outcome_key(key) is not outcomes:
-                continue
+    keys = [k for k in list_keys(s3, bucket, prefix, "statements") if is_appeal_outcome_key(k) is outcomes]
+    for key, body in read_objects(s3, bucket, keys):
+        if isinstance(body, AwsError):
+            log.warning({"event": "statements_skip", "key": key, "reason": type(body).__name__})
+            continue
+        for line in body.splitlines():
             try:
-                with aws_errors(f"GetObject {key}"):
-                    lines = s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
-            except AwsError as err:
-                log.warning({"event": "statements_skip", "key": key, "reason": type(err).__name__})
-                continue
-            for line in lines:
-                try:
-                    out.append(kind.model_validate_json(line))
-                except ValidationError:
-                    log.warning({"event": "statements_skip", "key": key, "reason": "malformed"})
+                out.append(kind.model_validate_json(line))
+            except ValidationError:
+                log.warning({"event": "statements_skip", "key": key, "reason": "malformed"})
     return out
 
 

@@ -14,12 +14,13 @@ What the emulators honour, checked with small scripts against each (versioned an
   token, a time).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from runtime.errors import NotFoundError, PreconditionFailedError, aws_errors
+from runtime.errors import AwsError, NotFoundError, PreconditionFailedError, aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -78,6 +79,25 @@ def list_keys(s3: "S3Client", bucket: str, prefix: str, what: str) -> list[str]:
             for page in paginator.paginate(Bucket=bucket, Prefix=prefix)
             for o in page.get("Contents", [])
         )
+
+
+READERS = 8  # objects read at once: a read waits on the store, not on this process
+
+
+def read_objects(s3: "S3Client", bucket: str, keys: Sequence[str]) -> Iterator[tuple[str, bytes | AwsError]]:
+    """Each key's body, or the error that reading it raised, in the keys' order: `READERS` read at once
+    (thousands of small objects, read one after another, wait thousands of round trips)."""
+
+    def read(key: str) -> bytes | AwsError:
+        try:
+            with aws_errors(f"GetObject {key}"):
+                body: bytes = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except AwsError as err:
+            return err
+        return body
+
+    with ThreadPoolExecutor(max_workers=READERS) as pool:
+        yield from zip(keys, pool.map(read, keys), strict=True)
 
 
 class ReadKeys:
