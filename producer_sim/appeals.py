@@ -22,9 +22,9 @@ from pydantic import ValidationError
 from contracts.statement import AppealOutcome, StatementOfReasons
 from contracts.storage import GroundTruth, appeal_outcomes_prefix, is_appeal_outcome_key
 from producer_sim.bot import decided_on, draw
-from runtime.errors import aws_errors
+from runtime.errors import AwsError
 from runtime.logs import structured_logger
-from runtime.objects import ReadKeys, list_keys
+from runtime.objects import ReadKeys, list_keys, read_objects
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -52,11 +52,6 @@ def wants_to_appeal(
 
 def _new_keys(s3: "S3Client", bucket: str, prefix: str, read: set[str]) -> list[str]:
     return [k for k in list_keys(s3, bucket, prefix, "statements") if k not in read]
-
-
-def _lines(s3: "S3Client", bucket: str, key: str) -> list[bytes]:
-    with aws_errors("GetObject statements"):
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read().splitlines()
 
 
 class Appellants:
@@ -93,11 +88,13 @@ class Appellants:
         """One pass; returns the appeals filed (answered 201 or 200)."""
         due = [(s, tries) for s, tries in self._retry.values()]
         self._retry.clear()
-        for key in _new_keys(self._s3, self._bucket, self._prefix, self._read):
-            if is_appeal_outcome_key(key):
-                self._read.add(key)
-                continue
-            for line in _lines(self._s3, self._bucket, key):
+        new = _new_keys(self._s3, self._bucket, self._prefix, self._read)
+        self._read.update(k for k in new if is_appeal_outcome_key(k))
+        statements = [k for k in new if not is_appeal_outcome_key(k)]
+        for key, body in read_objects(self._s3, self._bucket, statements):
+            if isinstance(body, AwsError):
+                raise body  # the pass fails here; the next reads this key and those after it again
+            for line in body.splitlines():
                 try:
                     statement = StatementOfReasons.model_validate_json(line)
                 except ValidationError:
@@ -138,8 +135,10 @@ class OutcomeReader:
         listed = list_keys(self._s3, self._bucket, appeal_outcomes_prefix(self._prefix), "statements")
         keys = self._read.new(listed)
         out: list[AppealOutcome] = []
-        for key in keys:
-            for line in _lines(self._s3, self._bucket, key):
+        for key, body in read_objects(self._s3, self._bucket, keys):
+            if isinstance(body, AwsError):
+                raise body  # none is kept as read: the next pass reads them all again
+            for line in body.splitlines():
                 try:
                     out.append(AppealOutcome.model_validate_json(line))
                 except ValidationError:
