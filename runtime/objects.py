@@ -14,7 +14,7 @@ What the emulators honour, checked with small scripts against each (versioned an
   token, a time).
 """
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Generator, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -84,7 +84,7 @@ def list_keys(s3: "S3Client", bucket: str, prefix: str, what: str) -> list[str]:
 READERS = 8  # objects read at once: a read waits on the store, not on this process
 
 
-def read_objects(s3: "S3Client", bucket: str, keys: Sequence[str]) -> Iterator[tuple[str, bytes | AwsError]]:
+def read_objects(s3: "S3Client", bucket: str, keys: Sequence[str]) -> Generator[tuple[str, bytes | AwsError]]:
     """Each key's body, or the error that reading it raised, in the keys' order: `READERS` read at once
     (thousands of small objects, read one after another, wait thousands of round trips)."""
 

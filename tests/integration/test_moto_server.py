@@ -10,9 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from moto import backends
 
-from infra import moto_server
 from infra.localstack import MotoServer, free_port
 from review.store import AUTHOR_INDEX, PENDING_INDEX, QUEUE_INDEX
 from review.store import ensure_table as ensure_review_table
@@ -212,19 +210,3 @@ def test_a_moto_without_the_methods_it_patches_is_refused() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode != 0
     assert "review infra/moto_server.py" in done.stderr
-
-
-def test_the_service_modules_are_listed_once_and_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto lists its package's folders on every request to find the service; installed, the launcher
-    answers from the list read at start (the same names), touching no folder."""
-    listed = list(backends.list_of_moto_modules())
-    assert "dynamodb" in listed
-    with moto_server.installed():
-
-        def no_listing(path: object) -> list[str]:
-            raise AssertionError(f"listed {path}")
-
-        monkeypatch.setattr("os.listdir", no_listing)
-        assert list(backends.list_of_moto_modules()) == listed
-        monkeypatch.undo()
-    assert list(backends.list_of_moto_modules()) == listed

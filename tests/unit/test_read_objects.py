@@ -44,3 +44,24 @@ def test_the_reads_wait_on_the_store_together() -> None:
 
 def test_no_keys_read_nothing() -> None:
     assert list(read_objects(MemoryBucket(), "b", [])) == []  # type: ignore[arg-type]
+
+
+def test_a_reader_that_stops_early_leaves_the_reads_not_begun_undone() -> None:
+    """A pass that fails at its first object (the appellants') does not wait for every other read."""
+    release = threading.Event()
+
+    class HeldBucket(MemoryBucket):
+        def get_object(self, Bucket: str, Key: str, IfNoneMatch: str | None = None) -> dict[str, Any]:  # noqa: N803
+            if Key != "k000":
+                release.wait(10)
+            return super().get_object(Bucket, Key, IfNoneMatch)
+
+    bucket = HeldBucket()
+    keys = [f"k{i:03d}" for i in range(200)]
+    for key in keys:
+        bucket.put("b", key, b"x")
+    answers = read_objects(bucket, "b", keys)  # type: ignore[arg-type]
+    assert next(answers) == ("k000", b"x")
+    threading.Timer(0.2, release.set).start()  # the reads under way finish once the close has begun
+    answers.close()
+    assert len(bucket.gets) <= 1 + READERS
