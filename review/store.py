@@ -467,6 +467,7 @@ class ReviewStore:
         many decisions wait for their feedback in all (inside their undo window or not): one query."""
         due: list[QueueEntry] = []
         pending = 0
+        cutoff = _ts(now)
         kwargs: dict[str, Any] = {}
         while True:
             with aws_errors("Query pending"):
@@ -478,7 +479,7 @@ class ReviewStore:
                     **kwargs,
                 )
             pending += len(raw["Items"])
-            due += [_entry(r) for r in raw["Items"] if float(r["undo_until"]["N"]) < _ts(now)]
+            due += [_entry(r) for r in raw["Items"] if float(r["undo_until"]["N"]) < cutoff]
             if "LastEvaluatedKey" not in raw:
                 return due, pending
             kwargs["ExclusiveStartKey"] = raw["LastEvaluatedKey"]
