@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
-from itertools import chain, pairwise, repeat
+from itertools import chain, compress, pairwise, repeat
 
 import numpy as np
 from numpy.typing import NDArray
@@ -364,6 +364,10 @@ class TextFeaturizer:
     lexicon: NDArray[np.float64]  # token id -> membership in each lexicon
     # the sorted buckets (`char_bucket`) of the kept character n-grams, one column each; empty: words alone
     char_buckets: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    # The fewest characters a token needs to be read as text (a word, one of a word pair, the source of
+    # character n-grams); shorter ones still count as tokens (windows, style features). 1: every token
+    # (archives before it).
+    min_token_chars: int = 1
 
     @property
     def n_tokens(self) -> int:
@@ -390,10 +394,11 @@ class TextFeaturizer:
         return sorted(self.tokens, key=self.tokens.__getitem__)
 
     @cached_property
-    def _symbol(self) -> NDArray[np.bool_]:
+    def _unpaired(self) -> NDArray[np.bool_]:
+        """Per token id: stepped over by word pairs (a symbol, or shorter than `min_token_chars`)."""
         flags = np.zeros(self.n_tokens + 1, dtype=bool)  # the last slot stands for unknown (-1)
         for token, i in self.tokens.items():
-            flags[i] = is_symbol(token)
+            flags[i] = is_symbol(token) or len(token) < self.min_token_chars
         return flags
 
     @cached_property
@@ -507,8 +512,9 @@ class TextFeaturizer:
         keep = cols >= 0
         rows_parts, col_parts = [tok.doc[keep]], [cols[keep]]
         if len(self.bigram_keys):
-            # Bigrams over known tokens, stepping over unknown ones and symbols ("fuck 😀 you").
-            paired = known & ~self._symbol[tok.ids]
+            # Bigrams over known words, stepping over unknown tokens, symbols ("fuck 😀 you") and tokens
+            # too short to be words ("fuck , you").
+            paired = known & ~self._unpaired[tok.ids]
             ids, doc = tok.ids[paired], tok.doc[paired]
             if len(ids) > 1:
                 same = doc[1:] == doc[:-1]
@@ -520,7 +526,8 @@ class TextFeaturizer:
                 col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
         blocks = [self._block(np.concatenate(rows_parts), np.concatenate(col_parts), tok.n_docs, row_norm)]
         if len(self.char_buckets):
-            keys, doc = char_ngram_keys(tok.strings, tok.doc)
+            read = tok.length >= self.min_token_chars
+            keys, doc = char_ngram_keys(list(compress(tok.strings, read.tolist())), tok.doc[read])
             col = self._char_column[char_bucket(keys)].astype(np.int64)
             hit = col >= 0
             blocks.append(self._block(doc[hit], col[hit] + self.n_word_columns, tok.n_docs, row_norm))
@@ -631,10 +638,15 @@ class TextFeaturizer:
 
 
 def fit_featurizer(
-    texts: Sequence[str], min_df: int = 2, bigrams: bool = True, chars: bool = False
+    texts: Sequence[str],
+    min_df: int = 2,
+    bigrams: bool = True,
+    chars: bool = False,
+    min_token_chars: int = 1,
 ) -> TextFeaturizer:
     """Learn the vocabulary and IDF of the training texts (already normalised): words, word pairs and,
-    with `chars`, the character n-grams of at least `min_df` texts."""
+    with `chars`, the character n-grams of at least `min_df` texts, all read from the tokens of at least
+    `min_token_chars` characters."""
     per_doc = [model_tokens(t) for t in texts]
     vocab = sorted(set(chain.from_iterable(per_doc)) | set().union(*LEXICONS.values()))
     tokens = {t: i for i, t in enumerate(vocab)}
@@ -646,15 +658,18 @@ def fit_featurizer(
     )
     doc = np.repeat(np.arange(n_docs, dtype=np.int64), counts)
     df_uni = np.bincount(sorted_unique(doc * n_tok + ids) % n_tok, minlength=n_tok)
-    kept_uni = np.flatnonzero(df_uni >= min_df)
+    wordy = np.fromiter((len(t) >= min_token_chars for t in vocab), dtype=bool, count=n_tok)
+    kept_uni = np.flatnonzero((df_uni >= min_df) & wordy)
     unigram_column = np.full(n_tok, -1, dtype=np.int64)
     unigram_column[kept_uni] = np.arange(len(kept_uni))
     dfs = [df_uni[kept_uni]]
     bigram_keys = np.zeros(0, dtype=np.int64)
-    if bigrams and len(ids) > 1:
-        same = doc[1:] == doc[:-1]
-        keys = (ids[:-1] * n_tok + ids[1:])[same]
-        docs = doc[1:][same]
+    paired = wordy[ids]  # (symbols are left out of `per_doc` already)
+    if bigrams and paired.sum() > 1:
+        pair_ids, pair_doc = ids[paired], doc[paired]
+        same = pair_doc[1:] == pair_doc[:-1]
+        keys = (pair_ids[:-1] * n_tok + pair_ids[1:])[same]
+        docs = pair_doc[1:][same]
         per_doc_keys = sorted_unique(docs * (n_tok * n_tok) + keys) % (n_tok * n_tok)
         uniq, df_bi = np.unique(per_doc_keys, return_counts=True)
         keep = df_bi >= min_df
@@ -662,7 +677,9 @@ def fit_featurizer(
         dfs.append(df_bi[keep])
     char_buckets = np.zeros(0, dtype=np.int64)
     if chars:
-        keys, owner = char_ngram_keys(list(chain.from_iterable(per_doc)), doc)
+        flat = list(chain.from_iterable(per_doc))
+        read = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat)) >= min_token_chars
+        keys, owner = char_ngram_keys(list(compress(flat, read.tolist())), doc[read])
         pairs = sorted_unique(char_bucket(keys) * max(n_docs, 1) + owner)  # each (bucket, text) once
         df_char = np.bincount(pairs // max(n_docs, 1), minlength=1 << CHAR_BUCKET_BITS)
         char_buckets = np.flatnonzero(df_char >= min_df)
@@ -673,4 +690,4 @@ def fit_featurizer(
     for j, words in enumerate(LEXICONS.values()):
         for w in words:
             lexicon[tokens[w], j] = 1.0
-    return TextFeaturizer(tokens, unigram_column, bigram_keys, idf, lexicon, char_buckets)
+    return TextFeaturizer(tokens, unigram_column, bigram_keys, idf, lexicon, char_buckets, min_token_chars)

@@ -293,6 +293,7 @@ class LinearScorer:
                 idf=f.idf,
                 lexicon=f.lexicon,
                 char_buckets=f.char_buckets,
+                min_token_chars=np.array(f.min_token_chars),
                 text_weights=self.text_weights,
                 meta_weights=self.meta_weights,
                 meta_mean=self.meta_mean,
@@ -349,8 +350,15 @@ def _optional(archive: Any, key: str) -> NDArray[np.float64]:
 def _featurizer(archive: Any) -> TextFeaturizer:
     tokens = {t: i for i, t in enumerate(archive["tokens"].tolist())}
     chars = archive["char_buckets"] if "char_buckets" in archive.files else np.zeros(0, dtype=np.int64)
+    min_token_chars = int(archive["min_token_chars"]) if "min_token_chars" in archive.files else 1
     return TextFeaturizer(
-        tokens, archive["unigram_column"], archive["bigram_keys"], archive["idf"], archive["lexicon"], chars
+        tokens,
+        archive["unigram_column"],
+        archive["bigram_keys"],
+        archive["idf"],
+        archive["lexicon"],
+        chars,
+        min_token_chars,
     )
 
 
@@ -441,6 +449,7 @@ class CategoryModel:
                 "idf": f.idf,
                 "lexicon": f.lexicon,
                 "char_buckets": f.char_buckets,
+                "min_token_chars": np.array(f.min_token_chars),
                 "feature_names": np.array(next(iter(self.heads.values())).feature_names, dtype=np.str_),
             }
             np.savez_compressed(fh, **arrays)

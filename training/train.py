@@ -171,6 +171,10 @@ class CategoryParams(BaseModel):
     min_df: int = 2
     bigrams: bool = True
     chars: bool = True  # character n-grams of words beside the words (see `features.char_ngram_keys`)
+    # Tokens of one character (punctuation, single letters) are read as no text (words, pairs or
+    # character n-grams): learnt, they were each source's habits ("@ user", "rt :", "&amp;") and did not
+    # carry to a source left out. They still count for the windows and the style features.
+    min_token_chars: int = Field(default=2, ge=1)
     # The share of training texts also learnt padded with benign words (20–60 of them, before or after:
     # `pad`) by the heads whose `padded` is set.
     padded_share: float = Field(default=0.5, ge=0, le=1)
@@ -358,7 +362,9 @@ def fit_categories(
     if not wanted:
         raise ValueError("no category has both classes in the training data")
     train, validation = _part(splits.train, wanted), _part(splits.validation, wanted)
-    featurizer = fit_featurizer([t.text for t in train.texts], params.min_df, params.bigrams, params.chars)
+    featurizer = fit_featurizer(
+        [t.text for t in train.texts], params.min_df, params.bigrams, params.chars, params.min_token_chars
+    )
     bundled = (bundled_count(splits.train), bundled_count(splits.validation))
     extra, padded_val = augmentations(train, validation, params, wanted, bundled)
     designs: dict[tuple[WindowSpec, ...] | tuple[str, ...], tuple[Standardiser, Design]] = {}

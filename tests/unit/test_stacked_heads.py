@@ -73,6 +73,26 @@ def test_a_misspelt_insult_shares_character_ngrams_with_the_word() -> None:
     assert len(chars) >= 4
 
 
+def test_one_character_tokens_are_read_as_no_text() -> None:
+    # GIVEN a featurizer reading tokens of two characters or more, trained where "@", ":" and "u" occur
+    texts = ["@ user : u idiot", "@ user : nice weather", "rt : u idiot", "rt : nice day"]
+    f = fit_featurizer(texts, min_df=1, chars=True, min_token_chars=2)
+    # THEN none of them is a word, and word pairs step over them ("user idiot", not "u idiot")
+    words = f.feature_names()[: f.n_word_columns]
+    assert {"@", ":", "u"}.isdisjoint(words)
+    assert {"user", "idiot", "user idiot", "rt idiot", "rt nice"} <= set(words)
+    # AND a message read later pairs its words over them too
+    pair = f.feature_names().index("user idiot")
+    assert pair in f.tfidf(f.tokenize(["user : idiot"])).indices
+    # AND they add no character n-gram: a text of them alone has no column at all, of either block
+    rows = f.tfidf(f.tokenize(["@ : u !"]))
+    assert len(rows.indices) == 0
+    # while a featurizer reading every token (archives before it) gives them words and n-grams
+    every = fit_featurizer(texts, min_df=1, chars=True)
+    assert {"@", ":", "u", "u idiot"} <= set(every.feature_names()[: every.n_word_columns])
+    assert len(every.tfidf(every.tokenize(["@ : u !"])).indices) > 0
+
+
 def test_the_stack_never_gives_a_score_a_negative_weight() -> None:
     rng = np.random.default_rng(0)
     y = rng.integers(0, 2, 400)
