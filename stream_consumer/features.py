@@ -364,10 +364,21 @@ class TextFeaturizer:
     lexicon: NDArray[np.float64]  # token id -> membership in each lexicon
     # the sorted buckets (`char_bucket`) of the kept character n-grams, one column each; empty: words alone
     char_buckets: NDArray[np.int64] = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
-    # The fewest characters a token needs to be read as text (a word, one of a word pair, the source of
-    # character n-grams); shorter ones still count as tokens (windows, style features). 1: every token
-    # (archives before it).
+    # The fewest characters a token needs to feed the character n-grams (1: every token, as archives
+    # before it). The word block reads every token; a head may leave out the word columns that read a
+    # shorter one (`short_word_columns`).
     min_token_chars: int = 1
+
+    def short_word_columns(self) -> NDArray[np.int64]:
+        """The word block's columns that read a token shorter than `min_token_chars`: its unigram, and
+        every pair with it on either side."""
+        short = np.fromiter(
+            (len(t) < self.min_token_chars for t in self._by_id), dtype=bool, count=self.n_tokens
+        )
+        kept = np.flatnonzero(self.unigram_column >= 0)
+        first, second = np.divmod(self.bigram_keys, self.n_tokens)
+        pairs = np.flatnonzero(short[first] | short[second]) + len(kept)
+        return np.concatenate([np.flatnonzero(short[kept]), pairs])
 
     @property
     def n_tokens(self) -> int:
@@ -394,11 +405,10 @@ class TextFeaturizer:
         return sorted(self.tokens, key=self.tokens.__getitem__)
 
     @cached_property
-    def _unpaired(self) -> NDArray[np.bool_]:
-        """Per token id: stepped over by word pairs (a symbol, or shorter than `min_token_chars`)."""
+    def _symbol(self) -> NDArray[np.bool_]:
         flags = np.zeros(self.n_tokens + 1, dtype=bool)  # the last slot stands for unknown (-1)
         for token, i in self.tokens.items():
-            flags[i] = is_symbol(token) or len(token) < self.min_token_chars
+            flags[i] = is_symbol(token)
         return flags
 
     @cached_property
@@ -512,9 +522,8 @@ class TextFeaturizer:
         keep = cols >= 0
         rows_parts, col_parts = [tok.doc[keep]], [cols[keep]]
         if len(self.bigram_keys):
-            # Bigrams over known words, stepping over unknown tokens, symbols ("fuck 😀 you") and tokens
-            # too short to be words ("fuck , you").
-            paired = known & ~self._unpaired[tok.ids]
+            # Bigrams over known tokens, stepping over unknown ones and symbols ("fuck 😀 you").
+            paired = known & ~self._symbol[tok.ids]
             ids, doc = tok.ids[paired], tok.doc[paired]
             if len(ids) > 1:
                 same = doc[1:] == doc[:-1]
@@ -645,8 +654,8 @@ def fit_featurizer(
     min_token_chars: int = 1,
 ) -> TextFeaturizer:
     """Learn the vocabulary and IDF of the training texts (already normalised): words, word pairs and,
-    with `chars`, the character n-grams of at least `min_df` texts, all read from the tokens of at least
-    `min_token_chars` characters."""
+    with `chars`, the character n-grams (of the tokens of at least `min_token_chars` characters) of at
+    least `min_df` texts."""
     per_doc = [model_tokens(t) for t in texts]
     vocab = sorted(set(chain.from_iterable(per_doc)) | set().union(*LEXICONS.values()))
     tokens = {t: i for i, t in enumerate(vocab)}
@@ -658,18 +667,15 @@ def fit_featurizer(
     )
     doc = np.repeat(np.arange(n_docs, dtype=np.int64), counts)
     df_uni = np.bincount(sorted_unique(doc * n_tok + ids) % n_tok, minlength=n_tok)
-    wordy = np.fromiter((len(t) >= min_token_chars for t in vocab), dtype=bool, count=n_tok)
-    kept_uni = np.flatnonzero((df_uni >= min_df) & wordy)
+    kept_uni = np.flatnonzero(df_uni >= min_df)
     unigram_column = np.full(n_tok, -1, dtype=np.int64)
     unigram_column[kept_uni] = np.arange(len(kept_uni))
     dfs = [df_uni[kept_uni]]
     bigram_keys = np.zeros(0, dtype=np.int64)
-    paired = wordy[ids]  # (symbols are left out of `per_doc` already)
-    if bigrams and paired.sum() > 1:
-        pair_ids, pair_doc = ids[paired], doc[paired]
-        same = pair_doc[1:] == pair_doc[:-1]
-        keys = (pair_ids[:-1] * n_tok + pair_ids[1:])[same]
-        docs = pair_doc[1:][same]
+    if bigrams and len(ids) > 1:
+        same = doc[1:] == doc[:-1]
+        keys = (ids[:-1] * n_tok + ids[1:])[same]
+        docs = doc[1:][same]
         per_doc_keys = sorted_unique(docs * (n_tok * n_tok) + keys) % (n_tok * n_tok)
         uniq, df_bi = np.unique(per_doc_keys, return_counts=True)
         keep = df_bi >= min_df
