@@ -85,9 +85,9 @@ RAID_MIX = (
 # published challenger scores every message, and the channels opted into a 20% audit sample: labels of
 # allowed messages too, with known inclusion probabilities, for the live comparison. The tweets' phases
 # allow few messages, and an allowed message the draw reached weighs 1 / share in the estimate: at 5%
-# the paired interval of a gain near +0.2 reached below 0 in one run of seven and the story stopped; at
-# 20% the queue of the shadow phase is as long (its audited messages are mostly queued ones) and the
-# interval narrower.
+# the paired interval of a gain near +0.2 reached below 0 in one of six runs on record and the story
+# stopped; at 20% the queue of the shadow phase is as long (its audited messages are mostly queued
+# ones) and the interval narrower.
 DEMO_POLICY = PolicyBook(
     schema_version=POLICY_SCHEMA_VERSION,
     default=ChannelPolicy(
