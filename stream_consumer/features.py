@@ -155,11 +155,14 @@ _HASH_SALT = np.uint64(0x9E3779B97F4A7C15)
 
 
 def char_ngram_keys(
-    strings: Sequence[str], owner: NDArray[np.int64]
+    strings: Sequence[str], owner: NDArray[np.int64], min_chars: int = 1
 ) -> tuple[NDArray[np.uint64], NDArray[np.int64]]:
-    """Every character n-gram (lengths `CHAR_NGRAMS`) of every word padded with a space on either side
-    (" word "), as a 64-bit hash, and the document (`owner` of its word) it belongs to. One vectorised
-    pass over the batch's characters: cost linear in the text."""
+    """Every character n-gram (lengths `CHAR_NGRAMS`) of every word of at least `min_chars` characters
+    padded with a space on either side (" word "), as a 64-bit hash, and the document (`owner` of its
+    word) it belongs to. One vectorised pass over the batch's characters: cost linear in the text."""
+    if min_chars > 1:
+        read = np.fromiter(map(len, strings), dtype=np.int64, count=len(strings)) >= min_chars
+        strings, owner = list(compress(strings, read.tolist())), owner[read]
     if not strings:
         return np.zeros(0, dtype=np.uint64), np.zeros(0, dtype=np.int64)
     # Runs of one letter read as one ("heeello" as "helo", "fuuuck" as "fuck"): elongation neither
@@ -535,8 +538,7 @@ class TextFeaturizer:
                 col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
         blocks = [self._block(np.concatenate(rows_parts), np.concatenate(col_parts), tok.n_docs, row_norm)]
         if len(self.char_buckets):
-            read = tok.length >= self.min_token_chars
-            keys, doc = char_ngram_keys(list(compress(tok.strings, read.tolist())), tok.doc[read])
+            keys, doc = char_ngram_keys(tok.strings, tok.doc, self.min_token_chars)
             col = self._char_column[char_bucket(keys)].astype(np.int64)
             hit = col >= 0
             blocks.append(self._block(doc[hit], col[hit] + self.n_word_columns, tok.n_docs, row_norm))
@@ -683,9 +685,7 @@ def fit_featurizer(
         dfs.append(df_bi[keep])
     char_buckets = np.zeros(0, dtype=np.int64)
     if chars:
-        flat = list(chain.from_iterable(per_doc))
-        read = np.fromiter(map(len, flat), dtype=np.int64, count=len(flat)) >= min_token_chars
-        keys, owner = char_ngram_keys(list(compress(flat, read.tolist())), doc[read])
+        keys, owner = char_ngram_keys(list(chain.from_iterable(per_doc)), doc, min_token_chars)
         pairs = sorted_unique(char_bucket(keys) * max(n_docs, 1) + owner)  # each (bucket, text) once
         df_char = np.bincount(pairs // max(n_docs, 1), minlength=1 << CHAR_BUCKET_BITS)
         char_buckets = np.flatnonzero(df_char >= min_df)
