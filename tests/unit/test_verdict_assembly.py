@@ -91,7 +91,10 @@ def _verdicts(
     arrival: datetime | None = None,
 ) -> list[Verdict]:
     book = PolicyBook(default=policy or ChannelPolicy())
-    records = [kinesis_record(message(text=t), arrival=arrival) for t in texts]
+    # sent as it arrived: a message the test dates is not dated by the machine's clock as well (sent
+    # more than a day after its record's arrival, it would be refused)
+    sent = {} if arrival is None else {"sent_at": arrival.isoformat()}
+    records = [kinesis_record(message(text=t, **sent), arrival=arrival) for t in texts]
     champion = Champion("chat-moderation", "7", KeywordScorer(words=WORDS))
     return [
         m.verdict for m in moderate(records, champion, book, NOW, options or ModerationOptions()).moderated
