@@ -12,6 +12,7 @@ from base64 import b64decode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -185,24 +186,41 @@ _RANK = {Action.ALLOW: 0, Action.REVIEW: 1, Action.REMOVE: 2}
 _DOUBLES = re.compile(r"(.)\1+")
 
 
+@lru_cache(maxsize=16_384)
+def _undoubled(token: str) -> str:
+    return _DOUBLES.sub(r"\1", token)
+
+
 def reason_spans(text: NormalText, features: Sequence[str]) -> list[Reason]:
     """Each reason with the characters of the original message it stands for: the words holding the
     token (or both tokens of a pair), doubled letters ignored ("fuuck" is where "fuck" is); style
-    features and rules have none."""
-    words = text.text.split(" ")
-    tokens = [(w, _DOUBLES.sub(r"\1", t)) for w, word in enumerate(words) for t in TOKEN.findall(word)]
-    spans = text.spans if any(not f.startswith(("style:", "rule:")) for f in features) else ()
-    out = []
-    for feature in features:
-        parts = [_DOUBLES.sub(r"\1", part) for part in feature.split(" ")]
-        hits: list[int] = []
-        if not feature.startswith(("style:", "rule:")) and len(parts) <= 2:
-            for k in range(len(tokens) - len(parts) + 1):
-                if all(tokens[k + j][1] == part for j, part in enumerate(parts)):
-                    hits += [tokens[k + j][0] for j in range(len(parts))]
-        found = sorted(set(hits))
-        out.append(Reason(feature=feature, spans=[Span(start=spans[w][0], end=spans[w][1]) for w in found]))
-    return out
+    features and rules have none. One pass over the text's tokens, whatever the number of reasons."""
+    wanted = {
+        f: tuple(map(_undoubled, f.split(" "))) for f in features if not f.startswith(("style:", "rule:"))
+    }
+    hits: dict[tuple[str, ...], list[int]] = {parts: [] for parts in wanted.values()}
+    if hits:
+        firsts = {parts[0] for parts in hits}
+        tokens = [
+            (w, _undoubled(t)) for w, word in enumerate(text.text.split(" ")) for t in TOKEN.findall(word)
+        ]
+        for k, (w, token) in enumerate(tokens):
+            if token not in firsts:
+                continue
+            if (token,) in hits:
+                hits[(token,)].append(w)
+            if k + 1 < len(tokens) and (pair := (token, tokens[k + 1][1])) in hits:
+                hits[pair] += [w, tokens[k + 1][0]]
+    spans = text.spans if any(hits.values()) else ()  # found again from the original: only when used
+    return [
+        Reason(
+            feature=f,
+            spans=[Span(start=spans[w][0], end=spans[w][1]) for w in sorted(set(hits[wanted[f]]))]
+            if f in wanted
+            else [],
+        )
+        for f in features
+    ]
 
 
 @dataclass(frozen=True, slots=True)

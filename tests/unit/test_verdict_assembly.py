@@ -62,10 +62,11 @@ def test_a_pair_points_at_both_of_its_words_in_order_and_an_elongated_word_is_fo
 
 def test_only_words_and_pairs_are_located_never_style_rules_or_longer_features() -> None:
     text = "you are an idiot"
-    assert _spans(text, "style:caps", "rule:block:idiot", "are an idiot", "an idiot") == [
+    assert _spans(text, "style:caps", "rule:block:idiot", "are an idiot", "moron", "an idiot") == [
         [],
         [],
         [],
+        [],  # a word the message does not hold, beside one it does
         ["an", "idiot"],
     ]
 
