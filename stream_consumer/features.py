@@ -451,16 +451,24 @@ class TextFeaturizer:
         return best
 
     @cached_property
-    def _canonical(self) -> NDArray[np.int64]:
-        """Per token id: the id it is read as. A word with doubled letters is read as its most frequent
-        spelling ("biitch" → "bitch", "wee" → "we"; "good" stays "good"): elongation does not hide a word."""
-        canonical = np.arange(self.n_tokens, dtype=np.int64)
-        for token, i in self.tokens.items():
+    def _spelling(self) -> tuple[NDArray[np.int64], NDArray[np.bool_]]:
+        """Per token id: the id it is read as (`read_as`), and whether that has been looked up yet."""
+        return np.arange(self.n_tokens, dtype=np.int64), np.zeros(self.n_tokens, dtype=bool)
+
+    def read_as(self, ids: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The ids known token ids are read as. A word with doubled letters is read as its most frequent
+        spelling ("biitch" → "bitch", "wee" → "we"; "good" stays "good"): elongation does not hide a word.
+        Each id is looked up the first time it is met (a cold start looks up its first batch's words,
+        not the whole vocabulary's)."""
+        canonical, looked_up = self._spelling
+        for i in np.unique(ids[~looked_up[ids]]).tolist():
+            token = self._by_id[i]
             if _DOUBLE.search(token) and token.isalpha():
                 best = self._most_frequent(run_variants(token))
                 if best >= 0:
                     canonical[i] = best
-        return canonical
+            looked_up[i] = True
+        return canonical[ids]
 
     def _resolve(self, flat: list[str], ids: NDArray[np.int64], counts: NDArray[np.int64]) -> None:
         """Tokens without a column, looked up again: runs collapsed, masks resolved (in place).
@@ -501,7 +509,7 @@ class TextFeaturizer:
         ids = np.fromiter(map(self.tokens.get, flat, repeat(-1, len(flat))), dtype=np.int64, count=len(flat))
         seen = ids.copy()
         known = ids >= 0
-        ids[known] = self._canonical[ids[known]]
+        ids[known] = self.read_as(ids[known])
         self._resolve(flat, ids, counts)
         if len(self.char_buckets):  # a word read as another ("fuuuck", "f*ck") is spelt as that one
             by_id = self._by_id

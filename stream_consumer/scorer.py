@@ -34,8 +34,14 @@ from stream_consumer.features import (
 )
 from stream_consumer.normalize import NORMAL_FORM_VERSION, NormalText
 
-FORMAT = "chat-moderation/linear-v2"
-CATEGORIES_FORMAT = "chat-moderation/categories-v1"
+FORMAT = "chat-moderation/linear-v3"
+CATEGORIES_FORMAT = "chat-moderation/categories-v2"
+# The formats before these stored the vocabulary and the feature names as fixed-width string arrays,
+# every string as wide as the longest (one 10,000-character token in a training text made the
+# vocabulary gigabytes to load): read, never written. A consumer older than the packed strings refuses
+# a newer archive by its format, instead of reading the bytes as words.
+LINEAR_FORMATS = frozenset({FORMAT, "chat-moderation/linear-v2"})
+CATEGORIES_FORMATS = frozenset({CATEGORIES_FORMAT, "chat-moderation/categories-v1"})
 DEFAULT_WINDOW = WindowSpec()
 
 
@@ -287,7 +293,7 @@ class LinearScorer:
             np.savez_compressed(
                 fh,
                 header=np.array(json.dumps(header)),
-                tokens=np.array(by_id, dtype=np.str_),
+                tokens=packed(by_id),
                 unigram_column=f.unigram_column,
                 bigram_keys=f.bigram_keys,
                 idf=f.idf,
@@ -301,7 +307,7 @@ class LinearScorer:
                 calibration_x=self.calibration_x,
                 calibration_y=self.calibration_y,
                 stack=self.stack,
-                feature_names=np.array(self.feature_names, dtype=np.str_),
+                feature_names=packed(self.feature_names),
             )
 
     @staticmethod
@@ -316,7 +322,7 @@ class LinearScorer:
         fh = io.BytesIO(source) if isinstance(source, bytes) else source.open("rb")
         with fh, np.load(fh, allow_pickle=False) as z:
             header = json.loads(str(z["header"]))
-            if header.get("format") != FORMAT:
+            if header.get("format") not in LINEAR_FORMATS:
                 raise UnsupportedModelError(f"unsupported model format {header.get('format')!r}")
             if header.get("normal_form") != NORMAL_FORM_VERSION:
                 raise UnsupportedModelError(
@@ -334,7 +340,7 @@ class LinearScorer:
                 calibration=header["calibration"],
                 calibration_x=z["calibration_x"],
                 calibration_y=z["calibration_y"],
-                feature_names=z["feature_names"].tolist(),
+                feature_names=unpacked(z["feature_names"]),
                 metadata=dict(header["metadata"]),
                 window=WindowSpec(**header["window"]),
                 normal_form=header["normal_form"],
@@ -347,8 +353,20 @@ def _optional(archive: Any, key: str) -> NDArray[np.float64]:
     return np.asarray(archive[key], dtype=np.float64) if key in archive.files else np.zeros(0)
 
 
+def packed(strings: Sequence[str]) -> NDArray[np.uint8]:
+    """Strings as the UTF-8 bytes of a JSON list: as long as their text."""
+    return np.frombuffer(json.dumps(list(strings)).encode(), dtype=np.uint8)
+
+
+def unpacked(array: NDArray[Any]) -> list[str]:
+    """The strings `packed` wrote, or those of a fixed-width string array (the formats before it)."""
+    if array.dtype == np.uint8:
+        return [str(s) for s in json.loads(array.tobytes())]
+    return [str(s) for s in array.tolist()]
+
+
 def _featurizer(archive: Any) -> TextFeaturizer:
-    tokens = {t: i for i, t in enumerate(archive["tokens"].tolist())}
+    tokens = {t: i for i, t in enumerate(unpacked(archive["tokens"]))}
     chars = archive["char_buckets"] if "char_buckets" in archive.files else np.zeros(0, dtype=np.int64)
     min_token_chars = int(archive["min_token_chars"]) if "min_token_chars" in archive.files else 1
     return TextFeaturizer(
@@ -443,14 +461,14 @@ class CategoryModel:
         with path.open("wb") as fh:
             arrays |= {
                 "header": np.array(json.dumps(header)),
-                "tokens": np.array(by_id, dtype=np.str_),
+                "tokens": packed(by_id),
                 "unigram_column": f.unigram_column,
                 "bigram_keys": f.bigram_keys,
                 "idf": f.idf,
                 "lexicon": f.lexicon,
                 "char_buckets": f.char_buckets,
                 "min_token_chars": np.array(f.min_token_chars),
-                "feature_names": np.array(next(iter(self.heads.values())).feature_names, dtype=np.str_),
+                "feature_names": packed(next(iter(self.heads.values())).feature_names),
             }
             np.savez_compressed(fh, **arrays)
 
@@ -460,10 +478,10 @@ class CategoryModel:
         normal form this code does not implement."""
         data = source if isinstance(source, bytes) else source.read_bytes()
         header = LinearScorer.header(data)
-        if header.get("format") == FORMAT:
+        if header.get("format") in LINEAR_FORMATS:
             single = LinearScorer.load(data)
             return cls({SINGLE_HEAD_CATEGORY: single}, dict(single.metadata), single.normal_form)
-        if header.get("format") != CATEGORIES_FORMAT:
+        if header.get("format") not in CATEGORIES_FORMATS:
             raise UnsupportedModelError(f"unsupported model format {header.get('format')!r}")
         if header.get("normal_form") != NORMAL_FORM_VERSION:
             raise UnsupportedModelError(
@@ -472,7 +490,7 @@ class CategoryModel:
             )
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             featurizer = _featurizer(z)
-            names = z["feature_names"].tolist()
+            names = unpacked(z["feature_names"])
             heads = {}
             heads_header = header["heads"]
             if not isinstance(heads_header, list):

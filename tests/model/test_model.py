@@ -62,7 +62,7 @@ def test_tfidf_matches_scikit_learns_own_vectoriser(
         for t in (normal_form(x.text).text for x in rscience_splits.test)
         if len(model_tokens(t)) <= trained.scorer.window.size
         and all(
-            f.tokens.get(tok, -1) >= 0 and f._canonical[f.tokens[tok]] == f.tokens[tok]
+            f.tokens.get(tok, -1) >= 0 and f.read_as(np.array([f.tokens[tok]]))[0] == f.tokens[tok]
             for tok in model_tokens(t)
         )
     ][:150]

@@ -1,15 +1,19 @@
 """The category model on a small corpus: one featurizer, a head per category, windows whose rows are
 not diluted by padding, and an archive that reads back exactly."""
 
+import io
+import json
 import random
+import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from contracts.categories import Category
 from stream_consumer.features import WindowSpec, fit_featurizer
 from stream_consumer.normalize import normal_form
-from stream_consumer.scorer import CategoryModel
+from stream_consumer.scorer import CategoryModel, UnsupportedModelError
 from training.corpora import Example, ExampleSplits, Source
 from training.flow import scored_parts
 from training.serving import CachedScores, category_scores
@@ -87,6 +91,79 @@ def test_heads_share_one_featurizer_and_the_archive_reads_back_exactly(tmp_path:
         assert np.array_equal(scores[category], again[category])
     heads = {h.window for h in loaded.heads.values()}
     assert heads == {WindowSpec(8, 16, 20.0)}
+
+
+def _members(path: Path) -> dict[str, int]:
+    """Each array of an archive and its size once read (uncompressed)."""
+    with zipfile.ZipFile(path) as z:
+        return {i.filename.removesuffix(".npy"): i.file_size for i in z.infolist()}
+
+
+def _rewritten(path: Path, out: Path, change: dict[str, np.ndarray], header: dict[str, object]) -> None:
+    """The archive at `path` with some arrays and header fields replaced, written to `out`."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    arrays |= change
+    arrays["header"] = np.array(json.dumps(json.loads(str(arrays["header"])) | header))
+    with out.open("wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def test_one_long_word_in_the_training_texts_costs_its_length_not_the_vocabulary_times_it(
+    tmp_path: Path,
+) -> None:
+    # GIVEN training texts where one message is a 5,000-character unbroken string (a moderator labelled
+    # it, so it is in the retraining set)
+    splits = _splits()
+    rng = random.Random(3)
+    long_word = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(5_000))
+    train = [*splits.train, Example(long_word, Source.SMS, {Category.SPAM: 1, Category.TOXICITY: 0})]
+    model = fit_categories(ExampleSplits(train, splits.validation, splits.test), _params()).model
+    assert normal_form(long_word).text in model.vocabulary
+    # WHEN the model is archived
+    path = tmp_path / "scorer.npz"
+    model.save(path)
+    # THEN its vocabulary is stored as long as its text (a fixed-width array would hold every word of the
+    # vocabulary as 5,000 characters of four bytes: gigabytes for a real vocabulary)
+    n_words = len(model.vocabulary)
+    chars = sum(map(len, model.vocabulary))
+    assert _members(path)["tokens"] < 2 * chars + 8 * n_words < n_words * 5_000
+    # AND it reads back exactly: the same words and the same scores
+    loaded = CategoryModel.load(path)
+    assert loaded.featurizer.tokens == model.featurizer.tokens
+    assert loaded.heads[Category.SPAM].feature_names == model.heads[Category.SPAM].feature_names
+    texts = ["you idiot 7", long_word, "buy cheap pills now 7"]
+    for category, scores in category_scores(model, texts).items():
+        assert np.array_equal(scores, category_scores(loaded, texts)[category])
+
+
+def test_an_archive_of_the_format_before_packed_strings_still_serves(tmp_path: Path) -> None:
+    # GIVEN a champion written before strings were packed (fixed-width arrays, format categories-v1)
+    model = fit_categories(_splits(), _params()).model
+    path, old = tmp_path / "scorer.npz", tmp_path / "old.npz"
+    model.save(path)
+    by_id = sorted(model.featurizer.tokens, key=model.featurizer.tokens.__getitem__)
+    names = model.heads[Category.TOXICITY].feature_names
+    fixed = {"tokens": np.array(by_id, dtype=np.str_), "feature_names": np.array(names, dtype=np.str_)}
+    _rewritten(path, old, fixed, {"format": "chat-moderation/categories-v1"})
+    # WHEN a consumer loads it
+    loaded = CategoryModel.load(old)
+    # THEN it scores as the model does
+    texts = ["you idiot 7", "buy cheap pills now 7", "see you at the game tonight 7"]
+    for category, scores in category_scores(model, texts).items():
+        assert np.array_equal(scores, category_scores(loaded, texts)[category])
+    assert loaded.heads[Category.TOXICITY].feature_names == names
+
+
+def test_an_archive_of_a_format_this_consumer_does_not_know_is_refused_by_name(tmp_path: Path) -> None:
+    model = fit_categories(_splits(), _params()).model
+    path, newer = tmp_path / "scorer.npz", tmp_path / "newer.npz"
+    model.save(path)
+    _rewritten(path, newer, {}, {"format": "chat-moderation/categories-v9"})
+    with pytest.raises(UnsupportedModelError, match="categories-v9"):
+        CategoryModel.load(newer)
+    with pytest.raises(UnsupportedModelError, match="categories-v9"):
+        CategoryModel.load(io.BytesIO(newer.read_bytes()).getvalue())
 
 
 def test_look_alike_letters_never_lower_a_score_whatever_the_data_taught() -> None:

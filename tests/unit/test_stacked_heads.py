@@ -247,3 +247,21 @@ def test_whole_and_highest_are_the_two_scores_the_stack_combines() -> None:
     assert highest[0] > whole[0]
     a, b, c = head.stack
     assert np.allclose(a * whole + b * highest + c, head.decision(texts))
+
+
+def test_a_word_with_doubled_letters_is_read_as_its_most_frequent_spelling() -> None:
+    # GIVEN a vocabulary where "bitch" is more frequent than "biitch", and "good" than "god"
+    texts = ["you bitch"] * 4 + ["you biitch"] * 2 + ["good game"] * 4 + ["oh god"] * 2 + ["wee hours"] * 2
+    f = fit_featurizer([normal_form(t).text for t in texts], min_df=1, chars=True)
+    ids = f.tokens
+    # WHEN a batch is tokenised (each word looked up the first time it is met)
+    first = f.tokenize(["biitch good wee", "god"])
+    again = f.tokenize(["biitch good wee", "god"])
+    # THEN the stretched spelling reads as the frequent one, a frequent spelling stays itself, and a word
+    # whose collapsed spelling has no column ("we") stays itself
+    assert first.ids.tolist() == [ids["bitch"], ids["good"], ids["wee"], ids["god"]]
+    assert first.strings == ["bitch", "good", "wee", "god"]
+    # (spelt as the word it is read as: its character n-grams are that word's)
+    # AND the lookups made once serve the next batch alike
+    assert again.ids.tolist() == first.ids.tolist()
+    assert f.read_as(np.array([ids["biitch"], ids["bitch"]])).tolist() == [ids["bitch"], ids["bitch"]]
