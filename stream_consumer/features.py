@@ -13,7 +13,7 @@ the most frequent vocabulary word of their length sharing the unmasked letters.
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from itertools import chain, compress, pairwise, repeat
 
@@ -249,9 +249,27 @@ WHOLE = WindowSpec(size=10_000, most=1)
 
 
 @dataclass(frozen=True, slots=True)
+class TokenChars:
+    """Each token's character n-gram columns: those of token k are `columns[indptr[k]:indptr[k + 1]]`."""
+
+    indptr: NDArray[np.int64]
+    columns: NDArray[np.int64]
+
+    def take(self, idx: NDArray[np.int64]) -> "TokenChars":
+        """The columns of the tokens `idx`, in that order."""
+        counts = self.indptr[idx + 1] - self.indptr[idx]
+        indptr = np.zeros(len(idx) + 1, dtype=np.int64)
+        np.cumsum(counts, out=indptr[1:])
+        start = np.repeat(self.indptr[idx] - indptr[:-1], counts)
+        return TokenChars(indptr, self.columns[start + np.arange(int(indptr[-1]), dtype=np.int64)])
+
+
+@dataclass(frozen=True, slots=True)
 class Tokens:
     """The tokens of a batch, flattened: token ids (-1 unknown), their document, their length, whether
-    each is a symbol (emoji and the like, which the style features do not count), and the strings."""
+    each is a symbol (emoji and the like, which the style features do not count), and the strings;
+    with `chars`, each token's character n-gram columns (`TextFeaturizer.with_chars`), which its
+    windows and subsets take instead of hashing the same words again."""
 
     ids: NDArray[np.int64]
     doc: NDArray[np.int64]
@@ -259,6 +277,7 @@ class Tokens:
     n_docs: int
     symbol: NDArray[np.bool_]
     strings: list[str]
+    chars: TokenChars | None = None
 
     def subset(self, docs: NDArray[np.int64]) -> "Tokens":
         """The tokens of the documents `docs` (sorted), renumbered from 0 in that order."""
@@ -273,6 +292,7 @@ class Tokens:
             len(docs),
             self.symbol[idx],
             [strings[i] for i in idx.tolist()],
+            self.chars.take(idx) if self.chars is not None else None,
         )
 
     def texts(self) -> list[str]:
@@ -329,7 +349,15 @@ def windows(tok: Tokens, spec: WindowSpec) -> Windows:
     win = np.repeat(np.arange(len(text), dtype=np.int64), [len(t) for t in take])
     strings = [tok.strings[i] for i in idx.tolist()]
     return Windows(
-        Tokens(tok.ids[idx], win, tok.length[idx], len(text), tok.symbol[idx], strings),
+        Tokens(
+            tok.ids[idx],
+            win,
+            tok.length[idx],
+            len(text),
+            tok.symbol[idx],
+            strings,
+            tok.chars.take(idx) if tok.chars is not None else None,
+        ),
         np.asarray(text, dtype=np.int64),
         np.asarray(first, dtype=np.int64),
     )
@@ -545,11 +573,10 @@ class TextFeaturizer:
                 rows_parts.append(doc[1:][same][hit])
                 col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
         blocks = [self._block(np.concatenate(rows_parts), np.concatenate(col_parts), tok.n_docs, row_norm)]
-        if len(self.char_buckets):
-            keys, doc = char_ngram_keys(tok.strings, tok.doc, self.min_token_chars)
-            col = self._char_column[char_bucket(keys)].astype(np.int64)
-            hit = col >= 0
-            blocks.append(self._block(doc[hit], col[hit] + self.n_word_columns, tok.n_docs, row_norm))
+        chars = self.with_chars(tok).chars if len(self.char_buckets) else None
+        if chars is not None:
+            doc = np.repeat(tok.doc, np.diff(chars.indptr))
+            blocks.append(self._block(doc, chars.columns + self.n_word_columns, tok.n_docs, row_norm))
         r, c, data = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
         if len(blocks) > 1:
             order = np.argsort(r, kind="stable")  # each block is sorted by row, then column
@@ -558,6 +585,19 @@ class TextFeaturizer:
         np.add.at(indptr, r + 1, 1)
         np.cumsum(indptr, out=indptr)
         return SparseRows(indptr, c, data, self.n_columns)
+
+    def with_chars(self, tok: Tokens) -> Tokens:
+        """`tok` with each token's character n-gram columns (none without character n-grams): a batch's
+        are hashed once, and its windows take them."""
+        if tok.chars is not None or not len(self.char_buckets):
+            return tok
+        keys, owner = char_ngram_keys(tok.strings, np.arange(len(tok.strings)), self.min_token_chars)
+        col = self._char_column[char_bucket(keys)].astype(np.int64)
+        hit = col >= 0
+        owner, col = owner[hit], col[hit]
+        indptr = np.zeros(len(tok.strings) + 1, dtype=np.int64)
+        np.cumsum(np.bincount(owner, minlength=len(tok.strings)), out=indptr[1:])
+        return replace(tok, chars=TokenChars(indptr, col[np.argsort(owner, kind="stable")]))
 
     def _block(
         self, rows: NDArray[np.int64], cols: NDArray[np.int64], n_docs: int, row_norm: float
@@ -635,7 +675,7 @@ class TextFeaturizer:
 
     def rows_of(self, tok: Tokens, mixed_script: NDArray[np.float64], spec: WindowSpec) -> "WindowRows":
         """`rows` of texts already tokenised."""
-        win = windows(tok, spec)
+        win = windows(self.with_chars(tok), spec)
         per_text = np.bincount(tok.doc, minlength=tok.n_docs).astype(np.float64)
         mixed = mixed_script / np.maximum(per_text, 1.0)
         return WindowRows(

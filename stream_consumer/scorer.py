@@ -82,7 +82,7 @@ class BatchRows:
 
     @cached_property
     def tokens(self) -> Tokens:
-        return self.featurizer.tokenize([t.text for t in self.batch])
+        return self.featurizer.with_chars(self.featurizer.tokenize([t.text for t in self.batch]))
 
     def whole(self) -> WindowRows:
         """One row per text."""

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from contracts.categories import Category
-from stream_consumer.features import CHAR_FEATURE, char_ngram_keys, fit_featurizer
+from stream_consumer.features import CHAR_FEATURE, WindowSpec, char_ngram_keys, fit_featurizer, windows
 from stream_consumer.normalize import normal_form
 from stream_consumer.scorer import CategoryModel, LinearScorer
 from tests.builders import INSULTS, SMALL_TALK
@@ -265,3 +265,23 @@ def test_a_word_with_doubled_letters_is_read_as_its_most_frequent_spelling() -> 
     # AND the lookups made once serve the next batch alike
     assert again.ids.tolist() == first.ids.tolist()
     assert f.read_as(np.array([ids["biitch"], ids["bitch"]])).tolist() == [ids["bitch"], ids["bitch"]]
+
+
+def test_windows_take_their_words_character_ngrams_from_the_batch_as_hashing_them_again_would() -> None:
+    # GIVEN a featurizer with character n-grams and a batch of texts of several windows each
+    texts = [normal_form(t).text for t in (*INSULTS, *SMALL_TALK)]
+    f = fit_featurizer(texts, min_df=1, chars=True, min_token_chars=2)
+    batch = [" ".join([*SMALL_TALK[k:], *INSULTS[:k]]) for k in range(4)] + ["you idiot", "a"]
+    tok = f.tokenize([normal_form(t).text for t in batch])
+    spec = WindowSpec(size=4)
+    # WHEN the windows take the batch's n-gram columns, or hash their own words again
+    taken = f.rows_of(tok, np.zeros(tok.n_docs), spec).tfidf
+    alone = f.tfidf(windows(tok, spec).tokens)  # the windows' tokens, without the batch's columns
+    # THEN every window's row is the same, and so is a subset's
+    assert np.array_equal(taken.indptr, alone.indptr)
+    assert np.array_equal(taken.indices, alone.indices)
+    assert np.array_equal(taken.data, alone.data)
+    some = np.array([1, 3, 4])
+    sub, fresh = f.with_chars(tok).subset(some), tok.subset(some)
+    assert np.array_equal(f.tfidf(sub).data, f.tfidf(fresh).data)
+    assert np.array_equal(f.tfidf(sub).indices, f.tfidf(fresh).indices)
