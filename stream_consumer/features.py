@@ -573,8 +573,8 @@ class TextFeaturizer:
                 rows_parts.append(doc[1:][same][hit])
                 col_parts.append(pos[hit] + int((self.unigram_column >= 0).sum()))
         blocks = [self._block(np.concatenate(rows_parts), np.concatenate(col_parts), tok.n_docs, row_norm)]
-        chars = self.with_chars(tok).chars if len(self.char_buckets) else None
-        if chars is not None:
+        if len(self.char_buckets):
+            chars = self._chars(tok)
             doc = np.repeat(tok.doc, np.diff(chars.indptr))
             blocks.append(self._block(doc, chars.columns + self.n_word_columns, tok.n_docs, row_norm))
         r, c, data = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
@@ -591,13 +591,19 @@ class TextFeaturizer:
         are hashed once, and its windows take them."""
         if tok.chars is not None or not len(self.char_buckets):
             return tok
+        return replace(tok, chars=self._chars(tok))
+
+    def _chars(self, tok: Tokens) -> TokenChars:
+        """Each token's character n-gram columns: those `tok` carries, or hashed from its strings."""
+        if tok.chars is not None:
+            return tok.chars
         keys, owner = char_ngram_keys(tok.strings, np.arange(len(tok.strings)), self.min_token_chars)
         col = self._char_column[char_bucket(keys)].astype(np.int64)
         hit = col >= 0
         owner, col = owner[hit], col[hit]
         indptr = np.zeros(len(tok.strings) + 1, dtype=np.int64)
         np.cumsum(np.bincount(owner, minlength=len(tok.strings)), out=indptr[1:])
-        return replace(tok, chars=TokenChars(indptr, col[np.argsort(owner, kind="stable")]))
+        return TokenChars(indptr, col[np.argsort(owner, kind="stable")])
 
     def _block(
         self, rows: NDArray[np.int64], cols: NDArray[np.int64], n_docs: int, row_norm: float

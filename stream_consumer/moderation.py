@@ -12,7 +12,6 @@ from base64 import b64decode
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from functools import lru_cache
 from typing import Any, Literal, Protocol
 
 from pydantic import ValidationError
@@ -186,7 +185,6 @@ _RANK = {Action.ALLOW: 0, Action.REVIEW: 1, Action.REMOVE: 2}
 _DOUBLES = re.compile(r"(.)\1+")
 
 
-@lru_cache(maxsize=16_384)
 def _undoubled(token: str) -> str:
     return _DOUBLES.sub(r"\1", token)
 

@@ -279,8 +279,6 @@ class LinearScorer:
 
     def save(self, path: Path) -> None:
         """Write the archive (numpy's .npz; no pickled objects)."""
-        f = self.featurizer
-        by_id = sorted(f.tokens, key=f.tokens.__getitem__)
         header = {
             "format": FORMAT,
             "normal_form": self.normal_form,
@@ -289,26 +287,20 @@ class LinearScorer:
             "intercept": self.intercept,
             "calibration": self.calibration,
         }
+        arrays: dict[str, Any] = {
+            "header": np.array(json.dumps(header)),
+            **_featurizer_arrays(self.featurizer),
+            "text_weights": self.text_weights,
+            "meta_weights": self.meta_weights,
+            "meta_mean": self.meta_mean,
+            "meta_scale": self.meta_scale,
+            "calibration_x": self.calibration_x,
+            "calibration_y": self.calibration_y,
+            "stack": self.stack,
+            "feature_names": packed(self.feature_names),
+        }
         with path.open("wb") as fh:
-            np.savez_compressed(
-                fh,
-                header=np.array(json.dumps(header)),
-                tokens=packed(by_id),
-                unigram_column=f.unigram_column,
-                bigram_keys=f.bigram_keys,
-                idf=f.idf,
-                lexicon=f.lexicon,
-                char_buckets=f.char_buckets,
-                min_token_chars=np.array(f.min_token_chars),
-                text_weights=self.text_weights,
-                meta_weights=self.meta_weights,
-                meta_mean=self.meta_mean,
-                meta_scale=self.meta_scale,
-                calibration_x=self.calibration_x,
-                calibration_y=self.calibration_y,
-                stack=self.stack,
-                feature_names=packed(self.feature_names),
-            )
+            np.savez_compressed(fh, **arrays)
 
     @staticmethod
     def header(source: bytes) -> dict[str, object]:
@@ -355,7 +347,7 @@ def _optional(archive: Any, key: str) -> NDArray[np.float64]:
 
 def packed(strings: Sequence[str]) -> NDArray[np.uint8]:
     """Strings as the UTF-8 bytes of a JSON list: as long as their text."""
-    return np.frombuffer(json.dumps(list(strings)).encode(), dtype=np.uint8)
+    return np.frombuffer(json.dumps(strings).encode(), dtype=np.uint8)
 
 
 def unpacked(array: NDArray[Any]) -> list[str]:
@@ -363,6 +355,19 @@ def unpacked(array: NDArray[Any]) -> list[str]:
     if array.dtype == np.uint8:
         return [str(s) for s in json.loads(array.tobytes())]
     return [str(s) for s in array.tolist()]
+
+
+def _featurizer_arrays(f: TextFeaturizer) -> dict[str, NDArray[Any]]:
+    """The featurizer's arrays in an archive (read back by `_featurizer`)."""
+    return {
+        "tokens": packed(sorted(f.tokens, key=f.tokens.__getitem__)),
+        "unigram_column": f.unigram_column,
+        "bigram_keys": f.bigram_keys,
+        "idf": f.idf,
+        "lexicon": f.lexicon,
+        "char_buckets": f.char_buckets,
+        "min_token_chars": np.array(f.min_token_chars),
+    }
 
 
 def _featurizer(archive: Any) -> TextFeaturizer:
@@ -425,8 +430,6 @@ class CategoryModel:
 
     def save(self, path: Path) -> None:
         """Write the archive: the shared featurizer once, then each head's weights and calibration."""
-        f = self.featurizer
-        by_id = sorted(f.tokens, key=f.tokens.__getitem__)
         heads = []
         arrays: dict[str, Any] = {}
         for i, (name, h) in enumerate(self.heads.items()):
@@ -461,13 +464,7 @@ class CategoryModel:
         with path.open("wb") as fh:
             arrays |= {
                 "header": np.array(json.dumps(header)),
-                "tokens": packed(by_id),
-                "unigram_column": f.unigram_column,
-                "bigram_keys": f.bigram_keys,
-                "idf": f.idf,
-                "lexicon": f.lexicon,
-                "char_buckets": f.char_buckets,
-                "min_token_chars": np.array(f.min_token_chars),
+                **_featurizer_arrays(self.featurizer),
                 "feature_names": packed(next(iter(self.heads.values())).feature_names),
             }
             np.savez_compressed(fh, **arrays)

@@ -1,7 +1,6 @@
 """The category model on a small corpus: one featurizer, a head per category, windows whose rows are
 not diluted by padding, and an archive that reads back exactly."""
 
-import io
 import json
 import random
 import zipfile
@@ -163,7 +162,7 @@ def test_an_archive_of_a_format_this_consumer_does_not_know_is_refused_by_name(t
     with pytest.raises(UnsupportedModelError, match="categories-v9"):
         CategoryModel.load(newer)
     with pytest.raises(UnsupportedModelError, match="categories-v9"):
-        CategoryModel.load(io.BytesIO(newer.read_bytes()).getvalue())
+        CategoryModel.load(newer.read_bytes())
 
 
 def test_look_alike_letters_never_lower_a_score_whatever_the_data_taught() -> None:
