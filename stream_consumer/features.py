@@ -337,16 +337,25 @@ def windows(tok: Tokens, spec: WindowSpec) -> Windows:
         ids = np.arange(tok.n_docs, dtype=np.int64)
         return Windows(tok, ids, ids)
     offsets = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    take: list[NDArray[np.int64]] = []
+    begin: list[int] = []  # each window's first token, in the batch
+    size: list[int] = []  # and its tokens
     text: list[int] = []
     first: list[int] = []
     for d, (n, off) in enumerate(zip(counts.tolist(), offsets.tolist(), strict=True)):
         first.append(len(text))
         for s in window_starts(n, spec):
-            take.append(np.arange(off + s, off + min(s + spec.size, n), dtype=np.int64))
+            begin.append(off + s)
+            size.append(min(s + spec.size, n) - s)
             text.append(d)
-    idx = np.concatenate(take) if take else np.zeros(0, dtype=np.int64)
-    win = np.repeat(np.arange(len(text), dtype=np.int64), [len(t) for t in take])
+    # every window's tokens in one pass: window w takes begin[w], begin[w] + 1, … (size[w] of them)
+    sizes = np.asarray(size, dtype=np.int64)
+    win = np.repeat(np.arange(len(text), dtype=np.int64), sizes)
+    ends = np.cumsum(sizes)
+    idx = (
+        np.asarray(begin, dtype=np.int64)[win]
+        + np.arange(int(ends[-1]) if len(ends) else 0)
+        - (ends - sizes)[win]
+    )
     strings = [tok.strings[i] for i in idx.tolist()]
     return Windows(
         Tokens(
@@ -382,6 +391,39 @@ class SparseRows:
     indices: NDArray[np.int64]
     data: NDArray[np.float64]
     n_cols: int
+
+
+# A (row, column) pair packed in one integer key: the column in the low bits (a featurizer's columns are
+# far fewer than 2**32), the row above them.
+_COLUMN_BITS = 32
+_COLUMN_MASK = (1 << _COLUMN_BITS) - 1
+
+
+def _side_by_side(
+    blocks: Sequence[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]],
+    n_rows: int,
+    n_cols: int,
+) -> SparseRows:
+    """Blocks of (row, column, value) entries, each sorted by row then column and each block's columns
+    after the one before's, as one matrix's rows: each entry put straight in its place (a row's
+    entries of the first block, then of the next), without sorting them together again."""
+    counts = [np.bincount(r, minlength=n_rows) for r, _, _ in blocks]
+    indptr = np.zeros(n_rows + 1, dtype=np.int64)
+    np.cumsum(np.sum(counts, axis=0), out=indptr[1:])
+    if len(blocks) == 1:
+        _, c, data = blocks[0]
+        return SparseRows(indptr, c, data, n_cols)
+    indices = np.empty(int(indptr[-1]), dtype=np.int64)
+    values = np.empty(int(indptr[-1]), dtype=np.float64)
+    row_start = indptr[:-1].copy()  # where each row's entries of the next block go
+    for (r, c, data), count in zip(blocks, counts, strict=True):
+        block_start = np.zeros(n_rows, dtype=np.int64)
+        np.cumsum(count[:-1], out=block_start[1:])
+        place = row_start[r] + np.arange(len(r), dtype=np.int64) - block_start[r]
+        indices[place] = c
+        values[place] = data
+        row_start += count
+    return SparseRows(indptr, indices, values, n_cols)
 
 
 @dataclass(frozen=True)
@@ -577,14 +619,7 @@ class TextFeaturizer:
             chars = self._chars(tok)
             doc = np.repeat(tok.doc, np.diff(chars.indptr))
             blocks.append(self._block(doc, chars.columns + self.n_word_columns, tok.n_docs, row_norm))
-        r, c, data = (np.concatenate(parts) for parts in zip(*blocks, strict=True))
-        if len(blocks) > 1:
-            order = np.argsort(r, kind="stable")  # each block is sorted by row, then column
-            r, c, data = r[order], c[order], data[order]
-        indptr = np.zeros(tok.n_docs + 1, dtype=np.int64)
-        np.add.at(indptr, r + 1, 1)
-        np.cumsum(indptr, out=indptr)
-        return SparseRows(indptr, c, data, self.n_columns)
+        return _side_by_side(blocks, tok.n_docs, self.n_columns)
 
     def with_chars(self, tok: Tokens) -> Tokens:
         """`tok` with each token's character n-gram columns (none without character n-grams): a batch's
@@ -612,17 +647,20 @@ class TextFeaturizer:
         sublinear tf times idf, each row l2-normalised within the block (or divided by `row_norm`)."""
         # Each distinct (row, column) key and its count, sorted by row, then column. A stable sort and
         # the run starts: the keys arrive as a few runs sorted by row, which it merges faster than the
-        # general sort of np.unique.
-        key = np.sort(rows * self.n_columns + cols, kind="stable")
+        # general sort of np.unique. The row in the high 32 bits, the column in the low: read back by a
+        # shift and a mask (a division and a remainder cost several times as much).
+        key = np.sort((rows.astype(np.int64, copy=False) << _COLUMN_BITS) | cols, kind="stable")
         first = np.empty(len(key), dtype=bool)
         first[:1] = True
         np.not_equal(key[1:], key[:-1], out=first[1:])
         start = np.flatnonzero(first)
         tf = np.diff(start, append=len(key))
         uniq = key[start]
-        r = uniq // self.n_columns
-        c = uniq % self.n_columns
-        data = (1.0 + np.log(tf.astype(np.float64))) * self.idf[c]  # sublinear tf, as scikit-learn
+        r = uniq >> _COLUMN_BITS
+        c = uniq & _COLUMN_MASK
+        data = self.idf[c]  # sublinear tf, as scikit-learn: (1 + log tf) * idf, and 1 + log 1 is 1
+        repeated = np.flatnonzero(tf > 1)
+        data[repeated] *= 1.0 + np.log(tf[repeated].astype(np.float64))
         if row_norm > 0:
             return r, c, data / row_norm
         norms = np.sqrt(np.bincount(r, weights=data * data, minlength=n_docs))

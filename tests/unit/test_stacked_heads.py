@@ -73,6 +73,40 @@ def test_a_misspelt_insult_shares_character_ngrams_with_the_word() -> None:
     assert len(chars) >= 4
 
 
+def test_a_batchs_rows_are_each_texts_row_alone_words_then_character_ngrams() -> None:
+    # GIVEN a featurizer with character n-grams, and a batch where rows have words and n-grams, n-grams
+    # alone (an unknown word), nothing (an empty text), or many of each
+    texts = ["you idiot", "nice weather", "you idiot again", "nice weather again"]
+    f = fit_featurizer(texts, min_df=1, chars=True)
+    batch = ["you idiot", "", "idiots everywhere", "nice nice weather you", "again", "zzz qqq", "you"]
+    # WHEN the batch is featurised at once, and each text alone
+    rows = f.tfidf(f.tokenize(batch))
+    assert len(set(np.diff(rows.indptr).tolist())) > 3
+    for i, text in enumerate(batch):
+        alone = f.tfidf(f.tokenize([text]))
+        a, b = rows.indptr[i], rows.indptr[i + 1]
+        # THEN each row is that text's own row: its word columns, then its n-gram columns, in order
+        assert rows.indices[a:b].tolist() == alone.indices.tolist(), text
+        assert rows.data[a:b].tolist() == alone.data.tolist(), text
+        assert (np.diff(rows.indices[a:b]) > 0).all()
+    assert (rows.indices < f.n_word_columns).any()
+    assert (rows.indices >= f.n_word_columns).any()
+
+
+def test_a_word_twice_weighs_one_plus_log_two_times_its_idf() -> None:
+    # GIVEN rows divided by a constant (no l2 norm to hide the weights)
+    f = fit_featurizer(["you idiot", "nice weather", "you nice"], min_df=1, chars=True)
+    names = f.feature_names()
+    once = f.tfidf(f.tokenize(["idiot weather"]), row_norm=1.0)
+    twice = f.tfidf(f.tokenize(["idiot idiot weather"]), row_norm=1.0)
+    col = names.index("idiot")
+    # THEN sublinear tf, as scikit-learn: a word once weighs its idf, twice (1 + log 2) times it
+    assert float(once.data[once.indices == col][0]) == pytest.approx(f.idf[col])
+    assert float(twice.data[twice.indices == col][0]) == pytest.approx((1 + np.log(2)) * f.idf[col])
+    other = names.index("weather")
+    assert float(twice.data[twice.indices == other][0]) == pytest.approx(f.idf[other])
+
+
 def test_one_character_tokens_feed_no_character_ngram_and_name_their_word_columns() -> None:
     # GIVEN a featurizer whose character n-grams read tokens of two characters or more, trained where
     # "@", ":" and "u" occur
