@@ -347,15 +347,12 @@ def windows(tok: Tokens, spec: WindowSpec) -> Windows:
             begin.append(off + s)
             size.append(min(s + spec.size, n) - s)
             text.append(d)
-    # every window's tokens in one pass: window w takes begin[w], begin[w] + 1, … (size[w] of them)
+    # every window's tokens in one pass (a text longer than one window exists, so there are windows):
+    # window w takes begin[w], begin[w] + 1, … (size[w] of them)
     sizes = np.asarray(size, dtype=np.int64)
     win = np.repeat(np.arange(len(text), dtype=np.int64), sizes)
     ends = np.cumsum(sizes)
-    idx = (
-        np.asarray(begin, dtype=np.int64)[win]
-        + np.arange(int(ends[-1]) if len(ends) else 0)
-        - (ends - sizes)[win]
-    )
+    idx = np.asarray(begin, dtype=np.int64)[win] + np.arange(int(ends[-1])) - (ends - sizes)[win]
     strings = [tok.strings[i] for i in idx.tolist()]
     return Windows(
         Tokens(
