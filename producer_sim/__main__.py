@@ -66,8 +66,10 @@ def run_moderators(settings: ProducerSettings) -> int:
     return 0
 
 
-def run_appellants(settings: ProducerSettings, interval_s: float = 2.0) -> int:
-    """File the simulated users' appeals of their restrictions until Ctrl-C."""
+def run_appellants(settings: ProducerSettings, interval_s: float = 5.0) -> int:
+    """File the simulated users' appeals of their restrictions until Ctrl-C: a pass every `interval_s`
+    (each lists every statement under the prefix, thousands by the end of a demo: as often as the bot
+    reads the appeals' outcomes and the strikes writer the decisions)."""
     if settings.review_url is None or settings.appeal_token is None:
         print("error: set PRODUCER_REVIEW_URL and PRODUCER_APPEAL_TOKEN", file=sys.stderr)
         return 2

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
 log = structured_logger("producer_sim")
 
-RETRIES = 30  # passes (two seconds apart in `python -m producer_sim appeal`) an appeal is filed again
+RETRIES = 12  # passes (five seconds apart in `python -m producer_sim appeal`) an appeal is filed again
 
 
 def wants_to_appeal(
