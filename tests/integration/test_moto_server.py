@@ -46,6 +46,8 @@ def _items(rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, Any
         if rng.random() < 0.3:
             item["pending"] = {"S": "1"}
             item["decided_at"] = {"N": str(rng.randrange(1_000))}
+        if n % 10 == 0:  # every kind of attribute value (the project's own items hold strings and numbers)
+            item |= _every_kind(n)
         review.append(item)
     for n in range(900):
         strikes.append(
@@ -56,6 +58,24 @@ def _items(rng: random.Random) -> tuple[list[dict[str, Any]], list[dict[str, Any
             }
         )
     return review, strikes
+
+
+def _every_kind(n: int) -> dict[str, Any]:
+    """Attributes of every type an item may hold: scalars, sets, binary, and lists and maps of them."""
+    scalars = {"S": f'text {n} \u202e\u05d0 "quoted"', "N": str(n * 1.5), "BOOL": n % 20 == 0, "NULL": True}
+    return {
+        "text": {"S": scalars["S"]},
+        "empty": {"S": ""},
+        "score": {"N": scalars["N"]},
+        "flag": {"BOOL": scalars["BOOL"]},
+        "nothing": {"NULL": True},
+        "words": {"SS": [f"w{n}", f"v{n}"]},
+        "counts": {"NS": [str(n), str(n + 1)]},
+        "blob": {"B": bytes([n % 256, 0, 255])},
+        "blobs": {"BS": [b"a", bytes([n % 256])]},
+        "list": {"L": [{k: v} for k, v in scalars.items()] + [{"L": [{"N": "1"}]}, {"B": b"x"}]},
+        "map": {"M": {"a": {"S": "b"}, "nested": {"M": {"n": {"N": "2"}, "l": {"L": [{"S": "c"}]}}}}},
+    }
 
 
 def _queries() -> list[dict[str, Any]]:
@@ -163,6 +183,7 @@ def test_the_projects_moto_server_answers_every_query_as_motos_own(servers: tupl
     plain_url, ours_url, ours_log = servers
     review, strikes = _items(random.Random(7))
     answers: list[list[list[dict[str, Any]]]] = []
+    reads: list[list[list[dict[str, Any]]]] = []
     for url in (plain_url, ours_url):
         db = aws.client("dynamodb", url)
         ensure_review_table(db, "review")
@@ -187,6 +208,23 @@ def test_the_projects_moto_server_answers_every_query_as_motos_own(servers: tupl
         # a scan keeps its order and its pages
         scan = db.scan(TableName="strikes", Limit=50)
         answers[-1].append([{k: scan.get(k) for k in ("Items", "Count", "LastEvaluatedKey")}])
+        # items of every kind of attribute, read by key, in a batch and as an update returns them
+        keys = [{"pk": {"S": f"item#{n:04d}"}} for n in range(0, 600, 10)]
+        batch = db.batch_get_item(RequestItems={"review": {"Keys": keys[:50]}})["Responses"]["review"]
+        updated = db.update_item(
+            TableName="review",
+            Key=keys[3],
+            UpdateExpression="SET score = :s",
+            ExpressionAttributeValues={":s": {"N": "7"}},
+            ReturnValues="ALL_NEW",
+        )
+        reads.append(
+            [
+                [db.get_item(TableName="review", Key=k).get("Item", {}) for k in keys],
+                sorted(batch, key=lambda i: i["pk"]["S"]),
+                [updated["Attributes"]],
+            ]
+        )
     plain, ours = answers
     assert len(plain) == len(ours) > 100
     for expected, got in zip(plain, ours, strict=True):
@@ -197,6 +235,10 @@ def test_the_projects_moto_server_answers_every_query_as_motos_own(servers: tupl
     assert min(counts) == 0
     assert any(len(pages) > 3 for pages in plain)
     assert "POST / HTTP" not in ours_log.read_text()  # no line per request
+    # and the items of every kind of attribute, as moto's own gives them
+    assert reads[1] == reads[0]
+    assert reads[0][0][0]["blob"] == {"B": bytes([0, 0, 255])}
+    assert reads[0][0][0]["map"]["M"]["nested"]["M"]["l"] == {"L": [{"S": "c"}]}
 
 
 def test_a_moto_without_the_methods_it_patches_is_refused() -> None:
