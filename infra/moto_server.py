@@ -67,7 +67,7 @@ def plain(value: Any) -> bool:
 
 
 def _structure(self: BaseJSONSerializer, serialized: Any, value: Any, shape: Any, key: str) -> None:
-    if key and shape.name == _ATTRIBUTE_VALUE and plain(value):
+    if shape.name == _ATTRIBUTE_VALUE and plain(value):  # never the answer itself: a member of it
         self._default_serialize(serialized, value, shape, key)
         return
     _ORIGINAL_STRUCTURE(self, serialized, value, shape, key)

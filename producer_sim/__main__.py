@@ -12,7 +12,7 @@ from threading import Event
 import httpx
 
 from contracts.dead_letter import RejectReason
-from producer_sim.appeals import Appellants, OutcomeReader
+from producer_sim.appeals import PASS_EVERY_S, Appellants, OutcomeReader
 from producer_sim.bot import Bot, TruthFile, summary
 from producer_sim.communities import Community
 from producer_sim.dlq import replay_dead_letters
@@ -66,10 +66,8 @@ def run_moderators(settings: ProducerSettings) -> int:
     return 0
 
 
-def run_appellants(settings: ProducerSettings, interval_s: float = 5.0) -> int:
-    """File the simulated users' appeals of their restrictions until Ctrl-C: a pass every `interval_s`
-    (each lists every statement under the prefix, thousands by the end of a demo: as often as the bot
-    reads the appeals' outcomes and the strikes writer the decisions)."""
+def run_appellants(settings: ProducerSettings, interval_s: float = PASS_EVERY_S) -> int:
+    """File the simulated users' appeals of their restrictions until Ctrl-C, a pass every `interval_s`."""
     if settings.review_url is None or settings.appeal_token is None:
         print("error: set PRODUCER_REVIEW_URL and PRODUCER_APPEAL_TOKEN", file=sys.stderr)
         return 2

@@ -31,7 +31,12 @@ if TYPE_CHECKING:
 
 log = structured_logger("producer_sim")
 
-RETRIES = 12  # passes (five seconds apart in `python -m producer_sim appeal`) an appeal is filed again
+# The users' passes (`python -m producer_sim appeal`) are this far apart: each lists every statement under
+# the prefix (thousands by the end of a demo), as often as the bot reads the appeals' outcomes and the
+# strikes writer the decisions.
+PASS_EVERY_S = 5.0
+RETRY_FOR_S = 60.0  # how long an appeal answered 404 or 409 is filed again, pass after pass
+RETRIES = round(RETRY_FOR_S / PASS_EVERY_S)
 
 
 def wants_to_appeal(

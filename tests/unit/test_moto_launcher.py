@@ -2,8 +2,12 @@
 installs and takes back. Its answers over HTTP are held equal to moto's own in
 `tests/integration/test_moto_server.py`."""
 
+from typing import Any
+
 import pytest
 from moto import backends
+from moto.core.serialize import JSONSerializer, ResponseSerializer
+from moto.core.utils import get_service_model
 
 from infra import moto_server
 
@@ -54,3 +58,40 @@ def test_attribute_values_of_strings_numbers_and_their_sets_lists_and_maps_are_w
         "S",
     ]
     assert not any(moto_server.plain(v) for v in serialized)
+
+
+def test_an_items_plain_attribute_values_are_written_without_looking_up_their_members(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Installed, the serializer writes a plain attribute value as held (none of its members looked
+    up), binary through moto's own, and each answer is moto's; uninstalled, moto's own again."""
+    model = get_service_model("dynamodb").operation_model("GetItem")
+    plain = {"pk": {"S": "a"}, "n": {"N": "1"}, "m": {"M": {"l": {"L": [{"BOOL": True}]}}}}
+    binary = {"pk": {"S": "a"}, "b": {"B": "eA=="}}
+    looked_up: list[str] = []
+    lookup = ResponseSerializer.get_value
+
+    def counted(self: ResponseSerializer, value: Any, key: str, shape: Any) -> Any:
+        looked_up.append(key)
+        return lookup(self, value, key, shape)
+
+    monkeypatch.setattr(ResponseSerializer, "get_value", counted)
+
+    def answer(item: dict[str, Any]) -> tuple[str | bytes, set[str]]:
+        looked_up.clear()
+        body = JSONSerializer(model).serialize({"Item": item})["body"]
+        return body, set(looked_up)
+
+    motos = [answer(plain), answer(binary)]
+    with moto_server.installed():
+        ours = [answer(plain), answer(binary)]
+    assert [body for body, _ in ours] == [body for body, _ in motos]
+    assert {"S", "N", "M", "L", "BOOL"} <= motos[0][1]
+    assert ours[0][1] == {"Item", "ConsumedCapacity"}  # the output's members only
+    assert "B" in ours[1][1]
+    # only an attribute value is written as held: another structure holding what looks like one is not
+    odd = {"Item": plain, "ConsumedCapacity": {"N": "1"}}
+    motos_odd = JSONSerializer(model).serialize(odd)["body"]
+    with moto_server.installed():
+        assert JSONSerializer(model).serialize(odd)["body"] == motos_odd
+    assert [answer(plain), answer(binary)] == motos  # taken back
